@@ -1,0 +1,43 @@
+# One command surface. Every target sets up what it needs on a fresh clone (python3 >= 3.11 and node).
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+UV_VERSION := 0.13.8
+export JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION := 20
+export UV_PROJECT_ENVIRONMENT := $(VENV)
+export PYTHONDONTWRITEBYTECODE := 1
+
+.PHONY: venv layer demo test test-fast bench lint synth clean
+
+venv: $(VENV)/.synced
+$(VENV)/.synced: pyproject.toml uv.lock
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet "uv==$(UV_VERSION)"
+	$(BIN)/uv sync --frozen --quiet
+	@touch $@
+
+# The Lambda layer: third-party packages built for the Lambda platform (arm64 wheels only) + shared/.
+layer: build/layer/.built
+build/layer/.built: $(VENV)/.synced uv.lock scripts/build_layer.py $(shell find shared -name '*.py')
+	$(BIN)/python scripts/build_layer.py
+
+demo: venv
+	$(BIN)/o2c demo
+
+test: venv layer
+	$(BIN)/pytest -q
+
+bench: venv layer
+	$(BIN)/python -m bench.run
+
+lint: venv
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/mypy
+
+synth: venv layer
+	$(BIN)/python -m infra.app
+
+clean:
+	rm -rf $(VENV) build cdk.out .o2c
