@@ -1,0 +1,43 @@
+"""Typed configuration, read from the function's environment and validated at cold start."""
+
+from __future__ import annotations
+
+import os
+
+from pydantic import BaseModel, ConfigDict, Field
+
+
+class WebhookSettings(BaseModel):
+    """What every webhook function needs; each provider adds its own settings next to these."""
+
+    model_config = ConfigDict(frozen=True)
+
+    stage: str
+    idempotency_table_name: str = Field(min_length=1)
+    event_bus_name: str = Field(min_length=1)
+    max_body_bytes: int = Field(default=262_144, gt=0)
+
+    @classmethod
+    def from_environment(cls) -> WebhookSettings:
+        env = os.environ
+        return cls(
+            stage=env.get("STAGE", "local"),
+            idempotency_table_name=env.get("IDEMPOTENCY_TABLE_NAME", ""),
+            event_bus_name=env.get("EVENT_BUS_NAME", ""),
+            max_body_bytes=int(env.get("MAX_BODY_BYTES", "262144")),
+        )
+
+
+def secret_values(env_var: str, *, key: str = "secrets", max_age_s: int = 300) -> list[str]:
+    """The active values of a rotating secret stored as ``{"secrets": [...]}`` in Secrets Manager.
+
+    Cached for ``max_age_s`` by Powertools parameters, so a rotation is picked up within minutes without
+    a Secrets Manager call per request.
+    """
+    from aws_lambda_powertools.utilities import parameters
+
+    value = parameters.get_secret(os.environ[env_var], transform="json", max_age=max_age_s)
+    values = value.get(key) if isinstance(value, dict) else value
+    if not isinstance(values, list) or not values or not all(isinstance(v, str) and v for v in values):
+        raise RuntimeError(f"secret in {env_var} must hold a non-empty list under '{key}'")
+    return values

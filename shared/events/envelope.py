@@ -1,0 +1,110 @@
+"""The canonical event envelope (CONTRACT §3): ``detail = {"metadata": {...}, "data": {...}}``."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import UTC, datetime
+from typing import Any, ClassVar, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, SerializeAsAny
+
+SourceSystem = Literal["stripe", "hubspot", "salesforce", "erp", "o2c"]
+EventSource = Literal["o2c.crm", "o2c.erp", "o2c.payments", "o2c.orchestration", "o2c.reconciliation"]
+
+# Deterministic event ids: the same source fact mapped twice gets the same canonical eventId, so any
+# consumer can de-duplicate on it even if a publish is retried.
+_EVENT_ID_NAMESPACE = uuid.UUID("6f1c0b52-5a43-4c4f-9d2e-0b2a3c1d7e55")
+
+
+class EventMetadata(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    eventId: str = Field(description="Unique id of this canonical event (UUID)")
+    correlationId: str = Field(description="Carried from the first webhook through every later event and log")
+    causationId: str | None = Field(default=None, description="Id of the message that caused this event")
+    occurredAt: datetime = Field(description="When the business fact happened (UTC)")
+    schemaVersion: str = Field(description="Version of this event type's schema")
+    sourceSystem: SourceSystem
+    sourceEventId: str | None = Field(
+        default=None, description="The provider's own event id (evt_..., eventId, ...)"
+    )
+
+
+class EventData(BaseModel):
+    """Base of every event's ``data``. Subclasses declare their detail-type, source and schema version."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    detail_type: ClassVar[str]
+    source: ClassVar[EventSource]
+    schema_version: ClassVar[str] = "1"
+
+    def lineage_ids(self) -> set[str]:
+        """Every business id this fact carries (fields named ``...Id``/``...Ids``), for tracing."""
+        ids: set[str] = set()
+        for name in type(self).model_fields:
+            value = getattr(self, name)
+            if name.endswith("Id") and isinstance(value, str) and value:
+                ids.add(value)
+            elif name.endswith("Ids") and isinstance(value, list | tuple):
+                ids.update(v for v in value if isinstance(v, str) and v)
+        return ids
+
+
+class CanonicalEvent(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+    metadata: EventMetadata
+    data: SerializeAsAny[EventData]
+
+    @property
+    def detail_type(self) -> str:
+        return type(self.data).detail_type
+
+    @property
+    def source(self) -> str:
+        return type(self.data).source
+
+    def detail_json(self) -> str:
+        return self.model_dump_json(exclude_none=False)
+
+    def lineage_ids(self) -> set[str]:
+        ids = self.data.lineage_ids() | {self.metadata.correlationId}
+        if self.metadata.sourceEventId:
+            ids.add(self.metadata.sourceEventId)
+        return ids
+
+
+def new_event(
+    data: EventData,
+    *,
+    source_system: SourceSystem,
+    correlation_id: str,
+    occurred_at: datetime | None = None,
+    source_event_id: str | None = None,
+    causation_id: str | None = None,
+) -> CanonicalEvent:
+    seed = f"{source_system}:{source_event_id}:{type(data).detail_type}" if source_event_id else None
+    event_id = str(uuid.uuid5(_EVENT_ID_NAMESPACE, seed)) if seed else str(uuid.uuid4())
+    return CanonicalEvent(
+        metadata=EventMetadata(
+            eventId=event_id,
+            correlationId=correlation_id,
+            causationId=causation_id if causation_id is not None else source_event_id,
+            occurredAt=occurred_at or datetime.now(UTC),
+            schemaVersion=type(data).schema_version,
+            sourceSystem=source_system,
+            sourceEventId=source_event_id,
+        ),
+        data=data,
+    )
+
+
+def parse_detail(detail_type: str, detail: dict[str, Any]) -> CanonicalEvent:
+    """Rebuild a canonical event from an EventBridge ``detail`` (consumers use this)."""
+    from shared.events.catalog import EVENT_TYPES
+
+    model = EVENT_TYPES[detail_type]
+    return CanonicalEvent(
+        metadata=EventMetadata.model_validate(detail["metadata"]), data=model.model_validate(detail["data"])
+    )

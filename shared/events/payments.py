@@ -1,0 +1,133 @@
+"""Canonical facts from the payment platform (source ``o2c.payments``).
+
+Only processor ids and tokens appear here: never card numbers, CVC or anything from a card's details.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import ClassVar, Literal
+
+from pydantic import Field
+
+from shared.events.envelope import EventData, EventSource
+from shared.money import Money
+
+
+class PaymentEventData(EventData):
+    source: ClassVar[EventSource] = "o2c.payments"
+
+    # Links the hub writes into the payment platform's metadata when it creates an object; they tie a
+    # payment to its deal and ERP records in the lineage.
+    opportunityId: str | None = Field(default=None, description="CRM opportunity/deal id (metadata)")
+    erpCustomerId: str | None = Field(default=None, description="ERP customer id (metadata)")
+    erpOrderId: str | None = Field(default=None, description="ERP sales order id (metadata)")
+    erpInvoiceId: str | None = Field(default=None, description="ERP invoice id (metadata)")
+
+
+class PaymentAuthorized(PaymentEventData):
+    """Funds are held on the customer's payment method and can be captured."""
+
+    detail_type: ClassVar[str] = "PaymentAuthorized"
+    paymentIntentId: str
+    paymentCustomerId: str | None = None
+    amountCapturable: Money
+    amount: Money
+
+
+class PaymentCaptured(PaymentEventData):
+    """A payment succeeded: money was captured (PaymentIntent succeeded)."""
+
+    detail_type: ClassVar[str] = "PaymentCaptured"
+    paymentIntentId: str
+    chargeId: str | None = None
+    paymentCustomerId: str | None = None
+    amount: Money
+    amountReceived: Money
+
+
+class PaymentFailed(PaymentEventData):
+    """A payment attempt failed (declined, authentication required, processing error)."""
+
+    detail_type: ClassVar[str] = "PaymentFailed"
+    paymentIntentId: str
+    paymentCustomerId: str | None = None
+    amount: Money
+    failureCode: str | None = None
+    declineCode: str | None = None
+    failureMessage: str | None = None
+
+
+class RefundSettled(PaymentEventData):
+    """A charge was refunded, in part or in full; ``amountRefunded`` is the cumulative total."""
+
+    detail_type: ClassVar[str] = "RefundSettled"
+    chargeId: str
+    paymentIntentId: str | None = None
+    paymentCustomerId: str | None = None
+    chargeAmount: Money
+    amountRefunded: Money
+    fullyRefunded: bool
+
+
+class DisputeOpened(PaymentEventData):
+    """The cardholder's bank opened a dispute (chargeback) on a charge."""
+
+    detail_type: ClassVar[str] = "DisputeOpened"
+    disputeId: str
+    chargeId: str
+    paymentIntentId: str | None = None
+    amount: Money
+    reason: str
+    status: str
+    evidenceDueBy: datetime | None = None
+
+
+class BillingInvoicePaid(PaymentEventData):
+    """A payment-platform invoice (e.g. a subscription cycle) was paid."""
+
+    detail_type: ClassVar[str] = "BillingInvoicePaid"
+    billingInvoiceId: str
+    subscriptionId: str | None = None
+    paymentCustomerId: str | None = None
+    paymentIntentId: str | None = None
+    amountPaid: Money
+    billingReason: str | None = None
+    periodStart: datetime | None = None
+    periodEnd: datetime | None = None
+
+
+class BillingInvoicePaymentFailed(PaymentEventData):
+    """A payment-platform invoice's payment attempt failed (dunning)."""
+
+    detail_type: ClassVar[str] = "BillingInvoicePaymentFailed"
+    billingInvoiceId: str
+    subscriptionId: str | None = None
+    paymentCustomerId: str | None = None
+    amountDue: Money
+    attemptCount: int
+    nextPaymentAttempt: datetime | None = None
+    billingReason: str | None = None
+
+
+class SubscriptionUpdated(PaymentEventData):
+    """A subscription changed (status, plan, renewal settings)."""
+
+    detail_type: ClassVar[str] = "SubscriptionUpdated"
+    subscriptionId: str
+    paymentCustomerId: str | None = None
+    status: str
+    previousStatus: str | None = None
+    cancelAtPeriodEnd: bool = False
+    currentPeriodEnd: datetime | None = None
+
+
+class PayoutPaid(PaymentEventData):
+    """The payment platform paid funds out to the bank account."""
+
+    detail_type: ClassVar[str] = "PayoutPaid"
+    payoutId: str
+    amount: Money
+    arrivalDate: datetime
+    method: Literal["standard", "instant"] | str = "standard"
+    balanceTransactionId: str | None = None

@@ -1,0 +1,56 @@
+"""JSON Schemas of the canonical events, generated from the models into ``events/schemas/``.
+
+Run ``python -m shared.events.schemas`` after changing a model; a test fails when the files drift.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+from pydantic import create_model
+
+from shared.events.catalog import EVENT_TYPES
+from shared.events.envelope import EventMetadata
+
+SCHEMA_DIR = Path(__file__).resolve().parents[2] / "events" / "schemas"
+
+
+def schema_for(detail_type: str) -> dict[str, Any]:
+    data_model = EVENT_TYPES[detail_type]
+    detail_model = create_model(f"{detail_type}Detail", metadata=(EventMetadata, ...), data=(data_model, ...))
+    schema = detail_model.model_json_schema()
+    return {
+        "$schema": "https://json-schema.org/draft/2020-12/schema",
+        "$id": f"https://o2c-hub.dev/schemas/{detail_type}/v{data_model.schema_version}.json",
+        "title": f"{detail_type} v{data_model.schema_version}",
+        "description": (data_model.__doc__ or "").strip(),
+        "x-o2c-source": data_model.source,
+        "x-o2c-detail-type": detail_type,
+        **{k: v for k, v in schema.items() if k not in {"title", "description"}},
+    }
+
+
+def rendered() -> dict[str, str]:
+    """File name → file content for every event type."""
+    return {
+        f"{name}.v{model.schema_version}.json": json.dumps(schema_for(name), indent=2, sort_keys=True) + "\n"
+        for name, model in sorted(EVENT_TYPES.items())
+    }
+
+
+def main() -> int:
+    SCHEMA_DIR.mkdir(parents=True, exist_ok=True)
+    for stale in SCHEMA_DIR.glob("*.json"):
+        if stale.name not in rendered():
+            stale.unlink()
+    for name, content in rendered().items():
+        (SCHEMA_DIR / name).write_text(content)
+    print(f"wrote {len(rendered())} schemas to {SCHEMA_DIR}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,177 @@
+"""Lineage: every canonical event stored against every id it carries, so a deal's or a payment's
+history can be found by ANY of its ids (``o2c trace``).
+
+Table layout (``LineageTable``): ``pk`` = an id, ``sk`` = ``<occurredAt>#<eventId>``; one item per (id,
+event). Writing an event twice writes the same items: recording is naturally idempotent.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+ID_SUFFIXES = ("Id", "Ids")
+MAX_TRACE_IDS = 200
+
+
+class MalformedEvent(ValueError):
+    """The message is not a canonical event (no metadata/eventId): it belongs in the DLQ."""
+
+
+def ids_of(detail: dict[str, Any]) -> set[str]:
+    """The ids a canonical event's detail carries: data fields named ``...Id``/``...Ids`` (at any depth)
+    plus the correlation id and the provider's event id."""
+    found: set[str] = set()
+
+    def walk(node: Any) -> None:
+        if isinstance(node, dict):
+            for key, value in node.items():
+                if key.endswith("Id") and isinstance(value, str) and value:
+                    found.add(value)
+                elif key.endswith("Ids") and isinstance(value, list):
+                    found.update(v for v in value if isinstance(v, str) and v)
+                else:
+                    walk(value)
+        elif isinstance(node, list):
+            for item in node:
+                walk(item)
+
+    walk(detail.get("data") or {})
+    metadata = detail.get("metadata") or {}
+    for key in ("correlationId", "sourceEventId"):
+        if isinstance(metadata.get(key), str) and metadata[key]:
+            found.add(metadata[key])
+    return found
+
+
+@dataclass(frozen=True)
+class LineageEntry:
+    event_id: str
+    detail_type: str
+    source: str
+    occurred_at: str
+    correlation_id: str
+    source_system: str
+    source_event_id: str | None
+    ids: tuple[str, ...]
+    data: dict[str, Any]
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "eventId": self.event_id,
+            "detailType": self.detail_type,
+            "source": self.source,
+            "occurredAt": self.occurred_at,
+            "correlationId": self.correlation_id,
+            "sourceSystem": self.source_system,
+            "sourceEventId": self.source_event_id,
+            "ids": list(self.ids),
+            "data": self.data,
+        }
+
+
+def entry_from_eventbridge(event: dict[str, Any]) -> LineageEntry:
+    detail = event.get("detail")
+    if not isinstance(detail, dict) or not isinstance(detail.get("metadata"), dict):
+        raise MalformedEvent("not a canonical event: detail.metadata missing")
+    metadata = detail["metadata"]
+    if not metadata.get("eventId") or not event.get("detail-type"):
+        raise MalformedEvent("not a canonical event: eventId or detail-type missing")
+    return LineageEntry(
+        event_id=str(metadata["eventId"]),
+        detail_type=str(event["detail-type"]),
+        source=str(event.get("source", "")),
+        occurred_at=str(metadata.get("occurredAt") or event.get("time") or ""),
+        correlation_id=str(metadata.get("correlationId", "")),
+        source_system=str(metadata.get("sourceSystem", "")),
+        source_event_id=metadata.get("sourceEventId"),
+        ids=tuple(sorted(ids_of(detail))),
+        data=detail.get("data") or {},
+    )
+
+
+class LineageStore:
+    def __init__(self, client: Any, table_name: str) -> None:
+        self._client = client
+        self._table = table_name
+
+    def record(self, entry: LineageEntry) -> int:
+        """Write the entry under each of its ids (BatchWriteItem, unprocessed items re-sent)."""
+        recorded_at = datetime.now(UTC).isoformat()
+        body = json.dumps(entry.as_dict(), separators=(",", ":"))
+        requests = [
+            {
+                "PutRequest": {
+                    "Item": {
+                        "pk": {"S": the_id},
+                        "sk": {"S": f"{entry.occurred_at}#{entry.event_id}"},
+                        "eventId": {"S": entry.event_id},
+                        "detailType": {"S": entry.detail_type},
+                        "recordedAt": {"S": recorded_at},
+                        "entry": {"S": body},
+                    }
+                }
+            }
+            for the_id in entry.ids
+        ]
+        for start in range(0, len(requests), 25):
+            pending: dict[str, Any] = {self._table: requests[start : start + 25]}
+            for _ in range(5):
+                response = self._client.batch_write_item(RequestItems=pending)
+                pending = response.get("UnprocessedItems") or {}
+                if not pending:
+                    break
+            if pending:
+                raise RuntimeError("lineage write left unprocessed items after retries")
+        return len(requests)
+
+    def entries_for(self, the_id: str) -> list[LineageEntry]:
+        entries: list[LineageEntry] = []
+        kwargs: dict[str, Any] = {
+            "TableName": self._table,
+            "KeyConditionExpression": "pk = :id",
+            "ExpressionAttributeValues": {":id": {"S": the_id}},
+        }
+        while True:
+            page = self._client.query(**kwargs)
+            for item in page.get("Items", []):
+                raw = json.loads(item["entry"]["S"])
+                entries.append(
+                    LineageEntry(
+                        event_id=raw["eventId"],
+                        detail_type=raw["detailType"],
+                        source=raw["source"],
+                        occurred_at=raw["occurredAt"],
+                        correlation_id=raw["correlationId"],
+                        source_system=raw["sourceSystem"],
+                        source_event_id=raw.get("sourceEventId"),
+                        ids=tuple(raw["ids"]),
+                        data=raw["data"],
+                    )
+                )
+            if "LastEvaluatedKey" not in page:
+                return entries
+            kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]
+
+    def trace(self, the_id: str, *, max_ids: int = MAX_TRACE_IDS) -> list[LineageEntry]:
+        """Every event connected to ``the_id`` through shared ids, oldest first."""
+        seen_ids: set[str] = set()
+        frontier = [the_id]
+        events: dict[str, LineageEntry] = {}
+        while frontier and len(seen_ids) < max_ids:
+            current = frontier.pop()
+            if current in seen_ids:
+                continue
+            seen_ids.add(current)
+            for entry in self.entries_for(current):
+                if entry.event_id not in events:
+                    events[entry.event_id] = entry
+                    frontier.extend(i for i in entry.ids if i not in seen_ids)
+        return sorted(events.values(), key=lambda e: (e.occurred_at, e.event_id))
+
+
+def distinct(values: Iterable[str]) -> list[str]:
+    return list(dict.fromkeys(values))

@@ -1,0 +1,111 @@
+"""Money: integer amounts in the currency's minor unit, with an ISO 4217 code. No float ever holds money."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+from typing import Annotated
+
+from pydantic import BaseModel, ConfigDict, Field, StrictInt, field_validator
+
+# ISO 4217 minor-unit exponents that differ from the usual 2.
+ZERO_DECIMAL = frozenset(
+    {
+        "BIF",
+        "CLP",
+        "DJF",
+        "GNF",
+        "ISK",
+        "JPY",
+        "KMF",
+        "KRW",
+        "PYG",
+        "RWF",
+        "UGX",
+        "UYI",
+        "VND",
+        "VUV",
+        "XAF",
+        "XOF",
+        "XPF",
+    }
+)
+THREE_DECIMAL = frozenset({"BHD", "IQD", "JOD", "KWD", "LYD", "OMR", "TND"})
+FOUR_DECIMAL = frozenset({"CLF", "UYW"})
+
+CurrencyCode = Annotated[str, Field(pattern=r"^[A-Z]{3}$", description="ISO 4217 alphabetic code")]
+
+
+def minor_unit_exponent(currency: str) -> int:
+    """Number of decimal places of the currency's minor unit (JPY 0, USD 2, KWD 3)."""
+    code = currency.upper()
+    if code in ZERO_DECIMAL:
+        return 0
+    if code in THREE_DECIMAL:
+        return 3
+    if code in FOUR_DECIMAL:
+        return 4
+    return 2
+
+
+class Money(BaseModel):
+    """An amount in minor units (cents, yen, fils) and its currency."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    amount: StrictInt = Field(description="Integer amount in the currency's minor unit")
+    currency: CurrencyCode
+
+    @field_validator("currency", mode="before")
+    @classmethod
+    def _upper(cls, value: object) -> object:
+        return value.upper() if isinstance(value, str) else value
+
+    @classmethod
+    def of(cls, amount: int, currency: str) -> Money:
+        if isinstance(amount, bool) or not isinstance(amount, int):
+            raise TypeError("money amounts are integers in minor units")
+        return cls(amount=amount, currency=currency)
+
+    def to_decimal(self) -> Decimal:
+        """The major-unit value, exact (for display and ERP APIs that want decimals)."""
+        return Decimal(self.amount).scaleb(-minor_unit_exponent(self.currency))
+
+    def format(self) -> str:
+        exp = minor_unit_exponent(self.currency)
+        return f"{self.to_decimal():.{exp}f} {self.currency}"
+
+    def __add__(self, other: Money) -> Money:
+        if not isinstance(other, Money) or other.currency != self.currency:
+            raise ValueError("cannot add money in different currencies")
+        return Money(amount=self.amount + other.amount, currency=self.currency)
+
+
+def from_major(value: Decimal | str, currency: str) -> Money:
+    """Parse a decimal major-unit amount ('12.34') exactly; refuses sub-minor-unit precision."""
+    exp = minor_unit_exponent(currency)
+    scaled = Decimal(value).scaleb(exp)
+    if scaled != scaled.to_integral_value():
+        raise ValueError(f"{value} has more precision than {currency} allows ({exp} decimals)")
+    return Money(amount=int(scaled), currency=currency)
+
+
+# Stripe represents these ISO zero-decimal currencies as two-decimal amounts for backwards compatibility
+# (the decimal part is always 00): 5 ISK arrives as 500. Stripe docs, "Special cases".
+STRIPE_TWO_DECIMAL_FOR_ZERO_DECIMAL = frozenset({"ISK", "UGX"})
+
+
+def from_stripe(amount: int, currency: str) -> Money:
+    """Stripe amount (Stripe's smallest unit) → canonical ISO minor units."""
+    code = currency.upper()
+    if code in STRIPE_TWO_DECIMAL_FOR_ZERO_DECIMAL:
+        if amount % 100:
+            raise ValueError(f"Stripe {code} amounts must be whole units (x100), got {amount}")
+        return Money.of(amount // 100, code)
+    return Money.of(amount, code)
+
+
+def to_stripe(money: Money) -> int:
+    """Canonical ISO minor units → the amount Stripe's API expects."""
+    if money.currency in STRIPE_TWO_DECIMAL_FOR_ZERO_DECIMAL:
+        return money.amount * 100
+    return money.amount

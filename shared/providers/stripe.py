@@ -1,0 +1,321 @@
+"""Stripe: ``Stripe-Signature`` verification and the mapping of the Stripe events the hub uses.
+
+Signature scheme (stripe-python ``stripe/_webhook.py``): header ``t=<unix>,v1=<hex>[,v1=<hex>...]``, signed
+payload ``"{t}.{raw body}"``, HMAC-SHA256 keyed with the endpoint secret; valid if ANY v1 matches ANY
+active secret (secrets overlap while being rolled). Written here rather than calling the SDK because the
+SDK's import would be paid on every cold start of the hottest function; a test checks this verifier
+against the SDK's own ``WebhookSignature``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+import time
+from collections.abc import Callable, Sequence
+from datetime import UTC, datetime
+from typing import Any
+
+from shared.events.envelope import CanonicalEvent, EventData, new_event
+from shared.events.payments import (
+    BillingInvoicePaid,
+    BillingInvoicePaymentFailed,
+    DisputeOpened,
+    PaymentAuthorized,
+    PaymentCaptured,
+    PaymentFailed,
+    PayoutPaid,
+    RefundSettled,
+    SubscriptionUpdated,
+)
+from shared.ingress.http import HttpResponse, Problem, WebhookRequest, bad_request, unauthorized
+from shared.ingress.pipeline import Outcome, ProviderEvent
+from shared.money import from_stripe
+
+DEFAULT_TOLERANCE_S = 300
+SIGNATURE_HEADER = "stripe-signature"
+
+# Metadata keys the hub writes on the Stripe objects it creates, mapped to canonical link fields.
+METADATA_LINKS = {
+    "o2c_opportunity_id": "opportunityId",
+    "o2c_erp_customer_id": "erpCustomerId",
+    "o2c_erp_order_id": "erpOrderId",
+    "o2c_erp_invoice_id": "erpInvoiceId",
+}
+CORRELATION_METADATA_KEY = "o2c_correlation_id"
+
+
+def sign(body: bytes, secret: str, timestamp: int) -> str:
+    """The ``v1`` signature Stripe computes (used by tests, the demo and the sandbox)."""
+    return hmac.new(secret.encode(), f"{timestamp}.".encode() + body, hashlib.sha256).hexdigest()
+
+
+def signature_header(body: bytes, secrets: Sequence[str], timestamp: int | None = None) -> str:
+    t = int(time.time()) if timestamp is None else timestamp
+    return ",".join([f"t={t}", *(f"v1={sign(body, s, t)}" for s in secrets)])
+
+
+def verify_signature(
+    body: bytes, header: str | None, secrets: Sequence[str], *, tolerance_s: int, now: float
+) -> None:
+    if not header:
+        raise unauthorized("missing_signature", "Stripe-Signature header is missing")
+    timestamp: int | None = None
+    candidates: list[str] = []
+    for item in header.split(","):
+        key, _, value = item.strip().partition("=")
+        if key == "t":
+            try:
+                timestamp = int(value)
+            except ValueError:
+                raise unauthorized(
+                    "malformed_signature", "Stripe-Signature timestamp is not a number"
+                ) from None
+        elif key == "v1":
+            candidates.append(value)
+    if timestamp is None or not candidates:
+        raise unauthorized("malformed_signature", "Stripe-Signature has no timestamp or no v1 signature")
+    if abs(now - timestamp) > tolerance_s:
+        raise unauthorized(
+            "stale_timestamp", f"Stripe-Signature timestamp is outside the {tolerance_s} s tolerance"
+        )
+    for secret in secrets:
+        expected = sign(body, secret, timestamp)
+        # compare every candidate in constant time; no early exit on the first byte that differs
+        if any(hmac.compare_digest(expected, candidate) for candidate in candidates):
+            return
+    raise unauthorized("invalid_signature", "no Stripe-Signature v1 matches an active endpoint secret")
+
+
+def _ts(value: int | None) -> datetime | None:
+    return datetime.fromtimestamp(value, UTC) if value else None
+
+
+def _links(obj: dict[str, Any]) -> dict[str, str]:
+    metadata = obj.get("metadata") or {}
+    return {field: str(metadata[key]) for key, field in METADATA_LINKS.items() if metadata.get(key)}
+
+
+def _id(value: Any) -> str | None:
+    """Stripe fields may hold an id or an expanded object."""
+    if isinstance(value, dict):
+        return value.get("id")
+    return value
+
+
+def _payment_intent_succeeded(pi: dict[str, Any], _event: dict[str, Any]) -> EventData:
+    return PaymentCaptured(
+        paymentIntentId=pi["id"],
+        chargeId=_id(pi.get("latest_charge")),
+        paymentCustomerId=_id(pi.get("customer")),
+        amount=from_stripe(pi["amount"], pi["currency"]),
+        amountReceived=from_stripe(pi.get("amount_received", pi["amount"]), pi["currency"]),
+        **_links(pi),
+    )
+
+
+def _payment_intent_failed(pi: dict[str, Any], _event: dict[str, Any]) -> EventData:
+    error = pi.get("last_payment_error") or {}
+    # Only codes and Stripe's message: last_payment_error.payment_method (card details) is never read.
+    return PaymentFailed(
+        paymentIntentId=pi["id"],
+        paymentCustomerId=_id(pi.get("customer")),
+        amount=from_stripe(pi["amount"], pi["currency"]),
+        failureCode=error.get("code"),
+        declineCode=error.get("decline_code"),
+        failureMessage=error.get("message"),
+        **_links(pi),
+    )
+
+
+def _payment_intent_capturable(pi: dict[str, Any], _event: dict[str, Any]) -> EventData:
+    return PaymentAuthorized(
+        paymentIntentId=pi["id"],
+        paymentCustomerId=_id(pi.get("customer")),
+        amountCapturable=from_stripe(pi["amount_capturable"], pi["currency"]),
+        amount=from_stripe(pi["amount"], pi["currency"]),
+        **_links(pi),
+    )
+
+
+def _charge_refunded(charge: dict[str, Any], _event: dict[str, Any]) -> EventData:
+    return RefundSettled(
+        chargeId=charge["id"],
+        paymentIntentId=_id(charge.get("payment_intent")),
+        paymentCustomerId=_id(charge.get("customer")),
+        chargeAmount=from_stripe(charge["amount"], charge["currency"]),
+        amountRefunded=from_stripe(charge["amount_refunded"], charge["currency"]),
+        fullyRefunded=bool(charge.get("refunded")),
+        **_links(charge),
+    )
+
+
+def _dispute_created(dispute: dict[str, Any], _event: dict[str, Any]) -> EventData:
+    evidence = dispute.get("evidence_details") or {}
+    return DisputeOpened(
+        disputeId=dispute["id"],
+        chargeId=_id(dispute["charge"]) or "",
+        paymentIntentId=_id(dispute.get("payment_intent")),
+        amount=from_stripe(dispute["amount"], dispute["currency"]),
+        reason=dispute.get("reason") or "general",
+        status=dispute.get("status") or "needs_response",
+        evidenceDueBy=_ts(evidence.get("due_by")),
+        **_links(dispute),
+    )
+
+
+def _subscription_of(invoice: dict[str, Any]) -> str | None:
+    # API 2025-03-31+: invoice.parent.subscription_details.subscription; before: invoice.subscription
+    parent = invoice.get("parent") or {}
+    details = parent.get("subscription_details") or {}
+    return _id(details.get("subscription")) or _id(invoice.get("subscription"))
+
+
+def _invoice_paid(invoice: dict[str, Any], _event: dict[str, Any]) -> EventData:
+    return BillingInvoicePaid(
+        billingInvoiceId=invoice["id"],
+        subscriptionId=_subscription_of(invoice),
+        paymentCustomerId=_id(invoice.get("customer")),
+        paymentIntentId=_id(invoice.get("payment_intent")),
+        amountPaid=from_stripe(invoice["amount_paid"], invoice["currency"]),
+        billingReason=invoice.get("billing_reason"),
+        periodStart=_ts(invoice.get("period_start")),
+        periodEnd=_ts(invoice.get("period_end")),
+        **_links(invoice),
+    )
+
+
+def _invoice_payment_failed(invoice: dict[str, Any], _event: dict[str, Any]) -> EventData:
+    return BillingInvoicePaymentFailed(
+        billingInvoiceId=invoice["id"],
+        subscriptionId=_subscription_of(invoice),
+        paymentCustomerId=_id(invoice.get("customer")),
+        amountDue=from_stripe(invoice["amount_due"], invoice["currency"]),
+        attemptCount=int(invoice.get("attempt_count") or 0),
+        nextPaymentAttempt=_ts(invoice.get("next_payment_attempt")),
+        billingReason=invoice.get("billing_reason"),
+        **_links(invoice),
+    )
+
+
+def _subscription_updated(sub: dict[str, Any], event: dict[str, Any]) -> EventData:
+    previous = (event.get("data") or {}).get("previous_attributes") or {}
+    period_end = sub.get("current_period_end")
+    if period_end is None:  # API 2025-03-31+: the period lives on the subscription items
+        items = (sub.get("items") or {}).get("data") or [{}]
+        period_end = items[0].get("current_period_end")
+    return SubscriptionUpdated(
+        subscriptionId=sub["id"],
+        paymentCustomerId=_id(sub.get("customer")),
+        status=sub["status"],
+        previousStatus=previous.get("status"),
+        cancelAtPeriodEnd=bool(sub.get("cancel_at_period_end")),
+        currentPeriodEnd=_ts(period_end),
+        **_links(sub),
+    )
+
+
+def _payout_paid(payout: dict[str, Any], _event: dict[str, Any]) -> EventData:
+    return PayoutPaid(
+        payoutId=payout["id"],
+        amount=from_stripe(payout["amount"], payout["currency"]),
+        arrivalDate=_ts(payout["arrival_date"]) or datetime.now(UTC),
+        method=payout.get("method") or "standard",
+        balanceTransactionId=_id(payout.get("balance_transaction")),
+        **_links(payout),
+    )
+
+
+Mapper = Callable[[dict[str, Any], dict[str, Any]], EventData]
+
+#: The Stripe event types the hub uses; every other type is answered ``ignored``.
+MAPPINGS: dict[str, Mapper] = {
+    "payment_intent.succeeded": _payment_intent_succeeded,
+    "payment_intent.payment_failed": _payment_intent_failed,
+    "payment_intent.amount_capturable_updated": _payment_intent_capturable,
+    "charge.refunded": _charge_refunded,
+    "charge.dispute.created": _dispute_created,
+    "invoice.paid": _invoice_paid,
+    "invoice.payment_failed": _invoice_payment_failed,
+    "customer.subscription.updated": _subscription_updated,
+    "payout.paid": _payout_paid,
+}
+
+
+def parse_event(body: bytes) -> dict[str, Any]:
+    try:
+        event = json.loads(body)
+    except (ValueError, UnicodeDecodeError):
+        raise bad_request("malformed_json", "body is not valid JSON") from None
+    if not isinstance(event, dict):
+        raise bad_request("malformed_event", "a Stripe event is a JSON object")
+    event_id, event_type = event.get("id"), event.get("type")
+    obj = (event.get("data") or {}).get("object") if isinstance(event.get("data"), dict) else None
+    if not isinstance(event_id, str) or not event_id.startswith("evt_") or not isinstance(event_type, str):
+        raise bad_request("malformed_event", "a Stripe event needs an 'id' (evt_...) and a 'type'")
+    if not isinstance(obj, dict):
+        raise bad_request("malformed_event", "a Stripe event needs 'data.object'")
+    return event
+
+
+def normalise_event(event: dict[str, Any], correlation_id: str) -> list[CanonicalEvent]:
+    """Canonical events for a parsed Stripe event ([] for types the hub does not use)."""
+    mapper = MAPPINGS.get(event["type"])
+    if mapper is None:
+        return []
+    obj = event["data"]["object"]
+    try:
+        data = mapper(obj, event)
+    except (KeyError, TypeError, ValueError) as exc:
+        raise bad_request(
+            "unmappable_event",
+            f"{event['type']} {event['id']} lacks a field the hub needs: {type(exc).__name__}",
+        ) from None
+    metadata = obj.get("metadata") or {}
+    return [
+        new_event(
+            data,
+            source_system="stripe",
+            correlation_id=str(metadata.get(CORRELATION_METADATA_KEY) or correlation_id),
+            occurred_at=_ts(event.get("created")),
+            source_event_id=event["id"],
+        )
+    ]
+
+
+class StripeProvider:
+    name = "stripe"
+
+    def __init__(
+        self,
+        secrets: Callable[[], Sequence[str]],
+        *,
+        tolerance_s: int = DEFAULT_TOLERANCE_S,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self._secrets = secrets
+        self._tolerance_s = tolerance_s
+        self._clock = clock
+
+    def verify(self, request: WebhookRequest) -> None:
+        verify_signature(
+            request.body,
+            request.header(SIGNATURE_HEADER),
+            self._secrets(),
+            tolerance_s=self._tolerance_s,
+            now=self._clock(),
+        )
+
+    def parse(self, request: WebhookRequest) -> list[ProviderEvent]:
+        event = parse_event(request.body)
+        return [ProviderEvent(id=event["id"], type=event["type"], payload=event)]
+
+    def normalise(self, event: ProviderEvent, correlation_id: str) -> list[CanonicalEvent]:
+        return normalise_event(event.payload, correlation_id)
+
+    def reply(self, outcomes: Sequence[Outcome]) -> HttpResponse:
+        return HttpResponse.json(200, outcomes[0].as_dict())
+
+
+__all__ = ["MAPPINGS", "Problem", "StripeProvider", "signature_header", "verify_signature"]
