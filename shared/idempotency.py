@@ -34,7 +34,7 @@ __all__ = [
 RECORD_TTL_SECONDS = 7 * 24 * 3600
 
 
-def _mark_duplicate(response: Any, _record: DataRecord) -> Any:
+def _mark_duplicate(response: Any, idempotent_data: DataRecord) -> Any:
     """Called by Powertools only when it answers from a stored record: this is a redelivery."""
     if isinstance(response, dict) and response.get("status") == "accepted":
         return {**response, "status": "duplicate"}
@@ -60,7 +60,7 @@ class OnceOnly:
         self.provider = provider
 
     def wrap(self, work: Callable[..., dict[str, Any]]) -> Callable[..., dict[str, Any]]:
-        return idempotent_function(  # type: ignore[no-any-return]
+        return idempotent_function(
             data_keyword_argument="delivery",
             config=self.config,
             persistence_store=self.persistence,

@@ -8,13 +8,16 @@ event). Writing an event twice writes the same items: recording is naturally ide
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
 ID_SUFFIXES = ("Id", "Ids")
 MAX_TRACE_IDS = 200
+#: Ids of parties that take part in many flows; tracing does not hop through them.
+PARTY_ID_FIELDS = frozenset(
+    {"paymentCustomerId", "erpCustomerId", "accountId", "crmAccountId", "contactId", "customerId"}
+)
 
 
 class MalformedEvent(ValueError):
@@ -157,21 +160,29 @@ class LineageStore:
             kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]
 
     def trace(self, the_id: str, *, max_ids: int = MAX_TRACE_IDS) -> list[LineageEntry]:
-        """Every event connected to ``the_id`` through shared ids, oldest first."""
-        seen_ids: set[str] = set()
-        frontier = [the_id]
+        """The history ``the_id`` belongs to, oldest first: every event that carries it, then, hop by hop,
+        every event sharing a flow id with those (correlation, opportunity, order, payment, charge ...).
+        Party ids (customers, accounts) are not followed: a customer's other deals are not part of one
+        payment's history, though tracing the customer id itself lists every event that names it."""
         events: dict[str, LineageEntry] = {}
-        while frontier and len(seen_ids) < max_ids:
-            current = frontier.pop()
-            if current in seen_ids:
+        seen: set[str] = set()
+        frontier = [the_id]
+        while frontier and len(seen) < max_ids:
+            current = frontier.pop(0)
+            if current in seen:
                 continue
-            seen_ids.add(current)
+            seen.add(current)
             for entry in self.entries_for(current):
                 if entry.event_id not in events:
                     events[entry.event_id] = entry
-                    frontier.extend(i for i in entry.ids if i not in seen_ids)
+                    frontier.extend(sorted(flow_ids(entry) - seen))
         return sorted(events.values(), key=lambda e: (e.occurred_at, e.event_id))
 
 
-def distinct(values: Iterable[str]) -> list[str]:
-    return list(dict.fromkeys(values))
+def flow_ids(entry: LineageEntry) -> set[str]:
+    """The ids of an entry that identify a flow rather than a party."""
+    ids = {entry.correlation_id} if entry.correlation_id else set()
+    for key, value in entry.data.items():
+        if key.endswith("Id") and key not in PARTY_ID_FIELDS and isinstance(value, str) and value:
+            ids.add(value)
+    return ids

@@ -37,6 +37,8 @@ def record_event(record: SQSRecord) -> None:
 @metrics.log_metrics
 @tracer.capture_lambda_handler(capture_response=False)
 def lambda_handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
-    return process_partial_response(
-        event=event, record_handler=record_event, processor=processor, context=context
+    return dict(
+        process_partial_response(
+            event=event, record_handler=record_event, processor=processor, context=context
+        )
     )

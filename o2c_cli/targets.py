@@ -1,0 +1,96 @@
+"""Where the CLI's commands act: the embedded local cloud (``.o2c/local.json``) or a deployed stack
+(its CloudFormation outputs)."""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+STATE_DIR = Path(os.environ.get("O2C_STATE_DIR", ".o2c"))
+
+
+class TargetError(RuntimeError):
+    pass
+
+
+@dataclass(frozen=True)
+class ConsumerQueues:
+    queue_url: str
+    dlq_url: str
+
+
+@dataclass(frozen=True)
+class Target:
+    name: str
+    region: str
+    lineage_table: str
+    consumers: dict[str, ConsumerQueues] = field(default_factory=dict)
+    endpoint_url: str | None = None
+
+    @property
+    def is_local(self) -> bool:
+        return self.endpoint_url is not None
+
+    def client(self, service: str) -> Any:
+        import boto3
+
+        if self.is_local:
+            return boto3.client(
+                service,
+                endpoint_url=self.endpoint_url,
+                region_name=self.region,
+                aws_access_key_id="testing",
+                aws_secret_access_key="testing",  # noqa: S106 - the embedded cloud's fixed fake credentials
+            )
+        return boto3.client(service, region_name=self.region)
+
+
+def local_target(state_dir: Path = STATE_DIR) -> Target:
+    path = state_dir / "local.json"
+    if not path.exists():
+        raise TargetError(
+            f"{path} not found: start the local cloud with `o2c local up`, or pass --stack NAME"
+        )
+    info = json.loads(path.read_text())
+    resources = info["resources"]
+    return Target(
+        name="local",
+        region=info["region"],
+        endpoint_url=info["aws_endpoint_url"],
+        lineage_table=resources["tables"]["LineageTable"],
+        consumers={
+            cid: ConsumerQueues(queue_url=q["url"], dlq_url=resources["dlqs"][cid]["url"])
+            for cid, q in resources["queues"].items()
+        },
+    )
+
+
+def stack_target(stack: str, region: str | None = None) -> Target:
+    import boto3
+
+    cfn = boto3.client("cloudformation", region_name=region)
+    try:
+        outputs = cfn.describe_stacks(StackName=stack)["Stacks"][0].get("Outputs", [])
+    except Exception as exc:
+        raise TargetError(f"cannot read stack {stack}: {exc}") from exc
+    values = {o["OutputKey"]: o["OutputValue"] for o in outputs}
+    consumers = {
+        key.removesuffix("QueueUrl"): ConsumerQueues(
+            queue_url=url, dlq_url=values[key.removesuffix("QueueUrl") + "DlqUrl"]
+        )
+        for key, url in values.items()
+        if key.endswith("QueueUrl") and key.removesuffix("QueueUrl") + "DlqUrl" in values
+    }
+    return Target(
+        name=stack,
+        region=cfn.meta.region_name,
+        lineage_table=values["LineageTableName"],
+        consumers=consumers,
+    )
+
+
+def resolve(stack: str | None, region: str | None) -> Target:
+    return stack_target(stack, region) if stack else local_target()

@@ -1,0 +1,44 @@
+"""``o2c trace ID``: the lineage of a deal or a payment, found by any id it carries."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from o2c_cli.targets import Target
+from shared.lineage import LineageEntry, LineageStore
+from shared.money import Money
+
+
+def trace(target: Target, the_id: str) -> list[LineageEntry]:
+    return LineageStore(target.client("dynamodb"), target.lineage_table).trace(the_id)
+
+
+def _money_fields(data: dict[str, Any]) -> str:
+    parts = []
+    for key, value in data.items():
+        if isinstance(value, dict) and set(value) == {"amount", "currency"}:
+            parts.append(f"{key}={Money.model_validate(value).format()}")
+    return " ".join(parts)
+
+
+def _ids(entry: LineageEntry) -> str:
+    return " ".join(f"{k}={v}" for k, v in entry.data.items() if k.endswith("Id") and isinstance(v, str))
+
+
+def as_json(the_id: str, entries: list[LineageEntry]) -> str:
+    ids = sorted({i for e in entries for i in e.ids})
+    return json.dumps({"id": the_id, "ids": ids, "events": [e.as_dict() for e in entries]}, indent=2)
+
+
+def as_text(the_id: str, entries: list[LineageEntry]) -> str:
+    if not entries:
+        return f"no events carry {the_id}"
+    lines = [f"lineage of {the_id}: {len(entries)} event(s)"]
+    for e in entries:
+        lines.append(
+            f"  {e.occurred_at[:19]}  {e.source:<18} {e.detail_type:<28} {_ids(e)}  {_money_fields(e.data)}".rstrip()
+        )
+    ids = sorted({i for e in entries for i in e.ids})
+    lines.append(f"  ids: {', '.join(ids)}")
+    return "\n".join(lines)
