@@ -53,11 +53,11 @@ def list_dead_letters(target: Target, peek: int = 5) -> list[DlqStatus]:
         depth = int(attrs["Attributes"]["ApproximateNumberOfMessages"])
         sample: list[DeadLetter] = []
         if depth and peek:
-            # A short visibility timeout: peeking must not hide the messages from a redrive for long.
+            # VisibilityTimeout=0: peeking must not hide the messages from a redrive that follows.
             messages = sqs.receive_message(
                 QueueUrl=queues.dlq_url,
                 MaxNumberOfMessages=min(peek, 10),
-                VisibilityTimeout=1,
+                VisibilityTimeout=0,
                 AttributeNames=["All"],
             ).get("Messages", [])
             sample = [_summary(m) for m in messages]
@@ -97,7 +97,11 @@ def redrive(target: Target, queue: str) -> int:
     moved = 0
     while True:
         messages = sqs.receive_message(
-            QueueUrl=dlq_url, MaxNumberOfMessages=10, VisibilityTimeout=30, MessageAttributeNames=["All"]
+            QueueUrl=dlq_url,
+            MaxNumberOfMessages=10,
+            VisibilityTimeout=30,
+            WaitTimeSeconds=1,
+            MessageAttributeNames=["All"],
         ).get("Messages", [])
         if not messages:
             return moved

@@ -9,8 +9,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-STATE_DIR = Path(os.environ.get("O2C_STATE_DIR", ".o2c"))
-
 
 class TargetError(RuntimeError):
     pass
@@ -48,8 +46,9 @@ class Target:
         return boto3.client(service, region_name=self.region)
 
 
-def local_target(state_dir: Path = STATE_DIR) -> Target:
-    path = state_dir / "local.json"
+def local_target(state_dir: Path | None = None) -> Target:
+    """The local cloud described by ``<state dir>/local.json`` (``$O2C_STATE_DIR``, default ``.o2c``)."""
+    path = (state_dir or Path(os.environ.get("O2C_STATE_DIR", ".o2c"))) / "local.json"
     if not path.exists():
         raise TargetError(
             f"{path} not found: start the local cloud with `o2c local up`, or pass --stack NAME"

@@ -1,0 +1,332 @@
+"""``LocalCloud``: moto + provisioning + function workers + API Gateway + SQS pollers, in one process."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import logging
+import os
+import socket
+import threading
+import time
+import urllib.request
+from collections.abc import Sequence
+from pathlib import Path
+from types import TracebackType
+from typing import Any
+
+from infra import topology
+from infra.topology import ConsumerSpec, FunctionSpec, Resolved, SecretSpec, TableSpec, function_environment
+from localcloud.api import ApiGateway
+from localcloud.pollers import SqsPoller
+from localcloud.provision import REGION, Resources, client, provision
+from localcloud.workers import InvokeResult, WorkerPool, plumbing_environment
+
+log = logging.getLogger("localcloud")
+
+
+def _check_port_free(port: int, what: str) -> None:
+    """Fail fast (and clearly) when a fixed port is taken, before anything is started."""
+    if port == 0:
+        return
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            s.bind(("127.0.0.1", port))
+        except OSError as exc:
+            raise OSError(
+                exc.errno, f"{what} port {port} on 127.0.0.1 is not available: {exc.strerror}"
+            ) from exc
+
+
+def _moto_server(port: int) -> Any:
+    from moto.server import ThreadedMotoServer
+
+    logging.getLogger("werkzeug").setLevel(logging.ERROR)
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
+    # ThreadedMotoServer.start() waits forever if its thread fails to bind: give it a deadline.
+    starter = threading.Thread(target=server.start, daemon=True)
+    starter.start()
+    starter.join(timeout=30)
+    if starter.is_alive() or server._server is None:
+        raise OSError(f"moto server did not start on 127.0.0.1:{port}")
+    return server
+
+
+class LocalCloud:
+    """The embedded local cloud. Use as a context manager, or call ``start()`` / ``stop()``."""
+
+    def __init__(
+        self,
+        api_port: int = 3000,
+        aws_port: int = 4566,
+        state_dir: Path | str = Path(".o2c"),
+        stage: str = "local",
+        *,
+        functions: Sequence[FunctionSpec] | None = None,
+        consumers: Sequence[ConsumerSpec] | None = None,
+        tables: Sequence[TableSpec] | None = None,
+        secrets: Sequence[SecretSpec] | None = None,
+        log_level: str = "INFO",
+        warm_workers: int = 2,
+        max_workers: int = 4,
+        retry_backoff_s: int = 1,
+    ) -> None:
+        self.api_port = api_port
+        self.aws_port = aws_port
+        self.state_dir = Path(state_dir)
+        self.stage = stage
+        self.webhook_functions = tuple(topology.WEBHOOK_FUNCTIONS if functions is None else functions)
+        self.consumer_specs = tuple(topology.CONSUMERS if consumers is None else consumers)
+        self.table_specs = tuple(topology.TABLES if tables is None else tables)
+        self.secret_specs = tuple(topology.SECRETS if secrets is None else secrets)
+        self.log_level = log_level
+        self.warm_workers = warm_workers
+        self.max_workers = max_workers
+        self.retry_backoff_s = retry_backoff_s
+
+        self.functions: dict[str, FunctionSpec] = {}
+        for fn in (*self.webhook_functions, *(c.function for c in self.consumer_specs)):
+            self.functions.setdefault(fn.id, fn)
+
+        self.pools: dict[str, WorkerPool] = {}
+        self.pollers: list[SqsPoller] = []
+        self.res: Resources | None = None
+        self.local_json: dict[str, Any] = {}
+        self._moto: Any = None
+        self._api: ApiGateway | None = None
+        self._started = False
+        self._stopped = False
+        self._lock = threading.Lock()
+
+    # -- public properties ---------------------------------------------------------------------------
+    @property
+    def api_url(self) -> str:
+        assert self._api is not None, "not started"
+        return self._api.url
+
+    @property
+    def aws_endpoint_url(self) -> str:
+        assert self._moto is not None, "not started"
+        host, port = self._moto.get_host_and_port()
+        return f"http://{host}:{port}"
+
+    @property
+    def resources(self) -> dict[str, Any]:
+        assert self.res is not None, "not started"
+        return self.res.as_json()
+
+    @property
+    def local_json_path(self) -> Path:
+        return self.state_dir / "local.json"
+
+    @property
+    def logs_dir(self) -> Path:
+        return self.state_dir / "logs"
+
+    def client(self, service: str) -> Any:
+        """A boto3 client on the embedded endpoint."""
+        return client(service, self.aws_endpoint_url)
+
+    # -- lifecycle -----------------------------------------------------------------------------------
+    def __enter__(self) -> LocalCloud:
+        self.start()
+        return self
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self.stop()
+
+    def start(self) -> LocalCloud:
+        started = time.perf_counter()
+        with contextlib.suppress(FileNotFoundError):
+            self.local_json_path.unlink()  # a stale file from a killed run must not look ready
+        try:
+            self._start()
+        except BaseException:
+            self.stop()
+            raise
+        log.info("local cloud ready in %.1fs", time.perf_counter() - started)
+        return self
+
+    def _start(self) -> None:
+        _check_port_free(self.api_port, "API")
+        _check_port_free(self.aws_port, "AWS endpoint")
+        self._started = True
+        self._moto = _moto_server(self.aws_port)
+        endpoint = self.aws_endpoint_url
+        # One moto per process: start from empty state, and let Step Functions really execute.
+        self._moto_api("reset", None)
+        self._moto_api("config", {"stepfunctions": {"execute_state_machine": True}})
+
+        self.res = provision(
+            endpoint,
+            self.stage,
+            tables=self.table_specs,
+            secret_specs=self.secret_specs,
+            consumers=self.consumer_specs,
+        )
+        resolved = Resolved(
+            stage=self.stage,
+            table_names=dict(self.res.tables),
+            secret_refs=dict(self.res.secrets),
+            event_bus_name=self.res.event_bus_name,
+            log_level=self.log_level,
+        )
+        webhook_ids = {fn.id for fn in self.webhook_functions}
+        for fn in self.functions.values():
+            env = {
+                **function_environment(fn, resolved),
+                **plumbing_environment(fn, stage=self.stage, aws_endpoint_url=endpoint, region=REGION),
+            }
+            self.pools[fn.id] = WorkerPool(
+                fn,
+                env,
+                self.logs_dir / f"{fn.id}.log",
+                warm=self.warm_workers if fn.id in webhook_ids else 1,
+                max_workers=self.max_workers,
+            )
+        # Boot every warm worker in parallel: each pays its imports (~1 s) at the same time.
+        errors: list[BaseException] = []
+
+        def warm(pool: WorkerPool) -> None:
+            try:
+                pool.start_warm()
+            except BaseException as exc:  # noqa: BLE001 - re-raised by the caller
+                errors.append(exc)
+
+        threads = [threading.Thread(target=warm, args=(p,), daemon=True) for p in self.pools.values()]
+        for t in threads:
+            t.start()
+
+        self._api = ApiGateway(
+            self.webhook_functions, self.invoke_result, port=self.api_port, stage=self.stage
+        )
+        self._api.start()
+        for t in threads:
+            t.join()
+        if errors:
+            raise RuntimeError(f"a function failed to initialise: {errors[0]}") from errors[0]
+
+        sqs = self.client("sqs")
+        for spec in self.consumer_specs:
+            poller = SqsPoller(
+                spec,
+                self.res.consumers[spec.id],
+                self.pools[spec.function.id],
+                sqs,
+                REGION,
+                retry_backoff_s=self.retry_backoff_s,
+            )
+            poller.start()
+            self.pollers.append(poller)
+
+        self.local_json = self._local_json()
+        self.state_dir.mkdir(parents=True, exist_ok=True)
+        tmp = self.local_json_path.with_suffix(".json.tmp")
+        tmp.write_text(json.dumps(self.local_json, indent=2) + "\n", encoding="utf-8")
+        os.replace(tmp, self.local_json_path)
+
+    def _local_json(self) -> dict[str, Any]:
+        assert self.res is not None
+        secrets: dict[str, Any] = {}
+        stripe = self.res.secret_values.get("StripeWebhookSecret")
+        if stripe is not None:
+            secrets["stripe_webhook"] = list(stripe["secrets"])
+        return {
+            "api_url": self.api_url,
+            "aws_endpoint_url": self.aws_endpoint_url,
+            "region": REGION,
+            "stage": self.stage,
+            "sandboxes": {},
+            "secrets": secrets,
+            "resources": self.resources,
+        }
+
+    def _moto_api(self, action: str, body: dict[str, Any] | None) -> None:
+        data = json.dumps(body).encode() if body is not None else b""
+        request = urllib.request.Request(  # noqa: S310 - loopback http only
+            f"{self.aws_endpoint_url}/moto-api/{action}", data=data, method="POST"
+        )
+        request.add_header("Content-Type", "application/json")
+        with urllib.request.urlopen(request, timeout=10) as response:  # noqa: S310
+            response.read()
+
+    def stop(self) -> None:
+        with self._lock:
+            if self._stopped or not self._started:
+                return
+            self._stopped = True
+        with contextlib.suppress(FileNotFoundError):
+            self.local_json_path.unlink()
+        for poller in self.pollers:
+            poller.stop()
+        if self._api is not None:
+            self._api.stop()
+        # Closing the pools ends any invocation still running; then the pollers finish their loop.
+        threads = [threading.Thread(target=p.close, daemon=True) for p in self.pools.values()]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        for poller in self.pollers:
+            poller.join(timeout=5)
+        if self._moto is not None:
+            self._moto.stop()
+            server = getattr(self._moto, "_server", None)
+            if server is not None:
+                server.server_close()
+
+    # -- invocation ----------------------------------------------------------------------------------
+    def invoke_result(self, function_id: str, event: Any) -> InvokeResult:
+        return self.pools[function_id].invoke(event)
+
+    def invoke(self, function_id: str, event: Any) -> dict[str, Any]:
+        """Invoke a function directly (same pool as HTTP/SQS). Returns ``{"ok", "result"|"error", ...}``."""
+        r = self.invoke_result(function_id, event)
+        out: dict[str, Any] = {"ok": r.ok, "pid": r.pid, "duration_ms": round(r.duration_ms, 1)}
+        if r.ok:
+            out["result"] = r.result
+        else:
+            out["error"] = r.error
+        return out
+
+    def worker_pids(self) -> dict[str, list[int]]:
+        return {fid: pool.pids() for fid, pool in self.pools.items()}
+
+    def wait_until_idle(self, timeout: float = 30.0, poll_interval: float = 0.05) -> None:
+        """Return once every consumer queue is empty and nothing runs (seen twice in a row)."""
+        assert self.res is not None
+        sqs = self.client("sqs")
+        deadline = time.monotonic() + timeout
+        quiet = 0
+        while True:
+            if self._idle_now(sqs):
+                quiet += 1
+                if quiet >= 2:
+                    return
+            else:
+                quiet = 0
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"local cloud not idle after {timeout}s")
+            time.sleep(poll_interval)
+
+    def _idle_now(self, sqs: Any) -> bool:
+        assert self.res is not None
+        if any(pool.in_flight for pool in self.pools.values()):
+            return False
+        if any(p.busy for p in self.pollers):
+            return False
+        for c in self.res.consumers.values():
+            attrs = sqs.get_queue_attributes(
+                QueueUrl=c.queue.url,
+                AttributeNames=[
+                    "ApproximateNumberOfMessages",
+                    "ApproximateNumberOfMessagesNotVisible",
+                    "ApproximateNumberOfMessagesDelayed",
+                ],
+            )["Attributes"]
+            if any(int(v) for v in attrs.values()):
+                return False
+        return True

@@ -1,0 +1,213 @@
+"""Create the stage's AWS resources on the embedded endpoint, from ``infra.topology``."""
+
+from __future__ import annotations
+
+import base64
+import json
+import secrets
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import boto3
+
+from infra.topology import ConsumerSpec, SecretSpec, TableSpec, bus_name
+
+REGION = "us-east-1"
+
+#: Rule target retry policy (what the stack configures: EventBridge's maximums).
+TARGET_RETRY_POLICY = {"MaximumRetryAttempts": 185, "MaximumEventAgeInSeconds": 86400}
+
+
+def physical_name(stage: str, logical_id: str) -> str:
+    return f"o2c-{stage}-{logical_id}"
+
+
+def new_stripe_webhook_secret() -> str:
+    """A signing secret shaped like Stripe's: ``whsec_`` + 32 base64 characters (24 random bytes)."""
+    return "whsec_" + base64.b64encode(secrets.token_bytes(24)).decode("ascii")
+
+
+@dataclass
+class QueueResources:
+    name: str
+    url: str
+    arn: str
+
+
+@dataclass
+class ConsumerResources:
+    queue: QueueResources
+    dlq: QueueResources
+    rule_name: str
+    rule_arn: str
+    max_receive_count: int
+    visibility_timeout_s: int
+
+
+@dataclass
+class Resources:
+    stage: str
+    region: str
+    tables: dict[str, str] = field(default_factory=dict)
+    secrets: dict[str, str] = field(default_factory=dict)  # secret id -> ARN
+    secret_names: dict[str, str] = field(default_factory=dict)
+    secret_values: dict[str, Any] = field(default_factory=dict)
+    event_bus_name: str = ""
+    event_bus_arn: str = ""
+    archive_name: str = ""
+    consumers: dict[str, ConsumerResources] = field(default_factory=dict)
+
+    def as_json(self) -> dict[str, Any]:
+        return {
+            "tables": dict(self.tables),
+            "secrets": dict(self.secrets),
+            "event_bus": {"name": self.event_bus_name, "arn": self.event_bus_arn},
+            "archive": self.archive_name,
+            "queues": {
+                cid: {"name": c.queue.name, "url": c.queue.url, "arn": c.queue.arn}
+                for cid, c in self.consumers.items()
+            },
+            "dlqs": {
+                cid: {"name": c.dlq.name, "url": c.dlq.url, "arn": c.dlq.arn}
+                for cid, c in self.consumers.items()
+            },
+            "rules": {cid: {"name": c.rule_name, "arn": c.rule_arn} for cid, c in self.consumers.items()},
+        }
+
+
+def client(service: str, endpoint_url: str) -> Any:
+    return boto3.client(
+        service,  # type: ignore[call-overload]
+        endpoint_url=endpoint_url,
+        region_name=REGION,
+        aws_access_key_id="testing",
+        aws_secret_access_key="testing",  # noqa: S106 - moto's fake credentials
+    )
+
+
+def _create_table(ddb: Any, stage: str, spec: TableSpec) -> str:
+    name = physical_name(stage, spec.id)
+    keys = [(spec.partition_key, "HASH")] + ([(spec.sort_key, "RANGE")] if spec.sort_key else [])
+    ddb.create_table(
+        TableName=name,
+        BillingMode="PAY_PER_REQUEST",
+        AttributeDefinitions=[{"AttributeName": k, "AttributeType": "S"} for k, _ in keys],
+        KeySchema=[{"AttributeName": k, "KeyType": t} for k, t in keys],
+    )
+    if spec.ttl_attribute:
+        ddb.update_time_to_live(
+            TableName=name, TimeToLiveSpecification={"Enabled": True, "AttributeName": spec.ttl_attribute}
+        )
+    return name
+
+
+def _create_queue(sqs: Any, name: str, attributes: dict[str, str]) -> QueueResources:
+    url = sqs.create_queue(QueueName=name, Attributes=attributes)["QueueUrl"]
+    arn = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+    return QueueResources(name=name, url=url, arn=arn)
+
+
+def _secret_value(spec: SecretSpec) -> Any:
+    if spec.id == "StripeWebhookSecret":
+        # Two active secrets, as while an endpoint secret is being rolled.
+        return {"secrets": [new_stripe_webhook_secret(), new_stripe_webhook_secret()]}
+    return {"secret": secrets.token_urlsafe(32)}
+
+
+def provision(
+    endpoint_url: str,
+    stage: str,
+    *,
+    tables: Sequence[TableSpec],
+    secret_specs: Sequence[SecretSpec],
+    consumers: Sequence[ConsumerSpec],
+) -> Resources:
+    res = Resources(stage=stage, region=REGION)
+    ddb = client("dynamodb", endpoint_url)
+    sm = client("secretsmanager", endpoint_url)
+    events = client("events", endpoint_url)
+    sqs = client("sqs", endpoint_url)
+
+    for table in tables:
+        res.tables[table.id] = _create_table(ddb, stage, table)
+
+    for spec in secret_specs:
+        value = _secret_value(spec)
+        name = physical_name(stage, spec.id)
+        arn = sm.create_secret(Name=name, Description=spec.description, SecretString=json.dumps(value))["ARN"]
+        res.secrets[spec.id] = arn
+        res.secret_names[spec.id] = name
+        res.secret_values[spec.id] = value
+
+    res.event_bus_name = bus_name(stage)
+    res.event_bus_arn = events.create_event_bus(Name=res.event_bus_name)["EventBusArn"]
+    res.archive_name = f"{res.event_bus_name}-archive"
+    events.create_archive(
+        ArchiveName=res.archive_name,
+        EventSourceArn=res.event_bus_arn,
+        Description="Every canonical event of the stage, for replay",
+        RetentionDays=0,
+    )
+
+    for consumer in consumers:
+        dlq = _create_queue(
+            sqs,
+            physical_name(stage, f"{consumer.id}Dlq"),
+            {"MessageRetentionPeriod": str(14 * 24 * 3600), "SqsManagedSseEnabled": "true"},
+        )
+        q = _create_queue(
+            sqs,
+            physical_name(stage, f"{consumer.id}Queue"),
+            {
+                "VisibilityTimeout": str(consumer.visibility_timeout_s),
+                "SqsManagedSseEnabled": "true",
+                "RedrivePolicy": json.dumps(
+                    {"deadLetterTargetArn": dlq.arn, "maxReceiveCount": consumer.max_receive_count}
+                ),
+            },
+        )
+        rule_name = physical_name(stage, f"{consumer.id}Rule")
+        rule_arn = events.put_rule(
+            Name=rule_name,
+            EventBusName=res.event_bus_name,
+            EventPattern=json.dumps(consumer.pattern),
+            State="ENABLED",
+            Description=f"Canonical events for {consumer.id}",
+        )["RuleArn"]
+        for queue in (q, dlq):
+            policy = {
+                "Version": "2012-10-17",
+                "Statement": [
+                    {
+                        "Sid": "AllowEventBridge",
+                        "Effect": "Allow",
+                        "Principal": {"Service": "events.amazonaws.com"},
+                        "Action": "sqs:SendMessage",
+                        "Resource": queue.arn,
+                        "Condition": {"ArnEquals": {"aws:SourceArn": rule_arn}},
+                    }
+                ],
+            }
+            sqs.set_queue_attributes(QueueUrl=queue.url, Attributes={"Policy": json.dumps(policy)})
+        events.put_targets(
+            Rule=rule_name,
+            EventBusName=res.event_bus_name,
+            Targets=[
+                {
+                    "Id": f"{consumer.id}Queue",
+                    "Arn": q.arn,
+                    "DeadLetterConfig": {"Arn": dlq.arn},
+                    "RetryPolicy": TARGET_RETRY_POLICY,
+                }
+            ],
+        )
+        res.consumers[consumer.id] = ConsumerResources(
+            queue=q,
+            dlq=dlq,
+            rule_name=rule_name,
+            rule_arn=rule_arn,
+            max_receive_count=consumer.max_receive_count,
+            visibility_timeout_s=consumer.visibility_timeout_s,
+        )
+    return res
