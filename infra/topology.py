@@ -110,7 +110,7 @@ TABLES: tuple[TableSpec, ...] = (IDEMPOTENCY_TABLE, LINEAGE_TABLE)
 
 STRIPE_WEBHOOK_SECRET = SecretSpec(
     id="StripeWebhookSecret",
-    description="Stripe webhook endpoint signing secrets: {\"secrets\": [\"whsec_...\", ...]} (several while rolling)",
+    description='Stripe webhook endpoint signing secrets: {"secrets": ["whsec_...", ...]} (several while rolling)',
     env_var="STRIPE_WEBHOOK_SECRET_ARN",
 )
 SECRETS: tuple[SecretSpec, ...] = (STRIPE_WEBHOOK_SECRET,)

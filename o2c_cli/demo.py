@@ -40,10 +40,10 @@ class Step:
 
 
 def _scenario() -> list[Step]:
-    steps = [
-        Step(f"Stripe {name}", lambda api, s, n=name: send(api, sample(n), s[:1]), 200, "accepted")
-        for name in USED_TYPES
-    ]
+    def send_sample(name: str) -> Callable[[str, list[str]], Reply]:
+        return lambda api, s: send(api, sample(name), s[:1])
+
+    steps = [Step(f"Stripe {name}", send_sample(name), 200, "accepted") for name in USED_TYPES]
     rotated = {**sample("payout.paid"), "id": "evt_1DemoRotatedSecret"}
     rotated["data"] = {"object": {**rotated["data"]["object"], "id": "po_1DemoPayout2"}}
     malformed = b'{"id": "evt_1DemoBroken", "type": "payment_intent.succeeded", '

@@ -36,14 +36,14 @@ class Target:
         import boto3
 
         if self.is_local:
-            return boto3.client(
+            return boto3.client(  # type: ignore[call-overload]
                 service,
                 endpoint_url=self.endpoint_url,
                 region_name=self.region,
                 aws_access_key_id="testing",
                 aws_secret_access_key="testing",  # noqa: S106 - the embedded cloud's fixed fake credentials
             )
-        return boto3.client(service, region_name=self.region)
+        return boto3.client(service, region_name=self.region)  # type: ignore[call-overload]
 
 
 def local_target(state_dir: Path | None = None) -> Target:

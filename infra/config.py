@@ -1,0 +1,85 @@
+"""Per-stage settings of the stack, read from CDK context (``-c stage=prod``, ``cdk.json``).
+
+``cdk.json`` holds the defaults: ``"stage": "dev"`` and, under ``"stages"``, optional per-stage overrides
+such as ``{"prod": {"logLevel": "INFO", "apiRateLimit": 200}}``.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, fields
+from typing import Any
+
+from aws_cdk import Duration
+from aws_cdk import aws_logs as logs
+
+_RETENTION = {
+    7: logs.RetentionDays.ONE_WEEK,
+    14: logs.RetentionDays.TWO_WEEKS,
+    30: logs.RetentionDays.ONE_MONTH,
+    60: logs.RetentionDays.TWO_MONTHS,
+    90: logs.RetentionDays.THREE_MONTHS,
+    180: logs.RetentionDays.SIX_MONTHS,
+    365: logs.RetentionDays.ONE_YEAR,
+}
+
+_STAGE = re.compile(r"^[a-z][a-z0-9-]{0,19}$")
+
+#: context key in cdk.json / -c → StageConfig field
+_CONTEXT_KEYS = {
+    "logLevel": "log_level",
+    "logRetentionDays": "log_retention_days",
+    "archiveRetentionDays": "archive_retention_days",
+    "apiRateLimit": "api_rate_limit",
+    "apiBurstLimit": "api_burst_limit",
+    "wafRateLimitPer5Min": "waf_rate_limit_per_5min",
+    "eventMaxAgeHours": "event_max_age_hours",
+    "eventRetryAttempts": "event_retry_attempts",
+}
+
+
+@dataclass(frozen=True)
+class StageConfig:
+    stage: str
+    log_level: str = "INFO"
+    log_retention_days: int = 30
+    archive_retention_days: int = 30
+    #: API Gateway stage throttling (steady requests per second, burst).
+    api_rate_limit: int = 100
+    api_burst_limit: int = 200
+    #: WAF rate-based rule: requests per source IP per 5 minutes before blocking.
+    waf_rate_limit_per_5min: int = 2000
+    #: EventBridge → SQS target: give up (to the DLQ) after this long or this many retries.
+    event_max_age_hours: int = 24
+    event_retry_attempts: int = 185
+
+    def __post_init__(self) -> None:
+        if not _STAGE.match(self.stage):
+            raise ValueError(
+                f"stage {self.stage!r} must match {_STAGE.pattern} (it names the bus o2c-<stage>)"
+            )
+        if self.log_level not in {"DEBUG", "INFO", "WARNING", "ERROR"}:
+            raise ValueError(f"logLevel {self.log_level!r} must be DEBUG, INFO, WARNING or ERROR")
+        if self.log_retention_days not in _RETENTION:
+            raise ValueError(f"logRetentionDays must be one of {sorted(_RETENTION)}")
+
+    @classmethod
+    def from_context(cls, stage: str, context: dict[str, Any] | None) -> StageConfig:
+        overrides = dict(context or {})
+        unknown = set(overrides) - set(_CONTEXT_KEYS)
+        if unknown:
+            raise ValueError(f"unknown stage settings {sorted(unknown)}; known: {sorted(_CONTEXT_KEYS)}")
+        types = {f.name: f.type for f in fields(cls)}
+        values: dict[str, Any] = {}
+        for key, value in overrides.items():
+            name = _CONTEXT_KEYS[key]
+            values[name] = int(value) if types[name] in ("int", int) else str(value)
+        return cls(stage=stage, **values)
+
+    @property
+    def log_retention(self) -> logs.RetentionDays:
+        return _RETENTION[self.log_retention_days]
+
+    @property
+    def archive_retention(self) -> Duration:
+        return Duration.days(self.archive_retention_days)

@@ -1,0 +1,128 @@
+"""One Lambda function per topology FunctionSpec, each with its own role, log group and exact grants."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+from aws_cdk import Duration
+from aws_cdk import aws_dynamodb as dynamodb
+from aws_cdk import aws_events as events
+from aws_cdk import aws_iam as iam
+from aws_cdk import aws_lambda as lambda_
+from aws_cdk import aws_logs as logs
+from aws_cdk import aws_secretsmanager as secretsmanager
+from constructs import Construct
+
+from infra.config import StageConfig
+from infra.constructs.layer import REPO_ROOT, architecture, runtime
+from infra.nag import acknowledge
+from infra.topology import FUNCTIONS, FunctionSpec, Resolved, function_environment
+
+
+class HubFunction(Construct):
+    """A function, its log group and a role that holds only what the FunctionSpec asks for."""
+
+    def __init__(
+        self,
+        scope: Construct,
+        construct_id: str,
+        *,
+        spec: FunctionSpec,
+        config: StageConfig,
+        layer: lambda_.ILayerVersion,
+        environment: Mapping[str, str],
+    ) -> None:
+        super().__init__(scope, construct_id)
+        self.spec = spec
+        self.log_group = logs.LogGroup(self, "Logs", retention=config.log_retention)
+        # Own role instead of the default one: AWSLambdaBasicExecutionRole would allow writing to any log group.
+        self.role = iam.Role(
+            self,
+            "Role",
+            assumed_by=iam.ServicePrincipal("lambda.amazonaws.com"),
+            description=f"{spec.id}: its log group, its tables, its secrets",
+        )
+        self.log_group.grant_write(self.role)
+        self.function = lambda_.Function(
+            self,
+            "Function",
+            description=spec.description,
+            code=lambda_.Code.from_asset(str(REPO_ROOT / spec.code_dir), exclude=["__pycache__", "*.pyc"]),
+            handler=spec.handler,
+            runtime=runtime(),
+            architecture=architecture(),
+            memory_size=spec.memory_mb,
+            timeout=Duration.seconds(spec.timeout_s),
+            layers=[layer],
+            environment=dict(environment),
+            tracing=lambda_.Tracing.ACTIVE,
+            log_group=self.log_group,
+            role=self.role,
+        )
+        acknowledge(
+            self.role,
+            "IAM5[Resource::*]",
+            "X-Ray PutTraceSegments/PutTelemetryRecords do not support resource-level permissions; "
+            "the only Resource::* statement is the one Tracing.ACTIVE adds.",
+        )
+
+
+class Functions(Construct):
+    """All functions of topology.FUNCTIONS, keyed by FunctionSpec.id."""
+
+    def __init__(
+        self,
+        scope: Construct,
+        construct_id: str,
+        *,
+        config: StageConfig,
+        layer: lambda_.ILayerVersion,
+        tables: Mapping[str, dynamodb.ITable],
+        secrets: Mapping[str, secretsmanager.ISecret],
+        bus: events.IEventBus,
+    ) -> None:
+        super().__init__(scope, construct_id)
+        resolved = Resolved(
+            stage=config.stage,
+            table_names={table_id: table.table_name for table_id, table in tables.items()},
+            secret_refs={secret_id: secret.secret_arn for secret_id, secret in secrets.items()},
+            event_bus_name=bus.event_bus_name,
+            log_level=config.log_level,
+        )
+        self.functions: dict[str, HubFunction] = {}
+        for spec in FUNCTIONS:
+            hub_function = HubFunction(
+                self,
+                spec.id,
+                spec=spec,
+                config=config,
+                layer=layer,
+                environment=function_environment(spec, resolved),
+            )
+            _grant(hub_function.function, spec, tables=tables, secrets=secrets, bus=bus)
+            self.functions[spec.id] = hub_function
+
+    def function(self, function_id: str) -> lambda_.Function:
+        return self.functions[function_id].function
+
+
+def _grant(
+    function: lambda_.Function,
+    spec: FunctionSpec,
+    *,
+    tables: Mapping[str, dynamodb.ITable],
+    secrets: Mapping[str, secretsmanager.ISecret],
+    bus: events.IEventBus,
+) -> None:
+    for table_id, access in spec.tables.items():
+        table = tables[table_id]
+        if access == "read":
+            table.grant_read_data(function)
+        elif access == "write":
+            table.grant_write_data(function)
+        else:
+            table.grant_read_write_data(function)
+    for secret_id in spec.secrets:
+        secrets[secret_id].grant_read(function)
+    if spec.publishes_events:
+        bus.grant_put_events_to(function)

@@ -1,0 +1,228 @@
+"""Public webhook ingress: a REST API (one POST route per webhook function) behind a WAF web ACL."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+
+from aws_cdk import aws_apigateway as apigw
+from aws_cdk import aws_lambda as lambda_
+from aws_cdk import aws_logs as logs
+from aws_cdk import aws_wafv2 as wafv2
+from constructs import Construct
+
+from infra.config import StageConfig
+from infra.nag import acknowledge
+from infra.topology import WEBHOOK_FUNCTIONS
+
+PROBLEM_JSON = "application/problem+json"
+_PROBLEM_HEADER = f"'{PROBLEM_JSON}'"
+
+
+def _problem(title: str, status: int) -> str:
+    return json.dumps({"type": "about:blank", "title": title, "status": status}, separators=(",", ":"))
+
+
+METHOD_NOT_ALLOWED_BODY = _problem("Method Not Allowed", 405)
+NOT_FOUND_BODY = _problem("Not Found", 404)
+# Gateway responses are templates: $context.error.messageString is already a quoted JSON string.
+_CLIENT_ERROR_TEMPLATE = '{"type":"about:blank","title":$context.error.messageString}'
+_SERVER_ERROR_TEMPLATE = '{"type":"about:blank","title":"Service Unavailable"}'
+
+
+class WebhookApi(Construct):
+    def __init__(
+        self,
+        scope: Construct,
+        construct_id: str,
+        *,
+        config: StageConfig,
+        functions: Mapping[str, lambda_.IFunction],
+    ) -> None:
+        super().__init__(scope, construct_id)
+        self.access_logs = logs.LogGroup(self, "AccessLogs", retention=config.log_retention)
+        self.api = apigw.RestApi(
+            self,
+            "Api",
+            rest_api_name=f"o2c-{config.stage}-webhooks",
+            description=f"O2C Hub webhooks ({config.stage})",
+            endpoint_types=[apigw.EndpointType.REGIONAL],
+            cloud_watch_role=True,
+            deploy_options=apigw.StageOptions(
+                stage_name=config.stage,
+                access_log_destination=apigw.LogGroupLogDestination(self.access_logs),
+                access_log_format=apigw.AccessLogFormat.json_with_standard_fields(
+                    caller=False,
+                    http_method=True,
+                    ip=True,
+                    protocol=True,
+                    request_time=True,
+                    resource_path=True,
+                    response_length=True,
+                    status=True,
+                    user=False,
+                ),
+                logging_level=apigw.MethodLoggingLevel.INFO,
+                # Bodies and headers carry provider signatures: never write them to the execution log.
+                data_trace_enabled=False,
+                metrics_enabled=True,
+                tracing_enabled=True,
+                throttling_rate_limit=config.api_rate_limit,
+                throttling_burst_limit=config.api_burst_limit,
+            ),
+        )
+        self._add_problem_responses()
+        for spec in WEBHOOK_FUNCTIONS:
+            assert spec.route is not None, f"{spec.id} is a webhook without a route"
+            resource = self.api.root.resource_for_path(spec.route.path)
+            webhook = resource.add_method(
+                spec.route.method,
+                apigw.LambdaIntegration(functions[spec.id], proxy=True, allow_test_invoke=False),
+            )
+            # Any other method: 405. An explicit method takes precedence over ANY on the same resource.
+            wrong_method = resource.add_method(
+                "ANY", _method_not_allowed(allow=spec.route.method), method_responses=_METHOD_405_RESPONSES
+            )
+            for method in (webhook, wrong_method):
+                acknowledge(
+                    method,
+                    "APIG4",
+                    "Webhook providers (Stripe, the ERP) cannot present AWS or Cognito credentials; every "
+                    "request is authenticated by its HMAC provider signature in the function.",
+                )
+                acknowledge(
+                    method,
+                    "COG4",
+                    "Webhook providers cannot obtain Cognito tokens; requests are authenticated by the "
+                    "provider's HMAC signature, verified by the function.",
+                )
+        acknowledge(
+            self.api,
+            "APIG2",
+            "Webhook bodies are raw provider payloads whose signature covers the exact bytes; the "
+            "function verifies signature and schema, an API Gateway request model cannot.",
+        )
+        cloud_watch_role = self.api.node.find_child("CloudWatchRole")
+        acknowledge(
+            cloud_watch_role,
+            "IAM4[Policy::arn:<AWS::Partition>:iam::aws:policy/service-role/AmazonAPIGatewayPushToCloudWatchLogs]",
+            "The account-level API Gateway CloudWatch role is required for execution logging; the AWS "
+            "managed policy is the documented one for this service role.",
+        )
+
+        self.firewall = WebhookFirewall(self, "Firewall", config=config)
+        wafv2.CfnWebACLAssociation(
+            self,
+            "FirewallAssociation",
+            resource_arn=self.api.deployment_stage.stage_arn,
+            web_acl_arn=self.firewall.web_acl.attr_arn,
+        )
+
+    def _add_problem_responses(self) -> None:
+        headers = {"Content-Type": _PROBLEM_HEADER}
+        self.api.add_gateway_response(
+            "UnknownRoute",
+            # REST APIs answer an unknown path (or method) with MISSING_AUTHENTICATION_TOKEN/403.
+            type=apigw.ResponseType.MISSING_AUTHENTICATION_TOKEN,
+            status_code="404",
+            response_headers=headers,
+            templates={"application/json": NOT_FOUND_BODY},
+        )
+        self.api.add_gateway_response(
+            "ClientError",
+            type=apigw.ResponseType.DEFAULT_4_XX,
+            response_headers=headers,
+            templates={"application/json": _CLIENT_ERROR_TEMPLATE},
+        )
+        self.api.add_gateway_response(
+            "ServerError",
+            type=apigw.ResponseType.DEFAULT_5_XX,
+            response_headers=headers,
+            templates={"application/json": _SERVER_ERROR_TEMPLATE},
+        )
+
+
+_METHOD_405_RESPONSES = [
+    apigw.MethodResponse(
+        status_code="405",
+        response_parameters={
+            "method.response.header.Allow": True,
+            "method.response.header.Content-Type": True,
+        },
+    )
+]
+
+
+def _method_not_allowed(*, allow: str) -> apigw.MockIntegration:
+    return apigw.MockIntegration(
+        # Other content types go to the mock as they are; the default response below still answers 405.
+        passthrough_behavior=apigw.PassthroughBehavior.WHEN_NO_MATCH,
+        request_templates={"application/json": '{"statusCode": 405}'},
+        integration_responses=[
+            apigw.IntegrationResponse(
+                # No selection pattern: the default response, whatever the mock answered.
+                status_code="405",
+                response_parameters={
+                    "method.response.header.Allow": f"'{allow}'",
+                    "method.response.header.Content-Type": _PROBLEM_HEADER,
+                },
+                response_templates={"application/json": METHOD_NOT_ALLOWED_BODY},
+            )
+        ],
+    )
+
+
+class WebhookFirewall(Construct):
+    """REGIONAL web ACL: per-IP rate limit + AWS common rule set, tuned for signed webhook bodies."""
+
+    def __init__(self, scope: Construct, construct_id: str, *, config: StageConfig) -> None:
+        super().__init__(scope, construct_id)
+        metric_prefix = f"O2CHub-{config.stage}"
+
+        def visibility(name: str) -> wafv2.CfnWebACL.VisibilityConfigProperty:
+            return wafv2.CfnWebACL.VisibilityConfigProperty(
+                cloud_watch_metrics_enabled=True,
+                metric_name=f"{metric_prefix}-{name}",
+                sampled_requests_enabled=True,
+            )
+
+        self.web_acl = wafv2.CfnWebACL(
+            self,
+            "WebAcl",
+            scope="REGIONAL",
+            default_action=wafv2.CfnWebACL.DefaultActionProperty(allow={}),
+            visibility_config=visibility("WebAcl"),
+            rules=[
+                wafv2.CfnWebACL.RuleProperty(
+                    name="RateLimitPerIp",
+                    priority=0,
+                    action=wafv2.CfnWebACL.RuleActionProperty(block={}),
+                    statement=wafv2.CfnWebACL.StatementProperty(
+                        rate_based_statement=wafv2.CfnWebACL.RateBasedStatementProperty(
+                            aggregate_key_type="IP", limit=config.waf_rate_limit_per_5min
+                        )
+                    ),
+                    visibility_config=visibility("RateLimitPerIp"),
+                ),
+                wafv2.CfnWebACL.RuleProperty(
+                    name="AWSManagedRulesCommonRuleSet",
+                    priority=1,
+                    override_action=wafv2.CfnWebACL.OverrideActionProperty(none={}),
+                    statement=wafv2.CfnWebACL.StatementProperty(
+                        managed_rule_group_statement=wafv2.CfnWebACL.ManagedRuleGroupStatementProperty(
+                            vendor_name="AWS",
+                            name="AWSManagedRulesCommonRuleSet",
+                            # Webhook bodies reach 256 KB (MAX_BODY_BYTES); the function enforces the limit
+                            # with a 413 problem. SizeRestrictions_BODY (8 KB) would block them: count only.
+                            rule_action_overrides=[
+                                wafv2.CfnWebACL.RuleActionOverrideProperty(
+                                    name="SizeRestrictions_BODY",
+                                    action_to_use=wafv2.CfnWebACL.RuleActionProperty(count={}),
+                                )
+                            ],
+                        )
+                    ),
+                    visibility_config=visibility("CommonRuleSet"),
+                ),
+            ],
+        )

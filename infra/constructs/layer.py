@@ -1,0 +1,46 @@
+"""The shared Lambda layer: third-party packages for the Lambda platform plus ``shared/``."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from aws_cdk import aws_lambda as lambda_
+from constructs import Construct
+
+from infra.topology import LAMBDA_ARCHITECTURE, LAMBDA_RUNTIME
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+LAYER_DIR = REPO_ROOT / "build" / "layer"
+LAYER_MARKER = LAYER_DIR / ".built"
+
+RUNTIMES = {r.name: r for r in (lambda_.Runtime.PYTHON_3_13, lambda_.Runtime.PYTHON_3_14)}
+ARCHITECTURES = {a.name: a for a in (lambda_.Architecture.ARM_64, lambda_.Architecture.X86_64)}
+
+
+def runtime() -> lambda_.Runtime:
+    return RUNTIMES[LAMBDA_RUNTIME]
+
+
+def architecture() -> lambda_.Architecture:
+    return ARCHITECTURES[LAMBDA_ARCHITECTURE]
+
+
+class LayerMissingError(RuntimeError):
+    pass
+
+
+class SharedLayer(Construct):
+    def __init__(self, scope: Construct, construct_id: str, *, layer_dir: Path = LAYER_DIR) -> None:
+        super().__init__(scope, construct_id)
+        if not (layer_dir / ".built").is_file():
+            raise LayerMissingError(
+                f"the Lambda layer is not built ({layer_dir / '.built'} is missing): run `make layer`"
+            )
+        self.layer = lambda_.LayerVersion(
+            self,
+            "Layer",
+            code=lambda_.Code.from_asset(str(layer_dir), exclude=[".built", "__pycache__", "*.pyc"]),
+            compatible_runtimes=[runtime()],
+            compatible_architectures=[architecture()],
+            description="O2C Hub runtime dependencies (Powertools, pydantic) and the shared package",
+        )

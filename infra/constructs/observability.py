@@ -1,0 +1,62 @@
+"""Alarms on every failure path (DLQ depth, function errors), published to an encrypted SNS topic."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+from aws_cdk import Duration
+from aws_cdk import aws_cloudwatch as cloudwatch
+from aws_cdk import aws_cloudwatch_actions as cw_actions
+from aws_cdk import aws_iam as iam
+from aws_cdk import aws_kms as kms
+from aws_cdk import aws_lambda as lambda_
+from aws_cdk import aws_sns as sns
+from aws_cdk import aws_sqs as sqs
+from constructs import Construct
+
+
+class Alarms(Construct):
+    def __init__(
+        self,
+        scope: Construct,
+        construct_id: str,
+        *,
+        dlqs: Mapping[str, sqs.IQueue],
+        functions: Mapping[str, lambda_.IFunction],
+    ) -> None:
+        super().__init__(scope, construct_id)
+        # A customer managed key: CloudWatch cannot publish to a topic encrypted with aws/sns.
+        self.key = kms.Key(self, "AlarmTopicKey", enable_key_rotation=True, description="O2C Hub alarm topic")
+        self.key.grant(
+            iam.ServicePrincipal("cloudwatch.amazonaws.com"), "kms:Decrypt", "kms:GenerateDataKey*"
+        )
+        self.topic = sns.Topic(self, "AlarmTopic", master_key=self.key, enforce_ssl=True)
+        action = cw_actions.SnsAction(self.topic)
+
+        for consumer_id, dlq in dlqs.items():
+            alarm = cloudwatch.Alarm(
+                self,
+                f"{consumer_id}DlqNotEmpty",
+                alarm_description=f"{consumer_id}: messages in the dead-letter queue; inspect and redrive",
+                metric=dlq.metric_approximate_number_of_messages_visible(
+                    period=Duration.minutes(1), statistic="Maximum"
+                ),
+                threshold=1,
+                evaluation_periods=1,
+                comparison_operator=cloudwatch.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
+                treat_missing_data=cloudwatch.TreatMissingData.NOT_BREACHING,
+            )
+            alarm.add_alarm_action(action)
+
+        for function_id, function in functions.items():
+            alarm = cloudwatch.Alarm(
+                self,
+                f"{function_id}Errors",
+                alarm_description=f"{function_id}: invocations failed (unhandled errors or timeouts)",
+                metric=function.metric_errors(period=Duration.minutes(5), statistic="Sum"),
+                threshold=1,
+                evaluation_periods=1,
+                comparison_operator=cloudwatch.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
+                treat_missing_data=cloudwatch.TreatMissingData.NOT_BREACHING,
+            )
+            alarm.add_alarm_action(action)

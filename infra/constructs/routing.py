@@ -1,0 +1,110 @@
+"""Bus → queue → consumer, per topology.CONSUMERS: a rule, a queue with a DLQ, an event source mapping."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from aws_cdk import Duration
+from aws_cdk import aws_events as events
+from aws_cdk import aws_events_targets as targets
+from aws_cdk import aws_lambda as lambda_
+from aws_cdk import aws_lambda_event_sources as sources
+from aws_cdk import aws_sqs as sqs
+from constructs import Construct
+
+from infra.config import StageConfig
+from infra.topology import CONSUMERS, ConsumerSpec
+
+#: EventBridge pattern keys → EventPattern keyword arguments.
+_PATTERN_KEYS = {
+    "source": "source",
+    "detail-type": "detail_type",
+    "detail": "detail",
+    "account": "account",
+    "region": "region",
+    "resources": "resources",
+    "id": "id",
+    "time": "time",
+    "version": "version",
+}
+
+DLQ_RETENTION = Duration.days(14)
+
+
+def event_pattern(pattern: Mapping[str, Any]) -> events.EventPattern:
+    unknown = set(pattern) - set(_PATTERN_KEYS)
+    if unknown:
+        raise ValueError(f"unsupported event pattern keys {sorted(unknown)}")
+    return events.EventPattern(**{_PATTERN_KEYS[key]: value for key, value in pattern.items()})
+
+
+class ConsumerRoute(Construct):
+    def __init__(
+        self,
+        scope: Construct,
+        construct_id: str,
+        *,
+        spec: ConsumerSpec,
+        config: StageConfig,
+        bus: events.IEventBus,
+        function: lambda_.IFunction,
+    ) -> None:
+        super().__init__(scope, construct_id)
+        self.dlq = sqs.Queue(
+            self,
+            "Dlq",
+            encryption=sqs.QueueEncryption.SQS_MANAGED,
+            enforce_ssl=True,
+            retention_period=DLQ_RETENTION,
+        )
+        self.queue = sqs.Queue(
+            self,
+            "Queue",
+            encryption=sqs.QueueEncryption.SQS_MANAGED,
+            enforce_ssl=True,
+            visibility_timeout=Duration.seconds(spec.visibility_timeout_s),
+            dead_letter_queue=sqs.DeadLetterQueue(max_receive_count=spec.max_receive_count, queue=self.dlq),
+        )
+        self.rule = events.Rule(
+            self,
+            "Rule",
+            event_bus=bus,
+            description=f"Canonical events for {spec.id}",
+            event_pattern=event_pattern(spec.pattern),
+        )
+        self.rule.add_target(
+            targets.SqsQueue(
+                self.queue,
+                dead_letter_queue=self.dlq,
+                retry_attempts=config.event_retry_attempts,
+                max_event_age=Duration.hours(config.event_max_age_hours),
+            )
+        )
+        function.add_event_source(
+            sources.SqsEventSource(
+                self.queue,
+                batch_size=spec.batch_size,
+                max_batching_window=Duration.seconds(spec.max_batching_window_s),
+                report_batch_item_failures=True,
+            )
+        )
+
+
+class Routing(Construct):
+    def __init__(
+        self,
+        scope: Construct,
+        construct_id: str,
+        *,
+        config: StageConfig,
+        bus: events.IEventBus,
+        functions: Mapping[str, lambda_.IFunction],
+    ) -> None:
+        super().__init__(scope, construct_id)
+        self.routes: dict[str, ConsumerRoute] = {
+            spec.id: ConsumerRoute(
+                self, spec.id, spec=spec, config=config, bus=bus, function=functions[spec.function.id]
+            )
+            for spec in CONSUMERS
+        }

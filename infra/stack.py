@@ -1,0 +1,64 @@
+"""The O2C Hub stack: composes one construct per concern; resources travel through constructor arguments."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from aws_cdk import CfnOutput, Stack
+from constructs import Construct
+
+from infra.config import StageConfig
+from infra.constructs.bus import EventBusWithArchive
+from infra.constructs.data import DataTables
+from infra.constructs.functions import Functions
+from infra.constructs.ingress import WebhookApi
+from infra.constructs.layer import SharedLayer
+from infra.constructs.observability import Alarms
+from infra.constructs.routing import Routing
+from infra.constructs.secrets import Secrets
+from infra.topology import CONSUMERS, TABLES
+
+
+def stack_name(stage: str) -> str:
+    return f"O2CHub-{stage}"
+
+
+class O2CHubStack(Stack):
+    def __init__(self, scope: Construct, construct_id: str, *, config: StageConfig, **kwargs: Any) -> None:
+        super().__init__(
+            scope, construct_id, description=f"O2C Hub integration hub ({config.stage})", **kwargs
+        )
+        data = DataTables(self, "Data")
+        secrets = Secrets(self, "Secrets")
+        bus = EventBusWithArchive(
+            self, "EventBus", stage=config.stage, archive_retention=config.archive_retention
+        )
+        layer = SharedLayer(self, "SharedLayer")
+        functions = Functions(
+            self,
+            "Functions",
+            config=config,
+            layer=layer.layer,
+            tables=data.tables,
+            secrets=secrets.secrets,
+            bus=bus.bus,
+        )
+        by_id = {fn_id: f.function for fn_id, f in functions.functions.items()}
+        ingress = WebhookApi(self, "Ingress", config=config, functions=by_id)
+        routing = Routing(self, "Routing", config=config, bus=bus.bus, functions=by_id)
+        Alarms(
+            self,
+            "Observability",
+            dlqs={consumer_id: route.dlq for consumer_id, route in routing.routes.items()},
+            functions=by_id,
+        )
+
+        # Outputs the o2c CLI reads (names are a contract).
+        CfnOutput(self, "ApiUrl", value=ingress.api.url)
+        CfnOutput(self, "EventBusName", value=bus.bus.event_bus_name)
+        for table in TABLES:
+            CfnOutput(self, f"{table.id}Name", value=data.tables[table.id].table_name)
+        for consumer in CONSUMERS:
+            route = routing.routes[consumer.id]
+            CfnOutput(self, f"{consumer.id}QueueUrl", value=route.queue.queue_url)
+            CfnOutput(self, f"{consumer.id}DlqUrl", value=route.dlq.queue_url)

@@ -1,0 +1,41 @@
+"""Template look-ups shared by the infrastructure tests."""
+
+from __future__ import annotations
+
+from typing import Any
+
+
+def resources_of(template_json: dict[str, Any], resource_type: str) -> dict[str, dict[str, Any]]:
+    return {k: v for k, v in template_json["Resources"].items() if v["Type"] == resource_type}
+
+
+def output_ref(template_json: dict[str, Any], output: str) -> str:
+    """Logical id of the resource an output `Ref`s."""
+    value = template_json["Outputs"][output]["Value"]
+    return str(value["Ref"])
+
+
+def function_by_description(template_json: dict[str, Any], description: str) -> tuple[str, dict[str, Any]]:
+    matches = [
+        (logical_id, resource)
+        for logical_id, resource in resources_of(template_json, "AWS::Lambda::Function").items()
+        if resource["Properties"].get("Description") == description
+    ]
+    assert len(matches) == 1, f"expected one function described {description!r}, found {len(matches)}"
+    return matches[0]
+
+
+def role_statements(template_json: dict[str, Any], role_logical_id: str) -> list[dict[str, Any]]:
+    """Every statement of the inline policies attached to one role."""
+    statements: list[dict[str, Any]] = []
+    role = template_json["Resources"][role_logical_id]["Properties"]
+    for policy in role.get("Policies", []):
+        statements.extend(policy["PolicyDocument"]["Statement"])
+    for policy in resources_of(template_json, "AWS::IAM::Policy").values():
+        if {"Ref": role_logical_id} in policy["Properties"].get("Roles", []):
+            statements.extend(policy["Properties"]["PolicyDocument"]["Statement"])
+    return statements
+
+
+def as_list(value: Any) -> list[Any]:
+    return value if isinstance(value, list) else [value]

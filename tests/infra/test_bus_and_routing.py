@@ -1,0 +1,115 @@
+"""The bus and the failure paths of every consumer: rule → queue (+DLQ) → function."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from infra.topology import CONSUMERS, ConsumerSpec, bus_name
+from tests.infra.helpers import output_ref, resources_of
+
+pytestmark = pytest.mark.infra
+
+
+def test_bus_is_named_after_the_stage_and_archived(template_json: dict[str, Any]) -> None:
+    buses = resources_of(template_json, "AWS::Events::EventBus")
+    (bus_id,) = buses
+    assert buses[bus_id]["Properties"]["Name"] == "o2c-test" == bus_name("test")
+
+    (archive,) = resources_of(template_json, "AWS::Events::Archive").values()
+    assert archive["Properties"]["SourceArn"] == {"Fn::GetAtt": [bus_id, "Arn"]}
+    assert archive["Properties"]["RetentionDays"] > 0
+    assert template_json["Outputs"]["EventBusName"]["Value"] == {"Ref": bus_id}
+
+
+def _route(template_json: dict[str, Any], spec: ConsumerSpec) -> tuple[str, str, dict[str, Any]]:
+    queue_id = output_ref(template_json, f"{spec.id}QueueUrl")
+    dlq_id = output_ref(template_json, f"{spec.id}DlqUrl")
+    rules = [
+        rule
+        for rule in resources_of(template_json, "AWS::Events::Rule").values()
+        if any(t["Arn"] == {"Fn::GetAtt": [queue_id, "Arn"]} for t in rule["Properties"]["Targets"])
+    ]
+    assert len(rules) == 1, f"expected one rule targeting the {spec.id} queue"
+    return queue_id, dlq_id, rules[0]
+
+
+@pytest.mark.parametrize("spec", CONSUMERS, ids=lambda s: s.id)
+def test_rule_matches_the_consumer_pattern_and_has_a_failure_path(
+    template_json: dict[str, Any], spec: ConsumerSpec
+) -> None:
+    _, dlq_id, rule = _route(template_json, spec)
+    (bus_id,) = resources_of(template_json, "AWS::Events::EventBus")
+
+    assert rule["Properties"]["EventPattern"] == spec.pattern
+    assert rule["Properties"]["EventBusName"] == {"Ref": bus_id}
+    (target,) = rule["Properties"]["Targets"]
+    assert target["DeadLetterConfig"] == {"Arn": {"Fn::GetAtt": [dlq_id, "Arn"]}}
+    assert target["RetryPolicy"]["MaximumRetryAttempts"] > 0
+    assert target["RetryPolicy"]["MaximumEventAgeInSeconds"] > 0
+
+
+@pytest.mark.parametrize("spec", CONSUMERS, ids=lambda s: s.id)
+def test_queue_redrives_to_its_dlq_and_is_encrypted(
+    template_json: dict[str, Any], spec: ConsumerSpec
+) -> None:
+    queue_id, dlq_id, _ = _route(template_json, spec)
+    queue = template_json["Resources"][queue_id]["Properties"]
+    dlq = template_json["Resources"][dlq_id]["Properties"]
+
+    assert queue["RedrivePolicy"] == {
+        "deadLetterTargetArn": {"Fn::GetAtt": [dlq_id, "Arn"]},
+        "maxReceiveCount": spec.max_receive_count,
+    }
+    assert queue["RedrivePolicy"]["maxReceiveCount"] >= 5
+    assert queue["VisibilityTimeout"] == spec.visibility_timeout_s == 6 * spec.function.timeout_s
+    assert queue["SqsManagedSseEnabled"] is True
+    assert dlq["SqsManagedSseEnabled"] is True
+    assert dlq["MessageRetentionPeriod"] == 14 * 24 * 3600
+
+
+@pytest.mark.parametrize("spec", CONSUMERS, ids=lambda s: s.id)
+def test_queues_deny_requests_without_tls(template_json: dict[str, Any], spec: ConsumerSpec) -> None:
+    queue_id, dlq_id, _ = _route(template_json, spec)
+    for logical_id in (queue_id, dlq_id):
+        policies = [
+            p
+            for p in resources_of(template_json, "AWS::SQS::QueuePolicy").values()
+            if {"Ref": logical_id} in p["Properties"]["Queues"]
+        ]
+        statements = [s for p in policies for s in p["Properties"]["PolicyDocument"]["Statement"]]
+        assert any(
+            s["Effect"] == "Deny" and s["Condition"] == {"Bool": {"aws:SecureTransport": "false"}}
+            for s in statements
+        ), f"{logical_id} accepts plain HTTP"
+
+
+@pytest.mark.parametrize("spec", CONSUMERS, ids=lambda s: s.id)
+def test_consumer_reports_partial_batch_failures(template_json: dict[str, Any], spec: ConsumerSpec) -> None:
+    queue_id, _, _ = _route(template_json, spec)
+    mappings = [
+        m["Properties"]
+        for m in resources_of(template_json, "AWS::Lambda::EventSourceMapping").values()
+        if m["Properties"]["EventSourceArn"] == {"Fn::GetAtt": [queue_id, "Arn"]}
+    ]
+    (mapping,) = mappings
+    assert mapping["FunctionResponseTypes"] == ["ReportBatchItemFailures"]
+    assert mapping["BatchSize"] == spec.batch_size
+    assert mapping["MaximumBatchingWindowInSeconds"] == spec.max_batching_window_s
+
+
+@pytest.mark.parametrize("spec", CONSUMERS, ids=lambda s: s.id)
+def test_dlq_depth_is_alarmed(template_json: dict[str, Any], spec: ConsumerSpec) -> None:
+    _, dlq_id, _ = _route(template_json, spec)
+    alarms = [
+        a["Properties"]
+        for a in resources_of(template_json, "AWS::CloudWatch::Alarm").values()
+        if a["Properties"].get("MetricName") == "ApproximateNumberOfMessagesVisible"
+        and {"Name": "QueueName", "Value": {"Fn::GetAtt": [dlq_id, "QueueName"]}}
+        in a["Properties"]["Dimensions"]
+    ]
+    (alarm,) = alarms
+    assert alarm["Threshold"] == 1
+    assert alarm["ComparisonOperator"] == "GreaterThanOrEqualToThreshold"
+    assert alarm["AlarmActions"], "the DLQ alarm notifies no one"

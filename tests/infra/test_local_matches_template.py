@@ -1,0 +1,225 @@
+"""The embedded local cloud and the CDK stack come from one definition (infra/topology.py); this test
+compares what the local cloud really provisioned with the synthesized template, so the two cannot drift:
+functions (handler, memory, timeout, environment), routes, rules and their patterns and targets, queues
+and DLQs, tables, and the SQS event source mappings."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from localcloud import LocalCloud
+from localcloud.workers import plumbing_environment
+from tests.infra.conftest import STAGE, Synthesized
+
+
+@pytest.fixture(scope="module")
+def cloud(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalCloud]:
+    with LocalCloud(api_port=0, aws_port=0, state_dir=tmp_path_factory.mktemp("drift"), warm_workers=1) as c:
+        yield c
+
+
+@pytest.fixture(scope="module")
+def template(synthesized: Synthesized) -> dict[str, Any]:
+    return synthesized.templates[STAGE]
+
+
+def resources(template: dict[str, Any], kind: str) -> dict[str, dict[str, Any]]:
+    return {k: v["Properties"] for k, v in template["Resources"].items() if v["Type"] == kind}
+
+
+def hub_functions(template: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    """The hub's own functions (CDK's helper functions carry no POWERTOOLS_SERVICE_NAME)."""
+    return {
+        logical: props
+        for logical, props in resources(template, "AWS::Lambda::Function").items()
+        if "POWERTOOLS_SERVICE_NAME" in props.get("Environment", {}).get("Variables", {})
+    }
+
+
+def service_of(template: dict[str, Any], function_ref: Any) -> str:
+    logical = function_ref["Fn::GetAtt"][0] if "Fn::GetAtt" in function_ref else function_ref["Ref"]
+    return str(
+        template["Resources"][logical]["Properties"]["Environment"]["Variables"]["POWERTOOLS_SERVICE_NAME"]
+    )
+
+
+def test_functions_match(cloud: LocalCloud, template: dict[str, Any]) -> None:
+    deployed = {}
+    for props in hub_functions(template).values():
+        env = props["Environment"]["Variables"]
+        static = {
+            k: v for k, v in env.items() if isinstance(v, str) and k not in {"STAGE", "POWERTOOLS_LOG_LEVEL"}
+        }
+        deployed[env["POWERTOOLS_SERVICE_NAME"]] = (
+            props["Handler"],
+            props["MemorySize"],
+            props["Timeout"],
+            frozenset(env),
+            static,
+        )
+    local = {}
+    for pool in cloud.pools.values():
+        fn = pool.fn
+        plumbing = plumbing_environment(
+            fn, stage=cloud.stage, aws_endpoint_url=cloud.aws_endpoint_url, region="us-east-1"
+        )
+        env = {k: v for k, v in pool.env.items() if k not in plumbing}
+        static = {
+            k: v
+            for k, v in env.items()
+            if k not in {"STAGE", "POWERTOOLS_LOG_LEVEL"} and not k.endswith(("_NAME", "_ARN"))
+        }
+        static["POWERTOOLS_SERVICE_NAME"] = env["POWERTOOLS_SERVICE_NAME"]
+        local[env["POWERTOOLS_SERVICE_NAME"]] = (
+            fn.handler,
+            fn.memory_mb,
+            fn.timeout_s,
+            frozenset(env),
+            static,
+        )
+    assert set(local) == set(deployed)
+    for name, (handler, memory, timeout, keys, static) in local.items():
+        d_handler, d_memory, d_timeout, d_keys, d_static = deployed[name]
+        assert (handler, memory, timeout) == (d_handler, d_memory, d_timeout), name
+        assert keys == d_keys, f"{name}: local env {sorted(keys)} vs stack env {sorted(d_keys)}"
+        assert static == {
+            k: v
+            for k, v in d_static.items()
+            if not k.endswith(("_NAME", "_ARN")) or k == "POWERTOOLS_SERVICE_NAME"
+        }, name
+
+
+def api_paths(template: dict[str, Any]) -> dict[str, str]:
+    paths: dict[str, str] = {}
+    api_resources = resources(template, "AWS::ApiGateway::Resource")
+
+    def path_of(logical: str) -> str:
+        if logical not in paths:
+            props = api_resources[logical]
+            parent = props["ParentId"]
+            prefix = path_of(parent["Ref"]) if "Ref" in parent else ""
+            paths[logical] = f"{prefix}/{props['PathPart']}"
+        return paths[logical]
+
+    return {logical: path_of(logical) for logical in api_resources}
+
+
+def test_routes_match(cloud: LocalCloud, template: dict[str, Any]) -> None:
+    paths = api_paths(template)
+    deployed = set()
+    for props in resources(template, "AWS::ApiGateway::Method").values():
+        integration = props.get("Integration", {})
+        if integration.get("Type") != "AWS_PROXY":
+            continue
+        uri = json.dumps(integration["Uri"])
+        [service] = [
+            props_fn["Environment"]["Variables"]["POWERTOOLS_SERVICE_NAME"]
+            for logical, props_fn in hub_functions(template).items()
+            if f'"{logical}"' in uri
+        ]
+        deployed.add((props["HttpMethod"], paths[props["ResourceId"]["Ref"]], service))
+    assert cloud._api is not None
+    local = {
+        (route.method, route.resource, cloud.functions[route.function_id].service_name)
+        for route in cloud._api.routes
+    }
+    assert local == deployed
+
+
+def test_rules_targets_queues_and_dlqs_match(cloud: LocalCloud, template: dict[str, Any]) -> None:
+    queues = resources(template, "AWS::SQS::Queue")
+    deployed = set()
+    for props in resources(template, "AWS::Events::Rule").values():
+        [target] = props["Targets"]
+        queue = queues[target["Arn"]["Fn::GetAtt"][0]]
+        dlq_logical = queue["RedrivePolicy"]["deadLetterTargetArn"]["Fn::GetAtt"][0]
+        assert target["DeadLetterConfig"]["Arn"], "every rule target has a DLQ"
+        assert target["RetryPolicy"], "every rule target has a retry policy"
+        deployed.add(
+            (
+                json.dumps(props["EventPattern"], sort_keys=True),
+                queue["VisibilityTimeout"],
+                queue["RedrivePolicy"]["maxReceiveCount"],
+                dlq_logical in queues,
+            )
+        )
+    events, sqs = cloud.client("events"), cloud.client("sqs")
+    bus = cloud.resources["event_bus"]["name"]
+    local = set()
+    for rule in events.list_rules(EventBusName=bus)["Rules"]:
+        if rule["Name"].startswith("Events-Archive-"):
+            continue  # the archive's own managed rule (AWS creates it too; it is not in the template)
+        [target] = events.list_targets_by_rule(Rule=rule["Name"], EventBusName=bus)["Targets"]
+        assert target["DeadLetterConfig"]["Arn"] and target["RetryPolicy"]
+        [queue_url] = [q["url"] for q in cloud.resources["queues"].values() if q["arn"] == target["Arn"]]
+        attrs = sqs.get_queue_attributes(QueueUrl=queue_url, AttributeNames=["All"])["Attributes"]
+        redrive = json.loads(attrs["RedrivePolicy"])
+        dlq_arns = {q["arn"] for q in cloud.resources["dlqs"].values()}
+        local.add(
+            (
+                json.dumps(json.loads(rule["EventPattern"]), sort_keys=True),
+                int(attrs["VisibilityTimeout"]),
+                int(redrive["maxReceiveCount"]),
+                redrive["deadLetterTargetArn"] in dlq_arns,
+            )
+        )
+    assert local == deployed
+
+
+def test_tables_match(cloud: LocalCloud, template: dict[str, Any]) -> None:
+    deployed = {
+        (
+            tuple((k["AttributeName"], k["KeyType"]) for k in props["KeySchema"]),
+            (props.get("TimeToLiveSpecification") or {}).get("AttributeName"),
+        )
+        for props in resources(template, "AWS::DynamoDB::Table").values()
+    }
+    ddb = cloud.client("dynamodb")
+    local = set()
+    for name in cloud.resources["tables"].values():
+        table = ddb.describe_table(TableName=name)["Table"]
+        ttl = ddb.describe_time_to_live(TableName=name)["TimeToLiveDescription"]
+        local.add(
+            (
+                tuple((k["AttributeName"], k["KeyType"]) for k in table["KeySchema"]),
+                ttl.get("AttributeName") if ttl.get("TimeToLiveStatus") == "ENABLED" else None,
+            )
+        )
+    assert local == deployed
+
+
+def test_event_source_mappings_match(cloud: LocalCloud, template: dict[str, Any]) -> None:
+    deployed = {
+        (
+            service_of(template, {"Ref": props["FunctionName"]["Ref"]}),
+            props["BatchSize"],
+            props.get("MaximumBatchingWindowInSeconds", 0),
+            tuple(props.get("FunctionResponseTypes", [])),
+        )
+        for props in resources(template, "AWS::Lambda::EventSourceMapping").values()
+    }
+    local = {
+        (
+            poller.pool.fn.service_name,
+            poller.spec.batch_size,
+            int(poller.batching_window_s),
+            ("ReportBatchItemFailures",),
+        )
+        for poller in cloud.pollers
+    }
+    assert local == deployed
+
+
+def test_the_local_cloud_and_the_stack_read_the_same_topology() -> None:
+    # a guard against a second definition creeping in: neither side may hard-code a function module
+    root = Path(__file__).resolve().parents[2]
+    for folder in ("infra", "localcloud"):
+        for path in (root / folder).rglob("*.py"):
+            if path.name == "topology.py":
+                continue
+            assert "functions/stripe_webhook" not in path.read_text(), path
