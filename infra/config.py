@@ -35,6 +35,14 @@ _CONTEXT_KEYS = {
     "wafRateLimitPer5Min": "waf_rate_limit_per_5min",
     "eventMaxAgeHours": "event_max_age_hours",
     "eventRetryAttempts": "event_retry_attempts",
+    "publicBaseUrl": "public_base_url",
+    "hubspotApiBaseUrl": "hubspot_api_base_url",
+    "hubspotClosedWonStages": "hubspot_closed_won_stages",
+    "salesforceLoginUrl": "salesforce_login_url",
+    "salesforceOrgIds": "salesforce_org_ids",
+    "salesforceClosedWonStages": "salesforce_closed_won_stages",
+    "stripePartnerEventSource": "stripe_partner_event_source",
+    "salesforcePartnerEventSource": "salesforce_partner_event_source",
 }
 
 
@@ -52,6 +60,17 @@ class StageConfig:
     #: EventBridge → SQS target: give up (to the DLQ) after this long or this many retries.
     event_max_age_hours: int = 24
     event_retry_attempts: int = 185
+    #: Public URL of the webhook API as providers call it (custom domain); empty → the execute-api URL.
+    public_base_url: str = ""
+    hubspot_api_base_url: str = "https://api.hubapi.com"
+    hubspot_closed_won_stages: str = "closedwon"
+    salesforce_login_url: str = "https://login.salesforce.com"
+    #: Salesforce organisations whose Outbound Messages are accepted (comma-separated ids).
+    salesforce_org_ids: str = ""
+    salesforce_closed_won_stages: str = "Closed Won"
+    #: Partner event sources (aws.partner/...); empty → that partner bus is not wired in this stage.
+    stripe_partner_event_source: str = ""
+    salesforce_partner_event_source: str = ""
 
     def __post_init__(self) -> None:
         if not _STAGE.match(self.stage):
@@ -75,6 +94,21 @@ class StageConfig:
             name = _CONTEXT_KEYS[key]
             values[name] = int(value) if types[name] in ("int", int) else str(value)
         return cls(stage=stage, **values)
+
+    def partner_event_source(self, config_key: str) -> str:
+        """The partner event source name for a topology PartnerBusSpec.config_key ('' when off)."""
+        return str(getattr(self, _CONTEXT_KEYS[config_key]))
+
+    def stage_settings(self) -> dict[str, str]:
+        """Values for topology.STAGE_SETTING_DEFAULTS (PUBLIC_BASE_URL is resolved by the stack)."""
+        return {
+            "PUBLIC_BASE_URL": self.public_base_url,
+            "HUBSPOT_API_BASE_URL": self.hubspot_api_base_url,
+            "HUBSPOT_CLOSED_WON_STAGES": self.hubspot_closed_won_stages,
+            "SALESFORCE_LOGIN_URL": self.salesforce_login_url,
+            "SALESFORCE_ORG_IDS": self.salesforce_org_ids,
+            "SALESFORCE_CLOSED_WON_STAGES": self.salesforce_closed_won_stages,
+        }
 
     @property
     def log_retention(self) -> logs.RetentionDays:

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from aws_cdk import CfnOutput, Stack
+from aws_cdk import aws_events as events
 from constructs import Construct
 
 from infra.config import StageConfig
@@ -16,7 +17,7 @@ from infra.constructs.layer import SharedLayer
 from infra.constructs.observability import Alarms
 from infra.constructs.routing import Routing
 from infra.constructs.secrets import Secrets
-from infra.topology import CONSUMERS, TABLES
+from infra.topology import CONSUMERS, PARTNER_BUSES, TABLES
 
 
 def stack_name(stage: str) -> str:
@@ -45,7 +46,12 @@ class O2CHubStack(Stack):
         )
         by_id = {fn_id: f.function for fn_id, f in functions.functions.items()}
         ingress = WebhookApi(self, "Ingress", config=config, functions=by_id)
-        routing = Routing(self, "Routing", config=config, bus=bus.bus, functions=by_id)
+        buses: dict[str, events.IEventBus] = {"hub": bus.bus}
+        for partner in PARTNER_BUSES:
+            source = config.partner_event_source(partner.config_key)
+            if source:  # a partner bus exists once the partner's event source is associated with the account
+                buses[partner.id] = events.EventBus(self, partner.id, event_source_name=source)
+        routing = Routing(self, "Routing", config=config, buses=buses, functions=by_id)
         Alarms(
             self,
             "Observability",
@@ -59,6 +65,8 @@ class O2CHubStack(Stack):
         for table in TABLES:
             CfnOutput(self, f"{table.id}Name", value=data.tables[table.id].table_name)
         for consumer in CONSUMERS:
+            if consumer.id not in routing.routes:
+                continue
             route = routing.routes[consumer.id]
             CfnOutput(self, f"{consumer.id}QueueUrl", value=route.queue.queue_url)
             CfnOutput(self, f"{consumer.id}DlqUrl", value=route.dlq.queue_url)

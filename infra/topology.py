@@ -69,6 +69,8 @@ class FunctionSpec:
     publishes_events: bool = False
     #: Static, non-secret settings the function reads at cold start.
     settings: dict[str, str] = field(default_factory=dict)
+    #: Settings whose values differ per stage (vendor base URLs, allow-lists); values from ``Resolved``.
+    stage_settings: tuple[str, ...] = ()
 
     @property
     def module(self) -> str:
@@ -95,6 +97,8 @@ class ConsumerSpec:
     batch_size: int = 10
     max_receive_count: int = 5
     max_batching_window_s: int = 1
+    #: The bus the rule sits on: "hub" (the stage's bus) or a partner bus id from PARTNER_BUSES.
+    bus: str = "hub"
 
     @property
     def visibility_timeout_s(self) -> int:
@@ -113,7 +117,38 @@ STRIPE_WEBHOOK_SECRET = SecretSpec(
     description='Stripe webhook endpoint signing secrets: {"secrets": ["whsec_...", ...]} (several while rolling)',
     env_var="STRIPE_WEBHOOK_SECRET_ARN",
 )
-SECRETS: tuple[SecretSpec, ...] = (STRIPE_WEBHOOK_SECRET,)
+HUBSPOT_CREDENTIALS = SecretSpec(
+    id="HubSpotCredentials",
+    description='HubSpot app: {"secrets": ["<client secret>", ...], "access_token": "pat-..."}',
+    env_var="HUBSPOT_CREDENTIALS_ARN",
+)
+SALESFORCE_CREDENTIALS = SecretSpec(
+    id="SalesforceCredentials",
+    description='Salesforce connected app (client credentials flow): {"client_id": "...", "client_secret": "..."}',
+    env_var="SALESFORCE_CREDENTIALS_ARN",
+)
+ERP_WEBHOOK_SECRET = SecretSpec(
+    id="ErpWebhookSecret",
+    description='ERP Standard Webhooks signing secrets: {"secrets": ["whsec_<base64>", ...]}',
+    env_var="ERP_WEBHOOK_SECRET_ARN",
+)
+SECRETS: tuple[SecretSpec, ...] = (
+    STRIPE_WEBHOOK_SECRET,
+    HUBSPOT_CREDENTIALS,
+    SALESFORCE_CREDENTIALS,
+    ERP_WEBHOOK_SECRET,
+)
+
+#: Stage settings (FunctionSpec.stage_settings) and their defaults in a deployed stack; the local cloud
+#: points the vendor URLs at its sandboxes.
+STAGE_SETTING_DEFAULTS: dict[str, str] = {
+    "PUBLIC_BASE_URL": "",  # empty: the API's own execute-api URL
+    "HUBSPOT_API_BASE_URL": "https://api.hubapi.com",
+    "HUBSPOT_CLOSED_WON_STAGES": "closedwon",
+    "SALESFORCE_LOGIN_URL": "https://login.salesforce.com",
+    "SALESFORCE_ORG_IDS": "",
+    "SALESFORCE_CLOSED_WON_STAGES": "Closed Won",
+}
 
 STRIPE_WEBHOOK = FunctionSpec(
     id="StripeWebhook",
@@ -137,7 +172,95 @@ LINEAGE_RECORDER = FunctionSpec(
     tables={LINEAGE_TABLE.id: "read_write"},
 )
 
-WEBHOOK_FUNCTIONS: tuple[FunctionSpec, ...] = (STRIPE_WEBHOOK,)
+HUBSPOT_WEBHOOK = FunctionSpec(
+    id="HubSpotWebhook",
+    code_dir="functions/hubspot_webhook",
+    description="POST /webhooks/hubspot: v3 signature, per-event de-duplication, closed-won deals fetched and published",
+    memory_mb=512,
+    timeout_s=20,
+    route=RouteSpec("POST", "/webhooks/hubspot"),
+    tables={IDEMPOTENCY_TABLE.id: "read_write"},
+    secrets=(HUBSPOT_CREDENTIALS.id,),
+    publishes_events=True,
+    settings={"MAX_BODY_BYTES": "1048576"},
+    stage_settings=("PUBLIC_BASE_URL", "HUBSPOT_API_BASE_URL", "HUBSPOT_CLOSED_WON_STAGES"),
+)
+
+SALESFORCE_WEBHOOK = FunctionSpec(
+    id="SalesforceWebhook",
+    code_dir="functions/salesforce_webhook",
+    description="POST /webhooks/salesforce: Outbound Messages (SOAP), org allow-list, closed-won opportunities",
+    memory_mb=512,
+    timeout_s=20,
+    route=RouteSpec("POST", "/webhooks/salesforce"),
+    tables={IDEMPOTENCY_TABLE.id: "read_write"},
+    secrets=(SALESFORCE_CREDENTIALS.id,),
+    publishes_events=True,
+    settings={"MAX_BODY_BYTES": "1048576"},
+    stage_settings=("SALESFORCE_LOGIN_URL", "SALESFORCE_ORG_IDS", "SALESFORCE_CLOSED_WON_STAGES"),
+)
+
+ERP_WEBHOOK = FunctionSpec(
+    id="ErpWebhook",
+    code_dir="functions/erp_webhook",
+    description="POST /webhooks/erp: Standard Webhooks v1 from the ERP, mapped to canonical ERP facts",
+    memory_mb=512,
+    timeout_s=10,
+    route=RouteSpec("POST", "/webhooks/erp"),
+    tables={IDEMPOTENCY_TABLE.id: "read_write"},
+    secrets=(ERP_WEBHOOK_SECRET.id,),
+    publishes_events=True,
+    settings={"MAX_BODY_BYTES": "262144"},
+)
+
+PARTNER_EVENT_INGEST = FunctionSpec(
+    id="PartnerEventIngest",
+    code_dir="functions/partner_event_ingest",
+    description="Stripe event destinations and Salesforce Event Relay (partner buses) into the same ingress path",
+    memory_mb=512,
+    timeout_s=30,
+    tables={IDEMPOTENCY_TABLE.id: "read_write"},
+    secrets=(SALESFORCE_CREDENTIALS.id,),
+    publishes_events=True,
+    stage_settings=("SALESFORCE_LOGIN_URL", "SALESFORCE_CLOSED_WON_STAGES"),
+)
+
+WEBHOOK_FUNCTIONS: tuple[FunctionSpec, ...] = (
+    STRIPE_WEBHOOK,
+    HUBSPOT_WEBHOOK,
+    SALESFORCE_WEBHOOK,
+    ERP_WEBHOOK,
+)
+
+
+@dataclass(frozen=True)
+class PartnerBusSpec:
+    """An EventBridge partner event bus (created from the partner's event source, behind a stage flag)."""
+
+    id: str
+    vendor: str
+    #: The stage setting holding the partner event source name; empty → not wired in that stage.
+    config_key: str
+    source_prefix: str
+    local_event_source: str
+
+
+STRIPE_PARTNER_BUS = PartnerBusSpec(
+    id="StripePartnerBus",
+    vendor="stripe",
+    config_key="stripePartnerEventSource",
+    source_prefix="aws.partner/stripe.com",
+    local_event_source="aws.partner/stripe.com/ed_local",
+)
+SALESFORCE_PARTNER_BUS = PartnerBusSpec(
+    id="SalesforcePartnerBus",
+    vendor="salesforce",
+    config_key="salesforcePartnerEventSource",
+    source_prefix="aws.partner/salesforce.com",
+    local_event_source="aws.partner/salesforce.com/00D5g000004DemoEAA/0YLlocal",
+)
+PARTNER_BUSES: tuple[PartnerBusSpec, ...] = (STRIPE_PARTNER_BUS, SALESFORCE_PARTNER_BUS)
+PARTNER_BUSES_BY_ID = {b.id: b for b in PARTNER_BUSES}
 
 CONSUMERS: tuple[ConsumerSpec, ...] = (
     ConsumerSpec(
@@ -147,9 +270,30 @@ CONSUMERS: tuple[ConsumerSpec, ...] = (
         batch_size=10,
         max_receive_count=5,
     ),
+    ConsumerSpec(
+        id="StripePartnerIngest",
+        function=PARTNER_EVENT_INGEST,
+        pattern={"source": [{"prefix": STRIPE_PARTNER_BUS.source_prefix}]},
+        batch_size=10,
+        max_receive_count=5,
+        bus=STRIPE_PARTNER_BUS.id,
+    ),
+    ConsumerSpec(
+        id="SalesforcePartnerIngest",
+        function=PARTNER_EVENT_INGEST,
+        pattern={"source": [{"prefix": SALESFORCE_PARTNER_BUS.source_prefix}]},
+        batch_size=10,
+        max_receive_count=5,
+        bus=SALESFORCE_PARTNER_BUS.id,
+    ),
 )
 
-FUNCTIONS: tuple[FunctionSpec, ...] = WEBHOOK_FUNCTIONS + tuple(c.function for c in CONSUMERS)
+
+def _unique(functions: tuple[FunctionSpec, ...]) -> tuple[FunctionSpec, ...]:
+    return tuple({fn.id: fn for fn in functions}.values())
+
+
+FUNCTIONS: tuple[FunctionSpec, ...] = _unique(WEBHOOK_FUNCTIONS + tuple(c.function for c in CONSUMERS))
 
 TABLES_BY_ID = {t.id: t for t in TABLES}
 SECRETS_BY_ID = {s.id: s for s in SECRETS}
@@ -164,6 +308,8 @@ class Resolved:
     secret_refs: dict[str, str]
     event_bus_name: str
     log_level: str = "INFO"
+    #: Values of the stage settings (STAGE_SETTING_DEFAULTS keys).
+    settings: dict[str, str] = field(default_factory=dict)
 
 
 def function_environment(fn: FunctionSpec, resolved: Resolved) -> dict[str, str]:
@@ -181,4 +327,6 @@ def function_environment(fn: FunctionSpec, resolved: Resolved) -> dict[str, str]
     if fn.publishes_events:
         env["EVENT_BUS_NAME"] = resolved.event_bus_name
     env.update(fn.settings)
+    for name in fn.stage_settings:
+        env[name] = resolved.settings.get(name, STAGE_SETTING_DEFAULTS[name])
     return env

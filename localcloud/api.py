@@ -78,7 +78,8 @@ class ApiGateway:
         self._thread.start()
 
     def stop(self) -> None:
-        self.server.shutdown()
+        if self._thread.is_alive():  # shutdown() would wait forever for a loop that never started
+            self.server.shutdown()
         self.server.server_close()
         self._thread.join(timeout=5)
 

@@ -53,6 +53,10 @@ def _moto_server(port: int) -> Any:
     return server
 
 
+#: The Salesforce organisation the local sandbox plays (also the sample Outbound Message's).
+LOCAL_SALESFORCE_ORG_ID = "00D5g000004DemoEAA"
+
+
 class LocalCloud:
     """The embedded local cloud. Use as a context manager, or call ``start()`` / ``stop()``."""
 
@@ -93,6 +97,7 @@ class LocalCloud:
         self.pollers: list[SqsPoller] = []
         self.res: Resources | None = None
         self.local_json: dict[str, Any] = {}
+        self.sandboxes: dict[str, Any] = {}
         self._moto: Any = None
         self._api: ApiGateway | None = None
         self._started = False
@@ -167,12 +172,18 @@ class LocalCloud:
             secret_specs=self.secret_specs,
             consumers=self.consumer_specs,
         )
+        # Bind the API front first: its URL is what providers call (PUBLIC_BASE_URL, sandbox webhooks).
+        self._api = ApiGateway(
+            self.webhook_functions, self.invoke_result, port=self.api_port, stage=self.stage
+        )
+        self._start_sandboxes(self._api.url)
         resolved = Resolved(
             stage=self.stage,
             table_names=dict(self.res.tables),
             secret_refs=dict(self.res.secrets),
             event_bus_name=self.res.event_bus_name,
             log_level=self.log_level,
+            settings=self._stage_settings(self._api.url),
         )
         webhook_ids = {fn.id for fn in self.webhook_functions}
         for fn in self.functions.values():
@@ -200,9 +211,6 @@ class LocalCloud:
         for t in threads:
             t.start()
 
-        self._api = ApiGateway(
-            self.webhook_functions, self.invoke_result, port=self.api_port, stage=self.stage
-        )
         self._api.start()
         for t in threads:
             t.join()
@@ -228,18 +236,81 @@ class LocalCloud:
         tmp.write_text(json.dumps(self.local_json, indent=2) + "\n", encoding="utf-8")
         os.replace(tmp, self.local_json_path)
 
+    # -- sandboxes (stand-ins for the vendors' APIs) -------------------------------------------------
+    def _start_sandboxes(self, api_url: str) -> None:
+        """Start the vendor sandboxes whose credentials this cloud holds; they call back into the API."""
+        assert self.res is not None
+        values = self.res.secret_values
+        routes = {fn.id: fn.route.path for fn in self.webhook_functions if fn.route is not None}
+        if "HubSpotCredentials" in values and "HubSpotWebhook" in routes:
+            from localcloud.sandboxes.hubspot import HubSpotSandbox
+
+            creds = values["HubSpotCredentials"]
+            self.sandboxes["hubspot"] = HubSpotSandbox(
+                webhook_url=api_url + routes["HubSpotWebhook"],
+                client_secret=creds["secrets"][0],
+                access_token=creds["access_token"],
+            )
+        if "SalesforceCredentials" in values and "SalesforceWebhook" in routes:
+            from localcloud.sandboxes.salesforce import SalesforceSandbox
+
+            creds = values["SalesforceCredentials"]
+            self.sandboxes["salesforce"] = SalesforceSandbox(
+                webhook_url=api_url + routes["SalesforceWebhook"],
+                org_id=LOCAL_SALESFORCE_ORG_ID,
+                client_id=creds["client_id"],
+                client_secret=creds["client_secret"],
+            )
+        for sandbox in self.sandboxes.values():
+            sandbox.start()
+
+    def _stage_settings(self, api_url: str) -> dict[str, str]:
+        settings = {"PUBLIC_BASE_URL": api_url, "SALESFORCE_ORG_IDS": LOCAL_SALESFORCE_ORG_ID}
+        if "hubspot" in self.sandboxes:
+            settings["HUBSPOT_API_BASE_URL"] = self.sandboxes["hubspot"].url
+        if "salesforce" in self.sandboxes:
+            settings["SALESFORCE_LOGIN_URL"] = self.sandboxes["salesforce"].url
+        return settings
+
+    def inject_partner_event(
+        self, partner_bus_id: str, detail_type: str, detail: dict[str, Any], source: str | None = None
+    ) -> None:
+        """Put an event on a partner bus, as a Stripe event destination or Salesforce Event Relay would."""
+        assert self.res is not None
+        from infra.topology import PARTNER_BUSES_BY_ID
+
+        partner = PARTNER_BUSES_BY_ID[partner_bus_id]
+        response = self.client("events").put_events(
+            Entries=[
+                {
+                    "Source": source or partner.local_event_source,
+                    "DetailType": detail_type,
+                    "Detail": json.dumps(detail),
+                    "EventBusName": self.res.partner_buses[partner_bus_id],
+                }
+            ]
+        )
+        if response.get("FailedEntryCount"):
+            raise RuntimeError(f"partner event not accepted: {response['Entries']}")
+
     def _local_json(self) -> dict[str, Any]:
         assert self.res is not None
         secrets: dict[str, Any] = {}
-        stripe = self.res.secret_values.get("StripeWebhookSecret")
-        if stripe is not None:
-            secrets["stripe_webhook"] = list(stripe["secrets"])
+        values = self.res.secret_values
+        if "StripeWebhookSecret" in values:
+            secrets["stripe_webhook"] = list(values["StripeWebhookSecret"]["secrets"])
+        if "HubSpotCredentials" in values:
+            secrets["hubspot_client_secret"] = values["HubSpotCredentials"]["secrets"][0]
+        if "ErpWebhookSecret" in values:
+            secrets["erp_webhook"] = values["ErpWebhookSecret"]["secrets"][0]
+        if "SalesforceCredentials" in values:
+            secrets["salesforce_org_id"] = LOCAL_SALESFORCE_ORG_ID
         return {
             "api_url": self.api_url,
             "aws_endpoint_url": self.aws_endpoint_url,
             "region": REGION,
             "stage": self.stage,
-            "sandboxes": {},
+            "sandboxes": {name: sandbox.url for name, sandbox in self.sandboxes.items()},
             "secrets": secrets,
             "resources": self.resources,
         }
@@ -272,6 +343,8 @@ class LocalCloud:
             t.join()
         for poller in self.pollers:
             poller.join(timeout=5)
+        for sandbox in self.sandboxes.values():
+            sandbox.stop()
         if self._moto is not None:
             self._moto.stop()
             server = getattr(self._moto, "_server", None)

@@ -11,7 +11,7 @@ from typing import Any
 
 import boto3
 
-from infra.topology import ConsumerSpec, SecretSpec, TableSpec, bus_name
+from infra.topology import PARTNER_BUSES, ConsumerSpec, SecretSpec, TableSpec, bus_name
 
 REGION = "us-east-1"
 
@@ -54,6 +54,8 @@ class Resources:
     secret_names: dict[str, str] = field(default_factory=dict)
     secret_values: dict[str, Any] = field(default_factory=dict)
     event_bus_name: str = ""
+    #: Partner bus id → the local bus standing in for it (see partner_bus_name).
+    partner_buses: dict[str, str] = field(default_factory=dict)
     event_bus_arn: str = ""
     archive_name: str = ""
     consumers: dict[str, ConsumerResources] = field(default_factory=dict)
@@ -63,6 +65,7 @@ class Resources:
             "tables": dict(self.tables),
             "secrets": dict(self.secrets),
             "event_bus": {"name": self.event_bus_name, "arn": self.event_bus_arn},
+            "partner_buses": dict(self.partner_buses),
             "archive": self.archive_name,
             "queues": {
                 cid: {"name": c.queue.name, "url": c.queue.url, "arn": c.queue.arn}
@@ -108,11 +111,29 @@ def _create_queue(sqs: Any, name: str, attributes: dict[str, str]) -> QueueResou
     return QueueResources(name=name, url=url, arn=arn)
 
 
+def new_standard_webhooks_secret() -> str:
+    """``whsec_`` + base64 of 32 random bytes (Standard Webhooks)."""
+    return "whsec_" + base64.b64encode(secrets.token_bytes(32)).decode("ascii")
+
+
 def _secret_value(spec: SecretSpec) -> Any:
+    """Local values for every secret, shaped as the stack's operators store them."""
     if spec.id == "StripeWebhookSecret":
         # Two active secrets, as while an endpoint secret is being rolled.
         return {"secrets": [new_stripe_webhook_secret(), new_stripe_webhook_secret()]}
+    if spec.id == "HubSpotCredentials":
+        return {"secrets": [secrets.token_hex(18)], "access_token": "pat-local-" + secrets.token_hex(16)}
+    if spec.id == "SalesforceCredentials":
+        return {"client_id": "3MVG9local" + secrets.token_hex(12), "client_secret": secrets.token_hex(24)}
+    if spec.id == "ErpWebhookSecret":
+        return {"secrets": [new_standard_webhooks_secret()]}
     return {"secret": secrets.token_urlsafe(32)}
+
+
+def partner_bus_name(stage: str, partner_bus_id: str) -> str:
+    """Locally a partner bus is a custom bus of its own: moto cannot address bus names that contain '/'
+    (``aws.partner/...``) in rules or PutEvents. Events injected on it carry the partner's real source."""
+    return physical_name(stage, partner_bus_id)
 
 
 def provision(
@@ -150,6 +171,12 @@ def provision(
         RetentionDays=0,
     )
 
+    for partner in PARTNER_BUSES:
+        name = partner_bus_name(stage, partner.id)
+        events.create_event_bus(Name=name)
+        res.partner_buses[partner.id] = name
+    bus_of = {"hub": res.event_bus_name, **res.partner_buses}
+
     for consumer in consumers:
         dlq = _create_queue(
             sqs,
@@ -170,7 +197,7 @@ def provision(
         rule_name = physical_name(stage, f"{consumer.id}Rule")
         rule_arn = events.put_rule(
             Name=rule_name,
-            EventBusName=res.event_bus_name,
+            EventBusName=bus_of[consumer.bus],
             EventPattern=json.dumps(consumer.pattern),
             State="ENABLED",
             Description=f"Canonical events for {consumer.id}",
@@ -192,7 +219,7 @@ def provision(
             sqs.set_queue_attributes(QueueUrl=queue.url, Attributes={"Policy": json.dumps(policy)})
         events.put_targets(
             Rule=rule_name,
-            EventBusName=res.event_bus_name,
+            EventBusName=bus_of[consumer.bus],
             Targets=[
                 {
                     "Id": f"{consumer.id}Queue",

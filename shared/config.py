@@ -41,3 +41,17 @@ def secret_values(env_var: str, *, key: str = "secrets", max_age_s: int = 300) -
     if not isinstance(values, list) or not values or not all(isinstance(v, str) and v for v in values):
         raise RuntimeError(f"secret in {env_var} must hold a non-empty list under '{key}'")
     return values
+
+
+def secret_json(env_var: str, *, max_age_s: int = 300) -> dict[str, object]:
+    """A JSON secret (e.g. API credentials) from Secrets Manager, cached by Powertools parameters."""
+    from aws_lambda_powertools.utilities import parameters
+
+    value = parameters.get_secret(os.environ[env_var], transform="json", max_age=max_age_s)
+    if not isinstance(value, dict):
+        raise RuntimeError(f"secret in {env_var} must be a JSON object")
+    return value
+
+
+def csv_setting(name: str, default: str = "") -> list[str]:
+    return [part.strip() for part in os.environ.get(name, default).split(",") if part.strip()]

@@ -88,6 +88,7 @@ class Functions(Construct):
             secret_refs={secret_id: secret.secret_arn for secret_id, secret in secrets.items()},
             event_bus_name=bus.event_bus_name,
             log_level=config.log_level,
+            settings=config.stage_settings(),
         )
         self.functions: dict[str, HubFunction] = {}
         for spec in FUNCTIONS:

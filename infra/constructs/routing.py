@@ -36,7 +36,19 @@ def event_pattern(pattern: Mapping[str, Any]) -> events.EventPattern:
     unknown = set(pattern) - set(_PATTERN_KEYS)
     if unknown:
         raise ValueError(f"unsupported event pattern keys {sorted(unknown)}")
-    return events.EventPattern(**{_PATTERN_KEYS[key]: value for key, value in pattern.items()})
+    return events.EventPattern(**{_PATTERN_KEYS[key]: _matcher(value) for key, value in pattern.items()})
+
+
+def _matcher(value: Any) -> Any:
+    """Content filters in topology patterns ({"prefix": ...}) → CDK's typed Match helpers."""
+    if (
+        isinstance(value, list)
+        and len(value) == 1
+        and isinstance(value[0], dict)
+        and set(value[0]) == {"prefix"}
+    ):
+        return events.Match.prefix(value[0]["prefix"])
+    return value
 
 
 class ConsumerRoute(Construct):
@@ -98,13 +110,21 @@ class Routing(Construct):
         construct_id: str,
         *,
         config: StageConfig,
-        bus: events.IEventBus,
+        buses: Mapping[str, events.IEventBus],
         functions: Mapping[str, lambda_.IFunction],
     ) -> None:
+        """``buses``: "hub" and the partner buses wired in this stage; a consumer of a partner bus that
+        is not wired here is left out."""
         super().__init__(scope, construct_id)
         self.routes: dict[str, ConsumerRoute] = {
             spec.id: ConsumerRoute(
-                self, spec.id, spec=spec, config=config, bus=bus, function=functions[spec.function.id]
+                self,
+                spec.id,
+                spec=spec,
+                config=config,
+                bus=buses[spec.bus],
+                function=functions[spec.function.id],
             )
             for spec in CONSUMERS
+            if spec.bus in buses
         }

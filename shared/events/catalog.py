@@ -2,7 +2,16 @@
 
 from __future__ import annotations
 
+from shared.events.crm import OpportunityClosedWon
 from shared.events.envelope import EventData
+from shared.events.erp import (
+    CreditMemoRecorded,
+    CustomerPaymentApplied,
+    DepositCreated,
+    InvoicePosted,
+    RefundRecorded,
+    SalesOrderStatusChanged,
+)
 from shared.events.payments import (
     BillingInvoicePaid,
     BillingInvoicePaymentFailed,
@@ -16,6 +25,13 @@ from shared.events.payments import (
 )
 
 _MODELS: tuple[type[EventData], ...] = (
+    OpportunityClosedWon,
+    InvoicePosted,
+    CustomerPaymentApplied,
+    CreditMemoRecorded,
+    RefundRecorded,
+    SalesOrderStatusChanged,
+    DepositCreated,
     PaymentAuthorized,
     PaymentCaptured,
     PaymentFailed,

@@ -24,7 +24,9 @@ class WebhookRequest:
     query: dict[str, str] = field(default_factory=dict)
     request_id: str = ""
     received_at: float = field(default_factory=time.time)
-    public_url: str | None = None
+    #: API Gateway's requestContext.domainName and stage (to rebuild the public URL when not configured).
+    domain_name: str = ""
+    stage: str = ""
 
     def header(self, name: str) -> str | None:
         return self.headers.get(name.lower())
@@ -42,6 +44,8 @@ class WebhookRequest:
             body=body,
             query={k: v for k, v in (event.get("queryStringParameters") or {}).items() if v is not None},
             request_id=ctx.get("requestId", ""),
+            domain_name=ctx.get("domainName", ""),
+            stage=ctx.get("stage", ""),
         )
 
 

@@ -1,8 +1,11 @@
-"""The one ingress path every provider shares: size → signature → parse → normalise → once-only publish.
+"""The one ingress path every provider shares: size → signature → parse → select → once-only
+(normalise → publish).
 
-A provider brings only what is its own (``Provider``): how its deliveries are signed, how its body
-splits into events, and how each event maps to canonical events. Everything else, and every reply code of
-CONTRACT §2, lives here once.
+A provider brings only what is its own (``Provider``): how its deliveries are signed, how a body splits
+into events, which events the hub uses, and how each maps to canonical events (fetching what a webhook
+only references, e.g. a CRM deal). Everything else, and every reply code of CONTRACT §2, lives here once.
+The same path serves partner event buses (Stripe event destinations, Salesforce Event Relay): there the
+verification is AWS's, and ``ingest`` is called per event.
 """
 
 from __future__ import annotations
@@ -40,23 +43,45 @@ class Outcome:
         return body
 
 
-class Provider(Protocol):
-    name: str
+class Provider:
+    """What a provider adds to the shared path. Subclasses override the first four."""
+
+    name: str = ""
 
     def verify(self, request: WebhookRequest) -> None:
         """Raise ``Problem`` (401) unless the request is authentic and fresh."""
+        raise NotImplementedError
 
     def parse(self, request: WebhookRequest) -> Sequence[ProviderEvent]:
         """Split the (verified) body into events; raise ``Problem`` (400/413) if malformed."""
-        ...
+        raise NotImplementedError
+
+    def selects(self, event: ProviderEvent) -> bool:
+        """Cheap check, before any I/O: does the hub use this event? If not it is answered ``ignored``."""
+        raise NotImplementedError
 
     def normalise(self, event: ProviderEvent, correlation_id: str) -> list[CanonicalEvent]:
-        """Canonical events for one provider event; an empty list means the hub does not use it."""
-        ...
+        """Canonical events for one selected event. Runs at most once per event id, inside the
+        idempotency record, so it may call the provider's API (e.g. fetch the deal a webhook names)."""
+        raise NotImplementedError
 
     def reply(self, outcomes: Sequence[Outcome]) -> HttpResponse:
-        """The success reply the provider expects."""
-        ...
+        """The success reply the provider expects (one event: its outcome; several: each one's)."""
+        if len(outcomes) == 1:
+            return HttpResponse.json(200, outcomes[0].as_dict())
+        accepted = [o for o in outcomes if o.status == "accepted"]
+        return HttpResponse.json(
+            200,
+            {
+                "status": "accepted" if accepted else ("duplicate" if outcomes else "ignored"),
+                "results": [{**o.as_dict(), "eventId": o.event_id} for o in outcomes],
+            },
+        )
+
+    def refuse(self, problem: Problem, request: WebhookRequest) -> HttpResponse:
+        """The reply for a refused delivery (``application/problem+json`` unless the provider needs
+        another shape, e.g. a SOAP fault)."""
+        return problem.response(instance=request.request_id or None)
 
 
 class Publisher(Protocol):
@@ -77,13 +102,35 @@ class IngressPipeline:
         self.publisher = publisher
         self.max_body_bytes = max_body_bytes
         self.once_only = once_only
-        self._publish_once = once_only.wrap(self._publish)
+        self._process_once = once_only.wrap(self._process)
 
-    # The work done at most once per provider event id. Raising deletes the idempotency record, so a
-    # delivery whose events could not be published is retried by the provider, not remembered as done.
-    def _publish(self, delivery: dict[str, Any], events: list[CanonicalEvent]) -> dict[str, Any]:
-        self.publisher.publish(events)
-        return {"status": "accepted", "eventId": delivery["id"], "published": len(events)}
+    # The work done at most once per provider event id. Raising deletes the idempotency record, so an
+    # event that could not be normalised or published is retried by the provider, not remembered as done.
+    def _process(self, delivery: dict[str, Any], event: ProviderEvent, correlation_id: str) -> dict[str, Any]:
+        from shared.connectors.errors import PermanentError, TransientError
+
+        try:
+            canonical = self.provider.normalise(event, correlation_id)
+        except TransientError as exc:
+            count("UpstreamFailures", provider=self.provider.name)
+            retry_after = int(exc.retry_after) if exc.retry_after else 5
+            raise Problem(
+                503, "upstream_unavailable", f"{type(exc).__name__}: retry later", retry_after=retry_after
+            ) from exc
+        except PermanentError as exc:
+            count("UpstreamFailures", provider=self.provider.name)
+            raise Problem(
+                502, "upstream_rejected", f"the provider's API refused a lookup ({exc.status})"
+            ) from exc
+        if not canonical:
+            return {"status": "ignored", "eventId": delivery["id"], "published": 0}
+        self.publisher.publish(canonical)
+        return {
+            "status": "accepted",
+            "eventId": delivery["id"],
+            "published": len(canonical),
+            "detailTypes": [e.detail_type for e in canonical],
+        }
 
     def handle(self, request: WebhookRequest) -> HttpResponse:
         provider = self.provider.name
@@ -92,31 +139,30 @@ class IngressPipeline:
                 raise Problem(413, "body_too_large", f"body exceeds {self.max_body_bytes} bytes")
             self.provider.verify(request)
             events = self.provider.parse(request)
-            outcomes = [self._ingest(event, request) for event in events]
+            default_correlation = request.header("x-correlation-id") or request.request_id
+            outcomes = [self.ingest(event, default_correlation) for event in events]
         except Problem as problem:
             count("Rejected", provider=provider, reason=problem.reason)
             logger.warning("webhook refused", extra={"status": problem.status, "reason": problem.reason})
-            return problem.response(instance=request.request_id or None)
-        for outcome in outcomes:
-            count(
-                {"accepted": "Accepted", "duplicate": "Duplicate"}.get(outcome.status, "Ignored"),
-                provider=provider,
-            )
+            return self.provider.refuse(problem, request)
         return self.provider.reply(outcomes)
 
-    def _ingest(self, event: ProviderEvent, request: WebhookRequest) -> Outcome:
+    def ingest(self, event: ProviderEvent, default_correlation_id: str) -> Outcome:
+        """One provider event through select → once-only (normalise → publish). Raises ``Problem``."""
         from shared.idempotency import IdempotencyAlreadyInProgressError, IdempotencyValidationError
         from shared.publisher import PublishError
 
-        correlation_id = event.correlation_id or request.header("x-correlation-id") or request.request_id
+        correlation_id = event.correlation_id or default_correlation_id
         logger.set_correlation_id(correlation_id)
         log = {"provider_event_id": event.id, "provider_event_type": event.type}
-        canonical = self.provider.normalise(event, correlation_id)
-        if not canonical:
-            logger.info("event type not used by the hub", extra=log)
+        if not self.provider.selects(event):
+            count("Ignored", provider=self.provider.name)
+            logger.info("event not used by the hub", extra=log)
             return Outcome("ignored", event.id)
         try:
-            result = self._publish_once(delivery={"id": event.id, "type": event.type}, events=canonical)
+            result = self._process_once(
+                delivery={"id": event.id, "type": event.type}, event=event, correlation_id=correlation_id
+            )
         except IdempotencyAlreadyInProgressError as exc:
             logger.info("same delivery already in flight", extra=log)
             raise Problem(
@@ -132,10 +178,12 @@ class IngressPipeline:
             raise Problem(
                 503, "publish_failed", "events could not be published; retry later", retry_after=5
             ) from exc
-        if result["status"] == "accepted":
-            count("Published", provider=self.provider.name, value=len(canonical))
-        logger.info(
-            "webhook event " + result["status"],
-            extra={**log, "detail_types": [e.detail_type for e in canonical]},
+        status = result["status"]
+        count(
+            {"accepted": "Accepted", "duplicate": "Duplicate"}.get(status, "Ignored"),
+            provider=self.provider.name,
         )
-        return Outcome(result["status"], event.id, published=result.get("published", 0))
+        if status == "accepted":
+            count("Published", provider=self.provider.name, value=int(result.get("published", 0)))
+        logger.info("webhook event " + status, extra={**log, "detail_types": result.get("detailTypes", [])})
+        return Outcome(status, event.id, published=int(result.get("published", 0)))

@@ -29,8 +29,8 @@ from shared.events.payments import (
     RefundSettled,
     SubscriptionUpdated,
 )
-from shared.ingress.http import HttpResponse, Problem, WebhookRequest, bad_request, unauthorized
-from shared.ingress.pipeline import Outcome, ProviderEvent
+from shared.ingress.http import Problem, WebhookRequest, bad_request, unauthorized
+from shared.ingress.pipeline import Provider, ProviderEvent
 from shared.money import from_stripe
 
 DEFAULT_TOLERANCE_S = 300
@@ -284,7 +284,7 @@ def normalise_event(event: dict[str, Any], correlation_id: str) -> list[Canonica
     ]
 
 
-class StripeProvider:
+class StripeProvider(Provider):
     name = "stripe"
 
     def __init__(
@@ -309,13 +309,17 @@ class StripeProvider:
 
     def parse(self, request: WebhookRequest) -> list[ProviderEvent]:
         event = parse_event(request.body)
-        return [ProviderEvent(id=event["id"], type=event["type"], payload=event)]
+        metadata = event["data"]["object"].get("metadata") or {}
+        correlation_id = metadata.get(CORRELATION_METADATA_KEY) if isinstance(metadata, dict) else None
+        return [
+            ProviderEvent(id=event["id"], type=event["type"], payload=event, correlation_id=correlation_id)
+        ]
+
+    def selects(self, event: ProviderEvent) -> bool:
+        return event.type in MAPPINGS
 
     def normalise(self, event: ProviderEvent, correlation_id: str) -> list[CanonicalEvent]:
         return normalise_event(event.payload, correlation_id)
-
-    def reply(self, outcomes: Sequence[Outcome]) -> HttpResponse:
-        return HttpResponse.json(200, outcomes[0].as_dict())
 
 
 __all__ = ["MAPPINGS", "Problem", "StripeProvider", "signature_header", "verify_signature"]

@@ -19,6 +19,11 @@ REPO_ROOT = Path(__file__).resolve().parents[2]
 LAYER_MARKER = REPO_ROOT / "build" / "layer" / ".built"
 STAGE = "test"
 OTHER_STAGE = "test2"
+TEST_STAGE_CONTEXT = {
+    "stripePartnerEventSource": "aws.partner/stripe.com/ed_test_61RdemoTest",
+    "salesforcePartnerEventSource": "aws.partner/salesforce.com/00D5g000004DemoEAA/0YLtest",
+    "salesforceOrgIds": "00D5g000004DemoEAA",
+}
 
 
 @dataclass
@@ -48,7 +53,9 @@ def synthesized(tmp_path_factory: pytest.TempPathFactory) -> Synthesized:
     from infra.app import create_app
 
     outdir = tmp_path_factory.mktemp("cdk.out")
-    app, stacks = create_app(outdir=str(outdir), stages=(STAGE, OTHER_STAGE))
+    # The test stage wires both partner buses (as the local cloud does); the other stage leaves them off.
+    context = {"stages": {STAGE: TEST_STAGE_CONTEXT}}
+    app, stacks = create_app(context, outdir=str(outdir), stages=(STAGE, OTHER_STAGE))
     error = None
     try:
         app.synth()

@@ -39,3 +39,22 @@ def role_statements(template_json: dict[str, Any], role_logical_id: str) -> list
 
 def as_list(value: Any) -> list[Any]:
     return value if isinstance(value, list) else [value]
+
+
+def hub_bus_id(template_json: dict[str, Any]) -> str:
+    """The stage's own bus (named); partner buses carry an EventSourceName instead."""
+    (bus_id,) = [
+        k
+        for k, v in resources_of(template_json, "AWS::Events::EventBus").items()
+        if "Name" in v["Properties"] and "EventSourceName" not in v["Properties"]
+    ]
+    return bus_id
+
+
+def partner_bus_ids(template_json: dict[str, Any]) -> dict[str, str]:
+    """Partner event source name → logical id of its bus."""
+    return {
+        v["Properties"]["EventSourceName"]: k
+        for k, v in resources_of(template_json, "AWS::Events::EventBus").items()
+        if "EventSourceName" in v["Properties"]
+    }

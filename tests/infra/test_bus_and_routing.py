@@ -6,15 +6,16 @@ from typing import Any
 
 import pytest
 
-from infra.topology import CONSUMERS, ConsumerSpec, bus_name
-from tests.infra.helpers import output_ref, resources_of
+from infra.topology import CONSUMERS, PARTNER_BUSES_BY_ID, ConsumerSpec, bus_name
+from tests.infra.conftest import TEST_STAGE_CONTEXT
+from tests.infra.helpers import hub_bus_id, output_ref, partner_bus_ids, resources_of
 
 pytestmark = pytest.mark.infra
 
 
 def test_bus_is_named_after_the_stage_and_archived(template_json: dict[str, Any]) -> None:
     buses = resources_of(template_json, "AWS::Events::EventBus")
-    (bus_id,) = buses
+    bus_id = hub_bus_id(template_json)
     assert buses[bus_id]["Properties"]["Name"] == "o2c-test" == bus_name("test")
 
     (archive,) = resources_of(template_json, "AWS::Events::Archive").values()
@@ -40,7 +41,11 @@ def test_rule_matches_the_consumer_pattern_and_has_a_failure_path(
     template_json: dict[str, Any], spec: ConsumerSpec
 ) -> None:
     _, dlq_id, rule = _route(template_json, spec)
-    (bus_id,) = resources_of(template_json, "AWS::Events::EventBus")
+    if spec.bus == "hub":
+        bus_id = hub_bus_id(template_json)
+    else:
+        config_key = PARTNER_BUSES_BY_ID[spec.bus].config_key
+        bus_id = partner_bus_ids(template_json)[TEST_STAGE_CONTEXT[config_key]]
 
     assert rule["Properties"]["EventPattern"] == spec.pattern
     assert rule["Properties"]["EventBusName"] == {"Ref": bus_id}
@@ -113,3 +118,22 @@ def test_dlq_depth_is_alarmed(template_json: dict[str, Any], spec: ConsumerSpec)
     assert alarm["Threshold"] == 1
     assert alarm["ComparisonOperator"] == "GreaterThanOrEqualToThreshold"
     assert alarm["AlarmActions"], "the DLQ alarm notifies no one"
+
+
+def test_partner_buses_are_wired_only_where_the_stage_configures_them(synthesized: Any) -> None:
+    from tests.infra.conftest import OTHER_STAGE, STAGE
+
+    wired = synthesized.templates[STAGE]
+    assert set(partner_bus_ids(wired)) == {
+        TEST_STAGE_CONTEXT["stripePartnerEventSource"],
+        TEST_STAGE_CONTEXT["salesforcePartnerEventSource"],
+    }
+    unwired = synthesized.templates[OTHER_STAGE]
+    assert partner_bus_ids(unwired) == {}
+    assert not [k for k in unwired["Outputs"] if "Partner" in k]
+    partner_rules = [
+        r
+        for r in resources_of(unwired, "AWS::Events::Rule").values()
+        if "prefix" in str(r["Properties"]["EventPattern"])
+    ]
+    assert partner_rules == []

@@ -7,7 +7,7 @@ from typing import Any
 import pytest
 
 from infra.topology import FUNCTIONS, LAMBDA_RUNTIME, Resolved, function_environment
-from tests.infra.helpers import function_by_description, resources_of
+from tests.infra.helpers import function_by_description, hub_bus_id, resources_of
 
 pytestmark = pytest.mark.infra
 
@@ -73,5 +73,5 @@ def test_no_function_shares_a_log_group(template_json: dict[str, Any]) -> None:
 
 
 def _bus_id(template_json: dict[str, Any]) -> str:
-    (bus_id,) = resources_of(template_json, "AWS::Events::EventBus")
+    bus_id = hub_bus_id(template_json)
     return bus_id

@@ -8,7 +8,14 @@ from typing import Any
 import pytest
 
 from infra.topology import LINEAGE_RECORDER, STRIPE_WEBHOOK
-from tests.infra.helpers import as_list, function_by_description, output_ref, resources_of, role_statements
+from tests.infra.helpers import (
+    as_list,
+    function_by_description,
+    hub_bus_id,
+    output_ref,
+    resources_of,
+    role_statements,
+)
 
 pytestmark = pytest.mark.infra
 
@@ -20,7 +27,7 @@ def _statements_of(template_json: dict[str, Any], description: str) -> list[dict
 
 
 def test_webhook_puts_events_only_on_the_bus(template_json: dict[str, Any]) -> None:
-    (bus_id,) = resources_of(template_json, "AWS::Events::EventBus")
+    bus_id = hub_bus_id(template_json)
     statements = _statements_of(template_json, STRIPE_WEBHOOK.description)
 
     put_events = [s for s in statements if "events:PutEvents" in as_list(s["Action"])]

@@ -12,6 +12,7 @@ from typing import Any
 
 import pytest
 
+from infra.topology import STAGE_SETTING_DEFAULTS
 from localcloud import LocalCloud
 from localcloud.workers import plumbing_environment
 from tests.infra.conftest import STAGE, Synthesized
@@ -48,13 +49,15 @@ def service_of(template: dict[str, Any], function_ref: Any) -> str:
     )
 
 
+#: Values that legitimately differ between stages (the keys must still match).
+PER_STAGE = {"STAGE", "POWERTOOLS_LOG_LEVEL", *STAGE_SETTING_DEFAULTS}
+
+
 def test_functions_match(cloud: LocalCloud, template: dict[str, Any]) -> None:
     deployed = {}
     for props in hub_functions(template).values():
         env = props["Environment"]["Variables"]
-        static = {
-            k: v for k, v in env.items() if isinstance(v, str) and k not in {"STAGE", "POWERTOOLS_LOG_LEVEL"}
-        }
+        static = {k: v for k, v in env.items() if isinstance(v, str) and k not in PER_STAGE}
         deployed[env["POWERTOOLS_SERVICE_NAME"]] = (
             props["Handler"],
             props["MemorySize"],
@@ -69,11 +72,7 @@ def test_functions_match(cloud: LocalCloud, template: dict[str, Any]) -> None:
             fn, stage=cloud.stage, aws_endpoint_url=cloud.aws_endpoint_url, region="us-east-1"
         )
         env = {k: v for k, v in pool.env.items() if k not in plumbing}
-        static = {
-            k: v
-            for k, v in env.items()
-            if k not in {"STAGE", "POWERTOOLS_LOG_LEVEL"} and not k.endswith(("_NAME", "_ARN"))
-        }
+        static = {k: v for k, v in env.items() if k not in PER_STAGE and not k.endswith(("_NAME", "_ARN"))}
         static["POWERTOOLS_SERVICE_NAME"] = env["POWERTOOLS_SERVICE_NAME"]
         local[env["POWERTOOLS_SERVICE_NAME"]] = (
             fn.handler,
@@ -149,9 +148,9 @@ def test_rules_targets_queues_and_dlqs_match(cloud: LocalCloud, template: dict[s
             )
         )
     events, sqs = cloud.client("events"), cloud.client("sqs")
-    bus = cloud.resources["event_bus"]["name"]
+    buses = [cloud.resources["event_bus"]["name"], *cloud.resources["partner_buses"].values()]
     local = set()
-    for rule in events.list_rules(EventBusName=bus)["Rules"]:
+    for bus, rule in [(b, r) for b in buses for r in events.list_rules(EventBusName=b)["Rules"]]:
         if rule["Name"].startswith("Events-Archive-"):
             continue  # the archive's own managed rule (AWS creates it too; it is not in the template)
         [target] = events.list_targets_by_rule(Rule=rule["Name"], EventBusName=bus)["Targets"]

@@ -1,0 +1,70 @@
+"""Consumer of the partner buses (Stripe event destinations, Salesforce Event Relay): every event goes
+through the same select → once-only normalise → publish path as the webhooks. A record that cannot be
+processed now (in flight elsewhere, CRM unavailable, publish failed) is reported as a batch item failure
+and retried; one that never can be ends in the DLQ."""
+
+from __future__ import annotations
+
+import json
+from functools import cache
+from typing import Any
+
+from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, process_partial_response
+from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
+
+from shared.config import csv_setting
+from shared.ingress.http import Problem
+from shared.ingress.lambda_adapter import build_pipeline
+from shared.ingress.pipeline import IngressPipeline
+from shared.observability import logger, metrics, tracer
+from shared.providers.partner import provider_event
+
+processor = BatchProcessor(event_type=EventType.SQS)
+_context: list[Any] = []
+
+
+@cache
+def pipeline(vendor: str) -> IngressPipeline:
+    if vendor == "stripe":
+        from shared.providers.stripe import StripeProvider
+
+        # No signature on a partner bus: AWS delivered it from the partner's event source.
+        return build_pipeline(StripeProvider(secrets=lambda: ()))
+    from shared.connectors.factories import salesforce_crm
+    from shared.providers.salesforce import SalesforceProvider
+
+    return build_pipeline(
+        SalesforceProvider(
+            allowed_org_ids=(),
+            opportunities=salesforce_crm,
+            closed_won_stages=csv_setting("SALESFORCE_CLOSED_WON_STAGES", "Closed Won"),
+        )
+    )
+
+
+def ingest_record(record: SQSRecord) -> dict[str, Any]:
+    event = json.loads(record.body)
+    vendor, provider_evt = provider_event(event)
+    hub = pipeline(vendor)
+    if _context:
+        hub.once_only.register_lambda_context(_context[0])
+    try:
+        outcome = hub.ingest(provider_evt, default_correlation_id=str(event.get("id", record.message_id)))
+    except Problem as problem:
+        # 409 in flight / 5xx: retry later; 400: unreadable, will end in the DLQ after the retries.
+        raise RuntimeError(
+            f"{vendor} event {provider_evt.id}: {problem.status} {problem.reason}"
+        ) from problem
+    return outcome.as_dict()
+
+
+@logger.inject_lambda_context(clear_state=True)
+@metrics.log_metrics
+@tracer.capture_lambda_handler(capture_response=False)
+def lambda_handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
+    _context[:] = [context]
+    return dict(
+        process_partial_response(
+            event=event, record_handler=ingest_record, processor=processor, context=context
+        )
+    )

@@ -1,0 +1,542 @@
+"""A Salesforce org on loopback: OAuth 2.0 client credentials, the REST calls
+``shared.connectors.salesforce`` makes, and Outbound Messages (SOAP 1.1) when an Opportunity is won.
+
+Vendor API (login and instance are the same server; the token's ``instance_url`` is ``url``):
+- ``POST /services/oauth2/token`` (form ``grant_type=client_credentials``, ``client_id``, ``client_secret``);
+  wrong credentials → 400 ``{"error": "invalid_client", ...}`` as Salesforce answers
+- ``GET /services/data/vXX.X/sobjects/{Opportunity|Account|Contact}/{id}[?fields=A,B]``
+- ``PATCH /services/data/vXX.X/sobjects/Opportunity/{id}`` → 204
+- ``GET /services/data/vXX.X/query?q=SELECT ... FROM OpportunityLineItem|OpportunityContactRole WHERE
+  OpportunityId = '<id>'`` (anything else → 400 MALFORMED_QUERY), paged by ``query_page_size`` with
+  ``nextRecordsUrl`` → ``GET /services/data/vXX.X/query/{cursor}``
+Data API calls need ``Authorization: Bearer <issued token>``, else 401 ``[{"message", "errorCode":
+"INVALID_SESSION_ID"}]``.
+
+Control (see also ``base``):
+- ``POST /_sandbox/opportunities`` (body = ``create_opportunity`` keyword arguments) → ``{"id"}``
+- ``GET /_sandbox/opportunities/{id}`` → ``{"id", "fields", "account", "lineItems", "contactRoles"}``
+- ``POST /_sandbox/opportunities/{id}/win`` → ``{"status", "body"}`` (the hub's answer to the message)
+- ``POST /_sandbox/tokens/expire`` → ``{"expired": n}`` (every issued token now answers 401)
+"""
+
+from __future__ import annotations
+
+import copy
+import itertools
+import random
+import re
+import secrets
+from datetime import UTC, date, datetime
+from decimal import Decimal
+from typing import Any
+from urllib.parse import parse_qs
+from xml.sax.saxutils import escape
+
+from localcloud.sandboxes.base import BadRequest, Reply, Request, Sandbox, json_reply
+
+_ALPHABET = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
+_CHECKSUM = "ABCDEFGHIJKLMNOPQRSTUVWXYZ012345"
+_PREFIX = {
+    "Opportunity": "006",
+    "Account": "001",
+    "Contact": "003",
+    "OpportunityContactRole": "00K",
+    "OpportunityLineItem": "00k",
+    "Product2": "01t",
+    "User": "005",
+    "Notification": "04l",
+    "Action": "04k",
+}
+_V = r"/services/data/(v[0-9]{2,3}\.[0-9])"
+_ID = r"([a-zA-Z0-9]{15}(?:[a-zA-Z0-9]{3})?)"
+_SOQL = re.compile(
+    r"^\s*SELECT\s+(?P<fields>.+?)\s+FROM\s+(?P<object>\w+)\s+WHERE\s+OpportunityId\s*=\s*"
+    r"'(?P<id>(?:[^'\\]|\\.)*)'\s*$",
+    re.IGNORECASE | re.DOTALL,
+)
+_SOQL_OBJECTS = {
+    "opportunitylineitem": "OpportunityLineItem",
+    "opportunitycontactrole": "OpportunityContactRole",
+}
+_READ_ONLY = {"Id", "IsWon", "IsClosed", "IsDeleted", "CreatedDate", "LastModifiedDate", "SystemModstamp"}
+_NOT_FOUND = [{"errorCode": "NOT_FOUND", "message": "The requested resource does not exist"}]
+
+OUTBOUND_MESSAGE = """<?xml version="1.0" encoding="UTF-8"?>
+<soapenv:Envelope xmlns:soapenv="http://schemas.xmlsoap.org/soap/envelope/" \
+xmlns:xsd="http://www.w3.org/2001/XMLSchema" xmlns:xsi="http://www.w3.org/2001/XMLSchema-instance">
+ <soapenv:Body>
+  <notifications xmlns="http://soap.sforce.com/2005/09/outbound">
+   <OrganizationId>{org_id}</OrganizationId>
+   <ActionId>{action_id}</ActionId>
+   <SessionId xsi:nil="true"/>
+   <EnterpriseUrl>{base}/services/Soap/c/62.0/{org15}</EnterpriseUrl>
+   <PartnerUrl>{base}/services/Soap/u/62.0/{org15}</PartnerUrl>
+{notifications}  </notifications>
+ </soapenv:Body>
+</soapenv:Envelope>
+"""
+NOTIFICATION = """   <Notification>
+    <Id>{notification_id}</Id>
+    <sObject xsi:type="sf:Opportunity" xmlns:sf="urn:sobject.enterprise.soap.sforce.com">
+     <sf:Id>{Id}</sf:Id>
+     <sf:AccountId>{AccountId}</sf:AccountId>
+     <sf:Amount>{Amount}</sf:Amount>
+     <sf:CurrencyIsoCode>{CurrencyIsoCode}</sf:CurrencyIsoCode>
+     <sf:IsWon>{IsWon}</sf:IsWon>
+     <sf:StageName>{StageName}</sf:StageName>
+     <sf:LastModifiedDate>{LastModifiedDate}</sf:LastModifiedDate>
+    </sObject>
+   </Notification>
+"""
+
+
+def to_18(id15: str) -> str:
+    """Salesforce's case-safe 18-character id: a checksum of the upper-case positions of each 5 chars."""
+    suffix = ""
+    for start in (0, 5, 10):
+        bits = sum(1 << i for i, ch in enumerate(id15[start : start + 5]) if "A" <= ch <= "Z")
+        suffix += _CHECKSUM[bits]
+    return id15 + suffix
+
+
+def _rest_time(moment: datetime) -> str:
+    return moment.strftime("%Y-%m-%dT%H:%M:%S.") + f"{moment.microsecond // 1000:03d}+0000"
+
+
+def _soap_time(moment: datetime) -> str:
+    return moment.strftime("%Y-%m-%dT%H:%M:%S.") + f"{moment.microsecond // 1000:03d}Z"
+
+
+def _soap_double(value: object) -> str:
+    """A currency field as an Outbound Message writes it: 24000 → ``24000.0``, 1234.50 → ``1234.5``."""
+    if value is None:
+        return ""
+    number = Decimal(str(value))
+    if number == number.to_integral_value():
+        return f"{int(number)}.0"
+    return format(number.normalize(), "f")
+
+
+def _number(value: object) -> Decimal | None:
+    return None if value is None or value == "" else Decimal(str(value))
+
+
+class SalesforceSandbox(Sandbox):
+    vendor = "salesforce"
+
+    def __init__(
+        self,
+        *,
+        webhook_url: str,
+        org_id: str,
+        client_id: str,
+        client_secret: str,
+        query_page_size: int = 2000,
+        host: str = "127.0.0.1",
+        port: int = 0,
+    ) -> None:
+        super().__init__(webhook_url=webhook_url, host=host, port=port)
+        self.org_id = org_id
+        self.client_id = client_id
+        self.client_secret = client_secret
+        self.query_page_size = query_page_size
+        self._counter = itertools.count(random.randint(62**4, 62**5))
+        self.action_id = self._new_id("Action")
+        self.owner_id = self._new_id("User")
+        self._tokens: set[str] = set()
+        self._records: dict[str, dict[str, dict[str, Any]]] = {
+            name: {}
+            for name in ("Opportunity", "Account", "Contact", "OpportunityLineItem", "OpportunityContactRole")
+        }
+        self._cursors: dict[str, list[dict[str, Any]]] = {}
+        self.api_routes += [
+            ("POST", re.compile(r"^/services/oauth2/token$"), self._token),
+            ("GET", re.compile(rf"^{_V}/sobjects/(Opportunity|Account|Contact)/{_ID}$"), self._get_sobject),
+            ("PATCH", re.compile(rf"^{_V}/sobjects/(Opportunity)/{_ID}$"), self._patch_sobject),
+            ("GET", re.compile(rf"^{_V}/query/?$"), self._query),
+            ("GET", re.compile(rf"^{_V}/query/([0-9A-Za-z]+-[0-9]+)$"), self._query_more),
+        ]
+        self.control_routes += [
+            ("POST", re.compile(r"^/_sandbox/opportunities$"), self._c_create),
+            ("GET", re.compile(rf"^/_sandbox/opportunities/{_ID}$"), self._c_opportunity),
+            ("POST", re.compile(rf"^/_sandbox/opportunities/{_ID}/win$"), self._c_win),
+            ("POST", re.compile(r"^/_sandbox/tokens/expire$"), self._c_expire),
+        ]
+
+    # --- Python API ----------------------------------------------------------------------------------
+
+    def create_opportunity(
+        self,
+        name: str,
+        amount: str,
+        currency: str,
+        account: dict[str, Any],
+        contacts: list[dict[str, Any]],
+        line_items: list[dict[str, Any]],
+        *,
+        stage: str = "Prospecting",
+        close_date: str | None = None,
+        owner_id: str | None = None,
+    ) -> str:
+        """An Opportunity with its Account, contacts (with roles) and line items, all by Salesforce field
+        names: account ``Name``, ``BillingStreet`` ... ``BillingCountryCode``, ``Website``, ``Tax_Id__c``,
+        ``O2C_Region__c``; contact ``FirstName``, ``LastName``, ``Email`` (+ ``Role``, ``IsPrimary``);
+        line ``Name``, ``ProductCode``, ``Quantity``, ``UnitPrice`` (+ ``TotalPrice``, ``Product2Id``).
+        Returns the 18-character Opportunity id."""
+        now = _rest_time(datetime.now(UTC))
+        with self._lock:
+            account_id = self._new_id("Account")
+            self._records["Account"][account_id] = self._record(
+                "Account",
+                account_id,
+                {
+                    "Name": None,
+                    "BillingStreet": None,
+                    "BillingCity": None,
+                    "BillingState": None,
+                    "BillingStateCode": None,
+                    "BillingPostalCode": None,
+                    "BillingCountry": None,
+                    "BillingCountryCode": None,
+                    "Website": None,
+                    "CurrencyIsoCode": currency,
+                    "Tax_Id__c": None,
+                    "O2C_Region__c": None,
+                    "OwnerId": owner_id or self.owner_id,
+                    **account,
+                },
+                now,
+            )
+            opp_id = self._new_id("Opportunity")
+            self._records["Opportunity"][opp_id] = self._record(
+                "Opportunity",
+                opp_id,
+                {
+                    "IsDeleted": False,
+                    "AccountId": account_id,
+                    "Name": name,
+                    "StageName": stage,
+                    "Amount": _number(amount),
+                    "CloseDate": close_date or date.today().isoformat(),
+                    "IsClosed": False,
+                    "IsWon": False,
+                    "Probability": Decimal(10),
+                    "Type": None,
+                    "LeadSource": None,
+                    "NextStep": None,
+                    "Description": None,
+                    "OwnerId": owner_id or self.owner_id,
+                    "CurrencyIsoCode": currency,
+                },
+                now,
+            )
+            explicit_primary = any("IsPrimary" in person for person in contacts)
+            for index, person in enumerate(contacts):
+                fields = dict(person)
+                role = fields.pop("Role", "Decision Maker")
+                primary = bool(fields.pop("IsPrimary", index == 0 and not explicit_primary))
+                contact_id = self._new_id("Contact")
+                self._records["Contact"][contact_id] = self._record(
+                    "Contact",
+                    contact_id,
+                    {"FirstName": None, "LastName": None, "Email": None, "AccountId": account_id, **fields},
+                    now,
+                )
+                role_id = self._new_id("OpportunityContactRole")
+                self._records["OpportunityContactRole"][role_id] = self._record(
+                    "OpportunityContactRole",
+                    role_id,
+                    {"OpportunityId": opp_id, "ContactId": contact_id, "Role": role, "IsPrimary": primary},
+                    now,
+                )
+            for line in line_items:
+                quantity = _number(line.get("Quantity", 1))
+                unit_price = _number(line.get("UnitPrice"))
+                total = _number(line.get("TotalPrice"))
+                if total is None and quantity is not None and unit_price is not None:
+                    total = quantity * unit_price
+                line_id = self._new_id("OpportunityLineItem")
+                self._records["OpportunityLineItem"][line_id] = self._record(
+                    "OpportunityLineItem",
+                    line_id,
+                    {
+                        "OpportunityId": opp_id,
+                        "Product2Id": line.get("Product2Id") or self._new_id("Product2"),
+                        "ProductCode": line.get("ProductCode"),
+                        "Name": line.get("Name"),
+                        "Quantity": quantity,
+                        "UnitPrice": unit_price,
+                        "TotalPrice": total,
+                    },
+                    now,
+                )
+            return opp_id
+
+    def opportunity(self, opportunity_id: str) -> dict[str, Any]:
+        """The stored Opportunity (with fields PATCH wrote), its Account, line items and contact roles."""
+        with self._lock:
+            opp_id = self._find("Opportunity", opportunity_id)
+            if opp_id is None:
+                raise KeyError(opportunity_id)
+            opp = self._records["Opportunity"][opp_id]
+            return copy.deepcopy(
+                {
+                    "id": opp_id,
+                    "fields": opp,
+                    "account": self._records["Account"].get(opp["AccountId"]),
+                    "lineItems": self._children("OpportunityLineItem", opp_id),
+                    "contactRoles": self._children("OpportunityContactRole", opp_id),
+                }
+            )
+
+    def win(self, opportunity_id: str) -> tuple[int, str]:
+        """Close the Opportunity as won and send its Outbound Message. Returns the hub's (status, body)."""
+        moment = datetime.now(UTC)
+        with self._lock:
+            opp_id = self._find("Opportunity", opportunity_id)
+            if opp_id is None:
+                raise KeyError(opportunity_id)
+            opp = self._records["Opportunity"][opp_id]
+            opp.update(StageName="Closed Won", IsWon=True, IsClosed=True)
+            opp["LastModifiedDate"] = opp["SystemModstamp"] = _rest_time(moment)
+            notification = NOTIFICATION.format(
+                notification_id=self._new_id("Notification"),
+                Id=escape(opp_id),
+                AccountId=escape(str(opp.get("AccountId") or "")),
+                Amount=_soap_double(opp.get("Amount")),
+                CurrencyIsoCode=escape(str(opp.get("CurrencyIsoCode") or "")),
+                IsWon="true",
+                StageName=escape(str(opp["StageName"])),
+                LastModifiedDate=_soap_time(moment),
+            )
+        return self.deliver_notifications(notification)
+
+    def deliver_notifications(self, notifications_xml: str) -> tuple[int, str]:
+        """Send an Outbound Message envelope around ``Notification`` elements (already XML)."""
+        body = OUTBOUND_MESSAGE.format(
+            org_id=escape(self.org_id),
+            action_id=self.action_id,
+            base=escape(self.url),
+            org15=escape(self.org_id[:15]),
+            notifications=notifications_xml,
+        ).encode()
+        return self.post_webhook(body, {"Content-Type": "text/xml; charset=utf-8", "SOAPAction": '""'})
+
+    def expire_tokens(self) -> int:
+        """Revoke every issued access token (the next data call answers 401 INVALID_SESSION_ID)."""
+        with self._lock:
+            count = len(self._tokens)
+            self._tokens.clear()
+            return count
+
+    # --- helpers ---------------------------------------------------------------------------------------
+
+    def _new_id(self, sobject: str) -> str:
+        n = next(self._counter)
+        digits = ""
+        for _ in range(6):
+            n, r = divmod(n, 62)
+            digits = _ALPHABET[r] + digits
+        return to_18(_PREFIX[sobject] + "5g0000" + digits)
+
+    def _record(self, sobject: str, record_id: str, fields: dict[str, Any], now: str) -> dict[str, Any]:
+        return {
+            "attributes": {"type": sobject, "url": f"/services/data/v62.0/sobjects/{sobject}/{record_id}"},
+            "Id": record_id,
+            **fields,
+            "CreatedDate": now,
+            "LastModifiedDate": now,
+            "SystemModstamp": now,
+        }
+
+    def _find(self, sobject: str, record_id: str) -> str | None:
+        """The stored 18-char id for a 15- or 18-char id (15-char ids are case-sensitive)."""
+        full = to_18(record_id) if len(record_id) == 15 else record_id
+        if full in self._records[sobject]:
+            return full
+        for known in self._records[sobject]:  # 18-char ids are case-insensitive
+            if known.lower() == full.lower():
+                return known
+        return None
+
+    def _children(self, sobject: str, opp_id: str) -> list[dict[str, Any]]:
+        return [r for r in self._records[sobject].values() if r.get("OpportunityId") == opp_id]
+
+    # --- vendor API ------------------------------------------------------------------------------------
+
+    def error_reply(self, status: int, message: str | None = None, code: str | None = None) -> Reply:
+        default = {
+            400: ("Bad request", "BAD_REQUEST"),
+            401: ("Session expired or invalid", "INVALID_SESSION_ID"),
+            403: ("The REST API is not enabled for this Organization.", "API_DISABLED_FOR_ORG"),
+            404: ("The requested resource does not exist", "NOT_FOUND"),
+            405: ("HTTP Method not allowed", "METHOD_NOT_ALLOWED"),
+            429: ("Too many requests", "REQUEST_LIMIT_EXCEEDED"),
+            503: ("Server unavailable", "SERVER_UNAVAILABLE"),
+        }.get(status, ("An unexpected error occurred.", "UNKNOWN_EXCEPTION"))
+        return json_reply(status, [{"message": message or default[0], "errorCode": code or default[1]}])
+
+    def dispatch(self, request: Request) -> Reply:
+        if request.path.startswith("/services/data/"):
+            header = request.headers.get("Authorization") or ""
+            token = header.removeprefix("Bearer ") if header.startswith("Bearer ") else None
+            with self._lock:
+                valid = token is not None and token in self._tokens
+                if not valid:
+                    self._requests.append(f"{request.method} {request.path}")
+            if not valid:
+                return self.error_reply(401)
+        return super().dispatch(request)
+
+    def _token(self, request: Request, match: re.Match[str]) -> Reply:
+        form = {k: v[0] for k, v in parse_qs(request.body.decode("utf-8", "replace")).items()}
+        if form.get("grant_type") != "client_credentials":
+            return json_reply(
+                400, {"error": "unsupported_grant_type", "error_description": "grant type not supported"}
+            )
+        if form.get("client_id") != self.client_id:
+            return json_reply(
+                400, {"error": "invalid_client_id", "error_description": "client identifier invalid"}
+            )
+        if not secrets.compare_digest(form.get("client_secret", ""), self.client_secret):
+            return json_reply(
+                400, {"error": "invalid_client", "error_description": "invalid client credentials"}
+            )
+        access_token = f"{self.org_id[:15]}!{secrets.token_urlsafe(48)}"
+        with self._lock:
+            self._tokens.add(access_token)
+        issued = str(int(datetime.now(UTC).timestamp() * 1000))
+        return json_reply(
+            200,
+            {
+                "access_token": access_token,
+                "signature": secrets.token_urlsafe(32),
+                "scope": "api",
+                "instance_url": self.url,
+                "id": f"{self.url}/id/{self.org_id}/{self.owner_id}",
+                "token_type": "Bearer",
+                "issued_at": issued,
+            },
+        )
+
+    def _get_sobject(self, request: Request, match: re.Match[str]) -> Reply:
+        sobject, record_id = match.group(2), match.group(3)
+        with self._lock:
+            found = self._find(sobject, record_id)
+            if found is None:
+                return json_reply(404, _NOT_FOUND)
+            record = copy.deepcopy(self._records[sobject][found])
+        wanted = [f.strip() for f in request.query.get("fields", "").split(",") if f.strip()]
+        if wanted:
+            unknown = [f for f in wanted if f not in record]
+            if unknown:
+                return self.error_reply(
+                    400, f"No such column '{unknown[0]}' on sobject of type {sobject}", "INVALID_FIELD"
+                )
+            record = {"attributes": record["attributes"], **{f: record[f] for f in wanted}}
+        return json_reply(200, record)
+
+    def _patch_sobject(self, request: Request, match: re.Match[str]) -> Reply:
+        sobject, record_id = match.group(2), match.group(3)
+        fields = request.json()
+        if not isinstance(fields, dict):
+            return self.error_reply(400, "Json Deserialization failed", "JSON_PARSER_ERROR")
+        with self._lock:
+            found = self._find(sobject, record_id)
+            if found is None:
+                return json_reply(404, _NOT_FOUND)
+            record = self._records[sobject][found]
+            for name, value in fields.items():
+                if name in _READ_ONLY:
+                    return self.error_reply(
+                        400, f"Unable to create/update fields: {name}.", "INVALID_FIELD_FOR_INSERT_UPDATE"
+                    )
+                if name not in record and not name.endswith("__c"):
+                    return self.error_reply(
+                        400, f"No such column '{name}' on sobject of type {sobject}", "INVALID_FIELD"
+                    )
+                if isinstance(value, dict | list):
+                    return self.error_reply(400, f"Cannot deserialize value of {name}", "JSON_PARSER_ERROR")
+            record.update(fields)
+            record["LastModifiedDate"] = record["SystemModstamp"] = _rest_time(datetime.now(UTC))
+        return Reply(204)
+
+    def _query(self, request: Request, match: re.Match[str]) -> Reply:
+        version = match.group(1)
+        parsed = _SOQL.match(request.query.get("q", ""))
+        sobject = _SOQL_OBJECTS.get(parsed.group("object").lower()) if parsed else None
+        if parsed is None or sobject is None:
+            return self.error_reply(
+                400, "unexpected token: the sandbox only knows the connector's queries", "MALFORMED_QUERY"
+            )
+        literal = re.sub(r"\\(.)", r"\1", parsed.group("id"))
+        fields = [f.strip() for f in parsed.group("fields").split(",") if f.strip()]
+        with self._lock:
+            opp_id = self._find("Opportunity", literal) if re.fullmatch(_ID, literal) else None
+            rows = self._children(sobject, opp_id) if opp_id else []
+            try:
+                records = [self._project(sobject, row, fields, version) for row in rows]
+            except LookupError as exc:
+                return self.error_reply(
+                    400, f"No such column '{exc.args[0]}' on entity '{sobject}'", "INVALID_FIELD"
+                )
+            return self._page(records, version, total=len(records))
+
+    def _query_more(self, request: Request, match: re.Match[str]) -> Reply:
+        version, cursor = match.group(1), match.group(2)
+        with self._lock:
+            records = self._cursors.pop(cursor, None)
+            if records is None:
+                return self.error_reply(400, "invalid query locator", "INVALID_QUERY_LOCATOR")
+            return self._page(records, version, total=int(cursor.rsplit("-", 1)[1]) + len(records))
+
+    def _page(self, records: list[dict[str, Any]], version: str, *, total: int) -> Reply:
+        page, rest = records[: self.query_page_size], records[self.query_page_size :]
+        answer: dict[str, Any] = {"totalSize": total, "done": not rest, "records": page}
+        if rest:
+            cursor = f"01g{secrets.token_hex(6)}-{total - len(rest)}"
+            self._cursors[cursor] = rest
+            answer["nextRecordsUrl"] = f"/services/data/{version}/query/{cursor}"
+        return json_reply(200, answer)
+
+    def _project(self, sobject: str, row: dict[str, Any], fields: list[str], version: str) -> dict[str, Any]:
+        out: dict[str, Any] = {
+            "attributes": {"type": sobject, "url": f"/services/data/{version}/sobjects/{sobject}/{row['Id']}"}
+        }
+        for name in fields:
+            if "." in name:
+                relation, sub = name.split(".", 1)
+                related_id = row.get(f"{relation}Id")
+                if relation != "Contact" or "ContactId" not in row:
+                    raise LookupError(name)
+                related = self._records["Contact"].get(str(related_id))
+                if related is None:
+                    out[relation] = None
+                    continue
+                if sub not in related:
+                    raise LookupError(name)
+                target = out.setdefault(relation, {"attributes": dict(related["attributes"])})
+                target[sub] = related[sub]
+            elif name in row:
+                out[name] = row[name]
+            else:
+                raise LookupError(name)
+        return out
+
+    # --- control -----------------------------------------------------------------------------------------
+
+    def _c_create(self, request: Request, match: re.Match[str]) -> Reply:
+        spec = request.json()
+        if not isinstance(spec, dict):
+            raise BadRequest("body must be a JSON object of create_opportunity arguments")
+        return json_reply(201, {"id": self.create_opportunity(**spec)})
+
+    def _c_opportunity(self, request: Request, match: re.Match[str]) -> Reply:
+        return json_reply(200, self.opportunity(match.group(1)))
+
+    def _c_win(self, request: Request, match: re.Match[str]) -> Reply:
+        status, body = self.win(match.group(1))
+        return json_reply(200, {"status": status, "body": body})
+
+    def _c_expire(self, request: Request, match: re.Match[str]) -> Reply:
+        return json_reply(200, {"expired": self.expire_tokens()})

@@ -1,0 +1,66 @@
+"""Deals the demo and the flow tests create in the CRM sandboxes (vendor field names, as the CRMs hold them)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+
+def hubspot_deal(sandbox: Any, *, complete: bool = True, name: str = "Northwind - annual platform") -> str:
+    company: dict[str, Any] = {
+        "name": "Northwind Traders GmbH",
+        "domain": "northwind.example",
+        "o2c_region": "EMEA",
+    }
+    if complete:
+        company |= {
+            "address": "Friedrichstrasse 68",
+            "city": "Berlin",
+            "zip": "10117",
+            "country": "DE",
+            "currency": "EUR",
+            "tax_id": "DE298765432",
+        }
+    return str(
+        sandbox.create_deal(
+            name=name,
+            amount="28560.00",
+            currency="EUR",
+            company=company,
+            contacts=[{"email": "ap@northwind.example", "firstname": "Nora", "lastname": "Payables"}],
+            line_items=[
+                {"name": "Platform subscription", "quantity": 12, "price": "2000.00", "hs_sku": "PLAT-12"},
+                {"name": "Onboarding", "quantity": 1, "price": "4560.00", "hs_sku": "ONB-1"},
+            ],
+        )
+    )
+
+
+def salesforce_opportunity(sandbox: Any, *, name: str = "Contoso - EU rollout") -> str:
+    return str(
+        sandbox.create_opportunity(
+            name=name,
+            amount="24000.00",
+            currency="EUR",
+            account={
+                "Name": "Contoso BV",
+                "BillingStreet": "Herengracht 182",
+                "BillingCity": "Amsterdam",
+                "BillingPostalCode": "1016 BR",
+                "BillingCountryCode": "NL",
+                "CurrencyIsoCode": "EUR",
+                "Tax_Id__c": "NL859012345B01",
+                "O2C_Region__c": "EMEA",
+                "Website": "contoso.example",
+            },
+            contacts=[
+                {
+                    "FirstName": "Cas",
+                    "LastName": "Finance",
+                    "Email": "finance@contoso.example",
+                    "Role": "Billing",
+                    "IsPrimary": True,
+                }
+            ],
+            line_items=[{"Name": "Seats", "ProductCode": "SEAT", "Quantity": 100, "UnitPrice": "240.00"}],
+        )
+    )

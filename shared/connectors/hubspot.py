@@ -1,0 +1,252 @@
+"""HubSpot CRM (v3 objects API, private-app bearer token): a won deal → ``CrmOpportunity``; write-back.
+
+Calls, as HubSpot documents them:
+- ``GET /crm/v3/objects/deals/{id}?properties=...&associations=companies,contacts,line_items``
+- ``POST /crm/v3/objects/{companies|contacts|line_items}/batch/read`` ``{"properties", "inputs": [{"id"}]}``
+  (100 ids per call; 207 multi-status when some ids are gone: those are skipped)
+- ``PATCH /crm/v3/objects/deals/{id}`` ``{"properties": {...}}``
+
+HubSpot property values are strings; money is parsed from them exactly (``from_major``). The deal's
+currency is ``deal_currency_code`` (multi-currency portals), else the company's ``currency``, else the
+connector's ``default_currency`` (the portal's company currency).
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Iterable, Mapping
+from typing import Any
+
+from shared.connectors import _values as v
+from shared.connectors.errors import InvalidRecord, NotFound
+from shared.connectors.http import JsonHttp
+from shared.crm.models import Account, Address, Contact, CrmOpportunity, LineItem
+from shared.money import Money
+
+DEFAULT_BASE_URL = "https://api.hubapi.com"
+
+DEAL_PROPERTIES = (
+    "dealname",
+    "dealstage",
+    "amount",
+    "deal_currency_code",
+    "closedate",
+    "hubspot_owner_id",
+    "pipeline",
+)
+COMPANY_PROPERTIES = (
+    "name",
+    "domain",
+    "address",
+    "city",
+    "state",
+    "zip",
+    "country",
+    "tax_id",
+    "currency",
+    "o2c_region",
+)
+CONTACT_PROPERTIES = ("email", "firstname", "lastname")
+LINE_ITEM_PROPERTIES = (
+    "name",
+    "quantity",
+    "price",
+    "amount",
+    "hs_product_id",
+    "hs_sku",
+    "hs_line_item_currency_code",
+)
+BATCH_READ_LIMIT = 100
+PRIMARY_COMPANY_TYPE = "deal_to_company"
+
+_OBJECT_ID = re.compile(r"^[0-9]{1,20}$")
+
+
+def bearer(access_token: Callable[[], str]) -> Callable[[], dict[str, str]]:
+    """``auth_headers`` for a ``JsonHttp`` that talks to HubSpot with a private-app token."""
+    return lambda: {"Authorization": f"Bearer {access_token()}"}
+
+
+class HubSpotCrm:
+    """``access_token`` is called per request (it is read from a cached secret). ``http``, when given, is
+    used as is: it must point at ``base_url`` and carry the bearer token (see ``bearer``)."""
+
+    def __init__(
+        self,
+        base_url: str = DEFAULT_BASE_URL,
+        *,
+        access_token: Callable[[], str],
+        http: JsonHttp | None = None,
+        default_currency: str | None = None,
+    ) -> None:
+        self._http = http or JsonHttp(base_url, auth_headers=bearer(access_token))
+        self._default_currency = v.currency(default_currency, "default_currency")
+
+    def fetch_opportunity(self, deal_id: str) -> CrmOpportunity:
+        """The deal with its primary company, contacts and line items. Raises ``NotFound`` for an unknown
+        deal, ``InvalidRecord`` when it cannot be mapped (no company, bad amounts), other
+        ``ConnectorError``s as the HTTP client classifies them."""
+        deal_id = _object_id(deal_id, "deal id")
+        deal = self._http.request(
+            "GET",
+            f"/crm/v3/objects/deals/{deal_id}",
+            query={"properties": ",".join(DEAL_PROPERTIES), "associations": "companies,contacts,line_items"},
+        )
+        if not isinstance(deal, dict):
+            raise InvalidRecord(f"deal {deal_id}: unexpected response shape")
+        associations = deal.get("associations") or {}
+        company_ids = _associated_ids(associations, "companies", primary_type=PRIMARY_COMPANY_TYPE)
+        if not company_ids:
+            raise InvalidRecord(f"deal {deal_id} has no associated company")
+        companies = self._batch_read("companies", company_ids[:1], COMPANY_PROPERTIES)
+        if not companies:
+            raise NotFound(f"deal {deal_id}: company {company_ids[0]} not found")
+        contacts = self._batch_read("contacts", _associated_ids(associations, "contacts"), CONTACT_PROPERTIES)
+        lines = self._batch_read(
+            "line_items",
+            _associated_ids(associations, "line_items", "line items"),
+            LINE_ITEM_PROPERTIES,
+        )
+        return _opportunity(deal_id, deal, companies[0], contacts, lines, self._default_currency)
+
+    def update_deal(self, deal_id: str, properties: Mapping[str, str]) -> None:
+        """Write properties back on the deal (e.g. the ERP order number). Values are sent as strings."""
+        deal_id = _object_id(deal_id, "deal id")
+        self._http.request(
+            "PATCH",
+            f"/crm/v3/objects/deals/{deal_id}",
+            json={"properties": {k: ("" if val is None else str(val)) for k, val in properties.items()}},
+        )
+
+    def _batch_read(
+        self, object_type: str, ids: list[str], properties: Iterable[str]
+    ) -> list[dict[str, Any]]:
+        """Records in the order of ``ids``; ids HubSpot no longer has are left out."""
+        found: dict[str, dict[str, Any]] = {}
+        for start in range(0, len(ids), BATCH_READ_LIMIT):
+            chunk = ids[start : start + BATCH_READ_LIMIT]
+            answer = self._http.request(
+                "POST",
+                f"/crm/v3/objects/{object_type}/batch/read",
+                json={"properties": list(properties), "inputs": [{"id": i} for i in chunk]},
+            )
+            for record in (answer or {}).get("results") or []:
+                found[str(record.get("id"))] = record
+        return [found[i] for i in ids if i in found]
+
+
+def _object_id(value: object, what: str) -> str:
+    text = str(value).strip()
+    if not _OBJECT_ID.match(text):
+        raise InvalidRecord(f"{what} {text[:40]!r} is not a HubSpot object id")
+    return text
+
+
+def _associated_ids(
+    associations: Mapping[str, Any], *keys: str, primary_type: str | None = None
+) -> list[str]:
+    """Ids of one association type, de-duplicated (HubSpot lists a primary company under both its labelled
+    and unlabelled type), the primary first."""
+    results: list[dict[str, Any]] = []
+    for key in keys:
+        results.extend(((associations.get(key) or {}).get("results")) or [])
+    ordered = sorted(results, key=lambda r: 0 if primary_type and r.get("type") == primary_type else 1)
+    ids: list[str] = []
+    for result in ordered:
+        rid = str(result.get("id", ""))
+        if rid and rid not in ids:
+            ids.append(rid)
+    return ids
+
+
+def _opportunity(
+    deal_id: str,
+    deal: Mapping[str, Any],
+    company: Mapping[str, Any],
+    contacts: list[dict[str, Any]],
+    lines: list[dict[str, Any]],
+    default_currency: str | None,
+) -> CrmOpportunity:
+    props = deal.get("properties") or {}
+    cprops = company.get("properties") or {}
+    company_currency = v.currency(cprops.get("currency"), "company.currency")
+    currency = v.currency(props.get("deal_currency_code"), "deal.deal_currency_code") or company_currency
+    currency = currency or default_currency
+    if currency is None:
+        raise InvalidRecord(f"deal {deal_id}: no currency (deal_currency_code, company currency, default)")
+    try:
+        line_items = tuple(_line_item(line, currency) for line in lines)
+        amount = v.decimal(props.get("amount"), "deal.amount")
+        if amount is not None:
+            total = v.money(amount, currency, "deal.amount")
+        elif line_items:
+            total = sum((li.amount for li in line_items[1:]), line_items[0].amount)
+        else:
+            raise InvalidRecord(f"deal {deal_id}: no amount and no line items")
+        return CrmOpportunity(
+            crmSystem="hubspot",
+            opportunityId=deal_id,
+            name=v.text(props.get("dealname")) or f"Deal {deal_id}",
+            stage=v.text(props.get("dealstage")) or "",
+            closeDate=v.day(props.get("closedate"), "deal.closedate"),
+            ownerId=v.text(props.get("hubspot_owner_id")),
+            amount=total,
+            account=Account(
+                accountId=str(company.get("id")),
+                name=v.text(cprops.get("name")) or f"Company {company.get('id')}",
+                billingAddress=Address(
+                    street=v.text(cprops.get("address")),
+                    city=v.text(cprops.get("city")),
+                    state=v.text(cprops.get("state")),
+                    postalCode=v.text(cprops.get("zip")),
+                    country=v.text(cprops.get("country")),
+                ),
+                currency=company_currency or currency,
+                taxId=v.text(cprops.get("tax_id")),
+                domain=v.text(cprops.get("domain")),
+                region=v.text(cprops.get("o2c_region")),
+            ),
+            contacts=tuple(
+                Contact(
+                    contactId=str(c.get("id")),
+                    email=v.text((c.get("properties") or {}).get("email")),
+                    firstName=v.text((c.get("properties") or {}).get("firstname")),
+                    lastName=v.text((c.get("properties") or {}).get("lastname")),
+                )
+                for c in contacts
+            ),
+            lines=line_items,
+        )
+    except InvalidRecord:
+        raise
+    except ValueError as exc:  # pydantic's ValidationError included
+        raise InvalidRecord(f"deal {deal_id}: {exc}") from None
+
+
+def _line_item(line: Mapping[str, Any], deal_currency: str) -> LineItem:
+    props = line.get("properties") or {}
+    line_id = str(line.get("id"))
+    field = f"line_item {line_id}"
+    currency = v.currency(props.get("hs_line_item_currency_code"), f"{field}.currency") or deal_currency
+    if currency != deal_currency:
+        raise InvalidRecord(f"{field}: currency {currency} differs from the deal's {deal_currency}")
+    quantity = v.quantity(props.get("quantity"), f"{field}.quantity")
+    price = v.decimal(props.get("price"), f"{field}.price")
+    if price is None:
+        raise InvalidRecord(f"{field}.price: missing")
+    unit_price = v.money(price, currency, f"{field}.price")
+    amount = v.decimal(props.get("amount"), f"{field}.amount")
+    line_amount: Money = (
+        v.money(amount, currency, f"{field}.amount")
+        if amount is not None
+        else Money.of(unit_price.amount * quantity, currency)
+    )
+    return LineItem(
+        lineItemId=line_id,
+        productId=v.text(props.get("hs_product_id")),
+        sku=v.text(props.get("hs_sku")),
+        name=v.text(props.get("name")) or line_id,
+        quantity=quantity,
+        unitPrice=unit_price,
+        amount=line_amount,
+    )

@@ -1,0 +1,295 @@
+"""Salesforce (REST API, OAuth 2.0 client credentials): a won Opportunity → ``CrmOpportunity``; write-back.
+
+- Token: ``POST {login_url}/services/oauth2/token`` (form ``grant_type=client_credentials``, ``client_id``,
+  ``client_secret``) → ``{"access_token", "instance_url", ...}``. Cached per process; a 401 from the data
+  API fetches a new one once and retries the call. A refused token request is an ``AuthError``.
+- Data: ``GET {instance_url}/services/data/{v}/sobjects/{Opportunity|Account}/{id}`` (the whole record, so
+  orgs without multi-currency or state/country picklists work too: missing fields just fall back) and
+  SOQL ``GET .../query?q=...`` for line items and contact roles, following ``nextRecordsUrl``.
+- Write-back: ``PATCH .../sobjects/Opportunity/{id}`` (204).
+
+Ids are validated (15 or 18 alphanumerics) before they enter a URL or a SOQL literal. Money comes from
+JSON numbers parsed as ``Decimal`` by the HTTP client, never a float.
+"""
+
+from __future__ import annotations
+
+import re
+import threading
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import urlsplit
+
+from shared.connectors import _values as v
+from shared.connectors.errors import AuthError, InvalidRecord, PermanentError
+from shared.connectors.http import JsonHttp
+from shared.crm.models import Account, Address, Contact, CrmOpportunity, LineItem
+from shared.money import Money
+
+DEFAULT_LOGIN_URL = "https://login.salesforce.com"
+DEFAULT_API_VERSION = "v62.0"
+
+HttpFactory = Callable[[str, Callable[[], dict[str, str]]], JsonHttp]
+"""(base_url, auth_headers) → JsonHttp; inject to tune timeouts/retries or a fake sleep."""
+
+_SF_ID = re.compile(r"^[a-zA-Z0-9]{15}(?:[a-zA-Z0-9]{3})?$")
+_API_VERSION = re.compile(r"^v[0-9]{2,3}\.[0-9]$")
+
+LINE_ITEM_SOQL = (
+    "SELECT Id, Product2Id, ProductCode, Name, Quantity, UnitPrice, TotalPrice "
+    "FROM OpportunityLineItem WHERE OpportunityId = {id}"
+)
+CONTACT_ROLE_SOQL = (
+    "SELECT ContactId, Role, IsPrimary, Contact.Email, Contact.FirstName, Contact.LastName "
+    "FROM OpportunityContactRole WHERE OpportunityId = {id}"
+)
+
+
+def _default_http(base_url: str, auth_headers: Callable[[], dict[str, str]]) -> JsonHttp:
+    return JsonHttp(base_url, auth_headers=auth_headers)
+
+
+def soql_literal(value: str) -> str:
+    """A SOQL string literal (backslash and quote escaped)."""
+    escaped = value.replace("\\", "\\\\").replace("'", "\\'").replace("\n", "\\n").replace("\r", "\\r")
+    return f"'{escaped}'"
+
+
+def salesforce_id(value: object, what: str) -> str:
+    text = str(value).strip() if value is not None else ""
+    if not _SF_ID.match(text):
+        raise InvalidRecord(f"{what} {text[:40]!r} is not a Salesforce id")
+    return text
+
+
+@dataclass(frozen=True)
+class _Token:
+    access_token: str
+    instance_url: str
+
+
+class SalesforceCrm:
+    """``client_secret`` is called when a token is needed (read from a cached secret)."""
+
+    def __init__(
+        self,
+        login_url: str = DEFAULT_LOGIN_URL,
+        *,
+        client_id: str,
+        client_secret: Callable[[], str],
+        api_version: str = DEFAULT_API_VERSION,
+        http_factory: HttpFactory | None = None,
+        default_currency: str | None = None,
+        tax_id_field: str = "Tax_Id__c",
+        region_field: str = "O2C_Region__c",
+    ) -> None:
+        if not _API_VERSION.match(api_version):
+            raise ValueError(f"api_version must look like 'v62.0', got {api_version!r}")
+        self._client_id = client_id
+        self._client_secret = client_secret
+        self._api = f"/services/data/{api_version}"
+        self._factory = http_factory or _default_http
+        self._login_http = self._factory(login_url, lambda: {})
+        self._default_currency = v.currency(default_currency, "default_currency")
+        self._tax_id_field = tax_id_field
+        self._region_field = region_field
+        self._lock = threading.Lock()
+        self._token: _Token | None = None
+        self._data_http: dict[str, JsonHttp] = {}
+
+    # --- the two operations --------------------------------------------------------------------------
+
+    def fetch_opportunity(self, opportunity_id: str) -> CrmOpportunity:
+        """The Opportunity with its Account, line items and contact roles."""
+        opp_id = salesforce_id(opportunity_id, "opportunity id")
+        opp = self._call("GET", f"{self._api}/sobjects/Opportunity/{opp_id}")
+        account_id = salesforce_id(opp.get("AccountId"), f"opportunity {opp_id}: AccountId")
+        account = self._call("GET", f"{self._api}/sobjects/Account/{account_id}")
+        lines = self.query(LINE_ITEM_SOQL.format(id=soql_literal(opp_id)))
+        roles = self.query(CONTACT_ROLE_SOQL.format(id=soql_literal(opp_id)))
+        return self._opportunity(opp_id, opp, account, lines, roles)
+
+    def update_opportunity(self, opportunity_id: str, fields: Mapping[str, object]) -> None:
+        """Write fields back on the Opportunity (e.g. a custom ERP order number field)."""
+        opp_id = salesforce_id(opportunity_id, "opportunity id")
+        self._call("PATCH", f"{self._api}/sobjects/Opportunity/{opp_id}", json=dict(fields))
+
+    def query(self, soql: str) -> list[dict[str, Any]]:
+        """All records of a SOQL query, following ``nextRecordsUrl``."""
+        answer = self._call("GET", f"{self._api}/query", query={"q": soql})
+        records: list[dict[str, Any]] = list(answer.get("records") or [])
+        while not answer.get("done", True) and answer.get("nextRecordsUrl"):
+            next_url = str(answer["nextRecordsUrl"])
+            if not next_url.startswith("/services/data/"):
+                raise PermanentError("unexpected nextRecordsUrl from Salesforce")
+            answer = self._call("GET", next_url)
+            records.extend(answer.get("records") or [])
+        return records
+
+    # --- token and calls -----------------------------------------------------------------------------
+
+    def _call(self, method: str, path: str, **kwargs: Any) -> Any:
+        token = self._current_token()
+        try:
+            return self._http_for(token).request(method, path, **kwargs)
+        except AuthError as exc:
+            if exc.status != 401:
+                raise
+            self._forget(token)  # expired or revoked session: one new token, one more try
+            token = self._current_token()
+            return self._http_for(token).request(method, path, **kwargs)
+
+    def _current_token(self) -> _Token:
+        with self._lock:
+            if self._token is None:
+                self._token = self._fetch_token()
+            return self._token
+
+    def _forget(self, token: _Token) -> None:
+        with self._lock:
+            if self._token == token:
+                self._token = None
+
+    def _fetch_token(self) -> _Token:
+        try:
+            answer = self._login_http.request(
+                "POST",
+                "/services/oauth2/token",
+                form={
+                    "grant_type": "client_credentials",
+                    "client_id": self._client_id,
+                    "client_secret": self._client_secret(),
+                },
+            )
+        except PermanentError as exc:  # 400 invalid_client / invalid_grant, 401, 403 ...
+            raise AuthError(
+                f"Salesforce refused the client credentials: {exc}",
+                status=exc.status,
+                code=exc.code,
+                detail=exc.detail,
+            ) from None
+        access_token = (answer or {}).get("access_token")
+        instance_url = (answer or {}).get("instance_url")
+        if (
+            not access_token
+            or not instance_url
+            or urlsplit(str(instance_url)).scheme not in ("http", "https")
+        ):
+            raise AuthError("Salesforce token response without access_token/instance_url")
+        return _Token(str(access_token), str(instance_url).rstrip("/"))
+
+    def _http_for(self, token: _Token) -> JsonHttp:
+        with self._lock:
+            http = self._data_http.get(token.instance_url)
+            if http is None:
+                http = self._factory(token.instance_url, self._bearer)
+                self._data_http[token.instance_url] = http
+            return http
+
+    def _bearer(self) -> dict[str, str]:
+        return {"Authorization": f"Bearer {self._current_token().access_token}"}
+
+    # --- mapping -------------------------------------------------------------------------------------
+
+    def _opportunity(
+        self,
+        opp_id: str,
+        opp: Mapping[str, Any],
+        account: Mapping[str, Any],
+        lines: list[dict[str, Any]],
+        roles: list[dict[str, Any]],
+    ) -> CrmOpportunity:
+        account_currency = v.currency(account.get("CurrencyIsoCode"), "Account.CurrencyIsoCode")
+        currency = v.currency(opp.get("CurrencyIsoCode"), "Opportunity.CurrencyIsoCode")
+        currency = currency or account_currency or self._default_currency
+        if currency is None:
+            raise InvalidRecord(f"opportunity {opp_id}: no currency (Opportunity, Account, default)")
+        try:
+            line_items = tuple(_line_item(line, currency) for line in lines)
+            amount = v.decimal(opp.get("Amount"), "Opportunity.Amount")
+            if amount is not None:
+                total = v.money(amount, currency, "Opportunity.Amount")
+            elif line_items:
+                total = sum((li.amount for li in line_items[1:]), line_items[0].amount)
+            else:
+                raise InvalidRecord(f"opportunity {opp_id}: no Amount and no line items")
+            ordered_roles = sorted(roles, key=lambda r: 0 if r.get("IsPrimary") is True else 1)
+            return CrmOpportunity(
+                crmSystem="salesforce",
+                opportunityId=opp_id,
+                name=v.text(opp.get("Name")) or opp_id,
+                stage=v.text(opp.get("StageName")) or "",
+                closeDate=v.day(opp.get("CloseDate"), "Opportunity.CloseDate"),
+                ownerId=v.text(opp.get("OwnerId")),
+                amount=total,
+                account=Account(
+                    accountId=str(account.get("Id")),
+                    name=v.text(account.get("Name")) or str(account.get("Id")),
+                    billingAddress=Address(
+                        street=v.text(account.get("BillingStreet")),
+                        city=v.text(account.get("BillingCity")),
+                        state=v.text(account.get("BillingStateCode")) or v.text(account.get("BillingState")),
+                        postalCode=v.text(account.get("BillingPostalCode")),
+                        country=v.text(account.get("BillingCountryCode"))
+                        or v.text(account.get("BillingCountry")),
+                    ),
+                    currency=account_currency or currency,
+                    taxId=v.text(account.get(self._tax_id_field)),
+                    domain=_domain(account.get("Website")),
+                    region=v.text(account.get(self._region_field)),
+                ),
+                contacts=tuple(_contact(role) for role in ordered_roles if role.get("ContactId")),
+                lines=line_items,
+            )
+        except InvalidRecord:
+            raise
+        except ValueError as exc:  # pydantic's ValidationError included
+            raise InvalidRecord(f"opportunity {opp_id}: {exc}") from None
+
+
+def _contact(role: Mapping[str, Any]) -> Contact:
+    person = role.get("Contact") or {}
+    return Contact(
+        contactId=str(role.get("ContactId")),
+        email=v.text(person.get("Email")),
+        firstName=v.text(person.get("FirstName")),
+        lastName=v.text(person.get("LastName")),
+        role=v.text(role.get("Role")),
+    )
+
+
+def _line_item(line: Mapping[str, Any], currency: str) -> LineItem:
+    line_id = str(line.get("Id"))
+    field = f"OpportunityLineItem {line_id}"
+    quantity = v.quantity(line.get("Quantity"), f"{field}.Quantity")
+    price = v.decimal(line.get("UnitPrice"), f"{field}.UnitPrice")
+    if price is None:
+        raise InvalidRecord(f"{field}.UnitPrice: missing")
+    unit_price = v.money(price, currency, f"{field}.UnitPrice")
+    total = v.decimal(line.get("TotalPrice"), f"{field}.TotalPrice")
+    amount: Money = (
+        v.money(total, currency, f"{field}.TotalPrice")
+        if total is not None
+        else Money.of(unit_price.amount * quantity, currency)
+    )
+    return LineItem(
+        lineItemId=line_id,
+        productId=v.text(line.get("Product2Id")),
+        sku=v.text(line.get("ProductCode")),
+        name=v.text(line.get("Name")) or line_id,
+        quantity=quantity,
+        unitPrice=unit_price,
+        amount=amount,
+    )
+
+
+def _domain(website: object) -> str | None:
+    """'https://www.acme.de/en' → 'acme.de' (HubSpot's company ``domain`` has the same form)."""
+    text = v.text(website)
+    if text is None:
+        return None
+    host = urlsplit(text if "//" in text else f"//{text}").hostname
+    if not host:
+        return None
+    return host.removeprefix("www.")

@@ -1,0 +1,71 @@
+"""A won opportunity as the hub needs it, whichever CRM it comes from (HubSpot deal, Salesforce
+Opportunity). Connectors build these from the vendors' REST APIs; ``OpportunityClosedWon`` carries them."""
+
+from __future__ import annotations
+
+from datetime import date
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from shared.money import CurrencyCode, Money
+
+CrmSystem = Literal["hubspot", "salesforce"]
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+class Address(_Model):
+    street: str | None = None
+    city: str | None = None
+    state: str | None = None
+    postalCode: str | None = None
+    country: str | None = Field(default=None, description="ISO 3166-1 alpha-2 where the CRM gives it")
+
+
+class Account(_Model):
+    """The customer company (HubSpot company, Salesforce Account)."""
+
+    accountId: str
+    name: str
+    billingAddress: Address | None = None
+    shippingAddress: Address | None = None
+    currency: CurrencyCode | None = None
+    taxId: str | None = None
+    domain: str | None = None
+    region: str | None = Field(default=None, description="Sales region, used to pick the ERP subsidiary")
+
+
+class Contact(_Model):
+    contactId: str
+    email: str | None = None
+    firstName: str | None = None
+    lastName: str | None = None
+    role: str | None = Field(default=None, description="e.g. Billing, Decision Maker (contact role)")
+
+
+class LineItem(_Model):
+    lineItemId: str
+    productId: str | None = None
+    sku: str | None = None
+    name: str
+    quantity: int = Field(ge=0)
+    unitPrice: Money
+    amount: Money = Field(description="quantity x unit price, less any line discount")
+
+
+class CrmOpportunity(_Model):
+    """Everything the order-to-cash flow needs from the CRM for one won deal."""
+
+    crmSystem: CrmSystem
+    opportunityId: str
+    name: str
+    stage: str
+    closeDate: date | None = None
+    ownerId: str | None = None
+    amount: Money
+    account: Account
+    contacts: tuple[Contact, ...] = ()
+    lines: tuple[LineItem, ...] = ()

@@ -1,0 +1,25 @@
+"""Canonical facts from the CRM (source ``o2c.crm``)."""
+
+from __future__ import annotations
+
+from typing import ClassVar
+
+from pydantic import Field
+
+from shared.crm.models import CrmOpportunity, CrmSystem
+from shared.events.envelope import EventData, EventSource
+
+
+class OpportunityClosedWon(EventData):
+    """A deal was won in the CRM; carries everything quote-to-cash needs to start. A deal whose account
+    lacks what the ERP needs is still published, with ``complete`` false and the missing fields named."""
+
+    detail_type: ClassVar[str] = "OpportunityClosedWon"
+    source: ClassVar[EventSource] = "o2c.crm"
+
+    crmSystem: CrmSystem
+    opportunityId: str
+    accountId: str
+    opportunity: CrmOpportunity
+    complete: bool
+    missingFields: list[str] = Field(default_factory=list)

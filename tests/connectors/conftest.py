@@ -1,0 +1,140 @@
+"""Fixtures for the connector tests: the vendor sandboxes on free loopback ports, a fake sleep that records
+the waits instead of sleeping, and a tiny webhook receiver standing in for the hub."""
+
+from __future__ import annotations
+
+import json
+import threading
+import urllib.request
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+
+import pytest
+
+from localcloud.sandboxes import HubSpotSandbox, SalesforceSandbox
+from shared.connectors.http import JsonHttp
+from shared.connectors.hubspot import HubSpotCrm, bearer
+from shared.connectors.salesforce import SalesforceCrm
+
+HUBSPOT_TOKEN = "pat-eu1-sandbox-token"
+HUBSPOT_CLIENT_SECRET = "hubspot-app-client-secret"
+SF_ORG_ID = "00D5g000004DemoEAA"
+SF_CLIENT_ID = "3MVG9sandbox.client.id"
+SF_CLIENT_SECRET = "sandbox-client-secret"
+
+
+class FakeSleep:
+    """Records the waits the HTTP client asks for; never sleeps."""
+
+    def __init__(self) -> None:
+        self.waits: list[float] = []
+
+    def __call__(self, seconds: float) -> None:
+        self.waits.append(seconds)
+
+
+@dataclass
+class Received:
+    path: str
+    headers: dict[str, str]
+    body: bytes
+
+
+@dataclass
+class Receiver:
+    """A webhook endpoint: records every POST and answers ``status``/``body``."""
+
+    url: str
+    received: list[Received] = field(default_factory=list)
+    status: int = 200
+    body: bytes = b'{"status": "accepted"}'
+    content_type: str = "application/json"
+
+
+@pytest.fixture
+def fake_sleep() -> FakeSleep:
+    return FakeSleep()
+
+
+@pytest.fixture
+def receiver() -> Iterator[Receiver]:
+    state = Receiver(url="")
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_POST(self) -> None:
+            body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
+            state.received.append(Received(self.path, dict(self.headers.items()), body))
+            self.send_response(state.status)
+            self.send_header("Content-Type", state.content_type)
+            self.send_header("Content-Length", str(len(state.body)))
+            self.end_headers()
+            self.wfile.write(state.body)
+
+        def log_message(self, format: str, *args: Any) -> None:
+            return
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    server.daemon_threads = True
+    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
+    thread.start()
+    state.url = f"http://127.0.0.1:{server.server_address[1]}"
+    try:
+        yield state
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+@pytest.fixture
+def hubspot(receiver: Receiver) -> Iterator[HubSpotSandbox]:
+    sandbox = HubSpotSandbox(
+        webhook_url=f"{receiver.url}/webhooks/hubspot",
+        client_secret=HUBSPOT_CLIENT_SECRET,
+        access_token=HUBSPOT_TOKEN,
+    )
+    with sandbox:
+        yield sandbox
+
+
+@pytest.fixture
+def salesforce(receiver: Receiver) -> Iterator[SalesforceSandbox]:
+    sandbox = SalesforceSandbox(
+        webhook_url=f"{receiver.url}/webhooks/salesforce",
+        org_id=SF_ORG_ID,
+        client_id=SF_CLIENT_ID,
+        client_secret=SF_CLIENT_SECRET,
+        query_page_size=1,  # every SOQL result with more than one row is paged
+    )
+    with sandbox:
+        yield sandbox
+
+
+def hubspot_crm(
+    sandbox: HubSpotSandbox, sleep: FakeSleep, *, token: str = HUBSPOT_TOKEN, **http: Any
+) -> HubSpotCrm:
+    client = JsonHttp(sandbox.url, auth_headers=bearer(lambda: token), sleep=sleep, **http)
+    return HubSpotCrm(sandbox.url, access_token=lambda: token, http=client)
+
+
+def salesforce_crm(
+    sandbox: SalesforceSandbox, sleep: FakeSleep, *, secret: str = SF_CLIENT_SECRET, **http: Any
+) -> SalesforceCrm:
+    return SalesforceCrm(
+        sandbox.url,
+        client_id=SF_CLIENT_ID,
+        client_secret=lambda: secret,
+        http_factory=lambda base, auth: JsonHttp(base, auth_headers=auth, sleep=sleep, **http),
+    )
+
+
+def control(base_url: str, method: str, path: str, body: Any = None) -> Any:
+    """Drive a sandbox over its HTTP control endpoints, as another process would."""
+    data = None if body is None else json.dumps(body).encode()
+    request = urllib.request.Request(
+        base_url + path, data=data, method=method, headers={"Content-Type": "application/json"}
+    )
+    opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))  # loopback: never via a proxy
+    with opener.open(request, timeout=10) as response:
+        return json.loads(response.read())
