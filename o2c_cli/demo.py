@@ -1,22 +1,25 @@
-"""``o2c demo`` / ``make demo``: boot the embedded cloud, play Stripe webhooks over real HTTP, show what
-was accepted, refused, routed and recorded, and exit 0 only if every outcome was the expected one."""
+"""``o2c demo`` / ``make demo``: boot the embedded cloud, play webhooks from every provider over real HTTP
+(Stripe, HubSpot and Salesforce from their sandboxes, the ERP) and partner-bus events, show what was
+accepted, refused, routed and recorded, and exit 0 only if every outcome was the expected one."""
 
 from __future__ import annotations
 
 import json
 import tempfile
 import time
+import uuid
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from o2c_cli import erp_client, stripe_client
+from o2c_cli.crm_scenarios import hubspot_deal, salesforce_opportunity
 from o2c_cli.http import Reply, request
-from o2c_cli.stripe_client import sample, send
 from o2c_cli.targets import local_target
 from o2c_cli.trace import as_text, trace
 
-USED_TYPES = [
+USED_STRIPE_TYPES = [
     "payment_intent.amount_capturable_updated",
     "payment_intent.succeeded",
     "charge.refunded",
@@ -32,126 +35,283 @@ USED_TYPES = [
 
 
 @dataclass
+class Ctx:
+    cloud: Any
+    api: str
+    stripe_secrets: list[str]
+    erp_secret: str
+    ids: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass
 class Step:
     label: str
-    send: Callable[[str, list[str]], Reply]
+    send: Callable[[Ctx], Reply | tuple[int, str]]
     status: int
-    outcome: str  # accepted | duplicate | ignored | problem
+    outcome: str  # accepted | duplicate | ignored | ack | problem
 
 
-def _scenario() -> list[Step]:
-    def send_sample(name: str) -> Callable[[str, list[str]], Reply]:
-        return lambda api, s: send(api, sample(name), s[:1])
+def _outcome(status: int, body: str, content_type: str) -> str:
+    if content_type.startswith("application/problem+json"):
+        return "problem"
+    if "<Ack>true</Ack>" in body:
+        return "ack"
+    try:
+        parsed = json.loads(body)
+    except ValueError:
+        return "?"
+    return str(parsed.get("status")) if isinstance(parsed, dict) else "?"
 
-    steps = [Step(f"Stripe {name}", send_sample(name), 200, "accepted") for name in USED_TYPES]
-    rotated = {**sample("payout.paid"), "id": "evt_1DemoRotatedSecret"}
+
+def _stripe_steps() -> list[Step]:
+    def send_sample(name: str) -> Callable[[Ctx], Reply]:
+        return lambda c: stripe_client.send(c.api, stripe_client.sample(name), c.stripe_secrets[:1])
+
+    steps = [Step(f"Stripe {name}", send_sample(name), 200, "accepted") for name in USED_STRIPE_TYPES]
+    rotated = {**stripe_client.sample("payout.paid"), "id": "evt_1DemoRotatedSecret"}
     rotated["data"] = {"object": {**rotated["data"]["object"], "id": "po_1DemoPayout2"}}
     malformed = b'{"id": "evt_1DemoBroken", "type": "payment_intent.succeeded", '
-    steps += [
+    invoice = stripe_client.sample("invoice.paid")
+    return [
+        *steps,
         Step(
-            "same payment_intent.succeeded again (redelivery)",
-            lambda api, s: send(api, sample("payment_intent.succeeded"), s[:1]),
+            "Stripe: same payment_intent.succeeded again (redelivery)",
+            send_sample("payment_intent.succeeded"),
             200,
             "duplicate",
         ),
         Step(
-            "signed with the previous secret during rotation",
-            lambda api, s: send(api, rotated, s[1:2]),
+            "Stripe: signed with the previous secret during rotation",
+            lambda c: stripe_client.send(c.api, rotated, c.stripe_secrets[1:2]),
             200,
             "accepted",
         ),
         Step(
-            "customer.created (a type the hub does not use)",
-            lambda api, s: send(api, sample("customer.created"), s[:1]),
+            "Stripe: customer.created (a type the hub does not use)",
+            send_sample("customer.created"),
             200,
             "ignored",
         ),
         Step(
-            "stale signature (10 minutes old)",
-            lambda api, s: send(
-                api,
-                {**sample("invoice.paid"), "id": "evt_1DemoStale"},
-                s[:1],
+            "Stripe: stale signature (10 minutes old)",
+            lambda c: stripe_client.send(
+                c.api,
+                {**invoice, "id": "evt_1DemoStale"},
+                c.stripe_secrets[:1],
                 timestamp=int(time.time()) - 600,
             ),
             401,
             "problem",
         ),
         Step(
-            "signed with a wrong secret",
-            lambda api, s: send(api, {**sample("invoice.paid"), "id": "evt_1DemoForged"}, ["whsec_forged"]),
+            "Stripe: signed with a wrong secret",
+            lambda c: stripe_client.send(c.api, {**invoice, "id": "evt_1DemoForged"}, ["whsec_forged"]),
             401,
             "problem",
         ),
         Step(
-            "no Stripe-Signature header",
-            lambda api, s: request(
-                "POST", f"{api}/webhooks/stripe", json.dumps(sample("invoice.paid")).encode()
+            "Stripe: no Stripe-Signature header",
+            lambda c: request("POST", f"{c.api}/webhooks/stripe", json.dumps(invoice).encode()),
+            401,
+            "problem",
+        ),
+        Step(
+            "Stripe: malformed JSON body (correctly signed)",
+            lambda c: stripe_client.send(c.api, malformed, c.stripe_secrets[:1]),
+            400,
+            "problem",
+        ),
+        Step(
+            "Stripe: body over the limit (300 KB)",
+            lambda c: stripe_client.send(c.api, b"{" + b" " * 300000 + b"}", c.stripe_secrets[:1]),
+            413,
+            "problem",
+        ),
+        Step("unknown route", lambda c: request("POST", f"{c.api}/webhooks/paypal", b"{}"), 404, "problem"),
+        Step("wrong method", lambda c: request("GET", f"{c.api}/webhooks/stripe"), 405, "problem"),
+    ]
+
+
+def _crm_steps() -> list[Step]:
+    def hubspot_win(key: str, complete: bool) -> Callable[[Ctx], tuple[int, str]]:
+        def run(c: Ctx) -> tuple[int, str]:
+            sandbox = c.cloud.sandboxes["hubspot"]
+            c.ids[key] = hubspot_deal(sandbox, complete=complete)
+            return sandbox.win(c.ids[key])
+
+        return run
+
+    def salesforce_win(c: Ctx) -> tuple[int, str]:
+        sandbox = c.cloud.sandboxes["salesforce"]
+        c.ids["salesforce"] = salesforce_opportunity(sandbox)
+        return sandbox.win(c.ids["salesforce"])
+
+    return [
+        Step(
+            "HubSpot: deal moved to closed-won (signed v3 webhook from the sandbox)",
+            hubspot_win("hubspot", True),
+            200,
+            "accepted",
+        ),
+        Step(
+            "HubSpot: the same delivery again",
+            lambda c: c.cloud.sandboxes["hubspot"].redeliver_last(),
+            200,
+            "duplicate",
+        ),
+        Step(
+            "HubSpot: deal won for an account without billing address or VAT id",
+            hubspot_win("hubspot_incomplete", False),
+            200,
+            "accepted",
+        ),
+        Step("Salesforce: opportunity Closed Won (Outbound Message)", salesforce_win, 200, "ack"),
+        Step(
+            "Salesforce: the same notification again (acked, not booked)",
+            lambda c: c.cloud.sandboxes["salesforce"].redeliver_last(),
+            200,
+            "ack",
+        ),
+        Step(
+            "Salesforce: Outbound Message from an unknown org",
+            lambda c: request(
+                "POST",
+                f"{c.api}/webhooks/salesforce",
+                (Path(__file__).resolve().parents[1] / "events/salesforce/outbound_message.xml")
+                .read_bytes()
+                .replace(b"00D5g000004DemoEAA", b"00D000000000001AAA"),
+                {"Content-Type": "text/xml"},
             ),
             401,
             "problem",
         ),
         Step(
-            "malformed JSON body (correctly signed)",
-            lambda api, s: send(api, malformed, s[:1]),
-            400,
-            "problem",
+            "ERP: invoice posted (Standard Webhooks)",
+            lambda c: erp_client.send(
+                c.api, erp_client.sample("invoice.posted"), c.erp_secret, msg_id="msg_demo_inv"
+            ),
+            200,
+            "accepted",
         ),
         Step(
-            "body over the limit (300 KB)",
-            lambda api, s: send(api, b"{" + b" " * 300_000 + b"}", s[:1]),
-            413,
-            "problem",
+            "ERP: the same webhook-id again",
+            lambda c: erp_client.send(
+                c.api, erp_client.sample("invoice.posted"), c.erp_secret, msg_id="msg_demo_inv"
+            ),
+            200,
+            "duplicate",
         ),
-        Step(
-            "unknown route", lambda api, s: request("POST", f"{api}/webhooks/paypal", b"{}"), 404, "problem"
-        ),
-        Step("wrong method", lambda api, s: request("GET", f"{api}/webhooks/stripe"), 405, "problem"),
     ]
-    return steps
 
 
-def _outcome(reply: Reply) -> str:
-    if reply.content_type.startswith("application/problem+json"):
-        return "problem"
-    body: Any = reply.json()
-    return str(body.get("status")) if isinstance(body, dict) else "?"
+def _play(ctx: Ctx, steps: list[Step], failures: list[str]) -> None:
+    for step in steps:
+        result = step.send(ctx)
+        if isinstance(result, Reply):
+            status, body, content_type = result.status, result.text, result.content_type
+        else:
+            status, body = result
+            content_type = "application/problem+json" if body.lstrip().startswith('{"type"') else ""
+        outcome = _outcome(status, body, content_type)
+        ok = status == step.status and outcome == step.outcome
+        print(f"  [{'ok' if ok else 'FAIL'}] {status} {outcome:<9} {step.label}")
+        if not ok:
+            failures.append(f"{step.label}: got {status} {outcome}, expected {step.status} {step.outcome}")
+
+
+def _expect_once(entries: list[Any], detail_type: str, what: str, failures: list[str]) -> dict[str, Any]:
+    matching = [e for e in entries if e.detail_type == detail_type]
+    if len(matching) != 1:
+        failures.append(f"{what}: {len(matching)} {detail_type} event(s), expected exactly 1")
+        return {}
+    return dict(matching[0].data)
+
+
+def _show(target: Any, the_id: str) -> list[Any]:
+    entries = trace(target, the_id)
+    print(f"\n$ o2c trace {the_id}")
+    print("\n".join("  " + line for line in as_text(the_id, entries).splitlines()))
+    return entries
 
 
 def run_demo(state_dir: Path | None = None) -> int:
     from localcloud import LocalCloud
 
     state = state_dir or Path(tempfile.mkdtemp(prefix="o2c-demo-"))
-    print("O2C Hub demo: booting the embedded local cloud (moto, API front, functions, queues) ...")
+    print(
+        "O2C Hub demo: booting the embedded local cloud (moto, API front, functions, queues, CRM sandboxes) ..."
+    )
     failures: list[str] = []
     with LocalCloud(api_port=0, aws_port=0, state_dir=state) as cloud:
-        secrets: list[str] = cloud.local_json["secrets"]["stripe_webhook"]
-        print(f"  API {cloud.api_url}   AWS {cloud.aws_endpoint_url}   logs {cloud.logs_dir}\n")
-        print("Webhooks sent over HTTP:")
-        for step in _scenario():
-            reply = step.send(cloud.api_url, secrets)
-            outcome = _outcome(reply)
-            ok = reply.status == step.status and outcome == step.outcome
-            print(f"  [{'ok' if ok else 'FAIL'}] {reply.status} {outcome:<9} {step.label}")
-            if not ok:
-                failures.append(
-                    f"{step.label}: got {reply.status} {outcome}, expected {step.status} {step.outcome}"
-                )
+        secrets = cloud.local_json["secrets"]
+        ctx = Ctx(
+            cloud=cloud,
+            api=cloud.api_url,
+            stripe_secrets=secrets["stripe_webhook"],
+            erp_secret=secrets["erp_webhook"],
+        )
+        print(
+            f"  API {cloud.api_url}   AWS {cloud.aws_endpoint_url}   sandboxes {', '.join(cloud.sandboxes)}"
+        )
+        print(f"  function logs in {cloud.logs_dir}\n")
+        print("Stripe webhooks over HTTP:")
+        _play(ctx, _stripe_steps(), failures)
+        print("\nCRM and ERP webhooks over HTTP:")
+        _play(ctx, _crm_steps(), failures)
 
-        cloud.wait_until_idle(timeout=60)
+        print("\nPartner event buses (no HTTP):")
+        destination = stripe_client.sample("payment_intent.succeeded")
+        cloud.inject_partner_event("StripePartnerBus", destination["type"], destination)
+        print("  [..] Stripe event destination re-delivers evt_1Demo0002... (already received by webhook)")
+        relay_opportunity = salesforce_opportunity(cloud.sandboxes["salesforce"], name="Fabrikam - relay")
+        cloud.inject_partner_event(
+            "SalesforcePartnerBus",
+            "O2C_Opportunity_Won__e",
+            {
+                "payload": {"OpportunityId__c": relay_opportunity},
+                "schemaId": "0XSdemo",
+                "id": str(uuid.uuid4()),
+            },
+        )
+        print(f"  [..] Salesforce Event Relay: O2C_Opportunity_Won__e for {relay_opportunity}")
+
+        cloud.wait_until_idle(timeout=90)
         target = local_target(state)
-        print("\nRouted through EventBridge → SQS → lineage recorder; `o2c trace pi_3DemoAbc123`:")
-        entries = trace(target, "pi_3DemoAbc123")
-        print("\n".join("  " + line for line in as_text("pi_3DemoAbc123", entries).splitlines()))
-        types = [e.detail_type for e in entries]
-        for expected in ("PaymentAuthorized", "PaymentCaptured", "RefundSettled", "DisputeOpened"):
-            if types.count(expected) != 1:
-                failures.append(
-                    f"lineage of pi_3DemoAbc123 has {types.count(expected)} {expected}, expected 1"
-                )
-        by_opportunity = trace(target, "006Dn00000DemoOpp1")
-        if {e.event_id for e in by_opportunity} != {e.event_id for e in entries}:
-            failures.append("tracing by the CRM opportunity id does not show the same history")
+        print("\nWhat was routed through EventBridge → SQS and recorded:")
+        payment = _show(target, "pi_3DemoAbc123")
+        for detail_type in ("PaymentAuthorized", "PaymentCaptured", "RefundSettled", "DisputeOpened"):
+            _expect_once(payment, detail_type, "payment pi_3DemoAbc123", failures)
+        if {e.event_id for e in trace(target, "006Dn00000DemoOpp1")} != {e.event_id for e in payment}:
+            failures.append("tracing by the CRM opportunity id does not show the payment's history")
+
+        won = _expect_once(
+            _show(target, ctx.ids.get("hubspot", "?")), "OpportunityClosedWon", "HubSpot deal", failures
+        )
+        if won and not won.get("complete"):
+            failures.append("the complete HubSpot deal was flagged incomplete")
+        held = _expect_once(
+            trace(target, ctx.ids.get("hubspot_incomplete", "?")),
+            "OpportunityClosedWon",
+            "incomplete HubSpot deal",
+            failures,
+        )
+        print(
+            f"\n  incomplete deal {ctx.ids.get('hubspot_incomplete')}: missing {', '.join(held.get('missingFields', []))}"
+        )
+        if held.get("complete") is not False:
+            failures.append("the incomplete HubSpot deal was not flagged")
+        sf = _expect_once(
+            _show(target, ctx.ids.get("salesforce", "?")),
+            "OpportunityClosedWon",
+            "Salesforce opportunity",
+            failures,
+        )
+        if sf and sf.get("crmSystem") != "salesforce":
+            failures.append("the Salesforce opportunity was not recorded as such")
+        _expect_once(
+            trace(target, relay_opportunity), "OpportunityClosedWon", "Event Relay opportunity", failures
+        )
+        _expect_once(trace(target, "90211"), "InvoicePosted", "ERP invoice 90211", failures)
 
         from o2c_cli.dlq import list_dead_letters
 

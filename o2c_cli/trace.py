@@ -16,6 +16,11 @@ def trace(target: Target, the_id: str) -> list[LineageEntry]:
 
 def _money_fields(data: dict[str, Any]) -> str:
     parts = []
+    if isinstance(data.get("opportunity"), dict):  # OpportunityClosedWon: the deal's amount and completeness
+        parts.append(_money_fields({"amount": data["opportunity"].get("amount")}))
+        parts.append(
+            "complete" if data.get("complete") else f"incomplete({len(data.get('missingFields', []))})"
+        )
     for key, value in data.items():
         if isinstance(value, dict) and set(value) == {"amount", "currency"}:
             parts.append(f"{key}={Money.model_validate(value).format()}")

@@ -14,6 +14,8 @@ from typing import Any
 
 ID_SUFFIXES = ("Id", "Ids")
 MAX_TRACE_IDS = 200
+#: Fields named like ids that identify nothing the hub traces.
+NOT_IDS = frozenset({"taxId"})
 #: Ids of parties that take part in many flows; tracing does not hop through them.
 PARTY_ID_FIELDS = frozenset(
     {"paymentCustomerId", "erpCustomerId", "accountId", "crmAccountId", "contactId", "customerId"}
@@ -32,6 +34,8 @@ def ids_of(detail: dict[str, Any]) -> set[str]:
     def walk(node: Any) -> None:
         if isinstance(node, dict):
             for key, value in node.items():
+                if key in NOT_IDS:
+                    continue
                 if key.endswith("Id") and isinstance(value, str) and value:
                     found.add(value)
                 elif key.endswith("Ids") and isinstance(value, list):
