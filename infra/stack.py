@@ -15,6 +15,7 @@ from infra.constructs.functions import Functions
 from infra.constructs.ingress import WebhookApi
 from infra.constructs.layer import SharedLayer
 from infra.constructs.observability import Alarms
+from infra.constructs.orchestration import QuoteToCash
 from infra.constructs.routing import Routing
 from infra.constructs.secrets import Secrets
 from infra.topology import CONSUMERS, PARTNER_BUSES, TABLES
@@ -46,6 +47,13 @@ class O2CHubStack(Stack):
         )
         by_id = {fn_id: f.function for fn_id, f in functions.functions.items()}
         ingress = WebhookApi(self, "Ingress", config=config, functions=by_id)
+        orchestration = QuoteToCash(
+            self,
+            "Orchestration",
+            config=config,
+            functions={k: f.function for k, f in functions.functions.items()},
+            bus=bus.bus,
+        )
         buses: dict[str, events.IEventBus] = {"hub": bus.bus}
         for partner in PARTNER_BUSES:
             source = config.partner_event_source(partner.config_key)
@@ -62,6 +70,8 @@ class O2CHubStack(Stack):
         # Outputs the o2c CLI reads (names are a contract).
         CfnOutput(self, "ApiUrl", value=ingress.api.url)
         CfnOutput(self, "EventBusName", value=bus.bus.event_bus_name)
+        CfnOutput(self, "StateMachineArn", value=orchestration.state_machine.state_machine_arn)
+        CfnOutput(self, "OperatorPolicyArn", value=orchestration.operator_policy.managed_policy_arn)
         for table in TABLES:
             CfnOutput(self, f"{table.id}Name", value=data.tables[table.id].table_name)
         for consumer in CONSUMERS:

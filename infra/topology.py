@@ -71,6 +71,10 @@ class FunctionSpec:
     settings: dict[str, str] = field(default_factory=dict)
     #: Settings whose values differ per stage (vendor base URLs, allow-lists); values from ``Resolved``.
     stage_settings: tuple[str, ...] = ()
+    #: Invoked by the quote-to-cash state machine as a task.
+    state_machine_task: bool = False
+    #: What the function may do to the state machine: start executions, or answer task tokens.
+    state_machine_access: Literal["start", "task_response"] | None = None
 
     @property
     def module(self) -> str:
@@ -110,7 +114,13 @@ IDEMPOTENCY_TABLE = TableSpec(
     id="IdempotencyTable", partition_key="id", ttl_attribute="expiration", env_var="IDEMPOTENCY_TABLE_NAME"
 )
 LINEAGE_TABLE = TableSpec(id="LineageTable", partition_key="pk", sort_key="sk", env_var="LINEAGE_TABLE_NAME")
-TABLES: tuple[TableSpec, ...] = (IDEMPOTENCY_TABLE, LINEAGE_TABLE)
+CORRELATION_TABLE = TableSpec(
+    id="CorrelationTable", partition_key="pk", ttl_attribute="expiration", env_var="CORRELATION_TABLE_NAME"
+)
+ERP_GATE_TABLE = TableSpec(
+    id="ErpGateTable", partition_key="pk", ttl_attribute="expiration", env_var="ERP_GATE_TABLE_NAME"
+)
+TABLES: tuple[TableSpec, ...] = (IDEMPOTENCY_TABLE, LINEAGE_TABLE, CORRELATION_TABLE, ERP_GATE_TABLE)
 
 STRIPE_WEBHOOK_SECRET = SecretSpec(
     id="StripeWebhookSecret",
@@ -132,11 +142,29 @@ ERP_WEBHOOK_SECRET = SecretSpec(
     description='ERP Standard Webhooks signing secrets: {"secrets": ["whsec_<base64>", ...]}',
     env_var="ERP_WEBHOOK_SECRET_ARN",
 )
+NETSUITE_CREDENTIALS = SecretSpec(
+    id="NetSuiteCredentials",
+    description='NetSuite token-based auth: {"account_id", "consumer_key", "consumer_secret", "token_id", "token_secret"}',
+    env_var="NETSUITE_CREDENTIALS_ARN",
+)
+AVATAX_CREDENTIALS = SecretSpec(
+    id="AvaTaxCredentials",
+    description='AvaTax: {"account_id": "...", "license_key": "...", "company_code": "..."}',
+    env_var="AVATAX_CREDENTIALS_ARN",
+)
+STRIPE_API_KEY = SecretSpec(
+    id="StripeApiKey",
+    description='Stripe restricted API key for customers, SetupIntents and PaymentIntents: {"api_key": "rk_live_..."}',
+    env_var="STRIPE_API_KEY_ARN",
+)
 SECRETS: tuple[SecretSpec, ...] = (
     STRIPE_WEBHOOK_SECRET,
     HUBSPOT_CREDENTIALS,
     SALESFORCE_CREDENTIALS,
     ERP_WEBHOOK_SECRET,
+    NETSUITE_CREDENTIALS,
+    AVATAX_CREDENTIALS,
+    STRIPE_API_KEY,
 )
 
 #: Stage settings (FunctionSpec.stage_settings) and their defaults in a deployed stack; the local cloud
@@ -148,6 +176,17 @@ STAGE_SETTING_DEFAULTS: dict[str, str] = {
     "SALESFORCE_LOGIN_URL": "https://login.salesforce.com",
     "SALESFORCE_ORG_IDS": "",
     "SALESFORCE_CLOSED_WON_STAGES": "Closed Won",
+    "NETSUITE_BASE_URL": "",  # empty: https://<account>.suitetalk.api.netsuite.com
+    "ERP_CONCURRENCY_LIMIT": "5",
+    "ERP_SUBSIDIARIES": '{"*": {"subsidiaryId": "1", "currency": "USD"}}',
+    "AVATAX_BASE_URL": "https://rest.avatax.com",
+    "STRIPE_API_BASE_URL": "https://api.stripe.com",
+    "APPROVAL_THRESHOLDS": '{"*": 5000000}',
+    "HOLD_TIMEOUT_SECONDS": "604800",
+    "PAYMENT_METHOD_TIMEOUT_SECONDS": "1209600",
+    "DECLINE_HOLD_TIMEOUT_SECONDS": "604800",
+    "APPROVAL_TIMEOUT_SECONDS": "1209600",
+    "CAPTURE_CONFIRMATION_TIMEOUT_SECONDS": "86400",
 }
 
 STRIPE_WEBHOOK = FunctionSpec(
@@ -225,6 +264,89 @@ PARTNER_EVENT_INGEST = FunctionSpec(
     stage_settings=("SALESFORCE_LOGIN_URL", "SALESFORCE_CLOSED_WON_STAGES"),
 )
 
+ERP_TASKS = FunctionSpec(
+    id="ErpTasks",
+    code_dir="functions/q2c_erp_tasks",
+    description="Quote-to-cash ERP steps: customer, sales order, invoice, payment applied, activate, cancel",
+    memory_mb=512,
+    timeout_s=60,
+    tables={ERP_GATE_TABLE.id: "read_write"},
+    secrets=(NETSUITE_CREDENTIALS.id,),
+    stage_settings=("NETSUITE_BASE_URL", "ERP_CONCURRENCY_LIMIT", "ERP_SUBSIDIARIES"),
+    state_machine_task=True,
+)
+TAX_TASKS = FunctionSpec(
+    id="TaxTasks",
+    code_dir="functions/q2c_tax_tasks",
+    description="Quote-to-cash tax step: tax lines from the tax engine",
+    memory_mb=256,
+    timeout_s=30,
+    secrets=(AVATAX_CREDENTIALS.id,),
+    stage_settings=("AVATAX_BASE_URL",),
+    state_machine_task=True,
+)
+PAYMENT_TASKS = FunctionSpec(
+    id="PaymentTasks",
+    code_dir="functions/q2c_payment_tasks",
+    description="Quote-to-cash payment steps on Stripe: customer, SetupIntent, authorize, capture, void",
+    memory_mb=512,
+    timeout_s=30,
+    secrets=(STRIPE_API_KEY.id,),
+    stage_settings=("STRIPE_API_BASE_URL", "APPROVAL_THRESHOLDS"),
+    state_machine_task=True,
+)
+CRM_TASKS = FunctionSpec(
+    id="CrmTasks",
+    code_dir="functions/q2c_crm_tasks",
+    description="Quote-to-cash CRM steps: re-check a held deal, write ERP numbers and payment status back",
+    memory_mb=512,
+    timeout_s=30,
+    secrets=(HUBSPOT_CREDENTIALS.id, SALESFORCE_CREDENTIALS.id),
+    stage_settings=("HUBSPOT_API_BASE_URL", "SALESFORCE_LOGIN_URL"),
+    state_machine_task=True,
+)
+WAIT_REGISTRAR = FunctionSpec(
+    id="WaitRegistrar",
+    code_dir="functions/q2c_wait_registrar",
+    description="Stores a waiting execution's task token by what it waits for; resumes at once if that already happened",
+    memory_mb=256,
+    timeout_s=10,
+    tables={CORRELATION_TABLE.id: "read_write"},
+    state_machine_task=True,
+    state_machine_access="task_response",
+)
+PAYMENT_SIGNALS = FunctionSpec(
+    id="PaymentSignals",
+    code_dir="functions/q2c_payment_signals",
+    description="Payment facts (method saved, capture confirmed) resume the waiting execution exactly once",
+    memory_mb=256,
+    timeout_s=20,
+    tables={CORRELATION_TABLE.id: "read_write"},
+    state_machine_access="task_response",
+)
+QUOTE_TO_CASH_STARTER = FunctionSpec(
+    id="QuoteToCashStarter",
+    code_dir="functions/q2c_starter",
+    description="Starts one quote-to-cash execution per won deal, named after the CRM and the opportunity",
+    memory_mb=256,
+    timeout_s=20,
+    stage_settings=(
+        "HOLD_TIMEOUT_SECONDS",
+        "PAYMENT_METHOD_TIMEOUT_SECONDS",
+        "DECLINE_HOLD_TIMEOUT_SECONDS",
+        "APPROVAL_TIMEOUT_SECONDS",
+        "CAPTURE_CONFIRMATION_TIMEOUT_SECONDS",
+    ),
+    state_machine_access="start",
+)
+STATE_MACHINE_TASKS: tuple[FunctionSpec, ...] = (
+    ERP_TASKS,
+    TAX_TASKS,
+    PAYMENT_TASKS,
+    CRM_TASKS,
+    WAIT_REGISTRAR,
+)
+
 WEBHOOK_FUNCTIONS: tuple[FunctionSpec, ...] = (
     STRIPE_WEBHOOK,
     HUBSPOT_WEBHOOK,
@@ -271,6 +393,20 @@ CONSUMERS: tuple[ConsumerSpec, ...] = (
         max_receive_count=5,
     ),
     ConsumerSpec(
+        id="QuoteToCashStarter",
+        function=QUOTE_TO_CASH_STARTER,
+        pattern={"source": ["o2c.crm"], "detail-type": ["OpportunityClosedWon"]},
+        batch_size=5,
+        max_receive_count=5,
+    ),
+    ConsumerSpec(
+        id="PaymentSignals",
+        function=PAYMENT_SIGNALS,
+        pattern={"source": ["o2c.payments"], "detail-type": ["PaymentMethodSaved", "PaymentCaptured"]},
+        batch_size=10,
+        max_receive_count=5,
+    ),
+    ConsumerSpec(
         id="StripePartnerIngest",
         function=PARTNER_EVENT_INGEST,
         pattern={"source": [{"prefix": STRIPE_PARTNER_BUS.source_prefix}]},
@@ -293,7 +429,12 @@ def _unique(functions: tuple[FunctionSpec, ...]) -> tuple[FunctionSpec, ...]:
     return tuple({fn.id: fn for fn in functions}.values())
 
 
-FUNCTIONS: tuple[FunctionSpec, ...] = _unique(WEBHOOK_FUNCTIONS + tuple(c.function for c in CONSUMERS))
+FUNCTIONS: tuple[FunctionSpec, ...] = _unique(
+    WEBHOOK_FUNCTIONS + tuple(c.function for c in CONSUMERS) + STATE_MACHINE_TASKS
+)
+
+#: The quote-to-cash state machine's name in the console is the stack's; its executions are named after the deal.
+STATE_MACHINE_ID = "QuoteToCash"
 
 TABLES_BY_ID = {t.id: t for t in TABLES}
 SECRETS_BY_ID = {s.id: s for s in SECRETS}
@@ -310,6 +451,7 @@ class Resolved:
     log_level: str = "INFO"
     #: Values of the stage settings (STAGE_SETTING_DEFAULTS keys).
     settings: dict[str, str] = field(default_factory=dict)
+    state_machine_arn: str = ""
 
 
 def function_environment(fn: FunctionSpec, resolved: Resolved) -> dict[str, str]:
@@ -326,6 +468,8 @@ def function_environment(fn: FunctionSpec, resolved: Resolved) -> dict[str, str]
         env[SECRETS_BY_ID[secret_id].env_var] = resolved.secret_refs[secret_id]
     if fn.publishes_events:
         env["EVENT_BUS_NAME"] = resolved.event_bus_name
+    if fn.state_machine_access == "start":
+        env["QUOTE_TO_CASH_STATE_MACHINE_ARN"] = resolved.state_machine_arn
     env.update(fn.settings)
     for name in fn.stage_settings:
         env[name] = resolved.settings.get(name, STAGE_SETTING_DEFAULTS[name])

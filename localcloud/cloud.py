@@ -55,6 +55,20 @@ def _moto_server(port: int) -> Any:
 
 #: The Salesforce organisation the local sandbox plays (also the sample Outbound Message's).
 LOCAL_SALESFORCE_ORG_ID = "00D5g000004DemoEAA"
+#: The local ERP account's concurrency limit (NetSuite's default for a standard account).
+LOCAL_ERP_CONCURRENCY = 5
+#: Stage settings of the local stage (the sandbox NetSuite's subsidiaries; approvals above 50,000.00).
+LOCAL_SETTINGS = {
+    "ERP_CONCURRENCY_LIMIT": str(LOCAL_ERP_CONCURRENCY),
+    "ERP_SUBSIDIARIES": json.dumps(
+        {
+            "NA": {"subsidiaryId": "1", "currency": "USD"},
+            "EMEA": {"subsidiaryId": "2", "currency": "EUR"},
+            "*": {"subsidiaryId": "1", "currency": "USD"},
+        }
+    ),
+    "APPROVAL_THRESHOLDS": json.dumps({"*": 5_000_000}),
+}
 
 
 class LocalCloud:
@@ -71,6 +85,7 @@ class LocalCloud:
         consumers: Sequence[ConsumerSpec] | None = None,
         tables: Sequence[TableSpec] | None = None,
         secrets: Sequence[SecretSpec] | None = None,
+        tasks: Sequence[FunctionSpec] | None = None,
         log_level: str = "INFO",
         warm_workers: int = 2,
         max_workers: int = 4,
@@ -84,13 +99,19 @@ class LocalCloud:
         self.consumer_specs = tuple(topology.CONSUMERS if consumers is None else consumers)
         self.table_specs = tuple(topology.TABLES if tables is None else tables)
         self.secret_specs = tuple(topology.SECRETS if secrets is None else secrets)
+        default_cloud = functions is None and consumers is None
+        #: The state machine's task functions (only in the full hub; test clouds with their own functions skip it).
+        self.task_specs = tuple(
+            topology.STATE_MACHINE_TASKS if tasks is None and default_cloud else (tasks or ())
+        )
+        self.state_machine_arn = ""
         self.log_level = log_level
         self.warm_workers = warm_workers
         self.max_workers = max_workers
         self.retry_backoff_s = retry_backoff_s
 
         self.functions: dict[str, FunctionSpec] = {}
-        for fn in (*self.webhook_functions, *(c.function for c in self.consumer_specs)):
+        for fn in (*self.webhook_functions, *(c.function for c in self.consumer_specs), *self.task_specs):
             self.functions.setdefault(fn.id, fn)
 
         self.pools: dict[str, WorkerPool] = {}
@@ -161,6 +182,11 @@ class LocalCloud:
         self._started = True
         self._moto = _moto_server(self.aws_port)
         endpoint = self.aws_endpoint_url
+        from localcloud import moto_patches
+
+        moto_patches.install()
+        # moto's Step Functions interpreter calls Lambda and EventBridge on localhost:$MOTO_PORT.
+        os.environ["MOTO_PORT"] = str(self._moto.get_host_and_port()[1])
         # One moto per process: start from empty state, and let Step Functions really execute.
         self._moto_api("reset", None)
         self._moto_api("config", {"stepfunctions": {"execute_state_machine": True}})
@@ -177,6 +203,12 @@ class LocalCloud:
             self.webhook_functions, self.invoke_result, port=self.api_port, stage=self.stage
         )
         self._start_sandboxes(self._api.url)
+        if self.task_specs:
+            from localcloud.provision import provision_orchestration
+
+            self.state_machine_arn, self._task_names = provision_orchestration(
+                endpoint, self.stage, tasks=self.task_specs, event_bus_name=self.res.event_bus_name
+            )
         resolved = Resolved(
             stage=self.stage,
             table_names=dict(self.res.tables),
@@ -184,6 +216,7 @@ class LocalCloud:
             event_bus_name=self.res.event_bus_name,
             log_level=self.log_level,
             settings=self._stage_settings(self._api.url),
+            state_machine_arn=self.state_machine_arn,
         )
         webhook_ids = {fn.id for fn in self.webhook_functions}
         for fn in self.functions.values():
@@ -211,6 +244,7 @@ class LocalCloud:
         for t in threads:
             t.start()
 
+        self._route_task_invocations()
         self._api.start()
         for t in threads:
             t.join()
@@ -235,6 +269,22 @@ class LocalCloud:
         tmp = self.local_json_path.with_suffix(".json.tmp")
         tmp.write_text(json.dumps(self.local_json, indent=2) + "\n", encoding="utf-8")
         os.replace(tmp, self.local_json_path)
+
+    def _route_task_invocations(self) -> None:
+        from localcloud import moto_patches
+
+        for fn_id, name in getattr(self, "_task_names", {}).items():
+
+            def dispatch(event: Any, fn_id: str = fn_id) -> tuple[str, bool]:
+                result = self.invoke_result(fn_id, event)
+                if result.ok:
+                    return json.dumps(result.result), False
+                error = result.error or {}
+                return json.dumps(
+                    {"errorType": error.get("type", "Error"), "errorMessage": error.get("message", "")}
+                ), True
+
+            moto_patches.route_lambda(name, dispatch)
 
     # -- sandboxes (stand-ins for the vendors' APIs) -------------------------------------------------
     def _start_sandboxes(self, api_url: str) -> None:
@@ -261,6 +311,33 @@ class LocalCloud:
                 client_id=creds["client_id"],
                 client_secret=creds["client_secret"],
             )
+        if "StripeApiKey" in values and "StripeWebhookSecret" in values and "StripeWebhook" in routes:
+            from localcloud.sandboxes.stripe import StripeSandbox
+
+            self.sandboxes["stripe"] = StripeSandbox(
+                webhook_url=api_url + routes["StripeWebhook"],
+                webhook_secret=values["StripeWebhookSecret"]["secrets"][0],
+                api_key=values["StripeApiKey"]["api_key"],
+            )
+        if "NetSuiteCredentials" in values:
+            from localcloud.sandboxes.netsuite import NetSuiteSandbox
+
+            creds = values["NetSuiteCredentials"]
+            self.sandboxes["netsuite"] = NetSuiteSandbox(
+                account_id=creds["account_id"],
+                consumer_key=creds["consumer_key"],
+                consumer_secret=creds["consumer_secret"],
+                token_id=creds["token_id"],
+                token_secret=creds["token_secret"],
+                concurrency_limit=LOCAL_ERP_CONCURRENCY,
+            )
+        if "AvaTaxCredentials" in values:
+            from localcloud.sandboxes.avatax import AvaTaxSandbox
+
+            creds = values["AvaTaxCredentials"]
+            self.sandboxes["avatax"] = AvaTaxSandbox(
+                account_id=creds["account_id"], license_key=creds["license_key"]
+            )
         for sandbox in self.sandboxes.values():
             sandbox.start()
 
@@ -270,6 +347,13 @@ class LocalCloud:
             settings["HUBSPOT_API_BASE_URL"] = self.sandboxes["hubspot"].url
         if "salesforce" in self.sandboxes:
             settings["SALESFORCE_LOGIN_URL"] = self.sandboxes["salesforce"].url
+        if "stripe" in self.sandboxes:
+            settings["STRIPE_API_BASE_URL"] = self.sandboxes["stripe"].url
+        if "netsuite" in self.sandboxes:
+            settings["NETSUITE_BASE_URL"] = self.sandboxes["netsuite"].url
+        if "avatax" in self.sandboxes:
+            settings["AVATAX_BASE_URL"] = self.sandboxes["avatax"].url
+        settings.update(LOCAL_SETTINGS)
         return settings
 
     def inject_partner_event(
@@ -311,6 +395,7 @@ class LocalCloud:
             "region": REGION,
             "stage": self.stage,
             "sandboxes": {name: sandbox.url for name, sandbox in self.sandboxes.items()},
+            "state_machine_arn": self.state_machine_arn,
             "secrets": secrets,
             "resources": self.resources,
         }

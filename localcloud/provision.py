@@ -19,6 +19,10 @@ REGION = "us-east-1"
 TARGET_RETRY_POLICY = {"MaximumRetryAttempts": 185, "MaximumEventAgeInSeconds": 86400}
 
 
+LOCAL_NETSUITE_ACCOUNT = "1234567_SB1"
+ACCOUNT_ID = "123456789012"  # moto's default account
+
+
 def physical_name(stage: str, logical_id: str) -> str:
     return f"o2c-{stage}-{logical_id}"
 
@@ -127,6 +131,22 @@ def _secret_value(spec: SecretSpec) -> Any:
         return {"client_id": "3MVG9local" + secrets.token_hex(12), "client_secret": secrets.token_hex(24)}
     if spec.id == "ErpWebhookSecret":
         return {"secrets": [new_standard_webhooks_secret()]}
+    if spec.id == "NetSuiteCredentials":
+        return {
+            "account_id": LOCAL_NETSUITE_ACCOUNT,
+            "consumer_key": secrets.token_hex(32),
+            "consumer_secret": secrets.token_hex(32),
+            "token_id": secrets.token_hex(32),
+            "token_secret": secrets.token_hex(32),
+        }
+    if spec.id == "AvaTaxCredentials":
+        return {
+            "account_id": "2000123456",
+            "license_key": secrets.token_hex(16).upper(),
+            "company_code": "O2CLOCAL",
+        }
+    if spec.id == "StripeApiKey":
+        return {"api_key": "sk_test_local" + secrets.token_hex(20)}
     return {"secret": secrets.token_urlsafe(32)}
 
 
@@ -238,3 +258,61 @@ def provision(
             visibility_timeout_s=consumer.visibility_timeout_s,
         )
     return res
+
+
+def state_machine_name(stage: str) -> str:
+    """As the stack names it: after the stage."""
+    return f"o2c-{stage}-quote-to-cash"
+
+
+def provision_orchestration(
+    endpoint_url: str, stage: str, *, tasks: Sequence[Any], event_bus_name: str
+) -> tuple[str, dict[str, str]]:
+    """The state machine, from the same definition the stack deploys, with its task functions registered
+    in moto's Lambda (their invocations are dispatched to the hub's workers, see moto_patches).
+    Returns (state machine ARN, task function id → moto function name)."""
+    import io
+    import zipfile
+
+    from infra.statemachine import render
+
+    iam = client("iam", endpoint_url)
+    lam = client("lambda", endpoint_url)
+    sfn = client("stepfunctions", endpoint_url)
+    role = iam.create_role(
+        RoleName=physical_name(stage, "QuoteToCashRole"),
+        AssumeRolePolicyDocument=json.dumps(
+            {
+                "Version": "2012-10-17",
+                "Statement": [
+                    {
+                        "Effect": "Allow",
+                        "Principal": {"Service": ["states.amazonaws.com", "lambda.amazonaws.com"]},
+                        "Action": "sts:AssumeRole",
+                    }
+                ],
+            }
+        ),
+    )["Role"]["Arn"]
+    placeholder = io.BytesIO()
+    with zipfile.ZipFile(placeholder, "w") as archive:
+        archive.writestr("handler.py", "# dispatched to the local cloud's worker processes\n")
+    names: dict[str, str] = {}
+    substitutions = {"EventBusName": event_bus_name}
+    for fn in tasks:
+        name = physical_name(stage, fn.id)
+        arn = lam.create_function(
+            FunctionName=name,
+            Runtime="python3.12",
+            Role=role,
+            Handler=fn.handler,
+            Timeout=fn.timeout_s,
+            MemorySize=fn.memory_mb,
+            Code={"ZipFile": placeholder.getvalue()},
+        )["FunctionArn"]
+        names[fn.id] = name
+        substitutions[fn.id] = arn
+    arn = sfn.create_state_machine(
+        name=state_machine_name(stage), definition=render(substitutions), roleArn=role, type="STANDARD"
+    )["stateMachineArn"]
+    return arn, names

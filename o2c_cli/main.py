@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -30,6 +31,22 @@ def _parser() -> argparse.ArgumentParser:
     tr.add_argument("id")
     tr.add_argument("--json", action="store_true", help="machine-readable output")
 
+    ap = with_target(sub.add_parser("approve", help="approve (or --reject) an order waiting for approval"))
+    ap.add_argument("id", help="execution name, opportunity id or any id of the deal")
+    ap.add_argument("--reject", action="store_true")
+    ap.add_argument("--by", default=os.environ.get("USER", "operator"))
+    hold = sub.add_parser("hold", help="orders on hold for sales operations")
+    hold_sub = hold.add_subparsers(dest="hold_command", required=True)
+    rel = with_target(
+        hold_sub.add_parser("release", help="the account was fixed in the CRM: re-check and continue")
+    )
+    rel.add_argument("id")
+    rel.add_argument("--by", default=os.environ.get("USER", "operator"))
+    st = with_target(sub.add_parser("status", help="where a deal's quote-to-cash execution stands"))
+    st.add_argument("id")
+    rdv = with_target(sub.add_parser("redrive", help="redrive a failed execution from the step that failed"))
+    rdv.add_argument("id")
+
     dlq = sub.add_parser("dlq", help="dead-letter queues")
     dlq_sub = dlq.add_subparsers(dest="dlq_command", required=True)
     with_target(dlq_sub.add_parser("list", help="depth and a sample of every DLQ"))
@@ -54,9 +71,39 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.command == "trace":
             from o2c_cli import trace
 
-            entries = trace.trace(resolve(args.stack, args.region), args.id)
-            print(trace.as_json(args.id, entries) if args.json else trace.as_text(args.id, entries))
+            target = resolve(args.stack, args.region)
+            entries = trace.trace(target, args.id)
+            running = trace.executions_of(target, entries)
+            print(
+                trace.as_json(args.id, entries, running)
+                if args.json
+                else trace.as_text(args.id, entries, running)
+            )
             return 0 if entries else 1
+        if args.command in {"approve", "hold", "status", "redrive"}:
+            from o2c_cli import executions
+
+            target = resolve(args.stack, args.region)
+            if args.command == "approve":
+                name, resumed = executions.approve(target, args.id, approved=not args.reject, by=args.by)
+                verdict = "rejected" if args.reject else "approved"
+                print(
+                    f"{verdict} {name}" + ("" if resumed else " (recorded; the execution is not waiting yet)")
+                )
+                return 0
+            if args.command == "hold":
+                name, resumed = executions.release_hold(target, args.id, by=args.by)
+                print(
+                    f"released {name}: the deal is re-checked in the CRM"
+                    + ("" if resumed else " (already released)")
+                )
+                return 0
+            if args.command == "redrive":
+                print(f"redriving {executions.redrive(target, args.id)} from its failed step")
+                return 0
+            state = executions.state_of(target, executions.resolve_execution(target, args.id))
+            print(state.line() if state else f"no execution for {args.id}")
+            return 0 if state else 1
         if args.command == "dlq":
             from o2c_cli import dlq
 

@@ -27,6 +27,8 @@ class Target:
     lineage_table: str
     consumers: dict[str, ConsumerQueues] = field(default_factory=dict)
     endpoint_url: str | None = None
+    correlation_table: str = ""
+    state_machine_arn: str = ""
 
     @property
     def is_local(self) -> bool:
@@ -60,6 +62,8 @@ def local_target(state_dir: Path | None = None) -> Target:
         region=info["region"],
         endpoint_url=info["aws_endpoint_url"],
         lineage_table=resources["tables"]["LineageTable"],
+        correlation_table=resources["tables"].get("CorrelationTable", ""),
+        state_machine_arn=info.get("state_machine_arn", ""),
         consumers={
             cid: ConsumerQueues(queue_url=q["url"], dlq_url=resources["dlqs"][cid]["url"])
             for cid, q in resources["queues"].items()
@@ -87,6 +91,8 @@ def stack_target(stack: str, region: str | None = None) -> Target:
         name=stack,
         region=cfn.meta.region_name,
         lineage_table=values["LineageTableName"],
+        correlation_table=values.get("CorrelationTableName", ""),
+        state_machine_arn=values.get("StateMachineArn", ""),
         consumers=consumers,
     )
 

@@ -31,12 +31,34 @@ def _ids(entry: LineageEntry) -> str:
     return " ".join(f"{k}={v}" for k, v in entry.data.items() if k.endswith("Id") and isinstance(v, str))
 
 
-def as_json(the_id: str, entries: list[LineageEntry]) -> str:
+def as_json(the_id: str, entries: list[LineageEntry], executions: list[Any] | None = None) -> str:
     ids = sorted({i for e in entries for i in e.ids})
-    return json.dumps({"id": the_id, "ids": ids, "events": [e.as_dict() for e in entries]}, indent=2)
+    return json.dumps(
+        {
+            "id": the_id,
+            "ids": ids,
+            "events": [e.as_dict() for e in entries],
+            "executions": [vars(s) for s in executions or []],
+        },
+        indent=2,
+    )
 
 
-def as_text(the_id: str, entries: list[LineageEntry]) -> str:
+def executions_of(target: Target, entries: list[LineageEntry]) -> list[Any]:
+    """The quote-to-cash executions of the deals in a lineage, with their current step."""
+    if not target.state_machine_arn:
+        return []
+    from o2c_cli.executions import execution_name, state_of
+
+    names = {
+        execution_name(e.data["crmSystem"], e.data["opportunityId"])
+        for e in entries
+        if e.detail_type == "OpportunityClosedWon"
+    }
+    return [s for s in (state_of(target, n) for n in sorted(names)) if s is not None]
+
+
+def as_text(the_id: str, entries: list[LineageEntry], executions: list[Any] | None = None) -> str:
     if not entries:
         return f"no events carry {the_id}"
     lines = [f"lineage of {the_id}: {len(entries)} event(s)"]
@@ -46,4 +68,5 @@ def as_text(the_id: str, entries: list[LineageEntry]) -> str:
         )
     ids = sorted({i for e in entries for i in e.ids})
     lines.append(f"  ids: {', '.join(ids)}")
+    lines.extend(f"  {state.line()}" for state in executions or [])
     return "\n".join(lines)

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import os
+from functools import cache
+from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -28,15 +30,26 @@ class WebhookSettings(BaseModel):
         )
 
 
+@cache
+def _secrets() -> Any:
+    """Powertools' Secrets Manager provider (``parameters.get_secret``'s), on the process's one client.
+
+    ``get_secret`` would build its provider with a boto3 session and client of its own on the first
+    call: a second botocore session loading its endpoint and service data again, on every cold start."""
+    from aws_lambda_powertools.utilities.parameters import SecretsProvider
+
+    from shared.aws import client
+
+    return SecretsProvider(boto3_client=client("secretsmanager"))
+
+
 def secret_values(env_var: str, *, key: str = "secrets", max_age_s: int = 300) -> list[str]:
     """The active values of a rotating secret stored as ``{"secrets": [...]}`` in Secrets Manager.
 
     Cached for ``max_age_s`` by Powertools parameters, so a rotation is picked up within minutes without
     a Secrets Manager call per request.
     """
-    from aws_lambda_powertools.utilities import parameters
-
-    value = parameters.get_secret(os.environ[env_var], transform="json", max_age=max_age_s)
+    value = _secrets().get(os.environ[env_var], transform="json", max_age=max_age_s)
     values = value.get(key) if isinstance(value, dict) else value
     if not isinstance(values, list) or not values or not all(isinstance(v, str) and v for v in values):
         raise RuntimeError(f"secret in {env_var} must hold a non-empty list under '{key}'")
@@ -45,9 +58,7 @@ def secret_values(env_var: str, *, key: str = "secrets", max_age_s: int = 300) -
 
 def secret_json(env_var: str, *, max_age_s: int = 300) -> dict[str, object]:
     """A JSON secret (e.g. API credentials) from Secrets Manager, cached by Powertools parameters."""
-    from aws_lambda_powertools.utilities import parameters
-
-    value = parameters.get_secret(os.environ[env_var], transform="json", max_age=max_age_s)
+    value = _secrets().get(os.environ[env_var], transform="json", max_age=max_age_s)
     if not isinstance(value, dict):
         raise RuntimeError(f"secret in {env_var} must be a JSON object")
     return value

@@ -7,11 +7,61 @@ headers or secrets: handlers log ids and outcomes only.
 
 from __future__ import annotations
 
+import os
+from collections.abc import AsyncGenerator, Generator, Sequence
+from contextlib import asynccontextmanager, contextmanager
+from typing import Any
+
 from aws_lambda_powertools import Logger, Metrics, Tracer
 from aws_lambda_powertools.metrics import MetricUnit
+from aws_lambda_powertools.shared import constants
+from aws_lambda_powertools.shared.functions import strtobool
+from aws_lambda_powertools.tracing.base import BaseProvider, BaseSegment
+
+
+def tracing_disabled() -> bool:
+    """When Powertools' Tracer would disable itself: POWERTOOLS_TRACE_DISABLED, or not in Lambda (tests,
+    SAM local, Chalice). The local cloud runs functions with tracing disabled; a deployed stack traces."""
+    if strtobool(os.getenv(constants.TRACER_DISABLED_ENV, "false")):
+        return True
+    in_lambda = bool(os.getenv(constants.LAMBDA_TASK_ROOT_ENV))
+    return not in_lambda or bool(os.getenv(constants.SAM_LOCAL_ENV) or os.getenv(constants.CHALICE_LOCAL_ENV))
+
+
+class _NoSegment(BaseSegment):
+    def close(self, end_time: int | None = None) -> None: ...
+    def add_subsegment(self, subsegment: Any) -> None: ...
+    def remove_subsegment(self, subsegment: Any) -> None: ...
+    def put_annotation(self, key: str, value: Any) -> None: ...
+    def put_metadata(self, key: str, value: Any, namespace: str = "default") -> None: ...
+    def add_exception(self, exception: BaseException, stack: Any, remote: bool = False) -> None: ...
+
+
+class NoTracing(BaseProvider):
+    """The provider a disabled Tracer gets: it records nothing, as the X-Ray recorder does when disabled.
+
+    Without it, ``Tracer()`` imports ``aws_xray_sdk.core`` even when tracing is disabled, and that import
+    builds the X-Ray recorder (wrapt, asyncio, samplers): tens of milliseconds of every local cold start
+    for nothing (``bench/README.md``)."""
+
+    @contextmanager
+    def in_subsegment(self, name: str | None = None, **kwargs: Any) -> Generator[BaseSegment, None, None]:
+        yield _NoSegment()
+
+    @asynccontextmanager
+    async def in_subsegment_async(
+        self, name: str | None = None, **kwargs: Any
+    ) -> AsyncGenerator[BaseSegment, None]:
+        yield _NoSegment()
+
+    def put_annotation(self, key: str, value: Any) -> None: ...
+    def put_metadata(self, key: str, value: Any, namespace: str = "default") -> None: ...
+    def patch(self, modules: Sequence[str]) -> None: ...
+    def patch_all(self) -> None: ...
+
 
 logger = Logger(utc=True)
-tracer = Tracer()
+tracer = Tracer(disabled=True, provider=NoTracing()) if tracing_disabled() else Tracer()
 metrics = Metrics()
 
 __all__ = ["MetricUnit", "count", "logger", "metrics", "tracer"]

@@ -1,5 +1,5 @@
-"""Connectors built from a function's environment (one per process; vendor URL and credentials differ
-between the sandbox and the vendor, the code does not)."""
+"""Connectors built from a function's environment, one per process. The vendor URL and credentials differ
+between the sandbox and the vendor; the code does not."""
 
 from __future__ import annotations
 
@@ -21,4 +21,68 @@ def salesforce_crm() -> Any:
         login_url=os.environ["SALESFORCE_LOGIN_URL"],
         client_id=str(credentials()["client_id"]),
         client_secret=lambda: str(credentials()["client_secret"]),
+    )
+
+
+@cache
+def hubspot_crm() -> Any:
+    from shared.connectors.hubspot import HubSpotCrm
+
+    return HubSpotCrm(
+        base_url=os.environ["HUBSPOT_API_BASE_URL"],
+        access_token=lambda: str(secret_json("HUBSPOT_CREDENTIALS_ARN")["access_token"]),
+    )
+
+
+def crm_for(system: str) -> Any:
+    return hubspot_crm() if system == "hubspot" else salesforce_crm()
+
+
+@cache
+def netsuite_erp() -> Any:
+    from shared.aws import client
+    from shared.connectors.erp_gate import ErpGate
+    from shared.connectors.netsuite import NetSuiteErp, TokenBasedAuth
+
+    def credentials() -> dict[str, Any]:
+        return secret_json("NETSUITE_CREDENTIALS_ARN")
+
+    account = str(credentials()["account_id"])
+    gate = ErpGate(
+        client("dynamodb"),
+        os.environ["ERP_GATE_TABLE_NAME"],
+        account_id=account,
+        limit=int(os.environ.get("ERP_CONCURRENCY_LIMIT", "5")),
+    )
+    auth = TokenBasedAuth(
+        account,
+        consumer_key=lambda: str(credentials()["consumer_key"]),
+        consumer_secret=lambda: str(credentials()["consumer_secret"]),
+        token_id=lambda: str(credentials()["token_id"]),
+        token_secret=lambda: str(credentials()["token_secret"]),
+    )
+    return NetSuiteErp(os.environ.get("NETSUITE_BASE_URL") or None, account_id=account, auth=auth, gate=gate)
+
+
+@cache
+def avatax() -> Any:
+    from shared.connectors.avatax import AvaTax
+
+    def credentials() -> dict[str, Any]:
+        return secret_json("AVATAX_CREDENTIALS_ARN")
+
+    return AvaTax(
+        os.environ["AVATAX_BASE_URL"],
+        account_id=str(credentials()["account_id"]),
+        license_key=lambda: str(credentials()["license_key"]),
+        company_code=str(credentials()["company_code"]),
+    )
+
+
+@cache
+def stripe_payments() -> Any:
+    from shared.connectors.stripe_payments import StripePayments
+
+    return StripePayments(
+        lambda: str(secret_json("STRIPE_API_KEY_ARN")["api_key"]), base_url=os.environ["STRIPE_API_BASE_URL"]
     )

@@ -12,6 +12,14 @@ from shared.events.erp import (
     RefundRecorded,
     SalesOrderStatusChanged,
 )
+from shared.events.orchestration import (
+    CustomerSynced,
+    InvoicePaid,
+    OrderActivated,
+    OrderCancelled,
+    OrderCreated,
+    OrderOnHold,
+)
 from shared.events.payments import (
     BillingInvoicePaid,
     BillingInvoicePaymentFailed,
@@ -19,6 +27,8 @@ from shared.events.payments import (
     PaymentAuthorized,
     PaymentCaptured,
     PaymentFailed,
+    PaymentMethodSaved,
+    PaymentVoided,
     PayoutPaid,
     RefundSettled,
     SubscriptionUpdated,
@@ -41,6 +51,14 @@ _MODELS: tuple[type[EventData], ...] = (
     BillingInvoicePaymentFailed,
     SubscriptionUpdated,
     PayoutPaid,
+    PaymentMethodSaved,
+    PaymentVoided,
+    CustomerSynced,
+    OrderCreated,
+    OrderOnHold,
+    InvoicePaid,
+    OrderActivated,
+    OrderCancelled,
 )
 
 EVENT_TYPES: dict[str, type[EventData]] = {m.detail_type: m for m in _MODELS}

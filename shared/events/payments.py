@@ -131,3 +131,22 @@ class PayoutPaid(PaymentEventData):
     arrivalDate: datetime
     method: Literal["standard", "instant"] | str = "standard"
     balanceTransactionId: str | None = None
+
+
+class PaymentMethodSaved(PaymentEventData):
+    """The customer saved a payment method for later, off-session charges (SetupIntent succeeded)."""
+
+    detail_type: ClassVar[str] = "PaymentMethodSaved"
+    setupIntentId: str
+    paymentMethodId: str
+    paymentCustomerId: str | None = None
+
+
+class PaymentVoided(PaymentEventData):
+    """An authorization was released without capture (PaymentIntent canceled)."""
+
+    detail_type: ClassVar[str] = "PaymentVoided"
+    paymentIntentId: str
+    paymentCustomerId: str | None = None
+    amount: Money
+    cancellationReason: str | None = None

@@ -25,6 +25,8 @@ from shared.events.payments import (
     PaymentAuthorized,
     PaymentCaptured,
     PaymentFailed,
+    PaymentMethodSaved,
+    PaymentVoided,
     PayoutPaid,
     RefundSettled,
     SubscriptionUpdated,
@@ -227,6 +229,25 @@ def _payout_paid(payout: dict[str, Any], _event: dict[str, Any]) -> EventData:
     )
 
 
+def _setup_intent_succeeded(seti: dict[str, Any], _event: dict[str, Any]) -> EventData:
+    return PaymentMethodSaved(
+        setupIntentId=seti["id"],
+        paymentMethodId=_id(seti["payment_method"]) or "",
+        paymentCustomerId=_id(seti.get("customer")),
+        **_links(seti),
+    )
+
+
+def _payment_intent_canceled(pi: dict[str, Any], _event: dict[str, Any]) -> EventData:
+    return PaymentVoided(
+        paymentIntentId=pi["id"],
+        paymentCustomerId=_id(pi.get("customer")),
+        amount=from_stripe(pi["amount"], pi["currency"]),
+        cancellationReason=pi.get("cancellation_reason"),
+        **_links(pi),
+    )
+
+
 Mapper = Callable[[dict[str, Any], dict[str, Any]], EventData]
 
 #: The Stripe event types the hub uses; every other type is answered ``ignored``.
@@ -240,6 +261,8 @@ MAPPINGS: dict[str, Mapper] = {
     "invoice.payment_failed": _invoice_payment_failed,
     "customer.subscription.updated": _subscription_updated,
     "payout.paid": _payout_paid,
+    "setup_intent.succeeded": _setup_intent_succeeded,
+    "payment_intent.canceled": _payment_intent_canceled,
 }
 
 

@@ -26,6 +26,8 @@ EXPECTED = {
     "payout.paid": ("PayoutPaid", "amount", Money.of(1187500, "USD")),
     "payment_intent.succeeded.jpy": ("PaymentCaptured", "amountReceived", Money.of(50000, "JPY")),
     "payment_intent.succeeded.kwd": ("PaymentCaptured", "amountReceived", Money.of(12340, "KWD")),
+    "setup_intent.succeeded": ("PaymentMethodSaved", None, None),
+    "payment_intent.canceled": ("PaymentVoided", "amount", Money.of(125000, "USD")),
 }
 
 

@@ -1,0 +1,56 @@
+"""Quote-to-cash ERP steps: ensure customer, create sales order, invoice, apply payment, activate, cancel."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from shared.connectors.factories import netsuite_erp
+from shared.o2c import steps
+from shared.o2c.tasks import opportunity_of, task_handler
+
+
+def ensure_customer(event: dict[str, Any]) -> dict[str, Any]:
+    return steps.ensure_erp_customer(netsuite_erp(), opportunity_of(event), steps.subsidiaries_from_env())
+
+
+def create_order(event: dict[str, Any]) -> dict[str, Any]:
+    return steps.create_sales_order(netsuite_erp(), opportunity_of(event), event["customer"], event["tax"])
+
+
+def create_invoice(event: dict[str, Any]) -> dict[str, Any]:
+    return steps.create_invoice(netsuite_erp(), event["order"])
+
+
+def apply_payment(event: dict[str, Any]) -> dict[str, Any]:
+    return steps.apply_payment(
+        netsuite_erp(),
+        event["customer"],
+        event["invoice"],
+        event["order"],
+        event["authorization"]["paymentIntentId"],
+    )
+
+
+def activate_order(event: dict[str, Any]) -> dict[str, Any]:
+    netsuite_erp().release_sales_order(event["order"]["erpOrderId"])
+    return {"status": "released"}
+
+
+def cancel_order(event: dict[str, Any]) -> dict[str, Any]:
+    order = event.get("order") or {}
+    if not order.get("erpOrderId"):
+        return {"status": "nothing_to_cancel"}
+    netsuite_erp().cancel_sales_order(order["erpOrderId"])
+    return {"status": "cancelled"}
+
+
+lambda_handler = task_handler(
+    {
+        "ensure_customer": ensure_customer,
+        "create_order": create_order,
+        "create_invoice": create_invoice,
+        "apply_payment": apply_payment,
+        "activate_order": activate_order,
+        "cancel_order": cancel_order,
+    }
+)

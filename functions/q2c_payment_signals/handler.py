@@ -1,0 +1,57 @@
+"""Consumer: payment facts that end an execution's wait (payment method saved, capture confirmed by the
+``payment_intent.succeeded`` webhook) are delivered to the correlator, which resumes the right execution
+exactly once — also when the webhook came before the execution started waiting."""
+
+from __future__ import annotations
+
+import json
+from functools import cache
+from typing import Any
+
+from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, process_partial_response
+from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
+
+from shared.o2c.correlation import Correlator
+from shared.observability import logger, metrics, tracer
+
+processor = BatchProcessor(event_type=EventType.SQS)
+
+
+@cache
+def correlator() -> Correlator:
+    import os
+
+    from shared.aws import client
+
+    return Correlator(client("dynamodb"), os.environ["CORRELATION_TABLE_NAME"], client("stepfunctions"))
+
+
+def wait_key_and_fact(detail_type: str, data: dict[str, Any]) -> tuple[str, dict[str, Any]] | None:
+    if detail_type == "PaymentMethodSaved":
+        return f"setup:{data['setupIntentId']}", {"paymentMethodId": data["paymentMethodId"]}
+    if detail_type == "PaymentCaptured":
+        return f"capture:{data['paymentIntentId']}", {
+            "chargeId": data.get("chargeId"),
+            "amountReceived": data["amountReceived"],
+        }
+    return None
+
+
+def signal(record: SQSRecord) -> None:
+    event = json.loads(record.body)
+    detail = event["detail"]
+    logger.set_correlation_id(detail["metadata"]["correlationId"])
+    pair = wait_key_and_fact(event["detail-type"], detail["data"])
+    if pair is None:
+        return
+    resumed = correlator().deliver_fact(*pair)
+    logger.info("payment signal", extra={"wait_key": pair[0], "resumed_now": resumed})
+
+
+@logger.inject_lambda_context(clear_state=True)
+@metrics.log_metrics
+@tracer.capture_lambda_handler(capture_response=False)
+def lambda_handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
+    return dict(
+        process_partial_response(event=event, record_handler=signal, processor=processor, context=context)
+    )

@@ -1,0 +1,74 @@
+"""Consumer: every ``OpportunityClosedWon`` starts the deal's quote-to-cash execution, exactly once.
+
+The execution name is derived from the CRM and the opportunity id (``hubspot-18780747262``), so five
+deliveries of the same win — or the same win via webhook and Event Relay — start one execution: Step
+Functions refuses a second execution with the same name for 90 days."""
+
+from __future__ import annotations
+
+import json
+import os
+from functools import cache
+from typing import Any
+
+from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, process_partial_response
+from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
+
+from shared.o2c.naming import execution_name
+from shared.observability import MetricUnit, logger, metrics, tracer
+
+processor = BatchProcessor(event_type=EventType.SQS)
+
+
+def execution_input(detail: dict[str, Any]) -> dict[str, Any]:
+    data = detail["data"]
+    return {
+        "correlationId": detail["metadata"]["correlationId"],
+        "opportunity": data,
+        "config": {
+            "holdTimeoutSeconds": int(os.environ.get("HOLD_TIMEOUT_SECONDS", "604800")),
+            "paymentMethodTimeoutSeconds": int(os.environ.get("PAYMENT_METHOD_TIMEOUT_SECONDS", "1209600")),
+            "declineHoldTimeoutSeconds": int(os.environ.get("DECLINE_HOLD_TIMEOUT_SECONDS", "604800")),
+            "approvalTimeoutSeconds": int(os.environ.get("APPROVAL_TIMEOUT_SECONDS", "1209600")),
+            "captureConfirmationTimeoutSeconds": int(
+                os.environ.get("CAPTURE_CONFIRMATION_TIMEOUT_SECONDS", "86400")
+            ),
+        },
+    }
+
+
+@cache
+def stepfunctions() -> Any:
+    from shared.aws import client
+
+    return client("stepfunctions")
+
+
+def start(record: SQSRecord) -> None:
+    event = json.loads(record.body)
+    detail = event["detail"]
+    data = detail["data"]
+    name = execution_name(data["crmSystem"], data["opportunityId"])
+    logger.set_correlation_id(detail["metadata"]["correlationId"])
+    sfn = stepfunctions()
+    try:
+        sfn.start_execution(
+            stateMachineArn=os.environ["QUOTE_TO_CASH_STATE_MACHINE_ARN"],
+            name=name,
+            input=json.dumps(execution_input(detail)),
+        )
+    except sfn.exceptions.ExecutionAlreadyExists:
+        logger.info("execution already started for this deal", extra={"execution": name})
+        metrics.add_metric(name="DuplicateWins", unit=MetricUnit.Count, value=1)
+        return
+    logger.info("quote-to-cash started", extra={"execution": name})
+    metrics.add_metric(name="ExecutionsStarted", unit=MetricUnit.Count, value=1)
+
+
+@logger.inject_lambda_context(clear_state=True)
+@metrics.log_metrics
+@tracer.capture_lambda_handler(capture_response=False)
+def lambda_handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
+    return dict(
+        process_partial_response(event=event, record_handler=start, processor=processor, context=context)
+    )

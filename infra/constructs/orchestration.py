@@ -1,0 +1,122 @@
+"""Quote-to-cash: the Standard state machine (definition from infra/statemachine.py), its grants, and the
+operators' policy to approve, release holds and redrive failed executions."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+from aws_cdk import ArnFormat, Stack
+from aws_cdk import aws_events as events
+from aws_cdk import aws_iam as iam
+from aws_cdk import aws_lambda as lambda_
+from aws_cdk import aws_logs as logs
+from aws_cdk import aws_stepfunctions as sfn
+from constructs import Construct
+
+from infra.config import StageConfig
+from infra.nag import acknowledge
+from infra.statemachine import render
+from infra.topology import FUNCTIONS, STATE_MACHINE_TASKS
+
+
+class QuoteToCash(Construct):
+    def __init__(
+        self,
+        scope: Construct,
+        construct_id: str,
+        *,
+        config: StageConfig,
+        functions: Mapping[str, lambda_.Function],
+        bus: events.IEventBus,
+    ) -> None:
+        super().__init__(scope, construct_id)
+        # Named after the stage (as the bus is), so its ARN is known without a reference: the functions
+        # that answer task tokens are in the definition, and a reference back would be a cycle.
+        self.name = f"o2c-{config.stage}-quote-to-cash"
+        self.arn = Stack.of(self).format_arn(
+            service="states",
+            resource="stateMachine",
+            resource_name=self.name,
+            arn_format=ArnFormat.COLON_RESOURCE_NAME,
+        )
+        self.log_group = logs.LogGroup(self, "Logs", retention=config.log_retention)
+        substitutions = {spec.id: functions[spec.id].function_arn for spec in STATE_MACHINE_TASKS}
+        substitutions["EventBusName"] = bus.event_bus_name
+        self.state_machine = sfn.StateMachine(
+            self,
+            "StateMachine",
+            state_machine_name=self.name,
+            state_machine_type=sfn.StateMachineType.STANDARD,
+            definition_body=sfn.DefinitionBody.from_string(render()),
+            definition_substitutions=substitutions,
+            tracing_enabled=True,
+            # Execution data (deal contents, contact emails) stays out of the logs; every event is logged.
+            logs=sfn.LogOptions(
+                destination=self.log_group, level=sfn.LogLevel.ALL, include_execution_data=False
+            ),
+        )
+        for spec in STATE_MACHINE_TASKS:
+            functions[spec.id].grant_invoke(self.state_machine)
+        bus.grant_put_events_to(self.state_machine)
+        for spec in FUNCTIONS:
+            if spec.state_machine_access == "start":
+                functions[spec.id].add_to_role_policy(
+                    iam.PolicyStatement(actions=["states:StartExecution"], resources=[self.arn])
+                )
+                functions[spec.id].add_environment("QUOTE_TO_CASH_STATE_MACHINE_ARN", self.arn)
+            elif spec.state_machine_access == "task_response":
+                functions[spec.id].add_to_role_policy(
+                    iam.PolicyStatement(
+                        actions=[
+                            "states:SendTaskSuccess",
+                            "states:SendTaskFailure",
+                            "states:SendTaskHeartbeat",
+                        ],
+                        resources=[self.arn],
+                    )
+                )
+        stack = Stack.of(self)
+        for spec in STATE_MACHINE_TASKS:
+            logical_id = stack.resolve(stack.get_logical_id(functions[spec.id].node.default_child))  # type: ignore[arg-type]
+            acknowledge(
+                self.state_machine,
+                f"IAM5[Resource::<{logical_id}.Arn>:*]",
+                f"Step Functions may invoke {spec.id} by ARN with a version qualifier; grant_invoke adds ARN:*.",
+            )
+        acknowledge(
+            self.state_machine,
+            "IAM5[Resource::*]",
+            "X-Ray tracing and CloudWatch Logs delivery for Step Functions have no resource-level permissions.",
+        )
+
+        executions = stack.format_arn(
+            service="states",
+            resource="execution",
+            resource_name=f"{self.name}:*",
+            arn_format=ArnFormat.COLON_RESOURCE_NAME,
+        )
+        self.operator_policy = iam.ManagedPolicy(
+            self,
+            "OperatorPolicy",
+            description="O2C Hub operators: follow, approve, release and redrive quote-to-cash executions",
+            statements=[
+                iam.PolicyStatement(
+                    actions=[
+                        "states:DescribeExecution",
+                        "states:GetExecutionHistory",
+                        "states:RedriveExecution",
+                        "states:StopExecution",
+                    ],
+                    resources=[executions],
+                ),
+                iam.PolicyStatement(
+                    actions=["states:ListExecutions", "states:SendTaskSuccess", "states:SendTaskFailure"],
+                    resources=[self.arn],
+                ),
+            ],
+        )
+        acknowledge(
+            self.operator_policy,
+            f"IAM5[Resource::arn:<AWS::Partition>:states:<AWS::Region>:<AWS::AccountId>:execution:{self.name}:*]",
+            "Executions are named per deal at run time; the policy is scoped to this state machine's executions.",
+        )

@@ -1,0 +1,471 @@
+"""The quote-to-cash state machine (Amazon States Language), built once and used unchanged by the CDK
+stack (with DefinitionSubstitutions) and by the embedded local cloud (moto's ASL interpreter).
+
+Failure semantics:
+- technical errors (``TransientError``, Lambda throttling) are retried with exponential backoff and full
+  jitter; if they persist the execution fails *at that step* and can be redriven from it;
+- business rejections (``BusinessRejection``) are not retried: before an order exists the deal is put on
+  hold for a person; after, the saga compensates in reverse order (void the authorization, cancel the ERP
+  order) and ends ``Cancelled``; a compensation that still fails ends ``CompensationFailed`` with an
+  ``OrderOnHold`` event — never silently;
+- every wait for a person or a webhook is a task token stored by the WaitRegistrar under a key naming what
+  it waits for, with a timeout from the execution's ``config``.
+
+Placeholders: ``${ErpTasks}``, ``${TaxTasks}``, ``${PaymentTasks}``, ``${CrmTasks}``, ``${WaitRegistrar}``
+(function ARNs) and ``${EventBusName}``.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+SUBSTITUTIONS = ("ErpTasks", "TaxTasks", "PaymentTasks", "CrmTasks", "WaitRegistrar", "EventBusName")
+
+TECHNICAL_RETRY = [
+    {
+        "ErrorEquals": [
+            "TransientError",
+            "Lambda.ServiceException",
+            "Lambda.AWSLambdaException",
+            "Lambda.SdkClientException",
+            "Lambda.TooManyRequestsException",
+        ],
+        "IntervalSeconds": 2,
+        "MaxAttempts": 6,
+        "BackoffRate": 2.0,
+        "MaxDelaySeconds": 60,
+        "JitterStrategy": "FULL",
+    }
+]
+PUBLISH_RETRY = [
+    {
+        "ErrorEquals": ["States.ALL"],
+        "IntervalSeconds": 1,
+        "MaxAttempts": 5,
+        "BackoffRate": 2.0,
+        "JitterStrategy": "FULL",
+    }
+]
+
+
+def _task(
+    fn: str,
+    action: str,
+    params: dict[str, Any],
+    result_path: str | None,
+    next_state: str,
+    *,
+    on_rejection: str | None = None,
+    retry: list[dict[str, Any]] | None = None,
+) -> dict[str, Any]:
+    state: dict[str, Any] = {
+        "Type": "Task",
+        "Resource": "${" + fn + "}",
+        "Parameters": {
+            "action": action,
+            "correlationId.$": "$.correlationId",
+            "execution.$": "$$.Execution.Name",
+            "opportunity.$": "$.opportunity",
+            **params,
+        },
+        "ResultPath": result_path,
+        "Retry": retry if retry is not None else TECHNICAL_RETRY,
+        "Next": next_state,
+    }
+    if on_rejection:
+        state["Catch"] = [
+            {"ErrorEquals": ["BusinessRejection"], "ResultPath": "$.error", "Next": on_rejection}
+        ]
+    return state
+
+
+def _wait(
+    state_name: str, key: str, timeout_path: str, result_path: str, next_state: str, on_timeout: str
+) -> dict[str, Any]:
+    return {
+        "Type": "Task",
+        "Resource": "arn:aws:states:::lambda:invoke.waitForTaskToken",
+        "Parameters": {
+            "FunctionName": "${WaitRegistrar}",
+            "Payload": {
+                "key.$": key,
+                "token.$": "$$.Task.Token",
+                "execution.$": "$$.Execution.Name",
+                "state": state_name,
+                "correlationId.$": "$.correlationId",
+            },
+        },
+        "TimeoutSecondsPath": timeout_path,
+        "ResultPath": result_path,
+        "Retry": TECHNICAL_RETRY,
+        "Catch": [{"ErrorEquals": ["States.Timeout"], "ResultPath": "$.error", "Next": on_timeout}],
+        "Next": next_state,
+    }
+
+
+def _publish(source: str, detail_type: str, data: dict[str, Any], next_state: str | None) -> dict[str, Any]:
+    state: dict[str, Any] = {
+        "Type": "Task",
+        "Resource": "arn:aws:states:::events:putEvents",
+        "Parameters": {
+            "Entries": [
+                {
+                    "EventBusName": "${EventBusName}",
+                    "Source": source,
+                    "DetailType": detail_type,
+                    "Detail": {
+                        "metadata": {
+                            "eventId.$": "States.UUID()",
+                            "correlationId.$": "$.correlationId",
+                            "causationId.$": "$$.Execution.Id",
+                            "occurredAt.$": "$$.State.EnteredTime",
+                            "schemaVersion": "1",
+                            "sourceSystem": "o2c",
+                            "sourceEventId": None,
+                        },
+                        "data": {"opportunityId.$": "$.opportunity.opportunityId", **data},
+                    },
+                }
+            ]
+        },
+        "ResultPath": None,
+        "Retry": PUBLISH_RETRY,
+    }
+    if next_state:
+        state["Next"] = next_state
+    else:
+        state["End"] = True
+    return state
+
+
+def _orchestration(detail_type: str, data: dict[str, Any], next_state: str) -> dict[str, Any]:
+    return _publish(
+        "o2c.orchestration", detail_type, {"executionName.$": "$$.Execution.Name", **data}, next_state
+    )
+
+
+def _hold(reason: str, next_state: str, **data: Any) -> dict[str, Any]:
+    return _orchestration("OrderOnHold", {"reason": reason, **data}, next_state)
+
+
+def definition() -> dict[str, Any]:
+    customer = {"customer.$": "$.customer"}
+    order = {"order.$": "$.order"}
+    states: dict[str, Any] = {
+        # 2. completeness
+        "ValidateAccount": {
+            "Type": "Choice",
+            "Choices": [
+                {"Variable": "$.opportunity.complete", "BooleanEquals": True, "Next": "EnsureErpCustomer"}
+            ],
+            "Default": "HoldIncompleteAccount",
+        },
+        "HoldIncompleteAccount": _hold(
+            "incomplete_account", "WaitForAccountFix", **{"missingFields.$": "$.opportunity.missingFields"}
+        ),
+        "WaitForAccountFix": _wait(
+            "WaitForAccountFix",
+            "States.Format('hold:{}:{}', $$.Execution.Name, $$.State.EnteredTime)",
+            "$.config.holdTimeoutSeconds",
+            "$.holdRelease",
+            "RecheckOpportunity",
+            "AccountNeverCompleted",
+        ),
+        "RecheckOpportunity": _task("CrmTasks", "recheck", {}, "$.opportunity", "ValidateAccount"),
+        "AccountNeverCompleted": _orchestration(
+            "OrderCancelled", {"reason": "account_never_completed"}, "Cancelled"
+        ),
+        # 3-5. ERP customer, tax, sales order
+        "EnsureErpCustomer": _task(
+            "ErpTasks",
+            "ensure_customer",
+            {},
+            "$.customer",
+            "PublishCustomerSynced",
+            on_rejection="HoldRejected",
+        ),
+        "PublishCustomerSynced": _orchestration(
+            "CustomerSynced",
+            {
+                "erpCustomerId.$": "$.customer.erpCustomerId",
+                "subsidiaryId.$": "$.customer.subsidiaryId",
+                "accountId.$": "$.opportunity.accountId",
+            },
+            "CalculateTax",
+        ),
+        "CalculateTax": _task(
+            "TaxTasks", "calculate", customer, "$.tax", "CreateSalesOrder", on_rejection="HoldRejected"
+        ),
+        "CreateSalesOrder": _task(
+            "ErpTasks",
+            "create_order",
+            {**customer, "tax.$": "$.tax"},
+            "$.order",
+            "PublishOrderCreated",
+            on_rejection="HoldRejected",
+        ),
+        "PublishOrderCreated": _orchestration(
+            "OrderCreated",
+            {
+                "erpOrderId.$": "$.order.erpOrderId",
+                "documentNumber.$": "$.order.documentNumber",
+                "erpCustomerId.$": "$.customer.erpCustomerId",
+                "total.$": "$.order.total",
+                "tax.$": "$.order.tax",
+            },
+            "PreparePayment",
+        ),
+        # 6. payment method
+        "PreparePayment": _task(
+            "PaymentTasks",
+            "prepare",
+            {**customer, **order, "attempt": 1},
+            "$.payment",
+            "WaitForPaymentMethod",
+            on_rejection="Compensate",
+        ),
+        "WaitForPaymentMethod": _wait(
+            "WaitForPaymentMethod",
+            "States.Format('setup:{}', $.payment.setupIntentId)",
+            "$.config.paymentMethodTimeoutSeconds",
+            "$.method",
+            "AuthorizePayment",
+            "Compensate",
+        ),
+        # 7. authorization, decline → hold → new payment method
+        "AuthorizePayment": _task(
+            "PaymentTasks",
+            "authorize",
+            {**customer, **order, "payment.$": "$.payment", "method.$": "$.method"},
+            "$.authorization",
+            "AuthorizationOutcome",
+            on_rejection="Compensate",
+        ),
+        "AuthorizationOutcome": {
+            "Type": "Choice",
+            "Choices": [
+                {"Variable": "$.authorization.authorized", "BooleanEquals": True, "Next": "ApprovalNeeded"}
+            ],
+            "Default": "HoldDeclined",
+        },
+        "HoldDeclined": _hold(
+            "payment_declined",
+            "PrepareNewPaymentMethod",
+            **{
+                "declineCode.$": "$.authorization.declineCode",
+                "erpOrderId.$": "$.order.erpOrderId",
+                "paymentIntentId.$": "$.authorization.paymentIntentId",
+            },
+        ),
+        "PrepareNewPaymentMethod": _task(
+            "PaymentTasks",
+            "prepare",
+            {**customer, **order, "attempt.$": "States.MathAdd($.payment.attempt, 1)"},
+            "$.payment",
+            "WaitForNewPaymentMethod",
+            on_rejection="Compensate",
+        ),
+        "WaitForNewPaymentMethod": _wait(
+            "WaitForNewPaymentMethod",
+            "States.Format('setup:{}', $.payment.setupIntentId)",
+            "$.config.declineHoldTimeoutSeconds",
+            "$.method",
+            "AuthorizePayment",
+            "Compensate",
+        ),
+        # 8. approval
+        "ApprovalNeeded": {
+            "Type": "Choice",
+            "Choices": [
+                {
+                    "Variable": "$.authorization.needsApproval",
+                    "BooleanEquals": True,
+                    "Next": "WaitForApproval",
+                }
+            ],
+            "Default": "CreateInvoice",
+        },
+        "WaitForApproval": _wait(
+            "WaitForApproval",
+            "States.Format('approval:{}', $$.Execution.Name)",
+            "$.config.approvalTimeoutSeconds",
+            "$.approval",
+            "ApprovalOutcome",
+            "Compensate",
+        ),
+        "ApprovalOutcome": {
+            "Type": "Choice",
+            "Choices": [{"Variable": "$.approval.approved", "BooleanEquals": True, "Next": "CreateInvoice"}],
+            "Default": "Compensate",
+        },
+        # 9. invoice
+        "CreateInvoice": _task(
+            "ErpTasks",
+            "create_invoice",
+            order,
+            "$.invoice",
+            "PublishInvoicePosted",
+            on_rejection="Compensate",
+        ),
+        "PublishInvoicePosted": _publish(
+            "o2c.erp",
+            "InvoicePosted",
+            {
+                "erpInvoiceId.$": "$.invoice.erpInvoiceId",
+                "erpOrderId.$": "$.order.erpOrderId",
+                "documentNumber.$": "$.invoice.documentNumber",
+                "erpCustomerId.$": "$.customer.erpCustomerId",
+                "subsidiaryId.$": "$.customer.subsidiaryId",
+                "amount.$": "$.order.total",
+            },
+            "CapturePayment",
+        ),
+        # 10. capture, confirmed by the payment_intent.succeeded webhook; payment applied; order activated
+        "CapturePayment": _task(
+            "PaymentTasks",
+            "capture",
+            {"authorization.$": "$.authorization"},
+            "$.capture",
+            "WaitForCaptureConfirmation",
+            on_rejection="HoldAfterInvoice",
+        ),
+        "WaitForCaptureConfirmation": _wait(
+            "WaitForCaptureConfirmation",
+            "States.Format('capture:{}', $.authorization.paymentIntentId)",
+            "$.config.captureConfirmationTimeoutSeconds",
+            "$.captureConfirmation",
+            "ApplyPayment",
+            "HoldAfterInvoice",
+        ),
+        "ApplyPayment": _task(
+            "ErpTasks",
+            "apply_payment",
+            {**customer, **order, "invoice.$": "$.invoice", "authorization.$": "$.authorization"},
+            "$.erpPayment",
+            "PublishInvoicePaid",
+            on_rejection="HoldAfterInvoice",
+        ),
+        "PublishInvoicePaid": _orchestration(
+            "InvoicePaid",
+            {
+                "erpInvoiceId.$": "$.invoice.erpInvoiceId",
+                "erpPaymentId.$": "$.erpPayment.erpPaymentId",
+                "paymentIntentId.$": "$.authorization.paymentIntentId",
+                "chargeId.$": "$.captureConfirmation.chargeId",
+                "amount.$": "$.order.total",
+            },
+            "ActivateOrder",
+        ),
+        "ActivateOrder": _task(
+            "ErpTasks",
+            "activate_order",
+            order,
+            "$.activation",
+            "PublishOrderActivated",
+            on_rejection="HoldAfterInvoice",
+        ),
+        "PublishOrderActivated": _orchestration(
+            "OrderActivated",
+            {"erpOrderId.$": "$.order.erpOrderId", "erpInvoiceId.$": "$.invoice.erpInvoiceId"},
+            "CrmWriteBack",
+        ),
+        # 11. CRM write-back (a refusal here does not undo money that moved: it is logged on the deal's trace)
+        "CrmWriteBack": _task(
+            "CrmTasks",
+            "write_back",
+            {**order, "invoice.$": "$.invoice", "paymentStatus": "paid"},
+            "$.crm",
+            "Paid",
+            on_rejection="Paid",
+        ),
+        "Paid": {"Type": "Succeed"},
+        # business rejection before anything was booked: a person decides
+        "HoldRejected": _hold("business_rejection", "Rejected"),
+        "Rejected": {
+            "Type": "Fail",
+            "Error": "O2C.Rejected",
+            "Cause": "the ERP or tax engine refused the deal; see OrderOnHold",
+        },
+        # after the invoice exists, cancelling is not enough (a credit memo is a person's call)
+        "HoldAfterInvoice": _hold(
+            "needs_attention_after_invoice", "NeedsAttention", **{"erpOrderId.$": "$.order.erpOrderId"}
+        ),
+        "NeedsAttention": {
+            "Type": "Fail",
+            "Error": "O2C.NeedsAttention",
+            "Cause": "invoiced but not settled; see OrderOnHold",
+        },
+        # compensation, in reverse order of the bookings
+        "Compensate": {
+            "Type": "Choice",
+            "Choices": [
+                {
+                    "Variable": "$.authorization.paymentIntentId",
+                    "IsPresent": True,
+                    "Next": "VoidAuthorization",
+                }
+            ],
+            "Default": "CancelErpOrder",
+        },
+        "VoidAuthorization": {
+            **_task(
+                "PaymentTasks", "void", {"authorization.$": "$.authorization"}, "$.voided", "CancelErpOrder"
+            ),
+            "Parameters": {
+                "action": "void",
+                "correlationId.$": "$.correlationId",
+                "execution.$": "$$.Execution.Name",
+                "opportunity.$": "$.opportunity",
+                "authorization.$": "$.authorization",
+            },
+            "Catch": [
+                {
+                    "ErrorEquals": ["States.ALL"],
+                    "ResultPath": "$.compensationError",
+                    "Next": "HoldCompensationFailed",
+                }
+            ],
+        },
+        "CancelErpOrder": {
+            **_task("ErpTasks", "cancel_order", order, "$.cancelled", "PublishOrderCancelled"),
+            "Catch": [
+                {
+                    "ErrorEquals": ["States.ALL"],
+                    "ResultPath": "$.compensationError",
+                    "Next": "HoldCompensationFailed",
+                }
+            ],
+        },
+        "PublishOrderCancelled": _orchestration(
+            "OrderCancelled", {"reason": "compensated", "erpOrderId.$": "$.order.erpOrderId"}, "Cancelled"
+        ),
+        "Cancelled": {
+            "Type": "Fail",
+            "Error": "O2C.Cancelled",
+            "Cause": "the order was cancelled; see OrderCancelled",
+        },
+        "HoldCompensationFailed": _hold(
+            "compensation_failed", "CompensationFailed", **{"erpOrderId.$": "$.order.erpOrderId"}
+        ),
+        "CompensationFailed": {
+            "Type": "Fail",
+            "Error": "O2C.CompensationFailed",
+            "Cause": "a compensation kept failing; a person must finish it (see OrderOnHold)",
+        },
+    }
+    return {
+        "Comment": "O2C Hub quote-to-cash: won deal → ERP customer, tax, order → payment method → authorization "
+        "(→ approval) → invoice → capture → payment applied → order activated → CRM write-back",
+        "StartAt": "ValidateAccount",
+        "TimeoutSeconds": 366 * 24 * 3600,
+        "States": states,
+    }
+
+
+def render(substitutions: dict[str, str] | None = None) -> str:
+    """The definition as JSON; with ``substitutions`` the ``${...}`` placeholders are filled (local cloud)."""
+    text = json.dumps(definition(), indent=2)
+    for key, value in (substitutions or {}).items():
+        text = text.replace("${" + key + "}", value)
+    return text

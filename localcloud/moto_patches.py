@@ -1,0 +1,69 @@
+"""Two changes to moto's in-process backends that make the embedded cloud behave like AWS here:
+
+1. Lambda invocations (from Step Functions tasks, or any ``lambda:Invoke``) of the hub's functions are
+   dispatched to their worker processes instead of moto's Docker runner, which this machine lacks.
+2. Writes to DynamoDB are serialized. DynamoDB applies the writes to one item one at a time (conditional
+   writes and ``ReturnValues`` see a consistent item); moto's in-memory tables take no lock, so threads
+   serving concurrent requests could interleave inside one write.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+from collections.abc import Callable
+from typing import Any
+
+# function name → invoke(event) -> (payload JSON, errored)
+Dispatcher = Callable[[Any], tuple[str, bool]]
+_dispatchers: dict[str, Dispatcher] = {}
+_installed = False
+_install_lock = threading.Lock()
+_dynamodb_lock = threading.RLock()
+
+
+def route_lambda(function_name: str, dispatch: Dispatcher) -> None:
+    _dispatchers[function_name] = dispatch
+
+
+def unroute_lambda(function_name: str) -> None:
+    _dispatchers.pop(function_name, None)
+
+
+def install() -> None:
+    global _installed
+    with _install_lock:
+        if _installed:
+            return
+        _installed = True
+        from moto.awslambda.models import LambdaFunction
+        from moto.dynamodb.models import DynamoDBBackend
+
+        original_invoke = LambdaFunction._invoke_lambda
+
+        def invoke(self: Any, event: Any = None) -> Any:
+            dispatch = _dispatchers.get(self.function_name)
+            if dispatch is None:
+                return original_invoke(self, event)
+            payload, errored = dispatch(json.loads(event) if isinstance(event, str | bytes) else event)
+            return payload, errored, ""
+
+        LambdaFunction._invoke_lambda = invoke  # type: ignore[method-assign]
+
+        for name in (
+            "put_item",
+            "update_item",
+            "delete_item",
+            "get_item",
+            "transact_write_items",
+            "batch_write_item",
+        ):
+            original = getattr(DynamoDBBackend, name, None)
+            if original is None:
+                continue
+
+            def serialized(self: Any, *args: Any, __original: Any = original, **kwargs: Any) -> Any:
+                with _dynamodb_lock:
+                    return __original(self, *args, **kwargs)
+
+            setattr(DynamoDBBackend, name, serialized)

@@ -1,0 +1,1243 @@
+"""A Stripe account (test mode) on loopback: the part of the v1 API ``shared.connectors.stripe_payments``
+calls, in Stripe's wire format, with Idempotency-Key semantics, test payment methods, and Stripe-signed
+webhook events delivered asynchronously, as Stripe delivers them.
+
+Vendor API (``Authorization: Bearer <api_key>`` or Basic with the key as user name, else 401; POST bodies
+form-encoded with bracket notation, ``metadata[o2c_x]=y``; JSON replies carrying ``object`` and ids
+``cus_``/``seti_``/``pi_``/``pm_``/``ch_``/``evt_``; errors ``{"error": {"type", "code", "message",
+"param", "decline_code", "payment_intent"}}``; unknown parameters are refused as Stripe refuses them):
+- ``POST /v1/customers``, ``GET /v1/customers/search?query=metadata['k']:'v' AND email:'x'``,
+  ``GET /v1/customers/{id}``
+- ``POST /v1/setup_intents`` (``usage`` defaults to ``off_session``)
+- ``POST /v1/payment_intents`` (``confirm=true`` charges/authorizes at once; a decline is HTTP 402
+  ``card_error`` with the PaymentIntent in the error), ``GET /v1/payment_intents/{id}``,
+  ``POST /v1/payment_intents/{id}/capture``, ``POST /v1/payment_intents/{id}/cancel`` (any other status
+  than the allowed ones → 400 ``payment_intent_unexpected_state`` with the PaymentIntent)
+
+Idempotency (every POST, per API key, 24 h): the same key with the same endpoint and parameters replays the
+stored reply (``Idempotent-Replayed: true``, no second effect, no second event); another endpoint or other
+parameters → 400 ``idempotency_error``; while the first request with that key is still running → 409
+``idempotency_error``. Requests refused before they ran (auth, parameter validation, injected faults) store
+nothing, as on Stripe.
+
+Test payment methods (``TEST_CARDS``): ``pm_card_visa``, ``pm_card_mastercard`` succeed;
+``pm_card_chargeDeclined`` (card_declined / generic_decline), ``pm_card_chargeDeclinedInsufficientFunds``,
+``pm_card_chargeDeclinedExpiredCard``, ``pm_card_chargeDeclinedLostCard``, ``pm_card_chargeCustomerFail``
+decline when charged. Using a token mints a fresh ``pm_...`` (as Stripe does); ``complete_setup`` mints one
+attached to the customer, and that id behaves like its card afterwards. Saving never fails here.
+
+Webhooks: ``setup_intent.succeeded``, ``payment_intent.amount_capturable_updated`` (authorized),
+``payment_intent.payment_failed`` (declined), ``payment_intent.succeeded`` (captured, or charged with
+automatic capture), ``payment_intent.canceled``. Each event (``evt_...``, ``data.object`` = a snapshot of the
+whole object, metadata included) is POSTed by a background thread ``webhook_delay_s`` after the change,
+signed ``Stripe-Signature: t=...,v1=...`` with ``webhook_secret``. ``hold_webhooks()`` keeps them queued
+until ``release_webhooks()``; ``wait_for_webhooks()`` blocks until the queue is drained; ``webhooks_sent``
+lists the attempts. A failed delivery is recorded, not retried: ``redeliver(event_id)`` is Stripe's retry.
+
+Faults (see ``base``): ``fail_next(429|5xx, retry_after=...)``, ``slow_next(...)`` and
+``commit_then_timeout_next(count=1, delay_s=None)``: the next ``count`` POSTs are applied (and their reply
+stored under the Idempotency-Key) but the client never gets the reply: the connection is dropped, or with
+``delay_s`` the reply comes that late (past the client's timeout).
+
+Control (JSON; see also ``base``):
+- ``GET /_sandbox/customers`` | ``/_sandbox/setup_intents`` | ``/_sandbox/payment_intents`` |
+  ``/_sandbox/events`` | ``/_sandbox/webhooks`` | ``/_sandbox/api_calls`` → ``{"data": [...]}``
+- ``POST /_sandbox/setup_intents/{id}/complete`` ``{"payment_method": "pm_card_visa"}`` → the SetupIntent
+- ``POST /_sandbox/webhooks/hold`` | ``/_sandbox/webhooks/release`` → ``{"held"}``
+- ``POST /_sandbox/webhooks/wait`` ``{"timeout_s": 5}`` → ``{"pending": 0}`` (504 if not drained in time)
+- ``POST /_sandbox/events/{id}/redeliver`` → ``{"status", "body"}``
+- ``POST /_sandbox/faults/commit_then_timeout`` ``{"count": 1, "delay_s": null}`` → ``{"queued": true}``
+"""
+
+from __future__ import annotations
+
+import base64
+import collections
+import copy
+import hmac
+import json
+import logging
+import re
+import secrets
+import string
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler
+from typing import Any
+from urllib.parse import parse_qsl
+
+from localcloud.sandboxes.base import BadRequest, Reply, Request, Sandbox, json_reply
+from shared.providers.stripe import signature_header
+
+log = logging.getLogger("localcloud.sandboxes.stripe")
+
+#: The API version the sandbox's webhook endpoint is pinned to (the SDK's pinned version).
+API_VERSION = "2026-10-28.endive"
+IDEMPOTENCY_TTL_S = 24 * 3600
+_ALNUM = string.ascii_letters + string.digits
+_DOC = "https://stripe.com/docs/error-codes/"
+_CANCELABLE = frozenset(
+    {"requires_payment_method", "requires_capture", "requires_confirmation", "requires_action", "processing"}
+)
+_CANCELLATION_REASONS = frozenset({"duplicate", "fraudulent", "requested_by_customer", "abandoned"})
+# Stripe's amounts for these ISO zero-decimal currencies are in hundredths (whole units only).
+_HUNDREDTHS_ONLY = frozenset({"isk", "ugx"})
+
+
+@dataclass(frozen=True)
+class SandboxCard:
+    brand: str
+    last4: str
+    code: str | None = None  # None: the charge succeeds
+    decline_code: str | None = None
+    message: str | None = None
+
+
+TEST_CARDS: dict[str, SandboxCard] = {
+    "pm_card_visa": SandboxCard("visa", "4242"),
+    "pm_card_mastercard": SandboxCard("mastercard", "4444"),
+    "pm_card_chargeDeclined": SandboxCard(
+        "visa", "0002", "card_declined", "generic_decline", "Your card was declined."
+    ),
+    "pm_card_chargeDeclinedInsufficientFunds": SandboxCard(
+        "visa", "9995", "card_declined", "insufficient_funds", "Your card has insufficient funds."
+    ),
+    "pm_card_chargeDeclinedExpiredCard": SandboxCard(
+        "visa", "0069", "expired_card", "expired_card", "Your card has expired."
+    ),
+    "pm_card_chargeDeclinedLostCard": SandboxCard(
+        "visa", "9987", "card_declined", "lost_card", "Your card was declined."
+    ),
+    "pm_card_chargeCustomerFail": SandboxCard(
+        "visa", "0341", "card_declined", "generic_decline", "Your card was declined."
+    ),
+}
+
+_COMMON_PARAMS = frozenset({"expand"})
+_CUSTOMER_PARAMS = _COMMON_PARAMS | {"name", "email", "description", "phone", "metadata", "address"}
+_SETUP_INTENT_PARAMS = _COMMON_PARAMS | {
+    "customer",
+    "usage",
+    "metadata",
+    "description",
+    "payment_method_types",
+    "automatic_payment_methods",
+}
+_PAYMENT_INTENT_PARAMS = _COMMON_PARAMS | {
+    "amount",
+    "currency",
+    "customer",
+    "payment_method",
+    "payment_method_types",
+    "automatic_payment_methods",
+    "capture_method",
+    "confirm",
+    "off_session",
+    "metadata",
+    "description",
+    "receipt_email",
+    "setup_future_usage",
+    "statement_descriptor_suffix",
+    "error_on_requires_action",
+}
+_CAPTURE_PARAMS = _COMMON_PARAMS | {"amount_to_capture", "metadata"}
+_CANCEL_PARAMS = _COMMON_PARAMS | {"cancellation_reason"}
+
+
+class ApiError(Exception):
+    """A Stripe error reply. ``executed``: the endpoint ran (its reply is stored under the Idempotency-Key,
+    as Stripe stores card declines and state errors but not validation failures)."""
+
+    def __init__(self, status: int, error: dict[str, Any], *, executed: bool = False) -> None:
+        super().__init__(error.get("message"))
+        self.status = status
+        self.error = error
+        self.executed = executed
+
+
+class _ConnectionDropped(BaseException):
+    """Raised out of ``dispatch`` to close the connection without a reply. A ``BaseException`` so that the
+    base handler's ``except Exception`` (→ 500) does not turn it into a reply."""
+
+
+def _invalid(
+    message: str, *, param: str | None = None, code: str | None = None, status: int = 400
+) -> ApiError:
+    error: dict[str, Any] = {"type": "invalid_request_error", "message": message}
+    if code:
+        error["code"] = code
+        error["doc_url"] = _DOC + code.replace("_", "-")
+    if param:
+        error["param"] = param
+    return ApiError(status, error)
+
+
+def _missing(what: str, object_id: str, param: str | None = None) -> ApiError:
+    return _invalid(
+        f"No such {what}: '{object_id}'", param=param, code="resource_missing", status=400 if param else 404
+    )
+
+
+def new_id(prefix: str, length: int = 24) -> str:
+    return f"{prefix}_" + "".join(secrets.choice(_ALNUM) for _ in range(length))
+
+
+def decode_form(body: bytes) -> dict[str, Any]:
+    """Stripe's form encoding: ``a[b][c]=v`` → nested dicts, ``a[0]=v`` / ``a[]=v`` → lists."""
+    root: dict[str, Any] = {}
+    try:
+        pairs = parse_qsl(body.decode("utf-8"), keep_blank_values=True, strict_parsing=False)
+    except UnicodeDecodeError:
+        raise _invalid("Invalid request body: not UTF-8") from None
+    for key, value in pairs:
+        match = re.fullmatch(r"([^\[\]]+)((?:\[[^\[\]]*\])*)", key)
+        if match is None:
+            raise _invalid(f"Invalid parameter name: {key}")
+        parts = [match.group(1), *re.findall(r"\[([^\[\]]*)\]", match.group(2))]
+        node = root
+        for index, part in enumerate(parts):
+            name = str(len(node)) if part == "" else part
+            if index == len(parts) - 1:
+                node[name] = value
+            else:
+                child = node.setdefault(name, {})
+                if not isinstance(child, dict):
+                    raise _invalid(f"Invalid array or hash: {key}", param=parts[0])
+                node = child
+    return _lists(root)
+
+
+def _lists(node: dict[str, Any]) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for key, value in node.items():
+        if isinstance(value, dict):
+            value = _lists(value)
+            if value and all(k.isdigit() for k in value):
+                value = [value[k] for k in sorted(value, key=int)]
+        out[key] = value
+    return out
+
+
+_CLAUSE = re.compile(
+    r"""\s*(?:(?P<meta>metadata\[(?P<q>['"])(?P<mkey>.*?)(?P=q)\])|(?P<field>[a-z_]+))\s*"""
+    r"""(?P<op>[:~])\s*(?P<vq>['"])(?P<value>(?:\\.|(?!(?P=vq)).)*)(?P=vq)\s*""",
+    re.DOTALL,
+)
+
+
+def _search_filter(query: str) -> Callable[[dict[str, Any]], bool]:
+    """A subset of Stripe's search query language for customers: ``field:'v'``, ``field~'v'``,
+    ``metadata['k']:'v'``, joined by all-AND or all-OR."""
+    clauses: list[tuple[str | None, str | None, str, str]] = []
+    joins: set[str] = set()
+    pos = 0
+    while True:
+        match = _CLAUSE.match(query, pos)
+        if match is None:
+            raise _invalid(f"Invalid search query: {query!r}", param="query", code="search_query_invalid")
+        value = re.sub(r"\\(.)", r"\1", match.group("value"))
+        clauses.append((match.group("mkey"), match.group("field"), match.group("op"), value))
+        pos = match.end()
+        if pos >= len(query):
+            break
+        join = re.match(r"(AND|OR)\s+", query[pos:], re.IGNORECASE)
+        if join is None:
+            raise _invalid(f"Invalid search query: {query!r}", param="query", code="search_query_invalid")
+        joins.add(join.group(1).upper())
+        pos += join.end()
+    if len(joins) > 1:
+        raise _invalid("Search queries cannot mix AND and OR", param="query", code="search_query_invalid")
+
+    def test(obj: dict[str, Any], clause: tuple[str | None, str | None, str, str]) -> bool:
+        meta_key, field_name, op, value = clause
+        if meta_key is not None:
+            actual = (obj.get("metadata") or {}).get(meta_key)
+        elif field_name in ("email", "name", "phone", "description", "created"):
+            actual = obj.get(field_name)
+        else:
+            raise _invalid(
+                f"Field {field_name!r} is not searchable", param="query", code="search_query_invalid"
+            )
+        if actual is None:
+            return False
+        if op == ":":
+            return str(actual).lower() == value.lower() if field_name == "email" else str(actual) == value
+        return value.lower() in str(actual).lower()
+
+    combine = any if joins == {"OR"} else all
+    for clause in clauses:  # validate fields now, not on the first object
+        test({}, clause)
+    return lambda obj: combine(test(obj, clause) for clause in clauses)
+
+
+@dataclass
+class _Call:
+    """The API request being served: what its events record under ``request``."""
+
+    request_id: str
+    idempotency_key: str | None
+    params: dict[str, Any]
+
+
+@dataclass
+class _Stored:
+    endpoint: str
+    fingerprint: str
+    created: float
+    reply: Reply | None = None  # None while the first request is still running
+
+
+@dataclass
+class _CommitFault:
+    remaining: int
+    delay_s: float | None
+
+
+@dataclass
+class _Outgoing:
+    event_id: str
+    due: float
+
+
+@dataclass
+class _PaymentMethod:
+    obj: dict[str, Any]
+    card: SandboxCard
+
+
+@dataclass
+class _Webhooks:
+    queue: collections.deque[_Outgoing] = field(default_factory=collections.deque)
+    held: bool = False
+    in_flight: int = 0
+    stopping: bool = False
+
+
+Handler = Callable[[_Call, "re.Match[str]"], dict[str, Any]]
+
+
+class StripeSandbox(Sandbox):
+    vendor = "stripe"
+
+    def __init__(
+        self,
+        *,
+        webhook_url: str,
+        webhook_secret: str,
+        api_key: str,
+        webhook_delay_s: float = 0.05,
+        api_version: str = API_VERSION,
+        host: str = "127.0.0.1",
+        port: int = 0,
+    ) -> None:
+        super().__init__(webhook_url=webhook_url, host=host, port=port)
+        self.webhook_secret = webhook_secret
+        self.api_key = api_key
+        self.webhook_delay_s = webhook_delay_s
+        self.api_version = api_version
+        self._customers: dict[str, dict[str, Any]] = {}
+        self._setup_intents: dict[str, dict[str, Any]] = {}
+        self._payment_intents: dict[str, dict[str, Any]] = {}
+        self._payment_methods: dict[str, _PaymentMethod] = {}
+        self._events: dict[str, dict[str, Any]] = {}
+        self._event_bodies: dict[str, bytes] = {}
+        self._idempotency: dict[tuple[str, str], _Stored] = {}
+        self._commit_faults: list[_CommitFault] = []
+        self._api_calls: list[dict[str, Any]] = []
+        self._sent: list[dict[str, Any]] = []
+        self._wh = _Webhooks()
+        self._wh_cond = threading.Condition()
+        self._worker: threading.Thread | None = None
+        api: list[tuple[str, str, Handler]] = [
+            ("POST", r"^/v1/customers$", self._create_customer),
+            ("GET", r"^/v1/customers/search$", self._search_customers),
+            ("GET", r"^/v1/customers/([^/]+)$", self._get_customer),
+            ("POST", r"^/v1/setup_intents$", self._create_setup_intent),
+            ("POST", r"^/v1/payment_intents$", self._create_payment_intent),
+            ("GET", r"^/v1/payment_intents/([^/]+)$", self._get_payment_intent),
+            ("POST", r"^/v1/payment_intents/([^/]+)/capture$", self._capture),
+            ("POST", r"^/v1/payment_intents/([^/]+)/cancel$", self._cancel),
+        ]
+        self.api_routes += [(method, re.compile(path), self._api(fn)) for method, path, fn in api]
+        self.control_routes += [
+            ("GET", re.compile(r"^/_sandbox/customers$"), self._c_list(self.customers)),
+            ("GET", re.compile(r"^/_sandbox/setup_intents$"), self._c_list(self.setup_intents)),
+            ("GET", re.compile(r"^/_sandbox/payment_intents$"), self._c_list(self.payment_intents)),
+            ("GET", re.compile(r"^/_sandbox/events$"), self._c_list(self.events)),
+            ("GET", re.compile(r"^/_sandbox/webhooks$"), self._c_list(lambda: self.webhooks_sent)),
+            ("GET", re.compile(r"^/_sandbox/api_calls$"), self._c_list(lambda: self.api_calls)),
+            ("POST", re.compile(r"^/_sandbox/setup_intents/([^/]+)/complete$"), self._c_complete_setup),
+            ("POST", re.compile(r"^/_sandbox/webhooks/hold$"), self._c_hold),
+            ("POST", re.compile(r"^/_sandbox/webhooks/release$"), self._c_release),
+            ("POST", re.compile(r"^/_sandbox/webhooks/wait$"), self._c_wait),
+            ("POST", re.compile(r"^/_sandbox/events/([^/]+)/redeliver$"), self._c_redeliver_event),
+            ("POST", re.compile(r"^/_sandbox/faults/commit_then_timeout$"), self._c_commit_then_timeout),
+        ]
+
+    # --- lifecycle -----------------------------------------------------------------------------------
+
+    def start(self) -> StripeSandbox:
+        super().start()
+        server = self._server
+        handler = server.RequestHandlerClass if server is not None else None
+        if (
+            server is not None
+            and isinstance(handler, type)
+            and issubclass(handler, BaseHTTPRequestHandler)
+            and not getattr(handler, "_drops_connections", False)
+        ):
+            server.RequestHandlerClass = _dropping(handler)
+        with self._wh_cond:
+            self._wh.stopping = False
+            if self._worker is None:
+                self._worker = threading.Thread(
+                    target=self._deliver_loop, name="stripe-webhooks", daemon=True
+                )
+                self._worker.start()
+        return self
+
+    def stop(self) -> None:
+        with self._wh_cond:
+            self._wh.stopping = True
+            self._wh_cond.notify_all()
+        worker, self._worker = self._worker, None
+        if worker is not None:
+            worker.join(timeout=5)
+        super().stop()
+
+    def __enter__(self) -> StripeSandbox:
+        return self.start()
+
+    # --- Python control API --------------------------------------------------------------------------
+
+    def complete_setup(self, setup_intent_id: str, payment_method: str = "pm_card_visa") -> dict[str, Any]:
+        """What the customer does in the browser: confirm the SetupIntent with a card. Mints a PaymentMethod
+        attached to the customer, marks the SetupIntent succeeded and sends ``setup_intent.succeeded``."""
+        with self._lock:
+            seti = self._setup_intents[setup_intent_id]
+            if seti["status"] == "succeeded":
+                raise ValueError(f"{setup_intent_id} already succeeded")
+            card = self._card_for(payment_method, param="payment_method")
+            pm = self._mint_payment_method(card, customer=seti["customer"])
+            seti.update(status="succeeded", payment_method=pm["id"], latest_attempt=new_id("setatt", 24))
+            self._emit("setup_intent.succeeded", seti, None)
+            return copy.deepcopy(seti)
+
+    def commit_then_timeout_next(self, count: int = 1, *, delay_s: float | None = None) -> None:
+        """The next ``count`` POSTs are applied (reply stored under their Idempotency-Key), but the reply is
+        lost: the connection is dropped, or with ``delay_s`` the reply comes only after that many seconds."""
+        if count < 1 or (delay_s is not None and delay_s < 0):
+            raise ValueError("commit_then_timeout_next needs count >= 1 and delay_s >= 0")
+        with self._lock:
+            self._commit_faults.append(_CommitFault(count, delay_s))
+
+    def hold_webhooks(self) -> None:
+        """Events from now on stay queued (in order) until ``release_webhooks``."""
+        with self._wh_cond:
+            self._wh.held = True
+
+    def release_webhooks(self) -> None:
+        with self._wh_cond:
+            self._wh.held = False
+            self._wh_cond.notify_all()
+
+    def wait_for_webhooks(self, timeout_s: float = 5.0) -> None:
+        """Block until every queued event was delivered (``TimeoutError`` if not within ``timeout_s``,
+        e.g. while held)."""
+        deadline = time.monotonic() + timeout_s
+        with self._wh_cond:
+            while self._wh.queue or self._wh.in_flight:
+                remaining = deadline - time.monotonic()
+                if remaining <= 0:
+                    raise TimeoutError(f"{len(self._wh.queue) + self._wh.in_flight} webhook(s) still pending")
+                self._wh_cond.wait(remaining)
+
+    def redeliver(self, event_id: str) -> tuple[int, str]:
+        """POST the event again now (same body, signed anew), as Stripe's retry or the dashboard's Resend."""
+        with self._lock:
+            body = self._event_bodies[event_id]
+        return self._deliver(event_id, body)
+
+    def redelivery_headers(self, body: bytes, headers: dict[str, str]) -> dict[str, str]:
+        return self._signed_headers(body)  # Stripe signs every attempt with a fresh timestamp
+
+    # --- inspection ----------------------------------------------------------------------------------
+
+    def customers(self) -> list[dict[str, Any]]:
+        with self._lock:
+            return copy.deepcopy(list(self._customers.values()))
+
+    def setup_intents(self) -> list[dict[str, Any]]:
+        with self._lock:
+            return copy.deepcopy(list(self._setup_intents.values()))
+
+    def payment_intents(self) -> list[dict[str, Any]]:
+        with self._lock:
+            return copy.deepcopy(list(self._payment_intents.values()))
+
+    def payment_intent(self, payment_intent_id: str) -> dict[str, Any]:
+        with self._lock:
+            return copy.deepcopy(self._payment_intents[payment_intent_id])
+
+    def events(self) -> list[dict[str, Any]]:
+        """Every event created so far (delivered or not), oldest first."""
+        with self._lock:
+            return copy.deepcopy(list(self._events.values()))
+
+    @property
+    def webhooks_sent(self) -> list[dict[str, Any]]:
+        """Delivery attempts: ``{"event_id", "type", "status" (None if unreachable), "response", "error",
+        "attempt"}``, oldest first."""
+        with self._lock:
+            return copy.deepcopy(self._sent)
+
+    @property
+    def api_calls(self) -> list[dict[str, Any]]:
+        """API requests as received, faulted ones included: ``{"method", "path", "params" (decoded form or
+        query; None if undecodable), "idempotency_key"}``. Never the API key."""
+        with self._lock:
+            return copy.deepcopy(self._api_calls)
+
+    # --- Stripe's error shape ---
+
+    def dispatch(self, request: Request) -> Reply:
+        if not (request.path == "/_sandbox" or request.path.startswith("/_sandbox/")):
+            try:
+                params: dict[str, Any] | None = (
+                    decode_form(request.body) if request.method == "POST" else dict(request.query)
+                )
+            except ApiError:
+                params = None
+            with self._lock:
+                self._api_calls.append(
+                    {
+                        "method": request.method,
+                        "path": request.path,
+                        "params": params,
+                        "idempotency_key": request.headers.get("Idempotency-Key"),
+                    }
+                )
+        return super().dispatch(request)
+
+    # --- Stripe's error shape ------------------------------------------------------------------------
+
+    def error_reply(self, status: int, message: str | None = None, code: str | None = None) -> Reply:
+        if status == 429:
+            error: dict[str, Any] = {
+                "type": "invalid_request_error",
+                "code": code or "rate_limit",
+                "message": message
+                or "Too many requests hit the API too quickly. We recommend an exponential backoff of your "
+                "requests.",
+            }
+        elif status >= 500:
+            error = {"type": "api_error", "message": message or "Something went wrong on Stripe's end."}
+            if code:
+                error["code"] = code
+        elif status == 409:
+            error = {
+                "type": "idempotency_error",
+                "message": message
+                or "There is currently another in-progress request using this Idempotent Key. Please try again "
+                "later.",
+            }
+        elif status in (404, 405) and message is None:
+            error = {"type": "invalid_request_error", "message": "Unrecognized request URL."}
+        else:
+            error = {"type": "invalid_request_error", "message": message or "Invalid request."}
+            if code:
+                error["code"] = code
+        return json_reply(status, {"error": error}, {"Request-Id": new_id("req", 14)})
+
+    # --- the API wrapper: auth, parameters, idempotency, commit-then-timeout ---------------------------
+
+    def _api(self, fn: Handler) -> Callable[[Request, re.Match[str]], Reply]:
+        def serve(request: Request, match: re.Match[str]) -> Reply:
+            request_id = new_id("req", 14)
+            try:
+                api_key = self._authenticate(request)
+                if request.method == "POST":
+                    content_type = (request.headers.get("Content-Type") or "").split(";")[0].strip()
+                    if request.body and content_type != "application/x-www-form-urlencoded":
+                        raise _invalid(
+                            "Stripe's API takes form-encoded bodies (application/x-www-form-urlencoded)"
+                        )
+                    params = decode_form(request.body)
+                else:
+                    params = dict(request.query)
+            except ApiError as exc:
+                return self._error_json(exc, request_id)
+            key = request.headers.get("Idempotency-Key") if request.method == "POST" else None
+            call = _Call(request_id, key, params)
+            if key is None:
+                reply = self._execute(fn, call, match)[0]
+            else:
+                reply = self._idempotent(fn, call, match, api_key, f"{request.method} {request.path}")
+            if request.method == "POST" and (reply.status < 300 or reply.status == 402):
+                self._maybe_lose_reply()
+            return reply
+
+        return serve
+
+    def _authenticate(self, request: Request) -> str:
+        header = request.headers.get("Authorization") or ""
+        scheme, _, credential = header.partition(" ")
+        key = ""
+        if scheme.lower() == "bearer":
+            key = credential.strip()
+        elif scheme.lower() == "basic":
+            try:
+                key = base64.b64decode(credential).decode().partition(":")[0]
+            except ValueError:
+                key = ""
+        if not key:
+            raise _invalid(
+                "You did not provide an API key. You need to provide your API key in the Authorization header, "
+                "using Bearer auth (e.g. 'Authorization: Bearer YOUR_SECRET_KEY').",
+                status=401,
+            )
+        if not hmac.compare_digest(key.encode(), self.api_key.encode()):
+            masked = key[:8] + "*" * 4 + key[-4:] if len(key) > 12 else "****"
+            raise _invalid(f"Invalid API Key provided: {masked}", status=401)
+        return key
+
+    def _execute(self, fn: Handler, call: _Call, match: re.Match[str]) -> tuple[Reply, bool]:
+        try:
+            data = fn(call, match)
+        except ApiError as exc:
+            return self._error_json(exc, call.request_id), exc.executed
+        except BadRequest as exc:
+            return self._error_json(_invalid(str(exc)), call.request_id), False
+        return json_reply(200, data, self._headers(call)), True
+
+    def _idempotent(
+        self, fn: Handler, call: _Call, match: re.Match[str], api_key: str, endpoint: str
+    ) -> Reply:
+        assert call.idempotency_key is not None
+        slot = (api_key, call.idempotency_key)
+        fingerprint = json.dumps(call.params, sort_keys=True)
+        now = time.time()
+        with self._lock:
+            stored = self._idempotency.get(slot)
+            if stored is not None and now - stored.created > IDEMPOTENCY_TTL_S:
+                stored = None
+            if stored is None:
+                self._idempotency[slot] = _Stored(endpoint, fingerprint, now)
+            elif stored.endpoint != endpoint:
+                return self._idempotency_error(
+                    call,
+                    400,
+                    "Keys for idempotent requests can only be used for the same endpoint they were first used "
+                    f"for ('{stored.endpoint}' vs '{endpoint}'). Try using a key other than "
+                    f"'{call.idempotency_key}' if you meant to execute a different request.",
+                )
+            elif stored.fingerprint != fingerprint:
+                return self._idempotency_error(
+                    call,
+                    400,
+                    "Keys for idempotent requests can only be used with the same parameters they were first "
+                    f"used with. Try using a key other than '{call.idempotency_key}' if you meant to execute a "
+                    "different request.",
+                )
+            elif stored.reply is None:
+                return self._idempotency_error(
+                    call,
+                    409,
+                    "There is currently another in-progress request using this Idempotent Key (that probably "
+                    "means you submitted twice, and the other request is still going through): "
+                    f"{call.idempotency_key}. Please try again later.",
+                )
+            else:
+                replay = stored.reply
+                return Reply(replay.status, replay.body, {**replay.headers, "Idempotent-Replayed": "true"})
+        reply, executed = self._execute(fn, call, match)
+        with self._lock:
+            if executed:
+                self._idempotency[slot].reply = reply
+            else:
+                del self._idempotency[slot]
+        return reply
+
+    def _idempotency_error(self, call: _Call, status: int, message: str) -> Reply:
+        return self._error_json(
+            ApiError(status, {"type": "idempotency_error", "message": message}), call.request_id
+        )
+
+    def _maybe_lose_reply(self) -> None:
+        with self._lock:
+            if not self._commit_faults:
+                return
+            fault = self._commit_faults[0]
+            fault.remaining -= 1
+            if fault.remaining <= 0:
+                self._commit_faults.pop(0)
+        if fault.delay_s is None:
+            raise _ConnectionDropped
+        time.sleep(fault.delay_s)
+
+    def _headers(self, call: _Call) -> dict[str, str]:
+        headers = {"Request-Id": call.request_id, "Stripe-Version": self.api_version}
+        if call.idempotency_key is not None:
+            headers["Idempotency-Key"] = call.idempotency_key
+        return headers
+
+    def _error_json(self, exc: ApiError, request_id: str) -> Reply:
+        error = dict(exc.error)
+        error.setdefault("request_log_url", f"https://dashboard.stripe.com/test/logs/{request_id}")
+        return json_reply(exc.status, {"error": error}, {"Request-Id": request_id})
+
+    # --- customers -----------------------------------------------------------------------------------
+
+    def _create_customer(self, call: _Call, match: re.Match[str]) -> dict[str, Any]:
+        params = _only(call.params, _CUSTOMER_PARAMS)
+        metadata = _metadata(params)
+        with self._lock:
+            customer: dict[str, Any] = {
+                "id": new_id("cus", 14),
+                "object": "customer",
+                "address": None,
+                "balance": 0,
+                "created": int(time.time()),
+                "currency": None,
+                "default_source": None,
+                "delinquent": False,
+                "description": _opt_str(params, "description"),
+                "email": _opt_str(params, "email"),
+                "invoice_prefix": "".join(secrets.choice(string.ascii_uppercase) for _ in range(8)),
+                "invoice_settings": {
+                    "custom_fields": None,
+                    "default_payment_method": None,
+                    "footer": None,
+                    "rendering_options": None,
+                },
+                "livemode": False,
+                "metadata": metadata,
+                "name": _opt_str(params, "name"),
+                "phone": _opt_str(params, "phone"),
+                "preferred_locales": [],
+                "shipping": None,
+                "tax_exempt": "none",
+                "test_clock": None,
+            }
+            self._customers[customer["id"]] = customer
+            return copy.deepcopy(customer)
+
+    def _search_customers(self, call: _Call, match: re.Match[str]) -> dict[str, Any]:
+        query = call.params.get("query")
+        if not query:
+            raise _invalid("Missing required param: query.", param="query", code="parameter_missing")
+        matches = _search_filter(str(query))
+        limit = _int(call.params, "limit", default=10)
+        if not 1 <= limit <= 100:
+            raise _invalid("limit must be between 1 and 100", param="limit", code="parameter_invalid_integer")
+        with self._lock:
+            found = [c for c in self._customers.values() if matches(c)]
+        found.sort(key=lambda c: c["created"], reverse=True)  # Stripe: newest first
+        return {
+            "object": "search_result",
+            "data": copy.deepcopy(found[:limit]),
+            "has_more": len(found) > limit,
+            "next_page": None,
+            "url": "/v1/customers/search",
+        }
+
+    def _get_customer(self, call: _Call, match: re.Match[str]) -> dict[str, Any]:
+        with self._lock:
+            customer = self._customers.get(match.group(1))
+            if customer is None:
+                raise _missing("customer", match.group(1))
+            return copy.deepcopy(customer)
+
+    # --- setup intents -------------------------------------------------------------------------------
+
+    def _create_setup_intent(self, call: _Call, match: re.Match[str]) -> dict[str, Any]:
+        params = _only(call.params, _SETUP_INTENT_PARAMS)
+        metadata = _metadata(params)
+        usage = _opt_str(params, "usage") or "off_session"
+        if usage not in ("off_session", "on_session"):
+            raise _invalid(f"Invalid usage: {usage}", param="usage", code="parameter_invalid_string")
+        with self._lock:
+            customer = self._customer_param(params)
+            seti_id = new_id("seti", 24)
+            seti: dict[str, Any] = {
+                "id": seti_id,
+                "object": "setup_intent",
+                "application": None,
+                "automatic_payment_methods": None,
+                "cancellation_reason": None,
+                "client_secret": f"{seti_id}_secret_{new_id('x', 24)[2:]}",
+                "created": int(time.time()),
+                "customer": customer,
+                "description": _opt_str(params, "description"),
+                "last_setup_error": None,
+                "latest_attempt": None,
+                "livemode": False,
+                "mandate": None,
+                "metadata": metadata,
+                "next_action": None,
+                "on_behalf_of": None,
+                "payment_method": None,
+                "payment_method_types": _list(params, "payment_method_types") or ["card"],
+                "single_use_mandate": None,
+                "status": "requires_payment_method",
+                "usage": usage,
+            }
+            self._setup_intents[seti_id] = seti
+            return copy.deepcopy(seti)
+
+    # --- payment intents -----------------------------------------------------------------------------
+
+    def _create_payment_intent(self, call: _Call, match: re.Match[str]) -> dict[str, Any]:
+        params = _only(call.params, _PAYMENT_INTENT_PARAMS)
+        metadata = _metadata(params)
+        amount = _int(params, "amount")
+        currency = _opt_str(params, "currency")
+        if not currency:
+            raise _invalid("Missing required param: currency.", param="currency", code="parameter_missing")
+        currency = currency.lower()
+        if not re.fullmatch(r"[a-z]{3}", currency):
+            raise _invalid(
+                f"Invalid currency: {currency}.", param="currency", code="parameter_invalid_string"
+            )
+        if amount < 1:
+            raise _invalid("Amount must be at least 1.", param="amount", code="amount_too_small")
+        if currency in _HUNDREDTHS_ONLY and amount % 100:
+            raise _invalid(
+                f"Amounts in {currency.upper()} must be whole units: a multiple of 100.",
+                param="amount",
+                code="parameter_invalid_integer",
+            )
+        capture_method = _opt_str(params, "capture_method") or "automatic_async"
+        if capture_method not in ("automatic", "automatic_async", "manual"):
+            raise _invalid(
+                f"Invalid capture_method: {capture_method}",
+                param="capture_method",
+                code="parameter_invalid_string",
+            )
+        confirm = _bool(params, "confirm")
+        if "off_session" in params and not confirm:
+            raise _invalid(
+                "You can only use off_session with confirm=true.",
+                param="off_session",
+                code="parameter_invalid",
+            )
+        with self._lock:
+            customer = self._customer_param(params)
+            pm_param = _opt_str(params, "payment_method")
+            card = self._card_for(pm_param, param="payment_method") if pm_param else None
+            if confirm and card is None:
+                raise _invalid(
+                    "You cannot confirm this PaymentIntent because it's missing a payment method.",
+                    code="payment_intent_unexpected_state",
+                )
+            pi_id = new_id("pi", 24)
+            pi: dict[str, Any] = {
+                "id": pi_id,
+                "object": "payment_intent",
+                "amount": amount,
+                "amount_capturable": 0,
+                "amount_details": {"tip": {}},
+                "amount_received": 0,
+                "application": None,
+                "canceled_at": None,
+                "cancellation_reason": None,
+                "capture_method": capture_method,
+                "client_secret": f"{pi_id}_secret_{new_id('x', 25)[2:]}",
+                "confirmation_method": "automatic",
+                "created": int(time.time()),
+                "currency": currency,
+                "customer": customer,
+                "description": _opt_str(params, "description"),
+                "last_payment_error": None,
+                "latest_charge": None,
+                "livemode": False,
+                "metadata": metadata,
+                "next_action": None,
+                "on_behalf_of": None,
+                "payment_method": None,
+                "payment_method_types": _list(params, "payment_method_types") or ["card"],
+                "receipt_email": _opt_str(params, "receipt_email"),
+                "setup_future_usage": _opt_str(params, "setup_future_usage"),
+                "status": "requires_confirmation" if card else "requires_payment_method",
+            }
+            self._payment_intents[pi_id] = pi
+            if not confirm or card is None or pm_param is None:
+                return copy.deepcopy(pi)
+            pm = self._payment_method_for(pm_param, card)
+            charge_id = new_id("ch", 24)
+            pi["latest_charge"] = charge_id
+            if card.code is not None:
+                pi["status"] = "requires_payment_method"
+                pi["last_payment_error"] = {
+                    "type": "card_error",
+                    "code": card.code,
+                    "decline_code": card.decline_code,
+                    "charge": charge_id,
+                    "doc_url": _DOC + card.code.replace("_", "-"),
+                    "message": card.message,
+                    "payment_method": copy.deepcopy(pm),
+                }
+                self._emit("payment_intent.payment_failed", pi, call)
+                raise ApiError(
+                    402,
+                    {
+                        "type": "card_error",
+                        "code": card.code,
+                        "decline_code": card.decline_code,
+                        "charge": charge_id,
+                        "doc_url": _DOC + card.code.replace("_", "-"),
+                        "message": card.message,
+                        "payment_intent": copy.deepcopy(pi),
+                        "payment_method": copy.deepcopy(pm),
+                    },
+                    executed=True,
+                )
+            pi["payment_method"] = pm["id"]
+            if capture_method == "manual":
+                pi.update(status="requires_capture", amount_capturable=amount)
+                self._emit("payment_intent.amount_capturable_updated", pi, call)
+            else:
+                pi.update(status="succeeded", amount_received=amount)
+                self._emit("payment_intent.succeeded", pi, call)
+            return copy.deepcopy(pi)
+
+    def _get_payment_intent(self, call: _Call, match: re.Match[str]) -> dict[str, Any]:
+        with self._lock:
+            return copy.deepcopy(self._payment_intent(match.group(1)))
+
+    def _capture(self, call: _Call, match: re.Match[str]) -> dict[str, Any]:
+        params = _only(call.params, _CAPTURE_PARAMS)
+        with self._lock:
+            pi = self._payment_intent(match.group(1))
+            if pi["status"] != "requires_capture":
+                raise _unexpected_state(
+                    pi,
+                    f"This PaymentIntent could not be captured because it has a status of {pi['status']}. "
+                    "Only a PaymentIntent with one of the following statuses may be captured: requires_capture.",
+                )
+            amount = _int(params, "amount_to_capture", default=pi["amount_capturable"])
+            if not 1 <= amount <= pi["amount_capturable"]:
+                raise _invalid(
+                    "The amount_to_capture must be at least 1 and no more than the amount_capturable.",
+                    param="amount_to_capture",
+                    code="amount_too_large",
+                )
+            if "metadata" in params:
+                pi["metadata"] = {**pi["metadata"], **_metadata(params)}
+                pi["metadata"] = {k: v for k, v in pi["metadata"].items() if v != ""}
+            pi.update(status="succeeded", amount_received=amount, amount_capturable=0)
+            self._emit("payment_intent.succeeded", pi, call)
+            return copy.deepcopy(pi)
+
+    def _cancel(self, call: _Call, match: re.Match[str]) -> dict[str, Any]:
+        params = _only(call.params, _CANCEL_PARAMS)
+        reason = _opt_str(params, "cancellation_reason")
+        if reason is not None and reason not in _CANCELLATION_REASONS:
+            raise _invalid(
+                f"Invalid cancellation_reason: {reason}",
+                param="cancellation_reason",
+                code="parameter_invalid_string",
+            )
+        with self._lock:
+            pi = self._payment_intent(match.group(1))
+            if pi["status"] not in _CANCELABLE:
+                raise _unexpected_state(
+                    pi,
+                    f"You cannot cancel this PaymentIntent because it has a status of {pi['status']}. Only a "
+                    "PaymentIntent with one of the following statuses may be canceled: "
+                    "requires_payment_method, requires_capture, requires_confirmation, requires_action, "
+                    "processing.",
+                )
+            pi.update(
+                status="canceled",
+                canceled_at=int(time.time()),
+                cancellation_reason=reason,
+                amount_capturable=0,
+            )
+            self._emit("payment_intent.canceled", pi, call)
+            return copy.deepcopy(pi)
+
+    # --- helpers (call with the lock held) --------------------------------------------------------------
+
+    def _payment_intent(self, payment_intent_id: str) -> dict[str, Any]:
+        pi = self._payment_intents.get(payment_intent_id)
+        if pi is None:
+            raise _missing("payment_intent", payment_intent_id)
+        return pi
+
+    def _customer_param(self, params: dict[str, Any]) -> str | None:
+        customer = _opt_str(params, "customer")
+        if customer is not None and customer not in self._customers:
+            raise _missing("customer", customer, param="customer")
+        return customer
+
+    def _card_for(self, payment_method: str, *, param: str) -> SandboxCard:
+        if payment_method in TEST_CARDS:
+            return TEST_CARDS[payment_method]
+        minted = self._payment_methods.get(payment_method)
+        if minted is None:
+            raise _missing("PaymentMethod", payment_method, param=param)
+        return minted.card
+
+    def _payment_method_for(self, pm_param: str, card: SandboxCard) -> dict[str, Any]:
+        """The stored PaymentMethod, or a fresh one for a test token (Stripe mints one per use)."""
+        minted = self._payment_methods.get(pm_param)
+        if minted is not None:
+            return minted.obj
+        return self._mint_payment_method(card, customer=None)
+
+    def _mint_payment_method(self, card: SandboxCard, *, customer: str | None) -> dict[str, Any]:
+        pm: dict[str, Any] = {
+            "id": new_id("pm", 24),
+            "object": "payment_method",
+            "allow_redisplay": "unspecified",
+            "billing_details": {"address": None, "email": None, "name": None, "phone": None},
+            "card": {
+                "brand": card.brand,
+                "checks": {"address_line1_check": None, "address_postal_code_check": None, "cvc_check": None},
+                "country": "US",
+                "display_brand": card.brand,
+                "exp_month": 12,
+                "exp_year": time.gmtime().tm_year + 4,
+                "fingerprint": new_id("x", 16)[2:],
+                "funding": "credit",
+                "last4": card.last4,
+                "networks": {"available": [card.brand], "preferred": None},
+                "wallet": None,
+            },
+            "created": int(time.time()),
+            "customer": customer,
+            "livemode": False,
+            "metadata": {},
+            "type": "card",
+        }
+        self._payment_methods[pm["id"]] = _PaymentMethod(pm, card)
+        return pm
+
+    # --- events and their delivery -----------------------------------------------------------------------
+
+    def _emit(self, event_type: str, obj: dict[str, Any], call: _Call | None) -> None:
+        event_id = new_id("evt", 24)
+        event = {
+            "id": event_id,
+            "object": "event",
+            "api_version": self.api_version,
+            "created": int(time.time()),
+            "data": {"object": copy.deepcopy(obj)},
+            "livemode": False,
+            "pending_webhooks": 1,
+            "request": {
+                "id": call.request_id if call else None,
+                "idempotency_key": call.idempotency_key if call else None,
+            },
+            "type": event_type,
+        }
+        with self._lock:
+            self._events[event_id] = event
+            self._event_bodies[event_id] = json.dumps(event, indent=2).encode()
+        with self._wh_cond:
+            self._wh.queue.append(_Outgoing(event_id, time.monotonic() + self.webhook_delay_s))
+            self._wh_cond.notify_all()
+
+    def _deliver_loop(self) -> None:
+        while True:
+            with self._wh_cond:
+                while not self._wh.stopping and (self._wh.held or not self._wh.queue):
+                    self._wh_cond.wait(0.5)
+                if self._wh.stopping:
+                    return
+                outgoing = self._wh.queue[0]
+                wait = outgoing.due - time.monotonic()
+                if wait > 0:
+                    self._wh_cond.wait(wait)  # may wake early: loop and look again (held? stopping?)
+                    continue
+                self._wh.queue.popleft()
+                self._wh.in_flight += 1
+            try:
+                with self._lock:
+                    body = self._event_bodies[outgoing.event_id]
+                self._deliver(outgoing.event_id, body)
+            except OSError:
+                pass  # recorded in webhooks_sent; Stripe would retry later, here redeliver() does
+            except Exception:
+                log.exception("stripe sandbox: delivering %s failed", outgoing.event_id)
+            finally:
+                with self._wh_cond:
+                    self._wh.in_flight -= 1
+                    self._wh_cond.notify_all()
+
+    def _deliver(self, event_id: str, body: bytes) -> tuple[int, str]:
+        with self._lock:
+            event_type = self._events[event_id]["type"]
+            attempt = 1 + sum(1 for sent in self._sent if sent["event_id"] == event_id)
+        record: dict[str, Any] = {
+            "event_id": event_id,
+            "type": event_type,
+            "attempt": attempt,
+            "status": None,
+            "response": None,
+            "error": None,
+        }
+        try:
+            status, text = self.post_webhook(body, self._signed_headers(body))
+            record.update(status=status, response=text[:1000])
+            return status, text
+        except OSError as exc:
+            record["error"] = f"{type(exc).__name__}: {exc}"
+            log.info("stripe sandbox: webhook %s %s not delivered: %s", event_type, event_id, exc)
+            raise
+        finally:
+            with self._lock:
+                self._sent.append(record)
+
+    def _signed_headers(self, body: bytes) -> dict[str, str]:
+        return {
+            "Content-Type": "application/json; charset=utf-8",
+            "User-Agent": "Stripe/1.0 (+https://stripe.com/docs/webhooks)",
+            "Stripe-Signature": signature_header(body, [self.webhook_secret]),
+        }
+
+    # --- control endpoints -------------------------------------------------------------------------------
+
+    def _c_list(
+        self, source: Callable[[], list[dict[str, Any]]]
+    ) -> Callable[[Request, re.Match[str]], Reply]:
+        return lambda request, match: json_reply(200, {"data": source()})
+
+    def _c_complete_setup(self, request: Request, match: re.Match[str]) -> Reply:
+        spec = _control_body(request)
+        try:
+            seti = self.complete_setup(match.group(1), str(spec.get("payment_method") or "pm_card_visa"))
+        except ApiError as exc:
+            raise BadRequest(str(exc)) from None
+        return json_reply(200, seti)
+
+    def _c_hold(self, request: Request, match: re.Match[str]) -> Reply:
+        self.hold_webhooks()
+        return json_reply(200, {"held": True})
+
+    def _c_release(self, request: Request, match: re.Match[str]) -> Reply:
+        self.release_webhooks()
+        return json_reply(200, {"held": False})
+
+    def _c_wait(self, request: Request, match: re.Match[str]) -> Reply:
+        timeout_s = float(_control_body(request).get("timeout_s", 5))
+        try:
+            self.wait_for_webhooks(timeout_s)
+        except TimeoutError as exc:
+            return json_reply(504, {"error": str(exc)})
+        return json_reply(200, {"pending": 0})
+
+    def _c_redeliver_event(self, request: Request, match: re.Match[str]) -> Reply:
+        status, body = self.redeliver(match.group(1))
+        return json_reply(200, {"status": status, "body": body})
+
+    def _c_commit_then_timeout(self, request: Request, match: re.Match[str]) -> Reply:
+        spec = _control_body(request)
+        delay_s = spec.get("delay_s")
+        self.commit_then_timeout_next(
+            int(spec.get("count", 1)), delay_s=None if delay_s is None else float(delay_s)
+        )
+        return json_reply(200, {"queued": True})
+
+
+def _dropping(handler: type[BaseHTTPRequestHandler]) -> type[BaseHTTPRequestHandler]:
+    """The base handler, closing the connection without a reply when ``dispatch`` raises
+    ``_ConnectionDropped`` (nothing was written yet: the reply is only sent after ``dispatch`` returns)."""
+
+    def handle_one_request(self: BaseHTTPRequestHandler) -> None:
+        try:
+            handler.handle_one_request(self)
+        except _ConnectionDropped:
+            self.close_connection = True
+
+    return type(
+        f"Dropping{handler.__name__}",
+        (handler,),
+        {"handle_one_request": handle_one_request, "_drops_connections": True},
+    )
+
+
+def _unexpected_state(pi: dict[str, Any], message: str) -> ApiError:
+    error = _invalid(message, code="payment_intent_unexpected_state")
+    error.error["payment_intent"] = copy.deepcopy(pi)
+    error.executed = True
+    return error
+
+
+def _control_body(request: Request) -> dict[str, Any]:
+    if not request.body:
+        return {}
+    body = request.json()
+    if not isinstance(body, dict):
+        raise BadRequest("body must be a JSON object")
+    return body
+
+
+def _only(params: dict[str, Any], allowed: frozenset[str]) -> dict[str, Any]:
+    for name in params:
+        if name not in allowed:
+            raise _invalid(f"Received unknown parameter: {name}", param=name, code="parameter_unknown")
+    return params
+
+
+def _opt_str(params: dict[str, Any], name: str) -> str | None:
+    value = params.get(name)
+    if value is None or value == "":
+        return None
+    if not isinstance(value, str):
+        raise _invalid(f"Invalid string: {name}", param=name, code="parameter_invalid_string")
+    return value
+
+
+def _int(params: dict[str, Any], name: str, *, default: int | None = None) -> int:
+    value = params.get(name)
+    if value is None:
+        if default is None:
+            raise _invalid(f"Missing required param: {name}.", param=name, code="parameter_missing")
+        return default
+    if not isinstance(value, str) or not re.fullmatch(r"-?[0-9]+", value):
+        raise _invalid(f"Invalid integer: {value}", param=name, code="parameter_invalid_integer")
+    return int(value)
+
+
+def _bool(params: dict[str, Any], name: str) -> bool:
+    value = params.get(name)
+    if value is None:
+        return False
+    if value not in ("true", "false"):
+        raise _invalid(f"Invalid boolean: {value}", param=name, code="parameter_invalid_boolean")
+    return bool(value == "true")
+
+
+def _list(params: dict[str, Any], name: str) -> list[str] | None:
+    value = params.get(name)
+    if value is None:
+        return None
+    if not isinstance(value, list) or not all(isinstance(item, str) for item in value):
+        raise _invalid(f"Invalid array: {name}", param=name, code="parameter_invalid_array")
+    return list(value)
+
+
+def _metadata(params: dict[str, Any]) -> dict[str, str]:
+    """Stripe's metadata rules: up to 50 keys, keys up to 40 characters, values up to 500; "" unsets."""
+    value = params.get("metadata")
+    if value is None or value == "":
+        return {}
+    if not isinstance(value, dict) or not all(isinstance(v, str) for v in value.values()):
+        raise _invalid("Invalid hash: metadata", param="metadata", code="parameter_invalid_hash")
+    if len(value) > 50:
+        raise _invalid("Metadata can have up to 50 keys.", param="metadata", code="parameter_invalid_hash")
+    for key, item in value.items():
+        if len(key) > 40 or len(item) > 500:
+            raise _invalid(
+                "Metadata keys are up to 40 characters and values up to 500.",
+                param=f"metadata[{key[:40]}]",
+                code="parameter_invalid_string",
+            )
+    return {k: v for k, v in value.items() if v != ""}
+
+
+__all__ = ["API_VERSION", "TEST_CARDS", "SandboxCard", "StripeSandbox", "decode_form"]

@@ -1,0 +1,105 @@
+"""Quote-to-cash executions as an operator sees them: find a deal's execution by any id, where it stands,
+and the person's actions on it (approve, release a hold, redrive)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from o2c_cli.targets import Target, TargetError
+from shared.o2c.naming import execution_name
+
+
+@dataclass(frozen=True)
+class ExecutionState:
+    name: str
+    arn: str
+    status: str
+    current_state: str | None
+    error: str | None
+    cause: str | None
+    waiting_on: str | None
+
+    def line(self) -> str:
+        where = f" at {self.current_state}" if self.current_state else ""
+        waiting = f" (waiting on {self.waiting_on})" if self.waiting_on else ""
+        failed = f" {self.error}: {self.cause}" if self.error else ""
+        return f"execution {self.name}: {self.status}{where}{waiting}{failed}"
+
+
+def execution_arn(target: Target, name: str) -> str:
+    if not target.state_machine_arn:
+        raise TargetError("this target has no quote-to-cash state machine")
+    prefix, _, machine = target.state_machine_arn.rpartition(":stateMachine:")
+    return f"{prefix}:execution:{machine}:{name}"
+
+
+def correlator(target: Target) -> Any:
+    from shared.o2c.correlation import Correlator
+
+    return Correlator(target.client("dynamodb"), target.correlation_table, target.client("stepfunctions"))
+
+
+def state_of(target: Target, name: str) -> ExecutionState | None:
+    sfn = target.client("stepfunctions")
+    arn = execution_arn(target, name)
+    try:
+        described = sfn.describe_execution(executionArn=arn)
+    except sfn.exceptions.ExecutionDoesNotExist:
+        return None
+    current = None
+    kwargs: dict[str, Any] = {"executionArn": arn, "maxResults": 1000}
+    while True:
+        page = sfn.get_execution_history(**kwargs)
+        for event in page["events"]:
+            if "stateEnteredEventDetails" in event:
+                current = event["stateEnteredEventDetails"]["name"]
+        if not page.get("nextToken"):
+            break
+        kwargs["nextToken"] = page["nextToken"]
+    wait = correlator(target).waiting_on(name) if target.correlation_table else None
+    return ExecutionState(
+        name=name,
+        arn=arn,
+        status=described["status"],
+        current_state=current,
+        error=described.get("error"),
+        cause=described.get("cause"),
+        waiting_on=wait.key if wait else None,
+    )
+
+
+def resolve_execution(target: Target, any_id: str) -> str:
+    """An execution name from itself, an opportunity id, a correlation id, or any id in the deal's lineage."""
+    if target.state_machine_arn and state_of(target, any_id) is not None:
+        return any_id
+    from o2c_cli.trace import trace
+
+    for entry in trace(target, any_id):
+        if entry.detail_type == "OpportunityClosedWon":
+            return execution_name(entry.data["crmSystem"], entry.data["opportunityId"])
+        if entry.correlation_id.count(":") == 1:
+            crm, opportunity = entry.correlation_id.split(":")
+            if crm in {"hubspot", "salesforce"}:
+                return execution_name(crm, opportunity)
+    raise TargetError(f"no quote-to-cash execution found for {any_id!r}")
+
+
+def approve(target: Target, any_id: str, *, approved: bool, by: str) -> tuple[str, bool]:
+    name = resolve_execution(target, any_id)
+    resumed = correlator(target).deliver_fact(f"approval:{name}", {"approved": approved, "by": by})
+    return name, resumed
+
+
+def release_hold(target: Target, any_id: str, *, by: str) -> tuple[str, bool]:
+    name = resolve_execution(target, any_id)
+    wait = correlator(target).waiting_on(name)
+    if wait is None or not wait.key.startswith("hold:"):
+        raise TargetError(f"execution {name} is not on hold for sales operations")
+    return name, correlator(target).deliver_fact(wait.key, {"releasedBy": by})
+
+
+def redrive(target: Target, any_id: str) -> str:
+    name = resolve_execution(target, any_id)
+    target.client("stepfunctions").redrive_execution(executionArn=execution_arn(target, name))
+    return name

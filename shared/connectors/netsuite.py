@@ -1,0 +1,702 @@
+"""NetSuite (the reference ERP): REST Web Services, record API v1, as production adapter.
+
+The same code talks to a real account (``https://<account>.suitetalk.api.netsuite.com``) and to the
+local sandbox (``localcloud.sandboxes.netsuite``): only the base URL and the credentials differ.
+
+Calls, as NetSuite documents them (paths under ``/services/rest/record/v1``):
+- ``PUT /customer/eid:{ext}?replace=addressBook`` upsert → 204, ``Location: .../customer/{id}``
+- ``PUT /salesOrder/eid:{ext}?replace=item`` upsert (``replace`` so a retried upsert replaces the lines
+  instead of appending them) → 204 + ``Location``
+- ``PUT /customerPayment/eid:{ext}?replace=apply`` → 204 + ``Location``
+- ``POST /salesOrder/{id}/!transform/invoice`` ``{"externalId"}`` → 204 + ``Location``
+- ``PATCH /salesOrder/{id}`` ``{"orderStatus": {"id": "B"|"C"}}`` → 204
+- ``GET /{type}/{id}``, ``GET /{type}/eid:{ext}``
+
+Once only: every record the hub creates carries an ``externalId`` and is written by upsert, so repeating a
+write whose outcome is unknown (timeout after commit) never creates a second record. The one create that
+has no upsert, the invoice transform, is guarded by looking the invoice up by its external id before the
+POST and again after any failure of it; the POST itself is never blindly re-sent.
+
+Auth strategies (``Auth``): ``TokenBasedAuth`` (TBA, OAuth 1.0a HMAC-SHA256, realm = account id, signed
+by ``oauthlib``) and ``BearerAuth`` (OAuth 2.0: the access token of the machine-to-machine client
+credentials flow — a JWT assertion signed with the integration's certificate, exchanged at
+``/services/rest/auth/oauth2/v1/token`` — is what a future ``M2MAuth`` would fetch and cache).
+
+Concurrency: NetSuite limits concurrent requests per *account*. Pass an ``ErpGate`` (DynamoDB semaphore
+shared by every function and execution); each HTTP attempt holds one slot, backoff sleeps hold none.
+
+Money goes on the wire as JSON numbers with the exact digits of ``Money.to_decimal()`` in the record's
+currency, never through a float; numbers coming back are parsed as ``Decimal``.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json as jsonlib
+import logging
+import random
+import re
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from decimal import Decimal
+from typing import TYPE_CHECKING, Any, Protocol
+from urllib.parse import urlencode, urlsplit
+
+from shared.connectors.erp_gate import GATE_FULL
+from shared.connectors.errors import (
+    AuthError,
+    ConnectorError,
+    InvalidRecord,
+    NotFound,
+    PermanentError,
+    TransientError,
+)
+from shared.connectors.http import USER_AGENT, parse_retry_after, pool_manager
+from shared.crm.models import Address
+from shared.money import Money
+
+if TYPE_CHECKING:
+    from shared.connectors.erp_gate import ErpGate
+
+log = logging.getLogger("o2c.connectors.netsuite")
+
+RECORD_PATH = "/services/rest/record/v1"
+RECORD_TYPES = frozenset(
+    {"customer", "salesOrder", "invoice", "customerPayment", "creditMemo", "customerRefund", "deposit"}
+)
+# NetSuite's ids of the sales order statuses (the ``orderStatus`` select field).
+ORDER_STATUS = {
+    "pendingApproval": "A",
+    "pendingFulfillment": "B",
+    "cancelled": "C",
+    "partiallyFulfilled": "D",
+    "pendingBillingPartFulfilled": "E",
+    "pendingBilling": "F",
+    "fullyBilled": "G",
+    "closed": "H",
+}
+# Currency internal ids are per account (Lists > Accounting > Currencies). These are the ids a new
+# account usually gives its first currencies; pass ``currency_ids`` for yours.
+DEFAULT_CURRENCY_IDS: Mapping[str, str] = {"USD": "1", "GBP": "2", "CAD": "3", "EUR": "4"}
+
+# NetSuite: "An external ID can be any string containing letters, numbers, underscore (_), and hyphen (-)."
+_EXTERNAL_ID = re.compile(r"^[A-Za-z0-9_-]{1,200}$")
+_INTERNAL_ID = re.compile(r"^[0-9]{1,20}$")
+_DETAIL_LIMIT = 300
+
+
+# --- auth strategies ------------------------------------------------------------------------------------
+
+
+class Auth(Protocol):
+    """Headers that authenticate one request. Called before every attempt (a TBA signature covers the
+    method, the URL with its query, a fresh nonce and timestamp)."""
+
+    def headers(self, method: str, url: str) -> dict[str, str]: ...
+
+
+def _secret(value: str | Callable[[], str]) -> str:
+    return value() if callable(value) else value
+
+
+class TokenBasedAuth:
+    """NetSuite Token-Based Authentication: OAuth 1.0a, HMAC-SHA256, ``realm`` = the account id as NetSuite
+    spells it (``1234567`` or ``1234567_SB1``). Secrets may be callables (read from a cached secret).
+
+    The JSON body is not signed (OAuth 1.0a signs form bodies only; no ``oauth_body_hash`` is sent), as
+    NetSuite expects."""
+
+    def __init__(
+        self,
+        account_id: str,
+        *,
+        consumer_key: str | Callable[[], str],
+        consumer_secret: str | Callable[[], str],
+        token_id: str | Callable[[], str],
+        token_secret: str | Callable[[], str],
+    ) -> None:
+        self.realm = realm_for(account_id)
+        self._consumer_key = consumer_key
+        self._consumer_secret = consumer_secret
+        self._token_id = token_id
+        self._token_secret = token_secret
+
+    def headers(self, method: str, url: str) -> dict[str, str]:
+        from oauthlib.oauth1 import SIGNATURE_HMAC_SHA256, Client
+
+        client = Client(
+            _secret(self._consumer_key),
+            client_secret=_secret(self._consumer_secret),
+            resource_owner_key=_secret(self._token_id),
+            resource_owner_secret=_secret(self._token_secret),
+            signature_method=SIGNATURE_HMAC_SHA256,
+            realm=self.realm,
+        )
+        _, headers, _ = client.sign(url, http_method=method.upper())
+        return {"Authorization": headers["Authorization"]}
+
+
+class BearerAuth:
+    """OAuth 2.0: ``Authorization: Bearer <token>``. ``access_token`` is called per request; an M2M strategy
+    (client credentials with a JWT assertion) provides it from its cache, refreshing before expiry."""
+
+    def __init__(self, access_token: Callable[[], str]) -> None:
+        self._access_token = access_token
+
+    def headers(self, method: str, url: str) -> dict[str, str]:
+        return {"Authorization": f"Bearer {self._access_token()}"}
+
+
+def realm_for(account_id: str) -> str:
+    """The account id as the OAuth realm wants it: ``1234567-sb1`` → ``1234567_SB1``."""
+    text = account_id.strip().upper().replace("-", "_")
+    if not re.match(r"^[A-Z0-9_]{1,40}$", text):
+        raise ValueError(f"{account_id!r} is not a NetSuite account id")
+    return text
+
+
+def base_url_for(account_id: str) -> str:
+    """``https://<account>.suitetalk.api.netsuite.com`` (``1234567_SB1`` → host ``1234567-sb1``)."""
+    return f"https://{realm_for(account_id).lower().replace('_', '-')}.suitetalk.api.netsuite.com"
+
+
+# --- HTTP -----------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Response:
+    status: int
+    location: str | None
+    body: Any
+
+
+class NetSuiteHttp:
+    """JSON over HTTP to one NetSuite account, on the process-wide urllib3 pool.
+
+    Transient failures (429 incl. ``CONCURRENCY_LIMIT_EXCEEDED``, 5xx, 408, timeouts, resets) are retried
+    with exponential backoff and full jitter (``Retry-After`` when given; a wait above ``max_retry_wait_s``
+    is raised at once) — for idempotent methods only; a POST is sent once unless ``retry=True``. Each
+    attempt holds a slot of ``gate`` (if any); the sleeps between attempts do not.
+    """
+
+    def __init__(
+        self,
+        base_url: str,
+        *,
+        auth: Auth,
+        gate: ErpGate | None = None,
+        timeout_s: float = 10,
+        max_attempts: int = 3,
+        max_retry_wait_s: float = 10,
+        base_backoff_s: float = 0.25,
+        sleep: Callable[[float], None] = time.sleep,
+    ) -> None:
+        if max_attempts < 1:
+            raise ValueError("max_attempts must be at least 1")
+        self.base_url = base_url.rstrip("/")
+        self.auth = auth
+        self.gate = gate
+        self.timeout_s = timeout_s
+        self.max_attempts = max_attempts
+        self.max_retry_wait_s = max_retry_wait_s
+        self.base_backoff_s = base_backoff_s
+        self.sleep = sleep
+
+    def request(
+        self,
+        method: str,
+        path: str,
+        *,
+        query: Mapping[str, str] | None = None,
+        json: Any = None,
+        retry: bool | None = None,
+    ) -> Response:
+        method = method.upper()
+        url = self.base_url + path + (f"?{urlencode(query)}" if query else "")
+        what = f"{method} {path}"
+        body = None if json is None else dumps(json)
+        if retry is None:
+            retry = method != "POST"
+        attempts = self.max_attempts if retry else 1
+        attempt = 0
+        while True:
+            attempt += 1
+            try:
+                return self._once(method, url, what, body)
+            except TransientError as exc:
+                if exc.code == GATE_FULL:
+                    raise  # already waited wait_s for a slot: the queue / state machine retries later
+                if attempt >= attempts:
+                    if attempts > 1:
+                        log.warning("%s failed after %d attempts: %s", what, attempt, exc)
+                    raise
+                wait = self.backoff(attempt, exc.retry_after)
+                if wait is None:
+                    log.warning(
+                        "%s: NetSuite asks to wait %.1fs, more than allowed here", what, exc.retry_after
+                    )
+                    raise
+                log.info("%s: %s; retry %d in %.2fs", what, exc, attempt + 1, wait)
+                self.sleep(wait)
+
+    def backoff(self, attempt: int, retry_after: float | None) -> float | None:
+        """Seconds to wait before attempt ``attempt + 1``; None when the vendor asks for too long a wait."""
+        if retry_after is not None:
+            return retry_after if retry_after <= self.max_retry_wait_s else None
+        return random.uniform(0, min(self.max_retry_wait_s, self.base_backoff_s * 2 ** (attempt - 1)))
+
+    def _once(self, method: str, url: str, what: str, body: bytes | None) -> Response:
+        slot = self.gate.slot() if self.gate is not None else contextlib.nullcontext()
+        with slot:
+            return self._send(method, url, what, body)
+
+    def _send(self, method: str, url: str, what: str, body: bytes | None) -> Response:
+        import urllib3
+
+        headers = {
+            "Accept": "application/json",
+            "User-Agent": USER_AGENT,
+            # refuse unknown field names instead of silently dropping them
+            "X-NetSuite-PropertyNameValidation": "Error",
+            **self.auth.headers(method, url),
+        }
+        if body is not None:
+            headers["Content-Type"] = "application/json"
+        started = time.monotonic()
+        try:
+            response = pool_manager().request(
+                method,
+                url,
+                body=body,
+                headers=headers,
+                timeout=urllib3.Timeout(connect=self.timeout_s, read=self.timeout_s),
+                redirect=False,
+                preload_content=True,
+            )
+        except urllib3.exceptions.HTTPError as exc:
+            # for a write, the outcome is unknown: NetSuite may have committed it
+            raise TransientError(f"{what} -> {type(exc).__name__}") from exc
+        status: int = response.status
+        data: bytes = response.data or b""
+        log.debug("%s -> %d in %.0f ms", what, status, (time.monotonic() - started) * 1000)
+        if 200 <= status < 300:
+            parsed: Any = None
+            if data.strip():
+                try:
+                    parsed = jsonlib.loads(data, parse_float=Decimal)
+                except ValueError:
+                    raise PermanentError(
+                        f"{what} -> HTTP {status}: body is not JSON", status=status
+                    ) from None
+            return Response(status, response.headers.get("Location"), parsed)
+        raise classify(
+            status, what=what, body=data, retry_after=parse_retry_after(response.headers.get("Retry-After"))
+        )
+
+
+def classify(status: int, *, what: str, body: bytes, retry_after: float | None) -> ConnectorError:
+    """NetSuite's error ``{"type", "title", "status", "o:errorDetails": [{"detail", "o:errorCode"}]}`` →
+    the hub's error class. 429 (``CONCURRENCY_LIMIT_EXCEEDED`` or the request-rate limit), 408 and 5xx are
+    transient; 400 is a record NetSuite will not accept (``InvalidRecord``); 404 ``NotFound``; 401/403
+    ``AuthError``."""
+    code, detail = netsuite_error(body)
+    message = f"{what} -> HTTP {status}" + (f" {code}" if code else "")
+    if status in (408, 429) or status >= 500:
+        return TransientError(message, status=status, retry_after=retry_after, code=code, detail=detail)
+    if status in (401, 403):
+        return AuthError(message, status=status, code=code, detail=detail)
+    if status == 404:
+        return NotFound(message, status=status, code=code, detail=detail)
+    if status == 400:
+        return InvalidRecord(message, status=status, code=code, detail=detail)
+    return PermanentError(message, status=status, code=code, detail=detail)
+
+
+def netsuite_error(body: bytes) -> tuple[str | None, str | None]:
+    """(first ``o:errorCode``, its ``detail`` or the ``title``) from a NetSuite error body."""
+    try:
+        data = jsonlib.loads(body)
+    except ValueError:
+        return None, None
+    if not isinstance(data, dict):
+        return None, None
+    code = detail = None
+    details = data.get("o:errorDetails")
+    if isinstance(details, list) and details and isinstance(details[0], dict):
+        code = details[0].get("o:errorCode")
+        detail = details[0].get("detail")
+    detail = detail or data.get("title")
+    return (
+        str(code) if code is not None else None,
+        str(detail)[:_DETAIL_LIMIT] if detail is not None else None,
+    )
+
+
+def dumps(data: Any) -> bytes:
+    """JSON with ``Decimal`` as a JSON number with exactly its digits (never through a float)."""
+
+    def mark(value: object) -> str:
+        if isinstance(value, Decimal):
+            if not value.is_finite():
+                raise ValueError("money and quantities must be finite")
+            return f"\x00dec:{value:f}\x00"
+        raise TypeError(f"{type(value).__name__} is not JSON serialisable")
+
+    text = jsonlib.dumps(data, default=mark, separators=(",", ":"))
+    return re.sub(r'"\\u0000dec:(-?[0-9.]+)\\u0000"', r"\1", text).encode()
+
+
+# --- the connector --------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ErpRef:
+    """A record in the ERP: internal id, the hub's external id, and its document number (``tranId`` of a
+    transaction, ``entityId`` of a customer) when it has one."""
+
+    id: str
+    external_id: str
+    document_number: str | None = None
+
+
+@dataclass(frozen=True)
+class OrderLine:
+    """One sales order line. The item is ``item_external_id`` (the item's external id in NetSuite), else
+    the connector's ``default_item_id`` with ``name`` as the line description. ``amount`` is the line's net
+    amount (quantity x rate less discounts), ``tax`` its tax (from the tax engine); all in the order's
+    currency."""
+
+    quantity: int
+    rate: Money
+    amount: Money
+    tax: Money
+    item_external_id: str | None = None
+    name: str | None = None
+
+
+class NetSuiteErp:
+    """NetSuite REST record API. ``auth`` is a strategy (``TokenBasedAuth``, ``BearerAuth``). ``http``,
+    when given, is used as is (it carries its own auth and gate); otherwise one is built from ``base_url``
+    (default: the account's SuiteTalk host), ``auth`` and ``gate``.
+
+    ``currency_ids`` maps ISO codes to the account's currency internal ids; ``default_item_id`` is the item
+    (e.g. a non-inventory "CRM line" item) used for order lines that name no item external id.
+    """
+
+    def __init__(
+        self,
+        base_url: str | None,
+        *,
+        account_id: str,
+        auth: Auth,
+        http: NetSuiteHttp | None = None,
+        gate: ErpGate | None = None,
+        currency_ids: Mapping[str, str] | None = None,
+        default_item_id: str | None = None,
+    ) -> None:
+        self.account_id = realm_for(account_id)
+        if http is not None and gate is not None and http.gate is not gate:
+            raise ValueError("pass the gate to the NetSuiteHttp you give, not beside it")
+        self._http = http or NetSuiteHttp(base_url or base_url_for(account_id), auth=auth, gate=gate)
+        self._currency_ids = {k.upper(): v for k, v in (currency_ids or DEFAULT_CURRENCY_IDS).items()}
+        self._default_item_id = default_item_id
+
+    # --- reads ---------------------------------------------------------------------------------------
+
+    def get_by_external_id(self, record_type: str, external_id: str) -> dict[str, Any] | None:
+        """The record, or None when there is none with that external id."""
+        try:
+            return self._get(record_type, f"eid:{_external_id(external_id)}")
+        except NotFound:
+            return None
+
+    def get(self, record_type: str, record_id: str) -> dict[str, Any]:
+        """The record by internal id (``NotFound`` if there is none)."""
+        return self._get(record_type, _internal_id(record_id, record_type))
+
+    # --- writes --------------------------------------------------------------------------------------
+
+    def upsert_customer(
+        self,
+        external_id: str,
+        *,
+        company_name: str,
+        email: str | None,
+        subsidiary_id: str,
+        currency: str,
+        billing_address: Address | None = None,
+        tax_id: str | None = None,
+    ) -> ErpRef:
+        external_id = _external_id(external_id)
+        body: dict[str, Any] = {
+            "externalId": external_id,
+            "isPerson": False,
+            "companyName": company_name,
+            "subsidiary": {"id": _internal_id(subsidiary_id, "subsidiary")},
+            "currency": {"id": self._currency_id(currency)},
+        }
+        if email:
+            body["email"] = email
+        if tax_id:
+            body["vatRegNumber"] = tax_id
+        query = None
+        if billing_address is not None:
+            body["addressBook"] = {
+                "items": [
+                    {
+                        "defaultBilling": True,
+                        "defaultShipping": False,
+                        "addressBookAddress": _address(billing_address),
+                    }
+                ]
+            }
+            query = {"replace": "addressBook"}  # the address replaces, rather than joins, the old one
+        return self._upsert("customer", external_id, body, query=query, number_field="entityId")
+
+    def upsert_sales_order(
+        self,
+        external_id: str,
+        *,
+        customer_id: str,
+        subsidiary_id: str,
+        currency: str,
+        lines: list[OrderLine],
+        memo: str | None = None,
+        status: str = "pendingApproval",
+    ) -> ErpRef:
+        """Create or update the order. An order past ``pendingApproval`` (approved, billed, cancelled) is
+        left as it is and its reference returned: a redelivered "create the order" must not reset it."""
+        external_id = _external_id(external_id)
+        if status not in ("pendingApproval", "pendingFulfillment"):
+            raise ValueError("a new sales order is pendingApproval or pendingFulfillment")
+        if not lines:
+            raise InvalidRecord(f"sales order {external_id}: no lines")
+        code = currency.upper()
+        existing = self.get_by_external_id("salesOrder", external_id)
+        if existing is not None and _status_id(existing) not in (None, ORDER_STATUS["pendingApproval"]):
+            return _ref(existing, external_id, "tranId")
+        body: dict[str, Any] = {
+            "externalId": external_id,
+            "entity": {"id": _internal_id(customer_id, "customer")},
+            "subsidiary": {"id": _internal_id(subsidiary_id, "subsidiary")},
+            "currency": {"id": self._currency_id(code)},
+            "orderStatus": {"id": ORDER_STATUS[status]},
+            "item": {"items": [self._line(external_id, n, line, code) for n, line in enumerate(lines, 1)]},
+        }
+        if memo:
+            body["memo"] = memo
+        return self._upsert("salesOrder", external_id, body, query={"replace": "item"}, number_field="tranId")
+
+    def invoice_sales_order(self, order_id: str, *, external_id: str) -> ErpRef:
+        """Bill the order: one invoice with ``external_id``, however often this is called. Looks for the
+        invoice before transforming and, after a failed or timed-out transform, again before retrying (the
+        transform may have committed)."""
+        order_id = _internal_id(order_id, "salesOrder")
+        external_id = _external_id(external_id)
+        path = f"{RECORD_PATH}/salesOrder/{order_id}/!transform/invoice"
+        attempt = 0
+        while True:
+            attempt += 1
+            found = self.get_by_external_id("invoice", external_id)
+            if found is not None:
+                return _ref(found, external_id, "tranId")
+            try:
+                response = self._http.request("POST", path, json={"externalId": external_id}, retry=False)
+            except TransientError as exc:
+                if attempt >= self._http.max_attempts:
+                    raise
+                wait = self._http.backoff(attempt, exc.retry_after)
+                if wait is None:
+                    raise
+                log.info("invoice %s: %s; looking it up, then retrying in %.2fs", external_id, exc, wait)
+                self._http.sleep(wait)
+                continue
+            except PermanentError:
+                # a concurrent or earlier transform may have billed the order already
+                found = self.get_by_external_id("invoice", external_id)
+                if found is not None:
+                    return _ref(found, external_id, "tranId")
+                raise
+            return self._ref_after_write("invoice", external_id, response, "tranId")
+
+    def apply_customer_payment(
+        self,
+        external_id: str,
+        *,
+        customer_id: str,
+        invoice_id: str,
+        amount: Money,
+        currency: str,
+        memo: str | None = None,
+    ) -> ErpRef:
+        """Record a payment of ``amount`` by the customer, applied to the invoice."""
+        external_id = _external_id(external_id)
+        if amount.currency != currency.upper():
+            raise ValueError(f"payment of {amount.format()} recorded in {currency}")
+        if amount.amount <= 0:
+            raise ValueError("a customer payment is positive")
+        value = amount.to_decimal()
+        body: dict[str, Any] = {
+            "externalId": external_id,
+            "customer": {"id": _internal_id(customer_id, "customer")},
+            "currency": {"id": self._currency_id(amount.currency)},
+            "payment": value,
+            "apply": {
+                "items": [
+                    {"doc": {"id": _internal_id(invoice_id, "invoice")}, "apply": True, "amount": value}
+                ]
+            },
+        }
+        if memo:
+            body["memo"] = memo
+        return self._upsert(
+            "customerPayment", external_id, body, query={"replace": "apply"}, number_field="tranId"
+        )
+
+    def activate_sales_order(self, order_id: str) -> None:
+        """Approve: Pending Approval → Pending Fulfillment (already approved: nothing to do)."""
+        self._set_order_status(order_id, "pendingFulfillment", done=("B", "D", "E", "F", "G"))
+
+    def release_sales_order(self, order_id: str) -> None:
+        """Release a paid order to fulfilment: the hub's custom body field ``custbody_o2c_released``
+        (a saved search / workflow keeps unreleased orders out of the fulfilment queue). Idempotent."""
+        order_id = _internal_id(order_id, "salesOrder")
+        self._http.request(
+            "PATCH", f"{RECORD_PATH}/salesOrder/{order_id}", json={"custbody_o2c_released": True}
+        )
+
+    def cancel_sales_order(self, order_id: str) -> None:
+        """Cancel an order nothing was fulfilled or billed on. Already cancelled or closed: nothing to do."""
+        self._set_order_status(order_id, "cancelled", done=("C", "H"))
+
+    # --- internals -----------------------------------------------------------------------------------
+
+    def _set_order_status(self, order_id: str, status: str, *, done: tuple[str, ...]) -> None:
+        order_id = _internal_id(order_id, "salesOrder")
+        current = _status_id(self._get("salesOrder", order_id))
+        if current in done:
+            return
+        self._http.request(
+            "PATCH",
+            f"{RECORD_PATH}/salesOrder/{order_id}",
+            json={"orderStatus": {"id": ORDER_STATUS[status]}},
+        )
+
+    def _get(self, record_type: str, key: str) -> dict[str, Any]:
+        if record_type not in RECORD_TYPES:
+            raise ValueError(f"unknown NetSuite record type {record_type!r}")
+        body = self._http.request("GET", f"{RECORD_PATH}/{record_type}/{key}").body
+        if not isinstance(body, dict):
+            raise InvalidRecord(f"{record_type} {key}: unexpected response shape")
+        return body
+
+    def _upsert(
+        self,
+        record_type: str,
+        external_id: str,
+        body: dict[str, Any],
+        *,
+        query: Mapping[str, str] | None,
+        number_field: str,
+    ) -> ErpRef:
+        response = self._http.request(
+            "PUT", f"{RECORD_PATH}/{record_type}/eid:{external_id}", query=query, json=body
+        )
+        return self._ref_after_write(record_type, external_id, response, number_field)
+
+    def _ref_after_write(
+        self, record_type: str, external_id: str, response: Response, number_field: str
+    ) -> ErpRef:
+        """The written record's reference: its id from ``Location``, its document number from a read (by
+        id, or by external id when ``Location`` is missing)."""
+        record_id = _id_from_location(response.location, record_type)
+        record = self._get(record_type, record_id if record_id else f"eid:{external_id}")
+        return _ref(record, external_id, number_field)
+
+    def _line(self, order: str, number: int, line: OrderLine, currency: str) -> dict[str, Any]:
+        for name, money in (("rate", line.rate), ("amount", line.amount), ("tax", line.tax)):
+            if money.currency != currency:
+                raise ValueError(
+                    f"order {order} line {number}: {name} in {money.currency}, order in {currency}"
+                )
+        if isinstance(line.quantity, bool) or not isinstance(line.quantity, int) or line.quantity <= 0:
+            raise InvalidRecord(f"order {order} line {number}: quantity must be a positive whole number")
+        if line.item_external_id:
+            if not _EXTERNAL_ID.match(line.item_external_id):
+                raise InvalidRecord(
+                    f"order {order} line {number}: item {line.item_external_id[:40]!r} is not a NetSuite "
+                    "external id (letters, digits, _ and -)"
+                )
+            item: dict[str, str] = {"externalId": line.item_external_id}
+        elif self._default_item_id:
+            item = {"id": _internal_id(self._default_item_id, "item")}
+        else:
+            raise InvalidRecord(f"order {order} line {number}: no item external id and no default item")
+        result: dict[str, Any] = {
+            "item": item,
+            "quantity": line.quantity,
+            "rate": line.rate.to_decimal(),
+            "amount": line.amount.to_decimal(),
+            "tax1Amt": line.tax.to_decimal(),
+        }
+        if line.name:
+            result["description"] = line.name
+        return result
+
+    def _currency_id(self, currency: str) -> str:
+        code = currency.upper()
+        try:
+            return self._currency_ids[code]
+        except KeyError:
+            raise InvalidRecord(f"currency {code} has no NetSuite currency id (currency_ids)") from None
+
+
+def _ref(record: Mapping[str, Any], external_id: str, number_field: str) -> ErpRef:
+    record_id = str(record.get("id") or "")
+    if not _INTERNAL_ID.match(record_id):
+        raise InvalidRecord(f"record {external_id}: no internal id in NetSuite's answer")
+    number = record.get(number_field)
+    return ErpRef(id=record_id, external_id=external_id, document_number=str(number) if number else None)
+
+
+def _status_id(record: Mapping[str, Any]) -> str | None:
+    status = record.get("orderStatus")
+    if isinstance(status, dict):
+        value = status.get("id")
+        return str(value) if value is not None else None
+    return str(status) if status is not None else None
+
+
+def _id_from_location(location: str | None, record_type: str) -> str | None:
+    if not location:
+        return None
+    parts = urlsplit(location).path.rstrip("/").split("/")
+    if len(parts) >= 2 and parts[-2] == record_type and _INTERNAL_ID.match(parts[-1]):
+        return parts[-1]
+    return None
+
+
+def _address(address: Address) -> dict[str, Any]:
+    fields = {
+        "addr1": address.street,
+        "city": address.city,
+        "state": address.state,
+        "zip": address.postalCode,
+        "country": {"id": address.country.upper()} if address.country else None,
+    }
+    return {k: v for k, v in fields.items() if v}
+
+
+def _external_id(value: str) -> str:
+    text = str(value).strip()
+    if not _EXTERNAL_ID.match(text):
+        raise ValueError(f"{text[:40]!r} is not a NetSuite external id (letters, digits, _ and -)")
+    return text
+
+
+def _internal_id(value: object, what: str) -> str:
+    text = str(value).strip()
+    if not _INTERNAL_ID.match(text):
+        raise ValueError(f"{what} id {text[:40]!r} is not a NetSuite internal id")
+    return text

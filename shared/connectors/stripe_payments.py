@@ -1,0 +1,420 @@
+"""Stripe payments for the hub, on the official SDK (``stripe.StripeClient``): customers, SetupIntents for
+saving a card, and off-session authorization / capture / void of PaymentIntents.
+
+- **One Idempotency-Key per business intent.** Every write takes an explicit ``idempotency_key`` (e.g.
+  ``f"authorize:{erp_order_id}"``), sent as ``Idempotency-Key`` on every attempt, so a retry after a lost
+  reply (timeout, dropped connection, Lambda retry, SQS redelivery) gets Stripe's stored reply instead of a
+  second customer or a second authorization. Stripe keeps keys for 24 h.
+- **Retries are ours, not the SDK's** (``max_network_retries=0``): the SDK neither retries a 429 nor reads
+  ``Retry-After``, and sleeps at least 0.5 s. Here 429, 5xx, 409 (a request with the same key still
+  running) and connection failures/timeouts are retried with exponential backoff and full jitter, or
+  after ``Retry-After`` when Stripe sends one. A wait longer than ``max_retry_wait_s`` is not slept here:
+  ``TransientError(retry_after=...)`` is raised so the queue retries later. ``Stripe-Should-Retry`` is
+  obeyed when present.
+- **A card decline is a business outcome**, not an exception: ``authorize`` returns an
+  ``AuthorizationResult`` with Stripe's ``code``/``decline_code``/``message``. Other failures are classified
+  (``shared.connectors.errors``): ``TransientError``, ``AuthError`` (401/403), ``NotFound`` (404),
+  ``PermanentError`` (other 4xx; ``code`` is Stripe's error code, e.g. ``idempotency_error``).
+- ``capture`` and ``cancel`` are idempotent in effect too: capturing a PaymentIntent that already
+  succeeded answers ``"succeeded"``, cancelling one already canceled answers ``"canceled"``.
+- The SDK is imported on first use (it costs ~0.5 s): a function that never calls Stripe never pays it.
+  The API key is read (``api_key()``) for every request, so a rotated secret is picked up.
+- Metadata carries the caller's ids (``o2c_correlation_id``, ``o2c_opportunity_id``, ``o2c_erp_order_id``,
+  ``o2c_erp_customer_id``) and nothing else: never card data. Logs carry method, path, status and Stripe's
+  error code; never a body, a key or a client secret.
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+import threading
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from shared.connectors.errors import (
+    AuthError,
+    ConnectorError,
+    InvalidRecord,
+    NotFound,
+    PermanentError,
+    TransientError,
+)
+from shared.connectors.http import parse_retry_after
+from shared.money import Money, to_stripe
+
+if TYPE_CHECKING:
+    import stripe
+
+log = logging.getLogger("o2c.connectors.stripe")
+
+DEFAULT_BASE_URL = "https://api.stripe.com"
+ERP_CUSTOMER_KEY = "o2c_erp_customer_id"
+CRM_ACCOUNT_KEY = "o2c_crm_account_id"
+_DETAIL_LIMIT = 300
+_UNEXPECTED_STATE = "payment_intent_unexpected_state"
+
+
+@dataclass(frozen=True)
+class AuthorizationResult:
+    """What an off-session authorization came to. ``status`` is the PaymentIntent's: ``requires_capture``
+    (authorized, funds held), ``requires_payment_method`` (declined: ``failure_code`` e.g.
+    ``card_declined``, ``decline_code`` e.g. ``insufficient_funds``, ``message`` Stripe's text for the
+    payer), ``requires_action`` (the bank wants the customer present), ``succeeded``, ``processing``."""
+
+    payment_intent_id: str
+    status: str
+    decline_code: str | None = None
+    failure_code: str | None = None
+    message: str | None = None
+
+    @property
+    def authorized(self) -> bool:
+        return self.status == "requires_capture"
+
+
+class StripePayments:
+    """The hub's Stripe adapter. ``api_key`` returns the secret key (``sk_...`` or a restricted ``rk_...``);
+    ``base_url`` is Stripe's API or a sandbox. ``sleep`` is injectable for tests."""
+
+    def __init__(
+        self,
+        api_key: Callable[[], str],
+        *,
+        base_url: str = DEFAULT_BASE_URL,
+        timeout_s: float = 20,
+        connect_timeout_s: float = 5,
+        max_attempts: int = 3,
+        max_retry_wait_s: float = 10,
+        base_backoff_s: float = 0.25,
+        stripe_version: str | None = None,
+        sleep: Callable[[float], None] = time.sleep,
+    ) -> None:
+        if max_attempts < 1:
+            raise ValueError("max_attempts must be at least 1")
+        self._api_key = api_key
+        self.base_url = base_url.rstrip("/")
+        self._timeout = (connect_timeout_s, timeout_s)
+        self._max_attempts = max_attempts
+        self._max_retry_wait_s = max_retry_wait_s
+        self._base_backoff_s = base_backoff_s
+        self._stripe_version = stripe_version
+        self._sleep = sleep
+        self._client: stripe.StripeClient | None = None
+        self._client_lock = threading.Lock()
+
+    # --- customers -----------------------------------------------------------------------------------
+
+    def ensure_customer(
+        self, *, erp_customer_id: str, crm_account_id: str, name: str, email: str | None, idempotency_key: str
+    ) -> str:
+        """The Stripe customer (``cus_...``) of an ERP customer: found by its ``o2c_erp_customer_id``
+        metadata, else created. Search lags writes by up to a minute on Stripe; the idempotency key (one
+        per ERP customer, e.g. ``f"customer:{erp_customer_id}"``) makes concurrent or repeated creates
+        within 24 h return the same customer."""
+        query = f"metadata['{ERP_CUSTOMER_KEY}']:'{_quote(erp_customer_id)}'"
+        found = self._call(
+            "GET /v1/customers/search",
+            lambda v1, options: v1.customers.search({"query": query, "limit": 10}, options),
+        )
+        matches = sorted(found.get("data") or [], key=lambda c: (c.get("created") or 0, c.get("id") or ""))
+        if matches:
+            if len(matches) > 1:
+                log.warning(
+                    "Stripe has %d customers for one ERP customer; using the oldest %s",
+                    len(matches),
+                    matches[0]["id"],
+                )
+            return str(matches[0]["id"])
+        params: dict[str, Any] = {
+            "name": name,
+            "metadata": {ERP_CUSTOMER_KEY: erp_customer_id, CRM_ACCOUNT_KEY: crm_account_id},
+        }
+        if email:
+            params["email"] = email
+        created = self._call(
+            "POST /v1/customers",
+            lambda v1, options: v1.customers.create(params, options),
+            idempotency_key=idempotency_key,
+        )
+        return _id_of(created, "cus_", "customer")
+
+    # --- saving a card -------------------------------------------------------------------------------
+
+    def create_setup_intent(
+        self, *, customer_id: str, metadata: Mapping[str, str], idempotency_key: str
+    ) -> dict[str, Any]:
+        """A SetupIntent to save a card for later off-session charges. Returns ``{"id", "client_secret",
+        "status"}``; the client secret goes to the browser (Stripe.js), nowhere else (never logged)."""
+        params: dict[str, Any] = {
+            "customer": customer_id,
+            "usage": "off_session",
+            "payment_method_types": ["card"],
+            "metadata": _metadata(metadata),
+        }
+        seti = self._call(
+            "POST /v1/setup_intents",
+            lambda v1, options: v1.setup_intents.create(params, options),
+            idempotency_key=idempotency_key,
+        )
+        return {
+            "id": _id_of(seti, "seti_", "setup intent"),
+            "client_secret": seti.get("client_secret"),
+            "status": seti.get("status"),
+        }
+
+    # --- payments ------------------------------------------------------------------------------------
+
+    def authorize(
+        self,
+        *,
+        customer_id: str,
+        payment_method_id: str,
+        amount: Money,
+        metadata: Mapping[str, str],
+        idempotency_key: str,
+    ) -> AuthorizationResult:
+        """Hold ``amount`` on the customer's saved card (manual capture, off session). A decline is returned
+        (``status`` ``requires_payment_method`` and the codes), not raised."""
+        params: dict[str, Any] = {
+            "amount": to_stripe(amount),
+            "currency": amount.currency.lower(),
+            "customer": customer_id,
+            "payment_method": payment_method_id,
+            "payment_method_types": ["card"],
+            "capture_method": "manual",
+            "confirm": True,
+            "off_session": True,
+            "metadata": _metadata(metadata),
+        }
+        try:
+            pi = self._call(
+                "POST /v1/payment_intents",
+                lambda v1, options: v1.payment_intents.create(params, options),
+                idempotency_key=idempotency_key,
+            )
+        except _CardDeclined as declined:
+            error = declined.error
+            declined_pi = error.get("payment_intent")
+            if not isinstance(declined_pi, dict) or not declined_pi.get("id"):
+                raise InvalidRecord(
+                    "POST /v1/payment_intents -> HTTP 402 card_error without its PaymentIntent",
+                    status=402,
+                    code=error.get("code"),
+                ) from None
+            return AuthorizationResult(
+                payment_intent_id=str(declined_pi["id"]),
+                status=str(declined_pi.get("status") or "requires_payment_method"),
+                decline_code=error.get("decline_code"),
+                failure_code=error.get("code"),
+                message=error.get("message"),
+            )
+        last_error = pi.get("last_payment_error") or {}
+        return AuthorizationResult(
+            payment_intent_id=_id_of(pi, "pi_", "payment intent"),
+            status=str(pi.get("status")),
+            decline_code=last_error.get("decline_code"),
+            failure_code=last_error.get("code"),
+            message=last_error.get("message"),
+        )
+
+    def capture(self, *, payment_intent_id: str, idempotency_key: str) -> str:
+        """Capture the whole authorized amount. Returns the PaymentIntent's status (``succeeded``), also
+        when it had already been captured."""
+        return self._transition(
+            "capture",
+            payment_intent_id,
+            done="succeeded",
+            idempotency_key=idempotency_key,
+            send=lambda v1, options: v1.payment_intents.capture(payment_intent_id, None, options),
+        )
+
+    def cancel(self, *, payment_intent_id: str, idempotency_key: str) -> str:
+        """Void the authorization (release the held funds). Returns ``canceled``, also when it already was."""
+        return self._transition(
+            "cancel",
+            payment_intent_id,
+            done="canceled",
+            idempotency_key=idempotency_key,
+            send=lambda v1, options: v1.payment_intents.cancel(payment_intent_id, None, options),
+        )
+
+    def retrieve_payment_intent(self, payment_intent_id: str) -> dict[str, Any]:
+        """The PaymentIntent as Stripe's JSON (``NotFound`` if there is none)."""
+        return self._call(
+            "GET /v1/payment_intents/{id}",
+            lambda v1, options: v1.payment_intents.retrieve(payment_intent_id, None, options),
+        )
+
+    # --- internals -----------------------------------------------------------------------------------
+
+    def _transition(
+        self,
+        verb: str,
+        payment_intent_id: str,
+        *,
+        done: str,
+        idempotency_key: str,
+        send: Callable[[Any, dict[str, Any]], Any],
+    ) -> str:
+        try:
+            pi = self._call(f"POST /v1/payment_intents/{{id}}/{verb}", send, idempotency_key=idempotency_key)
+        except PaymentIntentStateError as exc:
+            current = exc.payment_intent_status
+            if current is None:
+                current = self.retrieve_payment_intent(payment_intent_id).get("status")
+            if current == done:
+                log.info("%s %s: already %s", verb, payment_intent_id, done)
+                return done
+            raise
+        return str(pi.get("status"))
+
+    def _stripe_client(self) -> stripe.StripeClient:
+        with self._client_lock:
+            if self._client is None:
+                import stripe  # lazy: ~0.5 s of imports, paid only by functions that call Stripe
+
+                self._client = stripe.StripeClient(
+                    self._api_key(),
+                    base_addresses={"api": self.base_url},
+                    stripe_version=self._stripe_version,
+                    max_network_retries=0,  # ours: see the module docstring
+                    http_client=stripe.RequestsClient(timeout=self._timeout),
+                )
+            return self._client
+
+    def _call(
+        self,
+        what: str,
+        send: Callable[[Any, dict[str, Any]], Any],
+        *,
+        idempotency_key: str | None = None,
+    ) -> dict[str, Any]:
+        """Send with retries; Stripe's JSON as plain dicts."""
+        if idempotency_key is not None and not idempotency_key.strip():
+            raise ValueError("idempotency_key must not be empty")
+        client = self._stripe_client()
+        import stripe  # already loaded by _stripe_client
+
+        attempt = 0
+        while True:
+            attempt += 1
+            options: dict[str, Any] = {"api_key": self._api_key()}
+            if idempotency_key is not None:
+                options["idempotency_key"] = idempotency_key
+            try:
+                result = send(client.v1, options)
+            except stripe.StripeError as exc:
+                error = self._classify(exc, what)
+                if not isinstance(error, TransientError):
+                    raise error from exc
+                if attempt >= self._max_attempts:
+                    log.warning("%s failed after %d attempts: %s", what, attempt, error)
+                    raise error from exc
+                wait = self._wait_before_retry(attempt, error.retry_after)
+                if wait is None:
+                    log.warning(
+                        "%s: Stripe asks to wait %.1fs, more than allowed here", what, error.retry_after
+                    )
+                    raise error from exc
+            else:
+                return dict(result.to_dict())
+            log.info("%s: %s; retry %d in %.2fs", what, error, attempt + 1, wait)
+            self._sleep(wait)
+
+    def _wait_before_retry(self, attempt: int, retry_after: float | None) -> float | None:
+        if retry_after is not None:
+            return retry_after if retry_after <= self._max_retry_wait_s else None
+        ceiling = min(self._max_retry_wait_s, self._base_backoff_s * 2 ** (attempt - 1))
+        return random.uniform(0, ceiling)  # full jitter
+
+    def _classify(self, exc: stripe.StripeError, what: str) -> ConnectorError:
+        """The connector error a Stripe SDK exception stands for."""
+        import stripe
+
+        status = exc.http_status
+        body = exc.json_body if isinstance(exc.json_body, dict) else {}
+        error: dict[str, Any] = body["error"] if isinstance(body.get("error"), dict) else {}
+        code = error.get("code") or (error.get("type") if error.get("type") == "idempotency_error" else None)
+        detail = str(error.get("message") or exc.user_message or "")[:_DETAIL_LIMIT] or None
+        message = (
+            f"{what} -> "
+            + (f"HTTP {status}" if status else type(exc).__name__)
+            + (f" {code}" if code else "")
+        )
+        headers = {str(k).lower(): str(v) for k, v in (exc.headers or {}).items()}
+        should_retry = headers.get("stripe-should-retry")
+
+        if isinstance(exc, stripe.CardError):
+            return _CardDeclined(message, error=error)
+        if isinstance(exc, stripe.APIConnectionError):
+            # timeout, refused/reset/dropped connection: the request may or may not have been applied;
+            # the retry carries the same Idempotency-Key, so Stripe replays instead of applying twice
+            return TransientError(message, code="connection_error")
+        if isinstance(exc, stripe.AuthenticationError | stripe.PermissionError):
+            return AuthError(message, status=status, code=code)  # no detail: it may echo the key
+        if should_retry == "true" or (
+            should_retry != "false"
+            and (isinstance(exc, stripe.RateLimitError) or status in (408, 409) or (status or 0) >= 500)
+        ):
+            retry_after = parse_retry_after(headers.get("retry-after"))
+            return TransientError(message, status=status, retry_after=retry_after, code=code, detail=detail)
+        if status == 404:
+            return NotFound(message, status=status, code=code, detail=detail)
+        if code == _UNEXPECTED_STATE:
+            pi = error.get("payment_intent")
+            return PaymentIntentStateError(
+                message,
+                status=status,
+                code=code,
+                detail=detail,
+                payment_intent_status=pi.get("status") if isinstance(pi, dict) else None,
+            )
+        return PermanentError(message, status=status, code=code, detail=detail)
+
+
+class PaymentIntentStateError(PermanentError):
+    """The PaymentIntent is not in a status that allows the operation (Stripe's
+    ``payment_intent_unexpected_state``), e.g. capturing a canceled one. ``payment_intent_status`` is its
+    status when Stripe said so."""
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        status: int | None = None,
+        code: str | None = None,
+        detail: str | None = None,
+        payment_intent_status: str | None = None,
+    ) -> None:
+        super().__init__(message, status=status, code=code, detail=detail)
+        self.payment_intent_status = payment_intent_status
+
+
+class _CardDeclined(PermanentError):
+    """A 402 ``card_error``: ``authorize`` turns it into an ``AuthorizationResult``."""
+
+    def __init__(self, message: str, *, error: dict[str, Any]) -> None:
+        super().__init__(message, status=402, code=error.get("code"), detail=error.get("message"))
+        self.error = error
+
+
+def _metadata(metadata: Mapping[str, str]) -> dict[str, str]:
+    return {str(key): str(value) for key, value in metadata.items()}
+
+
+def _quote(value: str) -> str:
+    """A value inside single quotes in Stripe's search query language."""
+    return value.replace("\\", "\\\\").replace("'", "\\'")
+
+
+def _id_of(obj: dict[str, Any], prefix: str, what: str) -> str:
+    object_id = obj.get("id")
+    if not isinstance(object_id, str) or not object_id.startswith(prefix):
+        raise InvalidRecord(f"Stripe returned a {what} without a {prefix} id")
+    return object_id
+
+
+__all__ = ["AuthorizationResult", "PaymentIntentStateError", "StripePayments"]

@@ -1,0 +1,1 @@
+"""Quote-to-cash domain: the steps of the orchestration and how waits are correlated."""

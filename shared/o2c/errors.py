@@ -1,0 +1,44 @@
+"""How a quote-to-cash step fails, by the name Step Functions sees (the Lambda error type):
+
+- ``TransientError``: throttling, 5xx, timeouts — retried by the state machine with backoff and jitter; if
+  it persists the execution fails at that step and can be redriven from it.
+- ``BusinessRejection``: the vendor refused the request (validation, a closed period, an unknown record) —
+  not retried; the state machine compensates and puts the order on hold for a person.
+- ``ConfigurationError``: credentials refused — nothing a retry fixes; the execution fails at that step
+  and is redriven once the configuration is fixed.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from functools import wraps
+from typing import Any
+
+from shared.connectors.errors import AuthError, PermanentError, TransientError
+
+__all__ = ["BusinessRejection", "ConfigurationError", "TransientError", "classified"]
+
+
+class BusinessRejection(Exception):
+    pass
+
+
+class ConfigurationError(Exception):
+    pass
+
+
+def classified(step: Callable[..., Any]) -> Callable[..., Any]:
+    """Re-raise connector errors under the names the state machine's Retry/Catch rules use."""
+
+    @wraps(step)
+    def run(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return step(*args, **kwargs)
+        except TransientError:
+            raise
+        except AuthError as exc:
+            raise ConfigurationError(f"{type(exc).__name__}: {exc}") from exc
+        except PermanentError as exc:
+            raise BusinessRejection(f"{type(exc).__name__}: {exc}") from exc
+
+    return run

@@ -1,0 +1,305 @@
+"""The work of each quote-to-cash step, as plain functions over the connectors (ports), so the Lambda
+handlers stay thin and the logic is tested without AWS. Every write carries an external id or an
+idempotency key derived from the deal, so a retry after an unknown outcome never books twice."""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import UTC, date, datetime
+from typing import Any, Protocol
+
+from shared.crm.models import Address, CrmOpportunity
+from shared.money import Money
+
+# --- configuration -------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Subsidiary:
+    subsidiary_id: str
+    currency: str
+
+
+def subsidiaries_from_env(raw: str | None = None) -> dict[str, Subsidiary]:
+    """``ERP_SUBSIDIARIES``: region → subsidiary and its currency (OneWorld multi-entity), ``*`` = default."""
+    data = json.loads(
+        raw
+        if raw is not None
+        else os.environ.get("ERP_SUBSIDIARIES", '{"*": {"subsidiaryId": "1", "currency": "USD"}}')
+    )
+    return {region: Subsidiary(v["subsidiaryId"], v["currency"]) for region, v in data.items()}
+
+
+def subsidiary_for(opportunity: CrmOpportunity, table: Mapping[str, Subsidiary]) -> Subsidiary:
+    region = opportunity.account.region or ""
+    return table.get(region) or table["*"]
+
+
+def approval_threshold(currency: str, raw: str | None = None) -> int | None:
+    """``APPROVAL_THRESHOLDS``: currency → minor units above which a person approves the order."""
+    data = json.loads(raw if raw is not None else os.environ.get("APPROVAL_THRESHOLDS", "{}"))
+    value = data.get(currency, data.get("*"))
+    return int(value) if value is not None else None
+
+
+# --- ids -----------------------------------------------------------------------------------------
+
+
+def customer_external_id(opportunity: CrmOpportunity) -> str:
+    return f"{opportunity.crmSystem}-{opportunity.account.accountId}"
+
+
+def order_external_id(opportunity: CrmOpportunity) -> str:
+    return f"{opportunity.crmSystem}-{opportunity.opportunityId}"
+
+
+def money(value: Mapping[str, Any]) -> Money:
+    return Money.model_validate(value)
+
+
+def dump(m: Money) -> dict[str, Any]:
+    return m.model_dump()
+
+
+# --- ports ---------------------------------------------------------------------------------------
+
+
+class Erp(Protocol):
+    def upsert_customer(self, external_id: str, **kwargs: Any) -> Any: ...
+    def upsert_sales_order(self, external_id: str, **kwargs: Any) -> Any: ...
+    def invoice_sales_order(self, order_id: str, *, external_id: str) -> Any: ...
+    def apply_customer_payment(self, external_id: str, **kwargs: Any) -> Any: ...
+    def activate_sales_order(self, order_id: str) -> Any: ...
+    def release_sales_order(self, order_id: str) -> Any: ...
+    def cancel_sales_order(self, order_id: str) -> Any: ...
+
+
+class Tax(Protocol):
+    def calculate(self, **kwargs: Any) -> Any: ...
+
+
+class Payments(Protocol):
+    def ensure_customer(self, **kwargs: Any) -> str: ...
+    def create_setup_intent(self, **kwargs: Any) -> dict[str, Any]: ...
+    def authorize(self, **kwargs: Any) -> Any: ...
+    def capture(self, **kwargs: Any) -> str: ...
+    def cancel(self, **kwargs: Any) -> str: ...
+
+
+# --- ERP -----------------------------------------------------------------------------------------
+
+
+def ensure_erp_customer(
+    erp: Erp, opportunity: CrmOpportunity, subsidiaries: Mapping[str, Subsidiary]
+) -> dict[str, Any]:
+    sub = subsidiary_for(opportunity, subsidiaries)
+    account = opportunity.account
+    billing_email = next((c.email for c in opportunity.contacts if c.email), None)
+    ref = erp.upsert_customer(
+        customer_external_id(opportunity),
+        company_name=account.name,
+        email=billing_email,
+        subsidiary_id=sub.subsidiary_id,
+        currency=account.currency or opportunity.amount.currency,
+        billing_address=account.billingAddress,
+        tax_id=account.taxId,
+    )
+    return {
+        "erpCustomerId": ref.id,
+        "externalId": ref.external_id,
+        "subsidiaryId": sub.subsidiary_id,
+        "subsidiaryCurrency": sub.currency,
+    }
+
+
+def order_total(opportunity: CrmOpportunity, tax_total: Money) -> Money:
+    total = Money.of(0, opportunity.amount.currency)
+    for line in opportunity.lines:
+        total = total + line.amount
+    return total + tax_total
+
+
+def create_sales_order(
+    erp: Erp, opportunity: CrmOpportunity, customer: Mapping[str, Any], tax: Mapping[str, Any]
+) -> dict[str, Any]:
+    from shared.connectors.netsuite import OrderLine
+
+    tax_by_line = {int(t["number"]): money(t["tax"]) for t in tax["lines"]}
+    currency = opportunity.amount.currency
+    lines = [
+        OrderLine(
+            quantity=line.quantity,
+            rate=line.unitPrice,
+            amount=line.amount,
+            tax=tax_by_line.get(number, Money.of(0, currency)),
+            item_external_id=line.sku,
+            name=line.name,
+        )
+        for number, line in enumerate(opportunity.lines, start=1)
+    ]
+    ref = erp.upsert_sales_order(
+        order_external_id(opportunity),
+        customer_id=customer["erpCustomerId"],
+        subsidiary_id=customer["subsidiaryId"],
+        currency=currency,
+        lines=lines,
+        memo=f"{opportunity.crmSystem} opportunity {opportunity.opportunityId}: {opportunity.name}",
+    )
+    tax_total = money(tax["totalTax"])
+    return {
+        "erpOrderId": ref.id,
+        "externalId": ref.external_id,
+        "documentNumber": ref.document_number,
+        "total": dump(order_total(opportunity, tax_total)),
+        "tax": dump(tax_total),
+    }
+
+
+def create_invoice(erp: Erp, order: Mapping[str, Any]) -> dict[str, Any]:
+    """NetSuite bills approved orders only: the order is approved (Pending Fulfillment) and invoiced in
+    advance; it is released to fulfilment once the payment is applied (``activate_order``)."""
+    erp.activate_sales_order(order["erpOrderId"])
+    ref = erp.invoice_sales_order(order["erpOrderId"], external_id=f"inv-{order['externalId']}")
+    return {"erpInvoiceId": ref.id, "externalId": ref.external_id, "documentNumber": ref.document_number}
+
+
+def apply_payment(
+    erp: Erp,
+    customer: Mapping[str, Any],
+    invoice: Mapping[str, Any],
+    order: Mapping[str, Any],
+    payment_intent_id: str,
+) -> dict[str, Any]:
+    total = money(order["total"])
+    ref = erp.apply_customer_payment(
+        f"pay-{payment_intent_id}",
+        customer_id=customer["erpCustomerId"],
+        invoice_id=invoice["erpInvoiceId"],
+        amount=total,
+        currency=total.currency,
+        memo=f"Stripe {payment_intent_id}",
+    )
+    return {"erpPaymentId": ref.id, "externalId": ref.external_id}
+
+
+# --- tax -----------------------------------------------------------------------------------------
+
+
+def calculate_tax(tax: Tax, opportunity: CrmOpportunity, customer: Mapping[str, Any]) -> dict[str, Any]:
+    from shared.connectors.avatax import TaxLine
+
+    account = opportunity.account
+    ship_to: Address = account.shippingAddress or account.billingAddress or Address()
+    result = tax.calculate(
+        document_code=f"{order_external_id(opportunity)}",
+        customer_code=customer["externalId"],
+        date=opportunity.closeDate or datetime.now(UTC).date(),
+        ship_to=ship_to,
+        ship_from=None,
+        lines=[
+            TaxLine(
+                number=str(n),
+                amount=line.amount,
+                quantity=line.quantity,
+                item_code=line.sku or line.name,
+                tax_code=None,
+            )
+            for n, line in enumerate(opportunity.lines, start=1)
+        ],
+        currency=opportunity.amount.currency,
+    )
+    return {
+        "totalTax": dump(result.total_tax),
+        "lines": [{"number": int(n), "tax": dump(t)} for n, t in result.lines],
+    }
+
+
+# --- payments ------------------------------------------------------------------------------------
+
+
+def links(
+    opportunity: CrmOpportunity,
+    correlation_id: str,
+    customer: Mapping[str, Any],
+    order: Mapping[str, Any] | None = None,
+) -> dict[str, str]:
+    """Metadata the hub writes on payment objects: the webhooks bring these back, tying them to the deal."""
+    meta = {
+        "o2c_correlation_id": correlation_id,
+        "o2c_opportunity_id": opportunity.opportunityId,
+        "o2c_erp_customer_id": str(customer["erpCustomerId"]),
+    }
+    if order:
+        meta["o2c_erp_order_id"] = str(order["erpOrderId"])
+    return meta
+
+
+def prepare_payment(
+    payments: Payments,
+    opportunity: CrmOpportunity,
+    correlation_id: str,
+    customer: Mapping[str, Any],
+    order: Mapping[str, Any],
+    attempt: int,
+) -> dict[str, Any]:
+    email = next((c.email for c in opportunity.contacts if c.email), None)
+    payment_customer = payments.ensure_customer(
+        erp_customer_id=str(customer["erpCustomerId"]),
+        crm_account_id=opportunity.account.accountId,
+        name=opportunity.account.name,
+        email=email,
+        idempotency_key=f"customer:{customer['externalId']}",
+    )
+    setup = payments.create_setup_intent(
+        customer_id=payment_customer,
+        metadata=links(opportunity, correlation_id, customer, order),
+        idempotency_key=f"setup:{order['externalId']}:{attempt}",
+    )
+    return {"paymentCustomerId": payment_customer, "setupIntentId": setup["id"], "attempt": attempt}
+
+
+def authorize_payment(
+    payments: Payments,
+    opportunity: CrmOpportunity,
+    correlation_id: str,
+    customer: Mapping[str, Any],
+    order: Mapping[str, Any],
+    payment: Mapping[str, Any],
+    method: Mapping[str, Any],
+) -> dict[str, Any]:
+    total = money(order["total"])
+    result = payments.authorize(
+        customer_id=payment["paymentCustomerId"],
+        payment_method_id=method["paymentMethodId"],
+        amount=total,
+        metadata=links(opportunity, correlation_id, customer, order),
+        idempotency_key=f"authorize:{payment['setupIntentId']}",
+    )
+    authorized = result.status == "requires_capture"
+    threshold = approval_threshold(total.currency)
+    return {
+        "paymentIntentId": result.payment_intent_id,
+        "status": result.status,
+        "authorized": authorized,
+        "declineCode": result.decline_code or result.failure_code,
+        "needsApproval": bool(authorized and threshold is not None and total.amount > threshold),
+    }
+
+
+def capture_payment(payments: Payments, authorization: Mapping[str, Any]) -> dict[str, Any]:
+    pi = authorization["paymentIntentId"]
+    return {"status": payments.capture(payment_intent_id=pi, idempotency_key=f"capture:{pi}")}
+
+
+def void_authorization(payments: Payments, authorization: Mapping[str, Any] | None) -> dict[str, Any]:
+    if not authorization or not authorization.get("paymentIntentId"):
+        return {"status": "nothing_to_void"}
+    pi = authorization["paymentIntentId"]
+    return {"status": payments.cancel(payment_intent_id=pi, idempotency_key=f"void:{pi}")}
+
+
+def today() -> date:
+    return datetime.now(UTC).date()

@@ -1,0 +1,168 @@
+"""ErpGate against in-process moto DynamoDB: never more than ``limit`` holders at once across threads, a
+crashed holder's lease expires, a full gate raises TransientError after ``wait_s``."""
+
+from __future__ import annotations
+
+import threading
+import time
+import uuid
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+from moto import mock_aws
+
+from shared.connectors import TransientError
+from shared.connectors.erp_gate import ErpGate
+
+
+class AtomicClient:
+    """moto's in-process DynamoDB checks a condition and applies the write in separate steps, so threads can
+    interleave between them; DynamoDB itself applies a conditional write atomically. One lock around each
+    call restores that guarantee (and only that: reads and writes still interleave between calls)."""
+
+    def __init__(self, client: Any) -> None:
+        self._client = client
+        self._lock = threading.Lock()
+
+    def __getattr__(self, name: str) -> Any:
+        method = getattr(self._client, name)
+
+        def call(*args: Any, **kwargs: Any) -> Any:
+            with self._lock:
+                return method(*args, **kwargs)
+
+        return call
+
+
+@pytest.fixture
+def dynamodb(aws_env: None) -> Iterator[tuple[Any, str]]:
+    """A DynamoDB client and a fresh gate table (partition key ``pk``, TTL ``expiration``)."""
+    import boto3
+
+    with mock_aws():
+        client = boto3.client("dynamodb", region_name="us-east-1")
+        table = f"ErpGateTable-{uuid.uuid4().hex[:8]}"
+        client.create_table(
+            TableName=table,
+            AttributeDefinitions=[{"AttributeName": "pk", "AttributeType": "S"}],
+            KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}],
+            BillingMode="PAY_PER_REQUEST",
+        )
+        client.update_time_to_live(
+            TableName=table, TimeToLiveSpecification={"Enabled": True, "AttributeName": "expiration"}
+        )
+        yield AtomicClient(client), table
+
+
+class Inside:
+    """How many threads are inside the gate now, and the most there ever were."""
+
+    def __init__(self) -> None:
+        self.now = 0
+        self.peak = 0
+        self.done = 0
+        self._lock = threading.Lock()
+
+    def enter(self) -> None:
+        with self._lock:
+            self.now += 1
+            self.peak = max(self.peak, self.now)
+
+    def leave(self) -> None:
+        with self._lock:
+            self.now -= 1
+            self.done += 1
+
+
+def test_never_more_than_limit_holders_at_once(dynamodb: tuple[Any, str]) -> None:
+    # Given a gate of 2 slots shared by 8 threads (each its own ErpGate, as separate Lambdas would)
+    client, table = dynamodb
+    inside = Inside()
+    errors: list[Exception] = []
+    start = threading.Barrier(8)
+
+    def work() -> None:
+        gate = ErpGate(client, table, account_id="1234567", limit=2, lease_s=5, wait_s=10)
+        try:
+            start.wait()
+            with gate.slot():
+                inside.enter()
+                time.sleep(0.05)
+                inside.leave()
+        except Exception as exc:  # noqa: BLE001 - collected and asserted on
+            errors.append(exc)
+
+    threads = [threading.Thread(target=work) for _ in range(8)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=20)
+
+    # Then all finished, never more than two at once, and every lease was given back
+    assert errors == []
+    assert inside.done == 8
+    assert inside.peak == 2
+    gate = ErpGate(client, table, account_id="1234567", limit=2)
+    assert gate.holders() == 0
+    item = client.get_item(TableName=table, Key={"pk": {"S": "erp-gate#1234567"}})["Item"]
+    assert int(item["expiration"]["N"]) > time.time()  # the TTL keeps an idle item for a while
+
+
+def test_a_crashed_holder_s_lease_expires_and_others_proceed(dynamodb: tuple[Any, str]) -> None:
+    # Given a gate of 1 slot whose holder crashed without releasing (lease 0.4 s)
+    client, table = dynamodb
+    crashed = ErpGate(client, table, account_id="1234567", limit=1, lease_s=0.4)
+    crashed.acquire()
+
+    # When another function asks for a slot, waiting up to 3 s
+    gate = ErpGate(client, table, account_id="1234567", limit=1, lease_s=5, wait_s=3)
+    started = time.monotonic()
+    with gate.slot():
+        waited = time.monotonic() - started
+        # Then it got the slot once the lease expired, and the expired lease was pruned
+        assert 0.2 < waited < 1.5
+        assert gate.holders() == 1
+
+
+def test_a_full_gate_raises_transient_after_wait_s(dynamodb: tuple[Any, str]) -> None:
+    client, table = dynamodb
+    holder = ErpGate(client, table, account_id="acct", limit=1, lease_s=30)
+    holder.acquire()
+
+    slept: list[float] = []
+
+    def sleep(seconds: float) -> None:
+        slept.append(seconds)
+        time.sleep(seconds)
+
+    waiting = ErpGate(
+        client,
+        table,
+        account_id="acct",
+        limit=1,
+        wait_s=0.2,
+        sleep=sleep,
+    )
+    with pytest.raises(TransientError) as caught:
+        waiting.acquire()
+    assert caught.value.code == "ERP_GATE_FULL"
+    assert slept and max(slept) <= 0.2
+
+
+def test_accounts_are_gated_separately(dynamodb: tuple[Any, str]) -> None:
+    client, table = dynamodb
+    ErpGate(client, table, account_id="a", limit=1).acquire()
+
+    with ErpGate(client, table, account_id="b", limit=1, wait_s=0).slot():
+        pass
+
+
+def test_release_is_safe_twice_and_for_unknown_leases(dynamodb: tuple[Any, str]) -> None:
+    client, table = dynamodb
+    gate = ErpGate(client, table, account_id="a", limit=1)
+    lease = gate.acquire()
+    gate.release(lease)
+    gate.release(lease)
+    gate.release("never-held")
+    assert gate.holders() == 0

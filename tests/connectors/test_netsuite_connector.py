@@ -1,0 +1,418 @@
+"""NetSuiteErp over HTTP against the NetSuite sandbox (TBA-signed): upserts by external id, the invoice
+transform once only (also after a commit whose reply timed out), payments, order status, error classes and
+retries, money on the wire."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from decimal import Decimal
+from typing import Any
+
+import pytest
+
+from localcloud.sandboxes.netsuite import NetSuiteSandbox
+from shared.connectors import AuthError, InvalidRecord, NotFound, PermanentError, TransientError
+from shared.connectors.erp_gate import ErpGate
+from shared.connectors.netsuite import (
+    BearerAuth,
+    ErpRef,
+    NetSuiteErp,
+    NetSuiteHttp,
+    OrderLine,
+    TokenBasedAuth,
+    base_url_for,
+    realm_for,
+)
+from shared.crm.models import Address
+from shared.money import Money, from_major
+from tests.connectors.conftest import FakeSleep, control
+
+ACCOUNT = "1234567_SB1"
+CONSUMER_KEY = "ck-0123456789abcdef"
+CONSUMER_SECRET = "cs-fedcba9876543210"
+TOKEN_ID = "tk-aaaabbbbccccdddd"
+TOKEN_SECRET = "ts-eeeeffff00001111"
+CURRENCY_IDS = {"USD": "1", "GBP": "2", "CAD": "3", "EUR": "4", "JPY": "5", "KWD": "6"}
+BERLIN = Address(street="Hauptstrasse 1", city="Berlin", state="BE", postalCode="10115", country="DE")
+
+
+def new_sandbox(**kwargs: Any) -> NetSuiteSandbox:
+    return NetSuiteSandbox(
+        account_id=ACCOUNT,
+        consumer_key=CONSUMER_KEY,
+        consumer_secret=CONSUMER_SECRET,
+        token_id=TOKEN_ID,
+        token_secret=TOKEN_SECRET,
+        **kwargs,
+    )
+
+
+@pytest.fixture
+def netsuite() -> Iterator[NetSuiteSandbox]:
+    with new_sandbox() as sandbox:
+        yield sandbox  # type: ignore[misc]
+
+
+def tba(*, token_secret: str = TOKEN_SECRET) -> TokenBasedAuth:
+    return TokenBasedAuth(
+        ACCOUNT,
+        consumer_key=CONSUMER_KEY,
+        consumer_secret=lambda: CONSUMER_SECRET,
+        token_id=TOKEN_ID,
+        token_secret=token_secret,
+    )
+
+
+def erp(
+    sandbox: NetSuiteSandbox,
+    sleep: FakeSleep | None = None,
+    *,
+    gate: ErpGate | None = None,
+    token_secret: str = TOKEN_SECRET,
+    **http: Any,
+) -> NetSuiteErp:
+    client = NetSuiteHttp(
+        sandbox.url, auth=tba(token_secret=token_secret), gate=gate, sleep=sleep or FakeSleep(), **http
+    )
+    return NetSuiteErp(
+        sandbox.url, account_id=ACCOUNT, auth=client.auth, http=client, currency_ids=CURRENCY_IDS
+    )
+
+
+def eur(value: str) -> Money:
+    return from_major(value, "EUR")
+
+
+def given_customer(
+    connector: NetSuiteErp, external_id: str = "hs-company-77", currency: str = "EUR"
+) -> ErpRef:
+    return connector.upsert_customer(
+        external_id,
+        company_name="Acme GmbH",
+        email="ap@acme.de",
+        subsidiary_id="2",
+        currency=currency,
+        billing_address=BERLIN,
+        tax_id="DE123456789",
+    )
+
+
+def given_order(connector: NetSuiteErp, customer: ErpRef, external_id: str = "hs-deal-1001") -> ErpRef:
+    return connector.upsert_sales_order(
+        external_id,
+        customer_id=customer.id,
+        subsidiary_id="2",
+        currency="EUR",
+        lines=[
+            OrderLine(
+                item_external_id="PLT-1",
+                name="Platform licence",
+                quantity=2,
+                rate=eur("500.00"),
+                amount=eur("1000.00"),
+                tax=eur("190.00"),
+            ),
+            OrderLine(
+                item_external_id="ONB-1",
+                name="Onboarding",
+                quantity=1,
+                rate=eur("234.50"),
+                amount=eur("234.50"),
+                tax=eur("44.56"),
+            ),
+        ],
+        memo="HubSpot deal 1001",
+    )
+
+
+# --- customers -------------------------------------------------------------------------------------------
+
+
+def test_upserting_a_customer_twice_keeps_one_record_with_the_same_id(netsuite: NetSuiteSandbox) -> None:
+    # Given a connector signing with TBA
+    connector = erp(netsuite)
+
+    # When the same customer is upserted twice (a retry, or a redelivered event)
+    first = given_customer(connector)
+    second = given_customer(connector)
+
+    # Then NetSuite holds one customer, found by its external id, with one billing address
+    assert first == second
+    assert first.external_id == "hs-company-77" and first.document_number == "CUST1001"
+    [customer] = netsuite.records("customer")
+    assert customer["id"] == first.id
+    assert customer["companyName"] == "Acme GmbH"
+    assert customer["subsidiary"]["id"] == "2" and customer["currency"]["refName"] == "EUR"
+    assert customer["vatRegNumber"] == "DE123456789"
+    assert [a["addressBookAddress"]["city"] for a in customer["addressBook"]["items"]] == ["Berlin"]
+    assert connector.get_by_external_id("customer", "hs-company-77")["id"] == first.id  # type: ignore[index]
+    assert [r for r in netsuite.requests if r.startswith("PUT")] == [
+        "PUT /services/rest/record/v1/customer/eid:hs-company-77"
+    ] * 2
+
+
+def test_an_unknown_external_id_is_none_and_an_unknown_internal_id_not_found(
+    netsuite: NetSuiteSandbox,
+) -> None:
+    connector = erp(netsuite)
+
+    assert connector.get_by_external_id("customer", "nobody") is None
+    with pytest.raises(NotFound) as caught:
+        connector.get("salesOrder", "999999")
+    assert caught.value.code == "NONEXISTENT_ID"
+
+
+# --- sales orders ----------------------------------------------------------------------------------------
+
+
+def test_a_sales_order_carries_its_lines_tax_and_exact_amounts(netsuite: NetSuiteSandbox) -> None:
+    # Given a customer
+    connector = erp(netsuite)
+    customer = given_customer(connector)
+
+    # When an order with two taxed lines is upserted twice
+    order = given_order(connector, customer)
+    again = given_order(connector, customer)
+
+    # Then one order, Pending Approval, with both lines (replaced, not appended) and exact totals
+    assert order == again
+    assert order.document_number == "SO1001"
+    [record] = netsuite.records("salesOrder")
+    assert record["orderStatus"]["id"] == "A"
+    assert record["entity"]["id"] == customer.id
+    lines = record["item"]["items"]
+    assert [(line["item"]["externalId"], line["quantity"]) for line in lines] == [("PLT-1", 2), ("ONB-1", 1)]
+    assert [line["tax1Amt"] for line in lines] == [Decimal("190.00"), Decimal("44.56")]
+    assert (record["subtotal"], record["taxTotal"], record["total"]) == (
+        Decimal("1234.50"),
+        Decimal("234.56"),
+        Decimal("1469.06"),
+    )
+
+
+@pytest.mark.parametrize(
+    ("currency", "rate", "tax"),
+    [("JPY", "12345", "1234"), ("KWD", "12.345", "0.617")],
+)
+def test_money_goes_to_netsuite_in_the_currency_s_own_decimals(
+    netsuite: NetSuiteSandbox, currency: str, rate: str, tax: str
+) -> None:
+    # Given a customer in a zero- or three-decimal currency
+    connector = erp(netsuite)
+    customer = given_customer(connector, f"cust-{currency}", currency=currency)
+
+    # When an order is written in that currency
+    connector.upsert_sales_order(
+        f"so-{currency}",
+        customer_id=customer.id,
+        subsidiary_id="1",
+        currency=currency,
+        lines=[
+            OrderLine(
+                item_external_id="PLT-1",
+                quantity=1,
+                rate=from_major(rate, currency),
+                amount=from_major(rate, currency),
+                tax=from_major(tax, currency),
+            )
+        ],
+    )
+
+    # Then NetSuite received the exact figures (it refuses more decimals than the currency has)
+    [record] = netsuite.records("salesOrder")
+    assert record["currency"]["refName"] == currency
+    assert str(record["item"]["items"][0]["rate"]) == rate
+    assert record["total"] == Decimal(rate) + Decimal(tax)
+
+
+def test_netsuite_refuses_an_amount_finer_than_the_currency_as_an_invalid_record(
+    netsuite: NetSuiteSandbox,
+) -> None:
+    # Given an order whose line is in EUR but the order is in JPY (the connector refuses that itself) ...
+    connector = erp(netsuite)
+    customer = given_customer(connector, "cust-jpy", currency="JPY")
+    with pytest.raises(ValueError):
+        connector.upsert_sales_order(
+            "so-mixed",
+            customer_id=customer.id,
+            subsidiary_id="1",
+            currency="JPY",
+            lines=[
+                OrderLine(
+                    item_external_id="X", quantity=1, rate=eur("1.50"), amount=eur("1.50"), tax=eur("0")
+                )
+            ],
+        )
+    # ... and a record NetSuite rejects (unknown customer) is an InvalidRecord with NetSuite's code
+    with pytest.raises(InvalidRecord) as caught:
+        connector.upsert_sales_order(
+            "so-orphan",
+            customer_id="424242",
+            subsidiary_id="1",
+            currency="EUR",
+            lines=[OrderLine(item_external_id="X", quantity=1, rate=eur("1"), amount=eur("1"), tax=eur("0"))],
+        )
+    assert caught.value.status == 400 and caught.value.code == "INVALID_KEY_OR_REF"
+    assert netsuite.records("salesOrder") == []
+
+
+def test_activate_and_cancel_are_idempotent(netsuite: NetSuiteSandbox) -> None:
+    connector = erp(netsuite)
+    order = given_order(connector, given_customer(connector))
+
+    connector.activate_sales_order(order.id)
+    connector.activate_sales_order(order.id)
+    assert netsuite.record("salesOrder", order.id)["orderStatus"]["id"] == "B"
+
+    connector.cancel_sales_order(order.id)
+    connector.cancel_sales_order(order.id)
+    assert netsuite.record("salesOrder", order.id)["orderStatus"]["refName"] == "Cancelled"
+
+    # a redelivered "create the order" does not resurrect a cancelled order
+    assert given_order(connector, given_customer(connector)) == order
+    assert netsuite.record("salesOrder", order.id)["orderStatus"]["id"] == "C"
+
+
+# --- invoices and payments --------------------------------------------------------------------------------
+
+
+def test_invoicing_twice_by_external_id_makes_one_invoice(netsuite: NetSuiteSandbox) -> None:
+    connector = erp(netsuite)
+    order = given_order(connector, given_customer(connector))
+    connector.activate_sales_order(order.id)
+
+    invoice = connector.invoice_sales_order(order.id, external_id="inv-hs-deal-1001")
+    again = connector.invoice_sales_order(order.id, external_id="inv-hs-deal-1001")
+
+    assert invoice == again and invoice.document_number == "INV1001"
+    [record] = netsuite.records("invoice")
+    assert record["createdFrom"]["id"] == order.id
+    assert record["total"] == Decimal("1469.06")
+    assert netsuite.record("salesOrder", order.id)["orderStatus"]["id"] == "G"
+    assert sum(r.endswith("!transform/invoice") for r in netsuite.requests) == 1
+
+
+def test_an_invoice_committed_whose_reply_timed_out_is_found_not_created_again(
+    netsuite: NetSuiteSandbox,
+) -> None:
+    # Given an approved order, and NetSuite that commits the next write but answers too late
+    sleep = FakeSleep()
+    connector = erp(netsuite, sleep, timeout_s=0.2)
+    order = given_order(connector, given_customer(connector))
+    connector.activate_sales_order(order.id)
+    control(netsuite.url, "POST", "/_sandbox/commit_then_timeout", {"count": 1, "delay_s": 0.45})
+
+    # When the hub invoices the order (the transform times out after committing)
+    invoice = connector.invoice_sales_order(order.id, external_id="inv-hs-deal-1001")
+
+    # Then it found the invoice the timed-out request made: exactly one invoice
+    assert [r["id"] for r in netsuite.records("invoice")] == [invoice.id]
+    assert sum(r.endswith("!transform/invoice") for r in netsuite.requests) == 1
+    assert len(sleep.waits) == 1  # one backoff before looking again
+
+
+def test_invoicing_an_order_not_yet_approved_is_refused(netsuite: NetSuiteSandbox) -> None:
+    connector = erp(netsuite)
+    order = given_order(connector, given_customer(connector))
+
+    with pytest.raises(InvalidRecord) as caught:
+        connector.invoice_sales_order(order.id, external_id="inv-early")
+    assert caught.value.code == "INVALID_INITIALIZE_REF"
+    assert netsuite.records("invoice") == []
+
+
+def test_a_payment_is_applied_to_the_invoice_once(netsuite: NetSuiteSandbox) -> None:
+    connector = erp(netsuite)
+    customer = given_customer(connector)
+    order = given_order(connector, customer)
+    connector.activate_sales_order(order.id)
+    invoice = connector.invoice_sales_order(order.id, external_id="inv-1001")
+
+    for _ in range(2):  # a redelivered Stripe event records the same payment
+        payment = connector.apply_customer_payment(
+            "pi_3DemoAbc123",
+            customer_id=customer.id,
+            invoice_id=invoice.id,
+            amount=eur("1469.06"),
+            currency="EUR",
+            memo="Stripe pi_3DemoAbc123",
+        )
+
+    [record] = netsuite.records("customerPayment")
+    assert record["id"] == payment.id and record["payment"] == Decimal("1469.06")
+    assert record["apply"]["items"][0]["doc"]["id"] == invoice.id
+    paid = netsuite.record("invoice", invoice.id)
+    assert paid["amountRemaining"] == 0 and paid["status"]["id"] == "paidInFull"
+
+
+# --- auth, errors, retries --------------------------------------------------------------------------------
+
+
+def test_a_bad_tba_signature_is_an_auth_error(netsuite: NetSuiteSandbox) -> None:
+    connector = erp(netsuite, token_secret="not-the-token-secret")
+
+    with pytest.raises(AuthError) as caught:
+        given_customer(connector)
+    assert caught.value.status == 401 and caught.value.code == "INVALID_LOGIN"
+    assert netsuite.records("customer") == []
+
+
+def test_a_bearer_token_is_not_accepted_where_tba_is_expected(netsuite: NetSuiteSandbox) -> None:
+    client = NetSuiteHttp(netsuite.url, auth=BearerAuth(lambda: "token"), sleep=FakeSleep())
+    connector = NetSuiteErp(netsuite.url, account_id=ACCOUNT, auth=client.auth, http=client)
+
+    with pytest.raises(AuthError):
+        connector.get_by_external_id("customer", "x")
+
+
+def test_503_is_retried_then_succeeds(netsuite: NetSuiteSandbox) -> None:
+    sleep = FakeSleep()
+    connector = erp(netsuite, sleep)
+    netsuite.fail_next(503, count=2)
+
+    customer = given_customer(connector)
+
+    assert customer.id == netsuite.records("customer")[0]["id"]
+    assert len(sleep.waits) == 2
+
+
+def test_429_with_retry_after_is_waited_for_then_raised_as_transient(netsuite: NetSuiteSandbox) -> None:
+    sleep = FakeSleep()
+    connector = erp(netsuite, sleep)
+    netsuite.fail_next(429, count=5, retry_after=1, code="CONCURRENCY_LIMIT_EXCEEDED")
+
+    with pytest.raises(TransientError) as caught:
+        connector.get_by_external_id("customer", "x")
+    assert caught.value.code == "CONCURRENCY_LIMIT_EXCEEDED" and caught.value.retry_after == 1
+    assert sleep.waits == [1, 1]
+
+
+def test_permanent_errors_are_not_retried(netsuite: NetSuiteSandbox) -> None:
+    sleep = FakeSleep()
+    connector = erp(netsuite, sleep)
+    netsuite.fail_next(403)
+
+    with pytest.raises(PermanentError):
+        connector.get_by_external_id("customer", "x")
+    assert sleep.waits == []
+
+
+def test_external_ids_and_accounts_are_checked_before_any_request(netsuite: NetSuiteSandbox) -> None:
+    connector = erp(netsuite)
+    with pytest.raises(ValueError):
+        connector.get_by_external_id("customer", "has space")
+    with pytest.raises(ValueError):
+        connector.get_by_external_id("vendorBill", "x")
+    assert netsuite.requests == []
+    assert realm_for("1234567-sb1") == "1234567_SB1"
+    assert base_url_for("1234567_SB1") == "https://1234567-sb1.suitetalk.api.netsuite.com"
+
+
+def test_sandbox_control_endpoints(netsuite: NetSuiteSandbox) -> None:
+    given_customer(erp(netsuite))
+
+    assert control(netsuite.url, "GET", "/_sandbox")["vendor"] == "netsuite"
+    assert [
+        r["companyName"] for r in control(netsuite.url, "GET", "/_sandbox/records/customer")["records"]
+    ] == ["Acme GmbH"]
+    assert control(netsuite.url, "GET", "/_sandbox/concurrency")["rejected"] == 0
