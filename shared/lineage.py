@@ -15,7 +15,7 @@ from typing import Any
 ID_SUFFIXES = ("Id", "Ids")
 MAX_TRACE_IDS = 200
 #: Fields named like ids that identify nothing the hub traces.
-NOT_IDS = frozenset({"taxId"})
+NOT_IDS = frozenset({"taxId", "subsidiaryId"})
 #: Ids of parties that take part in many flows; tracing does not hop through them.
 PARTY_ID_FIELDS = frozenset(
     {"paymentCustomerId", "erpCustomerId", "accountId", "crmAccountId", "contactId", "customerId"}
@@ -187,6 +187,12 @@ def flow_ids(entry: LineageEntry) -> set[str]:
     """The ids of an entry that identify a flow rather than a party."""
     ids = {entry.correlation_id} if entry.correlation_id else set()
     for key, value in entry.data.items():
-        if key.endswith("Id") and key not in PARTY_ID_FIELDS and isinstance(value, str) and value:
+        if (
+            key.endswith("Id")
+            and key not in PARTY_ID_FIELDS
+            and key not in NOT_IDS
+            and isinstance(value, str)
+            and value
+        ):
             ids.add(value)
     return ids

@@ -149,6 +149,12 @@ class HubSpotSandbox(Sandbox):
             }
             return deal_id
 
+    def update_object(self, object_type: str, object_id: str, properties: dict[str, Any]) -> None:
+        """Change a company/contact/line item as a user would in HubSpot (values become strings)."""
+        with self._lock:
+            record = self._objects[object_type][str(object_id)]
+            record["properties"].update({k: _prop(v) for k, v in properties.items()})
+
     def deal(self, deal_id: str) -> dict[str, Any]:
         """The stored deal (properties include what PATCH wrote). ``KeyError`` if unknown."""
         with self._lock:
