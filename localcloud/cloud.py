@@ -311,7 +311,12 @@ class LocalCloud:
                 client_id=creds["client_id"],
                 client_secret=creds["client_secret"],
             )
-        if "StripeApiKey" in values and "StripeWebhookSecret" in values and "StripeWebhook" in routes:
+        if (
+            "StripeApiKey" in values
+            and "StripeWebhookSecret" in values
+            and "StripeWebhook" in routes
+            and self.task_specs
+        ):
             from localcloud.sandboxes.stripe import StripeSandbox
 
             self.sandboxes["stripe"] = StripeSandbox(
@@ -319,7 +324,7 @@ class LocalCloud:
                 webhook_secret=values["StripeWebhookSecret"]["secrets"][0],
                 api_key=values["StripeApiKey"]["api_key"],
             )
-        if "NetSuiteCredentials" in values:
+        if "NetSuiteCredentials" in values and self.task_specs:
             from localcloud.sandboxes.netsuite import NetSuiteSandbox
 
             creds = values["NetSuiteCredentials"]
@@ -331,7 +336,7 @@ class LocalCloud:
                 token_secret=creds["token_secret"],
                 concurrency_limit=LOCAL_ERP_CONCURRENCY,
             )
-        if "AvaTaxCredentials" in values:
+        if "AvaTaxCredentials" in values and self.task_specs:
             from localcloud.sandboxes.avatax import AvaTaxSandbox
 
             creds = values["AvaTaxCredentials"]

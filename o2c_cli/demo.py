@@ -228,10 +228,110 @@ def _expect_once(entries: list[Any], detail_type: str, what: str, failures: list
 
 
 def _show(target: Any, the_id: str) -> list[Any]:
+    from o2c_cli.trace import executions_of
+
     entries = trace(target, the_id)
     print(f"\n$ o2c trace {the_id}")
-    print("\n".join("  " + line for line in as_text(the_id, entries).splitlines()))
+    print(
+        "\n".join(
+            "  " + line for line in as_text(the_id, entries, executions_of(target, entries)).splitlines()
+        )
+    )
     return entries
+
+
+def _quote_to_cash(cloud: Any, target: Any, ctx: Ctx, failures: list[str]) -> None:
+    """The won deals above are carried to paid invoices; one card is declined and replaced; the ERP has
+    an outage; a redelivered win changes nothing. Checks the final state of every sandbox."""
+    from o2c_cli import playbook
+    from o2c_cli.executions import state_of
+
+    hubspot, salesforce, stripe, netsuite = (
+        cloud.sandboxes[k] for k in ("hubspot", "salesforce", "stripe", "netsuite")
+    )
+    deals = {
+        "HubSpot deal": f"hubspot-{ctx.ids['hubspot']}",
+        "Salesforce opportunity": f"salesforce-{ctx.ids['salesforce']}",
+    }
+    declined_deal = hubspot_deal(hubspot, name="Globex - declined card first")
+    hubspot.win(declined_deal)
+    deals["deal with a declined card"] = f"hubspot-{declined_deal}"
+    netsuite.fail_next(503, count=4)  # the ERP is down for a while
+    outage_deal = hubspot_deal(hubspot, name="Initech - during an ERP outage")
+    hubspot.win(outage_deal)
+    deals["deal during an ERP outage"] = f"hubspot-{outage_deal}"
+
+    def step(label: str, action: Callable[[], Any]) -> None:
+        try:
+            action()
+            print(f"  [ok] {label}")
+        except AssertionError as exc:
+            print(f"  [FAIL] {label}: {exc}")
+            failures.append(f"{label}: {exc}")
+
+    def saves_card(name: str, card: str, state: str = "WaitForPaymentMethod") -> Callable[[], Any]:
+        return lambda: playbook.save_card(cloud, target, name, card, state=state)
+
+    def is_paid(name: str) -> Callable[[], Any]:
+        return lambda: playbook.wait_until(target, name, status="SUCCEEDED", timeout=180)
+
+    for label, name in deals.items():
+        card = "pm_card_chargeDeclined" if "declined" in label else "pm_card_visa"
+        step(f"{label}: the customer saves a card ({card})", saves_card(name, card))
+    step(
+        "deal with a declined card: on hold, the customer saves another card",
+        lambda: playbook.save_card(
+            cloud, target, deals["deal with a declined card"], "pm_card_visa", state="WaitForNewPaymentMethod"
+        ),
+    )
+    status, body = hubspot.redeliver_last()
+    dup = json.loads(body).get("status") if status == 200 else status
+    print(f"  [{'ok' if dup == 'duplicate' else 'FAIL'}] HubSpot redelivers the last win: {dup}")
+    if dup != "duplicate":
+        failures.append(f"redelivered win answered {dup}")
+    for label, name in deals.items():
+        step(f"{label}: paid", is_paid(name))
+    step(
+        "incomplete deal: waiting for sales operations",
+        lambda: playbook.wait_until(
+            target, f"hubspot-{ctx.ids['hubspot_incomplete']}", state="WaitForAccountFix"
+        ),
+    )
+
+    print("\nTimelines:")
+    for label, name in deals.items():
+        states = playbook.timeline(target, name)
+        shown = " → ".join(s for _, s in states if not s.startswith("Publish"))
+        print(
+            f"  {label} ({name}, {states[-1][0]:.1f} s):\n    {shown}"
+            if states
+            else f"  {label}: no execution"
+        )
+        final = state_of(target, name)
+        if final is None or final.current_state != "Paid":
+            failures.append(f"{label} did not end Paid: {final.line() if final else 'no execution'}")
+        opportunity = name.split("-", 1)[1]
+        invoices = [r for r in netsuite.records("invoice") if r["externalId"] == f"inv-{name}"]
+        if [i["status"]["id"] for i in invoices] != ["paidInFull"]:
+            failures.append(
+                f"{label}: ERP invoices {[i['status'] for i in invoices]}, expected one paid in full"
+            )
+        intents = [
+            p["status"]
+            for p in stripe.payment_intents()
+            if p["metadata"].get("o2c_opportunity_id") == opportunity
+        ]
+        if intents.count("succeeded") != 1:
+            failures.append(f"{label}: Stripe payment intents {intents}, expected exactly one succeeded")
+    executions = cloud.client("stepfunctions").list_executions(stateMachineArn=target.state_machine_arn)[
+        "executions"
+    ]
+    if [e["name"] for e in executions].count(deals["deal during an ERP outage"]) != 1:
+        failures.append("the redelivered win started a second execution")
+    if salesforce.opportunity(ctx.ids["salesforce"])["fields"].get("Payment_Status__c") != "paid":
+        failures.append("Salesforce opportunity was not written back as paid")
+    if hubspot.deal(ctx.ids["hubspot"])["properties"].get("o2c_payment_status") != "paid":
+        failures.append("HubSpot deal was not written back as paid")
 
 
 def run_demo(state_dir: Path | None = None) -> int:
@@ -275,8 +375,11 @@ def run_demo(state_dir: Path | None = None) -> int:
         )
         print(f"  [..] Salesforce Event Relay: O2C_Opportunity_Won__e for {relay_opportunity}")
 
-        cloud.wait_until_idle(timeout=90)
         target = local_target(state)
+        print("\nQuote-to-cash (Step Functions, one execution per deal, named after it):")
+        _quote_to_cash(cloud, target, ctx, failures)
+
+        cloud.wait_until_idle(timeout=90)
         print("\nWhat was routed through EventBridge → SQS and recorded:")
         payment = _show(target, "pi_3DemoAbc123")
         for detail_type in ("PaymentAuthorized", "PaymentCaptured", "RefundSettled", "DisputeOpened"):

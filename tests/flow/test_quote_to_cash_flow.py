@@ -174,7 +174,7 @@ def test_approval_above_the_threshold(
     hub: Hub, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
     monkeypatch.setenv("O2C_STATE_DIR", str(hub.state_dir))
-    deal_id, name = won(hub, name="Regular deal")  # 33,986.40 EUR: below the local threshold of 50,000.00
+    _, name = won(hub, name="Regular deal")  # 33,986.40 EUR: below the local threshold of 50,000.00
     sandbox = hub.cloud.sandboxes["hubspot"]
     big_deal = sandbox.create_deal(
         name="Enterprise",

@@ -60,8 +60,23 @@ def test_no_policy_allows_every_action(template_json: dict[str, Any]) -> None:
                 assert not any(a == "*" or a.endswith(":*") for a in as_list(statement["Action"])), statement
 
 
-def test_only_xray_is_granted_on_every_resource(template_json: dict[str, Any]) -> None:
+#: Actions AWS does not scope to a resource: X-Ray tracing, and the log delivery Step Functions uses for
+#: its execution logs (documented as requiring Resource "*").
+UNSCOPABLE = (
+    "xray:",
+    "logs:CreateLogDelivery",
+    "logs:DeleteLogDelivery",
+    "logs:DescribeLogGroups",
+    "logs:DescribeResourcePolicies",
+    "logs:GetLogDelivery",
+    "logs:ListLogDeliveries",
+    "logs:PutResourcePolicy",
+    "logs:UpdateLogDelivery",
+)
+
+
+def test_only_unscopable_actions_are_granted_on_every_resource(template_json: dict[str, Any]) -> None:
     for policy in resources_of(template_json, "AWS::IAM::Policy").values():
         for statement in policy["Properties"]["PolicyDocument"]["Statement"]:
             if "*" in as_list(statement["Resource"]):
-                assert all(a.startswith("xray:") for a in as_list(statement["Action"])), statement
+                assert all(a.startswith(UNSCOPABLE) for a in as_list(statement["Action"])), statement

@@ -222,3 +222,30 @@ def test_the_local_cloud_and_the_stack_read_the_same_topology() -> None:
             if path.name == "topology.py":
                 continue
             assert "functions/stripe_webhook" not in path.read_text(), path
+
+
+def test_state_machine_matches(cloud: LocalCloud, template: dict[str, Any]) -> None:
+    """The same definition runs in moto's interpreter as the stack deploys (only the ARNs differ)."""
+    [props] = [
+        r["Properties"]
+        for r in template["Resources"].values()
+        if r["Type"] == "AWS::StepFunctions::StateMachine"
+    ]
+    described = cloud.client("stepfunctions").describe_state_machine(stateMachineArn=cloud.state_machine_arn)
+    local_definition = described["definition"]
+    deployed_definition = props["DefinitionString"]
+    for key, ref in props["DefinitionSubstitutions"].items():
+        placeholder = "${" + key + "}"
+        assert placeholder in deployed_definition
+        local_value = (
+            cloud.res.event_bus_name
+            if key == "EventBusName"
+            else f"arn:aws:lambda:us-east-1:123456789012:function:o2c-local-{key}"
+        )
+        deployed_definition = deployed_definition.replace(placeholder, local_value)
+        del ref
+    assert json.loads(local_definition) == json.loads(deployed_definition)
+    assert (
+        described["name"] == "o2c-local-quote-to-cash"
+        and props["StateMachineName"] == "o2c-test-quote-to-cash"
+    )

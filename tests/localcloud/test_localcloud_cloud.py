@@ -19,6 +19,7 @@ from typing import Any
 
 import pytest
 
+from infra import topology
 from infra.topology import Resolved, function_environment
 from localcloud import LocalCloud
 from localcloud.workers import PLUMBING_KEYS
@@ -101,10 +102,7 @@ def test_local_json_written_when_ready(cloud: LocalCloud) -> None:
 def test_resources_match_topology(cloud: LocalCloud) -> None:
     res = cloud.resources
     ddb = cloud.client("dynamodb")
-    assert res["tables"] == {
-        "IdempotencyTable": "o2c-local-IdempotencyTable",
-        "LineageTable": "o2c-local-LineageTable",
-    }
+    assert res["tables"] == {t.id: f"o2c-local-{t.id}" for t in topology.TABLES}
     table = ddb.describe_table(TableName="o2c-local-LineageTable")["Table"]
     assert table["BillingModeSummary"]["BillingMode"] == "PAY_PER_REQUEST"
     assert {k["AttributeName"]: k["KeyType"] for k in table["KeySchema"]} == {"pk": "HASH", "sk": "RANGE"}

@@ -1,0 +1,72 @@
+"""Following a deal's execution and playing the people's parts on the local cloud (the customer saving a
+card in Stripe's sandbox), for the demo and the flow tests."""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+from o2c_cli.executions import ExecutionState, state_of
+from o2c_cli.targets import Target
+
+
+def wait_until(
+    target: Target, name: str, *, state: str | None = None, status: str | None = None, timeout: float = 90
+) -> ExecutionState:
+    """Poll until the execution is at ``state`` (waiting there, for a ``WaitFor...`` state) or has ``status``."""
+    deadline = time.monotonic() + timeout
+    last: ExecutionState | None = None
+    while time.monotonic() < deadline:
+        last = state_of(target, name)
+        if last is not None:
+            if state and last.current_state == state and (last.waiting_on or not state.startswith("WaitFor")):
+                return last
+            if status and last.status == status:
+                return last
+            if last.status != "RUNNING":
+                raise AssertionError(
+                    f"execution ended: {last.line()} (expected state={state} status={status})"
+                )
+        time.sleep(0.2)
+    raise AssertionError(f"timed out; last: {last.line() if last else 'no execution'}")
+
+
+def save_card(
+    cloud: Any,
+    target: Target,
+    name: str,
+    payment_method: str = "pm_card_visa",
+    *,
+    state: str = "WaitForPaymentMethod",
+    timeout: float = 90,
+) -> str:
+    """The customer saves a card on the SetupIntent the execution waits for; Stripe sends the webhook."""
+    waiting = wait_until(target, name, state=state, timeout=timeout).waiting_on
+    if not waiting or not waiting.startswith("setup:"):
+        raise AssertionError(f"{name} is not waiting for a payment method: {waiting}")
+    setup_intent = waiting.removeprefix("setup:")
+    cloud.sandboxes["stripe"].complete_setup(setup_intent, payment_method)
+    return setup_intent
+
+
+def timeline(target: Target, name: str) -> list[tuple[float, str]]:
+    """(seconds since start, state) for every state the execution entered."""
+    from o2c_cli.executions import execution_arn
+
+    sfn = target.client("stepfunctions")
+    events: list[dict[str, Any]] = []
+    kwargs: dict[str, Any] = {"executionArn": execution_arn(target, name), "maxResults": 1000}
+    while True:
+        page = sfn.get_execution_history(**kwargs)
+        events.extend(page["events"])
+        if not page.get("nextToken"):
+            break
+        kwargs["nextToken"] = page["nextToken"]
+    if not events:
+        return []
+    start = events[0]["timestamp"]
+    return [
+        ((e["timestamp"] - start).total_seconds(), e["stateEnteredEventDetails"]["name"])
+        for e in events
+        if "stateEnteredEventDetails" in e
+    ]

@@ -1,0 +1,99 @@
+"""The quote-to-cash state machine in the template: the shared definition, its grants, and what an
+operator needs to redrive, approve and release."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import pytest
+
+from infra.statemachine import SUBSTITUTIONS, definition, render
+from infra.topology import FUNCTIONS, STATE_MACHINE_TASKS
+from tests.infra.helpers import as_list, function_by_description, resources_of, role_statements
+
+pytestmark = pytest.mark.infra
+
+
+def state_machine(template_json: dict[str, Any]) -> dict[str, Any]:
+    (machine,) = resources_of(template_json, "AWS::StepFunctions::StateMachine").values()
+    return dict(machine["Properties"])
+
+
+def test_the_stack_deploys_the_shared_definition_unchanged(template_json: dict[str, Any]) -> None:
+    props = state_machine(template_json)
+    assert props["StateMachineType"] == "STANDARD"
+    assert json.loads(props["DefinitionString"]) == json.loads(render())
+    assert set(props["DefinitionSubstitutions"]) == set(SUBSTITUTIONS)
+    assert props["StateMachineName"] == "o2c-test-quote-to-cash"  # named after the stage, like the bus
+    assert props["TracingConfiguration"] == {"Enabled": True}
+    assert props["LoggingConfiguration"]["Level"] == "ALL"
+    assert props["LoggingConfiguration"]["IncludeExecutionData"] is False
+
+
+def test_every_task_retries_technical_errors_and_names_what_it_catches() -> None:
+    for name, state in definition()["States"].items():
+        if state["Type"] != "Task":
+            continue
+        assert state.get("Retry"), f"{name} has no retry"
+        for catcher in state.get("Catch", []):
+            assert catcher["ErrorEquals"] != ["States.ALL"] or name in {
+                "VoidAuthorization",
+                "CancelErpOrder",
+            }, name
+        if state["Resource"].startswith("${"):  # Lambda tasks pass only what the step needs
+            assert "Parameters" in state and state.get("ResultPath"), name
+
+
+def test_the_failure_states_an_operator_sees_are_named() -> None:
+    fails = {name: s["Error"] for name, s in definition()["States"].items() if s["Type"] == "Fail"}
+    assert fails == {
+        "Cancelled": "O2C.Cancelled",
+        "CompensationFailed": "O2C.CompensationFailed",
+        "Rejected": "O2C.Rejected",
+        "NeedsAttention": "O2C.NeedsAttention",
+    }
+
+
+def test_state_machine_may_invoke_exactly_its_task_functions_and_publish(
+    template_json: dict[str, Any],
+) -> None:
+    props = state_machine(template_json)
+    role_id = props["RoleArn"]["Fn::GetAtt"][0]
+    statements = role_statements(template_json, role_id)
+    invoke = [s for s in statements if "lambda:InvokeFunction" in as_list(s["Action"])]
+    invoked = {json.dumps(r) for s in invoke for r in as_list(s["Resource"])}
+    for spec in STATE_MACHINE_TASKS:
+        logical_id, _ = function_by_description(template_json, spec.description)
+        assert json.dumps({"Fn::GetAtt": [logical_id, "Arn"]}) in invoked, spec.id
+    others = [spec for spec in FUNCTIONS if spec not in STATE_MACHINE_TASKS]
+    for spec in others:
+        logical_id, _ = function_by_description(template_json, spec.description)
+        assert json.dumps({"Fn::GetAtt": [logical_id, "Arn"]}) not in invoked, spec.id
+    assert any("events:PutEvents" in as_list(s["Action"]) for s in statements)
+
+
+@pytest.mark.parametrize(
+    ("spec_id", "action"),
+    [
+        ("QuoteToCashStarter", "states:StartExecution"),
+        ("WaitRegistrar", "states:SendTaskSuccess"),
+        ("PaymentSignals", "states:SendTaskSuccess"),
+    ],
+)
+def test_functions_get_only_the_state_machine_access_they_need(
+    template_json: dict[str, Any], spec_id: str, action: str
+) -> None:
+    spec = next(s for s in FUNCTIONS if s.id == spec_id)
+    _, function = function_by_description(template_json, spec.description)
+    statements = role_statements(template_json, function["Properties"]["Role"]["Fn::GetAtt"][0])
+    actions = {a for s in statements for a in as_list(s["Action"]) if a.startswith("states:")}
+    assert action in actions
+    assert not {"states:StartExecution", "states:SendTaskSuccess"} - {action} & actions
+
+
+def test_operators_can_redrive_approve_and_release(template_json: dict[str, Any]) -> None:
+    (policy,) = resources_of(template_json, "AWS::IAM::ManagedPolicy").values()
+    actions = {a for s in policy["Properties"]["PolicyDocument"]["Statement"] for a in as_list(s["Action"])}
+    assert {"states:RedriveExecution", "states:SendTaskSuccess", "states:DescribeExecution"} <= actions
+    assert "OperatorPolicyArn" in template_json["Outputs"] and "StateMachineArn" in template_json["Outputs"]
