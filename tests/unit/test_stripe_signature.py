@@ -78,7 +78,8 @@ def test_a_re_serialised_body_does_not_verify() -> None:
 @given(
     text=st.text(max_size=200),
     signed_with=st.sampled_from([SECRET, OLD_SECRET, "whsec_attacker"]),
-    skew=st.integers(min_value=-50, max_value=700),
+    # not within a few seconds of the tolerance: the SDK reads the clock again, later than we did
+    skew=st.integers(min_value=-50, max_value=700).filter(lambda s: abs(s - 300) > 5),
 )
 def test_agrees_with_the_stripe_sdk(text: str, signed_with: str, skew: int) -> None:
     """Cross-check against stripe-python's WebhookSignature (the vendor's reference implementation)."""
