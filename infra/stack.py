@@ -17,6 +17,7 @@ from infra.constructs.layer import SharedLayer
 from infra.constructs.observability import Alarms
 from infra.constructs.orchestration import QuoteToCash
 from infra.constructs.routing import Routing
+from infra.constructs.schedules import Schedules
 from infra.constructs.secrets import Secrets
 from infra.topology import CONSUMERS, PARTNER_BUSES, TABLES
 
@@ -54,6 +55,7 @@ class O2CHubStack(Stack):
             functions={k: f.function for k, f in functions.functions.items()},
             bus=bus.bus,
         )
+        Schedules(self, "Schedules", functions=by_id)
         buses: dict[str, events.IEventBus] = {"hub": bus.bus}
         for partner in PARTNER_BUSES:
             source = config.partner_event_source(partner.config_key)
@@ -71,6 +73,7 @@ class O2CHubStack(Stack):
         CfnOutput(self, "ApiUrl", value=ingress.api.url)
         CfnOutput(self, "EventBusName", value=bus.bus.event_bus_name)
         CfnOutput(self, "StateMachineArn", value=orchestration.state_machine.state_machine_arn)
+        CfnOutput(self, "ReconcilerFunctionName", value=by_id["Reconciler"].function_name)
         CfnOutput(self, "OperatorPolicyArn", value=orchestration.operator_policy.managed_policy_arn)
         for table in TABLES:
             CfnOutput(self, f"{table.id}Name", value=data.tables[table.id].table_name)

@@ -75,6 +75,8 @@ class FunctionSpec:
     state_machine_task: bool = False
     #: What the function may do to the state machine: start executions, or answer task tokens.
     state_machine_access: Literal["start", "task_response"] | None = None
+    #: EventBridge Scheduler expression that invokes the function (e.g. the daily reconciliation).
+    schedule: str | None = None
 
     @property
     def module(self) -> str:
@@ -178,6 +180,8 @@ STAGE_SETTING_DEFAULTS: dict[str, str] = {
     "SALESFORCE_CLOSED_WON_STAGES": "Closed Won",
     "NETSUITE_BASE_URL": "",  # empty: https://<account>.suitetalk.api.netsuite.com
     "ERP_CONCURRENCY_LIMIT": "5",
+    # the account's own ids: {"creditItemId", "adjustmentAccountId", "disputeAccountId", "stripePaymentMethodId"}
+    "NETSUITE_ACCOUNT_SETTINGS": "{}",
     "ERP_SUBSIDIARIES": '{"*": {"subsidiaryId": "1", "currency": "USD"}}',
     "AVATAX_BASE_URL": "https://rest.avatax.com",
     "STRIPE_API_BASE_URL": "https://api.stripe.com",
@@ -272,7 +276,12 @@ ERP_TASKS = FunctionSpec(
     timeout_s=60,
     tables={ERP_GATE_TABLE.id: "read_write"},
     secrets=(NETSUITE_CREDENTIALS.id,),
-    stage_settings=("NETSUITE_BASE_URL", "ERP_CONCURRENCY_LIMIT", "ERP_SUBSIDIARIES"),
+    stage_settings=(
+        "NETSUITE_BASE_URL",
+        "ERP_CONCURRENCY_LIMIT",
+        "NETSUITE_ACCOUNT_SETTINGS",
+        "ERP_SUBSIDIARIES",
+    ),
     state_machine_task=True,
 )
 TAX_TASKS = FunctionSpec(
@@ -347,6 +356,66 @@ STATE_MACHINE_TASKS: tuple[FunctionSpec, ...] = (
     WAIT_REGISTRAR,
 )
 
+_ERP_AND_STRIPE_SECRETS = (NETSUITE_CREDENTIALS.id, STRIPE_API_KEY.id)
+_ERP_AND_STRIPE_SETTINGS = (
+    "NETSUITE_BASE_URL",
+    "ERP_CONCURRENCY_LIMIT",
+    "NETSUITE_ACCOUNT_SETTINGS",
+    "ERP_SUBSIDIARIES",
+    "STRIPE_API_BASE_URL",
+)
+REFUND_BOOKER = FunctionSpec(
+    id="RefundBooker",
+    code_dir="functions/refund_booker",
+    description="A refund that succeeded at Stripe becomes an ERP credit memo and customer refund, once",
+    memory_mb=512,
+    timeout_s=60,
+    publishes_events=True,
+    tables={ERP_GATE_TABLE.id: "read_write"},
+    secrets=_ERP_AND_STRIPE_SECRETS,
+    stage_settings=_ERP_AND_STRIPE_SETTINGS,
+)
+REFUND_INITIATOR = FunctionSpec(
+    id="RefundInitiator",
+    code_dir="functions/refund_initiator",
+    description="A refund the hub is asked for becomes a Stripe refund (idempotency key per request)",
+    memory_mb=512,
+    timeout_s=30,
+    secrets=(STRIPE_API_KEY.id,),
+    publishes_events=True,
+    stage_settings=("STRIPE_API_BASE_URL",),
+)
+PAYOUT_DEPOSITOR = FunctionSpec(
+    id="PayoutDepositor",
+    code_dir="functions/payout_depositor",
+    description="A Stripe payout becomes one ERP deposit equal to it to the cent, or an exception",
+    memory_mb=512,
+    timeout_s=120,
+    publishes_events=True,
+    tables={ERP_GATE_TABLE.id: "read_write"},
+    secrets=_ERP_AND_STRIPE_SECRETS,
+    stage_settings=_ERP_AND_STRIPE_SETTINGS,
+)
+RECONCILER = FunctionSpec(
+    id="Reconciler",
+    code_dir="functions/reconciler",
+    description="Daily three-way reconciliation: CRM deal, ERP records, Stripe payments and payouts",
+    memory_mb=1024,
+    timeout_s=300,
+    publishes_events=True,
+    tables={ERP_GATE_TABLE.id: "read_write", LINEAGE_TABLE.id: "read"},
+    secrets=_ERP_AND_STRIPE_SECRETS,
+    stage_settings=(
+        "NETSUITE_BASE_URL",
+        "ERP_CONCURRENCY_LIMIT",
+        "NETSUITE_ACCOUNT_SETTINGS",
+        "STRIPE_API_BASE_URL",
+    ),
+    schedule="cron(0 6 * * ? *)",
+)
+#: Functions invoked by name (Step Functions tasks, the scheduler, ``o2c reconcile``), not by a queue or route.
+INVOKED_FUNCTIONS: tuple[FunctionSpec, ...] = (*STATE_MACHINE_TASKS, RECONCILER)
+
 WEBHOOK_FUNCTIONS: tuple[FunctionSpec, ...] = (
     STRIPE_WEBHOOK,
     HUBSPOT_WEBHOOK,
@@ -407,6 +476,24 @@ CONSUMERS: tuple[ConsumerSpec, ...] = (
         max_receive_count=5,
     ),
     ConsumerSpec(
+        id="RefundBooker",
+        function=REFUND_BOOKER,
+        pattern={"source": ["o2c.payments"], "detail-type": ["RefundSucceeded"]},
+        batch_size=5,
+    ),
+    ConsumerSpec(
+        id="RefundInitiator",
+        function=REFUND_INITIATOR,
+        pattern={"source": ["o2c.orchestration"], "detail-type": ["RefundRequested"]},
+        batch_size=5,
+    ),
+    ConsumerSpec(
+        id="PayoutDepositor",
+        function=PAYOUT_DEPOSITOR,
+        pattern={"source": ["o2c.payments"], "detail-type": ["PayoutPaid"]},
+        batch_size=1,
+    ),
+    ConsumerSpec(
         id="StripePartnerIngest",
         function=PARTNER_EVENT_INGEST,
         pattern={"source": [{"prefix": STRIPE_PARTNER_BUS.source_prefix}]},
@@ -430,7 +517,7 @@ def _unique(functions: tuple[FunctionSpec, ...]) -> tuple[FunctionSpec, ...]:
 
 
 FUNCTIONS: tuple[FunctionSpec, ...] = _unique(
-    WEBHOOK_FUNCTIONS + tuple(c.function for c in CONSUMERS) + STATE_MACHINE_TASKS
+    WEBHOOK_FUNCTIONS + tuple(c.function for c in CONSUMERS) + INVOKED_FUNCTIONS
 )
 
 #: The quote-to-cash state machine's name in the console is the stack's; its executions are named after the deal.

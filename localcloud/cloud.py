@@ -68,6 +68,7 @@ LOCAL_SETTINGS = {
         }
     ),
     "APPROVAL_THRESHOLDS": json.dumps({"*": 5_000_000}),
+    "NETSUITE_ACCOUNT_SETTINGS": json.dumps({"creditItemId": "77"}),
 }
 
 
@@ -100,9 +101,9 @@ class LocalCloud:
         self.table_specs = tuple(topology.TABLES if tables is None else tables)
         self.secret_specs = tuple(topology.SECRETS if secrets is None else secrets)
         default_cloud = functions is None and consumers is None
-        #: The state machine's task functions (only in the full hub; test clouds with their own functions skip it).
+        #: Functions invoked by name: the state machine's tasks and the reconciler (only in the full hub).
         self.task_specs = tuple(
-            topology.STATE_MACHINE_TASKS if tasks is None and default_cloud else (tasks or ())
+            topology.INVOKED_FUNCTIONS if tasks is None and default_cloud else (tasks or ())
         )
         self.state_machine_arn = ""
         self.log_level = log_level
@@ -401,6 +402,7 @@ class LocalCloud:
             "stage": self.stage,
             "sandboxes": {name: sandbox.url for name, sandbox in self.sandboxes.items()},
             "state_machine_arn": self.state_machine_arn,
+            "functions": dict(getattr(self, "_task_names", {})),
             "secrets": secrets,
             "resources": self.resources,
         }

@@ -47,6 +47,24 @@ def _parser() -> argparse.ArgumentParser:
     rdv = with_target(sub.add_parser("redrive", help="redrive a failed execution from the step that failed"))
     rdv.add_argument("id")
 
+    rf = with_target(sub.add_parser("refund", help="refund (part of) a captured payment through Stripe"))
+    rf.add_argument("payment", help="the PaymentIntent id (pi_...)")
+    rf.add_argument("--amount", help="in major units of the payment's currency (default: all that remains)")
+    rf.add_argument("--reason", default="requested_by_customer")
+    rf.add_argument("--by", default=os.environ.get("USER", "operator"))
+    rc = with_target(
+        sub.add_parser("reconcile", help="three-way reconciliation of a day (CRM ↔ ERP ↔ Stripe)")
+    )
+    rc.add_argument("--date", help="YYYY-MM-DD (default: today)")
+    fmt = rc.add_mutually_exclusive_group()
+    fmt.add_argument("--json", action="store_true")
+    fmt.add_argument("--csv", action="store_true")
+    rc.add_argument(
+        "--no-publish", action="store_true", help="report only; publish no ReconciliationException"
+    )
+    rs = with_target(sub.add_parser("resync", help="re-run the syncs of a deal, payment, refund or payout"))
+    rs.add_argument("id")
+
     dlq = sub.add_parser("dlq", help="dead-letter queues")
     dlq_sub = dlq.add_subparsers(dest="dlq_command", required=True)
     with_target(dlq_sub.add_parser("list", help="depth and a sample of every DLQ"))
@@ -104,6 +122,26 @@ def main(argv: Sequence[str] | None = None) -> int:
             state = executions.state_of(target, executions.resolve_execution(target, args.id))
             print(state.line() if state else f"no execution for {args.id}")
             return 0 if state else 1
+        if args.command in {"refund", "reconcile", "resync"}:
+            from datetime import date
+
+            from o2c_cli import after_sale
+
+            target = resolve(args.stack, args.region)
+            if args.command == "refund":
+                request = after_sale.request_refund(
+                    target, args.payment, args.amount, reason=args.reason, by=args.by
+                )
+                print(f"refund requested: {request} (booked in the ERP when Stripe confirms it)")
+                return 0
+            if args.command == "resync":
+                print("re-published: " + (", ".join(after_sale.resync(target, args.id)) or "nothing"))
+                return 0
+            report = after_sale.reconcile(
+                target, date.fromisoformat(args.date) if args.date else None, publish=not args.no_publish
+            )
+            print(after_sale.render(report, "json" if args.json else "csv" if args.csv else "table"))
+            return 1 if report["exceptions"] else 0
         if args.command == "dlq":
             from o2c_cli import dlq
 

@@ -29,6 +29,8 @@ class Target:
     endpoint_url: str | None = None
     correlation_table: str = ""
     state_machine_arn: str = ""
+    event_bus_name: str = ""
+    reconciler_function: str = ""
 
     @property
     def is_local(self) -> bool:
@@ -64,6 +66,8 @@ def local_target(state_dir: Path | None = None) -> Target:
         lineage_table=resources["tables"]["LineageTable"],
         correlation_table=resources["tables"].get("CorrelationTable", ""),
         state_machine_arn=info.get("state_machine_arn", ""),
+        event_bus_name=resources.get("event_bus", {}).get("name", ""),
+        reconciler_function=info.get("functions", {}).get("Reconciler", ""),
         consumers={
             cid: ConsumerQueues(queue_url=q["url"], dlq_url=resources["dlqs"][cid]["url"])
             for cid, q in resources["queues"].items()
@@ -93,6 +97,8 @@ def stack_target(stack: str, region: str | None = None) -> Target:
         lineage_table=values["LineageTableName"],
         correlation_table=values.get("CorrelationTableName", ""),
         state_machine_arn=values.get("StateMachineArn", ""),
+        event_bus_name=values.get("EventBusName", ""),
+        reconciler_function=values.get("ReconcilerFunctionName", ""),
         consumers=consumers,
     )
 

@@ -144,24 +144,43 @@ class LineageStore:
         }
         while True:
             page = self._client.query(**kwargs)
-            for item in page.get("Items", []):
-                raw = json.loads(item["entry"]["S"])
-                entries.append(
-                    LineageEntry(
-                        event_id=raw["eventId"],
-                        detail_type=raw["detailType"],
-                        source=raw["source"],
-                        occurred_at=raw["occurredAt"],
-                        correlation_id=raw["correlationId"],
-                        source_system=raw["sourceSystem"],
-                        source_event_id=raw.get("sourceEventId"),
-                        ids=tuple(raw["ids"]),
-                        data=raw["data"],
-                    )
-                )
+            entries.extend(self._entry(item) for item in page.get("Items", []))
             if "LastEvaluatedKey" not in page:
                 return entries
             kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]
+
+    def entries_on(self, day: str, detail_types: set[str]) -> list[LineageEntry]:
+        """Events of the given types that occurred on ``day`` (YYYY-MM-DD), once each (a scan: for the
+        daily reconciliation, not for a request path)."""
+        found: dict[str, LineageEntry] = {}
+        kwargs: dict[str, Any] = {
+            "TableName": self._table,
+            "FilterExpression": "begins_with(sk, :day)",
+            "ExpressionAttributeValues": {":day": {"S": day}},
+        }
+        while True:
+            page = self._client.scan(**kwargs)
+            for item in page.get("Items", []):
+                if item["detailType"]["S"] in detail_types and item["eventId"]["S"] not in found:
+                    found[item["eventId"]["S"]] = self._entry(item)
+            if "LastEvaluatedKey" not in page:
+                return sorted(found.values(), key=lambda e: (e.occurred_at, e.event_id))
+            kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]
+
+    @staticmethod
+    def _entry(item: dict[str, Any]) -> LineageEntry:
+        raw = json.loads(item["entry"]["S"])
+        return LineageEntry(
+            event_id=raw["eventId"],
+            detail_type=raw["detailType"],
+            source=raw["source"],
+            occurred_at=raw["occurredAt"],
+            correlation_id=raw["correlationId"],
+            source_system=raw["sourceSystem"],
+            source_event_id=raw.get("sourceEventId"),
+            ids=tuple(raw["ids"]),
+            data=raw["data"],
+        )
 
     def trace(self, the_id: str, *, max_ids: int = MAX_TRACE_IDS) -> list[LineageEntry]:
         """The history ``the_id`` belongs to, oldest first: every event that carries it, then, hop by hop,

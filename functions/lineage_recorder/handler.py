@@ -4,16 +4,14 @@ from __future__ import annotations
 
 import json
 import os
-from typing import Any
 
-from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, process_partial_response
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 
 from shared.aws import client
+from shared.consumers import sqs_consumer
 from shared.lineage import LineageStore, entry_from_eventbridge
-from shared.observability import MetricUnit, logger, metrics, tracer
+from shared.observability import MetricUnit, logger, metrics
 
-processor = BatchProcessor(event_type=EventType.SQS)
 _store: list[LineageStore] = []
 
 
@@ -33,12 +31,4 @@ def record_event(record: SQSRecord) -> None:
     metrics.add_metric(name="EventsRecorded", unit=MetricUnit.Count, value=1)
 
 
-@logger.inject_lambda_context(clear_state=True)
-@metrics.log_metrics
-@tracer.capture_lambda_handler(capture_response=False)
-def lambda_handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
-    return dict(
-        process_partial_response(
-            event=event, record_handler=record_event, processor=processor, context=context
-        )
-    )
+lambda_handler = sqs_consumer(record_event)

@@ -9,17 +9,15 @@ import json
 from functools import cache
 from typing import Any
 
-from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, process_partial_response
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 
 from shared.config import csv_setting
+from shared.consumers import sqs_consumer
 from shared.ingress.http import Problem
 from shared.ingress.lambda_adapter import build_pipeline
 from shared.ingress.pipeline import IngressPipeline
-from shared.observability import logger, metrics, tracer
 from shared.providers.partner import provider_event
 
-processor = BatchProcessor(event_type=EventType.SQS)
 _context: list[Any] = []
 
 
@@ -58,13 +56,8 @@ def ingest_record(record: SQSRecord) -> dict[str, Any]:
     return outcome.as_dict()
 
 
-@logger.inject_lambda_context(clear_state=True)
-@metrics.log_metrics
-@tracer.capture_lambda_handler(capture_response=False)
-def lambda_handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
+def _remember(context: Any) -> None:
     _context[:] = [context]
-    return dict(
-        process_partial_response(
-            event=event, record_handler=ingest_record, processor=processor, context=context
-        )
-    )
+
+
+lambda_handler = sqs_consumer(ingest_record, on_invocation=_remember)

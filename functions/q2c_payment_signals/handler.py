@@ -8,13 +8,11 @@ import json
 from functools import cache
 from typing import Any
 
-from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, process_partial_response
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 
+from shared.consumers import sqs_consumer
 from shared.o2c.correlation import Correlator
-from shared.observability import logger, metrics, tracer
-
-processor = BatchProcessor(event_type=EventType.SQS)
+from shared.observability import logger
 
 
 @cache
@@ -48,10 +46,4 @@ def signal(record: SQSRecord) -> None:
     logger.info("payment signal", extra={"wait_key": pair[0], "resumed_now": resumed})
 
 
-@logger.inject_lambda_context(clear_state=True)
-@metrics.log_metrics
-@tracer.capture_lambda_handler(capture_response=False)
-def lambda_handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
-    return dict(
-        process_partial_response(event=event, record_handler=signal, processor=processor, context=context)
-    )
+lambda_handler = sqs_consumer(signal)

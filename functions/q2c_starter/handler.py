@@ -11,13 +11,11 @@ import os
 from functools import cache
 from typing import Any
 
-from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, process_partial_response
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 
+from shared.consumers import sqs_consumer
 from shared.o2c.naming import execution_name
-from shared.observability import MetricUnit, logger, metrics, tracer
-
-processor = BatchProcessor(event_type=EventType.SQS)
+from shared.observability import MetricUnit, logger, metrics
 
 
 def execution_input(detail: dict[str, Any]) -> dict[str, Any]:
@@ -65,10 +63,4 @@ def start(record: SQSRecord) -> None:
     metrics.add_metric(name="ExecutionsStarted", unit=MetricUnit.Count, value=1)
 
 
-@logger.inject_lambda_context(clear_state=True)
-@metrics.log_metrics
-@tracer.capture_lambda_handler(capture_response=False)
-def lambda_handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
-    return dict(
-        process_partial_response(event=event, record_handler=start, processor=processor, context=context)
-    )
+lambda_handler = sqs_consumer(start)

@@ -13,6 +13,27 @@ consumer key, the token, the realm (= account id), a fresh timestamp (±300 s) a
 - ``POST /salesOrder/{id}/!transform/invoice`` ``{"externalId"}`` → 204 + ``Location`` (the order must be
   approved and not billed; it becomes Billed; an invoice external id can be used once)
 
+After the sale:
+- ``PUT /{invoice|customerRefund|deposit}/eid:{ext}[?replace=...]`` upserts: a standalone invoice (refused
+  once payments or credits are applied to it), a customer refund applying credit memos (``paymentMethod``
+  from ``payment_methods``), a deposit of customer payments (each whole, in one deposit only; they become
+  Deposited) with ``other`` and ``cashBack`` lines; ``total`` = payments + other - cash back
+- ``POST /invoice/{id}/!transform/{creditMemo|returnAuthorization}`` and
+  ``POST /returnAuthorization/{id}/!transform/creditMemo`` (the RMA must be approved; it becomes Refunded):
+  the invoice's (RMA's) lines are copied; body ``item`` lines are appended, or replace them with
+  ``?replace=item``. A credit memo's ``apply`` lines reduce the invoices' ``amountRemaining`` (status
+  ``open`` / ``paidInFull``); what is not applied is ``unapplied`` (status ``open`` / ``fullyApplied``),
+  which customer refunds use up. A credit memo is never more than the invoice it credits.
+- ``PATCH /customer/{id}`` ``{"custentity_o2c_dunning": "past_due" | null}``; ``PATCH
+  /returnAuthorization/{id}`` ``orderStatus`` A → B (approve), A/B → C (cancel)
+- ``POST /services/rest/query/v1/suiteql?limit=&offset=`` (header ``Prefer: transient``) ``{"q"}``: the
+  subset ``SELECT <columns> FROM transaction WHERE type = '<SalesOrd|CustInvc|CustPymt|CustCred|CustRfnd|
+  Deposit|RtnAuth>' [AND trandate >= TO_DATE('YYYY-MM-DD', 'YYYY-MM-DD')] [AND externalid = '...']
+  [ORDER BY id]``; columns ``id, externalid, tranid, total, currency, status, trandate`` or
+  ``TO_CHAR(trandate, 'YYYY-MM-DD') AS trandate``. Pages: ``limit`` ≤ 1000, ``offset`` a multiple of it;
+  ``{"items", "count", "hasMore", "offset", "totalResults"}``
+Every transaction has a ``tranDate`` (the body's, else today).
+
 Every error has NetSuite's shape ``{"type", "title", "status", "o:errorDetails": [{"detail",
 "o:errorCode"}]}``. More than ``concurrency_limit`` API requests in flight at once: 429
 ``CONCURRENCY_LIMIT_EXCEEDED`` (counted in ``concurrency()["rejected"]``). Amounts with more decimals than
@@ -35,6 +56,7 @@ import itertools
 import re
 import time
 from collections.abc import Callable
+from datetime import date
 from decimal import Decimal
 from types import SimpleNamespace
 from typing import Any
@@ -56,15 +78,55 @@ ORDER_STATUS_NAMES = {
     "G": "Billed",
     "H": "Closed",
 }
+RMA_STATUS_NAMES = {
+    "A": "Pending Approval",
+    "B": "Pending Receipt",
+    "C": "Cancelled",
+    "F": "Pending Refund",
+    "G": "Refunded",
+    "H": "Closed",
+}
+DEFAULT_PAYMENT_METHODS = {"1": "Cash", "2": "Check", "9": "Stripe"}
+SUITEQL_PATH = "/services/rest/query/v1/suiteql"
+TRANSACTION_TYPES = {
+    "SalesOrd": "salesOrder",
+    "CustInvc": "invoice",
+    "CustPymt": "customerPayment",
+    "CustCred": "creditMemo",
+    "CustRfnd": "customerRefund",
+    "Deposit": "deposit",
+    "RtnAuth": "returnAuthorization",
+}
 _BILLABLE = ("B", "D", "E", "F")
 _STATUS_MOVES = {("A", "B"), ("A", "C"), ("B", "C")}
-_TYPES = ("customer", "salesOrder", "invoice", "customerPayment")
+_TYPES = (
+    "customer",
+    "salesOrder",
+    "invoice",
+    "customerPayment",
+    "creditMemo",
+    "customerRefund",
+    "deposit",
+    "returnAuthorization",
+)
 _NUMBERING = {
     "customer": ("entityId", "CUST", 101),
     "salesOrder": ("tranId", "SO", 2001),
     "invoice": ("tranId", "INV", 3001),
     "customerPayment": ("tranId", "PYMT", 4001),
+    "creditMemo": ("tranId", "CM", 5001),
+    "customerRefund": ("tranId", "RFND", 6001),
+    "deposit": ("tranId", "DEP", 7001),
+    "returnAuthorization": ("tranId", "RMA", 8001),
 }
+_TRANSFORMS = {
+    ("invoice", "creditMemo"),
+    ("invoice", "returnAuthorization"),
+    ("returnAuthorization", "creditMemo"),
+}
+_DEPOSITED = {"id": "deposited", "refName": "Deposited"}
+_NOT_DEPOSITED = {"id": "notDeposited", "refName": "Not Deposited"}
+_SUITEQL_COLUMNS = ("id", "externalid", "tranid", "total", "currency", "status", "trandate")
 _TIMESTAMP_TOLERANCE_S = 300
 _RFC = "https://www.rfc-editor.org/rfc/rfc9110.html#section-15.5."
 _TITLES = {
@@ -118,6 +180,7 @@ class NetSuiteSandbox(Sandbox):
         latency_s: float = 0.0,
         currencies: dict[str, str] | None = None,
         subsidiaries: dict[str, str] | None = None,
+        payment_methods: dict[str, str] | None = None,
         webhook_url: str = "",
         host: str = "127.0.0.1",
         port: int = 0,
@@ -134,6 +197,7 @@ class NetSuiteSandbox(Sandbox):
         self.latency_s = latency_s
         self.currencies = dict(currencies or DEFAULT_CURRENCIES)
         self.subsidiaries = dict(subsidiaries or DEFAULT_SUBSIDIARIES)
+        self.payment_methods = dict(payment_methods or DEFAULT_PAYMENT_METHODS)
         self._records: dict[str, dict[str, dict[str, Any]]] = {t: {} for t in _TYPES}
         self._eids: dict[str, dict[str, str]] = {t: {} for t in _TYPES}
         self._ids = {t: itertools.count(_NUMBERING[t][2]) for t in _TYPES}
@@ -144,14 +208,18 @@ class NetSuiteSandbox(Sandbox):
         self._rejected = 0
         self._commit_faults: list[list[float]] = []  # [delay_s, remaining]
         types = "|".join(_TYPES)
-        writable = "customer|salesOrder|customerPayment"
+        writable = "customer|salesOrder|customerPayment|invoice|customerRefund|deposit"
+        patchable = "customer|salesOrder|returnAuthorization"
+        credits = r"(invoice|returnAuthorization)/(\d+)/!transform/(creditMemo|returnAuthorization)"
         r = RECORD_PATH
         self.api_routes += [
             ("PUT", re.compile(rf"^{r}/({writable})/eid:([^/]+)$"), self._api(self._upsert)),
             ("POST", re.compile(rf"^{r}/(customer|salesOrder)$"), self._api(self._create)),
             ("POST", re.compile(rf"^{r}/salesOrder/(\d+)/!transform/invoice$"), self._api(self._transform)),
+            ("POST", re.compile(rf"^{r}/{credits}$"), self._api(self._transform_credit)),
             ("GET", re.compile(rf"^{r}/({types})/((?:eid:)?[^/]+)$"), self._api(self._get)),
-            ("PATCH", re.compile(rf"^{r}/(customer|salesOrder)/((?:eid:)?[^/]+)$"), self._api(self._patch)),
+            ("PATCH", re.compile(rf"^{r}/({patchable})/((?:eid:)?[^/]+)$"), self._api(self._patch)),
+            ("POST", re.compile(rf"^{SUITEQL_PATH}$"), self._api(self._suiteql)),
         ]
         self.control_routes += [
             ("GET", re.compile(r"^/_sandbox/records/([A-Za-z]+)$"), self._c_records),
@@ -180,6 +248,15 @@ class NetSuiteSandbox(Sandbox):
             raise ValueError("commit_then_timeout_next needs count >= 1 and delay_s > 0")
         with self._lock:
             self._commit_faults.append([float(delay_s), float(count)])
+
+    def edit(self, record_type: str, record_id: str, **fields: Any) -> None:
+        """A user changes a record in the NetSuite UI, behind the hub's back (reconciliation tests)."""
+        with self._lock:
+            record = self._records[record_type][str(record_id)]
+            for name, value in fields.items():
+                record[name] = (
+                    Decimal(str(value)) if name in {"total", "subtotal", "amountRemaining"} else value
+                )
 
     def concurrency(self) -> dict[str, int]:
         with self._lock:
@@ -356,7 +433,14 @@ class NetSuiteSandbox(Sandbox):
         except KeyError:
             raise NsError(404, *_DEFAULT_ERRORS[404]) from None
         body = _object(request.json())
-        allowed = {"memo", "email", "companyName", "orderStatus", "custbody_o2c_released"}
+        allowed = {
+            "memo",
+            "email",
+            "companyName",
+            "orderStatus",
+            "custbody_o2c_released",
+            "custentity_o2c_dunning",
+        }
         unknown = set(body) - allowed
         if unknown:
             raise _invalid(f"Fields not patchable here: {sorted(unknown)}")
@@ -368,18 +452,26 @@ class NetSuiteSandbox(Sandbox):
             if record_type != "salesOrder":
                 raise _invalid("custbody_o2c_released is a sales order field.")
             updated["custbody_o2c_released"] = bool(body["custbody_o2c_released"])
+        if "custentity_o2c_dunning" in body:
+            if record_type != "customer":
+                raise _invalid("custentity_o2c_dunning is a customer field.")
+            state = body["custentity_o2c_dunning"]
+            if state is not None and not isinstance(state, str):
+                raise _invalid("custentity_o2c_dunning: a text field.")
+            updated["custentity_o2c_dunning"] = state or None
         if "orderStatus" in body:
-            if record_type != "salesOrder":
-                raise _invalid("orderStatus is a sales order field.")
+            if record_type == "customer":
+                raise _invalid("orderStatus is a sales order / return authorization field.")
+            names = RMA_STATUS_NAMES if record_type == "returnAuthorization" else ORDER_STATUS_NAMES
+            kind = "return authorization" if record_type == "returnAuthorization" else "sales order"
             new = _ref_id(body["orderStatus"], "orderStatus")
             old = record["orderStatus"]["id"]
             if new != old and (old, new) not in _STATUS_MOVES:
                 raise _invalid(
-                    f"A sales order cannot go from {ORDER_STATUS_NAMES.get(old, old)} to "
-                    f"{ORDER_STATUS_NAMES.get(new, new)}.",
+                    f"A {kind} cannot go from {names.get(old, old)} to {names.get(new, new)}.",
                     "INVALID_ORDER_STATUS",
                 )
-            updated["orderStatus"] = _status(new)
+            updated["orderStatus"] = _status(new, names)
         self._records[record_type][record["id"]] = updated
         return Reply(204, b"", {"Location": self._location(record_type, record["id"])})
 
@@ -416,6 +508,286 @@ class NetSuiteSandbox(Sandbox):
         order["orderStatus"] = _status("G")
         return reply
 
+    # --- after the sale ------------------------------------------------------------------------------------
+
+    def _transform_credit(self, request: Request, match: re.Match[str]) -> Reply:
+        source_type, source_id, target_type = match.group(1), match.group(2), match.group(3)
+        if (source_type, target_type) not in _TRANSFORMS:
+            raise NsError(404, *_DEFAULT_ERRORS[404])
+        source = self._records[source_type].get(source_id)
+        if source is None:
+            raise NsError(404, *_DEFAULT_ERRORS[404])
+        body = _object(request.json() if request.body else {})
+        external_id = body.get("externalId")
+        if external_id is not None and str(external_id) in self._eids[target_type]:
+            raise _invalid("A record with this external ID already exists.", "DUP_RCRD")
+        if source_type == "returnAuthorization" and source["orderStatus"]["id"] not in ("B", "F"):
+            raise _invalid(
+                f"You can not initialize creditmemo: invalid reference {source_id} "
+                f"(return authorization is {source['orderStatus']['refName']}).",
+                "INVALID_INITIALIZE_REF",
+            )
+        invoice = (
+            source if source_type == "invoice" else self._records["invoice"][source["createdFrom"]["id"]]
+        )
+        code = source["currency"]["refName"]
+        lines = copy.deepcopy(source["item"]["items"])
+        if "item" in body:
+            new = [self._order_line(n, line, code) for n, line in enumerate(_items(body["item"], "item"), 1)]
+            replace = "item" in {s for s in (request.query.get("replace") or "").split(",") if s}
+            lines = new if replace else [*lines, *new]
+        record: dict[str, Any] = {
+            "entity": copy.deepcopy(source["entity"]),
+            "subsidiary": copy.deepcopy(source["subsidiary"]),
+            "currency": copy.deepcopy(source["currency"]),
+            "createdFrom": {"id": source_id, "refName": source["tranId"]},
+            "memo": body.get("memo", source.get("memo")),
+            "item": {"items": lines},
+        }
+        if body.get("tranDate"):
+            record["tranDate"] = _date(body["tranDate"], "tranDate")
+        _totals(record)
+        if record["total"] <= 0:
+            raise _invalid("The total must be positive.", "USER_ERROR")
+        if record["total"] > invoice["total"]:
+            raise _invalid(f"The credit exceeds invoice {invoice['tranId']}'s total.", "USER_ERROR")
+        if external_id is not None:
+            record["externalId"] = str(external_id)
+        if target_type == "returnAuthorization":
+            status = _ref_id(body["orderStatus"], "orderStatus") if "orderStatus" in body else "A"
+            if status not in ("A", "B"):
+                raise _invalid("A return authorization is created Pending Approval (A) or approved (B).")
+            record["orderStatus"] = _status(status, RMA_STATUS_NAMES)
+            return self._save(target_type, record, None)
+        applies = self._applies(body.get("apply"), record, "invoice", {})
+        applied = sum((a["amount"] for a in applies), Decimal(0))
+        if applied > record["total"]:
+            raise _invalid("The total applied exceeds the credit memo's total.")
+        for a in applies:
+            self._settle(a["doc"]["id"], -a["amount"])
+        record.update(apply={"items": applies}, applied=applied)
+        record["unapplied"] = record["total"] - applied
+        record["status"] = _credit_status(record["unapplied"])
+        reply = self._save(target_type, record, None)
+        if source_type == "returnAuthorization":
+            source["orderStatus"] = _status("G", RMA_STATUS_NAMES)
+        return reply
+
+    def _applies(
+        self, sublist: Any, record: dict[str, Any], doc_type: str, previous: dict[str, Decimal]
+    ) -> list[dict[str, Any]]:
+        """The ``apply`` lines of ``record`` to open ``doc_type`` documents of its customer and currency."""
+        entity_id, code = record["entity"]["id"], record["currency"]["refName"]
+        open_field = "amountRemaining" if doc_type == "invoice" else "unapplied"
+        applies: list[dict[str, Any]] = []
+        for n, line in enumerate(_items(sublist if sublist is not None else {"items": []}, "apply"), 1):
+            if not isinstance(line, dict) or not line.get("apply", False):
+                continue
+            doc_id = _ref_id(line.get("doc"), f"apply line {n} doc")
+            doc = self._records[doc_type].get(doc_id)
+            if doc is None:
+                raise _invalid(f"Invalid doc reference key {doc_id}.", "INVALID_KEY_OR_REF")
+            if doc["entity"]["id"] != entity_id or doc["currency"]["id"] != record["currency"]["id"]:
+                raise _invalid(f"{doc['tranId']} is not open for this customer and currency.")
+            amount = _money(line.get("amount"), code, f"apply line {n} amount")
+            if amount <= 0 or amount > doc[open_field] + previous.get(doc_id, Decimal(0)):
+                raise _invalid(f"Apply line {n}: amount exceeds what {doc['tranId']} has open.")
+            applies.append({"doc": {"id": doc_id, "refName": doc["tranId"]}, "apply": True, "amount": amount})
+        return applies
+
+    def _invoice(
+        self, body: dict[str, Any], existing: dict[str, Any] | None, replace: set[str]
+    ) -> dict[str, Any]:
+        if existing is not None and existing["amountRemaining"] != existing["total"]:
+            raise _invalid(
+                f"Invoice {existing['tranId']} has payments or credits applied and can no longer be changed.",
+                "USER_ERROR",
+            )
+        record = copy.deepcopy(existing) if existing else {}
+        self._entity(record, body, existing, "entity")
+        if "subsidiary" in body or existing is None:
+            record["subsidiary"] = self._subsidiary(body.get("subsidiary"))
+        if "currency" in body or existing is None:
+            record["currency"] = self._currency(body.get("currency"))
+        for field in ("tranDate", "startDate", "endDate"):
+            if body.get(field):
+                record[field] = _date(body[field], field)
+        if record.get("startDate") and record.get("endDate") and record["endDate"] < record["startDate"]:
+            raise _invalid("The end date is before the start date.")
+        if "memo" in body:
+            record["memo"] = body["memo"]
+        code = record["currency"]["refName"]
+        if "item" in body:
+            lines = [
+                self._order_line(n, line, code) for n, line in enumerate(_items(body["item"], "item"), 1)
+            ]
+            old = [] if existing is None or "item" in replace else existing["item"]["items"]
+            record["item"] = {"items": [*old, *lines]}
+        if not record.get("item", {}).get("items"):
+            raise _invalid("You must enter at least one line item for this transaction.", "USER_ERROR")
+        _totals(record)
+        record["amountRemaining"] = record["total"]
+        record["status"] = {"id": "open", "refName": "Open"}
+        return record
+
+    def _refund(self, body: dict[str, Any], existing: dict[str, Any] | None) -> dict[str, Any]:
+        record = copy.deepcopy(existing) if existing else {}
+        self._entity(record, body, None, "customer")
+        record["entity"] = record.pop("customer")
+        record["currency"] = self._currency(body.get("currency"))
+        if body.get("paymentMethod") is not None or existing is None:
+            method_id = _ref_id(body.get("paymentMethod"), "paymentMethod")
+            if method_id not in self.payment_methods:
+                raise _invalid(f"Invalid paymentMethod reference key {method_id}.", "INVALID_KEY_OR_REF")
+            record["paymentMethod"] = {"id": method_id, "refName": self.payment_methods[method_id]}
+        if "account" in body:
+            record["account"] = {"id": _ref_id(body["account"], "account")}
+        if "memo" in body:
+            record["memo"] = body["memo"]
+        if body.get("tranDate"):
+            record["tranDate"] = _date(body["tranDate"], "tranDate")
+        previous = {a["doc"]["id"]: a["amount"] for a in (existing or {}).get("apply", {}).get("items", [])}
+        applies = self._applies(body.get("apply"), record, "creditMemo", previous)
+        if not applies:
+            raise _invalid("A customer refund applies at least one credit.", "USER_ERROR")
+        for doc_id, amount in previous.items():  # an upsert again: undo, then apply anew
+            self._use_credit(doc_id, amount)
+        for a in applies:
+            self._use_credit(a["doc"]["id"], -a["amount"])
+        record.update(apply={"items": applies}, total=sum((a["amount"] for a in applies), Decimal(0)))
+        return record
+
+    def _use_credit(self, credit_memo_id: str, delta: Decimal) -> None:
+        credit = self._records["creditMemo"][credit_memo_id]
+        credit["unapplied"] += delta
+        credit["status"] = _credit_status(credit["unapplied"])
+
+    def _deposit(
+        self, body: dict[str, Any], existing: dict[str, Any] | None, replace: set[str]
+    ) -> dict[str, Any]:
+        record = copy.deepcopy(existing) if existing else {}
+        if "subsidiary" in body or existing is None:
+            record["subsidiary"] = self._subsidiary(body.get("subsidiary"))
+        if "currency" in body or existing is None:
+            record["currency"] = self._currency(body.get("currency"))
+        code = record["currency"]["refName"]
+        if "account" in body:
+            record["account"] = {"id": _ref_id(body["account"], "account")}
+        if "memo" in body:
+            record["memo"] = body["memo"]
+        if body.get("tranDate"):
+            record["tranDate"] = _date(body["tranDate"], "tranDate")
+        own = record.get("id")
+        sublists: dict[str, list[dict[str, Any]]] = {}
+        for name in ("payment", "other", "cashBack"):
+            old = [] if existing is None or name in replace else existing.get(name, {}).get("items", [])
+            new: list[dict[str, Any]] = []
+            for n, line in enumerate(_items(body.get(name, {"items": []}), name), 1):
+                if not isinstance(line, dict):
+                    raise _invalid(f"{name} line {n}: not an object")
+                if name == "payment":
+                    if not line.get("deposit", False):
+                        continue
+                    payment = self._records["customerPayment"].get(str(line.get("id")))
+                    if payment is None:
+                        raise _invalid(
+                            f"Invalid payment reference key {line.get('id')}.", "INVALID_KEY_OR_REF"
+                        )
+                    if payment["currency"]["id"] != record["currency"]["id"]:
+                        raise _invalid(f"Payment {payment['tranId']} is in another currency.")
+                    amount = _money(line.get("paymentAmount"), code, f"payment line {n} paymentAmount")
+                    if amount != payment["payment"]:
+                        raise _invalid(
+                            f"Payment {payment['tranId']} is deposited whole ({payment['payment']})."
+                        )
+                    elsewhere = payment.get("deposit", {}).get("id")
+                    if elsewhere not in (None, own):
+                        raise _invalid(f"Payment {payment['tranId']} is already deposited.", "USER_ERROR")
+                    new.append(
+                        {
+                            "id": payment["id"],
+                            "refName": payment["tranId"],
+                            "deposit": True,
+                            "paymentAmount": amount,
+                        }
+                    )
+                else:
+                    amount = _money(line.get("amount"), code, f"{name} line {n} amount")
+                    if amount <= 0:
+                        raise _invalid(f"{name} line {n}: the amount must be positive.")
+                    out: dict[str, Any] = {"amount": amount, "memo": line.get("memo")}
+                    if line.get("account") is not None:
+                        out["account"] = {"id": _ref_id(line["account"], f"{name} line {n} account")}
+                    new.append(out)
+            sublists[name] = [*old, *new]
+        if not any(sublists.values()):
+            raise _invalid("A deposit needs at least one line.", "USER_ERROR")
+        ids = [p["id"] for p in sublists["payment"]]
+        if len(ids) != len(set(ids)):
+            raise _invalid("A payment is deposited once.", "USER_ERROR")
+        total = (
+            sum((p["paymentAmount"] for p in sublists["payment"]), Decimal(0))
+            + sum((o["amount"] for o in sublists["other"]), Decimal(0))
+            - sum((c["amount"] for c in sublists["cashBack"]), Decimal(0))
+        )
+        if total < 0:
+            raise _invalid("The deposit total cannot be negative.", "USER_ERROR")
+        for line in (existing or {}).get("payment", {}).get("items", []):
+            self._records["customerPayment"][line["id"]].pop("deposit", None)
+            self._records["customerPayment"][line["id"]]["status"] = _NOT_DEPOSITED
+        record.update({name: {"items": lines} for name, lines in sublists.items()}, total=total)
+        record["_payments"] = ids  # marked deposited in _save, once the deposit has an id
+        return record
+
+    def _entity(self, record: dict[str, Any], body: dict[str, Any], existing: Any, field: str) -> None:
+        if field in body or existing is None:
+            customer_id = _ref_id(body.get(field), field)
+            customer = self._records["customer"].get(customer_id)
+            if customer is None:
+                raise _invalid(f"Invalid {field} reference key {customer_id}.", "INVALID_KEY_OR_REF")
+            record[field] = {"id": customer_id, "refName": customer["companyName"]}
+
+    def _suiteql(self, request: Request, match: re.Match[str]) -> Reply:
+        if (request.headers.get("Prefer") or "").strip().lower() != "transient":
+            raise _invalid("SuiteQL requests need the header Prefer: transient.", "INVALID_PARAMETER")
+        try:
+            limit = int(request.query.get("limit", "1000"))
+            offset = int(request.query.get("offset", "0"))
+        except ValueError:
+            raise _invalid("limit and offset are whole numbers.", "INVALID_PARAMETER") from None
+        if not 1 <= limit <= 1000 or offset < 0 or offset % limit:
+            raise _invalid("limit is 1 to 1000; offset is a multiple of limit.", "INVALID_PARAMETER")
+        body = _object(request.json())
+        if not isinstance(body.get("q"), str):
+            raise _invalid('The body is {"q": "<SuiteQL>"}.', "INVALID_PARAMETER")
+        columns, conditions = _parse_suiteql(body["q"])
+        rows = []
+        for record_type in dict.fromkeys(TRANSACTION_TYPES.values()):
+            if conditions.get("type") not in (
+                None,
+                *[k for k, v in TRANSACTION_TYPES.items() if v == record_type],
+            ):
+                continue
+            for record in self._records[record_type].values():
+                if "since" in conditions and record["tranDate"] < conditions["since"]:
+                    continue
+                if "externalid" in conditions and record.get("externalId") != conditions["externalid"]:
+                    continue
+                rows.append((int(record["id"]), _suiteql_row(record_type, record, columns)))
+        rows.sort(key=lambda row: row[0])
+        page = [row for _, row in rows[offset : offset + limit]]
+        return json_reply(
+            200,
+            {
+                "links": [{"rel": "self", "href": f"{self.url}{SUITEQL_PATH}?limit={limit}&offset={offset}"}],
+                "count": len(page),
+                "hasMore": offset + limit < len(rows),
+                "items": page,
+                "offset": offset,
+                "totalResults": len(rows),
+            },
+        )
+
     # --- records ---------------------------------------------------------------------------------------
 
     def _find(self, record_type: str, key: str) -> dict[str, Any]:
@@ -432,6 +804,12 @@ class NetSuiteSandbox(Sandbox):
             record["id"] = str(next(self._ids[record_type]))
             field, prefix, _ = _NUMBERING[record_type]
             record[field] = f"{prefix}{next(self._numbers[record_type])}"
+        if record_type != "customer" and not record.get("tranDate"):
+            record["tranDate"] = date.today().isoformat()
+        for payment_id in record.pop("_payments", []):
+            payment = self._records["customerPayment"][payment_id]
+            payment["deposit"] = {"id": record["id"], "refName": record["tranId"]}
+            payment["status"] = _DEPOSITED
         if record.get("externalId"):
             self._eids[record_type][record["externalId"]] = record["id"]
         self._records[record_type][record["id"]] = record
@@ -444,6 +822,12 @@ class NetSuiteSandbox(Sandbox):
             return self._customer(body, existing, replace)
         if record_type == "salesOrder":
             return self._sales_order(body, existing, replace)
+        if record_type == "invoice":
+            return self._invoice(body, existing, replace)
+        if record_type == "customerRefund":
+            return self._refund(body, existing)
+        if record_type == "deposit":
+            return self._deposit(body, existing, replace)
         return self._payment(body, existing)
 
     def _customer(
@@ -578,6 +962,7 @@ class NetSuiteSandbox(Sandbox):
             memo=body.get("memo"),
             apply={"items": applies},
         )
+        record.setdefault("status", _NOT_DEPOSITED)
         return record
 
     def _settle(self, invoice_id: str, delta: Decimal) -> None:
@@ -616,8 +1001,8 @@ class NetSuiteSandbox(Sandbox):
         return json_reply(200, self.concurrency())
 
 
-def _status(status_id: str) -> dict[str, str]:
-    return {"id": status_id, "refName": ORDER_STATUS_NAMES[status_id]}
+def _status(status_id: str, names: dict[str, str] = ORDER_STATUS_NAMES) -> dict[str, str]:
+    return {"id": status_id, "refName": names[status_id]}
 
 
 def _object(value: Any) -> dict[str, Any]:
@@ -658,3 +1043,100 @@ def _money(value: Any, currency: str, field: str) -> Decimal:
     if scaled != scaled.to_integral_value():
         raise _invalid(f"{field}: {value} has more decimals than {currency} allows ({exponent}).")
     return number.quantize(Decimal(1).scaleb(-exponent))
+
+
+def _totals(record: dict[str, Any]) -> None:
+    items = record["item"]["items"]
+    for n, line in enumerate(items, 1):
+        line["line"] = n
+    subtotal = sum((line["amount"] for line in items), Decimal(0))
+    tax = sum((line["tax1Amt"] for line in items), Decimal(0))
+    record.update(subtotal=subtotal, taxTotal=tax, total=subtotal + tax)
+
+
+def _credit_status(unapplied: Decimal) -> dict[str, str]:
+    if unapplied == 0:
+        return {"id": "fullyApplied", "refName": "Fully Applied"}
+    return {"id": "open", "refName": "Open"}
+
+
+def _date(value: Any, field: str) -> str:
+    try:
+        return date.fromisoformat(str(value)).isoformat()
+    except ValueError:
+        raise _invalid(f"{field}: {value!r} is not a date (YYYY-MM-DD).") from None
+
+
+_SUITEQL = re.compile(
+    r"^\s*SELECT\s+(?P<columns>.+?)\s+FROM\s+transaction(?:\s+WHERE\s+(?P<where>.+?))?"
+    r"(?:\s+ORDER\s+BY\s+id(?:\s+ASC)?)?\s*;?\s*$",
+    re.IGNORECASE | re.DOTALL,
+)
+_SUITEQL_COLUMN = re.compile(
+    r"\s*(?:TO_CHAR\(\s*trandate\s*,\s*'YYYY-MM-DD'\s*\)\s+AS\s+(?P<alias>\w+)|(?P<name>\w+))\s*(?:,|$)",
+    re.IGNORECASE,
+)
+_SUITEQL_CONDITIONS = (
+    ("type", re.compile(r"^type\s*=\s*'(\w+)'$", re.IGNORECASE)),
+    (
+        "since",
+        re.compile(
+            r"^trandate\s*>=\s*TO_DATE\(\s*'(\d{4}-\d{2}-\d{2})'\s*,\s*'YYYY-MM-DD'\s*\)$", re.IGNORECASE
+        ),
+    ),
+    ("externalid", re.compile(r"^externalid\s*=\s*'([^']*)'$", re.IGNORECASE)),
+)
+
+
+def _parse_suiteql(query: str) -> tuple[list[tuple[str, bool]], dict[str, str]]:
+    """The subset the connector sends: columns as (name, formatted ISO date?) and the WHERE conditions."""
+    unsupported = _invalid(
+        f"Invalid search query. Detailed unprocessed description follows. {query[:120]}", "INVALID_PARAMETER"
+    )
+    match = _SUITEQL.match(query)
+    if match is None:
+        raise unsupported
+    columns: list[tuple[str, bool]] = []
+    text, position = match.group("columns"), 0
+    while position < len(text):
+        column = _SUITEQL_COLUMN.match(text, position)
+        if column is None or column.end() == position:
+            raise unsupported
+        position = column.end()
+        name = (column.group("alias") or column.group("name")).lower()
+        if name not in _SUITEQL_COLUMNS:
+            raise unsupported
+        columns.append((name, column.group("alias") is not None))
+    conditions: dict[str, str] = {}
+    where = match.group("where")
+    for part in re.split(r"\s+AND\s+", where, flags=re.IGNORECASE) if where else []:
+        for key, pattern in _SUITEQL_CONDITIONS:
+            found = pattern.match(part.strip())
+            if found is not None and key not in conditions:
+                conditions[key] = found.group(1)
+                break
+        else:
+            raise unsupported
+    return columns, conditions
+
+
+def _suiteql_row(record_type: str, record: dict[str, Any], columns: list[tuple[str, bool]]) -> dict[str, Any]:
+    """A SuiteQL row as NetSuite gives it: lower-case columns, ids as strings, empty values left out,
+    ``trandate`` in the account's date format (M/D/YYYY) unless formatted by ``TO_CHAR``."""
+    status = record.get("status") or record.get("orderStatus")
+    day = date.fromisoformat(record["tranDate"])
+    values: dict[str, Any] = {
+        "id": record["id"],
+        "externalid": record.get("externalId"),
+        "tranid": record.get("tranId"),
+        "total": None if record.get("total") is None else str(record["total"]),
+        "currency": record["currency"]["id"],
+        "status": status["id"] if isinstance(status, dict) else None,
+    }
+    row: dict[str, Any] = {"links": []}
+    for name, iso in columns:
+        if name == "trandate":
+            row[name] = day.isoformat() if iso else f"{day.month}/{day.day}/{day.year}"
+        elif values.get(name) is not None:
+            row[name] = values[name]
+    return row

@@ -13,6 +13,13 @@ form-encoded with bracket notation, ``metadata[o2c_x]=y``; JSON replies carrying
   ``card_error`` with the PaymentIntent in the error), ``GET /v1/payment_intents/{id}``,
   ``POST /v1/payment_intents/{id}/capture``, ``POST /v1/payment_intents/{id}/cancel`` (any other status
   than the allowed ones → 400 ``payment_intent_unexpected_state`` with the PaymentIntent)
+- ``POST /v1/refunds`` (``payment_intent`` or ``charge``; ``amount`` defaults to what remains; partial and
+  repeated refunds; more than remains → 400 ``amount_too_large``, nothing left → ``charge_already_refunded``,
+  a charge under (or lost to) a dispute → ``charge_disputed``), ``GET /v1/refunds/{id}``
+- ``GET /v1/charges/{id}``, ``/v1/disputes/{id}``, ``/v1/invoices/{id}``, ``/v1/subscriptions/{id}``,
+  ``/v1/payouts/{id}``, ``/v1/balance_transactions/{id}``
+- ``GET /v1/balance_transactions?payout=po_...`` (also ``type``, ``currency``, ``source``), newest first,
+  cursor-paged: ``limit`` (1..100, default 10), ``starting_after`` / ``ending_before``, ``has_more``
 
 Idempotency (every POST, per API key, 24 h): the same key with the same endpoint and parameters replays the
 stored reply (``Idempotent-Replayed: true``, no second effect, no second event); another endpoint or other
@@ -26,9 +33,25 @@ Test payment methods (``TEST_CARDS``): ``pm_card_visa``, ``pm_card_mastercard`` 
 decline when charged. Using a token mints a fresh ``pm_...`` (as Stripe does); ``complete_setup`` mints one
 attached to the customer, and that id behaves like its card afterwards. Saving never fails here.
 
+Money after the sale. A confirmed PaymentIntent has a Charge (``ch_``; ``captured`` once captured). Every
+captured charge, succeeded refund and lost dispute books a balance transaction (``txn_``, ``available`` at
+once, ``exchange_rate`` null: each currency settles in itself): ``charge`` (fee ``processing_fee``: 2.9%
+rounded half up + 30 of the smallest unit; net = amount - fee), ``refund`` (minus the amount, fee 0),
+``adjustment`` (a lost dispute: minus the disputed amount, fee ``DISPUTE_FEE`` = 1500 of the smallest
+unit). ``create_payout(currency=None)`` pays out every transaction not yet paid out in one currency:
+amount = the sum of their nets, a ``payout`` transaction of minus that, ``automatic`` true (so
+``?payout=`` lists them, the payout's own included). No ``charge.*`` event is sent for a charge itself.
+
 Webhooks: ``setup_intent.succeeded``, ``payment_intent.amount_capturable_updated`` (authorized),
 ``payment_intent.payment_failed`` (declined), ``payment_intent.succeeded`` (captured, or charged with
-automatic capture), ``payment_intent.canceled``. Each event (``evt_...``, ``data.object`` = a snapshot of the
+automatic capture), ``payment_intent.canceled``; ``refund.created``, ``charge.refunded`` (the charge:
+cumulative ``amount_refunded``, ``refunded`` once all is), ``refund.updated`` (the acquirer reference
+arrived), or ``refund.created`` (pending) + ``refund.failed`` for a failed one (charge and balance
+untouched);
+``charge.dispute.created``, ``charge.dispute.closed``; ``customer.subscription.created``, on renewal
+``payment_intent.succeeded`` + ``invoice.paid`` + ``invoice.payment_succeeded`` or
+``payment_intent.payment_failed`` + ``invoice.payment_failed``, and ``customer.subscription.updated``
+when the status changes (``previous_attributes.status``); ``payout.created``, ``payout.paid``. Each event (``evt_...``, ``data.object`` = a snapshot of the
 whole object, metadata included) is POSTed by a background thread ``webhook_delay_s`` after the change,
 signed ``Stripe-Signature: t=...,v1=...`` with ``webhook_secret``. ``hold_webhooks()`` keeps them queued
 until ``release_webhooks()``; ``wait_for_webhooks()`` blocks until the queue is drained; ``webhooks_sent``
@@ -39,6 +62,14 @@ Faults (see ``base``): ``fail_next(429|5xx, retry_after=...)``, ``slow_next(...)
 stored under the Idempotency-Key) but the client never gets the reply: the connection is dropped, or with
 ``delay_s`` the reply comes that late (past the client's timeout).
 
+Python control after the sale: ``fail_next_refund(count=1)`` (the next refunds end ``failed``,
+``expired_or_canceled_card``), ``open_dispute(charge_id, reason) -> dp_``, ``close_dispute(dp, "won"|"lost")``,
+``create_subscription(customer_id, amount, currency, interval="month", metadata) -> sub_`` (active, first
+period taken as paid), ``renew(sub_id, succeed=True) -> in_`` (the next period's invoice, charged),
+``create_payout(currency=None) -> po_``, ``create_payouts() -> [po_...]`` (one per currency with a positive
+balance); inspection ``charges()``, ``refunds()``, ``disputes()``, ``subscriptions()``, ``invoices()``,
+``payouts()``, ``balance_transactions()`` (oldest first), ``balance()`` (net per currency).
+
 Control (JSON; see also ``base``):
 - ``GET /_sandbox/customers`` | ``/_sandbox/setup_intents`` | ``/_sandbox/payment_intents`` |
   ``/_sandbox/events`` | ``/_sandbox/webhooks`` | ``/_sandbox/api_calls`` → ``{"data": [...]}``
@@ -47,11 +78,21 @@ Control (JSON; see also ``base``):
 - ``POST /_sandbox/webhooks/wait`` ``{"timeout_s": 5}`` → ``{"pending": 0}`` (504 if not drained in time)
 - ``POST /_sandbox/events/{id}/redeliver`` → ``{"status", "body"}``
 - ``POST /_sandbox/faults/commit_then_timeout`` ``{"count": 1, "delay_s": null}`` → ``{"queued": true}``
+- ``GET /_sandbox/charges`` | ``/refunds`` | ``/disputes`` | ``/subscriptions`` | ``/invoices`` | ``/payouts`` |
+  ``/balance_transactions`` → ``{"data": [...]}``
+- ``POST /_sandbox/refunds/fail_next`` ``{"count": 1}`` → ``{"queued": true}``
+- ``POST /_sandbox/charges/{id}/dispute`` ``{"reason": "fraudulent"}`` → the dispute
+- ``POST /_sandbox/disputes/{id}/close`` ``{"outcome": "won"|"lost"}`` → the dispute
+- ``POST /_sandbox/subscriptions`` ``{"customer", "amount", "currency", "interval", "metadata"}`` → the
+  subscription; ``POST /_sandbox/subscriptions/{id}/renew`` ``{"succeed": true}`` → the invoice
+- ``POST /_sandbox/payouts`` ``{"currency": null}`` → the payout; ``POST /_sandbox/payouts/every_currency``
+  → ``{"data": [payouts]}``
 """
 
 from __future__ import annotations
 
 import base64
+import calendar
 import collections
 import copy
 import hmac
@@ -64,11 +105,13 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from http.server import BaseHTTPRequestHandler
 from typing import Any
 from urllib.parse import parse_qsl
 
 from localcloud.sandboxes.base import BadRequest, Reply, Request, Sandbox, json_reply
+from shared.money import from_stripe
 from shared.providers.stripe import signature_header
 
 log = logging.getLogger("localcloud.sandboxes.stripe")
@@ -144,6 +187,38 @@ _PAYMENT_INTENT_PARAMS = _COMMON_PARAMS | {
 }
 _CAPTURE_PARAMS = _COMMON_PARAMS | {"amount_to_capture", "metadata"}
 _CANCEL_PARAMS = _COMMON_PARAMS | {"cancellation_reason"}
+_REFUND_PARAMS = _COMMON_PARAMS | {"payment_intent", "charge", "amount", "metadata", "reason"}
+_REFUND_REASONS = frozenset({"duplicate", "fraudulent", "requested_by_customer"})
+_BALANCE_TXN_LIST_PARAMS = _COMMON_PARAMS | {
+    "payout",
+    "limit",
+    "starting_after",
+    "ending_before",
+    "type",
+    "currency",
+    "source",
+}
+_DISPUTE_REASONS = frozenset(
+    {
+        "bank_cannot_process",
+        "check_returned",
+        "credit_not_processed",
+        "customer_initiated",
+        "debit_not_authorized",
+        "duplicate",
+        "fraudulent",
+        "general",
+        "incorrect_account_details",
+        "insufficient_funds",
+        "product_not_received",
+        "product_unacceptable",
+        "subscription_canceled",
+        "unrecognized",
+    }
+)
+_INTERVALS = frozenset({"day", "week", "month", "year"})
+#: What a lost dispute costs, in the smallest unit of the dispute's currency (15.00 USD on Stripe).
+DISPUTE_FEE = 1500
 
 
 class ApiError(Exception):
@@ -341,6 +416,15 @@ class StripeSandbox(Sandbox):
         self._setup_intents: dict[str, dict[str, Any]] = {}
         self._payment_intents: dict[str, dict[str, Any]] = {}
         self._payment_methods: dict[str, _PaymentMethod] = {}
+        self._charges: dict[str, dict[str, Any]] = {}
+        self._refunds: dict[str, dict[str, Any]] = {}
+        self._disputes: dict[str, dict[str, Any]] = {}
+        self._subscriptions: dict[str, dict[str, Any]] = {}
+        self._invoices: dict[str, dict[str, Any]] = {}
+        self._payouts: dict[str, dict[str, Any]] = {}
+        self._balance_txns: dict[str, dict[str, Any]] = {}  # oldest first
+        self._paid_out_in: dict[str, str] = {}  # txn_ -> po_ that paid it out
+        self._failing_refunds = 0
         self._events: dict[str, dict[str, Any]] = {}
         self._event_bodies: dict[str, bytes] = {}
         self._idempotency: dict[tuple[str, str], _Stored] = {}
@@ -359,6 +443,19 @@ class StripeSandbox(Sandbox):
             ("GET", r"^/v1/payment_intents/([^/]+)$", self._get_payment_intent),
             ("POST", r"^/v1/payment_intents/([^/]+)/capture$", self._capture),
             ("POST", r"^/v1/payment_intents/([^/]+)/cancel$", self._cancel),
+            ("POST", r"^/v1/refunds$", self._create_refund),
+            ("GET", r"^/v1/refunds/([^/]+)$", self._getter(self._refunds, "refund")),
+            ("GET", r"^/v1/charges/([^/]+)$", self._getter(self._charges, "charge")),
+            ("GET", r"^/v1/disputes/([^/]+)$", self._getter(self._disputes, "dispute")),
+            ("GET", r"^/v1/invoices/([^/]+)$", self._getter(self._invoices, "invoice")),
+            ("GET", r"^/v1/subscriptions/([^/]+)$", self._getter(self._subscriptions, "subscription")),
+            ("GET", r"^/v1/payouts/([^/]+)$", self._getter(self._payouts, "payout")),
+            ("GET", r"^/v1/balance_transactions$", self._list_balance_transactions),
+            (
+                "GET",
+                r"^/v1/balance_transactions/([^/]+)$",
+                self._getter(self._balance_txns, "balance_transaction"),
+            ),
         ]
         self.api_routes += [(method, re.compile(path), self._api(fn)) for method, path, fn in api]
         self.control_routes += [
@@ -374,6 +471,20 @@ class StripeSandbox(Sandbox):
             ("POST", re.compile(r"^/_sandbox/webhooks/wait$"), self._c_wait),
             ("POST", re.compile(r"^/_sandbox/events/([^/]+)/redeliver$"), self._c_redeliver_event),
             ("POST", re.compile(r"^/_sandbox/faults/commit_then_timeout$"), self._c_commit_then_timeout),
+            ("GET", re.compile(r"^/_sandbox/charges$"), self._c_list(self.charges)),
+            ("GET", re.compile(r"^/_sandbox/refunds$"), self._c_list(self.refunds)),
+            ("GET", re.compile(r"^/_sandbox/disputes$"), self._c_list(self.disputes)),
+            ("GET", re.compile(r"^/_sandbox/subscriptions$"), self._c_list(self.subscriptions)),
+            ("GET", re.compile(r"^/_sandbox/invoices$"), self._c_list(self.invoices)),
+            ("GET", re.compile(r"^/_sandbox/payouts$"), self._c_list(self.payouts)),
+            ("GET", re.compile(r"^/_sandbox/balance_transactions$"), self._c_list(self.balance_transactions)),
+            ("POST", re.compile(r"^/_sandbox/refunds/fail_next$"), self._c_fail_next_refund),
+            ("POST", re.compile(r"^/_sandbox/charges/([^/]+)/dispute$"), self._c_open_dispute),
+            ("POST", re.compile(r"^/_sandbox/disputes/([^/]+)/close$"), self._c_close_dispute),
+            ("POST", re.compile(r"^/_sandbox/subscriptions$"), self._c_create_subscription),
+            ("POST", re.compile(r"^/_sandbox/subscriptions/([^/]+)/renew$"), self._c_renew),
+            ("POST", re.compile(r"^/_sandbox/payouts$"), self._c_create_payout),
+            ("POST", re.compile(r"^/_sandbox/payouts/every_currency$"), self._c_create_payouts),
         ]
 
     # --- lifecycle -----------------------------------------------------------------------------------
@@ -424,6 +535,328 @@ class StripeSandbox(Sandbox):
             seti.update(status="succeeded", payment_method=pm["id"], latest_attempt=new_id("setatt", 24))
             self._emit("setup_intent.succeeded", seti, None)
             return copy.deepcopy(seti)
+
+    # --- after the sale: refunds, disputes, renewals, payouts (Python control API) -----------------------
+
+    def fail_next_refund(self, count: int = 1) -> None:
+        """The next ``count`` refunds end ``failed`` (``failure_reason`` ``expired_or_canceled_card``): the
+        API answers the refund with that status, ``refund.created`` and ``refund.failed`` are sent, and
+        neither the charge nor the balance changes."""
+        if count < 1:
+            raise ValueError("fail_next_refund needs count >= 1")
+        with self._lock:
+            self._failing_refunds += count
+
+    def open_dispute(self, charge_id: str, reason: str = "fraudulent") -> str:
+        """The cardholder disputes a captured charge: a ``dp_...`` over what is left of it after refunds,
+        status ``needs_response``, evidence due in 7 days; sends ``charge.dispute.created``."""
+        if reason not in _DISPUTE_REASONS:
+            raise ValueError(f"unknown dispute reason {reason!r}")
+        with self._lock:
+            charge = self._charges[charge_id]
+            if not charge["captured"]:
+                raise ValueError(f"{charge_id} was not captured: there is nothing to dispute")
+            if any(d["charge"] == charge_id for d in self._disputes.values()):
+                raise ValueError(f"{charge_id} is already disputed")
+            amount = charge["amount_captured"] - charge["amount_refunded"]
+            if amount <= 0:
+                raise ValueError(f"{charge_id} was refunded in full: there is nothing to dispute")
+            now = int(time.time())
+            dispute: dict[str, Any] = {
+                "id": new_id("dp", 24),
+                "object": "dispute",
+                "amount": amount,
+                "balance_transactions": [],
+                "charge": charge_id,
+                "created": now,
+                "currency": charge["currency"],
+                "evidence": {},
+                "evidence_details": {
+                    "due_by": now + 7 * 86400,
+                    "has_evidence": False,
+                    "past_due": False,
+                    "submission_count": 0,
+                },
+                "is_charge_refundable": False,
+                "livemode": False,
+                "metadata": {},
+                "payment_intent": charge["payment_intent"],
+                "payment_method_details": {"card": {"brand": _card_brand(charge)}, "type": "card"},
+                "reason": reason,
+                "status": "needs_response",
+            }
+            self._disputes[dispute["id"]] = dispute
+            charge["disputed"] = True
+            self._emit("charge.dispute.created", dispute, None)
+            return str(dispute["id"])
+
+    def close_dispute(self, dispute_id: str, outcome: str = "won") -> dict[str, Any]:
+        """The issuer decides: ``won`` (the funds stay) or ``lost`` (the disputed amount and a 15.00 dispute
+        fee, 1500 minor units of the dispute's currency, leave the balance: an ``adjustment`` balance
+        transaction). Sends ``charge.dispute.closed``; returns the dispute."""
+        if outcome not in ("won", "lost"):
+            raise ValueError('outcome is "won" or "lost"')
+        with self._lock:
+            dispute = self._disputes[dispute_id]
+            if dispute["status"] in ("won", "lost", "warning_closed"):
+                raise ValueError(f"{dispute_id} is already closed ({dispute['status']})")
+            previous = {"status": dispute["status"]}
+            if outcome == "lost":
+                txn = self._add_balance_txn(
+                    "adjustment",
+                    -dispute["amount"],
+                    dispute["currency"],
+                    source=dispute_id,
+                    fee=DISPUTE_FEE,
+                    description=f"Chargeback withdrawal for {dispute['charge']}",
+                    reporting_category="dispute",
+                    fee_description="Dispute fee",
+                )
+                dispute["balance_transactions"] = [copy.deepcopy(txn)]
+            dispute["status"] = outcome
+            self._emit("charge.dispute.closed", dispute, None, previous)
+            return copy.deepcopy(dispute)
+
+    def create_subscription(
+        self,
+        customer_id: str,
+        amount: int,
+        currency: str,
+        interval: str = "month",
+        metadata: dict[str, str] | None = None,
+    ) -> str:
+        """An active ``sub_...`` billing ``amount`` (Stripe's smallest unit) every ``interval`` (day, week,
+        month, year), its first period starting now and taken as paid (no invoice is made for it). Sends
+        ``customer.subscription.created``. ``renew`` bills the following periods."""
+        if isinstance(amount, bool) or not isinstance(amount, int) or amount < 1:
+            raise ValueError("amount is a positive integer in Stripe's smallest unit")
+        currency = currency.lower()
+        if not re.fullmatch(r"[a-z]{3}", currency):
+            raise ValueError(f"invalid currency {currency!r}")
+        if interval not in _INTERVALS:
+            raise ValueError(f"interval is one of {sorted(_INTERVALS)}")
+        with self._lock:
+            if customer_id not in self._customers:
+                raise KeyError(customer_id)
+            now = int(time.time())
+            sub_id = new_id("sub", 24)
+            price = {
+                "id": new_id("price", 24),
+                "object": "price",
+                "active": True,
+                "billing_scheme": "per_unit",
+                "currency": currency,
+                "product": new_id("prod", 14),
+                "recurring": {"interval": interval, "interval_count": 1, "usage_type": "licensed"},
+                "type": "recurring",
+                "unit_amount": amount,
+            }
+            sub: dict[str, Any] = {
+                "id": sub_id,
+                "object": "subscription",
+                "billing_cycle_anchor": now,
+                "cancel_at": None,
+                "cancel_at_period_end": False,
+                "canceled_at": None,
+                "collection_method": "charge_automatically",
+                "created": now,
+                "currency": currency,
+                "customer": customer_id,
+                "default_payment_method": None,
+                "items": {
+                    "object": "list",
+                    "data": [
+                        {
+                            "id": new_id("si", 14),
+                            "object": "subscription_item",
+                            "created": now,
+                            "current_period_start": now,
+                            "current_period_end": _add_interval(now, interval),
+                            "metadata": {},
+                            "price": price,
+                            "quantity": 1,
+                            "subscription": sub_id,
+                        }
+                    ],
+                    "has_more": False,
+                    "total_count": 1,
+                    "url": f"/v1/subscription_items?subscription={sub_id}",
+                },
+                "latest_invoice": None,
+                "livemode": False,
+                "metadata": dict(metadata or {}),
+                "start_date": now,
+                "status": "active",
+            }
+            self._subscriptions[sub_id] = sub
+            self._emit("customer.subscription.created", sub, None)
+            return sub_id
+
+    def renew(self, subscription_id: str, *, succeed: bool = True) -> str:
+        """The subscription reaches the end of its period: the period moves on, and an invoice for the new
+        period (``billing_reason`` ``subscription_cycle``) is charged off session. Paid: the charge books a
+        balance transaction, and ``payment_intent.succeeded``, ``invoice.paid`` and
+        ``invoice.payment_succeeded`` are sent (``customer.subscription.updated`` too if it was past due).
+        Declined (``succeed=False``): ``payment_intent.payment_failed``, ``invoice.payment_failed`` (the
+        invoice stays ``open``, ``attempt_count`` 1, ``next_payment_attempt`` in 3 days) and, if it was
+        active, ``customer.subscription.updated`` to ``past_due``. Returns the ``in_...`` id."""
+        with self._lock:
+            sub = self._subscriptions[subscription_id]
+            if sub["status"] == "canceled":
+                raise ValueError(f"{subscription_id} is canceled")
+            item = sub["items"]["data"][0]
+            price = item["price"]
+            amount, currency = int(price["unit_amount"]), str(price["currency"])
+            start = int(item["current_period_end"])
+            end = _add_interval(start, price["recurring"]["interval"])
+            item.update(current_period_start=start, current_period_end=end)
+            customer = self._customers[sub["customer"]]
+            now = int(time.time())
+            card = TEST_CARDS["pm_card_visa" if succeed else "pm_card_chargeDeclinedInsufficientFunds"]
+            pm = self._mint_payment_method(card, customer=sub["customer"])
+            pi = self._new_payment_intent(amount, currency, customer=sub["customer"], pm=pm)
+            invoice_id = new_id("in", 24)
+            pi["description"] = "Subscription update"
+            number = 1 + sum(1 for i in self._invoices.values() if i["customer"] == sub["customer"])
+            line = {
+                "id": new_id("il", 24),
+                "object": "line_item",
+                "amount": amount,
+                "currency": currency,
+                "description": f"1 x Subscription (at {amount} {currency} / {price['recurring']['interval']})",
+                "invoice": invoice_id,
+                "metadata": {},
+                "parent": {
+                    "type": "subscription_item_details",
+                    "subscription_item_details": {
+                        "subscription": subscription_id,
+                        "subscription_item": item["id"],
+                    },
+                },
+                "period": {"start": start, "end": end},
+                "pricing": {"price_details": {"price": price["id"], "product": price["product"]}},
+                "quantity": 1,
+            }
+            invoice: dict[str, Any] = {
+                "id": invoice_id,
+                "object": "invoice",
+                "account_country": "US",
+                "amount_due": amount,
+                "amount_paid": 0,
+                "amount_remaining": amount,
+                "attempt_count": 1,
+                "attempted": True,
+                "auto_advance": True,
+                "billing_reason": "subscription_cycle",
+                "collection_method": "charge_automatically",
+                "created": now,
+                "currency": currency,
+                "customer": sub["customer"],
+                "customer_email": customer.get("email"),
+                "customer_name": customer.get("name"),
+                "lines": {
+                    "object": "list",
+                    "data": [line],
+                    "has_more": False,
+                    "total_count": 1,
+                    "url": f"/v1/invoices/{invoice_id}/lines",
+                },
+                "livemode": False,
+                "metadata": {},
+                "next_payment_attempt": None,
+                "number": f"{customer['invoice_prefix']}-{number:04d}",
+                "parent": {
+                    "type": "subscription_details",
+                    "quote_details": None,
+                    "subscription_details": {
+                        "metadata": copy.deepcopy(sub["metadata"]),
+                        "subscription": subscription_id,
+                    },
+                },
+                "payment_intent": pi["id"],
+                "payments": {
+                    "object": "list",
+                    "data": [
+                        {
+                            "id": new_id("inpay", 24),
+                            "object": "invoice_payment",
+                            "amount_paid": None,
+                            "amount_requested": amount,
+                            "currency": currency,
+                            "invoice": invoice_id,
+                            "is_default": True,
+                            "payment": {"type": "payment_intent", "payment_intent": pi["id"]},
+                            "status": "open",
+                        }
+                    ],
+                    "has_more": False,
+                    "total_count": 1,
+                    "url": f"/v1/invoice_payments?invoice={invoice_id}",
+                },
+                "period_end": end,
+                "period_start": start,
+                "status": "open",
+                "status_transitions": {
+                    "finalized_at": now,
+                    "marked_uncollectible_at": None,
+                    "paid_at": None,
+                    "voided_at": None,
+                },
+                "subtotal": amount,
+                "total": amount,
+            }
+            self._invoices[invoice_id] = invoice
+            sub["latest_invoice"] = invoice_id
+            charge = self._new_charge(pi, pm, description="Subscription update")
+            if succeed:
+                self._capture_charge(charge, amount)
+                pi.update(status="succeeded", amount_received=amount)
+                invoice.update(status="paid", amount_paid=amount, amount_remaining=0)
+                invoice["status_transitions"]["paid_at"] = now
+                invoice["payments"]["data"][0].update(status="paid", amount_paid=amount)
+                self._emit("payment_intent.succeeded", pi, None)
+                self._emit("invoice.paid", invoice, None)
+                self._emit("invoice.payment_succeeded", invoice, None)
+                if sub["status"] != "active":
+                    previous = {"status": sub["status"]}
+                    sub["status"] = "active"
+                    self._emit("customer.subscription.updated", sub, None, previous)
+            else:
+                self._decline(pi, charge, card, pm)
+                invoice["next_payment_attempt"] = now + 3 * 86400
+                invoice["payments"]["data"][0]["status"] = "failed"
+                self._emit("payment_intent.payment_failed", pi, None)
+                self._emit("invoice.payment_failed", invoice, None)
+                if sub["status"] == "active":
+                    sub["status"] = "past_due"
+                    self._emit("customer.subscription.updated", sub, None, {"status": "active"})
+            return invoice_id
+
+    def create_payout(self, currency: str | None = None) -> str:
+        """Stripe's scheduled payout: every available balance transaction in ``currency`` not yet paid out
+        goes out in one ``po_...`` of the sum of their nets, with its own ``payout`` balance transaction
+        (minus that sum); sends ``payout.created`` and ``payout.paid``. Without ``currency``: the one
+        currency with unpaid transactions (``ValueError`` if there are several: see ``create_payouts``),
+        also when their sum is not positive."""
+        with self._lock:
+            currencies = self._unpaid_currencies()
+            if currency is None:
+                if len(currencies) != 1:
+                    raise ValueError(
+                        f"unpaid balance transactions in {currencies or 'no currency'}: name the currency "
+                        "or call create_payouts()"
+                    )
+                currency = currencies[0]
+            return self._pay_out(currency.lower())
+
+    def create_payouts(self) -> list[str]:
+        """One payout per currency whose unpaid balance is positive (a negative balance stays, as on Stripe)."""
+        with self._lock:
+            ids: list[str] = []
+            for currency in self._unpaid_currencies():
+                if sum(t["net"] for t in self._unpaid(currency)) > 0:
+                    ids.append(self._pay_out(currency))
+            return ids
 
     def commit_then_timeout_next(self, count: int = 1, *, delay_s: float | None = None) -> None:
         """The next ``count`` POSTs are applied (reply stored under their Idempotency-Key), but the reply is
@@ -480,6 +913,47 @@ class StripeSandbox(Sandbox):
     def payment_intent(self, payment_intent_id: str) -> dict[str, Any]:
         with self._lock:
             return copy.deepcopy(self._payment_intents[payment_intent_id])
+
+    def charges(self) -> list[dict[str, Any]]:
+        with self._lock:
+            return copy.deepcopy(list(self._charges.values()))
+
+    def charge(self, charge_id: str) -> dict[str, Any]:
+        with self._lock:
+            return copy.deepcopy(self._charges[charge_id])
+
+    def refunds(self) -> list[dict[str, Any]]:
+        with self._lock:
+            return copy.deepcopy(list(self._refunds.values()))
+
+    def disputes(self) -> list[dict[str, Any]]:
+        with self._lock:
+            return copy.deepcopy(list(self._disputes.values()))
+
+    def subscriptions(self) -> list[dict[str, Any]]:
+        with self._lock:
+            return copy.deepcopy(list(self._subscriptions.values()))
+
+    def invoices(self) -> list[dict[str, Any]]:
+        with self._lock:
+            return copy.deepcopy(list(self._invoices.values()))
+
+    def payouts(self) -> list[dict[str, Any]]:
+        with self._lock:
+            return copy.deepcopy(list(self._payouts.values()))
+
+    def balance_transactions(self) -> list[dict[str, Any]]:
+        """Every balance transaction, oldest first (the API lists newest first)."""
+        with self._lock:
+            return copy.deepcopy(list(self._balance_txns.values()))
+
+    def balance(self) -> dict[str, int]:
+        """Available balance per currency: the sum of every balance transaction's net."""
+        with self._lock:
+            totals: dict[str, int] = {}
+            for txn in self._balance_txns.values():
+                totals[txn["currency"]] = totals.get(txn["currency"], 0) + txn["net"]
+            return totals
 
     def events(self) -> list[dict[str, Any]]:
         """Every event created so far (delivered or not), oldest first."""
@@ -895,10 +1369,12 @@ class StripeSandbox(Sandbox):
                     executed=True,
                 )
             pi["payment_method"] = pm["id"]
+            charge = self._new_charge(pi, pm)
             if capture_method == "manual":
                 pi.update(status="requires_capture", amount_capturable=amount)
                 self._emit("payment_intent.amount_capturable_updated", pi, call)
             else:
+                self._capture_charge(charge, amount)
                 pi.update(status="succeeded", amount_received=amount)
                 self._emit("payment_intent.succeeded", pi, call)
             return copy.deepcopy(pi)
@@ -927,6 +1403,9 @@ class StripeSandbox(Sandbox):
             if "metadata" in params:
                 pi["metadata"] = {**pi["metadata"], **_metadata(params)}
                 pi["metadata"] = {k: v for k, v in pi["metadata"].items() if v != ""}
+            charge = self._charges.get(pi["latest_charge"] or "")
+            if charge is not None:
+                self._capture_charge(charge, amount)
             pi.update(status="succeeded", amount_received=amount, amount_capturable=0)
             self._emit("payment_intent.succeeded", pi, call)
             return copy.deepcopy(pi)
@@ -958,6 +1437,432 @@ class StripeSandbox(Sandbox):
             )
             self._emit("payment_intent.canceled", pi, call)
             return copy.deepcopy(pi)
+
+    # --- refunds, charges, balance transactions (API) -------------------------------------------------
+
+    def _getter(self, store: dict[str, dict[str, Any]], what: str) -> Handler:
+        def get(call: _Call, match: re.Match[str]) -> dict[str, Any]:
+            with self._lock:
+                obj = store.get(match.group(1))
+                if obj is None:
+                    raise _missing(what, match.group(1))
+                return copy.deepcopy(obj)
+
+        return get
+
+    def _create_refund(self, call: _Call, match: re.Match[str]) -> dict[str, Any]:
+        params = _only(call.params, _REFUND_PARAMS)
+        metadata = _metadata(params)
+        reason = _opt_str(params, "reason")
+        if reason is not None and reason not in _REFUND_REASONS:
+            raise _invalid(f"Invalid reason: {reason}", param="reason", code="parameter_invalid_string")
+        amount = _int(params, "amount") if "amount" in params else None
+        if amount is not None and amount < 1:
+            raise _invalid("Amount must be at least 1.", param="amount", code="amount_too_small")
+        pi_id, charge_id = _opt_str(params, "payment_intent"), _opt_str(params, "charge")
+        if pi_id is None and charge_id is None:
+            raise _invalid(
+                "One of the following params should be provided for this request: payment_intent or charge.",
+                code="parameter_missing",
+            )
+        with self._lock:
+            if pi_id is not None:
+                pi = self._payment_intent_param(pi_id)
+                charge = self._charges.get(pi["latest_charge"] or "")
+                if charge is None or not charge["captured"] or pi["status"] != "succeeded":
+                    raise _invalid(
+                        f"This PaymentIntent ({pi_id}) does not have a successful charge to refund.",
+                        param="payment_intent",
+                        code="charge_not_refundable",
+                    )
+                if charge_id is not None and charge_id != charge["id"]:
+                    raise _invalid(
+                        f"The charge {charge_id} does not belong to PaymentIntent {pi_id}.", param="charge"
+                    )
+            else:
+                assert charge_id is not None
+                found = self._charges.get(charge_id)
+                if found is None:
+                    raise _missing("charge", charge_id, param="charge")
+                charge = found
+            if any(
+                d["charge"] == charge["id"] and d["status"] not in ("won", "warning_closed")
+                for d in self._disputes.values()
+            ):
+                error = _invalid(
+                    f"Charge {charge['id']} has been charged back; cannot issue a refund.",
+                    code="charge_disputed",
+                )
+                error.executed = True
+                raise error
+            remaining = charge["amount_captured"] - charge["amount_refunded"]
+            if remaining <= 0:
+                error = _invalid(
+                    f"Charge {charge['id']} has already been refunded.", code="charge_already_refunded"
+                )
+                error.executed = True
+                raise error
+            if amount is None:
+                amount = remaining
+            elif amount > remaining:
+                error = _invalid(
+                    f"Refund amount ({_format(amount, charge['currency'])}) is greater than unrefunded amount "
+                    f"on charge ({_format(remaining, charge['currency'])})",
+                    param="amount",
+                    code="amount_too_large",
+                )
+                error.executed = True
+                raise error
+            failing = self._failing_refunds > 0
+            if failing:
+                self._failing_refunds -= 1
+            refund: dict[str, Any] = {
+                "id": new_id("re", 24),
+                "object": "refund",
+                "amount": amount,
+                "balance_transaction": None,
+                "charge": charge["id"],
+                "created": int(time.time()),
+                "currency": charge["currency"],
+                "destination_details": {
+                    "card": {
+                        "reference": None,
+                        "reference_status": "pending",
+                        "reference_type": "acquirer_reference_number",
+                        "type": "refund",
+                    },
+                    "type": "card",
+                },
+                "failure_balance_transaction": None,
+                "failure_reason": None,
+                "metadata": metadata,
+                "payment_intent": charge["payment_intent"],
+                "reason": reason,
+                "receipt_number": None,
+                "source_transfer_reversal": None,
+                "status": "succeeded",
+                "transfer_reversal": None,
+            }
+            self._refunds[refund["id"]] = refund
+            if failing:  # as on Stripe: created pending, then failed (the reply already says so)
+                refund["status"] = "pending"
+                self._emit("refund.created", refund, call)
+                refund.update(status="failed", failure_reason="expired_or_canceled_card")
+                refund["destination_details"]["card"]["reference_status"] = "unavailable"
+                self._emit("refund.failed", refund, call, {"status": "pending", "failure_reason": None})
+                return copy.deepcopy(refund)
+            txn = self._add_balance_txn(
+                "refund",
+                -amount,
+                charge["currency"],
+                source=refund["id"],
+                fee=0,
+                description="REFUND FOR CHARGE"
+                + (f" ({charge['description']})" if charge["description"] else ""),
+                reporting_category="refund",
+            )
+            refund["balance_transaction"] = txn["id"]
+            charge["amount_refunded"] += amount
+            charge["refunded"] = charge["amount_refunded"] >= charge["amount_captured"]
+            reply = copy.deepcopy(refund)
+            self._emit("refund.created", refund, call)
+            self._emit(
+                "charge.refunded", charge, call, {"amount_refunded": charge["amount_refunded"] - amount}
+            )
+            previous = {"destination_details": copy.deepcopy(refund["destination_details"])}
+            refund["destination_details"]["card"].update(
+                reference="".join(secrets.choice(string.digits) for _ in range(23)),
+                reference_status="available",
+            )
+            self._emit("refund.updated", refund, call, previous)
+            return reply
+
+    def _list_balance_transactions(self, call: _Call, match: re.Match[str]) -> dict[str, Any]:
+        params = _only(call.params, _BALANCE_TXN_LIST_PARAMS)
+        limit = _int(params, "limit", default=10)
+        if not 1 <= limit <= 100:
+            raise _invalid("limit must be between 1 and 100", param="limit", code="parameter_invalid_integer")
+        payout = _opt_str(params, "payout")
+        kind, currency, source = (_opt_str(params, name) for name in ("type", "currency", "source"))
+        after, before = _opt_str(params, "starting_after"), _opt_str(params, "ending_before")
+        with self._lock:
+            if payout is not None and payout not in self._payouts:
+                raise _missing("payout", payout, param="payout")
+            newest_first = list(reversed(self._balance_txns.values()))
+            position = {txn["id"]: index for index, txn in enumerate(newest_first)}
+            for cursor, name in ((after, "starting_after"), (before, "ending_before")):
+                if cursor is not None and cursor not in position:
+                    raise _missing("balance_transaction", cursor, param=name)
+            items = [
+                txn
+                for txn in newest_first
+                if (payout is None or self._paid_out_in.get(txn["id"]) == payout)
+                and (kind is None or txn["type"] == kind)
+                and (currency is None or txn["currency"] == currency.lower())
+                and (source is None or txn["source"] == source)
+                and (after is None or position[txn["id"]] > position[after])
+                and (before is None or position[txn["id"]] < position[before])
+            ]
+            page = items[-limit:] if before is not None and after is None else items[:limit]
+            return {
+                "object": "list",
+                "data": copy.deepcopy(page),
+                "has_more": len(items) > limit,
+                "url": "/v1/balance_transactions",
+            }
+
+    # --- charges, balance, payouts (call with the lock held) ---------------------------------------------
+
+    def _payment_intent_param(self, payment_intent_id: str) -> dict[str, Any]:
+        pi = self._payment_intents.get(payment_intent_id)
+        if pi is None:
+            raise _missing("payment_intent", payment_intent_id, param="payment_intent")
+        return pi
+
+    def _new_payment_intent(
+        self, amount: int, currency: str, *, customer: str, pm: dict[str, Any]
+    ) -> dict[str, Any]:
+        """A PaymentIntent confirmed off session with automatic capture (a renewal's), status
+        ``processing`` until the caller settles it."""
+        pi_id = new_id("pi", 24)
+        pi: dict[str, Any] = {
+            "id": pi_id,
+            "object": "payment_intent",
+            "amount": amount,
+            "amount_capturable": 0,
+            "amount_details": {"tip": {}},
+            "amount_received": 0,
+            "application": None,
+            "canceled_at": None,
+            "cancellation_reason": None,
+            "capture_method": "automatic",
+            "client_secret": f"{pi_id}_secret_{new_id('x', 25)[2:]}",
+            "confirmation_method": "automatic",
+            "created": int(time.time()),
+            "currency": currency,
+            "customer": customer,
+            "description": None,
+            "last_payment_error": None,
+            "latest_charge": new_id("ch", 24),
+            "livemode": False,
+            "metadata": {},
+            "next_action": None,
+            "on_behalf_of": None,
+            "payment_method": pm["id"],
+            "payment_method_types": ["card"],
+            "receipt_email": None,
+            "setup_future_usage": None,
+            "status": "processing",
+        }
+        self._payment_intents[pi_id] = pi
+        return pi
+
+    def _decline(
+        self, pi: dict[str, Any], charge: dict[str, Any], card: SandboxCard, pm: dict[str, Any]
+    ) -> None:
+        assert card.code is not None
+        charge.update(
+            status="failed",
+            paid=False,
+            failure_code=card.code,
+            failure_message=card.message,
+            outcome={
+                "network_status": "declined_by_network",
+                "reason": card.decline_code,
+                "type": "issuer_declined",
+            },
+        )
+        pi["status"] = "requires_payment_method"
+        pi["payment_method"] = None
+        pi["last_payment_error"] = {
+            "type": "card_error",
+            "code": card.code,
+            "decline_code": card.decline_code,
+            "charge": charge["id"],
+            "doc_url": _DOC + card.code.replace("_", "-"),
+            "message": card.message,
+            "payment_method": copy.deepcopy(pm),
+        }
+
+    def _new_charge(
+        self, pi: dict[str, Any], pm: dict[str, Any], *, description: str | None = None
+    ) -> dict[str, Any]:
+        """The charge ``pi["latest_charge"]`` names: authorized (``captured`` false) until ``_capture_charge``."""
+        card = pm.get("card") or {}
+        charge: dict[str, Any] = {
+            "id": pi["latest_charge"],
+            "object": "charge",
+            "amount": pi["amount"],
+            "amount_captured": 0,
+            "amount_refunded": 0,
+            "balance_transaction": None,
+            "billing_details": {"address": None, "email": None, "name": None, "phone": None},
+            "calculated_statement_descriptor": "O2C HUB",
+            "captured": False,
+            "created": int(time.time()),
+            "currency": pi["currency"],
+            "customer": pi["customer"],
+            "description": description if description is not None else pi.get("description"),
+            "disputed": False,
+            "failure_code": None,
+            "failure_message": None,
+            "livemode": False,
+            "metadata": copy.deepcopy(pi["metadata"]),
+            "outcome": {
+                "network_status": "approved_by_network",
+                "reason": None,
+                "risk_level": "normal",
+                "seller_message": "Payment complete.",
+                "type": "authorized",
+            },
+            "paid": True,
+            "payment_intent": pi["id"],
+            "payment_method": pm["id"],
+            "payment_method_details": {
+                "card": {
+                    "brand": card.get("brand"),
+                    "exp_month": card.get("exp_month"),
+                    "exp_year": card.get("exp_year"),
+                    "funding": card.get("funding"),
+                    "last4": card.get("last4"),
+                },
+                "type": "card",
+            },
+            "receipt_url": None,
+            "refunded": False,
+            "status": "succeeded",
+        }
+        self._charges[charge["id"]] = charge
+        return charge
+
+    def _capture_charge(self, charge: dict[str, Any], amount: int) -> None:
+        txn = self._add_balance_txn(
+            "charge",
+            amount,
+            charge["currency"],
+            source=charge["id"],
+            fee=processing_fee(amount),
+            description=charge["description"],
+            reporting_category="charge",
+            fee_description="Stripe processing fees",
+        )
+        charge.update(captured=True, amount_captured=amount, balance_transaction=txn["id"])
+
+    def _add_balance_txn(
+        self,
+        kind: str,
+        amount: int,
+        currency: str,
+        *,
+        source: str,
+        fee: int,
+        description: str | None,
+        reporting_category: str,
+        fee_description: str = "Stripe processing fees",
+    ) -> dict[str, Any]:
+        now = int(time.time())
+        txn: dict[str, Any] = {
+            "id": new_id("txn", 24),
+            "object": "balance_transaction",
+            "amount": amount,
+            "available_on": now,
+            "balance_type": "payments",
+            "created": now,
+            "currency": currency,
+            "description": description,
+            "exchange_rate": None,
+            "fee": fee,
+            "fee_details": (
+                [
+                    {
+                        "amount": fee,
+                        "application": None,
+                        "currency": currency,
+                        "description": fee_description,
+                        "type": "stripe_fee",
+                    }
+                ]
+                if fee
+                else []
+            ),
+            "net": amount - fee,
+            "reporting_category": reporting_category,
+            "source": source,
+            "status": "available",
+            "type": kind,
+        }
+        self._balance_txns[txn["id"]] = txn
+        return txn
+
+    def _unpaid(self, currency: str) -> list[dict[str, Any]]:
+        return [
+            txn
+            for txn in self._balance_txns.values()
+            if txn["currency"] == currency and txn["type"] != "payout" and txn["id"] not in self._paid_out_in
+        ]
+
+    def _unpaid_currencies(self) -> list[str]:
+        return sorted(
+            {
+                t["currency"]
+                for t in self._balance_txns.values()
+                if t["type"] != "payout" and t["id"] not in self._paid_out_in
+            }
+        )
+
+    def _pay_out(self, currency: str) -> str:
+        txns = self._unpaid(currency)
+        if not txns:
+            raise ValueError(f"no unpaid balance transactions in {currency}")
+        amount = sum(int(t["net"]) for t in txns)
+        if amount <= 0:
+            raise ValueError(f"the unpaid {currency} balance is {amount}: nothing to pay out")
+        now = int(time.time())
+        payout_id = new_id("po", 24)
+        own = self._add_balance_txn(
+            "payout",
+            -amount,
+            currency,
+            source=payout_id,
+            fee=0,
+            description="STRIPE PAYOUT",
+            reporting_category="payout",
+        )
+        payout: dict[str, Any] = {
+            "id": payout_id,
+            "object": "payout",
+            "amount": amount,
+            "application_fee": None,
+            "application_fee_amount": None,
+            "arrival_date": now - now % 86400,
+            "automatic": True,
+            "balance_transaction": own["id"],
+            "created": now,
+            "currency": currency,
+            "description": "STRIPE PAYOUT",
+            "destination": "ba_" + "1O2cHubSandboxBank00000",
+            "failure_balance_transaction": None,
+            "failure_code": None,
+            "failure_message": None,
+            "livemode": False,
+            "metadata": {},
+            "method": "standard",
+            "original_payout": None,
+            "reconciliation_status": "completed",
+            "reversed_by": None,
+            "source_type": "card",
+            "statement_descriptor": None,
+            "status": "in_transit",
+            "trace_id": {"status": "pending", "value": None},
+            "type": "bank_account",
+        }
+        self._payouts[payout_id] = payout
+        for txn in [*txns, own]:
+            self._paid_out_in[txn["id"]] = payout_id
+        self._emit("payout.created", payout, None)
+        payout.update(status="paid", trace_id={"status": "supported", "value": new_id("trace", 14)[6:]})
+        self._emit("payout.paid", payout, None, {"status": "in_transit"})
+        return payout_id
 
     # --- helpers (call with the lock held) --------------------------------------------------------------
 
@@ -1018,9 +1923,15 @@ class StripeSandbox(Sandbox):
 
     # --- events and their delivery -----------------------------------------------------------------------
 
-    def _emit(self, event_type: str, obj: dict[str, Any], call: _Call | None) -> None:
+    def _emit(
+        self,
+        event_type: str,
+        obj: dict[str, Any],
+        call: _Call | None,
+        previous: dict[str, Any] | None = None,
+    ) -> None:
         event_id = new_id("evt", 24)
-        event = {
+        event: dict[str, Any] = {
             "id": event_id,
             "object": "event",
             "api_version": self.api_version,
@@ -1034,6 +1945,8 @@ class StripeSandbox(Sandbox):
             },
             "type": event_type,
         }
+        if previous is not None:
+            event["data"]["previous_attributes"] = copy.deepcopy(previous)
         with self._lock:
             self._events[event_id] = event
             self._event_bodies[event_id] = json.dumps(event, indent=2).encode()
@@ -1142,6 +2055,57 @@ class StripeSandbox(Sandbox):
         )
         return json_reply(200, {"queued": True})
 
+    def _c_fail_next_refund(self, request: Request, match: re.Match[str]) -> Reply:
+        self.fail_next_refund(int(_control_body(request).get("count", 1)))
+        return json_reply(200, {"queued": True})
+
+    def _c_open_dispute(self, request: Request, match: re.Match[str]) -> Reply:
+        reason = str(_control_body(request).get("reason") or "fraudulent")
+        dispute_id = self.open_dispute(match.group(1), reason)
+        with self._lock:
+            return json_reply(200, copy.deepcopy(self._disputes[dispute_id]))
+
+    def _c_close_dispute(self, request: Request, match: re.Match[str]) -> Reply:
+        outcome = str(_control_body(request).get("outcome") or "won")
+        return json_reply(200, self.close_dispute(match.group(1), outcome))
+
+    def _c_create_subscription(self, request: Request, match: re.Match[str]) -> Reply:
+        spec = _control_body(request)
+        metadata = spec.get("metadata") or {}
+        if not isinstance(metadata, dict):
+            raise BadRequest('"metadata" must be an object')
+        amount = spec.get("amount")
+        if not isinstance(amount, int) or isinstance(amount, bool):
+            raise BadRequest('"amount" must be an integer (Stripe\'s smallest unit)')
+        sub_id = self.create_subscription(
+            str(spec["customer"]),
+            amount,
+            str(spec.get("currency") or ""),
+            str(spec.get("interval") or "month"),
+            {str(k): str(v) for k, v in metadata.items()},
+        )
+        with self._lock:
+            return json_reply(200, copy.deepcopy(self._subscriptions[sub_id]))
+
+    def _c_renew(self, request: Request, match: re.Match[str]) -> Reply:
+        succeed = _control_body(request).get("succeed", True)
+        if not isinstance(succeed, bool):
+            raise BadRequest('"succeed" must be true or false')
+        invoice_id = self.renew(match.group(1), succeed=succeed)
+        with self._lock:
+            return json_reply(200, copy.deepcopy(self._invoices[invoice_id]))
+
+    def _c_create_payout(self, request: Request, match: re.Match[str]) -> Reply:
+        currency = _control_body(request).get("currency")
+        payout_id = self.create_payout(None if currency is None else str(currency))
+        with self._lock:
+            return json_reply(200, copy.deepcopy(self._payouts[payout_id]))
+
+    def _c_create_payouts(self, request: Request, match: re.Match[str]) -> Reply:
+        ids = self.create_payouts()
+        with self._lock:
+            return json_reply(200, {"data": [copy.deepcopy(self._payouts[i]) for i in ids]})
+
 
 def _dropping(handler: type[BaseHTTPRequestHandler]) -> type[BaseHTTPRequestHandler]:
     """The base handler, closing the connection without a reply when ``dispatch`` raises
@@ -1158,6 +2122,36 @@ def _dropping(handler: type[BaseHTTPRequestHandler]) -> type[BaseHTTPRequestHand
         (handler,),
         {"handle_one_request": handle_one_request, "_drops_connections": True},
     )
+
+
+def processing_fee(amount: int) -> int:
+    """The sandbox's card processing fee: 2.9% (rounded half up) + 30 of the smallest unit."""
+    return (amount * 29 + 500) // 1000 + 30
+
+
+def _add_interval(ts: int, interval: str) -> int:
+    """``ts`` moved on by one ``interval``; months and years keep the day of month where it exists."""
+    moment = datetime.fromtimestamp(ts, UTC)
+    if interval == "day":
+        return ts + 86400
+    if interval == "week":
+        return ts + 7 * 86400
+    months = 1 if interval == "month" else 12
+    month_index = moment.month - 1 + months
+    year, month = moment.year + month_index // 12, month_index % 12 + 1
+    day = min(moment.day, calendar.monthrange(year, month)[1])
+    return int(moment.replace(year=year, month=month, day=day).timestamp())
+
+
+def _format(amount: int, currency: str) -> str:
+    try:
+        return from_stripe(amount, currency).format()
+    except ValueError:
+        return f"{amount} {currency.upper()}"
+
+
+def _card_brand(charge: dict[str, Any]) -> str | None:
+    return ((charge.get("payment_method_details") or {}).get("card") or {}).get("brand")
 
 
 def _unexpected_state(pi: dict[str, Any], message: str) -> ApiError:
@@ -1240,4 +2234,12 @@ def _metadata(params: dict[str, Any]) -> dict[str, str]:
     return {k: v for k, v in value.items() if v != ""}
 
 
-__all__ = ["API_VERSION", "TEST_CARDS", "SandboxCard", "StripeSandbox", "decode_form"]
+__all__ = [
+    "API_VERSION",
+    "DISPUTE_FEE",
+    "TEST_CARDS",
+    "SandboxCard",
+    "StripeSandbox",
+    "decode_form",
+    "processing_fee",
+]

@@ -3,6 +3,7 @@ between the sandbox and the vendor; the code does not."""
 
 from __future__ import annotations
 
+import json
 import os
 from functools import cache
 from typing import Any
@@ -61,7 +62,21 @@ def netsuite_erp() -> Any:
         token_id=lambda: str(credentials()["token_id"]),
         token_secret=lambda: str(credentials()["token_secret"]),
     )
-    return NetSuiteErp(os.environ.get("NETSUITE_BASE_URL") or None, account_id=account, auth=auth, gate=gate)
+    ids = json.loads(os.environ.get("NETSUITE_ACCOUNT_SETTINGS") or "{}")
+    return NetSuiteErp(
+        os.environ.get("NETSUITE_BASE_URL") or None,
+        account_id=account,
+        auth=auth,
+        gate=gate,
+        credit_item_id=ids.get("creditItemId"),
+        adjustment_account_id=ids.get("adjustmentAccountId"),
+        dispute_account_id=ids.get("disputeAccountId"),
+        **(
+            {"stripe_payment_method_id": ids["stripePaymentMethodId"]}
+            if ids.get("stripePaymentMethodId")
+            else {}
+        ),
+    )
 
 
 @cache

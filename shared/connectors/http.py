@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import json as jsonlib
 import logging
-import random
 import threading
 import time
 from collections.abc import Callable, Mapping
@@ -29,6 +28,7 @@ from typing import Any
 from urllib.parse import quote, urlencode, urlsplit
 
 from shared.connectors.errors import AuthError, ConnectorError, NotFound, PermanentError, TransientError
+from shared.connectors.retry import retry_delay
 
 log = logging.getLogger("o2c.connectors.http")
 
@@ -175,10 +175,9 @@ class JsonHttp:
                 self._sleep(wait)
 
     def _wait_before_retry(self, attempt: int, retry_after: float | None) -> float | None:
-        if retry_after is not None:
-            return retry_after if retry_after <= self._max_retry_wait_s else None
-        ceiling = min(self._max_retry_wait_s, self._base_backoff_s * 2 ** (attempt - 1))
-        return random.uniform(0, ceiling)  # full jitter
+        return retry_delay(
+            attempt, retry_after, base_backoff_s=self._base_backoff_s, max_wait_s=self._max_retry_wait_s
+        )
 
     def _url(self, path: str, query: Mapping[str, str] | None) -> str:
         if path.startswith(("http://", "https://")):

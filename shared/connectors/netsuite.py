@@ -12,6 +12,24 @@ Calls, as NetSuite documents them (paths under ``/services/rest/record/v1``):
 - ``PATCH /salesOrder/{id}`` ``{"orderStatus": {"id": "B"|"C"}}`` → 204
 - ``GET /{type}/{id}``, ``GET /{type}/eid:{ext}``
 
+After the sale (refunds, disputes, renewals, dunning, payouts):
+- ``POST /invoice/{id}/!transform/creditMemo`` ``{"externalId", "memo", "apply", ["item"]}`` (``?replace=item``
+  for a partial credit) → a credit memo, applied to the invoice as far as it is still open; the rest of it
+  is unapplied credit that a customer refund pays out
+- ``PUT /customerRefund/eid:{ext}?replace=apply`` (applies credit memos; payment method "Stripe")
+- ``POST /invoice/{id}/!transform/returnAuthorization`` (a dispute hold), ``PATCH /returnAuthorization/{id}``
+  (approve / cancel it), ``POST /returnAuthorization/{id}/!transform/creditMemo`` (a lost dispute)
+- ``PUT /invoice/eid:{ext}?replace=item`` a standalone (renewal) invoice
+- ``PATCH /customer/{id}`` ``{"custentity_o2c_dunning"}``
+- ``PUT /deposit/eid:{ext}?replace=payment,other,cashBack`` a Stripe payout as a bank deposit
+- ``POST /services/rest/query/v1/suiteql?limit=&offset=`` (``Prefer: transient``) for reconciliation reads
+
+Representations chosen (see the methods): a refund is a credit memo transformed from the invoice plus a
+customer refund applying it; a dispute is held as a *return authorization* (non-posting, Pending Approval,
+so nothing moves in the GL or on the invoice while Stripe decides) — won: it is cancelled; lost: approved,
+transformed into a credit memo and refunded; a payout is a deposit of the customer payments with "other
+deposits" (positive) and "cash back" (negative: fees, refunds, dispute withdrawals) lines.
+
 Once only: every record the hub creates carries an ``externalId`` and is written by upsert, so repeating a
 write whose outcome is unknown (timeout after commit) never creates a second record. The one create that
 has no upsert, the invoice transform, is guarded by looking the invoice up by its external id before the
@@ -34,13 +52,13 @@ from __future__ import annotations
 import contextlib
 import json as jsonlib
 import logging
-import random
 import re
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from datetime import date
 from decimal import Decimal
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Any, Literal, Protocol
 from urllib.parse import urlencode, urlsplit
 
 from shared.connectors.erp_gate import GATE_FULL
@@ -53,8 +71,9 @@ from shared.connectors.errors import (
     TransientError,
 )
 from shared.connectors.http import USER_AGENT, parse_retry_after, pool_manager
+from shared.connectors.retry import retry_delay
 from shared.crm.models import Address
-from shared.money import Money
+from shared.money import Money, from_major
 
 if TYPE_CHECKING:
     from shared.connectors.erp_gate import ErpGate
@@ -62,8 +81,32 @@ if TYPE_CHECKING:
 log = logging.getLogger("o2c.connectors.netsuite")
 
 RECORD_PATH = "/services/rest/record/v1"
+SUITEQL_PATH = "/services/rest/query/v1/suiteql"
 RECORD_TYPES = frozenset(
-    {"customer", "salesOrder", "invoice", "customerPayment", "creditMemo", "customerRefund", "deposit"}
+    {
+        "customer",
+        "salesOrder",
+        "invoice",
+        "customerPayment",
+        "creditMemo",
+        "customerRefund",
+        "deposit",
+        "returnAuthorization",
+    }
+)
+# SuiteQL ``transaction.type`` of each transaction record type.
+TRANSACTION_TYPES: Mapping[str, str] = {
+    "salesOrder": "SalesOrd",
+    "invoice": "CustInvc",
+    "customerPayment": "CustPymt",
+    "creditMemo": "CustCred",
+    "customerRefund": "CustRfnd",
+    "deposit": "Deposit",
+    "returnAuthorization": "RtnAuth",
+}
+SUITEQL_PAGE_LIMIT = 1000  # NetSuite's largest page
+_SUITEQL_COLUMNS = (
+    "id, externalid, tranid, total, currency, status, TO_CHAR(trandate, 'YYYY-MM-DD') AS trandate"
 )
 # NetSuite's ids of the sales order statuses (the ``orderStatus`` select field).
 ORDER_STATUS = {
@@ -76,6 +119,17 @@ ORDER_STATUS = {
     "fullyBilled": "G",
     "closed": "H",
 }
+# Return authorization statuses (same select field, ``orderStatus``).
+RMA_STATUS = {
+    "pendingApproval": "A",
+    "pendingReceipt": "B",
+    "cancelled": "C",
+    "pendingRefund": "F",
+    "refunded": "G",
+    "closed": "H",
+}
+# Payment methods are per account too (Setup > Accounting > Accounting Lists > Payment Method): "Stripe".
+DEFAULT_STRIPE_PAYMENT_METHOD_ID = "9"
 # Currency internal ids are per account (Lists > Accounting > Currencies). These are the ids a new
 # account usually gives its first currencies; pass ``currency_ids`` for yours.
 DEFAULT_CURRENCY_IDS: Mapping[str, str] = {"USD": "1", "GBP": "2", "CAD": "3", "EUR": "4"}
@@ -83,6 +137,7 @@ DEFAULT_CURRENCY_IDS: Mapping[str, str] = {"USD": "1", "GBP": "2", "CAD": "3", "
 # NetSuite: "An external ID can be any string containing letters, numbers, underscore (_), and hyphen (-)."
 _EXTERNAL_ID = re.compile(r"^[A-Za-z0-9_-]{1,200}$")
 _INTERNAL_ID = re.compile(r"^[0-9]{1,20}$")
+_DUNNING_STATE = re.compile(r"^[a-z][a-z0-9_]{0,39}$")
 _DETAIL_LIMIT = 300
 
 
@@ -211,6 +266,7 @@ class NetSuiteHttp:
         query: Mapping[str, str] | None = None,
         json: Any = None,
         retry: bool | None = None,
+        headers: Mapping[str, str] | None = None,
     ) -> Response:
         method = method.upper()
         url = self.base_url + path + (f"?{urlencode(query)}" if query else "")
@@ -223,7 +279,7 @@ class NetSuiteHttp:
         while True:
             attempt += 1
             try:
-                return self._once(method, url, what, body)
+                return self._once(method, url, what, body, headers)
             except TransientError as exc:
                 if exc.code == GATE_FULL:
                     raise  # already waited wait_s for a slot: the queue / state machine retries later
@@ -242,19 +298,24 @@ class NetSuiteHttp:
 
     def backoff(self, attempt: int, retry_after: float | None) -> float | None:
         """Seconds to wait before attempt ``attempt + 1``; None when the vendor asks for too long a wait."""
-        if retry_after is not None:
-            return retry_after if retry_after <= self.max_retry_wait_s else None
-        return random.uniform(0, min(self.max_retry_wait_s, self.base_backoff_s * 2 ** (attempt - 1)))
+        return retry_delay(
+            attempt, retry_after, base_backoff_s=self.base_backoff_s, max_wait_s=self.max_retry_wait_s
+        )
 
-    def _once(self, method: str, url: str, what: str, body: bytes | None) -> Response:
+    def _once(
+        self, method: str, url: str, what: str, body: bytes | None, extra: Mapping[str, str] | None = None
+    ) -> Response:
         slot = self.gate.slot() if self.gate is not None else contextlib.nullcontext()
         with slot:
-            return self._send(method, url, what, body)
+            return self._send(method, url, what, body, extra)
 
-    def _send(self, method: str, url: str, what: str, body: bytes | None) -> Response:
+    def _send(
+        self, method: str, url: str, what: str, body: bytes | None, extra: Mapping[str, str] | None = None
+    ) -> Response:
         import urllib3
 
         headers = {
+            **(extra or {}),
             "Accept": "application/json",
             "User-Agent": USER_AGENT,
             # refuse unknown field names instead of silently dropping them
@@ -382,6 +443,13 @@ class NetSuiteErp:
 
     ``currency_ids`` maps ISO codes to the account's currency internal ids; ``default_item_id`` is the item
     (e.g. a non-inventory "CRM line" item) used for order lines that name no item external id.
+
+    After the sale: ``credit_item_id`` is the (non-taxable, non-inventory) "Refund" item of a partial credit
+    memo's single line (default: ``default_item_id``); ``stripe_payment_method_id`` the payment method
+    "Stripe" of customer refunds; ``dispute_account_id`` the account a lost dispute's refund is paid from
+    (the Stripe clearing account the payout's dispute withdrawal went to; default: the refund's default);
+    ``adjustment_account_id`` the account of a deposit's other-deposit / cash-back lines (Stripe fees and
+    adjustments clearing).
     """
 
     def __init__(
@@ -394,6 +462,10 @@ class NetSuiteErp:
         gate: ErpGate | None = None,
         currency_ids: Mapping[str, str] | None = None,
         default_item_id: str | None = None,
+        credit_item_id: str | None = None,
+        stripe_payment_method_id: str | None = DEFAULT_STRIPE_PAYMENT_METHOD_ID,
+        dispute_account_id: str | None = None,
+        adjustment_account_id: str | None = None,
     ) -> None:
         self.account_id = realm_for(account_id)
         if http is not None and gate is not None and http.gate is not gate:
@@ -401,6 +473,10 @@ class NetSuiteErp:
         self._http = http or NetSuiteHttp(base_url or base_url_for(account_id), auth=auth, gate=gate)
         self._currency_ids = {k.upper(): v for k, v in (currency_ids or DEFAULT_CURRENCY_IDS).items()}
         self._default_item_id = default_item_id
+        self._credit_item_id = credit_item_id or default_item_id
+        self._stripe_payment_method_id = stripe_payment_method_id
+        self._dispute_account_id = dispute_account_id
+        self._adjustment_account_id = adjustment_account_id
 
     # --- reads ---------------------------------------------------------------------------------------
 
@@ -494,31 +570,9 @@ class NetSuiteErp:
         transform may have committed)."""
         order_id = _internal_id(order_id, "salesOrder")
         external_id = _external_id(external_id)
-        path = f"{RECORD_PATH}/salesOrder/{order_id}/!transform/invoice"
-        attempt = 0
-        while True:
-            attempt += 1
-            found = self.get_by_external_id("invoice", external_id)
-            if found is not None:
-                return _ref(found, external_id, "tranId")
-            try:
-                response = self._http.request("POST", path, json={"externalId": external_id}, retry=False)
-            except TransientError as exc:
-                if attempt >= self._http.max_attempts:
-                    raise
-                wait = self._http.backoff(attempt, exc.retry_after)
-                if wait is None:
-                    raise
-                log.info("invoice %s: %s; looking it up, then retrying in %.2fs", external_id, exc, wait)
-                self._http.sleep(wait)
-                continue
-            except PermanentError:
-                # a concurrent or earlier transform may have billed the order already
-                found = self.get_by_external_id("invoice", external_id)
-                if found is not None:
-                    return _ref(found, external_id, "tranId")
-                raise
-            return self._ref_after_write("invoice", external_id, response, "tranId")
+        return self._transform_once(
+            "salesOrder", order_id, "invoice", external_id, {"externalId": external_id}
+        )
 
     def apply_customer_payment(
         self,
@@ -570,7 +624,425 @@ class NetSuiteErp:
         """Cancel an order nothing was fulfilled or billed on. Already cancelled or closed: nothing to do."""
         self._set_order_status(order_id, "cancelled", done=("C", "H"))
 
+    # --- after the sale: refunds, disputes, renewals, dunning, payouts ---------------------------------
+
+    def credit_invoice(self, invoice_id: str, *, external_id: str, amount: Money, memo: str | None) -> ErpRef:
+        """A credit memo of ``amount`` against the invoice, once per ``external_id`` (looked up before the
+        transform and after any failure of it, as the invoice transform).
+
+        NetSuite: ``POST /invoice/{id}/!transform/creditMemo``. A full credit (``amount`` = the invoice
+        total) keeps the lines NetSuite copies from the invoice, so tax is reversed line by line. A partial
+        credit (Stripe refunds an amount, not lines) replaces them (``?replace=item``) with one line of the
+        ``credit_item_id`` "Refund" item (non-taxable) for the gross amount. The memo is applied to the
+        invoice up to what the invoice still owes; the rest is unapplied credit for ``refund_credit_memo``."""
+        invoice_id = _internal_id(invoice_id, "invoice")
+        external_id = _external_id(external_id)
+        found = self.get_by_external_id("creditMemo", external_id)
+        if found is not None:
+            return _ref(found, external_id, "tranId")
+        invoice = self._get("invoice", invoice_id)
+        return self._credit("invoice", invoice, external_id, amount, memo, invoice_id)
+
+    def refund_credit_memo(
+        self,
+        credit_memo_id: str,
+        *,
+        external_id: str,
+        customer_id: str,
+        amount: Money,
+        memo: str | None,
+        account_id: str | None = None,
+    ) -> ErpRef:
+        """The money went back to the customer: a customer refund (payment method "Stripe") of ``amount``
+        applying the credit memo. ``PUT /customerRefund/eid:{ext}?replace=apply``: one refund per external
+        id; a repeat replaces its apply line instead of adding one. ``account_id``: the account paid from."""
+        external_id = _external_id(external_id)
+        _positive(amount, "a customer refund")
+        value = amount.to_decimal()
+        body: dict[str, Any] = {
+            "externalId": external_id,
+            "customer": {"id": _internal_id(customer_id, "customer")},
+            "currency": {"id": self._currency_id(amount.currency)},
+            "apply": {
+                "items": [
+                    {
+                        "doc": {"id": _internal_id(credit_memo_id, "creditMemo")},
+                        "apply": True,
+                        "amount": value,
+                    }
+                ]
+            },
+        }
+        if self._stripe_payment_method_id:
+            body["paymentMethod"] = {"id": _internal_id(self._stripe_payment_method_id, "payment method")}
+        if account_id:
+            body["account"] = {"id": _internal_id(account_id, "account")}
+        if memo:
+            body["memo"] = memo
+        return self._upsert(
+            "customerRefund", external_id, body, query={"replace": "apply"}, number_field="tranId"
+        )
+
+    def open_dispute_hold(
+        self, invoice_id: str, *, external_id: str, amount: Money, memo: str | None
+    ) -> ErpRef:
+        """A chargeback under review: a return authorization for ``amount`` from the invoice, left Pending
+        Approval. It is non-posting (no GL impact, the invoice stays as it is) yet visible on the customer
+        and the invoice as a pending credit. Once per external id (the dispute id)."""
+        invoice_id = _internal_id(invoice_id, "invoice")
+        external_id = _external_id(external_id)
+        found = self.get_by_external_id("returnAuthorization", external_id)
+        if found is not None:
+            return _ref(found, external_id, "tranId")
+        invoice = self._get("invoice", invoice_id)
+        _positive(amount, "a dispute hold")
+        _same_currency(amount, invoice, self._currency_ids, f"invoice {invoice_id}")
+        body: dict[str, Any] = {
+            "externalId": external_id,
+            "item": {"items": [self._credit_line(external_id, amount)]},
+            "orderStatus": {"id": RMA_STATUS["pendingApproval"]},
+        }
+        if memo:
+            body["memo"] = memo
+        return self._transform_once(
+            "invoice", invoice_id, "returnAuthorization", external_id, body, query={"replace": "item"}
+        )
+
+    def settle_dispute(self, external_id: str, *, outcome: Literal["won", "lost"]) -> ErpRef | None:
+        """Close the dispute hold. ``won``: the return authorization is cancelled (nothing was or will be
+        booked) → None. ``lost``: it is approved and transformed into a credit memo (external id
+        ``{ext}-cm``, applied to the invoice as far as it is open) and the credit refunded to the customer
+        (customer refund ``{ext}-rf``, from ``dispute_account_id``) → the credit memo. Each step looks for
+        its result first, so repeating either outcome changes nothing; the other outcome afterwards is an
+        ``InvalidRecord``."""
+        external_id = _external_id(external_id)
+        if outcome not in ("won", "lost"):
+            raise ValueError("a dispute is won or lost")
+        hold = self.get_by_external_id("returnAuthorization", external_id)
+        if hold is None:
+            raise NotFound(f"no dispute hold {external_id}")
+        hold_id = _internal_id(hold.get("id"), "returnAuthorization")
+        status = _status_id(hold)
+        if outcome == "won":
+            if status == RMA_STATUS["cancelled"]:
+                return None
+            if status != RMA_STATUS["pendingApproval"]:
+                raise InvalidRecord(f"dispute {external_id} was already settled as lost")
+            self._http.request(
+                "PATCH",
+                f"{RECORD_PATH}/returnAuthorization/{hold_id}",
+                json={"orderStatus": {"id": RMA_STATUS["cancelled"]}},
+            )
+            return None
+        if status == RMA_STATUS["cancelled"]:
+            raise InvalidRecord(f"dispute {external_id} was already settled as won")
+        credit_eid = _external_id(f"{external_id}-cm")
+        credit = self.get_by_external_id("creditMemo", credit_eid)
+        if credit is not None:
+            credit_ref = _ref(credit, credit_eid, "tranId")
+        else:
+            if status == RMA_STATUS["pendingApproval"]:
+                self._http.request(
+                    "PATCH",
+                    f"{RECORD_PATH}/returnAuthorization/{hold_id}",
+                    json={"orderStatus": {"id": RMA_STATUS["pendingReceipt"]}},
+                )
+            amount = self._money_field(hold, "total")
+            invoice_id = _ref_id_of(hold.get("createdFrom"))
+            invoice = self._get("invoice", invoice_id) if invoice_id else None
+            credit_ref = self._credit(
+                "returnAuthorization", invoice, credit_eid, amount, hold.get("memo"), hold_id
+            )
+            credit = self._get("creditMemo", credit_ref.id)
+        unapplied = self._money_field(credit, "unapplied")
+        if unapplied.amount > 0:  # what the invoice did not absorb went back to the customer (the chargeback)
+            customer_id = _ref_id_of(credit.get("entity"))
+            if customer_id is None:
+                raise InvalidRecord(f"credit memo {credit_ref.id}: no customer")
+            self.refund_credit_memo(
+                credit_ref.id,
+                external_id=f"{external_id}-rf",
+                customer_id=customer_id,
+                amount=unapplied,
+                memo=hold.get("memo"),
+                account_id=self._dispute_account_id,
+            )
+        return credit_ref
+
+    def upsert_renewal_invoice(
+        self,
+        external_id: str,
+        *,
+        customer_id: str,
+        subsidiary_id: str,
+        currency: str,
+        lines: list[OrderLine],
+        period_start: date,
+        period_end: date,
+        memo: str | None = None,
+    ) -> ErpRef:
+        """A standalone invoice for one subscription period (``PUT /invoice/eid:{ext}?replace=item``, dated
+        ``period_start``, ``startDate``/``endDate`` = the period). Never a second invoice for the external id;
+        an invoice that already has payments or credits applied is left as it is."""
+        external_id = _external_id(external_id)
+        if period_end < period_start:
+            raise ValueError("a period ends on or after its start")
+        if not lines:
+            raise InvalidRecord(f"invoice {external_id}: no lines")
+        code = currency.upper()
+        existing = self.get_by_external_id("invoice", external_id)
+        if existing is not None and _decimal(existing.get("amountRemaining")) != _decimal(
+            existing.get("total")
+        ):
+            return _ref(existing, external_id, "tranId")
+        body: dict[str, Any] = {
+            "externalId": external_id,
+            "entity": {"id": _internal_id(customer_id, "customer")},
+            "subsidiary": {"id": _internal_id(subsidiary_id, "subsidiary")},
+            "currency": {"id": self._currency_id(code)},
+            "tranDate": period_start.isoformat(),
+            "startDate": period_start.isoformat(),
+            "endDate": period_end.isoformat(),
+            "item": {"items": [self._line(external_id, n, line, code) for n, line in enumerate(lines, 1)]},
+        }
+        if memo:
+            body["memo"] = memo
+        return self._upsert("invoice", external_id, body, query={"replace": "item"}, number_field="tranId")
+
+    def mark_dunning(self, customer_id: str, *, state: str | None) -> None:
+        """Show the customer's dunning state in the ERP: the custom entity field ``custentity_o2c_dunning``
+        (free-form text, e.g. ``past_due``; None clears it). Idempotent."""
+        customer_id = _internal_id(customer_id, "customer")
+        if state is not None and not _DUNNING_STATE.match(state):
+            raise ValueError(f"{state[:40]!r} is not a dunning state (lower-case letters, digits, _)")
+        self._http.request(
+            "PATCH", f"{RECORD_PATH}/customer/{customer_id}", json={"custentity_o2c_dunning": state}
+        )
+
+    def upsert_deposit(
+        self,
+        external_id: str,
+        *,
+        subsidiary_id: str,
+        currency: str,
+        account_id: str | None,
+        payments: list[tuple[str, Money]],
+        other: list[tuple[str, Money]],
+        total: Money,
+        tran_date: date | None = None,
+        memo: str | None = None,
+    ) -> ErpRef:
+        """A payout as a bank deposit (``PUT /deposit/eid:{ext}?replace=payment,other,cashBack``): the
+        customer payments it pays out (whole, from undeposited funds), positive ``other`` amounts as
+        "other deposits" lines and negative ones (fees, refunds, dispute withdrawals) as "cash back" lines,
+        on ``adjustment_account_id``. ``total`` is the payout: lines that do not sum to it exactly are
+        refused (``InvalidRecord``) before anything is sent. ``account_id``: the bank account (None: the
+        account's default)."""
+        external_id = _external_id(external_id)
+        code = currency.upper()
+        for what, money in [("total", total), *[(f"payment {p}", m) for p, m in payments], *other]:
+            if money.currency != code:
+                raise ValueError(f"deposit {external_id}: {what} in {money.currency}, deposit in {code}")
+        if not payments and not other:
+            raise InvalidRecord(f"deposit {external_id}: no lines")
+        summed = sum((m.amount for _, m in payments), 0) + sum((m.amount for _, m in other), 0)
+        if summed != total.amount:
+            raise InvalidRecord(
+                f"deposit {external_id}: lines sum to {Money.of(summed, code).format()}, "
+                f"the payout is {total.format()}"
+            )
+        line_account = (
+            {"account": {"id": _internal_id(self._adjustment_account_id, "account")}}
+            if self._adjustment_account_id
+            else {}
+        )
+        deposits: list[dict[str, Any]] = []
+        cash_back: list[dict[str, Any]] = []
+        for line_memo, money in other:
+            if money.amount == 0:
+                continue
+            line = {
+                **line_account,
+                "amount": Money.of(abs(money.amount), code).to_decimal(),
+                "memo": line_memo,
+            }
+            (deposits if money.amount > 0 else cash_back).append(line)
+        body: dict[str, Any] = {
+            "externalId": external_id,
+            "subsidiary": {"id": _internal_id(subsidiary_id, "subsidiary")},
+            "currency": {"id": self._currency_id(code)},
+            "payment": {
+                "items": [
+                    {
+                        "id": _internal_id(p, "customerPayment"),
+                        "deposit": True,
+                        "paymentAmount": m.to_decimal(),
+                    }
+                    for p, m in payments
+                ]
+            },
+            "other": {"items": deposits},
+            "cashBack": {"items": cash_back},
+        }
+        if account_id:
+            body["account"] = {"id": _internal_id(account_id, "account")}
+        if tran_date is not None:
+            body["tranDate"] = tran_date.isoformat()
+        if memo:
+            body["memo"] = memo
+        return self._upsert(
+            "deposit", external_id, body, query={"replace": "payment,other,cashBack"}, number_field="tranId"
+        )
+
+    # --- reconciliation reads ------------------------------------------------------------------------
+
+    def list_records(
+        self,
+        record_type: str,
+        *,
+        since: date | None = None,
+        external_id: str | None = None,
+        page_size: int = SUITEQL_PAGE_LIMIT,
+    ) -> list[dict[str, Any]]:
+        """Transactions of one type (dated ``since`` or later; with ``external_id``), by SuiteQL, every
+        page: ``[{"id", "externalId", "tranId", "total": Decimal, "currency": ISO code, "status",
+        "tranDate": date}]`` in internal id order."""
+        if record_type not in TRANSACTION_TYPES:
+            raise ValueError(f"{record_type!r} is not a transaction record type")
+        if not 1 <= page_size <= SUITEQL_PAGE_LIMIT:
+            raise ValueError(f"page_size is 1 to {SUITEQL_PAGE_LIMIT}")
+        where = [f"type = '{TRANSACTION_TYPES[record_type]}'"]
+        if since is not None:
+            where.append(f"trandate >= TO_DATE('{since.isoformat()}', 'YYYY-MM-DD')")
+        if external_id is not None:
+            where.append(f"externalid = '{_external_id(external_id)}'")  # the pattern admits no quote
+        # SuiteQL over REST takes no bind parameters: every value above is from a fixed map, an ISO date or
+        # an external id (letters, digits, _ and -), so none can leave its quotes.
+        conditions = " AND ".join(where)
+        query = f"SELECT {_SUITEQL_COLUMNS} FROM transaction WHERE {conditions} ORDER BY id"  # noqa: S608
+        currencies = {v: k for k, v in self._currency_ids.items()}
+        rows: list[dict[str, Any]] = []
+        offset = 0
+        while True:
+            body = self._http.request(
+                "POST",
+                SUITEQL_PATH,
+                query={"limit": str(page_size), "offset": str(offset)},
+                json={"q": query},
+                retry=True,  # a query, not a write
+                headers={"Prefer": "transient"},
+            ).body
+            if not isinstance(body, dict) or not isinstance(body.get("items"), list):
+                raise InvalidRecord("SuiteQL: unexpected response shape")
+            for item in body["items"]:
+                rows.append(_suiteql_row(item, currencies))
+            if not body.get("hasMore"):
+                return rows
+            offset += page_size
+
     # --- internals -----------------------------------------------------------------------------------
+
+    def _transform_once(
+        self,
+        source_type: str,
+        source_id: str,
+        target_type: str,
+        external_id: str,
+        body: dict[str, Any],
+        *,
+        query: Mapping[str, str] | None = None,
+    ) -> ErpRef:
+        """``POST /{source}/{id}/!transform/{target}``, which has no upsert: the target is looked up by its
+        external id before the POST and, after a failed or timed-out POST, again before retrying (it may have
+        committed). The POST itself is never blindly re-sent."""
+        path = f"{RECORD_PATH}/{source_type}/{source_id}/!transform/{target_type}"
+        attempt = 0
+        while True:
+            attempt += 1
+            found = self.get_by_external_id(target_type, external_id)
+            if found is not None:
+                return _ref(found, external_id, "tranId")
+            try:
+                response = self._http.request("POST", path, query=query, json=body, retry=False)
+            except TransientError as exc:
+                if attempt >= self._http.max_attempts:
+                    raise
+                wait = self._http.backoff(attempt, exc.retry_after)
+                if wait is None:
+                    raise
+                log.info(
+                    "%s %s: %s; looking it up, then retrying in %.2fs", target_type, external_id, exc, wait
+                )
+                self._http.sleep(wait)
+                continue
+            except PermanentError:
+                # a concurrent or earlier transform may have made it already
+                found = self.get_by_external_id(target_type, external_id)
+                if found is not None:
+                    return _ref(found, external_id, "tranId")
+                raise
+            return self._ref_after_write(target_type, external_id, response, "tranId")
+
+    def _credit(
+        self,
+        source_type: str,
+        invoice: Mapping[str, Any] | None,
+        external_id: str,
+        amount: Money,
+        memo: str | None,
+        source_id: str,
+    ) -> ErpRef:
+        """A credit memo transformed from the invoice or the return authorization, applied to the invoice
+        up to its amount remaining."""
+        _positive(amount, "a credit memo")
+        body: dict[str, Any] = {"externalId": external_id}
+        if memo:
+            body["memo"] = memo
+        query = None
+        if invoice is not None:
+            what = f"invoice {invoice.get('id')}"
+            _same_currency(amount, invoice, self._currency_ids, what)
+            total = self._money_field(invoice, "total")
+            if amount.amount > total.amount:
+                raise InvalidRecord(
+                    f"credit {external_id}: {amount.format()} is more than {what} ({total.format()})"
+                )
+            if source_type == "invoice" and amount.amount < total.amount:
+                body["item"] = {"items": [self._credit_line(external_id, amount)]}
+                query = {"replace": "item"}
+            remaining = self._money_field(invoice, "amountRemaining")
+            applied = min(amount.amount, remaining.amount)
+            if applied > 0:
+                invoice_id = _internal_id(invoice.get("id"), "invoice")
+                body["apply"] = {
+                    "items": [
+                        {
+                            "doc": {"id": invoice_id},
+                            "apply": True,
+                            "amount": Money.of(applied, amount.currency).to_decimal(),
+                        }
+                    ]
+                }
+        return self._transform_once(source_type, source_id, "creditMemo", external_id, body, query=query)
+
+    def _credit_line(self, external_id: str, amount: Money) -> dict[str, Any]:
+        if not self._credit_item_id:
+            raise InvalidRecord(
+                f"credit {external_id}: a partial credit needs credit_item_id (or default_item_id)"
+            )
+        value = amount.to_decimal()
+        return {
+            "item": {"id": _internal_id(self._credit_item_id, "item")},
+            "description": "Refund",
+            "quantity": 1,
+            "rate": value,
+            "amount": value,
+            "tax1Amt": Decimal(0),
+        }
+
+    def _money_field(self, record: Mapping[str, Any], field: str) -> Money:
+        code = _record_currency(record, self._currency_ids)
+        return from_major(_decimal(record.get(field)), code)
 
     def _set_order_status(self, order_id: str, status: str, *, done: tuple[str, ...]) -> None:
         order_id = _internal_id(order_id, "salesOrder")
@@ -658,6 +1130,65 @@ def _ref(record: Mapping[str, Any], external_id: str, number_field: str) -> ErpR
         raise InvalidRecord(f"record {external_id}: no internal id in NetSuite's answer")
     number = record.get(number_field)
     return ErpRef(id=record_id, external_id=external_id, document_number=str(number) if number else None)
+
+
+def _positive(amount: Money, what: str) -> None:
+    if amount.amount <= 0:
+        raise ValueError(f"{what} is positive")
+
+
+def _decimal(value: Any) -> Decimal:
+    if isinstance(value, bool) or not isinstance(value, int | Decimal | str):
+        raise InvalidRecord(f"{value!r} is not an amount")
+    try:
+        number = Decimal(str(value))
+    except ArithmeticError:
+        raise InvalidRecord(f"{value!r} is not an amount") from None
+    if not number.is_finite():
+        raise InvalidRecord(f"{value!r} is not an amount")
+    return number
+
+
+def _record_currency(record: Mapping[str, Any], currency_ids: Mapping[str, str]) -> str:
+    """The ISO code of a record's ``currency`` reference (its id, through ``currency_ids``)."""
+    ref = record.get("currency")
+    currency_id = ref.get("id") if isinstance(ref, dict) else ref
+    for code, known in currency_ids.items():
+        if str(known) == str(currency_id):
+            return code
+    raise InvalidRecord(f"currency id {currency_id!r} is not in currency_ids")
+
+
+def _same_currency(
+    amount: Money, record: Mapping[str, Any], currency_ids: Mapping[str, str], what: str
+) -> None:
+    code = _record_currency(record, currency_ids)
+    if amount.currency != code:
+        raise ValueError(f"{amount.format()} against {what} in {code}")
+
+
+def _ref_id_of(value: Any) -> str | None:
+    if isinstance(value, dict) and value.get("id") is not None and _INTERNAL_ID.match(str(value["id"])):
+        return str(value["id"])
+    return None
+
+
+def _suiteql_row(item: Any, currencies: Mapping[str, str]) -> dict[str, Any]:
+    """One SuiteQL row (lower-case columns, values mostly strings) as the connector's dict."""
+    if not isinstance(item, dict):
+        raise InvalidRecord("SuiteQL: a row is not an object")
+    total = item.get("total")
+    day = item.get("trandate")
+    currency = item.get("currency")
+    return {
+        "id": str(item.get("id")),
+        "externalId": item.get("externalid"),
+        "tranId": item.get("tranid"),
+        "total": None if total in (None, "") else _decimal(total),
+        "currency": currencies.get(str(currency), str(currency)) if currency is not None else None,
+        "status": item.get("status"),
+        "tranDate": date.fromisoformat(str(day)) if day else None,
+    }
 
 
 def _status_id(record: Mapping[str, Any]) -> str | None:

@@ -1,5 +1,6 @@
 """Stripe payments for the hub, on the official SDK (``stripe.StripeClient``): customers, SetupIntents for
-saving a card, and off-session authorization / capture / void of PaymentIntents.
+saving a card, off-session authorization / capture / void of PaymentIntents, and after the sale refunds,
+charges, payouts and the balance transactions a payout is made of (for reconciliation).
 
 - **One Idempotency-Key per business intent.** Every write takes an explicit ``idempotency_key`` (e.g.
   ``f"authorize:{erp_order_id}"``), sent as ``Idempotency-Key`` on every attempt, so a retry after a lost
@@ -15,6 +16,11 @@ saving a card, and off-session authorization / capture / void of PaymentIntents.
   ``AuthorizationResult`` with Stripe's ``code``/``decline_code``/``message``. Other failures are classified
   (``shared.connectors.errors``): ``TransientError``, ``AuthError`` (401/403), ``NotFound`` (404),
   ``PermanentError`` (other 4xx; ``code`` is Stripe's error code, e.g. ``idempotency_error``).
+- **A refund that fails is a result too**: ``create_refund`` returns a ``RefundResult`` whose ``status`` is
+  Stripe's (``succeeded``, ``pending``, ``requires_action``, ``failed``, ``canceled``); a ``failed`` one
+  carries ``failure_reason`` and moved no money. A ``pending`` refund may still fail later: the
+  ``refund.failed`` / ``refund.updated`` webhooks are the final word. Refusals (more than remains:
+  ``amount_too_large``, ``charge_already_refunded``, ``charge_disputed``) raise ``PermanentError``.
 - ``capture`` and ``cancel`` are idempotent in effect too: capturing a PaymentIntent that already
   succeeded answers ``"succeeded"``, cancelling one already canceled answers ``"canceled"``.
 - The SDK is imported on first use (it costs ~0.5 s): a function that never calls Stripe never pays it.
@@ -27,10 +33,9 @@ saving a card, and off-session authorization / capture / void of PaymentIntents.
 from __future__ import annotations
 
 import logging
-import random
 import threading
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -43,7 +48,8 @@ from shared.connectors.errors import (
     TransientError,
 )
 from shared.connectors.http import parse_retry_after
-from shared.money import Money, to_stripe
+from shared.connectors.retry import retry_delay
+from shared.money import Money, from_stripe, to_stripe
 
 if TYPE_CHECKING:
     import stripe
@@ -73,6 +79,29 @@ class AuthorizationResult:
     @property
     def authorized(self) -> bool:
         return self.status == "requires_capture"
+
+
+@dataclass(frozen=True)
+class RefundResult:
+    """What a refund came to. ``status`` is the Refund's: ``succeeded``, ``pending`` (may still fail:
+    watch ``refund.failed``), ``requires_action``, ``failed`` (``failure_reason`` e.g.
+    ``expired_or_canceled_card``, ``lost_or_stolen_card``, ``unknown``; nothing was refunded) or
+    ``canceled``. ``amount`` is the refund's, in ISO minor units."""
+
+    id: str
+    status: str
+    amount: Money
+    charge_id: str | None
+    payment_intent_id: str | None
+    failure_reason: str | None = None
+
+    @property
+    def succeeded(self) -> bool:
+        return self.status == "succeeded"
+
+    @property
+    def failed(self) -> bool:
+        return self.status in ("failed", "canceled")
 
 
 class StripePayments:
@@ -248,6 +277,92 @@ class StripePayments:
             lambda v1, options: v1.payment_intents.retrieve(payment_intent_id, None, options),
         )
 
+    # --- after the sale ------------------------------------------------------------------------------
+
+    def create_refund(
+        self,
+        *,
+        payment_intent_id: str,
+        amount: Money | None,
+        metadata: Mapping[str, str],
+        idempotency_key: str,
+    ) -> RefundResult:
+        """Refund ``amount`` of the PaymentIntent's charge (``None``: all that remains). Several partial
+        refunds are fine, each under its own key (e.g. ``f"refund:{credit_memo_id}"``). A refund that fails
+        at Stripe is returned with ``status`` ``failed``; more than remains is refused (``PermanentError``
+        ``amount_too_large``). With an ``amount``, the PaymentIntent is read first and a currency other
+        than its own is refused here (``ValueError``): Stripe takes no currency on a refund, so 100 JPY
+        against a USD payment would refund 1.00 USD."""
+        params: dict[str, Any] = {"payment_intent": payment_intent_id, "metadata": _metadata(metadata)}
+        if amount is not None:
+            if amount.amount <= 0:
+                raise ValueError("a refund amount must be positive")
+            currency = str(self.retrieve_payment_intent(payment_intent_id).get("currency") or "")
+            if currency.upper() != amount.currency:
+                raise ValueError(
+                    f"refund in {amount.currency} for {payment_intent_id}, which was paid in {currency.upper()}"
+                )
+            params["amount"] = to_stripe(amount)
+        refund = self._call(
+            "POST /v1/refunds",
+            lambda v1, options: v1.refunds.create(params, options),
+            idempotency_key=idempotency_key,
+        )
+        return RefundResult(
+            id=_id_of(refund, "re_", "refund"),
+            status=str(refund.get("status")),
+            amount=from_stripe(int(refund["amount"]), str(refund["currency"])),
+            charge_id=_ref(refund.get("charge")),
+            payment_intent_id=_ref(refund.get("payment_intent")),
+            failure_reason=refund.get("failure_reason"),
+        )
+
+    def list_balance_transactions(self, *, payout_id: str, page_size: int = 100) -> Iterator[dict[str, Any]]:
+        """Every balance transaction an (automatic) payout is made of, the payout's own (``type``
+        ``payout``) included, newest first, following Stripe's cursor pagination (``starting_after`` the
+        last id while ``has_more``); each page is one retried request, fetched as the iterator reaches it.
+        Items are Stripe's JSON (``id``, ``type`` e.g. ``charge``/``refund``/``adjustment``/``payout``,
+        ``amount``, ``fee``, ``net``, ``currency``, ``exchange_rate``), ``source`` always an id."""
+        if not 1 <= page_size <= 100:
+            raise ValueError("page_size is 1..100")
+        starting_after: str | None = None
+        while True:
+            params: dict[str, Any] = {"payout": payout_id, "limit": page_size}
+            if starting_after is not None:
+                params["starting_after"] = starting_after
+
+            def send(v1: Any, options: dict[str, Any], params: dict[str, Any] = params) -> Any:
+                return v1.balance_transactions.list(params, options)
+
+            page = self._call("GET /v1/balance_transactions", send)
+            items = page.get("data") or []
+            for item in items:
+                txn = dict(item)
+                txn["source"] = _ref(txn.get("source"))
+                yield txn
+            if not page.get("has_more") or not items:
+                return
+            starting_after = str(items[-1]["id"])
+
+    def retrieve_payout(self, payout_id: str) -> dict[str, Any]:
+        """The Payout as Stripe's JSON (``NotFound`` if there is none)."""
+        return self._call(
+            "GET /v1/payouts/{id}", lambda v1, options: v1.payouts.retrieve(payout_id, None, options)
+        )
+
+    def retrieve_charge(self, charge_id: str) -> dict[str, Any]:
+        """The Charge as Stripe's JSON: ``amount_captured``, ``amount_refunded``, ``refunded``,
+        ``disputed``, ``balance_transaction`` (``NotFound`` if there is none)."""
+        return self._call(
+            "GET /v1/charges/{id}", lambda v1, options: v1.charges.retrieve(charge_id, None, options)
+        )
+
+    def retrieve_refund(self, refund_id: str) -> dict[str, Any]:
+        """The Refund as Stripe's JSON (``NotFound`` if there is none)."""
+        return self._call(
+            "GET /v1/refunds/{id}", lambda v1, options: v1.refunds.retrieve(refund_id, None, options)
+        )
+
     # --- internals -----------------------------------------------------------------------------------
 
     def _transition(
@@ -325,10 +440,9 @@ class StripePayments:
             self._sleep(wait)
 
     def _wait_before_retry(self, attempt: int, retry_after: float | None) -> float | None:
-        if retry_after is not None:
-            return retry_after if retry_after <= self._max_retry_wait_s else None
-        ceiling = min(self._max_retry_wait_s, self._base_backoff_s * 2 ** (attempt - 1))
-        return random.uniform(0, ceiling)  # full jitter
+        return retry_delay(
+            attempt, retry_after, base_backoff_s=self._base_backoff_s, max_wait_s=self._max_retry_wait_s
+        )
 
     def _classify(self, exc: stripe.StripeError, what: str) -> ConnectorError:
         """The connector error a Stripe SDK exception stands for."""
@@ -410,6 +524,13 @@ def _quote(value: str) -> str:
     return value.replace("\\", "\\\\").replace("'", "\\'")
 
 
+def _ref(value: Any) -> str | None:
+    """An id from a field that holds an id or an expanded object."""
+    if isinstance(value, dict):
+        value = value.get("id")
+    return str(value) if value else None
+
+
 def _id_of(obj: dict[str, Any], prefix: str, what: str) -> str:
     object_id = obj.get("id")
     if not isinstance(object_id, str) or not object_id.startswith(prefix):
@@ -417,4 +538,4 @@ def _id_of(obj: dict[str, Any], prefix: str, what: str) -> str:
     return object_id
 
 
-__all__ = ["AuthorizationResult", "PaymentIntentStateError", "StripePayments"]
+__all__ = ["AuthorizationResult", "PaymentIntentStateError", "RefundResult", "StripePayments"]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from shared.events.after_sale import DepositRecorded, ReconciliationException, RefundBooked, RefundRequested
 from shared.events.crm import OpportunityClosedWon
 from shared.events.envelope import EventData
 from shared.events.erp import (
@@ -23,6 +24,7 @@ from shared.events.orchestration import (
 from shared.events.payments import (
     BillingInvoicePaid,
     BillingInvoicePaymentFailed,
+    DisputeClosed,
     DisputeOpened,
     PaymentAuthorized,
     PaymentCaptured,
@@ -30,7 +32,9 @@ from shared.events.payments import (
     PaymentMethodSaved,
     PaymentVoided,
     PayoutPaid,
+    RefundFailed,
     RefundSettled,
+    RefundSucceeded,
     SubscriptionUpdated,
 )
 
@@ -59,6 +63,13 @@ _MODELS: tuple[type[EventData], ...] = (
     InvoicePaid,
     OrderActivated,
     OrderCancelled,
+    RefundSucceeded,
+    RefundFailed,
+    DisputeClosed,
+    RefundRequested,
+    RefundBooked,
+    DepositRecorded,
+    ReconciliationException,
 )
 
 EVENT_TYPES: dict[str, type[EventData]] = {m.detail_type: m for m in _MODELS}

@@ -150,3 +150,40 @@ class PaymentVoided(PaymentEventData):
     paymentCustomerId: str | None = None
     amount: Money
     cancellationReason: str | None = None
+
+
+class RefundSucceeded(PaymentEventData):
+    """One refund (``re_...``) reached the customer's card; several may follow for one charge."""
+
+    detail_type: ClassVar[str] = "RefundSucceeded"
+    refundId: str
+    chargeId: str | None = None
+    paymentIntentId: str | None = None
+    amount: Money
+    reason: str | None = None
+    requestId: str | None = Field(
+        default=None, description="The hub's RefundRequested id, if the hub asked for it"
+    )
+
+
+class RefundFailed(PaymentEventData):
+    """A refund failed at the payment platform: reported, never booked."""
+
+    detail_type: ClassVar[str] = "RefundFailed"
+    refundId: str
+    chargeId: str | None = None
+    paymentIntentId: str | None = None
+    amount: Money | None = Field(default=None, description="None: the whole remaining amount was asked for")
+    failureReason: str | None = None
+    requestId: str | None = None
+
+
+class DisputeClosed(PaymentEventData):
+    """A dispute ended: ``won`` (the money stays) or ``lost`` (it went back to the cardholder)."""
+
+    detail_type: ClassVar[str] = "DisputeClosed"
+    disputeId: str
+    chargeId: str
+    paymentIntentId: str | None = None
+    amount: Money
+    outcome: str

@@ -21,6 +21,7 @@ from shared.events.envelope import CanonicalEvent, EventData, new_event
 from shared.events.payments import (
     BillingInvoicePaid,
     BillingInvoicePaymentFailed,
+    DisputeClosed,
     DisputeOpened,
     PaymentAuthorized,
     PaymentCaptured,
@@ -28,7 +29,9 @@ from shared.events.payments import (
     PaymentMethodSaved,
     PaymentVoided,
     PayoutPaid,
+    RefundFailed,
     RefundSettled,
+    RefundSucceeded,
     SubscriptionUpdated,
 )
 from shared.ingress.http import Problem, WebhookRequest, bad_request, unauthorized
@@ -248,7 +251,37 @@ def _payment_intent_canceled(pi: dict[str, Any], _event: dict[str, Any]) -> Even
     )
 
 
-Mapper = Callable[[dict[str, Any], dict[str, Any]], EventData]
+def _refund(refund: dict[str, Any], _event: dict[str, Any]) -> EventData | None:
+    """refund.created / refund.updated / refund.failed: one refund's outcome (pending ones wait)."""
+    common = {
+        "refundId": refund["id"],
+        "chargeId": _id(refund.get("charge")),
+        "paymentIntentId": _id(refund.get("payment_intent")),
+        "amount": from_stripe(refund["amount"], refund["currency"]),
+        "requestId": (refund.get("metadata") or {}).get("o2c_refund_request_id"),
+        **_links(refund),
+    }
+    if refund.get("status") == "succeeded":
+        return RefundSucceeded(reason=refund.get("reason"), **common)
+    if refund.get("status") in {"failed", "canceled"}:
+        return RefundFailed(failureReason=refund.get("failure_reason") or refund.get("status"), **common)
+    return None
+
+
+def _dispute_closed(dispute: dict[str, Any], _event: dict[str, Any]) -> EventData | None:
+    if dispute.get("status") not in {"won", "lost"}:
+        return None  # warning_closed and the like: nothing for the ERP
+    return DisputeClosed(
+        disputeId=dispute["id"],
+        chargeId=_id(dispute["charge"]) or "",
+        paymentIntentId=_id(dispute.get("payment_intent")),
+        amount=from_stripe(dispute["amount"], dispute["currency"]),
+        outcome=dispute["status"],
+        **_links(dispute),
+    )
+
+
+Mapper = Callable[[dict[str, Any], dict[str, Any]], EventData | None]
 
 #: The Stripe event types the hub uses; every other type is answered ``ignored``.
 MAPPINGS: dict[str, Mapper] = {
@@ -263,6 +296,10 @@ MAPPINGS: dict[str, Mapper] = {
     "payout.paid": _payout_paid,
     "setup_intent.succeeded": _setup_intent_succeeded,
     "payment_intent.canceled": _payment_intent_canceled,
+    "refund.created": _refund,
+    "refund.updated": _refund,
+    "refund.failed": _refund,
+    "charge.dispute.closed": _dispute_closed,
 }
 
 
@@ -295,6 +332,8 @@ def normalise_event(event: dict[str, Any], correlation_id: str) -> list[Canonica
             "unmappable_event",
             f"{event['type']} {event['id']} lacks a field the hub needs: {type(exc).__name__}",
         ) from None
+    if data is None:
+        return []
     metadata = obj.get("metadata") or {}
     return [
         new_event(

@@ -58,6 +58,12 @@ def test_hubspot_deal_is_carried_to_a_paid_invoice(hub: Hub) -> None:
         invoice["tranId"],
         "paid",
     )
+    # payloads stay far below Step Functions' 256 KB: every state sees a trimmed input
+    history = hub.cloud.client("stepfunctions").get_execution_history(
+        executionArn=state.arn, maxResults=1000
+    )["events"]
+    sizes = [len(e["stateEnteredEventDetails"]["input"]) for e in history if "stateEnteredEventDetails" in e]
+    assert sizes and max(sizes) < 32 * 1024, max(sizes)
     # the whole lineage is found from the Stripe payment intent, as from any other id of the deal
     types = detail_types(hub, payment["id"])
     for fact in (

@@ -28,6 +28,10 @@ EXPECTED = {
     "payment_intent.succeeded.kwd": ("PaymentCaptured", "amountReceived", Money.of(12340, "KWD")),
     "setup_intent.succeeded": ("PaymentMethodSaved", None, None),
     "payment_intent.canceled": ("PaymentVoided", "amount", Money.of(125000, "USD")),
+    "refund.created": ("RefundSucceeded", "amount", Money.of(25000, "USD")),
+    "refund.updated": ("RefundSucceeded", "amount", Money.of(10000, "USD")),
+    "refund.failed": ("RefundFailed", "amount", Money.of(5000, "USD")),
+    "charge.dispute.closed": ("DisputeClosed", "amount", Money.of(125000, "USD")),
 }
 
 

@@ -1,0 +1,130 @@
+"""``o2c refund``, ``o2c reconcile`` and ``o2c resync``: after-sale actions an operator takes."""
+
+from __future__ import annotations
+
+import json
+import uuid
+from datetime import UTC, date, datetime
+from decimal import Decimal
+from typing import Any
+
+from o2c_cli.targets import Target, TargetError
+from shared.events.after_sale import RefundRequested
+from shared.events.envelope import new_event
+from shared.money import Money, from_major
+
+#: Facts whose consumers sync another system; re-publishing one re-runs its sync (idempotently).
+SYNC_FACTS = {
+    "OpportunityClosedWon",
+    "PaymentMethodSaved",
+    "PaymentCaptured",
+    "RefundSucceeded",
+    "RefundRequested",
+    "PayoutPaid",
+}
+
+
+def _put(target: Target, entries: list[dict[str, Any]]) -> None:
+    if not target.event_bus_name:
+        raise TargetError("this target has no event bus")
+    response = target.client("events").put_events(
+        Entries=[{**e, "EventBusName": target.event_bus_name} for e in entries]
+    )
+    if response.get("FailedEntryCount"):
+        raise TargetError(f"EventBridge refused {response['FailedEntryCount']} event(s)")
+
+
+def request_refund(
+    target: Target, payment_intent_id: str, amount: str | None, *, reason: str, by: str
+) -> str:
+    """Publish ``RefundRequested``; the amount is in major units of the payment's currency."""
+    from o2c_cli.trace import trace
+
+    captured = [
+        e
+        for e in trace(target, payment_intent_id)
+        if e.detail_type == "PaymentCaptured" and e.data.get("paymentIntentId") == payment_intent_id
+    ]
+    if not captured:
+        raise TargetError(f"no captured payment {payment_intent_id} is known to the hub")
+    currency = captured[0].data["amountReceived"]["currency"]
+    money = from_major(Decimal(amount), currency) if amount else None
+    request_id = f"rr_{uuid.uuid4().hex[:20]}"
+    event = new_event(
+        RefundRequested(
+            requestId=request_id,
+            paymentIntentId=payment_intent_id,
+            amount=money,
+            reason=reason,
+            requestedBy=by,
+        ),
+        source_system="o2c",
+        correlation_id=captured[0].correlation_id,
+        source_event_id=request_id,
+    )
+    _put(target, [{"Source": event.source, "DetailType": event.detail_type, "Detail": event.detail_json()}])
+    return request_id
+
+
+def reconcile(target: Target, day: date | None, *, publish: bool = True) -> dict[str, Any]:
+    if not target.reconciler_function:
+        raise TargetError("this target has no reconciler function")
+    payload = {"date": (day or datetime.now(UTC).date()).isoformat(), "publish": publish}
+    response = target.client("lambda").invoke(
+        FunctionName=target.reconciler_function, Payload=json.dumps(payload).encode()
+    )
+    body = json.loads(response["Payload"].read())
+    if response.get("FunctionError"):
+        raise TargetError(f"reconciliation failed: {body.get('errorType')}: {body.get('errorMessage')}")
+    return dict(body)
+
+
+def resync(target: Target, any_id: str) -> list[str]:
+    """Publish again the facts of ``any_id``'s lineage that drive a sync; the consumers redo what is missing
+    and skip what was booked (external ids, idempotency keys)."""
+    from o2c_cli.trace import trace
+
+    entries = [e for e in trace(target, any_id) if e.detail_type in SYNC_FACTS]
+    sources = {"OpportunityClosedWon": "o2c.crm", "RefundRequested": "o2c.orchestration"}
+    batch = []
+    for e in entries:
+        detail = {
+            "metadata": {
+                "eventId": e.event_id,
+                "correlationId": e.correlation_id,
+                "causationId": None,
+                "occurredAt": e.occurred_at,
+                "schemaVersion": "1",
+                "sourceSystem": e.source_system,
+                "sourceEventId": e.source_event_id,
+            },
+            "data": e.data,
+        }
+        batch.append(
+            {
+                "Source": sources.get(e.detail_type, "o2c.payments"),
+                "DetailType": e.detail_type,
+                "Detail": json.dumps(detail),
+            }
+        )
+    for start in range(0, len(batch), 10):
+        _put(target, batch[start : start + 10])
+    return [e.detail_type for e in entries]
+
+
+def render(report: dict[str, Any], fmt: str) -> str:
+    from shared.o2c.reconciliation import Mismatch, Report
+
+    rebuilt = Report(
+        day=date.fromisoformat(report["day"]),
+        deals=report["deals"],
+        payments=report["payments"],
+        refunds=report["refunds"],
+        payouts=report["payouts"],
+        mismatches=[Mismatch(**m) for m in report["exceptions"]],
+    )
+    return {"json": rebuilt.as_json, "csv": rebuilt.as_csv}.get(fmt, rebuilt.as_table)()
+
+
+def money_text(value: dict[str, Any] | None) -> str:
+    return Money.model_validate(value).format() if value else ""

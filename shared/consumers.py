@@ -1,0 +1,35 @@
+"""Lambda plumbing for the SQS consumers: Powertools wiring and partial batch responses, so a record that
+fails is retried (and ends in the queue's DLQ) without retrying the rest of its batch."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, process_partial_response
+from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
+
+from shared.observability import logger, metrics, tracer
+
+LambdaHandler = Callable[[dict[str, Any], Any], dict[str, Any]]
+
+
+def sqs_consumer(
+    record_handler: Callable[[SQSRecord], Any], *, on_invocation: Callable[[Any], None] | None = None
+) -> LambdaHandler:
+    """A handler that runs ``record_handler`` per record; ``on_invocation(context)`` runs first."""
+    processor = BatchProcessor(event_type=EventType.SQS)
+
+    @logger.inject_lambda_context(clear_state=True)
+    @metrics.log_metrics
+    @tracer.capture_lambda_handler(capture_response=False)
+    def lambda_handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
+        if on_invocation is not None:
+            on_invocation(context)
+        return dict(
+            process_partial_response(
+                event=event, record_handler=record_handler, processor=processor, context=context
+            )
+        )
+
+    return lambda_handler

@@ -1,0 +1,70 @@
+"""Facts of what happens after the sale: refunds asked for and booked, disputes recorded, renewals
+invoiced, payouts deposited, and what reconciliation found."""
+
+from __future__ import annotations
+
+from datetime import date
+from typing import ClassVar
+
+from pydantic import Field
+
+from shared.events.envelope import EventData, EventSource
+from shared.money import Money
+
+
+class RefundRequested(EventData):
+    """Someone asked the hub to refund (part of) a payment (``o2c refund``)."""
+
+    detail_type: ClassVar[str] = "RefundRequested"
+    source: ClassVar[EventSource] = "o2c.orchestration"
+    requestId: str
+    paymentIntentId: str
+    amount: Money | None = Field(default=None, description="None: the whole remaining amount")
+    reason: str = "requested_by_customer"
+    requestedBy: str
+
+
+class RefundBooked(EventData):
+    """A refund was booked in the ERP: a credit memo against the invoice and a customer refund."""
+
+    detail_type: ClassVar[str] = "RefundBooked"
+    source: ClassVar[EventSource] = "o2c.erp"
+    refundId: str
+    paymentIntentId: str | None = None
+    erpInvoiceId: str
+    erpCreditMemoId: str
+    erpRefundId: str
+    amount: Money
+    opportunityId: str | None = None
+
+
+class DepositRecorded(EventData):
+    """A payout was booked as one ERP deposit that equals it to the cent."""
+
+    detail_type: ClassVar[str] = "DepositRecorded"
+    source: ClassVar[EventSource] = "o2c.erp"
+    payoutId: str
+    erpDepositId: str
+    amount: Money
+    payments: int
+    fees: Money
+
+
+class ReconciliationException(EventData):
+    """Something does not agree between the CRM, the ERP and the payment platform."""
+
+    detail_type: ClassVar[str] = "ReconciliationException"
+    source: ClassVar[EventSource] = "o2c.reconciliation"
+    kind: str = Field(
+        description="missing_in_erp, missing_in_payments, amount_differs, currency_differs, "
+        "status_differs, paid_not_applied, deposited_not_paid, payout_not_tied"
+    )
+    detail: str
+    day: date | None = None
+    opportunityId: str | None = None
+    erpOrderId: str | None = None
+    erpInvoiceId: str | None = None
+    paymentIntentId: str | None = None
+    payoutId: str | None = None
+    expected: Money | None = None
+    actual: Money | None = None

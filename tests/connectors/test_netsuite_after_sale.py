@@ -1,0 +1,359 @@
+"""NetSuiteErp after the sale, over HTTP against the NetSuite sandbox: refunds (credit memo + customer
+refund), dispute holds (return authorizations) won and lost, renewal invoices, dunning, payouts as
+deposits, SuiteQL reads — every write once per external id, also when retried or after a commit whose
+reply timed out."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from datetime import date
+from decimal import Decimal
+from typing import Any
+
+import pytest
+
+from localcloud.sandboxes.netsuite import NetSuiteSandbox
+from shared.connectors import InvalidRecord
+from shared.connectors.netsuite import ErpRef, NetSuiteErp, NetSuiteHttp, OrderLine
+from tests.connectors.conftest import FakeSleep
+from tests.connectors.test_netsuite_connector import (
+    ACCOUNT,
+    CURRENCY_IDS,
+    eur,
+    given_customer,
+    given_order,
+    new_sandbox,
+    tba,
+)
+
+REFUND_ITEM = "77"
+FEES_ACCOUNT = "160"
+DISPUTES_ACCOUNT = "161"
+
+
+@pytest.fixture
+def netsuite() -> Iterator[NetSuiteSandbox]:
+    with new_sandbox() as sandbox:
+        yield sandbox  # type: ignore[misc]
+
+
+def after_sale_erp(sandbox: NetSuiteSandbox, sleep: FakeSleep | None = None, **http: Any) -> NetSuiteErp:
+    client = NetSuiteHttp(sandbox.url, auth=tba(), sleep=sleep or FakeSleep(), **http)
+    return NetSuiteErp(
+        sandbox.url,
+        account_id=ACCOUNT,
+        auth=client.auth,
+        http=client,
+        currency_ids=CURRENCY_IDS,
+        credit_item_id=REFUND_ITEM,
+        dispute_account_id=DISPUTES_ACCOUNT,
+        adjustment_account_id=FEES_ACCOUNT,
+    )
+
+
+def invoiced(connector: NetSuiteErp, *, paid: bool = True) -> tuple[ErpRef, ErpRef]:
+    """(customer, invoice of 1469.06 EUR), paid by a Stripe payment unless ``paid`` is False."""
+    customer = given_customer(connector)
+    order = given_order(connector, customer)
+    connector.activate_sales_order(order.id)
+    invoice = connector.invoice_sales_order(order.id, external_id="inv-hs-deal-1001")
+    if paid:
+        connector.apply_customer_payment(
+            "pi_paid", customer_id=customer.id, invoice_id=invoice.id, amount=eur("1469.06"), currency="EUR"
+        )
+    return customer, invoice
+
+
+def renewal(connector: NetSuiteErp, customer: ErpRef, external_id: str, start: date, price: str) -> ErpRef:
+    return connector.upsert_renewal_invoice(
+        external_id,
+        customer_id=customer.id,
+        subsidiary_id="2",
+        currency="EUR",
+        lines=[
+            OrderLine(item_external_id="PLT-1", quantity=1, rate=eur(price), amount=eur(price), tax=eur("0"))
+        ],
+        period_start=start,
+        period_end=date(start.year + (start.month == 12), start.month % 12 + 1, 1),
+        memo=f"Renewal {start:%Y-%m}",
+    )
+
+
+def transforms(sandbox: NetSuiteSandbox, target: str) -> int:
+    return sum(r.endswith(f"!transform/{target}") for r in sandbox.requests)
+
+
+# --- refunds --------------------------------------------------------------------------------------------
+
+
+def test_a_partial_refund_recorded_twice_is_one_credit_memo_and_one_refund(netsuite: NetSuiteSandbox) -> None:
+    # Given a paid invoice
+    connector = after_sale_erp(netsuite)
+    customer, invoice = invoiced(connector)
+
+    # When a Stripe refund of 100.00 is recorded twice (a redelivered charge.refunded)
+    for _ in range(2):
+        credit = connector.credit_invoice(
+            invoice.id, external_id="re_1AbC-cm", amount=eur("100.00"), memo="Stripe refund re_1AbC"
+        )
+        refund = connector.refund_credit_memo(
+            credit.id, external_id="re_1AbC", customer_id=customer.id, amount=eur("100.00"), memo="re_1AbC"
+        )
+
+    # Then one credit memo (one refund line, unapplied: the invoice was paid) and one customer refund using it
+    [memo] = netsuite.records("creditMemo")
+    assert memo["id"] == credit.id and memo["createdFrom"]["id"] == invoice.id
+    assert [(line["item"]["id"], line["amount"]) for line in memo["item"]["items"]] == [
+        (REFUND_ITEM, Decimal("100.00"))
+    ]
+    assert memo["total"] == Decimal("100.00") and memo["apply"]["items"] == []
+    assert memo["unapplied"] == 0 and memo["status"]["id"] == "fullyApplied"
+    [record] = netsuite.records("customerRefund")
+    assert record["id"] == refund.id and record["total"] == Decimal("100.00")
+    assert record["paymentMethod"]["refName"] == "Stripe"
+    assert record["apply"]["items"][0]["doc"]["id"] == credit.id
+    assert netsuite.record("invoice", invoice.id)["status"]["id"] == "paidInFull"
+    assert transforms(netsuite, "creditMemo") == 1
+
+
+def test_two_different_partial_refunds_are_two_credit_memos_and_two_refunds(
+    netsuite: NetSuiteSandbox,
+) -> None:
+    connector = after_sale_erp(netsuite)
+    customer, invoice = invoiced(connector)
+
+    for ext, amount in (("re_first", "100.00"), ("re_second", "250.55")):
+        credit = connector.credit_invoice(invoice.id, external_id=f"{ext}-cm", amount=eur(amount), memo=ext)
+        connector.refund_credit_memo(
+            credit.id, external_id=ext, customer_id=customer.id, amount=eur(amount), memo=ext
+        )
+
+    assert [m["total"] for m in netsuite.records("creditMemo")] == [Decimal("100.00"), Decimal("250.55")]
+    assert [(r["externalId"], r["total"]) for r in netsuite.records("customerRefund")] == [
+        ("re_first", Decimal("100.00")),
+        ("re_second", Decimal("250.55")),
+    ]
+
+
+def test_credits_on_an_open_invoice_reduce_what_it_owes(netsuite: NetSuiteSandbox) -> None:
+    # Given an invoice not paid yet
+    connector = after_sale_erp(netsuite)
+    _, invoice = invoiced(connector, paid=False)
+
+    # When part of it is credited, then the rest in full
+    connector.credit_invoice(invoice.id, external_id="cm-goodwill", amount=eur("69.06"), memo="Goodwill")
+    after_partial = netsuite.record("invoice", invoice.id)
+    connector.credit_invoice(invoice.id, external_id="cm-rest", amount=eur("1400.00"), memo=None)
+
+    # Then each credit memo is applied to the invoice, which ends paid in full with nothing left to refund
+    assert after_partial["amountRemaining"] == Decimal("1400.00") and after_partial["status"]["id"] == "open"
+    final = netsuite.record("invoice", invoice.id)
+    assert final["amountRemaining"] == 0 and final["status"]["id"] == "paidInFull"
+    assert [m["unapplied"] for m in netsuite.records("creditMemo")] == [0, 0]
+
+
+def test_a_full_credit_keeps_the_invoice_lines_and_their_tax(netsuite: NetSuiteSandbox) -> None:
+    connector = after_sale_erp(netsuite)
+    _, invoice = invoiced(connector)
+
+    connector.credit_invoice(invoice.id, external_id="re_full-cm", amount=eur("1469.06"), memo=None)
+
+    [memo] = netsuite.records("creditMemo")
+    assert [line["item"]["externalId"] for line in memo["item"]["items"]] == ["PLT-1", "ONB-1"]
+    assert memo["taxTotal"] == Decimal("234.56") and memo["unapplied"] == Decimal("1469.06")
+
+
+def test_a_credit_memo_committed_whose_reply_timed_out_is_found_not_created_again(
+    netsuite: NetSuiteSandbox,
+) -> None:
+    # Given a paid invoice, and NetSuite that commits the next write but answers too late
+    sleep = FakeSleep()
+    connector = after_sale_erp(netsuite, sleep, timeout_s=0.2)
+    _, invoice = invoiced(connector)
+    netsuite.commit_then_timeout_next(1, delay_s=0.45)
+
+    # When the refund's credit memo is written (the transform times out after committing)
+    credit = connector.credit_invoice(invoice.id, external_id="re_slow-cm", amount=eur("10.00"), memo=None)
+
+    # Then the connector found the credit memo the timed-out request made: exactly one
+    assert [m["id"] for m in netsuite.records("creditMemo")] == [credit.id]
+    assert transforms(netsuite, "creditMemo") == 1 and len(sleep.waits) == 1
+
+
+def test_a_credit_above_the_invoice_total_is_refused(netsuite: NetSuiteSandbox) -> None:
+    connector = after_sale_erp(netsuite)
+    _, invoice = invoiced(connector)
+
+    with pytest.raises(InvalidRecord):
+        connector.credit_invoice(invoice.id, external_id="too-much", amount=eur("1469.07"), memo=None)
+    assert netsuite.records("creditMemo") == []
+
+
+# --- disputes -------------------------------------------------------------------------------------------
+
+
+def test_a_dispute_won_leaves_nothing_booked(netsuite: NetSuiteSandbox) -> None:
+    # Given a paid invoice under dispute (the hold opened twice: a redelivered charge.dispute.created)
+    connector = after_sale_erp(netsuite)
+    _, invoice = invoiced(connector)
+    hold = connector.open_dispute_hold(
+        invoice.id, external_id="dp_1Won", amount=eur("1469.06"), memo="Dispute dp_1Won"
+    )
+    assert (
+        connector.open_dispute_hold(invoice.id, external_id="dp_1Won", amount=eur("1469.06"), memo=None)
+        == hold
+    )
+    [rma] = netsuite.records("returnAuthorization")
+    assert rma["orderStatus"]["refName"] == "Pending Approval" and rma["total"] == Decimal("1469.06")
+
+    # When it is won (twice)
+    assert connector.settle_dispute("dp_1Won", outcome="won") is None
+    assert connector.settle_dispute("dp_1Won", outcome="won") is None
+
+    # Then the hold is cancelled, no credit and no refund exist, the invoice is as it was
+    assert netsuite.record("returnAuthorization", hold.id)["orderStatus"]["id"] == "C"
+    assert netsuite.records("creditMemo") == [] and netsuite.records("customerRefund") == []
+    assert netsuite.record("invoice", invoice.id)["status"]["id"] == "paidInFull"
+    with pytest.raises(InvalidRecord):
+        connector.settle_dispute("dp_1Won", outcome="lost")
+
+
+def test_a_dispute_lost_becomes_one_credit_memo_and_one_refund(netsuite: NetSuiteSandbox) -> None:
+    connector = after_sale_erp(netsuite)
+    customer, invoice = invoiced(connector)
+    hold = connector.open_dispute_hold(
+        invoice.id, external_id="dp_1Lost", amount=eur("500.00"), memo="Dispute dp_1Lost"
+    )
+
+    first = connector.settle_dispute("dp_1Lost", outcome="lost")
+    again = connector.settle_dispute("dp_1Lost", outcome="lost")
+
+    assert first == again and first is not None and first.external_id == "dp_1Lost-cm"
+    [memo] = netsuite.records("creditMemo")
+    assert memo["createdFrom"]["id"] == hold.id and memo["total"] == Decimal("500.00")
+    assert memo["memo"] == "Dispute dp_1Lost" and memo["unapplied"] == 0
+    [refund] = netsuite.records("customerRefund")
+    assert refund["externalId"] == "dp_1Lost-rf" and refund["entity"]["id"] == customer.id
+    assert refund["account"]["id"] == DISPUTES_ACCOUNT and refund["total"] == Decimal("500.00")
+    assert netsuite.record("returnAuthorization", hold.id)["orderStatus"]["refName"] == "Refunded"
+    assert transforms(netsuite, "creditMemo") == 1
+    with pytest.raises(InvalidRecord):
+        connector.settle_dispute("dp_1Lost", outcome="won")
+
+
+# --- renewals and dunning ---------------------------------------------------------------------------------
+
+
+def test_a_renewal_invoice_is_written_once_per_external_id(netsuite: NetSuiteSandbox) -> None:
+    connector = after_sale_erp(netsuite)
+    customer = given_customer(connector)
+
+    first = renewal(connector, customer, "in_1Renew", date(2025, 3, 1), "99.00")
+    again = renewal(connector, customer, "in_1Renew", date(2025, 3, 1), "99.00")
+
+    assert first == again
+    [invoice] = netsuite.records("invoice")
+    assert (invoice["startDate"], invoice["endDate"], invoice["tranDate"]) == (
+        "2025-03-01",
+        "2025-04-01",
+        "2025-03-01",
+    )
+    assert len(invoice["item"]["items"]) == 1 and invoice["amountRemaining"] == Decimal("99.00")
+
+    # once paid, a redelivered "invoice the period" leaves it as it is
+    connector.apply_customer_payment(
+        "in_1Renew-pay", customer_id=customer.id, invoice_id=first.id, amount=eur("99.00"), currency="EUR"
+    )
+    assert renewal(connector, customer, "in_1Renew", date(2025, 3, 1), "120.00") == first
+    assert netsuite.record("invoice", first.id)["total"] == Decimal("99.00")
+    assert len(netsuite.records("invoice")) == 1
+
+
+def test_dunning_is_set_and_cleared_on_the_customer(netsuite: NetSuiteSandbox) -> None:
+    connector = after_sale_erp(netsuite)
+    customer = given_customer(connector)
+
+    connector.mark_dunning(customer.id, state="past_due")
+    connector.mark_dunning(customer.id, state="past_due")
+    assert netsuite.record("customer", customer.id)["custentity_o2c_dunning"] == "past_due"
+
+    connector.mark_dunning(customer.id, state=None)
+    assert netsuite.record("customer", customer.id)["custentity_o2c_dunning"] is None
+    with pytest.raises(ValueError):
+        connector.mark_dunning(customer.id, state="Past Due!")
+
+
+# --- payouts ----------------------------------------------------------------------------------------------
+
+
+def test_a_payout_deposit_equals_the_payout_to_the_cent(netsuite: NetSuiteSandbox) -> None:
+    # Given three paid renewal invoices (three Stripe payments)
+    connector = after_sale_erp(netsuite)
+    customer = given_customer(connector)
+    payments = []
+    for n, price in enumerate(("99.00", "249.50", "1000.01"), 1):
+        invoice = renewal(connector, customer, f"in_{n}", date(2025, n, 1), price)
+        payment = connector.apply_customer_payment(
+            f"ch_{n}", customer_id=customer.id, invoice_id=invoice.id, amount=eur(price), currency="EUR"
+        )
+        payments.append((payment.id, eur(price)))
+    other = [("Stripe fees po_1", eur("-41.23")), ("Refund re_9", eur("-20.00"))]
+    payout = eur("1287.28")  # 1348.51 - 41.23 - 20.00
+
+    # When the payout is deposited (twice: a redelivered payout.paid)
+    for _ in range(2):
+        deposit = connector.upsert_deposit(
+            "po_1",
+            subsidiary_id="2",
+            currency="EUR",
+            account_id="1",
+            payments=payments,
+            other=other,
+            total=payout,
+        )
+
+    # Then one deposit whose total is the payout, the fees and the refund as cash back lines
+    [record] = netsuite.records("deposit")
+    assert record["id"] == deposit.id and record["total"] == Decimal("1287.28")
+    assert [p["id"] for p in record["payment"]["items"]] == [p for p, _ in payments]
+    assert [(c["memo"], c["amount"], c["account"]["id"]) for c in record["cashBack"]["items"]] == [
+        ("Stripe fees po_1", Decimal("41.23"), FEES_ACCOUNT),
+        ("Refund re_9", Decimal("20.00"), FEES_ACCOUNT),
+    ]
+    assert record["other"]["items"] == []
+    assert {p["status"]["id"] for p in netsuite.records("customerPayment")} == {"deposited"}
+
+    # And a deposit whose lines miss the payout by a cent is refused before anything is sent
+    puts = sum(r.startswith("PUT /services/rest/record/v1/deposit") for r in netsuite.requests)
+    with pytest.raises(InvalidRecord):
+        connector.upsert_deposit(
+            "po_2", subsidiary_id="2", currency="EUR", account_id=None, payments=payments, other=other,
+            total=eur("1287.29"),
+        )  # fmt: skip
+    assert sum(r.startswith("PUT /services/rest/record/v1/deposit") for r in netsuite.requests) == puts
+    assert len(netsuite.records("deposit")) == 1
+
+
+# --- reconciliation reads -----------------------------------------------------------------------------------
+
+
+def test_suiteql_lists_transactions_page_by_page(netsuite: NetSuiteSandbox) -> None:
+    # Given five renewal invoices, one a month, and a credit memo
+    connector = after_sale_erp(netsuite)
+    customer = given_customer(connector)
+    invoices = [renewal(connector, customer, f"in_m{m}", date(2025, m, 1), "10.00") for m in range(1, 6)]
+    connector.credit_invoice(invoices[0].id, external_id="cm_m1", amount=eur("1.00"), memo=None)
+
+    # When the invoices are listed two to a page
+    everything = connector.list_records("invoice", page_size=2)
+    recent = connector.list_records("invoice", since=date(2025, 3, 1), page_size=2)
+    one = connector.list_records("invoice", external_id="in_m4")
+
+    # Then every invoice comes back, in order, with exact totals and ISO dates; filters apply
+    assert [r["externalId"] for r in everything] == [f"in_m{m}" for m in range(1, 6)]
+    assert everything[0]["total"] == Decimal("10.00") and everything[0]["currency"] == "EUR"
+    assert everything[0]["tranDate"] == date(2025, 1, 1) and everything[0]["status"] == "open"
+    assert [r["tranId"] for r in recent] == [i.document_number for i in invoices[2:]]
+    assert [r["id"] for r in one] == [invoices[3].id]
+    assert [r["externalId"] for r in connector.list_records("creditMemo")] == ["cm_m1"]
+    assert sum(r == "POST /services/rest/query/v1/suiteql" for r in netsuite.requests) == 3 + 2 + 1 + 1

@@ -1,0 +1,182 @@
+"""After the sale, on a local cloud of its own (so the day's reconciliation sees only these deals): refunds
+both ways, payouts deposited to the cent, and the three-way reconciliation catching what drifted.
+
+This module boots its own cloud and must run before the package's shared hub (it does: files run in
+name order), because both share moto's in-process backends."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+
+from localcloud import LocalCloud
+from o2c_cli import playbook
+from o2c_cli.after_sale import reconcile, request_refund
+from o2c_cli.crm_scenarios import hubspot_deal
+from o2c_cli.trace import trace
+from shared.money import Money
+from tests.flow.conftest import Hub
+
+
+@pytest.fixture(scope="module")
+def cloud(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Hub]:
+    state_dir = tmp_path_factory.mktemp("after-sale")
+    with LocalCloud(api_port=0, aws_port=0, state_dir=state_dir) as local:
+        yield Hub(local, state_dir)
+
+
+@pytest.fixture(scope="module")
+def paid_deal(cloud: Hub) -> dict[str, Any]:
+    """One HubSpot deal carried to a paid invoice (33,986.40 EUR)."""
+    sandbox = cloud.cloud.sandboxes["hubspot"]
+    deal_id = hubspot_deal(sandbox)
+    sandbox.win(deal_id)
+    name = f"hubspot-{deal_id}"
+    playbook.save_card(cloud.cloud, cloud.target, name)
+    playbook.wait_until(cloud.target, name, status="SUCCEEDED")
+    [intent] = [
+        p
+        for p in cloud.cloud.sandboxes["stripe"].payment_intents()
+        if p["metadata"].get("o2c_opportunity_id") == deal_id
+    ]
+    [invoice] = [
+        r for r in cloud.cloud.sandboxes["netsuite"].records("invoice") if r["externalId"] == f"inv-{name}"
+    ]
+    return {"deal": deal_id, "intent": intent, "invoice": invoice}
+
+
+def stripe_api(cloud: Hub) -> Any:
+    """The Stripe API as the dashboard (or another app on the account) uses it."""
+    from shared.connectors.stripe_payments import StripePayments
+
+    key = cloud.cloud.res.secret_values["StripeApiKey"]["api_key"]
+    return StripePayments(lambda: key, base_url=cloud.cloud.sandboxes["stripe"].url)
+
+
+def erp_records(cloud: Hub, record_type: str, prefix: str) -> list[dict[str, Any]]:
+    return [
+        r
+        for r in cloud.cloud.sandboxes["netsuite"].records(record_type)
+        if str(r.get("externalId", "")).startswith(prefix)
+    ]
+
+
+def wait_for(condition: Any, timeout: float = 60) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        assert time.monotonic() < deadline, "condition not met in time"
+        time.sleep(0.2)
+
+
+def test_refunds_made_in_stripe_are_booked_in_the_erp_once_each(
+    cloud: Hub, paid_deal: dict[str, Any]
+) -> None:
+    api = stripe_api(cloud)
+    first = api.create_refund(
+        payment_intent_id=paid_deal["intent"]["id"],
+        amount=Money.of(10000, "EUR"),
+        metadata={},
+        idempotency_key="dashboard-refund-1",
+    )
+    second = api.create_refund(
+        payment_intent_id=paid_deal["intent"]["id"],
+        amount=Money.of(5050, "EUR"),
+        metadata={},
+        idempotency_key="dashboard-refund-2",
+    )
+    assert (first.status, second.status) == ("succeeded", "succeeded")
+
+    wait_for(lambda: len(erp_records(cloud, "customerRefund", "cr-re_")) >= 2)
+    cloud.settle()
+    credits = {r["externalId"]: r for r in erp_records(cloud, "creditMemo", "cm-re_")}
+    assert set(credits) == {f"cm-{first.id}", f"cm-{second.id}"}
+    assert sorted(str(c["total"]) for c in credits.values()) == ["100.00", "50.50"]
+    booked = [e for e in trace(cloud.target, paid_deal["intent"]["id"]) if e.detail_type == "RefundBooked"]
+    assert sorted(b.data["refundId"] for b in booked) == sorted([first.id, second.id])
+
+    # Stripe redelivers a refund webhook: nothing is booked twice
+    events = [e for e in cloud.cloud.sandboxes["stripe"].events() if e["type"] == "refund.created"]
+    cloud.cloud.sandboxes["stripe"].redeliver(events[0]["id"])
+    cloud.settle()
+    assert len(erp_records(cloud, "creditMemo", "cm-re_")) == 2
+
+
+def test_a_refund_the_hub_initiates_is_booked_once_stripe_confirms(
+    cloud: Hub, paid_deal: dict[str, Any]
+) -> None:
+    request = request_refund(
+        cloud.target, paid_deal["intent"]["id"], "20.00", reason="requested_by_customer", by="test"
+    )
+    wait_for(
+        lambda: any(
+            r["metadata"].get("o2c_refund_request_id") == request
+            for r in cloud.cloud.sandboxes["stripe"].refunds()
+        )
+    )
+    [refund] = [
+        r
+        for r in cloud.cloud.sandboxes["stripe"].refunds()
+        if r["metadata"].get("o2c_refund_request_id") == request
+    ]
+    wait_for(lambda: len(erp_records(cloud, "creditMemo", f"cm-{refund['id']}")) == 1)
+
+
+def test_a_refund_that_fails_at_stripe_is_reported_not_booked(cloud: Hub, paid_deal: dict[str, Any]) -> None:
+    cloud.cloud.sandboxes["stripe"].fail_next_refund()
+    request = request_refund(
+        cloud.target, paid_deal["intent"]["id"], "1.00", reason="requested_by_customer", by="test"
+    )
+    wait_for(
+        lambda: any(
+            e.detail_type == "RefundFailed" and e.data.get("requestId") == request
+            for e in trace(cloud.target, paid_deal["intent"]["id"])
+        )
+    )
+    [refund] = [
+        r
+        for r in cloud.cloud.sandboxes["stripe"].refunds()
+        if r["metadata"].get("o2c_refund_request_id") == request
+    ]
+    cloud.settle()
+    assert erp_records(cloud, "creditMemo", f"cm-{refund['id']}") == []
+
+
+def test_payout_becomes_one_deposit_equal_to_it_even_through_an_erp_outage(
+    cloud: Hub, paid_deal: dict[str, Any]
+) -> None:
+    stripe = cloud.cloud.sandboxes["stripe"]
+    cloud.settle()
+    cloud.cloud.sandboxes["netsuite"].fail_next(503, count=3)
+    payout_id = stripe.create_payout("eur")
+    wait_for(lambda: len(erp_records(cloud, "deposit", f"dep-{payout_id}")) == 1, timeout=120)
+    [deposit] = erp_records(cloud, "deposit", f"dep-{payout_id}")
+    [payout] = [p for p in stripe.payouts() if p["id"] == payout_id]
+    assert (
+        Money.model_validate({"amount": payout["amount"], "currency": "EUR"}).to_decimal() == deposit["total"]
+    )
+    cloud.settle()
+    [recorded] = [e for e in trace(cloud.target, payout_id) if e.detail_type == "DepositRecorded"]
+    assert recorded.data["payments"] == 1 and recorded.data["fees"]["amount"] > 0
+
+
+def test_a_clean_day_reconciles_to_zero_exceptions_and_drift_is_caught(
+    cloud: Hub, paid_deal: dict[str, Any]
+) -> None:
+    cloud.settle()
+    clean = reconcile(cloud.target, None, publish=False)
+    assert (clean["deals"], clean["payments"], clean["exceptions"]) == (1, 1, []), clean
+    assert clean["refunds"] >= 3 and clean["payouts"] == 1
+
+    # someone edits the invoice in the ERP behind the hub's back
+    cloud.cloud.sandboxes["netsuite"].edit("invoice", paid_deal["invoice"]["id"], total="33000.00")
+    drifted = reconcile(cloud.target, None, publish=True)
+    kinds = [(e["kind"], e["erpInvoiceId"]) for e in drifted["exceptions"]]
+    assert ("amount_differs", str(paid_deal["invoice"]["id"])) in kinds
+    cloud.settle()
+    assert any(
+        e.detail_type == "ReconciliationException"
+        for e in trace(cloud.target, str(paid_deal["invoice"]["id"]))
+    )
