@@ -396,6 +396,30 @@ PAYOUT_DEPOSITOR = FunctionSpec(
     secrets=_ERP_AND_STRIPE_SECRETS,
     stage_settings=_ERP_AND_STRIPE_SETTINGS,
 )
+_ERP_STRIPE_CRM_SECRETS = (*_ERP_AND_STRIPE_SECRETS, HUBSPOT_CREDENTIALS.id, SALESFORCE_CREDENTIALS.id)
+_ERP_STRIPE_CRM_SETTINGS = (*_ERP_AND_STRIPE_SETTINGS, "HUBSPOT_API_BASE_URL", "SALESFORCE_LOGIN_URL")
+DISPUTE_SYNC = FunctionSpec(
+    id="DisputeSync",
+    code_dir="functions/dispute_sync",
+    description="Chargebacks: an ERP dispute hold and a CRM task with the evidence due date; settled won or lost",
+    memory_mb=512,
+    timeout_s=60,
+    publishes_events=True,
+    tables={ERP_GATE_TABLE.id: "read_write"},
+    secrets=_ERP_STRIPE_CRM_SECRETS,
+    stage_settings=_ERP_STRIPE_CRM_SETTINGS,
+)
+RENEWAL_SYNC = FunctionSpec(
+    id="RenewalSync",
+    code_dir="functions/renewal_sync",
+    description="Subscription renewals: an ERP invoice per paid cycle with its payment; dunning in ERP and CRM",
+    memory_mb=512,
+    timeout_s=60,
+    publishes_events=True,
+    tables={ERP_GATE_TABLE.id: "read_write"},
+    secrets=_ERP_STRIPE_CRM_SECRETS,
+    stage_settings=_ERP_STRIPE_CRM_SETTINGS,
+)
 RECONCILER = FunctionSpec(
     id="Reconciler",
     code_dir="functions/reconciler",
@@ -492,6 +516,21 @@ CONSUMERS: tuple[ConsumerSpec, ...] = (
         function=PAYOUT_DEPOSITOR,
         pattern={"source": ["o2c.payments"], "detail-type": ["PayoutPaid"]},
         batch_size=1,
+    ),
+    ConsumerSpec(
+        id="DisputeSync",
+        function=DISPUTE_SYNC,
+        pattern={"source": ["o2c.payments"], "detail-type": ["DisputeOpened", "DisputeClosed"]},
+        batch_size=5,
+    ),
+    ConsumerSpec(
+        id="RenewalSync",
+        function=RENEWAL_SYNC,
+        pattern={
+            "source": ["o2c.payments"],
+            "detail-type": ["BillingInvoicePaid", "BillingInvoicePaymentFailed"],
+        },
+        batch_size=5,
     ),
     ConsumerSpec(
         id="StripePartnerIngest",

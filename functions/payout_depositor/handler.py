@@ -11,18 +11,9 @@ from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 from shared.connectors.factories import netsuite_erp, stripe_payments
 from shared.consumers import sqs_consumer
 from shared.events.after_sale import DepositRecorded, ReconciliationException
-from shared.o2c.after_sale import PayoutNotTied, deposit_payout
+from shared.o2c.after_sale import PayoutNotTied, deposit_payout, subsidiary_for_currency
 from shared.o2c.facts import publish
-from shared.o2c.steps import subsidiaries_from_env
 from shared.observability import logger
-
-
-def subsidiary_for_currency(currency: str) -> str:
-    table = subsidiaries_from_env()
-    matching = [
-        s.subsidiary_id for region, s in table.items() if region != "*" and s.currency == currency.upper()
-    ]
-    return matching[0] if matching else table["*"].subsidiary_id
 
 
 def deposit(record: SQSRecord) -> None:

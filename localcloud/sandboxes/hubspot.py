@@ -81,10 +81,12 @@ class HubSpotSandbox(Sandbox):
         self._ids = itertools.count(random.randint(10**10, 5 * 10**10))
         self._event_ids = itertools.count(random.randint(10**9, 2 * 10**9))
         self._deals: dict[str, dict[str, Any]] = {}
+        self._tasks: list[dict[str, Any]] = []
         self._objects: dict[str, dict[str, dict[str, Any]]] = {t: {} for t in _OBJECT_TYPES}
         self.api_routes += [
             ("GET", re.compile(r"^/crm/v3/objects/deals/([^/]+)$"), self._get_deal),
             ("PATCH", re.compile(r"^/crm/v3/objects/deals/([^/]+)$"), self._patch_deal),
+            ("POST", re.compile(r"^/crm/v3/objects/tasks$"), self._create_task),
             (
                 "POST",
                 re.compile(r"^/crm/v3/objects/(companies|contacts|line_items)/batch/read$"),
@@ -289,6 +291,41 @@ class HubSpotSandbox(Sandbox):
             if associations:
                 answer["associations"] = associations
         return json_reply(200, answer)
+
+    def tasks(self, deal_id: str | None = None) -> list[dict[str, Any]]:
+        """Tasks created through the API (with the deal ids they are associated to)."""
+        with self._lock:
+            return [
+                json.loads(json.dumps(t))
+                for t in self._tasks
+                if deal_id is None or str(deal_id) in t["deals"]
+            ]
+
+    def _create_task(self, request: Request, match: re.Match[str]) -> Reply:
+        payload = request.json()
+        properties = payload.get("properties") if isinstance(payload, dict) else None
+        if (
+            not isinstance(properties, dict)
+            or not properties.get("hs_task_subject")
+            or not properties.get("hs_timestamp")
+        ):
+            return self.error_reply(400, "hs_task_subject and hs_timestamp are required", "VALIDATION_ERROR")
+        deals = [str(a["to"]["id"]) for a in payload.get("associations") or [] if isinstance(a, dict)]
+        with self._lock:
+            unknown = [d for d in deals if d not in self._deals]
+            if unknown:
+                return self.error_reply(400, f"Association target {unknown[0]} not found", "VALIDATION_ERROR")
+            task_id = str(next(self._ids))
+            task = {
+                "id": task_id,
+                "properties": {k: _prop(v) for k, v in properties.items()},
+                "deals": deals,
+                "createdAt": _now_iso(),
+            }
+            self._tasks.append(task)
+        return json_reply(
+            201, {"id": task_id, "properties": task["properties"], "createdAt": task["createdAt"]}
+        )
 
     def _patch_deal(self, request: Request, match: re.Match[str]) -> Reply:
         deal_id = match.group(1)

@@ -44,6 +44,7 @@ _PREFIX = {
     "OpportunityLineItem": "00k",
     "Product2": "01t",
     "User": "005",
+    "Task": "00T",
     "Notification": "04l",
     "Action": "04k",
 }
@@ -149,11 +150,13 @@ class SalesforceSandbox(Sandbox):
             for name in ("Opportunity", "Account", "Contact", "OpportunityLineItem", "OpportunityContactRole")
         }
         self._cursors: dict[str, list[dict[str, Any]]] = {}
+        self._tasks: list[dict[str, Any]] = []
         self.api_routes += [
             ("POST", re.compile(r"^/services/oauth2/token$"), self._token),
             ("GET", re.compile(rf"^{_V}/sobjects/(Opportunity|Account|Contact)/{_ID}$"), self._get_sobject),
             ("PATCH", re.compile(rf"^{_V}/sobjects/(Opportunity)/{_ID}$"), self._patch_sobject),
             ("GET", re.compile(rf"^{_V}/query/?$"), self._query),
+            ("POST", re.compile(rf"^{_V}/sobjects/Task/?$"), self._create_task),
             ("GET", re.compile(rf"^{_V}/query/([0-9A-Za-z]+-[0-9]+)$"), self._query_more),
         ]
         self.control_routes += [
@@ -435,6 +438,24 @@ class SalesforceSandbox(Sandbox):
                 )
             record = {"attributes": record["attributes"], **{f: record[f] for f in wanted}}
         return json_reply(200, record)
+
+    def tasks(self, opportunity_id: str | None = None) -> list[dict[str, Any]]:
+        """Tasks created through the API (``WhatId`` = the opportunity)."""
+        with self._lock:
+            return [
+                dict(t) for t in self._tasks if opportunity_id is None or t.get("WhatId") == opportunity_id
+            ]
+
+    def _create_task(self, request: Request, match: re.Match[str]) -> Reply:
+        fields = request.json()
+        if not isinstance(fields, dict) or not fields.get("Subject"):
+            return self.error_reply(400, "Required fields are missing: [Subject]", "REQUIRED_FIELD_MISSING")
+        with self._lock:
+            if fields.get("WhatId") and self._find("Opportunity", str(fields["WhatId"])) is None:
+                return self.error_reply(400, "WhatId: id value of incorrect type", "MALFORMED_ID")
+            task_id = self._new_id("Task")
+            self._tasks.append({"Id": task_id, **fields})
+        return json_reply(201, {"id": task_id, "success": True, "errors": []})
 
     def _patch_sobject(self, request: Request, match: re.Match[str]) -> Reply:
         sobject, record_id = match.group(2), match.group(3)

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable, Iterable, Mapping
+from datetime import datetime
 from typing import Any
 
 from shared.connectors import _values as v
@@ -117,6 +118,36 @@ class HubSpotCrm:
             f"/crm/v3/objects/deals/{deal_id}",
             json={"properties": {k: ("" if val is None else str(val)) for k, val in properties.items()}},
         )
+
+    def create_task(
+        self, deal_id: str, *, subject: str, body: str, due: datetime, owner_id: str | None
+    ) -> str:
+        """A task on the deal for its owner (``POST /crm/v3/objects/tasks``, associated to the deal)."""
+        deal_id = _object_id(deal_id, "deal id")
+        properties = {
+            "hs_task_subject": subject,
+            "hs_task_body": body,
+            "hs_task_status": "NOT_STARTED",
+            "hs_task_priority": "HIGH",
+            "hs_timestamp": due.strftime("%Y-%m-%dT%H:%M:%S.000Z"),
+        }
+        if owner_id:
+            properties["hubspot_owner_id"] = str(owner_id)
+        answer = self._http.request(
+            "POST",
+            "/crm/v3/objects/tasks",
+            json={
+                "properties": properties,
+                # 216: HubSpot-defined association type task → deal
+                "associations": [
+                    {
+                        "to": {"id": deal_id},
+                        "types": [{"associationCategory": "HUBSPOT_DEFINED", "associationTypeId": 216}],
+                    }
+                ],
+            },
+        )
+        return str(answer["id"])
 
     def _batch_read(
         self, object_type: str, ids: list[str], properties: Iterable[str]

@@ -18,6 +18,7 @@ import re
 import threading
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -114,6 +115,24 @@ class SalesforceCrm:
         """Write fields back on the Opportunity (e.g. a custom ERP order number field)."""
         opp_id = salesforce_id(opportunity_id, "opportunity id")
         self._call("PATCH", f"{self._api}/sobjects/Opportunity/{opp_id}", json=dict(fields))
+
+    def create_task(
+        self, opportunity_id: str, *, subject: str, body: str, due: datetime, owner_id: str | None
+    ) -> str:
+        """A Task on the opportunity (``WhatId``) for its owner (``POST /sobjects/Task``)."""
+        opp_id = salesforce_id(opportunity_id, "opportunity id")
+        fields: dict[str, object] = {
+            "Subject": subject[:255],
+            "Description": body,
+            "WhatId": opp_id,
+            "ActivityDate": due.date().isoformat(),
+            "Priority": "High",
+            "Status": "Not Started",
+        }
+        if owner_id:
+            fields["OwnerId"] = owner_id
+        answer = self._call("POST", f"{self._api}/sobjects/Task", json=fields)
+        return str(answer["id"])
 
     def query(self, soql: str) -> list[dict[str, Any]]:
         """All records of a SOQL query, following ``nextRecordsUrl``."""

@@ -350,6 +350,18 @@ class StripePayments:
             "GET /v1/payouts/{id}", lambda v1, options: v1.payouts.retrieve(payout_id, None, options)
         )
 
+    def retrieve_customer(self, customer_id: str) -> dict[str, Any]:
+        """The Customer as Stripe's JSON (its metadata links the ERP and CRM ids)."""
+        return self._call(
+            "GET /v1/customers/{id}", lambda v1, options: v1.customers.retrieve(customer_id, None, options)
+        )
+
+    def retrieve_invoice(self, invoice_id: str) -> dict[str, Any]:
+        """The Invoice as Stripe's JSON (its current status: a late webhook must not undo a later fact)."""
+        return self._call(
+            "GET /v1/invoices/{id}", lambda v1, options: v1.invoices.retrieve(invoice_id, None, options)
+        )
+
     def retrieve_charge(self, charge_id: str) -> dict[str, Any]:
         """The Charge as Stripe's JSON: ``amount_captured``, ``amount_refunded``, ``refunded``,
         ``disputed``, ``balance_transaction`` (``NotFound`` if there is none)."""

@@ -68,3 +68,58 @@ class ReconciliationException(EventData):
     payoutId: str | None = None
     expected: Money | None = None
     actual: Money | None = None
+
+
+class DisputeRecorded(EventData):
+    """A chargeback was recorded in the ERP (a pending return authorization) and the deal's owner was
+    given a task in the CRM with the evidence due date."""
+
+    detail_type: ClassVar[str] = "DisputeRecorded"
+    source: ClassVar[EventSource] = "o2c.erp"
+    disputeId: str
+    paymentIntentId: str | None = None
+    erpInvoiceId: str
+    erpDisputeHoldId: str
+    crmTaskId: str | None = None
+    amount: Money
+    evidenceDueBy: date | None = None
+    opportunityId: str | None = None
+
+
+class DisputeSettled(EventData):
+    """The ERP side of a closed dispute: won → the hold is cancelled; lost → credit memo and refund."""
+
+    detail_type: ClassVar[str] = "DisputeSettled"
+    source: ClassVar[EventSource] = "o2c.erp"
+    disputeId: str
+    outcome: str
+    erpCreditMemoId: str | None = None
+    paymentIntentId: str | None = None
+
+
+class RenewalInvoiced(EventData):
+    """A subscription cycle paid at the payment platform became an ERP invoice with its payment applied."""
+
+    detail_type: ClassVar[str] = "RenewalInvoiced"
+    source: ClassVar[EventSource] = "o2c.erp"
+    billingInvoiceId: str
+    subscriptionId: str | None = None
+    erpInvoiceId: str
+    erpPaymentId: str
+    erpCustomerId: str
+    amount: Money
+    periodStart: date | None = None
+    periodEnd: date | None = None
+    opportunityId: str | None = None
+
+
+class DunningChanged(EventData):
+    """A customer entered or left dunning (a renewal payment failed / was paid); visible in ERP and CRM."""
+
+    detail_type: ClassVar[str] = "DunningChanged"
+    source: ClassVar[EventSource] = "o2c.erp"
+    erpCustomerId: str
+    state: str | None = Field(description="past_due, or None when the customer is current again")
+    billingInvoiceId: str
+    subscriptionId: str | None = None
+    opportunityId: str | None = None

@@ -2,7 +2,16 @@
 
 from __future__ import annotations
 
-from shared.events.after_sale import DepositRecorded, ReconciliationException, RefundBooked, RefundRequested
+from shared.events.after_sale import (
+    DepositRecorded,
+    DisputeRecorded,
+    DisputeSettled,
+    DunningChanged,
+    ReconciliationException,
+    RefundBooked,
+    RefundRequested,
+    RenewalInvoiced,
+)
 from shared.events.crm import OpportunityClosedWon
 from shared.events.envelope import EventData
 from shared.events.erp import (
@@ -70,6 +79,10 @@ _MODELS: tuple[type[EventData], ...] = (
     RefundBooked,
     DepositRecorded,
     ReconciliationException,
+    DisputeRecorded,
+    DisputeSettled,
+    RenewalInvoiced,
+    DunningChanged,
 )
 
 EVENT_TYPES: dict[str, type[EventData]] = {m.detail_type: m for m in _MODELS}

@@ -15,6 +15,8 @@ from typing import Any
 
 from shared.money import Money, from_stripe
 
+SUBSCRIPTION_ITEM = "o2c-subscription"
+
 
 class NotYetKnown(Exception):
     """A fact this one depends on has not reached the ERP yet; retry later."""
@@ -27,6 +29,17 @@ class PayoutNotTied(Exception):
         super().__init__(message)
         self.expected = expected
         self.actual = actual
+
+
+def subsidiary_for_currency(currency: str) -> str:
+    """The ERP subsidiary that books in ``currency`` (ERP_SUBSIDIARIES), else the default one."""
+    from shared.o2c.steps import subsidiaries_from_env
+
+    table = subsidiaries_from_env()
+    matching = [
+        s.subsidiary_id for region, s in table.items() if region != "*" and s.currency == currency.upper()
+    ]
+    return matching[0] if matching else table["*"].subsidiary_id
 
 
 def deal_of(metadata: Mapping[str, Any]) -> tuple[str, str] | None:
@@ -142,3 +155,173 @@ def deposit_payout(erp: Any, payments: Any, payout_id: str, subsidiary_id: str) 
         "payments": len(plan.payments),
         "fees": plan.fees.model_dump(),
     }
+
+
+def _deal_invoice(
+    erp: Any, payments: Any, payment_intent_id: str | None
+) -> tuple[tuple[str, str], dict[str, Any]]:
+    intent = payments.retrieve_payment_intent(payment_intent_id) if payment_intent_id else {}
+    deal = deal_of(intent.get("metadata") or {})
+    if deal is None:
+        raise NotYetKnown(f"payment {payment_intent_id} is not one of the hub's deals")
+    invoice = erp.get_by_external_id("invoice", invoice_external_id(*deal))
+    if invoice is None:
+        raise NotYetKnown(f"no ERP invoice yet for {deal[0]} deal {deal[1]}")
+    return deal, invoice
+
+
+def record_dispute(erp: Any, payments: Any, crm_for: Any, dispute: Mapping[str, Any]) -> dict[str, Any]:
+    """A chargeback → a pending dispute hold in the ERP and a task for the deal's owner with the evidence
+    due date. The hold's external id makes a redelivery find the same hold (and create no second task)."""
+    from datetime import UTC, datetime, timedelta
+
+    deal, invoice = _deal_invoice(erp, payments, dispute.get("paymentIntentId"))
+    external_id = f"dsp-{dispute['disputeId']}"
+    existed = erp.get_by_external_id("returnAuthorization", external_id) is not None
+    amount = Money.model_validate(dispute["amount"])
+    hold = erp.open_dispute_hold(
+        str(invoice["id"]),
+        external_id=external_id,
+        amount=amount,
+        memo=f"Stripe dispute {dispute['disputeId']} ({dispute.get('reason')})",
+    )
+    due_text = dispute.get("evidenceDueBy")
+    due = (
+        datetime.fromisoformat(due_text.replace("Z", "+00:00"))
+        if due_text
+        else datetime.now(UTC) + timedelta(days=7)
+    )
+    task_id = None
+    if not existed:
+        task_id = crm_for(deal[0]).create_task(
+            deal[1],
+            subject=f"Chargeback of {amount.format()}: evidence due {due.date().isoformat()}",
+            body=(
+                f"The customer's bank opened dispute {dispute['disputeId']} ({dispute.get('reason')}) on payment "
+                f"{dispute.get('paymentIntentId')}. Submit evidence in Stripe before {due.isoformat()}."
+            ),
+            due=due,
+            owner_id=None,
+        )
+    return {
+        "disputeId": dispute["disputeId"],
+        "paymentIntentId": dispute.get("paymentIntentId"),
+        "erpInvoiceId": str(invoice["id"]),
+        "erpDisputeHoldId": hold.id,
+        "crmTaskId": task_id,
+        "amount": amount.model_dump(),
+        "evidenceDueBy": due.date().isoformat(),
+        "opportunityId": deal[1],
+    }
+
+
+def settle_dispute(erp: Any, closed: Mapping[str, Any]) -> dict[str, Any]:
+    external_id = f"dsp-{closed['disputeId']}"
+    if erp.get_by_external_id("returnAuthorization", external_id) is None:
+        raise NotYetKnown(f"dispute {closed['disputeId']} was not recorded in the ERP yet")
+    credit = erp.settle_dispute(external_id, outcome=closed["outcome"])
+    return {
+        "disputeId": closed["disputeId"],
+        "outcome": closed["outcome"],
+        "erpCreditMemoId": credit.id if credit else None,
+        "paymentIntentId": closed.get("paymentIntentId"),
+    }
+
+
+def _erp_customer(payments: Any, payment_customer_id: str | None) -> str:
+    customer = payments.retrieve_customer(payment_customer_id) if payment_customer_id else {}
+    erp_customer = (customer.get("metadata") or {}).get("o2c_erp_customer_id")
+    if not erp_customer:
+        raise NotYetKnown(f"payment customer {payment_customer_id} is not linked to an ERP customer")
+    return str(erp_customer)
+
+
+def book_renewal(
+    erp: Any, payments: Any, crm_for: Any, paid: Mapping[str, Any], subsidiary_id: str
+) -> dict[str, Any] | None:
+    """A paid subscription cycle → one ERP invoice for the period (external id = the Stripe invoice) with
+    the payment applied; the customer leaves dunning. Other billing reasons are not renewals: None."""
+    from datetime import datetime
+
+    from shared.connectors.netsuite import OrderLine
+
+    if paid.get("billingReason") != "subscription_cycle":
+        return None
+    customer_id = _erp_customer(payments, paid.get("paymentCustomerId"))
+    amount = Money.model_validate(paid["amountPaid"])
+    start = datetime.fromisoformat(paid["periodStart"]).date() if paid.get("periodStart") else None
+    end = datetime.fromisoformat(paid["periodEnd"]).date() if paid.get("periodEnd") else None
+    invoice = erp.upsert_renewal_invoice(
+        f"ren-{paid['billingInvoiceId']}",
+        customer_id=customer_id,
+        subsidiary_id=subsidiary_id,
+        currency=amount.currency,
+        # the ERP item that stands for the subscription (its external id, set up once in the account)
+        lines=[
+            OrderLine(
+                quantity=1,
+                rate=amount,
+                amount=amount,
+                tax=Money.of(0, amount.currency),
+                item_external_id=SUBSCRIPTION_ITEM,
+                name=f"Subscription {paid.get('subscriptionId')} {start} – {end}",
+            )
+        ],
+        period_start=start,
+        period_end=end,
+        memo=f"Stripe invoice {paid['billingInvoiceId']}",
+    )
+    # the same external id as a deal's payment (pay-<PaymentIntent>), so the payout's deposit finds it
+    payment = erp.apply_customer_payment(
+        f"pay-{paid.get('paymentIntentId') or paid['billingInvoiceId']}",
+        customer_id=customer_id,
+        invoice_id=invoice.id,
+        amount=amount,
+        currency=amount.currency,
+        memo=f"Stripe invoice {paid['billingInvoiceId']}",
+    )
+    erp.mark_dunning(customer_id, state=None)
+    _crm_payment_status(crm_for, paid, "paid")
+    return {
+        "billingInvoiceId": paid["billingInvoiceId"],
+        "subscriptionId": paid.get("subscriptionId"),
+        "erpInvoiceId": invoice.id,
+        "erpPaymentId": payment.id,
+        "erpCustomerId": customer_id,
+        "amount": amount.model_dump(),
+        "periodStart": start.isoformat() if start else None,
+        "periodEnd": end.isoformat() if end else None,
+        "opportunityId": paid.get("opportunityId"),
+    }
+
+
+def start_dunning(erp: Any, payments: Any, crm_for: Any, failed: Mapping[str, Any]) -> dict[str, Any] | None:
+    """A failed renewal payment → dunning visible in the ERP (customer) and the CRM (the deal's payment
+    status) — unless the invoice was paid since (a late webhook must not undo a later fact): None."""
+    current = payments.retrieve_invoice(failed["billingInvoiceId"])
+    if current.get("status") == "paid":
+        return None
+    customer_id = _erp_customer(payments, failed.get("paymentCustomerId"))
+    erp.mark_dunning(customer_id, state="past_due")
+    deal = _crm_payment_status(crm_for, failed, "past_due")
+    return {
+        "erpCustomerId": customer_id,
+        "state": "past_due",
+        "billingInvoiceId": failed["billingInvoiceId"],
+        "subscriptionId": failed.get("subscriptionId"),
+        "opportunityId": deal[1] if deal else None,
+    }
+
+
+def _crm_payment_status(crm_for: Any, fact: Mapping[str, Any], status: str) -> tuple[str, str] | None:
+    """Write the subscription's payment status onto its deal (linked through the subscription's metadata)."""
+    crm_and_deal = str(fact.get("correlationId") or "")
+    deal = deal_of({"o2c_correlation_id": crm_and_deal}) if crm_and_deal else None
+    if deal is None:
+        return None
+    crm = crm_for(deal[0])
+    if deal[0] == "hubspot":
+        crm.update_deal(deal[1], {"o2c_payment_status": status})
+    else:
+        crm.update_opportunity(deal[1], {"Payment_Status__c": status})
+    return deal

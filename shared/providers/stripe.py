@@ -97,8 +97,18 @@ def _ts(value: int | None) -> datetime | None:
     return datetime.fromtimestamp(value, UTC) if value else None
 
 
+def _metadata(obj: dict[str, Any]) -> dict[str, Any]:
+    """The object's metadata; an invoice of a subscription also carries the subscription's."""
+    details = (
+        ((obj.get("parent") or {}).get("subscription_details") or {})
+        if obj.get("object") == "invoice"
+        else {}
+    )
+    return {**(details.get("metadata") or {}), **(obj.get("metadata") or {})}
+
+
 def _links(obj: dict[str, Any]) -> dict[str, str]:
-    metadata = obj.get("metadata") or {}
+    metadata = _metadata(obj)
     return {field: str(metadata[key]) for key, field in METADATA_LINKS.items() if metadata.get(key)}
 
 
@@ -334,7 +344,7 @@ def normalise_event(event: dict[str, Any], correlation_id: str) -> list[Canonica
         ) from None
     if data is None:
         return []
-    metadata = obj.get("metadata") or {}
+    metadata = _metadata(obj)
     return [
         new_event(
             data,

@@ -162,6 +162,64 @@ def test_payout_becomes_one_deposit_equal_to_it_even_through_an_erp_outage(
     assert recorded.data["payments"] == 1 and recorded.data["fees"]["amount"] > 0
 
 
+def test_a_dispute_is_recorded_with_a_task_for_the_deal_owner_and_settled_when_lost(
+    cloud: Hub, paid_deal: dict[str, Any]
+) -> None:
+    stripe = cloud.cloud.sandboxes["stripe"]
+    dispute_id = stripe.open_dispute(paid_deal["intent"]["latest_charge"], reason="fraudulent")
+
+    wait_for(lambda: len(erp_records(cloud, "returnAuthorization", f"dsp-{dispute_id}")) == 1)
+    [task] = cloud.cloud.sandboxes["hubspot"].tasks(paid_deal["deal"])
+    assert "evidence due" in task["properties"]["hs_task_subject"]
+    # a redelivered dispute webhook books nothing twice and asks the owner only once
+    created = [e for e in stripe.events() if e["type"] == "charge.dispute.created"]
+    stripe.redeliver(created[-1]["id"])
+    cloud.settle()
+    assert len(cloud.cloud.sandboxes["hubspot"].tasks(paid_deal["deal"])) == 1
+
+    stripe.close_dispute(dispute_id, "lost")
+    wait_for(lambda: len(erp_records(cloud, "creditMemo", f"dsp-{dispute_id}")) == 1)
+    cloud.settle()
+    assert [
+        e.data["outcome"] for e in trace(cloud.target, dispute_id) if e.detail_type == "DisputeSettled"
+    ] == ["lost"]
+
+
+def test_renewals_are_invoiced_once_and_a_failed_one_is_dunned_in_erp_and_crm(
+    cloud: Hub, paid_deal: dict[str, Any]
+) -> None:
+    stripe = cloud.cloud.sandboxes["stripe"]
+    sub = stripe.create_subscription(
+        paid_deal["intent"]["customer"],
+        9900,
+        "eur",
+        "month",
+        {"o2c_correlation_id": f"hubspot:{paid_deal['deal']}"},
+    )
+    paid_invoice = stripe.renew(sub)
+    wait_for(lambda: len(erp_records(cloud, "invoice", f"ren-{paid_invoice}")) == 1)
+    stripe.redeliver([e for e in stripe.events() if e["type"] == "invoice.paid"][-1]["id"])
+    cloud.settle()
+    assert len(erp_records(cloud, "invoice", f"ren-{paid_invoice}")) == 1
+
+    stripe.renew(sub, succeed=False)
+    customer_id = erp_records(cloud, "invoice", f"ren-{paid_invoice}")[0]["entity"]["id"]
+    netsuite = cloud.cloud.sandboxes["netsuite"]
+    wait_for(
+        lambda: netsuite.record("customer", str(customer_id)).get("custentity_o2c_dunning") == "past_due"
+    )
+    assert (
+        cloud.cloud.sandboxes["hubspot"].deal(paid_deal["deal"])["properties"]["o2c_payment_status"]
+        == "past_due"
+    )
+
+    stripe.renew(sub)
+    wait_for(lambda: not netsuite.record("customer", str(customer_id)).get("custentity_o2c_dunning"))
+    assert (
+        cloud.cloud.sandboxes["hubspot"].deal(paid_deal["deal"])["properties"]["o2c_payment_status"] == "paid"
+    )
+
+
 def test_a_clean_day_reconciles_to_zero_exceptions_and_drift_is_caught(
     cloud: Hub, paid_deal: dict[str, Any]
 ) -> None:

@@ -1,0 +1,42 @@
+"""Consumer: chargebacks. ``DisputeOpened`` → a pending dispute hold in the ERP and a task for the deal's
+owner with the evidence due date; ``DisputeClosed`` → won: the hold is cancelled; lost: credit memo and
+refund in the ERP."""
+
+from __future__ import annotations
+
+import json
+
+from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
+
+from shared.connectors.factories import crm_for, netsuite_erp, stripe_payments
+from shared.consumers import sqs_consumer
+from shared.events.after_sale import DisputeRecorded, DisputeSettled
+from shared.o2c.after_sale import record_dispute, settle_dispute
+from shared.o2c.facts import publish
+from shared.observability import logger
+
+
+def sync(record: SQSRecord) -> None:
+    event = json.loads(record.body)
+    metadata, data = event["detail"]["metadata"], event["detail"]["data"]
+    logger.set_correlation_id(metadata["correlationId"])
+    if event["detail-type"] == "DisputeOpened":
+        recorded = record_dispute(netsuite_erp(), stripe_payments(), crm_for, data)
+        publish(
+            DisputeRecorded.model_validate(recorded),
+            correlation_id=metadata["correlationId"],
+            causation_id=metadata["eventId"],
+            source_event_id=f"dispute-recorded:{data['disputeId']}",
+        )
+    else:
+        settled = settle_dispute(netsuite_erp(), data)
+        publish(
+            DisputeSettled.model_validate(settled),
+            correlation_id=metadata["correlationId"],
+            causation_id=metadata["eventId"],
+            source_event_id=f"dispute-settled:{data['disputeId']}",
+        )
+    logger.info("dispute synced", extra={"dispute": data["disputeId"], "fact": event["detail-type"]})
+
+
+lambda_handler = sqs_consumer(sync)
