@@ -334,6 +334,84 @@ def _quote_to_cash(cloud: Any, target: Any, ctx: Ctx, failures: list[str]) -> No
         failures.append("HubSpot deal was not written back as paid")
 
 
+def _after_sale(cloud: Any, target: Any, ctx: Ctx, failures: list[str]) -> None:
+    """A refund, a dispute, a renewal and a payout on the paid deals; reconciled to zero exceptions; then an
+    ERP invoice edited behind the hub's back is caught by the reconciliation."""
+    from o2c_cli.after_sale import reconcile, render, request_refund
+
+    stripe, netsuite = cloud.sandboxes["stripe"], cloud.sandboxes["netsuite"]
+
+    def intent_of(opportunity: str) -> dict[str, Any]:
+        return next(
+            p
+            for p in stripe.payment_intents()
+            if p["metadata"].get("o2c_opportunity_id") == opportunity and p["status"] == "succeeded"
+        )
+
+    def check(label: str, ok: bool) -> None:
+        print(f"  [{'ok' if ok else 'FAIL'}] {label}")
+        if not ok:
+            failures.append(label)
+
+    hubspot_intent, salesforce_intent = intent_of(ctx.ids["hubspot"]), intent_of(ctx.ids["salesforce"])
+    request_refund(target, hubspot_intent["id"], "100.00", reason="requested_by_customer", by="demo")
+    dispute = stripe.open_dispute(salesforce_intent["latest_charge"], reason="product_not_received")
+    subscription = stripe.create_subscription(
+        hubspot_intent["customer"],
+        9900,
+        "eur",
+        "month",
+        {"o2c_correlation_id": f"hubspot:{ctx.ids['hubspot']}"},
+    )
+    renewal = stripe.renew(subscription)
+    cloud.wait_until_idle(timeout=90)
+    stripe.close_dispute(dispute, "won")
+    cloud.wait_until_idle(timeout=90)
+    payout = stripe.create_payout("eur")
+    cloud.wait_until_idle(timeout=120)
+
+    refunds = [r for r in stripe.refunds() if r["payment_intent"] == hubspot_intent["id"]]
+    check(
+        "o2c refund 100.00 EUR: Stripe refund → ERP credit memo and customer refund",
+        len(refunds) == 1
+        and len([r for r in netsuite.records("creditMemo") if r["externalId"] == f"cm-{refunds[0]['id']}"])
+        == 1,
+    )
+    check(
+        "chargeback: ERP dispute hold, a task for the deal owner in Salesforce, won → hold cancelled",
+        len(cloud.sandboxes["salesforce"].tasks(ctx.ids["salesforce"])) == 1
+        and [r["externalId"] for r in netsuite.records("returnAuthorization")] == [f"dsp-{dispute}"],
+    )
+    check(
+        "subscription renewal: one ERP invoice for the period with its payment applied",
+        len([r for r in netsuite.records("invoice") if r["externalId"] == f"ren-{renewal}"]) == 1,
+    )
+    deposits = [r for r in netsuite.records("deposit") if r["externalId"] == f"dep-{payout}"]
+    [paid_out] = [p for p in stripe.payouts() if p["id"] == payout]
+    check(
+        f"payout {payout} of {paid_out['amount'] / 100:.2f} EUR: one ERP deposit equal to it",
+        len(deposits) == 1 and str(deposits[0]["total"]) == f"{paid_out['amount'] / 100:.2f}",
+    )
+
+    print("\n$ o2c reconcile")
+    clean = reconcile(target, None, publish=False)
+    print("\n".join("  " + line for line in render(clean, "table").splitlines()))
+    check("a clean day reconciles to zero exceptions", clean["exceptions"] == [])
+
+    invoice = next(
+        r for r in netsuite.records("invoice") if r["externalId"] == f"inv-hubspot-{ctx.ids['hubspot']}"
+    )
+    netsuite.edit("invoice", str(invoice["id"]), total="30000.00")
+    print(f"\n(someone edits ERP invoice {invoice['tranId']} to 30,000.00 by hand)\n$ o2c reconcile")
+    drifted = reconcile(target, None, publish=True)
+    print("\n".join("  " + line for line in render(drifted, "table").splitlines()))
+    check(
+        "the reconciliation catches the edited invoice",
+        [(e["kind"], e["erpInvoiceId"]) for e in drifted["exceptions"]]
+        == [("amount_differs", str(invoice["id"]))],
+    )
+
+
 def run_demo(state_dir: Path | None = None) -> int:
     from localcloud import LocalCloud
 
@@ -378,6 +456,8 @@ def run_demo(state_dir: Path | None = None) -> int:
         target = local_target(state)
         print("\nQuote-to-cash (Step Functions, one execution per deal, named after it):")
         _quote_to_cash(cloud, target, ctx, failures)
+        print("\nAfter the sale (refund, chargeback, renewal, payout) and three-way reconciliation:")
+        _after_sale(cloud, target, ctx, failures)
 
         cloud.wait_until_idle(timeout=90)
         print("\nWhat was routed through EventBridge → SQS and recorded:")

@@ -11,7 +11,7 @@ from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 from shared.connectors.factories import crm_for, netsuite_erp, stripe_payments
 from shared.consumers import sqs_consumer
 from shared.events.after_sale import DisputeRecorded, DisputeSettled
-from shared.o2c.after_sale import record_dispute, settle_dispute
+from shared.o2c.after_sale import record_dispute, settle_dispute, skipping_unknown
 from shared.o2c.facts import publish
 from shared.observability import logger
 
@@ -39,4 +39,4 @@ def sync(record: SQSRecord) -> None:
     logger.info("dispute synced", extra={"dispute": data["disputeId"], "fact": event["detail-type"]})
 
 
-lambda_handler = sqs_consumer(sync)
+lambda_handler = sqs_consumer(skipping_unknown(sync))

@@ -11,7 +11,7 @@ from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 from shared.connectors.factories import netsuite_erp, stripe_payments
 from shared.consumers import sqs_consumer
 from shared.events.after_sale import DepositRecorded, ReconciliationException
-from shared.o2c.after_sale import PayoutNotTied, deposit_payout, subsidiary_for_currency
+from shared.o2c.after_sale import PayoutNotTied, deposit_payout, skipping_unknown, subsidiary_for_currency
 from shared.o2c.facts import publish
 from shared.observability import logger
 
@@ -49,4 +49,4 @@ def deposit(record: SQSRecord) -> None:
     logger.info("payout deposited", extra={"payout": payout_id, "deposit": booked["erpDepositId"]})
 
 
-lambda_handler = sqs_consumer(deposit)
+lambda_handler = sqs_consumer(skipping_unknown(deposit))

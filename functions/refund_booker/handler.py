@@ -10,7 +10,7 @@ from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 from shared.connectors.factories import netsuite_erp, stripe_payments
 from shared.consumers import sqs_consumer
 from shared.events.after_sale import RefundBooked
-from shared.o2c.after_sale import book_refund
+from shared.o2c.after_sale import book_refund, skipping_unknown
 from shared.o2c.facts import publish
 from shared.observability import logger
 
@@ -29,4 +29,4 @@ def book(record: SQSRecord) -> None:
     logger.info("refund booked", extra={"refund": data["refundId"], "credit_memo": booked["erpCreditMemoId"]})
 
 
-lambda_handler = sqs_consumer(book)
+lambda_handler = sqs_consumer(skipping_unknown(book))

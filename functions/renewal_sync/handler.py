@@ -11,7 +11,7 @@ from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 from shared.connectors.factories import crm_for, netsuite_erp, stripe_payments
 from shared.consumers import sqs_consumer
 from shared.events.after_sale import DunningChanged, RenewalInvoiced
-from shared.o2c.after_sale import book_renewal, start_dunning, subsidiary_for_currency
+from shared.o2c.after_sale import book_renewal, skipping_unknown, start_dunning, subsidiary_for_currency
 from shared.o2c.facts import publish
 from shared.observability import logger
 
@@ -48,4 +48,4 @@ def sync(record: SQSRecord) -> None:
     logger.info("renewal synced", extra={"invoice": data["billingInvoiceId"], "fact": event["detail-type"]})
 
 
-lambda_handler = sqs_consumer(sync)
+lambda_handler = sqs_consumer(skipping_unknown(sync))

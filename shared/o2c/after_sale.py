@@ -18,6 +18,39 @@ from shared.money import Money, from_stripe
 SUBSCRIPTION_ITEM = "o2c-subscription"
 
 
+class NotOurs(Exception):
+    """The payment platform does not know the object (a test-mode event, a deleted object): there is
+    nothing to book. The fact itself stays recorded in the lineage."""
+
+
+def known(fetch: Any, object_id: str) -> dict[str, Any]:
+    """``fetch(object_id)`` from the payment platform; ``NotOurs`` when it has no such object."""
+    from shared.connectors.errors import NotFound
+
+    try:
+        return dict(fetch(object_id))
+    except NotFound as exc:
+        raise NotOurs(f"the payment platform has no {object_id}") from exc
+
+
+def skipping_unknown(handle: Any) -> Any:
+    """Wrap a record handler: a fact about an object the payment platform does not know is acknowledged
+    with a warning, not retried into the DLQ."""
+    from functools import wraps
+
+    from shared.observability import logger
+
+    @wraps(handle)
+    def run(record: Any) -> Any:
+        try:
+            return handle(record)
+        except NotOurs as exc:
+            logger.warning("nothing to book", extra={"reason": str(exc)})
+            return None
+
+    return run
+
+
 class NotYetKnown(Exception):
     """A fact this one depends on has not reached the ERP yet; retry later."""
 
@@ -58,7 +91,7 @@ def invoice_external_id(crm: str, opportunity_id: str) -> str:
 def book_refund(erp: Any, payments: Any, refund: Mapping[str, Any]) -> dict[str, Any]:
     """A refund that succeeded at the payment platform → ERP credit memo against the deal's invoice and a
     customer refund applying it. Returns the RefundBooked data."""
-    intent = payments.retrieve_payment_intent(refund["paymentIntentId"])
+    intent = known(payments.retrieve_payment_intent, refund["paymentIntentId"])
     deal = deal_of(intent.get("metadata") or {})
     if deal is None:
         raise NotYetKnown(f"payment {refund['paymentIntentId']} is not one of the hub's deals")
@@ -111,7 +144,7 @@ def plan_deposit(
         amount = from_stripe(int(txn["amount"]), currency)
         fees += int(txn.get("fee") or 0)
         if kind in {"charge", "payment"}:
-            charge = payments.retrieve_charge(str(txn["source"]))
+            charge = known(payments.retrieve_charge, str(txn["source"]))
             intent = charge.get("payment_intent")
             payment = erp.get_by_external_id("customerPayment", f"pay-{intent}") if intent else None
             if payment is None:
@@ -136,7 +169,7 @@ def plan_deposit(
 
 
 def deposit_payout(erp: Any, payments: Any, payout_id: str, subsidiary_id: str) -> dict[str, Any]:
-    payout = payments.retrieve_payout(payout_id)
+    payout = known(payments.retrieve_payout, payout_id)
     plan = plan_deposit(erp, payments, payout, payments.list_balance_transactions(payout_id=payout_id))
     ref = erp.upsert_deposit(
         f"dep-{payout_id}",
@@ -160,7 +193,7 @@ def deposit_payout(erp: Any, payments: Any, payout_id: str, subsidiary_id: str) 
 def _deal_invoice(
     erp: Any, payments: Any, payment_intent_id: str | None
 ) -> tuple[tuple[str, str], dict[str, Any]]:
-    intent = payments.retrieve_payment_intent(payment_intent_id) if payment_intent_id else {}
+    intent = known(payments.retrieve_payment_intent, payment_intent_id) if payment_intent_id else {}
     deal = deal_of(intent.get("metadata") or {})
     if deal is None:
         raise NotYetKnown(f"payment {payment_intent_id} is not one of the hub's deals")
@@ -229,7 +262,7 @@ def settle_dispute(erp: Any, closed: Mapping[str, Any]) -> dict[str, Any]:
 
 
 def _erp_customer(payments: Any, payment_customer_id: str | None) -> str:
-    customer = payments.retrieve_customer(payment_customer_id) if payment_customer_id else {}
+    customer = known(payments.retrieve_customer, payment_customer_id) if payment_customer_id else {}
     erp_customer = (customer.get("metadata") or {}).get("o2c_erp_customer_id")
     if not erp_customer:
         raise NotYetKnown(f"payment customer {payment_customer_id} is not linked to an ERP customer")
@@ -264,7 +297,7 @@ def book_renewal(
                 amount=amount,
                 tax=Money.of(0, amount.currency),
                 item_external_id=SUBSCRIPTION_ITEM,
-                name=f"Subscription {paid.get('subscriptionId')} {start} – {end}",
+                name=f"Subscription {paid.get('subscriptionId')} {start} to {end}",
             )
         ],
         period_start=start,
@@ -298,7 +331,7 @@ def book_renewal(
 def start_dunning(erp: Any, payments: Any, crm_for: Any, failed: Mapping[str, Any]) -> dict[str, Any] | None:
     """A failed renewal payment → dunning visible in the ERP (customer) and the CRM (the deal's payment
     status) — unless the invoice was paid since (a late webhook must not undo a later fact): None."""
-    current = payments.retrieve_invoice(failed["billingInvoiceId"])
+    current = known(payments.retrieve_invoice, failed["billingInvoiceId"])
     if current.get("status") == "paid":
         return None
     customer_id = _erp_customer(payments, failed.get("paymentCustomerId"))
