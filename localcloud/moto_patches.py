@@ -20,6 +20,9 @@ _dispatchers: dict[str, Dispatcher] = {}
 _installed = False
 _install_lock = threading.Lock()
 _dynamodb_lock = threading.RLock()
+#: DynamoDB write requests served (put/update/delete items, and each item of a batch or transaction).
+dynamodb_writes = {"count": 0}
+_WRITES = {"put_item", "update_item", "delete_item"}
 
 
 def route_lambda(function_name: str, dispatch: Dispatcher) -> None:
@@ -62,8 +65,17 @@ def install() -> None:
             if original is None:
                 continue
 
-            def serialized(self: Any, *args: Any, __original: Any = original, **kwargs: Any) -> Any:
+            def serialized(
+                self: Any, *args: Any, __original: Any = original, __name: str = name, **kwargs: Any
+            ) -> Any:
                 with _dynamodb_lock:
+                    if __name in _WRITES:
+                        dynamodb_writes["count"] += 1
+                    elif __name in {"transact_write_items", "batch_write_item"}:
+                        items = args[0] if args else next(iter(kwargs.values()), [])
+                        dynamodb_writes["count"] += (
+                            sum(len(v) for v in items.values()) if isinstance(items, dict) else len(items)
+                        )
                     return __original(self, *args, **kwargs)
 
             setattr(DynamoDBBackend, name, serialized)

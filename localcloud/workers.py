@@ -243,6 +243,8 @@ class WorkerPool:
         self._closed = False
         self.in_flight = 0
         self.cold_starts = 0
+        #: Invocations served (what Lambda bills per request).
+        self.invocations = 0
 
     # -- lifecycle -----------------------------------------------------------------------------------
     def _spawn(self) -> Worker:
@@ -348,6 +350,7 @@ class WorkerPool:
         """Run one invocation; a crash or timeout is reported as ``ok=False`` and the worker replaced."""
         with self._cond:
             self.in_flight += 1
+            self.invocations += 1
         try:
             try:
                 worker = self._acquire()

@@ -149,7 +149,16 @@ def test_no_log_line_holds_a_secret_a_signature_a_body_or_card_data(hub: Hub) ->
     for secret in hub.stripe_secrets:
         assert secret not in logs
     # card details the declined payment's webhook carries (brand, last4, fingerprint) never reach a log
-    for forbidden in ("whsec_", "v1=", "Stripe-Signature", '"livemode"', "last4", '"9995"', "fingerprint", "exp_year"):
+    for forbidden in (
+        "whsec_",
+        "v1=",
+        "Stripe-Signature",
+        '"livemode"',
+        "last4",
+        '"9995"',
+        "fingerprint",
+        "exp_year",
+    ):
         assert forbidden not in logs, forbidden
     # and the correlation id travelled from the webhook into the log lines
     assert declined["data"]["object"]["metadata"]["o2c_correlation_id"] in logs

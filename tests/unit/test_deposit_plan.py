@@ -27,27 +27,41 @@ class FakePayments:
         return {"id": charge_id, "payment_intent": charge_id.replace("ch_", "pi_")}
 
 
-txn = st.tuples(st.sampled_from(["charge", "refund", "adjustment"]), st.integers(min_value=1, max_value=10**7),
-                st.integers(min_value=0, max_value=10**5))
+txn = st.tuples(
+    st.sampled_from(["charge", "refund", "adjustment"]),
+    st.integers(min_value=1, max_value=10**7),
+    st.integers(min_value=0, max_value=10**5),
+)
 
 
 def transactions(spec: list[tuple[str, int, int]]) -> list[dict[str, Any]]:
     out = []
     for n, (kind, amount, fee) in enumerate(spec):
         signed = amount if kind == "charge" else -amount
-        out.append({"id": f"txn_{n}", "type": kind, "amount": signed, "fee": fee if kind != "refund" else 0,
-                    "source": f"ch_{n}" if kind == "charge" else f"re_{n}"})
+        out.append(
+            {
+                "id": f"txn_{n}",
+                "type": kind,
+                "amount": signed,
+                "fee": fee if kind != "refund" else 0,
+                "source": f"ch_{n}" if kind == "charge" else f"re_{n}",
+            }
+        )
     return out
 
 
 @settings(max_examples=200, deadline=None)
 @given(spec=st.lists(txn, min_size=1, max_size=25), currency=st.sampled_from(["usd", "eur", "jpy", "kwd"]))
-def test_deposit_lines_add_up_to_the_payout_to_the_minor_unit(spec: list[tuple[str, int, int]], currency: str) -> None:
+def test_deposit_lines_add_up_to_the_payout_to_the_minor_unit(
+    spec: list[tuple[str, int, int]], currency: str
+) -> None:
     txns = transactions(spec)
     payout_amount = sum(t["amount"] - t["fee"] for t in txns)
     erp = FakeErp({f"pay-pi_{n}" for n, (kind, _, _) in enumerate(spec) if kind == "charge"})
 
-    plan = plan_deposit(erp, FakePayments(), {"id": "po_1", "amount": payout_amount, "currency": currency}, txns)
+    plan = plan_deposit(
+        erp, FakePayments(), {"id": "po_1", "amount": payout_amount, "currency": currency}, txns
+    )
 
     lines = [m for _, m in plan.payments] + [m for _, m in plan.other]
     assert sum(m.amount for m in lines) == payout_amount == plan.total.amount
@@ -58,7 +72,9 @@ def test_deposit_lines_add_up_to_the_payout_to_the_minor_unit(spec: list[tuple[s
 def test_a_payout_that_does_not_tie_out_is_refused() -> None:
     txns = transactions([("charge", 10_000, 320)])
     with pytest.raises(PayoutNotTied) as caught:
-        plan_deposit(FakeErp({"pay-pi_0"}), FakePayments(), {"id": "po_1", "amount": 9_681, "currency": "usd"}, txns)
+        plan_deposit(
+            FakeErp({"pay-pi_0"}), FakePayments(), {"id": "po_1", "amount": 9_681, "currency": "usd"}, txns
+        )
     assert (caught.value.expected, caught.value.actual) == (Money.of(9_681, "USD"), Money.of(9_680, "USD"))
 
 

@@ -1,0 +1,304 @@
+"""Cold start and peak memory of each function, next to the floor of the clients it needs.
+
+A cold start is a fresh ``python`` process, started with the function's own local-cloud environment,
+that imports the handler module and serves its first event (AWS answered by moto) — measured from spawn
+to the handler's reply. Its floor is a fresh process in the same environment that imports boto3 and
+creates exactly the clients the function uses (derived from ``infra/topology.py``: tables → dynamodb,
+secrets → secretsmanager, publishing → events), nothing else. Runs are interleaved (function, floor,
+function, floor ...) so both see the same machine load; medians are reported.
+
+Both run with a bytecode cache (``PYTHONPYCACHEPREFIX``, filled by one untimed run of each first), as the
+Lambda runtime's own boto3 does; ``bench/README.md`` discusses what the layer's missing bytecode costs.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import time
+import uuid
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from bench.cloud import BenchCloud
+from bench.events import ApiEvents, canonical_batch
+from bench.processes import ChildError, run_child
+from bench.results import Results, median, rounded
+from bench.webhooks import CASES, WebhookCase
+from infra import topology
+from infra.topology import FunctionSpec
+
+COLD_START_BUDGET = 1.25  # x floor, every webhook function
+
+
+def floor_services(fn: FunctionSpec) -> tuple[str, ...]:
+    """The boto3 clients ``fn`` creates, from what the topology grants it."""
+    services = []
+    if fn.tables:
+        services.append("dynamodb")
+    if fn.publishes_events:
+        services.append("events")
+    if fn.secrets:
+        services.append("secretsmanager")
+    return tuple(services)
+
+
+@dataclass
+class Target:
+    name: str
+    function: FunctionSpec
+    module: str
+    attr: str
+    first_event: Callable[[BenchCloud, str], dict[str, Any]]
+    accepts: Callable[[dict[str, Any]], bool]
+    budgeted: bool = False
+    env_overrides: dict[str, str | None] = field(default_factory=dict)
+    walls: list[float] = field(default_factory=list)
+    results: list[dict[str, Any]] = field(default_factory=list)
+
+    @property
+    def services(self) -> tuple[str, ...]:
+        return floor_services(self.function)
+
+
+def _webhook_event(case: WebhookCase) -> Callable[[BenchCloud, str], dict[str, Any]]:
+    def build(cloud: BenchCloud, tag: str) -> dict[str, Any]:
+        (body,) = case.accepted_bodies(1, tag)
+        headers = case.signed_headers(body, cloud.signing_secrets(case), int(time.time()))
+        return ApiEvents(case.function).request(body, headers)
+
+    return build
+
+
+def _consumer_event(cloud: BenchCloud, tag: str) -> dict[str, Any]:
+    (body,) = CASES["stripe"].accepted_bodies(1, tag)
+    return canonical_batch(body, cloud.bus_name, "arn:aws:sqs:us-east-1:123456789012:bench")
+
+
+def _accepted(response: dict[str, Any]) -> bool:
+    try:
+        return response.get("statusCode") == 200 and json.loads(response["body"])["status"] == "accepted"
+    except (KeyError, TypeError, ValueError):
+        return False
+
+
+def _batch_ok(response: dict[str, Any]) -> bool:
+    return isinstance(response, dict) and response.get("batchItemFailures") == []
+
+
+# X-Ray as deployed (Tracing.ACTIVE): the Lambda runtime sets the trace header; segments go over UDP to a
+# daemon that is not there, which costs a sendto and nothing else.
+TRACED = {
+    "POWERTOOLS_TRACE_DISABLED": None,
+    "_X_AMZN_TRACE_ID": "Root=1-5759e988-bd862e3fe1be46a994272793;Parent=53995c3f42cd8ad8;Sampled=1",
+}
+
+
+def targets() -> list[Target]:
+    out: list[Target] = []
+    for case in CASES.values():
+        fn = case.function
+        out.append(
+            Target(fn.id, fn, fn.module, fn.handler_attr, _webhook_event(case), _accepted, budgeted=True)
+        )
+        out.append(
+            Target(
+                f"{fn.id}.traced",
+                fn,
+                fn.module,
+                fn.handler_attr,
+                _webhook_event(case),
+                _accepted,
+                env_overrides=TRACED,
+            )
+        )
+        if case.peer_module:
+            out.append(
+                Target(
+                    f"peer.{case.provider}",
+                    fn,
+                    case.peer_module,
+                    "lambda_handler",
+                    _webhook_event(case),
+                    _accepted,
+                )
+            )
+    fn = topology.LINEAGE_RECORDER  # the consumer of every canonical event
+    out.append(Target(fn.id, fn, fn.module, fn.handler_attr, _consumer_event, _batch_ok))
+    return out
+
+
+def _env(cloud: BenchCloud, target: Target, pycache: Path) -> dict[str, str]:
+    env = cloud.environment(target.function, pycache)
+    for key, value in target.env_overrides.items():
+        if value is None:
+            env.pop(key, None)
+        else:
+            env[key] = value
+    return env
+
+
+def _callgrind(out: Path) -> list[str]:
+    return ["valgrind", "--tool=callgrind", f"--callgrind-out-file={out}"]
+
+
+def _instructions(out: Path) -> int:
+    """Instructions executed (``summary:`` of a callgrind output file)."""
+    for line in out.read_text(encoding="utf-8", errors="replace").splitlines():
+        if line.startswith(("summary:", "totals:")):
+            return int(line.split()[1])
+    raise ChildError(f"no instruction count in {out}")
+
+
+def run(
+    cloud: BenchCloud,
+    results: Results,
+    *,
+    runs: int,
+    work_dir: Path,
+    fill_cache: bool,
+    instructions: bool = False,
+) -> None:
+    pycache = work_dir / "pycache"
+    logs = work_dir / "logs"
+    events_dir = work_dir / "events"
+    events_dir.mkdir(parents=True, exist_ok=True)
+    all_targets = targets()
+    floors: dict[tuple[str, ...], Target] = {}
+    for t in all_targets:
+        floors.setdefault(t.services, t)
+    floor_walls: dict[tuple[str, ...], list[float]] = {s: [] for s in floors}
+    floor_results: dict[tuple[str, ...], list[dict[str, Any]]] = {s: [] for s in floors}
+
+    def cold(target: Target, prefix: Sequence[str] = ()) -> tuple[float, dict[str, Any]]:
+        tag = uuid.uuid4().hex[:10]
+        event_file = events_dir / f"{target.name}-{tag}.json"
+        event_file.write_text(json.dumps(target.first_event(cloud, tag)), encoding="utf-8")
+        spec = {
+            "mode": "cold",
+            "module": target.module,
+            "attr": target.attr,
+            "event_file": str(event_file),
+            "request_id": str(uuid.uuid4()),
+        }
+        env = _env(cloud, target, pycache)
+        wall, result = run_child(spec, env, logs / f"cold-{target.name}.log", prefix=prefix, timeout_s=600)
+        event_file.unlink()
+        if not target.accepts(result["response"]):
+            raise ChildError(f"{target.name}: first event not served: {result['response']}")
+        return wall, result
+
+    def floor(services: tuple[str, ...], prefix: Sequence[str] = ()) -> tuple[float, dict[str, Any]]:
+        target = floors[services]
+        spec = {"mode": "floor", "services": list(services), "request_id": str(uuid.uuid4())}
+        env = _env(cloud, target, pycache)
+        return run_child(spec, env, logs / f"floor-{'-'.join(services)}.log", prefix=prefix, timeout_s=600)
+
+    if fill_cache:  # untimed: (re)compile every module the runs import into the benchmark's bytecode cache
+        for t in all_targets:
+            cold(t)
+        for services in floors:
+            floor(services)
+
+    for r in range(runs):
+        order = all_targets[r % len(all_targets) :] + all_targets[: r % len(all_targets)]
+        for t in order:
+            wall, result = cold(t)
+            t.walls.append(wall)
+            t.results.append(result)
+            wall, result = floor(t.services)
+            floor_walls[t.services].append(wall)
+            floor_results[t.services].append(result)
+
+    by_name = {t.name: t for t in all_targets}
+    for t in all_targets:
+        floor_ms = median(floor_walls[t.services])
+        value = median(t.walls)
+        ratio = value / floor_ms
+        extra: dict[str, Any] = {
+            "floor": rounded(floor_ms, 1),
+            "ratio": rounded(ratio),
+            "runs": len(t.walls),
+            "import_ms": rounded(median([r["import_ms"] for r in t.results]), 1),
+            "first_event_ms": rounded(median([r["first_event_ms"] for r in t.results]), 1),
+            "floor_clients": list(t.services),
+        }
+        name = f"cold_start.{t.name}"
+        if t.budgeted:
+            results.budget(
+                name,
+                rounded(value, 1),
+                "ms",
+                budget=f"ratio <= {COLD_START_BUDGET}",
+                ok=ratio <= COLD_START_BUDGET,
+                **extra,
+            )
+        else:
+            results.emit(name, rounded(value, 1), "ms", **extra)
+
+    for case in CASES.values():
+        ours, peer = by_name.get(case.function.id), by_name.get(f"peer.{case.provider}")
+        if ours is None or peer is None:
+            continue
+        speedup = median(peer.walls) / median(ours.walls)
+        results.budget(
+            f"peer.cold_start.{case.provider}",
+            rounded(speedup),
+            "x",
+            budget="value > 1 (O2C Hub starts faster than the by-the-docs peer)",
+            ok=speedup > 1,
+            o2c_ms=rounded(median(ours.walls), 1),
+            peer_ms=rounded(median(peer.walls), 1),
+        )
+
+    for t in all_targets:
+        if t.name.endswith(".traced"):
+            continue
+        rss = median([r["peak_rss_kb"] for r in t.results]) / 1024
+        floor_rss = median([r["peak_rss_kb"] for r in floor_results[t.services]]) / 1024
+        results.emit(
+            f"memory.peak_rss.{t.name}",
+            rounded(rss, 1),
+            "MiB",
+            floor=rounded(floor_rss, 1),
+            ratio=rounded(rss / floor_rss),
+            after="first event",
+        )
+
+    if instructions:
+        _count_instructions(results, all_targets, floors, cold, floor, work_dir / "callgrind")
+
+
+def _count_instructions(
+    results: Results,
+    all_targets: list[Target],
+    floors: dict[tuple[str, ...], Target],
+    cold: Callable[..., tuple[float, dict[str, Any]]],
+    floor: Callable[..., tuple[float, dict[str, Any]]],
+    out_dir: Path,
+) -> None:
+    """The same cold starts, once each under callgrind: instructions executed until the first reply. Unlike
+    time, the count does not move with the machine's load, so the ratio is comparable run to run."""
+    if shutil.which("valgrind") is None:
+        results.emit("cold_start_instructions", None, "M instructions", note="valgrind not installed")
+        return
+    out_dir.mkdir(parents=True, exist_ok=True)
+    floor_counts: dict[tuple[str, ...], int] = {}
+    for services in floors:
+        out = out_dir / f"floor-{'-'.join(services)}.out"
+        floor(services, prefix=_callgrind(out))
+        floor_counts[services] = _instructions(out)
+    for t in all_targets:
+        out = out_dir / f"{t.name}.out"
+        cold(t, prefix=_callgrind(out))
+        count, floor_count = _instructions(out), floor_counts[t.services]
+        results.emit(
+            f"cold_start_instructions.{t.name}",
+            rounded(count / 1e6, 1),
+            "M instructions",
+            floor=rounded(floor_count / 1e6, 1),
+            ratio=rounded(count / floor_count),
+            floor_clients=list(t.services),
+        )

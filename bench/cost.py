@@ -1,0 +1,136 @@
+"""Issue 6 item 5: what one happy-path quote-to-cash flow costs, counted from a real execution on the
+local cloud — state transitions, Lambda invocations, DynamoDB writes, events and SQS messages — and the
+resulting price per 1,000 flows at AWS list prices.
+
+Prices (us-east-1, on-demand, as listed on the AWS pricing pages; written down 2026-11-27 — check them
+before quoting): Step Functions Standard $0.025 per 1,000 state transitions; Lambda $0.20 per million
+requests and $0.0000133334 per GB-second on arm64; DynamoDB on-demand $0.625 per million write request
+units; EventBridge $1.00 per million custom events; SQS $0.40 per million requests.
+
+The comparison the budget asks for: the same flow with one Lambda task per step and polling waits (a
+Wait + a check Lambda + a Choice per poll) instead of task tokens resumed by webhooks.
+"""
+
+from __future__ import annotations
+
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+from bench.results import Results
+
+PRICES = {
+    "state_transition": 0.025 / 1_000,
+    "lambda_request": 0.20 / 1_000_000,
+    "lambda_gb_second_arm64": 0.0000133334,
+    "dynamodb_write": 0.625 / 1_000_000,
+    "eventbridge_event": 1.00 / 1_000_000,
+    "sqs_request": 0.40 / 1_000_000,
+}
+PRICES_AS_OF = "2026-11-27"
+
+#: The polling design the budget compares with: one Lambda per step, and each wait a loop of
+#: Wait → check (Lambda) → Choice every POLL_S seconds. Assumed wait times of a realistic deal.
+POLL_S = 60
+ASSUMED_WAITS_S = {"payment method saved": 600, "capture confirmed": 5}
+
+
+def measure_flow() -> dict[str, Any]:
+    from localcloud import LocalCloud, moto_patches
+    from o2c_cli import playbook
+    from o2c_cli.crm_scenarios import hubspot_deal
+    from o2c_cli.targets import local_target
+
+    state = Path(tempfile.mkdtemp(prefix="o2c-bench-cost-"))
+    with LocalCloud(api_port=0, aws_port=0, state_dir=state, warm_workers=1) as cloud:
+        target = local_target(state)
+        cloud.wait_until_idle(timeout=30)
+        invocations_before = {k: p.invocations for k, p in cloud.pools.items()}
+        writes_before = moto_patches.dynamodb_writes["count"]
+        started = time.perf_counter()
+        deal = hubspot_deal(cloud.sandboxes["hubspot"])
+        cloud.sandboxes["hubspot"].win(deal)
+        name = f"hubspot-{deal}"
+        playbook.save_card(cloud, target, name)
+        playbook.wait_until(target, name, status="SUCCEEDED", timeout=180)
+        cloud.wait_until_idle(timeout=60)
+        elapsed = time.perf_counter() - started
+        history = cloud.client("stepfunctions").get_execution_history(
+            executionArn=playbook.wait_until(target, name, status="SUCCEEDED").arn, maxResults=1000
+        )["events"]
+        invocations = {k: p.invocations - invocations_before[k] for k, p in cloud.pools.items()}
+        memory = {k: p.fn.memory_mb for k, p in cloud.pools.items()}
+        lineage = [
+            e
+            for e in cloud.client("dynamodb").scan(TableName=cloud.resources["tables"]["LineageTable"])[
+                "Items"
+            ]
+        ]
+        events = len({i["eventId"]["S"] for i in lineage})
+        return {
+            "transitions": sum(1 for e in history if e["type"].endswith("StateEntered")),
+            "task_states": sum(1 for e in history if e["type"] == "TaskStateEntered"),
+            "invocations": {k: v for k, v in invocations.items() if v},
+            "memory_mb": memory,
+            "dynamodb_writes": moto_patches.dynamodb_writes["count"] - writes_before,
+            "events": events,
+            "elapsed_s": elapsed,
+        }
+
+
+def polling_baseline(steps: int) -> int:
+    """Transitions of the polling design: every step a Lambda task state, every wait 3 per poll."""
+    polls = sum(max(1, -(-wait // POLL_S)) for wait in ASSUMED_WAITS_S.values())
+    return steps + 3 * polls
+
+
+def run(results: Results) -> None:
+    flow = measure_flow()
+    lambda_requests = sum(flow["invocations"].values())
+    # Lambda duration is not measured locally: price it at 300 ms per invocation at each function's memory
+    gb_seconds = sum(0.3 * flow["memory_mb"][k] / 1024 * n for k, n in flow["invocations"].items())
+    # SQS: one send, one receive and one delete per message a consumer handles (EventBridge → queue)
+    consumer_messages = sum(
+        n
+        for k, n in flow["invocations"].items()
+        if k in {"LineageRecorder", "QuoteToCashStarter", "PaymentSignals"}
+    )
+    per_flow = (
+        flow["transitions"] * PRICES["state_transition"]
+        + lambda_requests * PRICES["lambda_request"]
+        + gb_seconds * PRICES["lambda_gb_second_arm64"]
+        + flow["dynamodb_writes"] * PRICES["dynamodb_write"]
+        + flow["events"] * PRICES["eventbridge_event"]
+        + consumer_messages * 3 * PRICES["sqs_request"]
+    )
+    results.emit("quote_to_cash.state_transitions", flow["transitions"], "transitions per flow")
+    results.emit(
+        "quote_to_cash.lambda_invocations",
+        lambda_requests,
+        "invocations per flow",
+        by_function=flow["invocations"],
+    )
+    results.emit("quote_to_cash.dynamodb_writes", flow["dynamodb_writes"], "writes per flow")
+    results.emit("quote_to_cash.events", flow["events"], "canonical events per flow")
+    results.emit(
+        "quote_to_cash.cost",
+        round(per_flow * 1000, 4),
+        "USD per 1,000 flows",
+        prices=PRICES,
+        prices_as_of=PRICES_AS_OF,
+        note="Lambda duration priced at 300 ms per invocation",
+    )
+    # the issue's eleven steps, each one Lambda task that also publishes its events, plus the choice after
+    # authorization and the approval check: 13 states before any waiting
+    baseline = polling_baseline(13)
+    results.budget(
+        "quote_to_cash.transitions_vs_polling",
+        round(flow["transitions"] / baseline, 3),
+        "ratio",
+        budget="transitions < the one-Lambda-per-step polling design's",
+        ok=flow["transitions"] < baseline,
+        value_transitions=flow["transitions"],
+        polling_transitions=baseline,
+        assumptions={"poll_every_s": POLL_S, "waits_s": ASSUMED_WAITS_S},
+    )
