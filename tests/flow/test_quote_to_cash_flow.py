@@ -20,6 +20,30 @@ from tests.flow.conftest import Hub
 from tests.flow.q2c import records, save_card, wait_until, waits
 
 
+def big_deal(sandbox: Any, name: str, amount: str) -> str:
+    """A German company's deal of one line above the local approval threshold (50,000.00 EUR)."""
+    slug = name.lower().replace(" ", "-")
+    return str(
+        sandbox.create_deal(
+            name=name,
+            amount=amount,
+            currency="EUR",
+            company={
+                "name": f"{name} GmbH",
+                "address": "Hauptstrasse 1",
+                "city": "Munich",
+                "zip": "80331",
+                "country": "DE",
+                "currency": "EUR",
+                "tax_id": "DE111222333",
+                "o2c_region": "EMEA",
+            },
+            contacts=[{"email": f"ap@{slug}.example"}],
+            line_items=[{"name": "Platform", "quantity": 1, "price": amount, "hs_sku": "PLAT-1"}],
+        )
+    )
+
+
 def won(hub: Hub, **deal: Any) -> tuple[str, str]:
     sandbox = hub.cloud.sandboxes["hubspot"]
     deal_id = hubspot_deal(sandbox, **deal)
@@ -182,25 +206,9 @@ def test_approval_above_the_threshold(
     monkeypatch.setenv("O2C_STATE_DIR", str(hub.state_dir))
     _, name = won(hub, name="Regular deal")  # 33,986.40 EUR: below the local threshold of 50,000.00
     sandbox = hub.cloud.sandboxes["hubspot"]
-    big_deal = sandbox.create_deal(
-        name="Enterprise",
-        amount="60000.00",
-        currency="EUR",
-        company={
-            "name": "Big Co GmbH",
-            "address": "Hauptstrasse 1",
-            "city": "Munich",
-            "zip": "80331",
-            "country": "DE",
-            "currency": "EUR",
-            "tax_id": "DE111222333",
-            "o2c_region": "EMEA",
-        },
-        contacts=[{"email": "ap@big.example"}],
-        line_items=[{"name": "Enterprise platform", "quantity": 1, "price": "60000.00", "hs_sku": "ENT-1"}],
-    )
-    assert sandbox.win(big_deal)[0] == 200
-    big_name = f"hubspot-{big_deal}"
+    big = big_deal(sandbox, "Enterprise", "60000.00")
+    assert sandbox.win(big)[0] == 200
+    big_name = f"hubspot-{big}"
     save_card(hub, big_name)
     state = wait_until(hub, big_name, state="WaitForApproval")
     assert state.waiting_on == f"approval:{big_name}"
@@ -208,7 +216,7 @@ def test_approval_above_the_threshold(
     save_card(hub, name)
     wait_until(hub, name, status="SUCCEEDED")
 
-    assert main(["approve", big_deal, "--by", "cfo"]) == 0
+    assert main(["approve", big, "--by", "cfo"]) == 0
     assert f"approved {big_name}" in capsys.readouterr().out
     wait_until(hub, big_name, status="SUCCEEDED")
 
@@ -216,23 +224,7 @@ def test_approval_above_the_threshold(
 def test_rejected_approval_compensates_in_reverse_order(hub: Hub, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("O2C_STATE_DIR", str(hub.state_dir))
     sandbox = hub.cloud.sandboxes["hubspot"]
-    deal_id = sandbox.create_deal(
-        name="Too big",
-        amount="90000.00",
-        currency="EUR",
-        company={
-            "name": "Risky AG",
-            "address": "Bahnhofstrasse 1",
-            "city": "Hamburg",
-            "zip": "20095",
-            "country": "DE",
-            "currency": "EUR",
-            "tax_id": "DE999888777",
-            "o2c_region": "EMEA",
-        },
-        contacts=[{"email": "ap@risky.example"}],
-        line_items=[{"name": "Platform", "quantity": 1, "price": "90000.00", "hs_sku": "PLAT-1"}],
-    )
+    deal_id = big_deal(sandbox, "Too big", "90000.00")
     sandbox.win(deal_id)
     name = f"hubspot-{deal_id}"
     save_card(hub, name)
@@ -255,23 +247,7 @@ def test_rejected_approval_compensates_in_reverse_order(hub: Hub, monkeypatch: p
 
 def test_compensation_that_keeps_failing_ends_compensation_failed_with_a_hold(hub: Hub) -> None:
     sandbox = hub.cloud.sandboxes["hubspot"]
-    deal_id = sandbox.create_deal(
-        name="Doomed",
-        amount="80000.00",
-        currency="EUR",
-        company={
-            "name": "Doomed GmbH",
-            "address": "Weg 1",
-            "city": "Cologne",
-            "zip": "50667",
-            "country": "DE",
-            "currency": "EUR",
-            "tax_id": "DE555666777",
-            "o2c_region": "EMEA",
-        },
-        contacts=[{"email": "ap@doomed.example"}],
-        line_items=[{"name": "Platform", "quantity": 1, "price": "80000.00", "hs_sku": "PLAT-1"}],
-    )
+    deal_id = big_deal(sandbox, "Doomed", "80000.00")
     sandbox.win(deal_id)
     name = f"hubspot-{deal_id}"
     save_card(hub, name)
@@ -294,23 +270,7 @@ def test_payment_webhook_before_the_execution_waits_resumes_it_once(hub: Hub) ->
     """Someone captures the payment in the Stripe dashboard while the order waits for approval: the
     payment_intent.succeeded webhook arrives before the execution waits for it, and still resumes it once."""
     sandbox = hub.cloud.sandboxes["hubspot"]
-    deal_id = sandbox.create_deal(
-        name="Early webhook",
-        amount="70000.00",
-        currency="EUR",
-        company={
-            "name": "Early GmbH",
-            "address": "Allee 2",
-            "city": "Bonn",
-            "zip": "53111",
-            "country": "DE",
-            "currency": "EUR",
-            "tax_id": "DE123123123",
-            "o2c_region": "EMEA",
-        },
-        contacts=[{"email": "ap@early.example"}],
-        line_items=[{"name": "Platform", "quantity": 1, "price": "70000.00", "hs_sku": "PLAT-1"}],
-    )
+    deal_id = big_deal(sandbox, "Early webhook", "70000.00")
     sandbox.win(deal_id)
     name = f"hubspot-{deal_id}"
     save_card(hub, name)
