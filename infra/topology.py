@@ -405,7 +405,7 @@ DISPUTE_SYNC = FunctionSpec(
     memory_mb=512,
     timeout_s=60,
     publishes_events=True,
-    tables={ERP_GATE_TABLE.id: "read_write"},
+    tables={ERP_GATE_TABLE.id: "read_write", IDEMPOTENCY_TABLE.id: "read_write"},
     secrets=_ERP_STRIPE_CRM_SECRETS,
     stage_settings=_ERP_STRIPE_CRM_SETTINGS,
 )

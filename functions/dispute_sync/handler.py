@@ -5,6 +5,9 @@ refund in the ERP."""
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
+from functools import cache
+from typing import Any
 
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 
@@ -16,12 +19,27 @@ from shared.o2c.facts import publish
 from shared.observability import logger
 
 
+@cache
+def _tasks_once() -> Any:
+    from shared.aws import client
+    from shared.idempotency import OnceOnly
+
+    return OnceOnly("crm-task", client=client("dynamodb")).wrap(
+        lambda delivery, create: {"status": "accepted", "taskId": create()}
+    )
+
+
+def once(key: str, create: Callable[[], str]) -> str:
+    """Create the CRM task at most once per dispute (the idempotency record is removed if it fails)."""
+    return str(_tasks_once()(delivery={"id": key, "type": "crm-task"}, create=create)["taskId"])
+
+
 def sync(record: SQSRecord) -> None:
     event = json.loads(record.body)
     metadata, data = event["detail"]["metadata"], event["detail"]["data"]
     logger.set_correlation_id(metadata["correlationId"])
     if event["detail-type"] == "DisputeOpened":
-        recorded = record_dispute(netsuite_erp(), stripe_payments(), crm_for, data)
+        recorded = record_dispute(netsuite_erp(), stripe_payments(), crm_for, data, once)
         publish(
             DisputeRecorded.model_validate(recorded),
             correlation_id=metadata["correlationId"],

@@ -9,7 +9,7 @@ parks it in the DLQ (visible, redrivable) if it never does.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -203,14 +203,20 @@ def _deal_invoice(
     return deal, invoice
 
 
-def record_dispute(erp: Any, payments: Any, crm_for: Any, dispute: Mapping[str, Any]) -> dict[str, Any]:
+def record_dispute(
+    erp: Any,
+    payments: Any,
+    crm_for: Any,
+    dispute: Mapping[str, Any],
+    once: Callable[[str, Callable[[], str]], str],
+) -> dict[str, Any]:
     """A chargeback → a pending dispute hold in the ERP and a task for the deal's owner with the evidence
-    due date. The hold's external id makes a redelivery find the same hold (and create no second task)."""
+    due date. The hold's external id makes a redelivery find the same hold; ``once(key, create)`` runs the
+    task's creation at most once per dispute (and again if it failed)."""
     from datetime import UTC, datetime, timedelta
 
     deal, invoice = _deal_invoice(erp, payments, dispute.get("paymentIntentId"))
     external_id = f"dsp-{dispute['disputeId']}"
-    existed = erp.get_by_external_id("returnAuthorization", external_id) is not None
     amount = Money.model_validate(dispute["amount"])
     hold = erp.open_dispute_hold(
         str(invoice["id"]),
@@ -224,9 +230,9 @@ def record_dispute(erp: Any, payments: Any, crm_for: Any, dispute: Mapping[str, 
         if due_text
         else datetime.now(UTC) + timedelta(days=7)
     )
-    task_id = None
-    if not existed:
-        task_id = crm_for(deal[0]).create_task(
+    task_id = once(
+        f"dispute-task:{dispute['disputeId']}",
+        lambda: crm_for(deal[0]).create_task(
             deal[1],
             subject=f"Chargeback of {amount.format()}: evidence due {due.date().isoformat()}",
             body=(
@@ -235,7 +241,8 @@ def record_dispute(erp: Any, payments: Any, crm_for: Any, dispute: Mapping[str, 
             ),
             due=due,
             owner_id=None,
-        )
+        ),
+    )
     return {
         "disputeId": dispute["disputeId"],
         "paymentIntentId": dispute.get("paymentIntentId"),

@@ -169,6 +169,7 @@ def test_a_dispute_is_recorded_with_a_task_for_the_deal_owner_and_settled_when_l
     dispute_id = stripe.open_dispute(paid_deal["intent"]["latest_charge"], reason="fraudulent")
 
     wait_for(lambda: len(erp_records(cloud, "returnAuthorization", f"dsp-{dispute_id}")) == 1)
+    wait_for(lambda: len(cloud.cloud.sandboxes["hubspot"].tasks(paid_deal["deal"])) == 1)
     [task] = cloud.cloud.sandboxes["hubspot"].tasks(paid_deal["deal"])
     assert "evidence due" in task["properties"]["hs_task_subject"]
     # a redelivered dispute webhook books nothing twice and asks the owner only once
