@@ -28,7 +28,7 @@ from typing import Any
 from urllib.parse import quote, urlencode, urlsplit
 
 from shared.connectors.errors import AuthError, ConnectorError, NotFound, PermanentError, TransientError
-from shared.connectors.retry import retry_delay
+from shared.connectors.retry import with_retries
 
 log = logging.getLogger("o2c.connectors.http")
 
@@ -156,27 +156,13 @@ class JsonHttp:
         elif form is not None:
             body, content_type = urlencode(form).encode(), "application/x-www-form-urlencoded"
 
-        attempt = 0
-        while True:
-            attempt += 1
-            try:
-                return self._once(method, url, what, body, content_type)
-            except TransientError as exc:
-                if attempt >= self._max_attempts:
-                    log.warning("%s failed after %d attempts: %s", what, attempt, exc)
-                    raise
-                wait = self._wait_before_retry(attempt, exc.retry_after)
-                if wait is None:
-                    log.warning(
-                        "%s: vendor asks to wait %.1fs, more than allowed here", what, exc.retry_after
-                    )
-                    raise
-                log.info("%s: %s; retry %d in %.2fs", what, exc, attempt + 1, wait)
-                self._sleep(wait)
-
-    def _wait_before_retry(self, attempt: int, retry_after: float | None) -> float | None:
-        return retry_delay(
-            attempt, retry_after, base_backoff_s=self._base_backoff_s, max_wait_s=self._max_retry_wait_s
+        return with_retries(
+            lambda: self._once(method, url, what, body, content_type),
+            what=what,
+            max_attempts=self._max_attempts,
+            base_backoff_s=self._base_backoff_s,
+            max_wait_s=self._max_retry_wait_s,
+            sleep=self._sleep,
         )
 
     def _url(self, path: str, query: Mapping[str, str] | None) -> str:

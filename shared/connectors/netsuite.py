@@ -71,7 +71,7 @@ from shared.connectors.errors import (
     TransientError,
 )
 from shared.connectors.http import USER_AGENT, parse_retry_after, pool_manager
-from shared.connectors.retry import retry_delay
+from shared.connectors.retry import with_retries
 from shared.crm.models import Address
 from shared.money import Money, from_major
 
@@ -275,31 +275,15 @@ class NetSuiteHttp:
         if retry is None:
             retry = method != "POST"
         attempts = self.max_attempts if retry else 1
-        attempt = 0
-        while True:
-            attempt += 1
-            try:
-                return self._once(method, url, what, body, headers)
-            except TransientError as exc:
-                if exc.code == GATE_FULL:
-                    raise  # already waited wait_s for a slot: the queue / state machine retries later
-                if attempt >= attempts:
-                    if attempts > 1:
-                        log.warning("%s failed after %d attempts: %s", what, attempt, exc)
-                    raise
-                wait = self.backoff(attempt, exc.retry_after)
-                if wait is None:
-                    log.warning(
-                        "%s: NetSuite asks to wait %.1fs, more than allowed here", what, exc.retry_after
-                    )
-                    raise
-                log.info("%s: %s; retry %d in %.2fs", what, exc, attempt + 1, wait)
-                self.sleep(wait)
-
-    def backoff(self, attempt: int, retry_after: float | None) -> float | None:
-        """Seconds to wait before attempt ``attempt + 1``; None when the vendor asks for too long a wait."""
-        return retry_delay(
-            attempt, retry_after, base_backoff_s=self.base_backoff_s, max_wait_s=self.max_retry_wait_s
+        return with_retries(
+            lambda: self._once(method, url, what, body, headers),
+            what=what,
+            max_attempts=attempts,
+            base_backoff_s=self.base_backoff_s,
+            max_wait_s=self.max_retry_wait_s,
+            sleep=self.sleep,
+            # the gate already waited wait_s for a slot: the queue / state machine retries later
+            give_up=lambda exc: exc.code == GATE_FULL,
         )
 
     def _once(
@@ -956,25 +940,13 @@ class NetSuiteErp:
         external id before the POST and, after a failed or timed-out POST, again before retrying (it may have
         committed). The POST itself is never blindly re-sent."""
         path = f"{RECORD_PATH}/{source_type}/{source_id}/!transform/{target_type}"
-        attempt = 0
-        while True:
-            attempt += 1
+
+        def look_up_then_transform() -> ErpRef:
             found = self.get_by_external_id(target_type, external_id)
             if found is not None:
                 return _ref(found, external_id, "tranId")
             try:
                 response = self._http.request("POST", path, query=query, json=body, retry=False)
-            except TransientError as exc:
-                if attempt >= self._http.max_attempts:
-                    raise
-                wait = self._http.backoff(attempt, exc.retry_after)
-                if wait is None:
-                    raise
-                log.info(
-                    "%s %s: %s; looking it up, then retrying in %.2fs", target_type, external_id, exc, wait
-                )
-                self._http.sleep(wait)
-                continue
             except PermanentError:
                 # a concurrent or earlier transform may have made it already
                 found = self.get_by_external_id(target_type, external_id)
@@ -982,6 +954,15 @@ class NetSuiteErp:
                     return _ref(found, external_id, "tranId")
                 raise
             return self._ref_after_write(target_type, external_id, response, "tranId")
+
+        return with_retries(
+            look_up_then_transform,
+            what=f"transform {source_type} {source_id} to {target_type} {external_id}",
+            max_attempts=self._http.max_attempts,
+            base_backoff_s=self._http.base_backoff_s,
+            max_wait_s=self._http.max_retry_wait_s,
+            sleep=self._http.sleep,
+        )
 
     def _credit(
         self,

@@ -1,9 +1,18 @@
-"""How long to wait before retrying a technical failure: the vendor's ``Retry-After`` when it gives one
-(unless it asks for longer than the caller may wait here), else exponential backoff with full jitter."""
+"""Retrying technical failures, the same way for every connector: the vendor's ``Retry-After`` when it
+gives one (unless it asks for longer than the caller may wait here), else exponential backoff with full
+jitter; only ``TransientError`` is retried."""
 
 from __future__ import annotations
 
+import logging
 import random
+from collections.abc import Callable
+from typing import TypeVar
+
+from shared.connectors.errors import TransientError
+
+log = logging.getLogger(__name__)
+T = TypeVar("T")
 
 
 def retry_delay(
@@ -14,3 +23,37 @@ def retry_delay(
     if retry_after is not None:
         return retry_after if retry_after <= max_wait_s else None
     return random.uniform(0, min(max_wait_s, base_backoff_s * 2 ** (attempt - 1)))
+
+
+def with_retries(
+    attempt_once: Callable[[], T],
+    *,
+    what: str,
+    max_attempts: int,
+    base_backoff_s: float,
+    max_wait_s: float,
+    sleep: Callable[[float], None],
+    give_up: Callable[[TransientError], bool] = lambda _exc: False,
+) -> T:
+    """``attempt_once()`` until it returns, retrying ``TransientError`` up to ``max_attempts`` times in all
+    (``give_up(exc)`` true: raise at once). Any other exception propagates on the first attempt."""
+    attempt = 0
+    while True:
+        attempt += 1
+        try:
+            return attempt_once()
+        except TransientError as exc:
+            if give_up(exc):
+                raise
+            if attempt >= max_attempts:
+                if max_attempts > 1:
+                    log.warning("%s failed after %d attempts: %s", what, attempt, exc)
+                raise
+            wait = retry_delay(attempt, exc.retry_after, base_backoff_s=base_backoff_s, max_wait_s=max_wait_s)
+            if wait is None:
+                log.warning(
+                    "%s: the vendor asks to wait %.1fs, more than allowed here", what, exc.retry_after
+                )
+                raise
+            log.info("%s: %s; retry %d in %.2fs", what, exc, attempt + 1, wait)
+            sleep(wait)

@@ -48,7 +48,7 @@ from shared.connectors.errors import (
     TransientError,
 )
 from shared.connectors.http import parse_retry_after
-from shared.connectors.retry import retry_delay
+from shared.connectors.retry import with_retries
 from shared.money import Money, from_stripe, to_stripe
 
 if TYPE_CHECKING:
@@ -425,35 +425,22 @@ class StripePayments:
         client = self._stripe_client()
         import stripe  # already loaded by _stripe_client
 
-        attempt = 0
-        while True:
-            attempt += 1
+        def attempt_once() -> dict[str, Any]:
             options: dict[str, Any] = {"api_key": self._api_key()}
             if idempotency_key is not None:
                 options["idempotency_key"] = idempotency_key
             try:
-                result = send(client.v1, options)
+                return dict(send(client.v1, options).to_dict())
             except stripe.StripeError as exc:
-                error = self._classify(exc, what)
-                if not isinstance(error, TransientError):
-                    raise error from exc
-                if attempt >= self._max_attempts:
-                    log.warning("%s failed after %d attempts: %s", what, attempt, error)
-                    raise error from exc
-                wait = self._wait_before_retry(attempt, error.retry_after)
-                if wait is None:
-                    log.warning(
-                        "%s: Stripe asks to wait %.1fs, more than allowed here", what, error.retry_after
-                    )
-                    raise error from exc
-            else:
-                return dict(result.to_dict())
-            log.info("%s: %s; retry %d in %.2fs", what, error, attempt + 1, wait)
-            self._sleep(wait)
+                raise self._classify(exc, what) from exc
 
-    def _wait_before_retry(self, attempt: int, retry_after: float | None) -> float | None:
-        return retry_delay(
-            attempt, retry_after, base_backoff_s=self._base_backoff_s, max_wait_s=self._max_retry_wait_s
+        return with_retries(
+            attempt_once,
+            what=what,
+            max_attempts=self._max_attempts,
+            base_backoff_s=self._base_backoff_s,
+            max_wait_s=self._max_retry_wait_s,
+            sleep=self._sleep,
         )
 
     def _classify(self, exc: stripe.StripeError, what: str) -> ConnectorError:
