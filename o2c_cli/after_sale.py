@@ -11,7 +11,7 @@ from typing import Any
 from o2c_cli.targets import Target, TargetError
 from shared.events.after_sale import RefundRequested
 from shared.events.envelope import new_event
-from shared.money import Money, from_major
+from shared.money import from_major
 
 #: Facts whose consumers sync another system; re-publishing one re-runs its sync (idempotently).
 SYNC_FACTS = {
@@ -124,7 +124,3 @@ def render(report: dict[str, Any], fmt: str) -> str:
         mismatches=[Mismatch(**m) for m in report["exceptions"]],
     )
     return {"json": rebuilt.as_json, "csv": rebuilt.as_csv}.get(fmt, rebuilt.as_table)()
-
-
-def money_text(value: dict[str, Any] | None) -> str:
-    return Money.model_validate(value).format() if value else ""

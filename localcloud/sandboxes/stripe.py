@@ -915,37 +915,35 @@ class StripeSandbox(Sandbox):
             return copy.deepcopy(self._payment_intents[payment_intent_id])
 
     def charges(self) -> list[dict[str, Any]]:
-        with self._lock:
-            return copy.deepcopy(list(self._charges.values()))
+        return self._snapshot(self._charges)
 
     def charge(self, charge_id: str) -> dict[str, Any]:
         with self._lock:
             return copy.deepcopy(self._charges[charge_id])
 
     def refunds(self) -> list[dict[str, Any]]:
-        with self._lock:
-            return copy.deepcopy(list(self._refunds.values()))
+        return self._snapshot(self._refunds)
 
     def disputes(self) -> list[dict[str, Any]]:
-        with self._lock:
-            return copy.deepcopy(list(self._disputes.values()))
+        return self._snapshot(self._disputes)
 
     def subscriptions(self) -> list[dict[str, Any]]:
-        with self._lock:
-            return copy.deepcopy(list(self._subscriptions.values()))
+        return self._snapshot(self._subscriptions)
 
     def invoices(self) -> list[dict[str, Any]]:
-        with self._lock:
-            return copy.deepcopy(list(self._invoices.values()))
+        return self._snapshot(self._invoices)
 
     def payouts(self) -> list[dict[str, Any]]:
-        with self._lock:
-            return copy.deepcopy(list(self._payouts.values()))
+        return self._snapshot(self._payouts)
 
     def balance_transactions(self) -> list[dict[str, Any]]:
         """Every balance transaction, oldest first (the API lists newest first)."""
+        return self._snapshot(self._balance_txns)
+
+    def _snapshot(self, store: dict[str, dict[str, Any]]) -> list[dict[str, Any]]:
+        """A copy of every object in one of the sandbox's stores, oldest first."""
         with self._lock:
-            return copy.deepcopy(list(self._balance_txns.values()))
+            return copy.deepcopy(list(store.values()))
 
     def balance(self) -> dict[str, int]:
         """Available balance per currency: the sum of every balance transaction's net."""

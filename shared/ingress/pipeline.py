@@ -11,7 +11,7 @@ verification is AWS's, and ``ingest`` is called per event.
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, Protocol
 
 from shared.events.envelope import CanonicalEvent
@@ -34,7 +34,6 @@ class Outcome:
     status: str  # accepted | duplicate | ignored
     event_id: str
     published: int = 0
-    extra: dict[str, Any] = field(default_factory=dict)
 
     def as_dict(self) -> dict[str, Any]:
         body: dict[str, Any] = {"status": self.status}

@@ -8,7 +8,7 @@ import json
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import UTC, date, datetime
+from datetime import UTC, datetime
 from typing import Any, Protocol
 
 from shared.crm.models import Address, CrmOpportunity
@@ -299,7 +299,3 @@ def void_authorization(payments: Payments, authorization: Mapping[str, Any] | No
         return {"status": "nothing_to_void"}
     pi = authorization["paymentIntentId"]
     return {"status": payments.cancel(payment_intent_id=pi, idempotency_key=f"void:{pi}")}
-
-
-def today() -> date:
-    return datetime.now(UTC).date()

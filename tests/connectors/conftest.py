@@ -3,8 +3,10 @@ the waits instead of sleeping, and a tiny webhook receiver standing in for the h
 
 from __future__ import annotations
 
+import contextlib
 import json
 import threading
+import time
 import urllib.request
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -51,6 +53,73 @@ class Receiver:
     status: int = 200
     body: bytes = b'{"status": "accepted"}'
     content_type: str = "application/json"
+
+
+@dataclass
+class StripeHub:
+    """Stands in for ``POST /webhooks/stripe``: verifies ``Stripe-Signature`` as the hub does (401 if not)
+    and records the events it accepts."""
+
+    url: str = ""
+    events: list[dict[str, Any]] = field(default_factory=list)
+    rejected: int = 0
+
+    def of_type(self, event_type: str) -> list[dict[str, Any]]:
+        return [e for e in self.events if e["type"] == event_type]
+
+    def types(self) -> list[str]:
+        return [e["type"] for e in self.events]
+
+
+@contextlib.contextmanager
+def stripe_hub(webhook_secret: str) -> Iterator[StripeHub]:
+    from shared.ingress.http import Problem
+    from shared.providers.stripe import verify_signature
+
+    state = StripeHub()
+    lock = threading.Lock()
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_POST(self) -> None:
+            body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
+            try:
+                verify_signature(
+                    body,
+                    self.headers.get("Stripe-Signature"),
+                    [webhook_secret],
+                    tolerance_s=300,
+                    now=time.time(),
+                )
+            except Problem:
+                with lock:
+                    state.rejected += 1
+                self._answer(401, b'{"status": "unauthorized"}')
+                return
+            event = json.loads(body)
+            with lock:
+                state.events.append(event)
+            self._answer(200, json.dumps({"status": "accepted", "eventId": event["id"]}).encode())
+
+        def _answer(self, status: int, body: bytes) -> None:
+            self.send_response(status)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, format: str, *args: Any) -> None:
+            return
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    server.daemon_threads = True
+    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
+    thread.start()
+    state.url = f"http://127.0.0.1:{server.server_address[1]}/webhooks/stripe"
+    try:
+        yield state
+    finally:
+        server.shutdown()
+        server.server_close()
 
 
 @pytest.fixture

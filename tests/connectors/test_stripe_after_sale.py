@@ -6,12 +6,9 @@ from __future__ import annotations
 
 import itertools
 import json
-import threading
 import time
 import urllib.request
 from collections.abc import Iterator
-from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 import pytest
@@ -27,74 +24,22 @@ from shared.events.payments import (
     RefundSettled,
     SubscriptionUpdated,
 )
-from shared.ingress.http import Problem
 from shared.money import Money
-from shared.providers.stripe import normalise_event, verify_signature
-from tests.connectors.conftest import FakeSleep, control
+from shared.providers.stripe import normalise_event
+from tests.connectors.conftest import FakeSleep, StripeHub, control, stripe_hub
 
 API_KEY = "sk_test_51O2cHubSandboxKey"
 WEBHOOK_SECRET = "whsec_o2c_after_sale_secret"
 LINKS = {"o2c_correlation_id": "corr-after-sale", "o2c_erp_order_id": "SO-2001"}
 
 
-@dataclass
-class Hub:
-    """Stands in for ``POST /webhooks/stripe``: verifies ``Stripe-Signature`` (401 if it does not hold)."""
-
-    url: str = ""
-    events: list[dict[str, Any]] = field(default_factory=list)
-    rejected: int = 0
-
-    def of_type(self, event_type: str) -> list[dict[str, Any]]:
-        return [e for e in self.events if e["type"] == event_type]
-
-    def types(self) -> list[str]:
-        return [e["type"] for e in self.events]
+Hub = StripeHub
 
 
 @pytest.fixture
-def hub() -> Iterator[Hub]:
-    state = Hub()
-    lock = threading.Lock()
-
-    class Handler(BaseHTTPRequestHandler):
-        def do_POST(self) -> None:
-            body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
-            try:
-                verify_signature(
-                    body,
-                    self.headers.get("Stripe-Signature"),
-                    [WEBHOOK_SECRET],
-                    tolerance_s=300,
-                    now=time.time(),
-                )
-            except Problem:
-                with lock:
-                    state.rejected += 1
-                self._answer(401)
-                return
-            with lock:
-                state.events.append(json.loads(body))
-            self._answer(200)
-
-        def _answer(self, status: int) -> None:
-            self.send_response(status)
-            self.send_header("Content-Length", "0")
-            self.end_headers()
-
-        def log_message(self, format: str, *args: Any) -> None:
-            return
-
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    server.daemon_threads = True
-    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
-    thread.start()
-    state.url = f"http://127.0.0.1:{server.server_address[1]}/webhooks/stripe"
-    try:
-        yield state
-    finally:
-        server.shutdown()
-        server.server_close()
+def hub() -> Iterator[StripeHub]:
+    with stripe_hub(WEBHOOK_SECRET) as receiver:
+        yield receiver
 
 
 @pytest.fixture

@@ -5,13 +5,10 @@ Idempotency-Key replays after a lost reply, and money on the wire."""
 from __future__ import annotations
 
 import ast
-import json
 import threading
 import time
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
@@ -20,10 +17,9 @@ import pytest
 from localcloud.sandboxes.stripe import StripeSandbox
 from shared.connectors import AuthError, PermanentError, TransientError
 from shared.connectors.stripe_payments import AuthorizationResult, PaymentIntentStateError, StripePayments
-from shared.ingress.http import Problem
 from shared.money import Money
-from shared.providers.stripe import normalise_event, verify_signature
-from tests.connectors.conftest import FakeSleep, control
+from shared.providers.stripe import normalise_event
+from tests.connectors.conftest import FakeSleep, StripeHub, control, stripe_hub
 
 ROOT = Path(__file__).resolve().parents[2]
 API_KEY = "sk_test_51O2cHubSandboxKey"
@@ -36,61 +32,13 @@ LINKS = {
 }
 
 
-@dataclass
-class Hub:
-    """Stands in for ``POST /webhooks/stripe``: verifies ``Stripe-Signature`` as the hub does (401 if not)."""
-
-    url: str
-    events: list[dict[str, Any]] = field(default_factory=list)
-    rejected: int = 0
-
-    def of_type(self, event_type: str) -> list[dict[str, Any]]:
-        return [e for e in self.events if e["type"] == event_type]
+Hub = StripeHub
 
 
 @pytest.fixture
-def hub() -> Iterator[Hub]:
-    state = Hub(url="")
-
-    class Handler(BaseHTTPRequestHandler):
-        def do_POST(self) -> None:
-            body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
-            try:
-                verify_signature(
-                    body,
-                    self.headers.get("Stripe-Signature"),
-                    [WEBHOOK_SECRET],
-                    tolerance_s=300,
-                    now=time.time(),
-                )
-            except Problem:
-                state.rejected += 1
-                self._answer(401, b'{"status": "unauthorized"}')
-                return
-            event = json.loads(body)
-            state.events.append(event)
-            self._answer(200, json.dumps({"status": "accepted", "eventId": event["id"]}).encode())
-
-        def _answer(self, status: int, body: bytes) -> None:
-            self.send_response(status)
-            self.send_header("Content-Type", "application/json")
-            self.send_header("Content-Length", str(len(body)))
-            self.end_headers()
-            self.wfile.write(body)
-
-        def log_message(self, format: str, *args: Any) -> None:
-            return
-
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    server.daemon_threads = True
-    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
-    thread.start()
-    state.url = f"http://127.0.0.1:{server.server_address[1]}/webhooks/stripe"
-    try:
-        yield state
-    finally:
-        server.shutdown()
-        server.server_close()
+def hub() -> Iterator[StripeHub]:
+    with stripe_hub(WEBHOOK_SECRET) as receiver:
+        yield receiver
 
 
 @pytest.fixture

@@ -4,6 +4,7 @@ batch is processed once, and `o2c dlq list` / `o2c dlq redrive` show and move it
 from __future__ import annotations
 
 import json
+import re
 import time
 import uuid
 from typing import Any
@@ -70,7 +71,8 @@ def test_poison_message_goes_to_the_dlq_and_can_be_redriven(
     assert main(["dlq", "list"]) == 0
     listing = capsys.readouterr().out
     assert "LineageRecorder" in listing and "1 dead letter" in listing
-    assert f"received {max_receives}x" in listing or "received" in listing
+    # the parked message is shown with its event type and how often the consumer received it
+    assert re.search(r"PayoutPaid\s+event \?\s+received \d+x", listing), listing
 
     assert main(["dlq", "redrive", "LineageRecorder"]) == 0
     assert "redrove 1 message" in capsys.readouterr().out
