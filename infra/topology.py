@@ -122,7 +122,16 @@ CORRELATION_TABLE = TableSpec(
 ERP_GATE_TABLE = TableSpec(
     id="ErpGateTable", partition_key="pk", ttl_attribute="expiration", env_var="ERP_GATE_TABLE_NAME"
 )
-TABLES: tuple[TableSpec, ...] = (IDEMPOTENCY_TABLE, LINEAGE_TABLE, CORRELATION_TABLE, ERP_GATE_TABLE)
+#: Facts that arrived before what they depend on, until it arrives (``shared.o2c.pending``); no TTL: nothing
+#: waiting is ever dropped.
+PENDING_TABLE = TableSpec(id="PendingTable", partition_key="pk", sort_key="sk", env_var="PENDING_TABLE_NAME")
+TABLES: tuple[TableSpec, ...] = (
+    IDEMPOTENCY_TABLE,
+    LINEAGE_TABLE,
+    CORRELATION_TABLE,
+    ERP_GATE_TABLE,
+    PENDING_TABLE,
+)
 
 STRIPE_WEBHOOK_SECRET = SecretSpec(
     id="StripeWebhookSecret",
@@ -371,7 +380,7 @@ REFUND_BOOKER = FunctionSpec(
     memory_mb=512,
     timeout_s=60,
     publishes_events=True,
-    tables={ERP_GATE_TABLE.id: "read_write"},
+    tables={ERP_GATE_TABLE.id: "read_write", PENDING_TABLE.id: "read_write"},
     secrets=_ERP_AND_STRIPE_SECRETS,
     stage_settings=_ERP_AND_STRIPE_SETTINGS,
 )
@@ -392,7 +401,7 @@ PAYOUT_DEPOSITOR = FunctionSpec(
     memory_mb=512,
     timeout_s=120,
     publishes_events=True,
-    tables={ERP_GATE_TABLE.id: "read_write"},
+    tables={ERP_GATE_TABLE.id: "read_write", PENDING_TABLE.id: "read_write"},
     secrets=_ERP_AND_STRIPE_SECRETS,
     stage_settings=_ERP_AND_STRIPE_SETTINGS,
 )
@@ -405,7 +414,11 @@ DISPUTE_SYNC = FunctionSpec(
     memory_mb=512,
     timeout_s=60,
     publishes_events=True,
-    tables={ERP_GATE_TABLE.id: "read_write", IDEMPOTENCY_TABLE.id: "read_write"},
+    tables={
+        ERP_GATE_TABLE.id: "read_write",
+        IDEMPOTENCY_TABLE.id: "read_write",
+        PENDING_TABLE.id: "read_write",
+    },
     secrets=_ERP_STRIPE_CRM_SECRETS,
     stage_settings=_ERP_STRIPE_CRM_SETTINGS,
 )
@@ -416,9 +429,19 @@ RENEWAL_SYNC = FunctionSpec(
     memory_mb=512,
     timeout_s=60,
     publishes_events=True,
-    tables={ERP_GATE_TABLE.id: "read_write"},
+    tables={ERP_GATE_TABLE.id: "read_write", PENDING_TABLE.id: "read_write"},
     secrets=_ERP_STRIPE_CRM_SECRETS,
     stage_settings=_ERP_STRIPE_CRM_SETTINGS,
+)
+FACT_RELEASER = FunctionSpec(
+    id="FactReleaser",
+    code_dir="functions/fact_releaser",
+    description="Puts facts that waited for another fact back on the bus once it arrives; hourly sweep",
+    memory_mb=256,
+    timeout_s=60,
+    publishes_events=True,
+    tables={PENDING_TABLE.id: "read_write"},
+    schedule="rate(1 hour)",
 )
 RECONCILER = FunctionSpec(
     id="Reconciler",
@@ -531,6 +554,15 @@ CONSUMERS: tuple[ConsumerSpec, ...] = (
             "detail-type": ["BillingInvoicePaid", "BillingInvoicePaymentFailed"],
         },
         batch_size=5,
+    ),
+    ConsumerSpec(
+        id="FactReleaser",
+        function=FACT_RELEASER,
+        pattern={
+            "source": ["o2c.orchestration", "o2c.erp"],
+            "detail-type": ["InvoicePaid", "RenewalInvoiced", "DisputeRecorded"],
+        },
+        batch_size=10,
     ),
     ConsumerSpec(
         id="StripePartnerIngest",

@@ -65,6 +65,10 @@ def _parser() -> argparse.ArgumentParser:
     rs = with_target(sub.add_parser("resync", help="re-run the syncs of a deal, payment, refund or payout"))
     rs.add_argument("id")
 
+    pend = sub.add_parser("pending", help="facts waiting for another fact (a refund before its invoice, ...)")
+    pend_sub = pend.add_subparsers(dest="pending_command", required=True)
+    with_target(pend_sub.add_parser("list", help="what waits, for what, since when"))
+    with_target(pend_sub.add_parser("release", help="put every waiting fact back on the bus now"))
     dlq = sub.add_parser("dlq", help="dead-letter queues")
     dlq_sub = dlq.add_subparsers(dest="dlq_command", required=True)
     with_target(dlq_sub.add_parser("list", help="depth and a sample of every DLQ"))
@@ -142,6 +146,18 @@ def main(argv: Sequence[str] | None = None) -> int:
             )
             print(after_sale.render(report, "json" if args.json else "csv" if args.csv else "table"))
             return 1 if report["exceptions"] else 0
+        if args.command == "pending":
+            from o2c_cli import pending
+
+            target = resolve(args.stack, args.region)
+            if args.pending_command == "release":
+                print(f"released {pending.release_all(target)} waiting fact(s)")
+                return 0
+            waiting = pending.waiting(target)
+            for item in waiting:
+                print(pending.line(item))
+            print(f"{len(waiting)} fact(s) waiting")
+            return 0
         if args.command == "dlq":
             from o2c_cli import dlq
 

@@ -31,6 +31,7 @@ class Target:
     state_machine_arn: str = ""
     event_bus_name: str = ""
     reconciler_function: str = ""
+    pending_table: str = ""
 
     @property
     def is_local(self) -> bool:
@@ -65,6 +66,7 @@ def local_target(state_dir: Path | None = None) -> Target:
         endpoint_url=info["aws_endpoint_url"],
         lineage_table=resources["tables"]["LineageTable"],
         correlation_table=resources["tables"].get("CorrelationTable", ""),
+        pending_table=resources["tables"].get("PendingTable", ""),
         state_machine_arn=info.get("state_machine_arn", ""),
         event_bus_name=resources.get("event_bus", {}).get("name", ""),
         reconciler_function=info.get("functions", {}).get("Reconciler", ""),
@@ -96,6 +98,7 @@ def stack_target(stack: str, region: str | None = None) -> Target:
         region=cfn.meta.region_name,
         lineage_table=values["LineageTableName"],
         correlation_table=values.get("CorrelationTableName", ""),
+        pending_table=values.get("PendingTableName", ""),
         state_machine_arn=values.get("StateMachineArn", ""),
         event_bus_name=values.get("EventBusName", ""),
         reconciler_function=values.get("ReconcilerFunctionName", ""),

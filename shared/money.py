@@ -109,3 +109,19 @@ def to_stripe(money: Money) -> int:
     if money.currency in STRIPE_TWO_DECIMAL_FOR_ZERO_DECIMAL:
         return money.amount * 100
     return money.amount
+
+
+def convert(money: Money, rate: Decimal | str | float, currency: str) -> Money:
+    """``money`` x ``rate`` in ``currency``, rounded half up to its minor unit — Stripe's and NetSuite's
+    convention for an exchange rate quoted in major units (10.00 EUR x 1.234 = 12.34 USD; 1,000 JPY x
+    0.0067 = 6.70 USD). A float rate (Stripe's JSON) is read through its shortest repr, never its binary
+    value."""
+    from decimal import ROUND_HALF_UP
+
+    target = currency.upper()
+    exact = Decimal(str(rate)) if isinstance(rate, float) else Decimal(rate)
+    if not exact.is_finite() or exact <= 0:
+        raise ValueError(f"an exchange rate is positive, got {rate}")
+    major = money.to_decimal() * exact
+    minor = major.scaleb(minor_unit_exponent(target)).to_integral_value(rounding=ROUND_HALF_UP)
+    return Money.of(int(minor), target)

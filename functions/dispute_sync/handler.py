@@ -16,6 +16,7 @@ from shared.consumers import sqs_consumer
 from shared.events.after_sale import DisputeRecorded, DisputeSettled
 from shared.o2c.after_sale import record_dispute, settle_dispute, skipping_unknown
 from shared.o2c.facts import publish
+from shared.o2c.pending import parking
 from shared.observability import logger
 
 
@@ -57,4 +58,4 @@ def sync(record: SQSRecord) -> None:
     logger.info("dispute synced", extra={"dispute": data["disputeId"], "fact": event["detail-type"]})
 
 
-lambda_handler = sqs_consumer(skipping_unknown(sync))
+lambda_handler = sqs_consumer(skipping_unknown(parking("DisputeSync")(sync)))

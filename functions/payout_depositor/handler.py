@@ -13,6 +13,7 @@ from shared.consumers import sqs_consumer
 from shared.events.after_sale import DepositRecorded, ReconciliationException
 from shared.o2c.after_sale import PayoutNotTied, deposit_payout, skipping_unknown, subsidiary_for_currency
 from shared.o2c.facts import publish
+from shared.o2c.pending import parking
 from shared.observability import logger
 
 
@@ -49,4 +50,4 @@ def deposit(record: SQSRecord) -> None:
     logger.info("payout deposited", extra={"payout": payout_id, "deposit": booked["erpDepositId"]})
 
 
-lambda_handler = sqs_consumer(skipping_unknown(deposit))
+lambda_handler = sqs_consumer(skipping_unknown(parking("PayoutDepositor")(deposit)))

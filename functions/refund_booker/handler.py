@@ -12,6 +12,7 @@ from shared.consumers import sqs_consumer
 from shared.events.after_sale import RefundBooked
 from shared.o2c.after_sale import book_refund, skipping_unknown
 from shared.o2c.facts import publish
+from shared.o2c.pending import parking
 from shared.observability import logger
 
 
@@ -29,4 +30,4 @@ def book(record: SQSRecord) -> None:
     logger.info("refund booked", extra={"refund": data["refundId"], "credit_memo": booked["erpCreditMemoId"]})
 
 
-lambda_handler = sqs_consumer(skipping_unknown(book))
+lambda_handler = sqs_consumer(skipping_unknown(parking("RefundBooker")(book)))

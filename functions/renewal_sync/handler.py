@@ -13,6 +13,7 @@ from shared.consumers import sqs_consumer
 from shared.events.after_sale import DunningChanged, RenewalInvoiced
 from shared.o2c.after_sale import book_renewal, skipping_unknown, start_dunning, subsidiary_for_currency
 from shared.o2c.facts import publish
+from shared.o2c.pending import parking
 from shared.observability import logger
 
 
@@ -48,4 +49,4 @@ def sync(record: SQSRecord) -> None:
     logger.info("renewal synced", extra={"invoice": data["billingInvoiceId"], "fact": event["detail-type"]})
 
 
-lambda_handler = sqs_consumer(skipping_unknown(sync))
+lambda_handler = sqs_consumer(skipping_unknown(parking("RenewalSync")(sync)))

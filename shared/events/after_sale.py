@@ -108,6 +108,9 @@ class RenewalInvoiced(EventData):
     erpPaymentId: str
     erpCustomerId: str
     amount: Money
+    paymentIntentId: str | None = Field(
+        default=None, description="The cycle's payment, as the ERP payment's external id"
+    )
     periodStart: date | None = None
     periodEnd: date | None = None
     opportunityId: str | None = None

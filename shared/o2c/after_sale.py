@@ -3,8 +3,9 @@
 Every ERP write carries an external id derived from the payment platform's id (``cm-re_...``,
 ``cr-re_...``, ``dep-po_...``), so redeliveries and retries after an ERP outage never book twice. A fact
 that arrives before what it depends on (a refund before its invoice, a payout before its payments are
-applied) raises ``NotYetKnown``: the consumer's queue retries it until the missing fact has arrived, and
-parks it in the DLQ (visible, redrivable) if it never does.
+applied, a dispute's outcome before the dispute) raises ``NotYetKnown`` naming the fact it awaits: the
+consumer parks it until that fact is published (``shared.o2c.pending``), then books it as if it had
+arrived in order.
 """
 
 from __future__ import annotations
@@ -52,7 +53,13 @@ def skipping_unknown(handle: Any) -> Any:
 
 
 class NotYetKnown(Exception):
-    """A fact this one depends on has not reached the ERP yet; retry later."""
+    """A fact this one depends on has not reached the ERP yet. ``awaiting`` names it (``payment:pi_...``,
+    ``dispute:dp_...``) when a later event will announce it: the consumer parks the event until then
+    (``shared.o2c.pending``); without it the queue retries."""
+
+    def __init__(self, message: str, *, awaiting: str | None = None) -> None:
+        super().__init__(message)
+        self.awaiting = awaiting
 
 
 class PayoutNotTied(Exception):
@@ -97,7 +104,10 @@ def book_refund(erp: Any, payments: Any, refund: Mapping[str, Any]) -> dict[str,
         raise NotYetKnown(f"payment {refund['paymentIntentId']} is not one of the hub's deals")
     invoice = erp.get_by_external_id("invoice", invoice_external_id(*deal))
     if invoice is None:
-        raise NotYetKnown(f"no ERP invoice yet for {deal[0]} deal {deal[1]}")
+        raise NotYetKnown(
+            f"no ERP invoice yet for {deal[0]} deal {deal[1]}",
+            awaiting=f"payment:{refund['paymentIntentId']}",
+        )
     amount = Money.model_validate(refund["amount"])
     memo = f"Stripe refund {refund['refundId']} of {refund['paymentIntentId']}"
     credit = erp.credit_invoice(
@@ -148,7 +158,10 @@ def plan_deposit(
             intent = charge.get("payment_intent")
             payment = erp.get_by_external_id("customerPayment", f"pay-{intent}") if intent else None
             if payment is None:
-                raise NotYetKnown(f"payment {intent or txn['source']} is not applied in the ERP yet")
+                raise NotYetKnown(
+                    f"payment {intent or txn['source']} is not applied in the ERP yet",
+                    awaiting=f"payment:{intent}" if intent else None,
+                )
             paid.append((str(payment["id"]), amount))
         elif kind in {"refund", "payment_refund"}:
             other.append((f"Stripe refund {txn['source']}", amount))
@@ -199,7 +212,9 @@ def _deal_invoice(
         raise NotYetKnown(f"payment {payment_intent_id} is not one of the hub's deals")
     invoice = erp.get_by_external_id("invoice", invoice_external_id(*deal))
     if invoice is None:
-        raise NotYetKnown(f"no ERP invoice yet for {deal[0]} deal {deal[1]}")
+        raise NotYetKnown(
+            f"no ERP invoice yet for {deal[0]} deal {deal[1]}", awaiting=f"payment:{payment_intent_id}"
+        )
     return deal, invoice
 
 
@@ -258,7 +273,10 @@ def record_dispute(
 def settle_dispute(erp: Any, closed: Mapping[str, Any]) -> dict[str, Any]:
     external_id = f"dsp-{closed['disputeId']}"
     if erp.get_by_external_id("returnAuthorization", external_id) is None:
-        raise NotYetKnown(f"dispute {closed['disputeId']} was not recorded in the ERP yet")
+        raise NotYetKnown(
+            f"dispute {closed['disputeId']} was not recorded in the ERP yet",
+            awaiting=f"dispute:{closed['disputeId']}",
+        )
     credit = erp.settle_dispute(external_id, outcome=closed["outcome"])
     return {
         "disputeId": closed["disputeId"],
@@ -329,6 +347,7 @@ def book_renewal(
         "erpPaymentId": payment.id,
         "erpCustomerId": customer_id,
         "amount": amount.model_dump(),
+        "paymentIntentId": paid.get("paymentIntentId"),
         "periodStart": start.isoformat() if start else None,
         "periodEnd": end.isoformat() if end else None,
         "opportunityId": paid.get("opportunityId"),

@@ -239,3 +239,107 @@ def test_a_clean_day_reconciles_to_zero_exceptions_and_drift_is_caught(
         e.detail_type == "ReconciliationException"
         for e in trace(cloud.target, str(paid_deal["invoice"]["id"]))
     )
+
+
+def us_deal(cloud: Hub, *, currency: str = "USD", price: str = "1200.00") -> str:
+    """A deal of a US company (the ERP's US subsidiary)."""
+    return str(
+        cloud.cloud.sandboxes["hubspot"].create_deal(
+            name="Contoso - starter",
+            amount=price,
+            currency=currency,
+            company={
+                "name": "Contoso Inc.",
+                "domain": "contoso.example",
+                "o2c_region": "NA",
+                "address": "1 Main St",
+                "city": "Seattle",
+                "zip": "98101",
+                "country": "US",
+                "state": "WA",
+                "currency": currency,
+            },
+            contacts=[{"email": "ap@contoso.example", "firstname": "Cody", "lastname": "Payables"}],
+            line_items=[{"name": "Starter plan", "quantity": 1, "price": price, "hs_sku": "START-1"}],
+        )
+    )
+
+
+# --- out of order: what comes first waits for what it depends on (after the day's reconciliation above,
+# which counts this module's one deal) -------------------------------------------------------------------
+
+
+def test_a_payout_before_its_payment_is_applied_waits_and_is_deposited_once_it_is(cloud: Hub) -> None:
+    from o2c_cli import pending
+
+    stripe = cloud.cloud.sandboxes["stripe"]
+    cloud.settle()
+    stripe.create_payouts()  # what earlier tests left unpaid goes out first
+    cloud.settle()
+    stripe.hold_webhooks()  # Stripe's deliveries are late; we hand over only the ones named below
+    try:
+        deal_id = us_deal(cloud)  # in USD: no balance left over from the EUR tests above
+        cloud.cloud.sandboxes["hubspot"].win(deal_id)
+        name = f"hubspot-{deal_id}"
+        setup_intent = playbook.save_card(cloud.cloud, cloud.target, name)
+        [saved] = [e for e in stripe.events() if e["data"]["object"]["id"] == setup_intent]
+        stripe.redeliver(saved["id"])
+        playbook.wait_until(cloud.target, name, state="WaitForCaptureConfirmation")
+        [intent] = [p for p in stripe.payment_intents() if p["metadata"].get("o2c_opportunity_id") == deal_id]
+        wait_for(lambda: stripe.payment_intent(intent["id"])["status"] == "succeeded")
+
+        payout_id = stripe.create_payout("usd")
+        [paid] = [
+            e
+            for e in stripe.events()
+            if e["type"] == "payout.paid" and e["data"]["object"]["id"] == payout_id
+        ]
+        assert stripe.redeliver(paid["id"])[0] == 200  # the payout arrives before the capture's webhook
+        wait_for(lambda: any(p.detail_type == "PayoutPaid" for p in pending.waiting(cloud.target)))
+        [waiting] = pending.waiting(cloud.target)
+        assert (waiting.consumer, waiting.awaiting) == ("PayoutDepositor", f"payment:{intent['id']}")
+        assert erp_records(cloud, "deposit", f"dep-{payout_id}") == []
+        assert cloud.dlq_depth("PayoutDepositor") == 0  # waiting, not dead
+    finally:
+        stripe.release_webhooks()
+
+    playbook.wait_until(cloud.target, name, status="SUCCEEDED")
+    wait_for(lambda: len(erp_records(cloud, "deposit", f"dep-{payout_id}")) == 1)
+    cloud.settle()
+    [deposit] = erp_records(cloud, "deposit", f"dep-{payout_id}")
+    [payout] = [p for p in stripe.payouts() if p["id"] == payout_id]
+    assert Money.of(payout["amount"], "USD").to_decimal() == deposit["total"]
+    assert pending.waiting(cloud.target) == []
+    assert len([e for e in trace(cloud.target, payout_id) if e.detail_type == "DepositRecorded"]) == 1
+
+
+def test_a_dispute_closed_before_it_was_recorded_is_settled_once_it_is(cloud: Hub) -> None:
+    from o2c_cli import pending
+
+    stripe = cloud.cloud.sandboxes["stripe"]
+    cloud.settle()
+    [charge] = [c for c in stripe.charges() if c["captured"] and not c["disputed"] and not c["refunded"]][-1:]
+    stripe.hold_webhooks()
+    try:
+        dispute_id = stripe.open_dispute(charge["id"], reason="product_not_received")
+        stripe.close_dispute(dispute_id, "lost")
+        [closed] = [
+            e
+            for e in stripe.events()
+            if e["type"] == "charge.dispute.closed" and e["data"]["object"]["id"] == dispute_id
+        ]
+        assert stripe.redeliver(closed["id"])[0] == 200
+        wait_for(lambda: any(p.awaiting == f"dispute:{dispute_id}" for p in pending.waiting(cloud.target)))
+    finally:
+        stripe.release_webhooks()
+    wait_for(
+        lambda: any(
+            e.detail_type == "DisputeSettled" and e.data.get("outcome") == "lost"
+            for e in trace(cloud.target, dispute_id)
+        )
+    )
+    cloud.settle()
+    assert len(erp_records(cloud, "returnAuthorization", f"dsp-{dispute_id}")) == 1
+    assert len(erp_records(cloud, "creditMemo", f"dsp-{dispute_id}")) == 1  # lost: booked once
+    assert pending.waiting(cloud.target) == []
+    assert len([e for e in trace(cloud.target, dispute_id) if e.detail_type == "DisputeSettled"]) == 1

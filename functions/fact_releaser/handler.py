@@ -1,0 +1,67 @@
+"""Facts that waited for another fact go back on the bus when it arrives (``shared.o2c.pending``).
+
+From its queue: ``InvoicePaid`` / ``RenewalInvoiced`` (a payment is applied in the ERP) and
+``DisputeRecorded`` release the refunds, disputes, payouts and dispute outcomes parked for them. Hourly
+(EventBridge Scheduler, or ``o2c pending release``): every event parked longer than ``min_age_s`` is put
+back on the bus, and how many still wait, and the oldest's age, are published as metrics (alarmed)."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
+
+from shared.consumers import sqs_consumer
+from shared.o2c.pending import PendingFacts, released_keys
+from shared.observability import MetricUnit, logger, metrics, tracer
+
+
+def release(record: SQSRecord) -> None:
+    event = json.loads(record.body)
+    metadata, data = event["detail"]["metadata"], event["detail"]["data"]
+    logger.set_correlation_id(metadata["correlationId"])
+    pending = PendingFacts.from_env()
+    for key in released_keys(event["detail-type"], data):
+        released = pending.release(pending.waiting_for(key))
+        if released:
+            logger.info("released waiting facts", extra={"awaiting": key, "released": released})
+
+
+_on_queue = sqs_consumer(release)
+
+
+def sweep(min_age_s: float) -> dict[str, Any]:
+    """Put back on the bus every event parked for longer than ``min_age_s``; what still waits after."""
+    import time
+
+    pending = PendingFacts.from_env()
+    settled = pending.settle()
+    waiting = [p for p in pending.all() if p.waiting]
+    released = pending.release(p for p in waiting if time.time() - p.parked_at >= min_age_s)
+    oldest = max((p.age_s for p in waiting), default=0.0)
+    metrics.add_metric(name="FactsWaiting", unit=MetricUnit.Count, value=len(waiting))
+    metrics.add_metric(name="OldestWaitingFactAge", unit=MetricUnit.Seconds, value=oldest)
+    logger.info(
+        "swept waiting facts", extra={"waiting": len(waiting), "released": released, "settled": settled}
+    )
+    return {
+        "waiting": len(waiting),
+        "released": released,
+        "settled": settled,
+        "oldestAgeSeconds": round(oldest),
+    }
+
+
+@logger.inject_lambda_context(clear_state=True)
+@metrics.log_metrics
+@tracer.capture_lambda_handler(capture_response=False)
+def _on_schedule(event: dict[str, Any], context: Any) -> dict[str, Any]:
+    return sweep(float(event.get("minAgeSeconds", 300)))
+
+
+def lambda_handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
+    """SQS batches (a fact arrived) or the scheduler's invocation (the sweep)."""
+    if "Records" in event:
+        return _on_queue(event, context)
+    return _on_schedule(event, context)
