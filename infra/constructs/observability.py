@@ -1,4 +1,5 @@
-"""Alarms on every failure path (DLQ depth, function errors), published to an encrypted SNS topic."""
+"""Alarms on every failure path (DLQ depth, function errors, facts waiting too long for what they depend on),
+published to an encrypted SNS topic."""
 
 from __future__ import annotations
 
@@ -13,6 +14,11 @@ from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_sns as sns
 from aws_cdk import aws_sqs as sqs
 from constructs import Construct
+
+from infra.topology import FACT_RELEASER, METRICS_NAMESPACE
+
+#: A fact that still waits after this long (a refund whose invoice never came, ...) needs a person.
+WAITING_FACT_ALARM_S = 86_400
 
 
 class Alarms(Construct):
@@ -60,3 +66,24 @@ class Alarms(Construct):
                 treat_missing_data=cloudwatch.TreatMissingData.NOT_BREACHING,
             )
             alarm.add_alarm_action(action)
+
+        waiting_too_long = cloudwatch.Alarm(
+            self,
+            "FactWaitingTooLong",
+            alarm_description=(
+                "A fact has waited over a day for what it depends on (o2c pending list): "
+                "fix the missing side, then o2c pending release"
+            ),
+            metric=cloudwatch.Metric(
+                namespace=METRICS_NAMESPACE,
+                metric_name="OldestWaitingFactAge",
+                dimensions_map={"service": FACT_RELEASER.service_name},
+                period=Duration.hours(1),
+                statistic="Maximum",
+            ),
+            threshold=WAITING_FACT_ALARM_S,
+            evaluation_periods=1,
+            comparison_operator=cloudwatch.ComparisonOperator.GREATER_THAN_THRESHOLD,
+            treat_missing_data=cloudwatch.TreatMissingData.NOT_BREACHING,
+        )
+        waiting_too_long.add_alarm_action(action)

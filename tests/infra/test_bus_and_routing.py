@@ -137,3 +137,16 @@ def test_partner_buses_are_wired_only_where_the_stage_configures_them(synthesize
         if "prefix" in str(r["Properties"]["EventPattern"])
     ]
     assert partner_rules == []
+
+
+def test_a_fact_waiting_over_a_day_is_alarmed(template_json: dict[str, Any]) -> None:
+    from infra.topology import FACT_RELEASER, METRICS_NAMESPACE
+
+    [alarm] = [
+        a["Properties"]
+        for a in resources_of(template_json, "AWS::CloudWatch::Alarm").values()
+        if a["Properties"].get("MetricName") == "OldestWaitingFactAge"
+    ]
+    assert alarm["Namespace"] == METRICS_NAMESPACE
+    assert alarm["Dimensions"] == [{"Name": "service", "Value": FACT_RELEASER.service_name}]
+    assert alarm["Threshold"] == 86_400 and alarm["AlarmActions"]
