@@ -17,7 +17,10 @@ After the sale:
 - ``PUT /{invoice|customerRefund|deposit}/eid:{ext}[?replace=...]`` upserts: a standalone invoice (refused
   once payments or credits are applied to it), a customer refund applying credit memos (``paymentMethod``
   from ``payment_methods``), a deposit of customer payments (each whole, in one deposit only; they become
-  Deposited) with ``other`` and ``cashBack`` lines; ``total`` = payments + other - cash back
+  Deposited) with ``other`` and ``cashBack`` lines; ``total`` = payments + other - cash back. A payment in
+  another currency than the deposit is refused ("is in another currency") unless the deposit is in the base
+  currency of the payment's subsidiary: then its ``paymentAmount`` is its base-currency amount,
+  ``shared.money.convert(payment, its exchangeRate, deposit currency)`` to the cent, else 400
 - ``POST /invoice/{id}/!transform/{creditMemo|returnAuthorization}`` and
   ``POST /returnAuthorization/{id}/!transform/creditMemo`` (the RMA must be approved; it becomes Refunded):
   the invoice's (RMA's) lines are copied; body ``item`` lines are appended, or replace them with
@@ -34,6 +37,15 @@ After the sale:
   ``{"items", "count", "hasMore", "offset", "totalResults"}``
 Every transaction has a ``tranDate`` (the body's, else today).
 
+Currencies: every subsidiary has a base currency (``subsidiary_currencies``, default
+``DEFAULT_SUBSIDIARY_CURRENCIES``: 1 USD, 2 and 3 EUR). Sales orders, invoices, customer payments, credit
+memos, customer refunds and deposits carry ``exchangeRate`` (from the transaction currency to the base
+currency of its subsidiary: the body's, the customer's for a payment or refund, the source's for a
+transform): 1 in the base currency (a body's rate is then ignored); otherwise the body's ``exchangeRate``
+(a positive number, else 400 ``INVALID_FLD_VALUE``), else on an upsert keeping currency and subsidiary the
+record's own, else the account's table (``set_exchange_rate(from, to, rate)``, default
+``DEFAULT_EXCHANGE_RATES``; none known: 400). A customer payment also gets its customer's ``subsidiary``.
+
 Every error has NetSuite's shape ``{"type", "title", "status", "o:errorDetails": [{"detail",
 "o:errorCode"}]}``. More than ``concurrency_limit`` API requests in flight at once: 429
 ``CONCURRENCY_LIMIT_EXCEEDED`` (counted in ``concurrency()["rejected"]``). Amounts with more decimals than
@@ -42,10 +54,16 @@ the record currency has are refused (400 ``INVALID_FLD_VALUE``).
 Faults: as the base (``fail_next``, ``slow_next``) plus ``commit_then_timeout_next(count, delay_s)``: the
 next write is applied, then its reply held back ``delay_s`` (longer than the client's read timeout).
 
+Python control: ``records(type)``, ``record(type, key)``, ``edit(type, id, **fields)`` (a user's change in
+the UI), ``set_exchange_rate(from, to, rate)`` / ``exchange_rate(from, to)``, ``base_currency(subsidiary)``,
+``commit_then_timeout_next``, ``concurrency()``.
+
 Control (see also ``base``):
 - ``GET /_sandbox/records/{type}`` → ``{"records": [...]}``
 - ``POST /_sandbox/commit_then_timeout`` ``{"count": 1, "delay_s": 0.5}``
 - ``GET /_sandbox/concurrency`` → ``{"limit", "in_flight", "peak", "rejected"}``
+- ``POST /_sandbox/exchange_rates`` ``{"from": "JPY", "to": "USD", "rate": "0.0067"}`` (``rate`` null
+  removes it) → ``{"from", "to", "rate"}``
 """
 
 from __future__ import annotations
@@ -63,11 +81,26 @@ from typing import Any
 from urllib.parse import quote, urlencode
 
 from localcloud.sandboxes.base import BadRequest, Reply, Request, Sandbox, json_reply
-from shared.money import minor_unit_exponent
+from shared.money import convert, from_major, minor_unit_exponent
 
 RECORD_PATH = "/services/rest/record/v1"
 DEFAULT_CURRENCIES = {"1": "USD", "2": "GBP", "3": "CAD", "4": "EUR", "5": "JPY", "6": "KWD"}
 DEFAULT_SUBSIDIARIES = {"1": "O2C Inc. (US)", "2": "O2C GmbH (DE)", "3": "O2C B.V. (NL)"}
+#: Each subsidiary's base currency (a subsidiary missing here books in USD).
+DEFAULT_SUBSIDIARY_CURRENCIES = {"1": "USD", "2": "EUR", "3": "EUR"}
+#: The account's currency exchange rate table: 1 unit of the first currency in the second (major units).
+DEFAULT_EXCHANGE_RATES: dict[tuple[str, str], Decimal] = {
+    ("EUR", "USD"): Decimal("1.08"),
+    ("GBP", "USD"): Decimal("1.27"),
+    ("CAD", "USD"): Decimal("0.73"),
+    ("JPY", "USD"): Decimal("0.0067"),
+    ("KWD", "USD"): Decimal("3.25"),
+    ("USD", "EUR"): Decimal("0.92"),
+    ("GBP", "EUR"): Decimal("1.17"),
+    ("CAD", "EUR"): Decimal("0.68"),
+    ("JPY", "EUR"): Decimal("0.0062"),
+    ("KWD", "EUR"): Decimal("3.01"),
+}
 ORDER_STATUS_NAMES = {
     "A": "Pending Approval",
     "B": "Pending Fulfillment",
@@ -180,13 +213,18 @@ class NetSuiteSandbox(Sandbox):
         latency_s: float = 0.0,
         currencies: dict[str, str] | None = None,
         subsidiaries: dict[str, str] | None = None,
+        subsidiary_currencies: dict[str, str] | None = None,
+        exchange_rates: dict[tuple[str, str], Decimal | str] | None = None,
         payment_methods: dict[str, str] | None = None,
         webhook_url: str = "",
         host: str = "127.0.0.1",
         port: int = 0,
     ) -> None:
         """``latency_s``: every API request takes at least this long (inside the concurrency window, so
-        concurrent clients really overlap). ``webhook_url`` is unused (no outbound events yet)."""
+        concurrent clients really overlap). ``webhook_url`` is unused (no outbound events yet).
+        ``subsidiary_currencies``: subsidiary id → base currency code (default
+        ``DEFAULT_SUBSIDIARY_CURRENCIES``); ``exchange_rates``: ``{("JPY", "USD"): "0.0067"}`` (default
+        ``DEFAULT_EXCHANGE_RATES``), see ``set_exchange_rate``."""
         super().__init__(webhook_url=webhook_url, host=host, port=port)
         self.account_id = account_id
         self.consumer_key = consumer_key
@@ -197,6 +235,14 @@ class NetSuiteSandbox(Sandbox):
         self.latency_s = latency_s
         self.currencies = dict(currencies or DEFAULT_CURRENCIES)
         self.subsidiaries = dict(subsidiaries or DEFAULT_SUBSIDIARIES)
+        self.subsidiary_currencies = {
+            k: v.upper() for k, v in (subsidiary_currencies or DEFAULT_SUBSIDIARY_CURRENCIES).items()
+        }
+        self._exchange_rates: dict[tuple[str, str], Decimal] = {}
+        for (source, target), rate in (
+            DEFAULT_EXCHANGE_RATES if exchange_rates is None else exchange_rates
+        ).items():
+            self.set_exchange_rate(source, target, rate)
         self.payment_methods = dict(payment_methods or DEFAULT_PAYMENT_METHODS)
         self._records: dict[str, dict[str, dict[str, Any]]] = {t: {} for t in _TYPES}
         self._eids: dict[str, dict[str, str]] = {t: {} for t in _TYPES}
@@ -225,6 +271,7 @@ class NetSuiteSandbox(Sandbox):
             ("GET", re.compile(r"^/_sandbox/records/([A-Za-z]+)$"), self._c_records),
             ("POST", re.compile(r"^/_sandbox/commit_then_timeout$"), self._c_commit_then_timeout),
             ("GET", re.compile(r"^/_sandbox/concurrency$"), self._c_concurrency),
+            ("POST", re.compile(r"^/_sandbox/exchange_rates$"), self._c_exchange_rate),
         ]
 
     # --- Python API ----------------------------------------------------------------------------------
@@ -241,6 +288,34 @@ class NetSuiteSandbox(Sandbox):
         with self._lock:
             return copy.deepcopy(self._find(record_type, key))
 
+    def set_exchange_rate(self, from_code: str, to_code: str, rate: Decimal | str | int | None) -> None:
+        """The account's rate from one currency to another (1 ``from_code`` = ``rate`` ``to_code``), used by
+        transactions written from now on that give no ``exchangeRate``; None removes it."""
+        key = (from_code.upper(), to_code.upper())
+        with self._lock:
+            if rate is None:
+                self._exchange_rates.pop(key, None)
+                return
+            try:
+                exact = Decimal(str(rate))
+            except ArithmeticError:
+                raise ValueError(f"an exchange rate is a decimal number, got {rate!r}") from None
+            if not exact.is_finite() or exact <= 0:
+                raise ValueError(f"an exchange rate is positive, got {rate!r}")
+            self._exchange_rates[key] = exact
+
+    def exchange_rate(self, from_code: str, to_code: str) -> Decimal | None:
+        """The table's rate from ``from_code`` to ``to_code`` (1 for a currency to itself), None if unknown."""
+        source, target = from_code.upper(), to_code.upper()
+        if source == target:
+            return Decimal(1)
+        with self._lock:
+            return self._exchange_rates.get((source, target))
+
+    def base_currency(self, subsidiary_id: str) -> str:
+        """The subsidiary's base currency code."""
+        return self.subsidiary_currencies.get(str(subsidiary_id), "USD")
+
     def commit_then_timeout_next(self, count: int = 1, delay_s: float = 0.5) -> None:
         """The next ``count`` successful writes are applied, then answered only after ``delay_s`` (make it
         longer than the client's read timeout: the client sees a timeout, the write is committed)."""
@@ -255,7 +330,9 @@ class NetSuiteSandbox(Sandbox):
             record = self._records[record_type][str(record_id)]
             for name, value in fields.items():
                 record[name] = (
-                    Decimal(str(value)) if name in {"total", "subtotal", "amountRemaining"} else value
+                    Decimal(str(value))
+                    if name in {"total", "subtotal", "amountRemaining", "exchangeRate"}
+                    else value
                 )
 
     def concurrency(self) -> dict[str, int]:
@@ -502,6 +579,7 @@ class NetSuiteSandbox(Sandbox):
             "amountRemaining": order["total"],
             "status": {"id": "open", "refName": "Open"},
         }
+        self._set_exchange_rate(invoice, body, None)
         if external_id is not None:
             invoice["externalId"] = str(external_id)
         reply = self._save("invoice", invoice, None)
@@ -544,6 +622,7 @@ class NetSuiteSandbox(Sandbox):
             "memo": body.get("memo", source.get("memo")),
             "item": {"items": lines},
         }
+        self._set_exchange_rate(record, body, None)
         if body.get("tranDate"):
             record["tranDate"] = _date(body["tranDate"], "tranDate")
         _totals(record)
@@ -609,6 +688,7 @@ class NetSuiteSandbox(Sandbox):
             record["subsidiary"] = self._subsidiary(body.get("subsidiary"))
         if "currency" in body or existing is None:
             record["currency"] = self._currency(body.get("currency"))
+        self._set_exchange_rate(record, body, existing)
         for field in ("tranDate", "startDate", "endDate"):
             if body.get(field):
                 record[field] = _date(body[field], field)
@@ -634,7 +714,9 @@ class NetSuiteSandbox(Sandbox):
         record = copy.deepcopy(existing) if existing else {}
         self._entity(record, body, None, "customer")
         record["entity"] = record.pop("customer")
+        record["subsidiary"] = copy.deepcopy(self._records["customer"][record["entity"]["id"]]["subsidiary"])
         record["currency"] = self._currency(body.get("currency"))
+        self._set_exchange_rate(record, body, existing)
         if body.get("paymentMethod") is not None or existing is None:
             method_id = _ref_id(body.get("paymentMethod"), "paymentMethod")
             if method_id not in self.payment_methods:
@@ -670,6 +752,7 @@ class NetSuiteSandbox(Sandbox):
             record["subsidiary"] = self._subsidiary(body.get("subsidiary"))
         if "currency" in body or existing is None:
             record["currency"] = self._currency(body.get("currency"))
+        self._set_exchange_rate(record, body, existing)
         code = record["currency"]["refName"]
         if "account" in body:
             record["account"] = {"id": _ref_id(body["account"], "account")}
@@ -693,13 +776,7 @@ class NetSuiteSandbox(Sandbox):
                         raise _invalid(
                             f"Invalid payment reference key {line.get('id')}.", "INVALID_KEY_OR_REF"
                         )
-                    if payment["currency"]["id"] != record["currency"]["id"]:
-                        raise _invalid(f"Payment {payment['tranId']} is in another currency.")
-                    amount = _money(line.get("paymentAmount"), code, f"payment line {n} paymentAmount")
-                    if amount != payment["payment"]:
-                        raise _invalid(
-                            f"Payment {payment['tranId']} is deposited whole ({payment['payment']})."
-                        )
+                    amount = self._deposited_amount(payment, line.get("paymentAmount"), code, n)
                     elsewhere = payment.get("deposit", {}).get("id")
                     if elsewhere not in (None, own):
                         raise _invalid(f"Payment {payment['tranId']} is already deposited.", "USER_ERROR")
@@ -738,6 +815,29 @@ class NetSuiteSandbox(Sandbox):
         record.update({name: {"items": lines} for name, lines in sublists.items()}, total=total)
         record["_payments"] = ids  # marked deposited in _save, once the deposit has an id
         return record
+
+    def _deposited_amount(self, payment: dict[str, Any], value: Any, code: str, n: int) -> Decimal:
+        """A deposit line's ``paymentAmount`` in the deposit's currency ``code``: the whole payment, in its
+        own currency or, for a payment in another currency, at its base-currency amount (the payment times
+        its ``exchangeRate``) when the deposit is in its subsidiary's base currency."""
+        own = payment["currency"]["refName"]
+        if own == code:
+            expected = payment["payment"]
+        else:
+            if code != self.base_currency(payment["subsidiary"]["id"]):
+                raise _invalid(f"Payment {payment['tranId']} is in another currency.")
+            expected = convert(
+                from_major(payment["payment"], own), payment["exchangeRate"], code
+            ).to_decimal()
+        amount = _money(value, code, f"payment line {n} paymentAmount")
+        if amount != expected:
+            if own == code:
+                raise _invalid(f"Payment {payment['tranId']} is deposited whole ({payment['payment']}).")
+            raise _invalid(
+                f"Payment {payment['tranId']} of {payment['payment']} {own} is deposited at its base-currency "
+                f"amount: {expected} {code} (at {payment['exchangeRate']}), not {amount}."
+            )
+        return amount
 
     def _entity(self, record: dict[str, Any], body: dict[str, Any], existing: Any, field: str) -> None:
         if field in body or existing is None:
@@ -872,6 +972,7 @@ class NetSuiteSandbox(Sandbox):
             record["subsidiary"] = self._subsidiary(body.get("subsidiary"))
         if "currency" in body or existing is None:
             record["currency"] = self._currency(body.get("currency"))
+        self._set_exchange_rate(record, body, existing)
         if "memo" in body:
             record["memo"] = body["memo"]
         status = _ref_id(body["orderStatus"], "orderStatus") if "orderStatus" in body else None
@@ -927,6 +1028,8 @@ class NetSuiteSandbox(Sandbox):
         payment = _money(body.get("payment"), code, "payment")
         if payment <= 0:
             raise _invalid("The payment amount must be positive.")
+        subsidiary = copy.deepcopy(customer["subsidiary"])  # a payment books in its customer's subsidiary
+        rate = self._exchange_rate_for(body, code, subsidiary["id"], existing)
         previous = {a["doc"]["id"]: a["amount"] for a in (existing or {}).get("apply", {}).get("items", [])}
         applies: list[dict[str, Any]] = []
         for n, line in enumerate(_items(body.get("apply", {"items": []}), "apply"), 1):
@@ -955,7 +1058,9 @@ class NetSuiteSandbox(Sandbox):
         record = copy.deepcopy(existing) if existing else {}
         record.update(
             customer={"id": customer_id, "refName": customer["companyName"]},
+            subsidiary=subsidiary,
             currency=currency,
+            exchangeRate=rate,
             payment=payment,
             applied=applied,
             unapplied=payment - applied,
@@ -985,6 +1090,44 @@ class NetSuiteSandbox(Sandbox):
             raise _invalid(f"Invalid subsidiary reference key {subsidiary_id}.", "INVALID_KEY_OR_REF")
         return {"id": subsidiary_id, "refName": self.subsidiaries[subsidiary_id]}
 
+    def _set_exchange_rate(
+        self, record: dict[str, Any], body: dict[str, Any], existing: dict[str, Any] | None
+    ) -> None:
+        """``record["exchangeRate"]`` from its currency and subsidiary (both set on ``record``)."""
+        record["exchangeRate"] = self._exchange_rate_for(
+            body, record["currency"]["refName"], record["subsidiary"]["id"], existing
+        )
+
+    def _exchange_rate_for(
+        self, body: dict[str, Any], code: str, subsidiary_id: str, existing: dict[str, Any] | None
+    ) -> Decimal:
+        """A transaction's rate from its currency ``code`` to its subsidiary's base currency: 1 in the base
+        currency; else the body's ``exchangeRate`` (a positive number), else the record's own when an
+        upsert keeps its currency and subsidiary, else the account's table (400 if it has none)."""
+        given = body.get("exchangeRate")
+        rate = None if given is None else _number(given, "exchangeRate")
+        if rate is not None and rate <= 0:
+            raise _invalid(f"exchangeRate: {given} is not a positive number.")
+        base = self.base_currency(subsidiary_id)
+        if code == base:
+            return Decimal(1)
+        if rate is not None:
+            return rate
+        if (
+            existing is not None
+            and existing.get("exchangeRate") is not None
+            and existing["currency"]["refName"] == code
+            and existing.get("subsidiary", {}).get("id") == subsidiary_id
+        ):
+            return Decimal(existing["exchangeRate"])
+        known = self.exchange_rate(code, base)
+        if known is None:
+            raise _invalid(
+                f"No exchange rate from {code} to {base} (the base currency of subsidiary {subsidiary_id}): "
+                "enter an exchangeRate."
+            )
+        return known
+
     # --- control endpoints ---------------------------------------------------------------------------
 
     def _c_records(self, request: Request, match: re.Match[str]) -> Reply:
@@ -999,6 +1142,25 @@ class NetSuiteSandbox(Sandbox):
 
     def _c_concurrency(self, request: Request, match: re.Match[str]) -> Reply:
         return json_reply(200, self.concurrency())
+
+    def _c_exchange_rate(self, request: Request, match: re.Match[str]) -> Reply:
+        spec = request.json() or {}
+        if not isinstance(spec, dict):
+            raise BadRequest("body must be a JSON object")
+        source, target, rate = spec.get("from"), spec.get("to"), spec.get("rate")
+        if not isinstance(source, str) or not isinstance(target, str):
+            raise BadRequest('"from" and "to" are currency codes')
+        if rate is not None and (isinstance(rate, bool) or not isinstance(rate, str | int | Decimal)):
+            raise BadRequest('"rate" is a decimal string such as "0.0067", or null')
+        try:
+            self.set_exchange_rate(source, target, rate)
+        except ValueError as exc:
+            raise BadRequest(str(exc)) from None
+        current = self.exchange_rate(source, target)
+        return json_reply(
+            200,
+            {"from": source.upper(), "to": target.upper(), "rate": None if current is None else str(current)},
+        )
 
 
 def _status(status_id: str, names: dict[str, str] = ORDER_STATUS_NAMES) -> dict[str, str]:

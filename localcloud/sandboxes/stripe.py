@@ -35,12 +35,23 @@ attached to the customer, and that id behaves like its card afterwards. Saving n
 
 Money after the sale. A confirmed PaymentIntent has a Charge (``ch_``; ``captured`` once captured). Every
 captured charge, succeeded refund and lost dispute books a balance transaction (``txn_``, ``available`` at
-once, ``exchange_rate`` null: each currency settles in itself): ``charge`` (fee ``processing_fee``: 2.9%
-rounded half up + 30 of the smallest unit; net = amount - fee), ``refund`` (minus the amount, fee 0),
-``adjustment`` (a lost dispute: minus the disputed amount, fee ``DISPUTE_FEE`` = 1500 of the smallest
-unit). ``create_payout(currency=None)`` pays out every transaction not yet paid out in one currency:
-amount = the sum of their nets, a ``payout`` transaction of minus that, ``automatic`` true (so
-``?payout=`` lists them, the payout's own included). No ``charge.*`` event is sent for a charge itself.
+once): ``charge`` (fee ``processing_fee``: 2.9% rounded half up + 30 of the smallest unit; net = amount -
+fee), ``refund`` (minus the amount, fee 0), ``adjustment`` (a lost dispute: minus the disputed amount, fee
+``DISPUTE_FEE`` = 1500 of the smallest unit). By default each currency settles in itself (``exchange_rate``
+null). ``settle_into(currency, into, rate)`` makes later charges in ``currency`` settle in the ``into``
+balance, as Stripe converts into an account's settlement currency: the transaction's ``amount`` is the
+charge's times ``rate`` (major units, rounded half up, in Stripe's smallest unit of ``into``), its
+``currency`` is ``into`` and ``exchange_rate`` the rate (a JSON number: amount in ``currency`` x
+``exchange_rate`` = amount in ``into``); the fees are in ``into``: the processing fee on the converted
+amount plus, as a second ``fee_details`` entry, a "Currency conversion fee" (``conversion_fee``: 1% of the
+converted amount, rounded half up); ``fee`` is their sum. Refunds and lost disputes of a converted charge
+come out of the balance it went to, converted at the rate in force when they are booked (a lost dispute:
+when it is closed), or the charge's own rate if the conversion has ended since; the dispute fee is in
+``into``. The Charge, PaymentIntent, Refund and Dispute keep their own amount and currency; the charge's
+``balance_transaction`` is the converted one. ``create_payout(currency=None)`` pays out every transaction
+not yet paid out in one balance currency (converted ones included): amount = the sum of their nets, a
+``payout`` transaction of minus that, ``automatic`` true (so ``?payout=`` lists them, the payout's own
+included). No ``charge.*`` event is sent for a charge itself.
 
 Webhooks: ``setup_intent.succeeded``, ``payment_intent.amount_capturable_updated`` (authorized),
 ``payment_intent.payment_failed`` (declined), ``payment_intent.succeeded`` (captured, or charged with
@@ -67,8 +78,10 @@ Python control after the sale: ``fail_next_refund(count=1)`` (the next refunds e
 ``create_subscription(customer_id, amount, currency, interval="month", metadata) -> sub_`` (active, first
 period taken as paid), ``renew(sub_id, succeed=True) -> in_`` (the next period's invoice, charged),
 ``create_payout(currency=None) -> po_``, ``create_payouts() -> [po_...]`` (one per currency with a positive
-balance); inspection ``charges()``, ``refunds()``, ``disputes()``, ``subscriptions()``, ``invoices()``,
-``payouts()``, ``balance_transactions()`` (oldest first), ``balance()`` (net per currency).
+balance), ``settle_into(currency, into, rate)`` (``into`` equal to ``currency`` or None, or ``rate`` None:
+settle in itself again; also the constructor's ``settlement={"jpy": ("usd", "0.0067")}``); inspection
+``charges()``, ``refunds()``, ``disputes()``, ``subscriptions()``, ``invoices()``, ``payouts()``,
+``balance_transactions()`` (oldest first), ``balance()`` (net per currency), ``settlements()``.
 
 Control (JSON; see also ``base``):
 - ``GET /_sandbox/customers`` | ``/_sandbox/setup_intents`` | ``/_sandbox/payment_intents`` |
@@ -87,6 +100,9 @@ Control (JSON; see also ``base``):
   subscription; ``POST /_sandbox/subscriptions/{id}/renew`` ``{"succeed": true}`` → the invoice
 - ``POST /_sandbox/payouts`` ``{"currency": null}`` → the payout; ``POST /_sandbox/payouts/every_currency``
   → ``{"data": [payouts]}``
+- ``POST /_sandbox/settlement`` ``{"currency": "jpy", "into": "usd", "rate": "0.0067"}`` (``into`` null or
+  equal to ``currency``, or ``rate`` null: no conversion) and ``GET /_sandbox/settlement`` →
+  ``{"data": {"jpy": {"into": "usd", "rate": "0.0067"}}}``
 """
 
 from __future__ import annotations
@@ -106,12 +122,13 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from decimal import Decimal, InvalidOperation
 from http.server import BaseHTTPRequestHandler
 from typing import Any
 from urllib.parse import parse_qsl
 
 from localcloud.sandboxes.base import BadRequest, Reply, Request, Sandbox, json_reply
-from shared.money import from_stripe
+from shared.money import convert, from_stripe, to_stripe
 from shared.providers.stripe import signature_header
 
 log = logging.getLogger("localcloud.sandboxes.stripe")
@@ -404,9 +421,11 @@ class StripeSandbox(Sandbox):
         api_key: str,
         webhook_delay_s: float = 0.05,
         api_version: str = API_VERSION,
+        settlement: dict[str, tuple[str, str]] | None = None,
         host: str = "127.0.0.1",
         port: int = 0,
     ) -> None:
+        """``settlement``: ``{"jpy": ("usd", "0.0067")}``, as ``settle_into`` for each entry."""
         super().__init__(webhook_url=webhook_url, host=host, port=port)
         self.webhook_secret = webhook_secret
         self.api_key = api_key
@@ -424,6 +443,7 @@ class StripeSandbox(Sandbox):
         self._payouts: dict[str, dict[str, Any]] = {}
         self._balance_txns: dict[str, dict[str, Any]] = {}  # oldest first
         self._paid_out_in: dict[str, str] = {}  # txn_ -> po_ that paid it out
+        self._settlement: dict[str, tuple[str, Decimal]] = {}  # charge currency -> (balance currency, rate)
         self._failing_refunds = 0
         self._events: dict[str, dict[str, Any]] = {}
         self._event_bodies: dict[str, bytes] = {}
@@ -485,7 +505,11 @@ class StripeSandbox(Sandbox):
             ("POST", re.compile(r"^/_sandbox/subscriptions/([^/]+)/renew$"), self._c_renew),
             ("POST", re.compile(r"^/_sandbox/payouts$"), self._c_create_payout),
             ("POST", re.compile(r"^/_sandbox/payouts/every_currency$"), self._c_create_payouts),
+            ("GET", re.compile(r"^/_sandbox/settlement$"), self._c_settlements),
+            ("POST", re.compile(r"^/_sandbox/settlement$"), self._c_settle_into),
         ]
+        for currency, (into, rate) in (settlement or {}).items():
+            self.settle_into(currency, into, rate)
 
     # --- lifecycle -----------------------------------------------------------------------------------
 
@@ -537,6 +561,29 @@ class StripeSandbox(Sandbox):
             return copy.deepcopy(seti)
 
     # --- after the sale: refunds, disputes, renewals, payouts (Python control API) -----------------------
+
+    def settle_into(self, currency: str, into: str | None, rate: Decimal | str | float | None) -> None:
+        """From now on, charges in ``currency`` settle into the ``into`` balance at ``rate`` (major units:
+        1 ``currency`` = ``rate`` ``into``; a float is read through its repr): their balance transactions
+        (and those of their refunds and lost disputes) are in ``into``, with ``exchange_rate`` = ``rate``
+        and a 1% currency conversion fee on a charge. Calling again changes the rate for later
+        transactions; ``into`` equal to ``currency``, or None, or ``rate`` None ends the conversion."""
+        code = currency.lower()
+        target = (into or code).lower()
+        for value in (code, target):
+            if not re.fullmatch(r"[a-z]{3}", value):
+                raise ValueError(f"invalid currency {value!r}")
+        with self._lock:
+            if target == code or rate is None:
+                self._settlement.pop(code, None)
+                return
+            exact = _rate(rate)
+            self._settlement[code] = (target, exact)
+
+    def settlements(self) -> dict[str, dict[str, str]]:
+        """The conversions in force: ``{"jpy": {"into": "usd", "rate": "0.0067"}}``."""
+        with self._lock:
+            return {c: {"into": into, "rate": str(rate)} for c, (into, rate) in self._settlement.items()}
 
     def fail_next_refund(self, count: int = 1) -> None:
         """The next ``count`` refunds end ``failed`` (``failure_reason`` ``expired_or_canceled_card``): the
@@ -602,15 +649,19 @@ class StripeSandbox(Sandbox):
                 raise ValueError(f"{dispute_id} is already closed ({dispute['status']})")
             previous = {"status": dispute["status"]}
             if outcome == "lost":
+                amount, currency, rate = self._in_balance_of(
+                    self._charges[dispute["charge"]], dispute["amount"], dispute["currency"]
+                )
                 txn = self._add_balance_txn(
                     "adjustment",
-                    -dispute["amount"],
-                    dispute["currency"],
+                    -amount,
+                    currency,
                     source=dispute_id,
                     fee=DISPUTE_FEE,
                     description=f"Chargeback withdrawal for {dispute['charge']}",
                     reporting_category="dispute",
                     fee_description="Dispute fee",
+                    exchange_rate=rate,
                 )
                 dispute["balance_transactions"] = [copy.deepcopy(txn)]
             dispute["status"] = outcome
@@ -1549,15 +1600,17 @@ class StripeSandbox(Sandbox):
                 refund["destination_details"]["card"]["reference_status"] = "unavailable"
                 self._emit("refund.failed", refund, call, {"status": "pending", "failure_reason": None})
                 return copy.deepcopy(refund)
+            booked, currency, rate = self._in_balance_of(charge, amount, charge["currency"])
             txn = self._add_balance_txn(
                 "refund",
-                -amount,
-                charge["currency"],
+                -booked,
+                currency,
                 source=refund["id"],
                 fee=0,
                 description="REFUND FOR CHARGE"
                 + (f" ({charge['description']})" if charge["description"] else ""),
                 reporting_category="refund",
+                exchange_rate=rate,
             )
             refund["balance_transaction"] = txn["id"]
             charge["amount_refunded"] += amount
@@ -1734,17 +1787,40 @@ class StripeSandbox(Sandbox):
         return charge
 
     def _capture_charge(self, charge: dict[str, Any], amount: int) -> None:
+        currency, rate = charge["currency"], None
+        settlement = self._settlement.get(currency)
+        booked = amount
+        if settlement is not None:
+            currency, rate = settlement
+            booked = _converted(amount, charge["currency"], rate, currency)
         txn = self._add_balance_txn(
             "charge",
-            amount,
-            charge["currency"],
+            booked,
+            currency,
             source=charge["id"],
-            fee=processing_fee(amount),
+            fee=processing_fee(booked),
             description=charge["description"],
             reporting_category="charge",
             fee_description="Stripe processing fees",
+            exchange_rate=rate,
+            conversion_fee=0 if rate is None else conversion_fee(booked),
         )
         charge.update(captured=True, amount_captured=amount, balance_transaction=txn["id"])
+
+    def _in_balance_of(
+        self, charge: dict[str, Any], amount: int, currency: str
+    ) -> tuple[int, str, Decimal | None]:
+        """``amount`` (Stripe's smallest unit of ``currency``, the charge's) as it leaves the balance the
+        charge went to: unchanged if the charge settled in its own currency, else converted into the
+        charge's settlement currency at the rate in force now (the charge's own rate if that conversion
+        has ended since)."""
+        txn = self._balance_txns.get(charge.get("balance_transaction") or "")
+        if txn is None or txn["exchange_rate"] is None or txn["currency"] == currency:
+            return amount, currency, None
+        into = str(txn["currency"])
+        current = self._settlement.get(currency)
+        rate = current[1] if current is not None and current[0] == into else _rate(txn["exchange_rate"])
+        return _converted(amount, currency, rate, into), into, rate
 
     def _add_balance_txn(
         self,
@@ -1757,8 +1833,22 @@ class StripeSandbox(Sandbox):
         description: str | None,
         reporting_category: str,
         fee_description: str = "Stripe processing fees",
+        exchange_rate: Decimal | None = None,
+        conversion_fee: int = 0,
     ) -> dict[str, Any]:
         now = int(time.time())
+        fee_details = [
+            {
+                "amount": value,
+                "application": None,
+                "currency": currency,
+                "description": description_,
+                "type": "stripe_fee",
+            }
+            for value, description_ in ((fee, fee_description), (conversion_fee, "Currency conversion fee"))
+            if value
+        ]
+        total_fee = fee + conversion_fee
         txn: dict[str, Any] = {
             "id": new_id("txn", 24),
             "object": "balance_transaction",
@@ -1768,22 +1858,10 @@ class StripeSandbox(Sandbox):
             "created": now,
             "currency": currency,
             "description": description,
-            "exchange_rate": None,
-            "fee": fee,
-            "fee_details": (
-                [
-                    {
-                        "amount": fee,
-                        "application": None,
-                        "currency": currency,
-                        "description": fee_description,
-                        "type": "stripe_fee",
-                    }
-                ]
-                if fee
-                else []
-            ),
-            "net": amount - fee,
+            "exchange_rate": None if exchange_rate is None else float(exchange_rate),
+            "fee": total_fee,
+            "fee_details": fee_details,
+            "net": amount - total_fee,
             "reporting_category": reporting_category,
             "source": source,
             "status": "available",
@@ -2099,6 +2177,22 @@ class StripeSandbox(Sandbox):
         with self._lock:
             return json_reply(200, copy.deepcopy(self._payouts[payout_id]))
 
+    def _c_settlements(self, request: Request, match: re.Match[str]) -> Reply:
+        return json_reply(200, {"data": self.settlements()})
+
+    def _c_settle_into(self, request: Request, match: re.Match[str]) -> Reply:
+        spec = _control_body(request)
+        currency, into, rate = spec.get("currency"), spec.get("into"), spec.get("rate")
+        if not isinstance(currency, str) or not (into is None or isinstance(into, str)):
+            raise BadRequest('"currency" and "into" are currency codes ("into" may be null)')
+        if rate is not None and (isinstance(rate, bool) or not isinstance(rate, str | int | Decimal)):
+            raise BadRequest('"rate" is a decimal string such as "0.0067", or null')
+        try:
+            self.settle_into(currency, into, rate)
+        except ValueError as exc:
+            raise BadRequest(str(exc)) from None
+        return json_reply(200, {"data": self.settlements()})
+
     def _c_create_payouts(self, request: Request, match: re.Match[str]) -> Reply:
         ids = self.create_payouts()
         with self._lock:
@@ -2125,6 +2219,30 @@ def _dropping(handler: type[BaseHTTPRequestHandler]) -> type[BaseHTTPRequestHand
 def processing_fee(amount: int) -> int:
     """The sandbox's card processing fee: 2.9% (rounded half up) + 30 of the smallest unit."""
     return (amount * 29 + 500) // 1000 + 30
+
+
+def conversion_fee(amount: int) -> int:
+    """The sandbox's currency conversion fee on a converted charge: 1% of the converted amount (Stripe's
+    smallest unit of the balance currency), rounded half up."""
+    return (amount + 50) // 100
+
+
+def _rate(value: Decimal | str | float | int) -> Decimal:
+    """An exchange rate, exact (a float through its repr); ``ValueError`` unless positive and finite."""
+    try:
+        exact = Decimal(repr(value)) if isinstance(value, float) else Decimal(value)
+    except (InvalidOperation, TypeError, ValueError):
+        raise ValueError(f"an exchange rate is a positive decimal, got {value!r}") from None
+    if not exact.is_finite() or exact <= 0:
+        raise ValueError(f"an exchange rate is positive, got {value!r}")
+    return exact
+
+
+def _converted(amount: int, currency: str, rate: Decimal, into: str) -> int:
+    """``amount`` (Stripe's smallest unit of ``currency``) times ``rate`` in Stripe's smallest unit of
+    ``into``, rounded half up (away from zero: a refund converts to exactly minus its charge at one rate)."""
+    magnitude = to_stripe(convert(from_stripe(abs(amount), currency), rate, into))
+    return -magnitude if amount < 0 else magnitude
 
 
 def _add_interval(ts: int, interval: str) -> int:
@@ -2238,6 +2356,7 @@ __all__ = [
     "TEST_CARDS",
     "SandboxCard",
     "StripeSandbox",
+    "conversion_fee",
     "decode_form",
     "processing_fee",
 ]

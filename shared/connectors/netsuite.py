@@ -7,7 +7,8 @@ Calls, as NetSuite documents them (paths under ``/services/rest/record/v1``):
 - ``PUT /customer/eid:{ext}?replace=addressBook`` upsert → 204, ``Location: .../customer/{id}``
 - ``PUT /salesOrder/eid:{ext}?replace=item`` upsert (``replace`` so a retried upsert replaces the lines
   instead of appending them) → 204 + ``Location``
-- ``PUT /customerPayment/eid:{ext}?replace=apply`` → 204 + ``Location``
+- ``PUT /customerPayment/eid:{ext}?replace=apply`` → 204 + ``Location`` (``exchangeRate``: the payment
+  currency's rate to the subsidiary's base currency, when the hub knows it, e.g. Stripe's)
 - ``POST /salesOrder/{id}/!transform/invoice`` ``{"externalId"}`` → 204 + ``Location``
 - ``PATCH /salesOrder/{id}`` ``{"orderStatus": {"id": "B"|"C"}}`` → 204
 - ``GET /{type}/{id}``, ``GET /{type}/eid:{ext}``
@@ -406,6 +407,19 @@ class ErpRef:
 
 
 @dataclass(frozen=True)
+class CustomerPayment:
+    """A customer payment as NetSuite holds it: ``amount`` in the payment's own currency,
+    ``exchange_rate`` from that currency to its subsidiary's base currency (1 in the base currency),
+    ``deposited`` once a deposit includes it."""
+
+    id: str
+    external_id: str
+    amount: Money
+    exchange_rate: Decimal
+    deposited: bool
+
+
+@dataclass(frozen=True)
 class OrderLine:
     """One sales order line. The item is ``item_external_id`` (the item's external id in NetSuite), else
     the connector's ``default_item_id`` with ``name`` as the line description. ``amount`` is the line's net
@@ -474,6 +488,36 @@ class NetSuiteErp:
     def get(self, record_type: str, record_id: str) -> dict[str, Any]:
         """The record by internal id (``NotFound`` if there is none)."""
         return self._get(record_type, _internal_id(record_id, record_type))
+
+    def customer_payment(self, external_id: str) -> CustomerPayment | None:
+        """The customer payment with that external id (None if there is none): its amount in its own
+        currency, its exchange rate to the subsidiary's base currency (1 when NetSuite gives none) and
+        whether it is deposited."""
+        external_id = _external_id(external_id)
+        record = self.get_by_external_id("customerPayment", external_id)
+        if record is None:
+            return None
+        record_id = str(record.get("id") or "")
+        if not _INTERNAL_ID.match(record_id):
+            raise InvalidRecord(f"customer payment {external_id}: no internal id in NetSuite's answer")
+        raw_rate = record.get("exchangeRate")
+        rate = Decimal(1) if raw_rate in (None, "") else _decimal(raw_rate)
+        if rate <= 0:
+            raise InvalidRecord(f"customer payment {external_id}: exchange rate {rate} is not positive")
+        status = record.get("status")
+        names = (
+            {str(status.get(k) or "").lower() for k in ("id", "refName")}
+            if isinstance(status, dict)
+            else {str(status or "").lower()}
+        )
+        deposited = _ref_id_of(record.get("deposit")) is not None or "deposited" in names
+        return CustomerPayment(
+            id=record_id,
+            external_id=external_id,
+            amount=self._money_field(record, "payment"),
+            exchange_rate=rate,
+            deposited=deposited,
+        )
 
     # --- writes --------------------------------------------------------------------------------------
 
@@ -567,13 +611,21 @@ class NetSuiteErp:
         amount: Money,
         currency: str,
         memo: str | None = None,
+        exchange_rate: Decimal | None = None,
     ) -> ErpRef:
-        """Record a payment of ``amount`` by the customer, applied to the invoice."""
+        """Record a payment of ``amount`` by the customer, applied to the invoice. ``exchange_rate``: the
+        rate from the payment's currency to the base currency of the customer's subsidiary (e.g. Stripe's
+        ``exchange_rate`` when Stripe settled the charge in that base currency), sent as ``exchangeRate``;
+        None lets NetSuite take its own (1 in the base currency, else the account's rate table)."""
         external_id = _external_id(external_id)
         if amount.currency != currency.upper():
             raise ValueError(f"payment of {amount.format()} recorded in {currency}")
         if amount.amount <= 0:
             raise ValueError("a customer payment is positive")
+        if exchange_rate is not None and (
+            not isinstance(exchange_rate, Decimal) or not exchange_rate.is_finite() or exchange_rate <= 0
+        ):
+            raise ValueError(f"an exchange rate is a positive Decimal, got {exchange_rate!r}")
         value = amount.to_decimal()
         body: dict[str, Any] = {
             "externalId": external_id,
@@ -588,6 +640,8 @@ class NetSuiteErp:
         }
         if memo:
             body["memo"] = memo
+        if exchange_rate is not None:
+            body["exchangeRate"] = exchange_rate  # a JSON number with exactly its digits (dumps)
         return self._upsert(
             "customerPayment", external_id, body, query={"replace": "apply"}, number_field="tranId"
         )
@@ -817,7 +871,10 @@ class NetSuiteErp:
         memo: str | None = None,
     ) -> ErpRef:
         """A payout as a bank deposit (``PUT /deposit/eid:{ext}?replace=payment,other,cashBack``): the
-        customer payments it pays out (whole, from undeposited funds), positive ``other`` amounts as
+        customer payments it pays out (whole, from undeposited funds; each ``Money`` in the deposit's
+        currency: a payment in another currency at its base-currency amount, ``shared.money.convert(payment,
+        its exchange rate, deposit currency)``, which NetSuite accepts when the deposit is in the base
+        currency of the payment's subsidiary), positive ``other`` amounts as
         "other deposits" lines and negative ones (fees, refunds, dispute withdrawals) as "cash back" lines,
         on ``adjustment_account_id``. ``total`` is the payout: lines that do not sum to it exactly are
         refused (``InvalidRecord``) before anything is sent. ``account_id``: the bank account (None: the

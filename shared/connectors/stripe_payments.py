@@ -37,6 +37,7 @@ import threading
 import time
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
+from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
 from shared.connectors.errors import (
@@ -102,6 +103,26 @@ class RefundResult:
     @property
     def failed(self) -> bool:
         return self.status in ("failed", "canceled")
+
+
+@dataclass(frozen=True)
+class Settlement:
+    """How a captured charge reached the Stripe balance. ``charged``: what the customer paid, in the
+    charge's currency; ``settled``: the balance transaction's amount, in the balance currency Stripe
+    settled it in; ``exchange_rate``: Stripe's rate between them (``charged`` x rate = ``settled``; None
+    when the charge settled in its own currency); ``fee``: every Stripe fee on it (processing and currency
+    conversion), in the balance currency."""
+
+    charged: Money
+    settled: Money
+    exchange_rate: Decimal | None
+    fee: Money
+    balance_transaction_id: str
+
+    @property
+    def net(self) -> Money:
+        """What the charge added to the balance: ``settled`` less ``fee``."""
+        return Money.of(self.settled.amount - self.fee.amount, self.settled.currency)
 
 
 class StripePayments:
@@ -375,6 +396,40 @@ class StripePayments:
             "GET /v1/refunds/{id}", lambda v1, options: v1.refunds.retrieve(refund_id, None, options)
         )
 
+    def retrieve_balance_transaction(self, txn_id: str) -> dict[str, Any]:
+        """The BalanceTransaction as Stripe's JSON: ``amount``, ``currency``, ``exchange_rate``, ``fee``,
+        ``fee_details``, ``net`` (``NotFound`` if there is none)."""
+        return self._call(
+            "GET /v1/balance_transactions/{id}",
+            lambda v1, options: v1.balance_transactions.retrieve(txn_id, None, options),
+        )
+
+    def settlement_of(self, payment_intent_id: str) -> Settlement | None:
+        """How the PaymentIntent's captured charge settled: its ``latest_charge``, that charge's
+        ``balance_transaction`` (three reads). None while there is no captured charge with a balance
+        transaction (not yet captured, declined, canceled)."""
+        intent = self.retrieve_payment_intent(payment_intent_id)
+        charge_id = _ref(intent.get("latest_charge"))
+        if charge_id is None:
+            return None
+        charge = self.retrieve_charge(charge_id)
+        txn_id = _ref(charge.get("balance_transaction"))
+        if not charge.get("captured") or txn_id is None:
+            return None
+        txn = self.retrieve_balance_transaction(txn_id)
+        try:
+            currency = str(txn["currency"])
+            rate = txn.get("exchange_rate")
+            return Settlement(
+                charged=from_stripe(int(charge["amount_captured"]), str(charge["currency"])),
+                settled=from_stripe(int(txn["amount"]), currency),
+                exchange_rate=None if rate is None else Decimal(repr(float(rate))),
+                fee=from_stripe(int(txn.get("fee") or 0), currency),
+                balance_transaction_id=txn_id,
+            )
+        except (KeyError, TypeError, ValueError) as exc:
+            raise InvalidRecord(f"charge {charge_id}: unexpected balance transaction {txn_id}") from exc
+
     # --- internals -----------------------------------------------------------------------------------
 
     def _transition(
@@ -537,4 +592,4 @@ def _id_of(obj: dict[str, Any], prefix: str, what: str) -> str:
     return object_id
 
 
-__all__ = ["AuthorizationResult", "PaymentIntentStateError", "RefundResult", "StripePayments"]
+__all__ = ["AuthorizationResult", "PaymentIntentStateError", "RefundResult", "Settlement", "StripePayments"]
