@@ -189,7 +189,8 @@ STAGE_SETTING_DEFAULTS: dict[str, str] = {
     "SALESFORCE_CLOSED_WON_STAGES": "Closed Won",
     "NETSUITE_BASE_URL": "",  # empty: https://<account>.suitetalk.api.netsuite.com
     "ERP_CONCURRENCY_LIMIT": "5",
-    # the account's own ids: {"creditItemId", "adjustmentAccountId", "disputeAccountId", "stripePaymentMethodId"}
+    # the account's own ids: {"creditItemId", "adjustmentAccountId", "disputeAccountId", "stripePaymentMethodId",
+    # "currencyIds": {"USD": "1", ...}} (currency internal ids; default: USD 1, GBP 2, CAD 3, EUR 4)
     "NETSUITE_ACCOUNT_SETTINGS": "{}",
     "ERP_SUBSIDIARIES": '{"*": {"subsidiaryId": "1", "currency": "USD"}}',
     "AVATAX_BASE_URL": "https://rest.avatax.com",
@@ -280,16 +281,17 @@ PARTNER_EVENT_INGEST = FunctionSpec(
 ERP_TASKS = FunctionSpec(
     id="ErpTasks",
     code_dir="functions/q2c_erp_tasks",
-    description="Quote-to-cash ERP steps: customer, sales order, invoice, payment applied, activate, cancel",
+    description="Quote-to-cash ERP steps: customer, sales order, invoice, payment applied (at Stripe's FX rate), activate, cancel",
     memory_mb=512,
     timeout_s=60,
     tables={ERP_GATE_TABLE.id: "read_write"},
-    secrets=(NETSUITE_CREDENTIALS.id,),
+    secrets=(NETSUITE_CREDENTIALS.id, STRIPE_API_KEY.id),
     stage_settings=(
         "NETSUITE_BASE_URL",
         "ERP_CONCURRENCY_LIMIT",
         "NETSUITE_ACCOUNT_SETTINGS",
         "ERP_SUBSIDIARIES",
+        "STRIPE_API_BASE_URL",
     ),
     state_machine_task=True,
 )

@@ -68,7 +68,13 @@ LOCAL_SETTINGS = {
         }
     ),
     "APPROVAL_THRESHOLDS": json.dumps({"*": 5_000_000}),
-    "NETSUITE_ACCOUNT_SETTINGS": json.dumps({"creditItemId": "77"}),
+    # the sandbox account's currency internal ids (Lists > Accounting > Currencies)
+    "NETSUITE_ACCOUNT_SETTINGS": json.dumps(
+        {
+            "creditItemId": "77",
+            "currencyIds": {"USD": "1", "GBP": "2", "CAD": "3", "EUR": "4", "JPY": "5", "KWD": "6"},
+        }
+    ),
 }
 
 

@@ -35,6 +35,32 @@ def hubspot_deal(sandbox: Any, *, complete: bool = True, name: str = "Northwind 
     )
 
 
+def hubspot_us_deal(
+    sandbox: Any, *, currency: str = "USD", price: str = "1200.00", name: str = "Contoso - starter"
+) -> str:
+    """A deal of a US company: booked by the ERP's US subsidiary (USD), in ``currency``."""
+    return str(
+        sandbox.create_deal(
+            name=name,
+            amount=price,
+            currency=currency,
+            company={
+                "name": "Contoso Inc.",
+                "domain": "contoso.example",
+                "o2c_region": "NA",
+                "address": "1 Main St",
+                "city": "Seattle",
+                "zip": "98101",
+                "country": "US",
+                "state": "WA",
+                "currency": currency,
+            },
+            contacts=[{"email": "ap@contoso.example", "firstname": "Cody", "lastname": "Payables"}],
+            line_items=[{"name": "Starter plan", "quantity": 1, "price": price, "hs_sku": "START-1"}],
+        )
+    )
+
+
 def salesforce_opportunity(sandbox: Any, *, name: str = "Contoso - EU rollout") -> str:
     return str(
         sandbox.create_opportunity(

@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from o2c_cli import erp_client, stripe_client
-from o2c_cli.crm_scenarios import hubspot_deal, salesforce_opportunity
+from o2c_cli.crm_scenarios import hubspot_deal, hubspot_us_deal, salesforce_opportunity
 from o2c_cli.http import Reply, request
 from o2c_cli.targets import local_target
 from o2c_cli.trace import as_text, trace
@@ -392,6 +392,7 @@ def _after_sale(cloud: Any, target: Any, ctx: Ctx, failures: list[str]) -> None:
         f"payout {payout} of {paid_out['amount'] / 100:.2f} EUR: one ERP deposit equal to it",
         len(deposits) == 1 and str(deposits[0]["total"]) == f"{paid_out['amount'] / 100:.2f}",
     )
+    _converted_payment(cloud, target, check)
 
     print("\n$ o2c reconcile")
     clean = reconcile(target, None, publish=False)
@@ -409,6 +410,43 @@ def _after_sale(cloud: Any, target: Any, ctx: Ctx, failures: list[str]) -> None:
         "the reconciliation catches the edited invoice",
         [(e["kind"], e["erpInvoiceId"]) for e in drifted["exceptions"]]
         == [("amount_differs", str(invoice["id"]))],
+    )
+
+
+def _converted_payment(cloud: Any, target: Any, check: Callable[[str, bool], None]) -> None:
+    """A US customer pays in yen; the Stripe account settles JPY into USD: the ERP (USD books) records the
+    payment at Stripe's rate, and the USD payout's deposit ties out with a currency conversion fee line."""
+    from decimal import Decimal
+
+    from o2c_cli import playbook
+
+    stripe, netsuite, hubspot = (cloud.sandboxes[k] for k in ("stripe", "netsuite", "hubspot"))
+    stripe.settle_into("jpy", "usd", "0.0067")
+    deal = hubspot_us_deal(hubspot, currency="JPY", price="150000", name="Contoso - Tokyo office")
+    hubspot.win(deal)
+    name = f"hubspot-{deal}"
+    try:
+        playbook.save_card(cloud, target, name)
+        playbook.wait_until(target, name, status="SUCCEEDED", timeout=180)
+    except AssertionError as exc:
+        check(f"¥ deal of a US customer paid: {exc}", False)
+        return
+    [intent] = [p for p in stripe.payment_intents() if p["metadata"].get("o2c_opportunity_id") == deal]
+    payments = [r for r in netsuite.records("customerPayment") if r["externalId"] == f"pay-{intent['id']}"]
+    payout = stripe.create_payout("usd")
+    cloud.wait_until_idle(timeout=120)
+    [paid_out] = [p for p in stripe.payouts() if p["id"] == payout]
+    deposits = [r for r in netsuite.records("deposit") if r["externalId"] == f"dep-{payout}"]
+    check(
+        f"¥{intent['amount']:,} paid by a US customer: the ERP's USD books record it at Stripe's rate 0.0067",
+        len(payments) == 1 and Decimal(str(payments[0].get("exchangeRate"))) == Decimal("0.0067"),
+    )
+    check(
+        f"payout {payout} of {paid_out['amount'] / 100:.2f} USD (converted from JPY): one ERP deposit equal "
+        "to it, with Stripe's currency conversion fee as its own line",
+        len(deposits) == 1
+        and str(deposits[0]["total"]) == f"{paid_out['amount'] / 100:.2f}"
+        and any("conversion" in str(line.get("memo")) for line in deposits[0]["cashBack"]["items"]),
     )
 
 

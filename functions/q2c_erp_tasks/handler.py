@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from shared.connectors.factories import netsuite_erp
+from shared.connectors.factories import netsuite_erp, stripe_payments
 from shared.o2c import steps
 from shared.o2c.tasks import opportunity_of, task_handler
 
@@ -22,12 +22,16 @@ def create_invoice(event: dict[str, Any]) -> dict[str, Any]:
 
 
 def apply_payment(event: dict[str, Any]) -> dict[str, Any]:
+    payment_intent_id = event["authorization"]["paymentIntentId"]
+    foreign = event["order"]["total"]["currency"] != event["customer"].get("subsidiaryCurrency")
     return steps.apply_payment(
         netsuite_erp(),
         event["customer"],
         event["invoice"],
         event["order"],
-        event["authorization"]["paymentIntentId"],
+        payment_intent_id,
+        # only a payment in another currency than the subsidiary's needs Stripe's exchange rate
+        settlement=stripe_payments().settlement_of(payment_intent_id) if foreign else None,
     )
 
 

@@ -11,7 +11,7 @@ from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 from shared.connectors.factories import crm_for, netsuite_erp, stripe_payments
 from shared.consumers import sqs_consumer
 from shared.events.after_sale import DunningChanged, RenewalInvoiced
-from shared.o2c.after_sale import book_renewal, skipping_unknown, start_dunning, subsidiary_for_currency
+from shared.o2c.after_sale import book_renewal, skipping_unknown, start_dunning, subsidiary_of_currency
 from shared.o2c.facts import publish
 from shared.o2c.pending import parking
 from shared.observability import logger
@@ -23,12 +23,14 @@ def sync(record: SQSRecord) -> None:
     logger.set_correlation_id(metadata["correlationId"])
     fact = {**data, "correlationId": metadata["correlationId"]}
     if event["detail-type"] == "BillingInvoicePaid":
+        subsidiary = subsidiary_of_currency(data["amountPaid"]["currency"])
         booked = book_renewal(
             netsuite_erp(),
             stripe_payments(),
             crm_for,
             fact,
-            subsidiary_for_currency(data["amountPaid"]["currency"]),
+            subsidiary.subsidiary_id,
+            subsidiary.currency,
         )
         if booked:
             publish(

@@ -47,7 +47,14 @@ class DepositRecorded(EventData):
     erpDepositId: str
     amount: Money
     payments: int
-    fees: Money
+    fees: Money = Field(description="All of Stripe's fees in the payout, currency conversion fees included")
+    conversionFees: Money | None = Field(
+        default=None, description="Stripe's currency conversion fees, for payments it converted"
+    )
+    exchangeDifference: Money | None = Field(
+        default=None,
+        description="What Stripe settled for converted payments beyond their amount in the ERP's books",
+    )
 
 
 class ReconciliationException(EventData):

@@ -14,7 +14,7 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from shared.money import Money, from_stripe
+from shared.money import Money, convert, from_stripe
 
 SUBSCRIPTION_ITEM = "o2c-subscription"
 
@@ -71,15 +71,18 @@ class PayoutNotTied(Exception):
         self.actual = actual
 
 
-def subsidiary_for_currency(currency: str) -> str:
-    """The ERP subsidiary that books in ``currency`` (ERP_SUBSIDIARIES), else the default one."""
+def subsidiary_of_currency(currency: str) -> Any:
+    """The ERP subsidiary (``steps.Subsidiary``) that books in ``currency`` (ERP_SUBSIDIARIES), else the
+    default one (which then books the foreign-currency transaction at an exchange rate)."""
     from shared.o2c.steps import subsidiaries_from_env
 
     table = subsidiaries_from_env()
-    matching = [
-        s.subsidiary_id for region, s in table.items() if region != "*" and s.currency == currency.upper()
-    ]
-    return matching[0] if matching else table["*"].subsidiary_id
+    matching = [s for region, s in table.items() if region != "*" and s.currency == currency.upper()]
+    return matching[0] if matching else table["*"]
+
+
+def subsidiary_for_currency(currency: str) -> str:
+    return str(subsidiary_of_currency(currency).subsidiary_id)
 
 
 def deal_of(metadata: Mapping[str, Any]) -> tuple[str, str] | None:
@@ -134,42 +137,75 @@ class DepositPlan:
     other: list[tuple[str, Money]]
     fees: Money
     total: Money
+    #: Stripe's currency conversion fees (part of ``fees``) and the differences between what Stripe
+    #: settled for a converted payment and its amount in the ERP's books (zero when the ERP payment
+    #: carries Stripe's rate)
+    conversion_fees: Money | None = None
+    exchange_difference: Money | None = None
+
+
+def _is_conversion_fee(detail: Mapping[str, Any]) -> bool:
+    text = str(detail.get("description") or "").lower()
+    return "conversion" in text or "currency" in text
 
 
 def plan_deposit(
     erp: Any, payments: Any, payout: Mapping[str, Any], transactions: Iterable[Mapping[str, Any]]
 ) -> DepositPlan:
-    """Each captured payment in the payout at its gross amount (applied to its ERP customer payment),
-    refunds and dispute adjustments as negative lines, the processing fees as one negative line; the
-    deposit must equal the payout to the cent or nothing is booked."""
+    """Each captured payment in the payout applied to its ERP customer payment, refunds and dispute
+    adjustments as negative lines, Stripe's fees as negative lines by kind (processing, currency
+    conversion), and for a payment Stripe converted (``exchange_rate`` on its balance transaction: a JPY
+    charge paid out in USD) its amount in the ERP's books at the payment's recorded rate plus an exchange
+    difference line for whatever Stripe settled beyond it. The deposit must equal the payout to the cent or
+    nothing is booked."""
     currency = str(payout["currency"]).upper()
     expected = from_stripe(int(payout["amount"]), currency)
     paid: list[tuple[str, Money]] = []
     other: list[tuple[str, Money]] = []
-    fees = 0
+    differences: list[tuple[str, Money]] = []
+    processing = conversion = 0
     for txn in transactions:
         kind = txn["type"]
         if kind == "payout":
             continue
         amount = from_stripe(int(txn["amount"]), currency)
-        fees += int(txn.get("fee") or 0)
+        details = txn.get("fee_details") or []
+        fee = int(txn.get("fee") or 0)
+        converted_fee = sum(int(d["amount"]) for d in details if _is_conversion_fee(d))
+        conversion += converted_fee
+        processing += fee - converted_fee
         if kind in {"charge", "payment"}:
             charge = known(payments.retrieve_charge, str(txn["source"]))
             intent = charge.get("payment_intent")
-            payment = erp.get_by_external_id("customerPayment", f"pay-{intent}") if intent else None
+            payment = erp.customer_payment(f"pay-{intent}") if intent else None
             if payment is None:
                 raise NotYetKnown(
                     f"payment {intent or txn['source']} is not applied in the ERP yet",
                     awaiting=f"payment:{intent}" if intent else None,
                 )
-            paid.append((str(payment["id"]), amount))
+            if payment.amount.currency == currency:
+                paid.append((payment.id, amount))
+                continue
+            # converted by Stripe: deposited at its amount in the ERP's books, the rest is exchange
+            booked = convert(payment.amount, payment.exchange_rate, currency)
+            paid.append((payment.id, booked))
+            if booked != amount:
+                differences.append(
+                    (
+                        f"Exchange difference on {intent}: {payment.amount.format()} settled at "
+                        f"{txn.get('exchange_rate')}, booked at {payment.exchange_rate}",
+                        Money.of(amount.amount - booked.amount, currency),
+                    )
+                )
         elif kind in {"refund", "payment_refund"}:
             other.append((f"Stripe refund {txn['source']}", amount))
         else:  # adjustment (disputes), stripe_fee, ...
             other.append((f"Stripe {kind} {txn.get('source') or txn['id']}", amount))
-    fee_total = from_stripe(fees, currency)
-    if fees:
-        other.append(("Stripe processing fees", Money.of(-fee_total.amount, currency)))
+    other.extend(differences)
+    if processing:
+        other.append(("Stripe processing fees", from_stripe(-processing, currency)))
+    if conversion:
+        other.append(("Stripe currency conversion fees", from_stripe(-conversion, currency)))
     total = sum((m.amount for _, m in paid + other), 0)
     if total != expected.amount:
         raise PayoutNotTied(
@@ -178,7 +214,15 @@ def plan_deposit(
             expected=expected,
             actual=Money.of(total, currency),
         )
-    return DepositPlan(payments=paid, other=other, fees=fee_total, total=expected)
+    difference = sum((m.amount for _, m in differences), 0)
+    return DepositPlan(
+        payments=paid,
+        other=other,
+        fees=from_stripe(processing + conversion, currency),
+        total=expected,
+        conversion_fees=from_stripe(conversion, currency) if conversion else None,
+        exchange_difference=Money.of(difference, currency) if differences else None,
+    )
 
 
 def deposit_payout(erp: Any, payments: Any, payout_id: str, subsidiary_id: str) -> dict[str, Any]:
@@ -200,6 +244,8 @@ def deposit_payout(erp: Any, payments: Any, payout_id: str, subsidiary_id: str) 
         "amount": plan.total.model_dump(),
         "payments": len(plan.payments),
         "fees": plan.fees.model_dump(),
+        "conversionFees": plan.conversion_fees.model_dump() if plan.conversion_fees else None,
+        "exchangeDifference": plan.exchange_difference.model_dump() if plan.exchange_difference else None,
     }
 
 
@@ -295,13 +341,20 @@ def _erp_customer(payments: Any, payment_customer_id: str | None) -> str:
 
 
 def book_renewal(
-    erp: Any, payments: Any, crm_for: Any, paid: Mapping[str, Any], subsidiary_id: str
+    erp: Any,
+    payments: Any,
+    crm_for: Any,
+    paid: Mapping[str, Any],
+    subsidiary_id: str,
+    subsidiary_currency: str | None = None,
 ) -> dict[str, Any] | None:
     """A paid subscription cycle → one ERP invoice for the period (external id = the Stripe invoice) with
-    the payment applied; the customer leaves dunning. Other billing reasons are not renewals: None."""
+    the payment applied (at Stripe's exchange rate if Stripe converted it into the subsidiary's currency);
+    the customer leaves dunning. Other billing reasons are not renewals: None."""
     from datetime import datetime
 
     from shared.connectors.netsuite import OrderLine
+    from shared.o2c.steps import exchange_rate_for
 
     if paid.get("billingReason") != "subscription_cycle":
         return None
@@ -329,6 +382,10 @@ def book_renewal(
         period_end=end,
         memo=f"Stripe invoice {paid['billingInvoiceId']}",
     )
+    intent_id = paid.get("paymentIntentId")
+    rate = None
+    if intent_id and subsidiary_currency and subsidiary_currency != amount.currency:
+        rate = exchange_rate_for(amount.currency, subsidiary_currency, payments.settlement_of(intent_id))
     # the same external id as a deal's payment (pay-<PaymentIntent>), so the payout's deposit finds it
     payment = erp.apply_customer_payment(
         f"pay-{paid.get('paymentIntentId') or paid['billingInvoiceId']}",
@@ -337,6 +394,7 @@ def book_renewal(
         amount=amount,
         currency=amount.currency,
         memo=f"Stripe invoice {paid['billingInvoiceId']}",
+        **({"exchange_rate": rate} if rate is not None else {}),
     )
     erp.mark_dunning(customer_id, state=None)
     _crm_payment_status(crm_for, paid, "paid")

@@ -172,8 +172,14 @@ def apply_payment(
     invoice: Mapping[str, Any],
     order: Mapping[str, Any],
     payment_intent_id: str,
+    settlement: Any = None,
 ) -> dict[str, Any]:
+    """The captured payment applied to the invoice. A payment in another currency than the subsidiary's
+    that Stripe converted into the subsidiary's currency (``settlement``, from ``settlement_of``) is
+    recorded at Stripe's exchange rate, so the ERP books in its own currency what Stripe actually settled
+    (and the payout's deposit ties out without an exchange difference)."""
     total = money(order["total"])
+    rate = exchange_rate_for(total.currency, str(customer.get("subsidiaryCurrency") or ""), settlement)
     ref = erp.apply_customer_payment(
         f"pay-{payment_intent_id}",
         customer_id=customer["erpCustomerId"],
@@ -181,8 +187,20 @@ def apply_payment(
         amount=total,
         currency=total.currency,
         memo=f"Stripe {payment_intent_id}",
+        **({"exchange_rate": rate} if rate is not None else {}),
     )
-    return {"erpPaymentId": ref.id, "externalId": ref.external_id}
+    out: dict[str, Any] = {"erpPaymentId": ref.id, "externalId": ref.external_id}
+    if rate is not None:
+        out |= {"exchangeRate": str(rate), "settled": dump(settlement.settled)}
+    return out
+
+
+def exchange_rate_for(payment_currency: str, subsidiary_currency: str, settlement: Any) -> Any:
+    """Stripe's rate when it converted the payment into the subsidiary's currency, else None (same
+    currency: no rate; settled in a third currency: the ERP's own rate applies)."""
+    if settlement is None or settlement.exchange_rate is None or payment_currency == subsidiary_currency:
+        return None
+    return settlement.exchange_rate if settlement.settled.currency == subsidiary_currency else None
 
 
 # --- tax -----------------------------------------------------------------------------------------

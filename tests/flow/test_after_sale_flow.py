@@ -15,7 +15,7 @@ import pytest
 from localcloud import LocalCloud
 from o2c_cli import playbook
 from o2c_cli.after_sale import reconcile, request_refund
-from o2c_cli.crm_scenarios import hubspot_deal
+from o2c_cli.crm_scenarios import hubspot_deal, hubspot_us_deal
 from o2c_cli.trace import trace
 from shared.money import Money
 from tests.flow.conftest import Hub
@@ -241,30 +241,6 @@ def test_a_clean_day_reconciles_to_zero_exceptions_and_drift_is_caught(
     )
 
 
-def us_deal(cloud: Hub, *, currency: str = "USD", price: str = "1200.00") -> str:
-    """A deal of a US company (the ERP's US subsidiary)."""
-    return str(
-        cloud.cloud.sandboxes["hubspot"].create_deal(
-            name="Contoso - starter",
-            amount=price,
-            currency=currency,
-            company={
-                "name": "Contoso Inc.",
-                "domain": "contoso.example",
-                "o2c_region": "NA",
-                "address": "1 Main St",
-                "city": "Seattle",
-                "zip": "98101",
-                "country": "US",
-                "state": "WA",
-                "currency": currency,
-            },
-            contacts=[{"email": "ap@contoso.example", "firstname": "Cody", "lastname": "Payables"}],
-            line_items=[{"name": "Starter plan", "quantity": 1, "price": price, "hs_sku": "START-1"}],
-        )
-    )
-
-
 # --- out of order: what comes first waits for what it depends on (after the day's reconciliation above,
 # which counts this module's one deal) -------------------------------------------------------------------
 
@@ -278,7 +254,9 @@ def test_a_payout_before_its_payment_is_applied_waits_and_is_deposited_once_it_i
     cloud.settle()
     stripe.hold_webhooks()  # Stripe's deliveries are late; we hand over only the ones named below
     try:
-        deal_id = us_deal(cloud)  # in USD: no balance left over from the EUR tests above
+        deal_id = hubspot_us_deal(
+            cloud.cloud.sandboxes["hubspot"]
+        )  # in USD: no balance left over from the EUR tests above
         cloud.cloud.sandboxes["hubspot"].win(deal_id)
         name = f"hubspot-{deal_id}"
         setup_intent = playbook.save_card(cloud.cloud, cloud.target, name)
@@ -343,3 +321,52 @@ def test_a_dispute_closed_before_it_was_recorded_is_settled_once_it_is(cloud: Hu
     assert len(erp_records(cloud, "creditMemo", f"dsp-{dispute_id}")) == 1  # lost: booked once
     assert pending.waiting(cloud.target) == []
     assert len([e for e in trace(cloud.target, dispute_id) if e.detail_type == "DisputeSettled"]) == 1
+
+
+# --- more than one currency --------------------------------------------------------------------------
+
+
+def test_a_payment_stripe_converts_is_booked_at_stripes_rate_and_its_payout_deposited_to_the_cent(
+    cloud: Hub,
+) -> None:
+    """A US company pays ¥ to the US subsidiary (USD books); the Stripe account settles JPY into USD."""
+    from decimal import Decimal
+
+    from shared.money import convert
+
+    stripe = cloud.cloud.sandboxes["stripe"]
+    cloud.settle()
+    stripe.create_payouts()
+    cloud.settle()
+    stripe.settle_into("jpy", "usd", "0.0067")
+    try:
+        deal_id = hubspot_us_deal(cloud.cloud.sandboxes["hubspot"], currency="JPY", price="1500000")
+        cloud.cloud.sandboxes["hubspot"].win(deal_id)
+        name = f"hubspot-{deal_id}"
+        playbook.save_card(cloud.cloud, cloud.target, name)
+        playbook.wait_until(cloud.target, name, status="SUCCEEDED")
+    finally:
+        stripe.settle_into("jpy", "jpy", None)
+    [intent] = [p for p in stripe.payment_intents() if p["metadata"].get("o2c_opportunity_id") == deal_id]
+    charged = Money.of(intent["amount"], "JPY")
+    [charge] = [c for c in stripe.charges() if c["id"] == intent["latest_charge"]]
+    [txn] = [t for t in stripe.balance_transactions() if t["id"] == charge["balance_transaction"]]
+    assert (txn["currency"], txn["exchange_rate"]) == ("usd", 0.0067)
+    assert txn["amount"] == convert(charged, "0.0067", "USD").amount
+
+    # the ERP books the yen payment at Stripe's rate: in USD it is what Stripe settled
+    [payment] = erp_records(cloud, "customerPayment", f"pay-{intent['id']}")
+    assert Decimal(str(payment["exchangeRate"])) == Decimal("0.0067")
+    assert payment["payment"] == charged.to_decimal()
+
+    payout_id = stripe.create_payout("usd")
+    wait_for(lambda: len(erp_records(cloud, "deposit", f"dep-{payout_id}")) == 1)
+    cloud.settle()
+    [deposit] = erp_records(cloud, "deposit", f"dep-{payout_id}")
+    [payout] = [p for p in stripe.payouts() if p["id"] == payout_id]
+    assert deposit["total"] == Money.of(payout["amount"], "USD").to_decimal()
+    assert [line["paymentAmount"] for line in deposit["payment"]["items"]] == [Decimal(txn["amount"]) / 100]
+    [recorded] = [e for e in trace(cloud.target, payout_id) if e.detail_type == "DepositRecorded"]
+    conversion_fee = sum(d["amount"] for d in txn["fee_details"] if "conversion" in d["description"].lower())
+    assert recorded.data["conversionFees"] == {"amount": conversion_fee, "currency": "USD"}
+    assert conversion_fee > 0 and recorded.data["exchangeDifference"] is None

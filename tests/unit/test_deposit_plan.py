@@ -3,23 +3,43 @@ adjustments and fees, the deposit lines add up to the payout exactly — or noth
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+from decimal import Decimal
 from typing import Any
 
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from shared.money import Money
+from shared.money import Money, convert
 from shared.o2c.after_sale import NotOurs, NotYetKnown, PayoutNotTied, plan_deposit
 
 
+@dataclass(frozen=True)
+class Payment:
+    id: str
+    amount: Money
+    exchange_rate: Decimal = Decimal(1)
+
+
 class FakeErp:
-    def __init__(self, applied: set[str]) -> None:
+    """Customer payments by external id: a set of ids (in the payout's currency, amount unused), or a map
+    to (amount in the payment's currency, the rate the ERP recorded)."""
+
+    def __init__(self, applied: set[str] | dict[str, tuple[Money, Decimal]]) -> None:
         self.applied = applied
 
-    def get_by_external_id(self, record_type: str, external_id: str) -> dict[str, Any] | None:
-        assert record_type == "customerPayment"
-        return {"id": external_id.removeprefix("pay-")} if external_id in self.applied else None
+    def customer_payment(self, external_id: str) -> Payment | None:
+        if isinstance(self.applied, dict):
+            if external_id not in self.applied:
+                return None
+            amount, rate = self.applied[external_id]
+            return Payment(external_id.removeprefix("pay-"), amount, rate)
+        return (
+            Payment(external_id.removeprefix("pay-"), Money.of(1, "XXX"))
+            if external_id in self.applied
+            else None
+        )
 
 
 class FakePayments:
@@ -69,6 +89,99 @@ def test_deposit_lines_add_up_to_the_payout_to_the_minor_unit(
     assert plan.fees.amount == sum(t["fee"] for t in txns)
 
 
+rate = st.decimals(min_value=Decimal("0.0001"), max_value=Decimal("500"), places=6)
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    charges=st.lists(
+        st.tuples(st.integers(min_value=1, max_value=10**9), rate, st.booleans()), min_size=1, max_size=20
+    ),
+    charge_currency=st.sampled_from(["JPY", "EUR", "KWD", "GBP"]),
+    payout_currency=st.sampled_from(["USD", "BHD", "JPY"]),
+)
+def test_converted_payments_deposit_at_their_booked_amount_and_the_rest_is_exchange_difference(
+    charges: list[tuple[int, Decimal, bool]], charge_currency: str, payout_currency: str
+) -> None:
+    """Stripe converted each charge at its rate; the ERP recorded the payment at Stripe's rate or at its
+    own. Whatever the rates, exponents and rounding, the deposit is the payout to the minor unit."""
+    if charge_currency == payout_currency:
+        return
+    txns, applied = [], {}
+    for n, (amount, stripe_rate, same_rate) in enumerate(charges):
+        charged = Money.of(amount, charge_currency)
+        settled = convert(charged, stripe_rate, payout_currency)
+        fee = settled.amount // 30
+        conversion_fee = settled.amount // 100
+        txns.append(
+            {
+                "id": f"txn_{n}",
+                "type": "charge",
+                "amount": settled.amount,
+                "currency": payout_currency.lower(),
+                "exchange_rate": float(stripe_rate),
+                "fee": fee + conversion_fee,
+                "fee_details": [
+                    {"amount": fee, "description": "Stripe processing fees", "type": "stripe_fee"},
+                    {
+                        "amount": conversion_fee,
+                        "description": "Currency conversion fee",
+                        "type": "stripe_fee",
+                    },
+                ],
+                "source": f"ch_{n}",
+            }
+        )
+        applied[f"pay-pi_{n}"] = (charged, stripe_rate if same_rate else stripe_rate * Decimal("1.01"))
+    payout = sum(t["amount"] - t["fee"] for t in txns)
+
+    plan = plan_deposit(
+        FakeErp(applied), FakePayments(), {"id": "po_1", "amount": payout, "currency": payout_currency}, txns
+    )
+
+    lines = [m for _, m in plan.payments] + [m for _, m in plan.other]
+    assert sum(m.amount for m in lines) == payout == plan.total.amount
+    assert {m.currency for m in lines} == {payout_currency}
+    for payment_id, booked in plan.payments:
+        charged, erp_rate = applied[f"pay-{payment_id}"]
+        assert booked == convert(charged, erp_rate, payout_currency)  # what the ERP's books say it is
+    settled_total = sum(t["amount"] for t in txns)
+    assert (
+        sum(m.amount for _, m in plan.payments)
+        + (plan.exchange_difference or Money.of(0, payout_currency)).amount
+        == settled_total
+    )
+    assert plan.conversion_fees == (
+        Money.of(sum(t["fee_details"][1]["amount"] for t in txns), payout_currency)
+        if any(t["fee_details"][1]["amount"] for t in txns)
+        else None
+    )
+    assert plan.fees.amount == sum(t["fee"] for t in txns)
+
+
+def test_a_payment_booked_at_stripes_rate_needs_no_exchange_difference() -> None:
+    charged = Money.of(123_456, "JPY")
+    settled = convert(charged, Decimal("0.0067"), "USD")
+    txns = [
+        {
+            "id": "txn_0",
+            "type": "charge",
+            "amount": settled.amount,
+            "fee": 0,
+            "exchange_rate": 0.0067,
+            "source": "ch_0",
+        }
+    ]
+    plan = plan_deposit(
+        FakeErp({"pay-pi_0": (charged, Decimal("0.0067"))}),
+        FakePayments(),
+        {"id": "po_1", "amount": settled.amount, "currency": "usd"},
+        txns,
+    )
+    assert plan.payments == [("pi_0", Money.of(82_716, "USD"))] and plan.other == []
+    assert plan.exchange_difference is None and plan.conversion_fees is None
+
+
 def test_a_payout_that_does_not_tie_out_is_refused() -> None:
     txns = transactions([("charge", 10_000, 320)])
     with pytest.raises(PayoutNotTied) as caught:
@@ -80,8 +193,9 @@ def test_a_payout_that_does_not_tie_out_is_refused() -> None:
 
 def test_a_payout_before_its_payments_are_applied_waits() -> None:
     txns = transactions([("charge", 10_000, 320)])
-    with pytest.raises(NotYetKnown):
+    with pytest.raises(NotYetKnown) as caught:
         plan_deposit(FakeErp(set()), FakePayments(), {"id": "po_1", "amount": 9_680, "currency": "usd"}, txns)
+    assert caught.value.awaiting == "payment:pi_0"  # released when that payment is applied
 
 
 def test_an_object_the_payment_platform_does_not_know_is_not_ours() -> None:
