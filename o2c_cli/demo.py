@@ -540,6 +540,14 @@ def run_demo(state_dir: Path | None = None) -> int:
         print(f"\nDead letters: {parked}")
         if parked:
             failures.append(f"{parked} message(s) in a DLQ")
+        from o2c_cli.pending import line, waiting
+
+        still_waiting = waiting(target)
+        print(f"Facts waiting for another fact (o2c pending list): {len(still_waiting)}")
+        for item in still_waiting:
+            print("  " + line(item))
+        if still_waiting:
+            failures.append(f"{len(still_waiting)} fact(s) still waiting")
 
     if failures:
         print("\nDEMO FAILED:\n  " + "\n  ".join(failures))
