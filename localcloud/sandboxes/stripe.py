@@ -20,6 +20,15 @@ form-encoded with bracket notation, ``metadata[o2c_x]=y``; JSON replies carrying
   ``/v1/payouts/{id}``, ``/v1/balance_transactions/{id}``
 - ``GET /v1/balance_transactions?payout=po_...`` (also ``type``, ``currency``, ``source``), newest first,
   cursor-paged: ``limit`` (1..100, default 10), ``starting_after`` / ``ending_before``, ``has_more``
+- ``GET /v1/invoice_payments?payment[type]=payment_intent&payment[payment_intent]=pi_...`` (also
+  ``invoice``, ``status`` paid|open|canceled; ``payment[type]`` is required with ``payment[...]`` and must
+  name the kind of id given; ``payment_record``s never exist here), paged as balance transactions are;
+  ``GET /v1/invoice_payments/{id}``. An unknown ``invoice`` or ``payment_intent`` is a 400
+  ``resource_missing``. This is how a PaymentIntent finds its Invoice: at this API version neither the
+  PaymentIntent nor the Charge names its invoice (the sandbox's Invoice still carries the older
+  ``payment_intent`` field).
+GET query strings are read in bracket notation as form bodies are (``payment[type]=x``, ``expand[0]=x``);
+``expand`` is accepted and not applied.
 
 Idempotency (every POST, per API key, 24 h): the same key with the same endpoint and parameters replays the
 stored reply (``Idempotent-Replayed: true``, no second effect, no second event); another endpoint or other
@@ -76,12 +85,17 @@ stored under the Idempotency-Key) but the client never gets the reply: the conne
 Python control after the sale: ``fail_next_refund(count=1)`` (the next refunds end ``failed``,
 ``expired_or_canceled_card``), ``open_dispute(charge_id, reason) -> dp_``, ``close_dispute(dp, "won"|"lost")``,
 ``create_subscription(customer_id, amount, currency, interval="month", metadata) -> sub_`` (active, first
-period taken as paid), ``renew(sub_id, succeed=True) -> in_`` (the next period's invoice, charged),
+period taken as paid: no invoice, no PaymentIntent), ``renew(sub_id, succeed=True) -> in_`` (the next
+period's invoice, charged by a new PaymentIntent and linked to it by an InvoicePayment: ``inpay_...``,
+``is_default`` true, ``payment`` ``{"type": "payment_intent", "payment_intent": "pi_..."}``, status
+``paid`` with ``amount_paid`` and ``status_transitions.paid_at``, or ``open`` with ``amount_paid`` null
+when declined; a copy in the invoice's ``payments.data``; no ``invoice_payment.*`` event is sent),
 ``create_payout(currency=None) -> po_``, ``create_payouts() -> [po_...]`` (one per currency with a positive
 balance), ``settle_into(currency, into, rate)`` (``into`` equal to ``currency`` or None, or ``rate`` None:
 settle in itself again; also the constructor's ``settlement={"jpy": ("usd", "0.0067")}``); inspection
-``charges()``, ``refunds()``, ``disputes()``, ``subscriptions()``, ``invoices()``, ``payouts()``,
-``balance_transactions()`` (oldest first), ``balance()`` (net per currency), ``settlements()``.
+``charges()``, ``refunds()``, ``disputes()``, ``subscriptions()``, ``invoices()``, ``invoice_payments()``,
+``payouts()``, ``balance_transactions()`` (oldest first), ``balance()`` (net per currency),
+``settlements()``.
 
 Control (JSON; see also ``base``):
 - ``GET /_sandbox/customers`` | ``/_sandbox/setup_intents`` | ``/_sandbox/payment_intents`` |
@@ -91,8 +105,8 @@ Control (JSON; see also ``base``):
 - ``POST /_sandbox/webhooks/wait`` ``{"timeout_s": 5}`` → ``{"pending": 0}`` (504 if not drained in time)
 - ``POST /_sandbox/events/{id}/redeliver`` → ``{"status", "body"}``
 - ``POST /_sandbox/faults/commit_then_timeout`` ``{"count": 1, "delay_s": null}`` → ``{"queued": true}``
-- ``GET /_sandbox/charges`` | ``/refunds`` | ``/disputes`` | ``/subscriptions`` | ``/invoices`` | ``/payouts`` |
-  ``/balance_transactions`` → ``{"data": [...]}``
+- ``GET /_sandbox/charges`` | ``/refunds`` | ``/disputes`` | ``/subscriptions`` | ``/invoices`` |
+  ``/invoice_payments`` | ``/payouts`` | ``/balance_transactions`` → ``{"data": [...]}`` (oldest first)
 - ``POST /_sandbox/refunds/fail_next`` ``{"count": 1}`` → ``{"queued": true}``
 - ``POST /_sandbox/charges/{id}/dispute`` ``{"reason": "fraudulent"}`` → the dispute
 - ``POST /_sandbox/disputes/{id}/close`` ``{"outcome": "won"|"lost"}`` → the dispute
@@ -119,7 +133,7 @@ import secrets
 import string
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from decimal import Decimal, InvalidOperation
@@ -215,6 +229,16 @@ _BALANCE_TXN_LIST_PARAMS = _COMMON_PARAMS | {
     "currency",
     "source",
 }
+_INVOICE_PAYMENT_LIST_PARAMS = _COMMON_PARAMS | {
+    "invoice",
+    "payment",
+    "status",
+    "limit",
+    "starting_after",
+    "ending_before",
+}
+_INVOICE_PAYMENT_FILTER_PARAMS = frozenset({"type", "payment_intent", "payment_record"})
+_INVOICE_PAYMENT_STATUSES = frozenset({"canceled", "open", "paid"})
 _DISPUTE_REASONS = frozenset(
     {
         "bank_cannot_process",
@@ -278,11 +302,17 @@ def new_id(prefix: str, length: int = 24) -> str:
 
 def decode_form(body: bytes) -> dict[str, Any]:
     """Stripe's form encoding: ``a[b][c]=v`` → nested dicts, ``a[0]=v`` / ``a[]=v`` → lists."""
-    root: dict[str, Any] = {}
     try:
         pairs = parse_qsl(body.decode("utf-8"), keep_blank_values=True, strict_parsing=False)
     except UnicodeDecodeError:
         raise _invalid("Invalid request body: not UTF-8") from None
+    return _nest(pairs)
+
+
+def _nest(pairs: Iterable[tuple[str, str]]) -> dict[str, Any]:
+    """Bracket notation decoded (see ``decode_form``): also a GET's query string, which Stripe reads the
+    same way (``payment[type]=payment_intent`` → ``{"payment": {"type": "payment_intent"}}``)."""
+    root: dict[str, Any] = {}
     for key, value in pairs:
         match = re.fullmatch(r"([^\[\]]+)((?:\[[^\[\]]*\])*)", key)
         if match is None:
@@ -440,6 +470,7 @@ class StripeSandbox(Sandbox):
         self._disputes: dict[str, dict[str, Any]] = {}
         self._subscriptions: dict[str, dict[str, Any]] = {}
         self._invoices: dict[str, dict[str, Any]] = {}
+        self._invoice_payments: dict[str, dict[str, Any]] = {}  # oldest first
         self._payouts: dict[str, dict[str, Any]] = {}
         self._balance_txns: dict[str, dict[str, Any]] = {}  # oldest first
         self._paid_out_in: dict[str, str] = {}  # txn_ -> po_ that paid it out
@@ -468,6 +499,12 @@ class StripeSandbox(Sandbox):
             ("GET", r"^/v1/charges/([^/]+)$", self._getter(self._charges, "charge")),
             ("GET", r"^/v1/disputes/([^/]+)$", self._getter(self._disputes, "dispute")),
             ("GET", r"^/v1/invoices/([^/]+)$", self._getter(self._invoices, "invoice")),
+            ("GET", r"^/v1/invoice_payments$", self._list_invoice_payments),
+            (
+                "GET",
+                r"^/v1/invoice_payments/([^/]+)$",
+                self._getter(self._invoice_payments, "invoice_payment"),
+            ),
             ("GET", r"^/v1/subscriptions/([^/]+)$", self._getter(self._subscriptions, "subscription")),
             ("GET", r"^/v1/payouts/([^/]+)$", self._getter(self._payouts, "payout")),
             ("GET", r"^/v1/balance_transactions$", self._list_balance_transactions),
@@ -496,6 +533,7 @@ class StripeSandbox(Sandbox):
             ("GET", re.compile(r"^/_sandbox/disputes$"), self._c_list(self.disputes)),
             ("GET", re.compile(r"^/_sandbox/subscriptions$"), self._c_list(self.subscriptions)),
             ("GET", re.compile(r"^/_sandbox/invoices$"), self._c_list(self.invoices)),
+            ("GET", re.compile(r"^/_sandbox/invoice_payments$"), self._c_list(self.invoice_payments)),
             ("GET", re.compile(r"^/_sandbox/payouts$"), self._c_list(self.payouts)),
             ("GET", re.compile(r"^/_sandbox/balance_transactions$"), self._c_list(self.balance_transactions)),
             ("POST", re.compile(r"^/_sandbox/refunds/fail_next$"), self._c_fail_next_refund),
@@ -745,8 +783,9 @@ class StripeSandbox(Sandbox):
 
     def renew(self, subscription_id: str, *, succeed: bool = True) -> str:
         """The subscription reaches the end of its period: the period moves on, and an invoice for the new
-        period (``billing_reason`` ``subscription_cycle``) is charged off session. Paid: the charge books a
-        balance transaction, and ``payment_intent.succeeded``, ``invoice.paid`` and
+        period (``billing_reason`` ``subscription_cycle``) is charged off session by a new PaymentIntent,
+        which an InvoicePayment links to the invoice (``paid``, or ``open`` if declined). Paid: the charge
+        books a balance transaction, and ``payment_intent.succeeded``, ``invoice.paid`` and
         ``invoice.payment_succeeded`` are sent (``customer.subscription.updated`` too if it was past due).
         Declined (``succeed=False``): ``payment_intent.payment_failed``, ``invoice.payment_failed`` (the
         invoice stays ``open``, ``attempt_count`` 1, ``next_payment_attempt`` in 3 days) and, if it was
@@ -827,19 +866,7 @@ class StripeSandbox(Sandbox):
                 "payment_intent": pi["id"],
                 "payments": {
                     "object": "list",
-                    "data": [
-                        {
-                            "id": new_id("inpay", 24),
-                            "object": "invoice_payment",
-                            "amount_paid": None,
-                            "amount_requested": amount,
-                            "currency": currency,
-                            "invoice": invoice_id,
-                            "is_default": True,
-                            "payment": {"type": "payment_intent", "payment_intent": pi["id"]},
-                            "status": "open",
-                        }
-                    ],
+                    "data": [],  # the InvoicePayment below, as it ends
                     "has_more": False,
                     "total_count": 1,
                     "url": f"/v1/invoice_payments?invoice={invoice_id}",
@@ -856,7 +883,22 @@ class StripeSandbox(Sandbox):
                 "subtotal": amount,
                 "total": amount,
             }
+            payment: dict[str, Any] = {
+                "id": new_id("inpay", 24),
+                "object": "invoice_payment",
+                "amount_paid": None,
+                "amount_requested": amount,
+                "created": now,
+                "currency": currency,
+                "invoice": invoice_id,
+                "is_default": True,
+                "livemode": False,
+                "payment": {"type": "payment_intent", "payment_intent": pi["id"]},
+                "status": "open",
+                "status_transitions": {"canceled_at": None, "paid_at": None},
+            }
             self._invoices[invoice_id] = invoice
+            self._invoice_payments[payment["id"]] = payment
             sub["latest_invoice"] = invoice_id
             charge = self._new_charge(pi, pm, description="Subscription update")
             if succeed:
@@ -864,7 +906,9 @@ class StripeSandbox(Sandbox):
                 pi.update(status="succeeded", amount_received=amount)
                 invoice.update(status="paid", amount_paid=amount, amount_remaining=0)
                 invoice["status_transitions"]["paid_at"] = now
-                invoice["payments"]["data"][0].update(status="paid", amount_paid=amount)
+                payment.update(status="paid", amount_paid=amount)
+                payment["status_transitions"]["paid_at"] = now
+                invoice["payments"]["data"] = [copy.deepcopy(payment)]
                 self._emit("payment_intent.succeeded", pi, None)
                 self._emit("invoice.paid", invoice, None)
                 self._emit("invoice.payment_succeeded", invoice, None)
@@ -875,7 +919,7 @@ class StripeSandbox(Sandbox):
             else:
                 self._decline(pi, charge, card, pm)
                 invoice["next_payment_attempt"] = now + 3 * 86400
-                invoice["payments"]["data"][0]["status"] = "failed"
+                invoice["payments"]["data"] = [copy.deepcopy(payment)]  # still open: the invoice is unpaid
                 self._emit("payment_intent.payment_failed", pi, None)
                 self._emit("invoice.payment_failed", invoice, None)
                 if sub["status"] == "active":
@@ -984,6 +1028,10 @@ class StripeSandbox(Sandbox):
     def invoices(self) -> list[dict[str, Any]]:
         return self._snapshot(self._invoices)
 
+    def invoice_payments(self) -> list[dict[str, Any]]:
+        """Every InvoicePayment (one per invoice charged), oldest first (the API lists newest first)."""
+        return self._snapshot(self._invoice_payments)
+
     def payouts(self) -> list[dict[str, Any]]:
         return self._snapshot(self._payouts)
 
@@ -1089,7 +1137,7 @@ class StripeSandbox(Sandbox):
                         )
                     params = decode_form(request.body)
                 else:
-                    params = dict(request.query)
+                    params = _nest(request.query.items())
             except ApiError as exc:
                 return self._error_json(exc, request_id)
             key = request.headers.get("Idempotency-Key") if request.method == "POST" else None
@@ -1660,6 +1708,50 @@ class StripeSandbox(Sandbox):
                 "data": copy.deepcopy(page),
                 "has_more": len(items) > limit,
                 "url": "/v1/balance_transactions",
+            }
+
+    def _list_invoice_payments(self, call: _Call, match: re.Match[str]) -> dict[str, Any]:
+        params = _only(call.params, _INVOICE_PAYMENT_LIST_PARAMS)
+        limit = _int(params, "limit", default=10)
+        if not 1 <= limit <= 100:
+            raise _invalid("limit must be between 1 and 100", param="limit", code="parameter_invalid_integer")
+        invoice, status = _opt_str(params, "invoice"), _opt_str(params, "status")
+        if status is not None and status not in _INVOICE_PAYMENT_STATUSES:
+            raise _invalid(
+                f"Invalid status: must be one of {', '.join(sorted(_INVOICE_PAYMENT_STATUSES))}",
+                param="status",
+                code="parameter_invalid_string",
+            )
+        kind, payment_intent, payment_record = _payment_filter(params)
+        after, before = _opt_str(params, "starting_after"), _opt_str(params, "ending_before")
+        with self._lock:
+            if invoice is not None and invoice not in self._invoices:
+                raise _missing("invoice", invoice, param="invoice")
+            if payment_intent is not None and payment_intent not in self._payment_intents:
+                raise _missing("payment_intent", payment_intent, param="payment[payment_intent]")
+            if payment_record is not None:  # the sandbox records no payments outside Stripe
+                raise _missing("payment_record", payment_record, param="payment[payment_record]")
+            newest_first = list(reversed(self._invoice_payments.values()))
+            position = {inpay["id"]: index for index, inpay in enumerate(newest_first)}
+            for cursor, name in ((after, "starting_after"), (before, "ending_before")):
+                if cursor is not None and cursor not in position:
+                    raise _missing("invoice_payment", cursor, param=name)
+            items = [
+                inpay
+                for inpay in newest_first
+                if (invoice is None or inpay["invoice"] == invoice)
+                and (status is None or inpay["status"] == status)
+                and (kind is None or inpay["payment"]["type"] == kind)
+                and (payment_intent is None or inpay["payment"].get("payment_intent") == payment_intent)
+                and (after is None or position[inpay["id"]] > position[after])
+                and (before is None or position[inpay["id"]] < position[before])
+            ]
+            page = items[-limit:] if before is not None and after is None else items[:limit]
+            return {
+                "object": "list",
+                "data": copy.deepcopy(page),
+                "has_more": len(items) > limit,
+                "url": "/v1/invoice_payments",
             }
 
     # --- charges, balance, payouts (call with the lock held) ---------------------------------------------
@@ -2291,6 +2383,44 @@ def _only(params: dict[str, Any], allowed: frozenset[str]) -> dict[str, Any]:
         if name not in allowed:
             raise _invalid(f"Received unknown parameter: {name}", param=name, code="parameter_unknown")
     return params
+
+
+def _payment_filter(params: dict[str, Any]) -> tuple[str | None, str | None, str | None]:
+    """``payment[type]``, ``payment[payment_intent]``, ``payment[payment_record]`` of an invoice payment
+    list, as Stripe checks them: ``type`` is required in the hash, one of ``payment_intent`` /
+    ``payment_record``, and names the kind of id given with it."""
+    payment = params.get("payment")
+    if payment is None or payment == "":
+        return None, None, None
+    if not isinstance(payment, dict):
+        raise _invalid("Invalid hash: payment", param="payment", code="parameter_invalid_hash")
+    for name in payment:
+        if name not in _INVOICE_PAYMENT_FILTER_PARAMS:
+            raise _invalid(
+                f"Received unknown parameter: payment[{name}]",
+                param=f"payment[{name}]",
+                code="parameter_unknown",
+            )
+    fields = {name: _opt_str(payment, name) for name in sorted(_INVOICE_PAYMENT_FILTER_PARAMS)}
+    kind = fields["type"]
+    if kind is None:
+        raise _invalid(
+            "Missing required param: payment[type].", param="payment[type]", code="parameter_missing"
+        )
+    if kind not in ("payment_intent", "payment_record"):
+        raise _invalid(
+            "Invalid payment[type]: must be one of payment_intent or payment_record",
+            param="payment[type]",
+            code="parameter_invalid_string",
+        )
+    for other in ("payment_intent", "payment_record"):
+        if fields[other] is not None and kind != other:
+            raise _invalid(
+                f"payment[{other}] can only be used with payment[type]={other}.",
+                param=f"payment[{other}]",
+                code="parameter_invalid",
+            )
+    return kind, fields["payment_intent"], fields["payment_record"]
 
 
 def _opt_str(params: dict[str, Any], name: str) -> str | None:

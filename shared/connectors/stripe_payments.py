@@ -1,6 +1,7 @@
 """Stripe payments for the hub, on the official SDK (``stripe.StripeClient``): customers, SetupIntents for
 saving a card, off-session authorization / capture / void of PaymentIntents, and after the sale refunds,
-charges, payouts and the balance transactions a payout is made of (for reconciliation).
+charges, payouts and the balance transactions a payout is made of (for reconciliation), and the invoice a
+payment paid (through Stripe's invoice payments).
 
 - **One Idempotency-Key per business intent.** Every write takes an explicit ``idempotency_key`` (e.g.
   ``f"authorize:{erp_order_id}"``), sent as ``Idempotency-Key`` on every attempt, so a retry after a lost
@@ -382,6 +383,26 @@ class StripePayments:
         return self._call(
             "GET /v1/invoices/{id}", lambda v1, options: v1.invoices.retrieve(invoice_id, None, options)
         )
+
+    def invoice_of_payment(self, payment_intent_id: str) -> str | None:
+        """The Invoice (``in_...``) the PaymentIntent paid or was attempted for: the invoice of its first
+        InvoicePayment (``GET /v1/invoice_payments?payment[type]=payment_intent&payment[payment_intent]=``),
+        as at this API version neither the PaymentIntent nor its Charge names an invoice (a subscription
+        renewal's payment carries no metadata either). None for a payment made without an invoice (a
+        one-off PaymentIntent). A declined renewal's payment also answers its (still open) invoice."""
+        params: dict[str, Any] = {
+            "payment": {"type": "payment_intent", "payment_intent": payment_intent_id},
+            "limit": 1,
+        }
+        page = self._call(
+            "GET /v1/invoice_payments",
+            lambda v1, options: v1.invoice_payments.list(params, options),
+        )
+        for item in page.get("data") or []:
+            invoice_id = _ref(item.get("invoice"))
+            if invoice_id is not None:
+                return invoice_id
+        return None
 
     def retrieve_charge(self, charge_id: str) -> dict[str, Any]:
         """The Charge as Stripe's JSON: ``amount_captured``, ``amount_refunded``, ``refunded``,
