@@ -382,7 +382,11 @@ REFUND_BOOKER = FunctionSpec(
     memory_mb=512,
     timeout_s=60,
     publishes_events=True,
-    tables={ERP_GATE_TABLE.id: "read_write", PENDING_TABLE.id: "read_write"},
+    tables={
+        ERP_GATE_TABLE.id: "read_write",
+        PENDING_TABLE.id: "read_write",
+        IDEMPOTENCY_TABLE.id: "read_write",
+    },
     secrets=_ERP_AND_STRIPE_SECRETS,
     stage_settings=_ERP_AND_STRIPE_SETTINGS,
 )

@@ -4,6 +4,8 @@ against the deal's invoice and a customer refund, once per refund id; ``RefundBo
 from __future__ import annotations
 
 import json
+from functools import cache
+from typing import Any
 
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 
@@ -16,18 +18,35 @@ from shared.o2c.pending import parking
 from shared.observability import logger
 
 
+@cache
+def _once() -> Any:
+    from shared.aws import client
+    from shared.idempotency import OnceOnly
+
+    return OnceOnly("refund-booked", client=client("dynamodb")).wrap(lambda delivery, work: work())
+
+
 def book(record: SQSRecord) -> None:
+    """Stripe tells one refund several times (``refund.created``, ``refund.updated``, redeliveries): the
+    ERP writes are safe by external id, and ``RefundBooked`` is published once per refund."""
     event = json.loads(record.body)
     metadata, data = event["detail"]["metadata"], event["detail"]["data"]
     logger.set_correlation_id(metadata["correlationId"])
-    booked = book_refund(netsuite_erp(), stripe_payments(), data)
-    publish(
-        RefundBooked.model_validate(booked),
-        correlation_id=metadata["correlationId"],
-        causation_id=metadata["eventId"],
-        source_event_id=f"refund-booked:{data['refundId']}",
+
+    def book_and_publish() -> dict[str, Any]:
+        booked = book_refund(netsuite_erp(), stripe_payments(), data)
+        publish(
+            RefundBooked.model_validate(booked),
+            correlation_id=metadata["correlationId"],
+            causation_id=metadata["eventId"],
+            source_event_id=f"refund-booked:{data['refundId']}",
+        )
+        return {"status": "booked", "erpCreditMemoId": booked["erpCreditMemoId"]}
+
+    outcome = _once()(delivery={"id": data["refundId"], "type": "refund-booked"}, work=book_and_publish)
+    logger.info(
+        "refund booked", extra={"refund": data["refundId"], "credit_memo": outcome.get("erpCreditMemoId")}
     )
-    logger.info("refund booked", extra={"refund": data["refundId"], "credit_memo": booked["erpCreditMemoId"]})
 
 
 lambda_handler = sqs_consumer(skipping_unknown(parking("RefundBooker")(book)))

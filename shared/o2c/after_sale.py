@@ -98,19 +98,36 @@ def invoice_external_id(crm: str, opportunity_id: str) -> str:
     return f"inv-{crm}-{opportunity_id}"
 
 
-def book_refund(erp: Any, payments: Any, refund: Mapping[str, Any]) -> dict[str, Any]:
-    """A refund that succeeded at the payment platform → ERP credit memo against the deal's invoice and a
-    customer refund applying it. Returns the RefundBooked data."""
-    intent = known(payments.retrieve_payment_intent, refund["paymentIntentId"])
+def invoice_paid_by(
+    erp: Any, payments: Any, payment_intent_id: str
+) -> tuple[tuple[str, str] | None, dict[str, Any]]:
+    """The ERP invoice a payment paid, and its deal if it was one: a deal's payment carries the deal in its
+    metadata (``inv-<crm>-<deal>``); a subscription cycle's is found through Stripe's invoice payments
+    (``ren-<in_...>``; its deal from the subscription's metadata). ``NotYetKnown`` (awaiting the payment)
+    while the ERP has no such invoice yet; ``NotOurs`` for a payment that is neither."""
+    intent = known(payments.retrieve_payment_intent, payment_intent_id)
     deal = deal_of(intent.get("metadata") or {})
-    if deal is None:
-        raise NotYetKnown(f"payment {refund['paymentIntentId']} is not one of the hub's deals")
-    invoice = erp.get_by_external_id("invoice", invoice_external_id(*deal))
+    if deal is not None:
+        external_id, what = invoice_external_id(*deal), f"{deal[0]} deal {deal[1]}"
+    else:
+        billing_invoice = payments.invoice_of_payment(payment_intent_id)
+        if billing_invoice is None:
+            raise NotOurs(f"payment {payment_intent_id} was made neither for a deal nor for a subscription")
+        # the subscription's metadata, as the invoice snapshots it, links the deal it renews
+        parent = known(payments.retrieve_invoice, billing_invoice).get("parent") or {}
+        deal = deal_of((parent.get("subscription_details") or {}).get("metadata") or {})
+        external_id, what = f"ren-{billing_invoice}", f"subscription invoice {billing_invoice}"
+    invoice = erp.get_by_external_id("invoice", external_id)
     if invoice is None:
-        raise NotYetKnown(
-            f"no ERP invoice yet for {deal[0]} deal {deal[1]}",
-            awaiting=f"payment:{refund['paymentIntentId']}",
-        )
+        raise NotYetKnown(f"no ERP invoice yet for {what}", awaiting=f"payment:{payment_intent_id}")
+    return deal, invoice
+
+
+def book_refund(erp: Any, payments: Any, refund: Mapping[str, Any]) -> dict[str, Any]:
+    """A refund that succeeded at the payment platform → ERP credit memo against the invoice the payment
+    paid (a deal's, or a subscription cycle's) and a customer refund applying it. Returns the RefundBooked
+    data."""
+    deal, invoice = invoice_paid_by(erp, payments, refund["paymentIntentId"])
     amount = Money.model_validate(refund["amount"])
     memo = f"Stripe refund {refund['refundId']} of {refund['paymentIntentId']}"
     credit = erp.credit_invoice(
@@ -127,7 +144,7 @@ def book_refund(erp: Any, payments: Any, refund: Mapping[str, Any]) -> dict[str,
         "erpCreditMemoId": credit.id,
         "erpRefundId": booked.id,
         "amount": amount.model_dump(),
-        "opportunityId": deal[1],
+        "opportunityId": deal[1] if deal else None,
     }
 
 
@@ -249,21 +266,6 @@ def deposit_payout(erp: Any, payments: Any, payout_id: str, subsidiary_id: str) 
     }
 
 
-def _deal_invoice(
-    erp: Any, payments: Any, payment_intent_id: str | None
-) -> tuple[tuple[str, str], dict[str, Any]]:
-    intent = known(payments.retrieve_payment_intent, payment_intent_id) if payment_intent_id else {}
-    deal = deal_of(intent.get("metadata") or {})
-    if deal is None:
-        raise NotYetKnown(f"payment {payment_intent_id} is not one of the hub's deals")
-    invoice = erp.get_by_external_id("invoice", invoice_external_id(*deal))
-    if invoice is None:
-        raise NotYetKnown(
-            f"no ERP invoice yet for {deal[0]} deal {deal[1]}", awaiting=f"payment:{payment_intent_id}"
-        )
-    return deal, invoice
-
-
 def record_dispute(
     erp: Any,
     payments: Any,
@@ -271,12 +273,15 @@ def record_dispute(
     dispute: Mapping[str, Any],
     once: Callable[[str, Callable[[], str]], str],
 ) -> dict[str, Any]:
-    """A chargeback → a pending dispute hold in the ERP and a task for the deal's owner with the evidence
-    due date. The hold's external id makes a redelivery find the same hold; ``once(key, create)`` runs the
+    """A chargeback → a pending dispute hold in the ERP against the invoice the payment paid (a deal's or a
+    subscription cycle's) and a task for the deal's owner with the evidence due date (none when the
+    payment links no deal). The hold's external id makes a redelivery find the same hold; ``once(key, create)`` runs the
     task's creation at most once per dispute (and again if it failed)."""
     from datetime import UTC, datetime, timedelta
 
-    deal, invoice = _deal_invoice(erp, payments, dispute.get("paymentIntentId"))
+    if not dispute.get("paymentIntentId"):
+        raise NotOurs(f"dispute {dispute['disputeId']} is not on a payment intent")
+    deal, invoice = invoice_paid_by(erp, payments, str(dispute["paymentIntentId"]))
     external_id = f"dsp-{dispute['disputeId']}"
     amount = Money.model_validate(dispute["amount"])
     hold = erp.open_dispute_hold(
@@ -291,18 +296,22 @@ def record_dispute(
         if due_text
         else datetime.now(UTC) + timedelta(days=7)
     )
-    task_id = once(
-        f"dispute-task:{dispute['disputeId']}",
-        lambda: crm_for(deal[0]).create_task(
-            deal[1],
-            subject=f"Chargeback of {amount.format()}: evidence due {due.date().isoformat()}",
-            body=(
-                f"The customer's bank opened dispute {dispute['disputeId']} ({dispute.get('reason')}) on payment "
-                f"{dispute.get('paymentIntentId')}. Submit evidence in Stripe before {due.isoformat()}."
+    task_id = (
+        None
+        if deal is None
+        else once(
+            f"dispute-task:{dispute['disputeId']}",
+            lambda: crm_for(deal[0]).create_task(
+                deal[1],
+                subject=f"Chargeback of {amount.format()}: evidence due {due.date().isoformat()}",
+                body=(
+                    f"The customer's bank opened dispute {dispute['disputeId']} ({dispute.get('reason')}) on payment "
+                    f"{dispute.get('paymentIntentId')}. Submit evidence in Stripe before {due.isoformat()}."
+                ),
+                due=due,
+                owner_id=None,
             ),
-            due=due,
-            owner_id=None,
-        ),
+        )
     )
     return {
         "disputeId": dispute["disputeId"],
@@ -312,7 +321,7 @@ def record_dispute(
         "crmTaskId": task_id,
         "amount": amount.model_dump(),
         "evidenceDueBy": due.date().isoformat(),
-        "opportunityId": deal[1],
+        "opportunityId": deal[1] if deal else None,
     }
 
 

@@ -209,15 +209,21 @@ def test_renewals_are_invoiced_once_and_a_failed_one_is_dunned_in_erp_and_crm(
     wait_for(
         lambda: netsuite.record("customer", str(customer_id)).get("custentity_o2c_dunning") == "past_due"
     )
-    assert (
-        cloud.cloud.sandboxes["hubspot"].deal(paid_deal["deal"])["properties"]["o2c_payment_status"]
-        == "past_due"
+    wait_for(
+        lambda: (
+            cloud.cloud.sandboxes["hubspot"].deal(paid_deal["deal"])["properties"]["o2c_payment_status"]
+            == "past_due"
+        )
     )
 
     stripe.renew(sub)
     wait_for(lambda: not netsuite.record("customer", str(customer_id)).get("custentity_o2c_dunning"))
-    assert (
-        cloud.cloud.sandboxes["hubspot"].deal(paid_deal["deal"])["properties"]["o2c_payment_status"] == "paid"
+    # the CRM is written after the ERP: wait for it rather than read it the moment the ERP changed
+    wait_for(
+        lambda: (
+            cloud.cloud.sandboxes["hubspot"].deal(paid_deal["deal"])["properties"]["o2c_payment_status"]
+            == "paid"
+        )
     )
 
 
@@ -321,6 +327,49 @@ def test_a_dispute_closed_before_it_was_recorded_is_settled_once_it_is(cloud: Hu
     assert len(erp_records(cloud, "creditMemo", f"dsp-{dispute_id}")) == 1  # lost: booked once
     assert pending.waiting(cloud.target) == []
     assert len([e for e in trace(cloud.target, dispute_id) if e.detail_type == "DisputeSettled"]) == 1
+
+
+def test_a_refund_of_a_renewal_payment_before_the_renewal_is_invoiced_waits_then_credits_that_cycle(
+    cloud: Hub, paid_deal: dict[str, Any]
+) -> None:
+    from o2c_cli import pending
+
+    stripe = cloud.cloud.sandboxes["stripe"]
+    cloud.settle()
+    sub = stripe.create_subscription(
+        paid_deal["intent"]["customer"],
+        4900,
+        "eur",
+        "month",
+        {"o2c_correlation_id": f"hubspot:{paid_deal['deal']}"},
+    )
+    cloud.settle()
+    stripe.hold_webhooks()
+    try:
+        billing_invoice = stripe.renew(sub)
+        [payment] = [p for p in stripe.invoice_payments() if p["invoice"] == billing_invoice]
+        intent_id = payment["payment"]["payment_intent"]
+        refund = stripe_api(cloud).create_refund(
+            payment_intent_id=intent_id, amount=None, metadata={}, idempotency_key=f"test-{intent_id}"
+        )
+        # the refund's webhooks arrive before the renewal's
+        for event in [e for e in stripe.events() if e["data"]["object"]["id"] == refund.id]:
+            stripe.redeliver(event["id"])
+        wait_for(lambda: any(p.awaiting == f"payment:{intent_id}" for p in pending.waiting(cloud.target)))
+        assert erp_records(cloud, "creditMemo", f"cm-{refund.id}") == []
+    finally:
+        stripe.release_webhooks()
+
+    wait_for(lambda: len(erp_records(cloud, "creditMemo", f"cm-{refund.id}")) == 1)
+    cloud.settle()
+    [renewal] = erp_records(cloud, "invoice", f"ren-{billing_invoice}")
+    [booked] = [
+        e
+        for e in trace(cloud.target, refund.id)
+        if e.detail_type == "RefundBooked" and e.data["refundId"] == refund.id
+    ]  # once, though Stripe told it twice (refund.created, refund.updated) and both waited
+    assert booked.data["erpInvoiceId"] == str(renewal["id"])  # that cycle's invoice, not the deal's
+    assert pending.waiting(cloud.target) == []
 
 
 # --- more than one currency --------------------------------------------------------------------------

@@ -6,7 +6,7 @@ from typing import Any
 
 import pytest
 
-from shared.o2c.after_sale import NotYetKnown, book_refund, record_dispute, settle_dispute
+from shared.o2c.after_sale import NotOurs, NotYetKnown, book_refund, record_dispute, settle_dispute
 from shared.o2c.pending import released_keys
 
 
@@ -18,6 +18,45 @@ class NoInvoiceYet:
 class Payments:
     def retrieve_payment_intent(self, payment_intent_id: str) -> dict[str, Any]:
         return {"id": payment_intent_id, "metadata": {"o2c_correlation_id": "hubspot:42"}}
+
+
+class SubscriptionPayments:
+    """A renewal's PaymentIntent: no metadata; Stripe's invoice payments link it to its invoice."""
+
+    def __init__(self, invoices: dict[str, str]) -> None:
+        self.invoices = invoices
+
+    def retrieve_payment_intent(self, payment_intent_id: str) -> dict[str, Any]:
+        return {"id": payment_intent_id, "metadata": {}}
+
+    def invoice_of_payment(self, payment_intent_id: str) -> str | None:
+        return self.invoices.get(payment_intent_id)
+
+    def retrieve_invoice(self, invoice_id: str) -> dict[str, Any]:
+        metadata = {"o2c_correlation_id": "hubspot:42"}
+        return {"id": invoice_id, "parent": {"subscription_details": {"metadata": metadata}}}
+
+
+class Ref:
+    def __init__(self, id: str) -> None:
+        self.id = id
+
+
+class Erp:
+    def __init__(self, invoices: dict[str, dict[str, Any]]) -> None:
+        self.invoices = invoices
+        self.credited: list[tuple[str, str]] = []
+
+    def get_by_external_id(self, record_type: str, external_id: str) -> dict[str, Any] | None:
+        return self.invoices.get(external_id) if record_type == "invoice" else None
+
+    def credit_invoice(self, invoice_id: str, *, external_id: str, **_: Any) -> Ref:
+        self.credited.append((invoice_id, external_id))
+        return Ref("cm1")
+
+    def refund_credit_memo(self, credit_id: str, *, external_id: str, customer_id: str, **_: Any) -> Ref:
+        assert (credit_id, customer_id) == ("cm1", "77")
+        return Ref("cr1")
 
 
 REFUND = {"refundId": "re_1", "paymentIntentId": "pi_1", "amount": {"amount": 500, "currency": "EUR"}}
@@ -54,3 +93,21 @@ def test_a_renewal_releases_what_waits_for_its_payment_and_unrelated_facts_relea
     assert released_keys("RenewalInvoiced", {"paymentIntentId": "pi_9"}) == ["payment:pi_9"]
     assert released_keys("RenewalInvoiced", {"paymentIntentId": None}) == []
     assert released_keys("OrderCreated", {"paymentIntentId": "pi_9"}) == []
+
+
+def test_a_refund_of_a_renewal_payment_is_booked_against_that_cycles_invoice() -> None:
+    erp = Erp({"ren-in_7": {"id": "3009", "entity": {"id": "77"}}})
+    booked = book_refund(erp, SubscriptionPayments({"pi_1": "in_7"}), REFUND)
+    assert erp.credited == [("3009", "cm-re_1")]
+    assert (booked["erpInvoiceId"], booked["opportunityId"]) == ("3009", "42")  # the deal it renews
+
+
+def test_a_refund_of_a_renewal_not_yet_invoiced_in_the_erp_waits_for_it() -> None:
+    with pytest.raises(NotYetKnown) as caught:
+        book_refund(Erp({}), SubscriptionPayments({"pi_1": "in_7"}), REFUND)
+    assert caught.value.awaiting == "payment:pi_1"  # RenewalInvoiced releases it
+
+
+def test_a_refund_of_a_payment_the_hub_never_made_is_not_ours() -> None:
+    with pytest.raises(NotOurs):
+        book_refund(Erp({}), SubscriptionPayments({}), REFUND)
