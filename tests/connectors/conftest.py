@@ -16,9 +16,11 @@ from typing import Any
 import pytest
 
 from localcloud.sandboxes import HubSpotSandbox, SalesforceSandbox
+from localcloud.sandboxes.stripe import StripeSandbox
 from shared.connectors.http import JsonHttp
 from shared.connectors.hubspot import HubSpotCrm, bearer
 from shared.connectors.salesforce import SalesforceCrm
+from shared.connectors.stripe_payments import StripePayments
 
 HUBSPOT_TOKEN = "pat-eu1-sandbox-token"
 HUBSPOT_CLIENT_SECRET = "hubspot-app-client-secret"
@@ -207,3 +209,32 @@ def control(base_url: str, method: str, path: str, body: Any = None) -> Any:
     opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))  # loopback: never via a proxy
     with opener.open(request, timeout=10) as response:
         return json.loads(response.read())
+
+
+# --- the Stripe sandbox the after-sale connector tests share (a module may define its own) --------------
+
+STRIPE_API_KEY = "sk_test_51O2cHubSandboxKey"
+STRIPE_WEBHOOK_SECRET = "whsec_o2c_after_sale_secret"
+
+
+@pytest.fixture
+def hub() -> Iterator[StripeHub]:
+    """Receives the sandbox's webhooks and checks each ``Stripe-Signature`` as the hub does."""
+    with stripe_hub(STRIPE_WEBHOOK_SECRET) as receiver:
+        yield receiver
+
+
+@pytest.fixture
+def sandbox(hub: StripeHub) -> Iterator[StripeSandbox]:
+    with StripeSandbox(
+        webhook_url=hub.url,
+        webhook_secret=STRIPE_WEBHOOK_SECRET,
+        api_key=STRIPE_API_KEY,
+        webhook_delay_s=0.005,
+    ) as sb:
+        yield sb
+
+
+@pytest.fixture
+def stripe(sandbox: StripeSandbox) -> StripePayments:
+    return StripePayments(lambda: STRIPE_API_KEY, base_url=sandbox.url, sleep=FakeSleep())

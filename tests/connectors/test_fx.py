@@ -18,29 +18,13 @@ from shared.connectors import InvalidRecord
 from shared.connectors.netsuite import ErpRef, NetSuiteErp, OrderLine, dumps
 from shared.connectors.stripe_payments import Settlement, StripePayments
 from shared.money import Money, from_major
-from tests.connectors.conftest import FakeSleep, StripeHub, control, stripe_hub
+from tests.connectors.conftest import (
+    FakeSleep,
+    control,
+)
 from tests.connectors.test_netsuite_after_sale import after_sale_erp
 from tests.connectors.test_netsuite_connector import new_sandbox
-from tests.connectors.test_stripe_after_sale import API_KEY, LINKS, WEBHOOK_SECRET, captured, customer
-
-
-@pytest.fixture
-def hub() -> Iterator[StripeHub]:
-    with stripe_hub(WEBHOOK_SECRET) as receiver:
-        yield receiver
-
-
-@pytest.fixture
-def sandbox(hub: StripeHub) -> Iterator[StripeSandbox]:
-    with StripeSandbox(
-        webhook_url=hub.url, webhook_secret=WEBHOOK_SECRET, api_key=API_KEY, webhook_delay_s=0.005
-    ) as sb:
-        yield sb
-
-
-@pytest.fixture
-def stripe(sandbox: StripeSandbox) -> StripePayments:
-    return StripePayments(lambda: API_KEY, base_url=sandbox.url, sleep=FakeSleep())
+from tests.connectors.test_stripe_after_sale import LINKS, captured, customer
 
 
 @pytest.fixture

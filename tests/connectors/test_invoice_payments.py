@@ -9,7 +9,6 @@ import json
 import urllib.error
 import urllib.parse
 import urllib.request
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -18,32 +17,16 @@ from localcloud.sandboxes.stripe import StripeSandbox
 from shared.connectors import PermanentError
 from shared.connectors.stripe_payments import StripePayments
 from shared.money import Money
-from tests.connectors.conftest import FakeSleep, StripeHub, control, stripe_hub
+from tests.connectors.conftest import (
+    STRIPE_API_KEY,
+    STRIPE_WEBHOOK_SECRET,
+    control,
+)
 
-API_KEY = "sk_test_51O2cHubInvoicePayments"
-WEBHOOK_SECRET = "whsec_o2c_invoice_payments"
+API_KEY, WEBHOOK_SECRET = STRIPE_API_KEY, STRIPE_WEBHOOK_SECRET
 LINKS = {"o2c_correlation_id": "hubspot:42", "o2c_erp_order_id": "SO-3001"}
 
 _keys = itertools.count(1)
-
-
-@pytest.fixture
-def hub() -> Iterator[StripeHub]:
-    with stripe_hub(WEBHOOK_SECRET) as receiver:
-        yield receiver
-
-
-@pytest.fixture
-def sandbox(hub: StripeHub) -> Iterator[StripeSandbox]:
-    with StripeSandbox(
-        webhook_url=hub.url, webhook_secret=WEBHOOK_SECRET, api_key=API_KEY, webhook_delay_s=0.005
-    ) as sb:
-        yield sb
-
-
-@pytest.fixture
-def stripe(sandbox: StripeSandbox) -> StripePayments:
-    return StripePayments(lambda: API_KEY, base_url=sandbox.url, sleep=FakeSleep())
 
 
 def customer(stripe: StripePayments) -> str:

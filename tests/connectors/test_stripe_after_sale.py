@@ -8,7 +8,6 @@ import itertools
 import json
 import time
 import urllib.request
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -26,33 +25,18 @@ from shared.events.payments import (
 )
 from shared.money import Money
 from shared.providers.stripe import normalise_event
-from tests.connectors.conftest import FakeSleep, StripeHub, control, stripe_hub
+from tests.connectors.conftest import (
+    STRIPE_API_KEY,
+    STRIPE_WEBHOOK_SECRET,
+    StripeHub,
+    control,
+)
 
-API_KEY = "sk_test_51O2cHubSandboxKey"
-WEBHOOK_SECRET = "whsec_o2c_after_sale_secret"
+API_KEY, WEBHOOK_SECRET = STRIPE_API_KEY, STRIPE_WEBHOOK_SECRET
 LINKS = {"o2c_correlation_id": "corr-after-sale", "o2c_erp_order_id": "SO-2001"}
 
 
 Hub = StripeHub
-
-
-@pytest.fixture
-def hub() -> Iterator[StripeHub]:
-    with stripe_hub(WEBHOOK_SECRET) as receiver:
-        yield receiver
-
-
-@pytest.fixture
-def sandbox(hub: Hub) -> Iterator[StripeSandbox]:
-    with StripeSandbox(
-        webhook_url=hub.url, webhook_secret=WEBHOOK_SECRET, api_key=API_KEY, webhook_delay_s=0.005
-    ) as sb:
-        yield sb
-
-
-@pytest.fixture
-def stripe(sandbox: StripeSandbox) -> StripePayments:
-    return StripePayments(lambda: API_KEY, base_url=sandbox.url, sleep=FakeSleep())
 
 
 _keys = itertools.count(1)
