@@ -284,6 +284,11 @@ def test_a_payout_before_its_payment_is_applied_waits_and_is_deposited_once_it_i
         assert (waiting.consumer, waiting.awaiting) == ("PayoutDepositor", f"payment:{intent['id']}")
         assert erp_records(cloud, "deposit", f"dep-{payout_id}") == []
         assert cloud.dlq_depth("PayoutDepositor") == 0  # waiting, not dead
+        # `o2c pending release` before the fact is there: replayed, still missing, waits again, as old
+        assert pending.release_all(cloud.target) == 1
+        wait_for(lambda: [p.releases for p in pending.waiting(cloud.target)] == [1])
+        [again] = pending.waiting(cloud.target)
+        assert again.first_parked_at == waiting.first_parked_at and again.parked_at > waiting.parked_at
     finally:
         stripe.release_webhooks()
 
