@@ -136,36 +136,27 @@ class LineageStore:
         return len(requests)
 
     def entries_for(self, the_id: str) -> list[LineageEntry]:
-        entries: list[LineageEntry] = []
-        kwargs: dict[str, Any] = {
-            "TableName": self._table,
-            "KeyConditionExpression": "pk = :id",
-            "ExpressionAttributeValues": {":id": {"S": the_id}},
-        }
-        while True:
-            page = self._client.query(**kwargs)
-            entries.extend(self._entry(item) for item in page.get("Items", []))
-            if "LastEvaluatedKey" not in page:
-                return entries
-            kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]
+        pages = self._client.get_paginator("query").paginate(
+            TableName=self._table,
+            KeyConditionExpression="pk = :id",
+            ExpressionAttributeValues={":id": {"S": the_id}},
+        )
+        return [self._entry(item) for page in pages for item in page.get("Items", [])]
 
     def entries_on(self, day: str, detail_types: set[str]) -> list[LineageEntry]:
         """Events of the given types that occurred on ``day`` (YYYY-MM-DD), once each (a scan: for the
         daily reconciliation, not for a request path)."""
         found: dict[str, LineageEntry] = {}
-        kwargs: dict[str, Any] = {
-            "TableName": self._table,
-            "FilterExpression": "begins_with(sk, :day)",
-            "ExpressionAttributeValues": {":day": {"S": day}},
-        }
-        while True:
-            page = self._client.scan(**kwargs)
+        pages = self._client.get_paginator("scan").paginate(
+            TableName=self._table,
+            FilterExpression="begins_with(sk, :day)",
+            ExpressionAttributeValues={":day": {"S": day}},
+        )
+        for page in pages:
             for item in page.get("Items", []):
                 if item["detailType"]["S"] in detail_types and item["eventId"]["S"] not in found:
                     found[item["eventId"]["S"]] = self._entry(item)
-            if "LastEvaluatedKey" not in page:
-                return sorted(found.values(), key=lambda e: (e.occurred_at, e.event_id))
-            kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]
+        return sorted(found.values(), key=lambda e: (e.occurred_at, e.event_id))
 
     @staticmethod
     def _entry(item: dict[str, Any]) -> LineageEntry:

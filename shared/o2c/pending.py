@@ -109,30 +109,18 @@ class PendingFacts:
             )
 
     def waiting_for(self, awaiting: str) -> list[Parked]:
-        items: list[dict[str, Any]] = []
-        kwargs: dict[str, Any] = {
-            "TableName": self._table,
-            "KeyConditionExpression": "pk = :k",
-            "ExpressionAttributeValues": {":k": {"S": awaiting}},
-            "ConsistentRead": True,
-        }
-        while True:
-            page = self._ddb.query(**kwargs)
-            items.extend(page.get("Items", []))
-            if "LastEvaluatedKey" not in page:
-                return [p for p in map(_parked, items) if p.waiting]
-            kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]
+        pages = self._ddb.get_paginator("query").paginate(
+            TableName=self._table,
+            KeyConditionExpression="pk = :k",
+            ExpressionAttributeValues={":k": {"S": awaiting}},
+            ConsistentRead=True,
+        )
+        return [p for page in pages for p in map(_parked, page.get("Items", [])) if p.waiting]
 
     def all(self) -> Iterator[Parked]:
         """Every item: waiting, and released but not yet settled."""
-        kwargs: dict[str, Any] = {"TableName": self._table, "ConsistentRead": True}
-        while True:
-            page = self._ddb.scan(**kwargs)
-            for item in page.get("Items", []):
-                yield _parked(item)
-            if "LastEvaluatedKey" not in page:
-                return
-            kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]
+        for page in self._ddb.get_paginator("scan").paginate(TableName=self._table, ConsistentRead=True):
+            yield from map(_parked, page.get("Items", []))
 
     def release(self, parked: Iterable[Parked]) -> int:
         """Put each parked event back on the bus as it was delivered, then mark it released (its consumer
