@@ -403,7 +403,7 @@ def book_renewal(
         amount=amount,
         currency=amount.currency,
         memo=f"Stripe invoice {paid['billingInvoiceId']}",
-        **({"exchange_rate": rate} if rate is not None else {}),
+        exchange_rate=rate,
     )
     erp.mark_dunning(customer_id, state=None)
     _crm_payment_status(crm_for, paid, "paid")

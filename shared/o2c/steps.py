@@ -9,10 +9,15 @@ import os
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from shared.crm.models import Address, CrmOpportunity
 from shared.money import Money
+
+if TYPE_CHECKING:
+    from decimal import Decimal
+
+    from shared.connectors.stripe_payments import Settlement
 
 # --- configuration -------------------------------------------------------------------------------
 
@@ -172,7 +177,7 @@ def apply_payment(
     invoice: Mapping[str, Any],
     order: Mapping[str, Any],
     payment_intent_id: str,
-    settlement: Any = None,
+    settlement: Settlement | None = None,
 ) -> dict[str, Any]:
     """The captured payment applied to the invoice. A payment in another currency than the subsidiary's
     that Stripe converted into the subsidiary's currency (``settlement``, from ``settlement_of``) is
@@ -187,15 +192,17 @@ def apply_payment(
         amount=total,
         currency=total.currency,
         memo=f"Stripe {payment_intent_id}",
-        **({"exchange_rate": rate} if rate is not None else {}),
+        exchange_rate=rate,
     )
     out: dict[str, Any] = {"erpPaymentId": ref.id, "externalId": ref.external_id}
-    if rate is not None:
+    if rate is not None and settlement is not None:
         out |= {"exchangeRate": str(rate), "settled": dump(settlement.settled)}
     return out
 
 
-def exchange_rate_for(payment_currency: str, subsidiary_currency: str, settlement: Any) -> Any:
+def exchange_rate_for(
+    payment_currency: str, subsidiary_currency: str, settlement: Settlement | None
+) -> Decimal | None:
     """Stripe's rate when it converted the payment into the subsidiary's currency, else None (same
     currency: no rate; settled in a third currency: the ERP's own rate applies)."""
     if settlement is None or settlement.exchange_rate is None or payment_currency == subsidiary_currency:
