@@ -23,23 +23,20 @@ class Payment:
 
 
 class FakeErp:
-    """Customer payments by external id: a set of ids (in the payout's currency, amount unused), or a map
-    to (amount in the payment's currency, the rate the ERP recorded)."""
+    """Customer payments by external id: a set of ids (payments in ``currency``, the payout's), or a map to
+    (amount in the payment's currency, the rate the ERP recorded)."""
 
-    def __init__(self, applied: set[str] | dict[str, tuple[Money, Decimal]]) -> None:
+    def __init__(self, applied: set[str] | dict[str, tuple[Money, Decimal]], currency: str = "USD") -> None:
         self.applied = applied
+        self.currency = currency.upper()
 
     def customer_payment(self, external_id: str) -> Payment | None:
+        if external_id not in self.applied:
+            return None
         if isinstance(self.applied, dict):
-            if external_id not in self.applied:
-                return None
             amount, rate = self.applied[external_id]
             return Payment(external_id.removeprefix("pay-"), amount, rate)
-        return (
-            Payment(external_id.removeprefix("pay-"), Money.of(1, "XXX"))
-            if external_id in self.applied
-            else None
-        )
+        return Payment(external_id.removeprefix("pay-"), Money.of(1, self.currency))
 
 
 class FakePayments:
@@ -77,7 +74,7 @@ def test_deposit_lines_add_up_to_the_payout_to_the_minor_unit(
 ) -> None:
     txns = transactions(spec)
     payout_amount = sum(t["amount"] - t["fee"] for t in txns)
-    erp = FakeErp({f"pay-pi_{n}" for n, (kind, _, _) in enumerate(spec) if kind == "charge"})
+    erp = FakeErp({f"pay-pi_{n}" for n, (kind, _, _) in enumerate(spec) if kind == "charge"}, currency)
 
     plan = plan_deposit(
         erp, FakePayments(), {"id": "po_1", "amount": payout_amount, "currency": currency}, txns
@@ -87,6 +84,9 @@ def test_deposit_lines_add_up_to_the_payout_to_the_minor_unit(
     assert sum(m.amount for m in lines) == payout_amount == plan.total.amount
     assert {m.currency for m in lines} <= {currency.upper()}
     assert plan.fees.amount == sum(t["fee"] for t in txns)
+    # each payment is deposited at what it captured; nothing is converted within one currency
+    assert [m.amount for _, m in plan.payments] == [t["amount"] for t in txns if t["type"] == "charge"]
+    assert plan.exchange_difference is None and plan.conversion_fees is None
 
 
 rate = st.decimals(min_value=Decimal("0.0001"), max_value=Decimal("500"), places=6)
@@ -186,7 +186,10 @@ def test_a_payout_that_does_not_tie_out_is_refused() -> None:
     txns = transactions([("charge", 10_000, 320)])
     with pytest.raises(PayoutNotTied) as caught:
         plan_deposit(
-            FakeErp({"pay-pi_0"}), FakePayments(), {"id": "po_1", "amount": 9_681, "currency": "usd"}, txns
+            FakeErp({"pay-pi_0"}, "usd"),
+            FakePayments(),
+            {"id": "po_1", "amount": 9_681, "currency": "usd"},
+            txns,
         )
     assert (caught.value.expected, caught.value.actual) == (Money.of(9_681, "USD"), Money.of(9_680, "USD"))
 
