@@ -36,8 +36,9 @@ def sweep(min_age_s: float) -> dict[str, Any]:
     import time
 
     pending = PendingFacts.from_env()
-    settled = pending.settle()
-    waiting = [p for p in pending.all() if p.waiting]
+    items = list(pending.all())  # one scan serves both the settling and the release
+    settled = pending.settle(items)
+    waiting = [p for p in items if p.waiting]
     released = pending.release(p for p in waiting if time.time() - p.parked_at >= min_age_s)
     oldest = max((p.age_s for p in waiting), default=0.0)
     metrics.add_metric(name="FactsWaiting", unit=MetricUnit.Count, value=len(waiting))

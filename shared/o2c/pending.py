@@ -158,10 +158,13 @@ class PendingFacts:
             released += 1
         return released
 
-    def settle(self, settled_after_s: float = RELEASE_SETTLED_S) -> int:
-        """Remove items released that long ago and not parked again: their consumer has booked them."""
+    def settle(self, items: Iterable[Parked] | None = None, settled_after_s: float | None = None) -> int:
+        """Remove items (default: every item) released ``settled_after_s`` ago (default
+        ``RELEASE_SETTLED_S``) and not parked again: their consumer has booked them."""
+        if settled_after_s is None:
+            settled_after_s = RELEASE_SETTLED_S
         removed = 0
-        for item in self.all():
+        for item in self.all() if items is None else items:
             if item.waiting or item.released_at is None or time.time() - item.released_at < settled_after_s:
                 continue
             self.unpark(item)

@@ -151,3 +151,26 @@ def test_a_missing_fact_nobody_will_announce_is_retried_by_the_queue_not_parked(
     with pytest.raises(NotYetKnown):
         parking("RenewalSync", lambda: store)(book)(record(payout_event()))
     assert list(store.all()) == []
+
+
+def test_the_hourly_sweep_replays_what_waited_long_enough_and_settles_what_was_released(
+    aws: dict[str, Any], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from functions.fact_releaser.handler import sweep
+
+    monkeypatch.setenv("PENDING_TABLE_NAME", "pending")
+    monkeypatch.setenv("EVENT_BUS_NAME", BUS)
+    store: PendingFacts = aws["store"]
+    store.park("payment:pi_1", "PayoutDepositor", payout_event("po_1"), "not applied")
+    store.release([store.park("dispute:dp_1", "DisputeSync", payout_event("po_2"), "not recorded")])
+    assert [e["detail"]["data"]["payoutId"] for e in replayed(aws)] == ["po_2"]
+
+    # too young to replay; the release a moment ago is not settled yet
+    assert sweep(min_age_s=3600) == {"waiting": 1, "released": 0, "settled": 0, "oldestAgeSeconds": 0}
+    assert len(list(store.all())) == 2 and replayed(aws) == []
+
+    monkeypatch.setattr("shared.o2c.pending.RELEASE_SETTLED_S", 0)
+    report = sweep(min_age_s=0)
+    assert (report["waiting"], report["released"], report["settled"]) == (1, 1, 1)
+    assert [e["detail"]["data"]["payoutId"] for e in replayed(aws)] == ["po_1"]
+    assert [p.awaiting for p in store.all()] == ["payment:pi_1"]  # released, not yet settled
