@@ -11,7 +11,7 @@ from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 from shared.connectors.factories import netsuite_erp, stripe_payments
 from shared.consumers import sqs_consumer
 from shared.events.after_sale import DepositRecorded, ReconciliationException
-from shared.o2c.after_sale import PayoutNotTied, deposit_payout, skipping_unknown, subsidiary_for_currency
+from shared.o2c.after_sale import PayoutNotTied, deposit_payout, skipping_unknown, subsidiary_of_currency
 from shared.o2c.facts import publish
 from shared.o2c.pending import parking
 from shared.observability import logger
@@ -24,7 +24,10 @@ def deposit(record: SQSRecord) -> None:
     payout_id = data["payoutId"]
     try:
         booked = deposit_payout(
-            netsuite_erp(), stripe_payments(), payout_id, subsidiary_for_currency(data["amount"]["currency"])
+            netsuite_erp(),
+            stripe_payments(),
+            payout_id,
+            subsidiary_of_currency(data["amount"]["currency"]).subsidiary_id,
         )
     except PayoutNotTied as exc:
         publish(

@@ -81,10 +81,6 @@ def subsidiary_of_currency(currency: str) -> Any:
     return matching[0] if matching else table["*"]
 
 
-def subsidiary_for_currency(currency: str) -> str:
-    return str(subsidiary_of_currency(currency).subsidiary_id)
-
-
 def deal_of(metadata: Mapping[str, Any]) -> tuple[str, str] | None:
     """(crm, opportunity id) from the metadata the hub writes on payment objects."""
     correlation = str(metadata.get("o2c_correlation_id") or "")
