@@ -17,6 +17,8 @@ lists the attempts. A failed delivery is recorded, not retried: ``redeliver(even
 from __future__ import annotations
 
 import copy
+import hashlib
+import hmac
 import json
 import logging
 import time
@@ -24,7 +26,6 @@ from typing import Any
 
 from localcloud.sandboxes.stripe.errors import new_id
 from localcloud.sandboxes.stripe.state import StripeState, _Call, _Outgoing
-from shared.providers.stripe import signature_header
 
 log = logging.getLogger("localcloud.sandboxes.stripe")
 
@@ -158,5 +159,13 @@ class WebhooksMixin(StripeState):
         return {
             "Content-Type": "application/json; charset=utf-8",
             "User-Agent": "Stripe/1.0 (+https://stripe.com/docs/webhooks)",
-            "Stripe-Signature": signature_header(body, [self.webhook_secret]),
+            "Stripe-Signature": signature_header(body, self.webhook_secret),
         }
+
+
+def signature_header(body: bytes, secret: str, timestamp: int | None = None) -> str:
+    """Stripe's ``Stripe-Signature`` header: ``t=<unix seconds>,v1=<hex HMAC-SHA256 of "{t}.{body}" keyed
+    with the endpoint's signing secret>`` (https://docs.stripe.com/webhooks#verify-manually)."""
+    t = int(time.time()) if timestamp is None else timestamp
+    mac = hmac.new(secret.encode(), f"{t}.".encode() + body, hashlib.sha256).hexdigest()
+    return f"t={t},v1={mac}"
