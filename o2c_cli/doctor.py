@@ -1,0 +1,445 @@
+"""``o2c doctor``: is a stage ready to take traffic?
+
+Checks a stage end to end, the way an operator would before pointing the vendors at it, and says for each
+finding what is wrong and how to fix it:
+
+- every secret is set, shaped as the hub reads it, and not the deploy-time placeholder;
+- every vendor accepts the credentials (Stripe, HubSpot, Salesforce, NetSuite, AvaTax);
+- Stripe's webhook endpoint points at this stage's ``/webhooks/stripe``, is enabled, sends every event type
+  the hub uses and is pinned to the API version the hub's Stripe SDK speaks;
+- the CRM fields the hub writes exist (``o2c setup crm`` creates them);
+- the Salesforce org the credentials belong to is in the stage's allow-list;
+- NetSuite: every subsidiary and currency the stage maps exists in the account, with the currency the
+  mapping says, and the hub's custom fields exist.
+
+The stage is the local cloud (``.o2c/local.json``) or a deployed stack (``--stack``): its settings are the
+functions' environment and its secrets are read from Secrets Manager, as the functions read them.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+from o2c_cli.targets import Target, TargetError
+
+#: What a secret must hold: key → "list" (a non-empty list of strings) or "str" (a non-empty string).
+SECRET_SHAPES: dict[str, dict[str, str]] = {
+    "StripeWebhookSecret": {"secrets": "list"},
+    "HubSpotCredentials": {"secrets": "list", "access_token": "str"},
+    "SalesforceCredentials": {"client_id": "str", "client_secret": "str"},
+    "ErpWebhookSecret": {"secrets": "list"},
+    "NetSuiteCredentials": {
+        "account_id": "str",
+        "consumer_key": "str",
+        "consumer_secret": "str",
+        "token_id": "str",
+        "token_secret": "str",
+    },
+    "AvaTaxCredentials": {"account_id": "str", "license_key": "str", "company_code": "str"},
+    "StripeApiKey": {"api_key": "str"},
+}
+#: Prefixes the vendors give these values; anything else is a paste error or a placeholder.
+SECRET_PREFIXES: dict[tuple[str, str], tuple[str, ...]] = {
+    ("StripeWebhookSecret", "secrets"): ("whsec_",),
+    ("ErpWebhookSecret", "secrets"): ("whsec_",),
+    ("StripeApiKey", "api_key"): ("sk_", "rk_"),
+}
+_PLACEHOLDERS = {"", "changeme", "change-me", "replace-me", "replace_me", "todo", "xxx", "placeholder", "..."}
+
+
+@dataclass(frozen=True)
+class Finding:
+    check: str
+    ok: bool
+    detail: str
+    fix: str = ""
+
+
+@dataclass
+class Stage:
+    """What the doctor knows of a stage: the settings the functions get, its secrets, its public URL."""
+
+    name: str
+    settings: dict[str, str]
+    secrets: dict[str, Any]  # secret id -> parsed JSON value, or an Exception saying why it is unreadable
+    public_url: str
+    target: Target | None = None
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+# --- the stage ----------------------------------------------------------------------------------------
+
+
+def local_stage(target: Target, info: Mapping[str, Any]) -> Stage:
+    """The local cloud as ``.o2c/local.json`` describes it (settings as the functions get them)."""
+    settings = dict(info.get("settings") or {})
+    refs = dict((info.get("resources") or {}).get("secrets") or {})
+    return Stage(
+        name="local",
+        settings=settings,
+        secrets=_read_secrets(target, refs),
+        public_url=(settings.get("PUBLIC_BASE_URL") or info.get("api_url") or "").rstrip("/"),
+        target=target,
+    )
+
+
+def stack_stage(target: Target, stack: str) -> Stage:
+    """A deployed stack: the union of its functions' environments, and the secrets they point at."""
+    from infra.topology import SECRETS
+
+    cfn = target.client("cloudformation")
+    lam = target.client("lambda")
+    settings: dict[str, str] = {}
+    for page in cfn.get_paginator("list_stack_resources").paginate(StackName=stack):
+        for resource in page["StackResourceSummaries"]:
+            if resource["ResourceType"] != "AWS::Lambda::Function":
+                continue
+            config = lam.get_function_configuration(FunctionName=resource["PhysicalResourceId"])
+            settings.update((config.get("Environment") or {}).get("Variables") or {})
+    outputs = {
+        o["OutputKey"]: o["OutputValue"]
+        for o in cfn.describe_stacks(StackName=stack)["Stacks"][0].get("Outputs", [])
+    }
+    refs = {spec.id: settings[spec.env_var] for spec in SECRETS if spec.env_var in settings}
+    public = settings.get("PUBLIC_BASE_URL") or outputs.get("ApiUrl", "")
+    return Stage(
+        name=stack,
+        settings=settings,
+        secrets=_read_secrets(target, refs),
+        public_url=public.rstrip("/"),
+        target=target,
+    )
+
+
+def _read_secrets(target: Target, refs: Mapping[str, str]) -> dict[str, Any]:
+    from infra.topology import SECRETS
+
+    sm = target.client("secretsmanager")
+    values: dict[str, Any] = {}
+    for spec in SECRETS:
+        ref = refs.get(spec.id)
+        if not ref:
+            values[spec.id] = LookupError("the stage has no such secret")
+            continue
+        try:
+            values[spec.id] = json.loads(sm.get_secret_value(SecretId=ref)["SecretString"])
+        except Exception as exc:  # noqa: BLE001 - any failure to read is the finding itself
+            values[spec.id] = exc
+    return values
+
+
+# --- checks -------------------------------------------------------------------------------------------
+
+
+def check_secrets(stage: Stage) -> list[Finding]:
+    """Every secret readable, shaped as the hub reads it, and not a placeholder."""
+    findings = []
+    for secret_id, shape in SECRET_SHAPES.items():
+        value = stage.secrets.get(secret_id, LookupError("not read"))
+        problems = _secret_problems(secret_id, shape, value)
+        findings.append(
+            Finding(
+                f"secret {secret_id}",
+                not problems,
+                "; ".join(problems) or "set",
+                ""
+                if not problems
+                else f"aws secretsmanager put-secret-value --secret-id <{secret_id} ARN> --secret-string "
+                f"'{json.dumps({k: ['...'] if t == 'list' else '...' for k, t in shape.items()})}'",
+            )
+        )
+    return findings
+
+
+def _secret_problems(secret_id: str, shape: Mapping[str, str], value: Any) -> list[str]:
+    if isinstance(value, Exception):
+        return [f"cannot be read: {type(value).__name__}: {str(value)[:120]}"]
+    if not isinstance(value, dict):
+        return ["is not a JSON object"]
+    problems = []
+    for key, kind in shape.items():
+        item = value.get(key)
+        items = item if kind == "list" else [item]
+        if kind == "list" and (not isinstance(item, list) or not item):
+            problems.append(f"'{key}' must be a non-empty list (the deploy-time placeholder is empty)")
+            continue
+        for entry in items:
+            if not isinstance(entry, str) or entry.strip().lower() in _PLACEHOLDERS:
+                problems.append(f"'{key}' is missing or a placeholder")
+                break
+            prefixes = SECRET_PREFIXES.get((secret_id, key))
+            if prefixes and not entry.startswith(prefixes):
+                problems.append(f"'{key}' must start with {' or '.join(prefixes)}")
+                break
+    return problems
+
+
+def _usable(stage: Stage, *secret_ids: str) -> bool:
+    return all(
+        not _secret_problems(s, SECRET_SHAPES[s], stage.secrets.get(s, LookupError())) for s in secret_ids
+    )
+
+
+Check = Callable[[Stage], list[Finding]]
+
+
+def _guarded(name: str, check: Check, stage: Stage) -> list[Finding]:
+    """A check that blows up is a finding, not a traceback: the operator still gets the other answers."""
+    try:
+        return check(stage)
+    except Exception as exc:  # noqa: BLE001 - reported as the check's failure
+        return [Finding(name, False, f"{type(exc).__name__}: {str(exc)[:300]}", "see the detail")]
+
+
+def check_stripe(stage: Stage) -> list[Finding]:
+    """The API key is accepted, and a webhook endpoint for this stage sends what the hub needs."""
+    if not _usable(stage, "StripeApiKey"):
+        return [Finding("stripe api key", False, "not checked: the secret is not usable", "set StripeApiKey")]
+    from shared.connectors.errors import AuthError
+    from shared.connectors.stripe_payments import StripePayments
+    from shared.providers.stripe import MAPPINGS
+
+    api_key = str(stage.secrets["StripeApiKey"]["api_key"])
+    base = stage.settings.get("STRIPE_API_BASE_URL") or "https://api.stripe.com"
+    stripe = StripePayments(lambda: api_key, base_url=base)
+    try:
+        endpoints = stripe.list_webhook_endpoints()
+    except AuthError as exc:
+        return [Finding("stripe api key", False, f"Stripe refused the key: {exc}", "put a valid restricted key")]
+    findings = [Finding("stripe api key", True, "accepted by Stripe")]
+    url = f"{stage.public_url}/webhooks/stripe"
+    ours = [e for e in endpoints if str(e.get("url", "")).rstrip("/") == url]
+    if not ours:
+        return [
+            *findings,
+            Finding(
+                "stripe webhook endpoint",
+                False,
+                f"no webhook endpoint points at {url} (found: {[e.get('url') for e in endpoints] or 'none'})",
+                f"create one in the Stripe dashboard (Developers > Webhooks) for {url}, then store its "
+                "signing secret in StripeWebhookSecret",
+            ),
+        ]
+    needed = set(MAPPINGS)
+    pinned = stripe.api_version
+    for endpoint in ours:
+        problems = []
+        if endpoint.get("status") != "enabled":
+            problems.append(f"status is {endpoint.get('status')}")
+        events = set(endpoint.get("enabled_events") or [])
+        missing = sorted(needed - events) if "*" not in events else []
+        if missing:
+            problems.append(f"missing event types {', '.join(missing)}")
+        if endpoint.get("api_version") != pinned:
+            problems.append(f"API version {endpoint.get('api_version') or 'account default'}, hub speaks {pinned}")
+        findings.append(
+            Finding(
+                f"stripe webhook endpoint {endpoint.get('id')}",
+                not problems,
+                "; ".join(problems) or f"enabled, {len(needed)} event types, API {pinned}",
+                ""
+                if not problems
+                else "update the endpoint (enabled events, API version) or create a new one pinned to "
+                f"{pinned} with the events: {', '.join(sorted(needed))}",
+            )
+        )
+    return findings
+
+
+def check_crm(stage: Stage) -> list[Finding]:
+    """The CRM fields the hub writes exist (``o2c setup crm`` creates them)."""
+    from o2c_cli.crm_setup import crm_field_findings
+
+    return [Finding(**f) if isinstance(f, dict) else f for f in crm_field_findings(stage)]
+
+
+def check_netsuite(stage: Stage) -> list[Finding]:
+    """Credentials accepted; every mapped subsidiary and currency exists as mapped; custom fields exist."""
+    if not _usable(stage, "NetSuiteCredentials"):
+        return [Finding("netsuite", False, "not checked: the secret is not usable", "set NetSuiteCredentials")]
+    from shared.connectors.errors import AuthError, NotFound
+    from shared.connectors.netsuite import NetSuiteErp, TokenBasedAuth
+
+    creds = stage.secrets["NetSuiteCredentials"]
+    account = str(creds["account_id"])
+    erp = NetSuiteErp(
+        stage.settings.get("NETSUITE_BASE_URL") or None,
+        account_id=account,
+        auth=TokenBasedAuth(
+            account,
+            consumer_key=lambda: str(creds["consumer_key"]),
+            consumer_secret=lambda: str(creds["consumer_secret"]),
+            token_id=lambda: str(creds["token_id"]),
+            token_secret=lambda: str(creds["token_secret"]),
+        ),
+        gate=None,
+    )
+    findings: list[Finding] = []
+    subsidiaries = json.loads(stage.settings.get("ERP_SUBSIDIARIES") or "{}")
+    account_settings = json.loads(stage.settings.get("NETSUITE_ACCOUNT_SETTINGS") or "{}")
+    currency_ids: dict[str, str] = account_settings.get("currencyIds") or {}
+    try:
+        seen: set[str] = set()
+        for region, mapping in sorted(subsidiaries.items()):
+            sid = str(mapping.get("subsidiaryId"))
+            if sid in seen:
+                continue
+            seen.add(sid)
+            try:
+                record = erp.get("subsidiary", sid)
+            except NotFound:
+                findings.append(
+                    Finding(
+                        f"netsuite subsidiary {sid}",
+                        False,
+                        f"region {region} maps to subsidiary {sid}, which the account does not have",
+                        "fix ERP_SUBSIDIARIES in cdk.json (stages.<stage>) to the subsidiary's internal id",
+                    )
+                )
+                continue
+            base = _currency_symbol(erp, record.get("currency"))
+            wanted = str(mapping.get("currency", "")).upper()
+            findings.append(
+                Finding(
+                    f"netsuite subsidiary {sid}",
+                    base == wanted,
+                    f"{record.get('name') or record.get('refName') or sid}, base currency {base}"
+                    + ("" if base == wanted else f", but ERP_SUBSIDIARIES says {wanted} for {region}"),
+                    "" if base == wanted else "make ERP_SUBSIDIARIES name the subsidiary's base currency",
+                )
+            )
+        for code, cid in sorted(currency_ids.items()):
+            try:
+                symbol = _currency_symbol(erp, {"id": cid})
+            except NotFound:
+                symbol = None
+            findings.append(
+                Finding(
+                    f"netsuite currency {code}",
+                    symbol == code.upper(),
+                    f"internal id {cid} is {symbol or 'not in the account'}",
+                    ""
+                    if symbol == code.upper()
+                    else "fix NETSUITE_ACCOUNT_SETTINGS currencyIds (Lists > Accounting > Currencies)",
+                )
+            )
+        for record_type, field_id in NETSUITE_CUSTOM_FIELDS:
+            present = field_id in erp.record_fields(record_type)
+            findings.append(
+                Finding(
+                    f"netsuite field {record_type}.{field_id}",
+                    present,
+                    "present" if present else "missing",
+                    ""
+                    if present
+                    else f"create the custom field {field_id} on {record_type} (Customization > Lists, "
+                    "Records & Fields), as README 'NetSuite' lists",
+                )
+            )
+    except AuthError as exc:
+        return [Finding("netsuite credentials", False, f"NetSuite refused them: {exc}", "fix NetSuiteCredentials")]
+    return [Finding("netsuite credentials", True, f"accepted by account {account}"), *findings]
+
+
+#: The custom fields the hub writes in NetSuite (record type, field id).
+NETSUITE_CUSTOM_FIELDS: tuple[tuple[str, str], ...] = (
+    ("salesOrder", "custbody_o2c_released"),
+    ("customer", "custentity_o2c_dunning"),
+)
+
+
+def _currency_symbol(erp: Any, ref: Any) -> str | None:
+    if not isinstance(ref, dict) or not ref.get("id"):
+        return None
+    record = erp.get("currency", str(ref["id"]))
+    return str(record.get("symbol") or "").upper() or None
+
+
+def check_avatax(stage: Stage) -> list[Finding]:
+    if not _usable(stage, "AvaTaxCredentials"):
+        return [Finding("avatax", False, "not checked: the secret is not usable", "set AvaTaxCredentials")]
+    from shared.connectors.avatax import AvaTax
+
+    creds = stage.secrets["AvaTaxCredentials"]
+    tax = AvaTax(
+        stage.settings.get("AVATAX_BASE_URL") or "https://rest.avatax.com",
+        account_id=str(creds["account_id"]),
+        license_key=lambda: str(creds["license_key"]),
+        company_code=str(creds["company_code"]),
+    )
+    ok = tax.ping()
+    return [
+        Finding(
+            "avatax credentials",
+            ok,
+            "authenticated" if ok else "AvaTax answered ping unauthenticated",
+            "" if ok else "fix AvaTaxCredentials (account id and licence key)",
+        )
+    ]
+
+
+CHECKS: tuple[tuple[str, Check], ...] = (
+    ("secrets", check_secrets),
+    ("stripe", check_stripe),
+    ("crm", check_crm),
+    ("netsuite", check_netsuite),
+    ("avatax", check_avatax),
+)
+
+
+def diagnose(stage: Stage, checks: Iterable[tuple[str, Check]] = CHECKS) -> list[Finding]:
+    findings: list[Finding] = []
+    for name, check in checks:
+        findings.extend(_guarded(name, check, stage))
+    return findings
+
+
+# --- the command --------------------------------------------------------------------------------------
+
+
+def stage_for(stack: str | None, region: str | None) -> Stage:
+    from o2c_cli.targets import local_info, local_target, stack_target
+
+    if stack:
+        return stack_stage(stack_target(stack, region), stack)
+    return local_stage(local_target(), local_info())
+
+
+def as_text(stage: Stage, findings: list[Finding]) -> str:
+    failed = [f for f in findings if not f.ok]
+    lines = [f"o2c doctor: stage {stage.name} ({stage.public_url or 'no public URL'})"]
+    for f in findings:
+        lines.append(f"  {'ok  ' if f.ok else 'FAIL'}  {f.check}: {f.detail}")
+        if not f.ok and f.fix:
+            lines.append(f"        fix: {f.fix}")
+    lines.append(
+        f"{len(findings) - len(failed)} ok, {len(failed)} failing"
+        + ("" if failed else ": ready to take traffic")
+    )
+    return "\n".join(lines)
+
+
+def as_json(stage: Stage, findings: list[Finding]) -> str:
+    return json.dumps(
+        {
+            "stage": stage.name,
+            "publicUrl": stage.public_url,
+            "ok": all(f.ok for f in findings),
+            "findings": [asdict(f) for f in findings],
+        },
+        indent=2,
+    )
+
+
+def run(stack: str | None, region: str | None, *, as_json_output: bool) -> int:
+    try:
+        stage = stage_for(stack, region)
+    except TargetError as exc:
+        print(f"o2c doctor: {exc}")
+        return 1
+    findings = diagnose(stage)
+    print(as_json(stage, findings) if as_json_output else as_text(stage, findings))
+    return 0 if all(f.ok for f in findings) else 1
