@@ -73,8 +73,8 @@ def netsuite_erp() -> Any:
         dispute_account_id=ids.get("disputeAccountId"),
         currency_ids=ids.get("currencyIds"),
         **(
-            {"stripe_payment_method_id": ids["stripePaymentMethodId"]}
-            if ids.get("stripePaymentMethodId")
+            {"stripe_payment_option_id": ids["stripePaymentOptionId"]}
+            if ids.get("stripePaymentOptionId")
             else {}
         ),
     )

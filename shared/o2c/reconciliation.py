@@ -18,6 +18,7 @@ from datetime import date
 from decimal import Decimal
 from typing import Any
 
+from shared.connectors.netsuite import INVOICE_STATUS
 from shared.money import Money, from_major, from_stripe
 
 KINDS = (
@@ -100,7 +101,8 @@ def _erp_money(record: Mapping[str, Any], key: str, currency: str) -> Money:
 
 
 def _erp_status(record: Mapping[str, Any]) -> str:
-    status = record.get("status") or record.get("orderStatus") or {}
+    """NetSuite's read-side ``status.id`` (invoice: A Open, B Paid In Full, D, E, V)."""
+    status = record.get("status") or {}
     return str(status.get("id") if isinstance(status, dict) else status)
 
 
@@ -183,7 +185,7 @@ def _reconcile_deal(
     ids["erpInvoiceId"] = str(invoice["id"])
     invoice_total = _erp_money(invoice, "total", currency)
     if not captured:
-        if _erp_status(invoice) == "paidInFull":
+        if _erp_status(invoice) == INVOICE_STATUS["paidInFull"]:
             report.add("missing_in_payments", "the ERP invoice is paid but no payment was captured", **ids)
         return
     report.payments += 1
@@ -208,7 +210,8 @@ def _reconcile_deal(
             "status_differs", f"payment is {intent.get('status')} but the deal recorded a capture", **ids
         )
     payment = erp.get_by_external_id("customerPayment", f"pay-{intent_id}")
-    if payment is None or _erp_status(invoice) not in {"paidInFull", "open"}:
+    open_or_paid = {INVOICE_STATUS["open"], INVOICE_STATUS["paidInFull"]}
+    if payment is None or _erp_status(invoice) not in open_or_paid:
         report.add("paid_not_applied", "the captured payment is not applied to the ERP invoice", **ids)
     refunds = {
         f["data"]["refundId"]: f["data"]
