@@ -146,7 +146,10 @@ def test_credits_on_an_open_invoice_reduce_what_it_owes(netsuite: NetSuiteSandbo
     connector.credit_invoice(invoice.id, external_id="cm-rest", amount=eur("1400.00"), memo=None)
 
     # Then each credit memo is applied to the invoice, which ends paid in full with nothing left to refund
-    assert after_partial["amountRemaining"] == Decimal("1400.00") and after_partial["status"]["refName"] == "Open"
+    assert (
+        after_partial["amountRemaining"] == Decimal("1400.00")
+        and after_partial["status"]["refName"] == "Open"
+    )
     final = netsuite.record("invoice", invoice.id)
     assert final["amountRemaining"] == 0 and final["status"]["refName"] == "Paid In Full"
     assert [m["unapplied"] for m in netsuite.records("creditMemo")] == [0, 0]

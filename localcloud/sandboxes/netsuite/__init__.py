@@ -1,62 +1,61 @@
-"""A NetSuite account on loopback: the REST record API v1 subset ``shared.connectors.netsuite`` calls, with
-Token-Based Authentication verified on every request and the account-wide concurrency limit enforced.
+"""A NetSuite account on loopback, a witness of NetSuite's contract: the REST record API v1 as Oracle documents
+it (``vendor-specs/netsuite/records.json``), with Token-Based Authentication verified on every request and the
+account-wide concurrency limit enforced. It imports nothing from the hub: rounding, statuses and exchange
+amounts are computed here the way NetSuite does.
+
+The package, by resource: ``contract`` (the checks on every write), ``customers``, ``orders`` (sales orders:
+approval, closing lines, billing), ``invoices`` (invoices, credit memos, return authorizations), ``payments``,
+``refunds``, ``deposits``, ``suiteql``; ``account`` holds the records, currencies and rates; ``common`` the
+shared parsers and NetSuite's error shape.
+
+Every write (``PUT``, ``POST``, ``PATCH``, transform bodies) is checked against the record's contract first:
+``X-NetSuite-PropertyNameValidation: Error`` (or absent) refuses a body, sublist or subrecord field the record
+does not have — custom fields only if the account defines them — with 400 ``INVALID_FIELD`` and ``o:errorPath``;
+``X-NetSuite-PropertyValueValidation: Error`` (or absent) refuses a select id not in its list (``orderStatus``
+takes A/B only) or a write of what NetSuite computes (``status``, totals) with 400 ``INVALID_FLD_VALUE``;
+``Warning`` / ``Ignore`` drop such fields instead. The sandbox also checks that it answers only with fields the
+contract has.
 
 Vendor API (paths under ``/services/rest/record/v1``; ``Authorization: OAuth realm=...`` with an
 HMAC-SHA256 signature over method, URL and query, checked with ``oauthlib``'s RFC 5849 functions, the
 consumer key, the token, the realm (= account id), a fresh timestamp (±300 s) and an unused nonce, else
 401 ``INVALID_LOGIN``):
-- ``PUT /{customer|salesOrder|customerPayment}/eid:{ext}[?replace=sublist]`` upsert → 204 + ``Location``
-  (without ``replace`` sublist lines are appended to the existing ones, as NetSuite does)
+- ``PUT /{customer|salesOrder|customerPayment|invoice|customerRefund|deposit}/eid:{ext}[?replace=sublist]``
+  upsert → 204 + ``Location`` (without ``replace`` sublist lines are appended, as NetSuite does)
 - ``POST /{customer|salesOrder}`` create → 204 + ``Location``
-- ``GET /{type}/{id}`` and ``GET /{type}/eid:{ext}`` → the record (``invoice`` too)
-- ``PATCH /{customer|salesOrder}/{id}`` (sales order ``orderStatus`` A → B → C transitions, ``memo`` ...)
-- ``POST /salesOrder/{id}/!transform/invoice`` ``{"externalId"}`` → 204 + ``Location`` (the order must be
-  approved and not billed; it becomes Billed; an invoice external id can be used once)
+- ``GET /{type}/{id}`` and ``GET /{type}/eid:{ext}`` → the record; its sublists as links unless
+  ``?expandSubResources=true``
+- ``PATCH /salesOrder/{id}`` and ``PATCH /returnAuthorization/{id}``: ``orderStatus`` A/B (approve, reset),
+  ``item`` lines ``{"line": n, "isClosed": true}`` (every line closed: ``status`` H Closed), ``memo``;
+  ``custbody_o2c_released`` on a sales order. ``PATCH /customer/{id}``: ``custentity_o2c_dunning``, ``email``,
+  ``companyName``.
+- ``POST /salesOrder/{id}/!transform/invoice``, ``POST /invoice/{id}/!transform/{creditMemo|
+  returnAuthorization}``, ``POST /returnAuthorization/{id}/!transform/creditMemo`` (see ``orders`` and
+  ``invoices``); ``POST /services/rest/query/v1/suiteql`` (see ``suiteql``)
+Every transaction has a ``tranDate`` (the body's, else today). Statuses are NetSuite's ids with their
+``refName`` (``status``: sales order and return authorization A..H, invoice A/B, credit memo A/B, customer
+payment B/C).
 
-After the sale:
-- ``PUT /{invoice|customerRefund|deposit}/eid:{ext}[?replace=...]`` upserts: a standalone invoice (refused
-  once payments or credits are applied to it), a customer refund applying credit memos (``paymentMethod``
-  from ``payment_methods``), a deposit of customer payments (each whole, in one deposit only; they become
-  Deposited) with ``other`` and ``cashBack`` lines; ``total`` = payments + other - cash back. A payment in
-  another currency than the deposit is refused ("is in another currency") unless the deposit is in the base
-  currency of the payment's subsidiary: then its ``paymentAmount`` is its base-currency amount,
-  ``shared.money.convert(payment, its exchangeRate, deposit currency)`` to the cent, else 400
-- ``POST /invoice/{id}/!transform/{creditMemo|returnAuthorization}`` and
-  ``POST /returnAuthorization/{id}/!transform/creditMemo`` (the RMA must be approved; it becomes Refunded):
-  the invoice's (RMA's) lines are copied; body ``item`` lines are appended, or replace them with
-  ``?replace=item``. A credit memo's ``apply`` lines reduce the invoices' ``amountRemaining`` (status
-  ``open`` / ``paidInFull``); what is not applied is ``unapplied`` (status ``open`` / ``fullyApplied``),
-  which customer refunds use up. A credit memo is never more than the invoice it credits.
-- ``PATCH /customer/{id}`` ``{"custentity_o2c_dunning": "past_due" | null}``; ``PATCH
-  /returnAuthorization/{id}`` ``orderStatus`` A → B (approve), A/B → C (cancel)
-- ``POST /services/rest/query/v1/suiteql?limit=&offset=`` (header ``Prefer: transient``) ``{"q"}``: the
-  subset ``SELECT <columns> FROM transaction WHERE type = '<SalesOrd|CustInvc|CustPymt|CustCred|CustRfnd|
-  Deposit|RtnAuth>' [AND trandate >= TO_DATE('YYYY-MM-DD', 'YYYY-MM-DD')] [AND externalid = '...']
-  [ORDER BY id]``; columns ``id, externalid, tranid, total, currency, status, trandate`` or
-  ``TO_CHAR(trandate, 'YYYY-MM-DD') AS trandate``. Pages: ``limit`` ≤ 1000, ``offset`` a multiple of it;
-  ``{"items", "count", "hasMore", "offset", "totalResults"}``
-Every transaction has a ``tranDate`` (the body's, else today).
+Currencies: each has a precision in the account, 0 or 2 (``currency_precision``; NetSuite has no three-decimal
+currency, so KWD is kept to 2): an amount with more decimals is refused (400 ``INVALID_FLD_VALUE``). Every
+subsidiary has a base currency (``subsidiary_currencies``, default ``DEFAULT_SUBSIDIARY_CURRENCIES``: 1 USD, 2
+and 3 EUR). Sales orders, invoices, customer payments, credit memos, customer refunds and deposits carry
+``exchangeRate`` (from the transaction currency to the base currency of its subsidiary: the body's, the
+customer's for a payment or refund, the source's for a transform): 1 in the base currency (a body's rate is
+then ignored); otherwise the body's ``exchangeRate`` (a positive number, else 400 ``INVALID_FLD_VALUE``), else
+on an upsert keeping currency and subsidiary the record's own, else the account's table
+(``set_exchange_rate(from, to, rate)``, default ``DEFAULT_EXCHANGE_RATES``; none known: 400).
 
-Currencies: every subsidiary has a base currency (``subsidiary_currencies``, default
-``DEFAULT_SUBSIDIARY_CURRENCIES``: 1 USD, 2 and 3 EUR). Sales orders, invoices, customer payments, credit
-memos, customer refunds and deposits carry ``exchangeRate`` (from the transaction currency to the base
-currency of its subsidiary: the body's, the customer's for a payment or refund, the source's for a
-transform): 1 in the base currency (a body's rate is then ignored); otherwise the body's ``exchangeRate``
-(a positive number, else 400 ``INVALID_FLD_VALUE``), else on an upsert keeping currency and subsidiary the
-record's own, else the account's table (``set_exchange_rate(from, to, rate)``, default
-``DEFAULT_EXCHANGE_RATES``; none known: 400). A customer payment also gets its customer's ``subsidiary``.
-
-Every error has NetSuite's shape ``{"type", "title", "status", "o:errorDetails": [{"detail",
-"o:errorCode"}]}``. More than ``concurrency_limit`` API requests in flight at once: 429
-``CONCURRENCY_LIMIT_EXCEEDED`` (counted in ``concurrency()["rejected"]``). Amounts with more decimals than
-the record currency has are refused (400 ``INVALID_FLD_VALUE``).
+Every error has NetSuite's shape ``{"type", "title", "status", "o:errorDetails": [{"detail", "o:errorCode",
+["o:errorPath"]}]}``. More than ``concurrency_limit`` API requests in flight at once: 429
+``CONCURRENCY_LIMIT_EXCEEDED`` (counted in ``concurrency()["rejected"]``).
 
 Faults: as the base (``fail_next``, ``slow_next``) plus ``commit_then_timeout_next(count, delay_s)``: the
 next write is applied, then its reply held back ``delay_s`` (longer than the client's read timeout).
 
-Python control: ``records(type)``, ``record(type, key)``, ``edit(type, id, **fields)`` (a user's change in
-the UI), ``set_exchange_rate(from, to, rate)`` / ``exchange_rate(from, to)``, ``base_currency(subsidiary)``,
-``commit_then_timeout_next``, ``concurrency()``.
+Python control: ``records(type)``, ``record(type, key)`` (sublists expanded), ``edit(type, id, **fields)`` (a
+user's change in the UI), ``set_exchange_rate(from, to, rate)`` / ``exchange_rate(from, to)``,
+``base_currency(subsidiary)``, ``commit_then_timeout_next``, ``concurrency()``.
 
 Control (see also ``base``):
 - ``GET /_sandbox/records/{type}`` → ``{"records": [...]}``
