@@ -73,6 +73,7 @@ LOCAL_SETTINGS = {
         {
             "creditItemId": "77",
             "stripePaymentOptionId": "9",
+            "roundingItemId": "78",
             "currencyIds": {"USD": "1", "GBP": "2", "CAD": "3", "EUR": "4", "JPY": "5", "KWD": "6"},
         }
     ),

@@ -71,6 +71,7 @@ def netsuite_erp() -> Any:
         credit_item_id=ids.get("creditItemId"),
         adjustment_account_id=ids.get("adjustmentAccountId"),
         dispute_account_id=ids.get("disputeAccountId"),
+        rounding_item_id=ids.get("roundingItemId"),
         currency_ids=ids.get("currencyIds"),
         **(
             {"stripe_payment_option_id": ids["stripePaymentOptionId"]}

@@ -85,7 +85,7 @@ from shared.connectors.errors import (
 from shared.connectors.http import USER_AGENT, parse_retry_after, pool_manager
 from shared.connectors.retry import with_retries
 from shared.crm.models import Address
-from shared.money import Money, from_major
+from shared.money import Money, erp_step, from_major
 
 if TYPE_CHECKING:
     from shared.connectors.erp_gate import ErpGate
@@ -455,6 +455,9 @@ class OrderLine:
     tax: Money
     item_external_id: str | None = None
     name: str | None = None
+    #: the order's cash rounding (its total rounded to what NetSuite and Stripe both take): the account's
+    #: rounding item (``rounding_item_id``), non-taxable
+    rounding: bool = False
 
 
 class NetSuiteErp:
@@ -470,7 +473,8 @@ class NetSuiteErp:
     "Stripe" a customer refund's ``paymentOption`` references; ``dispute_account_id`` the account a lost dispute's refund is paid from
     (the Stripe clearing account the payout's dispute withdrawal went to; default: the refund's default);
     ``adjustment_account_id`` the account of a deposit's other-deposit / cash-back lines (Stripe fees and
-    adjustments clearing).
+    adjustments clearing). ``rounding_item_id``: the (non-taxable, other charge) "Rounding" item of an order's
+    cash-rounding line (a KWD total rounded to 10 fils: NetSuite keeps 2 decimals, Stripe takes multiples of 10).
     """
 
     def __init__(
@@ -487,6 +491,7 @@ class NetSuiteErp:
         stripe_payment_option_id: str | None = DEFAULT_STRIPE_PAYMENT_OPTION_ID,
         dispute_account_id: str | None = None,
         adjustment_account_id: str | None = None,
+        rounding_item_id: str | None = None,
     ) -> None:
         self.account_id = realm_for(account_id)
         if http is not None and gate is not None and http.gate is not gate:
@@ -498,6 +503,7 @@ class NetSuiteErp:
         self._stripe_payment_option_id = stripe_payment_option_id
         self._dispute_account_id = dispute_account_id
         self._adjustment_account_id = adjustment_account_id
+        self._rounding_item_id = rounding_item_id
 
     # --- reads ---------------------------------------------------------------------------------------
 
@@ -1162,15 +1168,25 @@ class NetSuiteErp:
                 raise ValueError(
                     f"order {order} line {number}: {name} in {money.currency}, order in {currency}"
                 )
+        for name, money in (("rate", line.rate), ("amount", line.amount), ("tax", line.tax)):
+            if money.amount % erp_step(currency):
+                raise InvalidRecord(
+                    f"order {order} line {number}: {name} {money.format()} has more decimals than NetSuite "
+                    f"keeps for {currency} (round to {erp_step(currency)} minor units first)"
+                )
         if isinstance(line.quantity, bool) or not isinstance(line.quantity, int) or line.quantity <= 0:
             raise InvalidRecord(f"order {order} line {number}: quantity must be a positive whole number")
-        if line.item_external_id:
+        if line.rounding:
+            if not self._rounding_item_id:
+                raise InvalidRecord(f"order {order} line {number}: a rounding line needs rounding_item_id")
+            item: dict[str, str] = {"id": _internal_id(self._rounding_item_id, "item")}
+        elif line.item_external_id:
             if not _EXTERNAL_ID.match(line.item_external_id):
                 raise InvalidRecord(
                     f"order {order} line {number}: item {line.item_external_id[:40]!r} is not a NetSuite "
                     "external id (letters, digits, _ and -)"
                 )
-            item: dict[str, str] = {"externalId": line.item_external_id}
+            item = {"externalId": line.item_external_id}
         elif self._default_item_id:
             item = {"id": _internal_id(self._default_item_id, "item")}
         else:

@@ -158,7 +158,28 @@ def _reconcile_deal(
     if order_currency.upper() != currency.upper() and len(order_currency) == 3:
         report.add("currency_differs", f"CRM {currency}, ERP order {order_currency}", **ids)
         return
-    erp_net = _erp_money(order, "subtotal", currency) if order.get("subtotal") is not None else None
+    created = [
+        f["data"]
+        for f in facts
+        if f["detailType"] == "OrderCreated" and str(f["data"].get("erpOrderId")) == str(order["id"])
+    ]
+    rounded = [c for c in created if (c.get("rounding") or {}).get("amount")]
+    if rounded and order.get("total") is not None:
+        # a cash-rounded order (KWD to 10 fils): its lines are at NetSuite's precision plus a rounding line,
+        # so the ERP total is checked against what the hub decided to charge
+        erp_total = _erp_money(order, "total", currency)
+        charged = Money.model_validate(rounded[0]["total"])
+        if erp_total != charged:
+            report.add(
+                "amount_differs",
+                "ERP order total and the rounded total the hub charges differ",
+                expected=charged.model_dump(),
+                actual=erp_total.model_dump(),
+                **ids,
+            )
+    erp_net = (
+        _erp_money(order, "subtotal", currency) if order.get("subtotal") is not None and not rounded else None
+    )
     if erp_net is not None and erp_net.amount != crm_net:
         report.add(
             "amount_differs",

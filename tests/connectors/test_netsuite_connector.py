@@ -225,7 +225,7 @@ def test_money_goes_to_netsuite_in_the_currency_s_own_decimals(
     assert record["total"] == Decimal(rate) + Decimal(tax)
 
 
-def test_netsuite_refuses_a_kwd_amount_with_three_decimals(netsuite: NetSuiteSandbox) -> None:
+def test_a_kwd_amount_netsuite_cannot_hold_is_refused_before_it_is_sent(netsuite: NetSuiteSandbox) -> None:
     # Given a KWD customer (KWD has 3 decimals in ISO 4217; a NetSuite currency has 0 or 2)
     connector = erp(netsuite)
     customer = given_customer(connector, "cust-kwd", currency="KWD")
@@ -248,10 +248,10 @@ def test_netsuite_refuses_a_kwd_amount_with_three_decimals(netsuite: NetSuiteSan
             ],
         )
 
-    # Then NetSuite refuses it, as it refuses more decimals than the currency's precision
-    assert caught.value.status == 400 and caught.value.code == "INVALID_FLD_VALUE"
-    assert "precision 2" in str(caught.value.detail)
+    # Then the connector refuses it (NetSuite would: its currencies have 0 or 2 decimals); nothing is sent
+    assert "more decimals than NetSuite keeps" in str(caught.value)
     assert netsuite.records("salesOrder") == []
+    assert not [r for r in netsuite.requests if r.startswith("PUT /services/rest/record/v1/salesOrder")]
 
 
 def test_netsuite_refuses_an_amount_finer_than_the_currency_as_an_invalid_record(

@@ -111,6 +111,24 @@ def test_a_bad_select_id_and_a_read_only_field_are_refused(netsuite: NetSuiteSan
     assert "shippingPriority" not in written and written["status"]["refName"] == "Pending Approval"
 
 
+def test_an_amount_finer_than_the_currency_precision_is_refused(netsuite: NetSuiteSandbox) -> None:
+    # KWD has 3 decimals in ISO 4217; a NetSuite currency has 0 or 2
+    assert put(netsuite, "/customer/eid:c-1", customer_body(currency={"id": "6"}), **STRICT)[0] == 204
+    order = {
+        "entity": {"id": netsuite.record("customer", "eid:c-1")["id"]},
+        "subsidiary": {"id": "1"},
+        "currency": {"id": "6"},
+        "item": {"items": [{"item": {"id": "77"}, "quantity": 1, "rate": "12.345", "amount": "12.345"}]},
+    }
+    status, body = put(netsuite, "/salesOrder/eid:so-kwd", order, **STRICT)
+
+    assert status == 400 and body["o:errorDetails"][0]["o:errorCode"] == "INVALID_FLD_VALUE"
+    assert "precision 2" in body["o:errorDetails"][0]["detail"]
+    # 12.34 KWD is fine
+    order["item"]["items"][0].update(rate="12.34", amount="12.34")
+    assert put(netsuite, "/salesOrder/eid:so-kwd", order, **STRICT)[0] == 204
+
+
 def test_a_custom_field_the_account_does_not_define_is_refused(netsuite: NetSuiteSandbox) -> None:
     status, body = put(netsuite, "/customer/eid:c-1", customer_body(custentity_vip=True), **STRICT)
     assert status == 400 and body["o:errorDetails"][0]["o:errorCode"] == "INVALID_FIELD"
