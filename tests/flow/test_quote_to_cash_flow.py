@@ -117,7 +117,7 @@ def test_a_kwd_deal_is_charged_and_invoiced_at_one_rounded_total(hub: Hub) -> No
 
     # Then the order's exact total (lines + tax, in fils) was rounded to 10 fils, the difference on the event
     hub.settle()
-    [created] = [e.data for e in trace(hub.target, name) if e.detail_type == "OrderCreated"]
+    [created] = [e.data for e in trace(hub.target, deal_id) if e.detail_type == "OrderCreated"]
     exact = 123456 + created["tax"]["amount"]
     assert exact % 10, "the deal must need rounding for this test to mean anything"
     charged = created["total"]["amount"]
