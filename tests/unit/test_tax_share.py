@@ -9,7 +9,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from shared.o2c.refund_tax import allocate, refund_tax_share, split_refund
+from shared.tax_share import allocate, refund_tax_share, split_refund
 
 
 def _refund_all(gross: int, tax: int, amounts: list[int]) -> list[int]:
