@@ -1091,6 +1091,60 @@ class NetSuiteErp:
             "tax1Amt": tax.to_decimal(),
         }
 
+    def credit_memo_lines(self, credit_memo_id: str) -> list[OrderLine]:
+        """The credit memo's item lines (net ``amount`` and ``tax`` in its currency; ``item_external_id`` the
+        item's external id, else its name, else its internal id), for the tax engine's return."""
+        memo = self._get("creditMemo", _internal_id(credit_memo_id, "creditMemo"), expand=True)
+        code = _record_currency(memo, self._currency_ids)
+        items = memo.get("item") if isinstance(memo.get("item"), dict) else {}
+        out = []
+        for n, line in enumerate(items.get("items") or [], 1):
+            if not isinstance(line, dict):
+                raise InvalidRecord(f"credit memo {credit_memo_id} line {n}: not an object")
+            item = line.get("item") if isinstance(line.get("item"), dict) else {}
+            quantity = _decimal(line.get("quantity") or 1)
+            amount = from_major(_decimal(line.get("amount") or 0), code)
+            out.append(
+                OrderLine(
+                    quantity=int(quantity)
+                    if quantity == quantity.to_integral_value() and quantity > 0
+                    else 1,
+                    rate=from_major(_decimal(line.get("rate") or line.get("amount") or 0), code),
+                    amount=amount,
+                    tax=from_major(_decimal(line.get("tax1Amt") or 0), code),
+                    item_external_id=str(
+                        item.get("externalId") or item.get("refName") or item.get("id") or ""
+                    )
+                    or None,
+                    name=line.get("description"),
+                )
+            )
+        return out
+
+    def tax_customer(self, customer_id: str) -> tuple[str | None, Address | None]:
+        """The customer's external id (the tax engine's customer code) and its default shipping address, else
+        its default billing address, else its first (``addressBook`` with ``expandSubResources``)."""
+        customer = self._get("customer", _internal_id(customer_id, "customer"), expand=True)
+        book = customer.get("addressBook") if isinstance(customer.get("addressBook"), dict) else {}
+        entries = [e for e in book.get("items") or [] if isinstance(e, dict)]
+        entries.sort(key=lambda e: (not e.get("defaultShipping"), not e.get("defaultBilling")))
+        address = None
+        for entry in entries:
+            raw = entry.get("addressBookAddress")
+            if isinstance(raw, dict):
+                country = raw.get("country")
+                country_code = country.get("id") if isinstance(country, dict) else country
+                address = Address(
+                    street=raw.get("addr1"),
+                    city=raw.get("city"),
+                    state=raw.get("state"),
+                    postalCode=raw.get("zip"),
+                    country=str(country_code) if country_code else None,
+                )
+                break
+        external_id = customer.get("externalId")
+        return (str(external_id) if external_id else None), address
+
     def credited(self, invoice_id: str) -> tuple[Decimal, Decimal]:
         """What the credit memos made from the invoice add up to so far, in the invoice's currency: (total, tax
         total). SuiteQL gives a credit memo's amounts with the sign of the posting (negative), so their size is
