@@ -28,9 +28,11 @@ def refund_tax_share(
         raise ValueError("an invoice has a positive total and a tax between 0 and that total")
     if amount <= 0:
         raise ValueError("a refund is positive")
-    if credited_before < 0 or tax_credited_before < 0 or credited_before + amount > gross:
-        raise ValueError(f"refunds of {credited_before + amount} exceed the invoice's {gross}")
-    target = _half_up(tax * (credited_before + amount), gross)
+    if credited_before < 0 or tax_credited_before < 0:
+        raise ValueError("what was credited before is not negative")
+    # credit beyond the invoice's total (a chargeback of the whole charge after a partial refund) has no tax
+    # left to reverse: the cumulative proportion stops at the whole invoice
+    target = _half_up(tax * min(credited_before + amount, gross), gross)
     return max(0, min(target - tax_credited_before, tax - tax_credited_before, amount))
 
 

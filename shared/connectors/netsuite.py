@@ -1148,7 +1148,8 @@ class NetSuiteErp:
     def credited(self, invoice_id: str) -> tuple[Decimal, Decimal]:
         """What the credit memos made from the invoice add up to so far, in the invoice's currency: (total, tax
         total). SuiteQL gives a credit memo's amounts with the sign of the posting (negative), so their size is
-        taken."""
+        taken. A lost dispute's credit memo is made from its return authorization and is not counted: Stripe
+        refunds nothing of a charge under or lost to a dispute, so no credit follows it."""
         invoice_id = _internal_id(invoice_id, "invoice")
         total = tax = Decimal(0)
         for row in self.list_records("creditMemo", created_from=invoice_id):

@@ -265,6 +265,24 @@ def test_a_dispute_lost_becomes_one_credit_memo_and_one_refund(netsuite: NetSuit
         connector.settle_dispute("dp_1Lost", outcome="won")
 
 
+def test_a_chargeback_of_the_whole_charge_after_a_partial_refund_reverses_only_the_tax_left(
+    netsuite: NetSuiteSandbox,
+) -> None:
+    # Given a paid invoice (234.56 VAT) of which 469.06 was refunded
+    connector = after_sale_erp(netsuite)
+    _, invoice = invoiced(connector)
+    connector.credit_invoice(invoice.id, external_id="re_part-cm", amount=eur("469.06"), memo=None)
+
+    # When the bank takes back the whole 1469.06 and the dispute is lost
+    connector.open_dispute_hold(invoice.id, external_id="dp_1All", amount=eur("1469.06"), memo=None)
+    connector.settle_dispute("dp_1All", outcome="lost")
+
+    # Then the credit memos together reverse the invoice's VAT once, not more
+    memos = netsuite.records("creditMemo")
+    assert [m["total"] for m in memos] == [Decimal("469.06"), Decimal("1469.06")]
+    assert sum(m["taxTotal"] for m in memos) == Decimal("234.56")
+
+
 # --- renewals and dunning ---------------------------------------------------------------------------------
 
 

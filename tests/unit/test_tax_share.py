@@ -99,6 +99,14 @@ def test_allocate_puts_the_residue_on_the_last_weighted_line() -> None:
     assert allocate(7, [0, 0]) == [0, 7]
 
 
-def test_a_refund_larger_than_what_is_left_is_refused() -> None:
-    with pytest.raises(ValueError, match="exceed"):
-        refund_tax_share(gross=1000, tax=100, credited_before=600, tax_credited_before=60, amount=500)
+def test_credit_beyond_the_invoice_s_total_reverses_no_more_tax() -> None:
+    # 600.00 (with 60.00 tax) refunded, then the bank takes back the whole 1000.00 in a chargeback: only the
+    # 40.00 of tax left is reversed
+    share = refund_tax_share(gross=1000, tax=100, credited_before=600, tax_credited_before=60, amount=1000)
+    assert share == 40
+    assert refund_tax_share(gross=1000, tax=100, credited_before=1000, tax_credited_before=100, amount=5) == 0
+
+
+def test_a_refund_of_nothing_is_refused() -> None:
+    with pytest.raises(ValueError, match="positive"):
+        refund_tax_share(gross=1000, tax=100, credited_before=0, tax_credited_before=0, amount=0)
