@@ -15,6 +15,7 @@ from typing import Any
 
 import pytest
 
+from localcloud.sandboxes.stripe import StripeSandbox
 from shared.connectors import InvalidRecord
 from shared.connectors.stripe_payments import StripePayments
 from shared.money import Money
@@ -34,6 +35,7 @@ class Witness:
     name: str
     url: str
     api_key: str
+    sandbox: StripeSandbox | None = None
     hub: StripeHub | None = None  # the sandbox's webhooks, checked as the hub checks them
 
     @property
@@ -58,7 +60,7 @@ def witness(request: pytest.FixtureRequest) -> Iterator[Witness]:
         yield Witness("localstripe", server.url, server.api_key)
     else:
         sandbox = request.getfixturevalue("sandbox")
-        yield Witness("sandbox", sandbox.url, STRIPE_API_KEY, hub=request.getfixturevalue("hub"))
+        yield Witness("sandbox", sandbox.url, STRIPE_API_KEY, sandbox, request.getfixturevalue("hub"))
 
 
 def given_customer(witness: Witness, stripe: StripePayments) -> str:
@@ -111,6 +113,18 @@ def test_payment_path_save_card_authorize_capture_refund(witness: Witness) -> No
         # LOCALSTRIPE: confirming a SetupIntent leaves the PaymentMethod unattached (``customer`` null);
         # Stripe attaches it to the SetupIntent's customer, which is what lets it be charged off session.
         assert card["customer"] == customer_id
+
+    if witness.sandbox is not None and witness.hub is not None:
+        # LOCALSTRIPE: it sends no ``setup_intent.*`` events; the hub waits for this one to go on
+        witness.sandbox.wait_for_webhooks()
+        [event] = witness.hub.of_type("setup_intent.succeeded")
+        saved = event["data"]["object"]
+        assert (saved["id"], saved["status"], saved["payment_method"]) == (
+            seti["id"],
+            "succeeded",
+            payment_method,
+        )
+        assert (saved["customer"], saved["metadata"]) == (customer_id, LINKS)
 
     # And the customer carries the ERP and CRM ids, and nothing else
     customer = stripe.retrieve_customer(customer_id)
@@ -230,8 +244,26 @@ def test_a_card_the_bank_refuses_is_refused_when_it_is_saved(witness: Witness) -
     assert (setup.failure_code, setup.decline_code) == ("card_declined", "generic_decline")
     assert setup.message == "Your card was declined."
 
+    # And the hub hears of the failure, not of a saved card
+    assert witness.sandbox is not None and witness.hub is not None
+    witness.sandbox.wait_for_webhooks()
+    assert witness.hub.types() == ["setup_intent.setup_failed"]
+    [event] = witness.hub.of_type("setup_intent.setup_failed")
+    failed = event["data"]["object"]
+    assert (failed["id"], failed["status"], failed["payment_method"]) == (
+        seti["id"],
+        "requires_payment_method",
+        None,
+    )
+    assert (failed["last_setup_error"]["code"], failed["last_setup_error"]["decline_code"]) == (
+        "card_declined",
+        "generic_decline",
+    )
+
     # And another card succeeds on the same SetupIntent
     again = stripe.confirm_setup_intent(
         setup_intent_id=seti["id"], payment_method_id="pm_card_visa", idempotency_key="confirm:SO-7002:2"
     )
     assert (again.status, again.failure_code) == ("succeeded", None)
+    witness.sandbox.wait_for_webhooks()
+    assert witness.hub.types() == ["setup_intent.setup_failed", "setup_intent.succeeded"]
