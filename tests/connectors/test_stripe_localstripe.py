@@ -45,12 +45,14 @@ class Witness:
     def payments(self) -> StripePayments:
         return StripePayments(lambda: self.api_key, base_url=self.url, sleep=FakeSleep())
 
-    def read(self, resource: str, object_id: str) -> dict[str, Any]:
-        """An object the connector has no reader for, straight through Stripe's SDK."""
+    def sdk(self) -> Any:
+        """Stripe's own SDK on this witness, for what the connector has no call for."""
         import stripe
 
-        client = stripe.StripeClient(self.api_key, base_addresses={"api": self.url}, max_network_retries=0)
-        return dict(getattr(client.v1, resource).retrieve(object_id).to_dict())
+        return stripe.StripeClient(self.api_key, base_addresses={"api": self.url}, max_network_retries=0)
+
+    def read(self, resource: str, object_id: str) -> dict[str, Any]:
+        return dict(getattr(self.sdk().v1, resource).retrieve(object_id).to_dict())
 
 
 @pytest.fixture(params=["sandbox", "localstripe"])
@@ -66,14 +68,10 @@ def witness(request: pytest.FixtureRequest) -> Iterator[Witness]:
 def given_customer(witness: Witness, stripe: StripePayments) -> str:
     """The Stripe customer of ERP customer CUST-77, as ``ensure_customer`` makes it."""
     if witness.is_localstripe:
-        # LOCALSTRIPE: it has no ``GET /v1/customers/search`` (Stripe has had Search since 2022; the path
-        # falls into ``/v1/customers/{id}`` and answers 404 "No such customer: search"), so
-        # ``ensure_customer`` cannot look first. The customer is created with exactly what
-        # ``ensure_customer`` creates it with when its search finds none.
-        import stripe as sdk
-
-        client = sdk.StripeClient(witness.api_key, base_addresses={"api": witness.url}, max_network_retries=0)
-        created = client.v1.customers.create(
+        # LOCALSTRIPE: it has no ``GET /v1/customers/search`` (Stripe's Search API): the path falls into
+        # ``GET /v1/customers/{id}`` and answers 404, so ``ensure_customer`` cannot look first. The customer
+        # is created with exactly what ``ensure_customer`` creates it with when its search finds none.
+        created = witness.sdk().v1.customers.create(
             {"name": "Globex SARL", "email": "ap@globex.fr", "metadata": CUSTOMER_METADATA}
         )
         return str(created.id)
@@ -166,7 +164,7 @@ def test_payment_path_save_card_authorize_capture_refund(witness: Witness) -> No
     assert (charge["captured"], charge["amount"], charge["currency"]) == (True, 125000, "usd")
     assert (charge["payment_intent"], charge["amount_refunded"]) == (held.payment_intent_id, 0)
     if not witness.is_localstripe:
-        # LOCALSTRIPE: its Charge has no ``amount_captured`` (Stripe's since 2020) and its PaymentIntent no
+        # LOCALSTRIPE: its Charge has no ``amount_captured`` (Stripe's Charge has) and its PaymentIntent no
         # ``amount_received``: there the captured amount is ``amount`` of a charge with ``captured`` true.
         assert (charge["amount_captured"], intent["amount_received"]) == (125000, 125000)
 
@@ -206,19 +204,13 @@ def test_payment_path_save_card_authorize_capture_refund(witness: Witness) -> No
     assert (charge["amount_refunded"], charge["refunded"]) == (125000, True)
 
 
-def _id(value: Any) -> str:
-    """An id from a field that holds an id or an expanded object."""
-    return str(value["id"] if isinstance(value, dict) else value)
-
-
 def test_a_card_the_bank_refuses_is_refused_when_it_is_saved(witness: Witness) -> None:
     stripe = witness.payments()
     customer_id = given_customer(witness, stripe)
     seti = stripe.create_setup_intent(
         customer_id=customer_id, metadata=LINKS, idempotency_key="setup:SO-7002"
     )
-    # Stripe's test card 4000 0000 0000 0002 (generic decline): the sandbox knows it as pm_card_chargeDeclined,
-    # localstripe only as pm_card_visa_chargeDeclined (Stripe accepts both)
+    # Stripe's test card 4000 0000 0000 0002 (generic decline), by the name each witness knows it by
     declining = "pm_card_visa_chargeDeclined" if witness.is_localstripe else "pm_card_chargeDeclined"
 
     if witness.is_localstripe:
@@ -267,3 +259,8 @@ def test_a_card_the_bank_refuses_is_refused_when_it_is_saved(witness: Witness) -
     assert (again.status, again.failure_code) == ("succeeded", None)
     witness.sandbox.wait_for_webhooks()
     assert witness.hub.types() == ["setup_intent.setup_failed", "setup_intent.succeeded"]
+
+
+def _id(value: Any) -> str:
+    """An id from a field that holds an id or an expanded object."""
+    return str(value["id"] if isinstance(value, dict) else value)
