@@ -1,7 +1,8 @@
 """SuiteQL over REST (``POST /services/rest/query/v1/suiteql?limit=&offset=``, header ``Prefer: transient``,
 body ``{"q"}``): the subset ``SELECT <columns> FROM transaction WHERE type = '<SalesOrd|CustInvc|CustPymt|
 CustCred|CustRfnd|Deposit|RtnAuth>' [AND trandate >= TO_DATE('YYYY-MM-DD', 'YYYY-MM-DD')] [AND externalid =
-'...'] [ORDER BY id]``; columns ``id, externalid, tranid, total, currency, status, trandate`` or
+'...'] [AND createdfrom = '<id>'] [ORDER BY id]``; columns ``id, externalid, tranid, total, taxtotal, currency,
+status, createdfrom, trandate`` or
 ``TO_CHAR(trandate, 'YYYY-MM-DD') AS trandate``. ``status`` is the transaction's status id (invoice A/B, ...).
 Pages: ``limit`` <= 1000, ``offset`` a multiple of it; ``{"items", "count", "hasMore", "offset",
 "totalResults"}``."""
@@ -16,7 +17,17 @@ from localcloud.sandboxes.base import Reply, Request, json_reply
 from localcloud.sandboxes.netsuite.account import Account
 from localcloud.sandboxes.netsuite.common import SUITEQL_PATH, TRANSACTION_TYPES, body_object, invalid
 
-_SUITEQL_COLUMNS = ("id", "externalid", "tranid", "total", "currency", "status", "trandate")
+_SUITEQL_COLUMNS = (
+    "id",
+    "externalid",
+    "tranid",
+    "total",
+    "taxtotal",
+    "currency",
+    "status",
+    "createdfrom",
+    "trandate",
+)
 
 
 class SuiteQL(Account):
@@ -45,6 +56,11 @@ class SuiteQL(Account):
                 if "since" in conditions and record["tranDate"] < conditions["since"]:
                     continue
                 if "externalid" in conditions and record.get("externalId") != conditions["externalid"]:
+                    continue
+                if (
+                    "createdfrom" in conditions
+                    and (record.get("createdFrom") or {}).get("id") != conditions["createdfrom"]
+                ):
                     continue
                 rows.append((int(record["id"]), _suiteql_row(record_type, record, columns)))
         rows.sort(key=lambda row: row[0])
@@ -80,6 +96,7 @@ _SUITEQL_CONDITIONS = (
         ),
     ),
     ("externalid", re.compile(r"^externalid\s*=\s*'([^']*)'$", re.IGNORECASE)),
+    ("createdfrom", re.compile(r"^createdfrom\s*=\s*'(\d+)'$", re.IGNORECASE)),
 )
 
 
@@ -125,7 +142,9 @@ def _suiteql_row(record_type: str, record: dict[str, Any], columns: list[tuple[s
         "externalid": record.get("externalId"),
         "tranid": record.get("tranId"),
         "total": None if record.get("total") is None else str(record["total"]),
+        "taxtotal": None if record.get("taxTotal") is None else str(record["taxTotal"]),
         "currency": record["currency"]["id"],
+        "createdfrom": (record.get("createdFrom") or {}).get("id"),
         "status": status["id"] if isinstance(status, dict) else None,
     }
     row: dict[str, Any] = {"links": []}
