@@ -140,10 +140,12 @@ class HubSpotProvider(Provider):
 
     def selects(self, event: ProviderEvent) -> bool:
         p = event.payload
+        value = p.get("propertyValue")
         return (
             event.type == "deal.propertyChange"
             and p.get("propertyName") == "dealstage"
-            and p.get("propertyValue") in self._closed_won
+            and isinstance(value, str)
+            and value in self._closed_won
             and p.get("objectId") is not None
         )
 
