@@ -104,13 +104,13 @@ def _int_text(value: int, what: str) -> str:
 def check_correlation_id(value: str, what: str = "correlation id") -> str:
     """A correlation id from outside (a header, provider metadata): printable ASCII, bounded, no card
     number. Otherwise 400 — it would be logged and stored under every event of the flow."""
+    if isinstance(value, str) and len(value) <= 4 * MAX_CORRELATION_LENGTH and contains_card_number(value):
+        raise sensitive_id(what)
     if not isinstance(value, str) or not _CORRELATION.fullmatch(value):
         raise bad_request(
             "invalid_correlation_id",
             f"{what} must be 1 to {MAX_CORRELATION_LENGTH} printable ASCII characters",
         )
-    if contains_card_number(value):
-        raise sensitive_id(what)
     return value
 
 
