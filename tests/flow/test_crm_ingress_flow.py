@@ -14,6 +14,7 @@ from o2c_cli.http import request
 from o2c_cli.trace import trace
 from shared.providers.signatures import hubspot_v3
 from tests.flow.conftest import Hub
+from tests.flow.crm_stage import hubspot_stage
 
 
 def closed_won(hub: Hub, the_id: str) -> list[dict[str, Any]]:
@@ -61,6 +62,8 @@ def won_event(sandbox: Any, deal_id: str) -> dict[str, Any]:
 def test_hubspot_redelivery_is_duplicate_and_a_mixed_array_publishes_only_the_new_event(hub: Hub) -> None:
     sandbox = hub.cloud.sandboxes["hubspot"]
     first, second = hubspot_deal(sandbox), hubspot_deal(sandbox, name="second")
+    hubspot_stage(sandbox, first)
+    hubspot_stage(sandbox, second)
     first_event = won_event(sandbox, first)
     assert json.loads(sandbox.deliver([first_event])[1])["status"] == "accepted"
 

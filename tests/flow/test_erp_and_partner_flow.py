@@ -17,6 +17,7 @@ from o2c_cli.http import request
 from o2c_cli.stripe_client import send as send_stripe
 from o2c_cli.trace import trace
 from tests.flow.conftest import Hub
+from tests.flow.crm_stage import salesforce_stage
 from tests.flow.test_stripe_webhook_flow import fresh
 
 
@@ -114,6 +115,9 @@ def test_a_stripe_event_by_webhook_and_by_event_destination_is_one_event(hub: Hu
 
 def test_salesforce_event_relay_won_opportunity_becomes_opportunity_closed_won(hub: Hub) -> None:
     opportunity_id = salesforce_opportunity(hub.cloud.sandboxes["salesforce"], name="Relay deal")
+    salesforce_stage(
+        hub.cloud.sandboxes["salesforce"], opportunity_id
+    )  # a Flow publishes the event on the win
     hub.cloud.inject_partner_event(
         "SalesforcePartnerBus",
         "O2C_Opportunity_Won__e",
