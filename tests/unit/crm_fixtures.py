@@ -6,7 +6,6 @@ from datetime import UTC, datetime
 from typing import Any
 
 from shared.crm.closed_won import DealState
-
 from shared.crm.models import Account, Address, Contact, CrmOpportunity, LineItem
 from shared.money import Money
 
