@@ -9,12 +9,11 @@ from typing import Any
 
 import pytest
 
-from o2c_cli.crm_scenarios import hubspot_deal, salesforce_opportunity
+from o2c_cli.crm_scenarios import hubspot_deal, hubspot_stage, salesforce_opportunity
 from o2c_cli.http import request
 from o2c_cli.trace import trace
 from shared.providers.signatures import hubspot_v3
 from tests.flow.conftest import Hub
-from tests.flow.crm_stage import hubspot_stage
 
 
 def closed_won(hub: Hub, the_id: str) -> list[dict[str, Any]]:

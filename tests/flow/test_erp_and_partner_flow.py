@@ -10,14 +10,13 @@ from typing import Any
 
 import pytest
 
-from o2c_cli.crm_scenarios import salesforce_opportunity
+from o2c_cli.crm_scenarios import salesforce_opportunity, salesforce_stage
 from o2c_cli.erp_client import sample as erp_sample
 from o2c_cli.erp_client import send as send_erp
 from o2c_cli.http import request
 from o2c_cli.stripe_client import send as send_stripe
 from o2c_cli.trace import trace
 from tests.flow.conftest import Hub
-from tests.flow.crm_stage import salesforce_stage
 from tests.flow.test_stripe_webhook_flow import fresh
 
 
