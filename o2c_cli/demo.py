@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from o2c_cli import erp_client, stripe_client
-from o2c_cli.crm_scenarios import hubspot_deal, hubspot_us_deal, salesforce_opportunity
+from o2c_cli.crm_scenarios import hubspot_deal, hubspot_us_deal, salesforce_opportunity, salesforce_stage
 from o2c_cli.http import Reply, request
 from o2c_cli.targets import local_target
 from o2c_cli.trace import as_text, trace
@@ -276,7 +276,9 @@ def _quote_to_cash(cloud: Any, target: Any, ctx: Ctx, failures: list[str]) -> No
         return lambda: playbook.wait_until(target, name, status="SUCCEEDED", timeout=180)
 
     for label, name in deals.items():
-        card = "pm_card_chargeDeclined" if "declined" in label else "pm_card_visa"
+        # Stripe's 4000 0000 0000 0341: saved fine, declined when charged (other declining cards are
+        # refused when they are saved, before the hub ever charges them)
+        card = "pm_card_chargeCustomerFail" if "declined" in label else "pm_card_visa"
         step(f"{label}: the customer saves a card ({card})", saves_card(name, card))
     step(
         "deal with a declined card: on hold, the customer saves another card",
@@ -312,7 +314,7 @@ def _quote_to_cash(cloud: Any, target: Any, ctx: Ctx, failures: list[str]) -> No
             failures.append(f"{label} did not end Paid: {final.line() if final else 'no execution'}")
         opportunity = name.split("-", 1)[1]
         invoices = [r for r in netsuite.records("invoice") if r["externalId"] == f"inv-{name}"]
-        if [i["status"]["id"] for i in invoices] != ["paidInFull"]:
+        if [i["status"]["id"] for i in invoices] != ["B"]:  # Paid In Full
             failures.append(
                 f"{label}: ERP invoices {[i['status'] for i in invoices]}, expected one paid in full"
             )
@@ -371,11 +373,22 @@ def _after_sale(cloud: Any, target: Any, ctx: Ctx, failures: list[str]) -> None:
     cloud.wait_until_idle(timeout=120)
 
     refunds = [r for r in stripe.refunds() if r["payment_intent"] == hubspot_intent["id"]]
+    credits = [
+        r for r in netsuite.records("creditMemo") if refunds and r["externalId"] == f"cm-{refunds[0]['id']}"
+    ]
     check(
         "o2c refund 100.00 EUR: Stripe refund → ERP credit memo and customer refund",
-        len(refunds) == 1
-        and len([r for r in netsuite.records("creditMemo") if r["externalId"] == f"cm-{refunds[0]['id']}"])
-        == 1,
+        len(refunds) == 1 and len(credits) == 1,
+    )
+    returns = [
+        d for d in cloud.sandboxes["avatax"].documents if refunds and d["code"] == f"rtn-{refunds[0]['id']}"
+    ]
+    check(
+        "the refund's share of the VAT: reversed on the credit memo, returned in AvaTax",
+        len(credits) == 1
+        and credits[0]["taxTotal"] > 0
+        and len(returns) == 1
+        and returns[0]["totalTax"] == -credits[0]["taxTotal"],
     )
     check(
         "chargeback: ERP dispute hold, a task for the deal owner in Salesforce, won → hold cancelled",
@@ -446,7 +459,7 @@ def _converted_payment(cloud: Any, target: Any, check: Callable[[str, bool], Non
         "to it, with Stripe's currency conversion fee as its own line",
         len(deposits) == 1
         and str(deposits[0]["total"]) == f"{paid_out['amount'] / 100:.2f}"
-        and any("conversion" in str(line.get("memo")) for line in deposits[0]["cashBack"]["items"]),
+        and any("conversion" in str(line.get("memo")) for line in deposits[0]["cashback"]["items"]),
     )
 
 
@@ -480,6 +493,8 @@ def run_demo(state_dir: Path | None = None) -> int:
         cloud.inject_partner_event("StripePartnerBus", destination["type"], destination)
         print("  [..] Stripe event destination re-delivers evt_1Demo0002... (already received by webhook)")
         relay_opportunity = salesforce_opportunity(cloud.sandboxes["salesforce"], name="Fabrikam - relay")
+        # won in Salesforce first: the hub re-reads the opportunity and ignores a "won" event it is not
+        salesforce_stage(cloud.sandboxes["salesforce"], relay_opportunity)
         cloud.inject_partner_event(
             "SalesforcePartnerBus",
             "O2C_Opportunity_Won__e",

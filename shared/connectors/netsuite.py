@@ -10,24 +10,30 @@ Calls, as NetSuite documents them (paths under ``/services/rest/record/v1``):
 - ``PUT /customerPayment/eid:{ext}?replace=apply`` → 204 + ``Location`` (``exchangeRate``: the payment
   currency's rate to the subsidiary's base currency, when the hub knows it, e.g. Stripe's)
 - ``POST /salesOrder/{id}/!transform/invoice`` ``{"externalId"}`` → 204 + ``Location``
-- ``PATCH /salesOrder/{id}`` ``{"orderStatus": {"id": "B"|"C"}}`` → 204
+- ``PATCH /salesOrder/{id}`` ``{"orderStatus": {"id": "B"}}`` (approve: ``orderStatus`` takes only A/B) or
+  ``{"item": {"items": [{"line": n, "isClosed": true}, ...]}}`` (close every line: the order is Closed — Oracle's
+  "Close a Sales Order"; the lifecycle is the read-only ``status``, A..H, which no client writes) → 204
 - ``GET /{type}/{id}``, ``GET /{type}/eid:{ext}``
 
 After the sale (refunds, disputes, renewals, dunning, payouts):
 - ``POST /invoice/{id}/!transform/creditMemo`` ``{"externalId", "memo", "apply", ["item"]}`` (``?replace=item``
-  for a partial credit) → a credit memo, applied to the invoice as far as it is still open; the rest of it
-  is unapplied credit that a customer refund pays out
-- ``PUT /customerRefund/eid:{ext}?replace=apply`` (applies credit memos; payment method "Stripe")
+  for a partial credit: the invoice's lines with the refund's share of each, net ``amount`` and ``tax1Amt``) →
+  a credit memo, applied to the invoice as far as it is still open; the rest of it is unapplied credit that a
+  customer refund pays out. The credit memos already made from the invoice (SuiteQL ``createdfrom``) tell what
+  was credited before, so the tax shares of several refunds add up to the invoice's tax, never more
+- ``PUT /customerRefund/eid:{ext}?replace=apply`` (applies credit memos; ``paymentOption`` = the account's
+  "Stripe" payment method, ``paymentOperation`` ``REFUND``)
 - ``POST /invoice/{id}/!transform/returnAuthorization`` (a dispute hold), ``PATCH /returnAuthorization/{id}``
-  (approve / cancel it), ``POST /returnAuthorization/{id}/!transform/creditMemo`` (a lost dispute)
+  (approve: ``orderStatus`` B; close: every line ``isClosed``), ``POST /returnAuthorization/{id}/!transform/
+  creditMemo`` (a lost dispute)
 - ``PUT /invoice/eid:{ext}?replace=item`` a standalone (renewal) invoice
 - ``PATCH /customer/{id}`` ``{"custentity_o2c_dunning"}``
-- ``PUT /deposit/eid:{ext}?replace=payment,other,cashBack`` a Stripe payout as a bank deposit
+- ``PUT /deposit/eid:{ext}?replace=payment,other,cashback`` a Stripe payout as a bank deposit
 - ``POST /services/rest/query/v1/suiteql?limit=&offset=`` (``Prefer: transient``) for reconciliation reads
 
 Representations chosen (see the methods): a refund is a credit memo transformed from the invoice plus a
 customer refund applying it; a dispute is held as a *return authorization* (non-posting, Pending Approval,
-so nothing moves in the GL or on the invoice while Stripe decides) — won: it is cancelled; lost: approved,
+so nothing moves in the GL or on the invoice while Stripe decides) — won: it is closed; lost: approved,
 transformed into a credit memo and refunded; a payout is a deposit of the customer payments with "other
 deposits" (positive) and "cash back" (negative: fees, refunds, dispute withdrawals) lines.
 
@@ -43,6 +49,13 @@ credentials flow — a JWT assertion signed with the integration's certificate, 
 
 Concurrency: NetSuite limits concurrent requests per *account*. Pass an ``ErpGate`` (DynamoDB semaphore
 shared by every function and execution); each HTTP attempt holds one slot, backoff sleeps hold none.
+
+Every request says ``X-NetSuite-PropertyNameValidation: Error`` and ``X-NetSuite-PropertyValueValidation:
+Error``: a field name or select id NetSuite does not have is a 400, never silently dropped.
+
+Statuses are NetSuite's ids (``status.id``): sales order A..H (``SALES_ORDER_STATUS``), return authorization
+A..H (``RMA_STATUS``), invoice A Open / B Paid In Full / D / E / V (``INVOICE_STATUS``), customer payment
+B Not Deposited / C Deposited.
 
 Money goes on the wire as JSON numbers with the exact digits of ``Money.to_decimal()`` in the record's
 currency, never through a float; numbers coming back are parsed as ``Decimal``.
@@ -74,7 +87,8 @@ from shared.connectors.errors import (
 from shared.connectors.http import USER_AGENT, parse_retry_after, pool_manager
 from shared.connectors.retry import with_retries
 from shared.crm.models import Address
-from shared.money import Money, from_major
+from shared.money import Money, erp_step, from_major
+from shared.tax_share import refund_tax_share, split_refund
 
 if TYPE_CHECKING:
     from shared.connectors.erp_gate import ErpGate
@@ -107,30 +121,41 @@ TRANSACTION_TYPES: Mapping[str, str] = {
 }
 SUITEQL_PAGE_LIMIT = 1000  # NetSuite's largest page
 _SUITEQL_COLUMNS = (
-    "id, externalid, tranid, total, currency, status, TO_CHAR(trandate, 'YYYY-MM-DD') AS trandate"
+    "id, externalid, tranid, total, taxtotal, currency, status, createdfrom, "
+    "TO_CHAR(trandate, 'YYYY-MM-DD') AS trandate"
 )
-# NetSuite's ids of the sales order statuses (the ``orderStatus`` select field).
-ORDER_STATUS = {
+# ``orderStatus``: the approval a client sets on a sales order or return authorization — A or B, nothing else.
+ORDER_STATUS = {"pendingApproval": "A", "pendingFulfillment": "B"}
+RMA_ORDER_STATUS = {"pendingApproval": "A", "pendingReceipt": "B"}
+# ``status``: the read-only lifecycle NetSuite keeps (sales order).
+SALES_ORDER_STATUS = {
     "pendingApproval": "A",
     "pendingFulfillment": "B",
     "cancelled": "C",
     "partiallyFulfilled": "D",
     "pendingBillingPartFulfilled": "E",
     "pendingBilling": "F",
-    "fullyBilled": "G",
+    "billed": "G",
     "closed": "H",
 }
-# Return authorization statuses (same select field, ``orderStatus``).
+# ``status`` of a return authorization.
 RMA_STATUS = {
     "pendingApproval": "A",
     "pendingReceipt": "B",
     "cancelled": "C",
+    "partiallyReceived": "D",
+    "pendingRefundPartReceived": "E",
     "pendingRefund": "F",
     "refunded": "G",
     "closed": "H",
 }
-# Payment methods are per account too (Setup > Accounting > Accounting Lists > Payment Method): "Stripe".
-DEFAULT_STRIPE_PAYMENT_METHOD_ID = "9"
+# ``status`` of an invoice.
+INVOICE_STATUS = {"open": "A", "paidInFull": "B", "pendingApproval": "D", "rejected": "E", "voided": "V"}
+# ``status`` of a customer payment.
+PAYMENT_STATUS = {"unapproved": "A", "notDeposited": "B", "deposited": "C", "rejected": "R"}
+# A customer refund's ``paymentOption`` references a payment method of the account (Setup > Accounting >
+# Accounting Lists > Payment Method): "Stripe". Per account: ``NETSUITE_ACCOUNT_SETTINGS.stripePaymentOptionId``.
+DEFAULT_STRIPE_PAYMENT_OPTION_ID = "9"
 # Currency internal ids are per account (Lists > Accounting > Currencies). These are the ids a new
 # account usually gives its first currencies; pass ``currency_ids`` for yours.
 DEFAULT_CURRENCY_IDS: Mapping[str, str] = {"USD": "1", "GBP": "2", "CAD": "3", "EUR": "4"}
@@ -305,6 +330,8 @@ class NetSuiteHttp:
             "User-Agent": USER_AGENT,
             # refuse unknown field names instead of silently dropping them
             "X-NetSuite-PropertyNameValidation": "Error",
+            # refuse a select id or a read-only field instead of ignoring it
+            "X-NetSuite-PropertyValueValidation": "Error",
             **self.auth.headers(method, url),
         }
         if body is not None:
@@ -432,6 +459,9 @@ class OrderLine:
     tax: Money
     item_external_id: str | None = None
     name: str | None = None
+    #: the order's cash rounding (its total rounded to what NetSuite and Stripe both take): the account's
+    #: rounding item (``rounding_item_id``), non-taxable
+    rounding: bool = False
 
 
 class NetSuiteErp:
@@ -443,11 +473,12 @@ class NetSuiteErp:
     (e.g. a non-inventory "CRM line" item) used for order lines that name no item external id.
 
     After the sale: ``credit_item_id`` is the (non-taxable, non-inventory) "Refund" item of a partial credit
-    memo's single line (default: ``default_item_id``); ``stripe_payment_method_id`` the payment method
-    "Stripe" of customer refunds; ``dispute_account_id`` the account a lost dispute's refund is paid from
+    memo's single line (default: ``default_item_id``); ``stripe_payment_option_id`` the payment method
+    "Stripe" a customer refund's ``paymentOption`` references; ``dispute_account_id`` the account a lost dispute's refund is paid from
     (the Stripe clearing account the payout's dispute withdrawal went to; default: the refund's default);
     ``adjustment_account_id`` the account of a deposit's other-deposit / cash-back lines (Stripe fees and
-    adjustments clearing).
+    adjustments clearing). ``rounding_item_id``: the (non-taxable, other charge) "Rounding" item of an order's
+    cash-rounding line (a KWD total rounded to 10 fils: NetSuite keeps 2 decimals, Stripe takes multiples of 10).
     """
 
     def __init__(
@@ -461,9 +492,10 @@ class NetSuiteErp:
         currency_ids: Mapping[str, str] | None = None,
         default_item_id: str | None = None,
         credit_item_id: str | None = None,
-        stripe_payment_method_id: str | None = DEFAULT_STRIPE_PAYMENT_METHOD_ID,
+        stripe_payment_option_id: str | None = DEFAULT_STRIPE_PAYMENT_OPTION_ID,
         dispute_account_id: str | None = None,
         adjustment_account_id: str | None = None,
+        rounding_item_id: str | None = None,
     ) -> None:
         self.account_id = realm_for(account_id)
         if http is not None and gate is not None and http.gate is not gate:
@@ -472,9 +504,10 @@ class NetSuiteErp:
         self._currency_ids = {k.upper(): v for k, v in (currency_ids or DEFAULT_CURRENCY_IDS).items()}
         self._default_item_id = default_item_id
         self._credit_item_id = credit_item_id or default_item_id
-        self._stripe_payment_method_id = stripe_payment_method_id
+        self._stripe_payment_option_id = stripe_payment_option_id
         self._dispute_account_id = dispute_account_id
         self._adjustment_account_id = adjustment_account_id
+        self._rounding_item_id = rounding_item_id
 
     # --- reads ---------------------------------------------------------------------------------------
 
@@ -504,13 +537,7 @@ class NetSuiteErp:
         rate = Decimal(1) if raw_rate in (None, "") else _decimal(raw_rate)
         if rate <= 0:
             raise InvalidRecord(f"customer payment {external_id}: exchange rate {rate} is not positive")
-        status = record.get("status")
-        names = (
-            {str(status.get(k) or "").lower() for k in ("id", "refName")}
-            if isinstance(status, dict)
-            else {str(status or "").lower()}
-        )
-        deposited = _ref_id_of(record.get("deposit")) is not None or "deposited" in names
+        deposited = _status_id(record) == PAYMENT_STATUS["deposited"]
         return CustomerPayment(
             id=record_id,
             external_id=external_id,
@@ -578,7 +605,7 @@ class NetSuiteErp:
             raise InvalidRecord(f"sales order {external_id}: no lines")
         code = currency.upper()
         existing = self.get_by_external_id("salesOrder", external_id)
-        if existing is not None and _status_id(existing) not in (None, ORDER_STATUS["pendingApproval"]):
+        if existing is not None and _status_id(existing) not in (None, SALES_ORDER_STATUS["pendingApproval"]):
             return _ref(existing, external_id, "tranId")
         body: dict[str, Any] = {
             "externalId": external_id,
@@ -647,8 +674,15 @@ class NetSuiteErp:
         )
 
     def activate_sales_order(self, order_id: str) -> None:
-        """Approve: Pending Approval → Pending Fulfillment (already approved: nothing to do)."""
-        self._set_order_status(order_id, "pendingFulfillment", done=("B", "D", "E", "F", "G"))
+        """Approve: ``orderStatus`` B, when ``status`` is A Pending Approval (already past it: nothing to do)."""
+        order_id = _internal_id(order_id, "salesOrder")
+        if _status_id(self._get("salesOrder", order_id)) != SALES_ORDER_STATUS["pendingApproval"]:
+            return
+        self._http.request(
+            "PATCH",
+            f"{RECORD_PATH}/salesOrder/{order_id}",
+            json={"orderStatus": {"id": ORDER_STATUS["pendingFulfillment"]}},
+        )
 
     def release_sales_order(self, order_id: str) -> None:
         """Release a paid order to fulfilment: the hub's custom body field ``custbody_o2c_released``
@@ -659,8 +693,10 @@ class NetSuiteErp:
         )
 
     def cancel_sales_order(self, order_id: str) -> None:
-        """Cancel an order nothing was fulfilled or billed on. Already cancelled or closed: nothing to do."""
-        self._set_order_status(order_id, "cancelled", done=("C", "H"))
+        """Call off an order nothing was fulfilled or billed on: NetSuite's REST way is to close every line
+        (the order becomes H Closed; ``status`` is read-only and ``orderStatus`` takes only A/B). Already
+        cancelled (in the UI) or closed: nothing to do."""
+        self._close_lines("salesOrder", _internal_id(order_id, "salesOrder"))
 
     # --- after the sale: refunds, disputes, renewals, dunning, payouts ---------------------------------
 
@@ -670,15 +706,18 @@ class NetSuiteErp:
 
         NetSuite: ``POST /invoice/{id}/!transform/creditMemo``. A full credit (``amount`` = the invoice
         total) keeps the lines NetSuite copies from the invoice, so tax is reversed line by line. A partial
-        credit (Stripe refunds an amount, not lines) replaces them (``?replace=item``) with one line of the
-        ``credit_item_id`` "Refund" item (non-taxable) for the gross amount. The memo is applied to the
-        invoice up to what the invoice still owes; the rest is unapplied credit for ``refund_credit_memo``."""
+        credit (Stripe refunds an amount, tax included, not lines) replaces them (``?replace=item``) with the
+        invoice's lines carrying the refund's share: its tax share (``shared.tax_share``: the invoice's tax in
+        proportion to what has been credited, cumulatively, so that all credits together reverse at most the
+        invoice's tax and exactly that when the invoice is credited in full) spread over the lines' tax, the
+        rest over their net amounts. The memo is applied to the invoice up to what the invoice still owes; the
+        rest is unapplied credit for ``refund_credit_memo``."""
         invoice_id = _internal_id(invoice_id, "invoice")
         external_id = _external_id(external_id)
         found = self.get_by_external_id("creditMemo", external_id)
         if found is not None:
             return _ref(found, external_id, "tranId")
-        invoice = self._get("invoice", invoice_id)
+        invoice = self._get("invoice", invoice_id, expand=True)
         return self._credit("invoice", invoice, external_id, amount, memo, invoice_id)
 
     def refund_credit_memo(
@@ -711,8 +750,9 @@ class NetSuiteErp:
                 ]
             },
         }
-        if self._stripe_payment_method_id:
-            body["paymentMethod"] = {"id": _internal_id(self._stripe_payment_method_id, "payment method")}
+        if self._stripe_payment_option_id:
+            body["paymentOption"] = {"id": _internal_id(self._stripe_payment_option_id, "payment option")}
+        body["paymentOperation"] = {"id": "REFUND"}  # the money went back (not a credit to the card on file)
         if account_id:
             body["account"] = {"id": _internal_id(account_id, "account")}
         if memo:
@@ -726,19 +766,21 @@ class NetSuiteErp:
     ) -> ErpRef:
         """A chargeback under review: a return authorization for ``amount`` from the invoice, left Pending
         Approval. It is non-posting (no GL impact, the invoice stays as it is) yet visible on the customer
-        and the invoice as a pending credit. Once per external id (the dispute id)."""
+        and the invoice as a pending credit. Its lines carry the dispute's share of the invoice's lines and tax
+        (as a partial credit's), so the credit memo a lost dispute becomes reverses that tax. Once per external
+        id (the dispute id)."""
         invoice_id = _internal_id(invoice_id, "invoice")
         external_id = _external_id(external_id)
         found = self.get_by_external_id("returnAuthorization", external_id)
         if found is not None:
             return _ref(found, external_id, "tranId")
-        invoice = self._get("invoice", invoice_id)
+        invoice = self._get("invoice", invoice_id, expand=True)
         _positive(amount, "a dispute hold")
         _same_currency(amount, invoice, self._currency_ids, f"invoice {invoice_id}")
         body: dict[str, Any] = {
             "externalId": external_id,
-            "item": {"items": [self._credit_line(external_id, amount)]},
-            "orderStatus": {"id": RMA_STATUS["pendingApproval"]},
+            "item": {"items": self._refund_lines(invoice, external_id, amount)},
+            "orderStatus": {"id": RMA_ORDER_STATUS["pendingApproval"]},
         }
         if memo:
             body["memo"] = memo
@@ -747,8 +789,8 @@ class NetSuiteErp:
         )
 
     def settle_dispute(self, external_id: str, *, outcome: Literal["won", "lost"]) -> ErpRef | None:
-        """Close the dispute hold. ``won``: the return authorization is cancelled (nothing was or will be
-        booked) → None. ``lost``: it is approved and transformed into a credit memo (external id
+        """Close the dispute hold. ``won``: the return authorization is closed, every line (nothing was or will
+        be booked) → None. ``lost``: it is approved and transformed into a credit memo (external id
         ``{ext}-cm``, applied to the invoice as far as it is open) and the credit refunded to the customer
         (customer refund ``{ext}-rf``, from ``dispute_account_id``) → the credit memo. Each step looks for
         its result first, so repeating either outcome changes nothing; the other outcome afterwards is an
@@ -761,18 +803,15 @@ class NetSuiteErp:
             raise NotFound(f"no dispute hold {external_id}")
         hold_id = _internal_id(hold.get("id"), "returnAuthorization")
         status = _status_id(hold)
+        called_off = (RMA_STATUS["cancelled"], RMA_STATUS["closed"])
         if outcome == "won":
-            if status == RMA_STATUS["cancelled"]:
+            if status in called_off:
                 return None
             if status != RMA_STATUS["pendingApproval"]:
                 raise InvalidRecord(f"dispute {external_id} was already settled as lost")
-            self._http.request(
-                "PATCH",
-                f"{RECORD_PATH}/returnAuthorization/{hold_id}",
-                json={"orderStatus": {"id": RMA_STATUS["cancelled"]}},
-            )
+            self._close_lines("returnAuthorization", hold_id)
             return None
-        if status == RMA_STATUS["cancelled"]:
+        if status in called_off:
             raise InvalidRecord(f"dispute {external_id} was already settled as won")
         credit_eid = _external_id(f"{external_id}-cm")
         credit = self.get_by_external_id("creditMemo", credit_eid)
@@ -783,7 +822,7 @@ class NetSuiteErp:
                 self._http.request(
                     "PATCH",
                     f"{RECORD_PATH}/returnAuthorization/{hold_id}",
-                    json={"orderStatus": {"id": RMA_STATUS["pendingReceipt"]}},
+                    json={"orderStatus": {"id": RMA_ORDER_STATUS["pendingReceipt"]}},
                 )
             amount = self._money_field(hold, "total")
             invoice_id = _ref_id_of(hold.get("createdFrom"))
@@ -870,7 +909,7 @@ class NetSuiteErp:
         tran_date: date | None = None,
         memo: str | None = None,
     ) -> ErpRef:
-        """A payout as a bank deposit (``PUT /deposit/eid:{ext}?replace=payment,other,cashBack``): the
+        """A payout as a bank deposit (``PUT /deposit/eid:{ext}?replace=payment,other,cashback``): the
         customer payments it pays out (whole, from undeposited funds; each ``Money`` in the deposit's
         currency: a payment in another currency at its base-currency amount, ``shared.money.convert(payment,
         its exchange rate, deposit currency)``, which NetSuite accepts when the deposit is in the base
@@ -923,7 +962,7 @@ class NetSuiteErp:
                 ]
             },
             "other": {"items": deposits},
-            "cashBack": {"items": cash_back},
+            "cashback": {"items": cash_back},
         }
         if account_id:
             body["account"] = {"id": _internal_id(account_id, "account")}
@@ -932,7 +971,7 @@ class NetSuiteErp:
         if memo:
             body["memo"] = memo
         return self._upsert(
-            "deposit", external_id, body, query={"replace": "payment,other,cashBack"}, number_field="tranId"
+            "deposit", external_id, body, query={"replace": "payment,other,cashback"}, number_field="tranId"
         )
 
     # --- reconciliation reads ------------------------------------------------------------------------
@@ -943,11 +982,13 @@ class NetSuiteErp:
         *,
         since: date | None = None,
         external_id: str | None = None,
+        created_from: str | None = None,
         page_size: int = SUITEQL_PAGE_LIMIT,
     ) -> list[dict[str, Any]]:
-        """Transactions of one type (dated ``since`` or later; with ``external_id``), by SuiteQL, every
-        page: ``[{"id", "externalId", "tranId", "total": Decimal, "currency": ISO code, "status",
-        "tranDate": date}]`` in internal id order."""
+        """Transactions of one type (dated ``since`` or later; with ``external_id``; made from the transaction
+        ``created_from``), by SuiteQL, every page: ``[{"id", "externalId", "tranId", "total": Decimal,
+        "taxTotal": Decimal, "currency": ISO code, "status", "createdFrom": id, "tranDate": date}]`` in internal
+        id order."""
         if record_type not in TRANSACTION_TYPES:
             raise ValueError(f"{record_type!r} is not a transaction record type")
         if not 1 <= page_size <= SUITEQL_PAGE_LIMIT:
@@ -957,6 +998,8 @@ class NetSuiteErp:
             where.append(f"trandate >= TO_DATE('{since.isoformat()}', 'YYYY-MM-DD')")
         if external_id is not None:
             where.append(f"externalid = '{_external_id(external_id)}'")  # the pattern admits no quote
+        if created_from is not None:
+            where.append(f"createdfrom = '{_internal_id(created_from, 'transaction')}'")  # digits only
         # SuiteQL over REST takes no bind parameters: every value above is from a fixed map, an ISO date or
         # an external id (letters, digits, _ and -), so none can leave its quotes.
         conditions = " AND ".join(where)
@@ -1046,7 +1089,7 @@ class NetSuiteErp:
                     f"credit {external_id}: {amount.format()} is more than {what} ({total.format()})"
                 )
             if source_type == "invoice" and amount.amount < total.amount:
-                body["item"] = {"items": [self._credit_line(external_id, amount)]}
+                body["item"] = {"items": self._refund_lines(invoice, external_id, amount)}
                 query = {"replace": "item"}
             remaining = self._money_field(invoice, "amountRemaining")
             applied = min(amount.amount, remaining.amount)
@@ -1063,40 +1106,169 @@ class NetSuiteErp:
                 }
         return self._transform_once(source_type, source_id, "creditMemo", external_id, body, query=query)
 
-    def _credit_line(self, external_id: str, amount: Money) -> dict[str, Any]:
+    def _credit_line(self, external_id: str, net: Money, tax: Money) -> dict[str, Any]:
         if not self._credit_item_id:
             raise InvalidRecord(
                 f"credit {external_id}: a partial credit needs credit_item_id (or default_item_id)"
             )
-        value = amount.to_decimal()
+        value = net.to_decimal()
         return {
             "item": {"id": _internal_id(self._credit_item_id, "item")},
             "description": "Refund",
             "quantity": 1,
             "rate": value,
             "amount": value,
-            "tax1Amt": Decimal(0),
+            "tax1Amt": tax.to_decimal(),
         }
+
+    def credit_memo_lines(self, credit_memo_id: str) -> list[OrderLine]:
+        """The credit memo's item lines (net ``amount`` and ``tax`` in its currency; ``item_external_id`` the
+        item's external id, else its name, else its internal id), for the tax engine's return."""
+        memo = self._get("creditMemo", _internal_id(credit_memo_id, "creditMemo"), expand=True)
+        code = _record_currency(memo, self._currency_ids)
+        items = memo.get("item") if isinstance(memo.get("item"), dict) else {}
+        out = []
+        for n, line in enumerate(items.get("items") or [], 1):
+            if not isinstance(line, dict):
+                raise InvalidRecord(f"credit memo {credit_memo_id} line {n}: not an object")
+            item = line.get("item") if isinstance(line.get("item"), dict) else {}
+            quantity = _decimal(line.get("quantity") or 1)
+            amount = from_major(_decimal(line.get("amount") or 0), code)
+            out.append(
+                OrderLine(
+                    quantity=int(quantity)
+                    if quantity == quantity.to_integral_value() and quantity > 0
+                    else 1,
+                    rate=from_major(_decimal(line.get("rate") or line.get("amount") or 0), code),
+                    amount=amount,
+                    tax=from_major(_decimal(line.get("tax1Amt") or 0), code),
+                    item_external_id=str(
+                        item.get("externalId") or item.get("refName") or item.get("id") or ""
+                    )
+                    or None,
+                    name=line.get("description"),
+                )
+            )
+        return out
+
+    def tax_customer(self, customer_id: str) -> tuple[str | None, Address | None]:
+        """The customer's external id (the tax engine's customer code) and its default shipping address, else
+        its default billing address, else its first (``addressBook`` with ``expandSubResources``)."""
+        customer = self._get("customer", _internal_id(customer_id, "customer"), expand=True)
+        book = customer.get("addressBook") if isinstance(customer.get("addressBook"), dict) else {}
+        entries = [e for e in book.get("items") or [] if isinstance(e, dict)]
+        entries.sort(key=lambda e: (not e.get("defaultShipping"), not e.get("defaultBilling")))
+        address = None
+        for entry in entries:
+            raw = entry.get("addressBookAddress")
+            if isinstance(raw, dict):
+                country = raw.get("country")
+                country_code = country.get("id") if isinstance(country, dict) else country
+                address = Address(
+                    street=raw.get("addr1"),
+                    city=raw.get("city"),
+                    state=raw.get("state"),
+                    postalCode=raw.get("zip"),
+                    country=str(country_code) if country_code else None,
+                )
+                break
+        external_id = customer.get("externalId")
+        return (str(external_id) if external_id else None), address
+
+    def credited(self, invoice_id: str) -> tuple[Decimal, Decimal]:
+        """What the credit memos made from the invoice add up to so far, in the invoice's currency: (total, tax
+        total). SuiteQL gives a credit memo's amounts with the sign of the posting (negative), so their size is
+        taken. A lost dispute's credit memo is made from its return authorization and is not counted: Stripe
+        refunds nothing of a charge under or lost to a dispute, so no credit follows it."""
+        invoice_id = _internal_id(invoice_id, "invoice")
+        total = tax = Decimal(0)
+        for row in self.list_records("creditMemo", created_from=invoice_id):
+            total += abs(row["total"] or 0)
+            tax += abs(row["taxTotal"] or 0)
+        return total, tax
+
+    def _refund_lines(
+        self, invoice: Mapping[str, Any], external_id: str, amount: Money
+    ) -> list[dict[str, Any]]:
+        """Lines crediting ``amount`` (tax included) of the invoice: its tax share (``shared.tax_share``, given
+        what was credited before) over the invoice lines' tax, the rest over their net amounts; each line keeps
+        the invoice line's item (and so its tax code). An invoice whose lines cannot be read gets one line of
+        the "Refund" item carrying the net and the tax share."""
+        code = _record_currency(invoice, self._currency_ids)
+        invoice_id = _internal_id(invoice.get("id"), "invoice")
+        total = self._money_field(invoice, "total")
+        tax_total = from_major(_decimal(invoice.get("taxTotal") or 0), code)
+        before, tax_before = self.credited(invoice_id)
+        share = refund_tax_share(
+            gross=total.amount,
+            tax=tax_total.amount,
+            credited_before=from_major(before, code).amount,
+            tax_credited_before=from_major(tax_before, code).amount,
+            amount=amount.amount,
+        )
+        items = (invoice.get("item") or {}).get("items") if isinstance(invoice.get("item"), dict) else None
+        lines = [
+            line for line in items or [] if isinstance(line, dict) and isinstance(line.get("item"), dict)
+        ]
+        if not lines:
+            return [
+                self._credit_line(external_id, Money.of(amount.amount - share, code), Money.of(share, code))
+            ]
+        weights = [
+            (
+                from_major(_decimal(line.get("amount") or 0), code).amount,
+                from_major(_decimal(line.get("tax1Amt") or 0), code).amount,
+            )
+            for line in lines
+        ]
+        out = []
+        for line, (net, tax) in zip(lines, split_refund(weights, amount.amount, share), strict=True):
+            if net == 0 and tax == 0:
+                continue
+            item = line["item"]
+            ref = {"id": str(item["id"])} if item.get("id") else {"externalId": str(item.get("externalId"))}
+            value = Money.of(net, code).to_decimal()
+            description = line.get("description")
+            out.append(
+                {
+                    "item": ref,
+                    "description": f"Refund: {description}"[:250] if description else "Refund",
+                    "quantity": 1,
+                    "rate": value,
+                    "amount": value,
+                    "tax1Amt": Money.of(tax, code).to_decimal(),
+                }
+            )
+        return out
 
     def _money_field(self, record: Mapping[str, Any], field: str) -> Money:
         code = _record_currency(record, self._currency_ids)
         return from_major(_decimal(record.get(field)), code)
 
-    def _set_order_status(self, order_id: str, status: str, *, done: tuple[str, ...]) -> None:
-        order_id = _internal_id(order_id, "salesOrder")
-        current = _status_id(self._get("salesOrder", order_id))
-        if current in done:
+    def _close_lines(self, record_type: str, record_id: str) -> None:
+        """Close a sales order or return authorization: ``PATCH`` every open item line ``isClosed: true`` (read
+        with ``expandSubResources`` to know the lines). Already cancelled or closed: nothing to do."""
+        record = self._get(record_type, record_id, expand=True)
+        if _status_id(record) in ("C", "H"):
             return
+        lines = (record.get("item") or {}).get("items") or []
+        open_lines = [
+            {"line": int(line["line"]), "isClosed": True}
+            for line in lines
+            if isinstance(line, dict) and line.get("line") is not None and not line.get("isClosed")
+        ]
+        if not open_lines:
+            raise InvalidRecord(f"{record_type} {record_id}: no open lines to close")
         self._http.request(
-            "PATCH",
-            f"{RECORD_PATH}/salesOrder/{order_id}",
-            json={"orderStatus": {"id": ORDER_STATUS[status]}},
+            "PATCH", f"{RECORD_PATH}/{record_type}/{record_id}", json={"item": {"items": open_lines}}
         )
 
-    def _get(self, record_type: str, key: str) -> dict[str, Any]:
+    def _get(self, record_type: str, key: str, *, expand: bool = False) -> dict[str, Any]:
+        """``expand``: with the sublists' lines (``expandSubResources=true``), not links to them."""
         if record_type not in RECORD_TYPES:
             raise ValueError(f"unknown NetSuite record type {record_type!r}")
-        body = self._http.request("GET", f"{RECORD_PATH}/{record_type}/{key}").body
+        query = {"expandSubResources": "true"} if expand else None
+        body = self._http.request("GET", f"{RECORD_PATH}/{record_type}/{key}", query=query).body
         if not isinstance(body, dict):
             raise InvalidRecord(f"{record_type} {key}: unexpected response shape")
         return body
@@ -1130,15 +1302,25 @@ class NetSuiteErp:
                 raise ValueError(
                     f"order {order} line {number}: {name} in {money.currency}, order in {currency}"
                 )
+        for name, money in (("rate", line.rate), ("amount", line.amount), ("tax", line.tax)):
+            if money.amount % erp_step(currency):
+                raise InvalidRecord(
+                    f"order {order} line {number}: {name} {money.format()} has more decimals than NetSuite "
+                    f"keeps for {currency} (round to {erp_step(currency)} minor units first)"
+                )
         if isinstance(line.quantity, bool) or not isinstance(line.quantity, int) or line.quantity <= 0:
             raise InvalidRecord(f"order {order} line {number}: quantity must be a positive whole number")
-        if line.item_external_id:
+        if line.rounding:
+            if not self._rounding_item_id:
+                raise InvalidRecord(f"order {order} line {number}: a rounding line needs rounding_item_id")
+            item: dict[str, str] = {"id": _internal_id(self._rounding_item_id, "item")}
+        elif line.item_external_id:
             if not _EXTERNAL_ID.match(line.item_external_id):
                 raise InvalidRecord(
                     f"order {order} line {number}: item {line.item_external_id[:40]!r} is not a NetSuite "
                     "external id (letters, digits, _ and -)"
                 )
-            item: dict[str, str] = {"externalId": line.item_external_id}
+            item = {"externalId": line.item_external_id}
         elif self._default_item_id:
             item = {"id": _internal_id(self._default_item_id, "item")}
         else:
@@ -1216,6 +1398,7 @@ def _suiteql_row(item: Any, currencies: Mapping[str, str]) -> dict[str, Any]:
     if not isinstance(item, dict):
         raise InvalidRecord("SuiteQL: a row is not an object")
     total = item.get("total")
+    tax = item.get("taxtotal")
     day = item.get("trandate")
     currency = item.get("currency")
     return {
@@ -1223,6 +1406,8 @@ def _suiteql_row(item: Any, currencies: Mapping[str, str]) -> dict[str, Any]:
         "externalId": item.get("externalid"),
         "tranId": item.get("tranid"),
         "total": None if total in (None, "") else _decimal(total),
+        "taxTotal": None if tax in (None, "") else _decimal(tax),
+        "createdFrom": None if item.get("createdfrom") in (None, "") else str(item["createdfrom"]),
         "currency": currencies.get(str(currency), str(currency)) if currency is not None else None,
         "status": item.get("status"),
         "tranDate": date.fromisoformat(str(day)) if day else None,
@@ -1230,7 +1415,8 @@ def _suiteql_row(item: Any, currencies: Mapping[str, str]) -> dict[str, Any]:
 
 
 def _status_id(record: Mapping[str, Any]) -> str | None:
-    status = record.get("orderStatus")
+    """The record's ``status.id`` (NetSuite's read-side status; ``orderStatus`` is only the approval)."""
+    status = record.get("status")
     if isinstance(status, dict):
         value = status.get("id")
         return str(value) if value is not None else None
