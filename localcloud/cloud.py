@@ -114,6 +114,7 @@ class LocalCloud:
             topology.INVOKED_FUNCTIONS if tasks is None and default_cloud else (tasks or ())
         )
         self.state_machine_arn = ""
+        self.settings: dict[str, str] = {}
         self.log_level = log_level
         self.warm_workers = warm_workers
         self.max_workers = max_workers
@@ -212,6 +213,8 @@ class LocalCloud:
             self.webhook_functions, self.invoke_result, port=self.api_port, stage=self.stage
         )
         self._start_sandboxes(self._api.url)
+        # the stage settings every function gets (local.json "settings", read by o2c doctor)
+        self.settings = self._stage_settings(self._api.url)
         if self.task_specs:
             from localcloud.provision import provision_orchestration
 
@@ -224,7 +227,7 @@ class LocalCloud:
             secret_refs=dict(self.res.secrets),
             event_bus_name=self.res.event_bus_name,
             log_level=self.log_level,
-            settings=self._stage_settings(self._api.url),
+            settings=self.settings,
             state_machine_arn=self.state_machine_arn,
         )
         webhook_ids = {fn.id for fn in self.webhook_functions}
@@ -412,6 +415,7 @@ class LocalCloud:
             "state_machine_arn": self.state_machine_arn,
             "functions": dict(getattr(self, "_task_names", {})),
             "secrets": secrets,
+            "settings": dict(self.settings),
             "resources": self.resources,
         }
 

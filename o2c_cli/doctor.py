@@ -7,8 +7,11 @@ finding what is wrong and how to fix it:
 - every vendor accepts the credentials (Stripe, HubSpot, Salesforce, NetSuite, AvaTax);
 - Stripe's webhook endpoint points at this stage's ``/webhooks/stripe``, is enabled, sends every event type
   the hub uses and is pinned to the API version the hub's Stripe SDK speaks;
+- HubSpot's webhook subscriptions send ``deal.propertyChange`` (``dealstage``) to this stage, when the stage
+  holds the app's developer API key and app id (a private-app token cannot read them: then a note, not a
+  failure);
 - the CRM fields the hub writes exist (``o2c setup crm`` creates them);
-- the Salesforce org the credentials belong to is in the stage's allow-list;
+- AvaTax: ``GET /api/v2/utilities/ping`` says the credentials are ``authenticated``;
 - NetSuite: every subsidiary and currency the stage maps exists in the account, with the currency the
   mapping says, and the hub's custom fields exist.
 
@@ -46,6 +49,7 @@ SECRET_PREFIXES: dict[tuple[str, str], tuple[str, ...]] = {
     ("StripeWebhookSecret", "secrets"): ("whsec_",),
     ("ErpWebhookSecret", "secrets"): ("whsec_",),
     ("StripeApiKey", "api_key"): ("sk_", "rk_"),
+    ("HubSpotCredentials", "access_token"): ("pat-",),
 }
 _PLACEHOLDERS = {"", "changeme", "change-me", "replace-me", "replace_me", "todo", "xxx", "placeholder", "..."}
 
@@ -56,6 +60,8 @@ class Finding:
     ok: bool
     detail: str
     fix: str = ""
+    #: a fact worth knowing that does not stop the stage (``ok`` stays true)
+    note: bool = False
 
 
 @dataclass
@@ -74,8 +80,9 @@ class Stage:
 
 
 def local_stage(target: Target, info: Mapping[str, Any]) -> Stage:
-    """The local cloud as ``.o2c/local.json`` describes it (settings as the functions get them)."""
-    settings = dict(info.get("settings") or {})
+    """The local cloud as ``.o2c/local.json`` describes it (``settings``: the stage settings its functions
+    get; ``resources.secrets``: its secrets' names)."""
+    settings = {str(k): str(v) for k, v in (info.get("settings") or {}).items()}
     refs = dict((info.get("resources") or {}).get("secrets") or {})
     return Stage(
         name="local",
@@ -199,67 +206,192 @@ def check_stripe(stage: Stage) -> list[Finding]:
     if not _usable(stage, "StripeApiKey"):
         return [Finding("stripe api key", False, "not checked: the secret is not usable", "set StripeApiKey")]
     from shared.connectors.errors import AuthError
-    from shared.connectors.stripe_payments import StripePayments
+    from shared.connectors.stripe_payments import DEFAULT_BASE_URL, StripePayments
     from shared.providers.stripe import MAPPINGS
 
     api_key = str(stage.secrets["StripeApiKey"]["api_key"])
-    base = stage.settings.get("STRIPE_API_BASE_URL") or "https://api.stripe.com"
-    stripe = StripePayments(lambda: api_key, base_url=base)
+    stripe = StripePayments(
+        lambda: api_key, base_url=stage.settings.get("STRIPE_API_BASE_URL") or DEFAULT_BASE_URL
+    )
     try:
         endpoints = stripe.list_webhook_endpoints()
     except AuthError as exc:
-        return [Finding("stripe api key", False, f"Stripe refused the key: {exc}", "put a valid restricted key")]
-    findings = [Finding("stripe api key", True, "accepted by Stripe")]
-    url = f"{stage.public_url}/webhooks/stripe"
-    ours = [e for e in endpoints if str(e.get("url", "")).rstrip("/") == url]
-    if not ours:
         return [
-            *findings,
+            Finding(
+                "stripe api key",
+                False,
+                f"Stripe refused the key: {exc}",
+                "put a valid secret or restricted key (with Webhook Endpoints read) in StripeApiKey",
+            )
+        ]
+    return [
+        Finding("stripe api key", True, "accepted by Stripe"),
+        *stripe_endpoint_findings(
+            endpoints, f"{stage.public_url}/webhooks/stripe", sorted(MAPPINGS), stripe.api_version
+        ),
+    ]
+
+
+def stripe_endpoint_findings(
+    endpoints: list[dict[str, Any]], url: str, needed: list[str], pinned: str
+) -> list[Finding]:
+    """What is wrong with the account's webhook endpoints for ``url``: none there, disabled, event types
+    missing, another API version than the hub's SDK speaks. Each finding says how to fix it."""
+    ours = [e for e in endpoints if str(e.get("url") or "").rstrip("/") == url.rstrip("/")]
+    events_flags = " ".join(f"-d 'enabled_events[]={t}'" for t in needed)
+    if not ours:
+        found = ", ".join(str(e.get("url")) for e in endpoints) or "none"
+        return [
             Finding(
                 "stripe webhook endpoint",
                 False,
-                f"no webhook endpoint points at {url} (found: {[e.get('url') for e in endpoints] or 'none'})",
-                f"create one in the Stripe dashboard (Developers > Webhooks) for {url}, then store its "
-                "signing secret in StripeWebhookSecret",
-            ),
+                f"no webhook endpoint points at {url} (the account's: {found})",
+                f"create it: curl https://api.stripe.com/v1/webhook_endpoints -u $STRIPE_KEY: -d url={url} "
+                f"-d api_version={pinned} {events_flags}; then put its signing secret (whsec_...) in "
+                "StripeWebhookSecret",
+            )
         ]
-    needed = set(MAPPINGS)
-    pinned = stripe.api_version
+    findings: list[Finding] = []
     for endpoint in ours:
-        problems = []
-        if endpoint.get("status") != "enabled":
-            problems.append(f"status is {endpoint.get('status')}")
-        events = set(endpoint.get("enabled_events") or [])
-        missing = sorted(needed - events) if "*" not in events else []
-        if missing:
-            problems.append(f"missing event types {', '.join(missing)}")
-        if endpoint.get("api_version") != pinned:
-            problems.append(f"API version {endpoint.get('api_version') or 'account default'}, hub speaks {pinned}")
+        eid = str(endpoint.get("id"))
+        enabled = endpoint.get("status") == "enabled"
         findings.append(
             Finding(
-                f"stripe webhook endpoint {endpoint.get('id')}",
-                not problems,
-                "; ".join(problems) or f"enabled, {len(needed)} event types, API {pinned}",
+                f"stripe webhook endpoint {eid}",
+                enabled,
+                f"points at {url}, status {endpoint.get('status')}",
                 ""
-                if not problems
-                else "update the endpoint (enabled events, API version) or create a new one pinned to "
-                f"{pinned} with the events: {', '.join(sorted(needed))}",
+                if enabled
+                else f"enable it: curl https://api.stripe.com/v1/webhook_endpoints/{eid} "
+                "-u $STRIPE_KEY: -d disabled=false",
+            )
+        )
+        events = set(endpoint.get("enabled_events") or [])
+        missing = [] if "*" in events else [t for t in needed if t not in events]
+        findings.append(
+            Finding(
+                f"stripe webhook events {eid}",
+                not missing,
+                f"missing event types: {', '.join(missing)}" if missing else f"all {len(needed)} event types",
+                ""
+                if not missing
+                else f"add them (enabled_events replaces the list): curl https://api.stripe.com/v1/"
+                f"webhook_endpoints/{eid} -u $STRIPE_KEY: "
+                + " ".join(f"-d 'enabled_events[]={t}'" for t in sorted(events | set(needed))),
+            )
+        )
+        version = endpoint.get("api_version")
+        findings.append(
+            Finding(
+                f"stripe webhook api version {eid}",
+                version == pinned,
+                f"API version {version}"
+                if version == pinned
+                else f"API version {version or 'none (the account default)'}; the hub's Stripe SDK speaks {pinned}",
+                ""
+                if version == pinned
+                else f"Stripe sets an endpoint's API version only when it is created: create one pinned to "
+                f"{pinned} for {url} with the same events, put its signing secret in StripeWebhookSecret "
+                f"(beside the old one while both run), then delete {eid}",
             )
         )
     return findings
 
 
 def check_crm(stage: Stage) -> list[Finding]:
-    """The CRM fields the hub writes exist (``o2c setup crm`` creates them)."""
-    from o2c_cli.crm_setup import crm_field_findings
+    """The CRM fields the hub writes exist (``o2c setup crm`` creates them); each CRM accepts its credentials."""
+    if stage.target is None:
+        return [Finding("crm fields", False, "not checked: no target", "")]
+    try:
+        from o2c_cli import crm_setup
+    except ImportError:  # pragma: no cover - the CRM setup is part of the hub
+        return [Finding("crm fields", False, "not checked: this build has no `o2c setup crm`", "")]
 
-    return [Finding(**f) if isinstance(f, dict) else f for f in crm_field_findings(stage)]
+    statuses = crm_setup.crm_status(stage.target, create=False)
+    bad = [s for s in statuses if s.state in (crm_setup.MISSING, crm_setup.MISMATCH)]
+    findings = [
+        Finding(f"crm {s.crm}", True, f"not checked: {s.detail}", note=True)
+        for s in statuses
+        if s.state == crm_setup.SKIPPED
+    ]
+    checked = [s for s in statuses if s.state != crm_setup.SKIPPED]
+    if bad:
+        findings.append(
+            Finding(
+                "crm fields",
+                False,
+                "missing: "
+                + ", ".join(
+                    f"{s.qualified}" + (f" ({s.detail})" if s.state == crm_setup.MISMATCH else "")
+                    for s in bad
+                ),
+                "run `o2c setup crm`"
+                + (f" --stack {stage.name}" if stage.name != "local" else "")
+                + " (it creates the HubSpot properties and deploys the Salesforce fields)",
+            )
+        )
+    elif checked:
+        findings.append(Finding("crm fields", True, f"all {len(checked)} present"))
+    return findings
+
+
+def check_hubspot_subscriptions(stage: Stage) -> list[Finding]:
+    """HubSpot sends ``deal.propertyChange`` of ``dealstage`` to this stage's ``/webhooks/hubspot``. HubSpot's
+    webhooks API (``/webhooks/v3/{appId}/...``) takes the app's developer API key, not a private-app token:
+    checked only when the stage has ``HUBSPOT_APP_ID`` and ``developer_api_key`` in HubSpotCredentials."""
+    creds = stage.secrets.get("HubSpotCredentials")
+    app_id = stage.settings.get("HUBSPOT_APP_ID")
+    key = creds.get("developer_api_key") if isinstance(creds, dict) else None
+    url = f"{stage.public_url}/webhooks/hubspot"
+    if not app_id or not key:
+        return [
+            Finding(
+                "hubspot subscriptions",
+                True,
+                "not checked: HubSpot's webhooks API needs the app's developer API key and app id, which a "
+                f"private-app token cannot stand for; check in the app's Webhooks settings that the target "
+                f"URL is {url} and deal.propertyChange (dealstage) is subscribed and active",
+                note=True,
+            )
+        ]
+    from shared.connectors.http import JsonHttp
+
+    http = JsonHttp(stage.settings.get("HUBSPOT_API_BASE_URL") or "https://api.hubapi.com", auth_headers=dict)
+    query = {"hapikey": str(key)}
+    settings = http.request("GET", f"/webhooks/v3/{app_id}/settings", query=query)
+    target_url = str((settings or {}).get("targetUrl") or "")
+    subs = http.request("GET", f"/webhooks/v3/{app_id}/subscriptions", query=query)
+    active = [
+        s
+        for s in (subs or {}).get("results") or []
+        if s.get("active")
+        and s.get("eventType") == "deal.propertyChange"
+        and s.get("propertyName") == "dealstage"
+    ]
+    return [
+        Finding(
+            "hubspot webhook target",
+            target_url.rstrip("/") == url,
+            f"target URL {target_url or 'not set'}",
+            "" if target_url.rstrip("/") == url else f"set the app's webhook target URL to {url}",
+        ),
+        Finding(
+            "hubspot subscriptions",
+            bool(active),
+            "deal.propertyChange (dealstage) active"
+            if active
+            else "no active deal.propertyChange (dealstage)",
+            "" if active else "subscribe the app to deal.propertyChange of dealstage and activate it",
+        ),
+    ]
 
 
 def check_netsuite(stage: Stage) -> list[Finding]:
     """Credentials accepted; every mapped subsidiary and currency exists as mapped; custom fields exist."""
     if not _usable(stage, "NetSuiteCredentials"):
-        return [Finding("netsuite", False, "not checked: the secret is not usable", "set NetSuiteCredentials")]
+        return [
+            Finding("netsuite", False, "not checked: the secret is not usable", "set NetSuiteCredentials")
+        ]
     from shared.connectors.errors import AuthError, NotFound
     from shared.connectors.netsuite import NetSuiteErp, TokenBasedAuth
 
@@ -340,7 +472,9 @@ def check_netsuite(stage: Stage) -> list[Finding]:
                 )
             )
     except AuthError as exc:
-        return [Finding("netsuite credentials", False, f"NetSuite refused them: {exc}", "fix NetSuiteCredentials")]
+        return [
+            Finding("netsuite credentials", False, f"NetSuite refused them: {exc}", "fix NetSuiteCredentials")
+        ]
     return [Finding("netsuite credentials", True, f"accepted by account {account}"), *findings]
 
 
@@ -384,13 +518,16 @@ def check_avatax(stage: Stage) -> list[Finding]:
 CHECKS: tuple[tuple[str, Check], ...] = (
     ("secrets", check_secrets),
     ("stripe", check_stripe),
+    ("hubspot", check_hubspot_subscriptions),
     ("crm", check_crm),
     ("netsuite", check_netsuite),
     ("avatax", check_avatax),
 )
 
 
-def diagnose(stage: Stage, checks: Iterable[tuple[str, Check]] = CHECKS) -> list[Finding]:
+def diagnose(stage: Stage, checks: Iterable[tuple[str, Check]] | None = None) -> list[Finding]:
+    """Every check's findings (``checks``: default ``CHECKS``), a check that raises being one failing finding."""
+    checks = CHECKS if checks is None else checks
     findings: list[Finding] = []
     for name, check in checks:
         findings.extend(_guarded(name, check, stage))
@@ -401,18 +538,20 @@ def diagnose(stage: Stage, checks: Iterable[tuple[str, Check]] = CHECKS) -> list
 
 
 def stage_for(stack: str | None, region: str | None) -> Stage:
-    from o2c_cli.targets import local_info, local_target, stack_target
+    from o2c_cli.targets import local_target, stack_target
 
     if stack:
         return stack_stage(stack_target(stack, region), stack)
-    return local_stage(local_target(), local_info())
+    target = local_target()
+    return local_stage(target, target.local_info)
 
 
 def as_text(stage: Stage, findings: list[Finding]) -> str:
     failed = [f for f in findings if not f.ok]
     lines = [f"o2c doctor: stage {stage.name} ({stage.public_url or 'no public URL'})"]
     for f in findings:
-        lines.append(f"  {'ok  ' if f.ok else 'FAIL'}  {f.check}: {f.detail}")
+        mark = "FAIL" if not f.ok else "note" if f.note else "ok  "
+        lines.append(f"  {mark}  {f.check}: {f.detail}")
         if not f.ok and f.fix:
             lines.append(f"        fix: {f.fix}")
     lines.append(

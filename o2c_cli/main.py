@@ -65,6 +65,13 @@ def _parser() -> argparse.ArgumentParser:
     rs = with_target(sub.add_parser("resync", help="re-run the syncs of a deal, payment, refund or payout"))
     rs.add_argument("id")
 
+    doc = with_target(
+        sub.add_parser(
+            "doctor", help="check a stage end to end (secrets, vendors, webhooks, fields, mappings)"
+        )
+    )
+    doc.add_argument("--json", action="store_true", help="machine-readable output")
+
     pend = sub.add_parser("pending", help="facts waiting for another fact (a refund before its invoice, ...)")
     pend_sub = pend.add_subparsers(dest="pending_command", required=True)
     with_target(pend_sub.add_parser("list", help="what waits, for what, since when"))
@@ -146,6 +153,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             )
             print(after_sale.render(report, "json" if args.json else "csv" if args.csv else "table"))
             return 1 if report["exceptions"] else 0
+        if args.command == "doctor":
+            from o2c_cli import doctor
+
+            return doctor.run(args.stack, args.region, as_json_output=args.json)
         if args.command == "pending":
             from o2c_cli import pending
 

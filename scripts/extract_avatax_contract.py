@@ -18,6 +18,7 @@ from pathlib import Path
 ENDPOINTS = {
     ("POST", "/api/v2/transactions/create"),
     ("GET", "/api/v2/companies/{companyCode}/transactions/{transactionCode}/types/{documentType}"),
+    ("GET", "/api/v2/utilities/ping"),
 }
 ROOT_MODELS = ("ErrorResult",)
 OUT = Path(__file__).resolve().parents[1] / "vendor-specs" / "avatax" / "avatax-contract.json"

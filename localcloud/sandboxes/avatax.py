@@ -13,6 +13,8 @@
   (``DocumentCodeConflict``); a saved one is replaced.
 - ``GET /api/v2/companies/{companyCode}/transactions/{transactionCode}/types/{documentType}`` → the stored
   document, or 404 ``EntityNotFoundError``.
+- ``GET /api/v2/utilities/ping`` → ``PingResultModel``: 200 to any caller, ``authenticated`` true (with
+  ``authenticationType`` ``AccountIdLicenseKey``) only with this account's credentials, as AvaTax answers it.
 
 Every request body is checked against the contract's models: a member the model does not have or a wrong JSON
 type → 400 ``JsonFormatError``; an enum value the enum does not have → ``InvalidEnumValue``; a required member
@@ -93,6 +95,8 @@ _ORDER_TYPES = {
     "CustomsOrder",
     "InventoryTransferOutboundOrder",
 }
+#: The service version a ping reports (AvaTax answers its own build number).
+PING_VERSION = "26.9.0"
 _DOCUMENT = re.compile(r"^/api/v2/companies/([^/]+)/transactions/([^/]+)/types/([^/]+)$")
 
 
@@ -131,6 +135,7 @@ class AvaTaxSandbox(Sandbox):
         self.api_routes += [
             ("POST", re.compile(r"^/api/v2/transactions/create$"), self._create),
             ("GET", _DOCUMENT, self._get_document),
+            ("GET", re.compile(r"^/api/v2/utilities/ping$"), self._ping),
         ]
         self.control_routes += [
             ("GET", re.compile(r"^/_sandbox/transactions$"), self._c_transactions),
@@ -197,6 +202,23 @@ class AvaTaxSandbox(Sandbox):
         except _AvaError as exc:
             return _error(exc.status, exc.code, exc.message, exc.target)
         return json_reply(200, copy.deepcopy(found))
+
+    def _ping(self, request: Request, match: re.Match[str]) -> Reply:
+        """``PingResultModel``: answered to anyone, ``authenticated`` only with the account's credentials."""
+        try:
+            self._authenticate(request)
+        except _AvaError:
+            return json_reply(
+                200, {"version": PING_VERSION, "authenticated": False, "authenticationType": "None"}
+            )
+        answer: dict[str, Any] = {
+            "version": PING_VERSION,
+            "authenticated": True,
+            "authenticationType": "AccountIdLicenseKey",
+        }
+        if self.account_id.isdigit():
+            answer["authenticatedAccountId"] = int(self.account_id)
+        return json_reply(200, answer)
 
     def _authenticate(self, request: Request) -> None:
         failed = _AvaError(401, "AuthenticationException", "Authentication failed.", "HttpRequestHeaders")

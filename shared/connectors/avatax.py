@@ -39,6 +39,7 @@ from shared.money import Money
 
 DEFAULT_BASE_URL = "https://rest.avatax.com"
 CREATE_PATH = "/api/v2/transactions/create"
+PING_PATH = "/api/v2/utilities/ping"
 DOCUMENT_PATH = "/api/v2/companies/{company}/transactions/{code}/types/{type}"
 CLIENT_HEADER = "o2c-hub; 1; python-o2c-connectors; 1; lambda"
 _CODE = re.compile(r"^[A-Za-z0-9_.:-]{1,80}$")
@@ -225,6 +226,12 @@ class AvaTax:
             _tidy_avatax_error(exc)
             raise
         return _recorded(answer, code)
+
+    def ping(self) -> bool:
+        """Whether AvaTax accepts the credentials: ``GET /api/v2/utilities/ping`` answers every caller
+        (``PingResultModel``) and says ``authenticated`` true only for valid ones."""
+        answer = self._http.request("GET", PING_PATH)
+        return isinstance(answer, dict) and answer.get("authenticated") is True
 
     def _return(self, document_code: str) -> RecordedReturn | None:
         path = DOCUMENT_PATH.format(

@@ -109,6 +109,8 @@ RECORD_TYPES = frozenset(
         "returnAuthorization",
     }
 )
+#: The account's own lists the hub maps to (read only): a subsidiary's base ``currency``, a currency's ``symbol``.
+ACCOUNT_RECORD_TYPES = frozenset({"subsidiary", "currency"})
 # SuiteQL ``transaction.type`` of each transaction record type.
 TRANSACTION_TYPES: Mapping[str, str] = {
     "salesOrder": "SalesOrd",
@@ -325,13 +327,13 @@ class NetSuiteHttp:
         import urllib3
 
         headers = {
-            **(extra or {}),
             "Accept": "application/json",
             "User-Agent": USER_AGENT,
             # refuse unknown field names instead of silently dropping them
             "X-NetSuite-PropertyNameValidation": "Error",
             # refuse a select id or a read-only field instead of ignoring it
             "X-NetSuite-PropertyValueValidation": "Error",
+            **(extra or {}),  # e.g. the metadata catalog's Accept
             **self.auth.headers(method, url),
         }
         if body is not None:
@@ -521,6 +523,20 @@ class NetSuiteErp:
     def get(self, record_type: str, record_id: str) -> dict[str, Any]:
         """The record by internal id (``NotFound`` if there is none)."""
         return self._get(record_type, _internal_id(record_id, record_type))
+
+    def record_fields(self, record_type: str) -> set[str]:
+        """The body fields (custom fields included) the account has on a record type, from its metadata
+        catalog: ``GET /metadata-catalog/{record}`` as JSON Schema (``Accept: application/schema+json``)."""
+        if record_type not in RECORD_TYPES:
+            raise ValueError(f"unknown NetSuite record type {record_type!r}")
+        body = self._http.request(
+            "GET",
+            f"{RECORD_PATH}/metadata-catalog/{record_type}",
+            headers={"Accept": "application/schema+json"},
+        ).body
+        if not isinstance(body, dict) or not isinstance(body.get("properties"), dict):
+            raise InvalidRecord(f"metadata catalog of {record_type}: no JSON Schema properties")
+        return set(body["properties"])
 
     def customer_payment(self, external_id: str) -> CustomerPayment | None:
         """The customer payment with that external id (None if there is none): its amount in its own
@@ -1265,7 +1281,7 @@ class NetSuiteErp:
 
     def _get(self, record_type: str, key: str, *, expand: bool = False) -> dict[str, Any]:
         """``expand``: with the sublists' lines (``expandSubResources=true``), not links to them."""
-        if record_type not in RECORD_TYPES:
+        if record_type not in RECORD_TYPES | ACCOUNT_RECORD_TYPES:
             raise ValueError(f"unknown NetSuite record type {record_type!r}")
         query = {"expandSubResources": "true"} if expand else None
         body = self._http.request("GET", f"{RECORD_PATH}/{record_type}/{key}", query=query).body

@@ -431,6 +431,49 @@ class StripePayments:
                 return
             starting_after = str(items[-1]["id"])
 
+    @property
+    def api_version(self) -> str:
+        """The Stripe API version this connector speaks: the one given, else the one its SDK is pinned to."""
+        if self._stripe_version:
+            return self._stripe_version
+        import stripe
+
+        return str(stripe.api_version)
+
+    def list_webhook_endpoints(self) -> list[dict[str, Any]]:
+        """Every webhook endpoint of the account (Stripe's JSON: ``url``, ``enabled_events``, ``status``,
+        ``api_version``), following Stripe's cursor pagination."""
+        out: list[dict[str, Any]] = []
+        starting_after: str | None = None
+        while True:
+            params: dict[str, Any] = {"limit": 100}
+            if starting_after is not None:
+                params["starting_after"] = starting_after
+
+            def send(v1: Any, options: dict[str, Any], params: dict[str, Any] = params) -> Any:
+                return v1.webhook_endpoints.list(params, options)
+
+            page = self._call("GET /v1/webhook_endpoints", send)
+            items = [dict(item) for item in page.get("data") or []]
+            out.extend(items)
+            if not page.get("has_more") or not items:
+                return out
+            starting_after = str(items[-1]["id"])
+
+    def create_webhook_endpoint(
+        self, *, url: str, enabled_events: list[str], api_version: str | None = None
+    ) -> dict[str, Any]:
+        """Register a webhook endpoint (``POST /v1/webhook_endpoints``), pinned to ``api_version`` (default:
+        the version this connector speaks). The answer holds the signing ``secret`` (shown only here)."""
+        params = {
+            "url": url,
+            "enabled_events": enabled_events,
+            "api_version": api_version or self.api_version,
+        }
+        return self._call(
+            "POST /v1/webhook_endpoints", lambda v1, options: v1.webhook_endpoints.create(params, options)
+        )
+
     def retrieve_payout(self, payout_id: str) -> dict[str, Any]:
         """The Payout as Stripe's JSON (``NotFound`` if there is none)."""
         return self._call(

@@ -5,7 +5,7 @@ amounts are computed here the way NetSuite does.
 
 The package, by resource: ``contract`` (the checks on every write), ``customers``, ``orders`` (sales orders:
 approval, closing lines, billing), ``invoices`` (invoices, credit memos, return authorizations), ``payments``,
-``refunds``, ``deposits``, ``suiteql``; ``account`` holds the records, currencies and rates; ``common`` the
+``refunds``, ``deposits``, ``suiteql``, ``metadata`` (metadata catalog, subsidiaries, currencies); ``account`` holds the records, currencies and rates; ``common`` the
 shared parsers and NetSuite's error shape.
 
 Every write (``PUT``, ``POST``, ``PATCH``, transform bodies) is checked against the record's contract first:
@@ -99,6 +99,7 @@ from localcloud.sandboxes.netsuite.common import (
 from localcloud.sandboxes.netsuite.contract import check_answer
 from localcloud.sandboxes.netsuite.customers import Customers
 from localcloud.sandboxes.netsuite.deposits import Deposits
+from localcloud.sandboxes.netsuite.metadata import Metadata
 from localcloud.sandboxes.netsuite.payments import Payments
 from localcloud.sandboxes.netsuite.refunds import Refunds
 from localcloud.sandboxes.netsuite.suiteql import SuiteQL
@@ -112,7 +113,7 @@ _PATCHABLE = {
 }
 
 
-class NetSuiteSandbox(Customers, Payments, Refunds, Deposits, SuiteQL):
+class NetSuiteSandbox(Customers, Payments, Refunds, Deposits, SuiteQL, Metadata):
     vendor = "netsuite"
 
     def __init__(
@@ -177,6 +178,7 @@ class NetSuiteSandbox(Customers, Payments, Refunds, Deposits, SuiteQL):
         patchable = "customer|salesOrder|returnAuthorization"  # the fields each takes: _patch
         credits = r"(invoice|returnAuthorization)/(\d+)/!transform/(creditMemo|returnAuthorization)"
         r = RECORD_PATH
+        self.api_routes += [(m, p, self._api(h)) for m, p, h in self._metadata_routes()]
         self.api_routes += [
             ("PUT", re.compile(rf"^{r}/({writable})/eid:([^/]+)$"), self._api(self._upsert)),
             ("POST", re.compile(rf"^{r}/(customer|salesOrder)$"), self._api(self._create)),
