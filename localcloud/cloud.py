@@ -357,6 +357,20 @@ class LocalCloud:
             )
         for sandbox in self.sandboxes.values():
             sandbox.start()
+        if "stripe" in self.sandboxes:
+            self._register_stripe_endpoint(api_url + routes["StripeWebhook"])
+
+    def _register_stripe_endpoint(self, url: str) -> None:
+        """Register the hub's webhook endpoint in the Stripe sandbox through Stripe's API, as an operator does
+        for a stage: ``url`` the API's ``/webhooks/stripe``, the event types the hub maps, pinned to the API
+        version the hub's Stripe SDK speaks (what ``o2c doctor`` checks)."""
+        assert self.res is not None
+        from shared.connectors.stripe_payments import StripePayments
+        from shared.providers.stripe import MAPPINGS
+
+        api_key = str(self.res.secret_values["StripeApiKey"]["api_key"])
+        stripe = StripePayments(lambda: api_key, base_url=self.sandboxes["stripe"].url)
+        stripe.create_webhook_endpoint(url=url, enabled_events=sorted(MAPPINGS))
 
     def _stage_settings(self, api_url: str) -> dict[str, str]:
         settings = {"PUBLIC_BASE_URL": api_url, "SALESFORCE_ORG_IDS": LOCAL_SALESFORCE_ORG_ID}
