@@ -178,3 +178,68 @@ def test_without_a_developer_key_hubspot_subscriptions_are_a_note_not_a_failure(
     [finding] = doctor.check_hubspot_subscriptions(stage())
     assert finding.ok and finding.note
     assert "developer API key" in finding.detail and "/webhooks/hubspot" in finding.detail
+
+
+class _Pages:
+    def __init__(self, pages: list[dict[str, Any]]) -> None:
+        self.pages = pages
+
+    def paginate(self, **_: Any) -> list[dict[str, Any]]:
+        return self.pages
+
+
+class _Aws:
+    """The three AWS APIs a stack's doctor reads, answering for one stack with two functions."""
+
+    def __init__(self) -> None:
+        self.secret_values = {
+            "arn:stripe-key": json.dumps(GOOD["StripeApiKey"]),
+            "arn:stripe-webhook": PLACEHOLDER_VALUE,
+        }
+
+    def client(self, service: str) -> Any:
+        return self
+
+    def get_paginator(self, name: str) -> _Pages:
+        assert name == "list_stack_resources"
+        return _Pages(
+            [
+                {
+                    "StackResourceSummaries": [
+                        {"ResourceType": "AWS::Lambda::Function", "PhysicalResourceId": "fn-webhook"},
+                        {"ResourceType": "AWS::SQS::Queue", "PhysicalResourceId": "q"},
+                        {"ResourceType": "AWS::Lambda::Function", "PhysicalResourceId": "fn-payments"},
+                    ]
+                }
+            ]
+        )
+
+    def get_function_configuration(self, FunctionName: str) -> dict[str, Any]:
+        env = {
+            "fn-webhook": {
+                "STRIPE_WEBHOOK_SECRET_ARN": "arn:stripe-webhook",
+                "PUBLIC_BASE_URL": "https://x.io/",
+            },
+            "fn-payments": {
+                "STRIPE_API_KEY_ARN": "arn:stripe-key",
+                "STRIPE_API_BASE_URL": "https://api.stripe.com",
+            },
+        }[FunctionName]
+        return {"Environment": {"Variables": env}}
+
+    def describe_stacks(self, StackName: str) -> dict[str, Any]:
+        return {"Stacks": [{"Outputs": []}]}
+
+    def get_secret_value(self, SecretId: str) -> dict[str, Any]:
+        return {"SecretString": self.secret_values[SecretId]}
+
+
+def test_a_stacks_stage_is_its_functions_environment_and_the_secrets_they_point_at() -> None:
+    the_stage = doctor.stack_stage(_Aws(), "O2CHub-prod")  # type: ignore[arg-type]
+    assert the_stage.public_url == "https://x.io"
+    assert the_stage.settings["STRIPE_API_BASE_URL"] == "https://api.stripe.com"
+    assert the_stage.secrets["StripeApiKey"] == GOOD["StripeApiKey"]
+    found = by_check(check_secrets(the_stage))
+    assert found["secret StripeApiKey"].ok
+    assert not found["secret StripeWebhookSecret"].ok  # still the deploy-time placeholder
+    assert "no such secret" in found["secret NetSuiteCredentials"].detail  # no function points at it
