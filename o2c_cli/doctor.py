@@ -307,7 +307,20 @@ def check_crm(stage: Stage) -> list[Finding]:
     except ImportError:  # pragma: no cover - the CRM setup is part of the hub
         return [Finding("crm fields", False, "not checked: this build has no `o2c setup crm`", "")]
 
-    statuses = crm_setup.crm_status(stage.target, create=False)
+    from shared.connectors.errors import AuthError
+
+    try:
+        statuses = crm_setup.crm_status(stage.target, create=False)
+    except AuthError as exc:
+        return [
+            Finding(
+                "crm credentials",
+                False,
+                f"the CRM refused the credentials: {exc}",
+                "put a valid HubSpot private-app token (access_token) in HubSpotCredentials / a Salesforce "
+                "connected app's client_id and client_secret in SalesforceCredentials",
+            )
+        ]
     bad = [s for s in statuses if s.state in (crm_setup.MISSING, crm_setup.MISMATCH)]
     findings = [
         Finding(f"crm {s.crm}", True, f"not checked: {s.detail}", note=True)
