@@ -4,7 +4,9 @@ Stripe's error shape.
 Vendor API (``Authorization: Bearer <api_key>`` or Basic with the key as user name, else 401; POST bodies
 form-encoded with bracket notation, ``metadata[o2c_x]=y``; JSON replies carrying ``object`` and ids
 ``cus_``/``seti_``/``pi_``/``pm_``/``ch_``/``evt_``; errors ``{"error": {"type", "code", "message",
-"param", "decline_code", "payment_intent"}}``; unknown parameters are refused as Stripe refuses them); each resource's endpoints are described in its
+"param", "decline_code", "payment_intent"}}``; every request is first checked against Stripe's published
+contract (``contract``: unknown, missing, mistyped and out-of-enum parameters refused as Stripe refuses them,
+before anything runs or is stored under an Idempotency-Key); each resource's endpoints are described in its
 module. Read by id here (``_getter``):
 - ``GET /v1/charges/{id}``, ``/v1/disputes/{id}``, ``/v1/invoices/{id}``, ``/v1/subscriptions/{id}``,
   ``/v1/payouts/{id}``, ``/v1/balance_transactions/{id}``
@@ -37,6 +39,7 @@ from typing import Any
 from localcloud.sandboxes.base import BadRequest, Reply, Request, json_reply
 from localcloud.sandboxes.stripe.balance import BalanceMixin
 from localcloud.sandboxes.stripe.billing import BillingMixin
+from localcloud.sandboxes.stripe.contract import check_request
 from localcloud.sandboxes.stripe.control import ControlMixin
 from localcloud.sandboxes.stripe.customers import CustomersMixin
 from localcloud.sandboxes.stripe.disputes import DisputesMixin
@@ -261,6 +264,7 @@ class StripeSandbox(
                     params = decode_form(request.body)
                 else:
                     params = _nest(request.query.items())
+                check_request(request.method, request.path, params)  # Stripe's contract, before anything runs
             except ApiError as exc:
                 return self._error_json(exc, request_id)
             key = request.headers.get("Idempotency-Key") if request.method == "POST" else None

@@ -37,7 +37,7 @@ _PAYMENT_INTENT_PARAMS = _COMMON_PARAMS | {
     "currency",
     "customer",
     "payment_method",
-    "payment_method_types",
+    "allowed_payment_method_types",
     "automatic_payment_methods",
     "capture_method",
     "confirm",
@@ -82,9 +82,7 @@ class PaymentIntentsMixin(StripeState):
             raise _invalid("Missing required param: currency.", param="currency", code="parameter_missing")
         currency = currency.lower()
         if not re.fullmatch(r"[a-z]{3}", currency):
-            raise _invalid(
-                f"Invalid currency: {currency}.", param="currency", code="parameter_invalid_string"
-            )
+            raise _invalid(f"Invalid currency: {currency}.", param="currency")
         if amount < 1:
             raise _invalid("Amount must be at least 1.", param="amount", code="amount_too_small")
         if currency in _HUNDREDTHS_ONLY and amount % 100:
@@ -98,14 +96,12 @@ class PaymentIntentsMixin(StripeState):
             raise _invalid(
                 f"Invalid capture_method: {capture_method}",
                 param="capture_method",
-                code="parameter_invalid_string",
             )
         confirm = _bool(params, "confirm")
         if "off_session" in params and not confirm:
             raise _invalid(
                 "You can only use off_session with confirm=true.",
                 param="off_session",
-                code="parameter_invalid",
             )
         with self._lock:
             customer = self._customer_param(params)
@@ -141,7 +137,8 @@ class PaymentIntentsMixin(StripeState):
                 "next_action": None,
                 "on_behalf_of": None,
                 "payment_method": None,
-                "payment_method_types": _list(params, "payment_method_types") or ["card"],
+                "allowed_payment_method_types": _list(params, "allowed_payment_method_types"),
+                "payment_method_types": _list(params, "allowed_payment_method_types") or ["card"],
                 "receipt_email": _opt_str(params, "receipt_email"),
                 "setup_future_usage": _opt_str(params, "setup_future_usage"),
                 "status": "requires_confirmation" if card else "requires_payment_method",
@@ -227,7 +224,6 @@ class PaymentIntentsMixin(StripeState):
             raise _invalid(
                 f"Invalid cancellation_reason: {reason}",
                 param="cancellation_reason",
-                code="parameter_invalid_string",
             )
         with self._lock:
             pi = self._payment_intent(match.group(1))

@@ -43,7 +43,7 @@ class RefundsMixin(StripeState):
         metadata = _metadata(params)
         reason = _opt_str(params, "reason")
         if reason is not None and reason not in _REFUND_REASONS:
-            raise _invalid(f"Invalid reason: {reason}", param="reason", code="parameter_invalid_string")
+            raise _invalid(f"Invalid reason: {reason}", param="reason")
         amount = _int(params, "amount") if "amount" in params else None
         if amount is not None and amount < 1:
             raise _invalid("Amount must be at least 1.", param="amount", code="amount_too_small")

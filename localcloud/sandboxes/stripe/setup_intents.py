@@ -19,7 +19,7 @@ _SETUP_INTENT_PARAMS = _COMMON_PARAMS | {
     "usage",
     "metadata",
     "description",
-    "payment_method_types",
+    "allowed_payment_method_types",
     "automatic_payment_methods",
 }
 
@@ -47,7 +47,7 @@ class SetupIntentsMixin(StripeState):
         metadata = _metadata(params)
         usage = _opt_str(params, "usage") or "off_session"
         if usage not in ("off_session", "on_session"):
-            raise _invalid(f"Invalid usage: {usage}", param="usage", code="parameter_invalid_string")
+            raise _invalid(f"Invalid usage: {usage}", param="usage")
         with self._lock:
             customer = self._customer_param(params)
             seti_id = new_id("seti", 24)
@@ -69,7 +69,8 @@ class SetupIntentsMixin(StripeState):
                 "next_action": None,
                 "on_behalf_of": None,
                 "payment_method": None,
-                "payment_method_types": _list(params, "payment_method_types") or ["card"],
+                "allowed_payment_method_types": _list(params, "allowed_payment_method_types"),
+                "payment_method_types": _list(params, "allowed_payment_method_types") or ["card"],
                 "single_use_mandate": None,
                 "status": "requires_payment_method",
                 "usage": usage,
