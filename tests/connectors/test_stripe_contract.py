@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import re
+import time
 import urllib.error
 import urllib.request
 from collections.abc import Iterator
@@ -237,3 +238,70 @@ def test_the_connector_sends_only_what_stripe_takes(sandbox: StripeSandbox) -> N
     sent = {c["path"]: c["params"] for c in calls if c["method"] == "POST"}
     assert sent["/v1/setup_intents"]["allowed_payment_method_types"] == ["card"]
     assert sent["/v1/payment_intents"]["allowed_payment_method_types"] == ["card"]
+
+
+def test_webhook_endpoints_are_stripes_objects_and_the_secret_is_shown_once(sandbox: StripeSandbox) -> None:
+    form = [
+        ("url", "https://hub.example/webhooks/stripe"),
+        ("enabled_events[0]", "payment_intent.succeeded"),
+        ("enabled_events[1]", "charge.refunded"),
+        ("api_version", "2026-10-28.endive"),
+        ("description", "o2c hub"),
+    ]
+    status, created = call(sandbox, "POST", "/v1/webhook_endpoints", form)
+    assert status == 200 and created["object"] == "webhook_endpoint" and created["id"].startswith("we_")
+    assert created["secret"].startswith("whsec_")
+    assert (created["status"], created["api_version"], created["enabled_events"]) == (
+        "enabled",
+        "2026-10-28.endive",
+        ["payment_intent.succeeded", "charge.refunded"],
+    )
+    status, read = call(sandbox, "GET", f"/v1/webhook_endpoints/{created['id']}")
+    assert (
+        status == 200 and "secret" not in read and read == {k: v for k, v in created.items() if k != "secret"}
+    )
+    status, listed = call(sandbox, "GET", "/v1/webhook_endpoints", [("limit", "1")])
+    assert (status, listed["object"], [e["id"] for e in listed["data"]]) == (200, "list", [created["id"]])
+    status, missing = call(sandbox, "GET", "/v1/webhook_endpoints/we_nope")
+    assert (status, missing["error"]["code"]) == (404, "resource_missing")
+    status, refused = call(
+        sandbox, "POST", "/v1/webhook_endpoints", [*form[:2], ("api_version", "2026-13-01.never")]
+    )
+    assert (status, refused["error"]["param"]) == (400, "api_version")
+    assert refused["error"]["message"].startswith("Invalid api_version: must be one of 2011-01-01,")
+
+
+def test_events_reach_each_enabled_webhook_endpoint_signed_with_its_secret(
+    sandbox: StripeSandbox, receiver: Any
+) -> None:
+    from shared.providers.stripe import verify_signature
+
+    endpoints = {}
+    for path, events in (("/all", ["*"]), ("/refunds", ["charge.refunded"])):
+        status, created = call(
+            sandbox,
+            "POST",
+            "/v1/webhook_endpoints",
+            [("url", receiver.url + path), *((f"enabled_events[{i}]", e) for i, e in enumerate(events))],
+        )
+        assert status == 200
+        endpoints[path] = created
+    status, customer = call(sandbox, "POST", "/v1/customers", [("name", "Acme")])
+    status, seti = call(sandbox, "POST", "/v1/setup_intents", [("customer", customer["id"])])
+    sandbox.complete_setup(seti["id"])
+    sandbox.wait_for_webhooks()
+
+    got = {(r.path, json.loads(r.body)["type"]) for r in receiver.received}
+    assert got == {("/all", "setup_intent.succeeded")}  # /refunds did not ask for it
+    (delivery,) = receiver.received
+    verify_signature(
+        delivery.body,
+        delivery.headers.get("Stripe-Signature"),
+        [endpoints["/all"]["secret"]],
+        tolerance_s=300,
+        now=time.time(),
+    )
+    event = json.loads(delivery.body)
+    assert event["pending_webhooks"] == 2  # the sandbox's own webhook_url and this endpoint
+    sent = [s for s in sandbox.webhooks_sent if s.get("endpoint") == endpoints["/all"]["id"]]
+    assert [(s["type"], s["status"]) for s in sent] == [("setup_intent.succeeded", 200)]

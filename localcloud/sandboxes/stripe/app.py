@@ -10,6 +10,7 @@ before anything runs or is stored under an Idempotency-Key); each resource's end
 module. Read by id here (``_getter``):
 - ``GET /v1/charges/{id}``, ``/v1/disputes/{id}``, ``/v1/invoices/{id}``, ``/v1/subscriptions/{id}``,
   ``/v1/payouts/{id}``, ``/v1/balance_transactions/{id}``
+A request to a path Stripe's contract does not have is 404 ``Unrecognized request URL``.
 
 Idempotency (every POST, per API key, 24 h): the same key with the same endpoint and parameters replays the
 stored reply (``Idempotent-Replayed: true``, no second effect, no second event); another endpoint or other
@@ -50,6 +51,7 @@ from localcloud.sandboxes.stripe.payment_methods import PaymentMethodsMixin
 from localcloud.sandboxes.stripe.refunds import RefundsMixin
 from localcloud.sandboxes.stripe.setup_intents import SetupIntentsMixin
 from localcloud.sandboxes.stripe.state import API_VERSION, Handler, StripeState, _Call, _CommitFault, _Stored
+from localcloud.sandboxes.stripe.webhook_endpoints import WebhookEndpointsMixin
 from localcloud.sandboxes.stripe.webhooks import WebhooksMixin
 
 IDEMPOTENCY_TTL_S = 24 * 3600
@@ -64,6 +66,7 @@ class StripeSandbox(
     DisputesMixin,
     BillingMixin,
     BalanceMixin,
+    WebhookEndpointsMixin,
     WebhooksMixin,
     ControlMixin,
     StripeState,
@@ -114,6 +117,9 @@ class StripeSandbox(
             ),
             ("GET", r"^/v1/subscriptions/([^/]+)$", self._getter(self._subscriptions, "subscription")),
             ("GET", r"^/v1/payouts/([^/]+)$", self._getter(self._payouts, "payout")),
+            ("POST", r"^/v1/webhook_endpoints$", self._create_webhook_endpoint),
+            ("GET", r"^/v1/webhook_endpoints$", self._list_webhook_endpoints),
+            ("GET", r"^/v1/webhook_endpoints/([^/]+)$", self._get_webhook_endpoint),
             ("GET", r"^/v1/balance_transactions$", self._list_balance_transactions),
             (
                 "GET",
@@ -127,6 +133,7 @@ class StripeSandbox(
             ("GET", re.compile(r"^/_sandbox/setup_intents$"), self._c_list(self.setup_intents)),
             ("GET", re.compile(r"^/_sandbox/payment_intents$"), self._c_list(self.payment_intents)),
             ("GET", re.compile(r"^/_sandbox/events$"), self._c_list(self.events)),
+            ("GET", re.compile(r"^/_sandbox/webhook_endpoints$"), self._c_list(self.webhook_endpoints)),
             ("GET", re.compile(r"^/_sandbox/webhooks$"), self._c_list(lambda: self.webhooks_sent)),
             ("GET", re.compile(r"^/_sandbox/api_calls$"), self._c_list(lambda: self.api_calls)),
             ("POST", re.compile(r"^/_sandbox/setup_intents/([^/]+)/complete$"), self._c_complete_setup),
