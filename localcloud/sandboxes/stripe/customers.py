@@ -90,6 +90,7 @@ class CustomersMixin(StripeState):
                 "default_source": None,
                 "delinquent": False,
                 "description": _opt_str(params, "description"),
+                "discount": None,
                 "email": _opt_str(params, "email"),
                 "invoice_prefix": "".join(secrets.choice(string.ascii_uppercase) for _ in range(8)),
                 "invoice_settings": {
@@ -101,6 +102,7 @@ class CustomersMixin(StripeState):
                 "livemode": False,
                 "metadata": metadata,
                 "name": _opt_str(params, "name"),
+                "next_invoice_sequence": 1,
                 "phone": _opt_str(params, "phone"),
                 "preferred_locales": [],
                 "shipping": None,

@@ -57,6 +57,17 @@ _CAPTURE_PARAMS = _COMMON_PARAMS | {"amount_to_capture", "metadata"}
 _CANCEL_PARAMS = _COMMON_PARAMS | {"cancellation_reason"}
 
 
+#: A card PaymentIntent's ``payment_method_options`` as Stripe answers it (3-D Secure when the bank asks).
+_CARD_OPTIONS: dict[str, Any] = {
+    "card": {
+        "installments": None,
+        "mandate_options": None,
+        "network": None,
+        "request_three_d_secure": "automatic",
+    }
+}
+
+
 class PaymentIntentsMixin(StripeState):
     def payment_intents(self) -> list[dict[str, Any]]:
         with self._lock:
@@ -121,6 +132,8 @@ class PaymentIntentsMixin(StripeState):
                 "amount_details": {"tip": {}},
                 "amount_received": 0,
                 "application": None,
+                "application_fee_amount": None,
+                "automatic_payment_methods": None,
                 "canceled_at": None,
                 "cancellation_reason": None,
                 "capture_method": capture_method,
@@ -129,19 +142,32 @@ class PaymentIntentsMixin(StripeState):
                 "created": int(time.time()),
                 "currency": currency,
                 "customer": customer,
+                "customer_account": None,
                 "description": _opt_str(params, "description"),
+                "excluded_payment_method_types": None,
                 "last_payment_error": None,
                 "latest_charge": None,
                 "livemode": False,
+                "managed_payments": None,
                 "metadata": metadata,
                 "next_action": None,
                 "on_behalf_of": None,
                 "payment_method": None,
                 "allowed_payment_method_types": _list(params, "allowed_payment_method_types"),
+                "payment_method_configuration_details": None,
+                "payment_method_options": copy.deepcopy(_CARD_OPTIONS),
                 "payment_method_types": _list(params, "allowed_payment_method_types") or ["card"],
+                "processing": None,
                 "receipt_email": _opt_str(params, "receipt_email"),
+                "review": None,
                 "setup_future_usage": _opt_str(params, "setup_future_usage"),
+                "shipping": None,
+                "source": None,
+                "statement_descriptor": None,
+                "statement_descriptor_suffix": _opt_str(params, "statement_descriptor_suffix"),
                 "status": "requires_confirmation" if card else "requires_payment_method",
+                "transfer_data": None,
+                "transfer_group": None,
             }
             self._payment_intents[pi_id] = pi
             if not confirm or card is None or pm_param is None:
@@ -264,6 +290,8 @@ class PaymentIntentsMixin(StripeState):
             "amount_details": {"tip": {}},
             "amount_received": 0,
             "application": None,
+            "application_fee_amount": None,
+            "automatic_payment_methods": None,
             "canceled_at": None,
             "cancellation_reason": None,
             "capture_method": "automatic",
@@ -272,18 +300,31 @@ class PaymentIntentsMixin(StripeState):
             "created": int(time.time()),
             "currency": currency,
             "customer": customer,
+            "customer_account": None,
             "description": None,
+            "excluded_payment_method_types": None,
             "last_payment_error": None,
             "latest_charge": new_id("ch", 24),
             "livemode": False,
+            "managed_payments": None,
             "metadata": {},
             "next_action": None,
             "on_behalf_of": None,
             "payment_method": pm["id"],
+            "payment_method_configuration_details": None,
+            "payment_method_options": copy.deepcopy(_CARD_OPTIONS),
             "payment_method_types": ["card"],
+            "processing": None,
             "receipt_email": None,
+            "review": None,
             "setup_future_usage": None,
+            "shipping": None,
+            "source": None,
+            "statement_descriptor": None,
+            "statement_descriptor_suffix": None,
             "status": "processing",
+            "transfer_data": None,
+            "transfer_group": None,
         }
         self._payment_intents[pi_id] = pi
         return pi
@@ -326,6 +367,9 @@ class PaymentIntentsMixin(StripeState):
             "amount": pi["amount"],
             "amount_captured": 0,
             "amount_refunded": 0,
+            "application": None,
+            "application_fee": None,
+            "application_fee_amount": None,
             "balance_transaction": None,
             "billing_details": {"address": None, "email": None, "name": None, "phone": None},
             "calculated_statement_descriptor": "O2C HUB",
@@ -335,10 +379,13 @@ class PaymentIntentsMixin(StripeState):
             "customer": pi["customer"],
             "description": description if description is not None else pi.get("description"),
             "disputed": False,
+            "failure_balance_transaction": None,
             "failure_code": None,
             "failure_message": None,
+            "fraud_details": {},
             "livemode": False,
             "metadata": copy.deepcopy(pi["metadata"]),
+            "on_behalf_of": None,
             "outcome": {
                 "network_status": "approved_by_network",
                 "reason": None,
@@ -359,9 +406,19 @@ class PaymentIntentsMixin(StripeState):
                 },
                 "type": "card",
             },
+            "receipt_email": pi.get("receipt_email"),
+            "receipt_number": None,
             "receipt_url": None,
             "refunded": False,
+            "review": None,
+            "shipping": None,
+            "source": None,
+            "source_transfer": None,
+            "statement_descriptor": None,
+            "statement_descriptor_suffix": pi.get("statement_descriptor_suffix"),
             "status": "succeeded",
+            "transfer_data": None,
+            "transfer_group": None,
         }
         self._charges[charge["id"]] = charge
         return charge

@@ -112,6 +112,8 @@ class RefundsMixin(StripeState):
                 "charge": charge["id"],
                 "created": int(time.time()),
                 "currency": charge["currency"],
+                "customer": charge["customer"],
+                "customer_account": None,
                 "destination_details": {
                     "card": {
                         "reference": None,
@@ -125,6 +127,7 @@ class RefundsMixin(StripeState):
                 "failure_reason": None,
                 "metadata": metadata,
                 "payment_intent": charge["payment_intent"],
+                "payment_method": charge["payment_method"],
                 "reason": reason,
                 "receipt_number": None,
                 "source_transfer_reversal": None,

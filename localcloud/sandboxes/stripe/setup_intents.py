@@ -61,6 +61,8 @@ class SetupIntentsMixin(StripeState):
                 "created": int(time.time()),
                 "customer": customer,
                 "description": _opt_str(params, "description"),
+                "excluded_payment_method_types": None,
+                "flow_directions": None,
                 "last_setup_error": None,
                 "latest_attempt": None,
                 "livemode": False,
@@ -69,6 +71,10 @@ class SetupIntentsMixin(StripeState):
                 "next_action": None,
                 "on_behalf_of": None,
                 "payment_method": None,
+                "payment_method_configuration_details": None,
+                "payment_method_options": {
+                    "card": {"mandate_options": None, "network": None, "request_three_d_secure": "automatic"}
+                },
                 "allowed_payment_method_types": _list(params, "allowed_payment_method_types"),
                 "payment_method_types": _list(params, "allowed_payment_method_types") or ["card"],
                 "single_use_mandate": None,
