@@ -6,6 +6,10 @@
   than the allowed ones → 400 ``payment_intent_unexpected_state`` with the PaymentIntent)
 - ``GET /v1/charges/{id}``
 
+Amounts as Stripe takes them (``currencies``): at least Stripe's minimum charge (400 ``amount_too_small``);
+in a three-decimal currency (KWD, BHD, JOD, OMR, TND) the last digit 0, for ``amount`` and
+``amount_to_capture`` alike (400 on the parameter); ISK and UGX in whole units.
+
 A confirmed PaymentIntent has a Charge (``ch_``; ``captured`` once captured); what a captured charge books
 is in ``balance``.
 """
@@ -18,7 +22,7 @@ import time
 from typing import Any
 
 from localcloud.sandboxes.stripe.balance import conversion_fee, processing_fee
-from localcloud.sandboxes.stripe.currencies import _HUNDREDTHS_ONLY, _converted
+from localcloud.sandboxes.stripe.currencies import MINIMUM_CHARGE, _converted, _format, amount_error
 from localcloud.sandboxes.stripe.errors import _DOC, ApiError, _invalid, _missing, new_id
 from localcloud.sandboxes.stripe.forms import _COMMON_PARAMS, _bool, _int, _list, _metadata, _only, _opt_str
 from localcloud.sandboxes.stripe.payment_methods import SandboxCard
@@ -94,14 +98,16 @@ class PaymentIntentsMixin(StripeState):
         currency = currency.lower()
         if not re.fullmatch(r"[a-z]{3}", currency):
             raise _invalid(f"Invalid currency: {currency}.", param="currency")
-        if amount < 1:
-            raise _invalid("Amount must be at least 1.", param="amount", code="amount_too_small")
-        if currency in _HUNDREDTHS_ONLY and amount % 100:
+        minimum = MINIMUM_CHARGE.get(currency, 1)
+        if amount < minimum:
             raise _invalid(
-                f"Amounts in {currency.upper()} must be whole units: a multiple of 100.",
+                f"Amount must be at least {_format(minimum, currency)}.",
                 param="amount",
-                code="parameter_invalid_integer",
+                code="amount_too_small",
             )
+        refused = amount_error(amount, currency)
+        if refused is not None:
+            raise _invalid(refused, param="amount")
         capture_method = _opt_str(params, "capture_method") or "automatic_async"
         if capture_method not in ("automatic", "automatic_async", "manual"):
             raise _invalid(
@@ -227,6 +233,9 @@ class PaymentIntentsMixin(StripeState):
                     "Only a PaymentIntent with one of the following statuses may be captured: requires_capture.",
                 )
             amount = _int(params, "amount_to_capture", default=pi["amount_capturable"])
+            refused = amount_error(amount, pi["currency"])
+            if refused is not None:
+                raise _invalid(refused.replace("amount", "amount_to_capture", 1), param="amount_to_capture")
             if not 1 <= amount <= pi["amount_capturable"]:
                 raise _invalid(
                     "The amount_to_capture must be at least 1 and no more than the amount_capturable.",

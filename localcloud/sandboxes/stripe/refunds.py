@@ -2,7 +2,8 @@
 
 - ``POST /v1/refunds`` (``payment_intent`` or ``charge``; ``amount`` defaults to what remains; partial and
   repeated refunds; more than remains → 400 ``amount_too_large``, nothing left → ``charge_already_refunded``,
-  a charge under (or lost to) a dispute → ``charge_disputed``), ``GET /v1/refunds/{id}``
+  a charge under (or lost to) a dispute → ``charge_disputed``; a three-decimal ``amount`` must end in 0),
+  ``GET /v1/refunds/{id}``
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ import string
 import time
 from typing import Any
 
-from localcloud.sandboxes.stripe.currencies import _format
+from localcloud.sandboxes.stripe.currencies import _format, amount_error
 from localcloud.sandboxes.stripe.errors import _invalid, _missing, new_id
 from localcloud.sandboxes.stripe.forms import _COMMON_PARAMS, _int, _metadata, _only, _opt_str
 from localcloud.sandboxes.stripe.state import StripeState, _Call
@@ -90,6 +91,9 @@ class RefundsMixin(StripeState):
                 )
                 error.executed = True
                 raise error
+            refused = None if amount is None else amount_error(amount, charge["currency"])
+            if refused is not None:
+                raise _invalid(refused, param="amount")
             if amount is None:
                 amount = remaining
             elif amount > remaining:
