@@ -77,7 +77,18 @@ def answers() -> Iterator[list[dict[str, Any]]]:
             ],
         )
         got.append(seti)
-        got.append(sb.complete_setup(seti["id"]))
+        got.append(
+            call(sb, "POST", f"/v1/setup_intents/{seti['id']}/confirm", [("payment_method", "pm_card_visa")])
+        )
+        got.append(call(sb, "GET", f"/v1/setup_intents/{seti['id']}"))
+        refused_seti = call(sb, "POST", "/v1/setup_intents", [("customer", customer["id"])])
+        refused = call(
+            sb,
+            "POST",
+            f"/v1/setup_intents/{refused_seti['id']}/confirm",
+            [("payment_method", "pm_card_chargeDeclined")],
+        )
+        got.append(refused["error"]["setup_intent"])
         pm = sb.setup_intents()[0]["payment_method"]
         paid = []
         for amount, currency in (("2000", "usd"), ("150000", "jpy")):
