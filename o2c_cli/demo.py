@@ -373,11 +373,22 @@ def _after_sale(cloud: Any, target: Any, ctx: Ctx, failures: list[str]) -> None:
     cloud.wait_until_idle(timeout=120)
 
     refunds = [r for r in stripe.refunds() if r["payment_intent"] == hubspot_intent["id"]]
+    credits = [
+        r for r in netsuite.records("creditMemo") if refunds and r["externalId"] == f"cm-{refunds[0]['id']}"
+    ]
     check(
         "o2c refund 100.00 EUR: Stripe refund → ERP credit memo and customer refund",
-        len(refunds) == 1
-        and len([r for r in netsuite.records("creditMemo") if r["externalId"] == f"cm-{refunds[0]['id']}"])
-        == 1,
+        len(refunds) == 1 and len(credits) == 1,
+    )
+    returns = [
+        d for d in cloud.sandboxes["avatax"].documents if refunds and d["code"] == f"rtn-{refunds[0]['id']}"
+    ]
+    check(
+        "the refund's share of the VAT: reversed on the credit memo, returned in AvaTax",
+        len(credits) == 1
+        and credits[0]["taxTotal"] > 0
+        and len(returns) == 1
+        and returns[0]["totalTax"] == -credits[0]["taxTotal"],
     )
     check(
         "chargeback: ERP dispute hold, a task for the deal owner in Salesforce, won → hold cancelled",
