@@ -152,7 +152,7 @@ class _Types:
                 targets = self._alts(args[0], {})  # one resource or a Union of them
                 return [{"type": "expandable", "ref": t.get("ref") or t.get("class")} for t in targets]
             if head in ("ListObject", "SearchResultObject"):
-                name = args[0].value if isinstance(args[0], ast.Constant) else ast.unparse(args[0])
+                name = str(args[0].value) if isinstance(args[0], ast.Constant) else ast.unparse(args[0])
                 target = self.resolve(name)
                 return [{"type": "list", "ref": (target or {}).get("ref")}]
         raise ValueError(f"cannot read annotation {ast.unparse(node)}")

@@ -123,7 +123,7 @@ def _check_type(alt: dict[str, Any], value: Any, name: str) -> None:
         for index, item in enumerate(value):
             _check_value({"alts": [alt["items"]]}, item, f"{name}[{index}]")
     elif not isinstance(value, str):
-        raise _invalid(f"Invalid {_TYPE_WORDS.get(kind, 'string')}", param=name)
+        raise _invalid(f"Invalid {_TYPE_WORDS.get(str(kind), 'string')}", param=name)
     elif kind == "integer":
         if not re.fullmatch(r"-?[0-9]+", value):
             raise _invalid(f"Invalid integer: {value}", param=name, code="parameter_invalid_integer")
