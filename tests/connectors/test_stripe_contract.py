@@ -305,3 +305,22 @@ def test_events_reach_each_enabled_webhook_endpoint_signed_with_its_secret(
     assert event["pending_webhooks"] == 2  # the sandbox's own webhook_url and this endpoint
     sent = [s for s in sandbox.webhooks_sent if s.get("endpoint") == endpoints["/all"]["id"]]
     assert [(s["type"], s["status"]) for s in sent] == [("setup_intent.succeeded", 200)]
+
+
+@pytest.mark.parametrize(
+    ("version", "message"),
+    [
+        ("2099-01-01.never", "Invalid Stripe API version: 2099-01-01.never"),
+        ("2025-03-31.basil", "The Stripe sandbox answers in API version 2026-10-28.endive only"),
+    ],
+)
+def test_a_stripe_version_other_than_the_pinned_one_is_refused(
+    sandbox: StripeSandbox, version: str, message: str
+) -> None:
+    status, body = call(sandbox, "POST", "/v1/customers", [("name", "Acme")], Stripe_Version=version)
+    assert (status, body["error"]["type"]) == (400, "invalid_request_error")
+    assert body["error"]["message"].startswith(message)
+    status, body = call(
+        sandbox, "POST", "/v1/customers", [("name", "Acme")], Stripe_Version="2026-10-28.endive"
+    )
+    assert (status, body["object"]) == (200, "customer")

@@ -10,7 +10,8 @@ before anything runs or is stored under an Idempotency-Key); each resource's end
 module. Read by id here (``_getter``):
 - ``GET /v1/charges/{id}``, ``/v1/disputes/{id}``, ``/v1/invoices/{id}``, ``/v1/subscriptions/{id}``,
   ``/v1/payouts/{id}``, ``/v1/balance_transactions/{id}``
-A request to a path Stripe's contract does not have is 404 ``Unrecognized request URL``.
+A request to a path Stripe's contract does not have is 404 ``Unrecognized request URL``; a ``Stripe-Version``
+Stripe does not know is 400 ``Invalid Stripe API version``, one the sandbox does not speak is 400 too.
 
 Idempotency (every POST, per API key, 24 h): the same key with the same endpoint and parameters replays the
 stored reply (``Idempotent-Replayed: true``, no second effect, no second event); another endpoint or other
@@ -40,7 +41,7 @@ from typing import Any
 from localcloud.sandboxes.base import BadRequest, Reply, Request, json_reply
 from localcloud.sandboxes.stripe.balance import BalanceMixin
 from localcloud.sandboxes.stripe.billing import BillingMixin
-from localcloud.sandboxes.stripe.contract import check_request
+from localcloud.sandboxes.stripe.contract import check_request, check_version
 from localcloud.sandboxes.stripe.control import ControlMixin
 from localcloud.sandboxes.stripe.customers import CustomersMixin
 from localcloud.sandboxes.stripe.disputes import DisputesMixin
@@ -265,6 +266,7 @@ class StripeSandbox(
             request_id = new_id("req", 14)
             try:
                 api_key = self._authenticate(request)
+                check_version(request.headers.get("Stripe-Version"), self.api_version)
                 if request.method == "POST":
                     content_type = (request.headers.get("Content-Type") or "").split(";")[0].strip()
                     if request.body and content_type != "application/x-www-form-urlencoded":

@@ -56,6 +56,20 @@ def endpoint(method: str, path: str) -> dict[str, Any] | None:
     return None
 
 
+def check_version(requested: str | None, served: str) -> None:
+    """A ``Stripe-Version`` header Stripe does not know is refused as Stripe refuses it; a version Stripe knows
+    but the sandbox does not speak (it answers in ``served`` only) is refused too, rather than answered in
+    another version's shapes. No header: the account's default version, ``served``."""
+    if requested is None or requested == served:
+        return
+    known = contract()["params"]["WebhookEndpointCreateParams"]["api_version"]["alts"][0]["enum"]
+    if requested not in known:
+        raise _invalid(f"Invalid Stripe API version: {requested}")
+    raise _invalid(
+        f"The Stripe sandbox answers in API version {served} only, and this request asks for {requested}."
+    )
+
+
 def check_request(method: str, path: str, params: dict[str, Any]) -> None:
     """Refuse ``params`` (decoded form body or query string) as Stripe would for this endpoint; a request to
     an endpoint the contract does not have is 404 ``Unrecognized request URL``."""
