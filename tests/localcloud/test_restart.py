@@ -23,7 +23,6 @@ from o2c_cli.targets import local_target
 from o2c_cli.trace import trace
 
 
-
 def _event() -> dict[str, Any]:
     suffix = uuid.uuid4().hex[:12]
     event = sample("payment_intent.succeeded")
@@ -36,14 +35,14 @@ def _event() -> dict[str, Any]:
 def _stripe(cloud: LocalCloud, method: str, path: str, form: dict[str, str] | None = None) -> Any:
     api_key = cloud.res.secret_values["StripeApiKey"]["api_key"]  # type: ignore[union-attr]
     data = urllib.parse.urlencode(form).encode() if form is not None else None
-    req = urllib.request.Request(  # noqa: S310 - the loopback sandbox
+    req = urllib.request.Request(
         cloud.sandboxes["stripe"].url + path,
         data=data,
         method=method,
         headers={"Authorization": f"Bearer {api_key}"},
     )
     try:
-        with urllib.request.urlopen(req, timeout=10) as response:  # noqa: S310
+        with urllib.request.urlopen(req, timeout=10) as response:
             return response.status, json.loads(response.read())
     except urllib.error.HTTPError as exc:
         return exc.code, json.loads(exc.read())
