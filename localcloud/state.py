@@ -35,6 +35,7 @@ import logging
 import os
 import pickle
 import shutil
+import sys
 import threading
 from collections.abc import Callable
 from pathlib import Path
@@ -138,6 +139,8 @@ def _backend_dict(service: str) -> Any:
 def _region_backends() -> dict[tuple[str, str, str], Any]:
     out: dict[tuple[str, str, str], Any] = {}
     for service in SERVICES:
+        if service == "stepfunctions" and "moto.stepfunctions.parser.models" not in sys.modules:
+            continue  # never used in this process (and its import takes seconds)
         for account, regions in list(_backend_dict(service).items()):
             for region, backend in list(regions.items()):
                 out[(service, account, region)] = backend
