@@ -25,11 +25,6 @@ dynamodb_writes = {"count": 0}
 _WRITES = {"put_item", "update_item", "delete_item"}
 
 
-def dynamodb_lock() -> threading.RLock:
-    """Held, DynamoDB writes wait (the state snapshots take it to see no write half-done)."""
-    return _dynamodb_lock
-
-
 def route_lambda(function_name: str, dispatch: Dispatcher) -> None:
     _dispatchers[function_name] = dispatch
 

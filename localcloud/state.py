@@ -19,9 +19,10 @@ Step Functions: an execution's interpreter is a thread, which a snapshot cannot 
 back as they were (status, output, history); one that was RUNNING when the cloud stopped comes back FAILED
 with the error ``LocalCloud.Restarted``. What it waited for (the correlation table) and its lineage are kept.
 
-Writes: every ``SNAPSHOT_INTERVAL_S`` while running (only when something changed) and once more on a clean
-stop (Ctrl-C, SIGTERM), each written to a temporary file, fsynced and renamed over the previous one, so a crash
-(``kill -9``, power loss) loses at most the last interval and never leaves a half-written file.
+Writes: every ``SNAPSHOT_INTERVAL_S`` while running (only when something changed; longer apart when a
+snapshot is slow, see ``Snapshotter``) and once more on a clean stop (Ctrl-C, SIGTERM), each written to a
+temporary file, fsynced and renamed over the previous one, so a crash (``kill -9``, power loss) loses at most
+the last interval and never leaves a half-written file.
 """
 
 from __future__ import annotations
@@ -37,6 +38,7 @@ import pickle
 import shutil
 import sys
 import threading
+import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -148,15 +150,12 @@ def _region_backends() -> dict[tuple[str, str, str], Any]:
 
 
 def snapshot_aws() -> bytes:
-    """The kept services' backends, pickled. DynamoDB writes are held meanwhile (they are serialized
-    anyway, see ``moto_patches``); a concurrent change elsewhere makes a retry."""
-    from localcloud import moto_patches
-
+    """The kept services' backends, pickled. Requests go on meanwhile (holding them would stall the
+    functions): a change in the middle of the pickling makes a retry."""
     last: Exception | None = None
     for _ in range(5):
         try:
-            with moto_patches.dynamodb_lock():
-                return dumps({"format": FORMAT, "moto": _moto_version(), "backends": _region_backends()})
+            return dumps({"format": FORMAT, "moto": _moto_version(), "backends": _region_backends()})
         except RuntimeError as exc:  # "dictionary changed size during iteration"
             last = exc
     raise StateError(f"could not take a consistent snapshot: {last}")
@@ -236,7 +235,9 @@ def load_sandbox(state_dir: Path, sandbox: Any) -> bool:
 
 # -- the periodic writer --------------------------------------------------------------------------------
 class Snapshotter:
-    """Writes the state every ``interval_s`` while something changed, and on ``stop(final=True)``."""
+    """Writes the state every ``interval_s`` while something changed, and on ``stop(final=True)``. When a
+    snapshot takes long (a big state), the next waits 10 times as long, so it never takes over 10 % of the
+    time."""
 
     def __init__(self, state_dir: Path, sandboxes: dict[str, Any], interval_s: float = SNAPSHOT_INTERVAL_S):
         self.state_dir = Path(state_dir)
@@ -251,11 +252,14 @@ class Snapshotter:
         self._thread.start()
 
     def _run(self) -> None:
-        while not self._stop.wait(self.interval_s):
+        wait = self.interval_s
+        while not self._stop.wait(wait):
+            started = time.monotonic()
             try:
                 self.save()
             except Exception:
                 log.exception("state snapshot failed")
+            wait = max(self.interval_s, 10 * (time.monotonic() - started))
 
     def save(self) -> None:
         """Write what changed since the last write."""

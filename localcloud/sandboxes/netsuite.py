@@ -200,6 +200,8 @@ def _invalid(detail: str, code: str = "INVALID_FLD_VALUE") -> NsError:
 
 class NetSuiteSandbox(Sandbox):
     vendor = "netsuite"
+    #: Not kept across restarts (base.Sandbox.state_snapshot): concurrency counters and injected faults.
+    runtime_state = frozenset({"_in_flight", "_peak", "_rejected", "_commit_faults"})
 
     def __init__(
         self,

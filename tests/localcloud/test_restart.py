@@ -107,6 +107,13 @@ def test_state_survives_a_restart_and_fresh_starts_empty(
         assert (stopped.status, stopped.error) == ("FAILED", "LocalCloud.Restarted")
         wait = correlator(local_target(tmp_path)).waiting_on(execution)
         assert wait is not None and wait.key.startswith("setup:")
+        # the restored sandbox still delivers its webhooks to this run's API
+        stripe = cloud.sandboxes["stripe"]
+        sub_id = stripe.create_subscription(customer["id"], 1000, "usd", "month", {})
+        stripe.wait_for_webhooks(10)
+        [delivery] = [w for w in stripe.webhooks_sent if w["type"] == "customer.subscription.created"]
+        assert delivery["status"] == 200, delivery
+        assert sub_id
         # new records do not reuse the kept ones' ids
         status, other = _stripe(cloud, "POST", "/v1/customers", {"email": "new@example.com"})
         assert status == 200 and other["id"] != customer["id"]

@@ -125,3 +125,28 @@ def test_local_up_fresh_is_passed_to_the_cloud(monkeypatch: pytest.MonkeyPatch, 
     assert main(["local", "up", "--fresh", "--state-dir", str(tmp_path)]) == 0
     assert main(["local", "up", "--state-dir", str(tmp_path)]) == 0
     assert [s["fresh"] for s in seen] == [True, False]
+
+
+def test_netsuite_keeps_its_records_but_not_its_requests_in_flight(tmp_path: Path) -> None:
+    """A snapshot taken while requests are in flight must not leave the restored account below its
+    concurrency limit forever."""
+    from localcloud.sandboxes.netsuite import NetSuiteSandbox
+
+    def netsuite() -> NetSuiteSandbox:
+        return NetSuiteSandbox(
+            account_id="1234567_SB1",
+            consumer_key="ck",
+            consumer_secret="cs",
+            token_id="ti",
+            token_secret="ts",
+            concurrency_limit=5,
+        )
+
+    before = netsuite()
+    before._records["customer"]["77"] = {"id": "77", "companyName": "Kept Ltd"}
+    before._in_flight = 5
+    state.save_sandbox(tmp_path, before)
+    after = netsuite()
+    state.load_sandbox(tmp_path, after)
+    assert after._records["customer"]["77"]["companyName"] == "Kept Ltd"
+    assert after._in_flight == 0
