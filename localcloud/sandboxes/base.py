@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import contextlib
 import http.client
+import inspect
 import json
 import logging
 import pickle
@@ -122,10 +123,11 @@ class Sandbox:
 
     Persistence (the local cloud keeps every sandbox's records across restarts): ``state_snapshot()`` pickles
     the instance's attributes except the runtime ones (``_RUNTIME_STATE`` and the subclass's
-    ``runtime_state``) and any that cannot be pickled (locks, conditions, threads, sockets);
-    ``restore_snapshot()`` puts them back on a new instance before ``start()``. A subclass declares in
-    ``runtime_state`` the attributes that describe the running process rather than the vendor's records
-    (in-flight counters, injected faults)."""
+    ``runtime_state``), the configuration (attributes named like an argument of a constructor in the class's
+    MRO: this run's credentials, rates, limits win) and any that cannot be pickled (locks, conditions,
+    threads, sockets); ``restore_snapshot()`` puts them back on a new instance before ``start()``. A subclass
+    declares in ``runtime_state`` the attributes that describe the running process rather than the vendor's
+    records (in-flight counters, injected faults)."""
 
     vendor = "sandbox"
     #: Attributes of this sandbox that are not kept across restarts (beyond the base's runtime ones).
@@ -178,9 +180,17 @@ class Sandbox:
 
     # --- persistence -----------------------------------------------------------------------------------
 
+    def _not_kept(self) -> frozenset[str]:
+        configuration: set[str] = set()
+        for cls in type(self).__mro__:
+            init = cls.__dict__.get("__init__")
+            if init is not None and cls is not object:
+                configuration.update(inspect.signature(init).parameters)
+        return _RUNTIME_STATE | self.runtime_state | configuration
+
     def state_snapshot(self) -> bytes:
         """This sandbox's records, pickled (see the class docstring)."""
-        skip = _RUNTIME_STATE | self.runtime_state
+        skip = self._not_kept()
         with self._lock:
             kept: dict[str, Any] = {}
             for name, value in list(vars(self).items()):
@@ -197,7 +207,7 @@ class Sandbox:
         doc = pickle.loads(data)  # noqa: S301 - the local cloud's own state dir
         if doc.get("vendor") != self.vendor:
             raise ValueError(f"a {doc.get('vendor')} snapshot is not a {self.vendor} sandbox's")
-        skip = _RUNTIME_STATE | self.runtime_state
+        skip = self._not_kept()
         with self._lock:
             for name, blob in doc["attributes"].items():
                 if name not in skip:

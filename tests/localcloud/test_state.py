@@ -18,8 +18,10 @@ from o2c_cli.crm_scenarios import hubspot_deal
 from o2c_cli.main import main
 
 
-def _hubspot() -> HubSpotSandbox:
-    return HubSpotSandbox(webhook_url="http://127.0.0.1:9/hooks", client_secret="s", access_token="t")
+def _hubspot(client_secret: str = "s") -> HubSpotSandbox:  # noqa: S107 - a sandbox's test secret
+    return HubSpotSandbox(
+        webhook_url="http://127.0.0.1:9/hooks", client_secret=client_secret, access_token="t"
+    )
 
 
 def test_a_sandbox_keeps_its_records_but_not_its_runtime(tmp_path: Path) -> None:
@@ -29,13 +31,14 @@ def test_a_sandbox_keeps_its_records_but_not_its_runtime(tmp_path: Path) -> None
     before.webhook_url = "http://127.0.0.1:9/old"
     state.save_sandbox(tmp_path, before)
 
-    after = _hubspot()
+    after = _hubspot(client_secret="rotated")
     after.webhook_url = "http://127.0.0.1:9/new"
     assert state.load_sandbox(tmp_path, after)
     with after:
         assert after.deal(deal_id)["properties"]["dealname"] == before.deal(deal_id)["properties"]["dealname"]
         assert after.webhook_url == "http://127.0.0.1:9/new"  # where this run's API is, not the last one's
         assert after._faults == [] and after.requests == []
+        assert after.client_secret == "rotated"  # configuration is this run's
         assert hubspot_deal(after) != deal_id  # ids go on from where they were
 
 
