@@ -78,6 +78,9 @@ LOCAL_SETTINGS = {
 }
 
 
+_STATE_WAY_OUT = "Start empty with `o2c local up --fresh`, or delete it with `o2c local reset`"
+
+
 class LocalCloud:
     """The embedded local cloud. Use as a context manager, or call ``start()`` / ``stop()``."""
 
@@ -203,7 +206,8 @@ class LocalCloud:
         moto_patches.install()
         # moto's Step Functions interpreter calls Lambda and EventBridge on localhost:$MOTO_PORT.
         os.environ["MOTO_PORT"] = str(self._moto.get_host_and_port()[1])
-        # One moto per process: start from empty state, and let Step Functions really execute.
+        # One moto per process: start from empty state (then the kept one, if any), and let Step Functions
+        # really execute.
         self._moto_api("reset", None)
         self._moto_api("config", {"stepfunctions": {"execute_state_machine": True}})
         from localcloud import state
@@ -214,9 +218,7 @@ class LocalCloud:
             try:
                 self.restored = state.load_aws(self.state_dir)
             except state.StateError as exc:
-                raise state.StateError(
-                    f"{exc}. Start empty with `o2c local up --fresh` or delete it with `o2c local reset`"
-                ) from exc
+                raise state.StateError(f"{exc}. {_STATE_WAY_OUT}") from exc
 
         self.res = provision(
             endpoint,
@@ -381,7 +383,10 @@ class LocalCloud:
             from localcloud import state
 
             for sandbox in self.sandboxes.values():
-                state.load_sandbox(self.state_dir, sandbox)
+                try:
+                    state.load_sandbox(self.state_dir, sandbox)
+                except state.StateError as exc:
+                    raise state.StateError(f"{exc}. {_STATE_WAY_OUT}") from exc
         for sandbox in self.sandboxes.values():
             sandbox.start()
 
