@@ -153,3 +153,15 @@ def test_netsuite_keeps_its_records_but_not_its_requests_in_flight(tmp_path: Pat
     state.load_sandbox(tmp_path, after)
     assert after._records["customer"]["77"]["companyName"] == "Kept Ltd"
     assert after._in_flight == 0
+
+
+def test_a_cloud_on_unreadable_state_refuses_to_boot_and_says_how_out(tmp_path: Path) -> None:
+    """Never a silent empty start over state someone counts on."""
+    from localcloud import LocalCloud
+    from tests.localcloud.cloud_specs import cloud_kwargs
+
+    state.write_atomically(state.aws_path(tmp_path), b"not a pickle")
+    cloud = LocalCloud(api_port=0, aws_port=0, state_dir=tmp_path, **cloud_kwargs(tmp_path / "r.jsonl"))
+    with pytest.raises(state.StateError, match="--fresh"):
+        cloud.start()
+    assert state.aws_path(tmp_path).read_bytes() == b"not a pickle"  # left for the user to decide
