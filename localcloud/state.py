@@ -100,7 +100,7 @@ def dumps(value: Any, *, locks: bool = True) -> bytes:
     buffer = io.BytesIO()
     pickler = pickle.Pickler(buffer, protocol=pickle.HIGHEST_PROTOCOL)
     if locks:
-        pickler.dispatch_table = _LOCK_TABLE  # type: ignore[misc]
+        pickler.dispatch_table = _LOCK_TABLE
     pickler.dump(value)
     return buffer.getvalue()
 
@@ -135,7 +135,7 @@ def _backend_dict(service: str) -> Any:
         return stepfunctions_parser_backends
     from moto.backends import get_backend
 
-    return get_backend(service)  # type: ignore[arg-type]
+    return get_backend(service)  # type: ignore[call-overload]
 
 
 def _region_backends() -> dict[tuple[str, str, str], Any]:
