@@ -73,6 +73,10 @@ class StripeSandbox(
     StripeState,
 ):
     vendor = "stripe"
+    #: Not kept across restarts (base.Sandbox.state_snapshot): delivery machinery, injected faults, call logs.
+    runtime_state = frozenset(
+        {"_wh", "_wh_cond", "_worker", "_failing_refunds", "_commit_faults", "_api_calls", "_sent"}
+    )
 
     def __init__(
         self,
