@@ -1,6 +1,6 @@
 """``o2c doctor``'s vendor checks against the sandboxes: NetSuite's metadata catalog (the hub's custom fields),
-subsidiaries and currencies as the stage maps them, and AvaTax's ping; each wrong mapping or credential fails
-with its fix."""
+subsidiaries and currencies as the stage maps them, AvaTax's ping, Stripe's webhook endpoints; each wrong
+mapping or credential fails with its fix."""
 
 from __future__ import annotations
 
@@ -12,9 +12,13 @@ import pytest
 
 from localcloud.sandboxes.avatax import AvaTaxSandbox
 from localcloud.sandboxes.netsuite import NetSuiteSandbox
-from o2c_cli.doctor import Finding, Stage, check_avatax, check_netsuite
+from localcloud.sandboxes.stripe import StripeSandbox
+from o2c_cli.doctor import Finding, Stage, check_avatax, check_netsuite, check_stripe
 from shared.connectors import PermanentError
 from shared.connectors.netsuite import NetSuiteErp
+from shared.connectors.stripe_payments import StripePayments
+from shared.providers.stripe import MAPPINGS
+from tests.connectors.conftest import STRIPE_API_KEY, STRIPE_WEBHOOK_SECRET, StripeHub
 from tests.connectors.test_netsuite_connector import (
     ACCOUNT,
     CONSUMER_KEY,
@@ -138,3 +142,50 @@ def test_avatax_ping_says_whether_the_credentials_are_accepted(avatax: AvaTaxSan
     assert good.ok and good.detail == "authenticated"
     [bad] = check_avatax(ava_stage(avatax, "WRONG"))
     assert not bad.ok and "AvaTaxCredentials" in bad.fix
+
+
+# --- Stripe: the webhook endpoint, read and registered through Stripe's API ---------------------------------
+
+STAGE_URL = "https://hub.example.com"
+
+
+def stripe_stage(sandbox: StripeSandbox) -> Stage:
+    return Stage(
+        "test", {"STRIPE_API_BASE_URL": sandbox.url}, {"StripeApiKey": {"api_key": STRIPE_API_KEY}}, STAGE_URL
+    )
+
+
+def test_the_stripe_check_reads_the_accounts_endpoints(
+    sandbox: StripeSandbox, stripe: StripePayments
+) -> None:
+    assert by_check(check_stripe(stripe_stage(sandbox)))["stripe webhook endpoint"].ok is False  # none yet
+    events = [t for t in sorted(MAPPINGS) if t != "refund.failed"]
+    created = stripe.create_webhook_endpoint(url=f"{STAGE_URL}/webhooks/stripe", enabled_events=events)
+    assert created["api_version"] == stripe.api_version == sandbox.api_version
+    found = by_check(check_stripe(stripe_stage(sandbox)))
+    assert found["stripe api key"].ok and found[f"stripe webhook endpoint {created['id']}"].ok
+    assert found[f"stripe webhook api version {created['id']}"].ok
+    events_finding = found[f"stripe webhook events {created['id']}"]
+    assert not events_finding.ok and events_finding.detail == "missing event types: refund.failed"
+
+
+def test_a_refused_stripe_key_fails(sandbox: StripeSandbox) -> None:
+    stage = stripe_stage(sandbox)
+    stage.secrets["StripeApiKey"] = {"api_key": "sk_test_wrong"}
+    [finding] = check_stripe(stage)
+    assert (finding.check, finding.ok) == ("stripe api key", False)
+
+
+def test_an_endpoint_for_the_sandboxs_own_webhook_url_is_that_destination(
+    sandbox: StripeSandbox, stripe: StripePayments, hub: StripeHub
+) -> None:
+    created = stripe.create_webhook_endpoint(url=hub.url, enabled_events=["*"])
+    assert created["secret"] == STRIPE_WEBHOOK_SECRET  # the secret the hub holds is the one Stripe shows
+    customer = stripe.ensure_customer(
+        erp_customer_id="1", crm_account_id="acct-1", name="Acme", email=None, idempotency_key="customer:1"
+    )
+    seti = stripe.create_setup_intent(customer_id=customer, metadata={}, idempotency_key="seti-1")
+    sandbox.complete_setup(seti["id"])
+    sandbox.wait_for_webhooks()
+    assert hub.types() == ["setup_intent.succeeded"]  # once, not once more through the endpoint
+    assert hub.rejected == 0

@@ -9,7 +9,10 @@ stage's endpoint points at the hub with the events it needs and a pinned API ver
   (without ``secret``)
 
 Every event is delivered to each enabled endpoint whose ``enabled_events`` has its type (or ``*``), signed
-with that endpoint's secret, besides the sandbox's own ``webhook_url`` (``webhooks``). Connect endpoints
+with that endpoint's secret, besides the sandbox's own ``webhook_url`` (``webhooks``). That ``webhook_url``
+stands for an endpoint set up before the sandbox started, signed with ``webhook_secret``: an endpoint
+registered through the API for that same URL (as the local cloud registers the hub's at boot) is that
+destination — its signing secret is ``webhook_secret`` and events are not sent to it a second time. Connect endpoints
 (``connect=true``) are not served and refused by name.
 """
 
@@ -61,7 +64,8 @@ class WebhookEndpointsMixin(StripeState):
                 "url": url,
             }
             self._webhook_endpoints[endpoint["id"]] = endpoint
-            secret = "whsec_" + new_id("x", 32)[2:]
+            # the sandbox's own destination (webhook_url) keeps its secret: Stripe shows one per endpoint
+            secret = self.webhook_secret if url == self.webhook_url else "whsec_" + new_id("x", 32)[2:]
             self._endpoint_secrets[endpoint["id"]] = secret
             return {**copy.deepcopy(endpoint), "secret": secret}
 
@@ -94,5 +98,7 @@ class WebhookEndpointsMixin(StripeState):
         return [
             e["id"]
             for e in self._webhook_endpoints.values()
-            if e["status"] == "enabled" and ("*" in e["enabled_events"] or event_type in e["enabled_events"])
+            if e["status"] == "enabled"
+            and ("*" in e["enabled_events"] or event_type in e["enabled_events"])
+            and e["url"] != self.webhook_url  # delivered already, as the sandbox's own destination
         ]
