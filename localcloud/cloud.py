@@ -400,13 +400,16 @@ class LocalCloud:
     def _register_stripe_endpoint(self, url: str) -> None:
         """Register the hub's webhook endpoint in the Stripe sandbox through Stripe's API, as an operator does
         for a stage: ``url`` the API's ``/webhooks/stripe``, the event types the hub maps, pinned to the API
-        version the hub's Stripe SDK speaks (what ``o2c doctor`` checks)."""
+        version the hub's Stripe SDK speaks (what ``o2c doctor`` checks). Once: a restored sandbox that has an
+        endpoint for this URL keeps it as it is."""
         assert self.res is not None
         from shared.connectors.stripe_payments import StripePayments
         from shared.providers.stripe import MAPPINGS
 
         api_key = str(self.res.secret_values["StripeApiKey"]["api_key"])
         stripe = StripePayments(lambda: api_key, base_url=self.sandboxes["stripe"].url)
+        if any(e.get("url") == url for e in stripe.list_webhook_endpoints()):
+            return
         stripe.create_webhook_endpoint(url=url, enabled_events=sorted(MAPPINGS))
 
     def _stage_settings(self, api_url: str) -> dict[str, str]:
