@@ -29,6 +29,7 @@ USED_STRIPE_TYPES = [
     "invoice.payment_failed",
     "customer.subscription.updated",
     "payout.paid",
+    "payout.reconciliation_completed",
     "payment_intent.succeeded.jpy",
     "payment_intent.succeeded.kwd",
 ]

@@ -6,7 +6,7 @@ form-encoded with bracket notation, ``metadata[o2c_x]=y``; JSON replies carrying
 ``cus_``/``seti_``/``pi_``/``pm_``/``ch_``/``evt_``; errors ``{"error": {"type", "code", "message",
 "param", "decline_code", "payment_intent"}}``; unknown parameters are refused as Stripe refuses them); each resource's endpoints are described in its
 module. Read by id here (``_getter``):
-- ``GET /v1/charges/{id}``, ``/v1/disputes/{id}``, ``/v1/invoices/{id}``, ``/v1/subscriptions/{id}``,
+- ``GET /v1/charges/{id}``, ``/v1/disputes/{id}``, ``/v1/subscriptions/{id}``,
   ``/v1/payouts/{id}``, ``/v1/balance_transactions/{id}``
 
 Idempotency (every POST, per API key, 24 h): the same key with the same endpoint and parameters replays the
@@ -76,10 +76,12 @@ class StripeSandbox(
         webhook_delay_s: float = 0.05,
         api_version: str = API_VERSION,
         settlement: dict[str, tuple[str, str]] | None = None,
+        reconciliation_delay_s: float = 0.2,
         host: str = "127.0.0.1",
         port: int = 0,
     ) -> None:
-        """``settlement``: ``{"jpy": ("usd", "0.0067")}``, as ``settle_into`` for each entry."""
+        """``settlement``: ``{"jpy": ("usd", "0.0067")}``, as ``settle_into`` for each entry;
+        ``reconciliation_delay_s``: from a payout's ``payout.paid`` to its ``payout.reconciliation_completed``."""
         super().__init__(
             webhook_url=webhook_url,
             webhook_secret=webhook_secret,
@@ -102,7 +104,7 @@ class StripeSandbox(
             ("GET", r"^/v1/refunds/([^/]+)$", self._getter(self._refunds, "refund")),
             ("GET", r"^/v1/charges/([^/]+)$", self._getter(self._charges, "charge")),
             ("GET", r"^/v1/disputes/([^/]+)$", self._getter(self._disputes, "dispute")),
-            ("GET", r"^/v1/invoices/([^/]+)$", self._getter(self._invoices, "invoice")),
+            ("GET", r"^/v1/invoices/([^/]+)$", self._get_invoice),
             ("GET", r"^/v1/invoice_payments$", self._list_invoice_payments),
             (
                 "GET",
@@ -147,9 +149,17 @@ class StripeSandbox(
             ("POST", re.compile(r"^/_sandbox/subscriptions/([^/]+)/renew$"), self._c_renew),
             ("POST", re.compile(r"^/_sandbox/payouts$"), self._c_create_payout),
             ("POST", re.compile(r"^/_sandbox/payouts/every_currency$"), self._c_create_payouts),
+            ("POST", re.compile(r"^/_sandbox/payouts/reconciliation/hold$"), self._c_hold_reconciliation),
+            (
+                "POST",
+                re.compile(r"^/_sandbox/payouts/reconciliation/release$"),
+                self._c_release_reconciliation,
+            ),
+            ("POST", re.compile(r"^/_sandbox/payouts/([^/]+)/reconcile$"), self._c_reconcile_payout),
             ("GET", re.compile(r"^/_sandbox/settlement$"), self._c_settlements),
             ("POST", re.compile(r"^/_sandbox/settlement$"), self._c_settle_into),
         ]
+        self.reconciliation_delay_s = reconciliation_delay_s
         for currency, (into, rate) in (settlement or {}).items():
             self.settle_into(currency, into, rate)
 
