@@ -84,7 +84,9 @@ def test_a_renewals_service_period_is_its_lines_not_the_invoices_own() -> None:
     event = stripe_sample("invoice.paid")
     invoice = event["data"]["object"]
     [line] = invoice["lines"]["data"]
-    assert invoice["period_end"] == line["period"]["start"] and invoice["period_start"] < invoice["period_end"]
+    assert (
+        invoice["period_end"] == line["period"]["start"] and invoice["period_start"] < invoice["period_end"]
+    )
 
     # When normalised
     [canonical] = normalise_event(event, "req-1")

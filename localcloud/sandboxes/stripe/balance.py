@@ -135,6 +135,18 @@ class BalanceMixin(StripeState):
             self.complete_reconciliation(payout_id)
         return waiting
 
+    def wait_for_reconciliation(self, payout_id: str, timeout_s: float = 5.0) -> None:
+        """Block until the payout is no longer ``in_progress`` (``TimeoutError`` if not within
+        ``timeout_s``, e.g. while held)."""
+        deadline = time.monotonic() + timeout_s
+        while True:
+            with self._lock:
+                if self._payouts[payout_id]["reconciliation_status"] != "in_progress":
+                    return
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"payout {payout_id} is still in_progress")
+            time.sleep(0.01)
+
     def complete_reconciliation(self, payout_id: str) -> bool:
         """Stripe has tied every balance transaction of the payout: ``reconciliation_status`` ``completed``
         and ``payout.reconciliation_completed``. False if it was not ``in_progress``."""
