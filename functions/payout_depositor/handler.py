@@ -53,7 +53,9 @@ def deposit(record: SQSRecord) -> None:
     except ManualPayout as exc:
         amount = Money.model_validate(data["amount"])
         publish(
-            ReconciliationException(kind="manual_payout", detail=str(exc), payoutId=payout_id, expected=amount),
+            ReconciliationException(
+                kind="manual_payout", detail=str(exc), payoutId=payout_id, expected=amount
+            ),
             correlation_id=metadata["correlationId"],
             causation_id=metadata["eventId"],
             source_event_id=f"manual-payout:{payout_id}",

@@ -412,12 +412,18 @@ class StripePayments:
         """The PaymentIntent (``pi_...``) that paid the Invoice: the one of its ``paid`` InvoicePayment
         (``GET /v1/invoice_payments?invoice=in_...&status=paid``), as since API 2025-03-31.basil an Invoice
         names no ``payment_intent`` (nor ``charge``) and a webhook's invoice carries no ``payments``. None
-        when no PaymentIntent paid it (paid out of band, or not paid yet)."""
+        when no PaymentIntent paid it (paid out of band, or not paid yet); ``NotFound`` when Stripe has no
+        such invoice (it answers the list filter with a 400 ``resource_missing``)."""
         params: dict[str, Any] = {"invoice": invoice_id, "status": "paid", "limit": 10}
-        page = self._call(
-            "GET /v1/invoice_payments",
-            lambda v1, options: v1.invoice_payments.list(params, options),
-        )
+        try:
+            page = self._call(
+                "GET /v1/invoice_payments",
+                lambda v1, options: v1.invoice_payments.list(params, options),
+            )
+        except PermanentError as exc:
+            if exc.code == "resource_missing" and not isinstance(exc, NotFound):
+                raise NotFound(str(exc), status=exc.status, code=exc.code, detail=exc.detail) from exc
+            raise
         for item in page.get("data") or []:
             payment = item.get("payment") or {}
             if payment.get("type") == "payment_intent":

@@ -368,6 +368,16 @@ def _erp_customer(payments: Any, payment_customer_id: str | None) -> str:
     return str(erp_customer)
 
 
+def _payment_of_invoice(payments: Any, invoice_id: str) -> str | None:
+    from shared.connectors.errors import NotFound
+
+    try:
+        intent: str | None = payments.payment_of_invoice(invoice_id)
+        return intent
+    except NotFound as exc:
+        raise NotOurs(f"the payment platform has no {invoice_id}") from exc
+
+
 def book_renewal(
     erp: Any,
     payments: Any,
@@ -388,9 +398,9 @@ def book_renewal(
 
     if paid.get("billingReason") != "subscription_cycle":
         return None
-    # since API 2025-03-31.basil an Invoice names no PaymentIntent: its paid InvoicePayment does
-    intent_id = paid.get("paymentIntentId") or payments.payment_of_invoice(paid["billingInvoiceId"])
     customer_id = _erp_customer(payments, paid.get("paymentCustomerId"))
+    # since API 2025-03-31.basil an Invoice names no PaymentIntent: its paid InvoicePayment does
+    intent_id = paid.get("paymentIntentId") or _payment_of_invoice(payments, paid["billingInvoiceId"])
     amount = Money.model_validate(paid["amountPaid"])
     start = datetime.fromisoformat(paid["periodStart"]).date() if paid.get("periodStart") else None
     end = datetime.fromisoformat(paid["periodEnd"]).date() if paid.get("periodEnd") else None

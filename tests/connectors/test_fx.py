@@ -250,6 +250,7 @@ def test_stripes_exchange_rate_is_between_major_units_whatever_the_decimals(
 
     # Then Stripe (the sandbox, from its own currency table) settled the major-unit conversion
     assert settlement is not None
+    assert settlement.exchange_rate is not None
     assert (settlement.charged, settlement.settled, settlement.exchange_rate) == (
         charged,
         settled,

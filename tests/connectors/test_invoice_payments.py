@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 
 from localcloud.sandboxes.stripe import StripeSandbox
-from shared.connectors import PermanentError
+from shared.connectors import NotFound, PermanentError
 from shared.connectors.stripe_payments import StripePayments
 from shared.money import Money
 from tests.connectors.conftest import (
@@ -124,8 +124,10 @@ def test_a_renewal_invoice_finds_the_payment_that_paid_it(
     assert stripe.payment_of_invoice(paid) == pi
     [call] = [c for c in sandbox.api_calls if c["path"] == "/v1/invoice_payments"]
     assert (call["method"], call["params"]) == ("GET", {"invoice": paid, "status": "paid", "limit": "10"})
-    # And an invoice nobody paid yet has no payment
+    # And an invoice nobody paid yet has no payment; one Stripe does not know is NotFound
     assert stripe.payment_of_invoice(declined) is None
+    with pytest.raises(NotFound):
+        stripe.payment_of_invoice("in_1DemoRenewal")
 
 
 def test_a_declined_renewals_payment_finds_its_open_invoice(
