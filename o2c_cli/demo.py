@@ -277,7 +277,9 @@ def _quote_to_cash(cloud: Any, target: Any, ctx: Ctx, failures: list[str]) -> No
         return lambda: playbook.wait_until(target, name, status="SUCCEEDED", timeout=180)
 
     for label, name in deals.items():
-        card = "pm_card_chargeDeclined" if "declined" in label else "pm_card_visa"
+        # Stripe's 4000 0000 0000 0341: saved fine, declined when charged (other declining cards are
+        # refused when they are saved, before the hub ever charges them)
+        card = "pm_card_chargeCustomerFail" if "declined" in label else "pm_card_visa"
         step(f"{label}: the customer saves a card ({card})", saves_card(name, card))
     step(
         "deal with a declined card: on hold, the customer saves another card",

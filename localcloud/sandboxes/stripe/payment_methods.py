@@ -1,18 +1,22 @@
 """Test payment methods (``TEST_CARDS``): ``pm_card_visa``, ``pm_card_mastercard`` succeed;
 ``pm_card_chargeDeclined`` (card_declined / generic_decline), ``pm_card_chargeDeclinedInsufficientFunds``,
 ``pm_card_chargeDeclinedExpiredCard``, ``pm_card_chargeDeclinedLostCard``, ``pm_card_chargeCustomerFail``
-decline when charged. Using a token mints a fresh ``pm_...`` (as Stripe does); ``complete_setup`` mints one
-attached to the customer, and that id behaves like its card afterwards. Saving never fails here.
+decline when charged. Using a token mints a fresh ``pm_...`` (as Stripe does); confirming a SetupIntent
+(or ``complete_setup``) mints one attached to the customer, and that id behaves like its card afterwards.
+Confirming a SetupIntent declines the cards Stripe declines when they are saved (``setup_intents``);
+``complete_setup``, the browser's stand-in, saves any of them. ``GET /v1/payment_methods/{id}``.
 """
 
 from __future__ import annotations
 
+import copy
+import re
 import time
 from dataclasses import dataclass
 from typing import Any
 
 from localcloud.sandboxes.stripe.errors import _missing, new_id
-from localcloud.sandboxes.stripe.state import StripeState
+from localcloud.sandboxes.stripe.state import StripeState, _Call
 
 
 @dataclass(frozen=True)
@@ -94,3 +98,10 @@ class PaymentMethodsMixin(StripeState):
         }
         self._payment_methods[pm["id"]] = _PaymentMethod(pm, card)
         return pm
+
+    def _get_payment_method(self, call: _Call, match: re.Match[str]) -> dict[str, Any]:
+        with self._lock:
+            minted = self._payment_methods.get(match.group(1))
+            if minted is None:
+                raise _missing("payment_method", match.group(1))
+            return copy.deepcopy(minted.obj)
