@@ -5,6 +5,7 @@ import json
 import jsonschema
 import pytest
 
+from shared.events.payments import BillingInvoicePaid, PayoutPaid, PayoutReconciled
 from shared.events.schemas import schema_for
 from shared.money import Money
 from shared.providers.stripe import MAPPINGS, normalise_event
@@ -92,16 +93,19 @@ def test_a_renewals_service_period_is_its_lines_not_the_invoices_own() -> None:
     [canonical] = normalise_event(event, "req-1")
 
     # Then the renewal's period is the line's, and no PaymentIntent is invented (an Invoice has none)
-    assert (canonical.data.periodStart.timestamp(), canonical.data.periodEnd.timestamp()) == (
+    data = canonical.data
+    assert isinstance(data, BillingInvoicePaid) and data.periodStart and data.periodEnd
+    assert (data.periodStart.timestamp(), data.periodEnd.timestamp()) == (
         line["period"]["start"],
         line["period"]["end"],
     )
-    assert canonical.data.paymentIntentId is None
+    assert data.paymentIntentId is None
 
 
 def test_a_payout_says_whether_stripe_has_reconciled_it() -> None:
     [paid] = normalise_event(stripe_sample("payout.paid"), "req-1")
     [reconciled] = normalise_event(stripe_sample("payout.reconciliation_completed"), "req-1")
+    assert isinstance(paid.data, PayoutPaid) and isinstance(reconciled.data, PayoutReconciled)
     assert (paid.detail_type, paid.data.automatic, paid.data.reconciliationStatus) == (
         "PayoutPaid",
         True,
