@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from o2c_cli import erp_client, stripe_client
-from o2c_cli.crm_scenarios import hubspot_deal, hubspot_us_deal, salesforce_opportunity
+from o2c_cli.crm_scenarios import hubspot_deal, hubspot_us_deal, salesforce_opportunity, salesforce_stage
 from o2c_cli.http import Reply, request
 from o2c_cli.targets import local_target
 from o2c_cli.trace import as_text, trace
@@ -374,11 +374,22 @@ def _after_sale(cloud: Any, target: Any, ctx: Ctx, failures: list[str]) -> None:
     cloud.wait_until_idle(timeout=120)
 
     refunds = [r for r in stripe.refunds() if r["payment_intent"] == hubspot_intent["id"]]
+    credits = [
+        r for r in netsuite.records("creditMemo") if refunds and r["externalId"] == f"cm-{refunds[0]['id']}"
+    ]
     check(
         "o2c refund 100.00 EUR: Stripe refund → ERP credit memo and customer refund",
-        len(refunds) == 1
-        and len([r for r in netsuite.records("creditMemo") if r["externalId"] == f"cm-{refunds[0]['id']}"])
-        == 1,
+        len(refunds) == 1 and len(credits) == 1,
+    )
+    returns = [
+        d for d in cloud.sandboxes["avatax"].documents if refunds and d["code"] == f"rtn-{refunds[0]['id']}"
+    ]
+    check(
+        "the refund's share of the VAT: reversed on the credit memo, returned in AvaTax",
+        len(credits) == 1
+        and credits[0]["taxTotal"] > 0
+        and len(returns) == 1
+        and returns[0]["totalTax"] == -credits[0]["taxTotal"],
     )
     check(
         "chargeback: ERP dispute hold, a task for the deal owner in Salesforce, won → hold cancelled",
@@ -493,6 +504,8 @@ def run_demo(state_dir: Path | None = None) -> int:
         cloud.inject_partner_event("StripePartnerBus", destination["type"], destination)
         print("  [..] Stripe event destination re-delivers evt_1Demo0002... (already received by webhook)")
         relay_opportunity = salesforce_opportunity(cloud.sandboxes["salesforce"], name="Fabrikam - relay")
+        # won in Salesforce first: the hub re-reads the opportunity and ignores a "won" event it is not
+        salesforce_stage(cloud.sandboxes["salesforce"], relay_opportunity)
         cloud.inject_partner_event(
             "SalesforcePartnerBus",
             "O2C_Opportunity_Won__e",
