@@ -12,13 +12,19 @@ from typing import Any
 
 import pytest
 
+from localcloud.sandboxes.avatax import AvaTaxSandbox
 from localcloud.sandboxes.netsuite import NetSuiteSandbox
 from shared.connectors import InvalidRecord
+from shared.connectors.avatax import ReturnLine
 from shared.connectors.netsuite import ErpRef, NetSuiteErp, NetSuiteHttp, OrderLine
 from shared.money import Money, from_major
 from tests.connectors.conftest import FakeSleep
+from tests.connectors.test_avatax_connector import ACCOUNT_ID as AVATAX_ACCOUNT
+from tests.connectors.test_avatax_connector import LICENSE_KEY
+from tests.connectors.test_avatax_connector import connector as avatax_connector
 from tests.connectors.test_netsuite_connector import (
     ACCOUNT,
+    BERLIN,
     CURRENCY_IDS,
     eur,
     given_customer,
@@ -263,6 +269,30 @@ def test_a_kwd_partial_refund_of_a_taxed_invoice_is_booked_in_what_netsuite_hold
     assert first["taxTotal"] + rest["taxTotal"] == Decimal("6.67")
     assert first["total"] + rest["total"] == Decimal("140.12")
     assert netsuite.record("invoice", invoice.id)["amountRemaining"] == 0
+
+    # And the tax engine's return of the first credit memo sends NetSuite's figures (AvaTax takes KWD to 3
+    # decimals; these are whole hundredths) and records exactly the tax NetSuite reversed
+    lines = connector.credit_memo_lines(first["id"])
+    with AvaTaxSandbox(account_id=AVATAX_ACCOUNT, license_key=LICENSE_KEY) as avatax:
+        recorded = avatax_connector(avatax).record_return(
+            document_code="rtn-re_kwd1",
+            reference_code="inv-kwd-1",
+            customer_code="cust-kwd",
+            date=date(2026, 12, 1),
+            tax_date=date(2026, 11, 27),
+            ship_to=BERLIN,
+            lines=[
+                ReturnLine(str(n), line.amount, line.tax, line.quantity, line.item_external_id)
+                for n, line in enumerate(lines, 1)
+            ],
+            currency="KWD",
+            reason="Stripe refund re_kwd1",
+        )
+        [sent] = avatax.transactions
+    assert [
+        (Decimal(line["amount"]), Decimal(line["taxOverride"]["taxAmount"])) for line in sent["lines"]
+    ] == [(-line["amount"], -line["tax1Amt"]) for line in first["item"]["items"]]
+    assert recorded.total_tax == kwd("-1.59") and recorded.total_amount == kwd("-31.74")
 
 
 # --- disputes -------------------------------------------------------------------------------------------
