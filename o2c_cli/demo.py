@@ -471,7 +471,8 @@ def run_demo(state_dir: Path | None = None) -> int:
         "O2C Hub demo: booting the embedded local cloud (moto, API front, functions, queues, CRM sandboxes) ..."
     )
     failures: list[str] = []
-    with LocalCloud(api_port=0, aws_port=0, state_dir=state) as cloud:
+    # The scenario expects an empty cloud: always fresh, even on a state dir kept from an earlier run.
+    with LocalCloud(api_port=0, aws_port=0, state_dir=state, fresh=True) as cloud:
         secrets = cloud.local_json["secrets"]
         ctx = Ctx(
             cloud=cloud,
