@@ -189,3 +189,19 @@ def test_an_endpoint_for_the_sandboxs_own_webhook_url_is_that_destination(
     sandbox.wait_for_webhooks()
     assert hub.types() == ["setup_intent.succeeded"]  # once, not once more through the endpoint
     assert hub.rejected == 0
+
+
+def test_a_restored_sandboxs_own_endpoint_follows_this_runs_webhook_url(
+    sandbox: StripeSandbox, stripe: StripePayments, hub: StripeHub
+) -> None:
+    created = stripe.create_webhook_endpoint(url=hub.url, enabled_events=sorted(MAPPINGS))
+    restored = StripeSandbox(
+        webhook_url="http://127.0.0.1:9/webhooks/stripe",  # the next run's API
+        webhook_secret=STRIPE_WEBHOOK_SECRET,
+        api_key=STRIPE_API_KEY,
+    )
+    restored.restore_snapshot(sandbox.state_snapshot())
+    [endpoint] = restored.webhook_endpoints()
+    assert (endpoint["id"], endpoint["url"]) == (created["id"], "http://127.0.0.1:9/webhooks/stripe")
+    with restored._lock:
+        assert restored._endpoints_for("payout.paid") == []  # the sandbox's own destination gets it once

@@ -100,6 +100,7 @@ class StripeState(Sandbox):
         self._failing_refunds = 0
         self._webhook_endpoints: dict[str, dict[str, Any]] = {}  # oldest first
         self._endpoint_secrets: dict[str, str] = {}  # we_ -> whsec_
+        self._own_endpoints: set[str] = set()  # we_ registered for webhook_url: they follow it
         self._events: dict[str, dict[str, Any]] = {}
         self._event_bodies: dict[str, bytes] = {}
         self._idempotency: dict[tuple[str, str], _Stored] = {}

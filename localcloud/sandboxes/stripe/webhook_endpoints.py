@@ -12,7 +12,8 @@ Every event is delivered to each enabled endpoint whose ``enabled_events`` has i
 with that endpoint's secret, besides the sandbox's own ``webhook_url`` (``webhooks``). That ``webhook_url``
 stands for an endpoint set up before the sandbox started, signed with ``webhook_secret``: an endpoint
 registered through the API for that same URL (as the local cloud registers the hub's at boot) is that
-destination — its signing secret is ``webhook_secret`` and events are not sent to it a second time. Connect endpoints
+destination — its signing secret is ``webhook_secret``, events are not sent to it a second time, and its
+``url`` follows ``webhook_url`` (a restored sandbox delivers to this run's API, so does its endpoint). Connect endpoints
 (``connect=true``) are not served and refused by name.
 """
 
@@ -32,7 +33,15 @@ from localcloud.sandboxes.stripe.state import StripeState, _Call
 class WebhookEndpointsMixin(StripeState):
     def webhook_endpoints(self) -> list[dict[str, Any]]:
         """Every endpoint, oldest first, without its secret."""
+        with self._lock:
+            self._follow_webhook_url()
         return self._snapshot(self._webhook_endpoints)
+
+    def _follow_webhook_url(self) -> None:
+        """The endpoints registered for the sandbox's own destination point where it points now (caller
+        holds the lock)."""
+        for endpoint_id in getattr(self, "_own_endpoints", ()):
+            self._webhook_endpoints[endpoint_id]["url"] = self.webhook_url
 
     def _create_webhook_endpoint(self, call: _Call, match: re.Match[str]) -> dict[str, Any]:
         params = call.params  # already held to WebhookEndpointCreateParams (contract)
@@ -65,7 +74,10 @@ class WebhookEndpointsMixin(StripeState):
             }
             self._webhook_endpoints[endpoint["id"]] = endpoint
             # the sandbox's own destination (webhook_url) keeps its secret: Stripe shows one per endpoint
-            secret = self.webhook_secret if url == self.webhook_url else "whsec_" + new_id("x", 32)[2:]
+            own = url == self.webhook_url
+            secret = self.webhook_secret if own else "whsec_" + new_id("x", 32)[2:]
+            if own:
+                self._own_endpoints.add(endpoint["id"])
             self._endpoint_secrets[endpoint["id"]] = secret
             return {**copy.deepcopy(endpoint), "secret": secret}
 
@@ -78,6 +90,7 @@ class WebhookEndpointsMixin(StripeState):
                 code="parameter_invalid_integer",
             )
         with self._lock:
+            self._follow_webhook_url()
             newest = sorted(self._webhook_endpoints.values(), key=lambda e: e["created"], reverse=True)
             return {
                 "object": "list",
@@ -88,6 +101,7 @@ class WebhookEndpointsMixin(StripeState):
 
     def _get_webhook_endpoint(self, call: _Call, match: re.Match[str]) -> dict[str, Any]:
         with self._lock:
+            self._follow_webhook_url()
             endpoint = self._webhook_endpoints.get(match.group(1))
             if endpoint is None:
                 raise _missing("webhook endpoint", match.group(1))
@@ -95,6 +109,7 @@ class WebhookEndpointsMixin(StripeState):
 
     def _endpoints_for(self, event_type: str) -> list[str]:
         """The enabled endpoints an event of this type goes to (caller holds the lock)."""
+        self._follow_webhook_url()
         return [
             e["id"]
             for e in self._webhook_endpoints.values()
