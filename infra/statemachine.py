@@ -305,8 +305,17 @@ def definition() -> dict[str, Any]:
             "create_invoice",
             order,
             "$.invoice",
-            "PublishInvoicePosted",
+            "RecordSale",
             on_rejection="Compensate",
+        ),
+        # the tax engine records the invoiced sale (with the invoiced tax): what it reports as owed
+        "RecordSale": _task(
+            "TaxTasks",
+            "record_sale",
+            {**customer, "invoice.$": "$.invoice"},
+            "$.taxRecord",
+            "PublishInvoicePosted",
+            on_rejection="HoldAfterInvoice",
         ),
         "PublishInvoicePosted": _publish(
             "o2c.erp",
@@ -456,7 +465,7 @@ def definition() -> dict[str, Any]:
     }
     return {
         "Comment": "O2C Hub quote-to-cash: won deal → ERP customer, tax, order → payment method → authorization "
-        "(→ approval) → invoice → capture → payment applied → order activated → CRM write-back",
+        "(→ approval) → invoice (and its sale recorded in the tax engine) → capture → payment applied → order activated → CRM write-back",
         "StartAt": "ValidateAccount",
         "TimeoutSeconds": 366 * 24 * 3600,
         "States": states,
