@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from o2c_cli import erp_client, stripe_client
-from o2c_cli.crm_scenarios import hubspot_deal, hubspot_us_deal, salesforce_opportunity
+from o2c_cli.crm_scenarios import hubspot_deal, hubspot_us_deal, salesforce_opportunity, salesforce_stage
 from o2c_cli.http import Reply, request
 from o2c_cli.targets import local_target
 from o2c_cli.trace import as_text, trace
@@ -493,6 +493,8 @@ def run_demo(state_dir: Path | None = None) -> int:
         cloud.inject_partner_event("StripePartnerBus", destination["type"], destination)
         print("  [..] Stripe event destination re-delivers evt_1Demo0002... (already received by webhook)")
         relay_opportunity = salesforce_opportunity(cloud.sandboxes["salesforce"], name="Fabrikam - relay")
+        # won in Salesforce first: the hub re-reads the opportunity and ignores a "won" event it is not
+        salesforce_stage(cloud.sandboxes["salesforce"], relay_opportunity)
         cloud.inject_partner_event(
             "SalesforcePartnerBus",
             "O2C_Opportunity_Won__e",

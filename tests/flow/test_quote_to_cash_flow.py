@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 
-from o2c_cli.crm_scenarios import hubspot_deal, salesforce_opportunity
+from o2c_cli.crm_scenarios import hubspot_deal, hubspot_stage, salesforce_opportunity
 from o2c_cli.main import main
 from o2c_cli.stripe_client import send as send_stripe
 from o2c_cli.trace import trace
@@ -128,6 +128,7 @@ def test_salesforce_opportunity_is_carried_to_a_paid_invoice(hub: Hub) -> None:
 def test_five_concurrent_deliveries_of_one_win_book_everything_once(hub: Hub) -> None:
     sandbox = hub.cloud.sandboxes["hubspot"]
     deal_id = hubspot_deal(sandbox)
+    hubspot_stage(sandbox, deal_id)  # won in HubSpot; five deliveries of the webhook race
     events = [
         {
             "eventId": sandbox.next_event_id(),
