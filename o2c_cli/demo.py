@@ -390,6 +390,21 @@ def _after_sale(cloud: Any, target: Any, ctx: Ctx, failures: list[str]) -> None:
         and len(returns) == 1
         and returns[0]["totalTax"] == -credits[0]["taxTotal"],
     )
+    invoiced = [
+        r for r in netsuite.records("invoice") if r["externalId"] == f"inv-hubspot-{ctx.ids['hubspot']}"
+    ]
+    sales = [
+        d for d in cloud.sandboxes["avatax"].documents if invoiced and d["code"] == invoiced[0]["externalId"]
+    ]
+    check(
+        "the sale recorded in AvaTax as invoiced (a committed SalesInvoice with the invoice's tax), the return "
+        "referencing it",
+        len(sales) == 1
+        and (sales[0]["type"], sales[0]["status"]) == ("SalesInvoice", "Committed")
+        and sales[0]["totalTax"] == invoiced[0]["taxTotal"]
+        and len(returns) == 1
+        and returns[0].get("referenceCode") == sales[0]["code"],
+    )
     check(
         "chargeback: ERP dispute hold, a task for the deal owner in Salesforce, won → hold cancelled",
         len(cloud.sandboxes["salesforce"].tasks(ctx.ids["salesforce"])) == 1
