@@ -314,7 +314,7 @@ def _quote_to_cash(cloud: Any, target: Any, ctx: Ctx, failures: list[str]) -> No
             failures.append(f"{label} did not end Paid: {final.line() if final else 'no execution'}")
         opportunity = name.split("-", 1)[1]
         invoices = [r for r in netsuite.records("invoice") if r["externalId"] == f"inv-{name}"]
-        if [i["status"]["id"] for i in invoices] != ["paidInFull"]:
+        if [i["status"]["id"] for i in invoices] != ["B"]:  # Paid In Full
             failures.append(
                 f"{label}: ERP invoices {[i['status'] for i in invoices]}, expected one paid in full"
             )
@@ -474,7 +474,7 @@ def _converted_payment(cloud: Any, target: Any, check: Callable[[str, bool], Non
         "to it, with Stripe's currency conversion fee as its own line",
         len(deposits) == 1
         and str(deposits[0]["total"]) == f"{paid_out['amount'] / 100:.2f}"
-        and any("conversion" in str(line.get("memo")) for line in deposits[0]["cashBack"]["items"]),
+        and any("conversion" in str(line.get("memo")) for line in deposits[0]["cashback"]["items"]),
     )
 
 
@@ -486,7 +486,8 @@ def run_demo(state_dir: Path | None = None) -> int:
         "O2C Hub demo: booting the embedded local cloud (moto, API front, functions, queues, CRM sandboxes) ..."
     )
     failures: list[str] = []
-    with LocalCloud(api_port=0, aws_port=0, state_dir=state) as cloud:
+    # The scenario expects an empty cloud: always fresh, even on a state dir kept from an earlier run.
+    with LocalCloud(api_port=0, aws_port=0, state_dir=state, fresh=True) as cloud:
         secrets = cloud.local_json["secrets"]
         ctx = Ctx(
             cloud=cloud,

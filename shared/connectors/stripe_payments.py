@@ -222,7 +222,7 @@ class StripePayments:
         params: dict[str, Any] = {
             "customer": customer_id,
             "usage": "off_session",
-            "payment_method_types": ["card"],
+            "allowed_payment_method_types": ["card"],
             "metadata": _metadata(metadata),
         }
         seti = self._call(
@@ -299,7 +299,7 @@ class StripePayments:
             "currency": amount.currency.lower(),
             "customer": customer_id,
             "payment_method": payment_method_id,
-            "payment_method_types": ["card"],
+            "allowed_payment_method_types": ["card"],
             "capture_method": "manual",
             "confirm": True,
             "off_session": True,

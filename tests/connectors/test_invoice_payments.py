@@ -200,8 +200,9 @@ def direct_payment_intent(sandbox: StripeSandbox) -> str:
             "parameter_invalid",
             "payment[payment_intent]",
         ),
-        ([("payment[type]", "charge")], "parameter_invalid_string", "payment[type]"),
-        ([("status", "failed")], "parameter_invalid_string", "status"),
+        # out of Stripe's enum: "Invalid payment[type]: must be one of ...", without a code (Stripe has none)
+        ([("payment[type]", "charge")], None, "payment[type]"),
+        ([("status", "failed")], None, "status"),
         ([("limit", "0")], "parameter_invalid_integer", "limit"),
         ([("limit", "101")], "parameter_invalid_integer", "limit"),
         (by_payment_intent("pi_unknown"), "resource_missing", "payment[payment_intent]"),
@@ -210,11 +211,11 @@ def direct_payment_intent(sandbox: StripeSandbox) -> str:
     ],
 )
 def test_invoice_payment_list_refusals(
-    sandbox: StripeSandbox, params: list[tuple[str, str]], code: str, param: str
+    sandbox: StripeSandbox, params: list[tuple[str, str]], code: str | None, param: str
 ) -> None:
     status, body = get(sandbox, "/v1/invoice_payments", params)
     assert status == 400
-    assert (body["error"]["type"], body["error"]["code"], body["error"]["param"]) == (
+    assert (body["error"]["type"], body["error"].get("code"), body["error"]["param"]) == (
         "invalid_request_error",
         code,
         param,

@@ -18,7 +18,8 @@ settle in itself again; also the constructor's ``settlement={"jpy": ("usd", "0.0
 
 Control (JSON; see also ``base``):
 - ``GET /_sandbox/customers`` | ``/_sandbox/setup_intents`` | ``/_sandbox/payment_intents`` |
-  ``/_sandbox/events`` | ``/_sandbox/webhooks`` | ``/_sandbox/api_calls`` → ``{"data": [...]}``
+  ``/_sandbox/events`` | ``/_sandbox/webhooks`` | ``/_sandbox/webhook_endpoints`` | ``/_sandbox/api_calls``
+  → ``{"data": [...]}``
 - ``POST /_sandbox/setup_intents/{id}/complete`` ``{"payment_method": "pm_card_visa"}`` → the SetupIntent
 - ``POST /_sandbox/webhooks/hold`` | ``/_sandbox/webhooks/release`` → ``{"held"}``
 - ``POST /_sandbox/webhooks/wait`` ``{"timeout_s": 5}`` → ``{"pending": 0}`` (504 if not drained in time)

@@ -48,6 +48,7 @@ class _CommitFault:
 class _Outgoing:
     event_id: str
     due: float
+    endpoint: str | None = None  # a WebhookEndpoint (we_...), or None: the sandbox's webhook_url
 
 
 @dataclass
@@ -95,6 +96,8 @@ class StripeState(Sandbox):
         self._paid_out_in: dict[str, str] = {}  # txn_ -> po_ that paid it out
         self._settlement: dict[str, tuple[str, Decimal]] = {}  # charge currency -> (balance currency, rate)
         self._failing_refunds = 0
+        self._webhook_endpoints: dict[str, dict[str, Any]] = {}  # oldest first
+        self._endpoint_secrets: dict[str, str] = {}  # we_ -> whsec_
         self._events: dict[str, dict[str, Any]] = {}
         self._event_bodies: dict[str, bytes] = {}
         self._idempotency: dict[tuple[str, str], _Stored] = {}
@@ -189,6 +192,8 @@ class StripeState(Sandbox):
         ) -> dict[str, Any]: ...
 
         def _customer_param(self, params: dict[str, Any]) -> str | None: ...
+
+        def _endpoints_for(self, event_type: str) -> list[str]: ...
 
         def _card_for(self, payment_method: str, *, param: str) -> SandboxCard: ...
 
