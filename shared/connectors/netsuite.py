@@ -1154,6 +1154,7 @@ class NetSuiteErp:
                     )
                     or None,
                     name=line.get("description"),
+                    rounding=bool(self._rounding_item_id) and str(item.get("id")) == self._rounding_item_id,
                 )
             )
         return out

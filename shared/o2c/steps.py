@@ -208,7 +208,13 @@ def invoiced(erp: Erp, invoice_id: str) -> dict[str, Any]:
     return {
         "tranDate": str(record.get("tranDate") or datetime.now(UTC).date().isoformat())[:10],
         "lines": [
-            {"number": n, "amount": dump(line.amount), "tax": dump(line.tax), "quantity": line.quantity}
+            {
+                "number": n,
+                "amount": dump(line.amount),
+                "tax": dump(line.tax),
+                "quantity": line.quantity,
+                **({"rounding": True} if line.rounding else {}),
+            }
             for n, line in enumerate(erp.invoice_lines(invoice_id), start=1)
         ],
     }
@@ -293,16 +299,19 @@ def record_sale(
 ) -> dict[str, Any]:
     """The tax engine records the invoiced sale (a committed sales invoice under the ERP invoice's external
     id, dated the invoice's date) with the quote's lines, customer and address and the tax the ERP invoiced
-    on each line: the liability the engine reports is what the customer was charged. An invoice whose lines
-    are not the quoted ones is refused (``InvalidRecord``: a person looks), never recorded half-right. The
-    engine's own figure comes back as ``taxCalculated``; a difference is logged, not hidden."""
+    on each line: the liability the engine reports is what the customer was charged. Each line's net is the
+    invoiced one (the quoted amount at the ERP's precision: KWD to 2 decimals); the order's cash-rounding line
+    (non-taxable, no product sold) is not a sale line and is left out. An invoice whose lines are not the
+    quoted ones is refused (``InvalidRecord``: a person looks), never recorded half-right. The engine's own
+    figure comes back as ``taxCalculated``; a difference is logged, not hidden."""
     from datetime import date
 
     from shared.connectors.avatax import SaleLine
     from shared.connectors.errors import InvalidRecord
     from shared.observability import logger
 
-    invoiced_lines = invoice.get("lines") or []
+    invoiced_lines = [line for line in invoice.get("lines") or [] if not line.get("rounding")]
+    step = erp_step(opportunity.amount.currency)
     if len(invoiced_lines) != len(opportunity.lines):
         raise InvalidRecord(
             f"ERP invoice {invoice['erpInvoiceId']} has {len(invoiced_lines)} lines, "
@@ -310,14 +319,13 @@ def record_sale(
         )
     lines = []
     for n, (quoted, raw) in enumerate(zip(opportunity.lines, invoiced_lines, strict=True), start=1):
-        if money(raw["amount"]) != quoted.amount:
+        amount = money(raw["amount"])
+        if amount != round_to_step(quoted.amount, step):
             raise InvalidRecord(
-                f"ERP invoice {invoice['erpInvoiceId']} line {n}: {money(raw['amount']).format()} invoiced, "
+                f"ERP invoice {invoice['erpInvoiceId']} line {n}: {amount.format()} invoiced, "
                 f"{quoted.amount.format()} quoted"
             )
-        lines.append(
-            SaleLine(str(n), quoted.amount, money(raw["tax"]), quoted.quantity, quoted.sku or quoted.name)
-        )
+        lines.append(SaleLine(str(n), amount, money(raw["tax"]), quoted.quantity, quoted.sku or quoted.name))
     recorded = tax.record_sale(
         document_code=str(invoice["externalId"]),
         customer_code=customer["externalId"],

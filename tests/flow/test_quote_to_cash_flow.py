@@ -146,6 +146,14 @@ def test_a_kwd_deal_is_charged_and_invoiced_at_one_rounded_total(hub: Hub) -> No
         line["amount"] + line["tax1Amt"] for line in invoice["item"]["items"] if line is not rounding
     )
     assert rounding["amount"] == invoice["total"] - others and rounding["item"] == {"id": "78"}
+    # And AvaTax records the sale as invoiced: the invoice's tax, its sold lines (the rounding is no sale)
+    [sale] = [d for d in hub.cloud.sandboxes["avatax"].documents if d["code"] == invoice["externalId"]]
+    assert (sale["type"], sale["status"], sale["totalTax"]) == (
+        "SalesInvoice",
+        "Committed",
+        invoice["taxTotal"],
+    )
+    assert sale["totalAmount"] == invoice["subtotal"] - rounding["amount"]
 
 
 def test_salesforce_opportunity_is_carried_to_a_paid_invoice(hub: Hub) -> None:

@@ -13,6 +13,8 @@ import pytest
 from localcloud.sandboxes.avatax import AvaTaxSandbox
 from shared.connectors.avatax import AvaTax
 from shared.connectors.errors import InvalidRecord
+from shared.crm.models import LineItem
+from shared.money import Money
 from shared.o2c import steps
 from shared.o2c.errors import BusinessRejection, classified
 from tests.unit.crm_fixtures import opportunity
@@ -83,3 +85,49 @@ def test_an_invoice_that_is_not_what_was_quoted_is_refused_not_recorded(avatax: 
     with pytest.raises(BusinessRejection):  # as the state machine sees it: a person looks (NeedsAttention)
         classified(steps.record_sale)(engine(avatax), opportunity(), CUSTOMER, invoice(net="23000.00"))
     assert avatax.documents == []
+
+
+def test_a_kwd_invoice_is_recorded_at_the_erp_s_precision_without_its_rounding_line(
+    avatax: AvaTaxSandbox,
+) -> None:
+    # Given a KWD deal of 1,234.567 KWD: NetSuite holds 2 of KWD's 3 decimals (1,234.570) and the order has a
+    # non-taxable cash-rounding line (Stripe takes multiples of 10 fils)
+    deal = opportunity(currency="KWD").model_copy(
+        update={
+            "amount": Money.of(1234567, "KWD"),
+            "lines": (
+                LineItem(
+                    lineItemId="701",
+                    name="Platform",
+                    quantity=1,
+                    unitPrice=Money.of(1234567, "KWD"),
+                    amount=Money.of(1234567, "KWD"),
+                ),
+            ),
+        }
+    )
+    kwd = {
+        **invoice(),
+        "lines": [
+            {
+                "number": 1,
+                "amount": Money.of(1234570, "KWD").model_dump(),
+                "tax": Money.of(234570, "KWD").model_dump(),
+            },
+            {
+                "number": 2,
+                "amount": Money.of(-10, "KWD").model_dump(),
+                "tax": Money.of(0, "KWD").model_dump(),
+                "rounding": True,
+            },
+        ],
+    }
+
+    out = steps.record_sale(engine(avatax), deal, CUSTOMER, kwd)
+
+    # Then AvaTax records the sold line as invoiced, and the rounding is no sale
+    assert out["taxRecorded"] == {"amount": 234570, "currency": "KWD"}
+    [sale] = avatax.documents
+    assert [(line["lineAmount"], line["tax"]) for line in sale["lines"]] == [
+        (Decimal("1234.570"), Decimal("234.570"))
+    ]
