@@ -172,7 +172,16 @@ def definition() -> dict[str, Any]:
             "RecheckOpportunity",
             "AccountNeverCompleted",
         ),
-        "RecheckOpportunity": _task("CrmTasks", "recheck", {}, "$.opportunity", "ValidateAccount"),
+        "RecheckOpportunity": _task("CrmTasks", "recheck", {}, "$.opportunity", "StillWonInCrm"),
+        # the CRM decides, as at ingress: a deal moved out of closed-won while held is not booked
+        "StillWonInCrm": {
+            "Type": "Choice",
+            "Choices": [
+                {"Variable": "$.opportunity.wonInCrm", "BooleanEquals": True, "Next": "ValidateAccount"}
+            ],
+            "Default": "DealNoLongerWon",
+        },
+        "DealNoLongerWon": _orchestration("OrderCancelled", {"reason": "deal_no_longer_won"}, "Cancelled"),
         "AccountNeverCompleted": _orchestration(
             "OrderCancelled", {"reason": "account_never_completed"}, "Cancelled"
         ),

@@ -330,7 +330,12 @@ CRM_TASKS = FunctionSpec(
     memory_mb=512,
     timeout_s=30,
     secrets=(HUBSPOT_CREDENTIALS.id, SALESFORCE_CREDENTIALS.id),
-    stage_settings=("HUBSPOT_API_BASE_URL", "SALESFORCE_LOGIN_URL"),
+    stage_settings=(
+        "HUBSPOT_API_BASE_URL",
+        "SALESFORCE_LOGIN_URL",
+        "HUBSPOT_CLOSED_WON_STAGES",
+        "SALESFORCE_CLOSED_WON_STAGES",
+    ),
     state_machine_task=True,
 )
 WAIT_REGISTRAR = FunctionSpec(
@@ -553,7 +558,7 @@ CONSUMERS: tuple[ConsumerSpec, ...] = (
     ConsumerSpec(
         id="PayoutDepositor",
         function=PAYOUT_DEPOSITOR,
-        pattern={"source": ["o2c.payments"], "detail-type": ["PayoutPaid"]},
+        pattern={"source": ["o2c.payments"], "detail-type": ["PayoutPaid", "PayoutReconciled"]},
         batch_size=1,
     ),
     ConsumerSpec(

@@ -7,6 +7,11 @@ accumulates: after refunds totalling ``C`` of an invoice of ``G`` with tax ``T``
 reversed. So a full refund (or the refund that completes a series) reverses exactly the invoice's tax — the
 rounding residue lands on it — and refunds together never reverse more than the invoice's tax. All amounts are
 in minor units of the invoice's currency.
+
+``step``: the smallest amount the ERP holds, in those minor units (``shared.money.erp_step``: NetSuite keeps KWD
+to 2 decimals, so 10 fils). Shares and line parts are rounded to multiples of it, so that when the refund and
+the invoice's figures are multiples of it (they are: the ERP holds the invoice, Stripe refunds KWD in 10 fils),
+every amount booked is one the ERP accepts; whatever is not a multiple lands on the last part, never lost.
 """
 
 from __future__ import annotations
@@ -20,43 +25,54 @@ def _half_up(numerator: int, denominator: int) -> int:
 
 
 def refund_tax_share(
-    *, gross: int, tax: int, credited_before: int, tax_credited_before: int, amount: int
+    *, gross: int, tax: int, credited_before: int, tax_credited_before: int, amount: int, step: int = 1
 ) -> int:
     """The tax in a refund of ``amount`` (tax included) of an invoice of ``gross`` (tax included) whose tax is
-    ``tax``, when ``credited_before`` (with ``tax_credited_before`` of tax) was credited already."""
+    ``tax``, when ``credited_before`` (with ``tax_credited_before`` of tax) was credited already; the
+    cumulative tax rounded half up to a multiple of ``step``."""
     if gross <= 0 or tax < 0 or tax > gross:
         raise ValueError("an invoice has a positive total and a tax between 0 and that total")
     if amount <= 0:
         raise ValueError("a refund is positive")
     if credited_before < 0 or tax_credited_before < 0:
         raise ValueError("what was credited before is not negative")
+    _check_step(step)
     # credit beyond the invoice's total (a chargeback of the whole charge after a partial refund) has no tax
     # left to reverse: the cumulative proportion stops at the whole invoice
-    target = _half_up(tax * min(credited_before + amount, gross), gross)
+    target = step * _half_up(tax * min(credited_before + amount, gross), gross * step)
     return max(0, min(target - tax_credited_before, tax - tax_credited_before, amount))
 
 
-def allocate(total: int, weights: Sequence[int]) -> list[int]:
-    """``total`` in proportion to non-negative ``weights``: each part rounded down, the residue on the last
-    line that has a weight (on the last line when none has)."""
+def _check_step(step: int) -> None:
+    if isinstance(step, bool) or not isinstance(step, int) or step < 1:
+        raise ValueError("a step is a positive whole number of minor units")
+
+
+def allocate(total: int, weights: Sequence[int], step: int = 1) -> list[int]:
+    """``total`` in proportion to non-negative ``weights``: each part rounded down to a multiple of ``step``,
+    the residue on the last line that has a weight (on the last line when none has)."""
     if not weights:
         raise ValueError("nothing to allocate to")
     if total < 0 or any(w < 0 for w in weights):
         raise ValueError("allocate a non-negative total by non-negative weights")
+    _check_step(step)
     whole = sum(weights)
     if whole == 0:
         return [0] * (len(weights) - 1) + [total]
-    parts = [total * w // whole for w in weights]
+    parts = [step * ((total // step) * w // whole) for w in weights]
     last = max(n for n, w in enumerate(weights) if w)
     parts[last] += total - sum(parts)
     return parts
 
 
-def split_refund(lines: Sequence[tuple[int, int]], amount: int, tax_share: int) -> list[tuple[int, int]]:
+def split_refund(
+    lines: Sequence[tuple[int, int]], amount: int, tax_share: int, step: int = 1
+) -> list[tuple[int, int]]:
     """(net, tax) of the refund per invoice line, for invoice lines of (net, tax): the net part of the refund
-    in proportion to the lines' net amounts, its tax share in proportion to the lines' tax."""
+    in proportion to the lines' net amounts, its tax share in proportion to the lines' tax, each part a
+    multiple of ``step`` but the last's."""
     if not 0 <= tax_share <= amount:
         raise ValueError("the tax share is part of the refund")
-    nets = allocate(amount - tax_share, [max(net, 0) for net, _ in lines])
-    taxes = allocate(tax_share, [max(tax, 0) for _, tax in lines])
+    nets = allocate(amount - tax_share, [max(net, 0) for net, _ in lines], step)
+    taxes = allocate(tax_share, [max(tax, 0) for _, tax in lines], step)
     return list(zip(nets, taxes, strict=True))

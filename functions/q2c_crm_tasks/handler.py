@@ -5,22 +5,28 @@ from __future__ import annotations
 
 from typing import Any
 
+from shared.config import csv_setting
 from shared.connectors.factories import crm_for
-from shared.crm.completeness import missing_fields
+from shared.o2c.steps import recheck_opportunity
 from shared.o2c.tasks import opportunity_of, task_handler
+from shared.observability import logger
 
 
 def recheck(event: dict[str, Any]) -> dict[str, Any]:
-    """Fetch the deal again and re-evaluate completeness (the new snapshot replaces the old one)."""
+    """Fetch the deal again: still won in the CRM (else the execution ends ``Cancelled``, see
+    ``DealNoLongerWon``), and its completeness re-evaluated (the new snapshot replaces the old one)."""
     current = opportunity_of(event)
-    fresh = crm_for(current.crmSystem).fetch_opportunity(current.opportunityId)
-    missing = missing_fields(fresh)
-    return {
-        **event["opportunity"],
-        "opportunity": fresh.model_dump(mode="json"),
-        "complete": not missing,
-        "missingFields": missing,
-    }
+    if current.crmSystem == "hubspot":
+        stages = csv_setting("HUBSPOT_CLOSED_WON_STAGES", "closedwon")
+    else:
+        stages = csv_setting("SALESFORCE_CLOSED_WON_STAGES", "Closed Won")
+    fresh = recheck_opportunity(crm_for(current.crmSystem), current, stages)
+    if not fresh["wonInCrm"]:
+        logger.warning(
+            "deal no longer won in the CRM: not booked",
+            extra={"crm": current.crmSystem, "stage": fresh["crmStage"]},
+        )
+    return {**event["opportunity"], **fresh}
 
 
 def write_back(event: dict[str, Any]) -> dict[str, Any]:

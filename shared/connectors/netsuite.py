@@ -1201,9 +1201,15 @@ class NetSuiteErp:
         """Lines crediting ``amount`` (tax included) of the invoice: its tax share (``shared.tax_share``, given
         what was credited before) over the invoice lines' tax, the rest over their net amounts; each line keeps
         the invoice line's item (and so its tax code). An invoice whose lines cannot be read gets one line of
-        the "Refund" item carrying the net and the tax share."""
+        the "Refund" item carrying the net and the tax share. Every part is a multiple of what NetSuite holds
+        in the currency (``erp_step``: KWD to 2 decimals, 10 fils), as the refund is."""
         code = _record_currency(invoice, self._currency_ids)
         invoice_id = _internal_id(invoice.get("id"), "invoice")
+        step = erp_step(code)
+        if amount.amount % step:
+            raise InvalidRecord(
+                f"credit {external_id}: {amount.format()} has more decimals than NetSuite keeps for {code}"
+            )
         total = self._money_field(invoice, "total")
         tax_total = from_major(_decimal(invoice.get("taxTotal") or 0), code)
         before, tax_before = self.credited(invoice_id)
@@ -1213,6 +1219,7 @@ class NetSuiteErp:
             credited_before=from_major(before, code).amount,
             tax_credited_before=from_major(tax_before, code).amount,
             amount=amount.amount,
+            step=step,
         )
         items = (invoice.get("item") or {}).get("items") if isinstance(invoice.get("item"), dict) else None
         lines = [
@@ -1230,7 +1237,7 @@ class NetSuiteErp:
             for line in lines
         ]
         out = []
-        for line, (net, tax) in zip(lines, split_refund(weights, amount.amount, share), strict=True):
+        for line, (net, tax) in zip(lines, split_refund(weights, amount.amount, share, step), strict=True):
             if net == 0 and tax == 0:
                 continue
             item = line["item"]

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import json
 import os
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, Protocol
@@ -18,6 +18,7 @@ if TYPE_CHECKING:
     from decimal import Decimal
 
     from shared.connectors.stripe_payments import Settlement
+    from shared.crm.closed_won import DealState
 
 # --- configuration -------------------------------------------------------------------------------
 
@@ -95,6 +96,37 @@ class Payments(Protocol):
     def authorize(self, **kwargs: Any) -> Any: ...
     def capture(self, **kwargs: Any) -> str: ...
     def cancel(self, **kwargs: Any) -> str: ...
+
+
+# --- CRM -----------------------------------------------------------------------------------------
+
+
+class Crm(Protocol):
+    def fetch_opportunity(self, opportunity_id: str) -> CrmOpportunity: ...
+    def fetch_deal_state(self, opportunity_id: str) -> DealState: ...
+
+
+def recheck_opportunity(
+    crm: Crm, opportunity: CrmOpportunity, closed_won_stages: Collection[str]
+) -> dict[str, Any]:
+    """A held deal re-read after the hold is released: the fresh snapshot and its completeness, and whether
+    the CRM still has it won (``wonInCrm``, its ``crmStage``) — the rule ingress applies to a win (issue 11):
+    a deal moved back to another stage while held is not booked. Not won: no snapshot is read."""
+    from shared.crm.closed_won import is_closed_won
+    from shared.crm.completeness import missing_fields
+
+    state = crm.fetch_deal_state(opportunity.opportunityId)
+    if not is_closed_won(state, closed_won_stages):
+        return {"wonInCrm": False, "crmStage": state.stage[:100]}
+    fresh = crm.fetch_opportunity(opportunity.opportunityId)
+    missing = missing_fields(fresh)
+    return {
+        "opportunity": fresh.model_dump(mode="json"),
+        "complete": not missing,
+        "missingFields": missing,
+        "wonInCrm": True,
+        "crmStage": state.stage[:100],
+    }
 
 
 # --- ERP -----------------------------------------------------------------------------------------

@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 
 from localcloud.sandboxes.stripe import StripeSandbox
-from shared.connectors import PermanentError
+from shared.connectors import NotFound, PermanentError
 from shared.connectors.stripe_payments import StripePayments
 from shared.money import Money
 from tests.connectors.conftest import (
@@ -104,7 +104,30 @@ def test_a_paid_renewals_payment_finds_its_invoice(stripe: StripePayments, sandb
     assert (status, page["object"], page["data"], page["has_more"]) == (200, "list", [inpay], False)
     assert get(sandbox, f"/v1/invoice_payments/{inpay['id']}") == (200, inpay)
     assert control(sandbox.url, "GET", "/_sandbox/invoice_payments") == {"data": [inpay]}
-    assert stripe.retrieve_invoice(invoice_id)["payments"]["data"] == [inpay]
+    # (an Invoice lists its payments only when asked: expand[]=payments)
+    assert "payments" not in stripe.retrieve_invoice(invoice_id)
+    status, expanded = get(sandbox, f"/v1/invoices/{invoice_id}", [("expand[]", "payments")])
+    assert (status, expanded["payments"]["object"], expanded["payments"]["data"]) == (200, "list", [inpay])
+
+
+def test_a_renewal_invoice_finds_the_payment_that_paid_it(
+    stripe: StripePayments, sandbox: StripeSandbox
+) -> None:
+    # Given a subscription renewed twice, the first declined, the second paid
+    sub_id = sandbox.create_subscription(customer(stripe), 2500, "usd")
+    declined, _ = renewal(sandbox, sub_id, succeed=False)
+    paid, pi = renewal(sandbox, sub_id)
+
+    # Then the invoice names no payment (since 2025-03-31.basil), and the hub asks its invoice payments
+    invoice = stripe.retrieve_invoice(paid)
+    assert not {"payment_intent", "charge"} & set(invoice)
+    assert stripe.payment_of_invoice(paid) == pi
+    [call] = [c for c in sandbox.api_calls if c["path"] == "/v1/invoice_payments"]
+    assert (call["method"], call["params"]) == ("GET", {"invoice": paid, "status": "paid", "limit": "10"})
+    # And an invoice nobody paid yet has no payment; one Stripe does not know is NotFound
+    assert stripe.payment_of_invoice(declined) is None
+    with pytest.raises(NotFound):
+        stripe.payment_of_invoice("in_1DemoRenewal")
 
 
 def test_a_declined_renewals_payment_finds_its_open_invoice(

@@ -12,12 +12,19 @@ from typing import Any
 
 import pytest
 
+from localcloud.sandboxes.avatax import AvaTaxSandbox
 from localcloud.sandboxes.netsuite import NetSuiteSandbox
 from shared.connectors import InvalidRecord
+from shared.connectors.avatax import ReturnLine
 from shared.connectors.netsuite import ErpRef, NetSuiteErp, NetSuiteHttp, OrderLine
+from shared.money import Money, from_major
 from tests.connectors.conftest import FakeSleep
+from tests.connectors.test_avatax_connector import ACCOUNT_ID as AVATAX_ACCOUNT
+from tests.connectors.test_avatax_connector import LICENSE_KEY
+from tests.connectors.test_avatax_connector import connector as avatax_connector
 from tests.connectors.test_netsuite_connector import (
     ACCOUNT,
+    BERLIN,
     CURRENCY_IDS,
     eur,
     given_customer,
@@ -212,6 +219,80 @@ def test_a_credit_above_the_invoice_total_is_refused(netsuite: NetSuiteSandbox) 
     with pytest.raises(InvalidRecord):
         connector.credit_invoice(invoice.id, external_id="too-much", amount=eur("1469.07"), memo=None)
     assert netsuite.records("creditMemo") == []
+
+
+def kwd(value: str) -> Money:
+    return from_major(value, "KWD")
+
+
+def test_a_kwd_partial_refund_of_a_taxed_invoice_is_booked_in_what_netsuite_holds(
+    netsuite: NetSuiteSandbox,
+) -> None:
+    # Given a KWD invoice (KWD has 3 decimals in ISO 4217, NetSuite keeps it to 2) of 123.45 + 6.17 tax and
+    # 10.00 + 0.50 tax = 140.12 KWD
+    connector = after_sale_erp(netsuite)
+    customer = given_customer(connector, "cust-kwd", currency="KWD")
+    order = connector.upsert_sales_order(
+        "so-kwd-1",
+        customer_id=customer.id,
+        subsidiary_id="2",
+        currency="KWD",
+        lines=[
+            OrderLine(
+                item_external_id="PLT-1",
+                quantity=1,
+                rate=kwd("123.45"),
+                amount=kwd("123.45"),
+                tax=kwd("6.17"),
+            ),
+            OrderLine(
+                item_external_id="ONB-1", quantity=1, rate=kwd("10.00"), amount=kwd("10.00"), tax=kwd("0.50")
+            ),
+        ],
+    )
+    connector.activate_sales_order(order.id)
+    invoice = connector.invoice_sales_order(order.id, external_id="inv-kwd-1")
+
+    # When Stripe refunds 33.330 KWD of it (Stripe's KWD amounts end in 0 fils), then the rest
+    connector.credit_invoice(invoice.id, external_id="re_kwd1-cm", amount=kwd("33.330"), memo=None)
+    connector.credit_invoice(invoice.id, external_id="re_kwd2-cm", amount=kwd("106.790"), memo=None)
+
+    # Then NetSuite took both credit memos: 6.67 x 33.33 / 140.12 = 1.5866 KWD of tax is booked as 1.59 (not
+    # 1.587, which NetSuite refuses), every line in whole hundredths; together they reverse exactly the
+    # invoice's 6.67 of tax and its 140.12
+    first, rest = netsuite.records("creditMemo")
+    assert first["total"] == Decimal("33.33") and first["taxTotal"] == Decimal("1.59")
+    for memo in (first, rest):
+        for line in memo["item"]["items"]:
+            for field in ("amount", "tax1Amt"):
+                assert line[field] == line[field].quantize(Decimal("0.01"))
+    assert first["taxTotal"] + rest["taxTotal"] == Decimal("6.67")
+    assert first["total"] + rest["total"] == Decimal("140.12")
+    assert netsuite.record("invoice", invoice.id)["amountRemaining"] == 0
+
+    # And the tax engine's return of the first credit memo sends NetSuite's figures (AvaTax takes KWD to 3
+    # decimals; these are whole hundredths) and records exactly the tax NetSuite reversed
+    lines = connector.credit_memo_lines(first["id"])
+    with AvaTaxSandbox(account_id=AVATAX_ACCOUNT, license_key=LICENSE_KEY) as avatax:
+        recorded = avatax_connector(avatax).record_return(
+            document_code="rtn-re_kwd1",
+            reference_code="inv-kwd-1",
+            customer_code="cust-kwd",
+            date=date(2026, 12, 1),
+            tax_date=date(2026, 11, 27),
+            ship_to=BERLIN,
+            lines=[
+                ReturnLine(str(n), line.amount, line.tax, line.quantity, line.item_external_id)
+                for n, line in enumerate(lines, 1)
+            ],
+            currency="KWD",
+            reason="Stripe refund re_kwd1",
+        )
+        [sent] = avatax.transactions
+    assert [
+        (Decimal(line["amount"]), Decimal(line["taxOverride"]["taxAmount"])) for line in sent["lines"]
+    ] == [(-line["amount"], -line["tax1Amt"]) for line in first["item"]["items"]]
+    assert recorded.total_tax == kwd("-1.59") and recorded.total_amount == kwd("-31.74")
 
 
 # --- disputes -------------------------------------------------------------------------------------------

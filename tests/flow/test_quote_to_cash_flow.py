@@ -396,6 +396,41 @@ def test_incomplete_account_waits_for_sales_operations_and_continues_once_fixed(
     wait_until(hub, name, status="SUCCEEDED")
 
 
+def test_a_held_deal_moved_out_of_closed_won_ends_cancelled_when_released_and_books_nothing(
+    hub: Hub, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("O2C_STATE_DIR", str(hub.state_dir))
+    sandbox = hub.cloud.sandboxes["hubspot"]
+    deal_id, name = won(hub, complete=False)
+    wait_until(hub, name, state="WaitForAccountFix")
+
+    # while the deal is held, sales operations completes the company, but the deal is moved back to
+    # "contract sent" in HubSpot (no webhook: the hub is not told), and then the hold is released
+    company_id = sandbox.deal(deal_id)["associations"]["companies"][0]
+    sandbox.update_object(
+        "companies",
+        company_id,
+        {
+            "address": "Am Markt 3",
+            "city": "Leipzig",
+            "zip": "04109",
+            "country": "DE",
+            "tax_id": "DE444555666",
+        },
+    )
+    hubspot_stage(sandbox, deal_id, "contractsent")
+    assert main(["hold", "release", deal_id]) == 0
+
+    # then the re-check asks HubSpot, which no longer has the deal won: the execution ends Cancelled with an
+    # OrderCancelled saying so, and nothing is booked in the ERP
+    state = wait_until(hub, name, status="FAILED")
+    assert state.error == "O2C.Cancelled"
+    hub.settle()
+    cancelled = [e.data for e in trace(hub.target, deal_id) if e.detail_type == "OrderCancelled"]
+    assert [c["reason"] for c in cancelled] == ["deal_no_longer_won"]
+    assert records(hub, "salesOrder", externalId=f"hubspot-{deal_id}") == []
+
+
 def test_hold_that_is_never_released_ends_cancelled(hub: Hub) -> None:
     """The timeout is the execution's configuration: start one with a short one (as the starter would)."""
     sfn = hub.cloud.client("stepfunctions")

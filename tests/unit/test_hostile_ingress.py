@@ -26,6 +26,7 @@ from shared.providers.salesforce import SalesforceProvider
 from shared.providers.signatures import hubspot_v3, standard_webhooks_v1
 from shared.providers.stripe import StripeProvider, signature_header
 from shared.publisher import EventPublisher
+from shared.sensitive import contains_card_number
 from tests.conftest import ROOT, stripe_sample
 from tests.unit.crm_fixtures import FakeCrm, opportunity
 from tests.unit.test_ingress_pipeline import Cloud
@@ -454,3 +455,22 @@ def test_salesforce_notification_for_an_unknown_opportunity_is_acked_not_a_fault
     response = salesforce(cloud, crm).send(request("/webhooks/salesforce", SF_SAMPLE.encode(), {}))
     assert response.status == 200 and "<Ack>true</Ack>" in response.body
     assert cloud.published() == []
+
+
+def test_a_gateway_request_id_that_reads_like_a_card_number_is_not_refused(cloud: Cloud) -> None:
+    # Given a signed Stripe event and no X-Correlation-Id: the correlation falls back to API Gateway's own
+    # request id, a UUID whose digit run across dashes here is the Luhn-valid 4111 1111 1111 1111
+    body = json.dumps(STRIPE_EVENTS[0]).encode()
+    signed = stripe_signed(body)
+    gateway_id = "abcdefab-4111-1111-1111-1111abcdefab"
+    assert contains_card_number(gateway_id)
+    delivery = WebhookRequest(
+        method="POST", path=signed.path, headers=signed.headers, body=body, request_id=gateway_id
+    )
+
+    # When Stripe delivers it
+    response = stripe(cloud).send(delivery)
+
+    # Then the hub's own id is not mistaken for card data sent from outside: the event is accepted
+    assert response.status == 200, response.body[:300]
+    assert json.loads(response.body)["status"] == "accepted"

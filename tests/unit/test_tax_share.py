@@ -9,6 +9,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from shared.money import erp_step
 from shared.tax_share import allocate, refund_tax_share, split_refund
 
 
@@ -91,6 +92,71 @@ def test_a_refund_spreads_over_the_invoice_s_lines_to_the_minor_unit(
     assert sum(net for net, _ in parts) == amount - tax_share
     assert sum(tax for _, tax in parts) == tax_share
     assert all(net >= 0 and tax >= 0 for net, tax in parts)
+
+
+@st.composite
+def erp_invoices_and_refunds(draw: st.DrawFn) -> tuple[str, int, list[tuple[int, int]], list[int]]:
+    """An invoice as the ERP holds it (lines of net and tax in multiples of the ERP's step of a 0-, 2- or
+    3-decimal currency) and refunds of it in multiples of that step (Stripe refunds KWD in 10 fils)."""
+    currency = draw(st.sampled_from(["JPY", "EUR", "USD", "KWD", "BHD", "JOD"]))
+    step = erp_step(currency)
+    units = st.integers(min_value=0, max_value=10**6)
+    lines = draw(st.lists(st.tuples(units, units), min_size=1, max_size=5))
+    lines = [(net * step, min(tax, net) * step) for net, tax in lines]
+    if sum(net + tax for net, tax in lines) == 0:
+        lines[-1] = (step, 0)
+    gross_steps = sum(net + tax for net, tax in lines) // step
+    cuts = sorted(draw(st.lists(st.integers(1, max(gross_steps - 1, 1)), max_size=6, unique=True)))
+    bounds = [0, *[c for c in cuts if c < gross_steps], gross_steps]
+    amounts = [(b - a) * step for a, b in itertools.pairwise(bounds)]
+    if not draw(st.booleans()):
+        amounts = amounts[: draw(st.integers(min_value=1, max_value=len(amounts)))]
+    return currency, step, lines, amounts
+
+
+@given(erp_invoices_and_refunds())
+def test_refunds_split_in_what_the_erp_holds_keep_the_tax_invariants(
+    case: tuple[str, int, list[tuple[int, int]], list[int]],
+) -> None:
+    currency, step, lines, amounts = case
+    gross = sum(net + tax for net, tax in lines)
+    tax = sum(t for _, t in lines)
+    credited = tax_credited = 0
+    for amount in amounts:
+        share = refund_tax_share(
+            gross=gross,
+            tax=tax,
+            credited_before=credited,
+            tax_credited_before=tax_credited,
+            amount=amount,
+            step=step,
+        )
+        parts = split_refund(lines, amount, share, step)
+        # every amount booked is one the ERP holds in the currency (KWD: whole 10 fils)
+        assert share % step == 0, currency
+        assert all(net % step == 0 and t % step == 0 for net, t in parts), (currency, parts)
+        assert all(net >= 0 and t >= 0 for net, t in parts)
+        assert sum(net for net, _ in parts) == amount - share and sum(t for _, t in parts) == share
+        # the tax is the refund's proportion of the invoice's tax to within one step
+        assert abs(share * gross - amount * tax) < step * gross
+        credited += amount
+        tax_credited += share
+        # never more tax than the invoice's
+        assert tax_credited <= tax
+    # exactly all of it when the refunds add up to the invoice (the residue on the last)
+    if credited == gross:
+        assert tax_credited == tax
+
+
+def test_a_kwd_refund_s_tax_is_rounded_to_what_netsuite_holds() -> None:
+    # 140.12 KWD with 6.67 tax; 33.330 back: 1.5866 of tax is 1.59 (NetSuite keeps KWD to 2 decimals)
+    assert (
+        refund_tax_share(
+            gross=140120, tax=6670, credited_before=0, tax_credited_before=0, amount=33330, step=10
+        )
+        == 1590
+    )
+    assert split_refund([(123450, 6170), (10000, 500)], 33330, 1590, 10) == [(29360, 1470), (2380, 120)]
 
 
 def test_allocate_puts_the_residue_on_the_last_weighted_line() -> None:

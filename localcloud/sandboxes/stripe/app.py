@@ -8,7 +8,7 @@ form-encoded with bracket notation, ``metadata[o2c_x]=y``; JSON replies carrying
 contract (``contract``: unknown, missing, mistyped and out-of-enum parameters refused as Stripe refuses them,
 before anything runs or is stored under an Idempotency-Key); each resource's endpoints are described in its
 module. Read by id here (``_getter``):
-- ``GET /v1/charges/{id}``, ``/v1/disputes/{id}``, ``/v1/invoices/{id}``, ``/v1/subscriptions/{id}``,
+- ``GET /v1/charges/{id}``, ``/v1/disputes/{id}``, ``/v1/subscriptions/{id}``,
   ``/v1/payouts/{id}``, ``/v1/balance_transactions/{id}``
 A request to a path Stripe's contract does not have is 404 ``Unrecognized request URL``; a ``Stripe-Version``
 Stripe does not know is 400 ``Invalid Stripe API version``, one the sandbox does not speak is 400 too.
@@ -87,10 +87,12 @@ class StripeSandbox(
         webhook_delay_s: float = 0.05,
         api_version: str = API_VERSION,
         settlement: dict[str, tuple[str, str]] | None = None,
+        reconciliation_delay_s: float = 0.2,
         host: str = "127.0.0.1",
         port: int = 0,
     ) -> None:
-        """``settlement``: ``{"jpy": ("usd", "0.0067")}``, as ``settle_into`` for each entry."""
+        """``settlement``: ``{"jpy": ("usd", "0.0067")}``, as ``settle_into`` for each entry;
+        ``reconciliation_delay_s``: from a payout's ``payout.paid`` to its ``payout.reconciliation_completed``."""
         super().__init__(
             webhook_url=webhook_url,
             webhook_secret=webhook_secret,
@@ -116,7 +118,7 @@ class StripeSandbox(
             ("GET", r"^/v1/refunds/([^/]+)$", self._getter(self._refunds, "refund")),
             ("GET", r"^/v1/charges/([^/]+)$", self._getter(self._charges, "charge")),
             ("GET", r"^/v1/disputes/([^/]+)$", self._getter(self._disputes, "dispute")),
-            ("GET", r"^/v1/invoices/([^/]+)$", self._getter(self._invoices, "invoice")),
+            ("GET", r"^/v1/invoices/([^/]+)$", self._get_invoice),
             ("GET", r"^/v1/invoice_payments$", self._list_invoice_payments),
             (
                 "GET",
@@ -165,9 +167,17 @@ class StripeSandbox(
             ("POST", re.compile(r"^/_sandbox/subscriptions/([^/]+)/renew$"), self._c_renew),
             ("POST", re.compile(r"^/_sandbox/payouts$"), self._c_create_payout),
             ("POST", re.compile(r"^/_sandbox/payouts/every_currency$"), self._c_create_payouts),
+            ("POST", re.compile(r"^/_sandbox/payouts/reconciliation/hold$"), self._c_hold_reconciliation),
+            (
+                "POST",
+                re.compile(r"^/_sandbox/payouts/reconciliation/release$"),
+                self._c_release_reconciliation,
+            ),
+            ("POST", re.compile(r"^/_sandbox/payouts/([^/]+)/reconcile$"), self._c_reconcile_payout),
             ("GET", re.compile(r"^/_sandbox/settlement$"), self._c_settlements),
             ("POST", re.compile(r"^/_sandbox/settlement$"), self._c_settle_into),
         ]
+        self.reconciliation_delay_s = reconciliation_delay_s
         for currency, (into, rate) in (settlement or {}).items():
             self.settle_into(currency, into, rate)
 

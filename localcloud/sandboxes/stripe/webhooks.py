@@ -7,7 +7,8 @@ untouched);
 ``charge.dispute.created``, ``charge.dispute.closed``; ``customer.subscription.created``, on renewal
 ``payment_intent.succeeded`` + ``invoice.paid`` + ``invoice.payment_succeeded`` or
 ``payment_intent.payment_failed`` + ``invoice.payment_failed``, and ``customer.subscription.updated``
-when the status changes (``previous_attributes.status``); ``payout.created``, ``payout.paid``. Each event
+when the status changes (``previous_attributes.status``); ``payout.created``, ``payout.paid``,
+``payout.reconciliation_completed``. Each event
 (``evt_...``, ``data.object`` = a snapshot of the whole object, metadata included) is POSTed by a background thread ``webhook_delay_s`` after the change,
 signed ``Stripe-Signature: t=...,v1=...`` with ``webhook_secret``; and, as Stripe does, to every enabled
 WebhookEndpoint (``webhook_endpoints``) whose ``enabled_events`` has the type (or ``*``), signed with that
