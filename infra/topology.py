@@ -184,7 +184,7 @@ STAGE_SETTING_DEFAULTS: dict[str, str] = {
     "PUBLIC_BASE_URL": "",  # empty: the API's own execute-api URL
     "HUBSPOT_API_BASE_URL": "https://api.hubapi.com",
     "HUBSPOT_CLOSED_WON_STAGES": "closedwon",
-    "SALESFORCE_LOGIN_URL": "https://login.salesforce.com",
+    "SALESFORCE_MY_DOMAIN_URL": "",  # the org's https://<name>.my.salesforce.com (required with Salesforce)
     "SALESFORCE_ORG_IDS": "",
     "SALESFORCE_CLOSED_WON_STAGES": "Closed Won",
     "NETSUITE_BASE_URL": "",  # empty: https://<account>.suitetalk.api.netsuite.com
@@ -250,7 +250,7 @@ SALESFORCE_WEBHOOK = FunctionSpec(
     secrets=(SALESFORCE_CREDENTIALS.id,),
     publishes_events=True,
     settings={"MAX_BODY_BYTES": "1048576"},
-    stage_settings=("SALESFORCE_LOGIN_URL", "SALESFORCE_ORG_IDS", "SALESFORCE_CLOSED_WON_STAGES"),
+    stage_settings=("SALESFORCE_MY_DOMAIN_URL", "SALESFORCE_ORG_IDS", "SALESFORCE_CLOSED_WON_STAGES"),
 )
 
 ERP_WEBHOOK = FunctionSpec(
@@ -275,7 +275,7 @@ PARTNER_EVENT_INGEST = FunctionSpec(
     tables={IDEMPOTENCY_TABLE.id: "read_write"},
     secrets=(SALESFORCE_CREDENTIALS.id,),
     publishes_events=True,
-    stage_settings=("SALESFORCE_LOGIN_URL", "SALESFORCE_CLOSED_WON_STAGES"),
+    stage_settings=("SALESFORCE_MY_DOMAIN_URL", "SALESFORCE_CLOSED_WON_STAGES"),
 )
 
 ERP_TASKS = FunctionSpec(
@@ -322,7 +322,7 @@ CRM_TASKS = FunctionSpec(
     memory_mb=512,
     timeout_s=30,
     secrets=(HUBSPOT_CREDENTIALS.id, SALESFORCE_CREDENTIALS.id),
-    stage_settings=("HUBSPOT_API_BASE_URL", "SALESFORCE_LOGIN_URL"),
+    stage_settings=("HUBSPOT_API_BASE_URL", "SALESFORCE_MY_DOMAIN_URL"),
     state_machine_task=True,
 )
 WAIT_REGISTRAR = FunctionSpec(
@@ -412,7 +412,7 @@ PAYOUT_DEPOSITOR = FunctionSpec(
     stage_settings=_ERP_AND_STRIPE_SETTINGS,
 )
 _ERP_STRIPE_CRM_SECRETS = (*_ERP_AND_STRIPE_SECRETS, HUBSPOT_CREDENTIALS.id, SALESFORCE_CREDENTIALS.id)
-_ERP_STRIPE_CRM_SETTINGS = (*_ERP_AND_STRIPE_SETTINGS, "HUBSPOT_API_BASE_URL", "SALESFORCE_LOGIN_URL")
+_ERP_STRIPE_CRM_SETTINGS = (*_ERP_AND_STRIPE_SETTINGS, "HUBSPOT_API_BASE_URL", "SALESFORCE_MY_DOMAIN_URL")
 DISPUTE_SYNC = FunctionSpec(
     id="DisputeSync",
     code_dir="functions/dispute_sync",
