@@ -242,6 +242,11 @@ class HubSpotSandbox(Sandbox):
         with self._lock:
             return sorted(self._schema[object_type])
 
+    def clear_requests(self) -> None:
+        """Forget the request log (e.g. after a test's setup calls)."""
+        with self._lock:
+            self._requests.clear()
+
     def answer_late_next(self, delay_s: float) -> None:
         """Carry out the next API request, then wait ``delay_s`` before answering (a timeout after the fact)."""
         with self._lock:

@@ -378,6 +378,11 @@ class SalesforceSandbox(Sandbox):
         with self._lock:
             return sorted(self._fields(sobject))
 
+    def clear_requests(self) -> None:
+        """Forget the request log (e.g. after a test's setup calls)."""
+        with self._lock:
+            self._requests.clear()
+
     def answer_late_next(self, delay_s: float) -> None:
         """Carry out the next API request, then wait ``delay_s`` before answering (a timeout after the fact)."""
         with self._lock:
