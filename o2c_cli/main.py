@@ -165,8 +165,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             target = resolve(args.stack, args.region)
             crms = (args.only,) if args.only else ("hubspot", "salesforce")
             statuses = crm_setup.crm_status(target, create=not args.check, crms=crms)
-            for status in statuses:
-                print(status.line())
+            for field_status in statuses:
+                print(field_status.line())
             bad = [s for s in statuses if s.state in (crm_setup.MISSING, crm_setup.MISMATCH)]
             print(f"{len(bad)} CRM field(s) missing" if bad else "CRM fields: all present")
             return 1 if bad else 0

@@ -71,7 +71,7 @@ def soql_literal(value: str) -> str:
     return f"'{escaped}'"
 
 
-def my_domain_url(url: str) -> str:
+def check_my_domain_url(url: str) -> str:
     """The org's My Domain URL for the token request; ``ValueError`` for a generic login host or no URL."""
     text = (url or "").strip().rstrip("/")
     parts = urlsplit(text)
@@ -121,7 +121,7 @@ class SalesforceCrm:
         self._client_secret = client_secret
         self._api = f"/services/data/{api_version}"
         self._factory = http_factory or _default_http
-        self._login_http = self._factory(my_domain_url(my_domain_url), lambda: {})
+        self._login_http = self._factory(check_my_domain_url(my_domain_url), lambda: {})
         self._default_currency = v.currency(default_currency, "default_currency")
         self._tax_id_field = tax_id_field
         self._region_field = region_field

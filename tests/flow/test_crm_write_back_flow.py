@@ -11,7 +11,8 @@ from typing import Any
 import pytest
 
 from o2c_cli.crm_scenarios import hubspot_deal
-from o2c_cli.crm_setup import setup_crm
+from o2c_cli.crm_setup import missing_crm_fields
+from o2c_cli.main import main
 from o2c_cli.trace import trace
 from tests.flow.conftest import Hub
 from tests.flow.q2c import save_card, wait_until
@@ -30,13 +31,20 @@ def hubspot_api(hub: Hub, method: str, path: str) -> int:
 
 
 @pytest.fixture
-def portal_without_the_invoice_property(hub: Hub) -> Iterator[None]:
+def portal_without_the_invoice_property(
+    hub: Hub, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> Iterator[None]:
     # Given someone deleted the deal property the hub writes the ERP invoice number into
     assert hubspot_api(hub, "DELETE", f"/crm/v3/properties/deals/{MISSING}") == 204
+    monkeypatch.setenv("O2C_STATE_DIR", str(hub.state_dir))
+    assert main(["setup", "crm", "--check"]) == 1  # the check names it, and changes nothing
+    assert f"missing   hubspot deals.{MISSING}" in capsys.readouterr().out
     try:
         yield
     finally:  # the other flow tests share this portal: set it up again, as a user would
-        assert all(s.ok for s in setup_crm(hub.target))
+        assert main(["setup", "crm"]) == 0
+        assert f"created   hubspot deals.{MISSING}" in capsys.readouterr().out
+        assert missing_crm_fields(hub.target) == []
 
 
 @pytest.mark.usefixtures("portal_without_the_invoice_property")
