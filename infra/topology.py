@@ -387,8 +387,9 @@ REFUND_BOOKER = FunctionSpec(
         PENDING_TABLE.id: "read_write",
         IDEMPOTENCY_TABLE.id: "read_write",
     },
-    secrets=_ERP_AND_STRIPE_SECRETS,
-    stage_settings=_ERP_AND_STRIPE_SETTINGS,
+    # the refund's tax is returned in AvaTax
+    secrets=(*_ERP_AND_STRIPE_SECRETS, AVATAX_CREDENTIALS.id),
+    stage_settings=(*_ERP_AND_STRIPE_SETTINGS, "AVATAX_BASE_URL"),
 )
 REFUND_INITIATOR = FunctionSpec(
     id="RefundInitiator",
@@ -425,8 +426,9 @@ DISPUTE_SYNC = FunctionSpec(
         IDEMPOTENCY_TABLE.id: "read_write",
         PENDING_TABLE.id: "read_write",
     },
-    secrets=_ERP_STRIPE_CRM_SECRETS,
-    stage_settings=_ERP_STRIPE_CRM_SETTINGS,
+    # a lost dispute's tax is returned in AvaTax
+    secrets=(*_ERP_STRIPE_CRM_SECRETS, AVATAX_CREDENTIALS.id),
+    stage_settings=(*_ERP_STRIPE_CRM_SETTINGS, "AVATAX_BASE_URL"),
 )
 RENEWAL_SYNC = FunctionSpec(
     id="RenewalSync",

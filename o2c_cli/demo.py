@@ -276,7 +276,9 @@ def _quote_to_cash(cloud: Any, target: Any, ctx: Ctx, failures: list[str]) -> No
         return lambda: playbook.wait_until(target, name, status="SUCCEEDED", timeout=180)
 
     for label, name in deals.items():
-        card = "pm_card_chargeDeclined" if "declined" in label else "pm_card_visa"
+        # Stripe's 4000 0000 0000 0341: saved fine, declined when charged (other declining cards are
+        # refused when they are saved, before the hub ever charges them)
+        card = "pm_card_chargeCustomerFail" if "declined" in label else "pm_card_visa"
         step(f"{label}: the customer saves a card ({card})", saves_card(name, card))
     step(
         "deal with a declined card: on hold, the customer saves another card",
@@ -371,11 +373,22 @@ def _after_sale(cloud: Any, target: Any, ctx: Ctx, failures: list[str]) -> None:
     cloud.wait_until_idle(timeout=120)
 
     refunds = [r for r in stripe.refunds() if r["payment_intent"] == hubspot_intent["id"]]
+    credits = [
+        r for r in netsuite.records("creditMemo") if refunds and r["externalId"] == f"cm-{refunds[0]['id']}"
+    ]
     check(
         "o2c refund 100.00 EUR: Stripe refund → ERP credit memo and customer refund",
-        len(refunds) == 1
-        and len([r for r in netsuite.records("creditMemo") if r["externalId"] == f"cm-{refunds[0]['id']}"])
-        == 1,
+        len(refunds) == 1 and len(credits) == 1,
+    )
+    returns = [
+        d for d in cloud.sandboxes["avatax"].documents if refunds and d["code"] == f"rtn-{refunds[0]['id']}"
+    ]
+    check(
+        "the refund's share of the VAT: reversed on the credit memo, returned in AvaTax",
+        len(credits) == 1
+        and credits[0]["taxTotal"] > 0
+        and len(returns) == 1
+        and returns[0]["totalTax"] == -credits[0]["taxTotal"],
     )
     check(
         "chargeback: ERP dispute hold, a task for the deal owner in Salesforce, won → hold cancelled",

@@ -40,12 +40,28 @@ def save_card(
     state: str = "WaitForPaymentMethod",
     timeout: float = 90,
 ) -> str:
-    """The customer saves a card on the SetupIntent the execution waits for; Stripe sends the webhook."""
+    """The customer saves a card on the SetupIntent the execution waits for: the SetupIntent is confirmed
+    with ``payment_method`` through Stripe's API (``POST /v1/setup_intents/{id}/confirm``, as Stripe.js
+    does in the customer's browser; here server-side), and Stripe sends ``setup_intent.succeeded``. Stripe
+    refuses its declining test cards when they are saved (AssertionError here); a card that is saved and
+    declined when charged is ``pm_card_chargeCustomerFail``."""
+    from shared.connectors.stripe_payments import StripePayments
+
     waiting = wait_until(target, name, state=state, timeout=timeout).waiting_on
     if not waiting or not waiting.startswith("setup:"):
         raise AssertionError(f"{name} is not waiting for a payment method: {waiting}")
     setup_intent = waiting.removeprefix("setup:")
-    cloud.sandboxes["stripe"].complete_setup(setup_intent, payment_method)
+    sandbox = cloud.sandboxes["stripe"]
+    stripe = StripePayments(lambda: str(sandbox.api_key), base_url=sandbox.url)
+    saved = stripe.confirm_setup_intent(
+        setup_intent_id=setup_intent,
+        payment_method_id=payment_method,
+        idempotency_key=f"confirm:{setup_intent}",
+    )
+    if not saved.succeeded:
+        raise AssertionError(
+            f"{name}: Stripe did not save {payment_method}: {saved.status} {saved.failure_code} {saved.decline_code}"
+        )
     return setup_intent
 
 

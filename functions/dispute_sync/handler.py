@@ -11,7 +11,7 @@ from typing import Any
 
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 
-from shared.connectors.factories import crm_for, netsuite_erp, stripe_payments
+from shared.connectors.factories import avatax, crm_for, netsuite_erp, stripe_payments
 from shared.consumers import sqs_consumer
 from shared.events.after_sale import DisputeRecorded, DisputeSettled
 from shared.o2c.after_sale import record_dispute, settle_dispute, skipping_unknown
@@ -48,7 +48,7 @@ def sync(record: SQSRecord) -> None:
             source_event_id=f"dispute-recorded:{data['disputeId']}",
         )
     else:
-        settled = settle_dispute(netsuite_erp(), data)
+        settled = settle_dispute(netsuite_erp(), data, tax=avatax())
         publish(
             DisputeSettled.model_validate(settled),
             correlation_id=metadata["correlationId"],

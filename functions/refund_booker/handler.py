@@ -1,5 +1,6 @@
 """Consumer: a refund that succeeded at Stripe (from the dashboard, the API or the hub) → ERP credit memo
-against the deal's invoice and a customer refund, once per refund id; ``RefundBooked``."""
+against the deal's invoice (with the refund's share of its tax) and a customer refund, and the return of that
+tax in AvaTax, once per refund id; ``RefundBooked``."""
 
 from __future__ import annotations
 
@@ -9,7 +10,7 @@ from typing import Any
 
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 
-from shared.connectors.factories import netsuite_erp, stripe_payments
+from shared.connectors.factories import avatax, netsuite_erp, stripe_payments
 from shared.consumers import sqs_consumer
 from shared.events.after_sale import RefundBooked
 from shared.o2c.after_sale import book_refund, skipping_unknown
@@ -34,7 +35,7 @@ def book(record: SQSRecord) -> None:
     logger.set_correlation_id(metadata["correlationId"])
 
     def book_and_publish() -> dict[str, Any]:
-        booked = book_refund(netsuite_erp(), stripe_payments(), data)
+        booked = book_refund(netsuite_erp(), stripe_payments(), data, tax=avatax())
         publish(
             RefundBooked.model_validate(booked),
             correlation_id=metadata["correlationId"],

@@ -159,7 +159,17 @@ _TRANSFORMS = {
 }
 _DEPOSITED = {"id": "deposited", "refName": "Deposited"}
 _NOT_DEPOSITED = {"id": "notDeposited", "refName": "Not Deposited"}
-_SUITEQL_COLUMNS = ("id", "externalid", "tranid", "total", "currency", "status", "trandate")
+_SUITEQL_COLUMNS = (
+    "id",
+    "externalid",
+    "tranid",
+    "total",
+    "taxtotal",
+    "currency",
+    "status",
+    "createdfrom",
+    "trandate",
+)
 _TIMESTAMP_TOLERANCE_S = 300
 _RFC = "https://www.rfc-editor.org/rfc/rfc9110.html#section-15.5."
 _TITLES = {
@@ -873,6 +883,11 @@ class NetSuiteSandbox(Sandbox):
                     continue
                 if "externalid" in conditions and record.get("externalId") != conditions["externalid"]:
                     continue
+                if (
+                    "createdfrom" in conditions
+                    and (record.get("createdFrom") or {}).get("id") != conditions["createdfrom"]
+                ):
+                    continue
                 rows.append((int(record["id"]), _suiteql_row(record_type, record, columns)))
         rows.sort(key=lambda row: row[0])
         page = [row for _, row in rows[offset : offset + limit]]
@@ -1247,6 +1262,7 @@ _SUITEQL_CONDITIONS = (
         ),
     ),
     ("externalid", re.compile(r"^externalid\s*=\s*'([^']*)'$", re.IGNORECASE)),
+    ("createdfrom", re.compile(r"^createdfrom\s*=\s*'(\d+)'$", re.IGNORECASE)),
 )
 
 
@@ -1292,7 +1308,9 @@ def _suiteql_row(record_type: str, record: dict[str, Any], columns: list[tuple[s
         "externalid": record.get("externalId"),
         "tranid": record.get("tranId"),
         "total": None if record.get("total") is None else str(record["total"]),
+        "taxtotal": None if record.get("taxTotal") is None else str(record["taxTotal"]),
         "currency": record["currency"]["id"],
+        "createdfrom": (record.get("createdFrom") or {}).get("id"),
         "status": status["id"] if isinstance(status, dict) else None,
     }
     row: dict[str, Any] = {"links": []}

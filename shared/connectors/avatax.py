@@ -1,8 +1,17 @@
 """Tax engine: Avalara AvaTax REST v2 (``https://rest.avatax.com``; sandbox ``https://sandbox-rest.avatax.com``).
 
-One call: ``POST /api/v2/transactions/create`` with ``"type": "SalesOrder"`` and ``"commit": false`` — a
-quote, which AvaTax does not record, so the call is safe to retry. Basic auth with the account id and the
-licence key; ``X-Avalara-Client`` names the hub.
+Calls (Basic auth with the account id and the licence key; ``X-Avalara-Client`` names the hub):
+- ``calculate``: ``POST /api/v2/transactions/create`` with ``"type": "SalesOrder"`` and ``"commit": false`` — a
+  quote, which AvaTax does not record, so the call is safe to retry.
+- ``record_return``: a refund recorded as AvaTax documents returns ("Product Returns"; ``RefundTransaction``
+  refunds a recorded ``SalesInvoice`` by lines or percentage only and points to ``CreateTransaction`` for
+  anything else): ``POST /api/v2/transactions/create`` with ``"type": "ReturnInvoice"``, ``"commit": true``,
+  negative line amounts (positive quantities), dated the day of the refund with ``taxOverride``
+  ``{"type": "TaxDate", "taxDate": <the original invoice's date>}``, the original's code in
+  ``referenceCode``; each line's tax is the tax the refund gave back (line ``taxOverride`` ``TaxAmount``), so
+  the liability AvaTax reports falls by exactly what the ERP's credit memo reverses. Once per document code:
+  ``GET /api/v2/companies/{companyCode}/transactions/{code}/types/ReturnInvoice`` before creating, and again
+  when the create is refused (a retried create of a committed code is ``DocumentCodeConflict``).
 
 Money: amounts go out as exact decimals in the document currency (``Money.to_decimal()``). Tax comes back
 as decimals AvaTax has already rounded to the currency (2 decimals for USD/EUR, none for JPY, 3 for KWD);
@@ -20,15 +29,17 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date
 from typing import Any, NamedTuple
+from urllib.parse import quote
 
 from shared.connectors import _values as v
-from shared.connectors.errors import ConnectorError, InvalidRecord
+from shared.connectors.errors import ConnectorError, InvalidRecord, NotFound, PermanentError
 from shared.connectors.http import JsonHttp
 from shared.crm.models import Address
 from shared.money import Money
 
 DEFAULT_BASE_URL = "https://rest.avatax.com"
 CREATE_PATH = "/api/v2/transactions/create"
+DOCUMENT_PATH = "/api/v2/companies/{company}/transactions/{code}/types/{type}"
 CLIENT_HEADER = "o2c-hub; 1; python-o2c-connectors; 1; lambda"
 _CODE = re.compile(r"^[A-Za-z0-9_.:-]{1,80}$")
 
@@ -54,6 +65,28 @@ class LineTax(NamedTuple):
 class TaxResult:
     total_tax: Money
     lines: list[LineTax]
+
+
+@dataclass(frozen=True)
+class ReturnLine:
+    """One line of a return: what was given back of an original line, ``amount`` its net and ``tax`` its tax,
+    both positive (the return makes them negative)."""
+
+    number: str
+    amount: Money
+    tax: Money
+    quantity: int = 1
+    item_code: str | None = None
+
+
+@dataclass(frozen=True)
+class RecordedReturn:
+    """A return AvaTax recorded: its code, status (``Committed``) and totals (negative: liability falls)."""
+
+    code: str
+    status: str
+    total_amount: Money
+    total_tax: Money
 
 
 def basic(account_id: str, license_key: Callable[[], str]) -> Callable[[], dict[str, str]]:
@@ -125,6 +158,108 @@ class AvaTax:
             _tidy_avatax_error(exc)
             raise
         return _result(answer, numbers, code)
+
+    def record_return(
+        self,
+        *,
+        document_code: str,
+        reference_code: str,
+        customer_code: str,
+        date: date,
+        tax_date: date,
+        ship_to: Address,
+        lines: list[ReturnLine],
+        currency: str,
+        reason: str,
+    ) -> RecordedReturn:
+        """Record a refund as a committed ``ReturnInvoice`` ``document_code`` (once: a second call finds it)."""
+        code = currency.upper()
+        if not _CODE.match(document_code) or len(document_code) > 50:
+            raise ValueError(f"{document_code[:60]!r} is not an AvaTax document code")
+        if not lines:
+            raise ValueError("nothing to return: no lines")
+        for line in lines:
+            for money in (line.amount, line.tax):
+                if money.currency != code:
+                    raise ValueError(f"line {line.number}: {money.currency}, document in {code}")
+                if money.amount < 0:
+                    raise ValueError(f"line {line.number}: give what was refunded as positive amounts")
+        found = self._return(document_code)
+        if found is not None:
+            return found
+        body = {
+            "type": "ReturnInvoice",
+            "companyCode": self.company_code,
+            "code": document_code,
+            "referenceCode": reference_code,
+            "customerCode": customer_code,
+            "date": date.isoformat(),
+            "currencyCode": code,
+            "addresses": {"singleLocation": _address(ship_to)},
+            "taxOverride": {"type": "TaxDate", "taxDate": tax_date.isoformat(), "reason": reason[:255]},
+            "lines": [
+                {
+                    "number": str(line.number),
+                    "quantity": line.quantity,
+                    "amount": -line.amount.to_decimal(),
+                    **({"itemCode": line.item_code} if line.item_code else {}),
+                    "taxOverride": {
+                        "type": "TaxAmount",
+                        "taxAmount": -line.tax.to_decimal(),
+                        "reason": reason[:255],
+                    },
+                }
+                for line in lines
+            ],
+            "commit": True,
+        }
+        try:
+            answer = self._http.request("POST", CREATE_PATH, json=body)
+        except PermanentError as exc:
+            _tidy_avatax_error(exc)
+            found = self._return(document_code)  # a retried create whose first attempt was committed
+            if found is not None:
+                return found
+            raise
+        except ConnectorError as exc:
+            _tidy_avatax_error(exc)
+            raise
+        return _recorded(answer, code)
+
+    def _return(self, document_code: str) -> RecordedReturn | None:
+        path = DOCUMENT_PATH.format(
+            company=quote(self.company_code, safe=""),
+            code=quote(document_code, safe=""),
+            type="ReturnInvoice",
+        )
+        try:
+            answer = self._http.request("GET", path)
+        except NotFound:
+            return None
+        except ConnectorError as exc:
+            _tidy_avatax_error(exc)
+            raise
+        currency = (
+            v.currency(answer.get("currencyCode"), "currencyCode") if isinstance(answer, dict) else None
+        )
+        if currency is None:
+            raise InvalidRecord(f"AvaTax return {document_code}: no currencyCode")
+        return _recorded(answer, currency)
+
+
+def _recorded(answer: Any, currency: str) -> RecordedReturn:
+    if not isinstance(answer, dict):
+        raise InvalidRecord("AvaTax transaction: unexpected response shape")
+    amount = v.decimal(answer.get("totalAmount"), "totalAmount")
+    tax = v.decimal(answer.get("totalTax"), "totalTax")
+    if amount is None or tax is None:
+        raise InvalidRecord("AvaTax return: no totals")
+    return RecordedReturn(
+        code=str(answer.get("code")),
+        status=str(answer.get("status")),
+        total_amount=v.money(amount, currency, "totalAmount"),
+        total_tax=v.money(tax, currency, "totalTax"),
+    )
 
 
 def _line(line: TaxLine) -> dict[str, Any]:

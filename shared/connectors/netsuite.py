@@ -15,8 +15,10 @@ Calls, as NetSuite documents them (paths under ``/services/rest/record/v1``):
 
 After the sale (refunds, disputes, renewals, dunning, payouts):
 - ``POST /invoice/{id}/!transform/creditMemo`` ``{"externalId", "memo", "apply", ["item"]}`` (``?replace=item``
-  for a partial credit) → a credit memo, applied to the invoice as far as it is still open; the rest of it
-  is unapplied credit that a customer refund pays out
+  for a partial credit: the invoice's lines with the refund's share of each, net ``amount`` and ``tax1Amt``) →
+  a credit memo, applied to the invoice as far as it is still open; the rest of it is unapplied credit that a
+  customer refund pays out. The credit memos already made from the invoice (SuiteQL ``createdfrom``) tell what
+  was credited before, so the tax shares of several refunds add up to the invoice's tax, never more
 - ``PUT /customerRefund/eid:{ext}?replace=apply`` (applies credit memos; payment method "Stripe")
 - ``POST /invoice/{id}/!transform/returnAuthorization`` (a dispute hold), ``PATCH /returnAuthorization/{id}``
   (approve / cancel it), ``POST /returnAuthorization/{id}/!transform/creditMemo`` (a lost dispute)
@@ -75,6 +77,7 @@ from shared.connectors.http import USER_AGENT, parse_retry_after, pool_manager
 from shared.connectors.retry import with_retries
 from shared.crm.models import Address
 from shared.money import Money, from_major
+from shared.tax_share import refund_tax_share, split_refund
 
 if TYPE_CHECKING:
     from shared.connectors.erp_gate import ErpGate
@@ -107,7 +110,8 @@ TRANSACTION_TYPES: Mapping[str, str] = {
 }
 SUITEQL_PAGE_LIMIT = 1000  # NetSuite's largest page
 _SUITEQL_COLUMNS = (
-    "id, externalid, tranid, total, currency, status, TO_CHAR(trandate, 'YYYY-MM-DD') AS trandate"
+    "id, externalid, tranid, total, taxtotal, currency, status, createdfrom, "
+    "TO_CHAR(trandate, 'YYYY-MM-DD') AS trandate"
 )
 # NetSuite's ids of the sales order statuses (the ``orderStatus`` select field).
 ORDER_STATUS = {
@@ -670,15 +674,18 @@ class NetSuiteErp:
 
         NetSuite: ``POST /invoice/{id}/!transform/creditMemo``. A full credit (``amount`` = the invoice
         total) keeps the lines NetSuite copies from the invoice, so tax is reversed line by line. A partial
-        credit (Stripe refunds an amount, not lines) replaces them (``?replace=item``) with one line of the
-        ``credit_item_id`` "Refund" item (non-taxable) for the gross amount. The memo is applied to the
-        invoice up to what the invoice still owes; the rest is unapplied credit for ``refund_credit_memo``."""
+        credit (Stripe refunds an amount, tax included, not lines) replaces them (``?replace=item``) with the
+        invoice's lines carrying the refund's share: its tax share (``shared.tax_share``: the invoice's tax in
+        proportion to what has been credited, cumulatively, so that all credits together reverse at most the
+        invoice's tax and exactly that when the invoice is credited in full) spread over the lines' tax, the
+        rest over their net amounts. The memo is applied to the invoice up to what the invoice still owes; the
+        rest is unapplied credit for ``refund_credit_memo``."""
         invoice_id = _internal_id(invoice_id, "invoice")
         external_id = _external_id(external_id)
         found = self.get_by_external_id("creditMemo", external_id)
         if found is not None:
             return _ref(found, external_id, "tranId")
-        invoice = self._get("invoice", invoice_id)
+        invoice = self._get("invoice", invoice_id, expand=True)
         return self._credit("invoice", invoice, external_id, amount, memo, invoice_id)
 
     def refund_credit_memo(
@@ -726,18 +733,20 @@ class NetSuiteErp:
     ) -> ErpRef:
         """A chargeback under review: a return authorization for ``amount`` from the invoice, left Pending
         Approval. It is non-posting (no GL impact, the invoice stays as it is) yet visible on the customer
-        and the invoice as a pending credit. Once per external id (the dispute id)."""
+        and the invoice as a pending credit. Its lines carry the dispute's share of the invoice's lines and tax
+        (as a partial credit's), so the credit memo a lost dispute becomes reverses that tax. Once per external
+        id (the dispute id)."""
         invoice_id = _internal_id(invoice_id, "invoice")
         external_id = _external_id(external_id)
         found = self.get_by_external_id("returnAuthorization", external_id)
         if found is not None:
             return _ref(found, external_id, "tranId")
-        invoice = self._get("invoice", invoice_id)
+        invoice = self._get("invoice", invoice_id, expand=True)
         _positive(amount, "a dispute hold")
         _same_currency(amount, invoice, self._currency_ids, f"invoice {invoice_id}")
         body: dict[str, Any] = {
             "externalId": external_id,
-            "item": {"items": [self._credit_line(external_id, amount)]},
+            "item": {"items": self._refund_lines(invoice, external_id, amount)},
             "orderStatus": {"id": RMA_STATUS["pendingApproval"]},
         }
         if memo:
@@ -943,11 +952,13 @@ class NetSuiteErp:
         *,
         since: date | None = None,
         external_id: str | None = None,
+        created_from: str | None = None,
         page_size: int = SUITEQL_PAGE_LIMIT,
     ) -> list[dict[str, Any]]:
-        """Transactions of one type (dated ``since`` or later; with ``external_id``), by SuiteQL, every
-        page: ``[{"id", "externalId", "tranId", "total": Decimal, "currency": ISO code, "status",
-        "tranDate": date}]`` in internal id order."""
+        """Transactions of one type (dated ``since`` or later; with ``external_id``; made from the transaction
+        ``created_from``), by SuiteQL, every page: ``[{"id", "externalId", "tranId", "total": Decimal,
+        "taxTotal": Decimal, "currency": ISO code, "status", "createdFrom": id, "tranDate": date}]`` in internal
+        id order."""
         if record_type not in TRANSACTION_TYPES:
             raise ValueError(f"{record_type!r} is not a transaction record type")
         if not 1 <= page_size <= SUITEQL_PAGE_LIMIT:
@@ -957,6 +968,8 @@ class NetSuiteErp:
             where.append(f"trandate >= TO_DATE('{since.isoformat()}', 'YYYY-MM-DD')")
         if external_id is not None:
             where.append(f"externalid = '{_external_id(external_id)}'")  # the pattern admits no quote
+        if created_from is not None:
+            where.append(f"createdfrom = '{_internal_id(created_from, 'transaction')}'")  # digits only
         # SuiteQL over REST takes no bind parameters: every value above is from a fixed map, an ISO date or
         # an external id (letters, digits, _ and -), so none can leave its quotes.
         conditions = " AND ".join(where)
@@ -1046,7 +1059,7 @@ class NetSuiteErp:
                     f"credit {external_id}: {amount.format()} is more than {what} ({total.format()})"
                 )
             if source_type == "invoice" and amount.amount < total.amount:
-                body["item"] = {"items": [self._credit_line(external_id, amount)]}
+                body["item"] = {"items": self._refund_lines(invoice, external_id, amount)}
                 query = {"replace": "item"}
             remaining = self._money_field(invoice, "amountRemaining")
             applied = min(amount.amount, remaining.amount)
@@ -1063,20 +1076,140 @@ class NetSuiteErp:
                 }
         return self._transform_once(source_type, source_id, "creditMemo", external_id, body, query=query)
 
-    def _credit_line(self, external_id: str, amount: Money) -> dict[str, Any]:
+    def _credit_line(self, external_id: str, net: Money, tax: Money) -> dict[str, Any]:
         if not self._credit_item_id:
             raise InvalidRecord(
                 f"credit {external_id}: a partial credit needs credit_item_id (or default_item_id)"
             )
-        value = amount.to_decimal()
+        value = net.to_decimal()
         return {
             "item": {"id": _internal_id(self._credit_item_id, "item")},
             "description": "Refund",
             "quantity": 1,
             "rate": value,
             "amount": value,
-            "tax1Amt": Decimal(0),
+            "tax1Amt": tax.to_decimal(),
         }
+
+    def credit_memo_lines(self, credit_memo_id: str) -> list[OrderLine]:
+        """The credit memo's item lines (net ``amount`` and ``tax`` in its currency; ``item_external_id`` the
+        item's external id, else its name, else its internal id), for the tax engine's return."""
+        memo = self._get("creditMemo", _internal_id(credit_memo_id, "creditMemo"), expand=True)
+        code = _record_currency(memo, self._currency_ids)
+        items = memo.get("item") if isinstance(memo.get("item"), dict) else {}
+        out = []
+        for n, line in enumerate(items.get("items") or [], 1):
+            if not isinstance(line, dict):
+                raise InvalidRecord(f"credit memo {credit_memo_id} line {n}: not an object")
+            item = line.get("item") if isinstance(line.get("item"), dict) else {}
+            quantity = _decimal(line.get("quantity") or 1)
+            amount = from_major(_decimal(line.get("amount") or 0), code)
+            out.append(
+                OrderLine(
+                    quantity=int(quantity)
+                    if quantity == quantity.to_integral_value() and quantity > 0
+                    else 1,
+                    rate=from_major(_decimal(line.get("rate") or line.get("amount") or 0), code),
+                    amount=amount,
+                    tax=from_major(_decimal(line.get("tax1Amt") or 0), code),
+                    item_external_id=str(
+                        item.get("externalId") or item.get("refName") or item.get("id") or ""
+                    )
+                    or None,
+                    name=line.get("description"),
+                )
+            )
+        return out
+
+    def tax_customer(self, customer_id: str) -> tuple[str | None, Address | None]:
+        """The customer's external id (the tax engine's customer code) and its default shipping address, else
+        its default billing address, else its first (``addressBook`` with ``expandSubResources``)."""
+        customer = self._get("customer", _internal_id(customer_id, "customer"), expand=True)
+        book = customer.get("addressBook") if isinstance(customer.get("addressBook"), dict) else {}
+        entries = [e for e in book.get("items") or [] if isinstance(e, dict)]
+        entries.sort(key=lambda e: (not e.get("defaultShipping"), not e.get("defaultBilling")))
+        address = None
+        for entry in entries:
+            raw = entry.get("addressBookAddress")
+            if isinstance(raw, dict):
+                country = raw.get("country")
+                country_code = country.get("id") if isinstance(country, dict) else country
+                address = Address(
+                    street=raw.get("addr1"),
+                    city=raw.get("city"),
+                    state=raw.get("state"),
+                    postalCode=raw.get("zip"),
+                    country=str(country_code) if country_code else None,
+                )
+                break
+        external_id = customer.get("externalId")
+        return (str(external_id) if external_id else None), address
+
+    def credited(self, invoice_id: str) -> tuple[Decimal, Decimal]:
+        """What the credit memos made from the invoice add up to so far, in the invoice's currency: (total, tax
+        total). SuiteQL gives a credit memo's amounts with the sign of the posting (negative), so their size is
+        taken. A lost dispute's credit memo is made from its return authorization and is not counted: Stripe
+        refunds nothing of a charge under or lost to a dispute, so no credit follows it."""
+        invoice_id = _internal_id(invoice_id, "invoice")
+        total = tax = Decimal(0)
+        for row in self.list_records("creditMemo", created_from=invoice_id):
+            total += abs(row["total"] or 0)
+            tax += abs(row["taxTotal"] or 0)
+        return total, tax
+
+    def _refund_lines(
+        self, invoice: Mapping[str, Any], external_id: str, amount: Money
+    ) -> list[dict[str, Any]]:
+        """Lines crediting ``amount`` (tax included) of the invoice: its tax share (``shared.tax_share``, given
+        what was credited before) over the invoice lines' tax, the rest over their net amounts; each line keeps
+        the invoice line's item (and so its tax code). An invoice whose lines cannot be read gets one line of
+        the "Refund" item carrying the net and the tax share."""
+        code = _record_currency(invoice, self._currency_ids)
+        invoice_id = _internal_id(invoice.get("id"), "invoice")
+        total = self._money_field(invoice, "total")
+        tax_total = from_major(_decimal(invoice.get("taxTotal") or 0), code)
+        before, tax_before = self.credited(invoice_id)
+        share = refund_tax_share(
+            gross=total.amount,
+            tax=tax_total.amount,
+            credited_before=from_major(before, code).amount,
+            tax_credited_before=from_major(tax_before, code).amount,
+            amount=amount.amount,
+        )
+        items = (invoice.get("item") or {}).get("items") if isinstance(invoice.get("item"), dict) else None
+        lines = [
+            line for line in items or [] if isinstance(line, dict) and isinstance(line.get("item"), dict)
+        ]
+        if not lines:
+            return [
+                self._credit_line(external_id, Money.of(amount.amount - share, code), Money.of(share, code))
+            ]
+        weights = [
+            (
+                from_major(_decimal(line.get("amount") or 0), code).amount,
+                from_major(_decimal(line.get("tax1Amt") or 0), code).amount,
+            )
+            for line in lines
+        ]
+        out = []
+        for line, (net, tax) in zip(lines, split_refund(weights, amount.amount, share), strict=True):
+            if net == 0 and tax == 0:
+                continue
+            item = line["item"]
+            ref = {"id": str(item["id"])} if item.get("id") else {"externalId": str(item.get("externalId"))}
+            value = Money.of(net, code).to_decimal()
+            description = line.get("description")
+            out.append(
+                {
+                    "item": ref,
+                    "description": f"Refund: {description}"[:250] if description else "Refund",
+                    "quantity": 1,
+                    "rate": value,
+                    "amount": value,
+                    "tax1Amt": Money.of(tax, code).to_decimal(),
+                }
+            )
+        return out
 
     def _money_field(self, record: Mapping[str, Any], field: str) -> Money:
         code = _record_currency(record, self._currency_ids)
@@ -1093,10 +1226,12 @@ class NetSuiteErp:
             json={"orderStatus": {"id": ORDER_STATUS[status]}},
         )
 
-    def _get(self, record_type: str, key: str) -> dict[str, Any]:
+    def _get(self, record_type: str, key: str, *, expand: bool = False) -> dict[str, Any]:
+        """``expand``: with the sublists' lines (``expandSubResources=true``), not links to them."""
         if record_type not in RECORD_TYPES:
             raise ValueError(f"unknown NetSuite record type {record_type!r}")
-        body = self._http.request("GET", f"{RECORD_PATH}/{record_type}/{key}").body
+        query = {"expandSubResources": "true"} if expand else None
+        body = self._http.request("GET", f"{RECORD_PATH}/{record_type}/{key}", query=query).body
         if not isinstance(body, dict):
             raise InvalidRecord(f"{record_type} {key}: unexpected response shape")
         return body
@@ -1216,6 +1351,7 @@ def _suiteql_row(item: Any, currencies: Mapping[str, str]) -> dict[str, Any]:
     if not isinstance(item, dict):
         raise InvalidRecord("SuiteQL: a row is not an object")
     total = item.get("total")
+    tax = item.get("taxtotal")
     day = item.get("trandate")
     currency = item.get("currency")
     return {
@@ -1223,6 +1359,8 @@ def _suiteql_row(item: Any, currencies: Mapping[str, str]) -> dict[str, Any]:
         "externalId": item.get("externalid"),
         "tranId": item.get("tranid"),
         "total": None if total in (None, "") else _decimal(total),
+        "taxTotal": None if tax in (None, "") else _decimal(tax),
+        "createdFrom": None if item.get("createdfrom") in (None, "") else str(item["createdfrom"]),
         "currency": currencies.get(str(currency), str(currency)) if currency is not None else None,
         "status": item.get("status"),
         "tranDate": date.fromisoformat(str(day)) if day else None,

@@ -1,5 +1,5 @@
 """Stripe payments for the hub, on the official SDK (``stripe.StripeClient``): customers, SetupIntents for
-saving a card, off-session authorization / capture / void of PaymentIntents, and after the sale refunds,
+saving a card (created here, confirmed by the customer's browser or server-side with a PaymentMethod), off-session authorization / capture / void of PaymentIntents, and after the sale refunds,
 charges, payouts and the balance transactions a payout is made of (for reconciliation), and the invoice a
 payment paid (through Stripe's invoice payments).
 
@@ -81,6 +81,26 @@ class AuthorizationResult:
     @property
     def authorized(self) -> bool:
         return self.status == "requires_capture"
+
+
+@dataclass(frozen=True)
+class SetupResult:
+    """What confirming a SetupIntent came to. ``status`` is the SetupIntent's: ``succeeded`` (the card is
+    saved: ``payment_method_id`` is attached to the customer and can be charged off session),
+    ``requires_action`` (the bank wants the customer present, e.g. 3-D Secure), ``processing``, or
+    ``requires_payment_method`` (refused: ``failure_code`` e.g. ``card_declined``, ``decline_code``,
+    ``message`` Stripe's text for the customer)."""
+
+    setup_intent_id: str
+    status: str
+    payment_method_id: str | None
+    decline_code: str | None = None
+    failure_code: str | None = None
+    message: str | None = None
+
+    @property
+    def succeeded(self) -> bool:
+        return self.status == "succeeded"
 
 
 @dataclass(frozen=True)
@@ -215,6 +235,51 @@ class StripePayments:
             "client_secret": seti.get("client_secret"),
             "status": seti.get("status"),
         }
+
+    def confirm_setup_intent(
+        self, *, setup_intent_id: str, payment_method_id: str, idempotency_key: str
+    ) -> SetupResult:
+        """Confirm the SetupIntent server-side with a PaymentMethod (``POST /v1/setup_intents/{id}/confirm``
+        with ``payment_method``): a ``pm_...`` the customer's browser collected, or in test mode one of
+        Stripe's test payment methods (``pm_card_visa``; Stripe mints a new ``pm_...`` from it). On success
+        Stripe attaches the PaymentMethod to the SetupIntent's customer and sends ``setup_intent.succeeded``.
+        A card the bank refuses is returned (``status`` ``requires_payment_method`` and the codes), not
+        raised; a SetupIntent that is already succeeded or canceled is refused (``PermanentError``
+        ``setup_intent_unexpected_state``)."""
+        params: dict[str, Any] = {"payment_method": payment_method_id}
+        try:
+            seti = self._call(
+                "POST /v1/setup_intents/{id}/confirm",
+                lambda v1, options: v1.setup_intents.confirm(setup_intent_id, params, options),
+                idempotency_key=idempotency_key,
+            )
+        except _CardDeclined as declined:
+            error = declined.error
+            refused = error.get("setup_intent")
+            if not isinstance(refused, dict) or not refused.get("id"):
+                raise InvalidRecord(
+                    "POST /v1/setup_intents/{id}/confirm -> HTTP 402 card_error without its SetupIntent",
+                    status=402,
+                    code=error.get("code"),
+                ) from None
+            return SetupResult(
+                setup_intent_id=str(refused["id"]),
+                status=str(refused.get("status") or "requires_payment_method"),
+                payment_method_id=_ref(refused.get("payment_method")),
+                decline_code=error.get("decline_code"),
+                failure_code=error.get("code"),
+                message=error.get("message"),
+            )
+        status = str(seti.get("status"))
+        last_error = (seti.get("last_setup_error") or {}) if status != "succeeded" else {}
+        return SetupResult(
+            setup_intent_id=_id_of(seti, "seti_", "setup intent"),
+            status=status,
+            payment_method_id=_ref(seti.get("payment_method")),
+            decline_code=last_error.get("decline_code"),
+            failure_code=last_error.get("code"),
+            message=last_error.get("message"),
+        )
 
     # --- payments ------------------------------------------------------------------------------------
 
@@ -583,7 +648,7 @@ class PaymentIntentStateError(PermanentError):
 
 
 class _CardDeclined(PermanentError):
-    """A 402 ``card_error``: ``authorize`` turns it into an ``AuthorizationResult``."""
+    """A 402 ``card_error``: ``authorize`` and ``confirm_setup_intent`` turn it into their result."""
 
     def __init__(self, message: str, *, error: dict[str, Any]) -> None:
         super().__init__(message, status=402, code=error.get("code"), detail=error.get("message"))
@@ -613,4 +678,11 @@ def _id_of(obj: dict[str, Any], prefix: str, what: str) -> str:
     return object_id
 
 
-__all__ = ["AuthorizationResult", "PaymentIntentStateError", "RefundResult", "Settlement", "StripePayments"]
+__all__ = [
+    "AuthorizationResult",
+    "PaymentIntentStateError",
+    "RefundResult",
+    "Settlement",
+    "SetupResult",
+    "StripePayments",
+]

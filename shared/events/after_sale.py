@@ -36,6 +36,11 @@ class RefundBooked(EventData):
     erpRefundId: str
     amount: Money
     opportunityId: str | None = None
+    taxRefunded: Money | None = Field(
+        default=None,
+        description="The tax in the refund: reversed by the credit memo, returned in the tax engine",
+    )
+    taxReturnCode: str | None = Field(default=None, description="The tax engine's return document")
 
 
 class DepositRecorded(EventData):
@@ -102,6 +107,11 @@ class DisputeSettled(EventData):
     outcome: str
     erpCreditMemoId: str | None = None
     paymentIntentId: str | None = None
+    taxRefunded: Money | None = Field(
+        default=None,
+        description="Lost: the tax the chargeback took back, reversed and returned in the tax engine",
+    )
+    taxReturnCode: str | None = Field(default=None, description="Lost: the tax engine's return document")
 
 
 class RenewalInvoiced(EventData):

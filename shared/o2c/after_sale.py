@@ -1,7 +1,9 @@
 """After the sale: refunds booked in the ERP, refunds the hub initiates, payouts deposited to the cent.
 
 Every ERP write carries an external id derived from the payment platform's id (``cm-re_...``,
-``cr-re_...``, ``dep-po_...``), so redeliveries and retries after an ERP outage never book twice. A fact
+``cr-re_...``, ``dep-po_...``), so redeliveries and retries after an ERP outage never book twice. A refund
+(and a lost dispute) reverses its share of the invoice's tax in the ERP's credit memo and is recorded in the
+tax engine as a return of that tax (document code ``rtn-re_...`` / ``rtn-dp_...``, recorded once). A fact
 that arrives before what it depends on (a refund before its invoice, a payout before its payments are
 applied, a dispute's outcome before the dispute) raises ``NotYetKnown`` naming the fact it awaits: the
 consumer parks it until that fact is published (``shared.o2c.pending``), then books it as if it had
@@ -119,9 +121,48 @@ def invoice_paid_by(
     return deal, invoice
 
 
-def book_refund(erp: Any, payments: Any, refund: Mapping[str, Any]) -> dict[str, Any]:
+def record_tax_return(
+    erp: Any, tax: Any, *, document_code: str, invoice: Mapping[str, Any], credit_memo_id: str, reason: str
+) -> dict[str, Any]:
+    """The tax engine records the credit memo as a return: its lines (net and tax, as the ERP reversed them),
+    dated today and taxed as of the invoice's date, for the invoice's customer and address. Once per
+    ``document_code``. Returns ``{"taxReturnCode", "taxRefunded"}`` for the booked fact."""
+    from datetime import UTC, date, datetime
+
+    from shared.connectors.avatax import ReturnLine
+    from shared.connectors.errors import InvalidRecord
+
+    lines = erp.credit_memo_lines(credit_memo_id)
+    if not lines:
+        raise InvalidRecord(f"credit memo {credit_memo_id} has no lines to return")
+    customer_id = str((invoice.get("entity") or {}).get("id") or invoice.get("customerId") or "")
+    customer_code, address = erp.tax_customer(customer_id)
+    if address is None or not address.country:
+        raise InvalidRecord(f"ERP customer {customer_id} has no address with a country to tax the return at")
+    today = datetime.now(UTC).date()
+    invoiced_on = date.fromisoformat(str(invoice["tranDate"])[:10]) if invoice.get("tranDate") else today
+    recorded = tax.record_return(
+        document_code=document_code,
+        reference_code=str(invoice.get("externalId") or invoice.get("tranId") or invoice.get("id")),
+        customer_code=customer_code or customer_id,
+        date=today,
+        tax_date=invoiced_on,
+        ship_to=address,
+        lines=[
+            ReturnLine(str(n), line.amount, line.tax, line.quantity, line.item_external_id)
+            for n, line in enumerate(lines, 1)
+        ],
+        currency=lines[0].amount.currency,
+        reason=reason,
+    )
+    refunded = Money.of(-recorded.total_tax.amount, recorded.total_tax.currency)
+    return {"taxReturnCode": recorded.code, "taxRefunded": refunded.model_dump()}
+
+
+def book_refund(erp: Any, payments: Any, refund: Mapping[str, Any], *, tax: Any) -> dict[str, Any]:
     """A refund that succeeded at the payment platform → ERP credit memo against the invoice the payment
-    paid (a deal's, or a subscription cycle's) and a customer refund applying it. Returns the RefundBooked
+    paid (a deal's, or a subscription cycle's), carrying the refund's share of the invoice's tax, and a
+    customer refund applying it; the tax engine records the return of that tax. Returns the RefundBooked
     data."""
     deal, invoice = invoice_paid_by(erp, payments, refund["paymentIntentId"])
     amount = Money.model_validate(refund["amount"])
@@ -133,6 +174,14 @@ def book_refund(erp: Any, payments: Any, refund: Mapping[str, Any]) -> dict[str,
     booked = erp.refund_credit_memo(
         credit.id, external_id=f"cr-{refund['refundId']}", customer_id=customer, amount=amount, memo=memo
     )
+    returned = record_tax_return(
+        erp,
+        tax,
+        document_code=f"rtn-{refund['refundId']}",
+        invoice=invoice,
+        credit_memo_id=credit.id,
+        reason=memo,
+    )
     return {
         "refundId": refund["refundId"],
         "paymentIntentId": refund["paymentIntentId"],
@@ -141,6 +190,7 @@ def book_refund(erp: Any, payments: Any, refund: Mapping[str, Any]) -> dict[str,
         "erpRefundId": booked.id,
         "amount": amount.model_dump(),
         "opportunityId": deal[1] if deal else None,
+        **returned,
     }
 
 
@@ -322,19 +372,34 @@ def record_dispute(
     }
 
 
-def settle_dispute(erp: Any, closed: Mapping[str, Any]) -> dict[str, Any]:
+def settle_dispute(erp: Any, closed: Mapping[str, Any], *, tax: Any) -> dict[str, Any]:
+    """A closed dispute: won → the hold is cancelled; lost → its credit memo (carrying the dispute's share of
+    the invoice's tax) and refund, and the tax engine records the return of that tax."""
     external_id = f"dsp-{closed['disputeId']}"
-    if erp.get_by_external_id("returnAuthorization", external_id) is None:
+    hold = erp.get_by_external_id("returnAuthorization", external_id)
+    if hold is None:
         raise NotYetKnown(
             f"dispute {closed['disputeId']} was not recorded in the ERP yet",
             awaiting=f"dispute:{closed['disputeId']}",
         )
     credit = erp.settle_dispute(external_id, outcome=closed["outcome"])
+    returned: dict[str, Any] = {}
+    invoice_id = (hold.get("createdFrom") or {}).get("id")
+    if credit is not None and invoice_id:
+        returned = record_tax_return(
+            erp,
+            tax,
+            document_code=f"rtn-{closed['disputeId']}",
+            invoice=erp.get("invoice", str(invoice_id)),
+            credit_memo_id=credit.id,
+            reason=f"Stripe dispute {closed['disputeId']} lost",
+        )
     return {
         "disputeId": closed["disputeId"],
         "outcome": closed["outcome"],
         "erpCreditMemoId": credit.id if credit else None,
         "paymentIntentId": closed.get("paymentIntentId"),
+        **returned,
     }
 
 

@@ -1,12 +1,17 @@
-"""Fixtures for the connector tests: the vendor sandboxes on free loopback ports, a fake sleep that records
-the waits instead of sleeping, and a tiny webhook receiver standing in for the hub."""
+"""Fixtures for the connector tests: the vendor sandboxes on free loopback ports, localstripe (an independent
+Stripe fake from the package index) as a second witness, a fake sleep that records the waits instead of
+sleeping, and a tiny webhook receiver standing in for the hub."""
 
 from __future__ import annotations
 
 import contextlib
 import json
+import socket
+import subprocess
+import sys
 import threading
 import time
+import urllib.error
 import urllib.request
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -258,3 +263,75 @@ def sandbox(hub: StripeHub) -> Iterator[StripeSandbox]:
 @pytest.fixture
 def stripe(sandbox: StripeSandbox) -> StripePayments:
     return StripePayments(lambda: STRIPE_API_KEY, base_url=sandbox.url, sleep=FakeSleep())
+
+
+# --- localstripe: an independent Stripe fake (PyPI ``localstripe``), run as its own process ---------------
+
+# localstripe's own aiohttp app, served on a listening socket the test process opened (inherited as a file
+# descriptor): loopback only and no race for the port, where ``localstripe --port N`` listens on every
+# interface of a port chosen beforehand. Its store is kept in memory only: localstripe pickles it to the
+# fixed path /tmp/localstripe.pickle after every write, which parallel runs on one machine would share.
+_LOCALSTRIPE = """
+import socket, sys
+from aiohttp import web
+from localstripe.resources import store
+from localstripe.server import app
+store.dump_to_disk = lambda: None
+web.run_app(app, sock=socket.socket(fileno=int(sys.argv[1])), print=None, access_log=None)
+"""
+
+
+@dataclass(frozen=True)
+class LocalStripe:
+    url: str
+    api_key: str = "sk_test_localstripe"  # localstripe takes any ``sk_...`` key
+
+
+@pytest.fixture(scope="module")
+def localstripe(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalStripe]:
+    """localstripe on a free loopback port, answering before the first test; stopped at the end. It is
+    part of ``make test``: if it does not start, the test fails (never skipped)."""
+    log_path = tmp_path_factory.mktemp("localstripe") / "localstripe.log"
+    listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    listener.bind(("127.0.0.1", 0))
+    listener.listen(128)
+    url = f"http://127.0.0.1:{listener.getsockname()[1]}"
+    with log_path.open("wb") as log:
+        process = subprocess.Popen(
+            [sys.executable, "-c", _LOCALSTRIPE, str(listener.fileno())],
+            pass_fds=[listener.fileno()],
+            stdin=subprocess.DEVNULL,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
+    listener.close()  # the child holds it now
+    try:
+        _wait_until_answers(url, process, log_path)
+        yield LocalStripe(url)
+    finally:
+        process.terminate()
+        try:
+            process.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait(timeout=10)
+
+
+def _wait_until_answers(
+    url: str, process: subprocess.Popen[bytes], log_path: Any, timeout_s: float = 30
+) -> None:
+    """Until localstripe answers HTTP (401 without a key is an answer); fails if it exits or stays silent."""
+    opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))  # loopback: never via a proxy
+    deadline = time.monotonic() + timeout_s
+    while True:
+        if process.poll() is not None:
+            pytest.fail(f"localstripe exited with {process.returncode}:\n{log_path.read_text()[-2000:]}")
+        try:
+            opener.open(f"{url}/v1/customers", timeout=1).close()
+            return
+        except urllib.error.HTTPError:
+            return
+        except OSError:
+            if time.monotonic() > deadline:
+                pytest.fail(f"localstripe did not answer on {url} within {timeout_s} s")
+            time.sleep(0.05)

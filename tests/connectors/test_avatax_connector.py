@@ -12,7 +12,7 @@ import pytest
 
 from localcloud.sandboxes.avatax import AvaTaxSandbox
 from shared.connectors import AuthError, InvalidRecord, TransientError
-from shared.connectors.avatax import AvaTax, LineTax, TaxLine, TaxResult, basic
+from shared.connectors.avatax import AvaTax, LineTax, RecordedReturn, ReturnLine, TaxLine, TaxResult, basic
 from shared.connectors.http import JsonHttp
 from shared.crm.models import Address
 from shared.money import Money, from_major
@@ -169,3 +169,145 @@ def test_sandbox_lists_transactions_over_http(avatax: AvaTaxSandbox) -> None:
     quote(connector(avatax), BERLIN, [TaxLine("1", from_major("10", "EUR"))], "EUR")
 
     assert control(avatax.url, "GET", "/_sandbox/transactions")["transactions"][0]["code"] == "hs-deal-1001"
+
+
+# --- returns (a refund recorded in AvaTax) ----------------------------------------------------------------
+
+
+def give_back(tax: AvaTax, code: str = "rtn-re_1AbC") -> Any:
+    return tax.record_return(
+        document_code=code,
+        reference_code="inv-hubspot-1001",
+        customer_code="hs-company-77",
+        date=date(2026, 12, 1),
+        tax_date=date(2026, 11, 27),
+        ship_to=BERLIN,
+        lines=[
+            ReturnLine("1", from_major("68.06", "EUR"), from_major("12.93", "EUR"), 1, "PLT-1"),
+            ReturnLine("2", from_major("15.97", "EUR"), from_major("3.04", "EUR"), 1, "ONB-1"),
+        ],
+        currency="EUR",
+        reason="Stripe refund re_1AbC",
+    )
+
+
+def test_a_refund_is_recorded_once_as_a_committed_return_invoice(avatax: AvaTaxSandbox) -> None:
+    # When a refund of 84.03 + 15.97 VAT is recorded twice (a redelivered refund)
+    tax = connector(avatax)
+    first = give_back(tax)
+    again = give_back(tax)
+
+    # Then AvaTax holds one committed ReturnInvoice: negative amounts, the refund's tax as given, taxed as of
+    # the original sale, referencing it
+    assert (
+        first
+        == again
+        == RecordedReturn(
+            "rtn-re_1AbC", "Committed", from_major("-84.03", "EUR"), from_major("-15.97", "EUR")
+        )
+    )
+    [document] = avatax.documents
+    assert (document["type"], document["code"], document["referenceCode"]) == (
+        "ReturnInvoice",
+        "rtn-re_1AbC",
+        "inv-hubspot-1001",
+    )
+    assert (document["date"], document["taxDate"]) == ("2026-12-01", "2026-11-27")
+    assert [(line["lineAmount"], line["tax"]) for line in document["lines"]] == [
+        (Decimal("-68.06"), Decimal("-12.93")),
+        (Decimal("-15.97"), Decimal("-3.04")),
+    ]
+    [sent] = avatax.transactions
+    assert sent["taxOverride"] == {
+        "type": "TaxDate",
+        "taxDate": "2026-11-27",
+        "reason": "Stripe refund re_1AbC",
+    }
+    assert sum(r.startswith("POST") for r in avatax.requests) == 1
+
+
+def test_a_return_committed_whose_reply_was_lost_is_found_not_recorded_again(avatax: AvaTaxSandbox) -> None:
+    # Given the return was committed but the hub did not hear (it will look it up first, then retry)
+    tax = connector(avatax)
+    give_back(tax)
+    control(
+        avatax.url, "POST", "/_sandbox/faults", {"status": 404, "count": 1, "code": "EntityNotFoundError"}
+    )
+
+    # When it records the return again: the lookup misses, the create is refused as a conflict, the lookup finds it
+    again = give_back(tax)
+
+    assert again.code == "rtn-re_1AbC" and len(avatax.documents) == 1
+
+
+def test_the_sandbox_refuses_a_member_avatax_does_not_have(avatax: AvaTaxSandbox) -> None:
+    error = raw_error(
+        avatax,
+        {
+            "type": "SalesOrder",
+            "date": "2026-11-27",
+            "customerCode": "c1",
+            "addresses": {"singleLocation": {"country": "DE"}},
+            "lines": [{"amount": "10.00", "taxability": "full"}],
+        },
+    )
+
+    assert error["code"] == "JsonFormatError" and "'taxability'" in error["message"]
+    assert avatax.transactions == []
+
+
+def test_the_sandbox_refuses_a_value_outside_avatax_s_enums(avatax: AvaTaxSandbox) -> None:
+    error = raw_error(
+        avatax,
+        {
+            "type": "RefundInvoice",
+            "date": "2026-11-27",
+            "customerCode": "c1",
+            "addresses": {"singleLocation": {"country": "DE"}},
+            "lines": [{"amount": "10.00"}],
+        },
+    )
+
+    assert error["code"] == "InvalidEnumValue" and error["target"] == "IncorrectData"
+    assert avatax.transactions == []
+
+
+def raw_error(avatax: AvaTaxSandbox, body: dict[str, Any]) -> dict[str, Any]:
+    import base64
+    import json
+    import urllib.error
+    import urllib.request
+
+    token = base64.b64encode(f"{ACCOUNT_ID}:{LICENSE_KEY}".encode()).decode()
+    request = urllib.request.Request(
+        avatax.url + "/api/v2/transactions/create",
+        data=json.dumps(body).encode(),
+        method="POST",
+        headers={"Content-Type": "application/json", "Authorization": f"Basic {token}"},
+    )
+    opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))
+    with pytest.raises(urllib.error.HTTPError) as caught:
+        opener.open(request, timeout=10)
+    return json.loads(caught.value.read())["error"]
+
+
+def test_the_sandbox_s_errors_and_answers_are_avatax_s_models(avatax: AvaTaxSandbox) -> None:
+    from localcloud.sandboxes.avatax import contract
+
+    models, enums = contract()["models"], contract()["enums"]
+    error = raw_error(
+        avatax,
+        {"date": "2026-11-27", "customerCode": "c1", "lines": [{"amount": "1", "invented": True}]},
+    )
+    assert error["code"] == "JsonFormatError" and "invented" in error["message"]
+    assert set(error) <= set(models["ErrorInfo"]) and error["code"] in enums["ErrorCodeId"]
+    assert error["target"] in enums["ErrorTargetCode"]
+    assert all(set(d) <= set(models["ErrorDetail"]) for d in error["details"])
+
+    give_back(connector(avatax))
+    [document] = avatax.documents
+    assert set(document) <= set(models["TransactionModel"])
+    for line in document["lines"]:
+        assert set(line) <= set(models["TransactionLineModel"])
+        assert all(set(detail) <= set(models["TransactionLineDetailModel"]) for detail in line["details"])
+    assert document["type"] in enums["DocumentType"] and document["status"] in enums["DocumentStatus"]

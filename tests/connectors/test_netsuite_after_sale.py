@@ -100,12 +100,15 @@ def test_a_partial_refund_recorded_twice_is_one_credit_memo_and_one_refund(netsu
             credit.id, external_id="re_1AbC", customer_id=customer.id, amount=eur("100.00"), memo="re_1AbC"
         )
 
-    # Then one credit memo (one refund line, unapplied: the invoice was paid) and one customer refund using it
+    # Then one credit memo (unapplied: the invoice was paid) and one customer refund using it; the 100.00 is
+    # tax included: 234.56 x 100.00 / 1469.06 = 15.97 of it is VAT, spread over the invoice's lines like their
+    # tax, the net 84.03 like their net amounts
     [memo] = netsuite.records("creditMemo")
     assert memo["id"] == credit.id and memo["createdFrom"]["id"] == invoice.id
-    assert [(line["item"]["id"], line["amount"]) for line in memo["item"]["items"]] == [
-        (REFUND_ITEM, Decimal("100.00"))
-    ]
+    assert [
+        (line["item"]["externalId"], line["amount"], line["tax1Amt"]) for line in memo["item"]["items"]
+    ] == [("PLT-1", Decimal("68.06"), Decimal("12.93")), ("ONB-1", Decimal("15.97"), Decimal("3.04"))]
+    assert memo["taxTotal"] == Decimal("15.97") and memo["subtotal"] == Decimal("84.03")
     assert memo["total"] == Decimal("100.00") and memo["apply"]["items"] == []
     assert memo["unapplied"] == 0 and memo["status"]["id"] == "fullyApplied"
     [record] = netsuite.records("customerRefund")
@@ -150,6 +153,25 @@ def test_credits_on_an_open_invoice_reduce_what_it_owes(netsuite: NetSuiteSandbo
     final = netsuite.record("invoice", invoice.id)
     assert final["amountRemaining"] == 0 and final["status"]["id"] == "paidInFull"
     assert [m["unapplied"] for m in netsuite.records("creditMemo")] == [0, 0]
+
+
+def test_partial_refunds_reverse_the_invoice_s_tax_in_proportion_and_in_full_when_they_add_up(
+    netsuite: NetSuiteSandbox,
+) -> None:
+    # Given a paid invoice of 1234.50 + 234.56 VAT = 1469.06 EUR
+    connector = after_sale_erp(netsuite)
+    _, invoice = invoiced(connector)
+
+    # When it is refunded in three parts that add up to all of it
+    for n, amount in enumerate(("333.33", "333.33", "802.40"), 1):
+        connector.credit_invoice(invoice.id, external_id=f"re_{n}-cm", amount=eur(amount), memo=None)
+
+    # Then each credit memo carries its share of the VAT (cumulatively rounded), and together exactly the
+    # invoice's VAT: the rounding residue is on the last
+    memos = netsuite.records("creditMemo")
+    assert [m["taxTotal"] for m in memos] == [Decimal("53.22"), Decimal("53.22"), Decimal("128.12")]
+    assert sum(m["taxTotal"] for m in memos) == Decimal("234.56")
+    assert sum(m["total"] for m in memos) == Decimal("1469.06")
 
 
 def test_a_full_credit_keeps_the_invoice_lines_and_their_tax(netsuite: NetSuiteSandbox) -> None:
@@ -231,6 +253,8 @@ def test_a_dispute_lost_becomes_one_credit_memo_and_one_refund(netsuite: NetSuit
     assert first == again and first is not None and first.external_id == "dp_1Lost-cm"
     [memo] = netsuite.records("creditMemo")
     assert memo["createdFrom"]["id"] == hold.id and memo["total"] == Decimal("500.00")
+    # the chargeback takes back VAT in proportion: 234.56 x 500.00 / 1469.06 = 79.83
+    assert memo["taxTotal"] == Decimal("79.83")
     assert memo["memo"] == "Dispute dp_1Lost" and memo["unapplied"] == 0
     [refund] = netsuite.records("customerRefund")
     assert refund["externalId"] == "dp_1Lost-rf" and refund["entity"]["id"] == customer.id
@@ -239,6 +263,24 @@ def test_a_dispute_lost_becomes_one_credit_memo_and_one_refund(netsuite: NetSuit
     assert transforms(netsuite, "creditMemo") == 1
     with pytest.raises(InvalidRecord):
         connector.settle_dispute("dp_1Lost", outcome="won")
+
+
+def test_a_chargeback_of_the_whole_charge_after_a_partial_refund_reverses_only_the_tax_left(
+    netsuite: NetSuiteSandbox,
+) -> None:
+    # Given a paid invoice (234.56 VAT) of which 469.06 was refunded
+    connector = after_sale_erp(netsuite)
+    _, invoice = invoiced(connector)
+    connector.credit_invoice(invoice.id, external_id="re_part-cm", amount=eur("469.06"), memo=None)
+
+    # When the bank takes back the whole 1469.06 and the dispute is lost
+    connector.open_dispute_hold(invoice.id, external_id="dp_1All", amount=eur("1469.06"), memo=None)
+    connector.settle_dispute("dp_1All", outcome="lost")
+
+    # Then the credit memos together reverse the invoice's VAT once, not more
+    memos = netsuite.records("creditMemo")
+    assert [m["total"] for m in memos] == [Decimal("469.06"), Decimal("1469.06")]
+    assert sum(m["taxTotal"] for m in memos) == Decimal("234.56")
 
 
 # --- renewals and dunning ---------------------------------------------------------------------------------
@@ -355,5 +397,10 @@ def test_suiteql_lists_transactions_page_by_page(netsuite: NetSuiteSandbox) -> N
     assert everything[0]["tranDate"] == date(2025, 1, 1) and everything[0]["status"] == "open"
     assert [r["tranId"] for r in recent] == [i.document_number for i in invoices[2:]]
     assert [r["id"] for r in one] == [invoices[3].id]
-    assert [r["externalId"] for r in connector.list_records("creditMemo")] == ["cm_m1"]
-    assert sum(r == "POST /services/rest/query/v1/suiteql" for r in netsuite.requests) == 3 + 2 + 1 + 1
+    [credit] = connector.list_records("creditMemo")
+    assert credit["externalId"] == "cm_m1" and credit["createdFrom"] == invoices[0].id
+    assert connector.list_records("creditMemo", created_from=invoices[1].id) == []
+    # one query by the credit memo (what was credited before), then one per page
+    assert (
+        sum(r == "POST /services/rest/query/v1/suiteql" for r in netsuite.requests) == 1 + 3 + 2 + 1 + 1 + 1
+    )

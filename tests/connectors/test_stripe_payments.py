@@ -186,6 +186,88 @@ def test_setup_intent_completed_sends_a_signed_setup_intent_succeeded(
     assert obj["metadata"] == LINKS
 
 
+def test_confirming_a_setup_intent_saves_the_card_once_and_replays_a_lost_reply(
+    stripe_sandbox: StripeSandbox, hub: Hub
+) -> None:
+    # Given a SetupIntent, and a first confirmation whose reply is lost after Stripe saved the card
+    stripe = payments(stripe_sandbox)
+    customer_id = given_customer(stripe)
+    seti = stripe.create_setup_intent(
+        customer_id=customer_id, metadata=LINKS, idempotency_key="setup:SO-1001"
+    )
+    stripe_sandbox.commit_then_timeout_next()
+
+    # When the hub confirms it with Stripe's test Visa (the connector retries under the same key)
+    setup = stripe.confirm_setup_intent(
+        setup_intent_id=seti["id"], payment_method_id="pm_card_visa", idempotency_key="confirm:SO-1001"
+    )
+    stripe_sandbox.wait_for_webhooks()
+
+    # Then the card is saved once: one succeeded SetupIntent, one event, the retry answered from the key
+    assert setup.succeeded and setup.payment_method_id is not None
+    [saved] = stripe_sandbox.setup_intents()
+    assert (saved["status"], saved["payment_method"]) == ("succeeded", setup.payment_method_id)
+    assert hub.types() == ["setup_intent.succeeded"]
+    calls = [(c["method"], c["path"], c["idempotency_key"]) for c in stripe_sandbox.api_calls][-2:]
+    assert calls == [("POST", f"/v1/setup_intents/{seti['id']}/confirm", "confirm:SO-1001")] * 2
+    # and confirming it again under another key is refused: it already succeeded
+    with pytest.raises(PermanentError) as again:
+        stripe.confirm_setup_intent(
+            setup_intent_id=seti["id"], payment_method_id="pm_card_visa", idempotency_key="confirm:again"
+        )
+    assert (again.value.status, again.value.code) == (400, "setup_intent_unexpected_state")
+
+
+def test_a_card_saved_fine_can_still_be_declined_when_charged(stripe_sandbox: StripeSandbox) -> None:
+    # Given a customer who saved Stripe's 4000 0000 0000 0341 ("attaching succeeds, charges fail")
+    stripe = payments(stripe_sandbox)
+    customer_id = given_customer(stripe)
+    seti = stripe.create_setup_intent(
+        customer_id=customer_id, metadata=LINKS, idempotency_key="setup:SO-1001"
+    )
+    setup = stripe.confirm_setup_intent(
+        setup_intent_id=seti["id"],
+        payment_method_id="pm_card_chargeCustomerFail",
+        idempotency_key="confirm:1",
+    )
+    assert setup.succeeded and setup.payment_method_id is not None
+
+    # When the hub authorizes off session
+    result = authorize(stripe, customer_id, setup.payment_method_id)
+
+    # Then the bank declines the charge, a business outcome
+    assert (result.status, result.failure_code, result.decline_code) == (
+        "requires_payment_method",
+        "card_declined",
+        "generic_decline",
+    )
+
+
+@pytest.mark.parametrize(
+    ("params", "param", "code"),
+    [
+        ({"payment_method": "pm_card_visa", "save_card": "true"}, "save_card", "parameter_unknown"),
+        ({"payment_method": "pm_card_nope"}, "payment_method", "resource_missing"),
+        ({"payment_method_data": {"type": "card"}}, "payment_method_data", None),
+    ],
+)
+def test_setup_intent_confirmation_refuses_what_stripe_does_not_take_and_what_the_sandbox_does_not_serve(
+    stripe_sandbox: StripeSandbox, params: dict[str, Any], param: str, code: str | None
+) -> None:
+    import stripe as sdk
+
+    stripe = payments(stripe_sandbox)
+    seti = stripe.create_setup_intent(
+        customer_id=given_customer(stripe), metadata=LINKS, idempotency_key="setup:SO-1001"
+    )
+    client = sdk.StripeClient(API_KEY, base_addresses={"api": stripe_sandbox.url}, max_network_retries=0)
+    with pytest.raises(sdk.InvalidRequestError) as refused:
+        client.v1.setup_intents.confirm(seti["id"], params)
+    assert (refused.value.http_status, refused.value.param, refused.value.code) == (400, param, code)
+    [untouched] = stripe_sandbox.setup_intents()
+    assert (untouched["status"], untouched["payment_method"]) == ("requires_payment_method", None)
+
+
 # --- authorize, decline, capture, void ----------------------------------------------------------------------
 
 

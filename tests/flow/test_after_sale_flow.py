@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Iterator
+from decimal import Decimal
 from typing import Any
 
 import pytest
@@ -99,12 +100,29 @@ def test_refunds_made_in_stripe_are_booked_in_the_erp_once_each(
     assert sorted(str(c["total"]) for c in credits.values()) == ["100.00", "50.50"]
     booked = [e for e in trace(cloud.target, paid_deal["intent"]["id"]) if e.detail_type == "RefundBooked"]
     assert sorted(b.data["refundId"] for b in booked) == sorted([first.id, second.id])
+    # a refund is tax included: each credit memo reverses its share of the invoice's VAT, and AvaTax records
+    # the return of exactly that tax
+    invoice = paid_deal["invoice"]
+    returns = {d["code"]: d for d in cloud.cloud.sandboxes["avatax"].documents}
+    for refund in (first, second):
+        credit = credits[f"cm-{refund.id}"]
+        share = invoice["taxTotal"] * credit["total"] / invoice["total"]
+        assert credit["taxTotal"] > 0 and abs(credit["taxTotal"] - share) <= Decimal("0.01"), credit
+        assert credit["subtotal"] + credit["taxTotal"] == credit["total"]
+        tax_return = returns[f"rtn-{refund.id}"]
+        assert (tax_return["type"], tax_return["status"]) == ("ReturnInvoice", "Committed")
+        assert tax_return["referenceCode"] == invoice["externalId"]
+        assert (tax_return["totalAmount"], tax_return["totalTax"]) == (
+            -credit["subtotal"],
+            -credit["taxTotal"],
+        )
 
-    # Stripe redelivers a refund webhook: nothing is booked twice
+    # Stripe redelivers a refund webhook: nothing is booked or returned twice
     events = [e for e in cloud.cloud.sandboxes["stripe"].events() if e["type"] == "refund.created"]
     cloud.cloud.sandboxes["stripe"].redeliver(events[0]["id"])
     cloud.settle()
     assert len(erp_records(cloud, "creditMemo", "cm-re_")) == 2
+    assert len(cloud.cloud.sandboxes["avatax"].documents) == 2
 
 
 def test_a_refund_the_hub_initiates_is_booked_once_stripe_confirms(
@@ -187,6 +205,10 @@ def test_a_dispute_is_recorded_with_a_task_for_the_deal_owner_and_settled_when_l
     assert [
         e.data["outcome"] for e in trace(cloud.target, dispute_id) if e.detail_type == "DisputeSettled"
     ] == ["lost"]
+    # the chargeback took back tax too: the credit memo reverses it, AvaTax records its return
+    [credit] = erp_records(cloud, "creditMemo", f"dsp-{dispute_id}")
+    [tax_return] = [d for d in cloud.cloud.sandboxes["avatax"].documents if d["code"] == f"rtn-{dispute_id}"]
+    assert credit["taxTotal"] > 0 and tax_return["totalTax"] == -credit["taxTotal"]
 
 
 def test_renewals_are_invoiced_once_and_a_failed_one_is_dunned_in_erp_and_crm(

@@ -6,6 +6,10 @@ from typing import Any
 
 import pytest
 
+from shared.connectors.avatax import RecordedReturn
+from shared.connectors.netsuite import OrderLine
+from shared.crm.models import Address
+from shared.money import Money
 from shared.o2c.after_sale import NotOurs, NotYetKnown, book_refund, record_dispute, settle_dispute
 from shared.o2c.pending import released_keys
 
@@ -58,6 +62,25 @@ class Erp:
         assert (credit_id, customer_id) == ("cm1", "77")
         return Ref("cr1")
 
+    def credit_memo_lines(self, credit_id: str) -> list[OrderLine]:
+        eur = Money.of(420, "EUR")
+        return [OrderLine(quantity=1, rate=eur, amount=eur, tax=Money.of(80, "EUR"), item_external_id="SUB")]
+
+    def tax_customer(self, customer_id: str) -> tuple[str, Address]:
+        return "cust-77", Address(country="DE")
+
+
+class Tax:
+    def __init__(self) -> None:
+        self.returns: list[dict[str, Any]] = []
+
+    def record_return(self, **kwargs: Any) -> RecordedReturn:
+        self.returns.append(kwargs)
+        tax = sum(line.tax.amount for line in kwargs["lines"])
+        return RecordedReturn(
+            kwargs["document_code"], "Committed", Money.of(-420, "EUR"), Money.of(-tax, "EUR")
+        )
+
 
 REFUND = {"refundId": "re_1", "paymentIntentId": "pi_1", "amount": {"amount": 500, "currency": "EUR"}}
 DISPUTE = {
@@ -70,7 +93,7 @@ DISPUTE = {
 
 def test_a_refund_before_the_deals_invoice_waits_for_its_payment_to_be_applied() -> None:
     with pytest.raises(NotYetKnown) as caught:
-        book_refund(NoInvoiceYet(), Payments(), REFUND)
+        book_refund(NoInvoiceYet(), Payments(), REFUND, tax=Tax())
     assert caught.value.awaiting == "payment:pi_1"
     # quote-to-cash announces the applied payment with InvoicePaid: that releases it
     assert "payment:pi_1" in released_keys("InvoicePaid", {"paymentIntentId": "pi_1", "opportunityId": "42"})
@@ -84,7 +107,7 @@ def test_a_dispute_before_the_deals_invoice_waits_for_its_payment_too() -> None:
 
 def test_a_disputes_outcome_before_the_dispute_waits_for_the_dispute_to_be_recorded() -> None:
     with pytest.raises(NotYetKnown) as caught:
-        settle_dispute(NoInvoiceYet(), {"disputeId": "dp_1", "outcome": "lost"})
+        settle_dispute(NoInvoiceYet(), {"disputeId": "dp_1", "outcome": "lost"}, tax=Tax())
     assert caught.value.awaiting == "dispute:dp_1"
     assert released_keys("DisputeRecorded", {"disputeId": "dp_1"}) == ["dispute:dp_1"]
 
@@ -96,18 +119,24 @@ def test_a_renewal_releases_what_waits_for_its_payment_and_unrelated_facts_relea
 
 
 def test_a_refund_of_a_renewal_payment_is_booked_against_that_cycles_invoice() -> None:
-    erp = Erp({"ren-in_7": {"id": "3009", "entity": {"id": "77"}}})
-    booked = book_refund(erp, SubscriptionPayments({"pi_1": "in_7"}), REFUND)
+    erp, tax = Erp({"ren-in_7": {"id": "3009", "entity": {"id": "77"}, "externalId": "ren-in_7"}}), Tax()
+    booked = book_refund(erp, SubscriptionPayments({"pi_1": "in_7"}), REFUND, tax=tax)
     assert erp.credited == [("3009", "cm-re_1")]
     assert (booked["erpInvoiceId"], booked["opportunityId"]) == ("3009", "42")  # the deal it renews
+    # and the tax engine hears of it: a return of the credit memo's tax, referencing the invoice
+    [returned] = tax.returns
+    assert (returned["document_code"], returned["reference_code"]) == ("rtn-re_1", "ren-in_7")
+    assert (
+        booked["taxRefunded"] == {"amount": 80, "currency": "EUR"} and booked["taxReturnCode"] == "rtn-re_1"
+    )
 
 
 def test_a_refund_of_a_renewal_not_yet_invoiced_in_the_erp_waits_for_it() -> None:
     with pytest.raises(NotYetKnown) as caught:
-        book_refund(Erp({}), SubscriptionPayments({"pi_1": "in_7"}), REFUND)
+        book_refund(Erp({}), SubscriptionPayments({"pi_1": "in_7"}), REFUND, tax=Tax())
     assert caught.value.awaiting == "payment:pi_1"  # RenewalInvoiced releases it
 
 
 def test_a_refund_of_a_payment_the_hub_never_made_is_not_ours() -> None:
     with pytest.raises(NotOurs):
-        book_refund(Erp({}), SubscriptionPayments({}), REFUND)
+        book_refund(Erp({}), SubscriptionPayments({}), REFUND, tax=Tax())

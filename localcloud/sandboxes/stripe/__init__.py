@@ -1,0 +1,32 @@
+"""A Stripe account (test mode) on loopback: the part of the v1 API ``shared.connectors.stripe_payments``
+calls, in Stripe's wire format, with Idempotency-Key semantics, test payment methods, and Stripe-signed
+webhook events delivered asynchronously, as Stripe delivers them.
+
+One module per Stripe resource, each documenting its part of the contract; ``StripeSandbox`` (``app``) is
+made of their mixins:
+- ``app``: the ``StripeSandbox`` class, routing, authentication, idempotency, Stripe's error shape, faults
+- ``forms``: form bodies and query strings in bracket notation, parameter checks; ``errors``: ``ApiError``
+- ``customers``, ``setup_intents``, ``payment_methods`` (test cards), ``payment_intents`` (and charges),
+  ``refunds``, ``disputes``, ``billing`` (subscriptions, invoices, invoice payments), ``balance`` (balance
+  transactions, payouts, FX settlement, fees), ``currencies`` (Stripe's smallest units, conversion)
+- ``webhooks``: events, their delivery and signing; ``control``: the ``/_sandbox`` control endpoints
+- ``state``: the records a ``StripeSandbox`` holds
+"""
+
+from localcloud.sandboxes.stripe.app import StripeSandbox
+from localcloud.sandboxes.stripe.balance import conversion_fee, processing_fee
+from localcloud.sandboxes.stripe.disputes import DISPUTE_FEE
+from localcloud.sandboxes.stripe.forms import decode_form
+from localcloud.sandboxes.stripe.payment_methods import TEST_CARDS, SandboxCard
+from localcloud.sandboxes.stripe.state import API_VERSION
+
+__all__ = [
+    "API_VERSION",
+    "DISPUTE_FEE",
+    "TEST_CARDS",
+    "SandboxCard",
+    "StripeSandbox",
+    "conversion_fee",
+    "decode_form",
+    "processing_fee",
+]

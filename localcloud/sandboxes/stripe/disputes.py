@@ -1,0 +1,115 @@
+"""Disputes (``dp_``): opened and closed from the Python control API (``open_dispute``, ``close_dispute``);
+``GET /v1/disputes/{id}``. A lost dispute books an ``adjustment`` balance transaction (fee ``DISPUTE_FEE``).
+"""
+
+from __future__ import annotations
+
+import copy
+import time
+from typing import Any
+
+from localcloud.sandboxes.stripe.errors import new_id
+from localcloud.sandboxes.stripe.payment_intents import _card_brand
+from localcloud.sandboxes.stripe.state import StripeState
+
+_DISPUTE_REASONS = frozenset(
+    {
+        "bank_cannot_process",
+        "check_returned",
+        "credit_not_processed",
+        "customer_initiated",
+        "debit_not_authorized",
+        "duplicate",
+        "fraudulent",
+        "general",
+        "incorrect_account_details",
+        "insufficient_funds",
+        "product_not_received",
+        "product_unacceptable",
+        "subscription_canceled",
+        "unrecognized",
+    }
+)
+
+
+#: What a lost dispute costs, in the smallest unit of the dispute's currency (15.00 USD on Stripe).
+DISPUTE_FEE = 1500
+
+
+class DisputesMixin(StripeState):
+    def open_dispute(self, charge_id: str, reason: str = "fraudulent") -> str:
+        """The cardholder disputes a captured charge: a ``dp_...`` over what is left of it after refunds,
+        status ``needs_response``, evidence due in 7 days; sends ``charge.dispute.created``."""
+        if reason not in _DISPUTE_REASONS:
+            raise ValueError(f"unknown dispute reason {reason!r}")
+        with self._lock:
+            charge = self._charges[charge_id]
+            if not charge["captured"]:
+                raise ValueError(f"{charge_id} was not captured: there is nothing to dispute")
+            if any(d["charge"] == charge_id for d in self._disputes.values()):
+                raise ValueError(f"{charge_id} is already disputed")
+            amount = charge["amount_captured"] - charge["amount_refunded"]
+            if amount <= 0:
+                raise ValueError(f"{charge_id} was refunded in full: there is nothing to dispute")
+            now = int(time.time())
+            dispute: dict[str, Any] = {
+                "id": new_id("dp", 24),
+                "object": "dispute",
+                "amount": amount,
+                "balance_transactions": [],
+                "charge": charge_id,
+                "created": now,
+                "currency": charge["currency"],
+                "evidence": {},
+                "evidence_details": {
+                    "due_by": now + 7 * 86400,
+                    "has_evidence": False,
+                    "past_due": False,
+                    "submission_count": 0,
+                },
+                "is_charge_refundable": False,
+                "livemode": False,
+                "metadata": {},
+                "payment_intent": charge["payment_intent"],
+                "payment_method_details": {"card": {"brand": _card_brand(charge)}, "type": "card"},
+                "reason": reason,
+                "status": "needs_response",
+            }
+            self._disputes[dispute["id"]] = dispute
+            charge["disputed"] = True
+            self._emit("charge.dispute.created", dispute, None)
+            return str(dispute["id"])
+
+    def close_dispute(self, dispute_id: str, outcome: str = "won") -> dict[str, Any]:
+        """The issuer decides: ``won`` (the funds stay) or ``lost`` (the disputed amount and a 15.00 dispute
+        fee, 1500 minor units of the dispute's currency, leave the balance: an ``adjustment`` balance
+        transaction). Sends ``charge.dispute.closed``; returns the dispute."""
+        if outcome not in ("won", "lost"):
+            raise ValueError('outcome is "won" or "lost"')
+        with self._lock:
+            dispute = self._disputes[dispute_id]
+            if dispute["status"] in ("won", "lost", "warning_closed"):
+                raise ValueError(f"{dispute_id} is already closed ({dispute['status']})")
+            previous = {"status": dispute["status"]}
+            if outcome == "lost":
+                amount, currency, rate = self._in_balance_of(
+                    self._charges[dispute["charge"]], dispute["amount"], dispute["currency"]
+                )
+                txn = self._add_balance_txn(
+                    "adjustment",
+                    -amount,
+                    currency,
+                    source=dispute_id,
+                    fee=DISPUTE_FEE,
+                    description=f"Chargeback withdrawal for {dispute['charge']}",
+                    reporting_category="dispute",
+                    fee_description="Dispute fee",
+                    exchange_rate=rate,
+                )
+                dispute["balance_transactions"] = [copy.deepcopy(txn)]
+            dispute["status"] = outcome
+            self._emit("charge.dispute.closed", dispute, None, previous)
+            return copy.deepcopy(dispute)
+
+    def disputes(self) -> list[dict[str, Any]]:
+        return self._snapshot(self._disputes)

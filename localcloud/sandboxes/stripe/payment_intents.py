@@ -1,0 +1,409 @@
+"""PaymentIntents and their Charges.
+
+- ``POST /v1/payment_intents`` (``confirm=true`` charges/authorizes at once; a decline is HTTP 402
+  ``card_error`` with the PaymentIntent in the error), ``GET /v1/payment_intents/{id}``,
+  ``POST /v1/payment_intents/{id}/capture``, ``POST /v1/payment_intents/{id}/cancel`` (any other status
+  than the allowed ones → 400 ``payment_intent_unexpected_state`` with the PaymentIntent)
+- ``GET /v1/charges/{id}``
+
+A confirmed PaymentIntent has a Charge (``ch_``; ``captured`` once captured); what a captured charge books
+is in ``balance``.
+"""
+
+from __future__ import annotations
+
+import copy
+import re
+import time
+from typing import Any
+
+from localcloud.sandboxes.stripe.balance import conversion_fee, processing_fee
+from localcloud.sandboxes.stripe.currencies import _HUNDREDTHS_ONLY, _converted
+from localcloud.sandboxes.stripe.errors import _DOC, ApiError, _invalid, _missing, new_id
+from localcloud.sandboxes.stripe.forms import _COMMON_PARAMS, _bool, _int, _list, _metadata, _only, _opt_str
+from localcloud.sandboxes.stripe.payment_methods import SandboxCard
+from localcloud.sandboxes.stripe.state import StripeState, _Call
+
+_CANCELABLE = frozenset(
+    {"requires_payment_method", "requires_capture", "requires_confirmation", "requires_action", "processing"}
+)
+
+
+_CANCELLATION_REASONS = frozenset({"duplicate", "fraudulent", "requested_by_customer", "abandoned"})
+
+
+_PAYMENT_INTENT_PARAMS = _COMMON_PARAMS | {
+    "amount",
+    "currency",
+    "customer",
+    "payment_method",
+    "payment_method_types",
+    "automatic_payment_methods",
+    "capture_method",
+    "confirm",
+    "off_session",
+    "metadata",
+    "description",
+    "receipt_email",
+    "setup_future_usage",
+    "statement_descriptor_suffix",
+    "error_on_requires_action",
+}
+
+
+_CAPTURE_PARAMS = _COMMON_PARAMS | {"amount_to_capture", "metadata"}
+
+
+_CANCEL_PARAMS = _COMMON_PARAMS | {"cancellation_reason"}
+
+
+class PaymentIntentsMixin(StripeState):
+    def payment_intents(self) -> list[dict[str, Any]]:
+        with self._lock:
+            return copy.deepcopy(list(self._payment_intents.values()))
+
+    def payment_intent(self, payment_intent_id: str) -> dict[str, Any]:
+        with self._lock:
+            return copy.deepcopy(self._payment_intents[payment_intent_id])
+
+    def charges(self) -> list[dict[str, Any]]:
+        return self._snapshot(self._charges)
+
+    def charge(self, charge_id: str) -> dict[str, Any]:
+        with self._lock:
+            return copy.deepcopy(self._charges[charge_id])
+
+    def _create_payment_intent(self, call: _Call, match: re.Match[str]) -> dict[str, Any]:
+        params = _only(call.params, _PAYMENT_INTENT_PARAMS)
+        metadata = _metadata(params)
+        amount = _int(params, "amount")
+        currency = _opt_str(params, "currency")
+        if not currency:
+            raise _invalid("Missing required param: currency.", param="currency", code="parameter_missing")
+        currency = currency.lower()
+        if not re.fullmatch(r"[a-z]{3}", currency):
+            raise _invalid(
+                f"Invalid currency: {currency}.", param="currency", code="parameter_invalid_string"
+            )
+        if amount < 1:
+            raise _invalid("Amount must be at least 1.", param="amount", code="amount_too_small")
+        if currency in _HUNDREDTHS_ONLY and amount % 100:
+            raise _invalid(
+                f"Amounts in {currency.upper()} must be whole units: a multiple of 100.",
+                param="amount",
+                code="parameter_invalid_integer",
+            )
+        capture_method = _opt_str(params, "capture_method") or "automatic_async"
+        if capture_method not in ("automatic", "automatic_async", "manual"):
+            raise _invalid(
+                f"Invalid capture_method: {capture_method}",
+                param="capture_method",
+                code="parameter_invalid_string",
+            )
+        confirm = _bool(params, "confirm")
+        if "off_session" in params and not confirm:
+            raise _invalid(
+                "You can only use off_session with confirm=true.",
+                param="off_session",
+                code="parameter_invalid",
+            )
+        with self._lock:
+            customer = self._customer_param(params)
+            pm_param = _opt_str(params, "payment_method")
+            card = self._card_for(pm_param, param="payment_method") if pm_param else None
+            if confirm and card is None:
+                raise _invalid(
+                    "You cannot confirm this PaymentIntent because it's missing a payment method.",
+                    code="payment_intent_unexpected_state",
+                )
+            pi_id = new_id("pi", 24)
+            pi: dict[str, Any] = {
+                "id": pi_id,
+                "object": "payment_intent",
+                "amount": amount,
+                "amount_capturable": 0,
+                "amount_details": {"tip": {}},
+                "amount_received": 0,
+                "application": None,
+                "canceled_at": None,
+                "cancellation_reason": None,
+                "capture_method": capture_method,
+                "client_secret": f"{pi_id}_secret_{new_id('x', 25)[2:]}",
+                "confirmation_method": "automatic",
+                "created": int(time.time()),
+                "currency": currency,
+                "customer": customer,
+                "description": _opt_str(params, "description"),
+                "last_payment_error": None,
+                "latest_charge": None,
+                "livemode": False,
+                "metadata": metadata,
+                "next_action": None,
+                "on_behalf_of": None,
+                "payment_method": None,
+                "payment_method_types": _list(params, "payment_method_types") or ["card"],
+                "receipt_email": _opt_str(params, "receipt_email"),
+                "setup_future_usage": _opt_str(params, "setup_future_usage"),
+                "status": "requires_confirmation" if card else "requires_payment_method",
+            }
+            self._payment_intents[pi_id] = pi
+            if not confirm or card is None or pm_param is None:
+                return copy.deepcopy(pi)
+            pm = self._payment_method_for(pm_param, card)
+            charge_id = new_id("ch", 24)
+            pi["latest_charge"] = charge_id
+            if card.code is not None:
+                pi["status"] = "requires_payment_method"
+                pi["last_payment_error"] = {
+                    "type": "card_error",
+                    "code": card.code,
+                    "decline_code": card.decline_code,
+                    "charge": charge_id,
+                    "doc_url": _DOC + card.code.replace("_", "-"),
+                    "message": card.message,
+                    "payment_method": copy.deepcopy(pm),
+                }
+                self._emit("payment_intent.payment_failed", pi, call)
+                raise ApiError(
+                    402,
+                    {
+                        "type": "card_error",
+                        "code": card.code,
+                        "decline_code": card.decline_code,
+                        "charge": charge_id,
+                        "doc_url": _DOC + card.code.replace("_", "-"),
+                        "message": card.message,
+                        "payment_intent": copy.deepcopy(pi),
+                        "payment_method": copy.deepcopy(pm),
+                    },
+                    executed=True,
+                )
+            pi["payment_method"] = pm["id"]
+            charge = self._new_charge(pi, pm)
+            if capture_method == "manual":
+                pi.update(status="requires_capture", amount_capturable=amount)
+                self._emit("payment_intent.amount_capturable_updated", pi, call)
+            else:
+                self._capture_charge(charge, amount)
+                pi.update(status="succeeded", amount_received=amount)
+                self._emit("payment_intent.succeeded", pi, call)
+            return copy.deepcopy(pi)
+
+    def _get_payment_intent(self, call: _Call, match: re.Match[str]) -> dict[str, Any]:
+        with self._lock:
+            return copy.deepcopy(self._payment_intent(match.group(1)))
+
+    def _capture(self, call: _Call, match: re.Match[str]) -> dict[str, Any]:
+        params = _only(call.params, _CAPTURE_PARAMS)
+        with self._lock:
+            pi = self._payment_intent(match.group(1))
+            if pi["status"] != "requires_capture":
+                raise _unexpected_state(
+                    pi,
+                    f"This PaymentIntent could not be captured because it has a status of {pi['status']}. "
+                    "Only a PaymentIntent with one of the following statuses may be captured: requires_capture.",
+                )
+            amount = _int(params, "amount_to_capture", default=pi["amount_capturable"])
+            if not 1 <= amount <= pi["amount_capturable"]:
+                raise _invalid(
+                    "The amount_to_capture must be at least 1 and no more than the amount_capturable.",
+                    param="amount_to_capture",
+                    code="amount_too_large",
+                )
+            if "metadata" in params:
+                pi["metadata"] = {**pi["metadata"], **_metadata(params)}
+                pi["metadata"] = {k: v for k, v in pi["metadata"].items() if v != ""}
+            charge = self._charges.get(pi["latest_charge"] or "")
+            if charge is not None:
+                self._capture_charge(charge, amount)
+            pi.update(status="succeeded", amount_received=amount, amount_capturable=0)
+            self._emit("payment_intent.succeeded", pi, call)
+            return copy.deepcopy(pi)
+
+    def _cancel(self, call: _Call, match: re.Match[str]) -> dict[str, Any]:
+        params = _only(call.params, _CANCEL_PARAMS)
+        reason = _opt_str(params, "cancellation_reason")
+        if reason is not None and reason not in _CANCELLATION_REASONS:
+            raise _invalid(
+                f"Invalid cancellation_reason: {reason}",
+                param="cancellation_reason",
+                code="parameter_invalid_string",
+            )
+        with self._lock:
+            pi = self._payment_intent(match.group(1))
+            if pi["status"] not in _CANCELABLE:
+                raise _unexpected_state(
+                    pi,
+                    f"You cannot cancel this PaymentIntent because it has a status of {pi['status']}. Only a "
+                    "PaymentIntent with one of the following statuses may be canceled: "
+                    "requires_payment_method, requires_capture, requires_confirmation, requires_action, "
+                    "processing.",
+                )
+            pi.update(
+                status="canceled",
+                canceled_at=int(time.time()),
+                cancellation_reason=reason,
+                amount_capturable=0,
+            )
+            self._emit("payment_intent.canceled", pi, call)
+            return copy.deepcopy(pi)
+
+    def _payment_intent_param(self, payment_intent_id: str) -> dict[str, Any]:
+        pi = self._payment_intents.get(payment_intent_id)
+        if pi is None:
+            raise _missing("payment_intent", payment_intent_id, param="payment_intent")
+        return pi
+
+    def _new_payment_intent(
+        self, amount: int, currency: str, *, customer: str, pm: dict[str, Any]
+    ) -> dict[str, Any]:
+        """A PaymentIntent confirmed off session with automatic capture (a renewal's), status
+        ``processing`` until the caller settles it."""
+        pi_id = new_id("pi", 24)
+        pi: dict[str, Any] = {
+            "id": pi_id,
+            "object": "payment_intent",
+            "amount": amount,
+            "amount_capturable": 0,
+            "amount_details": {"tip": {}},
+            "amount_received": 0,
+            "application": None,
+            "canceled_at": None,
+            "cancellation_reason": None,
+            "capture_method": "automatic",
+            "client_secret": f"{pi_id}_secret_{new_id('x', 25)[2:]}",
+            "confirmation_method": "automatic",
+            "created": int(time.time()),
+            "currency": currency,
+            "customer": customer,
+            "description": None,
+            "last_payment_error": None,
+            "latest_charge": new_id("ch", 24),
+            "livemode": False,
+            "metadata": {},
+            "next_action": None,
+            "on_behalf_of": None,
+            "payment_method": pm["id"],
+            "payment_method_types": ["card"],
+            "receipt_email": None,
+            "setup_future_usage": None,
+            "status": "processing",
+        }
+        self._payment_intents[pi_id] = pi
+        return pi
+
+    def _decline(
+        self, pi: dict[str, Any], charge: dict[str, Any], card: SandboxCard, pm: dict[str, Any]
+    ) -> None:
+        assert card.code is not None
+        charge.update(
+            status="failed",
+            paid=False,
+            failure_code=card.code,
+            failure_message=card.message,
+            outcome={
+                "network_status": "declined_by_network",
+                "reason": card.decline_code,
+                "type": "issuer_declined",
+            },
+        )
+        pi["status"] = "requires_payment_method"
+        pi["payment_method"] = None
+        pi["last_payment_error"] = {
+            "type": "card_error",
+            "code": card.code,
+            "decline_code": card.decline_code,
+            "charge": charge["id"],
+            "doc_url": _DOC + card.code.replace("_", "-"),
+            "message": card.message,
+            "payment_method": copy.deepcopy(pm),
+        }
+
+    def _new_charge(
+        self, pi: dict[str, Any], pm: dict[str, Any], *, description: str | None = None
+    ) -> dict[str, Any]:
+        """The charge ``pi["latest_charge"]`` names: authorized (``captured`` false) until ``_capture_charge``."""
+        card = pm.get("card") or {}
+        charge: dict[str, Any] = {
+            "id": pi["latest_charge"],
+            "object": "charge",
+            "amount": pi["amount"],
+            "amount_captured": 0,
+            "amount_refunded": 0,
+            "balance_transaction": None,
+            "billing_details": {"address": None, "email": None, "name": None, "phone": None},
+            "calculated_statement_descriptor": "O2C HUB",
+            "captured": False,
+            "created": int(time.time()),
+            "currency": pi["currency"],
+            "customer": pi["customer"],
+            "description": description if description is not None else pi.get("description"),
+            "disputed": False,
+            "failure_code": None,
+            "failure_message": None,
+            "livemode": False,
+            "metadata": copy.deepcopy(pi["metadata"]),
+            "outcome": {
+                "network_status": "approved_by_network",
+                "reason": None,
+                "risk_level": "normal",
+                "seller_message": "Payment complete.",
+                "type": "authorized",
+            },
+            "paid": True,
+            "payment_intent": pi["id"],
+            "payment_method": pm["id"],
+            "payment_method_details": {
+                "card": {
+                    "brand": card.get("brand"),
+                    "exp_month": card.get("exp_month"),
+                    "exp_year": card.get("exp_year"),
+                    "funding": card.get("funding"),
+                    "last4": card.get("last4"),
+                },
+                "type": "card",
+            },
+            "receipt_url": None,
+            "refunded": False,
+            "status": "succeeded",
+        }
+        self._charges[charge["id"]] = charge
+        return charge
+
+    def _capture_charge(self, charge: dict[str, Any], amount: int) -> None:
+        currency, rate = charge["currency"], None
+        settlement = self._settlement.get(currency)
+        booked = amount
+        if settlement is not None:
+            currency, rate = settlement
+            booked = _converted(amount, charge["currency"], rate, currency)
+        txn = self._add_balance_txn(
+            "charge",
+            booked,
+            currency,
+            source=charge["id"],
+            fee=processing_fee(booked),
+            description=charge["description"],
+            reporting_category="charge",
+            fee_description="Stripe processing fees",
+            exchange_rate=rate,
+            conversion_fee=0 if rate is None else conversion_fee(booked),
+        )
+        charge.update(captured=True, amount_captured=amount, balance_transaction=txn["id"])
+
+    def _payment_intent(self, payment_intent_id: str) -> dict[str, Any]:
+        pi = self._payment_intents.get(payment_intent_id)
+        if pi is None:
+            raise _missing("payment_intent", payment_intent_id)
+        return pi
+
+
+def _card_brand(charge: dict[str, Any]) -> str | None:
+    return ((charge.get("payment_method_details") or {}).get("card") or {}).get("brand")
+
+
+def _unexpected_state(pi: dict[str, Any], message: str) -> ApiError:
+    error = _invalid(message, code="payment_intent_unexpected_state")
+    error.error["payment_intent"] = copy.deepcopy(pi)
+    error.executed = True
+    return error
