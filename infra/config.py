@@ -47,6 +47,10 @@ _CONTEXT_KEYS = {
     "salesforceMyDomainUrl": "salesforce_my_domain_url",
     "salesforceOrgIds": "salesforce_org_ids",
     "salesforceClosedWonStages": "salesforce_closed_won_stages",
+    "salesforceVerifySessionId": "salesforce_verify_session_id",
+    "salesforceMtlsTruststoreUri": "salesforce_mtls_truststore_uri",
+    "salesforceMtlsDomainName": "salesforce_mtls_domain_name",
+    "salesforceMtlsCertificateArn": "salesforce_mtls_certificate_arn",
     "stripePartnerEventSource": "stripe_partner_event_source",
     "salesforcePartnerEventSource": "salesforce_partner_event_source",
 }
@@ -77,6 +81,16 @@ class StageConfig:
     #: Salesforce organisations whose Outbound Messages are accepted (comma-separated ids).
     salesforce_org_ids: str = ""
     salesforce_closed_won_stages: str = "Closed Won"
+    #: "true": an Outbound Message's SessionId must be a live session of its org (Salesforce UserInfo
+    #: endpoint on salesforce_my_domain_url); the message must be sent with "Send Session ID" ticked.
+    salesforce_verify_session_id: str = "false"
+    #: Mutual TLS for Outbound Messages: s3://bucket/key of a PEM truststore holding the CA of Salesforce's
+    #: client certificate, served on its own custom domain (Outbound Messages are configured to call
+    #: https://<domain>/webhooks/salesforce) with a regional ACM certificate. The Salesforce function then
+    #: refuses requests that did not arrive with a verified client certificate (e.g. via execute-api).
+    salesforce_mtls_truststore_uri: str = ""
+    salesforce_mtls_domain_name: str = ""
+    salesforce_mtls_certificate_arn: str = ""
     #: Partner event sources (aws.partner/...); empty → that partner bus is not wired in this stage.
     stripe_partner_event_source: str = ""
     salesforce_partner_event_source: str = ""
@@ -90,6 +104,22 @@ class StageConfig:
             raise ValueError(f"logLevel {self.log_level!r} must be DEBUG, INFO, WARNING or ERROR")
         if self.log_retention_days not in _RETENTION:
             raise ValueError(f"logRetentionDays must be one of {sorted(_RETENTION)}")
+        if self.salesforce_verify_session_id not in {"true", "false"}:
+            raise ValueError("salesforceVerifySessionId must be true or false")
+        mtls = (
+            self.salesforce_mtls_truststore_uri,
+            self.salesforce_mtls_domain_name,
+            self.salesforce_mtls_certificate_arn,
+        )
+        if any(mtls) and not all(mtls):
+            raise ValueError(
+                "salesforceMtlsTruststoreUri, salesforceMtlsDomainName and salesforceMtlsCertificateArn "
+                "go together (API Gateway mutual TLS needs a custom domain)"
+            )
+        if self.salesforce_mtls_truststore_uri and not re.match(
+            r"^s3://[^/]+/.+", self.salesforce_mtls_truststore_uri
+        ):
+            raise ValueError("salesforceMtlsTruststoreUri must be s3://bucket/key")
         self._check_salesforce_my_domain()
 
     def _check_salesforce_my_domain(self) -> None:
@@ -110,6 +140,10 @@ class StageConfig:
                 ".my.salesforce.com); login.salesforce.com / test.salesforce.com cannot issue client-credentials "
                 "tokens"
             )
+
+    @property
+    def salesforce_mtls(self) -> bool:
+        return bool(self.salesforce_mtls_truststore_uri)
 
     @classmethod
     def from_context(cls, stage: str, context: dict[str, Any] | None) -> StageConfig:
@@ -137,6 +171,8 @@ class StageConfig:
             "SALESFORCE_MY_DOMAIN_URL": self.salesforce_my_domain_url,
             "SALESFORCE_ORG_IDS": self.salesforce_org_ids,
             "SALESFORCE_CLOSED_WON_STAGES": self.salesforce_closed_won_stages,
+            "SALESFORCE_VERIFY_SESSION_ID": self.salesforce_verify_session_id,
+            "SALESFORCE_REQUIRE_CLIENT_CERT": "true" if self.salesforce_mtls else "false",
         }
 
     @property

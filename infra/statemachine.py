@@ -213,6 +213,7 @@ def definition() -> dict[str, Any]:
                 "erpCustomerId.$": "$.customer.erpCustomerId",
                 "total.$": "$.order.total",
                 "tax.$": "$.order.tax",
+                "rounding.$": "$.order.rounding",
             },
             "PreparePayment",
         ),

@@ -187,6 +187,8 @@ STAGE_SETTING_DEFAULTS: dict[str, str] = {
     "SALESFORCE_MY_DOMAIN_URL": "",  # the org's https://<name>.my.salesforce.com (required with Salesforce)
     "SALESFORCE_ORG_IDS": "",
     "SALESFORCE_CLOSED_WON_STAGES": "Closed Won",
+    "SALESFORCE_VERIFY_SESSION_ID": "false",
+    "SALESFORCE_REQUIRE_CLIENT_CERT": "false",
     "NETSUITE_BASE_URL": "",  # empty: https://<account>.suitetalk.api.netsuite.com
     "ERP_CONCURRENCY_LIMIT": "5",
     # the account's own ids: {"creditItemId", "adjustmentAccountId", "disputeAccountId", "stripePaymentMethodId",
@@ -250,7 +252,13 @@ SALESFORCE_WEBHOOK = FunctionSpec(
     secrets=(SALESFORCE_CREDENTIALS.id,),
     publishes_events=True,
     settings={"MAX_BODY_BYTES": "1048576"},
-    stage_settings=("SALESFORCE_MY_DOMAIN_URL", "SALESFORCE_ORG_IDS", "SALESFORCE_CLOSED_WON_STAGES"),
+    stage_settings=(
+        "SALESFORCE_MY_DOMAIN_URL",
+        "SALESFORCE_ORG_IDS",
+        "SALESFORCE_CLOSED_WON_STAGES",
+        "SALESFORCE_VERIFY_SESSION_ID",
+        "SALESFORCE_REQUIRE_CLIENT_CERT",
+    ),
 )
 
 ERP_WEBHOOK = FunctionSpec(

@@ -72,6 +72,8 @@ LOCAL_SETTINGS = {
     "NETSUITE_ACCOUNT_SETTINGS": json.dumps(
         {
             "creditItemId": "77",
+            "stripePaymentOptionId": "9",
+            "roundingItemId": "78",
             "currencyIds": {"USD": "1", "GBP": "2", "CAD": "3", "EUR": "4", "JPY": "5", "KWD": "6"},
         }
     ),

@@ -90,3 +90,24 @@ def salesforce_opportunity(sandbox: Any, *, name: str = "Contoso - EU rollout") 
             line_items=[{"Name": "Seats", "ProductCode": "SEAT", "Quantity": 100, "UnitPrice": "240.00"}],
         )
     )
+
+
+def hubspot_stage(sandbox: Any, deal_id: str, stage: str = "closedwon") -> None:
+    """Move a deal to ``stage`` as a user would, through HubSpot's API (no webhook is sent): the hub acts
+    on a "won" message only when HubSpot itself has the deal in a closed-won stage."""
+    from shared.connectors.hubspot import HubSpotCrm
+
+    HubSpotCrm(sandbox.url, access_token=lambda: str(sandbox.access_token)).update_deal(
+        deal_id, {"dealstage": stage}
+    )
+
+
+def salesforce_stage(sandbox: Any, opportunity_id: str, stage: str = "Closed Won") -> None:
+    """Move an opportunity to ``stage`` through Salesforce's REST API (no Outbound Message is sent), as the
+    user whose edit makes a Flow publish ``O2C_Opportunity_Won__e``."""
+    from shared.connectors.salesforce import SalesforceCrm
+
+    crm = SalesforceCrm(
+        sandbox.url, client_id=sandbox.client_id, client_secret=lambda: str(sandbox.client_secret)
+    )
+    crm.update_opportunity(opportunity_id, {"StageName": stage})

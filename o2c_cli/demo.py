@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from o2c_cli import crm_setup, erp_client, stripe_client
-from o2c_cli.crm_scenarios import hubspot_deal, hubspot_us_deal, salesforce_opportunity
+from o2c_cli.crm_scenarios import hubspot_deal, hubspot_us_deal, salesforce_opportunity, salesforce_stage
 from o2c_cli.http import Reply, request
 from o2c_cli.targets import local_target
 from o2c_cli.trace import as_text, trace
@@ -314,7 +314,7 @@ def _quote_to_cash(cloud: Any, target: Any, ctx: Ctx, failures: list[str]) -> No
             failures.append(f"{label} did not end Paid: {final.line() if final else 'no execution'}")
         opportunity = name.split("-", 1)[1]
         invoices = [r for r in netsuite.records("invoice") if r["externalId"] == f"inv-{name}"]
-        if [i["status"]["id"] for i in invoices] != ["paidInFull"]:
+        if [i["status"]["id"] for i in invoices] != ["B"]:  # Paid In Full
             failures.append(
                 f"{label}: ERP invoices {[i['status'] for i in invoices]}, expected one paid in full"
             )
@@ -459,7 +459,7 @@ def _converted_payment(cloud: Any, target: Any, check: Callable[[str, bool], Non
         "to it, with Stripe's currency conversion fee as its own line",
         len(deposits) == 1
         and str(deposits[0]["total"]) == f"{paid_out['amount'] / 100:.2f}"
-        and any("conversion" in str(line.get("memo")) for line in deposits[0]["cashBack"]["items"]),
+        and any("conversion" in str(line.get("memo")) for line in deposits[0]["cashback"]["items"]),
     )
 
 
@@ -498,6 +498,8 @@ def run_demo(state_dir: Path | None = None) -> int:
         cloud.inject_partner_event("StripePartnerBus", destination["type"], destination)
         print("  [..] Stripe event destination re-delivers evt_1Demo0002... (already received by webhook)")
         relay_opportunity = salesforce_opportunity(cloud.sandboxes["salesforce"], name="Fabrikam - relay")
+        # won in Salesforce first: the hub re-reads the opportunity and ignores a "won" event it is not
+        salesforce_stage(cloud.sandboxes["salesforce"], relay_opportunity)
         cloud.inject_partner_event(
             "SalesforcePartnerBus",
             "O2C_Opportunity_Won__e",

@@ -7,10 +7,13 @@ event). Writing an event twice writes the same items: recording is naturally ide
 
 from __future__ import annotations
 
+import hashlib
 import json
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
+
+from shared.sensitive import mask_card_numbers
 
 ID_SUFFIXES = ("Id", "Ids")
 MAX_TRACE_IDS = 200
@@ -20,6 +23,27 @@ NOT_IDS = frozenset({"taxId", "subsidiaryId"})
 PARTY_ID_FIELDS = frozenset(
     {"paymentCustomerId", "erpCustomerId", "accountId", "crmAccountId", "contactId", "customerId"}
 )
+
+
+#: DynamoDB allows 2,048 bytes for a partition key and 1,024 for a sort key; ids are kept well under.
+MAX_KEY_BYTES = 1024
+_KEEP_CHARS = 200
+
+
+def lineage_key(value: str) -> str:
+    """The key an id is stored (and looked up) under: the id itself when it is short, valid Unicode and
+    holds no card number. A card-like number is masked to its last four digits; an oversized (or not
+    encodable) id becomes its first characters plus the SHA-256 of the whole, so it is still unique and
+    findable by the same id, and the recorder never fails forever on a key DynamoDB refuses."""
+    masked = mask_card_numbers(value)
+    try:
+        raw = masked.encode("utf-8")
+        if len(raw) <= MAX_KEY_BYTES:
+            return masked
+    except UnicodeEncodeError:
+        raw = masked.encode("utf-8", "surrogatepass")
+    prefix = masked[:_KEEP_CHARS].encode("ascii", "backslashreplace").decode("ascii")[:_KEEP_CHARS]
+    return f"{prefix}#sha256:{hashlib.sha256(raw).hexdigest()}"
 
 
 class MalformedEvent(ValueError):
@@ -108,13 +132,16 @@ class LineageStore:
     def record(self, entry: LineageEntry) -> int:
         """Write the entry under each of its ids (BatchWriteItem, unprocessed items re-sent)."""
         recorded_at = datetime.now(UTC).isoformat()
-        body = json.dumps(entry.as_dict(), separators=(",", ":"))
+        # ensure_ascii: a lone surrogate in a value is escaped, never a write that fails forever
+        body = mask_card_numbers(json.dumps(entry.as_dict(), separators=(",", ":")))
+        sort_key = lineage_key(f"{entry.occurred_at}#{entry.event_id}")
+        keys = sorted({lineage_key(the_id) for the_id in entry.ids})
         requests = [
             {
                 "PutRequest": {
                     "Item": {
                         "pk": {"S": the_id},
-                        "sk": {"S": f"{entry.occurred_at}#{entry.event_id}"},
+                        "sk": {"S": sort_key},
                         "eventId": {"S": entry.event_id},
                         "detailType": {"S": entry.detail_type},
                         "recordedAt": {"S": recorded_at},
@@ -122,7 +149,7 @@ class LineageStore:
                     }
                 }
             }
-            for the_id in entry.ids
+            for the_id in keys
         ]
         for start in range(0, len(requests), 25):
             pending: dict[str, Any] = {self._table: requests[start : start + 25]}
@@ -139,7 +166,7 @@ class LineageStore:
         pages = self._client.get_paginator("query").paginate(
             TableName=self._table,
             KeyConditionExpression="pk = :id",
-            ExpressionAttributeValues={":id": {"S": the_id}},
+            ExpressionAttributeValues={":id": {"S": lineage_key(the_id)}},
         )
         return [self._entry(item) for page in pages for item in page.get("Items", [])]
 

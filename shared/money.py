@@ -89,9 +89,50 @@ def from_major(value: Decimal | str, currency: str) -> Money:
     return Money(amount=int(scaled), currency=currency)
 
 
+# --- what each vendor takes (the hub's own knowledge; the vendors' sandboxes check it independently) ---------
+
 # Stripe represents these ISO zero-decimal currencies as two-decimal amounts for backwards compatibility
 # (the decimal part is always 00): 5 ISK arrives as 500. Stripe docs, "Special cases".
 STRIPE_TWO_DECIMAL_FOR_ZERO_DECIMAL = frozenset({"ISK", "UGX"})
+# Stripe treats these ISO two-decimal currencies as zero-decimal: 1,000 MGA is 1000, not 100000.
+STRIPE_ZERO_DECIMAL_FOR_TWO_DECIMAL = frozenset({"MGA"})
+# Stripe takes three-decimal amounts in these currencies only as multiples of 10 (the last digit 0).
+STRIPE_THREE_DECIMAL = frozenset({"BHD", "JOD", "KWD", "OMR", "TND"})
+# A NetSuite currency has 0 or 2 decimals ("Currency Precision"): a three-decimal ISO currency is kept to 2.
+NETSUITE_MAX_DECIMALS = 2
+
+
+def stripe_step(currency: str) -> int:
+    """The smallest step, in ISO minor units, of an amount Stripe accepts (KWD 10 fils, MGA 100, else 1)."""
+    code = currency.upper()
+    if code in STRIPE_THREE_DECIMAL:
+        return 10
+    if code in STRIPE_ZERO_DECIMAL_FOR_TWO_DECIMAL:
+        return 100
+    return 1
+
+
+def erp_step(currency: str) -> int:
+    """The smallest step, in ISO minor units, of an amount NetSuite holds (KWD 10 fils: 2 decimals)."""
+    return 10 ** max(minor_unit_exponent(currency) - NETSUITE_MAX_DECIMALS, 0)
+
+
+def charge_step(currency: str) -> int:
+    """The step every vendor accepts: what a deal's total is rounded to before it is booked and charged."""
+    from math import lcm
+
+    return lcm(stripe_step(currency), erp_step(currency))
+
+
+def round_to_step(money: Money, step: int) -> Money:
+    """``money`` rounded half away from zero to a multiple of ``step`` minor units."""
+    if step <= 1:
+        return money
+    sign = -1 if money.amount < 0 else 1
+    steps, rest = divmod(abs(money.amount), step)
+    if rest * 2 >= step:
+        steps += 1
+    return Money.of(sign * steps * step, money.currency)
 
 
 def from_stripe(amount: int, currency: str) -> Money:
@@ -101,13 +142,24 @@ def from_stripe(amount: int, currency: str) -> Money:
         if amount % 100:
             raise ValueError(f"Stripe {code} amounts must be whole units (x100), got {amount}")
         return Money.of(amount // 100, code)
+    if code in STRIPE_ZERO_DECIMAL_FOR_TWO_DECIMAL:
+        return Money.of(amount * 100, code)
     return Money.of(amount, code)
 
 
 def to_stripe(money: Money) -> int:
-    """Canonical ISO minor units → the amount Stripe's API expects."""
+    """Canonical ISO minor units → the amount Stripe's API expects. An amount Stripe would refuse (a KWD
+    amount not ending in 0 fils, MGA with a fraction) is a ``ValueError``: round with ``charge_step`` first."""
     if money.currency in STRIPE_TWO_DECIMAL_FOR_ZERO_DECIMAL:
         return money.amount * 100
+    step = stripe_step(money.currency)
+    if money.amount % step:
+        raise ValueError(
+            f"Stripe takes {money.currency} only in steps of {step} minor units: {money.format()} "
+            "must be rounded first (charge_step)"
+        )
+    if money.currency in STRIPE_ZERO_DECIMAL_FOR_TWO_DECIMAL:
+        return money.amount // 100
     return money.amount
 
 

@@ -9,7 +9,7 @@ from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 
 from shared.aws import client
 from shared.consumers import sqs_consumer
-from shared.lineage import LineageStore, entry_from_eventbridge
+from shared.lineage import LineageStore, entry_from_eventbridge, lineage_key
 from shared.observability import MetricUnit, logger, metrics
 
 _store: list[LineageStore] = []
@@ -23,7 +23,7 @@ def store() -> LineageStore:
 
 def record_event(record: SQSRecord) -> None:
     entry = entry_from_eventbridge(json.loads(record.body))
-    logger.append_keys(correlation_id=entry.correlation_id)
+    logger.append_keys(correlation_id=lineage_key(entry.correlation_id))
     written = store().record(entry)
     logger.info(
         "event recorded", extra={"detail_type": entry.detail_type, "event_id": entry.event_id, "ids": written}

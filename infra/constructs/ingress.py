@@ -110,6 +110,10 @@ class WebhookApi(Construct):
             "managed policy is the documented one for this service role.",
         )
 
+        self.salesforce_domain = (
+            _salesforce_mtls_domain(self, config, self.api) if config.salesforce_mtls else None
+        )
+
         self.firewall = WebhookFirewall(self, "Firewall", config=config)
         wafv2.CfnWebACLAssociation(
             self,
@@ -151,6 +155,32 @@ _METHOD_405_RESPONSES = [
         },
     )
 ]
+
+
+def _salesforce_mtls_domain(scope: Construct, config: StageConfig, api: apigw.RestApi) -> apigw.DomainName:
+    """A custom domain that requires a client certificate signed by a CA in the truststore (Salesforce's
+    client certificate, downloaded from Setup → Certificate and Key Management → "API Client Certificate").
+    API Gateway refuses the TLS handshake without one; the function refuses requests that bypassed the
+    domain (no verified certificate in the request context)."""
+    from aws_cdk import aws_certificatemanager as acm
+    from aws_cdk import aws_s3 as s3
+
+    bucket, _, key = config.salesforce_mtls_truststore_uri.removeprefix("s3://").partition("/")
+    domain = apigw.DomainName(
+        scope,
+        "SalesforceMtlsDomain",
+        domain_name=config.salesforce_mtls_domain_name,
+        certificate=acm.Certificate.from_certificate_arn(
+            scope, "SalesforceMtlsCertificate", config.salesforce_mtls_certificate_arn
+        ),
+        endpoint_type=apigw.EndpointType.REGIONAL,
+        security_policy=apigw.SecurityPolicy.TLS_1_2,
+        mtls=apigw.MTLSConfig(
+            bucket=s3.Bucket.from_bucket_name(scope, "SalesforceTruststore", bucket), key=key
+        ),
+    )
+    domain.add_base_path_mapping(api, stage=api.deployment_stage)
+    return domain
 
 
 def _method_not_allowed(*, allow: str) -> apigw.MockIntegration:

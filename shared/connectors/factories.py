@@ -77,10 +77,11 @@ def netsuite_erp() -> Any:
         credit_item_id=ids.get("creditItemId"),
         adjustment_account_id=ids.get("adjustmentAccountId"),
         dispute_account_id=ids.get("disputeAccountId"),
+        rounding_item_id=ids.get("roundingItemId"),
         currency_ids=ids.get("currencyIds"),
         **(
-            {"stripe_payment_method_id": ids["stripePaymentMethodId"]}
-            if ids.get("stripePaymentMethodId")
+            {"stripe_payment_option_id": ids["stripePaymentOptionId"]}
+            if ids.get("stripePaymentOptionId")
             else {}
         ),
     )

@@ -20,12 +20,13 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable, Iterable, Mapping
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 from shared.connectors import _values as v
 from shared.connectors.errors import InvalidRecord, NotFound, PermanentError, UnknownFields
 from shared.connectors.http import JsonHttp
+from shared.crm.closed_won import DealState
 from shared.crm.models import Account, Address, Contact, CrmOpportunity, LineItem
 from shared.money import Money
 
@@ -62,6 +63,8 @@ LINE_ITEM_PROPERTIES = (
     "hs_sku",
     "hs_line_item_currency_code",
 )
+#: What ``fetch_deal_state`` reads: the stage and HubSpot's own timestamps.
+STATE_PROPERTIES = ("dealstage", "closedate", "hs_lastmodifieddate")
 BATCH_READ_LIMIT = 100
 PRIMARY_COMPANY_TYPE = "deal_to_company"
 
@@ -114,6 +117,29 @@ class HubSpotCrm:
             LINE_ITEM_PROPERTIES,
         )
         return _opportunity(deal_id, deal, companies[0], contacts, lines, self._default_currency)
+
+    def fetch_deal_state(self, deal_id: str) -> DealState:
+        """The deal's stage as HubSpot has it now, and when it got there: ``GET /crm/v3/objects/deals/{id}``
+        with ``propertiesWithHistory=dealstage`` (newest first). Raises ``NotFound`` for an unknown deal."""
+        deal_id = _object_id(deal_id, "deal id")
+        deal = self._http.request(
+            "GET",
+            f"/crm/v3/objects/deals/{deal_id}",
+            query={"properties": ",".join(STATE_PROPERTIES), "propertiesWithHistory": "dealstage"},
+        )
+        if not isinstance(deal, dict) or not isinstance(deal.get("properties"), dict):
+            raise InvalidRecord(f"deal {deal_id}: unexpected response shape")
+        props = deal["properties"]
+        stage = v.text(props.get("dealstage")) or ""
+        history = (deal.get("propertiesWithHistory") or {}).get("dealstage") or []
+        entered = [
+            _instant(h.get("timestamp"))
+            for h in history
+            if isinstance(h, dict) and str(h.get("value")) == stage
+        ]
+        entered_at = max((t for t in entered if t is not None), default=None)
+        won_at = entered_at or _instant(props.get("closedate")) or _instant(props.get("hs_lastmodifieddate"))
+        return DealState(stage=stage, is_won=None, won_at=won_at)
 
     def update_deal(self, deal_id: str, properties: Mapping[str, str]) -> None:
         """Write properties back on the deal (e.g. the ERP order number). Values are sent as strings."""
@@ -247,6 +273,20 @@ def _missing_properties(exc: PermanentError) -> tuple[str, ...]:
             if str(name) not in names:
                 names.append(str(name))
     return tuple(names)
+
+
+def _instant(value: object) -> datetime | None:
+    """A HubSpot datetime property (ISO 8601, e.g. ``2026-11-27T10:15:00.000Z``, or epoch milliseconds)."""
+    if value is None or value == "":
+        return None
+    text = str(value).strip()
+    try:
+        if text.isdigit():
+            return datetime.fromtimestamp(int(text) / 1000, UTC)
+        moment = datetime.fromisoformat(text.replace("Z", "+00:00"))
+    except (ValueError, OverflowError, OSError):
+        return None
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
 
 
 def _object_id(value: object, what: str) -> str:

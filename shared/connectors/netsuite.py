@@ -10,7 +10,9 @@ Calls, as NetSuite documents them (paths under ``/services/rest/record/v1``):
 - ``PUT /customerPayment/eid:{ext}?replace=apply`` → 204 + ``Location`` (``exchangeRate``: the payment
   currency's rate to the subsidiary's base currency, when the hub knows it, e.g. Stripe's)
 - ``POST /salesOrder/{id}/!transform/invoice`` ``{"externalId"}`` → 204 + ``Location``
-- ``PATCH /salesOrder/{id}`` ``{"orderStatus": {"id": "B"|"C"}}`` → 204
+- ``PATCH /salesOrder/{id}`` ``{"orderStatus": {"id": "B"}}`` (approve: ``orderStatus`` takes only A/B) or
+  ``{"item": {"items": [{"line": n, "isClosed": true}, ...]}}`` (close every line: the order is Closed — Oracle's
+  "Close a Sales Order"; the lifecycle is the read-only ``status``, A..H, which no client writes) → 204
 - ``GET /{type}/{id}``, ``GET /{type}/eid:{ext}``
 
 After the sale (refunds, disputes, renewals, dunning, payouts):
@@ -19,17 +21,19 @@ After the sale (refunds, disputes, renewals, dunning, payouts):
   a credit memo, applied to the invoice as far as it is still open; the rest of it is unapplied credit that a
   customer refund pays out. The credit memos already made from the invoice (SuiteQL ``createdfrom``) tell what
   was credited before, so the tax shares of several refunds add up to the invoice's tax, never more
-- ``PUT /customerRefund/eid:{ext}?replace=apply`` (applies credit memos; payment method "Stripe")
+- ``PUT /customerRefund/eid:{ext}?replace=apply`` (applies credit memos; ``paymentOption`` = the account's
+  "Stripe" payment method, ``paymentOperation`` ``REFUND``)
 - ``POST /invoice/{id}/!transform/returnAuthorization`` (a dispute hold), ``PATCH /returnAuthorization/{id}``
-  (approve / cancel it), ``POST /returnAuthorization/{id}/!transform/creditMemo`` (a lost dispute)
+  (approve: ``orderStatus`` B; close: every line ``isClosed``), ``POST /returnAuthorization/{id}/!transform/
+  creditMemo`` (a lost dispute)
 - ``PUT /invoice/eid:{ext}?replace=item`` a standalone (renewal) invoice
 - ``PATCH /customer/{id}`` ``{"custentity_o2c_dunning"}``
-- ``PUT /deposit/eid:{ext}?replace=payment,other,cashBack`` a Stripe payout as a bank deposit
+- ``PUT /deposit/eid:{ext}?replace=payment,other,cashback`` a Stripe payout as a bank deposit
 - ``POST /services/rest/query/v1/suiteql?limit=&offset=`` (``Prefer: transient``) for reconciliation reads
 
 Representations chosen (see the methods): a refund is a credit memo transformed from the invoice plus a
 customer refund applying it; a dispute is held as a *return authorization* (non-posting, Pending Approval,
-so nothing moves in the GL or on the invoice while Stripe decides) — won: it is cancelled; lost: approved,
+so nothing moves in the GL or on the invoice while Stripe decides) — won: it is closed; lost: approved,
 transformed into a credit memo and refunded; a payout is a deposit of the customer payments with "other
 deposits" (positive) and "cash back" (negative: fees, refunds, dispute withdrawals) lines.
 
@@ -45,6 +49,13 @@ credentials flow — a JWT assertion signed with the integration's certificate, 
 
 Concurrency: NetSuite limits concurrent requests per *account*. Pass an ``ErpGate`` (DynamoDB semaphore
 shared by every function and execution); each HTTP attempt holds one slot, backoff sleeps hold none.
+
+Every request says ``X-NetSuite-PropertyNameValidation: Error`` and ``X-NetSuite-PropertyValueValidation:
+Error``: a field name or select id NetSuite does not have is a 400, never silently dropped.
+
+Statuses are NetSuite's ids (``status.id``): sales order A..H (``SALES_ORDER_STATUS``), return authorization
+A..H (``RMA_STATUS``), invoice A Open / B Paid In Full / D / E / V (``INVOICE_STATUS``), customer payment
+B Not Deposited / C Deposited.
 
 Money goes on the wire as JSON numbers with the exact digits of ``Money.to_decimal()`` in the record's
 currency, never through a float; numbers coming back are parsed as ``Decimal``.
@@ -76,7 +87,7 @@ from shared.connectors.errors import (
 from shared.connectors.http import USER_AGENT, parse_retry_after, pool_manager
 from shared.connectors.retry import with_retries
 from shared.crm.models import Address
-from shared.money import Money, from_major
+from shared.money import Money, erp_step, from_major
 from shared.tax_share import refund_tax_share, split_refund
 
 if TYPE_CHECKING:
@@ -113,28 +124,38 @@ _SUITEQL_COLUMNS = (
     "id, externalid, tranid, total, taxtotal, currency, status, createdfrom, "
     "TO_CHAR(trandate, 'YYYY-MM-DD') AS trandate"
 )
-# NetSuite's ids of the sales order statuses (the ``orderStatus`` select field).
-ORDER_STATUS = {
+# ``orderStatus``: the approval a client sets on a sales order or return authorization — A or B, nothing else.
+ORDER_STATUS = {"pendingApproval": "A", "pendingFulfillment": "B"}
+RMA_ORDER_STATUS = {"pendingApproval": "A", "pendingReceipt": "B"}
+# ``status``: the read-only lifecycle NetSuite keeps (sales order).
+SALES_ORDER_STATUS = {
     "pendingApproval": "A",
     "pendingFulfillment": "B",
     "cancelled": "C",
     "partiallyFulfilled": "D",
     "pendingBillingPartFulfilled": "E",
     "pendingBilling": "F",
-    "fullyBilled": "G",
+    "billed": "G",
     "closed": "H",
 }
-# Return authorization statuses (same select field, ``orderStatus``).
+# ``status`` of a return authorization.
 RMA_STATUS = {
     "pendingApproval": "A",
     "pendingReceipt": "B",
     "cancelled": "C",
+    "partiallyReceived": "D",
+    "pendingRefundPartReceived": "E",
     "pendingRefund": "F",
     "refunded": "G",
     "closed": "H",
 }
-# Payment methods are per account too (Setup > Accounting > Accounting Lists > Payment Method): "Stripe".
-DEFAULT_STRIPE_PAYMENT_METHOD_ID = "9"
+# ``status`` of an invoice.
+INVOICE_STATUS = {"open": "A", "paidInFull": "B", "pendingApproval": "D", "rejected": "E", "voided": "V"}
+# ``status`` of a customer payment.
+PAYMENT_STATUS = {"unapproved": "A", "notDeposited": "B", "deposited": "C", "rejected": "R"}
+# A customer refund's ``paymentOption`` references a payment method of the account (Setup > Accounting >
+# Accounting Lists > Payment Method): "Stripe". Per account: ``NETSUITE_ACCOUNT_SETTINGS.stripePaymentOptionId``.
+DEFAULT_STRIPE_PAYMENT_OPTION_ID = "9"
 # Currency internal ids are per account (Lists > Accounting > Currencies). These are the ids a new
 # account usually gives its first currencies; pass ``currency_ids`` for yours.
 DEFAULT_CURRENCY_IDS: Mapping[str, str] = {"USD": "1", "GBP": "2", "CAD": "3", "EUR": "4"}
@@ -309,6 +330,8 @@ class NetSuiteHttp:
             "User-Agent": USER_AGENT,
             # refuse unknown field names instead of silently dropping them
             "X-NetSuite-PropertyNameValidation": "Error",
+            # refuse a select id or a read-only field instead of ignoring it
+            "X-NetSuite-PropertyValueValidation": "Error",
             **self.auth.headers(method, url),
         }
         if body is not None:
@@ -436,6 +459,9 @@ class OrderLine:
     tax: Money
     item_external_id: str | None = None
     name: str | None = None
+    #: the order's cash rounding (its total rounded to what NetSuite and Stripe both take): the account's
+    #: rounding item (``rounding_item_id``), non-taxable
+    rounding: bool = False
 
 
 class NetSuiteErp:
@@ -447,11 +473,12 @@ class NetSuiteErp:
     (e.g. a non-inventory "CRM line" item) used for order lines that name no item external id.
 
     After the sale: ``credit_item_id`` is the (non-taxable, non-inventory) "Refund" item of a partial credit
-    memo's single line (default: ``default_item_id``); ``stripe_payment_method_id`` the payment method
-    "Stripe" of customer refunds; ``dispute_account_id`` the account a lost dispute's refund is paid from
+    memo's single line (default: ``default_item_id``); ``stripe_payment_option_id`` the payment method
+    "Stripe" a customer refund's ``paymentOption`` references; ``dispute_account_id`` the account a lost dispute's refund is paid from
     (the Stripe clearing account the payout's dispute withdrawal went to; default: the refund's default);
     ``adjustment_account_id`` the account of a deposit's other-deposit / cash-back lines (Stripe fees and
-    adjustments clearing).
+    adjustments clearing). ``rounding_item_id``: the (non-taxable, other charge) "Rounding" item of an order's
+    cash-rounding line (a KWD total rounded to 10 fils: NetSuite keeps 2 decimals, Stripe takes multiples of 10).
     """
 
     def __init__(
@@ -465,9 +492,10 @@ class NetSuiteErp:
         currency_ids: Mapping[str, str] | None = None,
         default_item_id: str | None = None,
         credit_item_id: str | None = None,
-        stripe_payment_method_id: str | None = DEFAULT_STRIPE_PAYMENT_METHOD_ID,
+        stripe_payment_option_id: str | None = DEFAULT_STRIPE_PAYMENT_OPTION_ID,
         dispute_account_id: str | None = None,
         adjustment_account_id: str | None = None,
+        rounding_item_id: str | None = None,
     ) -> None:
         self.account_id = realm_for(account_id)
         if http is not None and gate is not None and http.gate is not gate:
@@ -476,9 +504,10 @@ class NetSuiteErp:
         self._currency_ids = {k.upper(): v for k, v in (currency_ids or DEFAULT_CURRENCY_IDS).items()}
         self._default_item_id = default_item_id
         self._credit_item_id = credit_item_id or default_item_id
-        self._stripe_payment_method_id = stripe_payment_method_id
+        self._stripe_payment_option_id = stripe_payment_option_id
         self._dispute_account_id = dispute_account_id
         self._adjustment_account_id = adjustment_account_id
+        self._rounding_item_id = rounding_item_id
 
     # --- reads ---------------------------------------------------------------------------------------
 
@@ -508,13 +537,7 @@ class NetSuiteErp:
         rate = Decimal(1) if raw_rate in (None, "") else _decimal(raw_rate)
         if rate <= 0:
             raise InvalidRecord(f"customer payment {external_id}: exchange rate {rate} is not positive")
-        status = record.get("status")
-        names = (
-            {str(status.get(k) or "").lower() for k in ("id", "refName")}
-            if isinstance(status, dict)
-            else {str(status or "").lower()}
-        )
-        deposited = _ref_id_of(record.get("deposit")) is not None or "deposited" in names
+        deposited = _status_id(record) == PAYMENT_STATUS["deposited"]
         return CustomerPayment(
             id=record_id,
             external_id=external_id,
@@ -582,7 +605,7 @@ class NetSuiteErp:
             raise InvalidRecord(f"sales order {external_id}: no lines")
         code = currency.upper()
         existing = self.get_by_external_id("salesOrder", external_id)
-        if existing is not None and _status_id(existing) not in (None, ORDER_STATUS["pendingApproval"]):
+        if existing is not None and _status_id(existing) not in (None, SALES_ORDER_STATUS["pendingApproval"]):
             return _ref(existing, external_id, "tranId")
         body: dict[str, Any] = {
             "externalId": external_id,
@@ -651,8 +674,15 @@ class NetSuiteErp:
         )
 
     def activate_sales_order(self, order_id: str) -> None:
-        """Approve: Pending Approval → Pending Fulfillment (already approved: nothing to do)."""
-        self._set_order_status(order_id, "pendingFulfillment", done=("B", "D", "E", "F", "G"))
+        """Approve: ``orderStatus`` B, when ``status`` is A Pending Approval (already past it: nothing to do)."""
+        order_id = _internal_id(order_id, "salesOrder")
+        if _status_id(self._get("salesOrder", order_id)) != SALES_ORDER_STATUS["pendingApproval"]:
+            return
+        self._http.request(
+            "PATCH",
+            f"{RECORD_PATH}/salesOrder/{order_id}",
+            json={"orderStatus": {"id": ORDER_STATUS["pendingFulfillment"]}},
+        )
 
     def release_sales_order(self, order_id: str) -> None:
         """Release a paid order to fulfilment: the hub's custom body field ``custbody_o2c_released``
@@ -663,8 +693,10 @@ class NetSuiteErp:
         )
 
     def cancel_sales_order(self, order_id: str) -> None:
-        """Cancel an order nothing was fulfilled or billed on. Already cancelled or closed: nothing to do."""
-        self._set_order_status(order_id, "cancelled", done=("C", "H"))
+        """Call off an order nothing was fulfilled or billed on: NetSuite's REST way is to close every line
+        (the order becomes H Closed; ``status`` is read-only and ``orderStatus`` takes only A/B). Already
+        cancelled (in the UI) or closed: nothing to do."""
+        self._close_lines("salesOrder", _internal_id(order_id, "salesOrder"))
 
     # --- after the sale: refunds, disputes, renewals, dunning, payouts ---------------------------------
 
@@ -718,8 +750,9 @@ class NetSuiteErp:
                 ]
             },
         }
-        if self._stripe_payment_method_id:
-            body["paymentMethod"] = {"id": _internal_id(self._stripe_payment_method_id, "payment method")}
+        if self._stripe_payment_option_id:
+            body["paymentOption"] = {"id": _internal_id(self._stripe_payment_option_id, "payment option")}
+        body["paymentOperation"] = {"id": "REFUND"}  # the money went back (not a credit to the card on file)
         if account_id:
             body["account"] = {"id": _internal_id(account_id, "account")}
         if memo:
@@ -747,7 +780,7 @@ class NetSuiteErp:
         body: dict[str, Any] = {
             "externalId": external_id,
             "item": {"items": self._refund_lines(invoice, external_id, amount)},
-            "orderStatus": {"id": RMA_STATUS["pendingApproval"]},
+            "orderStatus": {"id": RMA_ORDER_STATUS["pendingApproval"]},
         }
         if memo:
             body["memo"] = memo
@@ -756,8 +789,8 @@ class NetSuiteErp:
         )
 
     def settle_dispute(self, external_id: str, *, outcome: Literal["won", "lost"]) -> ErpRef | None:
-        """Close the dispute hold. ``won``: the return authorization is cancelled (nothing was or will be
-        booked) → None. ``lost``: it is approved and transformed into a credit memo (external id
+        """Close the dispute hold. ``won``: the return authorization is closed, every line (nothing was or will
+        be booked) → None. ``lost``: it is approved and transformed into a credit memo (external id
         ``{ext}-cm``, applied to the invoice as far as it is open) and the credit refunded to the customer
         (customer refund ``{ext}-rf``, from ``dispute_account_id``) → the credit memo. Each step looks for
         its result first, so repeating either outcome changes nothing; the other outcome afterwards is an
@@ -770,18 +803,15 @@ class NetSuiteErp:
             raise NotFound(f"no dispute hold {external_id}")
         hold_id = _internal_id(hold.get("id"), "returnAuthorization")
         status = _status_id(hold)
+        called_off = (RMA_STATUS["cancelled"], RMA_STATUS["closed"])
         if outcome == "won":
-            if status == RMA_STATUS["cancelled"]:
+            if status in called_off:
                 return None
             if status != RMA_STATUS["pendingApproval"]:
                 raise InvalidRecord(f"dispute {external_id} was already settled as lost")
-            self._http.request(
-                "PATCH",
-                f"{RECORD_PATH}/returnAuthorization/{hold_id}",
-                json={"orderStatus": {"id": RMA_STATUS["cancelled"]}},
-            )
+            self._close_lines("returnAuthorization", hold_id)
             return None
-        if status == RMA_STATUS["cancelled"]:
+        if status in called_off:
             raise InvalidRecord(f"dispute {external_id} was already settled as won")
         credit_eid = _external_id(f"{external_id}-cm")
         credit = self.get_by_external_id("creditMemo", credit_eid)
@@ -792,7 +822,7 @@ class NetSuiteErp:
                 self._http.request(
                     "PATCH",
                     f"{RECORD_PATH}/returnAuthorization/{hold_id}",
-                    json={"orderStatus": {"id": RMA_STATUS["pendingReceipt"]}},
+                    json={"orderStatus": {"id": RMA_ORDER_STATUS["pendingReceipt"]}},
                 )
             amount = self._money_field(hold, "total")
             invoice_id = _ref_id_of(hold.get("createdFrom"))
@@ -879,7 +909,7 @@ class NetSuiteErp:
         tran_date: date | None = None,
         memo: str | None = None,
     ) -> ErpRef:
-        """A payout as a bank deposit (``PUT /deposit/eid:{ext}?replace=payment,other,cashBack``): the
+        """A payout as a bank deposit (``PUT /deposit/eid:{ext}?replace=payment,other,cashback``): the
         customer payments it pays out (whole, from undeposited funds; each ``Money`` in the deposit's
         currency: a payment in another currency at its base-currency amount, ``shared.money.convert(payment,
         its exchange rate, deposit currency)``, which NetSuite accepts when the deposit is in the base
@@ -932,7 +962,7 @@ class NetSuiteErp:
                 ]
             },
             "other": {"items": deposits},
-            "cashBack": {"items": cash_back},
+            "cashback": {"items": cash_back},
         }
         if account_id:
             body["account"] = {"id": _internal_id(account_id, "account")}
@@ -941,7 +971,7 @@ class NetSuiteErp:
         if memo:
             body["memo"] = memo
         return self._upsert(
-            "deposit", external_id, body, query={"replace": "payment,other,cashBack"}, number_field="tranId"
+            "deposit", external_id, body, query={"replace": "payment,other,cashback"}, number_field="tranId"
         )
 
     # --- reconciliation reads ------------------------------------------------------------------------
@@ -1215,15 +1245,22 @@ class NetSuiteErp:
         code = _record_currency(record, self._currency_ids)
         return from_major(_decimal(record.get(field)), code)
 
-    def _set_order_status(self, order_id: str, status: str, *, done: tuple[str, ...]) -> None:
-        order_id = _internal_id(order_id, "salesOrder")
-        current = _status_id(self._get("salesOrder", order_id))
-        if current in done:
+    def _close_lines(self, record_type: str, record_id: str) -> None:
+        """Close a sales order or return authorization: ``PATCH`` every open item line ``isClosed: true`` (read
+        with ``expandSubResources`` to know the lines). Already cancelled or closed: nothing to do."""
+        record = self._get(record_type, record_id, expand=True)
+        if _status_id(record) in ("C", "H"):
             return
+        lines = (record.get("item") or {}).get("items") or []
+        open_lines = [
+            {"line": int(line["line"]), "isClosed": True}
+            for line in lines
+            if isinstance(line, dict) and line.get("line") is not None and not line.get("isClosed")
+        ]
+        if not open_lines:
+            raise InvalidRecord(f"{record_type} {record_id}: no open lines to close")
         self._http.request(
-            "PATCH",
-            f"{RECORD_PATH}/salesOrder/{order_id}",
-            json={"orderStatus": {"id": ORDER_STATUS[status]}},
+            "PATCH", f"{RECORD_PATH}/{record_type}/{record_id}", json={"item": {"items": open_lines}}
         )
 
     def _get(self, record_type: str, key: str, *, expand: bool = False) -> dict[str, Any]:
@@ -1265,15 +1302,25 @@ class NetSuiteErp:
                 raise ValueError(
                     f"order {order} line {number}: {name} in {money.currency}, order in {currency}"
                 )
+        for name, money in (("rate", line.rate), ("amount", line.amount), ("tax", line.tax)):
+            if money.amount % erp_step(currency):
+                raise InvalidRecord(
+                    f"order {order} line {number}: {name} {money.format()} has more decimals than NetSuite "
+                    f"keeps for {currency} (round to {erp_step(currency)} minor units first)"
+                )
         if isinstance(line.quantity, bool) or not isinstance(line.quantity, int) or line.quantity <= 0:
             raise InvalidRecord(f"order {order} line {number}: quantity must be a positive whole number")
-        if line.item_external_id:
+        if line.rounding:
+            if not self._rounding_item_id:
+                raise InvalidRecord(f"order {order} line {number}: a rounding line needs rounding_item_id")
+            item: dict[str, str] = {"id": _internal_id(self._rounding_item_id, "item")}
+        elif line.item_external_id:
             if not _EXTERNAL_ID.match(line.item_external_id):
                 raise InvalidRecord(
                     f"order {order} line {number}: item {line.item_external_id[:40]!r} is not a NetSuite "
                     "external id (letters, digits, _ and -)"
                 )
-            item: dict[str, str] = {"externalId": line.item_external_id}
+            item = {"externalId": line.item_external_id}
         elif self._default_item_id:
             item = {"id": _internal_id(self._default_item_id, "item")}
         else:
@@ -1368,7 +1415,8 @@ def _suiteql_row(item: Any, currencies: Mapping[str, str]) -> dict[str, Any]:
 
 
 def _status_id(record: Mapping[str, Any]) -> str | None:
-    status = record.get("orderStatus")
+    """The record's ``status.id`` (NetSuite's read-side status; ``orderStatus`` is only the approval)."""
+    status = record.get("status")
     if isinstance(status, dict):
         value = status.get("id")
         return str(value) if value is not None else None

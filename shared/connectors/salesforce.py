@@ -26,13 +26,14 @@ import re
 import threading
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import quote, urlsplit
 
 from shared.connectors import _values as v
 from shared.connectors.errors import AuthError, InvalidRecord, NotFound, PermanentError, UnknownFields
 from shared.connectors.http import JsonHttp
+from shared.crm.closed_won import DealState
 from shared.crm.models import Account, Address, Contact, CrmOpportunity, LineItem
 from shared.money import Money
 
@@ -50,6 +51,9 @@ HttpFactory = Callable[[str, Callable[[], dict[str, str]]], JsonHttp]
 _SF_ID = re.compile(r"^[a-zA-Z0-9]{15}(?:[a-zA-Z0-9]{3})?$")
 _API_VERSION = re.compile(r"^v[0-9]{2,3}\.[0-9]$")
 _NO_SUCH_COLUMN = re.compile(r"No such column '([^']+)'")
+
+#: What ``fetch_deal_state`` reads: the stage, Salesforce's own won flag and timestamps.
+STATE_FIELDS = ("StageName", "IsWon", "CloseDate", "LastModifiedDate", "SystemModstamp")
 
 LINE_ITEM_SOQL = (
     "SELECT Id, Product2Id, ProductCode, Name, Quantity, UnitPrice, TotalPrice "
@@ -140,6 +144,30 @@ class SalesforceCrm:
         lines = self.query(LINE_ITEM_SOQL.format(id=soql_literal(opp_id)))
         roles = self.query(CONTACT_ROLE_SOQL.format(id=soql_literal(opp_id)))
         return self._opportunity(opp_id, opp, account, lines, roles)
+
+    def fetch_deal_state(self, opportunity_id: str) -> DealState:
+        """Whether Salesforce has the Opportunity won now, and since when:
+        ``GET .../sobjects/Opportunity/{id}?fields=StageName,IsWon,CloseDate,LastModifiedDate,SystemModstamp``.
+        Raises ``NotFound`` for an unknown opportunity."""
+        opp_id = salesforce_id(opportunity_id, "opportunity id")
+        opp = self._call(
+            "GET", f"{self._api}/sobjects/Opportunity/{opp_id}", query={"fields": ",".join(STATE_FIELDS)}
+        )
+        if not isinstance(opp, dict):
+            raise InvalidRecord(f"opportunity {opp_id}: unexpected response shape")
+        close_date = v.day(opp.get("CloseDate"), "Opportunity.CloseDate")
+        won_at = (
+            _instant(opp.get("LastModifiedDate"))
+            or _instant(opp.get("SystemModstamp"))
+            or (
+                datetime(close_date.year, close_date.month, close_date.day, tzinfo=UTC)
+                if close_date
+                else None
+            )
+        )
+        return DealState(
+            stage=v.text(opp.get("StageName")) or "", is_won=opp.get("IsWon") is True, won_at=won_at
+        )
 
     def update_opportunity(self, opportunity_id: str, fields: Mapping[str, object]) -> None:
         """Write fields back on the Opportunity (e.g. a custom ERP order number field)."""
@@ -359,6 +387,17 @@ def _unknown_fields(exc: PermanentError) -> tuple[str, ...]:
         ]
         names.extend(n for n in found if n not in names)
     return tuple(names)
+
+
+def _instant(value: object) -> datetime | None:
+    """A Salesforce REST datetime (``2026-11-27T10:15:00.000+0000``)."""
+    if not isinstance(value, str) or not value:
+        return None
+    try:
+        moment = datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError:
+        return None
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
 
 
 def _contact(role: Mapping[str, Any]) -> Contact:

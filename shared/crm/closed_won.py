@@ -2,13 +2,33 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Collection, Iterable
+from dataclasses import dataclass
 from datetime import datetime
 
 from shared.crm.completeness import DEFAULT_TAX_ID_COUNTRIES, missing_fields
 from shared.crm.models import CrmOpportunity
 from shared.events.crm import OpportunityClosedWon
 from shared.events.envelope import CanonicalEvent, SourceSystem, new_event
+
+
+@dataclass(frozen=True)
+class DealState:
+    """What the CRM's own API says about a deal now (re-read, never taken from a webhook or a message).
+
+    ``is_won``: Salesforce's ``IsWon`` (derived by Salesforce from the stage); None for HubSpot, which
+    has no such flag on the deal. ``won_at``: the CRM's own time of the win (HubSpot: the ``dealstage``
+    history entry of the current stage, else ``closedate``, else ``hs_lastmodifieddate``; Salesforce:
+    ``LastModifiedDate``, else ``SystemModstamp``, else ``CloseDate``)."""
+
+    stage: str
+    is_won: bool | None
+    won_at: datetime | None
+
+
+def is_closed_won(state: DealState, closed_won_stages: Collection[str]) -> bool:
+    """Won as the CRM says it: ``IsWon`` true or the stage one of the configured closed-won stages."""
+    return state.is_won is True or state.stage in closed_won_stages
 
 
 def deal_correlation_id(crm: str, opportunity_id: str) -> str:

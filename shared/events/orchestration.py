@@ -34,8 +34,13 @@ class OrderCreated(OrchestrationEventData):
     erpOrderId: str
     documentNumber: str | None = None
     erpCustomerId: str | None = None
-    total: Money
+    total: Money = Field(description="What the deal is charged and invoiced: the exact total + rounding")
     tax: Money
+    rounding: Money | None = Field(
+        default=None,
+        description="Cash rounding of the total to what the ERP and the payment platform both take (KWD: 10 "
+        "fils), charged minus exact; zero when none was needed",
+    )
 
 
 class OrderOnHold(OrchestrationEventData):

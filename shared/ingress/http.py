@@ -27,6 +27,8 @@ class WebhookRequest:
     #: API Gateway's requestContext.domainName and stage (to rebuild the public URL when not configured).
     domain_name: str = ""
     stage: str = ""
+    #: Subject DN of the client certificate API Gateway verified (mutual TLS custom domains only).
+    client_cert_subject: str | None = None
 
     def header(self, name: str) -> str | None:
         return self.headers.get(name.lower())
@@ -35,8 +37,9 @@ class WebhookRequest:
     def from_api_gateway(cls, event: dict[str, Any]) -> WebhookRequest:
         raw = event.get("body") or ""
         body = base64.b64decode(raw) if event.get("isBase64Encoded") else raw.encode("utf-8")
-        headers = {k.lower(): v for k, v in (event.get("headers") or {}).items() if v is not None}
+        headers = {str(k).lower(): str(v) for k, v in (event.get("headers") or {}).items() if v is not None}
         ctx = event.get("requestContext") or {}
+        cert = (ctx.get("identity") or {}).get("clientCert") or {}
         return cls(
             method=event.get("httpMethod", "POST"),
             path=event.get("path", ""),
@@ -46,6 +49,7 @@ class WebhookRequest:
             request_id=ctx.get("requestId", ""),
             domain_name=ctx.get("domainName", ""),
             stage=ctx.get("stage", ""),
+            client_cert_subject=cert.get("subjectDN") or None,
         )
 
 

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from typing import Any, Protocol
 
 from shared.events.envelope import CanonicalEvent
+from shared.ingress.guard import check_correlation_id
 from shared.ingress.http import HttpResponse, Problem, WebhookRequest
 from shared.observability import count, logger
 
@@ -27,6 +28,18 @@ class ProviderEvent:
     type: str
     payload: dict[str, Any]
     correlation_id: str | None = None
+
+
+class Ignore(Exception):
+    """Raised by ``Provider.normalise``: the event is acknowledged and recorded as ignored (metric
+    ``Ignored`` with ``reason`` as a dimension, and a log line), and nothing is published. For events whose
+    claim the system of record does not confirm (a "won" deal the CRM has in another stage, a record the
+    vendor does not have): redelivering them can never make them true, so they are not a 5xx."""
+
+    def __init__(self, reason: str, detail: str) -> None:
+        super().__init__(detail)
+        self.reason = reason
+        self.detail = detail
 
 
 @dataclass
@@ -83,6 +96,18 @@ class Provider:
         return problem.response(instance=request.request_id or None)
 
 
+def check_edge_ids(events: Sequence[ProviderEvent], default_correlation: str) -> None:
+    """Before anything is logged or stored: every id that came from outside is bounded printable ASCII
+    and holds no card number (400 otherwise). Providers check their own id syntax in ``parse``; this is
+    the floor every provider gets."""
+    if default_correlation:
+        check_correlation_id(default_correlation, "X-Correlation-Id")
+    for event in events:
+        check_correlation_id(event.id, "event id")
+        if event.correlation_id is not None:
+            check_correlation_id(event.correlation_id)
+
+
 class Publisher(Protocol):
     def publish(self, events: Sequence[CanonicalEvent]) -> int: ...
 
@@ -106,23 +131,47 @@ class IngressPipeline:
     # The work done at most once per provider event id. Raising deletes the idempotency record, so an
     # event that could not be normalised or published is retried by the provider, not remembered as done.
     def _process(self, delivery: dict[str, Any], event: ProviderEvent, correlation_id: str) -> dict[str, Any]:
-        from shared.connectors.errors import PermanentError, TransientError
+        from shared.connectors.errors import AuthError, NotFound, PermanentError, TransientError
 
         try:
             canonical = self.provider.normalise(event, correlation_id)
-        except TransientError as exc:
+        except Ignore as ignored:
+            return {
+                "status": "ignored",
+                "eventId": delivery["id"],
+                "published": 0,
+                "reason": ignored.reason,
+                "detail": ignored.detail,
+            }
+        except (TransientError, AuthError) as exc:
+            # The vendor is down or throttling, or the hub's own credentials were refused (fixed by an
+            # operator, not by the sender): a retry can succeed, so the provider is asked to redeliver.
             count("UpstreamFailures", provider=self.provider.name)
-            retry_after = int(exc.retry_after) if exc.retry_after else 5
+            retry_after = int(getattr(exc, "retry_after", None) or 5)
             raise Problem(
                 503, "upstream_unavailable", f"{type(exc).__name__}: retry later", retry_after=retry_after
             ) from exc
+        except NotFound:
+            return {
+                "status": "ignored",
+                "eventId": delivery["id"],
+                "published": 0,
+                "reason": "unknown_record",
+                "detail": "the provider's API does not have the record",
+            }
         except PermanentError as exc:
+            # The record exists but cannot be read or mapped: the same delivery would fail the same way.
             count("UpstreamFailures", provider=self.provider.name)
-            raise Problem(
-                502, "upstream_rejected", f"the provider's API refused a lookup ({exc.status})"
-            ) from exc
+            logger.error("record the event names cannot be read; ignored", extra={"error": str(exc)[:300]})
+            return {
+                "status": "ignored",
+                "eventId": delivery["id"],
+                "published": 0,
+                "reason": "unreadable_record",
+                "detail": type(exc).__name__,
+            }
         if not canonical:
-            return {"status": "ignored", "eventId": delivery["id"], "published": 0}
+            return {"status": "ignored", "eventId": delivery["id"], "published": 0, "reason": "no_fact"}
         self.publisher.publish(canonical)
         return {
             "status": "accepted",
@@ -139,6 +188,7 @@ class IngressPipeline:
             self.provider.verify(request)
             events = self.provider.parse(request)
             default_correlation = request.header("x-correlation-id") or request.request_id
+            check_edge_ids(events, default_correlation)
             outcomes = [self.ingest(event, default_correlation) for event in events]
         except Problem as problem:
             count("Rejected", provider=provider, reason=problem.reason)
@@ -155,7 +205,7 @@ class IngressPipeline:
         logger.set_correlation_id(correlation_id)
         log = {"provider_event_id": event.id, "provider_event_type": event.type}
         if not self.provider.selects(event):
-            count("Ignored", provider=self.provider.name)
+            count("Ignored", provider=self.provider.name, reason="not_used")
             logger.info("event not used by the hub", extra=log)
             return Outcome("ignored", event.id)
         try:
@@ -178,6 +228,13 @@ class IngressPipeline:
                 503, "publish_failed", "events could not be published; retry later", retry_after=5
             ) from exc
         status = result["status"]
+        if status == "ignored":
+            reason = str(result.get("reason") or "no_fact")
+            count("Ignored", provider=self.provider.name, reason=reason)
+            logger.info(
+                "webhook event ignored", extra={**log, "reason": reason, "detail": result.get("detail")}
+            )
+            return Outcome(status, event.id)
         count(
             {"accepted": "Accepted", "duplicate": "Duplicate"}.get(status, "Ignored"),
             provider=self.provider.name,

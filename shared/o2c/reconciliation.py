@@ -18,6 +18,7 @@ from datetime import date
 from decimal import Decimal
 from typing import Any
 
+from shared.connectors.netsuite import INVOICE_STATUS
 from shared.money import Money, from_major, from_stripe
 
 KINDS = (
@@ -100,7 +101,8 @@ def _erp_money(record: Mapping[str, Any], key: str, currency: str) -> Money:
 
 
 def _erp_status(record: Mapping[str, Any]) -> str:
-    status = record.get("status") or record.get("orderStatus") or {}
+    """NetSuite's read-side ``status.id`` (invoice: A Open, B Paid In Full, D, E, V)."""
+    status = record.get("status") or {}
     return str(status.get("id") if isinstance(status, dict) else status)
 
 
@@ -156,7 +158,28 @@ def _reconcile_deal(
     if order_currency.upper() != currency.upper() and len(order_currency) == 3:
         report.add("currency_differs", f"CRM {currency}, ERP order {order_currency}", **ids)
         return
-    erp_net = _erp_money(order, "subtotal", currency) if order.get("subtotal") is not None else None
+    created = [
+        f["data"]
+        for f in facts
+        if f["detailType"] == "OrderCreated" and str(f["data"].get("erpOrderId")) == str(order["id"])
+    ]
+    rounded = [c for c in created if (c.get("rounding") or {}).get("amount")]
+    if rounded and order.get("total") is not None:
+        # a cash-rounded order (KWD to 10 fils): its lines are at NetSuite's precision plus a rounding line,
+        # so the ERP total is checked against what the hub decided to charge
+        erp_total = _erp_money(order, "total", currency)
+        charged = Money.model_validate(rounded[0]["total"])
+        if erp_total != charged:
+            report.add(
+                "amount_differs",
+                "ERP order total and the rounded total the hub charges differ",
+                expected=charged.model_dump(),
+                actual=erp_total.model_dump(),
+                **ids,
+            )
+    erp_net = (
+        _erp_money(order, "subtotal", currency) if order.get("subtotal") is not None and not rounded else None
+    )
     if erp_net is not None and erp_net.amount != crm_net:
         report.add(
             "amount_differs",
@@ -183,7 +206,7 @@ def _reconcile_deal(
     ids["erpInvoiceId"] = str(invoice["id"])
     invoice_total = _erp_money(invoice, "total", currency)
     if not captured:
-        if _erp_status(invoice) == "paidInFull":
+        if _erp_status(invoice) == INVOICE_STATUS["paidInFull"]:
             report.add("missing_in_payments", "the ERP invoice is paid but no payment was captured", **ids)
         return
     report.payments += 1
@@ -208,7 +231,8 @@ def _reconcile_deal(
             "status_differs", f"payment is {intent.get('status')} but the deal recorded a capture", **ids
         )
     payment = erp.get_by_external_id("customerPayment", f"pay-{intent_id}")
-    if payment is None or _erp_status(invoice) not in {"paidInFull", "open"}:
+    open_or_paid = {INVOICE_STATUS["open"], INVOICE_STATUS["paidInFull"]}
+    if payment is None or _erp_status(invoice) not in open_or_paid:
         report.add("paid_not_applied", "the captured payment is not applied to the ERP invoice", **ids)
     refunds = {
         f["data"]["refundId"]: f["data"]

@@ -12,7 +12,7 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, Protocol
 
 from shared.crm.models import Address, CrmOpportunity
-from shared.money import Money
+from shared.money import Money, charge_step, erp_step, round_to_step
 
 if TYPE_CHECKING:
     from decimal import Decimal
@@ -130,21 +130,43 @@ def order_total(opportunity: CrmOpportunity, tax_total: Money) -> Money:
 def create_sales_order(
     erp: Erp, opportunity: CrmOpportunity, customer: Mapping[str, Any], tax: Mapping[str, Any]
 ) -> dict[str, Any]:
+    """The ERP order of the deal. Its total is what is charged: in a currency that NetSuite keeps to fewer
+    decimals than ISO (KWD: 2 of 3) or that Stripe takes only in steps (KWD: multiples of 10 fils), the
+    deal's exact total is rounded to ``charge_step`` and the difference is never lost: the lines go to
+    NetSuite at its precision and one explicit rounding line makes the order's total equal the charge;
+    ``rounding`` (charged - exact) goes on the ``OrderCreated`` event."""
     from shared.connectors.netsuite import OrderLine
 
     tax_by_line = {int(t["number"]): money(t["tax"]) for t in tax["lines"]}
     currency = opportunity.amount.currency
+    step = erp_step(currency)
     lines = [
         OrderLine(
             quantity=line.quantity,
-            rate=line.unitPrice,
-            amount=line.amount,
-            tax=tax_by_line.get(number, Money.of(0, currency)),
+            rate=round_to_step(line.unitPrice, step),
+            amount=round_to_step(line.amount, step),
+            tax=round_to_step(tax_by_line.get(number, Money.of(0, currency)), step),
             item_external_id=line.sku,
             name=line.name,
         )
         for number, line in enumerate(opportunity.lines, start=1)
     ]
+    tax_total = money(tax["totalTax"])
+    exact = order_total(opportunity, tax_total)
+    charged = round_to_step(exact, charge_step(currency))
+    booked = sum((line.amount.amount + line.tax.amount for line in lines), 0)
+    difference = Money.of(charged.amount - booked, currency)
+    if difference.amount:
+        lines.append(
+            OrderLine(
+                quantity=1,
+                rate=difference,
+                amount=difference,
+                tax=Money.of(0, currency),
+                name=f"Rounding ({charged.format()} charged for {exact.format()})",
+                rounding=True,
+            )
+        )
     ref = erp.upsert_sales_order(
         order_external_id(opportunity),
         customer_id=customer["erpCustomerId"],
@@ -153,13 +175,13 @@ def create_sales_order(
         lines=lines,
         memo=f"{opportunity.crmSystem} opportunity {opportunity.opportunityId}: {opportunity.name}",
     )
-    tax_total = money(tax["totalTax"])
     return {
         "erpOrderId": ref.id,
         "externalId": ref.external_id,
         "documentNumber": ref.document_number,
-        "total": dump(order_total(opportunity, tax_total)),
+        "total": dump(charged),
         "tax": dump(tax_total),
+        "rounding": dump(Money.of(charged.amount - exact.amount, currency)),
     }
 
 

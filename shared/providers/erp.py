@@ -11,7 +11,7 @@ implementation.
 from __future__ import annotations
 
 import hmac
-import json
+import re
 import time
 from collections.abc import Callable, Sequence
 from datetime import UTC, date, datetime
@@ -27,12 +27,27 @@ from shared.events.erp import (
     RefundRecorded,
     SalesOrderStatusChanged,
 )
-from shared.ingress.http import WebhookRequest, bad_request, unauthorized
+from shared.ingress.guard import (
+    MAX_ID_LENGTH,
+    ascii_token,
+    check_correlation_id,
+    check_id,
+    header_timestamp,
+    parse_json,
+)
+from shared.ingress.http import Problem, WebhookRequest, bad_request, unauthorized
 from shared.ingress.pipeline import Provider, ProviderEvent
 from shared.money import Money, from_major
 from shared.providers.signatures import standard_webhooks_v1
 
 TOLERANCE_S = 300
+MAX_SIGNATURES = 16
+#: ``webhook-id`` (Standard Webhooks: ``msg_...``): the idempotency key and a lineage id, so bounded.
+MESSAGE_ID = re.compile(rf"[A-Za-z0-9_.:-]{{1,{MAX_ID_LENGTH}}}")
+#: ERP record ids (NetSuite internal ids are numbers; other ERPs use short codes).
+RECORD_ID = re.compile(r"[A-Za-z0-9_.:-]+")
+#: The largest amount the hub accepts from the ERP, in major units (a quadrillion).
+MAX_MAJOR_AMOUNT = Decimal(10) ** 15
 
 
 def verify_standard_webhook(
@@ -45,25 +60,38 @@ def verify_standard_webhook(
         raise unauthorized(
             "missing_signature", "webhook-id, webhook-timestamp and webhook-signature are required"
         )
-    try:
-        ts = int(timestamp)
-    except ValueError:
-        raise unauthorized("malformed_signature", "webhook-timestamp is not a number") from None
+    ts = header_timestamp(timestamp)
+    if ts is None:
+        raise unauthorized("malformed_signature", "webhook-timestamp is not a number")
     if abs(now - ts) > tolerance_s:
         raise unauthorized("stale_timestamp", f"webhook-timestamp is outside the {tolerance_s} s window")
-    offered = [s.partition(",")[2] for s in signatures.split() if s.startswith("v1,")]
+    if not MESSAGE_ID.fullmatch(msg_id):
+        raise unauthorized(
+            "malformed_signature", f"webhook-id must be 1 to {MAX_ID_LENGTH} of [A-Za-z0-9_.:-]"
+        )
+    offered = [
+        token
+        for s in signatures.split()[:MAX_SIGNATURES]
+        if s.startswith("v1,") and (token := ascii_token(s.partition(",")[2])) is not None
+    ]
     for secret in secrets:
-        expected = standard_webhooks_v1(secret, msg_id, ts, request.body).partition(",")[2]
+        expected = standard_webhooks_v1(secret, msg_id, ts, request.body).partition(",")[2].encode()
         if any(hmac.compare_digest(expected, candidate) for candidate in offered):
             return
     raise unauthorized("invalid_signature", "no v1 webhook-signature matches an active secret")
 
 
 def _money(data: dict[str, Any], key: str = "amount") -> Money:
+    value, currency = data[key], data["currency"]
+    if isinstance(value, bool) or not isinstance(value, str | int | Decimal) or not isinstance(currency, str):
+        raise ValueError(f"{key} must be a decimal string and currency a code")
     try:
-        return from_major(Decimal(str(data[key])), str(data["currency"]))
-    except (InvalidOperation, KeyError) as exc:
-        raise ValueError(f"{key}/currency missing or not a decimal") from exc
+        amount = Decimal(value.strip() if isinstance(value, str) else value)
+    except InvalidOperation as exc:
+        raise ValueError(f"{key} is not a decimal") from exc
+    if not amount.is_finite() or abs(amount) >= MAX_MAJOR_AMOUNT:
+        raise ValueError(f"{key} is not a finite amount below {MAX_MAJOR_AMOUNT:.0E}")
+    return from_major(amount, currency)
 
 
 def _date(value: Any) -> date | None:
@@ -113,6 +141,22 @@ MAPPINGS: dict[str, Callable[[dict[str, Any]], EventData]] = {
 }
 
 
+def _correlation(value: Any) -> str | None:
+    if value is None or value == "":
+        return None
+    return check_correlation_id(value if isinstance(value, str) else repr(value)[:300], "data.correlationId")
+
+
+def _check_record_ids(data: EventData) -> None:
+    """Every id the fact carries becomes a lineage key: bounded, plain characters, no card number."""
+    for name, value in data.model_dump().items():
+        if name.endswith("Id") and value is not None:
+            check_id(value, f"data.{name}", pattern=RECORD_ID)
+        elif name.endswith("Ids") and isinstance(value, list):
+            for item in value:
+                check_id(item, f"data.{name}", pattern=RECORD_ID)
+
+
 class ErpProvider(Provider):
     name = "erp"
 
@@ -126,10 +170,7 @@ class ErpProvider(Provider):
         verify_standard_webhook(request, self._secrets(), now=self._clock())
 
     def parse(self, request: WebhookRequest) -> list[ProviderEvent]:
-        try:
-            payload = json.loads(request.body)
-        except (ValueError, UnicodeDecodeError):
-            raise bad_request("malformed_json", "body is not valid JSON") from None
+        payload = parse_json(request.body, parse_float=Decimal)
         if (
             not isinstance(payload, dict)
             or not isinstance(payload.get("type"), str)
@@ -142,7 +183,7 @@ class ErpProvider(Provider):
                 id=msg_id,
                 type=payload["type"],
                 payload=payload,
-                correlation_id=payload["data"].get("correlationId"),
+                correlation_id=_correlation(payload["data"].get("correlationId")),
             )
         ]
 
@@ -152,7 +193,10 @@ class ErpProvider(Provider):
     def normalise(self, event: ProviderEvent, correlation_id: str) -> list[CanonicalEvent]:
         try:
             data = MAPPINGS[event.type](event.payload["data"])
-        except (KeyError, TypeError, ValueError) as exc:
+            _check_record_ids(data)
+        except Problem:
+            raise
+        except Exception as exc:  # noqa: BLE001 - a pure mapping of the payload: any failure is the payload's
             raise bad_request(
                 "unmappable_event", f"{event.type} lacks a field the hub needs: {exc}"
             ) from None

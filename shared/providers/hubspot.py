@@ -3,33 +3,51 @@
 Signature v3 (HubSpot docs): base64(HMAC-SHA256(client secret, method + URI + body + timestamp)) with
 the timestamp in ms, rejected when older than 5 minutes. The URI is the full public URL HubSpot called;
 behind API Gateway stages and custom domains only configuration knows it (``PUBLIC_BASE_URL``).
-A deal moved to a closed-won stage is fetched through the HubSpot CRM connector (webhooks carry ids,
-not records) and becomes ``OpportunityClosedWon``.
+A deal the webhook says moved to a closed-won stage is re-read through the HubSpot CRM connector
+(webhooks carry ids, not records, and a signed webhook is no proof of the deal's state): only if HubSpot's
+own ``dealstage`` is a configured closed-won stage does it become ``OpportunityClosedWon``, dated by
+HubSpot's own timestamps. Otherwise the event is answered 200 ``ignored`` and counted (``Ignored``,
+reason ``not_won_in_crm`` / ``unknown_record`` / ``invalid_object_id``).
 """
 
 from __future__ import annotations
 
 import hmac
-import json
+import re
 import time
 from collections.abc import Callable, Collection, Iterable, Sequence
-from datetime import UTC, datetime
-from typing import Protocol
+from typing import Any, Protocol
 from urllib.parse import quote
 
-from shared.crm.closed_won import closed_won_event, deal_correlation_id
+from shared.crm.closed_won import DealState, closed_won_event, deal_correlation_id, is_closed_won
 from shared.crm.completeness import DEFAULT_TAX_ID_COUNTRIES
 from shared.crm.models import CrmOpportunity
 from shared.events.envelope import CanonicalEvent
+from shared.ingress.guard import ascii_token, check_id, header_timestamp, parse_json
 from shared.ingress.http import Problem, WebhookRequest, bad_request, unauthorized
-from shared.ingress.pipeline import Provider, ProviderEvent
+from shared.ingress.pipeline import Ignore, Provider, ProviderEvent
 from shared.providers.signatures import hubspot_v3
 
 WINDOW_MS = 5 * 60 * 1000
 MAX_EVENTS = 100
+#: HubSpot event ids and object ids are numbers (the hub accepts up to 20 digits, as the connector does).
+EVENT_ID = re.compile(r"[0-9]{1,20}")
+OBJECT_ID = re.compile(r"[0-9]{1,20}")
+
+
+def object_id_of(item: dict[str, Any]) -> str | None:
+    """The event's ``objectId`` when it is a HubSpot object id (a number), else None: such an event names
+    no record the hub could read, and is answered ``ignored``."""
+    value = item.get("objectId")
+    if isinstance(value, bool) or not isinstance(value, int | str):
+        return None
+    text = str(value) if isinstance(value, str) or 0 <= value < 10**20 else ""
+    return text if OBJECT_ID.fullmatch(text) else None
 
 
 class DealSource(Protocol):
+    def fetch_deal_state(self, deal_id: str) -> DealState: ...
+
     def fetch_opportunity(self, deal_id: str) -> CrmOpportunity: ...
 
 
@@ -60,14 +78,21 @@ def verify_v3(request: WebhookRequest, uri: str, secrets: Sequence[str], *, now_
         raise unauthorized(
             "missing_signature", "X-HubSpot-Signature-v3 and X-HubSpot-Request-Timestamp are required"
         )
-    try:
-        ts = int(timestamp)
-    except ValueError:
-        raise unauthorized("malformed_signature", "X-HubSpot-Request-Timestamp is not a number") from None
+    ts = header_timestamp(timestamp)
+    if ts is None:
+        raise unauthorized("malformed_signature", "X-HubSpot-Request-Timestamp is not a number")
     if abs(now_ms - ts) > WINDOW_MS:
         raise unauthorized("stale_timestamp", "X-HubSpot-Request-Timestamp is older than 5 minutes")
-    for secret in secrets:
-        if hmac.compare_digest(hubspot_v3(secret, request.method, uri, request.body, ts), signature):
+    offered = ascii_token(signature)
+    if offered is None:
+        raise unauthorized("malformed_signature", "X-HubSpot-Signature-v3 is not base64")
+    try:
+        # the URI holds the query string as sent; one that is not valid Unicode cannot have been signed
+        signed = [hubspot_v3(secret, request.method, uri, request.body, ts).encode() for secret in secrets]
+    except UnicodeEncodeError:
+        raise unauthorized("invalid_signature", "X-HubSpot-Signature-v3 does not match") from None
+    for expected in signed:
+        if hmac.compare_digest(expected, offered):
             return
     raise unauthorized("invalid_signature", "X-HubSpot-Signature-v3 does not match")
 
@@ -98,10 +123,7 @@ class HubSpotProvider(Provider):
         )
 
     def parse(self, request: WebhookRequest) -> list[ProviderEvent]:
-        try:
-            payload = json.loads(request.body)
-        except (ValueError, UnicodeDecodeError):
-            raise bad_request("malformed_json", "body is not valid JSON") from None
+        payload = parse_json(request.body)
         if not isinstance(payload, list):
             raise bad_request("malformed_event", "a HubSpot delivery is a JSON array of events")
         if len(payload) > MAX_EVENTS:
@@ -116,13 +138,13 @@ class HubSpotProvider(Provider):
                 raise bad_request(
                     "malformed_event", "every HubSpot event needs an eventId and a subscriptionType"
                 )
-            object_id = item.get("objectId")
+            object_id = object_id_of(item)
             events.append(
                 ProviderEvent(
-                    id=str(item["eventId"]),
-                    type=item["subscriptionType"],
+                    id=check_id(item["eventId"], "HubSpot eventId", pattern=EVENT_ID),
+                    type=item["subscriptionType"][:100],
                     payload=item,
-                    correlation_id=deal_correlation_id("hubspot", str(object_id))
+                    correlation_id=deal_correlation_id("hubspot", object_id)
                     if item["subscriptionType"].startswith("deal.") and object_id is not None
                     else None,
                 )
@@ -131,22 +153,30 @@ class HubSpotProvider(Provider):
 
     def selects(self, event: ProviderEvent) -> bool:
         p = event.payload
+        value = p.get("propertyValue")
         return (
             event.type == "deal.propertyChange"
             and p.get("propertyName") == "dealstage"
-            and p.get("propertyValue") in self._closed_won
+            and isinstance(value, str)
+            and value in self._closed_won
             and p.get("objectId") is not None
         )
 
     def normalise(self, event: ProviderEvent, correlation_id: str) -> list[CanonicalEvent]:
-        deal = self._deals().fetch_opportunity(str(event.payload["objectId"]))
-        occurred = event.payload.get("occurredAt")
-        occurred_at = datetime.fromtimestamp(occurred / 1000, UTC) if isinstance(occurred, int) else None
+        """The webhook only says a deal changed: HubSpot's own API decides whether it is won (its current
+        ``dealstage``) and when (HubSpot's timestamps, never the webhook's ``occurredAt``)."""
+        deal_id = object_id_of(event.payload)
+        if deal_id is None:
+            raise Ignore("invalid_object_id", "objectId is not a HubSpot object id")
+        deals = self._deals()
+        state = deals.fetch_deal_state(deal_id)
+        if not is_closed_won(state, self._closed_won):
+            raise Ignore("not_won_in_crm", f"HubSpot has deal {deal_id} in stage {state.stage[:60]!r}")
         return [
             closed_won_event(
-                deal,
+                deals.fetch_opportunity(deal_id),
                 source_event_id=event.id,
-                occurred_at=occurred_at,
+                occurred_at=state.won_at,
                 tax_id_countries=self._tax_id_countries,
             )
         ]

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
-import json
+import re
 import time
 from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
@@ -34,11 +34,20 @@ from shared.events.payments import (
     RefundSucceeded,
     SubscriptionUpdated,
 )
+from shared.ingress.guard import (
+    ascii_token,
+    check_correlation_id,
+    check_id,
+    header_timestamp,
+    parse_json,
+)
 from shared.ingress.http import Problem, WebhookRequest, bad_request, unauthorized
 from shared.ingress.pipeline import Provider, ProviderEvent
 from shared.money import from_stripe
 
 DEFAULT_TOLERANCE_S = 300
+#: A Stripe-Signature holds a timestamp and one v1 per active secret; more items than this are not read.
+MAX_SIGNATURE_ITEMS = 16
 SIGNATURE_HEADER = "stripe-signature"
 
 # Metadata keys the hub writes on the Stripe objects it creates, mapped to canonical link fields.
@@ -67,18 +76,17 @@ def verify_signature(
     if not header:
         raise unauthorized("missing_signature", "Stripe-Signature header is missing")
     timestamp: int | None = None
-    candidates: list[str] = []
-    for item in header.split(","):
+    candidates: list[bytes] = []
+    for item in header.split(",")[:MAX_SIGNATURE_ITEMS]:
         key, _, value = item.strip().partition("=")
         if key == "t":
-            try:
-                timestamp = int(value)
-            except ValueError:
-                raise unauthorized(
-                    "malformed_signature", "Stripe-Signature timestamp is not a number"
-                ) from None
+            timestamp = header_timestamp(value)
+            if timestamp is None:
+                raise unauthorized("malformed_signature", "Stripe-Signature timestamp is not a number")
         elif key == "v1":
-            candidates.append(value)
+            candidate = ascii_token(value)
+            if candidate is not None:
+                candidates.append(candidate)
     if timestamp is None or not candidates:
         raise unauthorized("malformed_signature", "Stripe-Signature has no timestamp or no v1 signature")
     if abs(now - timestamp) > tolerance_s:
@@ -86,7 +94,7 @@ def verify_signature(
             "stale_timestamp", f"Stripe-Signature timestamp is outside the {tolerance_s} s tolerance"
         )
     for secret in secrets:
-        expected = sign(body, secret, timestamp)
+        expected = sign(body, secret, timestamp).encode()
         # compare every candidate in constant time; no early exit on the first byte that differs
         if any(hmac.compare_digest(expected, candidate) for candidate in candidates):
             return
@@ -105,6 +113,17 @@ def _metadata(obj: dict[str, Any]) -> dict[str, Any]:
         else {}
     )
     return {**(details.get("metadata") or {}), **(obj.get("metadata") or {})}
+
+
+def correlation_of(obj: dict[str, Any]) -> str | None:
+    """The correlation id the hub wrote in the object's metadata (checked: bounded, no card number)."""
+    try:
+        value = _metadata(obj).get(CORRELATION_METADATA_KEY)
+    except (AttributeError, TypeError):
+        raise bad_request("malformed_event", "metadata must be an object") from None
+    if value is None or value == "":
+        return None
+    return check_correlation_id(str(value) if isinstance(value, int) else value, "o2c_correlation_id")
 
 
 def _links(obj: dict[str, Any]) -> dict[str, str]:
@@ -313,19 +332,27 @@ MAPPINGS: dict[str, Mapper] = {
 }
 
 
+#: Stripe ids: a prefix (``evt_``, ``pi_``, ``ch_`` ...) and letters, digits, underscores; at most 255.
+STRIPE_ID = re.compile(r"[A-Za-z0-9_]+")
+EVENT_ID = re.compile(r"evt_[A-Za-z0-9_]+")
+EVENT_TYPE = re.compile(r"[a-z0-9_.]{1,100}")
+
+
 def parse_event(body: bytes) -> dict[str, Any]:
-    try:
-        event = json.loads(body)
-    except (ValueError, UnicodeDecodeError):
-        raise bad_request("malformed_json", "body is not valid JSON") from None
+    event = parse_json(body)
     if not isinstance(event, dict):
         raise bad_request("malformed_event", "a Stripe event is a JSON object")
     event_id, event_type = event.get("id"), event.get("type")
     obj = (event.get("data") or {}).get("object") if isinstance(event.get("data"), dict) else None
     if not isinstance(event_id, str) or not event_id.startswith("evt_") or not isinstance(event_type, str):
         raise bad_request("malformed_event", "a Stripe event needs an 'id' (evt_...) and a 'type'")
+    check_id(event_id, "Stripe event id", pattern=EVENT_ID)
+    if not EVENT_TYPE.fullmatch(event_type):
+        raise bad_request("malformed_event", "a Stripe event type is lower-case words and dots")
     if not isinstance(obj, dict):
         raise bad_request("malformed_event", "a Stripe event needs 'data.object'")
+    if "id" in obj:
+        check_id(obj["id"], "Stripe object id", pattern=STRIPE_ID)
     return event
 
 
@@ -337,19 +364,18 @@ def normalise_event(event: dict[str, Any], correlation_id: str) -> list[Canonica
     obj = event["data"]["object"]
     try:
         data = mapper(obj, event)
-    except (KeyError, TypeError, ValueError) as exc:
+    except Exception as exc:  # noqa: BLE001 - a pure mapping of the payload: any failure is the payload's
         raise bad_request(
             "unmappable_event",
             f"{event['type']} {event['id']} lacks a field the hub needs: {type(exc).__name__}",
         ) from None
     if data is None:
         return []
-    metadata = _metadata(obj)
     return [
         new_event(
             data,
             source_system="stripe",
-            correlation_id=str(metadata.get(CORRELATION_METADATA_KEY) or correlation_id),
+            correlation_id=correlation_of(obj) or correlation_id,
             occurred_at=_ts(event.get("created")),
             source_event_id=event["id"],
         )
@@ -381,8 +407,7 @@ class StripeProvider(Provider):
 
     def parse(self, request: WebhookRequest) -> list[ProviderEvent]:
         event = parse_event(request.body)
-        metadata = event["data"]["object"].get("metadata") or {}
-        correlation_id = metadata.get(CORRELATION_METADATA_KEY) if isinstance(metadata, dict) else None
+        correlation_id = correlation_of(event["data"]["object"])
         return [
             ProviderEvent(id=event["id"], type=event["type"], payload=event, correlation_id=correlation_id)
         ]

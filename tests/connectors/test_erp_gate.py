@@ -113,15 +113,16 @@ def test_a_crashed_holder_s_lease_expires_and_others_proceed(dynamodb: tuple[Any
     # Given a gate of 1 slot whose holder crashed without releasing (lease 0.4 s)
     client, table = dynamodb
     crashed = ErpGate(client, table, account_id="1234567", limit=1, lease_s=0.4)
+    leased_at = time.monotonic()
     crashed.acquire()
 
     # When another function asks for a slot, waiting up to 3 s
     gate = ErpGate(client, table, account_id="1234567", limit=1, lease_s=5, wait_s=3)
-    started = time.monotonic()
     with gate.slot():
-        waited = time.monotonic() - started
-        # Then it got the slot once the lease expired, and the expired lease was pruned
-        assert 0.2 < waited < 1.5
+        # Then it got the slot, never before the crashed holder's lease ran out (a loaded machine may
+        # reach this line after the lease already expired: the bound is on the lease, not on a wait),
+        # and the expired lease was pruned
+        assert time.monotonic() - leased_at >= 0.4
         assert gate.holders() == 1
 
 

@@ -178,7 +178,7 @@ def test_a_sales_order_carries_its_lines_tax_and_exact_amounts(netsuite: NetSuit
     assert order == again
     assert order.document_number == "SO1001"
     [record] = netsuite.records("salesOrder")
-    assert record["orderStatus"]["id"] == "A"
+    assert record["orderStatus"]["id"] == "A" and record["status"]["refName"] == "Pending Approval"
     assert record["entity"]["id"] == customer.id
     lines = record["item"]["items"]
     assert [(line["item"]["externalId"], line["quantity"]) for line in lines] == [("PLT-1", 2), ("ONB-1", 1)]
@@ -192,12 +192,12 @@ def test_a_sales_order_carries_its_lines_tax_and_exact_amounts(netsuite: NetSuit
 
 @pytest.mark.parametrize(
     ("currency", "rate", "tax"),
-    [("JPY", "12345", "1234"), ("KWD", "12.345", "0.617")],
+    [("JPY", "12345", "1234"), ("KWD", "12.34", "0.61")],
 )
 def test_money_goes_to_netsuite_in_the_currency_s_own_decimals(
     netsuite: NetSuiteSandbox, currency: str, rate: str, tax: str
 ) -> None:
-    # Given a customer in a zero- or three-decimal currency
+    # Given a customer in a zero-decimal currency, or a three-decimal one (which NetSuite keeps to 2)
     connector = erp(netsuite)
     customer = given_customer(connector, f"cust-{currency}", currency=currency)
 
@@ -223,6 +223,35 @@ def test_money_goes_to_netsuite_in_the_currency_s_own_decimals(
     assert record["currency"]["refName"] == currency
     assert str(record["item"]["items"][0]["rate"]) == rate
     assert record["total"] == Decimal(rate) + Decimal(tax)
+
+
+def test_a_kwd_amount_netsuite_cannot_hold_is_refused_before_it_is_sent(netsuite: NetSuiteSandbox) -> None:
+    # Given a KWD customer (KWD has 3 decimals in ISO 4217; a NetSuite currency has 0 or 2)
+    connector = erp(netsuite)
+    customer = given_customer(connector, "cust-kwd", currency="KWD")
+
+    # When an order line of 12.345 KWD is sent
+    with pytest.raises(InvalidRecord) as caught:
+        connector.upsert_sales_order(
+            "so-kwd-fils",
+            customer_id=customer.id,
+            subsidiary_id="1",
+            currency="KWD",
+            lines=[
+                OrderLine(
+                    item_external_id="PLT-1",
+                    quantity=1,
+                    rate=from_major("12.345", "KWD"),
+                    amount=from_major("12.345", "KWD"),
+                    tax=from_major("0", "KWD"),
+                )
+            ],
+        )
+
+    # Then the connector refuses it (NetSuite would: its currencies have 0 or 2 decimals); nothing is sent
+    assert "more decimals than NetSuite keeps" in str(caught.value)
+    assert netsuite.records("salesOrder") == []
+    assert not [r for r in netsuite.requests if r.startswith("PUT /services/rest/record/v1/salesOrder")]
 
 
 def test_netsuite_refuses_an_amount_finer_than_the_currency_as_an_invalid_record(
@@ -262,15 +291,18 @@ def test_activate_and_cancel_are_idempotent(netsuite: NetSuiteSandbox) -> None:
 
     connector.activate_sales_order(order.id)
     connector.activate_sales_order(order.id)
-    assert netsuite.record("salesOrder", order.id)["orderStatus"]["id"] == "B"
+    approved = netsuite.record("salesOrder", order.id)
+    assert approved["orderStatus"]["id"] == "B" and approved["status"]["refName"] == "Pending Fulfillment"
 
     connector.cancel_sales_order(order.id)
     connector.cancel_sales_order(order.id)
-    assert netsuite.record("salesOrder", order.id)["orderStatus"]["refName"] == "Cancelled"
+    closed = netsuite.record("salesOrder", order.id)
+    assert closed["status"]["refName"] == "Closed"
+    assert all(line["isClosed"] for line in closed["item"]["items"])
 
-    # a redelivered "create the order" does not resurrect a cancelled order
+    # a redelivered "create the order" does not resurrect a closed order
     assert given_order(connector, given_customer(connector)) == order
-    assert netsuite.record("salesOrder", order.id)["orderStatus"]["id"] == "C"
+    assert netsuite.record("salesOrder", order.id)["status"]["id"] == "H"
 
 
 # --- invoices and payments --------------------------------------------------------------------------------
@@ -288,7 +320,7 @@ def test_invoicing_twice_by_external_id_makes_one_invoice(netsuite: NetSuiteSand
     [record] = netsuite.records("invoice")
     assert record["createdFrom"]["id"] == order.id
     assert record["total"] == Decimal("1469.06")
-    assert netsuite.record("salesOrder", order.id)["orderStatus"]["id"] == "G"
+    assert netsuite.record("salesOrder", order.id)["status"]["refName"] == "Billed"
     assert sum(r.endswith("!transform/invoice") for r in netsuite.requests) == 1
 
 
@@ -342,7 +374,7 @@ def test_a_payment_is_applied_to_the_invoice_once(netsuite: NetSuiteSandbox) -> 
     assert record["id"] == payment.id and record["payment"] == Decimal("1469.06")
     assert record["apply"]["items"][0]["doc"]["id"] == invoice.id
     paid = netsuite.record("invoice", invoice.id)
-    assert paid["amountRemaining"] == 0 and paid["status"]["id"] == "paidInFull"
+    assert paid["amountRemaining"] == 0 and paid["status"] == {"id": "B", "refName": "Paid In Full"}
 
 
 # --- auth, errors, retries --------------------------------------------------------------------------------

@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from o2c_cli.crm_scenarios import hubspot_deal, salesforce_opportunity
+from o2c_cli.crm_scenarios import hubspot_deal, hubspot_stage, salesforce_opportunity
 from o2c_cli.http import request
 from o2c_cli.trace import trace
 from shared.providers.signatures import hubspot_v3
@@ -61,6 +61,8 @@ def won_event(sandbox: Any, deal_id: str) -> dict[str, Any]:
 def test_hubspot_redelivery_is_duplicate_and_a_mixed_array_publishes_only_the_new_event(hub: Hub) -> None:
     sandbox = hub.cloud.sandboxes["hubspot"]
     first, second = hubspot_deal(sandbox), hubspot_deal(sandbox, name="second")
+    hubspot_stage(sandbox, first)
+    hubspot_stage(sandbox, second)
     first_event = won_event(sandbox, first)
     assert json.loads(sandbox.deliver([first_event])[1])["status"] == "accepted"
 

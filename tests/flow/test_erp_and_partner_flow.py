@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from o2c_cli.crm_scenarios import salesforce_opportunity
+from o2c_cli.crm_scenarios import salesforce_opportunity, salesforce_stage
 from o2c_cli.erp_client import sample as erp_sample
 from o2c_cli.erp_client import send as send_erp
 from o2c_cli.http import request
@@ -114,6 +114,9 @@ def test_a_stripe_event_by_webhook_and_by_event_destination_is_one_event(hub: Hu
 
 def test_salesforce_event_relay_won_opportunity_becomes_opportunity_closed_won(hub: Hub) -> None:
     opportunity_id = salesforce_opportunity(hub.cloud.sandboxes["salesforce"], name="Relay deal")
+    salesforce_stage(
+        hub.cloud.sandboxes["salesforce"], opportunity_id
+    )  # a Flow publishes the event on the win
     hub.cloud.inject_partner_event(
         "SalesforcePartnerBus",
         "O2C_Opportunity_Won__e",

@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 
-from o2c_cli.crm_scenarios import hubspot_deal, salesforce_opportunity
+from o2c_cli.crm_scenarios import hubspot_deal, hubspot_stage, hubspot_us_deal, salesforce_opportunity
 from o2c_cli.main import main
 from o2c_cli.stripe_client import send as send_stripe
 from o2c_cli.trace import trace
@@ -67,7 +67,7 @@ def test_hubspot_deal_is_carried_to_a_paid_invoice(hub: Hub) -> None:
     [invoice] = records(hub, "invoice", externalId=f"inv-hubspot-{deal_id}")
     assert order["custbody_o2c_released"] is True
     assert (
-        invoice["status"]["id"] == "paidInFull" and str(invoice["total"]) == "33986.40"
+        invoice["status"]["refName"] == "Paid In Full" and str(invoice["total"]) == "33986.40"
     )  # 28,560.00 + 19 % VAT
     [payment] = [
         p
@@ -104,6 +104,44 @@ def test_hubspot_deal_is_carried_to_a_paid_invoice(hub: Hub) -> None:
         assert types.count(fact) == 1, (fact, types)
 
 
+def test_a_kwd_deal_is_charged_and_invoiced_at_one_rounded_total(hub: Hub) -> None:
+    # Given a deal of 123.456 KWD (KWD has 3 decimals; NetSuite keeps 2, Stripe takes multiples of 10 fils)
+    sandbox = hub.cloud.sandboxes["hubspot"]
+    deal_id = hubspot_us_deal(sandbox, currency="KWD", price="123.456", name="Contoso - KWD")
+    assert sandbox.win(deal_id)[0] == 200
+    name = f"hubspot-{deal_id}"
+
+    # When it is won and paid
+    save_card(hub, name)
+    assert wait_until(hub, name, status="SUCCEEDED").current_state == "Paid"
+
+    # Then the order's exact total (lines + tax, in fils) was rounded to 10 fils, the difference on the event
+    hub.settle()
+    [created] = [e.data for e in trace(hub.target, deal_id) if e.detail_type == "OrderCreated"]
+    exact = 123456 + created["tax"]["amount"]
+    assert exact % 10, "the deal must need rounding for this test to mean anything"
+    charged = created["total"]["amount"]
+    assert charged % 10 == 0 and abs(charged - exact) <= 5
+    assert created["rounding"] == {"amount": charged - exact, "currency": "KWD"}
+
+    # And Stripe charged exactly that, the ERP invoice is exactly that, with an explicit rounding line
+    [intent] = [
+        p
+        for p in hub.cloud.sandboxes["stripe"].payment_intents()
+        if p["metadata"].get("o2c_opportunity_id") == deal_id
+    ]
+    assert (intent["status"], intent["currency"], intent["amount_received"]) == ("succeeded", "kwd", charged)
+    [invoice] = records(hub, "invoice", externalId=f"inv-{name}")
+    assert invoice["total"] * 1000 == charged and invoice["status"]["refName"] == "Paid In Full"
+    [rounding] = [
+        line for line in invoice["item"]["items"] if str(line["description"]).startswith("Rounding")
+    ]
+    others = sum(
+        line["amount"] + line["tax1Amt"] for line in invoice["item"]["items"] if line is not rounding
+    )
+    assert rounding["amount"] == invoice["total"] - others and rounding["item"] == {"id": "78"}
+
+
 def test_salesforce_opportunity_is_carried_to_a_paid_invoice(hub: Hub) -> None:
     sandbox = hub.cloud.sandboxes["salesforce"]
     opportunity_id = salesforce_opportunity(sandbox, name=f"Flow {uuid.uuid4().hex[:6]}")
@@ -122,6 +160,7 @@ def test_salesforce_opportunity_is_carried_to_a_paid_invoice(hub: Hub) -> None:
 def test_five_concurrent_deliveries_of_one_win_book_everything_once(hub: Hub) -> None:
     sandbox = hub.cloud.sandboxes["hubspot"]
     deal_id = hubspot_deal(sandbox)
+    hubspot_stage(sandbox, deal_id)  # won in HubSpot; five deliveries of the webhook race
     events = [
         {
             "eventId": sandbox.next_event_id(),
@@ -243,7 +282,7 @@ def test_rejected_approval_compensates_in_reverse_order(hub: Hub, monkeypatch: p
     ]
     assert intent["status"] == "canceled"  # authorization voided first
     [order] = records(hub, "salesOrder", externalId=f"hubspot-{deal_id}")
-    assert order["orderStatus"]["id"] == "C"  # then the ERP order cancelled
+    assert order["status"]["refName"] == "Closed"  # then the ERP order closed, every line
     assert "OrderCancelled" in detail_types(hub, deal_id)
 
 

@@ -5,7 +5,17 @@ from hypothesis import given
 from hypothesis import strategies as st
 from pydantic import ValidationError
 
-from shared.money import Money, from_major, from_stripe, minor_unit_exponent, to_stripe
+from shared.money import (
+    Money,
+    charge_step,
+    erp_step,
+    from_major,
+    from_stripe,
+    minor_unit_exponent,
+    round_to_step,
+    stripe_step,
+    to_stripe,
+)
 
 
 @pytest.mark.parametrize(
@@ -54,8 +64,46 @@ def test_major_minor_round_trip_never_loses_a_minor_unit(amount: int, currency: 
 
 @given(
     amount=st.integers(min_value=0, max_value=10**12),
-    currency=st.sampled_from(["usd", "jpy", "kwd", "isk", "ugx"]),
+    currency=st.sampled_from(["usd", "jpy", "kwd", "isk", "ugx", "mga"]),
 )
 def test_stripe_round_trip(amount: int, currency: str) -> None:
-    money = Money.of(amount, currency)
+    # every amount the hub can send (rounded to Stripe's step) comes back as it went
+    money = round_to_step(Money.of(amount, currency), stripe_step(currency))
     assert from_stripe(to_stripe(money), currency) == money
+
+
+# --- what each vendor takes ---------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("currency", "stripe", "erp", "charge"),
+    [("USD", 1, 1, 1), ("JPY", 1, 1, 1), ("KWD", 10, 10, 10), ("BHD", 10, 10, 10), ("MGA", 100, 1, 100)],
+)
+def test_each_vendor_s_step_and_the_step_a_charge_is_rounded_to(
+    currency: str, stripe: int, erp: int, charge: int
+) -> None:
+    assert (stripe_step(currency), erp_step(currency), charge_step(currency)) == (stripe, erp, charge)
+
+
+def test_rounding_to_a_step_is_half_away_from_zero() -> None:
+    kwd = lambda fils: Money.of(fils, "KWD")  # noqa: E731
+    assert [round_to_step(kwd(f), 10).amount for f in (123454, 123455, 123456, 123460, -5, -4)] == [
+        123450,
+        123460,
+        123460,
+        123460,
+        -10,
+        0,
+    ]
+
+
+def test_the_hub_never_sends_stripe_an_amount_it_refuses() -> None:
+    # a three-decimal amount not ending in 0 is refused before Stripe sees it; one ending in 0 passes
+    with pytest.raises(ValueError, match="steps of 10"):
+        to_stripe(Money.of(123456, "KWD"))
+    assert to_stripe(Money.of(123460, "KWD")) == 123460
+    # Stripe takes MGA as zero-decimal: 1,000.00 MGA is 1000, and a fraction of an ariary cannot be sent
+    assert to_stripe(Money.of(100000, "MGA")) == 1000
+    assert from_stripe(1000, "MGA") == Money.of(100000, "MGA")
+    with pytest.raises(ValueError):
+        to_stripe(Money.of(100050, "MGA"))

@@ -32,7 +32,7 @@ def test_thin_stripe_events_are_refused_not_dropped() -> None:
     [
         (
             "O2C_Opportunity_Won__e",
-            {"OpportunityId__c": "0065g00000DemoOppAAA", "CreatedDate": "2026-11-27T10:00:00Z"},
+            {"OpportunityId__c": "0065g00000DemoOpAA", "CreatedDate": "2026-11-27T10:00:00Z"},
         ),
         (
             "OpportunityChangeEvent",
@@ -40,7 +40,7 @@ def test_thin_stripe_events_are_refused_not_dropped() -> None:
                 "ChangeEventHeader": {
                     "entityName": "Opportunity",
                     "changeType": "UPDATE",
-                    "recordIds": ["0065g00000DemoOppAAA"],
+                    "recordIds": ["0065g00000DemoOpAA"],
                 },
                 "IsWon": True,
                 "StageName": "Closed Won",
@@ -56,12 +56,12 @@ def test_salesforce_event_relay_won_opportunity(detail_type: str, payload: dict[
             "detail": {"payload": payload, "schemaId": "abc", "id": "4ff9a2b7-event-uuid"},
         }
     )
-    crm = FakeCrm(opportunity("salesforce", "0065g00000DemoOppAAA"))
+    crm = FakeCrm(opportunity("salesforce", "0065g00000DemoOpAA"))
     provider = SalesforceProvider(allowed_org_ids=(), opportunities=lambda: crm)
     assert vendor == "salesforce" and provider_evt.id == "4ff9a2b7-event-uuid"
     assert provider.selects(provider_evt)
     [canonical] = provider.normalise(provider_evt, provider_evt.correlation_id or "")
-    assert canonical.detail_type == "OpportunityClosedWon" and crm.calls == ["0065g00000DemoOppAAA"]
+    assert canonical.detail_type == "OpportunityClosedWon" and crm.calls == ["0065g00000DemoOpAA"]
 
 
 def test_unknown_partner_source_is_refused() -> None:

@@ -16,7 +16,7 @@ ORG = "00D5g000004DemoEAA"
 def provider(crm: FakeCrm | None = None, orgs: tuple[str, ...] = (ORG,)) -> SalesforceProvider:
     return SalesforceProvider(
         allowed_org_ids=orgs,
-        opportunities=lambda: crm or FakeCrm(opportunity("salesforce", "0065g00000DemoOppAAA")),
+        opportunities=lambda: crm or FakeCrm(opportunity("salesforce", "0065g00000DemoOpAA")),
     )
 
 
@@ -34,10 +34,10 @@ def problem_of(body: bytes, p: SalesforceProvider | None = None) -> Problem:
 
 def test_notification_is_parsed_with_its_id_and_opportunity_fields() -> None:
     [event] = provider().parse(request(SAMPLE))
-    assert event.id == "04l5g00000DemoN1AAA" and event.type == "Opportunity"
-    assert event.payload["Id"] == "0065g00000DemoOppAAA" and event.payload["IsWon"] == "true"
+    assert event.id == "04l5g00000DemoN1AA" and event.type == "Opportunity"
+    assert event.payload["Id"] == "0065g00000DemoOpAA" and event.payload["IsWon"] == "true"
     assert provider().selects(event)
-    assert event.correlation_id == "salesforce:0065g00000DemoOppAAA"
+    assert event.correlation_id == "salesforce:0065g00000DemoOpAA"
 
 
 def test_15_character_org_ids_match_their_18_character_form() -> None:
@@ -80,11 +80,11 @@ def test_a_lost_opportunity_is_not_selected() -> None:
 
 
 def test_won_opportunity_flags_a_missing_vat_id() -> None:
-    crm = FakeCrm(opportunity("salesforce", "0065g00000DemoOppAAA", taxId=None))
+    crm = FakeCrm(opportunity("salesforce", "0065g00000DemoOpAA", taxId=None))
     [event] = provider(crm).parse(request(SAMPLE))
     [canonical] = provider(crm).normalise(event, "c")
     assert canonical.data.model_dump()["missingFields"] == ["account.taxId"]
-    assert crm.calls == ["0065g00000DemoOppAAA"]
+    assert crm.calls == ["0065g00000DemoOpAA"]
 
 
 def test_replies_are_an_ack_or_a_fault_that_makes_salesforce_retry() -> None:
