@@ -124,11 +124,16 @@ class StageConfig:
 
     def _check_salesforce_my_domain(self) -> None:
         url = self.salesforce_my_domain_url
-        uses_salesforce = bool(self.salesforce_org_ids or self.salesforce_partner_event_source)
+        uses_salesforce = bool(
+            self.salesforce_org_ids
+            or self.salesforce_partner_event_source
+            or self.salesforce_verify_session_id == "true"
+        )
         if not url:
             if uses_salesforce:
                 raise ValueError(
-                    f"stage {self.stage} takes Salesforce (salesforceOrgIds / salesforcePartnerEventSource) but has "
+                    f"stage {self.stage} takes Salesforce (salesforceOrgIds / salesforcePartnerEventSource / "
+                    "salesforceVerifySessionId) but has "
                     "no salesforceMyDomainUrl: set it to the org's https://<your-domain>.my.salesforce.com "
                     "(Setup > My Domain); the OAuth client credentials flow works on that URL only"
                 )
