@@ -553,7 +553,7 @@ CONSUMERS: tuple[ConsumerSpec, ...] = (
     ConsumerSpec(
         id="PayoutDepositor",
         function=PAYOUT_DEPOSITOR,
-        pattern={"source": ["o2c.payments"], "detail-type": ["PayoutPaid"]},
+        pattern={"source": ["o2c.payments"], "detail-type": ["PayoutPaid", "PayoutReconciled"]},
         batch_size=1,
     ),
     ConsumerSpec(

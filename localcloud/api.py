@@ -3,14 +3,18 @@
 from __future__ import annotations
 
 import base64
+import contextlib
 import json
 import logging
 import re
+import select
+import socket
 import threading
 import time
 import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qsl, urlsplit
@@ -22,6 +26,16 @@ log = logging.getLogger("localcloud.api")
 
 #: API Gateway's payload limit.
 MAX_BODY_BYTES = 10 * 1024 * 1024
+#: API Gateway (REST API) quota: total combined size of the request line and the header values. Over it:
+#: 414 for a request line alone, 431 for the headers.
+MAX_HEADER_BYTES = 10 * 1024
+#: A client must send its request line and headers within this time of the connection being ready for a
+#: request (accepted, or the previous response sent); an idle keep-alive connection is closed after it.
+HEADER_TIMEOUT_S = 10.0
+#: ... and its body within this time of the headers.
+BODY_TIMEOUT_S = 30.0
+#: Connections served at once; beyond, a new connection is answered 429 at once (API Gateway throttling).
+MAX_CONNECTIONS = 64
 API_ID = "o2clocal00"
 
 
@@ -46,6 +60,82 @@ def problem(status: int, title: str, detail: str) -> bytes:
     return json.dumps({"type": "about:blank", "title": title, "status": status, "detail": detail}).encode()
 
 
+class _Timeout(Exception):
+    """The client did not send its request (line and headers, or body) in time."""
+
+
+class _HeadersTooLarge(Exception):
+    """Request line and headers over ``MAX_HEADER_BYTES``."""
+
+
+class _Framing(Exception):
+    """The body's framing is broken (Content-Length, chunk sizes, truncated body)."""
+
+
+class _DeadlineReader:
+    """The connection's ``rfile``: ``readline``/``read`` from the socket, raising ``_Timeout`` once the
+    current ``deadline`` (a ``time.monotonic()`` value) has passed, however slowly the bytes trickle in,
+    and ``_HeadersTooLarge`` when a header-phase ``budget`` is exhausted."""
+
+    def __init__(self, sock: socket.socket) -> None:
+        self._sock = sock
+        self._buf = bytearray()
+        self.deadline: float | None = None
+        self.budget: int | None = None
+        #: Bytes of the current request seen so far (0: the connection is idle between requests).
+        self.consumed = 0
+
+    def _fill(self) -> bool:
+        remaining = None if self.deadline is None else self.deadline - time.monotonic()
+        if remaining is not None and remaining <= 0:
+            raise _Timeout
+        self._sock.settimeout(remaining)
+        try:
+            data = self._sock.recv(65536)
+        except TimeoutError:
+            raise _Timeout from None
+        if not data:
+            return False
+        self._buf += data
+        return True
+
+    def _take(self, n: int) -> bytes:
+        out = bytes(self._buf[:n])
+        del self._buf[:n]
+        self.consumed += len(out)
+        if self.budget is not None:
+            self.budget -= len(out)
+            if self.budget < 0:
+                raise _HeadersTooLarge
+        return out
+
+    def readline(self, limit: int = -1) -> bytes:
+        while True:
+            end = self._buf.find(b"\n")
+            if end >= 0 and (limit < 0 or end < limit):
+                return self._take(end + 1)
+            if limit >= 0 and len(self._buf) >= limit:
+                return self._take(limit)
+            if self.budget is not None and len(self._buf) > self.budget:
+                raise _HeadersTooLarge
+            if not self._fill():
+                return self._take(len(self._buf))
+
+    def read(self, n: int = -1) -> bytes:
+        while n < 0 or len(self._buf) < n:
+            if not self._fill():
+                break
+        return self._take(len(self._buf) if n < 0 else min(n, len(self._buf)))
+
+    @property
+    def started(self) -> bool:
+        """Whether any byte of the current request has arrived."""
+        return bool(self.consumed or self._buf)
+
+    def close(self) -> None:
+        pass
+
+
 class ApiGateway:
     """``ThreadingHTTPServer`` routing by topology routes to ``invoke(function_id, event)``."""
 
@@ -57,16 +147,21 @@ class ApiGateway:
         host: str = "127.0.0.1",
         port: int = 0,
         stage: str = "local",
+        header_timeout_s: float = HEADER_TIMEOUT_S,
+        body_timeout_s: float = BODY_TIMEOUT_S,
+        max_connections: int = MAX_CONNECTIONS,
     ) -> None:
         self.routes = [Route.of(fn) for fn in functions if fn.route is not None]
         self.invoke = invoke
         self.stage = stage
+        self.header_timeout_s = header_timeout_s
+        self.body_timeout_s = body_timeout_s
         gateway = self
 
         class Handler(_Handler):
             api = gateway
 
-        self.server = _Server((host, port), Handler)
+        self.server = _Server((host, port), Handler, max_connections=max_connections)
         self._thread = threading.Thread(target=self.server.serve_forever, name="api-gateway", daemon=True)
 
     @property
@@ -162,6 +257,133 @@ class _Server(ThreadingHTTPServer):
     block_on_close = False  # keep-alive client connections must not hold up shutdown
     request_queue_size = 128
 
+    def __init__(self, address: tuple[str, int], handler: type[_Handler], *, max_connections: int) -> None:
+        super().__init__(address, handler)
+        self.max_connections = max_connections
+        self._active = 0
+        self._active_lock = threading.Lock()
+        self._closer = _LingeringCloser()
+
+    @property
+    def active_connections(self) -> int:
+        return self._active
+
+    def process_request(self, request: Any, client_address: Any) -> None:
+        with self._active_lock:
+            admitted = self._active < self.max_connections
+            if admitted:
+                self._active += 1
+        if not admitted:
+            # Answered from the accept loop, without a thread: a flood cannot grow the thread count.
+            self._closer.reject(request, throttled())
+            return
+        try:
+            super().process_request(request, client_address)
+        except BaseException:
+            self._release()
+            raise
+
+    def process_request_thread(self, request: Any, client_address: Any) -> None:
+        try:
+            super().process_request_thread(request, client_address)
+        finally:
+            self._release()
+
+    def _release(self) -> None:
+        with self._active_lock:
+            self._active -= 1
+
+    def server_close(self) -> None:
+        super().server_close()
+        self._closer.stop()
+
+
+def throttled() -> bytes:
+    body = problem(429, "Too Many Requests", "too many connections at once; retry shortly")
+    head = (
+        "HTTP/1.1 429 Too Many Requests\r\n"
+        "Content-Type: application/problem+json\r\n"
+        f"Content-Length: {len(body)}\r\n"
+        "Retry-After: 1\r\n"
+        f"x-amzn-RequestId: {uuid.uuid4()}\r\n"
+        "x-amzn-ErrorType: TooManyRequestsException\r\n"
+        "Connection: close\r\n\r\n"
+    )
+    return head.encode("ascii") + body
+
+
+class _LingeringCloser:
+    """Sends a rejection on a connection that is not served, then closes it gracefully: write, half-close,
+    read what the client still sends (up to a second), close. Closing at once with unread request bytes
+    would reset the connection and the client might never read the answer. One thread for all of them."""
+
+    LINGER_S = 1.0
+
+    def __init__(self) -> None:
+        self._pending: list[tuple[socket.socket, float]] = []
+        self._lock = threading.Lock()
+        self._wake = threading.Event()
+        self._stopped = False
+        self._thread: threading.Thread | None = None
+
+    def reject(self, sock: socket.socket, response: bytes) -> None:
+        try:
+            sock.setblocking(False)
+            with contextlib.suppress(BlockingIOError, InterruptedError):
+                while sock.recv(65536):  # what the client sent already
+                    pass
+            sock.settimeout(1.0)
+            sock.sendall(response)
+            sock.shutdown(socket.SHUT_WR)
+            sock.setblocking(False)
+        except OSError:
+            sock.close()
+            return
+        with self._lock:
+            self._pending.append((sock, time.monotonic() + self.LINGER_S))
+            if self._thread is None:
+                self._thread = threading.Thread(target=self._run, name="api-rejections", daemon=True)
+                self._thread.start()
+        self._wake.set()
+
+    def _run(self) -> None:
+        while not self._stopped:
+            with self._lock:
+                pending = list(self._pending)
+            if not pending:
+                self._wake.wait(0.5)
+                self._wake.clear()
+                continue
+            readable, _, _ = select.select([s for s, _ in pending], [], [], 0.05)
+            now = time.monotonic()
+            done: list[socket.socket] = []
+            for sock, deadline in pending:
+                if sock in readable:
+                    try:
+                        if not sock.recv(65536):
+                            done.append(sock)
+                            continue
+                    except (BlockingIOError, InterruptedError):
+                        pass
+                    except OSError:
+                        done.append(sock)
+                        continue
+                if now >= deadline:
+                    done.append(sock)
+            if done:
+                with self._lock:
+                    self._pending = [(s, d) for s, d in self._pending if s not in done]
+                for sock in done:
+                    sock.close()
+
+    def stop(self) -> None:
+        self._stopped = True
+        self._wake.set()
+        with self._lock:
+            pending, self._pending = self._pending, []
+        for sock, _ in pending:
+            sock.close()
+
 
 class _Handler(BaseHTTPRequestHandler):
     api: ApiGateway
@@ -171,6 +393,72 @@ class _Handler(BaseHTTPRequestHandler):
 
     def log_message(self, format: str, *args: Any) -> None:
         log.debug("%s - %s", self.address_string(), format % args)
+
+    def setup(self) -> None:
+        super().setup()
+        self.rfile = _DeadlineReader(self.connection)  # type: ignore[assignment]
+
+    def handle_one_request(self) -> None:
+        """One request, as ``BaseHTTPRequestHandler`` reads it, within API Gateway's limits: line and headers
+        in ``header_timeout_s`` and ``MAX_HEADER_BYTES``, every method routed (404/405, never 501), every
+        refusal a problem+json; a client that stalls is answered 408 and cut."""
+        reader: _DeadlineReader = self.rfile  # type: ignore[assignment]
+        self.command, self.requestline, self.request_version = "", "", "HTTP/1.1"
+        self.close_connection = True
+        reader.consumed = 0
+        reader.deadline = time.monotonic() + self.api.header_timeout_s
+        reader.budget = MAX_HEADER_BYTES
+        try:
+            try:
+                self.raw_requestline = reader.readline(MAX_HEADER_BYTES + 1)
+            except _HeadersTooLarge:
+                self.send_error(HTTPStatus.REQUEST_URI_TOO_LONG)
+                return
+            if not self.raw_requestline:
+                return  # the client closed (or never spoke): nothing to answer
+            if len(self.raw_requestline) > MAX_HEADER_BYTES:
+                self.send_error(HTTPStatus.REQUEST_URI_TOO_LONG)
+                return
+            try:
+                parsed = self.parse_request()
+            except _HeadersTooLarge:
+                self.send_error(HTTPStatus.REQUEST_HEADER_FIELDS_TOO_LARGE)
+                return
+            if not parsed:
+                return  # answered by send_error
+            reader.budget = None
+            reader.deadline = time.monotonic() + self.api.body_timeout_s
+            self._dispatch()
+            self.wfile.flush()
+        except _Timeout:
+            if reader.started:  # a request had begun: say why it is cut
+                self._problem(
+                    HTTPStatus.REQUEST_TIMEOUT,
+                    "Request Timeout",
+                    "the request was not received in time",
+                    close=True,
+                )
+            self.close_connection = True
+        except (BrokenPipeError, ConnectionResetError, TimeoutError):
+            self.close_connection = True
+        finally:
+            reader.deadline = None
+
+    def send_error(self, code: int, message: str | None = None, explain: str | None = None) -> None:
+        """Every refusal of the HTTP layer (bad request line, version, headers) as problem+json."""
+        status = HTTPStatus(code)
+        if self.request_version not in ("HTTP/1.0", "HTTP/1.1"):
+            self.request_version = "HTTP/1.1"  # an HTTP/0.9 answer would have no status line
+        detail = {
+            HTTPStatus.REQUEST_URI_TOO_LONG: f"request line over {MAX_HEADER_BYTES} bytes",
+            HTTPStatus.REQUEST_HEADER_FIELDS_TOO_LARGE: (
+                f"request line and headers over {MAX_HEADER_BYTES} bytes (or over 100 header lines)"
+            ),
+        }.get(status, message or status.description)
+        try:
+            self._problem(status, status.phrase, detail, close=True)
+        except OSError:
+            self.close_connection = True
 
     # -- responses -----------------------------------------------------------------------------------
     def _send(
@@ -191,9 +479,10 @@ class _Handler(BaseHTTPRequestHandler):
             self.send_header("Content-Type", "application/json")
         self.send_header("Content-Length", str(len(body)))
         self.send_header("x-amzn-RequestId", str(uuid.uuid4()))
-        if close:
+        if close or self.close_connection:
             self.send_header("Connection", "close")
             self.close_connection = True
+        self.connection.settimeout(self.api.body_timeout_s)  # a client that does not read is cut too
         self.end_headers()
         if self.command != "HEAD":
             self.wfile.write(body)
@@ -211,34 +500,72 @@ class _Handler(BaseHTTPRequestHandler):
 
     # -- request -------------------------------------------------------------------------------------
     def _read_body(self) -> bytes | None:
-        """The raw body, exactly as sent; None when it is over API Gateway's limit (413 already sent)."""
-        if "chunked" in (self.headers.get("Transfer-Encoding") or "").lower():
-            chunks: list[bytes] = []
-            total = 0
-            while True:
-                size = int(self.rfile.readline().split(b";")[0].strip() or b"0", 16)
-                if size == 0:
-                    while self.rfile.readline() not in (b"\r\n", b"\n", b""):
-                        pass
-                    break
-                total += size
-                if total > MAX_BODY_BYTES:
-                    self._too_large()
-                    return None
-                chunks.append(self.rfile.read(size))
-                self.rfile.readline()
-            return b"".join(chunks)
-        length = int(self.headers.get("Content-Length") or 0)
+        """The raw body, exactly as sent; None when it was refused (413, or 400 for broken framing: the
+        answer is sent and the connection closed, since where the next request starts is unknown)."""
+        try:
+            return self._read_framed_body()
+        except _Framing as exc:
+            self._problem(HTTPStatus.BAD_REQUEST, "Bad Request", str(exc), close=True)
+            return None
+
+    def _read_framed_body(self) -> bytes | None:
+        encodings = [
+            e.strip().lower()
+            for v in self.headers.get_all("Transfer-Encoding") or []
+            for e in v.split(",")
+            if e.strip()
+        ]
+        lengths = self.headers.get_all("Content-Length") or []
+        if encodings:
+            if encodings != ["chunked"]:
+                raise _Framing(f"unsupported Transfer-Encoding {', '.join(encodings)!r}")
+            if lengths:
+                raise _Framing("both Transfer-Encoding and Content-Length")
+            return self._read_chunked()
+        if not lengths:
+            return b""
+        if len({v.strip() for v in lengths}) != 1 or not re.fullmatch(r"[0-9]{1,19}", lengths[0].strip()):
+            raise _Framing(f"invalid Content-Length {', '.join(lengths)[:40]!r}")
+        length = int(lengths[0])
         if length > MAX_BODY_BYTES:
             self._too_large()
             return None
-        data = b""
-        while len(data) < length:
-            part = self.rfile.read(length - len(data))
-            if not part:
-                break
-            data += part
+        data = self.rfile.read(length)
+        if len(data) < length:
+            raise _Framing(f"body ended after {len(data)} of {length} bytes")
         return data
+
+    def _read_chunked(self) -> bytes | None:
+        chunks: list[bytes] = []
+        total = 0
+        while True:
+            line = self.rfile.readline(1024)
+            size_text = line.split(b";", 1)[0].strip()
+            if not line.endswith(b"\n") or not re.fullmatch(rb"[0-9A-Fa-f]{1,16}", size_text):
+                raise _Framing(f"invalid chunk size {size_text[:20]!r}" if line else "body ended in a chunk")
+            size = int(size_text, 16)
+            if size == 0:
+                trailers = 0
+                while True:  # trailer fields, then the final empty line
+                    trailer = self.rfile.readline(MAX_HEADER_BYTES)
+                    if not trailer.endswith(b"\n"):
+                        raise _Framing("body ended before the last chunk's end")
+                    if trailer in (b"\r\n", b"\n"):
+                        break
+                    trailers += len(trailer)
+                    if trailers > MAX_HEADER_BYTES:
+                        raise _Framing("chunked trailer too large")
+                return b"".join(chunks)
+            total += size
+            if total > MAX_BODY_BYTES:
+                self._too_large()
+                return None
+            chunk = self.rfile.read(size)
+            if len(chunk) < size:
+                raise _Framing(f"body ended inside a chunk ({len(chunk)} of {size} bytes)")
+            chunks.append(chunk)
+            if self.rfile.readline(3) not in (b"\r\n", b"\n"):
+                raise _Framing("a chunk is not followed by CRLF")
 
     def _too_large(self) -> None:
         self._problem(413, "Payload Too Large", f"request body exceeds {MAX_BODY_BYTES} bytes", close=True)
@@ -304,5 +631,3 @@ class _Handler(BaseHTTPRequestHandler):
             self._handle()
         except (BrokenPipeError, ConnectionResetError):
             self.close_connection = True
-
-    do_GET = do_POST = do_PUT = do_PATCH = do_DELETE = do_HEAD = do_OPTIONS = _dispatch

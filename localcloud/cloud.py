@@ -80,6 +80,9 @@ LOCAL_SETTINGS = {
 }
 
 
+_STATE_WAY_OUT = "Start empty with `o2c local up --fresh`, or delete it with `o2c local reset`"
+
+
 class LocalCloud:
     """The embedded local cloud. Use as a context manager, or call ``start()`` / ``stop()``."""
 
@@ -99,6 +102,8 @@ class LocalCloud:
         warm_workers: int = 2,
         max_workers: int = 4,
         retry_backoff_s: int = 1,
+        fresh: bool = False,
+        persist: bool = True,
     ) -> None:
         self.api_port = api_port
         self.aws_port = aws_port
@@ -118,6 +123,13 @@ class LocalCloud:
         self.warm_workers = warm_workers
         self.max_workers = max_workers
         self.retry_backoff_s = retry_backoff_s
+        #: Start empty (the kept state is deleted first) instead of from the last run's state.
+        self.fresh = fresh
+        #: Keep the state across restarts (``localcloud.state``): load it at boot, write it while running.
+        self.persist = persist
+        #: True when this boot restored a previous run's state.
+        self.restored = False
+        self._snapshots: Any = None
 
         self.functions: dict[str, FunctionSpec] = {}
         for fn in (*self.webhook_functions, *(c.function for c in self.consumer_specs), *self.task_specs):
@@ -196,9 +208,19 @@ class LocalCloud:
         moto_patches.install()
         # moto's Step Functions interpreter calls Lambda and EventBridge on localhost:$MOTO_PORT.
         os.environ["MOTO_PORT"] = str(self._moto.get_host_and_port()[1])
-        # One moto per process: start from empty state, and let Step Functions really execute.
+        # One moto per process: start from empty state (then the kept one, if any), and let Step Functions
+        # really execute.
         self._moto_api("reset", None)
         self._moto_api("config", {"stepfunctions": {"execute_state_machine": True}})
+        from localcloud import state
+
+        if self.fresh:
+            state.reset(self.state_dir)
+        elif self.persist:
+            try:
+                self.restored = state.load_aws(self.state_dir)
+            except state.StateError as exc:
+                raise state.StateError(f"{exc}. {_STATE_WAY_OUT}") from exc
 
         self.res = provision(
             endpoint,
@@ -272,6 +294,13 @@ class LocalCloud:
             )
             poller.start()
             self.pollers.append(poller)
+
+        if self.persist:
+            from localcloud.state import Snapshotter
+
+            self._snapshots = Snapshotter(self.state_dir, self.sandboxes)
+            self._snapshots.save()  # what this boot provisioned is kept even if it never stops cleanly
+            self._snapshots.start()
 
         self.local_json = self._local_json()
         self.state_dir.mkdir(parents=True, exist_ok=True)
@@ -352,6 +381,14 @@ class LocalCloud:
             self.sandboxes["avatax"] = AvaTaxSandbox(
                 account_id=creds["account_id"], license_key=creds["license_key"]
             )
+        if self.persist and not self.fresh:
+            from localcloud import state
+
+            for sandbox in self.sandboxes.values():
+                try:
+                    state.load_sandbox(self.state_dir, sandbox)
+                except state.StateError as exc:
+                    raise state.StateError(f"{exc}. {_STATE_WAY_OUT}") from exc
         for sandbox in self.sandboxes.values():
             sandbox.start()
 
@@ -445,6 +482,12 @@ class LocalCloud:
             poller.join(timeout=5)
         for sandbox in self.sandboxes.values():
             sandbox.stop()
+        if self._snapshots is not None:
+            # Everything that writes has stopped: this last snapshot is the state as the run left it.
+            try:
+                self._snapshots.stop(final=True)
+            except Exception:
+                log.exception("could not write the local state to %s", self.state_dir / "state")
         if self._moto is not None:
             self._moto.stop()
             server = getattr(self._moto, "_server", None)

@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
+import json
 import logging
 import signal
+import socket
 import sys
 import threading
 from pathlib import Path
 from types import FrameType
 from typing import Any
+from urllib.parse import urlsplit
 
+from localcloud import state
 from localcloud.cloud import LocalCloud
 
 
@@ -40,6 +44,10 @@ def run(
             print(f"  API:       {cloud.api_url}", flush=True)
             print(f"  AWS:       {cloud.aws_endpoint_url}", flush=True)
             print(f"  state:     {cloud.local_json_path}", flush=True)
+            kept = "restored from the last run" if cloud.restored else "new"
+            print(
+                f"  kept:      {state.state_root(cloud.state_dir)} ({kept}; --fresh starts empty)", flush=True
+            )
             print(f"  logs:      {cloud.logs_dir}/<FunctionId>.log", flush=True)
             print("Press Ctrl-C to stop.", flush=True)
         while not stop.wait(0.5):
@@ -51,6 +59,34 @@ def run(
             signal.signal(sig, handler)
     print("Stopped.", flush=True)
     return 0
+
+
+def reset(state_dir: Path | str = Path(".o2c")) -> int:
+    """``o2c local reset``: delete the state kept across restarts (logs stay). Refused while a local cloud
+    runs on this state dir (it would write it again)."""
+    state_dir = Path(state_dir)
+    if _running(state_dir):
+        print(f"a local cloud is running on {state_dir}: stop it first (Ctrl-C)", file=sys.stderr, flush=True)
+        return 1
+    if state.reset(state_dir):
+        print(f"deleted the local state in {state.state_root(state_dir)}", flush=True)
+    else:
+        print(f"no local state in {state_dir}", flush=True)
+    return 0
+
+
+def _running(state_dir: Path) -> bool:
+    """A live local cloud on ``state_dir``: its local.json names an API that accepts connections."""
+    try:
+        api_url = json.loads((state_dir / "local.json").read_text())["api_url"]
+        host, port = urlsplit(api_url).hostname, urlsplit(api_url).port
+    except (OSError, ValueError, KeyError, TypeError):
+        return False
+    try:
+        with socket.create_connection((host or "127.0.0.1", port or 80), timeout=1):
+            return True
+    except OSError:
+        return False
 
 
 if __name__ == "__main__":

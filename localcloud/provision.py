@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import contextlib
 import json
 import secrets
 from collections.abc import Sequence
@@ -10,6 +11,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import boto3
+from botocore.exceptions import ClientError
 
 from infra.topology import PARTNER_BUSES, ConsumerSpec, SecretSpec, TableSpec, bus_name
 
@@ -95,6 +97,8 @@ def client(service: str, endpoint_url: str) -> Any:
 
 def _create_table(ddb: Any, stage: str, spec: TableSpec) -> str:
     name = physical_name(stage, spec.id)
+    if name in _existing_tables(ddb):  # kept from the last run (localcloud.state)
+        return name
     keys = [(spec.partition_key, "HASH")] + ([(spec.sort_key, "RANGE")] if spec.sort_key else [])
     ddb.create_table(
         TableName=name,
@@ -109,8 +113,18 @@ def _create_table(ddb: Any, stage: str, spec: TableSpec) -> str:
     return name
 
 
+def _existing_tables(ddb: Any) -> set[str]:
+    return {name for page in ddb.get_paginator("list_tables").paginate() for name in page["TableNames"]}
+
+
 def _create_queue(sqs: Any, name: str, attributes: dict[str, str]) -> QueueResources:
-    url = sqs.create_queue(QueueName=name, Attributes=attributes)["QueueUrl"]
+    try:
+        url = sqs.create_queue(QueueName=name, Attributes=attributes)["QueueUrl"]
+    except ClientError as exc:  # kept from the last run with other attributes: take today's
+        if exc.response["Error"]["Code"] not in {"QueueAlreadyExists", "QueueNameExists"}:
+            raise
+        url = sqs.get_queue_url(QueueName=name)["QueueUrl"]
+        sqs.set_queue_attributes(QueueUrl=url, Attributes=attributes)
     arn = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
     return QueueResources(name=name, url=url, arn=arn)
 
@@ -156,6 +170,13 @@ def partner_bus_name(stage: str, partner_bus_id: str) -> str:
     return physical_name(stage, partner_bus_id)
 
 
+def _ensure_bus(events: Any, name: str) -> str:
+    try:
+        return str(events.create_event_bus(Name=name)["EventBusArn"])
+    except events.exceptions.ResourceAlreadyExistsException:
+        return str(events.describe_event_bus(Name=name)["Arn"])
+
+
 def provision(
     endpoint_url: str,
     stage: str,
@@ -174,26 +195,34 @@ def provision(
         res.tables[table.id] = _create_table(ddb, stage, table)
 
     for spec in secret_specs:
-        value = _secret_value(spec)
         name = physical_name(stage, spec.id)
-        arn = sm.create_secret(Name=name, Description=spec.description, SecretString=json.dumps(value))["ARN"]
+        try:  # kept from the last run: the sandboxes' records were made with these credentials
+            kept = sm.get_secret_value(SecretId=name)
+            arn, value = kept["ARN"], json.loads(kept["SecretString"])
+        except sm.exceptions.ResourceNotFoundException:
+            value = _secret_value(spec)
+            arn = sm.create_secret(Name=name, Description=spec.description, SecretString=json.dumps(value))[
+                "ARN"
+            ]
         res.secrets[spec.id] = arn
         res.secret_names[spec.id] = name
         res.secret_values[spec.id] = value
 
     res.event_bus_name = bus_name(stage)
-    res.event_bus_arn = events.create_event_bus(Name=res.event_bus_name)["EventBusArn"]
+    res.event_bus_arn = _ensure_bus(events, res.event_bus_name)
     res.archive_name = f"{res.event_bus_name}-archive"
-    events.create_archive(
-        ArchiveName=res.archive_name,
-        EventSourceArn=res.event_bus_arn,
-        Description="Every canonical event of the stage, for replay",
-        RetentionDays=0,
-    )
+    # kept from the last run, with the events it archived
+    with contextlib.suppress(events.exceptions.ResourceAlreadyExistsException):
+        events.create_archive(
+            ArchiveName=res.archive_name,
+            EventSourceArn=res.event_bus_arn,
+            Description="Every canonical event of the stage, for replay",
+            RetentionDays=0,
+        )
 
     for partner in PARTNER_BUSES:
         name = partner_bus_name(stage, partner.id)
-        events.create_event_bus(Name=name)
+        _ensure_bus(events, name)
         res.partner_buses[partner.id] = name
     bus_of = {"hub": res.event_bus_name, **res.partner_buses}
 
@@ -312,7 +341,12 @@ def provision_orchestration(
         )["FunctionArn"]
         names[fn.id] = name
         substitutions[fn.id] = arn
-    arn = sfn.create_state_machine(
-        name=state_machine_name(stage), definition=render(substitutions), roleArn=role, type="STANDARD"
-    )["stateMachineArn"]
+    definition = render(substitutions)
+    try:
+        arn = sfn.create_state_machine(
+            name=state_machine_name(stage), definition=definition, roleArn=role, type="STANDARD"
+        )["stateMachineArn"]
+    except sfn.exceptions.StateMachineAlreadyExists:  # kept from the last run, with its executions
+        arn = f"arn:aws:states:{REGION}:{ACCOUNT_ID}:stateMachine:{state_machine_name(stage)}"
+        sfn.update_state_machine(stateMachineArn=arn, definition=definition, roleArn=role)
     return arn, names

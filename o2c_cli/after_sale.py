@@ -21,6 +21,7 @@ SYNC_FACTS = {
     "RefundSucceeded",
     "RefundRequested",
     "PayoutPaid",
+    "PayoutReconciled",
 }
 
 

@@ -29,6 +29,7 @@ USED_STRIPE_TYPES = [
     "invoice.payment_failed",
     "customer.subscription.updated",
     "payout.paid",
+    "payout.reconciliation_completed",
     "payment_intent.succeeded.jpy",
     "payment_intent.succeeded.kwd",
 ]
@@ -395,15 +396,25 @@ def _after_sale(cloud: Any, target: Any, ctx: Ctx, failures: list[str]) -> None:
         len(cloud.sandboxes["salesforce"].tasks(ctx.ids["salesforce"])) == 1
         and [r["externalId"] for r in netsuite.records("returnAuthorization")] == [f"dsp-{dispute}"],
     )
+    # a Stripe Invoice names no PaymentIntent: its InvoicePayment does, and the ERP payment carries it
+    [renewal_payment] = [p for p in stripe.invoice_payments() if p["invoice"] == renewal]
+    renewal_intent = renewal_payment["payment"]["payment_intent"]
     check(
-        "subscription renewal: one ERP invoice for the period with its payment applied",
-        len([r for r in netsuite.records("invoice") if r["externalId"] == f"ren-{renewal}"]) == 1,
+        "subscription renewal: one ERP invoice for the period with its payment applied (pay-<PaymentIntent>)",
+        len([r for r in netsuite.records("invoice") if r["externalId"] == f"ren-{renewal}"]) == 1
+        and len(
+            [r for r in netsuite.records("customerPayment") if r["externalId"] == f"pay-{renewal_intent}"]
+        )
+        == 1,
     )
     deposits = [r for r in netsuite.records("deposit") if r["externalId"] == f"dep-{payout}"]
     [paid_out] = [p for p in stripe.payouts() if p["id"] == payout]
     check(
-        f"payout {payout} of {paid_out['amount'] / 100:.2f} EUR: one ERP deposit equal to it",
-        len(deposits) == 1 and str(deposits[0]["total"]) == f"{paid_out['amount'] / 100:.2f}",
+        f"payout {payout} of {paid_out['amount'] / 100:.2f} EUR (the renewal's charge in it): one ERP deposit "
+        "equal to it, once Stripe has reconciled the payout",
+        len(deposits) == 1
+        and str(deposits[0]["total"]) == f"{paid_out['amount'] / 100:.2f}"
+        and paid_out["reconciliation_status"] == "completed",
     )
     _converted_payment(cloud, target, check)
 
@@ -471,7 +482,8 @@ def run_demo(state_dir: Path | None = None) -> int:
         "O2C Hub demo: booting the embedded local cloud (moto, API front, functions, queues, CRM sandboxes) ..."
     )
     failures: list[str] = []
-    with LocalCloud(api_port=0, aws_port=0, state_dir=state) as cloud:
+    # The scenario expects an empty cloud: always fresh, even on a state dir kept from an earlier run.
+    with LocalCloud(api_port=0, aws_port=0, state_dir=state, fresh=True) as cloud:
         secrets = cloud.local_json["secrets"]
         ctx = Ctx(
             cloud=cloud,

@@ -19,6 +19,11 @@ def _parser() -> argparse.ArgumentParser:
     up.add_argument("--port", type=int, default=3000, help="HTTP front (API Gateway) port")
     up.add_argument("--aws-port", type=int, default=4566, help="embedded AWS (moto) port")
     up.add_argument("--state-dir", type=Path, default=Path(".o2c"))
+    up.add_argument(
+        "--fresh", action="store_true", help="start empty: delete the state kept from the last run first"
+    )
+    reset = local_sub.add_parser("reset", help="delete the local cloud's kept state (tables, queues, ...)")
+    reset.add_argument("--state-dir", type=Path, default=Path(".o2c"))
 
     sub.add_parser("demo", help="boot the local cloud and play the scenario through real HTTP webhooks")
 
@@ -96,9 +101,13 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     try:
         if args.command == "local":
+            if args.local_command == "reset":
+                from localcloud.main import reset
+
+                return reset(args.state_dir)
             from localcloud.main import run
 
-            return run(api_port=args.port, aws_port=args.aws_port, state_dir=args.state_dir)
+            return run(api_port=args.port, aws_port=args.aws_port, state_dir=args.state_dir, fresh=args.fresh)
         if args.command == "demo":
             from o2c_cli.demo import run_demo
 

@@ -1,6 +1,13 @@
-"""Consumer: ``PayoutPaid`` → the payout's balance transactions (paged) → one ERP deposit that applies each
-captured payment, with fee, refund and dispute lines, equal to the payout to the cent; a payout that does
-not tie out becomes a ``ReconciliationException`` (kind ``payout_not_tied``), not a deposit."""
+"""Consumer: ``PayoutReconciled`` (Stripe's ``payout.reconciliation_completed``) or ``PayoutPaid`` → the
+payout re-read → its balance transactions (paged) → one ERP deposit that applies each captured payment, with
+fee, refund and dispute lines, equal to the payout to the cent.
+
+Stripe's list of a payout's balance transactions is complete only once its ``reconciliation_status`` is
+``completed``: ``PayoutPaid`` deposits only if the re-read payout already is (else
+``PayoutReconciled`` will); ``PayoutReconciled`` on a payout not yet ``completed`` on re-read is retried by
+the queue. A payout that does not tie out becomes a ``ReconciliationException`` (kind ``payout_not_tied``),
+not a deposit. A manual payout (``automatic`` false: Stripe cannot list what it paid out, and refuses
+``?payout=``) is refused: a ``ReconciliationException`` of kind ``manual_payout`` for a person, no deposit."""
 
 from __future__ import annotations
 
@@ -11,7 +18,16 @@ from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 from shared.connectors.factories import netsuite_erp, stripe_payments
 from shared.consumers import sqs_consumer
 from shared.events.after_sale import DepositRecorded, ReconciliationException
-from shared.o2c.after_sale import PayoutNotTied, deposit_payout, skipping_unknown, subsidiary_of_currency
+from shared.money import Money
+from shared.o2c.after_sale import (
+    ManualPayout,
+    NotYetKnown,
+    PayoutNotReconciled,
+    PayoutNotTied,
+    deposit_payout,
+    skipping_unknown,
+    subsidiary_of_currency,
+)
 from shared.o2c.facts import publish
 from shared.o2c.pending import parking
 from shared.observability import logger
@@ -29,6 +45,23 @@ def deposit(record: SQSRecord) -> None:
             payout_id,
             subsidiary_of_currency(data["amount"]["currency"]).subsidiary_id,
         )
+    except PayoutNotReconciled as exc:
+        if event["detail-type"] == "PayoutPaid":
+            logger.info("payout paid, waiting for Stripe's reconciliation", extra={"payout": payout_id})
+            return
+        raise NotYetKnown(str(exc)) from exc  # reconciled, but not on re-read yet: the queue retries
+    except ManualPayout as exc:
+        amount = Money.model_validate(data["amount"])
+        publish(
+            ReconciliationException(
+                kind="manual_payout", detail=str(exc), payoutId=payout_id, expected=amount
+            ),
+            correlation_id=metadata["correlationId"],
+            causation_id=metadata["eventId"],
+            source_event_id=f"manual-payout:{payout_id}",
+        )
+        logger.warning("manual payout: not deposited", extra={"payout": payout_id})
+        return
     except PayoutNotTied as exc:
         publish(
             ReconciliationException(

@@ -17,8 +17,10 @@ from __future__ import annotations
 
 import contextlib
 import http.client
+import inspect
 import json
 import logging
+import pickle
 import re
 import socket
 import threading
@@ -96,11 +98,40 @@ class _Fault:
 Route = tuple[str, "re.Pattern[str]", Callable[[Request, "re.Match[str]"], Reply]]
 
 
+#: What a sandbox holds only while it runs (never kept across restarts): its server, thread and lock, the
+#: URL it calls back, fault injection and the request log.
+_RUNTIME_STATE = frozenset(
+    {
+        "webhook_url",
+        "_host",
+        "_port",
+        "_lock",
+        "_faults",
+        "_requests",
+        "_server",
+        "_thread",
+        "_last_delivery",
+        "api_routes",
+        "control_routes",
+    }
+)
+
+
 class Sandbox:
     """Base of the vendor sandboxes. Subclasses set ``vendor``, fill ``api_routes`` / ``control_routes``
-    and implement ``error_reply`` (the vendor's error shape for a status)."""
+    and implement ``error_reply`` (the vendor's error shape for a status).
+
+    Persistence (the local cloud keeps every sandbox's records across restarts): ``state_snapshot()`` pickles
+    the instance's attributes except the runtime ones (``_RUNTIME_STATE`` and the subclass's
+    ``runtime_state``), the configuration (attributes named like an argument of a constructor in the class's
+    MRO: this run's credentials, rates, limits win) and any that cannot be pickled (locks, conditions,
+    threads, sockets); ``restore_snapshot()`` puts them back on a new instance before ``start()``. A subclass
+    declares in ``runtime_state`` the attributes that describe the running process rather than the vendor's
+    records (in-flight counters, injected faults)."""
 
     vendor = "sandbox"
+    #: Attributes of this sandbox that are not kept across restarts (beyond the base's runtime ones).
+    runtime_state: frozenset[str] = frozenset()
 
     def __init__(self, *, webhook_url: str, host: str = "127.0.0.1", port: int = 0) -> None:
         self.webhook_url = webhook_url
@@ -146,6 +177,41 @@ class Sandbox:
         if self._thread is not None:
             self._thread.join(timeout=5)
             self._thread = None
+
+    # --- persistence -----------------------------------------------------------------------------------
+
+    def _not_kept(self) -> frozenset[str]:
+        configuration: set[str] = set()
+        for cls in type(self).__mro__:
+            init = cls.__dict__.get("__init__")
+            if init is not None and cls is not object:
+                configuration.update(inspect.signature(init).parameters)
+        return _RUNTIME_STATE | self.runtime_state | configuration
+
+    def state_snapshot(self) -> bytes:
+        """This sandbox's records, pickled (see the class docstring)."""
+        skip = self._not_kept()
+        with self._lock:
+            kept: dict[str, Any] = {}
+            for name, value in list(vars(self).items()):
+                if name in skip:
+                    continue
+                try:
+                    kept[name] = pickle.dumps(value, protocol=pickle.HIGHEST_PROTOCOL)
+                except (TypeError, AttributeError, pickle.PicklingError):
+                    continue  # a lock, a thread, a socket: runtime by nature
+            return pickle.dumps({"vendor": self.vendor, "attributes": kept}, protocol=pickle.HIGHEST_PROTOCOL)
+
+    def restore_snapshot(self, data: bytes) -> None:
+        """Put back the records of ``state_snapshot()``; call before ``start()``."""
+        doc = pickle.loads(data)  # noqa: S301 - the local cloud's own state dir
+        if doc.get("vendor") != self.vendor:
+            raise ValueError(f"a {doc.get('vendor')} snapshot is not a {self.vendor} sandbox's")
+        skip = self._not_kept()
+        with self._lock:
+            for name, blob in doc["attributes"].items():
+                if name not in skip:
+                    setattr(self, name, pickle.loads(blob))  # noqa: S301
 
     @property
     def url(self) -> str:

@@ -1,7 +1,10 @@
 """Stripe payments for the hub, on the official SDK (``stripe.StripeClient``): customers, SetupIntents for
-saving a card (created here, confirmed by the customer's browser or server-side with a PaymentMethod), off-session authorization / capture / void of PaymentIntents, and after the sale refunds,
-charges, payouts and the balance transactions a payout is made of (for reconciliation), and the invoice a
-payment paid (through Stripe's invoice payments).
+saving a card (created here, confirmed by the customer's browser or server-side with a PaymentMethod),
+off-session authorization / capture / void of PaymentIntents, and after the sale refunds, charges, payouts
+and the balance transactions a payout is made of (for reconciliation: complete only once the payout's
+``reconciliation_status`` is ``completed``, and only for automatic payouts), and the invoice a payment paid
+or the payment that paid an invoice (through Stripe's invoice payments: an Invoice has no
+``payment_intent`` since API 2025-03-31.basil).
 
 - **One Idempotency-Key per business intent.** Every write takes an explicit ``idempotency_key`` (e.g.
   ``f"authorize:{erp_order_id}"``), sent as ``Idempotency-Key`` on every attempt, so a retry after a lost
@@ -222,7 +225,7 @@ class StripePayments:
         params: dict[str, Any] = {
             "customer": customer_id,
             "usage": "off_session",
-            "payment_method_types": ["card"],
+            "allowed_payment_method_types": ["card"],
             "metadata": _metadata(metadata),
         }
         seti = self._call(
@@ -299,7 +302,7 @@ class StripePayments:
             "currency": amount.currency.lower(),
             "customer": customer_id,
             "payment_method": payment_method_id,
-            "payment_method_types": ["card"],
+            "allowed_payment_method_types": ["card"],
             "capture_method": "manual",
             "confirm": True,
             "off_session": True,
@@ -405,9 +408,11 @@ class StripePayments:
         )
 
     def list_balance_transactions(self, *, payout_id: str, page_size: int = 100) -> Iterator[dict[str, Any]]:
-        """Every balance transaction an (automatic) payout is made of, the payout's own (``type``
-        ``payout``) included, newest first, following Stripe's cursor pagination (``starting_after`` the
-        last id while ``has_more``); each page is one retried request, fetched as the iterator reaches it.
+        """Every balance transaction an automatic payout is made of, the payout's own (``type``
+        ``payout``) included (complete only once the payout's ``reconciliation_status`` is ``completed``;
+        Stripe refuses a manual payout's id with a 400), newest first, following Stripe's cursor
+        pagination (``starting_after`` the last id while ``has_more``); each page is one retried request,
+        fetched as the iterator reaches it.
         Items are Stripe's JSON (``id``, ``type`` e.g. ``charge``/``refund``/``adjustment``/``payout``,
         ``amount``, ``fee``, ``net``, ``currency``, ``exchange_rate``), ``source`` always an id."""
         if not 1 <= page_size <= 100:
@@ -467,6 +472,30 @@ class StripePayments:
             invoice_id = _ref(item.get("invoice"))
             if invoice_id is not None:
                 return invoice_id
+        return None
+
+    def payment_of_invoice(self, invoice_id: str) -> str | None:
+        """The PaymentIntent (``pi_...``) that paid the Invoice: the one of its ``paid`` InvoicePayment
+        (``GET /v1/invoice_payments?invoice=in_...&status=paid``), as since API 2025-03-31.basil an Invoice
+        names no ``payment_intent`` (nor ``charge``) and a webhook's invoice carries no ``payments``. None
+        when no PaymentIntent paid it (paid out of band, or not paid yet); ``NotFound`` when Stripe has no
+        such invoice (it answers the list filter with a 400 ``resource_missing``)."""
+        params: dict[str, Any] = {"invoice": invoice_id, "status": "paid", "limit": 10}
+        try:
+            page = self._call(
+                "GET /v1/invoice_payments",
+                lambda v1, options: v1.invoice_payments.list(params, options),
+            )
+        except PermanentError as exc:
+            if exc.code == "resource_missing" and not isinstance(exc, NotFound):
+                raise NotFound(str(exc), status=exc.status, code=exc.code, detail=exc.detail) from exc
+            raise
+        for item in page.get("data") or []:
+            payment = item.get("payment") or {}
+            if payment.get("type") == "payment_intent":
+                intent = _ref(payment.get("payment_intent"))
+                if intent is not None:
+                    return intent
         return None
 
     def retrieve_charge(self, charge_id: str) -> dict[str, Any]:

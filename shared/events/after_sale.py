@@ -69,7 +69,7 @@ class ReconciliationException(EventData):
     source: ClassVar[EventSource] = "o2c.reconciliation"
     kind: str = Field(
         description="missing_in_erp, missing_in_payments, amount_differs, currency_differs, "
-        "status_differs, paid_not_applied, deposited_not_paid, payout_not_tied"
+        "status_differs, paid_not_applied, deposited_not_paid, payout_not_tied, manual_payout"
     )
     detail: str
     day: date | None = None

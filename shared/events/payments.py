@@ -131,6 +131,25 @@ class PayoutPaid(PaymentEventData):
     arrivalDate: datetime
     method: Literal["standard", "instant"] | str = "standard"
     balanceTransactionId: str | None = None
+    automatic: bool | None = Field(
+        default=None, description="Made by the payout schedule (True) or requested by hand (False)"
+    )
+    reconciliationStatus: str | None = Field(
+        default=None,
+        description="Stripe's: in_progress (its balance-transaction list is not complete yet), completed, "
+        "not_applicable (a manual payout)",
+    )
+
+
+class PayoutReconciled(PaymentEventData):
+    """The payment platform has tied every balance transaction to the payout: its list is complete
+    (Stripe's ``payout.reconciliation_completed``, ``reconciliation_status`` ``completed``)."""
+
+    detail_type: ClassVar[str] = "PayoutReconciled"
+    payoutId: str
+    amount: Money
+    arrivalDate: datetime
+    balanceTransactionId: str | None = None
 
 
 class PaymentMethodSaved(PaymentEventData):

@@ -64,6 +64,18 @@ class NotYetKnown(Exception):
         self.awaiting = awaiting
 
 
+class PayoutNotReconciled(Exception):
+    """Stripe has not finished tying balance transactions to the payout (``reconciliation_status``
+    ``in_progress``): its list is not complete yet. The deposit is made on
+    ``payout.reconciliation_completed``."""
+
+
+class ManualPayout(Exception):
+    """A payout requested by hand (``automatic`` false): Stripe cannot tell which balance transactions it
+    paid out (``reconciliation_status`` ``not_applicable``; ``?payout=`` is refused), so the hub cannot
+    build its deposit. A person reconciles it against the balance history."""
+
+
 class PayoutNotTied(Exception):
     """The payout's balance transactions do not add up to the payout: an exception for a person."""
 
@@ -289,7 +301,18 @@ def plan_deposit(
 
 
 def deposit_payout(erp: Any, payments: Any, payout_id: str, subsidiary_id: str) -> dict[str, Any]:
+    """The payout (re-read: its state now, not the event's) as one ERP deposit. ``ManualPayout`` for a
+    payout made by hand; ``PayoutNotReconciled`` while Stripe's list of its balance transactions is not
+    complete (``reconciliation_status`` not ``completed``): depositing then could find it not tied."""
     payout = known(payments.retrieve_payout, payout_id)
+    if payout.get("automatic") is False:
+        raise ManualPayout(
+            f"payout {payout_id} was made by hand: Stripe does not list which balance transactions it paid "
+            "out, so no deposit is booked; reconcile it against the Stripe balance history"
+        )
+    status = payout.get("reconciliation_status")
+    if status != "completed":
+        raise PayoutNotReconciled(f"payout {payout_id} is not reconciled by Stripe yet ({status})")
     plan = plan_deposit(erp, payments, payout, payments.list_balance_transactions(payout_id=payout_id))
     ref = erp.upsert_deposit(
         f"dep-{payout_id}",
@@ -411,6 +434,16 @@ def _erp_customer(payments: Any, payment_customer_id: str | None) -> str:
     return str(erp_customer)
 
 
+def _payment_of_invoice(payments: Any, invoice_id: str) -> str | None:
+    from shared.connectors.errors import NotFound
+
+    try:
+        intent: str | None = payments.payment_of_invoice(invoice_id)
+        return intent
+    except NotFound as exc:
+        raise NotOurs(f"the payment platform has no {invoice_id}") from exc
+
+
 def book_renewal(
     erp: Any,
     payments: Any,
@@ -419,9 +452,11 @@ def book_renewal(
     subsidiary_id: str,
     subsidiary_currency: str | None = None,
 ) -> dict[str, Any] | None:
-    """A paid subscription cycle → one ERP invoice for the period (external id = the Stripe invoice) with
-    the payment applied (at Stripe's exchange rate if Stripe converted it into the subsidiary's currency);
-    the customer leaves dunning. Other billing reasons are not renewals: None."""
+    """A paid subscription cycle → one ERP invoice for its service period (the invoice lines' ``period``,
+    as the Stripe normaliser reads it; external id = the Stripe invoice) with the payment applied under
+    ``pay-<PaymentIntent>`` (the PaymentIntent found through the invoice's InvoicePayment), at Stripe's
+    exchange rate if Stripe converted it into the subsidiary's currency; the customer leaves dunning.
+    Other billing reasons are not renewals: None."""
     from datetime import datetime
 
     from shared.connectors.netsuite import OrderLine
@@ -430,6 +465,8 @@ def book_renewal(
     if paid.get("billingReason") != "subscription_cycle":
         return None
     customer_id = _erp_customer(payments, paid.get("paymentCustomerId"))
+    # since API 2025-03-31.basil an Invoice names no PaymentIntent: its paid InvoicePayment does
+    intent_id = paid.get("paymentIntentId") or _payment_of_invoice(payments, paid["billingInvoiceId"])
     amount = Money.model_validate(paid["amountPaid"])
     start = datetime.fromisoformat(paid["periodStart"]).date() if paid.get("periodStart") else None
     end = datetime.fromisoformat(paid["periodEnd"]).date() if paid.get("periodEnd") else None
@@ -453,13 +490,13 @@ def book_renewal(
         period_end=end,
         memo=f"Stripe invoice {paid['billingInvoiceId']}",
     )
-    intent_id = paid.get("paymentIntentId")
     rate = None
     if intent_id and subsidiary_currency and subsidiary_currency != amount.currency:
         rate = exchange_rate_for(amount.currency, subsidiary_currency, payments.settlement_of(intent_id))
     # the same external id as a deal's payment (pay-<PaymentIntent>), so the payout's deposit finds it
+    # (an invoice paid without a PaymentIntent, out of band, is booked under the invoice)
     payment = erp.apply_customer_payment(
-        f"pay-{paid.get('paymentIntentId') or paid['billingInvoiceId']}",
+        f"pay-{intent_id or paid['billingInvoiceId']}",
         customer_id=customer_id,
         invoice_id=invoice.id,
         amount=amount,
@@ -476,7 +513,7 @@ def book_renewal(
         "erpPaymentId": payment.id,
         "erpCustomerId": customer_id,
         "amount": amount.model_dump(),
-        "paymentIntentId": paid.get("paymentIntentId"),
+        "paymentIntentId": intent_id,
         "periodStart": start.isoformat() if start else None,
         "periodEnd": end.isoformat() if end else None,
         "opportunityId": paid.get("opportunityId"),

@@ -29,6 +29,7 @@ from shared.events.payments import (
     PaymentMethodSaved,
     PaymentVoided,
     PayoutPaid,
+    PayoutReconciled,
     RefundFailed,
     RefundSettled,
     RefundSucceeded,
@@ -206,16 +207,46 @@ def _subscription_of(invoice: dict[str, Any]) -> str | None:
     return _id(details.get("subscription")) or _id(invoice.get("subscription"))
 
 
+def _paid_by(invoice: dict[str, Any]) -> str | None:
+    """The PaymentIntent that paid the invoice, when the invoice carries its ``payments`` (Stripe includes
+    them only when expanded: an event's invoice does not). Since API 2025-03-31.basil an Invoice has no
+    ``payment_intent``; the consumer asks ``GET /v1/invoice_payments?invoice=`` when this is None."""
+    payments = ((invoice.get("payments") or {}).get("data")) or []
+    for payment in payments:
+        if payment.get("status") == "paid":
+            intent = _id((payment.get("payment") or {}).get("payment_intent"))
+            if intent:
+                return intent
+    return None
+
+
+def _service_period(invoice: dict[str, Any]) -> tuple[int | None, int | None]:
+    """The period the invoice bills: its subscription lines' ``period`` (earliest start, latest end), else
+    every line's. Not ``invoice.period_start/period_end``: for a subscription cycle those are the period
+    that just ended (Stripe: "use the line item period to get the service period for each price")."""
+    lines = [line for line in ((invoice.get("lines") or {}).get("data") or []) if line.get("period")]
+    subscription_lines = [
+        line for line in lines if (line.get("parent") or {}).get("type") == "subscription_item_details"
+    ]
+    chosen = subscription_lines or lines
+    if not chosen:
+        return None, None
+    return min(int(line["period"]["start"]) for line in chosen), max(
+        int(line["period"]["end"]) for line in chosen
+    )
+
+
 def _invoice_paid(invoice: dict[str, Any], _event: dict[str, Any]) -> EventData:
+    start, end = _service_period(invoice)
     return BillingInvoicePaid(
         billingInvoiceId=invoice["id"],
         subscriptionId=_subscription_of(invoice),
         paymentCustomerId=_id(invoice.get("customer")),
-        paymentIntentId=_id(invoice.get("payment_intent")),
+        paymentIntentId=_paid_by(invoice),
         amountPaid=from_stripe(invoice["amount_paid"], invoice["currency"]),
         billingReason=invoice.get("billing_reason"),
-        periodStart=_ts(invoice.get("period_start")),
-        periodEnd=_ts(invoice.get("period_end")),
+        periodStart=_ts(start),
+        periodEnd=_ts(end),
         **_links(invoice),
     )
 
@@ -256,6 +287,18 @@ def _payout_paid(payout: dict[str, Any], _event: dict[str, Any]) -> EventData:
         amount=from_stripe(payout["amount"], payout["currency"]),
         arrivalDate=_ts(payout["arrival_date"]) or datetime.now(UTC),
         method=payout.get("method") or "standard",
+        balanceTransactionId=_id(payout.get("balance_transaction")),
+        automatic=payout.get("automatic"),
+        reconciliationStatus=payout.get("reconciliation_status"),
+        **_links(payout),
+    )
+
+
+def _payout_reconciled(payout: dict[str, Any], _event: dict[str, Any]) -> EventData:
+    return PayoutReconciled(
+        payoutId=payout["id"],
+        amount=from_stripe(payout["amount"], payout["currency"]),
+        arrivalDate=_ts(payout["arrival_date"]) or datetime.now(UTC),
         balanceTransactionId=_id(payout.get("balance_transaction")),
         **_links(payout),
     )
@@ -323,6 +366,7 @@ MAPPINGS: dict[str, Mapper] = {
     "invoice.payment_failed": _invoice_payment_failed,
     "customer.subscription.updated": _subscription_updated,
     "payout.paid": _payout_paid,
+    "payout.reconciliation_completed": _payout_reconciled,
     "setup_intent.succeeded": _setup_intent_succeeded,
     "payment_intent.canceled": _payment_intent_canceled,
     "refund.created": _refund,

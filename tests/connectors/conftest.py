@@ -275,8 +275,23 @@ _LOCALSTRIPE = """
 import socket, sys
 from aiohttp import web
 from localstripe.resources import store
+from localstripe import server
 from localstripe.server import app
 store.dump_to_disk = lambda: None
+read_post_data = server.get_post_data
+
+
+async def get_post_data(request, remove_auth=True):
+    data = await read_post_data(request, remove_auth)
+    # LOCALSTRIPE: it predates API 2026-10-28.endive, where a PaymentIntent's or SetupIntent's allowed types
+    # are asked for as allowed_payment_method_types (payment_method_types is only a field of the answer):
+    # the connector's request is passed to it under the old name.
+    if isinstance(data, dict) and "allowed_payment_method_types" in data:
+        data["payment_method_types"] = data.pop("allowed_payment_method_types")
+    return data
+
+
+server.get_post_data = get_post_data
 web.run_app(app, sock=socket.socket(fileno=int(sys.argv[1])), print=None, access_log=None)
 """
 

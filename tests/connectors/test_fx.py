@@ -17,7 +17,7 @@ from localcloud.sandboxes.stripe import StripeSandbox
 from shared.connectors import InvalidRecord
 from shared.connectors.netsuite import ErpRef, NetSuiteErp, OrderLine, dumps
 from shared.connectors.stripe_payments import Settlement, StripePayments
-from shared.money import Money, from_major
+from shared.money import Money, convert, from_major
 from tests.connectors.conftest import (
     FakeSleep,
     control,
@@ -211,6 +211,7 @@ def test_a_usd_payout_carries_the_converted_charges_and_equals_their_nets(
 
     # When the USD balance is paid out
     payout_id = control(sandbox.url, "POST", "/_sandbox/payouts", {"currency": "usd"})["id"]
+    sandbox.wait_for_reconciliation(payout_id)
 
     # Then the payout holds every one of them, converted ones included, and is the sum of their nets
     payout = stripe.retrieve_payout(payout_id)
@@ -224,6 +225,39 @@ def test_a_usd_payout_carries_the_converted_charges_and_equals_their_nets(
     assert (payout["amount"], payout["currency"]) == (941 + 614 + 1579 - 268, "usd")
     assert payout["amount"] == sum(t["net"] for t in txns)
     assert sandbox.balance() == {"usd": 0}
+
+
+@pytest.mark.parametrize(
+    ("charged", "into", "rate", "settled"),
+    [
+        (Money.of(1000, "JPY"), "usd", "0.0067", Money.of(670, "USD")),  # ¥1,000 -> 6.70 USD
+        (Money.of(1000, "USD"), "jpy", "150.5", Money.of(1505, "JPY")),  # 10.00 USD -> ¥1,505
+        (Money.of(1000, "USD"), "kwd", "0.307", Money.of(3070, "KWD")),  # 10.00 USD -> 3.070 KWD
+        (Money.of(1000, "KWD"), "usd", "3.25", Money.of(325, "USD")),  # 1.000 KWD -> 3.25 USD
+    ],
+    ids=["jpy-usd", "usd-jpy", "usd-kwd", "kwd-usd"],
+)
+def test_stripes_exchange_rate_is_between_major_units_whatever_the_decimals(
+    stripe: StripePayments, sandbox: StripeSandbox, charged: Money, into: str, rate: str, settled: Money
+) -> None:
+    """Stripe's ``exchange_rate`` converts whole units to whole units (docs/stripe-exchange-rate.md): a
+    rate applied to the smallest units would make ¥1,000 at 0.0067 either 0.07 USD or 670.00 USD."""
+    # Given the charge's currency settling into another at Stripe's rate
+    sandbox.settle_into(charged.currency.lower(), into, rate)
+
+    # When it is captured
+    settlement = stripe.settlement_of(captured(stripe, sandbox, charged.amount, charged.currency))
+
+    # Then Stripe (the sandbox, from its own currency table) settled the major-unit conversion
+    assert settlement is not None
+    assert settlement.exchange_rate is not None
+    assert (settlement.charged, settlement.settled, settlement.exchange_rate) == (
+        charged,
+        settled,
+        Decimal(rate),
+    )
+    # And the hub, computing on its own, finds the same amount
+    assert convert(charged, settlement.exchange_rate, settled.currency) == settled
 
 
 def test_zero_decimal_currencies_stripe_counts_in_hundredths_convert_by_their_iso_value(

@@ -7,7 +7,11 @@ from __future__ import annotations
 import itertools
 import json
 import time
+import urllib.error
 import urllib.request
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
 from typing import Any
 
 import pytest
@@ -20,10 +24,12 @@ from shared.events.payments import (
     BillingInvoicePaymentFailed,
     DisputeOpened,
     PayoutPaid,
+    PayoutReconciled,
     RefundSettled,
     SubscriptionUpdated,
 )
 from shared.money import Money
+from shared.o2c.after_sale import ManualPayout, PayoutNotReconciled, book_renewal, deposit_payout
 from shared.providers.stripe import normalise_event
 from tests.connectors.conftest import (
     STRIPE_API_KEY,
@@ -274,7 +280,8 @@ def test_a_renewal_paid(stripe: StripePayments, sandbox: StripeSandbox, hub: Hub
     # Given a monthly subscription of 99.00 EUR
     cus = customer(stripe)
     sub_id = sandbox.create_subscription(cus, 9900, "eur", metadata={"o2c_contract": "K-1"})
-    period_end = sandbox.subscriptions()[0]["items"]["data"][0]["current_period_end"]
+    [item] = sandbox.subscriptions()[0]["items"]["data"]
+    first_start, period_end = item["current_period_start"], item["current_period_end"]
 
     # When it renews and the card pays
     invoice_id = sandbox.renew(sub_id)
@@ -289,20 +296,24 @@ def test_a_renewal_paid(stripe: StripePayments, sandbox: StripeSandbox, hub: Hub
         9900,
         9900,
     )
-    assert invoice["billing_reason"] == "subscription_cycle" and invoice["period_start"] == period_end
-    assert invoice["period_end"] > period_end + 27 * 86400
+    assert invoice["billing_reason"] == "subscription_cycle"
     assert invoice["parent"]["subscription_details"]["subscription"] == sub_id
+    # as at Stripe since 2025-03-31.basil: no payment_intent nor charge on the invoice, no payments unless
+    # expanded; the line bills the new period, the invoice's own period is the one that just ended
+    assert not {"payment_intent", "charge", "payments"} & set(invoice)
+    [line] = invoice["lines"]["data"]
+    assert line["period"]["start"] == period_end and line["period"]["end"] > period_end + 27 * 86400
+    assert (invoice["period_start"], invoice["period_end"]) == (first_start, period_end)
     [succeeded] = hub.of_type("payment_intent.succeeded")
-    assert succeeded["data"]["object"]["id"] == invoice["payment_intent"]
+    [inpay] = sandbox.invoice_payments()
+    assert succeeded["data"]["object"]["id"] == inpay["payment"]["payment_intent"]
     data = mapped(paid)
     assert isinstance(data, BillingInvoicePaid)
-    assert (data.subscriptionId, data.amountPaid, data.billingReason, data.paymentIntentId) == (
+    assert (data.subscriptionId, data.amountPaid, data.billingReason) == (
         sub_id,
         Money.of(9900, "EUR"),
         "subscription_cycle",
-        invoice["payment_intent"],
     )
-    assert data.periodStart is not None and int(data.periodStart.timestamp()) == period_end
     [txn] = sandbox.balance_transactions()
     assert (txn["type"], txn["amount"], txn["fee"], txn["currency"]) == (
         "charge",
@@ -311,6 +322,78 @@ def test_a_renewal_paid(stripe: StripePayments, sandbox: StripeSandbox, hub: Hub
         "eur",
     )
     assert hub.of_type("customer.subscription.updated") == [] and hub.rejected == 0
+
+
+@dataclass(frozen=True)
+class Ref:
+    id: str
+
+
+@dataclass(frozen=True)
+class Applied:
+    id: str
+    amount: Money
+    exchange_rate: Decimal | None
+
+
+class Books:
+    """The ERP side of ``book_renewal`` and ``deposit_payout``, recorded as written."""
+
+    def __init__(self) -> None:
+        self.invoices: dict[str, dict[str, Any]] = {}
+        self.payments: dict[str, dict[str, Any]] = {}
+        self.deposits: dict[str, dict[str, Any]] = {}
+
+    def upsert_renewal_invoice(self, external_id: str, **fields: Any) -> Ref:
+        self.invoices[external_id] = fields
+        return Ref(f"INV-{len(self.invoices)}")
+
+    def apply_customer_payment(self, external_id: str, **fields: Any) -> Ref:
+        self.payments[external_id] = fields
+        return Ref(f"PAY-{len(self.payments)}")
+
+    def mark_dunning(self, customer_id: str, *, state: str | None) -> None:
+        pass
+
+    def customer_payment(self, external_id: str) -> Applied | None:
+        fields = self.payments.get(external_id)
+        if fields is None:
+            return None
+        return Applied(external_id, fields["amount"], fields.get("exchange_rate"))
+
+    def upsert_deposit(self, external_id: str, **fields: Any) -> Ref:
+        self.deposits[external_id] = fields
+        return Ref(f"DEP-{len(self.deposits)}")
+
+
+def test_a_renewal_is_booked_under_its_payment_at_stripes_rate_for_its_service_period(
+    stripe: StripePayments, sandbox: StripeSandbox, hub: Hub
+) -> None:
+    # Given a yen subscription of a US customer (USD books) whose yen Stripe settles into USD at 0.0067
+    sandbox.settle_into("jpy", "usd", "0.0067")
+    sub_id = sandbox.create_subscription(customer(stripe), 15000, "jpy")
+    [item] = sandbox.subscriptions()[0]["items"]["data"]
+    renewed_from = item["current_period_end"]
+
+    # When it renews, the card pays, and the hub books the invoice.paid it hears
+    invoice_id = sandbox.renew(sub_id)
+    sandbox.wait_for_webhooks()
+    [paid] = hub.of_type("invoice.paid")
+    books = Books()
+    booked = book_renewal(books, stripe, None, mapped(paid).model_dump(mode="json"), "1", "USD")
+
+    # Then the payment is applied under the renewal's PaymentIntent (found through its InvoicePayment),
+    # at Stripe's rate, so that the payout holding its charge finds it
+    [inpay] = [p for p in sandbox.invoice_payments() if p["invoice"] == invoice_id]
+    intent = inpay["payment"]["payment_intent"]
+    assert booked is not None and booked["paymentIntentId"] == intent
+    assert list(books.payments) == [f"pay-{intent}"]
+    assert books.payments[f"pay-{intent}"]["exchange_rate"] == Decimal("0.0067")
+    # And the ERP invoice covers the month it bills (the line's period), not the month that just ended
+    [renewal] = books.invoices.values()
+    assert renewal["period_start"] == datetime.fromtimestamp(renewed_from, UTC).date()
+    assert renewal["period_end"] > renewal["period_start"] + timedelta(days=27)
+    assert booked["periodStart"] == renewal["period_start"].isoformat()
 
 
 def test_a_renewal_declined_then_paid(stripe: StripePayments, sandbox: StripeSandbox, hub: Hub) -> None:
@@ -364,8 +447,9 @@ def test_a_payout_reconciles_to_its_balance_transactions(
     pis = [captured(stripe, sandbox, amount) for amount in amounts]
     refunded = refund(stripe, pis[0], Money.of(1234, "USD"), "refund:payout")
 
-    # When Stripe pays out
+    # When Stripe pays out, and has reconciled the payout
     payout_id = sandbox.create_payout()
+    sandbox.wait_for_reconciliation(payout_id)
     sandbox.wait_for_webhooks()
 
     # Then the payout is the sum of the nets, and its transactions list back across pages
@@ -431,6 +515,8 @@ def test_jpy_amounts_stay_exact_and_each_currency_pays_out_alone(
     with pytest.raises(ValueError, match="create_payouts"):
         sandbox.create_payout()
     payouts = control(sandbox.url, "POST", "/_sandbox/payouts/every_currency", {})["data"]
+    for payout in payouts:
+        sandbox.wait_for_reconciliation(payout["id"])
     sandbox.wait_for_webhooks()
 
     # Then the JPY payout is 12,345 - fee(12,345) - 345 yen, to the yen
@@ -455,6 +541,7 @@ def test_balance_transactions_page_by_ten_by_default(stripe: StripePayments, san
     for i, pi in enumerate(pis):
         refund(stripe, pi, Money.of(100, "USD"), f"refund:page:{i}")
     payout_id = sandbox.create_payout()
+    sandbox.wait_for_reconciliation(payout_id)
 
     # When listed without a limit, Stripe's default page is 10
     request = urllib.request.Request(
@@ -468,3 +555,89 @@ def test_balance_transactions_page_by_ten_by_default(stripe: StripePayments, san
     assert [t["id"] for t in stripe.list_balance_transactions(payout_id=payout_id, page_size=4)] == [
         t["id"] for t in reversed(sandbox.balance_transactions())
     ]
+
+
+def test_a_payout_is_deposited_only_once_stripe_has_reconciled_it(
+    stripe: StripePayments, sandbox: StripeSandbox, hub: Hub
+) -> None:
+    # Given two captured payments applied in the ERP, and Stripe slow to reconcile its next payout
+    pis = [captured(stripe, sandbox, amount) for amount in (10000, 2550)]
+    books = Books()
+    for pi, amount in zip(pis, (10000, 2550), strict=True):
+        books.apply_customer_payment(f"pay-{pi}", amount=Money.of(amount, "USD"))
+    control(sandbox.url, "POST", "/_sandbox/payouts/reconciliation/hold", {})
+
+    # When the payout is paid
+    payout_id = sandbox.create_payout("usd")
+    sandbox.wait_for_webhooks()
+
+    # Then payout.paid says Stripe is still reconciling, its list is not complete yet, and the hub does
+    # not deposit (it would not tie out): it waits
+    [paid] = hub.of_type("payout.paid")
+    assert (paid["data"]["object"]["reconciliation_status"], paid["data"]["object"]["automatic"]) == (
+        "in_progress",
+        True,
+    )
+    assert mapped(paid).reconciliationStatus == "in_progress"
+    assert [t["type"] for t in stripe.list_balance_transactions(payout_id=payout_id)] == ["payout"]
+    with pytest.raises(PayoutNotReconciled):
+        deposit_payout(books, stripe, payout_id, "1")
+    assert books.deposits == {}
+
+    # And once Stripe has reconciled it (payout.reconciliation_completed), the deposit equals the payout
+    done = control(sandbox.url, "POST", f"/_sandbox/payouts/{payout_id}/reconcile", {})
+    assert done["reconciliation_status"] == "completed"
+    sandbox.wait_for_webhooks()
+    [reconciled] = hub.of_type("payout.reconciliation_completed")
+    event = mapped(reconciled)
+    assert isinstance(event, PayoutReconciled) and event.payoutId == payout_id
+    assert reconciled["data"]["previous_attributes"] == {"reconciliation_status": "in_progress"}
+    booked = deposit_payout(books, stripe, payout_id, "1")
+    assert booked["amount"] == {"amount": done["amount"], "currency": "USD"} and booked["payments"] == 2
+    assert control(sandbox.url, "POST", "/_sandbox/payouts/reconciliation/release", {})["completed"] == []
+
+
+def test_without_a_hold_stripe_reconciles_a_payout_a_little_after_paying_it(
+    stripe: StripePayments, sandbox: StripeSandbox, hub: Hub
+) -> None:
+    captured(stripe, sandbox, 4200)
+    payout_id = sandbox.create_payout()
+    sandbox.wait_for_reconciliation(payout_id)
+    sandbox.wait_for_webhooks()
+    assert [e["type"] for e in hub.events if e["type"].startswith("payout.")] == [
+        "payout.created",
+        "payout.paid",
+        "payout.reconciliation_completed",
+    ]
+    assert stripe.retrieve_payout(payout_id)["reconciliation_status"] == "completed"
+    assert len(list(stripe.list_balance_transactions(payout_id=payout_id))) == 2
+
+
+def raw_get(sandbox: StripeSandbox, path: str) -> tuple[int, Any]:
+    request = urllib.request.Request(sandbox.url + path, headers={"Authorization": f"Bearer {API_KEY}"})
+    try:
+        with urllib.request.build_opener(urllib.request.ProxyHandler({})).open(request, timeout=5) as reply:
+            return reply.status, json.loads(reply.read())
+    except urllib.error.HTTPError as exc:
+        return exc.code, json.loads(exc.read())
+
+
+def test_a_manual_payout_is_refused_by_payout_filter_and_not_deposited(
+    stripe: StripePayments, sandbox: StripeSandbox
+) -> None:
+    # Given a payout requested by hand
+    captured(stripe, sandbox, 5000)
+    payout = control(sandbox.url, "POST", "/_sandbox/payouts", {"currency": "usd", "automatic": False})
+    assert (payout["automatic"], payout["reconciliation_status"]) == (False, "not_applicable")
+
+    # Then Stripe refuses to list its balance transactions by payout, as for any manual payout
+    with pytest.raises(PermanentError) as refused:
+        list(stripe.list_balance_transactions(payout_id=payout["id"]))
+    assert (refused.value.status, refused.value.code) == (400, None)
+    status, body = raw_get(sandbox, f"/v1/balance_transactions?payout={payout['id']}")
+    assert (status, body["error"]["type"], body["error"]["param"]) == (400, "invalid_request_error", "payout")
+    assert "can only be filtered on automatic transfers, not manual" in body["error"]["message"]
+
+    # And the hub refuses it with a clear reason rather than failing on Stripe's 400
+    with pytest.raises(ManualPayout, match="made by hand"):
+        deposit_payout(Books(), stripe, payout["id"], "1")

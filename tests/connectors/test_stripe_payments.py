@@ -248,7 +248,10 @@ def test_a_card_saved_fine_can_still_be_declined_when_charged(stripe_sandbox: St
     [
         ({"payment_method": "pm_card_visa", "save_card": "true"}, "save_card", "parameter_unknown"),
         ({"payment_method": "pm_card_nope"}, "payment_method", "resource_missing"),
-        ({"payment_method_data": {"type": "card"}}, "payment_method_data", None),
+        # Stripe's (SetupIntentConfirmParams), not served by the sandbox: refused by name
+        ({"payment_method_data": {"type": "sepa_debit"}}, "payment_method_data", None),
+        # raw card data is not one of Stripe's payment_method_data types: Stripe's enum refuses it
+        ({"payment_method_data": {"type": "card"}}, "payment_method_data[type]", None),
     ],
 )
 def test_setup_intent_confirmation_refuses_what_stripe_does_not_take_and_what_the_sandbox_does_not_serve(

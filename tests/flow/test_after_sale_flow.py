@@ -272,6 +272,62 @@ def test_a_clean_day_reconciles_to_zero_exceptions_and_drift_is_caught(
     )
 
 
+def test_a_renewal_is_booked_under_its_payment_and_its_payout_deposited_once_stripe_has_reconciled_it(
+    cloud: Hub, paid_deal: dict[str, Any]
+) -> None:
+    from datetime import UTC, datetime
+
+    stripe = cloud.cloud.sandboxes["stripe"]
+    cloud.settle()
+    # a yearly renewal large enough that the EUR balance (after the lost dispute above) is paid out
+    sub = stripe.create_subscription(
+        paid_deal["intent"]["customer"],
+        5_000_000,
+        "eur",
+        "year",
+        {"o2c_correlation_id": f"hubspot:{paid_deal['deal']}"},
+    )
+    billing_invoice = stripe.renew(sub)
+    [inpay] = [p for p in stripe.invoice_payments() if p["invoice"] == billing_invoice]
+    intent_id = inpay["payment"]["payment_intent"]
+
+    # the renewal's payment is applied under its PaymentIntent (the invoice names none: its
+    # InvoicePayment does), and the ERP invoice covers the year the invoice's line bills
+    wait_for(lambda: len(erp_records(cloud, "customerPayment", f"pay-{intent_id}")) == 1)
+    [renewal] = erp_records(cloud, "invoice", f"ren-{billing_invoice}")
+    [invoice] = [i for i in stripe.invoices() if i["id"] == billing_invoice]
+    [line] = invoice["lines"]["data"]
+
+    def day(ts: int) -> str:
+        return datetime.fromtimestamp(ts, UTC).date().isoformat()
+
+    assert (str(renewal["startDate"]), str(renewal["endDate"])) == (
+        day(line["period"]["start"]),
+        day(line["period"]["end"]),
+    )
+    assert day(invoice["period_start"]) != str(renewal["startDate"])  # not the year that just ended
+
+    # Stripe pays out the renewal's charge but is slow to reconcile: nothing is deposited until it has
+    cloud.settle()
+    stripe.hold_reconciliation()
+    try:
+        payout_id = stripe.create_payout("eur")
+        wait_for(lambda: any(e.detail_type == "PayoutPaid" for e in trace(cloud.target, payout_id)))
+        cloud.settle()
+        assert erp_records(cloud, "deposit", f"dep-{payout_id}") == []
+    finally:
+        stripe.release_reconciliation()
+    wait_for(lambda: len(erp_records(cloud, "deposit", f"dep-{payout_id}")) == 1)
+    cloud.settle()
+    [deposit] = erp_records(cloud, "deposit", f"dep-{payout_id}")
+    [payout] = [p for p in stripe.payouts() if p["id"] == payout_id]
+    assert payout["reconciliation_status"] == "completed"
+    assert Money.of(payout["amount"], "EUR").to_decimal() == deposit["total"]
+    [payment] = erp_records(cloud, "customerPayment", f"pay-{intent_id}")
+    # it applies this renewal's payment (and those of the renewals above, paid out with it)
+    assert str(payment["id"]) in [str(i["id"]) for i in deposit["payment"]["items"]]
+
+
 # --- out of order: what comes first waits for what it depends on (after the day's reconciliation above,
 # which counts this module's one deal) -------------------------------------------------------------------
 
@@ -298,6 +354,7 @@ def test_a_payout_before_its_payment_is_applied_waits_and_is_deposited_once_it_i
         wait_for(lambda: stripe.payment_intent(intent["id"])["status"] == "succeeded")
 
         payout_id = stripe.create_payout("usd")
+        stripe.wait_for_reconciliation(payout_id)  # so that payout.paid finds it reconciled on re-read
         [paid] = [
             e
             for e in stripe.events()

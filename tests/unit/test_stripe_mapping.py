@@ -5,6 +5,7 @@ import json
 import jsonschema
 import pytest
 
+from shared.events.payments import BillingInvoicePaid, PayoutPaid, PayoutReconciled
 from shared.events.schemas import schema_for
 from shared.money import Money
 from shared.providers.stripe import MAPPINGS, normalise_event
@@ -24,6 +25,7 @@ EXPECTED = {
     "invoice.payment_failed": ("BillingInvoicePaymentFailed", "amountDue", Money.of(9900, "EUR")),
     "customer.subscription.updated": ("SubscriptionUpdated", None, None),
     "payout.paid": ("PayoutPaid", "amount", Money.of(1187500, "USD")),
+    "payout.reconciliation_completed": ("PayoutReconciled", "amount", Money.of(1187500, "USD")),
     "payment_intent.succeeded.jpy": ("PaymentCaptured", "amountReceived", Money.of(50000, "JPY")),
     "payment_intent.succeeded.kwd": ("PaymentCaptured", "amountReceived", Money.of(12340, "KWD")),
     "setup_intent.succeeded": ("PaymentMethodSaved", None, None),
@@ -75,6 +77,41 @@ def test_the_same_stripe_event_always_gets_the_same_canonical_event_id() -> None
     event = stripe_sample("charge.refunded")
     first = normalise_event(event, "a")[0].metadata.eventId
     assert normalise_event(event, "b")[0].metadata.eventId == first
+
+
+def test_a_renewals_service_period_is_its_lines_not_the_invoices_own() -> None:
+    # Given a subscription cycle invoice as Stripe sends it: period_start/period_end are the period that
+    # just ended, the line's period is the month the invoice bills
+    event = stripe_sample("invoice.paid")
+    invoice = event["data"]["object"]
+    [line] = invoice["lines"]["data"]
+    assert (
+        invoice["period_end"] == line["period"]["start"] and invoice["period_start"] < invoice["period_end"]
+    )
+
+    # When normalised
+    [canonical] = normalise_event(event, "req-1")
+
+    # Then the renewal's period is the line's, and no PaymentIntent is invented (an Invoice has none)
+    data = canonical.data
+    assert isinstance(data, BillingInvoicePaid) and data.periodStart and data.periodEnd
+    assert (data.periodStart.timestamp(), data.periodEnd.timestamp()) == (
+        line["period"]["start"],
+        line["period"]["end"],
+    )
+    assert data.paymentIntentId is None
+
+
+def test_a_payout_says_whether_stripe_has_reconciled_it() -> None:
+    [paid] = normalise_event(stripe_sample("payout.paid"), "req-1")
+    [reconciled] = normalise_event(stripe_sample("payout.reconciliation_completed"), "req-1")
+    assert isinstance(paid.data, PayoutPaid) and isinstance(reconciled.data, PayoutReconciled)
+    assert (paid.detail_type, paid.data.automatic, paid.data.reconciliationStatus) == (
+        "PayoutPaid",
+        True,
+        "in_progress",
+    )
+    assert (reconciled.detail_type, reconciled.data.payoutId) == ("PayoutReconciled", paid.data.payoutId)
 
 
 def test_unused_event_types_map_to_nothing() -> None:

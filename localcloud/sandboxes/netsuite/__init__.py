@@ -114,6 +114,8 @@ _PATCHABLE = {
 
 class NetSuiteSandbox(Customers, Payments, Refunds, Deposits, SuiteQL):
     vendor = "netsuite"
+    #: Not kept across restarts (base.Sandbox.state_snapshot): concurrency counters and injected faults.
+    runtime_state = frozenset({"_in_flight", "_peak", "_rejected", "_commit_faults"})
 
     def __init__(
         self,

@@ -9,7 +9,10 @@ made of their mixins:
 - ``customers``, ``setup_intents``, ``payment_methods`` (test cards), ``payment_intents`` (and charges),
   ``refunds``, ``disputes``, ``billing`` (subscriptions, invoices, invoice payments), ``balance`` (balance
   transactions, payouts, FX settlement, fees), ``currencies`` (Stripe's smallest units, conversion)
-- ``webhooks``: events, their delivery and signing; ``control``: the ``/_sandbox`` control endpoints
+- ``webhooks``: events, their delivery and signing; ``webhook_endpoints``: Stripe's WebhookEndpoint objects
+  (events go to them too); ``control``: the ``/_sandbox`` control endpoints
+- ``contract``: Stripe's published contract (``vendor-specs/stripe/stripe-contract.json``) every request is
+  checked against
 - ``state``: the records a ``StripeSandbox`` holds
 """
 

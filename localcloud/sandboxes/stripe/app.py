@@ -4,10 +4,14 @@ Stripe's error shape.
 Vendor API (``Authorization: Bearer <api_key>`` or Basic with the key as user name, else 401; POST bodies
 form-encoded with bracket notation, ``metadata[o2c_x]=y``; JSON replies carrying ``object`` and ids
 ``cus_``/``seti_``/``pi_``/``pm_``/``ch_``/``evt_``; errors ``{"error": {"type", "code", "message",
-"param", "decline_code", "payment_intent"}}``; unknown parameters are refused as Stripe refuses them); each resource's endpoints are described in its
+"param", "decline_code", "payment_intent"}}``; every request is first checked against Stripe's published
+contract (``contract``: unknown, missing, mistyped and out-of-enum parameters refused as Stripe refuses them,
+before anything runs or is stored under an Idempotency-Key); each resource's endpoints are described in its
 module. Read by id here (``_getter``):
-- ``GET /v1/charges/{id}``, ``/v1/disputes/{id}``, ``/v1/invoices/{id}``, ``/v1/subscriptions/{id}``,
+- ``GET /v1/charges/{id}``, ``/v1/disputes/{id}``, ``/v1/subscriptions/{id}``,
   ``/v1/payouts/{id}``, ``/v1/balance_transactions/{id}``
+A request to a path Stripe's contract does not have is 404 ``Unrecognized request URL``; a ``Stripe-Version``
+Stripe does not know is 400 ``Invalid Stripe API version``, one the sandbox does not speak is 400 too.
 
 Idempotency (every POST, per API key, 24 h): the same key with the same endpoint and parameters replays the
 stored reply (``Idempotent-Replayed: true``, no second effect, no second event); another endpoint or other
@@ -37,6 +41,7 @@ from typing import Any
 from localcloud.sandboxes.base import BadRequest, Reply, Request, json_reply
 from localcloud.sandboxes.stripe.balance import BalanceMixin
 from localcloud.sandboxes.stripe.billing import BillingMixin
+from localcloud.sandboxes.stripe.contract import check_request, check_version
 from localcloud.sandboxes.stripe.control import ControlMixin
 from localcloud.sandboxes.stripe.customers import CustomersMixin
 from localcloud.sandboxes.stripe.disputes import DisputesMixin
@@ -47,6 +52,7 @@ from localcloud.sandboxes.stripe.payment_methods import PaymentMethodsMixin
 from localcloud.sandboxes.stripe.refunds import RefundsMixin
 from localcloud.sandboxes.stripe.setup_intents import SetupIntentsMixin
 from localcloud.sandboxes.stripe.state import API_VERSION, Handler, StripeState, _Call, _CommitFault, _Stored
+from localcloud.sandboxes.stripe.webhook_endpoints import WebhookEndpointsMixin
 from localcloud.sandboxes.stripe.webhooks import WebhooksMixin
 
 IDEMPOTENCY_TTL_S = 24 * 3600
@@ -61,11 +67,16 @@ class StripeSandbox(
     DisputesMixin,
     BillingMixin,
     BalanceMixin,
+    WebhookEndpointsMixin,
     WebhooksMixin,
     ControlMixin,
     StripeState,
 ):
     vendor = "stripe"
+    #: Not kept across restarts (base.Sandbox.state_snapshot): delivery machinery, injected faults, call logs.
+    runtime_state = frozenset(
+        {"_wh", "_wh_cond", "_worker", "_failing_refunds", "_commit_faults", "_api_calls", "_sent"}
+    )
 
     def __init__(
         self,
@@ -76,10 +87,12 @@ class StripeSandbox(
         webhook_delay_s: float = 0.05,
         api_version: str = API_VERSION,
         settlement: dict[str, tuple[str, str]] | None = None,
+        reconciliation_delay_s: float = 0.2,
         host: str = "127.0.0.1",
         port: int = 0,
     ) -> None:
-        """``settlement``: ``{"jpy": ("usd", "0.0067")}``, as ``settle_into`` for each entry."""
+        """``settlement``: ``{"jpy": ("usd", "0.0067")}``, as ``settle_into`` for each entry;
+        ``reconciliation_delay_s``: from a payout's ``payout.paid`` to its ``payout.reconciliation_completed``."""
         super().__init__(
             webhook_url=webhook_url,
             webhook_secret=webhook_secret,
@@ -105,7 +118,7 @@ class StripeSandbox(
             ("GET", r"^/v1/refunds/([^/]+)$", self._getter(self._refunds, "refund")),
             ("GET", r"^/v1/charges/([^/]+)$", self._getter(self._charges, "charge")),
             ("GET", r"^/v1/disputes/([^/]+)$", self._getter(self._disputes, "dispute")),
-            ("GET", r"^/v1/invoices/([^/]+)$", self._getter(self._invoices, "invoice")),
+            ("GET", r"^/v1/invoices/([^/]+)$", self._get_invoice),
             ("GET", r"^/v1/invoice_payments$", self._list_invoice_payments),
             (
                 "GET",
@@ -114,6 +127,9 @@ class StripeSandbox(
             ),
             ("GET", r"^/v1/subscriptions/([^/]+)$", self._getter(self._subscriptions, "subscription")),
             ("GET", r"^/v1/payouts/([^/]+)$", self._getter(self._payouts, "payout")),
+            ("POST", r"^/v1/webhook_endpoints$", self._create_webhook_endpoint),
+            ("GET", r"^/v1/webhook_endpoints$", self._list_webhook_endpoints),
+            ("GET", r"^/v1/webhook_endpoints/([^/]+)$", self._get_webhook_endpoint),
             ("GET", r"^/v1/balance_transactions$", self._list_balance_transactions),
             (
                 "GET",
@@ -127,6 +143,7 @@ class StripeSandbox(
             ("GET", re.compile(r"^/_sandbox/setup_intents$"), self._c_list(self.setup_intents)),
             ("GET", re.compile(r"^/_sandbox/payment_intents$"), self._c_list(self.payment_intents)),
             ("GET", re.compile(r"^/_sandbox/events$"), self._c_list(self.events)),
+            ("GET", re.compile(r"^/_sandbox/webhook_endpoints$"), self._c_list(self.webhook_endpoints)),
             ("GET", re.compile(r"^/_sandbox/webhooks$"), self._c_list(lambda: self.webhooks_sent)),
             ("GET", re.compile(r"^/_sandbox/api_calls$"), self._c_list(lambda: self.api_calls)),
             ("POST", re.compile(r"^/_sandbox/setup_intents/([^/]+)/complete$"), self._c_complete_setup),
@@ -150,9 +167,17 @@ class StripeSandbox(
             ("POST", re.compile(r"^/_sandbox/subscriptions/([^/]+)/renew$"), self._c_renew),
             ("POST", re.compile(r"^/_sandbox/payouts$"), self._c_create_payout),
             ("POST", re.compile(r"^/_sandbox/payouts/every_currency$"), self._c_create_payouts),
+            ("POST", re.compile(r"^/_sandbox/payouts/reconciliation/hold$"), self._c_hold_reconciliation),
+            (
+                "POST",
+                re.compile(r"^/_sandbox/payouts/reconciliation/release$"),
+                self._c_release_reconciliation,
+            ),
+            ("POST", re.compile(r"^/_sandbox/payouts/([^/]+)/reconcile$"), self._c_reconcile_payout),
             ("GET", re.compile(r"^/_sandbox/settlement$"), self._c_settlements),
             ("POST", re.compile(r"^/_sandbox/settlement$"), self._c_settle_into),
         ]
+        self.reconciliation_delay_s = reconciliation_delay_s
         for currency, (into, rate) in (settlement or {}).items():
             self.settle_into(currency, into, rate)
 
@@ -255,6 +280,7 @@ class StripeSandbox(
             request_id = new_id("req", 14)
             try:
                 api_key = self._authenticate(request)
+                check_version(request.headers.get("Stripe-Version"), self.api_version)
                 if request.method == "POST":
                     content_type = (request.headers.get("Content-Type") or "").split(";")[0].strip()
                     if request.body and content_type != "application/x-www-form-urlencoded":
@@ -264,6 +290,7 @@ class StripeSandbox(
                     params = decode_form(request.body)
                 else:
                     params = _nest(request.query.items())
+                check_request(request.method, request.path, params)  # Stripe's contract, before anything runs
             except ApiError as exc:
                 return self._error_json(exc, request_id)
             key = request.headers.get("Idempotency-Key") if request.method == "POST" else None

@@ -20,14 +20,31 @@ when it is closed), or the charge's own rate if the conversion has ended since; 
 ``into``. The Charge, PaymentIntent, Refund and Dispute keep their own amount and currency; the charge's
 ``balance_transaction`` is the converted one. ``create_payout(currency=None)`` pays out every transaction
 not yet paid out in one balance currency (converted ones included): amount = the sum of their nets, a
-``payout`` transaction of minus that, ``automatic`` true (so ``?payout=`` lists them, the payout's own
-included). No ``charge.*`` event is sent for a charge itself.
+``payout`` transaction of minus that. No ``charge.*`` event is sent for a charge itself.
+
+The exchange rate is in major units (vendor-specs STRIPE_SPEC_NOTES "Answers": ``amount`` in the source
+currency x ``exchange_rate`` = ``amount`` in the balance currency; Stripe's FX quotes give KRW -> CHF as
+0.000617274, a rate between whole won and whole francs): ¥1,000 at 0.0067 is 6.70 USD (``670``), 10.00
+USD at 150.5 is ¥1,505, 10.00 USD at 0.3075 is 3.075 KWD (``3075``). Computed here from Stripe's own
+currency table (``currencies``), not the hub's.
+
+Payout reconciliation (Payout ``reconciliation_status``, vendor-specs STRIPE_SPEC_NOTES "Answers";
+docs.stripe.com/payouts/reconciliation): a scheduled payout (``automatic`` true) is ``paid`` with
+``reconciliation_status`` ``in_progress``; ``reconciliation_delay_s`` later it is ``completed`` and
+``payout.reconciliation_completed`` is sent. Only then does ``?payout=`` list every transaction it paid out;
+while ``in_progress`` it lists the payout's own transaction only (Stripe's list is not complete before).
+``hold_reconciliation()`` keeps new payouts ``in_progress`` until ``complete_reconciliation(po_)`` or
+``release_reconciliation()``. A manual payout (``create_payout(currency, automatic=False)``, as
+``POST /v1/payouts`` makes one) is ``not_applicable``: Stripe cannot tell which transactions it paid out, and
+``?payout=`` on it is a 400 ("Balance transaction history can only be filtered on automatic transfers, not
+manual.", param ``payout``), as the ``payout`` filter is "for automatic Stripe payouts only".
 """
 
 from __future__ import annotations
 
 import copy
 import re
+import threading
 import time
 from decimal import Decimal, InvalidOperation
 from typing import Any
@@ -72,12 +89,14 @@ class BalanceMixin(StripeState):
         with self._lock:
             return {c: {"into": into, "rate": str(rate)} for c, (into, rate) in self._settlement.items()}
 
-    def create_payout(self, currency: str | None = None) -> str:
+    def create_payout(self, currency: str | None = None, *, automatic: bool = True) -> str:
         """Stripe's scheduled payout: every available balance transaction in ``currency`` not yet paid out
         goes out in one ``po_...`` of the sum of their nets, with its own ``payout`` balance transaction
-        (minus that sum); sends ``payout.created`` and ``payout.paid``. Without ``currency``: the one
-        currency with unpaid transactions (``ValueError`` if there are several: see ``create_payouts``),
-        also when their sum is not positive."""
+        (minus that sum); sends ``payout.created`` and ``payout.paid`` (``reconciliation_status``
+        ``in_progress``), then ``payout.reconciliation_completed`` (see the module). Without ``currency``:
+        the one currency with unpaid transactions (``ValueError`` if there are several: see
+        ``create_payouts``), also when their sum is not positive. ``automatic=False``: a manual payout of
+        that balance (``reconciliation_status`` ``not_applicable``, ``?payout=`` refused)."""
         with self._lock:
             currencies = self._unpaid_currencies()
             if currency is None:
@@ -87,7 +106,7 @@ class BalanceMixin(StripeState):
                         "or call create_payouts()"
                     )
                 currency = currencies[0]
-            return self._pay_out(currency.lower())
+            return self._pay_out(currency.lower(), automatic=automatic)
 
     def create_payouts(self) -> list[str]:
         """One payout per currency whose unpaid balance is positive (a negative balance stays, as on Stripe)."""
@@ -100,6 +119,46 @@ class BalanceMixin(StripeState):
 
     def payouts(self) -> list[dict[str, Any]]:
         return self._snapshot(self._payouts)
+
+    def hold_reconciliation(self) -> None:
+        """Payouts from now on stay ``in_progress`` until ``complete_reconciliation`` or
+        ``release_reconciliation``."""
+        with self._lock:
+            self._reconciliation_held = True
+
+    def release_reconciliation(self) -> list[str]:
+        """Stop holding; every payout still ``in_progress`` completes now. Returns their ids."""
+        with self._lock:
+            self._reconciliation_held = False
+            waiting = [p["id"] for p in self._payouts.values() if p["reconciliation_status"] == "in_progress"]
+        for payout_id in waiting:
+            self.complete_reconciliation(payout_id)
+        return waiting
+
+    def wait_for_reconciliation(self, payout_id: str, timeout_s: float = 5.0) -> None:
+        """Block until the payout is no longer ``in_progress`` (``TimeoutError`` if not within
+        ``timeout_s``, e.g. while held)."""
+        deadline = time.monotonic() + timeout_s
+        while True:
+            with self._lock:
+                if self._payouts[payout_id]["reconciliation_status"] != "in_progress":
+                    return
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"payout {payout_id} is still in_progress")
+            time.sleep(0.01)
+
+    def complete_reconciliation(self, payout_id: str) -> bool:
+        """Stripe has tied every balance transaction of the payout: ``reconciliation_status`` ``completed``
+        and ``payout.reconciliation_completed``. False if it was not ``in_progress``."""
+        with self._lock:
+            payout = self._payouts[payout_id]
+            if payout["reconciliation_status"] != "in_progress":
+                return False
+            payout["reconciliation_status"] = "completed"
+            self._emit(
+                "payout.reconciliation_completed", payout, None, {"reconciliation_status": "in_progress"}
+            )
+            return True
 
     def balance_transactions(self) -> list[dict[str, Any]]:
         """Every balance transaction, oldest first (the API lists newest first)."""
@@ -124,6 +183,13 @@ class BalanceMixin(StripeState):
         with self._lock:
             if payout is not None and payout not in self._payouts:
                 raise _missing("payout", payout, param="payout")
+            if payout is not None and not self._payouts[payout]["automatic"]:
+                raise _invalid(
+                    "Balance transaction history can only be filtered on automatic transfers, not manual.",
+                    param="payout",
+                )
+            # until Stripe has reconciled the payout, its list holds the payout's own transaction only
+            reconciled = payout is None or self._payouts[payout]["reconciliation_status"] == "completed"
             newest_first = list(reversed(self._balance_txns.values()))
             position = {txn["id"]: index for index, txn in enumerate(newest_first)}
             for cursor, name in ((after, "starting_after"), (before, "ending_before")):
@@ -133,6 +199,7 @@ class BalanceMixin(StripeState):
                 txn
                 for txn in newest_first
                 if (payout is None or self._paid_out_in.get(txn["id"]) == payout)
+                and (reconciled or txn["type"] == "payout")
                 and (kind is None or txn["type"] == kind)
                 and (currency is None or txn["currency"] == currency.lower())
                 and (source is None or txn["source"] == source)
@@ -226,7 +293,7 @@ class BalanceMixin(StripeState):
             }
         )
 
-    def _pay_out(self, currency: str) -> str:
+    def _pay_out(self, currency: str, *, automatic: bool = True) -> str:
         txns = self._unpaid(currency)
         if not txns:
             raise ValueError(f"no unpaid balance transactions in {currency}")
@@ -251,7 +318,7 @@ class BalanceMixin(StripeState):
             "application_fee": None,
             "application_fee_amount": None,
             "arrival_date": now - now % 86400,
-            "automatic": True,
+            "automatic": automatic,
             "balance_transaction": own["id"],
             "created": now,
             "currency": currency,
@@ -264,7 +331,8 @@ class BalanceMixin(StripeState):
             "metadata": {},
             "method": "standard",
             "original_payout": None,
-            "reconciliation_status": "completed",
+            "payout_method": None,
+            "reconciliation_status": "in_progress" if automatic else "not_applicable",
             "reversed_by": None,
             "source_type": "card",
             "statement_descriptor": None,
@@ -278,6 +346,10 @@ class BalanceMixin(StripeState):
         self._emit("payout.created", payout, None)
         payout.update(status="paid", trace_id={"status": "supported", "value": new_id("trace", 14)[6:]})
         self._emit("payout.paid", payout, None, {"status": "in_transit"})
+        if automatic and not self._reconciliation_held:
+            timer = threading.Timer(self.reconciliation_delay_s, self.complete_reconciliation, (payout_id,))
+            timer.daemon = True
+            timer.start()
         return payout_id
 
 

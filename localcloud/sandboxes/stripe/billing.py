@@ -4,9 +4,15 @@
   ``invoice``, ``status`` paid|open|canceled; ``payment[type]`` is required with ``payment[...]`` and must
   name the kind of id given; ``payment_record``s never exist here), paged as balance transactions are;
   ``GET /v1/invoice_payments/{id}``. An unknown ``invoice`` or ``payment_intent`` is a 400
-  ``resource_missing``. This is how a PaymentIntent finds its Invoice: at this API version neither the
-  PaymentIntent nor the Charge names its invoice (the sandbox's Invoice still carries the older
-  ``payment_intent`` field).
+  ``resource_missing``. This is how a PaymentIntent finds its Invoice and an Invoice its payment: at this
+  API version neither the PaymentIntent nor the Charge names its invoice, and the Invoice has no
+  ``payment_intent`` nor ``charge`` (removed in 2025-03-31.basil; vendor-specs STRIPE_SPEC_NOTES "Answers",
+  and the official invoice fixture has neither).
+- ``GET /v1/invoices/{id}`` (``expand[]=payments`` adds ``payments``, the list of its InvoicePayments, as
+  Stripe includes that field only when asked). A cycle invoice's ``lines.data[].period`` is the service
+  period it bills (the new period); its own ``period_start``/``period_end`` are, as Stripe documents them,
+  "the earliest/latest timestamp at which invoice items can be associated with this invoice": for a
+  ``subscription_cycle`` invoice, the period that just ended.
 """
 
 from __future__ import annotations
@@ -134,6 +140,7 @@ class BillingMixin(StripeState):
             item = sub["items"]["data"][0]
             price = item["price"]
             amount, currency = int(price["unit_amount"]), str(price["currency"])
+            previous_start = int(item["current_period_start"])
             start = int(item["current_period_end"])
             end = _add_interval(start, price["recurring"]["interval"])
             item.update(current_period_start=start, current_period_end=end)
@@ -200,16 +207,10 @@ class BillingMixin(StripeState):
                         "subscription": subscription_id,
                     },
                 },
-                "payment_intent": pi["id"],
-                "payments": {
-                    "object": "list",
-                    "data": [],  # the InvoicePayment below, as it ends
-                    "has_more": False,
-                    "total_count": 1,
-                    "url": f"/v1/invoice_payments?invoice={invoice_id}",
-                },
-                "period_end": end,
-                "period_start": start,
+                # the period that just ended (items of it could still be billed here); the service
+                # period this invoice bills is its line's
+                "period_end": start,
+                "period_start": previous_start,
                 "status": "open",
                 "status_transitions": {
                     "finalized_at": now,
@@ -245,7 +246,6 @@ class BillingMixin(StripeState):
                 invoice["status_transitions"]["paid_at"] = now
                 payment.update(status="paid", amount_paid=amount)
                 payment["status_transitions"]["paid_at"] = now
-                invoice["payments"]["data"] = [copy.deepcopy(payment)]
                 self._emit("payment_intent.succeeded", pi, None)
                 self._emit("invoice.paid", invoice, None)
                 self._emit("invoice.payment_succeeded", invoice, None)
@@ -255,8 +255,7 @@ class BillingMixin(StripeState):
                     self._emit("customer.subscription.updated", sub, None, previous)
             else:
                 self._decline(pi, charge, card, pm)
-                invoice["next_payment_attempt"] = now + 3 * 86400
-                invoice["payments"]["data"] = [copy.deepcopy(payment)]  # still open: the invoice is unpaid
+                invoice["next_payment_attempt"] = now + 3 * 86400  # its InvoicePayment stays open
                 self._emit("payment_intent.payment_failed", pi, None)
                 self._emit("invoice.payment_failed", invoice, None)
                 if sub["status"] == "active":
@@ -273,6 +272,32 @@ class BillingMixin(StripeState):
     def invoice_payments(self) -> list[dict[str, Any]]:
         """Every InvoicePayment (one per invoice charged), oldest first (the API lists newest first)."""
         return self._snapshot(self._invoice_payments)
+
+    def _get_invoice(self, call: _Call, match: re.Match[str]) -> dict[str, Any]:
+        """``GET /v1/invoices/{id}``; ``expand[]=payments`` includes ``payments`` (its InvoicePayments,
+        newest first), which Stripe returns only when asked."""
+        params = _only(call.params, _COMMON_PARAMS)
+        expand = params.get("expand") or []
+        if isinstance(expand, str):
+            expand = [expand]
+        with self._lock:
+            invoice = self._invoices.get(match.group(1))
+            if invoice is None:
+                raise _missing("invoice", match.group(1))
+            reply = copy.deepcopy(invoice)
+            if "payments" in expand:
+                payments = [
+                    copy.deepcopy(p)
+                    for p in reversed(self._invoice_payments.values())
+                    if p["invoice"] == invoice["id"]
+                ]
+                reply["payments"] = {
+                    "object": "list",
+                    "data": payments,
+                    "has_more": False,
+                    "url": f"/v1/invoice_payments?invoice={invoice['id']}",
+                }
+            return reply
 
     def _list_invoice_payments(self, call: _Call, match: re.Match[str]) -> dict[str, Any]:
         params = _only(call.params, _INVOICE_PAYMENT_LIST_PARAMS)

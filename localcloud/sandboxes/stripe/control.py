@@ -8,8 +8,10 @@ period taken as paid: no invoice, no PaymentIntent), ``renew(sub_id, succeed=Tru
 period's invoice, charged by a new PaymentIntent and linked to it by an InvoicePayment: ``inpay_...``,
 ``is_default`` true, ``payment`` ``{"type": "payment_intent", "payment_intent": "pi_..."}``, status
 ``paid`` with ``amount_paid`` and ``status_transitions.paid_at``, or ``open`` with ``amount_paid`` null
-when declined; a copy in the invoice's ``payments.data``; no ``invoice_payment.*`` event is sent),
-``create_payout(currency=None) -> po_``, ``create_payouts() -> [po_...]`` (one per currency with a positive
+when declined; listed in the invoice's ``payments`` when it is retrieved with ``expand[]=payments``; no
+``invoice_payment.*`` event is sent), ``create_payout(currency=None, automatic=True) -> po_`` (reconciled
+``reconciliation_delay_s`` after ``payout.paid``; ``hold_reconciliation()``, ``complete_reconciliation(po_)``,
+``release_reconciliation()``), ``create_payouts() -> [po_...]`` (one per currency with a positive
 balance), ``settle_into(currency, into, rate)`` (``into`` equal to ``currency`` or None, or ``rate`` None:
 settle in itself again; also the constructor's ``settlement={"jpy": ("usd", "0.0067")}``); inspection
 ``charges()``, ``refunds()``, ``disputes()``, ``subscriptions()``, ``invoices()``, ``invoice_payments()``,
@@ -18,7 +20,8 @@ settle in itself again; also the constructor's ``settlement={"jpy": ("usd", "0.0
 
 Control (JSON; see also ``base``):
 - ``GET /_sandbox/customers`` | ``/_sandbox/setup_intents`` | ``/_sandbox/payment_intents`` |
-  ``/_sandbox/events`` | ``/_sandbox/webhooks`` | ``/_sandbox/api_calls`` → ``{"data": [...]}``
+  ``/_sandbox/events`` | ``/_sandbox/webhooks`` | ``/_sandbox/webhook_endpoints`` | ``/_sandbox/api_calls``
+  → ``{"data": [...]}``
 - ``POST /_sandbox/setup_intents/{id}/complete`` ``{"payment_method": "pm_card_visa"}`` → the SetupIntent
 - ``POST /_sandbox/webhooks/hold`` | ``/_sandbox/webhooks/release`` → ``{"held"}``
 - ``POST /_sandbox/webhooks/wait`` ``{"timeout_s": 5}`` → ``{"pending": 0}`` (504 if not drained in time)
@@ -31,8 +34,10 @@ Control (JSON; see also ``base``):
 - ``POST /_sandbox/disputes/{id}/close`` ``{"outcome": "won"|"lost"}`` → the dispute
 - ``POST /_sandbox/subscriptions`` ``{"customer", "amount", "currency", "interval", "metadata"}`` → the
   subscription; ``POST /_sandbox/subscriptions/{id}/renew`` ``{"succeed": true}`` → the invoice
-- ``POST /_sandbox/payouts`` ``{"currency": null}`` → the payout; ``POST /_sandbox/payouts/every_currency``
-  → ``{"data": [payouts]}``
+- ``POST /_sandbox/payouts`` ``{"currency": null, "automatic": true}`` → the payout;
+  ``POST /_sandbox/payouts/every_currency`` → ``{"data": [payouts]}``
+- ``POST /_sandbox/payouts/reconciliation/hold`` | ``/_sandbox/payouts/reconciliation/release`` →
+  ``{"held", "completed": [po_...]}``; ``POST /_sandbox/payouts/{id}/reconcile`` → the payout (completed)
 - ``POST /_sandbox/settlement`` ``{"currency": "jpy", "into": "usd", "rate": "0.0067"}`` (``into`` null or
   equal to ``currency``, or ``rate`` null: no conversion) and ``GET /_sandbox/settlement`` →
   ``{"data": {"jpy": {"into": "usd", "rate": "0.0067"}}}``
@@ -134,10 +139,28 @@ class ControlMixin(StripeState):
             return json_reply(200, copy.deepcopy(self._invoices[invoice_id]))
 
     def _c_create_payout(self, request: Request, match: re.Match[str]) -> Reply:
-        currency = _control_body(request).get("currency")
-        payout_id = self.create_payout(None if currency is None else str(currency))
+        body = _control_body(request)
+        currency, automatic = body.get("currency"), body.get("automatic", True)
+        if not isinstance(automatic, bool):
+            raise BadRequest('"automatic" must be true or false')
+        payout_id = self.create_payout(None if currency is None else str(currency), automatic=automatic)
         with self._lock:
             return json_reply(200, copy.deepcopy(self._payouts[payout_id]))
+
+    def _c_hold_reconciliation(self, request: Request, match: re.Match[str]) -> Reply:
+        self.hold_reconciliation()
+        return json_reply(200, {"held": True, "completed": []})
+
+    def _c_release_reconciliation(self, request: Request, match: re.Match[str]) -> Reply:
+        return json_reply(200, {"held": False, "completed": self.release_reconciliation()})
+
+    def _c_reconcile_payout(self, request: Request, match: re.Match[str]) -> Reply:
+        with self._lock:
+            if match.group(1) not in self._payouts:
+                raise BadRequest(f"no payout {match.group(1)}")
+        self.complete_reconciliation(match.group(1))
+        with self._lock:
+            return json_reply(200, copy.deepcopy(self._payouts[match.group(1)]))
 
     def _c_settlements(self, request: Request, match: re.Match[str]) -> Reply:
         return json_reply(200, {"data": self.settlements()})

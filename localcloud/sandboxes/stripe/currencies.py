@@ -33,6 +33,35 @@ ZERO_DECIMAL = frozenset(
     }
 )
 THREE_DECIMAL = frozenset({"bhd", "jod", "kwd", "omr", "tnd"})
+# Stripe's minimum charge amounts ("Minimum and maximum charge amounts", in the smallest unit), for the
+# currencies Stripe lists; a charge in another currency must come to at least 0.50 USD after conversion,
+# which the sandbox does not check (it has no rates for it).
+MINIMUM_CHARGE = {
+    "usd": 50,
+    "aed": 200,
+    "aud": 50,
+    "bgn": 100,
+    "brl": 50,
+    "cad": 50,
+    "chf": 50,
+    "czk": 1500,
+    "dkk": 250,
+    "eur": 50,
+    "gbp": 30,
+    "hkd": 400,
+    "huf": 17500,
+    "inr": 50,
+    "jpy": 50,
+    "mxn": 1000,
+    "myr": 200,
+    "nok": 300,
+    "nzd": 50,
+    "pln": 200,
+    "ron": 200,
+    "sek": 300,
+    "sgd": 50,
+    "thb": 1000,
+}
 # Stripe's amounts for these zero-decimal currencies are in hundredths (whole units only).
 _HUNDREDTHS_ONLY = frozenset({"isk", "ugx"})
 
@@ -56,6 +85,23 @@ def major(amount: int, currency: str) -> Decimal:
             raise ValueError(f"Stripe {currency.upper()} amounts must be whole units (x100), got {amount}")
         units = amount // 100
     return Decimal(units).scaleb(-decimals(currency))
+
+
+def amount_error(amount: int, currency: str) -> str | None:
+    """Why Stripe refuses ``amount`` in ``currency`` for a payment, a capture or a refund, or None.
+    Three-decimal currencies: "these API calls require the least-significant (last) digit to be 0. Your
+    integration must round amounts to the nearest ten" (5.124 KWD is 5120 or 5130); ISK and UGX: whole
+    units, in hundredths."""
+    code = currency.lower()
+    if code in THREE_DECIMAL and amount % 10:
+        return (
+            f"Invalid amount: {amount}. {code.upper()} is a three-decimal currency, and Stripe requires the last "
+            f"digit of its amounts to be 0: round to the nearest ten ({amount - amount % 10} or "
+            f"{amount - amount % 10 + 10})."
+        )
+    if code in _HUNDREDTHS_ONLY and amount % 100:
+        return f"Amounts in {code.upper()} must be whole units: a multiple of 100."
+    return None
 
 
 def _converted(amount: int, currency: str, rate: Decimal, into: str) -> int:

@@ -37,7 +37,7 @@ def _search_filter(query: str) -> Callable[[dict[str, Any]], bool]:
     while True:
         match = _CLAUSE.match(query, pos)
         if match is None:
-            raise _invalid(f"Invalid search query: {query!r}", param="query", code="search_query_invalid")
+            raise _invalid(f"Invalid search query: {query!r}", param="query")
         value = re.sub(r"\\(.)", r"\1", match.group("value"))
         clauses.append((match.group("mkey"), match.group("field"), match.group("op"), value))
         pos = match.end()
@@ -45,11 +45,11 @@ def _search_filter(query: str) -> Callable[[dict[str, Any]], bool]:
             break
         join = re.match(r"(AND|OR)\s+", query[pos:], re.IGNORECASE)
         if join is None:
-            raise _invalid(f"Invalid search query: {query!r}", param="query", code="search_query_invalid")
+            raise _invalid(f"Invalid search query: {query!r}", param="query")
         joins.add(join.group(1).upper())
         pos += join.end()
     if len(joins) > 1:
-        raise _invalid("Search queries cannot mix AND and OR", param="query", code="search_query_invalid")
+        raise _invalid("Search queries cannot mix AND and OR", param="query")
 
     def test(obj: dict[str, Any], clause: tuple[str | None, str | None, str, str]) -> bool:
         meta_key, field_name, op, value = clause
@@ -58,9 +58,7 @@ def _search_filter(query: str) -> Callable[[dict[str, Any]], bool]:
         elif field_name in ("email", "name", "phone", "description", "created"):
             actual = obj.get(field_name)
         else:
-            raise _invalid(
-                f"Field {field_name!r} is not searchable", param="query", code="search_query_invalid"
-            )
+            raise _invalid(f"Field {field_name!r} is not searchable", param="query")
         if actual is None:
             return False
         if op == ":":
@@ -92,6 +90,7 @@ class CustomersMixin(StripeState):
                 "default_source": None,
                 "delinquent": False,
                 "description": _opt_str(params, "description"),
+                "discount": None,
                 "email": _opt_str(params, "email"),
                 "invoice_prefix": "".join(secrets.choice(string.ascii_uppercase) for _ in range(8)),
                 "invoice_settings": {
@@ -103,6 +102,7 @@ class CustomersMixin(StripeState):
                 "livemode": False,
                 "metadata": metadata,
                 "name": _opt_str(params, "name"),
+                "next_invoice_sequence": 1,
                 "phone": _opt_str(params, "phone"),
                 "preferred_locales": [],
                 "shipping": None,

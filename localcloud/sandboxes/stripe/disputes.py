@@ -60,6 +60,7 @@ class DisputesMixin(StripeState):
                 "charge": charge_id,
                 "created": now,
                 "currency": charge["currency"],
+                "enhanced_eligibility_types": [],
                 "evidence": {},
                 "evidence_details": {
                     "due_by": now + 7 * 86400,

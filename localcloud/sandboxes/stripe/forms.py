@@ -71,7 +71,7 @@ def _opt_str(params: dict[str, Any], name: str) -> str | None:
     if value is None or value == "":
         return None
     if not isinstance(value, str):
-        raise _invalid(f"Invalid string: {name}", param=name, code="parameter_invalid_string")
+        raise _invalid(f"Invalid string: {name}", param=name)
     return value
 
 
@@ -91,7 +91,7 @@ def _bool(params: dict[str, Any], name: str) -> bool:
     if value is None:
         return False
     if value not in ("true", "false"):
-        raise _invalid(f"Invalid boolean: {value}", param=name, code="parameter_invalid_boolean")
+        raise _invalid(f"Invalid boolean: {value}", param=name)
     return bool(value == "true")
 
 
@@ -100,7 +100,7 @@ def _list(params: dict[str, Any], name: str) -> list[str] | None:
     if value is None:
         return None
     if not isinstance(value, list) or not all(isinstance(item, str) for item in value):
-        raise _invalid(f"Invalid array: {name}", param=name, code="parameter_invalid_array")
+        raise _invalid(f"Invalid array: {name}", param=name)
     return list(value)
 
 
@@ -110,14 +110,13 @@ def _metadata(params: dict[str, Any]) -> dict[str, str]:
     if value is None or value == "":
         return {}
     if not isinstance(value, dict) or not all(isinstance(v, str) for v in value.values()):
-        raise _invalid("Invalid hash: metadata", param="metadata", code="parameter_invalid_hash")
+        raise _invalid("Invalid object", param="metadata")
     if len(value) > 50:
-        raise _invalid("Metadata can have up to 50 keys.", param="metadata", code="parameter_invalid_hash")
+        raise _invalid("Metadata can have up to 50 keys.", param="metadata")
     for key, item in value.items():
         if len(key) > 40 or len(item) > 500:
             raise _invalid(
                 "Metadata keys are up to 40 characters and values up to 500.",
                 param=f"metadata[{key[:40]}]",
-                code="parameter_invalid_string",
             )
     return {k: v for k, v in value.items() if v != ""}

@@ -6,6 +6,10 @@
   than the allowed ones → 400 ``payment_intent_unexpected_state`` with the PaymentIntent)
 - ``GET /v1/charges/{id}``
 
+Amounts as Stripe takes them (``currencies``): at least Stripe's minimum charge (400 ``amount_too_small``);
+in a three-decimal currency (KWD, BHD, JOD, OMR, TND) the last digit 0, for ``amount`` and
+``amount_to_capture`` alike (400 on the parameter); ISK and UGX in whole units.
+
 A confirmed PaymentIntent has a Charge (``ch_``; ``captured`` once captured); what a captured charge books
 is in ``balance``.
 """
@@ -18,7 +22,7 @@ import time
 from typing import Any
 
 from localcloud.sandboxes.stripe.balance import conversion_fee, processing_fee
-from localcloud.sandboxes.stripe.currencies import _HUNDREDTHS_ONLY, _converted
+from localcloud.sandboxes.stripe.currencies import MINIMUM_CHARGE, _converted, _format, amount_error
 from localcloud.sandboxes.stripe.errors import _DOC, ApiError, _invalid, _missing, new_id
 from localcloud.sandboxes.stripe.forms import _COMMON_PARAMS, _bool, _int, _list, _metadata, _only, _opt_str
 from localcloud.sandboxes.stripe.payment_methods import SandboxCard
@@ -37,7 +41,7 @@ _PAYMENT_INTENT_PARAMS = _COMMON_PARAMS | {
     "currency",
     "customer",
     "payment_method",
-    "payment_method_types",
+    "allowed_payment_method_types",
     "automatic_payment_methods",
     "capture_method",
     "confirm",
@@ -55,6 +59,17 @@ _CAPTURE_PARAMS = _COMMON_PARAMS | {"amount_to_capture", "metadata"}
 
 
 _CANCEL_PARAMS = _COMMON_PARAMS | {"cancellation_reason"}
+
+
+#: A card PaymentIntent's ``payment_method_options`` as Stripe answers it (3-D Secure when the bank asks).
+_CARD_OPTIONS: dict[str, Any] = {
+    "card": {
+        "installments": None,
+        "mandate_options": None,
+        "network": None,
+        "request_three_d_secure": "automatic",
+    }
+}
 
 
 class PaymentIntentsMixin(StripeState):
@@ -82,30 +97,28 @@ class PaymentIntentsMixin(StripeState):
             raise _invalid("Missing required param: currency.", param="currency", code="parameter_missing")
         currency = currency.lower()
         if not re.fullmatch(r"[a-z]{3}", currency):
+            raise _invalid(f"Invalid currency: {currency}.", param="currency")
+        minimum = MINIMUM_CHARGE.get(currency, 1)
+        if amount < minimum:
             raise _invalid(
-                f"Invalid currency: {currency}.", param="currency", code="parameter_invalid_string"
-            )
-        if amount < 1:
-            raise _invalid("Amount must be at least 1.", param="amount", code="amount_too_small")
-        if currency in _HUNDREDTHS_ONLY and amount % 100:
-            raise _invalid(
-                f"Amounts in {currency.upper()} must be whole units: a multiple of 100.",
+                f"Amount must be at least {_format(minimum, currency)}.",
                 param="amount",
-                code="parameter_invalid_integer",
+                code="amount_too_small",
             )
+        refused = amount_error(amount, currency)
+        if refused is not None:
+            raise _invalid(refused, param="amount")
         capture_method = _opt_str(params, "capture_method") or "automatic_async"
         if capture_method not in ("automatic", "automatic_async", "manual"):
             raise _invalid(
                 f"Invalid capture_method: {capture_method}",
                 param="capture_method",
-                code="parameter_invalid_string",
             )
         confirm = _bool(params, "confirm")
         if "off_session" in params and not confirm:
             raise _invalid(
                 "You can only use off_session with confirm=true.",
                 param="off_session",
-                code="parameter_invalid",
             )
         with self._lock:
             customer = self._customer_param(params)
@@ -125,6 +138,8 @@ class PaymentIntentsMixin(StripeState):
                 "amount_details": {"tip": {}},
                 "amount_received": 0,
                 "application": None,
+                "application_fee_amount": None,
+                "automatic_payment_methods": None,
                 "canceled_at": None,
                 "cancellation_reason": None,
                 "capture_method": capture_method,
@@ -133,18 +148,32 @@ class PaymentIntentsMixin(StripeState):
                 "created": int(time.time()),
                 "currency": currency,
                 "customer": customer,
+                "customer_account": None,
                 "description": _opt_str(params, "description"),
+                "excluded_payment_method_types": None,
                 "last_payment_error": None,
                 "latest_charge": None,
                 "livemode": False,
+                "managed_payments": None,
                 "metadata": metadata,
                 "next_action": None,
                 "on_behalf_of": None,
                 "payment_method": None,
-                "payment_method_types": _list(params, "payment_method_types") or ["card"],
+                "allowed_payment_method_types": _list(params, "allowed_payment_method_types"),
+                "payment_method_configuration_details": None,
+                "payment_method_options": copy.deepcopy(_CARD_OPTIONS),
+                "payment_method_types": _list(params, "allowed_payment_method_types") or ["card"],
+                "processing": None,
                 "receipt_email": _opt_str(params, "receipt_email"),
+                "review": None,
                 "setup_future_usage": _opt_str(params, "setup_future_usage"),
+                "shipping": None,
+                "source": None,
+                "statement_descriptor": None,
+                "statement_descriptor_suffix": _opt_str(params, "statement_descriptor_suffix"),
                 "status": "requires_confirmation" if card else "requires_payment_method",
+                "transfer_data": None,
+                "transfer_group": None,
             }
             self._payment_intents[pi_id] = pi
             if not confirm or card is None or pm_param is None:
@@ -204,6 +233,9 @@ class PaymentIntentsMixin(StripeState):
                     "Only a PaymentIntent with one of the following statuses may be captured: requires_capture.",
                 )
             amount = _int(params, "amount_to_capture", default=pi["amount_capturable"])
+            refused = amount_error(amount, pi["currency"])
+            if refused is not None:
+                raise _invalid(refused.replace("amount", "amount_to_capture", 1), param="amount_to_capture")
             if not 1 <= amount <= pi["amount_capturable"]:
                 raise _invalid(
                     "The amount_to_capture must be at least 1 and no more than the amount_capturable.",
@@ -227,7 +259,6 @@ class PaymentIntentsMixin(StripeState):
             raise _invalid(
                 f"Invalid cancellation_reason: {reason}",
                 param="cancellation_reason",
-                code="parameter_invalid_string",
             )
         with self._lock:
             pi = self._payment_intent(match.group(1))
@@ -268,6 +299,8 @@ class PaymentIntentsMixin(StripeState):
             "amount_details": {"tip": {}},
             "amount_received": 0,
             "application": None,
+            "application_fee_amount": None,
+            "automatic_payment_methods": None,
             "canceled_at": None,
             "cancellation_reason": None,
             "capture_method": "automatic",
@@ -276,18 +309,31 @@ class PaymentIntentsMixin(StripeState):
             "created": int(time.time()),
             "currency": currency,
             "customer": customer,
+            "customer_account": None,
             "description": None,
+            "excluded_payment_method_types": None,
             "last_payment_error": None,
             "latest_charge": new_id("ch", 24),
             "livemode": False,
+            "managed_payments": None,
             "metadata": {},
             "next_action": None,
             "on_behalf_of": None,
             "payment_method": pm["id"],
+            "payment_method_configuration_details": None,
+            "payment_method_options": copy.deepcopy(_CARD_OPTIONS),
             "payment_method_types": ["card"],
+            "processing": None,
             "receipt_email": None,
+            "review": None,
             "setup_future_usage": None,
+            "shipping": None,
+            "source": None,
+            "statement_descriptor": None,
+            "statement_descriptor_suffix": None,
             "status": "processing",
+            "transfer_data": None,
+            "transfer_group": None,
         }
         self._payment_intents[pi_id] = pi
         return pi
@@ -330,6 +376,9 @@ class PaymentIntentsMixin(StripeState):
             "amount": pi["amount"],
             "amount_captured": 0,
             "amount_refunded": 0,
+            "application": None,
+            "application_fee": None,
+            "application_fee_amount": None,
             "balance_transaction": None,
             "billing_details": {"address": None, "email": None, "name": None, "phone": None},
             "calculated_statement_descriptor": "O2C HUB",
@@ -339,10 +388,13 @@ class PaymentIntentsMixin(StripeState):
             "customer": pi["customer"],
             "description": description if description is not None else pi.get("description"),
             "disputed": False,
+            "failure_balance_transaction": None,
             "failure_code": None,
             "failure_message": None,
+            "fraud_details": {},
             "livemode": False,
             "metadata": copy.deepcopy(pi["metadata"]),
+            "on_behalf_of": None,
             "outcome": {
                 "network_status": "approved_by_network",
                 "reason": None,
@@ -363,9 +415,19 @@ class PaymentIntentsMixin(StripeState):
                 },
                 "type": "card",
             },
+            "receipt_email": pi.get("receipt_email"),
+            "receipt_number": None,
             "receipt_url": None,
             "refunded": False,
+            "review": None,
+            "shipping": None,
+            "source": None,
+            "source_transfer": None,
+            "statement_descriptor": None,
+            "statement_descriptor_suffix": pi.get("statement_descriptor_suffix"),
             "status": "succeeded",
+            "transfer_data": None,
+            "transfer_group": None,
         }
         self._charges[charge["id"]] = charge
         return charge

@@ -92,6 +92,7 @@ class PaymentMethodsMixin(StripeState):
             },
             "created": int(time.time()),
             "customer": customer,
+            "customer_account": None,
             "livemode": False,
             "metadata": {},
             "type": "card",

@@ -2,7 +2,8 @@
 
 - ``POST /v1/refunds`` (``payment_intent`` or ``charge``; ``amount`` defaults to what remains; partial and
   repeated refunds; more than remains → 400 ``amount_too_large``, nothing left → ``charge_already_refunded``,
-  a charge under (or lost to) a dispute → ``charge_disputed``), ``GET /v1/refunds/{id}``
+  a charge under (or lost to) a dispute → ``charge_disputed``; a three-decimal ``amount`` must end in 0),
+  ``GET /v1/refunds/{id}``
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ import string
 import time
 from typing import Any
 
-from localcloud.sandboxes.stripe.currencies import _format
+from localcloud.sandboxes.stripe.currencies import _format, amount_error
 from localcloud.sandboxes.stripe.errors import _invalid, _missing, new_id
 from localcloud.sandboxes.stripe.forms import _COMMON_PARAMS, _int, _metadata, _only, _opt_str
 from localcloud.sandboxes.stripe.state import StripeState, _Call
@@ -43,7 +44,7 @@ class RefundsMixin(StripeState):
         metadata = _metadata(params)
         reason = _opt_str(params, "reason")
         if reason is not None and reason not in _REFUND_REASONS:
-            raise _invalid(f"Invalid reason: {reason}", param="reason", code="parameter_invalid_string")
+            raise _invalid(f"Invalid reason: {reason}", param="reason")
         amount = _int(params, "amount") if "amount" in params else None
         if amount is not None and amount < 1:
             raise _invalid("Amount must be at least 1.", param="amount", code="amount_too_small")
@@ -90,6 +91,9 @@ class RefundsMixin(StripeState):
                 )
                 error.executed = True
                 raise error
+            refused = None if amount is None else amount_error(amount, charge["currency"])
+            if refused is not None:
+                raise _invalid(refused, param="amount")
             if amount is None:
                 amount = remaining
             elif amount > remaining:
@@ -112,6 +116,8 @@ class RefundsMixin(StripeState):
                 "charge": charge["id"],
                 "created": int(time.time()),
                 "currency": charge["currency"],
+                "customer": charge["customer"],
+                "customer_account": None,
                 "destination_details": {
                     "card": {
                         "reference": None,
@@ -125,6 +131,7 @@ class RefundsMixin(StripeState):
                 "failure_reason": None,
                 "metadata": metadata,
                 "payment_intent": charge["payment_intent"],
+                "payment_method": charge["payment_method"],
                 "reason": reason,
                 "receipt_number": None,
                 "source_transfer_reversal": None,

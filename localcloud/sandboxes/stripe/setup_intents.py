@@ -34,7 +34,7 @@ _SETUP_INTENT_PARAMS = _COMMON_PARAMS | {
     "usage",
     "metadata",
     "description",
-    "payment_method_types",
+    "allowed_payment_method_types",
     "automatic_payment_methods",
 }
 
@@ -78,7 +78,7 @@ class SetupIntentsMixin(StripeState):
         metadata = _metadata(params)
         usage = _opt_str(params, "usage") or "off_session"
         if usage not in ("off_session", "on_session"):
-            raise _invalid(f"Invalid usage: {usage}", param="usage", code="parameter_invalid_string")
+            raise _invalid(f"Invalid usage: {usage}", param="usage")
         with self._lock:
             customer = self._customer_param(params)
             seti_id = new_id("seti", 24)
@@ -92,6 +92,8 @@ class SetupIntentsMixin(StripeState):
                 "created": int(time.time()),
                 "customer": customer,
                 "description": _opt_str(params, "description"),
+                "excluded_payment_method_types": None,
+                "flow_directions": None,
                 "last_setup_error": None,
                 "latest_attempt": None,
                 "livemode": False,
@@ -100,7 +102,12 @@ class SetupIntentsMixin(StripeState):
                 "next_action": None,
                 "on_behalf_of": None,
                 "payment_method": None,
-                "payment_method_types": _list(params, "payment_method_types") or ["card"],
+                "payment_method_configuration_details": None,
+                "payment_method_options": {
+                    "card": {"mandate_options": None, "network": None, "request_three_d_secure": "automatic"}
+                },
+                "allowed_payment_method_types": _list(params, "allowed_payment_method_types"),
+                "payment_method_types": _list(params, "allowed_payment_method_types") or ["card"],
                 "single_use_mandate": None,
                 "status": "requires_payment_method",
                 "usage": usage,

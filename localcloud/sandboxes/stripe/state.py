@@ -48,6 +48,7 @@ class _CommitFault:
 class _Outgoing:
     event_id: str
     due: float
+    endpoint: str | None = None  # a WebhookEndpoint (we_...), or None: the sandbox's webhook_url
 
 
 @dataclass
@@ -94,7 +95,11 @@ class StripeState(Sandbox):
         self._balance_txns: dict[str, dict[str, Any]] = {}  # oldest first
         self._paid_out_in: dict[str, str] = {}  # txn_ -> po_ that paid it out
         self._settlement: dict[str, tuple[str, Decimal]] = {}  # charge currency -> (balance currency, rate)
+        self.reconciliation_delay_s = 0.2  # payout.paid -> payout.reconciliation_completed
+        self._reconciliation_held = False
         self._failing_refunds = 0
+        self._webhook_endpoints: dict[str, dict[str, Any]] = {}  # oldest first
+        self._endpoint_secrets: dict[str, str] = {}  # we_ -> whsec_
         self._events: dict[str, dict[str, Any]] = {}
         self._event_bodies: dict[str, bytes] = {}
         self._idempotency: dict[tuple[str, str], _Stored] = {}
@@ -139,7 +144,13 @@ class StripeState(Sandbox):
 
         def renew(self, subscription_id: str, *, succeed: bool = True) -> str: ...
 
-        def create_payout(self, currency: str | None = None) -> str: ...
+        def create_payout(self, currency: str | None = None, *, automatic: bool = True) -> str: ...
+
+        def complete_reconciliation(self, payout_id: str) -> bool: ...
+
+        def hold_reconciliation(self) -> None: ...
+
+        def release_reconciliation(self) -> list[str]: ...
 
         def create_payouts(self) -> list[str]: ...
 
@@ -189,6 +200,8 @@ class StripeState(Sandbox):
         ) -> dict[str, Any]: ...
 
         def _customer_param(self, params: dict[str, Any]) -> str | None: ...
+
+        def _endpoints_for(self, event_type: str) -> list[str]: ...
 
         def _card_for(self, payment_method: str, *, param: str) -> SandboxCard: ...
 

@@ -7,9 +7,12 @@ untouched);
 ``charge.dispute.created``, ``charge.dispute.closed``; ``customer.subscription.created``, on renewal
 ``payment_intent.succeeded`` + ``invoice.paid`` + ``invoice.payment_succeeded`` or
 ``payment_intent.payment_failed`` + ``invoice.payment_failed``, and ``customer.subscription.updated``
-when the status changes (``previous_attributes.status``); ``payout.created``, ``payout.paid``. Each event
+when the status changes (``previous_attributes.status``); ``payout.created``, ``payout.paid``,
+``payout.reconciliation_completed``. Each event
 (``evt_...``, ``data.object`` = a snapshot of the whole object, metadata included) is POSTed by a background thread ``webhook_delay_s`` after the change,
-signed ``Stripe-Signature: t=...,v1=...`` with ``webhook_secret``. ``hold_webhooks()`` keeps them queued
+signed ``Stripe-Signature: t=...,v1=...`` with ``webhook_secret``; and, as Stripe does, to every enabled
+WebhookEndpoint (``webhook_endpoints``) whose ``enabled_events`` has the type (or ``*``), signed with that
+endpoint's secret (``webhooks_sent`` records those attempts with ``"endpoint": "we_..."``). ``hold_webhooks()`` keeps them queued
 until ``release_webhooks()``; ``wait_for_webhooks()`` blocks until the queue is drained; ``webhooks_sent``
 lists the attempts. A failed delivery is recorded, not retried: ``redeliver(event_id)`` is Stripe's retry.
 """
@@ -24,6 +27,7 @@ import logging
 import time
 from typing import Any
 
+from localcloud.sandboxes.base import _post
 from localcloud.sandboxes.stripe.errors import new_id
 from localcloud.sandboxes.stripe.state import StripeState, _Call, _Outgoing
 
@@ -81,6 +85,8 @@ class WebhooksMixin(StripeState):
         previous: dict[str, Any] | None = None,
     ) -> None:
         event_id = new_id("evt", 24)
+        with self._lock:
+            endpoints = self._endpoints_for(event_type)
         event: dict[str, Any] = {
             "id": event_id,
             "object": "event",
@@ -88,7 +94,7 @@ class WebhooksMixin(StripeState):
             "created": int(time.time()),
             "data": {"object": copy.deepcopy(obj)},
             "livemode": False,
-            "pending_webhooks": 1,
+            "pending_webhooks": 1 + len(endpoints),
             "request": {
                 "id": call.request_id if call else None,
                 "idempotency_key": call.idempotency_key if call else None,
@@ -101,7 +107,9 @@ class WebhooksMixin(StripeState):
             self._events[event_id] = event
             self._event_bodies[event_id] = json.dumps(event, indent=2).encode()
         with self._wh_cond:
-            self._wh.queue.append(_Outgoing(event_id, time.monotonic() + self.webhook_delay_s))
+            due = time.monotonic() + self.webhook_delay_s
+            self._wh.queue.append(_Outgoing(event_id, due))
+            self._wh.queue.extend(_Outgoing(event_id, due, endpoint) for endpoint in endpoints)
             self._wh_cond.notify_all()
 
     def _deliver_loop(self) -> None:
@@ -121,7 +129,7 @@ class WebhooksMixin(StripeState):
             try:
                 with self._lock:
                     body = self._event_bodies[outgoing.event_id]
-                self._deliver(outgoing.event_id, body)
+                self._deliver(outgoing.event_id, body, outgoing.endpoint)
             except OSError:
                 pass  # recorded in webhooks_sent; Stripe would retry later, here redeliver() does
             except Exception:
@@ -131,10 +139,19 @@ class WebhooksMixin(StripeState):
                     self._wh.in_flight -= 1
                     self._wh_cond.notify_all()
 
-    def _deliver(self, event_id: str, body: bytes) -> tuple[int, str]:
+    def _deliver(self, event_id: str, body: bytes, endpoint: str | None = None) -> tuple[int, str]:
+        """POST the event to the sandbox's ``webhook_url`` (``endpoint`` None) or to a WebhookEndpoint's
+        ``url``, signed with that endpoint's secret."""
         with self._lock:
             event_type = self._events[event_id]["type"]
-            attempt = 1 + sum(1 for sent in self._sent if sent["event_id"] == event_id)
+            attempt = 1 + sum(
+                1 for sent in self._sent if sent["event_id"] == event_id and sent.get("endpoint") == endpoint
+            )
+            target = (
+                None
+                if endpoint is None
+                else (self._webhook_endpoints[endpoint]["url"], self._endpoint_secrets[endpoint])
+            )
         record: dict[str, Any] = {
             "event_id": event_id,
             "type": event_type,
@@ -143,8 +160,14 @@ class WebhooksMixin(StripeState):
             "response": None,
             "error": None,
         }
+        if endpoint is not None:
+            record["endpoint"] = endpoint
         try:
-            status, text = self.post_webhook(body, self._signed_headers(body))
+            if target is None:
+                status, text = self.post_webhook(body, self._signed_headers(body))
+            else:
+                url, secret = target
+                status, text = _post(url, body, self._signed_headers(body, secret))
             record.update(status=status, response=text[:1000])
             return status, text
         except OSError as exc:
@@ -155,11 +178,11 @@ class WebhooksMixin(StripeState):
             with self._lock:
                 self._sent.append(record)
 
-    def _signed_headers(self, body: bytes) -> dict[str, str]:
+    def _signed_headers(self, body: bytes, secret: str | None = None) -> dict[str, str]:
         return {
             "Content-Type": "application/json; charset=utf-8",
             "User-Agent": "Stripe/1.0 (+https://stripe.com/docs/webhooks)",
-            "Stripe-Signature": signature_header(body, self.webhook_secret),
+            "Stripe-Signature": signature_header(body, secret or self.webhook_secret),
         }
 
 
