@@ -315,8 +315,17 @@ def definition() -> dict[str, Any]:
             "create_invoice",
             order,
             "$.invoice",
-            "PublishInvoicePosted",
+            "RecordSale",
             on_rejection="Compensate",
+        ),
+        # the tax engine records the invoiced sale (with the invoiced tax): what it reports as owed
+        "RecordSale": _task(
+            "TaxTasks",
+            "record_sale",
+            {**customer, "invoice.$": "$.invoice"},
+            "$.taxRecord",
+            "PublishInvoicePosted",
+            on_rejection="HoldAfterInvoice",
         ),
         "PublishInvoicePosted": _publish(
             "o2c.erp",
@@ -380,14 +389,32 @@ def definition() -> dict[str, Any]:
             {"erpOrderId.$": "$.order.erpOrderId", "erpInvoiceId.$": "$.invoice.erpInvoiceId"},
             "CrmWriteBack",
         ),
-        # 11. CRM write-back (a refusal here does not undo money that moved: it is logged on the deal's trace)
+        # 11. CRM write-back. A refusal does not undo money that moved, but it is never a silent success: the
+        # order goes on hold (the reason names the fields the CRM lacks) and the execution needs attention.
         "CrmWriteBack": _task(
             "CrmTasks",
             "write_back",
             {**order, "invoice.$": "$.invoice", "paymentStatus": "paid"},
             "$.crm",
-            "Paid",
-            on_rejection="Paid",
+            "CrmWriteBackOutcome",
+            on_rejection="HoldCrmWriteBackFailed",
+        ),
+        "CrmWriteBackOutcome": {
+            "Type": "Choice",
+            "Choices": [{"Variable": "$.crm.crmUpdated", "BooleanEquals": True, "Next": "Paid"}],
+            "Default": "HoldCrmWriteBackRefused",
+        },
+        "HoldCrmWriteBackRefused": _orchestration(
+            "OrderOnHold",
+            {
+                "reason.$": "$.crm.reason",
+                "missingFields.$": "$.crm.missingFields",
+                "erpOrderId.$": "$.order.erpOrderId",
+            },
+            "NeedsAttention",
+        ),
+        "HoldCrmWriteBackFailed": _hold(
+            "crm_write_back_refused", "NeedsAttention", **{"erpOrderId.$": "$.order.erpOrderId"}
         ),
         "Paid": {"Type": "Succeed"},
         # business rejection before anything was booked: a person decides
@@ -404,7 +431,7 @@ def definition() -> dict[str, Any]:
         "NeedsAttention": {
             "Type": "Fail",
             "Error": "O2C.NeedsAttention",
-            "Cause": "invoiced but not settled; see OrderOnHold",
+            "Cause": "invoiced but not settled, or paid but not written back to the CRM; see OrderOnHold",
         },
         # compensation, in reverse order of the bookings
         "Compensate": {
@@ -466,7 +493,7 @@ def definition() -> dict[str, Any]:
     }
     return {
         "Comment": "O2C Hub quote-to-cash: won deal → ERP customer, tax, order → payment method → authorization "
-        "(→ approval) → invoice → capture → payment applied → order activated → CRM write-back",
+        "(→ approval) → invoice (and its sale recorded in the tax engine) → capture → payment applied → order activated → CRM write-back",
         "StartAt": "ValidateAccount",
         "TimeoutSeconds": 366 * 24 * 3600,
         "States": states,

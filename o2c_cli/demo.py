@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from o2c_cli import erp_client, stripe_client
+from o2c_cli import crm_setup, erp_client, stripe_client
 from o2c_cli.crm_scenarios import hubspot_deal, hubspot_us_deal, salesforce_opportunity, salesforce_stage
 from o2c_cli.http import Reply, request
 from o2c_cli.targets import local_target
@@ -391,6 +391,21 @@ def _after_sale(cloud: Any, target: Any, ctx: Ctx, failures: list[str]) -> None:
         and len(returns) == 1
         and returns[0]["totalTax"] == -credits[0]["taxTotal"],
     )
+    invoiced = [
+        r for r in netsuite.records("invoice") if r["externalId"] == f"inv-hubspot-{ctx.ids['hubspot']}"
+    ]
+    sales = [
+        d for d in cloud.sandboxes["avatax"].documents if invoiced and d["code"] == invoiced[0]["externalId"]
+    ]
+    check(
+        "the sale recorded in AvaTax as invoiced (a committed SalesInvoice with the invoice's tax), the return "
+        "referencing it",
+        len(sales) == 1
+        and (sales[0]["type"], sales[0]["status"]) == ("SalesInvoice", "Committed")
+        and sales[0]["totalTax"] == invoiced[0]["taxTotal"]
+        and len(returns) == 1
+        and returns[0].get("referenceCode") == sales[0]["code"],
+    )
     check(
         "chargeback: ERP dispute hold, a task for the deal owner in Salesforce, won → hold cancelled",
         len(cloud.sandboxes["salesforce"].tasks(ctx.ids["salesforce"])) == 1
@@ -495,7 +510,12 @@ def run_demo(state_dir: Path | None = None) -> int:
             f"  API {cloud.api_url}   AWS {cloud.aws_endpoint_url}   sandboxes {', '.join(cloud.sandboxes)}"
         )
         print(f"  function logs in {cloud.logs_dir}\n")
-        print("Stripe webhooks over HTTP:")
+        print("CRM setup, as a user runs it before deals are won (o2c setup crm):")
+        for status in crm_setup.setup_crm(local_target(state)):
+            print(f"  {status.line()}")
+            if not status.ok:
+                failures.append(f"o2c setup crm: {status.line()}")
+        print("\nStripe webhooks over HTTP:")
         _play(ctx, _stripe_steps(), failures)
         print("\nCRM and ERP webhooks over HTTP:")
         _play(ctx, _crm_steps(), failures)

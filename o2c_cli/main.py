@@ -70,6 +70,19 @@ def _parser() -> argparse.ArgumentParser:
     rs = with_target(sub.add_parser("resync", help="re-run the syncs of a deal, payment, refund or payout"))
     rs.add_argument("id")
 
+    setup = sub.add_parser("setup", help="vendor setup the hub needs")
+    setup_sub = setup.add_subparsers(dest="setup_command", required=True)
+    crm = with_target(
+        setup_sub.add_parser(
+            "crm",
+            help="create the HubSpot properties and deploy the Salesforce custom fields the hub reads and writes",
+        )
+    )
+    crm.add_argument("--check", action="store_true", help="only report what is missing; change nothing")
+    crm.add_argument(
+        "--only", choices=("hubspot", "salesforce"), help="one CRM (default: every CRM configured)"
+    )
+
     doc = with_target(
         sub.add_parser(
             "doctor", help="check a stage end to end (secrets, vendors, webhooks, fields, mappings)"
@@ -162,6 +175,17 @@ def main(argv: Sequence[str] | None = None) -> int:
             )
             print(after_sale.render(report, "json" if args.json else "csv" if args.csv else "table"))
             return 1 if report["exceptions"] else 0
+        if args.command == "setup":
+            from o2c_cli import crm_setup
+
+            target = resolve(args.stack, args.region)
+            crms = (args.only,) if args.only else ("hubspot", "salesforce")
+            statuses = crm_setup.crm_status(target, create=not args.check, crms=crms)
+            for field_status in statuses:
+                print(field_status.line())
+            bad = [s for s in statuses if s.state in (crm_setup.MISSING, crm_setup.MISMATCH)]
+            print(f"{len(bad)} CRM field(s) missing" if bad else "CRM fields: all present")
+            return 1 if bad else 0
         if args.command == "doctor":
             from o2c_cli import doctor
 

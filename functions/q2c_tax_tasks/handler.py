@@ -1,4 +1,5 @@
-"""Quote-to-cash tax step: tax lines for the order's ship-to and lines from the tax engine."""
+"""Quote-to-cash tax steps: tax lines for the order's ship-to and lines from the tax engine (a quote), and,
+once the ERP has invoiced the order, the sale recorded in the tax engine with the tax that was invoiced."""
 
 from __future__ import annotations
 
@@ -13,4 +14,8 @@ def calculate(event: dict[str, Any]) -> dict[str, Any]:
     return steps.calculate_tax(avatax(), opportunity_of(event), event["customer"])
 
 
-lambda_handler = task_handler({"calculate": calculate})
+def record_sale(event: dict[str, Any]) -> dict[str, Any]:
+    return steps.record_sale(avatax(), opportunity_of(event), event["customer"], event["invoice"])
+
+
+lambda_handler = task_handler({"calculate": calculate, "record_sale": record_sale})

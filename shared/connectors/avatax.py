@@ -12,6 +12,12 @@ Calls (Basic auth with the account id and the licence key; ``X-Avalara-Client`` 
   the liability AvaTax reports falls by exactly what the ERP's credit memo reverses. Once per document code:
   ``GET /api/v2/companies/{companyCode}/transactions/{code}/types/ReturnInvoice`` before creating, and again
   when the create is refused (a retried create of a committed code is ``DocumentCodeConflict``).
+- ``record_sale``: an invoiced sale recorded as AvaTax records sales ("SalesInvoice": a committed document is
+  what AvaTax reports as liability): ``POST /api/v2/transactions/create`` with ``"type": "SalesInvoice"``,
+  ``"commit": true``, the ERP invoice's external id as ``code``, dated the invoice's date, the lines and
+  address of the order's quote; each line's tax is the tax the ERP invoiced (line ``taxOverride``
+  ``TaxAmount``), so AvaTax reports what the customer was charged, and keeps its own figure in
+  ``taxCalculated`` (a difference is the hub's to report, not to hide). Once per code, as ``record_return``.
 
 Money: amounts go out as exact decimals in the document currency (``Money.to_decimal()``). Tax comes back
 as decimals AvaTax has already rounded to the currency (2 decimals for USD/EUR, none for JPY, 3 for KWD);
@@ -88,6 +94,31 @@ class RecordedReturn:
     status: str
     total_amount: Money
     total_tax: Money
+
+
+@dataclass(frozen=True)
+class SaleLine:
+    """One invoiced line: ``amount`` its net (quantity x price), ``tax`` the tax invoiced on it."""
+
+    number: str
+    amount: Money
+    tax: Money
+    quantity: int = 1
+    item_code: str | None = None
+    tax_code: str | None = None
+
+
+@dataclass(frozen=True)
+class RecordedSale:
+    """A sale AvaTax recorded: its code, status (``Committed``), totals, and the tax AvaTax computed on its
+    own (``totalTaxCalculated``; differs from ``total_tax`` when the invoiced tax is not what AvaTax would
+    charge today)."""
+
+    code: str
+    status: str
+    total_amount: Money
+    total_tax: Money
+    tax_calculated: Money | None
 
 
 def basic(account_id: str, license_key: Callable[[], str]) -> Callable[[], dict[str, str]]:
@@ -185,9 +216,9 @@ class AvaTax:
                     raise ValueError(f"line {line.number}: {money.currency}, document in {code}")
                 if money.amount < 0:
                     raise ValueError(f"line {line.number}: give what was refunded as positive amounts")
-        found = self._return(document_code)
+        found = self._document(document_code, "ReturnInvoice")
         if found is not None:
-            return found
+            return _recorded(found, code)
         body = {
             "type": "ReturnInvoice",
             "companyCode": self.company_code,
@@ -214,18 +245,73 @@ class AvaTax:
             ],
             "commit": True,
         }
+        return _recorded(self._create_once(body, document_code, "ReturnInvoice"), code)
+
+    def record_sale(
+        self,
+        *,
+        document_code: str,
+        customer_code: str,
+        date: date,
+        ship_to: Address,
+        lines: list[SaleLine],
+        currency: str,
+        reason: str,
+    ) -> RecordedSale:
+        """Record an invoiced sale as a committed ``SalesInvoice`` ``document_code`` whose tax is the invoiced
+        tax (once: a second call finds it)."""
+        code = currency.upper()
+        if not _CODE.match(document_code) or len(document_code) > 50:
+            raise ValueError(f"{document_code[:60]!r} is not an AvaTax document code")
+        if not lines:
+            raise ValueError("nothing to record: no lines")
+        numbers = [str(line.number) for line in lines]
+        if len(set(numbers)) != len(numbers):
+            raise ValueError("line numbers must be unique")
+        for line in lines:
+            for money in (line.amount, line.tax):
+                if money.currency != code:
+                    raise ValueError(f"line {line.number}: {money.currency}, document in {code}")
+        found = self._document(document_code, "SalesInvoice")
+        if found is not None:
+            return _sale(found, code)
+        body = {
+            "type": "SalesInvoice",
+            "companyCode": self.company_code,
+            "code": document_code,
+            "customerCode": customer_code,
+            "date": date.isoformat(),
+            "currencyCode": code,
+            "addresses": {"singleLocation": _address(ship_to)},
+            "lines": [
+                {
+                    **_line(TaxLine(line.number, line.amount, line.quantity, line.item_code, line.tax_code)),
+                    "taxOverride": {
+                        "type": "TaxAmount",
+                        "taxAmount": line.tax.to_decimal(),
+                        "reason": reason[:255],
+                    },
+                }
+                for line in lines
+            ],
+            "commit": True,
+        }
+        return _sale(self._create_once(body, document_code, "SalesInvoice"), code)
+
+    def _create_once(self, body: dict[str, Any], document_code: str, kind: str) -> Any:
+        """Create the committed document; when AvaTax refuses, the one a first attempt committed, if any."""
         try:
             answer = self._http.request("POST", CREATE_PATH, json=body)
         except PermanentError as exc:
             _tidy_avatax_error(exc)
-            found = self._return(document_code)  # a retried create whose first attempt was committed
+            found = self._document(document_code, kind)  # a retried create whose first attempt was committed
             if found is not None:
                 return found
             raise
         except ConnectorError as exc:
             _tidy_avatax_error(exc)
             raise
-        return _recorded(answer, code)
+        return answer
 
     def ping(self) -> bool:
         """Whether AvaTax accepts the credentials: ``GET /api/v2/utilities/ping`` answers every caller
@@ -233,11 +319,12 @@ class AvaTax:
         answer = self._http.request("GET", PING_PATH)
         return isinstance(answer, dict) and answer.get("authenticated") is True
 
-    def _return(self, document_code: str) -> RecordedReturn | None:
+    def _document(self, document_code: str, kind: str) -> dict[str, Any] | None:
+        """The recorded document ``kind`` with that code (its ``TransactionModel``), or None."""
         path = DOCUMENT_PATH.format(
             company=quote(self.company_code, safe=""),
             code=quote(document_code, safe=""),
-            type="ReturnInvoice",
+            type=kind,
         )
         try:
             answer = self._http.request("GET", path)
@@ -246,17 +333,15 @@ class AvaTax:
         except ConnectorError as exc:
             _tidy_avatax_error(exc)
             raise
-        currency = (
-            v.currency(answer.get("currencyCode"), "currencyCode") if isinstance(answer, dict) else None
-        )
-        if currency is None:
-            raise InvalidRecord(f"AvaTax return {document_code}: no currencyCode")
-        return _recorded(answer, currency)
+        if not isinstance(answer, dict) or v.currency(answer.get("currencyCode"), "currencyCode") is None:
+            raise InvalidRecord(f"AvaTax {kind} {document_code}: no currencyCode")
+        return answer
 
 
 def _recorded(answer: Any, currency: str) -> RecordedReturn:
     if not isinstance(answer, dict):
         raise InvalidRecord("AvaTax transaction: unexpected response shape")
+    currency = v.currency(answer.get("currencyCode"), "currencyCode") or currency
     amount = v.decimal(answer.get("totalAmount"), "totalAmount")
     tax = v.decimal(answer.get("totalTax"), "totalTax")
     if amount is None or tax is None:
@@ -266,6 +351,22 @@ def _recorded(answer: Any, currency: str) -> RecordedReturn:
         status=str(answer.get("status")),
         total_amount=v.money(amount, currency, "totalAmount"),
         total_tax=v.money(tax, currency, "totalTax"),
+    )
+
+
+def _sale(answer: Any, currency: str) -> RecordedSale:
+    recorded = _recorded(answer, currency)
+    calculated = v.decimal(answer.get("totalTaxCalculated"), "totalTaxCalculated")
+    return RecordedSale(
+        code=recorded.code,
+        status=recorded.status,
+        total_amount=recorded.total_amount,
+        total_tax=recorded.total_tax,
+        tax_calculated=(
+            v.money(calculated, recorded.total_tax.currency, "totalTaxCalculated")
+            if calculated is not None
+            else None
+        ),
     )
 
 

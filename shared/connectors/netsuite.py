@@ -1140,13 +1140,20 @@ class NetSuiteErp:
     def credit_memo_lines(self, credit_memo_id: str) -> list[OrderLine]:
         """The credit memo's item lines (net ``amount`` and ``tax`` in its currency; ``item_external_id`` the
         item's external id, else its name, else its internal id), for the tax engine's return."""
-        memo = self._get("creditMemo", _internal_id(credit_memo_id, "creditMemo"), expand=True)
+        return self._item_lines("creditMemo", credit_memo_id)
+
+    def invoice_lines(self, invoice_id: str) -> list[OrderLine]:
+        """The invoice's item lines, as ``credit_memo_lines``, for the tax engine's record of the sale."""
+        return self._item_lines("invoice", invoice_id)
+
+    def _item_lines(self, record_type: str, record_id: str) -> list[OrderLine]:
+        memo = self._get(record_type, _internal_id(record_id, record_type), expand=True)
         code = _record_currency(memo, self._currency_ids)
         items = memo.get("item") if isinstance(memo.get("item"), dict) else {}
         out = []
         for n, line in enumerate(items.get("items") or [], 1):
             if not isinstance(line, dict):
-                raise InvalidRecord(f"credit memo {credit_memo_id} line {n}: not an object")
+                raise InvalidRecord(f"{record_type} {record_id} line {n}: not an object")
             item = line.get("item") if isinstance(line.get("item"), dict) else {}
             quantity = _decimal(line.get("quantity") or 1)
             amount = from_major(_decimal(line.get("amount") or 0), code)
@@ -1163,6 +1170,7 @@ class NetSuiteErp:
                     )
                     or None,
                     name=line.get("description"),
+                    rounding=bool(self._rounding_item_id) and str(item.get("id")) == self._rounding_item_id,
                 )
             )
         return out

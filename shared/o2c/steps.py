@@ -81,10 +81,13 @@ class Erp(Protocol):
     def activate_sales_order(self, order_id: str) -> Any: ...
     def release_sales_order(self, order_id: str) -> Any: ...
     def cancel_sales_order(self, order_id: str) -> Any: ...
+    def get(self, record_type: str, record_id: str) -> dict[str, Any]: ...
+    def invoice_lines(self, invoice_id: str) -> list[Any]: ...
 
 
 class Tax(Protocol):
     def calculate(self, **kwargs: Any) -> Any: ...
+    def record_sale(self, **kwargs: Any) -> Any: ...
 
 
 class Payments(Protocol):
@@ -222,7 +225,31 @@ def create_invoice(erp: Erp, order: Mapping[str, Any]) -> dict[str, Any]:
     advance; it is released to fulfilment once the payment is applied (``activate_order``)."""
     erp.activate_sales_order(order["erpOrderId"])
     ref = erp.invoice_sales_order(order["erpOrderId"], external_id=f"inv-{order['externalId']}")
-    return {"erpInvoiceId": ref.id, "externalId": ref.external_id, "documentNumber": ref.document_number}
+    return {
+        "erpInvoiceId": ref.id,
+        "externalId": ref.external_id,
+        "documentNumber": ref.document_number,
+        **invoiced(erp, ref.id),
+    }
+
+
+def invoiced(erp: Erp, invoice_id: str) -> dict[str, Any]:
+    """What the ERP invoice says was sold, for the tax engine's record of the sale: its date and its lines'
+    net and tax as the ERP holds them."""
+    record = erp.get("invoice", invoice_id)
+    return {
+        "tranDate": str(record.get("tranDate") or datetime.now(UTC).date().isoformat())[:10],
+        "lines": [
+            {
+                "number": n,
+                "amount": dump(line.amount),
+                "tax": dump(line.tax),
+                "quantity": line.quantity,
+                **({"rounding": True} if line.rounding else {}),
+            }
+            for n, line in enumerate(erp.invoice_lines(invoice_id), start=1)
+        ],
+    }
 
 
 def apply_payment(
@@ -267,16 +294,19 @@ def exchange_rate_for(
 # --- tax -----------------------------------------------------------------------------------------
 
 
+def ship_to(opportunity: CrmOpportunity) -> Address:
+    account = opportunity.account
+    return account.shippingAddress or account.billingAddress or Address()
+
+
 def calculate_tax(tax: Tax, opportunity: CrmOpportunity, customer: Mapping[str, Any]) -> dict[str, Any]:
     from shared.connectors.avatax import TaxLine
 
-    account = opportunity.account
-    ship_to: Address = account.shippingAddress or account.billingAddress or Address()
     result = tax.calculate(
         document_code=f"{order_external_id(opportunity)}",
         customer_code=customer["externalId"],
         date=opportunity.closeDate or datetime.now(UTC).date(),
-        ship_to=ship_to,
+        ship_to=ship_to(opportunity),
         ship_from=None,
         lines=[
             TaxLine(
@@ -294,6 +324,58 @@ def calculate_tax(tax: Tax, opportunity: CrmOpportunity, customer: Mapping[str, 
         "totalTax": dump(result.total_tax),
         "lines": [{"number": int(n), "tax": dump(t)} for n, t in result.lines],
     }
+
+
+def record_sale(
+    tax: Tax, opportunity: CrmOpportunity, customer: Mapping[str, Any], invoice: Mapping[str, Any]
+) -> dict[str, Any]:
+    """The tax engine records the invoiced sale (a committed sales invoice under the ERP invoice's external
+    id, dated the invoice's date) with the quote's lines, customer and address and the tax the ERP invoiced
+    on each line: the liability the engine reports is what the customer was charged. Each line's net is the
+    invoiced one (the quoted amount at the ERP's precision: KWD to 2 decimals); the order's cash-rounding line
+    (non-taxable, no product sold) is not a sale line and is left out. An invoice whose lines are not the
+    quoted ones is refused (``InvalidRecord``: a person looks), never recorded half-right. The engine's own
+    figure comes back as ``taxCalculated``; a difference is logged, not hidden."""
+    from datetime import date
+
+    from shared.connectors.avatax import SaleLine
+    from shared.connectors.errors import InvalidRecord
+    from shared.observability import logger
+
+    invoiced_lines = [line for line in invoice.get("lines") or [] if not line.get("rounding")]
+    step = erp_step(opportunity.amount.currency)
+    if len(invoiced_lines) != len(opportunity.lines):
+        raise InvalidRecord(
+            f"ERP invoice {invoice['erpInvoiceId']} has {len(invoiced_lines)} lines, "
+            f"the quote {len(opportunity.lines)}"
+        )
+    lines = []
+    for n, (quoted, raw) in enumerate(zip(opportunity.lines, invoiced_lines, strict=True), start=1):
+        amount = money(raw["amount"])
+        if amount != round_to_step(quoted.amount, step):
+            raise InvalidRecord(
+                f"ERP invoice {invoice['erpInvoiceId']} line {n}: {amount.format()} invoiced, "
+                f"{quoted.amount.format()} quoted"
+            )
+        lines.append(SaleLine(str(n), amount, money(raw["tax"]), quoted.quantity, quoted.sku or quoted.name))
+    recorded = tax.record_sale(
+        document_code=str(invoice["externalId"]),
+        customer_code=customer["externalId"],
+        date=date.fromisoformat(str(invoice["tranDate"])[:10]),
+        ship_to=ship_to(opportunity),
+        lines=lines,
+        currency=opportunity.amount.currency,
+        reason=f"tax as invoiced on ERP invoice {invoice.get('documentNumber') or invoice['erpInvoiceId']}",
+    )
+    out = {
+        "taxDocumentCode": recorded.code,
+        "status": recorded.status,
+        "taxRecorded": dump(recorded.total_tax),
+        "taxCalculated": dump(recorded.tax_calculated) if recorded.tax_calculated else None,
+    }
+    if recorded.tax_calculated is not None and recorded.tax_calculated != recorded.total_tax:
+        logger.warning("the tax engine computes another tax than was invoiced", extra=out)
+    return out
 
 
 # --- payments ------------------------------------------------------------------------------------

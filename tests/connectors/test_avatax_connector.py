@@ -12,7 +12,17 @@ import pytest
 
 from localcloud.sandboxes.avatax import AvaTaxSandbox
 from shared.connectors import AuthError, InvalidRecord, TransientError
-from shared.connectors.avatax import AvaTax, LineTax, RecordedReturn, ReturnLine, TaxLine, TaxResult, basic
+from shared.connectors.avatax import (
+    AvaTax,
+    LineTax,
+    RecordedReturn,
+    RecordedSale,
+    ReturnLine,
+    SaleLine,
+    TaxLine,
+    TaxResult,
+    basic,
+)
 from shared.connectors.http import JsonHttp
 from shared.crm.models import Address
 from shared.money import Money, from_major
@@ -169,6 +179,84 @@ def test_sandbox_lists_transactions_over_http(avatax: AvaTaxSandbox) -> None:
     quote(connector(avatax), BERLIN, [TaxLine("1", from_major("10", "EUR"))], "EUR")
 
     assert control(avatax.url, "GET", "/_sandbox/transactions")["transactions"][0]["code"] == "hs-deal-1001"
+
+
+# --- sales (an invoice recorded in AvaTax) ----------------------------------------------------------------
+
+
+def sell(tax: AvaTax, *, vat: str = "190.00", code: str = "inv-hubspot-1001") -> RecordedSale:
+    return tax.record_sale(
+        document_code=code,
+        customer_code="hs-company-77",
+        date=date(2026, 11, 30),
+        ship_to=BERLIN,
+        lines=[SaleLine("1", from_major("1000.00", "EUR"), from_major(vat, "EUR"), 2, "PLT-1", "SW054000")],
+        currency="EUR",
+        reason="tax as invoiced on ERP invoice INV-42",
+    )
+
+
+def test_an_invoice_is_recorded_once_as_a_committed_sales_invoice(avatax: AvaTaxSandbox) -> None:
+    # When the invoiced sale of 1000.00 + 190.00 VAT is recorded twice (a retried step)
+    tax = connector(avatax)
+    first = sell(tax)
+    again = sell(tax)
+
+    # Then AvaTax holds one committed SalesInvoice under the invoice's code, dated the invoice's date, with
+    # the invoiced tax, which is also what AvaTax computes on its own
+    vat = from_major("190.00", "EUR")
+    assert (
+        first
+        == again
+        == RecordedSale("inv-hubspot-1001", "Committed", from_major("1000.00", "EUR"), vat, vat)
+    )
+    [document] = avatax.documents
+    assert (document["type"], document["code"], document["status"], document["date"]) == (
+        "SalesInvoice",
+        "inv-hubspot-1001",
+        "Committed",
+        "2026-11-30",
+    )
+    assert document["customerCode"] == "hs-company-77" and document["totalTax"] == Decimal("190.00")
+    [sent] = avatax.transactions
+    assert sent["commit"] is True and sent["addresses"] == {
+        "singleLocation": {
+            "line1": "Hauptstrasse 1",
+            "city": "Berlin",
+            "postalCode": "10115",
+            "country": "DE",
+        }
+    }
+    assert sent["lines"][0]["taxOverride"] == {
+        "type": "TaxAmount",
+        "taxAmount": "190.00",
+        "reason": "tax as invoiced on ERP invoice INV-42",
+    }
+    assert sum(r.startswith("POST") for r in avatax.requests) == 1
+
+
+def test_a_sale_records_the_invoiced_tax_and_shows_what_avatax_would_charge(avatax: AvaTaxSandbox) -> None:
+    # Given the ERP invoiced 160.00 VAT (quoted at another rate) where AvaTax computes 190.00 today
+    recorded = sell(connector(avatax), vat="160.00")
+
+    # Then the liability AvaTax reports is what the customer was charged; the difference stays visible
+    assert recorded.total_tax == from_major("160.00", "EUR")
+    assert recorded.tax_calculated == from_major("190.00", "EUR")
+    [document] = avatax.documents
+    assert (document["totalTax"], document["totalTaxCalculated"]) == (Decimal("160.00"), Decimal("190.00"))
+
+
+def test_a_sale_committed_whose_reply_was_lost_is_found_not_recorded_again(avatax: AvaTaxSandbox) -> None:
+    tax = connector(avatax)
+    sell(tax)
+    control(
+        avatax.url, "POST", "/_sandbox/faults", {"status": 404, "count": 1, "code": "EntityNotFoundError"}
+    )
+
+    # the lookup misses, the create is refused (DocumentCodeConflict), the lookup finds the first one
+    again = sell(tax)
+
+    assert again.code == "inv-hubspot-1001" and again.status == "Committed" and len(avatax.documents) == 1
 
 
 # --- returns (a refund recorded in AvaTax) ----------------------------------------------------------------

@@ -322,6 +322,13 @@ def test_invoicing_twice_by_external_id_makes_one_invoice(netsuite: NetSuiteSand
     assert record["total"] == Decimal("1469.06")
     assert netsuite.record("salesOrder", order.id)["status"]["refName"] == "Billed"
     assert sum(r.endswith("!transform/invoice") for r in netsuite.requests) == 1
+    # its lines as the tax engine records the sale: each line's net and the tax NetSuite holds on it
+    lines = connector.invoice_lines(invoice.id)
+    assert sum(line.amount.amount + line.tax.amount for line in lines) == 146906
+    items = record["item"]["items"]
+    assert [(line.amount.to_decimal(), line.tax.to_decimal()) for line in lines] == [
+        (Decimal(str(i["amount"])), Decimal(str(i["tax1Amt"]))) for i in items
+    ]
 
 
 def test_an_invoice_committed_whose_reply_timed_out_is_found_not_created_again(

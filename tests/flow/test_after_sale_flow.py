@@ -17,6 +17,7 @@ from localcloud import LocalCloud
 from o2c_cli import playbook
 from o2c_cli.after_sale import reconcile, request_refund
 from o2c_cli.crm_scenarios import hubspot_deal, hubspot_us_deal
+from o2c_cli.crm_setup import setup_crm
 from o2c_cli.trace import trace
 from shared.money import Money
 from tests.flow.conftest import Hub
@@ -26,7 +27,9 @@ from tests.flow.conftest import Hub
 def cloud(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Hub]:
     state_dir = tmp_path_factory.mktemp("after-sale")
     with LocalCloud(api_port=0, aws_port=0, state_dir=state_dir) as local:
-        yield Hub(local, state_dir)
+        hub = Hub(local, state_dir)
+        assert all(status.ok for status in setup_crm(hub.target))  # as a user does before deals are won
+        yield hub
 
 
 @pytest.fixture(scope="module")
@@ -101,6 +104,13 @@ def test_refunds_made_in_stripe_are_booked_in_the_erp_once_each(
     # the return of exactly that tax
     invoice = paid_deal["invoice"]
     returns = {d["code"]: d for d in cloud.cloud.sandboxes["avatax"].documents}
+    # ... of the sale AvaTax recorded when the deal was invoiced
+    sale = returns[invoice["externalId"]]
+    assert (sale["type"], sale["status"], sale["totalTax"]) == (
+        "SalesInvoice",
+        "Committed",
+        invoice["taxTotal"],
+    )
     for refund in (first, second):
         credit = credits[f"cm-{refund.id}"]
         share = invoice["taxTotal"] * credit["total"] / invoice["total"]
@@ -119,7 +129,11 @@ def test_refunds_made_in_stripe_are_booked_in_the_erp_once_each(
     cloud.cloud.sandboxes["stripe"].redeliver(events[0]["id"])
     cloud.settle()
     assert len(erp_records(cloud, "creditMemo", "cm-re_")) == 2
-    assert len(cloud.cloud.sandboxes["avatax"].documents) == 2
+    assert sorted(d["type"] for d in cloud.cloud.sandboxes["avatax"].documents) == [
+        "ReturnInvoice",
+        "ReturnInvoice",
+        "SalesInvoice",
+    ]
 
 
 def test_a_refund_the_hub_initiates_is_booked_once_stripe_confirms(
@@ -206,6 +220,7 @@ def test_a_dispute_is_recorded_with_a_task_for_the_deal_owner_and_settled_when_l
     [credit] = erp_records(cloud, "creditMemo", f"dsp-{dispute_id}")
     [tax_return] = [d for d in cloud.cloud.sandboxes["avatax"].documents if d["code"] == f"rtn-{dispute_id}"]
     assert credit["taxTotal"] > 0 and tax_return["totalTax"] == -credit["taxTotal"]
+    assert tax_return["referenceCode"] == paid_deal["invoice"]["externalId"]  # the sale AvaTax recorded
 
 
 def test_renewals_are_invoiced_once_and_a_failed_one_is_dunned_in_erp_and_crm(

@@ -69,6 +69,12 @@ def test_hubspot_deal_is_carried_to_a_paid_invoice(hub: Hub) -> None:
     assert (
         invoice["status"]["refName"] == "Paid In Full" and str(invoice["total"]) == "33986.40"
     )  # 28,560.00 + 19 % VAT
+    # the tax engine records the sale as invoiced: one committed SalesInvoice under the invoice's code, dated
+    # the invoice's date, with the invoice's net and tax (what AvaTax reports as owed)
+    [sale] = [d for d in hub.cloud.sandboxes["avatax"].documents if d["code"] == invoice["externalId"]]
+    assert (sale["type"], sale["status"], sale["date"]) == ("SalesInvoice", "Committed", invoice["tranDate"])
+    assert (sale["totalAmount"], sale["totalTax"]) == (invoice["subtotal"], invoice["taxTotal"])
+    assert str(sale["totalTax"]) == "5426.40" and sale["totalTaxCalculated"] == sale["totalTax"]
     [payment] = [
         p
         for p in hub.cloud.sandboxes["stripe"].payment_intents()
@@ -140,6 +146,14 @@ def test_a_kwd_deal_is_charged_and_invoiced_at_one_rounded_total(hub: Hub) -> No
         line["amount"] + line["tax1Amt"] for line in invoice["item"]["items"] if line is not rounding
     )
     assert rounding["amount"] == invoice["total"] - others and rounding["item"] == {"id": "78"}
+    # And AvaTax records the sale as invoiced: the invoice's tax, its sold lines (the rounding is no sale)
+    [sale] = [d for d in hub.cloud.sandboxes["avatax"].documents if d["code"] == invoice["externalId"]]
+    assert (sale["type"], sale["status"], sale["totalTax"]) == (
+        "SalesInvoice",
+        "Committed",
+        invoice["taxTotal"],
+    )
+    assert sale["totalAmount"] == invoice["subtotal"] - rounding["amount"]
 
 
 def test_salesforce_opportunity_is_carried_to_a_paid_invoice(hub: Hub) -> None:
@@ -239,6 +253,8 @@ def test_invoice_committed_then_timed_out_is_not_booked_twice(hub: Hub) -> None:
     save_card(hub, name)
     wait_until(hub, name, status="SUCCEEDED", timeout=180)
     assert len(records(hub, "invoice", externalId=f"inv-hubspot-{deal_id}")) == 1
+    sales = [d for d in hub.cloud.sandboxes["avatax"].documents if d["code"] == f"inv-hubspot-{deal_id}"]
+    assert [s["type"] for s in sales] == ["SalesInvoice"]
 
 
 def test_approval_above_the_threshold(
