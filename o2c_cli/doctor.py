@@ -169,10 +169,10 @@ def _secret_problems(secret_id: str, shape: Mapping[str, str], value: Any) -> li
     problems = []
     for key, kind in shape.items():
         item = value.get(key)
-        items = item if kind == "list" else [item]
         if kind == "list" and (not isinstance(item, list) or not item):
             problems.append(f"'{key}' must be a non-empty list (the deploy-time placeholder is empty)")
             continue
+        items: list[Any] = item if isinstance(item, list) else [item]
         for entry in items:
             if not isinstance(entry, str) or entry.strip().lower() in _PLACEHOLDERS:
                 problems.append(f"'{key}' is missing or a placeholder")
