@@ -11,6 +11,11 @@ the org does not have answers 400 ``[{"errorCode": "INVALID_FIELD", ...}]``; a f
 Vendor API (login and instance are the same server; the token's ``instance_url`` is ``url``):
 - ``POST /services/oauth2/token`` (form ``grant_type=client_credentials``, ``client_id``, ``client_secret``);
   wrong credentials → 400 ``{"error": "invalid_client", ...}`` as Salesforce answers
+- ``GET /services/oauth2/userinfo`` (OpenID Connect UserInfo, ``Authorization: Bearer <token or session id>``):
+  ``{"sub", "user_id", "organization_id", "preferred_username", ..., "urls"}``; a missing or dead token →
+  403 ``Missing_OAuth_Token`` / ``Bad_OAuth_Token`` (text/plain), as Salesforce's identity service answers
+- Outbound Messages carry ``SessionId``: a live session of the org, as with "Send Session ID" ticked
+  (``send_session_id=False``: ``xsi:nil``); it is a bearer token like an issued one, until ``expire_tokens``
 - ``GET /services/data/vXX.X/sobjects/{Opportunity|Account|Contact}/{id}[?fields=A,B]``
 - ``PATCH /services/data/vXX.X/sobjects/Opportunity/{id}`` → 204
 - ``POST /services/data/vXX.X/sobjects/Task`` → 201; upsert ``PATCH .../sobjects/Task/{ExternalIdField}/{value}``
