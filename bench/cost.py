@@ -40,11 +40,13 @@ def measure_flow() -> dict[str, Any]:
     from localcloud import LocalCloud, moto_patches
     from o2c_cli import playbook
     from o2c_cli.crm_scenarios import hubspot_deal
+    from o2c_cli.crm_setup import setup_crm
     from o2c_cli.targets import local_target
 
     state = Path(tempfile.mkdtemp(prefix="o2c-bench-cost-"))
     with LocalCloud(api_port=0, aws_port=0, state_dir=state, warm_workers=1) as cloud:
         target = local_target(state)
+        setup_crm(target)  # the CRM sandboxes start without the hub's fields, as a new portal/org does
         cloud.wait_until_idle(timeout=30)
         invocations_before = {k: p.invocations for k, p in cloud.pools.items()}
         writes_before = moto_patches.dynamodb_writes["count"]

@@ -24,6 +24,12 @@ _RETENTION = {
 }
 
 _STAGE = re.compile(r"^[a-z][a-z0-9-]{0,19}$")
+#: https://<name>[--<sandbox>][.<kind>].my.salesforce.com (or .my.salesforce.mil), no path
+_MY_DOMAIN = re.compile(
+    r"^https://[a-z0-9][a-z0-9-]*(--[a-z0-9-]+)?(\.(sandbox|develop|scratch|demo|patch|trailblaze))?"
+    r"\.my\.salesforce\.(com|mil)/?$",
+    re.IGNORECASE,
+)
 
 #: context key in cdk.json / -c → StageConfig field
 _CONTEXT_KEYS = {
@@ -38,7 +44,7 @@ _CONTEXT_KEYS = {
     "publicBaseUrl": "public_base_url",
     "hubspotApiBaseUrl": "hubspot_api_base_url",
     "hubspotClosedWonStages": "hubspot_closed_won_stages",
-    "salesforceLoginUrl": "salesforce_login_url",
+    "salesforceMyDomainUrl": "salesforce_my_domain_url",
     "salesforceOrgIds": "salesforce_org_ids",
     "salesforceClosedWonStages": "salesforce_closed_won_stages",
     "salesforceVerifySessionId": "salesforce_verify_session_id",
@@ -74,12 +80,15 @@ class StageConfig:
     public_base_url: str = ""
     hubspot_api_base_url: str = "https://api.hubapi.com"
     hubspot_closed_won_stages: str = "closedwon"
-    salesforce_login_url: str = "https://login.salesforce.com"
+    #: The org's My Domain URL (https://<name>.my.salesforce.com): Salesforce serves the OAuth client credentials
+    #: flow there only. Required when the stage takes Salesforce (org ids or a partner event source); no default,
+    #: since login.salesforce.com cannot issue these tokens.
+    salesforce_my_domain_url: str = ""
     #: Salesforce organisations whose Outbound Messages are accepted (comma-separated ids).
     salesforce_org_ids: str = ""
     salesforce_closed_won_stages: str = "Closed Won"
     #: "true": an Outbound Message's SessionId must be a live session of its org (Salesforce UserInfo
-    #: endpoint at salesforce_login_url); the message must be sent with "Send Session ID" ticked.
+    #: endpoint on salesforce_my_domain_url); the message must be sent with "Send Session ID" ticked.
     salesforce_verify_session_id: str = "false"
     #: Mutual TLS for Outbound Messages: s3://bucket/key of a PEM truststore holding the CA of Salesforce's
     #: client certificate, served on its own custom domain (Outbound Messages are configured to call
@@ -132,6 +141,31 @@ class StageConfig:
             r"^s3://[^/]+/.+", self.salesforce_mtls_truststore_uri
         ):
             raise ValueError("salesforceMtlsTruststoreUri must be s3://bucket/key")
+        self._check_salesforce_my_domain()
+
+    def _check_salesforce_my_domain(self) -> None:
+        url = self.salesforce_my_domain_url
+        uses_salesforce = bool(
+            self.salesforce_org_ids
+            or self.salesforce_partner_event_source
+            or self.salesforce_verify_session_id == "true"
+        )
+        if not url:
+            if uses_salesforce:
+                raise ValueError(
+                    f"stage {self.stage} takes Salesforce (salesforceOrgIds / salesforcePartnerEventSource / "
+                    "salesforceVerifySessionId) but has "
+                    "no salesforceMyDomainUrl: set it to the org's https://<your-domain>.my.salesforce.com "
+                    "(Setup > My Domain); the OAuth client credentials flow works on that URL only"
+                )
+            return
+        if not _MY_DOMAIN.match(url):
+            raise ValueError(
+                f"salesforceMyDomainUrl {url!r} is not a Salesforce My Domain URL: expected "
+                "https://<your-domain>.my.salesforce.com (sandboxes: https://<your-domain>--<sandbox>.sandbox"
+                ".my.salesforce.com); login.salesforce.com / test.salesforce.com cannot issue client-credentials "
+                "tokens"
+            )
 
     @property
     def chatbot_slack(self) -> bool:
@@ -164,7 +198,7 @@ class StageConfig:
             "PUBLIC_BASE_URL": self.public_base_url,
             "HUBSPOT_API_BASE_URL": self.hubspot_api_base_url,
             "HUBSPOT_CLOSED_WON_STAGES": self.hubspot_closed_won_stages,
-            "SALESFORCE_LOGIN_URL": self.salesforce_login_url,
+            "SALESFORCE_MY_DOMAIN_URL": self.salesforce_my_domain_url,
             "SALESFORCE_ORG_IDS": self.salesforce_org_ids,
             "SALESFORCE_CLOSED_WON_STAGES": self.salesforce_closed_won_stages,
             "SALESFORCE_VERIFY_SESSION_ID": self.salesforce_verify_session_id,

@@ -389,14 +389,32 @@ def definition() -> dict[str, Any]:
             {"erpOrderId.$": "$.order.erpOrderId", "erpInvoiceId.$": "$.invoice.erpInvoiceId"},
             "CrmWriteBack",
         ),
-        # 11. CRM write-back (a refusal here does not undo money that moved: it is logged on the deal's trace)
+        # 11. CRM write-back. A refusal does not undo money that moved, but it is never a silent success: the
+        # order goes on hold (the reason names the fields the CRM lacks) and the execution needs attention.
         "CrmWriteBack": _task(
             "CrmTasks",
             "write_back",
             {**order, "invoice.$": "$.invoice", "paymentStatus": "paid"},
             "$.crm",
-            "Paid",
-            on_rejection="Paid",
+            "CrmWriteBackOutcome",
+            on_rejection="HoldCrmWriteBackFailed",
+        ),
+        "CrmWriteBackOutcome": {
+            "Type": "Choice",
+            "Choices": [{"Variable": "$.crm.crmUpdated", "BooleanEquals": True, "Next": "Paid"}],
+            "Default": "HoldCrmWriteBackRefused",
+        },
+        "HoldCrmWriteBackRefused": _orchestration(
+            "OrderOnHold",
+            {
+                "reason.$": "$.crm.reason",
+                "missingFields.$": "$.crm.missingFields",
+                "erpOrderId.$": "$.order.erpOrderId",
+            },
+            "NeedsAttention",
+        ),
+        "HoldCrmWriteBackFailed": _hold(
+            "crm_write_back_refused", "NeedsAttention", **{"erpOrderId.$": "$.order.erpOrderId"}
         ),
         "Paid": {"Type": "Succeed"},
         # business rejection before anything was booked: a person decides
@@ -413,7 +431,7 @@ def definition() -> dict[str, Any]:
         "NeedsAttention": {
             "Type": "Fail",
             "Error": "O2C.NeedsAttention",
-            "Cause": "invoiced but not settled; see OrderOnHold",
+            "Cause": "invoiced but not settled, or paid but not written back to the CRM; see OrderOnHold",
         },
         # compensation, in reverse order of the bookings
         "Compensate": {

@@ -184,7 +184,7 @@ STAGE_SETTING_DEFAULTS: dict[str, str] = {
     "PUBLIC_BASE_URL": "",  # empty: the API's own execute-api URL
     "HUBSPOT_API_BASE_URL": "https://api.hubapi.com",
     "HUBSPOT_CLOSED_WON_STAGES": "closedwon",
-    "SALESFORCE_LOGIN_URL": "https://login.salesforce.com",
+    "SALESFORCE_MY_DOMAIN_URL": "",  # the org's https://<name>.my.salesforce.com (required with Salesforce)
     "SALESFORCE_ORG_IDS": "",
     "SALESFORCE_CLOSED_WON_STAGES": "Closed Won",
     "SALESFORCE_VERIFY_SESSION_ID": "false",
@@ -253,7 +253,7 @@ SALESFORCE_WEBHOOK = FunctionSpec(
     publishes_events=True,
     settings={"MAX_BODY_BYTES": "1048576"},
     stage_settings=(
-        "SALESFORCE_LOGIN_URL",
+        "SALESFORCE_MY_DOMAIN_URL",
         "SALESFORCE_ORG_IDS",
         "SALESFORCE_CLOSED_WON_STAGES",
         "SALESFORCE_VERIFY_SESSION_ID",
@@ -283,7 +283,7 @@ PARTNER_EVENT_INGEST = FunctionSpec(
     tables={IDEMPOTENCY_TABLE.id: "read_write"},
     secrets=(SALESFORCE_CREDENTIALS.id,),
     publishes_events=True,
-    stage_settings=("SALESFORCE_LOGIN_URL", "SALESFORCE_CLOSED_WON_STAGES"),
+    stage_settings=("SALESFORCE_MY_DOMAIN_URL", "SALESFORCE_CLOSED_WON_STAGES"),
 )
 
 ERP_TASKS = FunctionSpec(
@@ -332,7 +332,7 @@ CRM_TASKS = FunctionSpec(
     secrets=(HUBSPOT_CREDENTIALS.id, SALESFORCE_CREDENTIALS.id),
     stage_settings=(
         "HUBSPOT_API_BASE_URL",
-        "SALESFORCE_LOGIN_URL",
+        "SALESFORCE_MY_DOMAIN_URL",
         "HUBSPOT_CLOSED_WON_STAGES",
         "SALESFORCE_CLOSED_WON_STAGES",
     ),
@@ -426,7 +426,7 @@ PAYOUT_DEPOSITOR = FunctionSpec(
     stage_settings=_ERP_AND_STRIPE_SETTINGS,
 )
 _ERP_STRIPE_CRM_SECRETS = (*_ERP_AND_STRIPE_SECRETS, HUBSPOT_CREDENTIALS.id, SALESFORCE_CREDENTIALS.id)
-_ERP_STRIPE_CRM_SETTINGS = (*_ERP_AND_STRIPE_SETTINGS, "HUBSPOT_API_BASE_URL", "SALESFORCE_LOGIN_URL")
+_ERP_STRIPE_CRM_SETTINGS = (*_ERP_AND_STRIPE_SETTINGS, "HUBSPOT_API_BASE_URL", "SALESFORCE_MY_DOMAIN_URL")
 DISPUTE_SYNC = FunctionSpec(
     id="DisputeSync",
     code_dir="functions/dispute_sync",

@@ -397,7 +397,7 @@ class LocalCloud:
         if "hubspot" in self.sandboxes:
             settings["HUBSPOT_API_BASE_URL"] = self.sandboxes["hubspot"].url
         if "salesforce" in self.sandboxes:
-            settings["SALESFORCE_LOGIN_URL"] = self.sandboxes["salesforce"].url
+            settings["SALESFORCE_MY_DOMAIN_URL"] = self.sandboxes["salesforce"].url
         if "stripe" in self.sandboxes:
             settings["STRIPE_API_BASE_URL"] = self.sandboxes["stripe"].url
         if "netsuite" in self.sandboxes:

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from o2c_cli import erp_client, stripe_client
+from o2c_cli import crm_setup, erp_client, stripe_client
 from o2c_cli.crm_scenarios import hubspot_deal, hubspot_us_deal, salesforce_opportunity, salesforce_stage
 from o2c_cli.http import Reply, request
 from o2c_cli.targets import local_target
@@ -510,7 +510,12 @@ def run_demo(state_dir: Path | None = None) -> int:
             f"  API {cloud.api_url}   AWS {cloud.aws_endpoint_url}   sandboxes {', '.join(cloud.sandboxes)}"
         )
         print(f"  function logs in {cloud.logs_dir}\n")
-        print("Stripe webhooks over HTTP:")
+        print("CRM setup, as a user runs it before deals are won (o2c setup crm):")
+        for status in crm_setup.setup_crm(local_target(state)):
+            print(f"  {status.line()}")
+            if not status.ok:
+                failures.append(f"o2c setup crm: {status.line()}")
+        print("\nStripe webhooks over HTTP:")
         _play(ctx, _stripe_steps(), failures)
         print("\nCRM and ERP webhooks over HTTP:")
         _play(ctx, _crm_steps(), failures)

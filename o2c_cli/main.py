@@ -70,6 +70,19 @@ def _parser() -> argparse.ArgumentParser:
     rs = with_target(sub.add_parser("resync", help="re-run the syncs of a deal, payment, refund or payout"))
     rs.add_argument("id")
 
+    setup = sub.add_parser("setup", help="vendor setup the hub needs")
+    setup_sub = setup.add_subparsers(dest="setup_command", required=True)
+    crm = with_target(
+        setup_sub.add_parser(
+            "crm",
+            help="create the HubSpot properties and deploy the Salesforce custom fields the hub reads and writes",
+        )
+    )
+    crm.add_argument("--check", action="store_true", help="only report what is missing; change nothing")
+    crm.add_argument(
+        "--only", choices=("hubspot", "salesforce"), help="one CRM (default: every CRM configured)"
+    )
+
     pend = sub.add_parser("pending", help="facts waiting for another fact (a refund before its invoice, ...)")
     pend_sub = pend.add_subparsers(dest="pending_command", required=True)
     with_target(pend_sub.add_parser("list", help="what waits, for what, since when"))
@@ -155,6 +168,17 @@ def main(argv: Sequence[str] | None = None) -> int:
             )
             print(after_sale.render(report, "json" if args.json else "csv" if args.csv else "table"))
             return 1 if report["exceptions"] else 0
+        if args.command == "setup":
+            from o2c_cli import crm_setup
+
+            target = resolve(args.stack, args.region)
+            crms = (args.only,) if args.only else ("hubspot", "salesforce")
+            statuses = crm_setup.crm_status(target, create=not args.check, crms=crms)
+            for field_status in statuses:
+                print(field_status.line())
+            bad = [s for s in statuses if s.state in (crm_setup.MISSING, crm_setup.MISMATCH)]
+            print(f"{len(bad)} CRM field(s) missing" if bad else "CRM fields: all present")
+            return 1 if bad else 0
         if args.command == "pending":
             from o2c_cli import pending
 

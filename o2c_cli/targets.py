@@ -32,6 +32,8 @@ class Target:
     event_bus_name: str = ""
     reconciler_function: str = ""
     pending_table: str = ""
+    #: the local cloud's ``local.json`` (sandbox URLs, secret ARNs, ...); empty for a deployed stack
+    local_info: dict[str, Any] = field(default_factory=dict)
 
     @property
     def is_local(self) -> bool:
@@ -74,6 +76,7 @@ def local_target(state_dir: Path | None = None) -> Target:
             cid: ConsumerQueues(queue_url=q["url"], dlq_url=resources["dlqs"][cid]["url"])
             for cid, q in resources["queues"].items()
         },
+        local_info=info,
     )
 
 

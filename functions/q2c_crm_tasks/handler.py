@@ -1,15 +1,26 @@
 """Quote-to-cash CRM steps: re-check a held deal after sales operations fixed it, and write the ERP order,
-invoice and payment status back onto the opportunity/deal."""
+invoice and payment status back onto the opportunity/deal.
+
+A write-back the CRM refuses (HubSpot ``PROPERTY_DOESNT_EXIST``, Salesforce ``INVALID_FIELD``: the hub's fields
+were never created there; or any other 4xx) does not end the execution ``Paid`` with nothing written: the step
+answers ``crmUpdated: false`` with the reason and the missing fields, counts ``CrmWriteBackRefused`` (alarmed),
+and the state machine puts the order on hold (``OrderOnHold``) and ends ``NeedsAttention``."""
 
 from __future__ import annotations
 
 from typing import Any
 
 from shared.config import csv_setting
+from shared.connectors.errors import AuthError, PermanentError, UnknownFields
 from shared.connectors.factories import crm_for
 from shared.o2c.steps import recheck_opportunity
 from shared.o2c.tasks import opportunity_of, task_handler
-from shared.observability import logger
+from shared.observability import MetricUnit, logger, metrics
+
+#: what the hub writes on a won deal, per CRM (HubSpot deal properties / Salesforce Opportunity fields);
+#: ``o2c setup crm`` creates them from vendor-specs/{hubspot/o2c-properties,salesforce/o2c-custom-fields}.json
+HUBSPOT_DEAL_PROPERTIES = ("o2c_erp_order_number", "o2c_erp_invoice_number", "o2c_payment_status")
+SALESFORCE_OPPORTUNITY_FIELDS = ("ERP_Order_Number__c", "ERP_Invoice_Number__c", "Payment_Status__c")
 
 
 def recheck(event: dict[str, Any]) -> dict[str, Any]:
@@ -33,25 +44,35 @@ def write_back(event: dict[str, Any]) -> dict[str, Any]:
     opportunity = opportunity_of(event)
     order, invoice = event["order"], event.get("invoice") or {}
     status = event.get("paymentStatus", "paid")
-    crm = crm_for(opportunity.crmSystem)
-    if opportunity.crmSystem == "hubspot":
-        crm.update_deal(
-            opportunity.opportunityId,
-            {
-                "o2c_erp_order_number": order.get("documentNumber") or order["erpOrderId"],
-                "o2c_erp_invoice_number": invoice.get("documentNumber") or invoice.get("erpInvoiceId") or "",
-                "o2c_payment_status": status,
-            },
+    system = opportunity.crmSystem
+    crm = crm_for(system)
+    order_number = order.get("documentNumber") or order["erpOrderId"]
+    invoice_number = invoice.get("documentNumber") or invoice.get("erpInvoiceId")
+    try:
+        if system == "hubspot":
+            crm.update_deal(
+                opportunity.opportunityId,
+                dict(zip(HUBSPOT_DEAL_PROPERTIES, (order_number, invoice_number or "", status), strict=True)),
+            )
+        else:
+            crm.update_opportunity(
+                opportunity.opportunityId,
+                dict(zip(SALESFORCE_OPPORTUNITY_FIELDS, (order_number, invoice_number, status), strict=True)),
+            )
+    except AuthError:
+        raise  # credentials: the step fails and is redriven once they are fixed
+    except PermanentError as exc:
+        missing = list(exc.fields) if isinstance(exc, UnknownFields) else []
+        reason = (
+            f"crm_write_back_refused: {system} has no {', '.join(missing)} (run o2c setup crm)"
+            if missing
+            else f"crm_write_back_refused: {system} answered {exc}"
         )
-    else:
-        crm.update_opportunity(
-            opportunity.opportunityId,
-            {
-                "ERP_Order_Number__c": order.get("documentNumber") or order["erpOrderId"],
-                "ERP_Invoice_Number__c": invoice.get("documentNumber") or invoice.get("erpInvoiceId"),
-                "Payment_Status__c": status,
-            },
+        metrics.add_metric(name="CrmWriteBackRefused", unit=MetricUnit.Count, value=1)
+        logger.error(
+            "CRM write-back refused", extra={"crm": system, "missingFields": missing, "error": str(exc)}
         )
+        return {"crmUpdated": False, "paymentStatus": status, "reason": reason, "missingFields": missing}
     return {"crmUpdated": True, "paymentStatus": status}
 
 

@@ -19,7 +19,7 @@ def _provider() -> SalesforceProvider:
         allowed_org_ids=csv_setting("SALESFORCE_ORG_IDS"),
         opportunities=salesforce_crm,
         closed_won_stages=csv_setting("SALESFORCE_CLOSED_WON_STAGES", "Closed Won"),
-        sessions=userinfo_organization(os.environ["SALESFORCE_LOGIN_URL"]) if verify_session else None,
+        sessions=userinfo_organization(os.environ["SALESFORCE_MY_DOMAIN_URL"]) if verify_session else None,
         require_client_cert=os.environ.get("SALESFORCE_REQUIRE_CLIENT_CERT", "false") == "true",
     )
 

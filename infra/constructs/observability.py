@@ -1,6 +1,7 @@
 """Alarms on every failure path (DLQ depth, schedule DLQs, function errors, facts waiting too long for what
-they depend on), published to an encrypted SNS topic that reaches people: the stage's alarm emails and, when
-configured, a Slack channel through AWS Chatbot (cdk.json → stages.<stage>)."""
+they depend on, CRM write-backs the CRM refused), published to an encrypted SNS topic that reaches people:
+the stage's alarm emails and, when configured, a Slack channel through AWS Chatbot (cdk.json →
+stages.<stage>)."""
 
 from __future__ import annotations
 
@@ -19,7 +20,7 @@ from aws_cdk import aws_sqs as sqs
 from constructs import Construct
 
 from infra.config import StageConfig
-from infra.topology import FACT_RELEASER, METRICS_NAMESPACE
+from infra.topology import CRM_TASKS, FACT_RELEASER, METRICS_NAMESPACE
 
 #: A fact that still waits after this long (a refund whose invoice never came, ...) needs a person.
 WAITING_FACT_ALARM_S = 86_400
@@ -114,6 +115,28 @@ class Alarms(Construct):
             treat_missing_data=cloudwatch.TreatMissingData.NOT_BREACHING,
         )
         waiting_too_long.add_alarm_action(action)
+
+        write_back_refused = cloudwatch.Alarm(
+            self,
+            "CrmWriteBackRefused",
+            alarm_description=(
+                "The CRM refused a quote-to-cash write-back (a HubSpot property or Salesforce field the hub writes "
+                "does not exist there): run o2c setup crm --stack <this stack>; the OrderOnHold event names the "
+                "deal, the missing fields and the ERP order to write back"
+            ),
+            metric=cloudwatch.Metric(
+                namespace=METRICS_NAMESPACE,
+                metric_name="CrmWriteBackRefused",
+                dimensions_map={"service": CRM_TASKS.service_name},
+                period=Duration.minutes(5),
+                statistic="Sum",
+            ),
+            threshold=1,
+            evaluation_periods=1,
+            comparison_operator=cloudwatch.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
+            treat_missing_data=cloudwatch.TreatMissingData.NOT_BREACHING,
+        )
+        write_back_refused.add_alarm_action(action)
 
     def _subscribe_people(self, config: StageConfig) -> None:
         for email in config.alarm_emails:

@@ -1,11 +1,22 @@
 """A Salesforce org on loopback: OAuth 2.0 client credentials, the REST calls
 ``shared.connectors.salesforce`` makes, and Outbound Messages (SOAP 1.1) when an Opportunity is won.
 
+A witness, not a mirror: the sObjects and their fields are those of ``vendor-specs/salesforce/
+sobjects-o2c-subset.jsforce.json`` (standard fields, with multi-currency and State/Country picklists turned on),
+and nothing from the hub is imported. The org starts WITHOUT custom fields: ``*__c`` fields exist once deployed
+through the Tooling API (``POST .../tooling/sobjects/CustomField``, what ``o2c setup crm`` does). Writing a field
+the org does not have answers 400 ``[{"errorCode": "INVALID_FIELD", ...}]``; a field that cannot be written,
+``INVALID_FIELD_FOR_INSERT_UPDATE``; a record read answers every field of the sObject, and only those.
+
 Vendor API (login and instance are the same server; the token's ``instance_url`` is ``url``):
 - ``POST /services/oauth2/token`` (form ``grant_type=client_credentials``, ``client_id``, ``client_secret``);
   wrong credentials → 400 ``{"error": "invalid_client", ...}`` as Salesforce answers
 - ``GET /services/data/vXX.X/sobjects/{Opportunity|Account|Contact}/{id}[?fields=A,B]``
 - ``PATCH /services/data/vXX.X/sobjects/Opportunity/{id}`` → 204
+- ``POST /services/data/vXX.X/sobjects/Task`` → 201; upsert ``PATCH .../sobjects/Task/{ExternalIdField}/{value}``
+  → 201 ``created: true`` / 200 ``created: false`` (404 ``NOT_FOUND`` when the field is not an external id)
+- ``GET /services/data/vXX.X/sobjects/{Object}/describe``; Tooling API
+  ``POST /services/data/vXX.X/tooling/sobjects/CustomField`` ``{"FullName": "Object.Name__c", "Metadata": {...}}``
 - ``GET /services/data/vXX.X/query?q=SELECT ... FROM OpportunityLineItem|OpportunityContactRole WHERE
   OpportunityId = '<id>'`` (anything else → 400 MALFORMED_QUERY), paged by ``query_page_size`` with
   ``nextRecordsUrl`` → ``GET /services/data/vXX.X/query/{cursor}``
@@ -23,11 +34,14 @@ from __future__ import annotations
 
 import copy
 import itertools
+import json
 import random
 import re
 import secrets
+import time
 from datetime import UTC, date, datetime
 from decimal import Decimal
+from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs
 from xml.sax.saxutils import escape
@@ -45,6 +59,7 @@ _PREFIX = {
     "Product2": "01t",
     "User": "005",
     "Task": "00T",
+    "CustomField": "00N",
     "Notification": "04l",
     "Action": "04k",
 }
@@ -59,7 +74,30 @@ _SOQL_OBJECTS = {
     "opportunitylineitem": "OpportunityLineItem",
     "opportunitycontactrole": "OpportunityContactRole",
 }
-_READ_ONLY = {"Id", "IsWon", "IsClosed", "IsDeleted", "CreatedDate", "LastModifiedDate", "SystemModstamp"}
+SCHEMA_PATH = (
+    Path(__file__).resolve().parents[2] / "vendor-specs" / "salesforce" / "sobjects-o2c-subset.jsforce.json"
+)
+SCHEMA: dict[str, Any] = json.loads(SCHEMA_PATH.read_text(encoding="utf-8"))
+#: org features this sandbox org has turned on (their fields exist)
+ORG_FEATURES = ("multiCurrency", "stateAndCountryPicklists")
+#: Metadata API field types the Tooling API takes for a CustomField, and the describe type each becomes
+_CUSTOM_TYPES = {
+    "Text": "string",
+    "TextArea": "textarea",
+    "LongTextArea": "textarea",
+    "Number": "double",
+    "Currency": "currency",
+    "Percent": "percent",
+    "Checkbox": "boolean",
+    "Date": "date",
+    "DateTime": "datetime",
+    "Email": "email",
+    "Phone": "phone",
+    "Url": "url",
+    "Picklist": "picklist",
+}
+_CUSTOM_NAME = re.compile(r"^[A-Za-z][A-Za-z0-9]*(?:_[A-Za-z0-9]+)*__c$")
+_DATE_FIELDS = {"CloseDate", "ActivityDate", "ServiceDate", "Birthdate", "RecurrenceStartDateOnly"}
 _NOT_FOUND = [{"errorCode": "NOT_FOUND", "message": "The requested resource does not exist"}]
 
 OUTBOUND_MESSAGE = """<?xml version="1.0" encoding="UTF-8"?>
@@ -151,10 +189,16 @@ class SalesforceSandbox(Sandbox):
         }
         self._cursors: dict[str, list[dict[str, Any]]] = {}
         self._tasks: list[dict[str, Any]] = []
+        self._late_replies: list[float] = []
+        #: deployed custom fields: sObject → field name → describe entry (Activity's go to Task)
+        self._custom: dict[str, dict[str, dict[str, Any]]] = {name: {} for name in SCHEMA["sobjects"]}
         self.api_routes += [
             ("POST", re.compile(r"^/services/oauth2/token$"), self._token),
+            ("GET", re.compile(rf"^{_V}/sobjects/(\w+)/describe/?$"), self._describe),
+            ("POST", re.compile(rf"^{_V}/tooling/sobjects/CustomField/?$"), self._create_custom_field),
             ("GET", re.compile(rf"^{_V}/sobjects/(Opportunity|Account|Contact)/{_ID}$"), self._get_sobject),
             ("PATCH", re.compile(rf"^{_V}/sobjects/(Opportunity)/{_ID}$"), self._patch_sobject),
+            ("PATCH", re.compile(rf"^{_V}/sobjects/Task/(\w+__c)/([^/]+)$"), self._upsert_task),
             ("GET", re.compile(rf"^{_V}/query/?$"), self._query),
             ("POST", re.compile(rf"^{_V}/sobjects/Task/?$"), self._create_task),
             ("GET", re.compile(rf"^{_V}/query/([0-9A-Za-z]+-[0-9]+)$"), self._query_more),
@@ -181,13 +225,19 @@ class SalesforceSandbox(Sandbox):
         close_date: str | None = None,
         owner_id: str | None = None,
     ) -> str:
-        """An Opportunity with its Account, contacts (with roles) and line items, all by Salesforce field
-        names: account ``Name``, ``BillingStreet`` ... ``BillingCountryCode``, ``Website``, ``Tax_Id__c``,
-        ``O2C_Region__c``; contact ``FirstName``, ``LastName``, ``Email`` (+ ``Role``, ``IsPrimary``);
-        line ``Name``, ``ProductCode``, ``Quantity``, ``UnitPrice`` (+ ``TotalPrice``, ``Product2Id``).
+        """An Opportunity with its Account, contacts (with roles) and line items, as a user enters them, all by
+        the org's field names: account ``Name``, ``BillingStreet`` ... ``BillingCountryCode``, ``Website`` and
+        custom fields once deployed (``Tax_Id__c``, ``O2C_Region__c``); contact ``FirstName``, ``LastName``,
+        ``Email`` (+ ``Role``, ``IsPrimary``); line ``Name``, ``ProductCode``, ``Quantity``, ``UnitPrice``
+        (+ ``TotalPrice``, ``Product2Id``). A field the org does not have raises ``ValueError``.
         Returns the 18-character Opportunity id."""
         now = _rest_time(datetime.now(UTC))
         with self._lock:
+            self._check_fields("Account", account)
+            for person in contacts:
+                self._check_fields(
+                    "Contact", {k: v for k, v in person.items() if k not in ("Role", "IsPrimary")}
+                )
             account_id = self._new_id("Account")
             self._records["Account"][account_id] = self._record(
                 "Account",
@@ -203,8 +253,6 @@ class SalesforceSandbox(Sandbox):
                     "BillingCountryCode": None,
                     "Website": None,
                     "CurrencyIsoCode": currency,
-                    "Tax_Id__c": None,
-                    "O2C_Region__c": None,
                     "OwnerId": owner_id or self.owner_id,
                     **account,
                 },
@@ -325,6 +373,21 @@ class SalesforceSandbox(Sandbox):
         ).encode()
         return self.post_webhook(body, {"Content-Type": "text/xml; charset=utf-8", "SOAPAction": '""'})
 
+    def field_names(self, sobject: str) -> list[str]:
+        """Every field the org has on ``sobject`` (standard, org-feature and deployed custom fields)."""
+        with self._lock:
+            return sorted(self._fields(sobject))
+
+    def clear_requests(self) -> None:
+        """Forget the request log (e.g. after a test's setup calls)."""
+        with self._lock:
+            self._requests.clear()
+
+    def answer_late_next(self, delay_s: float) -> None:
+        """Carry out the next API request, then wait ``delay_s`` before answering (a timeout after the fact)."""
+        with self._lock:
+            self._late_replies.append(float(delay_s))
+
     def expire_tokens(self) -> int:
         """Revoke every issued access token (the next data call answers 401 INVALID_SESSION_ID)."""
         with self._lock:
@@ -341,6 +404,61 @@ class SalesforceSandbox(Sandbox):
             n, r = divmod(n, 62)
             digits = _ALPHABET[r] + digits
         return to_18(_PREFIX[sobject] + "5g0000" + digits)
+
+    def _fields(self, sobject: str) -> dict[str, dict[str, Any]]:
+        """Field name → jsforce-style spec (``type``, ``nullable``) or a custom field's describe entry."""
+        spec = SCHEMA["sobjects"][sobject]
+        fields: dict[str, dict[str, Any]] = dict(spec["fields"])
+        for feature in ORG_FEATURES:
+            fields.update(SCHEMA["orgFeatureFields"][feature]["fields"].get(sobject, {}))
+        fields.update(self._custom.get(sobject, {}))
+        return fields
+
+    def _read_only(self, sobject: str) -> set[str]:
+        listed = SCHEMA["readOnlyFields"]
+        return {*listed["*"], *listed.get(sobject, [])}
+
+    def _check_fields(self, sobject: str, fields: dict[str, Any]) -> None:
+        known = self._fields(sobject)
+        for name in fields:
+            if name not in known:
+                raise ValueError(f"No such column '{name}' on sobject of type {sobject}")
+
+    def _write_errors(self, sobject: str, fields: dict[str, Any]) -> Reply | None:
+        """Salesforce's 400 for a create/update body naming a field the org does not have or cannot write."""
+        known, read_only = self._fields(sobject), self._read_only(sobject)
+        for name, value in fields.items():
+            if name not in known:
+                return self.error_reply(
+                    400, f"No such column '{name}' on sobject of type {sobject}", "INVALID_FIELD"
+                )
+            if isinstance(value, dict | list):
+                return self.error_reply(400, f"Cannot deserialize value of {name}", "JSON_PARSER_ERROR")
+        refused = [name for name in fields if name in read_only]
+        if refused:
+            return json_reply(
+                400,
+                [
+                    {
+                        "message": f"Unable to create/update fields: {', '.join(refused)}. Please check the "
+                        "security settings of this field and verify that it is read/write for your profile or "
+                        "permission set.",
+                        "errorCode": "INVALID_FIELD_FOR_INSERT_UPDATE",
+                        "fields": refused,
+                    }
+                ],
+            )
+        return None
+
+    def _full(self, sobject: str, record: dict[str, Any]) -> dict[str, Any]:
+        """The record as the REST API answers it: every field of the sObject (null when unset), nothing else."""
+        out: dict[str, Any] = {"attributes": dict(record["attributes"])}
+        for name, spec in self._fields(sobject).items():
+            if spec.get("type") == "Address":
+                out[name] = _address(record, name.removesuffix("Address"))
+            else:
+                out[name] = record.get(name)
+        return out
 
     def _record(self, sobject: str, record_id: str, fields: dict[str, Any], now: str) -> dict[str, Any]:
         return {
@@ -389,7 +507,14 @@ class SalesforceSandbox(Sandbox):
                     self._requests.append(f"{request.method} {request.path}")
             if not valid:
                 return self.error_reply(401)
-        return super().dispatch(request)
+        late = None
+        if not request.path.startswith("/_sandbox"):
+            with self._lock:
+                late = self._late_replies.pop(0) if self._late_replies else None
+        reply = super().dispatch(request)
+        if late:
+            time.sleep(late)
+        return reply
 
     def _token(self, request: Request, match: re.Match[str]) -> Reply:
         form = {k: v[0] for k, v in parse_qs(request.body.decode("utf-8", "replace")).items()}
@@ -428,7 +553,7 @@ class SalesforceSandbox(Sandbox):
             found = self._find(sobject, record_id)
             if found is None:
                 return json_reply(404, _NOT_FOUND)
-            record = copy.deepcopy(self._records[sobject][found])
+            record = copy.deepcopy(self._full(sobject, self._records[sobject][found]))
         wanted = [f.strip() for f in request.query.get("fields", "").split(",") if f.strip()]
         if wanted:
             unknown = [f for f in wanted if f not in record]
@@ -448,14 +573,156 @@ class SalesforceSandbox(Sandbox):
 
     def _create_task(self, request: Request, match: re.Match[str]) -> Reply:
         fields = request.json()
-        if not isinstance(fields, dict) or not fields.get("Subject"):
-            return self.error_reply(400, "Required fields are missing: [Subject]", "REQUIRED_FIELD_MISSING")
+        if not isinstance(fields, dict):
+            return self.error_reply(400, "Json Deserialization failed", "JSON_PARSER_ERROR")
         with self._lock:
-            if fields.get("WhatId") and self._find("Opportunity", str(fields["WhatId"])) is None:
-                return self.error_reply(400, "WhatId: id value of incorrect type", "MALFORMED_ID")
-            task_id = self._new_id("Task")
-            self._tasks.append({"Id": task_id, **fields})
+            refused = self._task_refusal(fields)
+            if refused is not None:
+                return refused
+            task_id = self._new_task(fields)
         return json_reply(201, {"id": task_id, "success": True, "errors": []})
+
+    def _task_refusal(self, fields: dict[str, Any]) -> Reply | None:
+        refused = self._write_errors("Task", fields)
+        if refused is not None:
+            return refused
+        if fields.get("WhatId") and self._find("Opportunity", str(fields["WhatId"])) is None:
+            return self.error_reply(400, "WhatId: id value of incorrect type", "MALFORMED_ID")
+        return None
+
+    def _new_task(self, fields: dict[str, Any]) -> str:
+        task_id = self._new_id("Task")
+        self._tasks.append({"Id": task_id, "Status": "Not Started", "Priority": "Normal", **fields})
+        return task_id
+
+    def _upsert_task(self, request: Request, match: re.Match[str]) -> Reply:
+        """Upsert by external id: one Task per key value, however often the request is sent."""
+        field, value = match.group(2), match.group(3)
+        fields = request.json()
+        if not isinstance(fields, dict):
+            return self.error_reply(400, "Json Deserialization failed", "JSON_PARSER_ERROR")
+        with self._lock:
+            spec = self._fields("Task").get(field)
+            if spec is None or not spec.get("externalId"):
+                return json_reply(
+                    404,
+                    [
+                        {
+                            "errorCode": "NOT_FOUND",
+                            "message": f"Provided external ID field does not exist or is not accessible: {field}",
+                        }
+                    ],
+                )
+            if field in fields and str(fields[field]) != value:
+                return self.error_reply(
+                    400, f"The value of {field} in the body does not match the URL", "INVALID_FIELD"
+                )
+            refused = self._task_refusal(fields)
+            if refused is not None:
+                return refused
+            existing = [t for t in self._tasks if str(t.get(field)) == value]
+            if len(existing) > 1:
+                return json_reply(300, [f"/services/data/v62.0/sobjects/Task/{t['Id']}" for t in existing])
+            if existing:
+                existing[0].update(fields)
+                return json_reply(
+                    200, {"id": existing[0]["Id"], "success": True, "errors": [], "created": False}
+                )
+            task_id = self._new_task({**fields, field: value})
+        return json_reply(201, {"id": task_id, "success": True, "errors": [], "created": True})
+
+    # --- metadata: describe and the Tooling API -------------------------------------------------------
+
+    def _describe(self, request: Request, match: re.Match[str]) -> Reply:
+        sobject = match.group(2)
+        if sobject not in SCHEMA["sobjects"]:
+            return self.error_reply(404, f"The requested resource does not exist: {sobject}", "NOT_FOUND")
+        with self._lock:
+            read_only = self._read_only(sobject)
+            fields = []
+            for name, spec in self._fields(sobject).items():
+                if spec.get("custom"):
+                    fields.append(copy.deepcopy(spec))
+                    continue
+                fields.append(
+                    {
+                        "name": name,
+                        "label": name,
+                        "type": _describe_type(name, spec, sobject),
+                        "custom": False,
+                        "externalId": False,
+                        "unique": False,
+                        "nillable": bool(spec.get("nullable")),
+                        "createable": name not in read_only,
+                        "updateable": name not in read_only,
+                    }
+                )
+        return json_reply(
+            200,
+            {
+                "name": sobject,
+                "label": sobject,
+                "custom": False,
+                "createable": True,
+                "updateable": True,
+                "urls": {"describe": f"/services/data/v62.0/sobjects/{sobject}/describe"},
+                "fields": fields,
+            },
+        )
+
+    def _create_custom_field(self, request: Request, match: re.Match[str]) -> Reply:
+        body = request.json()
+        if not isinstance(body, dict) or not isinstance(body.get("Metadata"), dict):
+            return self.error_reply(400, "Metadata: required field missing", "REQUIRED_FIELD_MISSING")
+        unknown = sorted(set(body) - {"FullName", "Metadata"})
+        if unknown:
+            return self.error_reply(
+                400, f"No such column '{unknown[0]}' on sobject of type CustomField", "INVALID_FIELD"
+            )
+        full_name, meta = str(body.get("FullName") or ""), body["Metadata"]
+        sobject, _, name = full_name.partition(".")
+        targets = ["Task"] if sobject == "Activity" else [sobject]
+        if not name or not all(t in SCHEMA["sobjects"] for t in targets):
+            return self.error_reply(400, f"Cannot find entity: {sobject}", "INVALID_INPUT")
+        if not _CUSTOM_NAME.match(name) or len(name) > 43:
+            return self.error_reply(
+                400,
+                f"The API name {name} is not valid: it must end in __c and hold letters, digits, _",
+                "INVALID_INPUT",
+            )
+        kind = meta.get("type")
+        if kind not in _CUSTOM_TYPES:
+            return self.error_reply(
+                400,
+                f"type: bad value for restricted picklist field: {kind}",
+                "INVALID_OR_NULL_FOR_RESTRICTED_PICKLIST",
+            )
+        if not meta.get("label"):
+            return self.error_reply(400, "Required fields are missing: [Label]", "REQUIRED_FIELD_MISSING")
+        if kind == "Text" and not 1 <= int(meta.get("length") or 0) <= 255:
+            return self.error_reply(
+                400, "Length: the length must be between 1 and 255", "FIELD_INTEGRITY_EXCEPTION"
+            )
+        with self._lock:
+            if any(name in self._fields(t) for t in targets):
+                return self.error_reply(
+                    400, f"There's already a field named {name} on {sobject}.", "DUPLICATE_DEVELOPER_NAME"
+                )
+            field_id = self._new_id("CustomField")
+            for target in targets:
+                self._custom[target][name] = {
+                    "name": name,
+                    "label": str(meta["label"]),
+                    "type": _CUSTOM_TYPES[kind],
+                    "length": int(meta.get("length") or 0),
+                    "custom": True,
+                    "externalId": bool(meta.get("externalId", False)),
+                    "unique": bool(meta.get("unique", False)),
+                    "nillable": not meta.get("required", False),
+                    "createable": True,
+                    "updateable": True,
+                }
+        return json_reply(201, {"id": field_id, "success": True, "errors": [], "warnings": [], "infos": []})
 
     def _patch_sobject(self, request: Request, match: re.Match[str]) -> Reply:
         sobject, record_id = match.group(2), match.group(3)
@@ -467,17 +734,9 @@ class SalesforceSandbox(Sandbox):
             if found is None:
                 return json_reply(404, _NOT_FOUND)
             record = self._records[sobject][found]
-            for name, value in fields.items():
-                if name in _READ_ONLY:
-                    return self.error_reply(
-                        400, f"Unable to create/update fields: {name}.", "INVALID_FIELD_FOR_INSERT_UPDATE"
-                    )
-                if name not in record and not name.endswith("__c"):
-                    return self.error_reply(
-                        400, f"No such column '{name}' on sobject of type {sobject}", "INVALID_FIELD"
-                    )
-                if isinstance(value, dict | list):
-                    return self.error_reply(400, f"Cannot deserialize value of {name}", "JSON_PARSER_ERROR")
+            refused = self._write_errors(sobject, fields)
+            if refused is not None:
+                return refused
             record.update(fields)
             record["LastModifiedDate"] = record["SystemModstamp"] = _rest_time(datetime.now(UTC))
         return Reply(204)
@@ -531,15 +790,15 @@ class SalesforceSandbox(Sandbox):
                 if relation != "Contact" or "ContactId" not in row:
                     raise LookupError(name)
                 related = self._records["Contact"].get(str(related_id))
+                if sub not in self._fields("Contact"):
+                    raise LookupError(name)
                 if related is None:
                     out[relation] = None
                     continue
-                if sub not in related:
-                    raise LookupError(name)
                 target = out.setdefault(relation, {"attributes": dict(related["attributes"])})
-                target[sub] = related[sub]
-            elif name in row:
-                out[name] = row[name]
+                target[sub] = related.get(sub)
+            elif name in self._fields(sobject):
+                out[name] = row.get(name)
             else:
                 raise LookupError(name)
         return out
@@ -561,3 +820,37 @@ class SalesforceSandbox(Sandbox):
 
     def _c_expire(self, request: Request, match: re.Match[str]) -> Reply:
         return json_reply(200, {"expired": self.expire_tokens()})
+
+
+def _describe_type(name: str, spec: dict[str, Any], sobject: str) -> str:
+    kind = spec.get("type")
+    if name == "Id":
+        return "id"
+    if kind == "boolean":
+        return "boolean"
+    if kind == "number":
+        return "double"
+    if kind == "Address":
+        return "address"
+    if kind == "DateString":
+        return "date" if name in _DATE_FIELDS else "datetime"
+    parents = SCHEMA["sobjects"][sobject].get("parentReferences") or {}
+    if name.endswith("Id") and name.removesuffix("Id") in parents:
+        return "reference"
+    return "string"
+
+
+def _address(record: dict[str, Any], prefix: str) -> dict[str, Any] | None:
+    parts = {
+        "street": record.get(f"{prefix}Street"),
+        "city": record.get(f"{prefix}City"),
+        "state": record.get(f"{prefix}State"),
+        "stateCode": record.get(f"{prefix}StateCode"),
+        "postalCode": record.get(f"{prefix}PostalCode"),
+        "country": record.get(f"{prefix}Country"),
+        "countryCode": record.get(f"{prefix}CountryCode"),
+        "latitude": record.get(f"{prefix}Latitude"),
+        "longitude": record.get(f"{prefix}Longitude"),
+        "geocodeAccuracy": record.get(f"{prefix}GeocodeAccuracy"),
+    }
+    return parts if any(v is not None for v in parts.values()) else None

@@ -42,13 +42,22 @@ class TransientError(ConnectorError):
 
 class PermanentError(ConnectorError):
     """Not retryable: the vendor rejected the request (4xx other than 408/429), or its answer is unusable.
-    ``status`` is the HTTP status, or None when the failure was found before or after the HTTP exchange."""
+    ``status`` is the HTTP status, or None when the failure was found before or after the HTTP exchange.
+    ``vendor_errors`` holds the vendor's own error entries (HubSpot's ``errors[]``, Salesforce's error array),
+    for a connector that needs to tell which fields were refused."""
 
     def __init__(
-        self, message: str, *, status: int | None = None, code: str | None = None, detail: str | None = None
+        self,
+        message: str,
+        *,
+        status: int | None = None,
+        code: str | None = None,
+        detail: str | None = None,
+        vendor_errors: tuple[dict[str, object], ...] = (),
     ) -> None:
         super().__init__(message, code=code, detail=detail)
         self.status = status
+        self.vendor_errors = vendor_errors
 
 
 class NotFound(PermanentError):
@@ -57,6 +66,17 @@ class NotFound(PermanentError):
 
 class AuthError(PermanentError):
     """401/403, or the OAuth token endpoint refused the client credentials."""
+
+
+class UnknownFields(PermanentError):
+    """The CRM refused a write because fields/properties it names do not exist there (HubSpot
+    ``PROPERTY_DOESNT_EXIST``, Salesforce ``INVALID_FIELD``): a setup step is missing (``o2c setup crm``)."""
+
+    def __init__(
+        self, message: str, *, fields: tuple[str, ...], status: int | None = 400, code: str | None = None
+    ) -> None:
+        super().__init__(message, status=status, code=code)
+        self.fields = fields
 
 
 class InvalidRecord(PermanentError):

@@ -18,8 +18,14 @@ def salesforce_crm() -> Any:
     def credentials() -> dict[str, Any]:
         return secret_json("SALESFORCE_CREDENTIALS_ARN")
 
+    my_domain = os.environ.get("SALESFORCE_MY_DOMAIN_URL", "")
+    if not my_domain:
+        raise ValueError(
+            "SALESFORCE_MY_DOMAIN_URL is not set: give the stage its salesforceMyDomainUrl "
+            "(https://<your-domain>.my.salesforce.com) in cdk.json"
+        )
     return SalesforceCrm(
-        login_url=os.environ["SALESFORCE_LOGIN_URL"],
+        my_domain,
         client_id=str(credentials()["client_id"]),
         client_secret=lambda: str(credentials()["client_secret"]),
     )

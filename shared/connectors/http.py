@@ -12,7 +12,8 @@
   or a token.
 
 Every request is retried on transient failures, so use it for reads and idempotent writes (GET, PUT,
-PATCH, DELETE, the vendors' batch *reads* and OAuth token requests).
+PATCH, DELETE, the vendors' batch *reads* and OAuth token requests). A POST the vendor does not make
+idempotent is sent with ``max_attempts=1`` inside ``retrying``, after looking for an earlier attempt's result.
 """
 
 from __future__ import annotations
@@ -24,13 +25,14 @@ import time
 from collections.abc import Callable, Mapping
 from decimal import Decimal
 from email.utils import parsedate_to_datetime
-from typing import Any
+from typing import Any, TypeVar
 from urllib.parse import quote, urlencode, urlsplit
 
 from shared.connectors.errors import AuthError, ConnectorError, NotFound, PermanentError, TransientError
 from shared.connectors.retry import with_retries
 
 log = logging.getLogger("o2c.connectors.http")
+T = TypeVar("T")
 
 USER_AGENT = "o2c-hub-connectors/1"
 _DETAIL_LIMIT = 300
@@ -69,6 +71,16 @@ def parse_retry_after(value: str | None, *, now: Callable[[], float] = time.time
     return max(0.0, seconds)
 
 
+def _vendor_entries(body: bytes) -> tuple[dict[str, Any], ...]:
+    """The vendor's error entries: Salesforce's JSON array, HubSpot's ``errors[]`` (at most 20)."""
+    try:
+        data = jsonlib.loads(body)
+    except ValueError:
+        return ()
+    entries = data if isinstance(data, list) else (data.get("errors") if isinstance(data, dict) else None)
+    return tuple(e for e in (entries or [])[:20] if isinstance(e, dict))
+
+
 def _vendor_error(body: bytes) -> tuple[str | None, str | None]:
     """(code, message) from the vendors' error shapes: HubSpot ``{"category"|"errorType", "message"}``,
     Salesforce ``[{"errorCode", "message"}]``, OAuth ``{"error", "error_description"}``."""
@@ -99,11 +111,12 @@ def classify(status: int, *, what: str, body: bytes, retry_after: float | None) 
         return TransientError(
             message, status=status, retry_after=retry_after or 3600.0, code=code, detail=detail
         )
+    entries = _vendor_entries(body)
     if status in (401, 403):
-        return AuthError(message, status=status, code=code, detail=detail)
+        return AuthError(message, status=status, code=code, detail=detail, vendor_errors=entries)
     if status == 404:
-        return NotFound(message, status=status, code=code, detail=detail)
-    return PermanentError(message, status=status, code=code, detail=detail)
+        return NotFound(message, status=status, code=code, detail=detail, vendor_errors=entries)
+    return PermanentError(message, status=status, code=code, detail=detail, vendor_errors=entries)
 
 
 class JsonHttp:
@@ -142,8 +155,10 @@ class JsonHttp:
         query: Mapping[str, str] | None = None,
         json: Any = None,
         form: Mapping[str, str] | None = None,
+        max_attempts: int | None = None,
     ) -> Any:
-        """Send, retry transient failures, and return the decoded JSON (None for an empty body)."""
+        """Send, retry transient failures, and return the decoded JSON (None for an empty body).
+        ``max_attempts=1`` for a write the vendor does not make idempotent (see ``retrying``)."""
         if json is not None and form is not None:
             raise ValueError("send either json or form, not both")
         method = method.upper()
@@ -158,6 +173,18 @@ class JsonHttp:
 
         return with_retries(
             lambda: self._once(method, url, what, body, content_type),
+            what=what,
+            max_attempts=max_attempts or self._max_attempts,
+            base_backoff_s=self._base_backoff_s,
+            max_wait_s=self._max_retry_wait_s,
+            sleep=self._sleep,
+        )
+
+    def retrying(self, attempt_once: Callable[[], T], *, what: str) -> T:
+        """``attempt_once`` under this client's retry policy: for a non-idempotent write made safe by the
+        caller (look for the result of an earlier attempt, then send once), retried as a whole."""
+        return with_retries(
+            attempt_once,
             what=what,
             max_attempts=self._max_attempts,
             base_backoff_s=self._base_backoff_s,

@@ -4,7 +4,12 @@ Calls, as HubSpot documents them:
 - ``GET /crm/v3/objects/deals/{id}?properties=...&associations=companies,contacts,line_items``
 - ``POST /crm/v3/objects/{companies|contacts|line_items}/batch/read`` ``{"properties", "inputs": [{"id"}]}``
   (100 ids per call; 207 multi-status when some ids are gone: those are skipped)
-- ``PATCH /crm/v3/objects/deals/{id}`` ``{"properties": {...}}``
+- ``PATCH /crm/v3/objects/deals/{id}`` ``{"properties": {...}}``; a property the portal does not have is
+  refused (400 ``PROPERTY_DOESNT_EXIST``) and raised as ``UnknownFields`` naming it
+- ``POST /crm/v3/objects/tasks`` (task → deal, association type 216): HubSpot does not make it idempotent,
+  so a retry first searches (``POST /crm/v3/objects/tasks/search``) for the task an earlier attempt may have
+  created, by its subject (which carries the idempotency key) and its deal, and sends the POST once per attempt
+- ``GET|POST /crm/v3/properties/{objectType}[/{name}]`` for ``o2c setup crm``
 
 HubSpot property values are strings; money is parsed from them exactly (``from_major``). The deal's
 currency is ``deal_currency_code`` (multi-currency portals), else the company's ``currency``, else the
@@ -19,7 +24,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from shared.connectors import _values as v
-from shared.connectors.errors import InvalidRecord, NotFound
+from shared.connectors.errors import InvalidRecord, NotFound, PermanentError, UnknownFields
 from shared.connectors.http import JsonHttp
 from shared.crm.closed_won import DealState
 from shared.crm.models import Account, Address, Contact, CrmOpportunity, LineItem
@@ -139,17 +144,38 @@ class HubSpotCrm:
     def update_deal(self, deal_id: str, properties: Mapping[str, str]) -> None:
         """Write properties back on the deal (e.g. the ERP order number). Values are sent as strings."""
         deal_id = _object_id(deal_id, "deal id")
-        self._http.request(
-            "PATCH",
-            f"/crm/v3/objects/deals/{deal_id}",
-            json={"properties": {k: ("" if val is None else str(val)) for k, val in properties.items()}},
-        )
+        try:
+            self._http.request(
+                "PATCH",
+                f"/crm/v3/objects/deals/{deal_id}",
+                json={"properties": {k: ("" if val is None else str(val)) for k, val in properties.items()}},
+            )
+        except PermanentError as exc:
+            missing = _missing_properties(exc)
+            if not missing:
+                raise
+            raise UnknownFields(
+                f"HubSpot has no deal properties {', '.join(missing)} (create them: o2c setup crm)",
+                fields=missing,
+                status=exc.status,
+                code=exc.code,
+            ) from exc
 
     def create_task(
-        self, deal_id: str, *, subject: str, body: str, due: datetime, owner_id: str | None
+        self,
+        deal_id: str,
+        *,
+        subject: str,
+        body: str,
+        due: datetime,
+        owner_id: str | None,
+        idempotency_key: str,
     ) -> str:
-        """A task on the deal for its owner (``POST /crm/v3/objects/tasks``, associated to the deal)."""
+        """A task on the deal for its owner (``POST /crm/v3/objects/tasks``, associated to the deal), created
+        once per ``idempotency_key`` however often this is retried: the key ends the subject, and every attempt
+        first looks for a task of the deal with that subject."""
         deal_id = _object_id(deal_id, "deal id")
+        subject = f"{subject} [{idempotency_key}]"
         properties = {
             "hs_task_subject": subject,
             "hs_task_body": body,
@@ -159,21 +185,63 @@ class HubSpotCrm:
         }
         if owner_id:
             properties["hubspot_owner_id"] = str(owner_id)
+        create = {
+            "properties": properties,
+            # 216: HubSpot-defined association type task → deal
+            "associations": [
+                {
+                    "to": {"id": deal_id},
+                    "types": [{"associationCategory": "HUBSPOT_DEFINED", "associationTypeId": 216}],
+                }
+            ],
+        }
+
+        def attempt() -> str:
+            earlier = self.find_task(deal_id, subject)
+            if earlier is not None:
+                return earlier
+            answer = self._http.request("POST", "/crm/v3/objects/tasks", json=create, max_attempts=1)
+            return str(answer["id"])
+
+        return self._http.retrying(attempt, what="POST /crm/v3/objects/tasks")
+
+    def find_task(self, deal_id: str, subject: str) -> str | None:
+        """The id of a task of the deal with exactly this subject, if there is one."""
         answer = self._http.request(
             "POST",
-            "/crm/v3/objects/tasks",
+            "/crm/v3/objects/tasks/search",
             json={
-                "properties": properties,
-                # 216: HubSpot-defined association type task → deal
-                "associations": [
+                "filterGroups": [
                     {
-                        "to": {"id": deal_id},
-                        "types": [{"associationCategory": "HUBSPOT_DEFINED", "associationTypeId": 216}],
+                        "filters": [
+                            {"propertyName": "hs_task_subject", "operator": "EQ", "value": subject},
+                            {"propertyName": "associations.deal", "operator": "EQ", "value": deal_id},
+                        ]
                     }
                 ],
+                "properties": ["hs_task_subject"],
+                "limit": 1,
             },
+            max_attempts=1,
         )
-        return str(answer["id"])
+        results = (answer or {}).get("results") or []
+        return str(results[0]["id"]) if results else None
+
+    # --- properties (o2c setup crm) ----------------------------------------------------------------
+
+    def get_property(self, object_type: str, name: str) -> dict[str, Any] | None:
+        """The portal's property definition, or None when the portal has no such property."""
+        try:
+            answer = self._http.request("GET", f"/crm/v3/properties/{object_type}/{name}")
+        except NotFound:
+            return None
+        return dict(answer or {})
+
+    def create_property(self, object_type: str, definition: Mapping[str, Any]) -> dict[str, Any]:
+        """``POST /crm/v3/properties/{objectType}`` with a ``PropertyCreate`` body."""
+        return dict(
+            self._http.request("POST", f"/crm/v3/properties/{object_type}", json=dict(definition)) or {}
+        )
 
     def _batch_read(
         self, object_type: str, ids: list[str], properties: Iterable[str]
@@ -190,6 +258,21 @@ class HubSpotCrm:
             for record in (answer or {}).get("results") or []:
                 found[str(record.get("id"))] = record
         return [found[i] for i in ids if i in found]
+
+
+def _missing_properties(exc: PermanentError) -> tuple[str, ...]:
+    """Names HubSpot reports as ``PROPERTY_DOESNT_EXIST`` in a 400 ``VALIDATION_ERROR``."""
+    if exc.status != 400:
+        return ()
+    names: list[str] = []
+    for entry in exc.vendor_errors:
+        if entry.get("code") != "PROPERTY_DOESNT_EXIST":
+            continue
+        context = entry.get("context") or {}
+        for name in (context.get("propertyName") if isinstance(context, dict) else None) or []:
+            if str(name) not in names:
+                names.append(str(name))
+    return tuple(names)
 
 
 def _instant(value: object) -> datetime | None:

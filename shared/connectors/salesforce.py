@@ -1,12 +1,20 @@
 """Salesforce (REST API, OAuth 2.0 client credentials): a won Opportunity → ``CrmOpportunity``; write-back.
 
-- Token: ``POST {login_url}/services/oauth2/token`` (form ``grant_type=client_credentials``, ``client_id``,
-  ``client_secret``) → ``{"access_token", "instance_url", ...}``. Cached per process; a 401 from the data
+- Token: ``POST {my_domain_url}/services/oauth2/token`` (form ``grant_type=client_credentials``,
+  ``client_id``, ``client_secret``) → ``{"access_token", "instance_url", ...}``. Salesforce serves the client
+  credentials flow on the org's My Domain only (``https://<name>.my.salesforce.com``); ``login.salesforce.com``
+  and ``test.salesforce.com`` answer ``invalid_grant`` ("request not supported on this domain"), so they are
+  refused here. Cached per process; a 401 from the data
   API fetches a new one once and retries the call. A refused token request is an ``AuthError``.
 - Data: ``GET {instance_url}/services/data/{v}/sobjects/{Opportunity|Account}/{id}`` (the whole record, so
   orgs without multi-currency or state/country picklists work too: missing fields just fall back) and
   SOQL ``GET .../query?q=...`` for line items and contact roles, following ``nextRecordsUrl``.
-- Write-back: ``PATCH .../sobjects/Opportunity/{id}`` (204).
+- Write-back: ``PATCH .../sobjects/Opportunity/{id}`` (204); a field the org does not have (400
+  ``INVALID_FIELD``) is raised as ``UnknownFields`` naming it.
+- Tasks: upsert on the external id ``O2C_Idempotency_Key__c`` (``PATCH .../sobjects/Task/O2C_Idempotency_Key__c/
+  {key}``), so a retried create after a timeout finds the task it made instead of making a second one.
+- ``o2c setup crm``: ``GET .../sobjects/{Object}/describe`` and the Tooling API
+  ``POST .../tooling/sobjects/CustomField``.
 
 Ids are validated (15 or 18 alphanumerics) before they enter a URL or a SOQL literal. Money comes from
 JSON numbers parsed as ``Decimal`` by the HTTP client, never a float.
@@ -20,23 +28,29 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
-from urllib.parse import urlsplit
+from urllib.parse import quote, urlsplit
 
 from shared.connectors import _values as v
-from shared.connectors.errors import AuthError, InvalidRecord, PermanentError
+from shared.connectors.errors import AuthError, InvalidRecord, NotFound, PermanentError, UnknownFields
 from shared.connectors.http import JsonHttp
 from shared.crm.closed_won import DealState
 from shared.crm.models import Account, Address, Contact, CrmOpportunity, LineItem
 from shared.money import Money
 
-DEFAULT_LOGIN_URL = "https://login.salesforce.com"
 DEFAULT_API_VERSION = "v62.0"
+#: the custom (Activity) external id field a task is upserted on; ``o2c setup crm`` deploys it
+TASK_IDEMPOTENCY_FIELD = "O2C_Idempotency_Key__c"
+#: Salesforce's generic login hosts: they do not serve the client credentials flow
+LOGIN_HOSTS = frozenset(
+    {"login.salesforce.com", "test.salesforce.com", "login.salesforce.mil", "test.salesforce.mil"}
+)
 
 HttpFactory = Callable[[str, Callable[[], dict[str, str]]], JsonHttp]
 """(base_url, auth_headers) → JsonHttp; inject to tune timeouts/retries or a fake sleep."""
 
 _SF_ID = re.compile(r"^[a-zA-Z0-9]{15}(?:[a-zA-Z0-9]{3})?$")
 _API_VERSION = re.compile(r"^v[0-9]{2,3}\.[0-9]$")
+_NO_SUCH_COLUMN = re.compile(r"No such column '([^']+)'")
 
 #: What ``fetch_deal_state`` reads: the stage, Salesforce's own won flag and timestamps.
 STATE_FIELDS = ("StageName", "IsWon", "CloseDate", "LastModifiedDate", "SystemModstamp")
@@ -61,6 +75,22 @@ def soql_literal(value: str) -> str:
     return f"'{escaped}'"
 
 
+def check_my_domain_url(url: str) -> str:
+    """The org's My Domain URL for the token request; ``ValueError`` for a generic login host or no URL."""
+    text = (url or "").strip().rstrip("/")
+    parts = urlsplit(text)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise ValueError(
+            f"Salesforce My Domain URL {text!r} is not a URL: expected https://<your-domain>.my.salesforce.com"
+        )
+    if parts.hostname.lower() in LOGIN_HOSTS:
+        raise ValueError(
+            f"{text} cannot issue client-credentials tokens (Salesforce answers invalid_grant: request not "
+            "supported on this domain): use the org's My Domain URL, https://<your-domain>.my.salesforce.com"
+        )
+    return text
+
+
 def salesforce_id(value: object, what: str) -> str:
     text = str(value).strip() if value is not None else ""
     if not _SF_ID.match(text):
@@ -79,7 +109,7 @@ class SalesforceCrm:
 
     def __init__(
         self,
-        login_url: str = DEFAULT_LOGIN_URL,
+        my_domain_url: str,
         *,
         client_id: str,
         client_secret: Callable[[], str],
@@ -95,7 +125,7 @@ class SalesforceCrm:
         self._client_secret = client_secret
         self._api = f"/services/data/{api_version}"
         self._factory = http_factory or _default_http
-        self._login_http = self._factory(login_url, lambda: {})
+        self._login_http = self._factory(check_my_domain_url(my_domain_url), lambda: {})
         self._default_currency = v.currency(default_currency, "default_currency")
         self._tax_id_field = tax_id_field
         self._region_field = region_field
@@ -142,12 +172,31 @@ class SalesforceCrm:
     def update_opportunity(self, opportunity_id: str, fields: Mapping[str, object]) -> None:
         """Write fields back on the Opportunity (e.g. a custom ERP order number field)."""
         opp_id = salesforce_id(opportunity_id, "opportunity id")
-        self._call("PATCH", f"{self._api}/sobjects/Opportunity/{opp_id}", json=dict(fields))
+        try:
+            self._call("PATCH", f"{self._api}/sobjects/Opportunity/{opp_id}", json=dict(fields))
+        except PermanentError as exc:
+            missing = _unknown_fields(exc)
+            if not missing:
+                raise
+            raise UnknownFields(
+                f"Salesforce has no Opportunity fields {', '.join(missing)} (deploy them: o2c setup crm)",
+                fields=missing,
+                status=exc.status,
+                code=exc.code,
+            ) from exc
 
     def create_task(
-        self, opportunity_id: str, *, subject: str, body: str, due: datetime, owner_id: str | None
+        self,
+        opportunity_id: str,
+        *,
+        subject: str,
+        body: str,
+        due: datetime,
+        owner_id: str | None,
+        idempotency_key: str,
     ) -> str:
-        """A Task on the opportunity (``WhatId``) for its owner (``POST /sobjects/Task``)."""
+        """A Task on the opportunity (``WhatId``) for its owner, upserted on ``O2C_Idempotency_Key__c``: one
+        Task per ``idempotency_key`` however often this is retried."""
         opp_id = salesforce_id(opportunity_id, "opportunity id")
         fields: dict[str, object] = {
             "Subject": subject[:255],
@@ -159,8 +208,37 @@ class SalesforceCrm:
         }
         if owner_id:
             fields["OwnerId"] = owner_id
-        answer = self._call("POST", f"{self._api}/sobjects/Task", json=fields)
+        key = quote(idempotency_key, safe="")
+        try:
+            answer = self._call(
+                "PATCH", f"{self._api}/sobjects/Task/{TASK_IDEMPOTENCY_FIELD}/{key}", json=fields
+            )
+        except NotFound as exc:  # the external id field is not deployed
+            raise UnknownFields(
+                f"Salesforce has no Task external id field {TASK_IDEMPOTENCY_FIELD} (deploy it: o2c setup crm)",
+                fields=(f"Activity.{TASK_IDEMPOTENCY_FIELD}",),
+                status=exc.status,
+                code=exc.code,
+            ) from exc
         return str(answer["id"])
+
+    # --- metadata (o2c setup crm) --------------------------------------------------------------------
+
+    def describe(self, sobject: str) -> dict[str, Any]:
+        """``GET /sobjects/{sobject}/describe``."""
+        if not re.fullmatch(r"[A-Za-z][A-Za-z0-9_]*", sobject):
+            raise ValueError(f"{sobject!r} is not an sObject name")
+        return dict(self._call("GET", f"{self._api}/sobjects/{sobject}/describe") or {})
+
+    def create_custom_field(self, full_name: str, metadata: Mapping[str, Any]) -> str:
+        """Deploy a custom field through the Tooling API (``POST /tooling/sobjects/CustomField``)."""
+        answer = self._call(
+            "POST",
+            f"{self._api}/tooling/sobjects/CustomField",
+            json={"FullName": full_name, "Metadata": dict(metadata)},
+            max_attempts=1,
+        )
+        return str((answer or {}).get("id", ""))
 
     def query(self, soql: str) -> list[dict[str, Any]]:
         """All records of a SOQL query, following ``nextRecordsUrl``."""
@@ -293,6 +371,22 @@ class SalesforceCrm:
             raise
         except ValueError as exc:  # pydantic's ValidationError included
             raise InvalidRecord(f"opportunity {opp_id}: {exc}") from None
+
+
+def _unknown_fields(exc: PermanentError) -> tuple[str, ...]:
+    """Fields Salesforce reports as ``INVALID_FIELD`` ("No such column 'X' on sobject of type Y")."""
+    if exc.status != 400:
+        return ()
+    names: list[str] = []
+    for entry in exc.vendor_errors:
+        if entry.get("errorCode") != "INVALID_FIELD":
+            continue
+        found = _NO_SUCH_COLUMN.findall(str(entry.get("message") or "")) or [
+            str(f)
+            for f in entry.get("fields") or []  # type: ignore[attr-defined]
+        ]
+        names.extend(n for n in found if n not in names)
+    return tuple(names)
 
 
 def _instant(value: object) -> datetime | None:

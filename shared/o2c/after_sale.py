@@ -379,6 +379,7 @@ def record_dispute(
                 ),
                 due=due,
                 owner_id=None,
+                idempotency_key=f"o2c-dispute-{dispute['disputeId']}",
             ),
         )
     )

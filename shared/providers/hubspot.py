@@ -17,7 +17,7 @@ import re
 import time
 from collections.abc import Callable, Collection, Iterable, Sequence
 from typing import Any, Protocol
-from urllib.parse import urlencode
+from urllib.parse import quote
 
 from shared.crm.closed_won import DealState, closed_won_event, deal_correlation_id, is_closed_won
 from shared.crm.completeness import DEFAULT_TAX_ID_COUNTRIES
@@ -51,11 +51,24 @@ class DealSource(Protocol):
     def fetch_opportunity(self, deal_id: str) -> CrmOpportunity: ...
 
 
+#: HubSpot decodes these percent-escapes in the URI before signing it (v3, "Validating requests"): they stay
+#: literal in the rebuilt query string; anything else is percent-encoded.
+_DECODED_IN_SIGNED_URI = ":/?@!$'()*,;"
+
+
 def signed_uri(public_base_url: str, request: WebhookRequest) -> str:
-    """The URL HubSpot called. Configured for custom domains; else API Gateway's own URL for the stage."""
+    """The URL HubSpot called, as HubSpot signs it. Configured for custom domains; else API Gateway's own URL
+    for the stage. API Gateway passes the query parameters decoded (in the order sent); they are re-encoded
+    with the characters HubSpot decodes left literal."""
     base = public_base_url or f"https://{request.domain_name}/{request.stage}"
     uri = base.rstrip("/") + request.path
-    return f"{uri}?{urlencode(request.query)}" if request.query else uri
+    if not request.query:
+        return uri
+    query = "&".join(
+        f"{quote(k, safe=_DECODED_IN_SIGNED_URI)}={quote(v, safe=_DECODED_IN_SIGNED_URI)}"
+        for k, v in request.query.items()
+    )
+    return f"{uri}?{query}"
 
 
 def verify_v3(request: WebhookRequest, uri: str, secrets: Sequence[str], *, now_ms: float) -> None:

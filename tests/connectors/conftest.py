@@ -22,6 +22,7 @@ import pytest
 
 from localcloud.sandboxes import HubSpotSandbox, SalesforceSandbox
 from localcloud.sandboxes.stripe import StripeSandbox
+from o2c_cli.crm_setup import hubspot_status, salesforce_status
 from shared.connectors.http import JsonHttp
 from shared.connectors.hubspot import HubSpotCrm, bearer
 from shared.connectors.salesforce import SalesforceCrm
@@ -164,7 +165,8 @@ def receiver() -> Iterator[Receiver]:
 
 
 @pytest.fixture
-def hubspot(receiver: Receiver) -> Iterator[HubSpotSandbox]:
+def fresh_hubspot(receiver: Receiver) -> Iterator[HubSpotSandbox]:
+    """A new portal: HubSpot's default properties only (``o2c setup crm`` never ran)."""
     sandbox = HubSpotSandbox(
         webhook_url=f"{receiver.url}/webhooks/hubspot",
         client_secret=HUBSPOT_CLIENT_SECRET,
@@ -175,7 +177,16 @@ def hubspot(receiver: Receiver) -> Iterator[HubSpotSandbox]:
 
 
 @pytest.fixture
-def salesforce(receiver: Receiver) -> Iterator[SalesforceSandbox]:
+def hubspot(fresh_hubspot: HubSpotSandbox) -> HubSpotSandbox:
+    """A portal after ``o2c setup crm``: the hub's properties exist."""
+    assert all(s.ok for s in hubspot_status(hubspot_crm(fresh_hubspot, FakeSleep()), create=True))
+    fresh_hubspot.clear_requests()
+    return fresh_hubspot
+
+
+@pytest.fixture
+def fresh_salesforce(receiver: Receiver) -> Iterator[SalesforceSandbox]:
+    """A new org: standard fields only (``o2c setup crm`` never ran)."""
     sandbox = SalesforceSandbox(
         webhook_url=f"{receiver.url}/webhooks/salesforce",
         org_id=SF_ORG_ID,
@@ -185,6 +196,15 @@ def salesforce(receiver: Receiver) -> Iterator[SalesforceSandbox]:
     )
     with sandbox:
         yield sandbox
+
+
+@pytest.fixture
+def salesforce(fresh_salesforce: SalesforceSandbox) -> SalesforceSandbox:
+    """An org after ``o2c setup crm``: the hub's custom fields are deployed."""
+    assert all(s.ok for s in salesforce_status(salesforce_crm(fresh_salesforce, FakeSleep()), create=True))
+    fresh_salesforce.expire_tokens()  # the setup's session: not the test's
+    fresh_salesforce.clear_requests()
+    return fresh_salesforce
 
 
 def hubspot_crm(

@@ -205,13 +205,13 @@ def test_write_back_is_visible_on_the_deal(hubspot: HubSpotSandbox, fake_sleep: 
 
     # When the hub writes the ERP order number back
     hubspot_crm(hubspot, fake_sleep).update_deal(
-        deal_id, {"o2c_erp_order_id": "SO-1001", "o2c_status": "booked"}
+        deal_id, {"o2c_erp_order_number": "SO-1001", "o2c_payment_status": "paid"}
     )
 
     # Then HubSpot holds it (seen through the sandbox's HTTP control endpoint)
     stored = control(hubspot.url, "GET", f"/_sandbox/deals/{deal_id}")
-    assert stored["properties"]["o2c_erp_order_id"] == "SO-1001"
-    assert stored["properties"]["o2c_status"] == "booked"
+    assert stored["properties"]["o2c_erp_order_number"] == "SO-1001"
+    assert stored["properties"]["o2c_payment_status"] == "paid"
     assert stored["properties"]["dealname"] == "Acme platform 2027"
 
 

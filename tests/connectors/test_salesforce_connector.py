@@ -214,11 +214,11 @@ def test_write_back_patches_the_opportunity(salesforce: SalesforceSandbox, fake_
     crm = salesforce_crm(salesforce, fake_sleep)
 
     # When the hub writes the ERP order back
-    crm.update_opportunity(opp_id, {"ERP_Order_Id__c": "SO-2002", "NextStep": "Invoice"})
+    crm.update_opportunity(opp_id, {"ERP_Order_Number__c": "SO-2002", "NextStep": "Invoice"})
 
     # Then the org holds it (seen over the control endpoint)
     stored = control(salesforce.url, "GET", f"/_sandbox/opportunities/{opp_id}")
-    assert stored["fields"]["ERP_Order_Id__c"] == "SO-2002"
+    assert stored["fields"]["ERP_Order_Number__c"] == "SO-2002"
     assert stored["fields"]["NextStep"] == "Invoice"
     assert f"PATCH /services/data/v62.0/sobjects/Opportunity/{opp_id}" in salesforce.requests
 

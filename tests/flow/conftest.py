@@ -9,6 +9,7 @@ from typing import Any
 import pytest
 
 from localcloud import LocalCloud
+from o2c_cli.crm_setup import setup_crm
 from o2c_cli.targets import Target, local_target
 
 
@@ -52,4 +53,7 @@ class Hub:
 def hub(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Hub]:
     state_dir = tmp_path_factory.mktemp("o2c-state")
     with LocalCloud(api_port=0, aws_port=0, state_dir=state_dir, warm_workers=2) as cloud:
-        yield Hub(cloud, state_dir)
+        hub = Hub(cloud, state_dir)
+        # The CRM sandboxes start without the hub's fields, as a new portal/org does: set up as a user would.
+        assert all(status.ok for status in setup_crm(hub.target))
+        yield hub

@@ -17,6 +17,7 @@ from localcloud import LocalCloud
 from o2c_cli import playbook
 from o2c_cli.after_sale import reconcile, request_refund
 from o2c_cli.crm_scenarios import hubspot_deal, hubspot_us_deal
+from o2c_cli.crm_setup import setup_crm
 from o2c_cli.trace import trace
 from shared.money import Money
 from tests.flow.conftest import Hub
@@ -26,7 +27,9 @@ from tests.flow.conftest import Hub
 def cloud(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Hub]:
     state_dir = tmp_path_factory.mktemp("after-sale")
     with LocalCloud(api_port=0, aws_port=0, state_dir=state_dir) as local:
-        yield Hub(local, state_dir)
+        hub = Hub(local, state_dir)
+        assert all(status.ok for status in setup_crm(hub.target))  # as a user does before deals are won
+        yield hub
 
 
 @pytest.fixture(scope="module")

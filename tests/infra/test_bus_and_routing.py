@@ -150,3 +150,16 @@ def test_a_fact_waiting_over_a_day_is_alarmed(template_json: dict[str, Any]) -> 
     assert alarm["Namespace"] == METRICS_NAMESPACE
     assert alarm["Dimensions"] == [{"Name": "service", "Value": FACT_RELEASER.service_name}]
     assert alarm["Threshold"] == 86_400 and alarm["AlarmActions"]
+
+
+def test_a_crm_write_back_the_crm_refused_is_alarmed(template_json: dict[str, Any]) -> None:
+    from infra.topology import CRM_TASKS, METRICS_NAMESPACE
+
+    [alarm] = [
+        a["Properties"]
+        for a in resources_of(template_json, "AWS::CloudWatch::Alarm").values()
+        if a["Properties"].get("MetricName") == "CrmWriteBackRefused"
+    ]
+    assert alarm["Namespace"] == METRICS_NAMESPACE
+    assert alarm["Dimensions"] == [{"Name": "service", "Value": CRM_TASKS.service_name}]
+    assert alarm["Threshold"] == 1 and alarm["AlarmActions"]

@@ -17,6 +17,7 @@ MTLS = {
     "salesforceMtlsDomainName": "sfdc-hooks.example.com",
     "salesforceMtlsCertificateArn": "arn:aws:acm:eu-west-1:123456789012:certificate/abc",
     "salesforceVerifySessionId": "true",
+    "salesforceMyDomainUrl": "https://o2c-demo.my.salesforce.com",  # where sessions are checked
 }
 
 
