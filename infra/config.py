@@ -53,7 +53,13 @@ _CONTEXT_KEYS = {
     "salesforceMtlsCertificateArn": "salesforce_mtls_certificate_arn",
     "stripePartnerEventSource": "stripe_partner_event_source",
     "salesforcePartnerEventSource": "salesforce_partner_event_source",
+    "alarmEmails": "alarm_emails",
+    "chatbotSlackWorkspaceId": "chatbot_slack_workspace_id",
+    "chatbotSlackChannelId": "chatbot_slack_channel_id",
+    "apiGatewayAccountRole": "api_gateway_account_role",
 }
+
+_EMAIL = re.compile(r"^[^@\s,]+@[^@\s,]+\.[^@\s,]+$")
 
 
 @dataclass(frozen=True)
@@ -94,6 +100,16 @@ class StageConfig:
     #: Partner event sources (aws.partner/...); empty → that partner bus is not wired in this stage.
     stripe_partner_event_source: str = ""
     salesforce_partner_event_source: str = ""
+    #: Who gets paged: every alarm goes to the stage's SNS topic, which mails these addresses (each
+    #: confirms the subscription once, from the mail AWS sends) ...
+    alarm_emails: tuple[str, ...] = ()
+    #: ... and, when both are set, posts to this Slack channel through AWS Chatbot (the workspace is
+    #: authorized once per account in the Chatbot console; its id is shown there).
+    chatbot_slack_workspace_id: str = ""
+    chatbot_slack_channel_id: str = ""
+    #: The API Gateway account setting (the CloudWatch Logs role for execution logging) is one per account
+    #: and region: exactly one stage there owns it ("true"); the others rely on it.
+    api_gateway_account_role: bool = False
 
     def __post_init__(self) -> None:
         if not _STAGE.match(self.stage):
@@ -116,6 +132,11 @@ class StageConfig:
                 "salesforceMtlsTruststoreUri, salesforceMtlsDomainName and salesforceMtlsCertificateArn "
                 "go together (API Gateway mutual TLS needs a custom domain)"
             )
+        for email in self.alarm_emails:
+            if not _EMAIL.match(email):
+                raise ValueError(f"alarmEmails: {email!r} is not an email address")
+        if bool(self.chatbot_slack_workspace_id) != bool(self.chatbot_slack_channel_id):
+            raise ValueError("chatbotSlackWorkspaceId and chatbotSlackChannelId go together")
         if self.salesforce_mtls_truststore_uri and not re.match(
             r"^s3://[^/]+/.+", self.salesforce_mtls_truststore_uri
         ):
@@ -147,6 +168,10 @@ class StageConfig:
             )
 
     @property
+    def chatbot_slack(self) -> bool:
+        return bool(self.chatbot_slack_channel_id)
+
+    @property
     def salesforce_mtls(self) -> bool:
         return bool(self.salesforce_mtls_truststore_uri)
 
@@ -160,7 +185,7 @@ class StageConfig:
         values: dict[str, Any] = {}
         for key, value in overrides.items():
             name = _CONTEXT_KEYS[key]
-            values[name] = int(value) if types[name] in ("int", int) else str(value)
+            values[name] = _parse(key, types[name], value)
         return cls(stage=stage, **values)
 
     def partner_event_source(self, config_key: str) -> str:
@@ -187,3 +212,19 @@ class StageConfig:
     @property
     def archive_retention(self) -> Duration:
         return Duration.days(self.archive_retention_days)
+
+
+def _parse(key: str, kind: Any, value: Any) -> Any:
+    """A context value as its field's type; ``-c key=value`` always gives strings."""
+    if kind in ("int", int):
+        return int(value)
+    if kind in ("bool", bool):
+        if isinstance(value, bool):
+            return value
+        if str(value).lower() not in {"true", "false"}:
+            raise ValueError(f"{key} must be true or false, not {value!r}")
+        return str(value).lower() == "true"
+    if kind in ("tuple[str, ...]",):
+        items = value.split(",") if isinstance(value, str) else list(value)
+        return tuple(str(item).strip() for item in items if str(item).strip())
+    return str(value)

@@ -55,17 +55,19 @@ class O2CHubStack(Stack):
             functions={k: f.function for k, f in functions.functions.items()},
             bus=bus.bus,
         )
-        Schedules(self, "Schedules", functions=by_id)
+        schedules = Schedules(self, "Schedules", functions=by_id)
         buses: dict[str, events.IEventBus] = {"hub": bus.bus}
         for partner in PARTNER_BUSES:
             source = config.partner_event_source(partner.config_key)
             if source:  # a partner bus exists once the partner's event source is associated with the account
                 buses[partner.id] = events.EventBus(self, partner.id, event_source_name=source)
         routing = Routing(self, "Routing", config=config, buses=buses, functions=by_id)
-        Alarms(
+        alarms = Alarms(
             self,
             "Observability",
+            config=config,
             dlqs={consumer_id: route.dlq for consumer_id, route in routing.routes.items()},
+            schedule_dlqs=schedules.dlqs,
             functions=by_id,
         )
 
@@ -74,6 +76,7 @@ class O2CHubStack(Stack):
         CfnOutput(self, "EventBusName", value=bus.bus.event_bus_name)
         CfnOutput(self, "StateMachineArn", value=orchestration.state_machine.state_machine_arn)
         CfnOutput(self, "ReconcilerFunctionName", value=by_id["Reconciler"].function_name)
+        CfnOutput(self, "AlarmTopicArn", value=alarms.topic.topic_arn)
         CfnOutput(self, "OperatorPolicyArn", value=orchestration.operator_policy.managed_policy_arn)
         for table in TABLES:
             CfnOutput(self, f"{table.id}Name", value=data.tables[table.id].table_name)

@@ -47,7 +47,10 @@ class WebhookApi(Construct):
             rest_api_name=f"o2c-{config.stage}-webhooks",
             description=f"O2C Hub webhooks ({config.stage})",
             endpoint_types=[apigw.EndpointType.REGIONAL],
-            cloud_watch_role=True,
+            # The API Gateway account setting (CloudWatch Logs role for execution logging) is one per account
+            # and region: only the stage that owns it creates it (apiGatewayAccountRole); deleting a stack
+            # that owned it would leave every other stage's execution logging pointing at a deleted role.
+            cloud_watch_role=config.api_gateway_account_role,
             deploy_options=apigw.StageOptions(
                 stage_name=config.stage,
                 access_log_destination=apigw.LogGroupLogDestination(self.access_logs),
@@ -102,13 +105,14 @@ class WebhookApi(Construct):
             "Webhook bodies are raw provider payloads whose signature covers the exact bytes; the "
             "function verifies signature and schema, an API Gateway request model cannot.",
         )
-        cloud_watch_role = self.api.node.find_child("CloudWatchRole")
-        acknowledge(
-            cloud_watch_role,
-            "IAM4[Policy::arn:<AWS::Partition>:iam::aws:policy/service-role/AmazonAPIGatewayPushToCloudWatchLogs]",
-            "The account-level API Gateway CloudWatch role is required for execution logging; the AWS "
-            "managed policy is the documented one for this service role.",
-        )
+        cloud_watch_role = self.api.node.try_find_child("CloudWatchRole")
+        if cloud_watch_role is not None:
+            acknowledge(
+                cloud_watch_role,
+                "IAM4[Policy::arn:<AWS::Partition>:iam::aws:policy/service-role/AmazonAPIGatewayPushToCloudWatchLogs]",
+                "The account-level API Gateway CloudWatch role is required for execution logging; the AWS "
+                "managed policy is the documented one for this service role.",
+            )
 
         self.salesforce_domain = (
             _salesforce_mtls_domain(self, config, self.api) if config.salesforce_mtls else None
@@ -202,57 +206,136 @@ def _method_not_allowed(*, allow: str) -> apigw.MockIntegration:
     )
 
 
+#: Path prefix of every webhook route (topology WEBHOOK_FUNCTIONS).
+WEBHOOK_PATH_PREFIX = "/webhooks/"
+
+#: The AWS common rule set's rules that inspect the request *body*, with the label each adds when it matches
+#: (AWS WAF developer guide, "Core rule set (CRS) managed rule group"). Webhook bodies are SOAP XML from
+#: Salesforce and JSON carrying customer-entered text (Stripe, HubSpot): these rules would refuse some of
+#: them before the hub sees them, and Stripe disables an endpoint that keeps failing. On webhook paths the
+#: provider signature (verified over the exact bytes) and the hub's own body limit (MAX_BODY_BYTES, 413)
+#: protect the function; everywhere else these rules still block.
+COMMON_RULE_SET_BODY_RULES = {
+    "SizeRestrictions_BODY": "awswaf:managed:aws:core-rule-set:SizeRestrictions_Body",
+    "CrossSiteScripting_BODY": "awswaf:managed:aws:core-rule-set:CrossSiteScripting_Body",
+    "GenericLFI_BODY": "awswaf:managed:aws:core-rule-set:GenericLFI_Body",
+    "GenericRFI_BODY": "awswaf:managed:aws:core-rule-set:GenericRFI_Body",
+    "EC2MetaDataSSRF_BODY": "awswaf:managed:aws:core-rule-set:EC2MetaDataSSRF_Body",
+}
+
+
+def webhook_path_prefixes(stage: str) -> tuple[str, ...]:
+    """The URI paths WAF sees for a webhook: through execute-api the path starts with the stage name;
+    through a custom domain (base path mapping at the root) it does not."""
+    assert all(
+        spec.route is not None and spec.route.path.startswith(WEBHOOK_PATH_PREFIX)
+        for spec in WEBHOOK_FUNCTIONS
+    ), f"every webhook route must live under {WEBHOOK_PATH_PREFIX}"
+    return (WEBHOOK_PATH_PREFIX, f"/{stage}{WEBHOOK_PATH_PREFIX}")
+
+
 class WebhookFirewall(Construct):
-    """REGIONAL web ACL: per-IP rate limit + AWS common rule set, tuned for signed webhook bodies."""
+    """REGIONAL web ACL: per-IP rate limit + AWS common rule set, its body rules scoped away from webhooks.
+
+    AWS WAF's documented way to exempt one path from some rules of a managed group (developer guide, "label
+    match examples"; knowledge center "exclude specific URIs from inspection"): override those rules to
+    COUNT in the group, which still labels a matching request, then block on the label in a later rule
+    whose statement leaves the exempt path out. A scope-down statement would drop the whole group (header,
+    URI and query rules too) for webhooks; this keeps every non-body rule blocking on every path.
+    """
 
     def __init__(self, scope: Construct, construct_id: str, *, config: StageConfig) -> None:
         super().__init__(scope, construct_id)
         metric_prefix = f"O2CHub-{config.stage}"
+        CfnWebACL = wafv2.CfnWebACL
 
         def visibility(name: str) -> wafv2.CfnWebACL.VisibilityConfigProperty:
-            return wafv2.CfnWebACL.VisibilityConfigProperty(
+            return CfnWebACL.VisibilityConfigProperty(
                 cloud_watch_metrics_enabled=True,
                 metric_name=f"{metric_prefix}-{name}",
                 sampled_requests_enabled=True,
             )
 
-        self.web_acl = wafv2.CfnWebACL(
+        def starts_with(prefix: str) -> wafv2.CfnWebACL.StatementProperty:
+            return CfnWebACL.StatementProperty(
+                byte_match_statement=CfnWebACL.ByteMatchStatementProperty(
+                    field_to_match=CfnWebACL.FieldToMatchProperty(uri_path={}),
+                    positional_constraint="STARTS_WITH",
+                    search_string=prefix,
+                    # API Gateway routes are case-sensitive: no transformation, so /WEBHOOKS/... (which
+                    # no route serves) stays fully inspected.
+                    text_transformations=[CfnWebACL.TextTransformationProperty(priority=0, type="NONE")],
+                )
+            )
+
+        body_rule_matched = CfnWebACL.StatementProperty(
+            or_statement=CfnWebACL.OrStatementProperty(
+                statements=[
+                    CfnWebACL.StatementProperty(
+                        label_match_statement=CfnWebACL.LabelMatchStatementProperty(scope="LABEL", key=label)
+                    )
+                    for label in COMMON_RULE_SET_BODY_RULES.values()
+                ]
+            )
+        )
+        not_a_webhook = CfnWebACL.StatementProperty(
+            not_statement=CfnWebACL.NotStatementProperty(
+                statement=CfnWebACL.StatementProperty(
+                    or_statement=CfnWebACL.OrStatementProperty(
+                        statements=[starts_with(p) for p in webhook_path_prefixes(config.stage)]
+                    )
+                )
+            )
+        )
+
+        self.web_acl = CfnWebACL(
             self,
             "WebAcl",
             scope="REGIONAL",
-            default_action=wafv2.CfnWebACL.DefaultActionProperty(allow={}),
+            default_action=CfnWebACL.DefaultActionProperty(allow={}),
             visibility_config=visibility("WebAcl"),
             rules=[
-                wafv2.CfnWebACL.RuleProperty(
+                CfnWebACL.RuleProperty(
                     name="RateLimitPerIp",
                     priority=0,
-                    action=wafv2.CfnWebACL.RuleActionProperty(block={}),
-                    statement=wafv2.CfnWebACL.StatementProperty(
-                        rate_based_statement=wafv2.CfnWebACL.RateBasedStatementProperty(
+                    action=CfnWebACL.RuleActionProperty(block={}),
+                    statement=CfnWebACL.StatementProperty(
+                        rate_based_statement=CfnWebACL.RateBasedStatementProperty(
                             aggregate_key_type="IP", limit=config.waf_rate_limit_per_5min
                         )
                     ),
                     visibility_config=visibility("RateLimitPerIp"),
                 ),
-                wafv2.CfnWebACL.RuleProperty(
+                CfnWebACL.RuleProperty(
                     name="AWSManagedRulesCommonRuleSet",
                     priority=1,
-                    override_action=wafv2.CfnWebACL.OverrideActionProperty(none={}),
-                    statement=wafv2.CfnWebACL.StatementProperty(
-                        managed_rule_group_statement=wafv2.CfnWebACL.ManagedRuleGroupStatementProperty(
+                    override_action=CfnWebACL.OverrideActionProperty(none={}),
+                    statement=CfnWebACL.StatementProperty(
+                        managed_rule_group_statement=CfnWebACL.ManagedRuleGroupStatementProperty(
                             vendor_name="AWS",
                             name="AWSManagedRulesCommonRuleSet",
-                            # Webhook bodies reach 256 KB (MAX_BODY_BYTES); the function enforces the limit
-                            # with a 413 problem. SizeRestrictions_BODY (8 KB) would block them: count only.
+                            # Body rules count (and label) here; the next rule blocks on the label
+                            # outside the webhook paths.
                             rule_action_overrides=[
-                                wafv2.CfnWebACL.RuleActionOverrideProperty(
-                                    name="SizeRestrictions_BODY",
-                                    action_to_use=wafv2.CfnWebACL.RuleActionProperty(count={}),
+                                CfnWebACL.RuleActionOverrideProperty(
+                                    name=rule, action_to_use=CfnWebACL.RuleActionProperty(count={})
                                 )
+                                for rule in COMMON_RULE_SET_BODY_RULES
                             ],
                         )
                     ),
                     visibility_config=visibility("CommonRuleSet"),
+                ),
+                CfnWebACL.RuleProperty(
+                    name="CommonRuleSetBodyOutsideWebhooks",
+                    priority=2,
+                    action=CfnWebACL.RuleActionProperty(block={}),
+                    statement=CfnWebACL.StatementProperty(
+                        and_statement=CfnWebACL.AndStatementProperty(
+                            statements=[body_rule_matched, not_a_webhook]
+                        )
+                    ),
+                    visibility_config=visibility("CommonRuleSetBodyOutsideWebhooks"),
                 ),
             ],
         )

@@ -1,20 +1,25 @@
-"""Alarms on every failure path (DLQ depth, function errors, facts waiting too long for what they depend on,
-CRM write-backs the CRM refused), published to an encrypted SNS topic."""
+"""Alarms on every failure path (DLQ depth, schedule DLQs, function errors, facts waiting too long for what
+they depend on, CRM write-backs the CRM refused), published to an encrypted SNS topic that reaches people:
+the stage's alarm emails and, when configured, a Slack channel through AWS Chatbot (cdk.json →
+stages.<stage>)."""
 
 from __future__ import annotations
 
 from collections.abc import Mapping
 
 from aws_cdk import Duration
+from aws_cdk import aws_chatbot as chatbot
 from aws_cdk import aws_cloudwatch as cloudwatch
 from aws_cdk import aws_cloudwatch_actions as cw_actions
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_kms as kms
 from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_sns as sns
+from aws_cdk import aws_sns_subscriptions as subscriptions
 from aws_cdk import aws_sqs as sqs
 from constructs import Construct
 
+from infra.config import StageConfig
 from infra.topology import CRM_TASKS, FACT_RELEASER, METRICS_NAMESPACE
 
 #: A fact that still waits after this long (a refund whose invoice never came, ...) needs a person.
@@ -27,7 +32,9 @@ class Alarms(Construct):
         scope: Construct,
         construct_id: str,
         *,
+        config: StageConfig,
         dlqs: Mapping[str, sqs.IQueue],
+        schedule_dlqs: Mapping[str, sqs.IQueue],
         functions: Mapping[str, lambda_.IFunction],
     ) -> None:
         super().__init__(scope, construct_id)
@@ -38,6 +45,7 @@ class Alarms(Construct):
         )
         self.topic = sns.Topic(self, "AlarmTopic", master_key=self.key, enforce_ssl=True)
         action = cw_actions.SnsAction(self.topic)
+        self._subscribe_people(config)
 
         for consumer_id, dlq in dlqs.items():
             alarm = cloudwatch.Alarm(
@@ -46,6 +54,26 @@ class Alarms(Construct):
                 alarm_description=f"{consumer_id}: messages in the dead-letter queue; inspect and redrive",
                 metric=dlq.metric_approximate_number_of_messages_visible(
                     period=Duration.minutes(1), statistic="Maximum"
+                ),
+                threshold=1,
+                evaluation_periods=1,
+                comparison_operator=cloudwatch.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
+                treat_missing_data=cloudwatch.TreatMissingData.NOT_BREACHING,
+            )
+            alarm.add_alarm_action(action)
+
+        for schedule_id, dlq in schedule_dlqs.items():
+            # The scheduler puts a run here when it could not invoke the function (throttled, deleted,
+            # permission lost) after its retries: that day's reconciliation / that hour's sweep did not run.
+            alarm = cloudwatch.Alarm(
+                self,
+                f"{schedule_id}ScheduleDlqNotEmpty",
+                alarm_description=(
+                    f"{schedule_id}: the scheduler could not invoke the function (see the message's "
+                    "ERROR_CODE/ERROR_MESSAGE attributes); fix the cause, then run it by hand"
+                ),
+                metric=dlq.metric_approximate_number_of_messages_visible(
+                    period=Duration.minutes(5), statistic="Maximum"
                 ),
                 threshold=1,
                 evaluation_periods=1,
@@ -109,3 +137,23 @@ class Alarms(Construct):
             treat_missing_data=cloudwatch.TreatMissingData.NOT_BREACHING,
         )
         write_back_refused.add_alarm_action(action)
+
+    def _subscribe_people(self, config: StageConfig) -> None:
+        for email in config.alarm_emails:
+            # Pending until the address confirms from the mail SNS sends; until then it gets nothing.
+            self.topic.add_subscription(subscriptions.EmailSubscription(email))
+        self.slack: chatbot.SlackChannelConfiguration | None = None
+        if config.chatbot_slack:
+            self.slack = chatbot.SlackChannelConfiguration(
+                self,
+                "AlarmSlackChannel",
+                slack_channel_configuration_name=f"o2c-{config.stage}-alarms",
+                slack_workspace_id=config.chatbot_slack_workspace_id,
+                slack_channel_id=config.chatbot_slack_channel_id,
+                notification_topics=[self.topic],
+                logging_level=chatbot.LoggingLevel.ERROR,
+                # Chatbot only relays alarms here: its channel role and guardrail allow reading them.
+                guardrail_policies=[
+                    iam.ManagedPolicy.from_aws_managed_policy_name("CloudWatchReadOnlyAccess")
+                ],
+            )

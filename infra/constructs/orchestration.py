@@ -39,7 +39,15 @@ class QuoteToCash(Construct):
             resource_name=self.name,
             arn_format=ArnFormat.COLON_RESOURCE_NAME,
         )
-        self.log_group = logs.LogGroup(self, "Logs", retention=config.log_retention)
+        # Step Functions delivers logs as a vended log source: AWS recommends the /aws/vendedlogs/ prefix,
+        # whose log groups need no resource policy entry each (the account's CloudWatch Logs resource
+        # policy is limited to 5,120 characters, which a few stages' log groups would otherwise fill).
+        self.log_group = logs.LogGroup(
+            self,
+            "Logs",
+            log_group_name=f"/aws/vendedlogs/states/{self.name}",
+            retention=config.log_retention,
+        )
         substitutions = {spec.id: functions[spec.id].function_arn for spec in STATE_MACHINE_TASKS}
         substitutions["EventBusName"] = bus.event_bus_name
         self.state_machine = sfn.StateMachine(

@@ -8,7 +8,9 @@ a property the hub needs exists once someone creates it (``POST /crm/v3/properti
 one ``errors[]`` entry per property, ``code: PROPERTY_DOESNT_EXIST``; reads answer only properties that exist.
 
 Vendor API (``Authorization: Bearer <access_token>``, else 401 with HubSpot's error JSON):
-- ``GET /crm/v3/objects/deals/{id}?properties=a,b&associations=companies,contacts,line_items``
+- ``GET /crm/v3/objects/deals/{id}?properties=a,b&associations=companies,contacts,line_items&propertiesWithHistory=c``
+  (each change of a deal property is kept: ``[{"value", "timestamp", "sourceType", "sourceId", ...}]``, newest
+  first; a user's change is ``CRM_UI``, the hub's PATCH ``INTEGRATION``)
 - ``PATCH /crm/v3/objects/deals/{id}`` ``{"properties": {...}}``
 - ``POST /crm/v3/objects/{companies|contacts|line_items}/batch/read`` (207 + ``errors`` for unknown ids)
 - ``POST /crm/v3/objects/tasks`` (associated to a deal, type 216), ``POST /crm/v3/objects/tasks/search``
@@ -16,7 +18,8 @@ Vendor API (``Authorization: Bearer <access_token>``, else 401 with HubSpot's er
 
 Control (see also ``base``):
 - ``POST /_sandbox/deals`` (body = ``create_deal`` keyword arguments) → ``{"id"}``
-- ``GET /_sandbox/deals/{id}`` → ``{"id", "properties", "associations", "createdAt", "updatedAt"}``
+- ``GET /_sandbox/deals/{id}`` → ``{"id", "properties", "propertiesWithHistory", "associations", "createdAt",
+  "updatedAt"}``
 - ``POST /_sandbox/deals/{id}/win`` → ``{"status", "body"}`` (the hub's answer to the signed delivery)
 - ``POST /_sandbox/deliver`` ``{"events": [...]}`` → ``{"status", "body"}``
 Python only: ``answer_late_next(delay_s)`` (the next API request is carried out, then answered late: a client
@@ -88,7 +91,11 @@ _OBJECT_NAME = {"companies": "COMPANY", "contacts": "CONTACT", "line_items": "LI
 
 
 def _now_iso() -> str:
-    return datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+    return _iso(datetime.now(UTC))
+
+
+def _iso(moment: datetime) -> str:
+    return moment.isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
 def _prop(value: object) -> str | None:
@@ -218,11 +225,13 @@ class HubSpotSandbox(Sandbox):
             }
             self._deals[deal_id] = {
                 "id": deal_id,
-                "properties": {k: _prop(val) for k, val in properties.items()},
+                "properties": {},
+                "propertiesWithHistory": {},
                 "associations": {"companies": [company_id], "contacts": contact_ids, "line_items": line_ids},
                 "createdAt": now,
                 "updatedAt": now,
             }
+            self._set_deal(deal_id, properties, now, self._by_user(owner_id))
             return deal_id
 
     def update_object(self, object_type: str, object_id: str, properties: dict[str, Any]) -> None:
@@ -255,13 +264,16 @@ class HubSpotSandbox(Sandbox):
     def win(self, deal_id: str) -> tuple[int, str]:
         """Move the deal to the closed-won stage and deliver the signed ``deal.propertyChange`` webhook.
         Returns the hub's (status, body)."""
-        now_ms = int(time.time() * 1000)
+        moment = datetime.now(UTC)
+        now_ms, now = int(moment.timestamp() * 1000), _iso(moment)
         with self._lock:
-            deal = self._deals[str(deal_id)]
-            props = deal["properties"]
-            props["dealstage"] = self.closed_won_stage
-            props["closedate"] = props.get("closedate") or _now_iso()
-            props["hs_lastmodifieddate"] = deal["updatedAt"] = _now_iso()
+            props = self._deals[str(deal_id)]["properties"]
+            self._set_deal(
+                str(deal_id),
+                {"dealstage": self.closed_won_stage, "closedate": props.get("closedate") or now},
+                now,
+                self._by_user(props.get("hubspot_owner_id")),
+            )
             event = {
                 "eventId": next(self._event_ids),
                 "subscriptionId": self.subscription_id,
@@ -299,6 +311,25 @@ class HubSpotSandbox(Sandbox):
             "X-HubSpot-Request-Timestamp": str(ts_ms),
             "User-Agent": "HubSpot Connect 2.0 (http://dev.hubspot.com/) (sandbox)",
         }
+
+    def _by_user(self, user_id: object) -> dict[str, Any]:
+        """The source of a change made by a user in HubSpot's CRM UI."""
+        user = int(str(user_id)) if str(user_id or "").isdigit() else 1234567
+        return {"sourceType": "CRM_UI", "sourceId": f"userId:{user}", "updatedByUserId": user}
+
+    def _set_deal(self, deal_id: str, changes: dict[str, Any], now: str, source: dict[str, Any]) -> None:
+        """Write deal properties and, for each value that changed, a history entry (newest first), as
+        HubSpot keeps ``propertiesWithHistory``. The caller holds the lock."""
+        deal = self._deals[deal_id]
+        changes = {**changes, "hs_lastmodifieddate": now}
+        for name, raw in changes.items():
+            value, before = _prop(raw), deal["properties"].get(name)
+            deal["properties"][name] = value
+            if value == before:
+                continue
+            entry = {"value": "" if value is None else value, "timestamp": now, **source}
+            deal["propertiesWithHistory"].setdefault(name, []).insert(0, entry)
+        deal["updatedAt"] = now
 
     def _create_object(self, object_type: str, properties: dict[str, Any]) -> str:
         object_id = str(next(self._ids))
@@ -485,6 +516,14 @@ class HubSpotSandbox(Sandbox):
                     associations[key] = {"results": results}
             if associations:
                 answer["associations"] = associations
+            with_history = [p for p in request.query.get("propertiesWithHistory", "").split(",") if p]
+            if with_history:
+                history = deal["propertiesWithHistory"]
+                answer["propertiesWithHistory"] = {
+                    name: copy.deepcopy(history.get(name, []))
+                    for name in with_history
+                    if name in self._schema["deals"]
+                }
         return json_reply(200, answer)
 
     def tasks(self, deal_id: str | None = None) -> list[dict[str, Any]]:
@@ -608,8 +647,8 @@ class HubSpotSandbox(Sandbox):
             errors = self._property_errors("deals", properties)
             if errors:
                 return self._validation_error(errors)
-            deal["properties"].update({k: _prop(val) for k, val in properties.items()})
-            deal["properties"]["hs_lastmodifieddate"] = deal["updatedAt"] = _now_iso()
+            source = {"sourceType": "INTEGRATION", "sourceId": str(self.app_id)}
+            self._set_deal(deal_id, properties, _now_iso(), source)
             shown = {k: v for k, v in deal["properties"].items() if k in self._schema["deals"]}
             answer = {
                 "id": deal_id,

@@ -11,6 +11,11 @@ the org does not have answers 400 ``[{"errorCode": "INVALID_FIELD", ...}]``; a f
 Vendor API (login and instance are the same server; the token's ``instance_url`` is ``url``):
 - ``POST /services/oauth2/token`` (form ``grant_type=client_credentials``, ``client_id``, ``client_secret``);
   wrong credentials → 400 ``{"error": "invalid_client", ...}`` as Salesforce answers
+- ``GET /services/oauth2/userinfo`` (OpenID Connect UserInfo, ``Authorization: Bearer <token or session id>``):
+  ``{"sub", "user_id", "organization_id", "preferred_username", ..., "urls"}``; a missing or dead token →
+  403 ``Missing_OAuth_Token`` / ``Bad_OAuth_Token`` (text/plain), as Salesforce's identity service answers
+- Outbound Messages carry ``SessionId``: a live session of the org, as with "Send Session ID" ticked
+  (``send_session_id=False``: ``xsi:nil``); it is a bearer token like an issued one, until ``expire_tokens``
 - ``GET /services/data/vXX.X/sobjects/{Opportunity|Account|Contact}/{id}[?fields=A,B]``
 - ``PATCH /services/data/vXX.X/sobjects/Opportunity/{id}`` → 204
 - ``POST /services/data/vXX.X/sobjects/Task`` → 201; upsert ``PATCH .../sobjects/Task/{ExternalIdField}/{value}``
@@ -107,7 +112,7 @@ xmlns:xsd="http://www.w3.org/2001/XMLSchema" xmlns:xsi="http://www.w3.org/2001/X
   <notifications xmlns="http://soap.sforce.com/2005/09/outbound">
    <OrganizationId>{org_id}</OrganizationId>
    <ActionId>{action_id}</ActionId>
-   <SessionId xsi:nil="true"/>
+   {session}
    <EnterpriseUrl>{base}/services/Soap/c/62.0/{org15}</EnterpriseUrl>
    <PartnerUrl>{base}/services/Soap/u/62.0/{org15}</PartnerUrl>
 {notifications}  </notifications>
@@ -171,6 +176,7 @@ class SalesforceSandbox(Sandbox):
         client_id: str,
         client_secret: str,
         query_page_size: int = 2000,
+        send_session_id: bool = True,
         host: str = "127.0.0.1",
         port: int = 0,
     ) -> None:
@@ -179,6 +185,8 @@ class SalesforceSandbox(Sandbox):
         self.client_id = client_id
         self.client_secret = client_secret
         self.query_page_size = query_page_size
+        #: the outbound message's "Send Session ID" box: each message carries a live session of the org
+        self.send_session_id = send_session_id
         self._counter = itertools.count(random.randint(62**4, 62**5))
         self.action_id = self._new_id("Action")
         self.owner_id = self._new_id("User")
@@ -194,6 +202,7 @@ class SalesforceSandbox(Sandbox):
         self._custom: dict[str, dict[str, dict[str, Any]]] = {name: {} for name in SCHEMA["sobjects"]}
         self.api_routes += [
             ("POST", re.compile(r"^/services/oauth2/token$"), self._token),
+            ("GET", re.compile(r"^/services/oauth2/userinfo$"), self._userinfo),
             ("GET", re.compile(rf"^{_V}/sobjects/(\w+)/describe/?$"), self._describe),
             ("POST", re.compile(rf"^{_V}/tooling/sobjects/CustomField/?$"), self._create_custom_field),
             ("GET", re.compile(rf"^{_V}/sobjects/(Opportunity|Account|Contact)/{_ID}$"), self._get_sobject),
@@ -363,8 +372,14 @@ class SalesforceSandbox(Sandbox):
         return self.deliver_notifications(notification)
 
     def deliver_notifications(self, notifications_xml: str) -> tuple[int, str]:
-        """Send an Outbound Message envelope around ``Notification`` elements (already XML)."""
+        """Send an Outbound Message envelope around ``Notification`` elements (already XML). With
+        ``send_session_id`` it carries a fresh session of the org (usable as a bearer token until
+        ``expire_tokens``), as Salesforce sends one when "Send Session ID" is ticked; else ``xsi:nil``."""
+        session = '<SessionId xsi:nil="true"/>'
+        if self.send_session_id:
+            session = f"<SessionId>{escape(self._new_session())}</SessionId>"
         body = OUTBOUND_MESSAGE.format(
+            session=session,
             org_id=escape(self.org_id),
             action_id=self.action_id,
             base=escape(self.url),
@@ -530,9 +545,7 @@ class SalesforceSandbox(Sandbox):
             return json_reply(
                 400, {"error": "invalid_client", "error_description": "invalid client credentials"}
             )
-        access_token = f"{self.org_id[:15]}!{secrets.token_urlsafe(48)}"
-        with self._lock:
-            self._tokens.add(access_token)
+        access_token = self._new_session()
         issued = str(int(datetime.now(UTC).timestamp() * 1000))
         return json_reply(
             200,
@@ -544,6 +557,65 @@ class SalesforceSandbox(Sandbox):
                 "id": f"{self.url}/id/{self.org_id}/{self.owner_id}",
                 "token_type": "Bearer",
                 "issued_at": issued,
+            },
+        )
+
+    def _new_session(self) -> str:
+        """A session id / access token of the org: ``{org id (15)}!{opaque}``, live until expired."""
+        session = f"{self.org_id[:15]}!{secrets.token_urlsafe(48)}"
+        with self._lock:
+            self._tokens.add(session)
+        return session
+
+    def _userinfo(self, request: Request, match: re.Match[str]) -> Reply:
+        """Salesforce's OpenID Connect UserInfo endpoint: who the bearer token's session belongs to. The
+        identity service answers a missing or dead token with 403 and a bare error code as text."""
+        header = request.headers.get("Authorization") or ""
+        token = header.removeprefix("Bearer ").strip() if header.startswith("Bearer ") else ""
+        if not token:
+            return _identity_error("Missing_OAuth_Token")
+        with self._lock:
+            if token not in self._tokens:
+                return _identity_error("Bad_OAuth_Token")
+        base, user = self.url, self.owner_id
+        return json_reply(
+            200,
+            {
+                "sub": f"{base}/id/{self.org_id}/{user}",
+                "user_id": user,
+                "organization_id": self.org_id,
+                "preferred_username": "integration@o2c-hub.example.com",
+                "nickname": "integration",
+                "name": "O2C Integration",
+                "email": "integration@o2c-hub.example.com",
+                "email_verified": True,
+                "given_name": "O2C",
+                "family_name": "Integration",
+                "zoneinfo": "Europe/London",
+                "photos": {
+                    "picture": f"{base}/profilephoto/005/F",
+                    "thumbnail": f"{base}/profilephoto/005/T",
+                },
+                "profile": f"{base}/{user}",
+                "picture": f"{base}/profilephoto/005/F",
+                "address": {"country": "GB"},
+                "urls": {
+                    "enterprise": f"{base}/services/Soap/c/{{version}}/{self.org_id}",
+                    "partner": f"{base}/services/Soap/u/{{version}}/{self.org_id}",
+                    "rest": f"{base}/services/data/v{{version}}/",
+                    "sobjects": f"{base}/services/data/v{{version}}/sobjects/",
+                    "query": f"{base}/services/data/v{{version}}/query/",
+                    "tooling_rest": f"{base}/services/data/v{{version}}/tooling/",
+                    "profile": f"{base}/{user}",
+                    "custom_domain": base,
+                },
+                "active": True,
+                "user_type": "STANDARD",
+                "language": "en_US",
+                "locale": "en_GB",
+                "utcOffset": 0,
+                "updated_at": "2026-01-05T09:00:00Z",
+                "is_app_installed": True,
             },
         )
 
@@ -820,6 +892,10 @@ class SalesforceSandbox(Sandbox):
 
     def _c_expire(self, request: Request, match: re.Match[str]) -> Reply:
         return json_reply(200, {"expired": self.expire_tokens()})
+
+
+def _identity_error(code: str) -> Reply:
+    return Reply(403, code.encode(), {"Content-Type": "text/plain;charset=UTF-8"})
 
 
 def _describe_type(name: str, spec: dict[str, Any], sobject: str) -> str:

@@ -27,7 +27,11 @@ def test_hubspot_deal_state_is_its_stage_until_won_then_dated_by_hubspot(
     hubspot.win(deal_id)
     won = crm.fetch_deal_state(deal_id)
     assert won.stage == "closedwon" and is_closed_won(won, {"closedwon"})
-    assert won.won_at == datetime(2026, 11, 27, 10, 15, tzinfo=UTC)  # the deal's closedate
+    # when HubSpot's dealstage history says the deal entered the won stage (not its typed-in closedate)
+    entered = hubspot.deal(deal_id)["propertiesWithHistory"]["dealstage"][0]
+    assert entered["value"] == "closedwon"
+    assert won.won_at == datetime.fromisoformat(entered["timestamp"].replace("Z", "+00:00"))
+    assert won.won_at != datetime(2026, 11, 27, 10, 15, tzinfo=UTC)
 
 
 def test_hubspot_unknown_or_malformed_deal_ids(hubspot: HubSpotSandbox, fake_sleep: FakeSleep) -> None:

@@ -140,7 +140,9 @@ def test_salesforce_win_posts_an_outbound_message_like_the_sample(
     assert notifications.findtext(f"{OM}OrganizationId") == SF_ORG_ID
     assert notifications.findtext(f"{OM}ActionId", "").startswith("04k")
     session = notifications.find(f"{OM}SessionId")
-    assert session is not None and session.get(f"{XSI}nil") == "true"
+    # "Send Session ID" ticked: a session of the org ("{org id}!..."), as in Salesforce's sample
+    assert session is not None and session.get(f"{XSI}nil") is None
+    assert (session.text or "").startswith(SF_ORG_ID[:15] + "!")
     [notification] = notifications.findall(f"{OM}Notification")
     notification_id = notification.findtext(f"{OM}Id", "")
     assert notification_id.startswith("04l") and len(notification_id) == 18

@@ -24,6 +24,11 @@ TEST_STAGE_CONTEXT = {
     "salesforcePartnerEventSource": "aws.partner/salesforce.com/00D5g000004DemoEAA/0YLtest",
     "salesforceOrgIds": "00D5g000004DemoEAA",
     "salesforceMyDomainUrl": "https://o2c-demo.my.salesforce.com",
+    # who gets paged, and the per-region API Gateway account setting: the test stage owns it, test2 not
+    "alarmEmails": ["oncall@example.com", "finance-ops@example.com"],
+    "chatbotSlackWorkspaceId": "T0123ABCD",
+    "chatbotSlackChannelId": "C0456EFGH",
+    "apiGatewayAccountRole": True,
 }
 
 

@@ -31,6 +31,15 @@ def test_the_stack_deploys_the_shared_definition_unchanged(template_json: dict[s
     assert props["LoggingConfiguration"]["IncludeExecutionData"] is False
 
 
+def test_state_machine_logs_to_a_vended_logs_group(template_json: dict[str, Any]) -> None:
+    # /aws/vendedlogs/ keeps Step Functions log delivery out of the account's size-limited log resource policy
+    (destination,) = state_machine(template_json)["LoggingConfiguration"]["Destinations"]
+    log_group_id = destination["CloudWatchLogsLogGroup"]["LogGroupArn"]["Fn::GetAtt"][0]
+    log_group = template_json["Resources"][log_group_id]["Properties"]
+    assert log_group["LogGroupName"] == "/aws/vendedlogs/states/o2c-test-quote-to-cash"
+    assert log_group["RetentionInDays"] > 0
+
+
 def test_every_task_retries_technical_errors_and_names_what_it_catches() -> None:
     for name, state in definition()["States"].items():
         if state["Type"] != "Task":

@@ -24,8 +24,18 @@ def _hubspot(client_secret: str = "s") -> HubSpotSandbox:  # noqa: S107 - a sand
     )
 
 
+def _set_up(sandbox: HubSpotSandbox) -> HubSpotSandbox:
+    """The portal as ``o2c setup crm`` leaves it: the hub's properties exist (a new portal has none)."""
+    from o2c_cli.crm_setup import hubspot_status
+    from shared.connectors.hubspot import HubSpotCrm
+
+    with sandbox:
+        hubspot_status(HubSpotCrm(sandbox.url, access_token=lambda: "t"), create=True)
+    return sandbox
+
+
 def test_a_sandbox_keeps_its_records_but_not_its_runtime(tmp_path: Path) -> None:
-    before = _hubspot()
+    before = _set_up(_hubspot())
     deal_id = hubspot_deal(before)
     before.fail_next(503)
     before.webhook_url = "http://127.0.0.1:9/old"
