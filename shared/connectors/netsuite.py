@@ -1149,12 +1149,14 @@ class NetSuiteErp:
     def _item_lines(self, record_type: str, record_id: str) -> list[OrderLine]:
         memo = self._get(record_type, _internal_id(record_id, record_type), expand=True)
         code = _record_currency(memo, self._currency_ids)
-        items = memo.get("item") if isinstance(memo.get("item"), dict) else {}
+        sublist = memo.get("item")
+        items: dict[str, Any] = sublist if isinstance(sublist, dict) else {}
         out = []
         for n, line in enumerate(items.get("items") or [], 1):
             if not isinstance(line, dict):
                 raise InvalidRecord(f"{record_type} {record_id} line {n}: not an object")
-            item = line.get("item") if isinstance(line.get("item"), dict) else {}
+            ref = line.get("item")
+            item: dict[str, Any] = ref if isinstance(ref, dict) else {}
             quantity = _decimal(line.get("quantity") or 1)
             amount = from_major(_decimal(line.get("amount") or 0), code)
             out.append(
@@ -1179,7 +1181,8 @@ class NetSuiteErp:
         """The customer's external id (the tax engine's customer code) and its default shipping address, else
         its default billing address, else its first (``addressBook`` with ``expandSubResources``)."""
         customer = self._get("customer", _internal_id(customer_id, "customer"), expand=True)
-        book = customer.get("addressBook") if isinstance(customer.get("addressBook"), dict) else {}
+        raw_book = customer.get("addressBook")
+        book: dict[str, Any] = raw_book if isinstance(raw_book, dict) else {}
         entries = [e for e in book.get("items") or [] if isinstance(e, dict)]
         entries.sort(key=lambda e: (not e.get("defaultShipping"), not e.get("defaultBilling")))
         address = None
