@@ -1,5 +1,6 @@
 """Lambda plumbing for the SQS consumers: Powertools wiring and partial batch responses, so a record that
-fails is retried (and ends in the queue's DLQ) without retrying the rest of its batch."""
+fails is retried (and ends in the queue's DLQ) without retrying the rest of its batch. A claim-checked event
+(``shared.claimcheck``) has its data loaded back before the record handler sees it."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ from typing import Any
 from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, process_partial_response
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 
+from shared.claimcheck import resolve_record
 from shared.observability import logger, metrics, tracer
 
 LambdaHandler = Callable[[dict[str, Any], Any], dict[str, Any]]
@@ -20,6 +22,9 @@ def sqs_consumer(
     """A handler that runs ``record_handler`` per record; ``on_invocation(context)`` runs first."""
     processor = BatchProcessor(event_type=EventType.SQS)
 
+    def handle(record: SQSRecord) -> Any:
+        return record_handler(resolve_record(record))
+
     @logger.inject_lambda_context(clear_state=True)
     @metrics.log_metrics
     @tracer.capture_lambda_handler(capture_response=False)
@@ -27,9 +32,7 @@ def sqs_consumer(
         if on_invocation is not None:
             on_invocation(context)
         return dict(
-            process_partial_response(
-                event=event, record_handler=record_handler, processor=processor, context=context
-            )
+            process_partial_response(event=event, record_handler=handle, processor=processor, context=context)
         )
 
     return lambda_handler

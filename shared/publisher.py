@@ -1,20 +1,62 @@
 """Publishes canonical events to the stage's EventBridge bus.
 
-PutEvents takes at most 10 entries a call and reports failures per entry (``FailedEntryCount``): the
-caller must re-send the failed entries. If some still fail after the retries, ``PublishError`` is
-raised so the caller can refuse the delivery (5xx → the provider retries).
+PutEvents takes at most 10 entries and 256 KB a call (entry sizes counted as AWS documents them, see
+``entry_size``) and reports failures per entry (``FailedEntryCount``): the caller must re-send the failed
+entries. If some still fail after the retries, ``PublishError`` is raised so the caller can refuse the delivery
+(5xx → the provider retries). An event too large to go in a call on its own would fail the same way on every
+retry: its ``data`` is stored as a claim check (``shared.claimcheck``) and the event published with the check.
 """
 
 from __future__ import annotations
 
+import json
 import random
 import time
 from collections.abc import Callable, Sequence
 from typing import Any
 
+from shared.claimcheck import ClaimChecks
 from shared.events.envelope import CanonicalEvent
 
+#: AWS EventBridge quotas, "PutEvents": up to 10 entries per request.
 MAX_ENTRIES_PER_CALL = 10
+#: AWS EventBridge quotas: "The total size of a PutEvents request ... 256 KB"; sizes computed as in "Calculating
+#: PutEvents event entry size" (EventBridge User Guide). The 1 MB event size of Jan 2026 is not relied upon:
+#: the 256 KB request rule holds everywhere, and SQS targets and Step Functions inputs stop at 256 KB too.
+MAX_REQUEST_BYTES = 256 * 1024
+#: An entry above this is claim-checked: the room left keeps the event deliverable once EventBridge wraps it in
+#: its envelope (id, account, region, time, resources) for an SQS target.
+MAX_INLINE_ENTRY_BYTES = MAX_REQUEST_BYTES - 1024
+#: "Time": 14 bytes when present, whatever its format.
+_TIME_BYTES = 14
+
+
+def entry_size(entry: dict[str, Any]) -> int:
+    """A PutEvents entry's size as AWS computes it ("Calculating PutEvents event entry size")."""
+    size = _TIME_BYTES if entry.get("Time") is not None else 0
+    for field in ("Source", "DetailType", "Detail", "EventBusName"):
+        if entry.get(field):
+            size += len(str(entry[field]).encode("utf-8"))
+    for resource in entry.get("Resources") or ():
+        size += len(resource.encode("utf-8"))
+    return size
+
+
+def batches(entries: Sequence[dict[str, Any]]) -> list[list[dict[str, Any]]]:
+    """Consecutive entries grouped into calls of at most 10 entries and ``MAX_REQUEST_BYTES``, in order."""
+    calls: list[list[dict[str, Any]]] = []
+    current: list[dict[str, Any]] = []
+    current_bytes = 0
+    for entry in entries:
+        size = entry_size(entry)
+        if current and (len(current) == MAX_ENTRIES_PER_CALL or current_bytes + size > MAX_REQUEST_BYTES):
+            calls.append(current)
+            current, current_bytes = [], 0
+        current.append(entry)
+        current_bytes += size
+    if current:
+        calls.append(current)
+    return calls
 
 
 class PublishError(Exception):
@@ -30,28 +72,41 @@ class EventPublisher:
         max_attempts: int = 4,
         base_delay_s: float = 0.05,
         sleep: Callable[[float], None] = time.sleep,
+        claim_checks: ClaimChecks | None = None,
     ) -> None:
         self._client = client
         self._bus_name = bus_name
         self._max_attempts = max_attempts
         self._base_delay_s = base_delay_s
         self._sleep = sleep
+        self._claim_checks = claim_checks
 
     def entry(self, event: CanonicalEvent) -> dict[str, Any]:
-        return {
+        entry = {
             "Source": event.source,
             "DetailType": event.detail_type,
             "Detail": event.detail_json(),
             "EventBusName": self._bus_name,
             "Time": event.metadata.occurredAt,
         }
+        if entry_size(entry) <= MAX_INLINE_ENTRY_BYTES:
+            return entry
+        if self._claim_checks is None:
+            raise PublishError(
+                f"event {event.metadata.eventId} ({entry_size(entry)} bytes) exceeds the PutEvents limit "
+                "and no claim-check bucket is configured"
+            )
+        detail = event.model_dump(mode="json")
+        detail["data"] = self._claim_checks.store(
+            event.metadata.eventId, json.dumps(detail["data"], separators=(",", ":"))
+        )
+        return {**entry, "Detail": json.dumps(detail, separators=(",", ":"))}
 
     def publish(self, events: Sequence[CanonicalEvent]) -> int:
         """Publish all events; returns how many PutEvents calls it took."""
         entries = [self.entry(e) for e in events]
         calls = 0
-        for start in range(0, len(entries), MAX_ENTRIES_PER_CALL):
-            pending = entries[start : start + MAX_ENTRIES_PER_CALL]
+        for pending in batches(entries):
             for attempt in range(self._max_attempts):
                 if attempt:
                     # Full jitter backoff before re-sending only the entries that failed.

@@ -18,6 +18,7 @@ LambdaHandler = Callable[[dict[str, Any], Any], dict[str, Any]]
 
 def build_pipeline(provider: Provider) -> IngressPipeline:
     from shared.aws import client
+    from shared.claimcheck import ClaimChecks
     from shared.config import WebhookSettings
     from shared.idempotency import OnceOnly
     from shared.publisher import EventPublisher
@@ -25,7 +26,9 @@ def build_pipeline(provider: Provider) -> IngressPipeline:
     settings = WebhookSettings.from_environment()
     return IngressPipeline(
         provider,
-        publisher=EventPublisher(client("events"), settings.event_bus_name),
+        publisher=EventPublisher(
+            client("events"), settings.event_bus_name, claim_checks=ClaimChecks.from_env()
+        ),
         once_only=OnceOnly(provider.name, settings.idempotency_table_name, client=client("dynamodb")),
         max_body_bytes=settings.max_body_bytes,
     )

@@ -12,9 +12,10 @@ from shared.events.envelope import EventData, SourceSystem, new_event
 @cache
 def publisher() -> Any:
     from shared.aws import client
+    from shared.claimcheck import ClaimChecks
     from shared.publisher import EventPublisher
 
-    return EventPublisher(client("events"), os.environ["EVENT_BUS_NAME"])
+    return EventPublisher(client("events"), os.environ["EVENT_BUS_NAME"], claim_checks=ClaimChecks.from_env())
 
 
 def publish(

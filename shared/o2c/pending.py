@@ -200,6 +200,7 @@ def parking(consumer: str, store: Callable[[], PendingFacts] = PendingFacts.from
     def wrap(handle: Callable[[Any], Any]) -> Callable[[Any], Any]:
         from functools import wraps
 
+        from shared.claimcheck import delivered_body
         from shared.observability import count, logger
 
         @wraps(handle)
@@ -210,7 +211,9 @@ def parking(consumer: str, store: Callable[[], PendingFacts] = PendingFacts.from
                 if not first.awaiting:
                     raise
                 pending = store()
-                parked = pending.park(first.awaiting, consumer, json.loads(record.body), str(first))
+                # as delivered: a claim-checked event is parked (and released) with its claim check
+                delivered = json.loads(delivered_body(record))
+                parked = pending.park(first.awaiting, consumer, delivered, str(first))
             try:
                 result = handle(record)  # the fact may have arrived while the park was written
             except NotYetKnown as again:
