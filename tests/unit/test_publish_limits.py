@@ -38,7 +38,7 @@ def won_deal(i: int, lines: int) -> CanonicalEvent:
     items = tuple(
         LineItem(
             lineItemId=f"{i}-{n}",
-            name=f"Platform seat {n} – année pleine, support inclus " * 2,
+            name=f"Platform seat {n} - année pleine, support inclus " * 2,
             quantity=1,
             unitPrice=Money.of(1000, "EUR"),
             amount=Money.of(1000, "EUR"),
@@ -56,7 +56,7 @@ class Spy:
         self.client = client
         self.requests: list[list[dict[str, Any]]] = []
 
-    def put_events(self, Entries: list[dict[str, Any]]) -> Any:  # noqa: N803 (boto3's name)
+    def put_events(self, Entries: list[dict[str, Any]]) -> Any:
         self.requests.append(Entries)
         return self.client.put_events(Entries=Entries)
 
@@ -148,7 +148,9 @@ def test_a_deal_too_large_for_any_call_is_claim_checked_and_a_consumer_gets_it_b
     assert seen[0]["detail"]["metadata"]["eventId"] == huge.metadata.eventId
 
 
-def test_without_a_claim_check_bucket_an_oversized_deal_is_refused_before_any_call(aws: SimpleNamespace) -> None:
+def test_without_a_claim_check_bucket_an_oversized_deal_is_refused_before_any_call(
+    aws: SimpleNamespace,
+) -> None:
     from shared.publisher import PublishError
 
     with pytest.raises(PublishError, match="exceeds the PutEvents limit"):
