@@ -93,7 +93,7 @@ def delivered(aws: SimpleNamespace) -> list[dict[str, Any]]:
 
 def test_100_large_won_deals_go_out_within_the_limits_each_once(aws: SimpleNamespace) -> None:
     deals = [won_deal(i, lines=150) for i in range(100)]
-    assert 40_000 < len(deals[0].detail_json().encode()) < 100_000  # large, but each fits a call on its own
+    assert 30_000 < len(deals[0].detail_json().encode()) < 100_000  # large, but each fits a call on its own
 
     EventPublisher(aws.events, BUS).publish(deals)
 
