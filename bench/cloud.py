@@ -49,6 +49,7 @@ class BenchCloud:
             secret_refs=dict(res.secrets),
             event_bus_name=res.event_bus_name,
             log_level=self.cloud.log_level,
+            claim_check_bucket=res.claim_check_bucket,
         )
         env = {
             **function_environment(fn, resolved),

@@ -10,6 +10,7 @@ from constructs import Construct
 
 from infra.config import StageConfig
 from infra.constructs.bus import EventBusWithArchive
+from infra.constructs.claimcheck import ClaimCheckBucket
 from infra.constructs.data import DataTables
 from infra.constructs.functions import Functions
 from infra.constructs.ingress import WebhookApi
@@ -37,6 +38,7 @@ class O2CHubStack(Stack):
             self, "EventBus", stage=config.stage, archive_retention=config.archive_retention
         )
         layer = SharedLayer(self, "SharedLayer")
+        claim_checks = ClaimCheckBucket(self, "ClaimChecks")
         functions = Functions(
             self,
             "Functions",
@@ -45,6 +47,7 @@ class O2CHubStack(Stack):
             tables=data.tables,
             secrets=secrets.secrets,
             bus=bus.bus,
+            claim_checks=claim_checks.bucket,
         )
         by_id = {fn_id: f.function for fn_id, f in functions.functions.items()}
         ingress = WebhookApi(self, "Ingress", config=config, functions=by_id)

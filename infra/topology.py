@@ -133,6 +133,23 @@ TABLES: tuple[TableSpec, ...] = (
     PENDING_TABLE,
 )
 
+
+@dataclass(frozen=True)
+class ClaimCheckBucketSpec:
+    """Where events too large for PutEvents keep their ``data`` (``shared.claimcheck``): the publishing
+    functions put, the consumers (which load it back in ``shared.consumers``) get."""
+
+    id: str = "ClaimCheckBucket"
+    env_var: str = "CLAIM_CHECK_BUCKET_NAME"
+    #: Objects expire after this; longer than any queue or DLQ keeps a message (14 days) and a redrive window,
+    #: so a delivered, parked or redriven event still finds its data. Replays of older archived events do not.
+    expiry_days: int = 365
+
+
+CLAIM_CHECK_BUCKET = ClaimCheckBucketSpec()
+#: Every claim check's key starts with this (``shared.claimcheck.key_for``); the grants stop at it.
+CLAIM_CHECK_KEY_PREFIX = "events/"
+
 STRIPE_WEBHOOK_SECRET = SecretSpec(
     id="StripeWebhookSecret",
     description='Stripe webhook endpoint signing secrets: {"secrets": ["whsec_...", ...]} (several while rolling)',
@@ -616,6 +633,18 @@ FUNCTIONS: tuple[FunctionSpec, ...] = _unique(
 STATE_MACHINE_ID = "QuoteToCash"
 
 TABLES_BY_ID = {t.id: t for t in TABLES}
+#: Functions that read SQS records through ``shared.consumers`` (they load claim checks back).
+CONSUMER_FUNCTION_IDS = frozenset(c.function.id for c in CONSUMERS)
+
+
+def claim_check_access(fn: FunctionSpec) -> Access | None:
+    """What a function may do in the claim-check bucket: publishers write, consumers read."""
+    put, get = fn.publishes_events, fn.id in CONSUMER_FUNCTION_IDS
+    if put and get:
+        return "read_write"
+    return "write" if put else "read" if get else None
+
+
 SECRETS_BY_ID = {s.id: s for s in SECRETS}
 
 
@@ -631,6 +660,7 @@ class Resolved:
     #: Values of the stage settings (STAGE_SETTING_DEFAULTS keys).
     settings: dict[str, str] = field(default_factory=dict)
     state_machine_arn: str = ""
+    claim_check_bucket: str = ""
 
 
 def function_environment(fn: FunctionSpec, resolved: Resolved) -> dict[str, str]:
@@ -647,6 +677,8 @@ def function_environment(fn: FunctionSpec, resolved: Resolved) -> dict[str, str]
         env[SECRETS_BY_ID[secret_id].env_var] = resolved.secret_refs[secret_id]
     if fn.publishes_events:
         env["EVENT_BUS_NAME"] = resolved.event_bus_name
+    if claim_check_access(fn):
+        env[CLAIM_CHECK_BUCKET.env_var] = resolved.claim_check_bucket
     if fn.state_machine_access == "start":
         env["QUOTE_TO_CASH_STATE_MACHINE_ARN"] = resolved.state_machine_arn
     env.update(fn.settings)

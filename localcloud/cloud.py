@@ -251,6 +251,7 @@ class LocalCloud:
             log_level=self.log_level,
             settings=self.settings,
             state_machine_arn=self.state_machine_arn,
+            claim_check_bucket=self.res.claim_check_bucket,
         )
         webhook_ids = {fn.id for fn in self.webhook_functions}
         for fn in self.functions.values():

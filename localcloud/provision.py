@@ -13,7 +13,7 @@ from typing import Any
 import boto3
 from botocore.exceptions import ClientError
 
-from infra.topology import PARTNER_BUSES, ConsumerSpec, SecretSpec, TableSpec, bus_name
+from infra.topology import CLAIM_CHECK_BUCKET, PARTNER_BUSES, ConsumerSpec, SecretSpec, TableSpec, bus_name
 
 REGION = "us-east-1"
 
@@ -64,6 +64,8 @@ class Resources:
     partner_buses: dict[str, str] = field(default_factory=dict)
     event_bus_arn: str = ""
     archive_name: str = ""
+    #: The claim-check bucket (topology.CLAIM_CHECK_BUCKET): data of events too large for PutEvents.
+    claim_check_bucket: str = ""
     consumers: dict[str, ConsumerResources] = field(default_factory=dict)
 
     def as_json(self) -> dict[str, Any]:
@@ -73,6 +75,7 @@ class Resources:
             "event_bus": {"name": self.event_bus_name, "arn": self.event_bus_arn},
             "partner_buses": dict(self.partner_buses),
             "archive": self.archive_name,
+            "claim_check_bucket": self.claim_check_bucket,
             "queues": {
                 cid: {"name": c.queue.name, "url": c.queue.url, "arn": c.queue.arn}
                 for cid, c in self.consumers.items()
@@ -177,6 +180,43 @@ def _ensure_bus(events: Any, name: str) -> str:
         return str(events.describe_event_bus(Name=name)["Arn"])
 
 
+def _ensure_claim_check_bucket(s3: Any, stage: str) -> str:
+    """The bucket as the stack configures it: private, encrypted, objects expiring (kept from the last run)."""
+    name = physical_name(stage, CLAIM_CHECK_BUCKET.id).lower()
+    with contextlib.suppress(s3.exceptions.BucketAlreadyOwnedByYou):
+        s3.create_bucket(Bucket=name)
+    s3.put_public_access_block(
+        Bucket=name,
+        PublicAccessBlockConfiguration={
+            "BlockPublicAcls": True,
+            "IgnorePublicAcls": True,
+            "BlockPublicPolicy": True,
+            "RestrictPublicBuckets": True,
+        },
+    )
+    s3.put_bucket_encryption(
+        Bucket=name,
+        ServerSideEncryptionConfiguration={
+            "Rules": [{"ApplyServerSideEncryptionByDefault": {"SSEAlgorithm": "AES256"}}]
+        },
+    )
+    s3.put_bucket_lifecycle_configuration(
+        Bucket=name,
+        LifecycleConfiguration={
+            "Rules": [
+                {
+                    "ID": "ExpireClaimChecks",
+                    "Status": "Enabled",
+                    "Filter": {"Prefix": ""},
+                    "Expiration": {"Days": CLAIM_CHECK_BUCKET.expiry_days},
+                    "AbortIncompleteMultipartUpload": {"DaysAfterInitiation": 1},
+                }
+            ]
+        },
+    )
+    return name
+
+
 def provision(
     endpoint_url: str,
     stage: str,
@@ -219,6 +259,8 @@ def provision(
             Description="Every canonical event of the stage, for replay",
             RetentionDays=0,
         )
+
+    res.claim_check_bucket = _ensure_claim_check_bucket(client("s3", endpoint_url), stage)
 
     for partner in PARTNER_BUSES:
         name = partner_bus_name(stage, partner.id)

@@ -4,19 +4,27 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
-from aws_cdk import Duration
+from aws_cdk import Duration, Stack
 from aws_cdk import aws_dynamodb as dynamodb
 from aws_cdk import aws_events as events
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_logs as logs
+from aws_cdk import aws_s3 as s3
 from aws_cdk import aws_secretsmanager as secretsmanager
 from constructs import Construct
 
 from infra.config import StageConfig
 from infra.constructs.layer import REPO_ROOT, architecture, runtime
 from infra.nag import acknowledge
-from infra.topology import FUNCTIONS, FunctionSpec, Resolved, function_environment
+from infra.topology import (
+    CLAIM_CHECK_KEY_PREFIX,
+    FUNCTIONS,
+    FunctionSpec,
+    Resolved,
+    claim_check_access,
+    function_environment,
+)
 
 
 class HubFunction(Construct):
@@ -80,6 +88,7 @@ class Functions(Construct):
         tables: Mapping[str, dynamodb.ITable],
         secrets: Mapping[str, secretsmanager.ISecret],
         bus: events.IEventBus,
+        claim_checks: s3.IBucket,
     ) -> None:
         super().__init__(scope, construct_id)
         resolved = Resolved(
@@ -89,6 +98,7 @@ class Functions(Construct):
             event_bus_name=bus.event_bus_name,
             log_level=config.log_level,
             settings=config.stage_settings(),
+            claim_check_bucket=claim_checks.bucket_name,
         )
         self.functions: dict[str, HubFunction] = {}
         for spec in FUNCTIONS:
@@ -100,7 +110,14 @@ class Functions(Construct):
                 layer=layer,
                 environment=function_environment(spec, resolved),
             )
-            _grant(hub_function.function, spec, tables=tables, secrets=secrets, bus=bus)
+            _grant(
+                hub_function.function,
+                spec,
+                tables=tables,
+                secrets=secrets,
+                bus=bus,
+                claim_checks=claim_checks,
+            )
             self.functions[spec.id] = hub_function
 
     def function(self, function_id: str) -> lambda_.Function:
@@ -114,6 +131,7 @@ def _grant(
     tables: Mapping[str, dynamodb.ITable],
     secrets: Mapping[str, secretsmanager.ISecret],
     bus: events.IEventBus,
+    claim_checks: s3.IBucket,
 ) -> None:
     for table_id, access in spec.tables.items():
         table = tables[table_id]
@@ -127,3 +145,22 @@ def _grant(
         secrets[secret_id].grant_read(function)
     if spec.publishes_events:
         bus.grant_put_events_to(function)
+    # Exactly the object actions under the claim-check prefix (no delete, no list, no ACLs): publishers put
+    # claim checks, consumers get them.
+    access = claim_check_access(spec)
+    if access is None:
+        return
+    actions = {"write": ["s3:PutObject"], "read": ["s3:GetObject"]}
+    objects = claim_checks.arn_for_objects(f"{CLAIM_CHECK_KEY_PREFIX}*")
+    function.add_to_role_policy(
+        iam.PolicyStatement(
+            actions=actions.get(access, [*actions["write"], *actions["read"]]), resources=[objects]
+        )
+    )
+    stack = Stack.of(function)
+    bucket_id = stack.resolve(stack.get_logical_id(claim_checks.node.default_child))  # type: ignore[arg-type]
+    acknowledge(
+        function.role,  # type: ignore[arg-type]
+        f"IAM5[Resource::<{bucket_id}.Arn>/{CLAIM_CHECK_KEY_PREFIX}*]",
+        "Claim checks are keyed by event id at run time; the grant is one action on the bucket's events/ prefix.",
+    )

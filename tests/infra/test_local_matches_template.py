@@ -249,3 +249,29 @@ def test_state_machine_matches(cloud: LocalCloud, template: dict[str, Any]) -> N
         described["name"] == "o2c-local-quote-to-cash"
         and props["StateMachineName"] == "o2c-test-quote-to-cash"
     )
+
+
+def test_claim_check_bucket_matches(cloud: LocalCloud, template: dict[str, Any]) -> None:
+    import boto3
+
+    [deployed] = resources(template, "AWS::S3::Bucket").values()
+    assert cloud.res is not None
+    s3 = boto3.client(
+        "s3",
+        endpoint_url=cloud.aws_endpoint_url,
+        region_name="us-east-1",
+        aws_access_key_id="testing",
+        aws_secret_access_key="testing",
+    )
+    name = cloud.res.claim_check_bucket
+    local_block = s3.get_public_access_block(Bucket=name)["PublicAccessBlockConfiguration"]
+    assert local_block == deployed["PublicAccessBlockConfiguration"]
+    [local_expiry] = s3.get_bucket_lifecycle_configuration(Bucket=name)["Rules"]
+    [deployed_expiry] = [r for r in deployed["LifecycleConfiguration"]["Rules"] if "ExpirationInDays" in r]
+    assert local_expiry["Expiration"]["Days"] == deployed_expiry["ExpirationInDays"]
+    [local_sse] = s3.get_bucket_encryption(Bucket=name)["ServerSideEncryptionConfiguration"]["Rules"]
+    [deployed_sse] = deployed["BucketEncryption"]["ServerSideEncryptionConfiguration"]
+    assert (
+        local_sse["ApplyServerSideEncryptionByDefault"]["SSEAlgorithm"]
+        == deployed_sse["ServerSideEncryptionByDefault"]["SSEAlgorithm"]
+    )
