@@ -233,6 +233,7 @@ def test_each_worker_sees_only_its_functions_environment(cloud: LocalCloud) -> N
         table_names=cloud.res.tables,
         secret_refs=cloud.res.secrets,
         event_bus_name="o2c-local",
+        claim_check_bucket=cloud.res.claim_check_bucket,
     )
     for fn_id, path, method in (("Echo", "/webhooks/echo", "POST"), ("Other", "/webhooks/other/x", "PUT")):
         _, _, data, _ = request(cloud, method, path, b"{}")
