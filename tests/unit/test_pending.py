@@ -174,3 +174,32 @@ def test_the_hourly_sweep_replays_what_waited_long_enough_and_settles_what_was_r
     assert (report["waiting"], report["released"], report["settled"]) == (1, 1, 1)
     assert [e["detail"]["data"]["payoutId"] for e in replayed(aws)] == ["po_1"]
     assert [p.awaiting for p in store.all()] == ["payment:pi_1"]  # released, not yet settled
+
+
+def test_a_claim_checked_fact_waits_and_is_put_back_with_its_claim_check_not_its_data(
+    aws: dict[str, Any],
+) -> None:
+    from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
+
+    from shared.claimcheck import ClaimChecks, resolve_record
+
+    s3 = boto3.client("s3", region_name="us-east-1")
+    s3.create_bucket(Bucket="claims")
+    data = {"payoutId": "po_big", "amount": {"amount": 100, "currency": "USD"}, "note": "x" * 300_000}
+    event = payout_event("po_big")
+    event["detail"]["data"] = ClaimChecks(s3, "claims").store("evt-po_big", json.dumps(data))
+    store: PendingFacts = aws["store"]
+    seen: list[Any] = []
+
+    def deposit(rec: Any) -> str:
+        seen.append(json.loads(rec.body)["detail"]["data"])
+        raise NotYetKnown("pi_9 is not applied yet", awaiting="payment:pi_9")
+
+    delivered = SQSRecord({"messageId": "m-1", "body": json.dumps(event)})
+    parking("PayoutDepositor", lambda: store)(deposit)(resolve_record(delivered, s3))
+    assert seen[0] == data  # the consumer saw the data ...
+    [waiting] = store.waiting_for("payment:pi_9")
+    assert waiting.event["detail"] == event["detail"]  # ... the park keeps the claim check (DynamoDB: 400 KB)
+    store.release([waiting])
+    [again] = replayed(aws)
+    assert again["detail"] == event["detail"]
