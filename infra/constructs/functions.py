@@ -147,14 +147,14 @@ def _grant(
         bus.grant_put_events_to(function)
     # Exactly the object actions under the claim-check prefix (no delete, no list, no ACLs): publishers put
     # claim checks, consumers get them.
-    access = claim_check_access(spec)
-    if access is None:
+    bucket_access = claim_check_access(spec)
+    if bucket_access is None:
         return
     actions = {"write": ["s3:PutObject"], "read": ["s3:GetObject"]}
     objects = claim_checks.arn_for_objects(f"{CLAIM_CHECK_KEY_PREFIX}*")
     function.add_to_role_policy(
         iam.PolicyStatement(
-            actions=actions.get(access, [*actions["write"], *actions["read"]]), resources=[objects]
+            actions=actions.get(bucket_access, [*actions["write"], *actions["read"]]), resources=[objects]
         )
     )
     stack = Stack.of(function)
