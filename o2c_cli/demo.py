@@ -489,6 +489,36 @@ def _converted_payment(cloud: Any, target: Any, check: Callable[[str, bool], Non
     )
 
 
+def _preflight(state: Path, failures: list[str]) -> None:
+    """What a user does before pointing vendors at a stage: o2c doctor (a new CRM lacks the hub's fields,
+    and only that may fail), o2c setup crm, o2c doctor again (everything must pass)."""
+    from o2c_cli import doctor
+
+    def diagnose() -> list[doctor.Finding]:
+        target = local_target(state)
+        return doctor.diagnose(doctor.local_stage(target, target.local_info))
+
+    print("Preflight, as a user runs it before taking traffic (o2c doctor):")
+    before = [f for f in diagnose() if not f.ok]
+    for finding in before:
+        print(f"  [..] {finding.check}: {finding.detail[:150]}")
+    unexpected = [f for f in before if not f.check.startswith("crm")]
+    if not before or unexpected:
+        failures.append(
+            "o2c doctor on a new cloud: expected only the CRM fields to fail, got "
+            + (", ".join(f.check for f in unexpected) or "no failure")
+        )
+    print("CRM setup (o2c setup crm):")
+    for status in crm_setup.setup_crm(local_target(state)):
+        print(f"  {status.line()}")
+        if not status.ok:
+            failures.append(f"o2c setup crm: {status.line()}")
+    after = diagnose()
+    failing = [f for f in after if not f.ok]
+    print(f"o2c doctor again: {len(after) - len(failing)} ok, {len(failing)} failing")
+    failures.extend(f"o2c doctor after setup: {f.check}: {f.detail}" for f in failing)
+
+
 def run_demo(state_dir: Path | None = None) -> int:
     from localcloud import LocalCloud
 
@@ -510,11 +540,7 @@ def run_demo(state_dir: Path | None = None) -> int:
             f"  API {cloud.api_url}   AWS {cloud.aws_endpoint_url}   sandboxes {', '.join(cloud.sandboxes)}"
         )
         print(f"  function logs in {cloud.logs_dir}\n")
-        print("CRM setup, as a user runs it before deals are won (o2c setup crm):")
-        for status in crm_setup.setup_crm(local_target(state)):
-            print(f"  {status.line()}")
-            if not status.ok:
-                failures.append(f"o2c setup crm: {status.line()}")
+        _preflight(state, failures)
         print("\nStripe webhooks over HTTP:")
         _play(ctx, _stripe_steps(), failures)
         print("\nCRM and ERP webhooks over HTTP:")

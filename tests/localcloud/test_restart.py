@@ -16,6 +16,7 @@ from localcloud import LocalCloud
 from localcloud.state import aws_path, sandbox_path
 from o2c_cli import playbook
 from o2c_cli.crm_scenarios import hubspot_deal
+from o2c_cli.crm_setup import missing_crm_fields, setup_crm
 from o2c_cli.executions import correlator, state_of
 from o2c_cli.main import main
 from o2c_cli.stripe_client import sample, send
@@ -81,7 +82,9 @@ def test_state_survives_a_restart_and_fresh_starts_empty(
         cloud.client("sqs").send_message(QueueUrl=_dlq(cloud), MessageBody=letter)
         status, customer = _stripe(cloud, "POST", "/v1/customers", {"email": "kept@example.com"})
         assert status == 200, customer
-        # a won deal whose execution waits for the customer's card when the cloud stops
+        # a won deal whose execution waits for the customer's card when the cloud stops (the CRMs set up
+        # first, as a user does: a new portal and org lack the hub's fields)
+        setup_crm(local_target(tmp_path))
         deal_id = hubspot_deal(cloud.sandboxes["hubspot"])
         assert cloud.sandboxes["hubspot"].win(deal_id)[0] == 200
         execution = f"hubspot-{deal_id}"
@@ -101,6 +104,7 @@ def test_state_survives_a_restart_and_fresh_starts_empty(
         status, kept = _stripe(cloud, "GET", f"/v1/customers/{customer['id']}")
         assert (status, kept["email"]) == (200, "kept@example.com")
         assert cloud.sandboxes["hubspot"].deal(deal_id)["id"] == deal_id
+        assert missing_crm_fields(local_target(tmp_path)) == []  # the CRM setup is kept too
         # the execution's interpreter did not survive: it says so, and what it waited for is kept
         stopped = state_of(local_target(tmp_path), execution)
         assert stopped is not None
