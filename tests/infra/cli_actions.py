@@ -54,21 +54,32 @@ def _module_path(module: str) -> Path:
     return path / "__init__.py" if path.is_dir() else path.with_suffix(".py")
 
 
-class _Index:
-    """Functions (``module:name``) and methods (``module:Class.name``) of o2c_cli and the helpers."""
+def _modules_under(package: str) -> list[str]:
+    root = REPO_ROOT / package
+    return [
+        ".".join(p.relative_to(REPO_ROOT).with_suffix("").parts).removesuffix(".__init__")
+        for p in sorted(root.rglob("*.py"))
+    ]
 
-    def __init__(self) -> None:
+
+class _Index:
+    """Functions (``module:name``) and methods (``module:Class.name``) of some modules; methods called on an
+    object of unknown type resolve by name to the methods of ``helper_modules``."""
+
+    def __init__(self, modules: Iterable[str], helper_modules: Iterable[str]) -> None:
         self.functions: dict[str, ast.AST] = {}
         self.imports: dict[str, dict[str, str]] = {}  # module → local name → qualified name
         self.methods_by_name: dict[str, list[str]] = {}
-        modules = [f"o2c_cli.{p.stem}" for p in sorted((REPO_ROOT / "o2c_cli").glob("*.py"))]
-        for module in [*modules, *HELPER_MODULES]:
+        helper_modules = set(helper_modules)
+        for module in dict.fromkeys([*modules, *helper_modules]):
             tree = ast.parse(_module_path(module).read_text())
             names: dict[str, str] = {}
             for node in ast.walk(tree):
                 if isinstance(node, ast.ImportFrom) and node.module:
                     for alias in node.names:
                         names[alias.asname or alias.name] = f"{node.module}:{alias.name}"
+            body = [n for n in tree.body if not isinstance(n, ast.FunctionDef | ast.ClassDef)]
+            self.functions[f"{module}:<module>"] = ast.Module(body=body, type_ignores=[])
             for node in tree.body:
                 if isinstance(node, ast.FunctionDef):
                     self.functions[f"{module}:{node.name}"] = node
@@ -79,7 +90,7 @@ class _Index:
                         if isinstance(item, ast.FunctionDef):
                             qualified = f"{module}:{node.name}.{item.name}"
                             self.functions[qualified] = item
-                            if module in HELPER_MODULES:
+                            if module in helper_modules:
                                 self.methods_by_name.setdefault(item.name, []).append(qualified)
             self.imports[module] = names
 
@@ -116,15 +127,24 @@ class _Index:
 
 
 @functools.cache
-def _index() -> _Index:
-    return _Index()
+def _index(scope: str) -> _Index:
+    if scope == "cli":
+        return _Index(_modules_under("o2c_cli"), HELPER_MODULES)
+    everything = [*_modules_under("functions"), *_modules_under("shared")]
+    return _Index(everything, _modules_under("shared"))
 
 
-def actions_of(entry_points: Iterable[str]) -> set[str]:
-    """Every IAM action reachable from the entry functions (``o2c_cli.module:function``)."""
-    index = _index()
+def actions_of(entry_points: Iterable[str], scope: str = "cli") -> set[str]:
+    """Every IAM action reachable from the entry functions (``module:function``). Scope ``cli``: o2c_cli and
+    the helpers it drives; ``functions``: the Lambda functions' code and all of ``shared``."""
+    index = _index(scope)
     seen: set[str] = set()
-    todo = list(entry_points)
+    todo = []
+    for entry in entry_points:  # ``module:*``: the module's own code and every function and method in it
+        module, _, name = entry.partition(":")
+        todo.extend(f for f in index.functions if f.startswith(f"{module}:")) if name == "*" else todo.append(
+            entry
+        )
     actions: set[str] = set()
     while todo:
         qualified = todo.pop()
