@@ -139,12 +139,13 @@ def actions_of(entry_points: Iterable[str], scope: str = "cli") -> set[str]:
     the helpers it drives; ``functions``: the Lambda functions' code and all of ``shared``."""
     index = _index(scope)
     seen: set[str] = set()
-    todo = []
+    todo: list[str] = []
     for entry in entry_points:  # ``module:*``: the module's own code and every function and method in it
         module, _, name = entry.partition(":")
-        todo.extend(f for f in index.functions if f.startswith(f"{module}:")) if name == "*" else todo.append(
-            entry
-        )
+        if name == "*":
+            todo.extend(f for f in index.functions if f.startswith(f"{module}:"))
+        else:
+            todo.append(entry)
     actions: set[str] = set()
     while todo:
         qualified = todo.pop()
