@@ -16,6 +16,7 @@ from infra.constructs.functions import Functions
 from infra.constructs.ingress import WebhookApi
 from infra.constructs.layer import SharedLayer
 from infra.constructs.observability import Alarms
+from infra.constructs.operators import OperatorPolicies
 from infra.constructs.orchestration import QuoteToCash
 from infra.constructs.routing import Routing
 from infra.constructs.schedules import Schedules
@@ -73,6 +74,20 @@ class O2CHubStack(Stack):
             schedule_dlqs=schedules.dlqs,
             functions=by_id,
         )
+        # Last: the operators' policies reach every Lambda function of the stack (doctor reads them all).
+        operators = OperatorPolicies(
+            self,
+            "Operators",
+            operator_policy=orchestration.operator_policy,
+            state_machine_arn=orchestration.arn,
+            state_machine_name=orchestration.name,
+            tables=data.tables,
+            bus=bus.bus,
+            reconciler=by_id["Reconciler"],
+            secrets=list(secrets.secrets.values()),
+            queues=[route.queue for route in routing.routes.values()],
+            dlqs=[route.dlq for route in routing.routes.values()],
+        )
 
         # Outputs the o2c CLI reads (names are a contract).
         CfnOutput(self, "ApiUrl", value=ingress.api.url)
@@ -81,6 +96,7 @@ class O2CHubStack(Stack):
         CfnOutput(self, "ReconcilerFunctionName", value=by_id["Reconciler"].function_name)
         CfnOutput(self, "AlarmTopicArn", value=alarms.topic.topic_arn)
         CfnOutput(self, "OperatorPolicyArn", value=orchestration.operator_policy.managed_policy_arn)
+        CfnOutput(self, "ReadOnlyOperatorPolicyArn", value=operators.read_only_policy.managed_policy_arn)
         for table in TABLES:
             CfnOutput(self, f"{table.id}Name", value=data.tables[table.id].table_name)
         for consumer in CONSUMERS:

@@ -13,6 +13,24 @@ from shared.events.after_sale import RefundRequested
 from shared.events.envelope import new_event
 from shared.money import from_major
 
+#: The AWS actions each command of this module calls on a deployed stack (after resolving it: targets.py),
+#: from these entry functions. The operator policies grant them; tests/infra/test_operator_policy.py reads
+#: the boto3 calls to keep this table true.
+AWS_ACTIONS: dict[str, tuple[tuple[str, ...], frozenset[str]]] = {
+    "refund": (
+        ("request_refund",),
+        frozenset({"dynamodb:Query", "events:PutEvents"}),
+    ),
+    "reconcile": (
+        ("reconcile",),
+        frozenset({"lambda:InvokeFunction"}),
+    ),
+    "resync": (
+        ("resync",),
+        frozenset({"dynamodb:Query", "events:PutEvents"}),
+    ),
+}
+
 #: Facts whose consumers sync another system; re-publishing one re-runs its sync (idempotently).
 SYNC_FACTS = {
     "OpportunityClosedWon",

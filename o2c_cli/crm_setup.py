@@ -23,6 +23,22 @@ from typing import Any
 
 from o2c_cli.targets import Target, TargetError
 
+#: The AWS actions each command of this module calls on a deployed stack (after resolving it: targets.py),
+#: from these entry functions. The operator policies grant them; tests/infra/test_operator_policy.py reads
+#: the boto3 calls to keep this table true.
+AWS_ACTIONS: dict[str, tuple[tuple[str, ...], frozenset[str]]] = {
+    "setup crm": (
+        ("crm_status",),
+        frozenset(
+            {
+                "cloudformation:ListStackResources",
+                "lambda:GetFunctionConfiguration",
+                "secretsmanager:GetSecretValue",
+            }
+        ),
+    ),
+}
+
 REPO_ROOT = Path(__file__).resolve().parents[1]
 HUBSPOT_PROPERTIES_PATH = REPO_ROOT / "vendor-specs" / "hubspot" / "o2c-properties.json"
 SALESFORCE_FIELDS_PATH = REPO_ROOT / "vendor-specs" / "salesforce" / "o2c-custom-fields.json"

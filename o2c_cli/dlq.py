@@ -8,6 +8,28 @@ from typing import Any
 
 from o2c_cli.targets import Target, TargetError
 
+#: The AWS actions each command of this module calls on a deployed stack (after resolving it: targets.py),
+#: from these entry functions. The operator policies grant them; tests/infra/test_operator_policy.py reads
+#: the boto3 calls to keep this table true.
+AWS_ACTIONS: dict[str, tuple[tuple[str, ...], frozenset[str]]] = {
+    "dlq list": (
+        ("list_dead_letters",),
+        frozenset({"sqs:GetQueueAttributes", "sqs:ReceiveMessage"}),
+    ),
+    "dlq redrive": (
+        ("redrive",),
+        frozenset(
+            {
+                "sqs:DeleteMessage",
+                "sqs:GetQueueAttributes",
+                "sqs:ReceiveMessage",
+                "sqs:SendMessage",
+                "sqs:StartMessageMoveTask",
+            }
+        ),
+    ),
+}
+
 
 @dataclass(frozen=True)
 class DeadLetter:

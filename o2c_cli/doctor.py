@@ -28,6 +28,23 @@ from typing import Any
 
 from o2c_cli.targets import Target, TargetError
 
+#: The AWS actions each command of this module calls on a deployed stack (after resolving it: targets.py),
+#: from these entry functions. The operator policies grant them; tests/infra/test_operator_policy.py reads
+#: the boto3 calls to keep this table true.
+AWS_ACTIONS: dict[str, tuple[tuple[str, ...], frozenset[str]]] = {
+    "doctor": (
+        ("run",),
+        frozenset(
+            {
+                "cloudformation:DescribeStacks",
+                "cloudformation:ListStackResources",
+                "lambda:GetFunctionConfiguration",
+                "secretsmanager:GetSecretValue",
+            }
+        ),
+    ),
+}
+
 #: What a secret must hold: key → "list" (a non-empty list of strings) or "str" (a non-empty string).
 SECRET_SHAPES: dict[str, dict[str, str]] = {
     "StripeWebhookSecret": {"secrets": "list"},

@@ -9,6 +9,56 @@ from typing import Any
 from o2c_cli.targets import Target, TargetError
 from shared.o2c.naming import execution_name
 
+#: The AWS actions each command of this module calls on a deployed stack (after resolving it: targets.py),
+#: from these entry functions. The operator policies grant them; tests/infra/test_operator_policy.py reads
+#: the boto3 calls to keep this table true.
+AWS_ACTIONS: dict[str, tuple[tuple[str, ...], frozenset[str]]] = {
+    "status": (
+        ("resolve_execution", "state_of"),
+        frozenset(
+            {"dynamodb:GetItem", "dynamodb:Query", "states:DescribeExecution", "states:GetExecutionHistory"}
+        ),
+    ),
+    "approve": (
+        ("approve",),
+        frozenset(
+            {
+                "dynamodb:GetItem",
+                "dynamodb:Query",
+                "dynamodb:UpdateItem",
+                "states:DescribeExecution",
+                "states:GetExecutionHistory",
+                "states:SendTaskSuccess",
+            }
+        ),
+    ),
+    "hold release": (
+        ("release_hold",),
+        frozenset(
+            {
+                "dynamodb:GetItem",
+                "dynamodb:Query",
+                "dynamodb:UpdateItem",
+                "states:DescribeExecution",
+                "states:GetExecutionHistory",
+                "states:SendTaskSuccess",
+            }
+        ),
+    ),
+    "redrive": (
+        ("redrive",),
+        frozenset(
+            {
+                "dynamodb:GetItem",
+                "dynamodb:Query",
+                "states:DescribeExecution",
+                "states:GetExecutionHistory",
+                "states:RedriveExecution",
+            }
+        ),
+    ),
+}
+
 
 @dataclass(frozen=True)
 class ExecutionState:

@@ -8,6 +8,20 @@ from datetime import UTC, datetime
 from o2c_cli.targets import Target, TargetError
 from shared.o2c.pending import Parked, PendingFacts
 
+#: The AWS actions each command of this module calls on a deployed stack (after resolving it: targets.py),
+#: from these entry functions. The operator policies grant them; tests/infra/test_operator_policy.py reads
+#: the boto3 calls to keep this table true.
+AWS_ACTIONS: dict[str, tuple[tuple[str, ...], frozenset[str]]] = {
+    "pending list": (
+        ("waiting",),
+        frozenset({"dynamodb:Scan"}),
+    ),
+    "pending release": (
+        ("release_all",),
+        frozenset({"dynamodb:Scan", "dynamodb:UpdateItem", "events:PutEvents"}),
+    ),
+}
+
 
 def _store(target: Target) -> PendingFacts:
     if not target.pending_table:

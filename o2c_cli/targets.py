@@ -9,6 +9,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+#: The AWS actions resolving ``--stack`` calls (stack_target), before any command acts: see AWS_ACTIONS in the
+#: command modules.
+RESOLVE_ACTIONS = frozenset({"cloudformation:DescribeStacks"})
+
 
 class TargetError(RuntimeError):
     pass

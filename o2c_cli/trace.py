@@ -9,6 +9,18 @@ from o2c_cli.targets import Target
 from shared.lineage import LineageEntry, LineageStore
 from shared.money import Money
 
+#: The AWS actions each command of this module calls on a deployed stack (after resolving it: targets.py),
+#: from these entry functions. The operator policies grant them; tests/infra/test_operator_policy.py reads
+#: the boto3 calls to keep this table true.
+AWS_ACTIONS: dict[str, tuple[tuple[str, ...], frozenset[str]]] = {
+    "trace": (
+        ("trace", "executions_of"),
+        frozenset(
+            {"dynamodb:GetItem", "dynamodb:Query", "states:DescribeExecution", "states:GetExecutionHistory"}
+        ),
+    ),
+}
+
 
 def trace(target: Target, the_id: str) -> list[LineageEntry]:
     return LineageStore(target.client("dynamodb"), target.lineage_table).trace(the_id)

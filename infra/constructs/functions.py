@@ -124,6 +124,24 @@ class Functions(Construct):
         return self.functions[function_id].function
 
 
+#: Item reads and writes: CDK's grant_read_data / grant_write_data without Scan and BatchWriteItem, which only
+#: the functions in BULK_TABLE_ACTIONS use (tests/infra/test_table_grants.py reads the code to check).
+TABLE_READ = (
+    "dynamodb:BatchGetItem",
+    "dynamodb:ConditionCheckItem",
+    "dynamodb:DescribeTable",
+    "dynamodb:GetItem",
+    "dynamodb:Query",
+)
+TABLE_WRITE = ("dynamodb:DeleteItem", "dynamodb:DescribeTable", "dynamodb:PutItem", "dynamodb:UpdateItem")
+#: (function, table) → the bulk operations its code makes on that table
+BULK_TABLE_ACTIONS: dict[tuple[str, str], tuple[str, ...]] = {
+    ("LineageRecorder", "LineageTable"): ("dynamodb:BatchWriteItem",),  # LineageStore.record: one item per id
+    ("Reconciler", "LineageTable"): ("dynamodb:Scan",),  # LineageStore.entries_on: the day's events
+    ("FactReleaser", "PendingTable"): ("dynamodb:Scan",),  # PendingFacts.all: the hourly sweep
+}
+
+
 def _grant(
     function: lambda_.Function,
     spec: FunctionSpec,
@@ -134,13 +152,12 @@ def _grant(
     claim_checks: s3.IBucket,
 ) -> None:
     for table_id, access in spec.tables.items():
-        table = tables[table_id]
-        if access == "read":
-            table.grant_read_data(function)
-        elif access == "write":
-            table.grant_write_data(function)
-        else:
-            table.grant_read_write_data(function)
+        actions = {
+            *(TABLE_READ if access in ("read", "read_write") else ()),
+            *(TABLE_WRITE if access in ("write", "read_write") else ()),
+            *BULK_TABLE_ACTIONS.get((spec.id, table_id), ()),
+        }
+        tables[table_id].grant(function, *sorted(actions))
     for secret_id in spec.secrets:
         secrets[secret_id].grant_read(function)
     if spec.publishes_events:

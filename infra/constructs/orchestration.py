@@ -1,5 +1,5 @@
 """Quote-to-cash: the Standard state machine (definition from infra/statemachine.py), its grants, and the
-operators' policy to approve, release holds and redrive failed executions."""
+operators' policy (filled by infra/constructs/operators.py)."""
 
 from __future__ import annotations
 
@@ -97,34 +97,11 @@ class QuoteToCash(Construct):
             "X-Ray tracing and CloudWatch Logs delivery for Step Functions have no resource-level permissions.",
         )
 
-        executions = stack.format_arn(
-            service="states",
-            resource="execution",
-            resource_name=f"{self.name}:*",
-            arn_format=ArnFormat.COLON_RESOURCE_NAME,
-        )
+        # Its statements come from infra/constructs/operators.py (what every o2c command needs, on every
+        # resource of the stage); created here so that its logical id, and the ARN operators attached, stay.
+        # Its description stays too: changing it would replace the policy (and fail while it is attached).
         self.operator_policy = iam.ManagedPolicy(
             self,
             "OperatorPolicy",
             description="O2C Hub operators: follow, approve, release and redrive quote-to-cash executions",
-            statements=[
-                iam.PolicyStatement(
-                    actions=[
-                        "states:DescribeExecution",
-                        "states:GetExecutionHistory",
-                        "states:RedriveExecution",
-                        "states:StopExecution",
-                    ],
-                    resources=[executions],
-                ),
-                iam.PolicyStatement(
-                    actions=["states:ListExecutions", "states:SendTaskSuccess", "states:SendTaskFailure"],
-                    resources=[self.arn],
-                ),
-            ],
-        )
-        acknowledge(
-            self.operator_policy,
-            f"IAM5[Resource::arn:<AWS::Partition>:states:<AWS::Region>:<AWS::AccountId>:execution:{self.name}:*]",
-            "Executions are named per deal at run time; the policy is scoped to this state machine's executions.",
         )

@@ -10,7 +10,7 @@ import pytest
 
 from infra.statemachine import SUBSTITUTIONS, definition, render
 from infra.topology import FUNCTIONS, STATE_MACHINE_TASKS
-from tests.infra.helpers import as_list, function_by_description, resources_of, role_statements
+from tests.infra.helpers import as_list, function_by_description, output_ref, resources_of, role_statements
 
 pytestmark = pytest.mark.infra
 
@@ -102,7 +102,7 @@ def test_functions_get_only_the_state_machine_access_they_need(
 
 
 def test_operators_can_redrive_approve_and_release(template_json: dict[str, Any]) -> None:
-    (policy,) = resources_of(template_json, "AWS::IAM::ManagedPolicy").values()
+    policy = template_json["Resources"][output_ref(template_json, "OperatorPolicyArn")]
     actions = {a for s in policy["Properties"]["PolicyDocument"]["Statement"] for a in as_list(s["Action"])}
     assert {"states:RedriveExecution", "states:SendTaskSuccess", "states:DescribeExecution"} <= actions
     assert "OperatorPolicyArn" in template_json["Outputs"] and "StateMachineArn" in template_json["Outputs"]

@@ -129,52 +129,21 @@ class PaymentIntentsMixin(StripeState):
                     "You cannot confirm this PaymentIntent because it's missing a payment method.",
                     code="payment_intent_unexpected_state",
                 )
-            pi_id = new_id("pi", 24)
-            pi: dict[str, Any] = {
-                "id": pi_id,
-                "object": "payment_intent",
-                "amount": amount,
-                "amount_capturable": 0,
-                "amount_details": {"tip": {}},
-                "amount_received": 0,
-                "application": None,
-                "application_fee_amount": None,
-                "automatic_payment_methods": None,
-                "canceled_at": None,
-                "cancellation_reason": None,
-                "capture_method": capture_method,
-                "client_secret": f"{pi_id}_secret_{new_id('x', 25)[2:]}",
-                "confirmation_method": "automatic",
-                "created": int(time.time()),
-                "currency": currency,
-                "customer": customer,
-                "customer_account": None,
-                "description": _opt_str(params, "description"),
-                "excluded_payment_method_types": None,
-                "last_payment_error": None,
-                "latest_charge": None,
-                "livemode": False,
-                "managed_payments": None,
-                "metadata": metadata,
-                "next_action": None,
-                "on_behalf_of": None,
-                "payment_method": None,
-                "allowed_payment_method_types": _list(params, "allowed_payment_method_types"),
-                "payment_method_configuration_details": None,
-                "payment_method_options": copy.deepcopy(_CARD_OPTIONS),
-                "payment_method_types": _list(params, "allowed_payment_method_types") or ["card"],
-                "processing": None,
-                "receipt_email": _opt_str(params, "receipt_email"),
-                "review": None,
-                "setup_future_usage": _opt_str(params, "setup_future_usage"),
-                "shipping": None,
-                "source": None,
-                "statement_descriptor": None,
-                "statement_descriptor_suffix": _opt_str(params, "statement_descriptor_suffix"),
-                "status": "requires_confirmation" if card else "requires_payment_method",
-                "transfer_data": None,
-                "transfer_group": None,
-            }
+            pi = _payment_intent_object(
+                amount,
+                currency,
+                customer=customer,
+                capture_method=capture_method,
+                description=_opt_str(params, "description"),
+                metadata=metadata,
+                allowed_payment_method_types=_list(params, "allowed_payment_method_types"),
+                payment_method_types=_list(params, "allowed_payment_method_types") or ["card"],
+                receipt_email=_opt_str(params, "receipt_email"),
+                setup_future_usage=_opt_str(params, "setup_future_usage"),
+                statement_descriptor_suffix=_opt_str(params, "statement_descriptor_suffix"),
+                status="requires_confirmation" if card else "requires_payment_method",
+            )
+            pi_id = pi["id"]
             self._payment_intents[pi_id] = pi
             if not confirm or card is None or pm_param is None:
                 return copy.deepcopy(pi)
@@ -290,51 +259,16 @@ class PaymentIntentsMixin(StripeState):
     ) -> dict[str, Any]:
         """A PaymentIntent confirmed off session with automatic capture (a renewal's), status
         ``processing`` until the caller settles it."""
-        pi_id = new_id("pi", 24)
-        pi: dict[str, Any] = {
-            "id": pi_id,
-            "object": "payment_intent",
-            "amount": amount,
-            "amount_capturable": 0,
-            "amount_details": {"tip": {}},
-            "amount_received": 0,
-            "application": None,
-            "application_fee_amount": None,
-            "automatic_payment_methods": None,
-            "canceled_at": None,
-            "cancellation_reason": None,
-            "capture_method": "automatic",
-            "client_secret": f"{pi_id}_secret_{new_id('x', 25)[2:]}",
-            "confirmation_method": "automatic",
-            "created": int(time.time()),
-            "currency": currency,
-            "customer": customer,
-            "customer_account": None,
-            "description": None,
-            "excluded_payment_method_types": None,
-            "last_payment_error": None,
-            "latest_charge": new_id("ch", 24),
-            "livemode": False,
-            "managed_payments": None,
-            "metadata": {},
-            "next_action": None,
-            "on_behalf_of": None,
-            "payment_method": pm["id"],
-            "payment_method_configuration_details": None,
-            "payment_method_options": copy.deepcopy(_CARD_OPTIONS),
-            "payment_method_types": ["card"],
-            "processing": None,
-            "receipt_email": None,
-            "review": None,
-            "setup_future_usage": None,
-            "shipping": None,
-            "source": None,
-            "statement_descriptor": None,
-            "statement_descriptor_suffix": None,
-            "status": "processing",
-            "transfer_data": None,
-            "transfer_group": None,
-        }
+        pi = _payment_intent_object(
+            amount,
+            currency,
+            customer=customer,
+            capture_method="automatic",
+            latest_charge=new_id("ch", 24),
+            payment_method=pm["id"],
+            status="processing",
+        )
+        pi_id = pi["id"]
         self._payment_intents[pi_id] = pi
         return pi
 
@@ -469,3 +403,56 @@ def _unexpected_state(pi: dict[str, Any], message: str) -> ApiError:
     error.error["payment_intent"] = copy.deepcopy(pi)
     error.executed = True
     return error
+
+
+def _payment_intent_object(
+    amount: int, currency: str, *, customer: str | None, capture_method: str, **fields: Any
+) -> dict[str, Any]:
+    """A new PaymentIntent with every field Stripe answers (API 2026-10-28.endive); ``fields`` set the rest."""
+    pi_id = new_id("pi", 24)
+    pi: dict[str, Any] = {
+        "id": pi_id,
+        "object": "payment_intent",
+        "amount": amount,
+        "amount_capturable": 0,
+        "amount_details": {"tip": {}},
+        "amount_received": 0,
+        "application": None,
+        "application_fee_amount": None,
+        "automatic_payment_methods": None,
+        "canceled_at": None,
+        "cancellation_reason": None,
+        "capture_method": capture_method,
+        "client_secret": f"{pi_id}_secret_{new_id('x', 25)[2:]}",
+        "confirmation_method": "automatic",
+        "created": int(time.time()),
+        "currency": currency,
+        "customer": customer,
+        "customer_account": None,
+        "description": None,
+        "excluded_payment_method_types": None,
+        "last_payment_error": None,
+        "latest_charge": None,
+        "livemode": False,
+        "managed_payments": None,
+        "metadata": {},
+        "next_action": None,
+        "on_behalf_of": None,
+        "payment_method": None,
+        "payment_method_configuration_details": None,
+        "payment_method_options": copy.deepcopy(_CARD_OPTIONS),
+        "payment_method_types": ["card"],
+        "processing": None,
+        "receipt_email": None,
+        "review": None,
+        "setup_future_usage": None,
+        "shipping": None,
+        "source": None,
+        "statement_descriptor": None,
+        "statement_descriptor_suffix": None,
+        "status": "requires_payment_method",
+        "transfer_data": None,
+        "transfer_group": None,
+    }
+    pi.update(fields)
+    return pi

@@ -1,0 +1,150 @@
+"""The operators' managed policies: what the ``o2c`` commands acting on this stage (``--stack``) call, on this
+stage's own resources, and nothing else.
+
+- ``OperatorPolicy`` (output ``OperatorPolicyArn``): every command in OPERATOR_COMMANDS.
+- ``ReadOnlyOperatorPolicy`` (output ``ReadOnlyOperatorPolicyArn``): the commands in READ_ONLY_COMMANDS, which
+  change nothing: no task answered (approve, hold release), no execution redriven, no event published (refund,
+  resync, pending release), no message moved (dlq redrive). ``reconcile`` is not read-only even with
+  ``--no-publish``: it invokes the Reconciler, whose own role publishes, and IAM cannot grant an invoke only for
+  a payload that says ``"publish": false``.
+
+  ``setup crm`` is left out, but on AWS it only reads what ``doctor`` reads: its writes go to the CRMs, with the
+  CRM credentials held in the stage's secrets, which doctor must read to check them. A read-only operator can
+  therefore change CRM fields; what keeps them out is the CRM's own user permissions, not this policy.
+
+The grants below name, per command, the actions on each kind of resource; ``tests/infra/test_operator_policy.py``
+checks them against what the CLI's code calls (``AWS_ACTIONS`` in ``o2c_cli``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+
+from aws_cdk import ArnFormat, Stack
+from aws_cdk import aws_dynamodb as dynamodb
+from aws_cdk import aws_events as events
+from aws_cdk import aws_iam as iam
+from aws_cdk import aws_lambda as lambda_
+from aws_cdk import aws_secretsmanager as secretsmanager
+from aws_cdk import aws_sqs as sqs
+from constructs import Construct
+
+from infra.nag import acknowledge
+
+#: command → (resource kind, actions). Resource kinds: ``stack`` (this stack), ``table:<id>``, ``executions``
+#: (this state machine's), ``state_machine``, ``bus`` (the hub's), ``reconciler``, ``functions`` (every Lambda
+#: function of the stack: doctor and setup read their environments), ``secrets``, ``dlqs``, ``queues``.
+Grant = tuple[str, tuple[str, ...]]
+_RESOLVE: tuple[Grant, ...] = (("stack", ("cloudformation:DescribeStacks",)),)
+_FOLLOW: tuple[Grant, ...] = (
+    ("table:LineageTable", ("dynamodb:Query",)),
+    ("table:CorrelationTable", ("dynamodb:GetItem",)),
+    ("executions", ("states:DescribeExecution", "states:GetExecutionHistory")),
+)
+_ANSWER: tuple[Grant, ...] = (
+    ("table:CorrelationTable", ("dynamodb:UpdateItem",)),
+    ("state_machine", ("states:SendTaskSuccess",)),
+)
+_STAGE_SETTINGS: tuple[Grant, ...] = (
+    ("stack", ("cloudformation:ListStackResources",)),
+    ("functions", ("lambda:GetFunctionConfiguration",)),
+    ("secrets", ("secretsmanager:GetSecretValue",)),
+)
+COMMAND_GRANTS: dict[str, tuple[Grant, ...]] = {
+    "trace": _FOLLOW,
+    "status": _FOLLOW,
+    "approve": _FOLLOW + _ANSWER,
+    "hold release": _FOLLOW + _ANSWER,
+    "redrive": (*_FOLLOW, ("executions", ("states:RedriveExecution",))),
+    "refund": (("table:LineageTable", ("dynamodb:Query",)), ("bus", ("events:PutEvents",))),
+    "resync": (("table:LineageTable", ("dynamodb:Query",)), ("bus", ("events:PutEvents",))),
+    "reconcile": (("reconciler", ("lambda:InvokeFunction",)),),
+    "setup crm": _STAGE_SETTINGS,
+    "doctor": (*_STAGE_SETTINGS, ("stack", ("cloudformation:DescribeStacks",))),  # its outputs: ApiUrl
+    "pending list": (("table:PendingTable", ("dynamodb:Scan",)),),
+    "pending release": (
+        ("table:PendingTable", ("dynamodb:Scan", "dynamodb:UpdateItem")),
+        ("bus", ("events:PutEvents",)),
+    ),
+    "dlq list": (("dlqs", ("sqs:GetQueueAttributes", "sqs:ReceiveMessage")),),
+    # An SQS message move task needs, on its source, StartMessageMoveTask with ReceiveMessage, DeleteMessage
+    # and GetQueueAttributes, and SendMessage on its destination (the local fallback moves by hand: the same).
+    "dlq redrive": (
+        (
+            "dlqs",
+            ("sqs:DeleteMessage", "sqs:GetQueueAttributes", "sqs:ReceiveMessage", "sqs:StartMessageMoveTask"),
+        ),
+        ("queues", ("sqs:GetQueueAttributes", "sqs:SendMessage")),
+    ),
+}
+OPERATOR_COMMANDS: tuple[str, ...] = tuple(COMMAND_GRANTS)
+READ_ONLY_COMMANDS: tuple[str, ...] = ("trace", "status", "pending list", "dlq list", "doctor")
+
+
+class OperatorPolicies(Construct):
+    """Fills the stack's ``OperatorPolicy`` (created with the state machine, whose ARN it keeps) and creates
+    the read-only one. Create it last: ``functions`` grants reach every Lambda function of the stack."""
+
+    def __init__(
+        self,
+        scope: Construct,
+        construct_id: str,
+        *,
+        operator_policy: iam.ManagedPolicy,
+        state_machine_arn: str,
+        state_machine_name: str,
+        tables: Mapping[str, dynamodb.ITable],
+        bus: events.IEventBus,
+        reconciler: lambda_.IFunction,
+        secrets: Sequence[secretsmanager.ISecret],
+        queues: Sequence[sqs.IQueue],
+        dlqs: Sequence[sqs.IQueue],
+    ) -> None:
+        super().__init__(scope, construct_id)
+        stack = Stack.of(self)
+        executions = stack.format_arn(
+            service="states",
+            resource="execution",
+            resource_name=f"{state_machine_name}:*",
+            arn_format=ArnFormat.COLON_RESOURCE_NAME,
+        )
+        functions = [fn.attr_arn for fn in stack.node.find_all() if isinstance(fn, lambda_.CfnFunction)]
+        self.resources: dict[str, list[str]] = {
+            "stack": [stack.stack_id],
+            "executions": [executions],
+            "state_machine": [state_machine_arn],
+            "bus": [bus.event_bus_arn],
+            "reconciler": [reconciler.function_arn],
+            "functions": functions,
+            "secrets": [s.secret_arn for s in secrets],
+            "queues": [q.queue_arn for q in queues],
+            "dlqs": [q.queue_arn for q in dlqs],
+            **{f"table:{table_id}": [table.table_arn] for table_id, table in tables.items()},
+        }
+        for statement in self.statements(OPERATOR_COMMANDS):
+            operator_policy.add_statements(statement)
+        self.read_only_policy = iam.ManagedPolicy(
+            self,
+            "ReadOnlyOperatorPolicy",
+            description="O2C Hub operators, read only: trace, status, pending list, dlq list, doctor",
+            statements=self.statements(READ_ONLY_COMMANDS),
+        )
+        for policy in (operator_policy, self.read_only_policy):
+            acknowledge(
+                policy,
+                f"IAM5[Resource::arn:<AWS::Partition>:states:<AWS::Region>:<AWS::AccountId>:execution:"
+                f"{state_machine_name}:*]",
+                "Executions are named per deal at run time; the policy is scoped to this state machine's "
+                "executions.",
+            )
+
+    def statements(self, commands: Sequence[str]) -> list[iam.PolicyStatement]:
+        """One statement per resource kind, with the actions the commands need on it."""
+        by_kind: dict[str, set[str]] = {}
+        for command in ("resolve", *commands):
+            for kind, actions in _RESOLVE if command == "resolve" else COMMAND_GRANTS[command]:
+                by_kind.setdefault(kind, set()).update(actions)
+        return [
+            iam.PolicyStatement(actions=sorted(actions), resources=self.resources[kind])
+            for kind, actions in sorted(by_kind.items())
+        ]
