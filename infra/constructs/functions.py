@@ -167,13 +167,13 @@ def _grant(
     bucket_access = claim_check_access(spec)
     if bucket_access is None:
         return
-    actions = {"write": ["s3:PutObject"], "read": ["s3:GetObject"]}
+    s3_actions = {
+        "write": ["s3:PutObject"],
+        "read": ["s3:GetObject"],
+        "read_write": ["s3:PutObject", "s3:GetObject"],
+    }[bucket_access]
     objects = claim_checks.arn_for_objects(f"{CLAIM_CHECK_KEY_PREFIX}*")
-    function.add_to_role_policy(
-        iam.PolicyStatement(
-            actions=actions.get(bucket_access, [*actions["write"], *actions["read"]]), resources=[objects]
-        )
-    )
+    function.add_to_role_policy(iam.PolicyStatement(actions=s3_actions, resources=[objects]))
     stack = Stack.of(function)
     bucket_id = stack.resolve(stack.get_logical_id(claim_checks.node.default_child))  # type: ignore[arg-type]
     acknowledge(
