@@ -12,8 +12,20 @@ from __future__ import annotations
 
 import re
 
-# 13-19 digits, each optionally separated from the next by one space or dash; not part of a longer digit run.
-_CANDIDATE = re.compile(r"(?<![0-9])[0-9](?:[ -]?[0-9]){12,18}(?![0-9])")
+# A card number as people and systems write one: 13-19 digits in one run, or grouped as printed on cards —
+# 4-4-4-4 (up to 4-4-4-7 for 19 digits) or Amex's 4-6-5, with one kind of separator (space or dash). It stands
+# on its own: not glued to letters or other digits. Hex ids (UUIDs, uuid4().hex) and document numbers with
+# other groupings ("90601-12345678", "INV-2026-000123456") are not card numbers, and refusing them as such
+# would lose real facts: the test suite saw a random UUID's digits read across its dashes pass Luhn.
+_EDGE_BEFORE = r"(?<![0-9A-Za-z])"
+_EDGE_AFTER = r"(?![0-9A-Za-z])"
+_CANDIDATE = re.compile(
+    _EDGE_BEFORE
+    + r"(?:[0-9]{13,19}"
+    + r"|[0-9]{4}(?P<s1>[ -])[0-9]{4}(?P=s1)[0-9]{4}(?P=s1)[0-9]{1,7}"
+    + r"|[0-9]{4}(?P<s2>[ -])[0-9]{6}(?P=s2)[0-9]{5})"
+    + _EDGE_AFTER
+)
 
 
 def luhn_valid(digits: str) -> bool:
