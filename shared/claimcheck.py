@@ -30,8 +30,18 @@ def key_for(event_id: str) -> str:
 
 class ClaimChecks:
     def __init__(self, s3: Any, bucket: str) -> None:
-        self._s3 = s3
+        """``s3``: a client, or a function that makes one — called on the first oversized event only, so a
+        webhook's cold start does not pay for an S3 client it almost never uses."""
+        self._s3_client = None if callable(s3) else s3
+        self._make_s3 = s3 if callable(s3) else None
         self._bucket = bucket
+
+    @property
+    def _s3(self) -> Any:
+        if self._s3_client is None:
+            assert self._make_s3 is not None
+            self._s3_client = self._make_s3()
+        return self._s3_client
 
     @classmethod
     def from_env(cls) -> ClaimChecks | None:
@@ -40,7 +50,7 @@ class ClaimChecks:
             return None
         from shared.aws import client
 
-        return cls(client("s3"), bucket)
+        return cls(lambda: client("s3"), bucket)
 
     def store(self, event_id: str, data_json: str) -> dict[str, Any]:
         """Write ``data`` and return the claim check that replaces it."""
