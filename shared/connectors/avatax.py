@@ -205,15 +205,9 @@ class AvaTax:
         reason: str,
     ) -> RecordedReturn:
         """Record a refund as a committed ``ReturnInvoice`` ``document_code`` (once: a second call finds it)."""
-        code = currency.upper()
-        if not _CODE.match(document_code) or len(document_code) > 50:
-            raise ValueError(f"{document_code[:60]!r} is not an AvaTax document code")
-        if not lines:
-            raise ValueError("nothing to return: no lines")
+        code = _checked_document(document_code, lines, currency, "return")
         for line in lines:
             for money in (line.amount, line.tax):
-                if money.currency != code:
-                    raise ValueError(f"line {line.number}: {money.currency}, document in {code}")
                 if money.amount < 0:
                     raise ValueError(f"line {line.number}: give what was refunded as positive amounts")
         found = self._document(document_code, "ReturnInvoice")
@@ -260,18 +254,10 @@ class AvaTax:
     ) -> RecordedSale:
         """Record an invoiced sale as a committed ``SalesInvoice`` ``document_code`` whose tax is the invoiced
         tax (once: a second call finds it)."""
-        code = currency.upper()
-        if not _CODE.match(document_code) or len(document_code) > 50:
-            raise ValueError(f"{document_code[:60]!r} is not an AvaTax document code")
-        if not lines:
-            raise ValueError("nothing to record: no lines")
+        code = _checked_document(document_code, lines, currency, "record")
         numbers = [str(line.number) for line in lines]
         if len(set(numbers)) != len(numbers):
             raise ValueError("line numbers must be unique")
-        for line in lines:
-            for money in (line.amount, line.tax):
-                if money.currency != code:
-                    raise ValueError(f"line {line.number}: {money.currency}, document in {code}")
         found = self._document(document_code, "SalesInvoice")
         if found is not None:
             return _sale(found, code)
@@ -368,6 +354,20 @@ def _sale(answer: Any, currency: str) -> RecordedSale:
             else None
         ),
     )
+
+
+def _checked_document(document_code: str, lines: list[Any], currency: str, what: str) -> str:
+    """The document's currency code, once its code and lines are fit to send (a return's or a sale's)."""
+    code = currency.upper()
+    if not _CODE.match(document_code) or len(document_code) > 50:
+        raise ValueError(f"{document_code[:60]!r} is not an AvaTax document code")
+    if not lines:
+        raise ValueError(f"nothing to {what}: no lines")
+    for line in lines:
+        for money in (line.amount, line.tax):
+            if money.currency != code:
+                raise ValueError(f"line {line.number}: {money.currency}, document in {code}")
+    return code
 
 
 def _line(line: TaxLine) -> dict[str, Any]:
