@@ -8,7 +8,7 @@ export JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION := 20
 export UV_PROJECT_ENVIRONMENT := $(VENV)
 export PYTHONDONTWRITEBYTECODE := 1
 
-.PHONY: venv layer demo test test-fast bench lint synth clean
+.PHONY: venv layer demo test test-fast bench lint synth clean chromium
 
 venv: $(VENV)/.synced
 $(VENV)/.synced: pyproject.toml uv.lock
@@ -25,8 +25,12 @@ build/layer/.built: $(VENV)/.synced uv.lock scripts/build_layer.py $(shell find 
 demo: venv
 	$(BIN)/o2c demo
 
-test: venv layer
+test: venv layer chromium
 	$(BIN)/pytest -q
+
+# The console's browser test drives Debian's chromium (Playwright's own browser download is not used).
+chromium:
+	@test -x /usr/bin/chromium || (apt-get update && apt-get install -y chromium)
 
 bench: venv layer
 	$(BIN)/python -m bench.run

@@ -126,12 +126,16 @@ def main(argv: Sequence[str] | None = None) -> int:
 
                 return reset(args.state_dir)
             from localcloud.main import run
+            from o2c_cli.console.server import serve_when_ready
 
-            if not args.no_console:
-                from o2c_cli.console.server import serve_when_ready
-
-                serve_when_ready(args.state_dir, args.console_port)
-            return run(api_port=args.port, aws_port=args.aws_port, state_dir=args.state_dir, fresh=args.fresh)
+            stopped = None if args.no_console else serve_when_ready(args.state_dir, args.console_port)
+            try:
+                return run(
+                    api_port=args.port, aws_port=args.aws_port, state_dir=args.state_dir, fresh=args.fresh
+                )
+            finally:
+                if stopped is not None:
+                    stopped.set()
         if args.command == "console":
             from o2c_cli.console.server import Console
 

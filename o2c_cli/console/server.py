@@ -212,29 +212,28 @@ def _handler(console: Console) -> type[BaseHTTPRequestHandler]:
     return Handler
 
 
-def serve_when_ready(state_dir: Path, port: int = DEFAULT_PORT, *, timeout: float = 600) -> threading.Thread:
+def serve_when_ready(state_dir: Path, port: int = DEFAULT_PORT) -> threading.Event:
     """For ``o2c local up``: once the local cloud this process boots has written its ``local.json``, serve
-    the console over it and print its link (in the background; the console stops with the process)."""
+    the console over it and print its link (in the background). Set the returned event when the cloud
+    stops: the console stops with it."""
     started = time.time()
     path = Path(state_dir) / "local.json"
+    done = threading.Event()
 
     def wait_and_serve() -> None:
         from o2c_cli.targets import local_target
 
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if path.exists() and path.stat().st_mtime >= started - 1:
-                break
-            time.sleep(0.5)
-        else:
-            return
+        while not (path.exists() and path.stat().st_mtime >= started - 1):
+            if done.wait(0.5):
+                return
         try:
             console = Console(local_target(Path(state_dir)), port).start()
         except OSError as exc:
-            print(f"  console:   not served, 127.0.0.1:{port} {exc.strerror} (--console-port N)", flush=True)
+            print(f"  console:   not served, 127.0.0.1:{port}: {exc.strerror} (--console-port N)", flush=True)
             return
         print(f"  console:   {console.url}  (o2c console)", flush=True)
+        done.wait()
+        console.stop()
 
-    thread = threading.Thread(target=wait_and_serve, name="o2c-console-boot", daemon=True)
-    thread.start()
-    return thread
+    threading.Thread(target=wait_and_serve, name="o2c-console-boot", daemon=True).start()
+    return done
