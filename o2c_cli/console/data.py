@@ -19,6 +19,7 @@ from o2c_cli.console.actions import ACTIONS
 from o2c_cli.targets import Target
 from shared.lineage import LineageEntry, LineageStore
 from shared.money import Money
+from shared.operations.figures import OpenExecution
 from shared.sensitive import mask_card_numbers
 
 #: The lineage facts the figures and the deal labels are computed from.
@@ -27,6 +28,7 @@ FACT_TYPES = frozenset(
         "OpportunityClosedWon",
         "PaymentCaptured",
         "PaymentFailed",
+        "PaymentAuthorized",
         "InvoicePaid",
         "ReconciliationException",
     }
@@ -104,9 +106,9 @@ def _deal_labels(facts: list[LineageEntry]) -> dict[str, dict[str, Any]]:
         if fact.detail_type != "OpportunityClosedWon":
             continue
         data = fact.data
-        opportunity = data.get("opportunity") if isinstance(data.get("opportunity"), dict) else {}
+        opportunity: dict[str, Any] = data["opportunity"] if isinstance(data.get("opportunity"), dict) else {}
         name = executions.execution_name(str(data.get("crmSystem")), str(data.get("opportunityId")))
-        amount = opportunity.get("amount") if isinstance(opportunity, dict) else None
+        amount = opportunity.get("amount")
         labels[name] = {
             "title": _safe(str(opportunity.get("name") or data.get("opportunityId")), 120),
             "amount": _money(amount),
@@ -200,8 +202,18 @@ def snapshot(target: Target, *, last_reconciliation: dict[str, Any] | None = Non
     dlqs = _section(errors, "dlqs", lambda: dlq.list_dead_letters(target, peek=5), [])
     parked = _section(errors, "pending", lambda: pending.waiting(target), [])
 
-    open_deals = [figures.OpenDeal(r["state"] or "?", r["ageS"]) for r in rows if r["status"] == "RUNNING"]
-    paid = [r["stoppedAt"] - r["startedAt"] for r in rows if r["status"] == "SUCCEEDED" and r["stoppedAt"]]
+    open_deals = [
+        OpenExecution(name=r["name"], state=r["state"] or "?", started_at=r["startedAt"])
+        for r in rows
+        if r["status"] == "RUNNING"
+    ]
+    dlq_urls = {consumer: queues.dlq_url for consumer, queues in target.consumers.items()}
+    dead_letters = _section(
+        errors,
+        "dlqs",
+        lambda: figures.dead_letters(target.client("sqs"), dlq_urls),
+        {"total": 0, "byQueue": {}},
+    )
     return {
         "target": {"name": target.name, "region": target.region, "local": target.is_local},
         "generatedAt": now,
@@ -209,13 +221,13 @@ def snapshot(target: Target, *, last_reconciliation: dict[str, Any] | None = Non
         "errors": errors,
         "actions": {name: {"ask": ask, "cli": cli} for name, (ask, cli) in ACTIONS.items()},
         "figures": {
-            "orderAging": figures.order_aging(open_deals),
-            "timeToCash": figures.time_to_cash(paid),
+            "orderAging": figures.order_aging(open_deals, now),
+            "timeToCash": figures.time_to_cash(facts, {r["name"]: r["startedAt"] for r in rows}),
             "paymentFailureRate": figures.payment_failure_rate(facts),
             "invoiceSyncLag": figures.invoice_sync_lag(facts),
-            "pending": figures.pending_ages(parked, now),
+            "pending": figures.pending(parked, now),
             "reconciliationExceptions": figures.reconciliation_exceptions(facts),
-            "dlqDepth": figures.dlq_depth(dlqs),
+            "deadLetters": dead_letters,
         },
         "dealsByStatus": dict(Counter(r["status"] for r in rows)),
         "dealsByState": dict(Counter(r["state"] or "?" for r in rows if r["status"] == "RUNNING")),
@@ -224,7 +236,7 @@ def snapshot(target: Target, *, last_reconciliation: dict[str, Any] | None = Non
         "dlqs": [
             {
                 "consumer": s.consumer,
-                "depth": s.depth,
+                "depth": dead_letters["byQueue"].get(s.consumer, s.depth),
                 "sample": [
                     {
                         "messageId": m.message_id,

@@ -1,34 +1,31 @@
-"""The business figures the console shows, computed from what the stack's tables and APIs hold.
+"""The business figures the console shows.
 
-The console does not compute a figure of its own: every number on the page comes from here, and this module
-only adapts the inputs the console has read (executions, lineage facts, parked facts, DLQ depths) to the
-hub's business-figures module when it is there (``shared.operations.figures``), so the page and the
-metrics the hub emits agree by construction.
+The gauges — order aging, pending facts, refunds waiting, dead letters — are the hub's own
+(``shared.operations.figures``, what the ``OperationsSweep`` publishes): the console passes them what it has
+read and shows what they return, so the page and the dashboard agree by construction. The figures the hub
+records as data points where the fact happens (``shared.operations.emit``: time to cash, payment attempts
+and failures, capture → ERP lag) have no stored series a page can read on every target (CloudWatch has
+them on AWS; the local cloud has none), so the console computes them here from the lineage, with the
+same definitions.
 """
 
 from __future__ import annotations
 
 import math
 from collections import Counter, defaultdict
-from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
-#: Open deals are counted in these age buckets (upper bound in seconds, label).
-AGE_BUCKETS: tuple[tuple[float, str], ...] = (
-    (5 * 60, "< 5 min"),
-    (3600, "5 min - 1 h"),
-    (24 * 3600, "1 h - 1 day"),
-    (7 * 24 * 3600, "1 - 7 days"),
-    (math.inf, "> 7 days"),
-)
+from shared.operations import figures as hub
 
-
-@dataclass(frozen=True)
-class OpenDeal:
-    state: str
-    age_s: float
+#: How the page names the hub's age buckets.
+BUCKET_LABELS = {
+    "under_1h": "< 1 h",
+    "1h_to_1d": "1 h - 1 day",
+    "1d_to_7d": "1 - 7 days",
+    "over_7d": "> 7 days",
+}
 
 
 def seconds(iso: str) -> float:
@@ -45,21 +42,27 @@ def percentile(values: Sequence[float], p: float) -> float | None:
     return ordered[rank - 1]
 
 
-def order_aging(open_deals: Iterable[OpenDeal]) -> dict[str, Any]:
-    """Open executions by state and age bucket, and the oldest per state."""
-    labels = [label for _, label in AGE_BUCKETS]
-    by_state: dict[str, list[int]] = defaultdict(lambda: [0] * len(AGE_BUCKETS))
-    oldest: dict[str, float] = {}
-    for deal in open_deals:
-        index = next(i for i, (bound, _) in enumerate(AGE_BUCKETS) if deal.age_s < bound)
-        by_state[deal.state][index] += 1
-        oldest[deal.state] = max(oldest.get(deal.state, 0.0), deal.age_s)
-    return {"buckets": labels, "byState": dict(sorted(by_state.items())), "oldestS": oldest}
+def order_aging(open_deals: Iterable[hub.OpenExecution], now: float) -> dict[str, Any]:
+    """The hub's order aging (open executions by state and age bucket, the oldest per state), for the page."""
+    aging = hub.order_aging(open_deals, now)
+    labels = [label for label, _ in hub.AGE_BUCKETS]
+    return {
+        "open": aging.open,
+        "oldestS": aging.oldest_age_s,
+        "buckets": [BUCKET_LABELS.get(label, label) for label in labels],
+        "byState": {st.state: [st.buckets[label] for label in labels] for st in aging.by_state},
+        "oldestByStateS": {st.state: st.oldest_age_s for st in aging.by_state},
+    }
 
 
-def time_to_cash(durations_s: Iterable[float]) -> dict[str, Any]:
-    """Won → paid (the execution's start to its Paid end), p50 and p95."""
-    values = list(durations_s)
+def time_to_cash(facts: Iterable[Any], started_at: Mapping[str, float]) -> dict[str, Any]:
+    """Won → paid, as ``emit.TIME_TO_CASH``: from the execution's start (``started_at``: execution name →
+    epoch seconds) to the payment applied to the ERP invoice (its ``InvoicePaid``); p50 and p95."""
+    values = [
+        max(0.0, seconds(f.occurred_at) - started_at[f.data["executionName"]])
+        for f in facts
+        if f.detail_type == "InvoicePaid" and f.data.get("executionName") in started_at
+    ]
     return {"count": len(values), "p50S": percentile(values, 50), "p95S": percentile(values, 95)}
 
 
@@ -73,11 +76,13 @@ def _bucket_width(times: Sequence[float]) -> float:
 
 
 def payment_failure_rate(facts: Iterable[Any]) -> dict[str, Any]:
-    """Failed payment attempts over attempts (``PaymentFailed`` / ``PaymentFailed`` + ``PaymentCaptured``),
-    by the provider's reason (decline code, else failure code), and over time."""
+    """As ``emit.PAYMENT_ATTEMPTS`` / ``PAYMENT_FAILURES``: failed charge attempts over attempts, by the
+    provider's reason (decline code, else failure code), and over time. From the lineage an attempt is an
+    authorization: ``PaymentAuthorized`` (the card was authorized) or ``PaymentFailed`` (declined or
+    failed)."""
     attempts: list[tuple[float, bool, str | None]] = []
     for fact in facts:
-        if fact.detail_type == "PaymentCaptured":
+        if fact.detail_type == "PaymentAuthorized":
             attempts.append((seconds(fact.occurred_at), False, None))
         elif fact.detail_type == "PaymentFailed":
             reason = fact.data.get("declineCode") or fact.data.get("failureCode") or "unknown"
@@ -105,8 +110,9 @@ def payment_failure_rate(facts: Iterable[Any]) -> dict[str, Any]:
 
 
 def invoice_sync_lag(facts: Iterable[Any]) -> dict[str, Any]:
-    """Stripe captured → ERP applied: per payment, ``PaymentCaptured`` to the ``InvoicePaid`` of the same
-    payment intent; p50, p95, max and every point (capture time, lag)."""
+    """Stripe captured → ERP applied, as ``emit.CAPTURE_TO_ERP_LAG``: per payment, its ``PaymentCaptured``
+    (when Stripe captured it) to the ``InvoicePaid`` of the same payment intent (applied in the ERP); p50,
+    p95, max and every point (capture time, lag)."""
     captured: dict[str, float] = {}
     applied: dict[str, float] = {}
     for fact in facts:
@@ -117,14 +123,14 @@ def invoice_sync_lag(facts: Iterable[Any]) -> dict[str, Any]:
             captured[intent] = min(captured.get(intent, math.inf), seconds(fact.occurred_at))
         elif fact.detail_type == "InvoicePaid":
             applied[intent] = min(applied.get(intent, math.inf), seconds(fact.occurred_at))
-    points = sorted(
+    points: list[dict[str, Any]] = sorted(
         (
             {"t": captured[i], "lagS": max(0.0, applied[i] - captured[i]), "paymentIntentId": i}
             for i in captured.keys() & applied.keys()
         ),
         key=lambda p: (p["t"], p["paymentIntentId"]),
     )
-    lags = [p["lagS"] for p in points]
+    lags = [float(p["lagS"]) for p in points]
     return {
         "count": len(points),
         "p50S": percentile(lags, 50),
@@ -135,14 +141,16 @@ def invoice_sync_lag(facts: Iterable[Any]) -> dict[str, Any]:
     }
 
 
-def pending_ages(parked: Iterable[Any], now: float) -> dict[str, Any]:
-    """Facts waiting for another fact: how many, the oldest's age, how many per awaited kind."""
-    items = list(parked)
-    ages = [max(0.0, now - (p.first_parked_at or p.parked_at)) for p in items]
+def pending(parked: Iterable[Any], now: float) -> dict[str, Any]:
+    """The hub's pending facts and refunds waiting to be booked."""
+    figures = hub.pending_figures(parked, now)
+    refunds = hub.refunds_waiting(figures)
     return {
-        "count": len(items),
-        "oldestS": max(ages) if ages else None,
-        "byAwaiting": dict(Counter(p.awaiting.split(":", 1)[0] for p in items)),
+        "count": figures.waiting,
+        "oldestS": figures.oldest_age_s if figures.waiting else None,
+        "byKind": {k.kind: k.count for k in figures.by_kind},
+        "refundsWaiting": refunds.count,
+        "oldestRefundS": refunds.oldest_age_s if refunds.count else None,
     }
 
 
@@ -162,6 +170,7 @@ def reconciliation_exceptions(facts: Iterable[Any]) -> dict[str, Any]:
     }
 
 
-def dlq_depth(statuses: Iterable[Any]) -> dict[str, Any]:
-    by_queue = {s.consumer: s.depth for s in statuses}
+def dead_letters(sqs: Any, dlq_urls: Mapping[str, str]) -> dict[str, Any]:
+    """The hub's dead-letter depths (visible + in flight), by consumer."""
+    by_queue = {d.queue: d.messages for d in hub.dead_letter_depths(sqs, dlq_urls)}
     return {"total": sum(by_queue.values()), "byQueue": by_queue}

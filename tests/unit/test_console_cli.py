@@ -74,20 +74,31 @@ def test_figures_of_a_few_facts() -> None:
             self.detail_type, self.occurred_at, self.data = detail_type, at, data
 
     facts = [
+        Fact("PaymentAuthorized", "2026-12-01T09:59:58Z", paymentIntentId="pi_1"),
         Fact("PaymentCaptured", "2026-12-01T10:00:00Z", paymentIntentId="pi_1"),
         Fact("InvoicePaid", "2026-12-01T10:00:42Z", paymentIntentId="pi_1"),
         Fact(
             "PaymentFailed", "2026-12-01T10:01:00Z", paymentIntentId="pi_2", declineCode="insufficient_funds"
         ),
-        Fact("PaymentCaptured", "2026-12-01T10:02:00Z", paymentIntentId="pi_3"),
+        Fact("PaymentAuthorized", "2026-12-01T10:02:00Z", paymentIntentId="pi_3"),
+        Fact("PaymentCaptured", "2026-12-01T10:03:00Z", paymentIntentId="pi_3"),
     ]
     rate = figures.payment_failure_rate(facts)
     assert (rate["failures"], rate["attempts"], rate["byReason"]) == (1, 3, {"insufficient_funds": 1})
     lag = figures.invoice_sync_lag(facts)
     assert (lag["count"], lag["maxS"], lag["unapplied"]) == (1, 42.0, 1)
+    from shared.operations.figures import OpenExecution
+
     aging = figures.order_aging(
-        [figures.OpenDeal("WaitForApproval", 30), figures.OpenDeal("WaitForApproval", 7200)]
+        [OpenExecution("a", "WaitForApproval", 1000.0), OpenExecution("b", "WaitForApproval", 1000.0 - 7200)],
+        now=1030.0,
     )
     assert (
-        aging["byState"]["WaitForApproval"] == [1, 0, 1, 0, 0] and aging["oldestS"]["WaitForApproval"] == 7200
+        aging["byState"]["WaitForApproval"] == [1, 1, 0, 0]
+        and aging["oldestByStateS"]["WaitForApproval"] == 7230
     )
+    cash = figures.time_to_cash(
+        [Fact("InvoicePaid", "2026-12-01T10:00:42Z", executionName="hubspot-1")],
+        {"hubspot-1": figures.seconds("2026-12-01T09:59:00Z")},
+    )
+    assert (cash["count"], cash["p50S"]) == (1, 102.0)

@@ -68,8 +68,8 @@ function card(label, value, sub, tone, testid) {
 }
 
 function renderCards(f) {
-  const open = Object.values(f.orderAging.byState).reduce((n, counts) => n + counts.reduce((a, b) => a + b, 0), 0);
-  const oldest = Math.max(0, ...Object.values(f.orderAging.oldestS));
+  const open = f.orderAging.open;
+  const oldest = f.orderAging.oldestS;
   const reasons = Object.entries(f.paymentFailureRate.byReason).map(([r, n]) => `${r} ${n}`).join(", ");
   const recon = f.reconciliationExceptions;
   document.getElementById("cards").replaceChildren(
@@ -82,11 +82,12 @@ function renderCards(f) {
     card("Invoice sync lag", duration(f.invoiceSyncLag.p50S),
       f.invoiceSyncLag.count ? `p50 · p95 ${duration(f.invoiceSyncLag.p95S)} · max ${duration(f.invoiceSyncLag.maxS)}` +
         (f.invoiceSyncLag.unapplied ? ` · ${f.invoiceSyncLag.unapplied} not applied yet` : "") : "no payment applied yet", "", "sync-lag"),
-    card("Pending facts", f.pending.count, f.pending.count ? `oldest ${duration(f.pending.oldestS)}` : "nothing waits",
+    card("Pending facts", f.pending.count, f.pending.count ? `oldest ${duration(f.pending.oldestS)}` +
+      (f.pending.refundsWaiting ? ` · ${f.pending.refundsWaiting} refund(s) to book` : "") : "nothing waits",
       f.pending.count ? "bad" : "ok", "pending-count"),
-    card("Dead letters", f.dlqDepth.total,
-      Object.entries(f.dlqDepth.byQueue).filter(([, n]) => n).map(([q, n]) => `${q} ${n}`).join(", ") || "every DLQ empty",
-      f.dlqDepth.total ? "bad" : "ok", "dlq-depth"),
+    card("Dead letters", f.deadLetters.total,
+      Object.entries(f.deadLetters.byQueue).filter(([, n]) => n).map(([q, n]) => `${q} ${n}`).join(", ") || "every DLQ empty",
+      f.deadLetters.total ? "bad" : "ok", "dlq-depth"),
     card("Reconciliation exceptions", recon.count,
       recon.day ? `${recon.day}: ${Object.entries(recon.byKind).map(([k, n]) => `${k} ${n}`).join(", ")}` : "none recorded",
       recon.count ? "bad" : "ok", "recon-exceptions"),
@@ -140,7 +141,7 @@ function renderAging(aging) {
     if (totals[i]) svg.append(s("text", { x: M.l + slot * (i + 0.5), y: H - M.b - plotH * totals[i] / maxY - 3, "text-anchor": "middle" }, totals[i]));
   });
   const legend = h("div", { class: "legend" }, states.map((st, k) =>
-    h("span", {}, swatch(COLORS[k % COLORS.length]), `${st} (oldest ${duration(aging.oldestS[st])})`)));
+    h("span", {}, swatch(COLORS[k % COLORS.length]), `${st} (oldest ${duration(aging.oldestByStateS[st])})`)));
   target.replaceChildren(svg, legend);
 }
 
