@@ -121,16 +121,21 @@ def _deal_labels(facts: list[LineageEntry]) -> dict[str, dict[str, Any]]:
 def deals(
     target: Target, listed: list[dict[str, Any]], labels: dict[str, dict[str, Any]]
 ) -> list[dict[str, Any]]:
-    """Every listed execution: status, the state it is in (or ended in), what it waits for, its age."""
+    """Every listed execution: status, the state it is in (or ended in), what it waits for, its age. The
+    executions not SUCCEEDED are read in full (``o2c status``), a few at a time; a paid deal needs no
+    history read."""
+    from concurrent.futures import ThreadPoolExecutor
+
     now = time.time()
+    unfinished = [e["name"] for e in listed if e["status"] != "SUCCEEDED"]
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        states = dict(
+            zip(unfinished, pool.map(lambda n: executions.state_of(target, n), unfinished), strict=True)
+        )
     rows = []
     for execution in listed:
         name = execution["name"]
-        state = (
-            executions.state_of(target, name)
-            if execution["status"] != "SUCCEEDED"
-            else None  # a paid deal needs no history read
-        )
+        state = states.get(name)
         started = execution["startDate"].timestamp()
         stopped = execution.get("stopDate")
         rows.append(

@@ -18,6 +18,7 @@ import json
 import secrets
 import threading
 import time
+from dataclasses import dataclass, field, fields
 from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -39,11 +40,31 @@ CSP = (
 )
 
 
+@dataclass(frozen=True)
+class _ClientsKept(Target):
+    """The target, with one boto3 client per service kept for the server's life (a page refresh reads
+    every unfinished execution: a client made per call costs more than the call). boto3 clients are
+    thread-safe."""
+
+    kept: dict[str, Any] = field(default_factory=dict, compare=False, repr=False)
+    lock: Any = field(default_factory=threading.Lock, compare=False, repr=False)
+
+    @classmethod
+    def of(cls, target: Target) -> _ClientsKept:
+        return cls(**{f.name: getattr(target, f.name) for f in fields(Target)})
+
+    def client(self, service: str) -> Any:
+        with self.lock:
+            if service not in self.kept:
+                self.kept[service] = super().client(service)
+            return self.kept[service]
+
+
 class Console:
     """A console for one target, served on ``127.0.0.1:port`` (0: a free port)."""
 
     def __init__(self, target: Target, port: int = DEFAULT_PORT, *, operator: str | None = None) -> None:
-        self.target = target
+        self.target = _ClientsKept.of(target)
         self.csrf_token = secrets.token_urlsafe(32)
         self.operator = operator or _user()
         self.last_reconciliation: dict[str, Any] | None = None

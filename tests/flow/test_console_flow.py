@@ -108,6 +108,7 @@ def browser() -> Iterator[Any]:
 def page(browser: Any, console: Console) -> Iterator[Any]:
     context = browser.new_context(viewport={"width": 1440, "height": 1000})
     opened = context.new_page()
+    opened.set_default_timeout(120_000)  # a page refresh reads every unfinished execution of the shared cloud
     errors: list[str] = []
     opened.on("pageerror", lambda exc: errors.append(str(exc)))
     opened.on("console", lambda msg: errors.append(msg.text) if msg.type == "error" else None)
