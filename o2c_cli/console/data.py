@@ -31,6 +31,8 @@ FACT_TYPES = frozenset(
         "PaymentAuthorized",
         "InvoicePaid",
         "ReconciliationException",
+        "DisputeOpened",
+        "DisputeClosed",
     }
 )
 #: How far back the figures look (the lineage is scanned from then on).
@@ -232,6 +234,7 @@ def snapshot(target: Target, *, last_reconciliation: dict[str, Any] | None = Non
             "invoiceSyncLag": figures.invoice_sync_lag(facts),
             "pending": figures.pending(parked, now),
             "reconciliationExceptions": figures.reconciliation_exceptions(facts),
+            "disputes": figures.disputes(facts, now),
             "deadLetters": dead_letters,
         },
         "dealsByStatus": dict(Counter(r["status"] for r in rows)),

@@ -170,6 +170,30 @@ def reconciliation_exceptions(facts: Iterable[Any]) -> dict[str, Any]:
     }
 
 
+def disputes(facts: Iterable[Any], now: float) -> dict[str, Any]:
+    """The hub's dispute figures over the disputes the lineage holds: each ``DisputeOpened`` (Stripe's
+    status and evidence due date), closed by its ``DisputeClosed``."""
+    by_id: dict[str, dict[str, Any]] = {}
+    for fact in facts:
+        dispute = fact.data.get("disputeId")
+        if fact.detail_type == "DisputeOpened" and isinstance(dispute, str):
+            due = fact.data.get("evidenceDueBy")
+            by_id.setdefault(dispute, {}).update(
+                status=by_id.get(dispute, {}).get("status") or fact.data.get("status"),
+                evidence_details={"due_by": seconds(due) if isinstance(due, str) else None},
+            )
+        elif fact.detail_type == "DisputeClosed" and isinstance(dispute, str):
+            by_id.setdefault(dispute, {})["status"] = str(fact.data.get("outcome"))
+    figures = hub.dispute_figures(by_id.values(), now)
+    return {
+        "open": figures.open,
+        "evidenceNeeded": figures.evidence_needed,
+        "evidenceDueSoon": figures.evidence_due_soon,
+        "evidencePastDue": figures.evidence_past_due,
+        "nextEvidenceDueInS": figures.next_evidence_due_in_s,
+    }
+
+
 def dead_letters(sqs: Any, dlq_urls: Mapping[str, str]) -> dict[str, Any]:
     """The hub's dead-letter depths (visible + in flight), by consumer."""
     by_queue = {d.queue: d.messages for d in hub.dead_letter_depths(sqs, dlq_urls)}

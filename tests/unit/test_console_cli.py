@@ -102,3 +102,23 @@ def test_figures_of_a_few_facts() -> None:
         {"hubspot-1": figures.seconds("2026-12-01T09:59:00Z")},
     )
     assert (cash["count"], cash["p50S"]) == (1, 102.0)
+
+
+def test_dispute_figures_from_the_lineage() -> None:
+    class Fact:
+        def __init__(self, detail_type: str, **data: Any) -> None:
+            self.detail_type, self.occurred_at, self.data = detail_type, "2026-12-01T10:00:00Z", data
+
+    now = figures.seconds("2026-12-01T10:00:00Z")
+    facts = [
+        Fact(
+            "DisputeOpened", disputeId="dp_1", status="needs_response", evidenceDueBy="2026-12-02T10:00:00Z"
+        ),
+        Fact(
+            "DisputeOpened", disputeId="dp_2", status="needs_response", evidenceDueBy="2026-12-03T10:00:00Z"
+        ),
+        Fact("DisputeClosed", disputeId="dp_2", outcome="won"),
+    ]
+    shown = figures.disputes(facts, now)
+    assert (shown["open"], shown["evidenceNeeded"], shown["evidenceDueSoon"]) == (1, 1, 1)
+    assert shown["nextEvidenceDueInS"] == 86400

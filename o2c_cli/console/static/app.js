@@ -88,6 +88,10 @@ function renderCards(f) {
     card("Dead letters", f.deadLetters.total,
       Object.entries(f.deadLetters.byQueue).filter(([, n]) => n).map(([q, n]) => `${q} ${n}`).join(", ") || "every DLQ empty",
       f.deadLetters.total ? "bad" : "ok", "dlq-depth"),
+    card("Disputes open", f.disputes.open,
+      f.disputes.evidenceNeeded ? `${f.disputes.evidenceNeeded} need evidence · next due in ${duration(f.disputes.nextEvidenceDueInS)}` +
+        (f.disputes.evidencePastDue ? ` · ${f.disputes.evidencePastDue} past due` : "") : "no evidence due",
+      f.disputes.evidencePastDue ? "bad" : "", "disputes"),
     card("Reconciliation exceptions", recon.count,
       recon.day ? `${recon.day}: ${Object.entries(recon.byKind).map(([k, n]) => `${k} ${n}`).join(", ")}` : "none recorded",
       recon.count ? "bad" : "ok", "recon-exceptions"),
