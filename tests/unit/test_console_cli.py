@@ -122,3 +122,27 @@ def test_dispute_figures_from_the_lineage() -> None:
     shown = figures.disputes(facts, now)
     assert (shown["open"], shown["evidenceNeeded"], shown["evidenceDueSoon"]) == (1, 1, 1)
     assert shown["nextEvidenceDueInS"] == 86400
+
+
+def test_the_demo_ends_with_the_consoles_link_and_keeps_it_up_until_enter(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import io
+
+    from o2c_cli.demo import _open_console
+    from o2c_cli.targets import local_target
+
+    _local_json(tmp_path)
+    served: list[int] = []
+
+    class Terminal(io.StringIO):
+        def isatty(self) -> bool:
+            return True
+
+        def readline(self, *args: Any) -> str:  # the user reads the page, then presses Enter
+            served.append(_get(re.findall(r"http://127\.0\.0\.1:\d+/", capsys.readouterr().out)[0])[0])
+            return "\n"
+
+    monkeypatch.setattr("sys.stdin", Terminal())
+    _open_console(local_target(tmp_path))
+    assert served == [200]
