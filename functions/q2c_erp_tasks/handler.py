@@ -40,6 +40,7 @@ def apply_payment(event: dict[str, Any]) -> dict[str, Any]:
     # the deal is paid: time to cash and the synchronization lags, once per deal (a step that succeeded is
     # not run again)
     durations = emit.deal_paid(
+        execution=event.get("execution"),
         paid_at=time.time(),
         won_at=event.get("startedAt"),
         card_saved_at=(event.get("method") or {}).get("savedAt"),

@@ -33,7 +33,7 @@ def authorize(event: dict[str, Any]) -> dict[str, Any]:
     )
     # one charge attempt; a decline or failure counted by Stripe's decline code (else its failure code)
     failed = None if result["authorized"] else str(result.get("declineCode") or result.get("status"))
-    emit.payment_attempted(provider="stripe", failure_reason=failed)
+    emit.payment_attempted(provider="stripe", failure_reason=failed, execution=event.get("execution"))
     return result
 
 
