@@ -30,6 +30,7 @@ FACT_TYPES = frozenset(
         "PaymentFailed",
         "PaymentAuthorized",
         "InvoicePaid",
+        "InvoicePosted",
         "ReconciliationException",
         "DisputeOpened",
         "DisputeClosed",

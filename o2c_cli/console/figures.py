@@ -109,26 +109,13 @@ def payment_failure_rate(facts: Iterable[Any]) -> dict[str, Any]:
     }
 
 
-def invoice_sync_lag(facts: Iterable[Any]) -> dict[str, Any]:
-    """Stripe captured → ERP applied, as ``emit.CAPTURE_TO_ERP_LAG``: per payment, its ``PaymentCaptured``
-    (when Stripe captured it) to the ``InvoicePaid`` of the same payment intent (applied in the ERP); p50,
-    p95, max and every point (capture time, lag)."""
-    captured: dict[str, float] = {}
-    applied: dict[str, float] = {}
-    for fact in facts:
-        intent = fact.data.get("paymentIntentId")
-        if not isinstance(intent, str):
-            continue
-        if fact.detail_type == "PaymentCaptured":
-            captured[intent] = min(captured.get(intent, math.inf), seconds(fact.occurred_at))
-        elif fact.detail_type == "InvoicePaid":
-            applied[intent] = min(applied.get(intent, math.inf), seconds(fact.occurred_at))
+def _lags(starts: Mapping[str, float], ends: Mapping[str, float], key: str) -> dict[str, Any]:
     points: list[dict[str, Any]] = sorted(
         (
-            {"t": captured[i], "lagS": max(0.0, applied[i] - captured[i]), "paymentIntentId": i}
-            for i in captured.keys() & applied.keys()
+            {"t": starts[k], "lagS": max(0.0, ends[k] - starts[k]), key: k}
+            for k in starts.keys() & ends.keys()
         ),
-        key=lambda p: (p["t"], p["paymentIntentId"]),
+        key=lambda p: (p["t"], p[key]),
     )
     lags = [float(p["lagS"]) for p in points]
     return {
@@ -136,8 +123,39 @@ def invoice_sync_lag(facts: Iterable[Any]) -> dict[str, Any]:
         "p50S": percentile(lags, 50),
         "p95S": percentile(lags, 95),
         "maxS": max(lags) if lags else None,
-        "unapplied": len(captured.keys() - applied.keys()),
+        "unapplied": len(starts.keys() - ends.keys()),
         "points": points,
+    }
+
+
+def invoice_sync_lag(facts: Iterable[Any]) -> dict[str, Any]:
+    """The invoice synchronization lags, each with p50, p95, max and every point (start time, lag):
+
+    - ``captured``: Stripe captured → ERP applied, as ``emit.CAPTURE_TO_ERP_LAG``: per payment, its
+      ``PaymentCaptured`` (when Stripe captured it) to the ``InvoicePaid`` of the same payment intent;
+    - ``posted``: ERP invoice posted → payment applied, as ``emit.INVOICE_TO_PAYMENT_LAG``: per invoice, its
+      ``InvoicePosted`` (the ERP's webhook) to the ``InvoicePaid`` of the same ERP invoice.
+    """
+    captured: dict[str, float] = {}
+    posted: dict[str, float] = {}
+    paid_intent: dict[str, float] = {}
+    paid_invoice: dict[str, float] = {}
+
+    def first(into: dict[str, float], key: Any, at: str) -> None:
+        if isinstance(key, str) and key:
+            into[key] = min(into.get(key, math.inf), seconds(at))
+
+    for fact in facts:
+        if fact.detail_type == "PaymentCaptured":
+            first(captured, fact.data.get("paymentIntentId"), fact.occurred_at)
+        elif fact.detail_type == "InvoicePosted":
+            first(posted, fact.data.get("erpInvoiceId"), fact.occurred_at)
+        elif fact.detail_type == "InvoicePaid":
+            first(paid_intent, fact.data.get("paymentIntentId"), fact.occurred_at)
+            first(paid_invoice, fact.data.get("erpInvoiceId"), fact.occurred_at)
+    return {
+        "captured": _lags(captured, paid_intent, "paymentIntentId"),
+        "posted": _lags(posted, paid_invoice, "erpInvoiceId"),
     }
 
 

@@ -76,7 +76,8 @@ def test_figures_of_a_few_facts() -> None:
     facts = [
         Fact("PaymentAuthorized", "2026-12-01T09:59:58Z", paymentIntentId="pi_1"),
         Fact("PaymentCaptured", "2026-12-01T10:00:00Z", paymentIntentId="pi_1"),
-        Fact("InvoicePaid", "2026-12-01T10:00:42Z", paymentIntentId="pi_1"),
+        Fact("InvoicePosted", "2026-12-01T09:59:30Z", erpInvoiceId="3001"),
+        Fact("InvoicePaid", "2026-12-01T10:00:42Z", paymentIntentId="pi_1", erpInvoiceId="3001"),
         Fact(
             "PaymentFailed", "2026-12-01T10:01:00Z", paymentIntentId="pi_2", declineCode="insufficient_funds"
         ),
@@ -85,8 +86,10 @@ def test_figures_of_a_few_facts() -> None:
     ]
     rate = figures.payment_failure_rate(facts)
     assert (rate["failures"], rate["attempts"], rate["byReason"]) == (1, 3, {"insufficient_funds": 1})
-    lag = figures.invoice_sync_lag(facts)
+    lag = figures.invoice_sync_lag(facts)["captured"]
     assert (lag["count"], lag["maxS"], lag["unapplied"]) == (1, 42.0, 1)
+    posted = figures.invoice_sync_lag(facts)["posted"]
+    assert [(p["erpInvoiceId"], p["lagS"]) for p in posted["points"]] == [("3001", 72.0)]
     from shared.operations.figures import OpenExecution
 
     aging = figures.order_aging(

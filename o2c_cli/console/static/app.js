@@ -67,6 +67,11 @@ function card(label, value, sub, tone, testid) {
     h("div", { class: "sub" }, sub || ""));
 }
 
+function lagLine(lag, what) {
+  if (!lag.count) return `no ${what} applied yet` + (lag.unapplied ? ` · ${lag.unapplied} waiting` : "");
+  return `p50 · p95 ${duration(lag.p95S)} · max ${duration(lag.maxS)}` + (lag.unapplied ? ` · ${lag.unapplied} not applied yet` : "");
+}
+
 function renderCards(f) {
   const open = f.orderAging.open;
   const oldest = f.orderAging.oldestS;
@@ -79,9 +84,8 @@ function renderCards(f) {
     card("Payment failure rate", percent(f.paymentFailureRate.rate),
       `${f.paymentFailureRate.failures} of ${f.paymentFailureRate.attempts} attempts${reasons ? " · " + reasons : ""}`,
       f.paymentFailureRate.failures ? "bad" : "", "failure-rate"),
-    card("Invoice sync lag", duration(f.invoiceSyncLag.p50S),
-      f.invoiceSyncLag.count ? `p50 · p95 ${duration(f.invoiceSyncLag.p95S)} · max ${duration(f.invoiceSyncLag.maxS)}` +
-        (f.invoiceSyncLag.unapplied ? ` · ${f.invoiceSyncLag.unapplied} not applied yet` : "") : "no payment applied yet", "", "sync-lag"),
+    card("Captured → ERP applied", duration(f.invoiceSyncLag.captured.p50S), lagLine(f.invoiceSyncLag.captured, "payment"), "", "sync-lag"),
+    card("Invoice posted → paid", duration(f.invoiceSyncLag.posted.p50S), lagLine(f.invoiceSyncLag.posted, "invoice"), "", "posted-lag"),
     card("Pending facts", f.pending.count, f.pending.count ? `oldest ${duration(f.pending.oldestS)}` +
       (f.pending.refundsWaiting ? ` · ${f.pending.refundsWaiting} refund(s) to book` : "") : "nothing waits",
       f.pending.count ? "bad" : "ok", "pending-count"),
@@ -184,27 +188,31 @@ function renderFailures(rate) {
   target.replaceChildren(svg, h("div", { class: "legend" }, `${duration(rate.series[0].widthS)} buckets · failed / attempts above each bar`));
 }
 
-function renderLag(lag) {
+function renderLag(lags) {
   const target = document.getElementById("plot-lag");
-  if (!lag.points.length) { target.replaceChildren(empty("no payment applied in the ERP in the window")); return; }
-  const maxY = Math.max(1, ...lag.points.map(p => p.lagS)) * 1.15;
+  const series = [
+    { name: "Stripe captured → ERP applied", color: "#2458d3", points: lags.captured.points, id: "paymentIntentId", kind: "captured" },
+    { name: "ERP invoice posted → payment applied", color: "#b7791f", points: lags.posted.points, id: "erpInvoiceId", kind: "posted" },
+  ].filter(sr => sr.points.length);
+  if (!series.length) { target.replaceChildren(empty("no payment applied in the ERP in the window")); return; }
+  const all = series.flatMap(sr => sr.points);
+  const maxY = Math.max(1, ...all.map(p => p.lagS)) * 1.15;
   const svg = frame(maxY, duration);
-  const t0 = lag.points[0].t, t1 = Math.max(lag.points[lag.points.length - 1].t, snapshot.generatedAt);
+  const t0 = Math.min(...all.map(p => p.t)), t1 = Math.max(...all.map(p => p.t), snapshot.generatedAt);
   const pad = Math.max(30, (t1 - t0) * 0.05);
   const plotW = W - M.l - M.r, plotH = H - M.t - M.b;
   const x = t => M.l + plotW * (t - t0 + pad) / (t1 - t0 + 2 * pad);
   const y = v => H - M.b - plotH * v / maxY;
-  svg.append(s("polyline", { points: lag.points.map(p => `${x(p.t)},${y(p.lagS)}`).join(" "), fill: "none", stroke: "#9db4ea", "stroke-width": 1.5 }));
-  for (const p of lag.points) {
-    svg.append(s("circle", { cx: x(p.t), cy: y(p.lagS), r: 4, fill: "#2458d3", "data-lag": p.lagS },
-      s("title", {}, `${p.paymentIntentId}: captured ${clock(p.t)}, applied ${duration(p.lagS)} later`)));
-  }
-  if (lag.p95S !== null) {
-    svg.append(s("line", { x1: M.l, x2: W - M.r, y1: y(lag.p95S), y2: y(lag.p95S), stroke: "#b7791f", "stroke-dasharray": "4,3" }));
-    svg.append(s("text", { x: W - M.r, y: y(lag.p95S) - 3, "text-anchor": "end" }, `p95 ${duration(lag.p95S)}`));
+  for (const sr of series) {
+    svg.append(s("polyline", { points: sr.points.map(p => `${x(p.t)},${y(p.lagS)}`).join(" "), fill: "none", stroke: sr.color, "stroke-opacity": 0.45, "stroke-width": 1.5 }));
+    for (const p of sr.points) {
+      svg.append(s("circle", { cx: x(p.t), cy: y(p.lagS), r: 4, fill: sr.color, "data-lag": p.lagS, "data-kind": sr.kind },
+        s("title", {}, `${p[sr.id]}: ${sr.name} in ${duration(p.lagS)} (from ${clock(p.t)})`)));
+    }
   }
   timeAxis(svg, t0 - pad, t1 + pad);
-  target.replaceChildren(svg, h("div", { class: "legend" }, `${lag.count} payment(s) · each point: one payment, at its capture time`));
+  target.replaceChildren(svg, h("div", { class: "legend" }, series.map(sr =>
+    h("span", {}, swatch(sr.color), `${sr.name} (${sr.points.length})`))));
 }
 
 // ---- deals -----------------------------------------------------------------------------------------------
