@@ -177,7 +177,9 @@ def test_the_page_shows_what_the_stack_holds(hub: Hub, scene: dict[str, Any], pa
     # the aging histogram has a bar for every state a deal waits in
     for state in ("WaitForApproval", "WaitForAccountFix", "WaitForNewPaymentMethod"):
         assert page.locator(f'#plot-aging rect[data-state="{state}"]').count() >= 1
-    assert page.locator("#plot-lag circle").count() >= 1  # the paid deal's capture → ERP application
+    # the paid deal's lags: Stripe's capture → ERP application, and the ERP invoice posted → paid
+    assert page.locator('#plot-lag circle[data-kind="captured"]').count() >= 1
+    assert page.locator('#plot-lag circle[data-kind="posted"]').count() >= 1
 
     # a deal's timeline: the states its execution entered, as Step Functions recorded them
     page.locator(f'tr[data-deal="{scene["paid"]}"]').click()
