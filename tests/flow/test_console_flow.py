@@ -211,6 +211,24 @@ def test_an_operator_approves_an_order_after_confirming(hub: Hub, scene: dict[st
     page.locator(f'tr[data-deal="{name}"][data-status="SUCCEEDED"]').wait_for()
 
 
+def test_an_operator_releases_a_hold_after_confirming(hub: Hub, scene: dict[str, Any], page: Any) -> None:
+    """The account is still incomplete in the CRM: released, the deal is re-checked and held again."""
+    name = scene["hold"]
+    before = state_of(hub.target, name)
+    assert before and (before.waiting_on or "").startswith("hold:")
+    page.locator(f'tr[data-deal="{name}"] button[data-action="release"]').click()
+    assert f"o2c hold release {name}" in page.get_by_test_id("confirm").inner_text()
+    page.locator("#confirm-ok").click()
+    page.get_by_test_id("toast").filter(has_text=f"released {name}").wait_for()
+    deadline = time.monotonic() + 90
+    while (after := state_of(hub.target, name)) and after.waiting_on in (None, before.waiting_on):
+        assert time.monotonic() < deadline, after.line()
+        time.sleep(0.5)
+    assert (
+        after and after.current_state == "WaitForAccountFix" and (after.waiting_on or "").startswith("hold:")
+    )
+
+
 def _post(console: Console, path: str, body: dict[str, Any], headers: dict[str, str]) -> tuple[int, str]:
     request = urllib.request.Request(
         console.url.rstrip("/") + path, data=json.dumps(body).encode(), headers=headers, method="POST"
