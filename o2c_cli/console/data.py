@@ -199,12 +199,19 @@ def _section(errors: dict[str, str], name: str, read: Callable[[], Any], default
         return default
 
 
-def snapshot(target: Target, *, last_reconciliation: dict[str, Any] | None = None) -> dict[str, Any]:
-    """Everything the page shows, as JSON-ready data."""
+def snapshot(
+    target: Target,
+    *,
+    last_reconciliation: dict[str, Any] | None = None,
+    facts_of: Callable[[datetime], list[LineageEntry]] | None = None,
+) -> dict[str, Any]:
+    """Everything the page shows, as JSON-ready data. ``facts_of(since)`` reads the lineage facts (default
+    ``recent_facts``; the server keeps them a while: a scan of the lineage table)."""
     now = time.time()
     errors: dict[str, str] = {}
     since = datetime.now(UTC) - WINDOW
-    facts: list[LineageEntry] = _section(errors, "facts", lambda: recent_facts(target, since), [])
+    read_facts = facts_of or (lambda since: recent_facts(target, since))
+    facts: list[LineageEntry] = _section(errors, "facts", lambda: read_facts(since), [])
     listed = _section(errors, "deals", lambda: list_executions(target), [])
     rows = _section(errors, "deals", lambda: deals(target, listed, _deal_labels(facts)), [])
     dlqs = _section(errors, "dlqs", lambda: dlq.list_dead_letters(target, peek=5), [])

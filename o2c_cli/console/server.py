@@ -19,6 +19,7 @@ import secrets
 import threading
 import time
 from dataclasses import dataclass, field, fields
+from datetime import datetime
 from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -33,6 +34,8 @@ LOOPBACK = "127.0.0.1"
 DEFAULT_PORT = 8700
 #: a snapshot is read at most this often, whatever the number of open pages
 SNAPSHOT_TTL_S = 2.0
+#: the lineage facts (a scan of the lineage table) are read at most this often, unless the page asks afresh
+FACTS_TTL_S = 60.0
 MAX_BODY = 16 * 1024
 CSP = (
     "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; connect-src 'self'; "
@@ -69,6 +72,7 @@ class Console:
         self.operator = operator or _user()
         self.last_reconciliation: dict[str, Any] | None = None
         self._snapshot: tuple[float, dict[str, Any]] | None = None
+        self._facts: tuple[float, list[Any]] | None = None
         self._lock = threading.Lock()
         self._httpd = _Server((LOOPBACK, port), _handler(self))
         self._httpd.daemon_threads = True
@@ -102,12 +106,22 @@ class Console:
 
     def snapshot(self, *, fresh: bool = False) -> dict[str, Any]:
         with self._lock:
+            if fresh:
+                self._facts = None
             if fresh or self._snapshot is None or time.monotonic() - self._snapshot[0] > SNAPSHOT_TTL_S:
                 self._snapshot = (
                     time.monotonic(),
-                    read(self.target, last_reconciliation=self.last_reconciliation),
+                    read(self.target, last_reconciliation=self.last_reconciliation, facts_of=self._facts_of),
                 )
             return self._snapshot[1]
+
+    def _facts_of(self, since: datetime) -> list[Any]:
+        """The lineage facts of the figures, read again at most every FACTS_TTL_S (or on Refresh)."""
+        from o2c_cli.console.data import recent_facts
+
+        if self._facts is None or time.monotonic() - self._facts[0] > FACTS_TTL_S:
+            self._facts = (time.monotonic(), recent_facts(self.target, since))
+        return self._facts[1]
 
     def act(self, action: str, params: dict[str, Any]) -> dict[str, Any]:
         result = act(self.target, action, params, by=f"{self.operator} (console)")
