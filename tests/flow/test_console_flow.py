@@ -127,16 +127,33 @@ def test_the_page_shows_what_the_stack_holds(hub: Hub, scene: dict[str, Any], pa
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
     page.screenshot(path=str(ARTIFACTS / "console.png"), full_page=True)
 
-    listed = hub.cloud.client("stepfunctions").list_executions(stateMachineArn=hub.target.state_machine_arn)
-    by_status = Counter(e["status"] for e in listed["executions"])
+    def executions_now() -> tuple[list[dict[str, Any]], Counter[str], Counter[str | None]]:
+        pages = (
+            hub.cloud.client("stepfunctions")
+            .get_paginator("list_executions")
+            .paginate(stateMachineArn=hub.target.state_machine_arn)
+        )
+        listed = [e for chunk in pages for e in chunk["executions"]]
+        assert len(listed) <= data.MAX_DEALS  # the page lists them all
+        running = [state_of(hub.target, e["name"]) for e in listed if e["status"] == "RUNNING"]
+        return listed, Counter(e["status"] for e in listed), Counter(s.current_state for s in running if s)
+
+    # what Step Functions lists while the page reads it (an execution of an earlier test may still move)
+    for _ in range(5):
+        before = executions_now()
+        loaded = page.evaluate("document.body.dataset.loaded")
+        page.locator("#refresh").click()
+        page.wait_for_function("old => document.body.dataset.loaded !== old", arg=loaded)
+        listed, by_status, by_state = executions_now()
+        if before[1:] == (by_status, by_state):
+            break
     for status, count in by_status.items():
         assert _count(page, f"deals-by-status-{status}") == count, status
-    running = [state_of(hub.target, e["name"]) for e in listed["executions"] if e["status"] == "RUNNING"]
-    for state, count in Counter(s.current_state for s in running if s).items():
+    for state, count in by_state.items():
         assert _count(page, f"deals-by-state-{state}") == count, state
 
     rows = page.locator("#deals tbody tr")
-    assert rows.count() == len(listed["executions"])
+    assert rows.count() == len(listed)
     approval = page.locator(f'tr[data-deal="{scene["approval"]}"]')
     assert "Enterprise rollout" in approval.inner_text()
     assert "60000.00 EUR" in approval.inner_text()
@@ -168,7 +185,7 @@ def test_the_page_shows_what_the_stack_holds(hub: Hub, scene: dict[str, Any], pa
     assert f"{attempts['PaymentFailed']} of {sum(attempts.values())} attempts" in failures
     assert "card_declined" in failures or "generic_decline" in failures
     # time to cash: every deal listed whose payment is applied in the ERP
-    listed_names = {e["name"] for e in listed["executions"]}
+    listed_names = {e["name"] for e in listed}
     paid = [
         e for e in facts if e.detail_type == "InvoicePaid" and e.data.get("executionName") in listed_names
     ]
