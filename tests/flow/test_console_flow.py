@@ -205,6 +205,7 @@ def test_the_page_shows_what_the_stack_holds(hub: Hub, scene: dict[str, Any], pa
     entered = [s for _, s in playbook.timeline(hub.target, scene["paid"]) if not s.startswith("Publish")]
     assert [t.split()[-1] for t in steps.all_inner_texts()] == entered
     assert entered[-1] == "Paid"
+    page.screenshot(path=str(ARTIFACTS / "console-deal.png"), full_page=True)
 
 
 def test_an_operator_approves_an_order_after_confirming(hub: Hub, scene: dict[str, Any], page: Any) -> None:
