@@ -39,7 +39,8 @@ class SharedLayer(Construct):
         self.layer = lambda_.LayerVersion(
             self,
             "Layer",
-            code=lambda_.Code.from_asset(str(layer_dir), exclude=[".built", "__pycache__", "*.pyc"]),
+            # __pycache__ stays: the layer's bytecode, compiled by the runtime's Python (scripts/build_layer.py)
+            code=lambda_.Code.from_asset(str(layer_dir), exclude=[".built"]),
             compatible_runtimes=[runtime()],
             compatible_architectures=[architecture()],
             description="O2C Hub runtime dependencies (Powertools, pydantic) and the shared package",
