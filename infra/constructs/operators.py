@@ -61,6 +61,7 @@ COMMAND_GRANTS: dict[str, tuple[Grant, ...]] = {
     "reconcile": (("reconciler", ("lambda:InvokeFunction",)),),
     "setup crm": _STAGE_SETTINGS,
     "doctor": (*_STAGE_SETTINGS, ("stack", ("cloudformation:DescribeStacks",))),  # its outputs: ApiUrl
+    "smoke": (*_STAGE_SETTINGS, ("stack", ("cloudformation:DescribeStacks",))),  # doctor's reads
     "pending list": (("table:PendingTable", ("dynamodb:Scan",)),),
     "pending release": (
         ("table:PendingTable", ("dynamodb:Scan", "dynamodb:UpdateItem")),
@@ -78,7 +79,7 @@ COMMAND_GRANTS: dict[str, tuple[Grant, ...]] = {
     ),
 }
 OPERATOR_COMMANDS: tuple[str, ...] = tuple(COMMAND_GRANTS)
-READ_ONLY_COMMANDS: tuple[str, ...] = ("trace", "status", "pending list", "dlq list", "doctor")
+READ_ONLY_COMMANDS: tuple[str, ...] = ("trace", "status", "pending list", "dlq list", "doctor", "smoke")
 
 
 class OperatorPolicies(Construct):
