@@ -14,7 +14,7 @@ export PYTHONDONTWRITEBYTECODE := 1
 LAMBDA_PYTHON ?=
 export LAMBDA_PYTHON
 
-.PHONY: venv layer demo test test-fast bench lint synth clean
+.PHONY: venv layer demo test test-fast bench lint synth pipeline clean
 
 venv: $(VENV)/.synced
 $(VENV)/.synced: pyproject.toml uv.lock
@@ -45,6 +45,10 @@ lint: venv
 
 synth: venv layer
 	$(BIN)/python -m infra.app
+
+# The deploy pipeline's stack and every stage it deploys (cdk.json → context.pipeline), cdk-nag on all.
+pipeline: venv layer
+	$(BIN)/python -m infra.pipeline
 
 clean:
 	rm -rf $(VENV) build cdk.out .o2c
