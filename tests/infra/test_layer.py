@@ -11,6 +11,7 @@ from typing import Any
 import pytest
 
 from infra.topology import LAMBDA_RUNTIME, LAYER_PYTHON_VERSION
+from scripts import build_layer as scripts_build_layer
 from tests.infra.conftest import LAYER_MARKER, REPO_ROOT, Synthesized, require_layer
 from tests.infra.helpers import resources_of
 
@@ -94,9 +95,7 @@ def test_layer_bytecode_is_compiled_by_the_functions_runtime() -> None:
 
 def test_runtime_magic_table_matches_the_interpreter_the_layer_is_compiled_with() -> None:
     # The table above is what the runtime accepts; the interpreter build_layer.py finds must agree with it
-    from scripts.build_layer import runtime_python
-
-    python = runtime_python()
+    python = scripts_build_layer.runtime_python()
     probe = subprocess.run(
         [python, "-c", "import importlib.util, sys; sys.stdout.buffer.write(importlib.util.MAGIC_NUMBER)"],
         capture_output=True,
@@ -123,3 +122,40 @@ def test_layer_asset_as_synthesized_carries_the_bytecode(synthesized: Synthesize
     # And the build marker stays out of it
     assert not (asset / ".built").exists()
     assert layer["Properties"]["CompatibleRuntimes"] == [LAMBDA_RUNTIME]
+
+
+# --- which Python compiles the layer (make layer on a fresh machine of this kind, or CI) ----------------------
+
+
+def _version(python: str) -> str:
+    out = subprocess.run(
+        [python, "-c", "import sys; print('%d.%d' % sys.version_info[:2])"], capture_output=True
+    )
+    return out.stdout.decode().strip()
+
+
+def test_a_python_of_another_version_is_never_taken_even_when_named(monkeypatch: pytest.MonkeyPatch) -> None:
+    # Given LAMBDA_PYTHON naming this venv's interpreter, which is not the runtime's version
+    this = f"{sys.version_info[0]}.{sys.version_info[1]}"
+    wanted = scripts_build_layer.LAYER_PYTHON_VERSION
+    assert this != wanted
+    monkeypatch.setenv("LAMBDA_PYTHON", sys.executable)
+
+    # Then the interpreter found is one of the runtime's version (pyenv's 3.13 on this kind of machine)
+    found = scripts_build_layer.runtime_python()
+    assert found != sys.executable
+    assert _version(found) == wanted
+
+
+def test_no_python_of_the_version_stops_the_build_saying_how_to_get_one(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    monkeypatch.setenv("LAMBDA_PYTHON", str(tmp_path / "python9.99"))
+    monkeypatch.setenv("PYENV_ROOT", str(tmp_path))
+
+    with pytest.raises(SystemExit) as stopped:
+        scripts_build_layer.runtime_python("9.99")
+
+    message = str(stopped.value)
+    assert "no Python 9.99 found" in message
+    assert "pyenv install 9.99" in message and "LAMBDA_PYTHON" in message
