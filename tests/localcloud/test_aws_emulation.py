@@ -238,3 +238,77 @@ def test_a_client_token_redrives_once(aws: Aws) -> None:
     sfn.redrive_execution(executionArn=arn, clientToken="operator-2")
     _wait(aws, arn, "FAILED")
     assert sfn.describe_execution(executionArn=arn)["redriveCount"] == 2
+
+
+def _drain(sqs: Any, url: str) -> list[dict[str, Any]]:
+    out: list[dict[str, Any]] = []
+    while True:
+        got = sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10).get("Messages", [])
+        if not got:
+            return out
+        for message in got:
+            out.append(json.loads(message["Body"]))
+            sqs.delete_message(QueueUrl=url, ReceiptHandle=message["ReceiptHandle"])
+
+
+def test_a_replay_keeps_to_its_window_and_its_rules(aws: Aws) -> None:
+    events, sqs = aws.client("events"), aws.client("sqs")
+    bus_arn = events.create_event_bus(Name="replay-bus")["EventBusArn"]
+    archive_arn = events.create_archive(ArchiveName="replay-archive", EventSourceArn=bus_arn)["ArchiveArn"]
+    queues, rules = {}, {}
+    for consumer in ("Booker", "Recorder"):
+        url = sqs.create_queue(QueueName=f"replay-{consumer}")["QueueUrl"]
+        arn = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+        rules[consumer] = events.put_rule(
+            Name=f"replay-{consumer}", EventBusName="replay-bus", EventPattern='{"source": ["o2c.test"]}'
+        )["RuleArn"]
+        events.put_targets(
+            Rule=f"replay-{consumer}", EventBusName="replay-bus", Targets=[{"Id": "q", "Arn": arn}]
+        )
+        queues[consumer] = url
+    day = datetime.datetime(2026, 11, 30, tzinfo=datetime.UTC)
+    for label, when in (
+        ("before", day - datetime.timedelta(hours=1)),
+        ("in", day),
+        ("after", day + datetime.timedelta(days=1, hours=1)),
+    ):
+        events.put_events(
+            Entries=[
+                {
+                    "EventBusName": "replay-bus",
+                    "Source": "o2c.test",
+                    "DetailType": "Thing",
+                    "Detail": json.dumps({"label": label}),
+                    "Time": when,
+                }
+            ]
+        )
+    live = {c: _drain(sqs, u) for c, u in queues.items()}
+    assert [e["detail"]["label"] for e in live["Booker"]] == ["before", "in", "after"]
+
+    events.start_replay(
+        ReplayName="one-day-one-rule",
+        EventSourceArn=archive_arn,
+        EventStartTime=day,
+        EventEndTime=day + datetime.timedelta(days=1),
+        Destination={"Arn": bus_arn, "FilterArns": [rules["Booker"]]},
+    )
+    described = events.describe_replay(ReplayName="one-day-one-rule")
+    assert described["State"] == "COMPLETED"
+    assert described["EventLastReplayedTime"] == day
+    replayed = {c: _drain(sqs, u) for c, u in queues.items()}
+    assert [e["detail"]["label"] for e in replayed["Booker"]] == ["in"]
+    assert replayed["Booker"][0]["replay-name"] == "one-day-one-rule"
+    assert replayed["Recorder"] == []  # not a rule of the replay
+    # a replayed event is not archived again
+    assert events.describe_archive(ArchiveName="replay-archive")["EventCount"] == 3
+
+    with pytest.raises(ClientError) as other_bus:
+        events.start_replay(
+            ReplayName="wrong-rule",
+            EventSourceArn=archive_arn,
+            EventStartTime=day,
+            EventEndTime=day + datetime.timedelta(days=1),
+            Destination={"Arn": bus_arn, "FilterArns": [rules["Booker"].replace("replay-bus", "other-bus")]},
+        )
+    assert _code(other_bus) == "ValidationException"
