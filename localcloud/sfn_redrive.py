@@ -159,13 +159,14 @@ def redrive(backend: Any, execution_arn: str, client_token: str | None = None) -
         last_id = max((e["id"] for e in _history(execution)), default=0)
         env.event_history_context = EventHistoryContext(previous_event_id=last_id)
         context = env.states.context_object.context_object_data
-        context["Execution"]["RedriveCount"] = count  # type: ignore[typeddict-unknown-key]
-        context["Execution"]["RedriveTime"] = now.isoformat()  # type: ignore[typeddict-unknown-key]
+        execution_context: dict[str, Any] = context["Execution"]
+        execution_context["RedriveCount"] = count
+        execution_context["RedriveTime"] = now.isoformat()
         env.states.reset(state_input)
         env.event_manager.add_event(
             context=env.event_history_context,
             event_type=HistoryEventType.ExecutionRedriven,
-            event_details={"executionRedrivenEventDetails": {"redriveCount": count}},  # type: ignore[arg-type]
+            event_details={"executionRedrivenEventDetails": {"redriveCount": count}},
         )
         worker.env = env
 
@@ -215,9 +216,9 @@ class RedriveExecutionWorker(_redrive_worker_base()):  # type: ignore[misc]
         from moto.stepfunctions.parser.asl.component.common.flow.start_at import StartAt
         from moto.stepfunctions.parser.asl.parse.asl_parser import AmazonStateLanguageParser
 
-        program = AmazonStateLanguageParser.parse(self._evaluation_details.state_machine_details.definition)[
-            0
-        ]
+        program: Any = AmazonStateLanguageParser.parse(
+            self._evaluation_details.state_machine_details.definition
+        )[0]
         program.start_at = StartAt(self.start_state)
         program.eval(self.env)
         self._execution_communication.terminated()
@@ -251,7 +252,7 @@ def install() -> None:
             body.update(redrive_fields(execution))
         return result
 
-    @paginate(pagination_model=PAGINATION_MODEL)  # type: ignore[misc]
+    @paginate(pagination_model=PAGINATION_MODEL)
     def list_executions(
         self: Any,
         state_machine_arn: str,
