@@ -60,6 +60,13 @@ def consumers_for(detail_type: str | None, consumer: str | None) -> tuple[str, .
     if consumer is not None and consumer not in hub:
         raise TargetError(f"no consumer {consumer!r} on the hub's bus (one of: {', '.join(sorted(hub))})")
     chosen = [consumer] if consumer else list(hub)
+    if detail_type is not None:
+        from shared.events.catalog import EVENT_TYPES
+
+        if detail_type not in EVENT_TYPES:
+            raise TargetError(
+                f"{detail_type!r} is not an event type of the hub (one of: {', '.join(sorted(EVENT_TYPES))})"
+            )
     if detail_type is None:
         return tuple(chosen) if consumer else ()
     taking = tuple(c for c in chosen if _takes(hub[c].pattern, detail_type))

@@ -150,5 +150,7 @@ def test_a_bad_time_is_one_line(
     window = ["replay", "--from", "2026-11-30", "--to", "2026-12-01"]
     assert main([*window, "--type", "RefundSucceeded", "--consumer", "PayoutDepositor"]) == 2
     assert capsys.readouterr().err == "o2c: no consumer PayoutDepositor takes 'RefundSucceeded' events\n"
+    assert main([*window, "--type", "NoSuchEvent"]) == 2
+    assert capsys.readouterr().err.startswith("o2c: 'NoSuchEvent' is not an event type of the hub (one of: ")
     assert main([*window, "--consumer", "Nobody"]) == 2
     assert capsys.readouterr().err.startswith("o2c: no consumer 'Nobody' on the hub's bus (one of: ")
