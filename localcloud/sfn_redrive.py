@@ -151,6 +151,8 @@ def redrive(backend: Any, execution_arn: str, client_token: str | None = None) -
         program = AmazonStateLanguageParser.parse(execution.state_machine.definition)[0]
         state_name, state_input = _restart_point(execution, program)
 
+        from localcloud.sfn_redrive_worker import RedriveExecutionWorker
+
         count = redrive_count(execution) + 1
         worker = RedriveExecutionWorker.for_execution(execution, state_name)
         env = worker._get_evaluation_environment()
@@ -190,38 +192,6 @@ class ExecutionNotRedrivable(AWSError):
 
     TYPE = "ExecutionNotRedrivable"
     STATUS = 400
-
-
-def _redrive_worker_base() -> type:
-    from moto.stepfunctions.parser.backend.execution_worker import ExecutionWorker
-
-    return ExecutionWorker
-
-
-class RedriveExecutionWorker(_redrive_worker_base()):  # type: ignore[misc]
-    """Runs an execution's program again from ``start_state`` in the environment ``redrive`` prepared (its
-    history, the failed state's input). Module-level so a snapshot (``localcloud.state``) can pickle it."""
-
-    start_state: str
-
-    @classmethod
-    def for_execution(cls, execution: Any, start_state: str) -> RedriveExecutionWorker:
-        base = execution._get_start_execution_worker()
-        worker = cls.__new__(cls)
-        worker.__dict__.update(base.__dict__)
-        worker.start_state = start_state
-        return worker
-
-    def _execution_logic(self) -> None:
-        from moto.stepfunctions.parser.asl.component.common.flow.start_at import StartAt
-        from moto.stepfunctions.parser.asl.parse.asl_parser import AmazonStateLanguageParser
-
-        program: Any = AmazonStateLanguageParser.parse(
-            self._evaluation_details.state_machine_details.definition
-        )[0]
-        program.start_at = StartAt(self.start_state)
-        program.eval(self.env)
-        self._execution_communication.terminated()
 
 
 def install() -> None:
