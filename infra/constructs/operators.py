@@ -33,7 +33,8 @@ from infra.nag import acknowledge
 
 #: command → (resource kind, actions). Resource kinds: ``stack`` (this stack), ``table:<id>``, ``executions``
 #: (this state machine's), ``state_machine``, ``bus`` (the hub's), ``reconciler``, ``functions`` (every Lambda
-#: function of the stack: doctor and setup read their environments), ``secrets``, ``dlqs``, ``queues``.
+#: function of the stack: doctor and setup read their environments), ``secrets``, ``dlqs``, ``queues``,
+#: ``archive`` (the bus's archive) and ``replays`` (the replays ``o2c replay`` names ``<bus>-...``).
 Grant = tuple[str, tuple[str, ...]]
 _RESOLVE: tuple[Grant, ...] = (("stack", ("cloudformation:DescribeStacks",)),)
 _FOLLOW: tuple[Grant, ...] = (
@@ -67,6 +68,11 @@ COMMAND_GRANTS: dict[str, tuple[Grant, ...]] = {
         ("table:PendingTable", ("dynamodb:Scan", "dynamodb:UpdateItem")),
         ("bus", ("events:PutEvents",)),
     ),
+    # StartReplay is authorized on the archive it reads and on the replay it creates
+    "replay": (
+        ("archive", ("events:StartReplay",)),
+        ("replays", ("events:DescribeReplay", "events:StartReplay")),
+    ),
     "dlq list": (("dlqs", ("sqs:GetQueueAttributes", "sqs:ReceiveMessage")),),
     # An SQS message move task needs, on its source, StartMessageMoveTask with ReceiveMessage, DeleteMessage
     # and GetQueueAttributes, and SendMessage on its destination (the local fallback moves by hand: the same).
@@ -96,6 +102,8 @@ class OperatorPolicies(Construct):
         state_machine_name: str,
         tables: Mapping[str, dynamodb.ITable],
         bus: events.IEventBus,
+        archive: events.Archive,
+        bus_name: str,
         reconciler: lambda_.IFunction,
         secrets: Sequence[secretsmanager.ISecret],
         queues: Sequence[sqs.IQueue],
@@ -115,6 +123,8 @@ class OperatorPolicies(Construct):
             "executions": [executions],
             "state_machine": [state_machine_arn],
             "bus": [bus.event_bus_arn],
+            "archive": [archive.archive_arn],
+            "replays": [stack.format_arn(service="events", resource="replay", resource_name=f"{bus_name}-*")],
             "reconciler": [reconciler.function_arn],
             "functions": functions,
             "secrets": [s.secret_arn for s in secrets],
@@ -148,6 +158,11 @@ class OperatorPolicies(Construct):
                 "Executions are named per deal at run time; the policy is scoped to this state machine's "
                 "executions.",
             )
+        acknowledge(
+            operator_policy,
+            f"IAM5[Resource::arn:<AWS::Partition>:events:<AWS::Region>:<AWS::AccountId>:replay/{bus_name}-*]",
+            "o2c replay names each replay at run time after the bus; the policy is scoped to those names.",
+        )
 
     def statements(self, commands: Sequence[str]) -> list[iam.PolicyStatement]:
         """One statement per resource kind, with the actions the commands need on it."""
