@@ -505,10 +505,13 @@ RECONCILER = FunctionSpec(
 OPERATIONS_SWEEP = FunctionSpec(
     id="OperationsSweep",
     code_dir="functions/operations_sweep",
-    description="Business gauges every 5 minutes: open orders by state and age, waiting facts, refunds, DLQs",
+    description="Business gauges every 5 minutes: open orders by state and age, waiting facts, refunds, disputes, DLQs",
     memory_mb=256,
     timeout_s=60,
     tables={PENDING_TABLE.id: "read"},
+    # Stripe's disputes (GET /v1/disputes): the open ones and their evidence due dates
+    secrets=(STRIPE_API_KEY.id,),
+    stage_settings=("STRIPE_API_BASE_URL",),
     state_machine_access="read",
     reads_dead_letter_queues=True,
     schedule="rate(5 minutes)",

@@ -1,6 +1,6 @@
 """Business metrics on the local cloud, read from the EMF lines the functions write (what CloudWatch turns into
 metrics): time to cash once per paid deal, a declined card counted as a payment failure by Stripe's decline
-code, and the OperationsSweep's gauges equal to what the executions, tables and queues hold."""
+code, and the OperationsSweep's gauges equal to what the executions, tables, queues and Stripe hold."""
 
 from __future__ import annotations
 
@@ -122,6 +122,11 @@ def test_the_sweep_publishes_the_open_orders_waiting_facts_and_dead_letters(hub:
     sqs = hub.cloud.client("sqs")
     dlq_url = hub.target.consumers["PayoutDepositor"].dlq_url
     sqs.send_message(QueueUrl=dlq_url, MessageBody=json.dumps({"detail-type": "PayoutPaid", "test": "sweep"}))
+    # a customer's bank disputes a paid deal's charge (the hub books the dispute hold as usual)
+    stripe = hub.cloud.sandboxes["stripe"]
+    disputed = {d["charge"] for d in stripe.disputes()}
+    charge = next(c["id"] for c in stripe.charges() if c["captured"] and c["id"] not in disputed)
+    stripe.open_dispute(charge)
     hub.settle()
     sweep_log = log_of(hub, "OperationsSweep")
     offset = sweep_log.stat().st_size if sweep_log.exists() else 0
@@ -169,6 +174,17 @@ def test_the_sweep_publishes_the_open_orders_waiting_facts_and_dead_letters(hub:
     for consumer, depth in dead.items():
         assert depth == hub.dlq_depth(consumer), consumer
     assert dead["PayoutDepositor"] >= 1
+
+    # the open disputes, as Stripe lists them, and their evidence due dates (7 days on: none due soon)
+    open_disputes = [d for d in stripe.disputes() if d["status"] in ("needs_response", "under_review")]
+    [disputes_open] = emf_lines(sweep_log, "DisputesOpen", offset=offset)
+    assert disputes_open["DisputesOpen"] == [float(len(open_disputes))] and len(open_disputes) >= 1
+    assert figures["disputes"]["open"] == len(open_disputes)
+    assert figures["disputes"]["evidence_needed"] == sum(
+        d["status"] == "needs_response" for d in open_disputes
+    )
+    [due_soon] = emf_lines(sweep_log, "DisputeEvidenceDueSoon", offset=offset)
+    assert due_soon["DisputeEvidenceDueSoon"] == [0.0]
 
     # leave the dead-letter queue as it was
     for message in sqs.receive_message(QueueUrl=dlq_url, MaxNumberOfMessages=10).get("Messages", []):
