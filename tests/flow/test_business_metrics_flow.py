@@ -9,8 +9,10 @@ import time
 from pathlib import Path
 from typing import Any
 
+import pytest
+
 from o2c_cli.crm_scenarios import hubspot_deal
-from o2c_cli.executions import state_of
+from o2c_cli.executions import ExecutionState, state_of
 from shared.o2c.pending import PendingFacts
 from tests.flow.conftest import Hub
 from tests.flow.q2c import save_card, wait_until
@@ -59,10 +61,18 @@ def dimensions(doc: dict[str, Any]) -> dict[str, str]:
     return {n: doc[n] for n in names}
 
 
-def test_a_paid_deal_records_its_time_to_cash_once(hub: Hub) -> None:
-    _, name = won(hub)
+@pytest.fixture(scope="module")
+def paid_deal(hub: Hub) -> tuple[str, str, ExecutionState]:
+    """A HubSpot deal carried to paid: its id, its execution's name and final state."""
+    deal_id, name = won(hub)
     save_card(hub, name)
-    state = wait_until(hub, name, status="SUCCEEDED")
+    return deal_id, name, wait_until(hub, name, status="SUCCEEDED")
+
+
+def test_a_paid_deal_records_its_time_to_cash_once(
+    hub: Hub, paid_deal: tuple[str, str, ExecutionState]
+) -> None:
+    _, name, state = paid_deal
     described = hub.cloud.client("stepfunctions").describe_execution(executionArn=state.arn)
     ran_for = (described["stopDate"] - described["startDate"]).total_seconds()
 
@@ -116,17 +126,32 @@ def test_a_declined_card_is_a_payment_failure_by_its_decline_code(hub: Hub) -> N
     )
 
 
-def test_the_sweep_publishes_the_open_orders_waiting_facts_and_dead_letters(hub: Hub) -> None:
+def test_the_sweep_publishes_the_open_orders_waiting_facts_disputes_and_dead_letters(
+    hub: Hub, paid_deal: tuple[str, str, ExecutionState]
+) -> None:
     _, waiting_deal = won(hub)
     wait_until(hub, waiting_deal, state="WaitForPaymentMethod")
     sqs = hub.cloud.client("sqs")
     dlq_url = hub.target.consumers["PayoutDepositor"].dlq_url
     sqs.send_message(QueueUrl=dlq_url, MessageBody=json.dumps({"detail-type": "PayoutPaid", "test": "sweep"}))
-    # a customer's bank disputes a paid deal's charge (the hub books the dispute hold as usual)
+    try:
+        check_the_sweep(hub, paid_deal[0], waiting_deal)
+    finally:  # leave the dead-letter queue as it was, and no deal waiting for later tests
+        for message in sqs.receive_message(QueueUrl=dlq_url, MaxNumberOfMessages=10).get("Messages", []):
+            if json.loads(message["Body"]).get("test") == "sweep":
+                sqs.delete_message(QueueUrl=dlq_url, ReceiptHandle=message["ReceiptHandle"])
+        waiting = state_of(hub.target, waiting_deal)
+        if waiting is not None and waiting.status == "RUNNING":
+            hub.cloud.client("stepfunctions").stop_execution(executionArn=waiting.arn)
+
+
+def check_the_sweep(hub: Hub, paid_deal_id: str, waiting_deal: str) -> None:
+    # the customer's bank disputes the paid deal's charge (the hub books the dispute hold as usual)
     stripe = hub.cloud.sandboxes["stripe"]
-    disputed = {d["charge"] for d in stripe.disputes()}
-    charge = next(c["id"] for c in stripe.charges() if c["captured"] and c["id"] not in disputed)
-    stripe.open_dispute(charge)
+    [intent] = [
+        p for p in stripe.payment_intents() if p["metadata"].get("o2c_opportunity_id") == paid_deal_id
+    ]
+    stripe.open_dispute(intent["latest_charge"])
     hub.settle()
     sweep_log = log_of(hub, "OperationsSweep")
     offset = sweep_log.stat().st_size if sweep_log.exists() else 0
@@ -185,10 +210,3 @@ def test_the_sweep_publishes_the_open_orders_waiting_facts_and_dead_letters(hub:
     )
     [due_soon] = emf_lines(sweep_log, "DisputeEvidenceDueSoon", offset=offset)
     assert due_soon["DisputeEvidenceDueSoon"] == [0.0]
-
-    # leave the dead-letter queue as it was
-    for message in sqs.receive_message(QueueUrl=dlq_url, MaxNumberOfMessages=10).get("Messages", []):
-        if json.loads(message["Body"]).get("test") == "sweep":
-            sqs.delete_message(QueueUrl=dlq_url, ReceiptHandle=message["ReceiptHandle"])
-    # and no deal left waiting for later tests
-    sfn.stop_execution(executionArn=state_of(hub.target, waiting_deal).arn)  # type: ignore[union-attr]
