@@ -507,7 +507,8 @@ OPERATIONS_SWEEP = FunctionSpec(
     code_dir="functions/operations_sweep",
     description="Business gauges every 5 minutes: open orders by state and age, waiting facts, refunds, disputes, DLQs",
     memory_mb=256,
-    timeout_s=60,
+    # one GetExecutionHistory per open execution: Step Functions allows bursts of 250 and then 5 a second
+    timeout_s=180,
     tables={PENDING_TABLE.id: "read"},
     # Stripe's disputes (GET /v1/disputes): the open ones and their evidence due dates
     secrets=(STRIPE_API_KEY.id,),
