@@ -89,6 +89,12 @@ def _parser() -> argparse.ArgumentParser:
         )
     )
     doc.add_argument("--json", action="store_true", help="machine-readable output")
+    with_target(
+        sub.add_parser(
+            "smoke",
+            help="send the stage a Stripe-signed test webhook (and a forged one): 200 ignored, then 401",
+        )
+    )
 
     pend = sub.add_parser("pending", help="facts waiting for another fact (a refund before its invoice, ...)")
     pend_sub = pend.add_subparsers(dest="pending_command", required=True)
@@ -190,6 +196,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             from o2c_cli import doctor
 
             return doctor.run(args.stack, args.region, as_json_output=args.json)
+        if args.command == "smoke":
+            from o2c_cli import smoke
+
+            return smoke.run(args.stack, args.region)
         if args.command == "pending":
             from o2c_cli import pending
 

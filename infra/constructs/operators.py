@@ -20,7 +20,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 
-from aws_cdk import ArnFormat, Stack
+from aws_cdk import ArnFormat, Stack, Token
 from aws_cdk import aws_dynamodb as dynamodb
 from aws_cdk import aws_events as events
 from aws_cdk import aws_iam as iam
@@ -61,6 +61,7 @@ COMMAND_GRANTS: dict[str, tuple[Grant, ...]] = {
     "reconcile": (("reconciler", ("lambda:InvokeFunction",)),),
     "setup crm": _STAGE_SETTINGS,
     "doctor": (*_STAGE_SETTINGS, ("stack", ("cloudformation:DescribeStacks",))),  # its outputs: ApiUrl
+    "smoke": (*_STAGE_SETTINGS, ("stack", ("cloudformation:DescribeStacks",))),  # doctor's reads
     "pending list": (("table:PendingTable", ("dynamodb:Scan",)),),
     "pending release": (
         ("table:PendingTable", ("dynamodb:Scan", "dynamodb:UpdateItem")),
@@ -78,7 +79,7 @@ COMMAND_GRANTS: dict[str, tuple[Grant, ...]] = {
     ),
 }
 OPERATOR_COMMANDS: tuple[str, ...] = tuple(COMMAND_GRANTS)
-READ_ONLY_COMMANDS: tuple[str, ...] = ("trace", "status", "pending list", "dlq list", "doctor")
+READ_ONLY_COMMANDS: tuple[str, ...] = ("trace", "status", "pending list", "dlq list", "doctor", "smoke")
 
 
 class OperatorPolicies(Construct):
@@ -129,11 +130,21 @@ class OperatorPolicies(Construct):
             description="O2C Hub operators, read only: trace, status, pending list, dlq list, doctor",
             statements=self.statements(READ_ONLY_COMMANDS),
         )
+        # cdk-nag names the ARN as synthesized: pseudo parameters when the stack's environment is left to
+        # deploy time, literals when it is set (the deploy pipeline's stages name their account and region)
+        stack = Stack.of(self)
+        partition, region, account = (
+            f"<AWS::{pseudo}>" if Token.is_unresolved(value) else value
+            for value, pseudo in (
+                (stack.partition, "Partition"),
+                (stack.region, "Region"),
+                (stack.account, "AccountId"),
+            )
+        )
         for policy in (operator_policy, self.read_only_policy):
             acknowledge(
                 policy,
-                f"IAM5[Resource::arn:<AWS::Partition>:states:<AWS::Region>:<AWS::AccountId>:execution:"
-                f"{state_machine_name}:*]",
+                f"IAM5[Resource::arn:{partition}:states:{region}:{account}:execution:{state_machine_name}:*]",
                 "Executions are named per deal at run time; the policy is scoped to this state machine's "
                 "executions.",
             )
