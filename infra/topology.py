@@ -16,10 +16,12 @@ from typing import Literal
 
 Access = Literal["read", "write", "read_write"]
 
-#: Every function runs on this Lambda runtime and architecture; the layer is built for them.
-LAMBDA_RUNTIME = "python3.14"
+#: Every function runs on this Lambda runtime and architecture; the layer is built for them, wheels and
+#: bytecode alike: ``scripts/build_layer.py`` compiles the layer with this very Python minor version
+#: (bytecode of another version is ignored, so /opt would be compiled again on every cold start).
+LAMBDA_RUNTIME = "python3.13"
 LAMBDA_ARCHITECTURE = "arm64"
-LAYER_PYTHON_VERSION = "3.14"
+LAYER_PYTHON_VERSION = LAMBDA_RUNTIME.removeprefix("python")
 LAYER_PLATFORM = "manylinux2014_aarch64"
 
 METRICS_NAMESPACE = "O2CHub"
@@ -505,10 +507,14 @@ RECONCILER = FunctionSpec(
 OPERATIONS_SWEEP = FunctionSpec(
     id="OperationsSweep",
     code_dir="functions/operations_sweep",
-    description="Business gauges every 5 minutes: open orders by state and age, waiting facts, refunds, DLQs",
+    description="Business gauges every 5 minutes: open orders by state and age, waiting facts, refunds, disputes, DLQs",
     memory_mb=256,
-    timeout_s=60,
+    # one GetExecutionHistory per open execution: Step Functions allows bursts of 250 and then 5 a second
+    timeout_s=180,
     tables={PENDING_TABLE.id: "read"},
+    # Stripe's disputes (GET /v1/disputes): the open ones and their evidence due dates
+    secrets=(STRIPE_API_KEY.id,),
+    stage_settings=("STRIPE_API_BASE_URL",),
     state_machine_access="read",
     reads_dead_letter_queues=True,
     schedule="rate(5 minutes)",

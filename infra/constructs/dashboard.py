@@ -16,7 +16,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
-from aws_cdk import ArnFormat, Duration, Stack
+from aws_cdk import ArnFormat, Duration, Stack, Token
 from aws_cdk import aws_apigateway as apigw
 from aws_cdk import aws_cloudwatch as cloudwatch
 from aws_cdk import aws_cloudwatch_actions as cw_actions
@@ -157,10 +157,19 @@ class Operations(Construct):
             "DEAD_LETTER_QUEUE_URLS",
             stack.to_json_string({name: q.queue_url for name, q in sorted(dead_letter_queues.items())}),
         )
+        # cdk-nag names the ARN as synthesized: pseudo parameters when the stack's environment is left to
+        # deploy time, literals when it is set (the deploy pipeline's stages name their account and region)
+        partition, region, account = (
+            f"<AWS::{pseudo}>" if Token.is_unresolved(value) else value
+            for value, pseudo in (
+                (stack.partition, "Partition"),
+                (stack.region, "Region"),
+                (stack.account, "AccountId"),
+            )
+        )
         acknowledge(
             sweep.role,  # type: ignore[arg-type]
-            f"IAM5[Resource::arn:<AWS::Partition>:states:<AWS::Region>:<AWS::AccountId>:execution:"
-            f"{state_machine_name}:*]",
+            f"IAM5[Resource::arn:{partition}:states:{region}:{account}:execution:{state_machine_name}:*]",
             "Executions are named per deal at run time; the sweep reads the histories of this state machine's "
             "executions only.",
         )

@@ -80,11 +80,9 @@ def perform(target: Target, action: str, params: dict[str, Any], *, by: str) -> 
 
 
 def one_line(exc: BaseException) -> str:
-    """An AWS or vendor error as the one line an operator reads (never a traceback)."""
+    """An AWS or vendor error as the one line an operator reads (never a traceback), as ``o2c`` says it."""
+    from o2c_cli.main import error_line
+
     if isinstance(exc, TargetError | ActionError):
         return str(exc)
-    response = getattr(exc, "response", None)
-    if isinstance(response, dict) and isinstance(response.get("Error"), dict):
-        error = response["Error"]
-        return f"{error.get('Code', type(exc).__name__)}: {error.get('Message', '')}".strip()
-    return f"{type(exc).__name__}: {exc}"
+    return " ".join(error_line(exc).split())

@@ -4,10 +4,10 @@ One module for every reader: the ``OperationsSweep`` function publishes them as 
 minutes (``shared.operations.emit``), and an operations console shows the same numbers from the same
 functions. Each figure has two halves:
 
-- a **reader** that takes a boto3 client (or a hub store) and returns the raw items — the only code here that
-  calls AWS: ``open_executions`` (Step Functions ``ListExecutions`` + ``GetExecutionHistory``),
-  ``dead_letter_depths`` (SQS ``GetQueueAttributes``); pending facts are read with
-  ``shared.o2c.pending.PendingFacts.all`` (one DynamoDB ``Scan``);
+- a **reader** that takes a boto3 client (or a connector) and returns the raw items — the only code here
+  that calls out: ``open_executions`` (Step Functions ``ListExecutions`` + ``GetExecutionHistory``),
+  ``dead_letter_depths`` (SQS ``GetQueueAttributes``), ``recent_disputes`` (Stripe ``GET /v1/disputes``);
+  pending facts are read with ``shared.o2c.pending.PendingFacts.all`` (one DynamoDB ``Scan``);
 - a **pure** function that takes those items and a clock (``now``, epoch seconds) and returns a frozen
   dataclass of plain numbers: ``order_aging``, ``pending_figures``, ``refunds_waiting``, ``dispute_figures``.
 
@@ -40,6 +40,9 @@ OPEN_DISPUTE_STATUSES = frozenset(
 EVIDENCE_NEEDED_STATUSES = frozenset({"warning_needs_response", "needs_response"})
 #: Evidence due within this long counts as "due soon" (the dashboard's attention figure).
 EVIDENCE_DUE_SOON_S = 3 * 86_400.0
+#: Disputes created this long ago or less are read: longer than card networks take to decide a dispute
+#: under review (up to about 75 days), so an open dispute is never left out.
+DISPUTE_LOOKBACK_S = 180 * 86_400.0
 #: The detail type of the facts that are refunds waiting to be booked in the ERP.
 REFUND_FACT = "RefundSucceeded"
 
@@ -223,6 +226,12 @@ class DisputeFigures:
     evidence_due_soon: int
     evidence_past_due: int
     next_evidence_due_in_s: float | None
+
+
+def recent_disputes(payments: Any, now: float) -> list[dict[str, Any]]:
+    """Stripe's disputes created in the last ``DISPUTE_LOOKBACK_S`` (reader; ``payments`` is a
+    ``shared.connectors.stripe_payments.StripePayments``)."""
+    return list(payments.list_disputes(created_since=int(now - DISPUTE_LOOKBACK_S)))
 
 
 def dispute_figures(disputes: Iterable[Mapping[str, Any]], now: float) -> DisputeFigures:

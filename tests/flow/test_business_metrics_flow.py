@@ -1,6 +1,6 @@
 """Business metrics on the local cloud, read from the EMF lines the functions write (what CloudWatch turns into
 metrics): time to cash once per paid deal, a declined card counted as a payment failure by Stripe's decline
-code, and the OperationsSweep's gauges equal to what the executions, tables and queues hold."""
+code, and the OperationsSweep's gauges equal to what the executions, tables, queues and Stripe hold."""
 
 from __future__ import annotations
 
@@ -9,8 +9,10 @@ import time
 from pathlib import Path
 from typing import Any
 
+import pytest
+
 from o2c_cli.crm_scenarios import hubspot_deal
-from o2c_cli.executions import state_of
+from o2c_cli.executions import ExecutionState, state_of
 from shared.o2c.pending import PendingFacts
 from tests.flow.conftest import Hub
 from tests.flow.q2c import save_card, wait_until
@@ -59,10 +61,18 @@ def dimensions(doc: dict[str, Any]) -> dict[str, str]:
     return {n: doc[n] for n in names}
 
 
-def test_a_paid_deal_records_its_time_to_cash_once(hub: Hub) -> None:
-    _, name = won(hub)
+@pytest.fixture(scope="module")
+def paid_deal(hub: Hub) -> tuple[str, str, ExecutionState]:
+    """A HubSpot deal carried to paid: its id, its execution's name and final state."""
+    deal_id, name = won(hub)
     save_card(hub, name)
-    state = wait_until(hub, name, status="SUCCEEDED")
+    return deal_id, name, wait_until(hub, name, status="SUCCEEDED")
+
+
+def test_a_paid_deal_records_its_time_to_cash_once(
+    hub: Hub, paid_deal: tuple[str, str, ExecutionState]
+) -> None:
+    _, name, state = paid_deal
     described = hub.cloud.client("stepfunctions").describe_execution(executionArn=state.arn)
     ran_for = (described["stopDate"] - described["startDate"]).total_seconds()
 
@@ -116,12 +126,32 @@ def test_a_declined_card_is_a_payment_failure_by_its_decline_code(hub: Hub) -> N
     )
 
 
-def test_the_sweep_publishes_the_open_orders_waiting_facts_and_dead_letters(hub: Hub) -> None:
+def test_the_sweep_publishes_the_open_orders_waiting_facts_disputes_and_dead_letters(
+    hub: Hub, paid_deal: tuple[str, str, ExecutionState]
+) -> None:
     _, waiting_deal = won(hub)
     wait_until(hub, waiting_deal, state="WaitForPaymentMethod")
     sqs = hub.cloud.client("sqs")
     dlq_url = hub.target.consumers["PayoutDepositor"].dlq_url
     sqs.send_message(QueueUrl=dlq_url, MessageBody=json.dumps({"detail-type": "PayoutPaid", "test": "sweep"}))
+    try:
+        check_the_sweep(hub, paid_deal[0], waiting_deal)
+    finally:  # leave the dead-letter queue as it was, and no deal waiting for later tests
+        for message in sqs.receive_message(QueueUrl=dlq_url, MaxNumberOfMessages=10).get("Messages", []):
+            if json.loads(message["Body"]).get("test") == "sweep":
+                sqs.delete_message(QueueUrl=dlq_url, ReceiptHandle=message["ReceiptHandle"])
+        waiting = state_of(hub.target, waiting_deal)
+        if waiting is not None and waiting.status == "RUNNING":
+            hub.cloud.client("stepfunctions").stop_execution(executionArn=waiting.arn)
+
+
+def check_the_sweep(hub: Hub, paid_deal_id: str, waiting_deal: str) -> None:
+    # the customer's bank disputes the paid deal's charge (the hub books the dispute hold as usual)
+    stripe = hub.cloud.sandboxes["stripe"]
+    [intent] = [
+        p for p in stripe.payment_intents() if p["metadata"].get("o2c_opportunity_id") == paid_deal_id
+    ]
+    stripe.open_dispute(intent["latest_charge"])
     hub.settle()
     sweep_log = log_of(hub, "OperationsSweep")
     offset = sweep_log.stat().st_size if sweep_log.exists() else 0
@@ -170,9 +200,13 @@ def test_the_sweep_publishes_the_open_orders_waiting_facts_and_dead_letters(hub:
         assert depth == hub.dlq_depth(consumer), consumer
     assert dead["PayoutDepositor"] >= 1
 
-    # leave the dead-letter queue as it was
-    for message in sqs.receive_message(QueueUrl=dlq_url, MaxNumberOfMessages=10).get("Messages", []):
-        if json.loads(message["Body"]).get("test") == "sweep":
-            sqs.delete_message(QueueUrl=dlq_url, ReceiptHandle=message["ReceiptHandle"])
-    # and no deal left waiting for later tests
-    sfn.stop_execution(executionArn=state_of(hub.target, waiting_deal).arn)  # type: ignore[union-attr]
+    # the open disputes, as Stripe lists them, and their evidence due dates (7 days on: none due soon)
+    open_disputes = [d for d in stripe.disputes() if d["status"] in ("needs_response", "under_review")]
+    [disputes_open] = emf_lines(sweep_log, "DisputesOpen", offset=offset)
+    assert disputes_open["DisputesOpen"] == [float(len(open_disputes))] and len(open_disputes) >= 1
+    assert figures["disputes"]["open"] == len(open_disputes)
+    assert figures["disputes"]["evidence_needed"] == sum(
+        d["status"] == "needs_response" for d in open_disputes
+    )
+    [due_soon] = emf_lines(sweep_log, "DisputeEvidenceDueSoon", offset=offset)
+    assert due_soon["DisputeEvidenceDueSoon"] == [0.0]

@@ -61,6 +61,15 @@ def widget_metrics(widget: dict[str, Any]) -> set[tuple[str, str]]:
     return found
 
 
+def output_ref_of_secret(template_json: dict[str, Any], secret_id: str) -> str:
+    (logical_id,) = [
+        k
+        for k in resources_of(template_json, "AWS::SecretsManager::Secret")
+        if k.startswith(f"Secrets{secret_id}")
+    ]
+    return logical_id
+
+
 def in_reading_order(body: dict[str, Any]) -> list[dict[str, Any]]:
     return sorted(body["widgets"], key=lambda w: (w["y"], w["x"]))
 
@@ -197,7 +206,15 @@ def test_the_sweep_reads_only_what_it_figures(template_json: dict[str, Any]) -> 
     assert not {
         a for a in actions if a.split(":")[1].startswith(("Put", "Update", "Delete", "Send", "Start"))
     } - {"logs:PutLogEvents", "xray:PutTelemetryRecords", "xray:PutTraceSegments"}
-    assert not any(a.startswith(("events:", "secretsmanager:", "lambda:")) for a in actions)
+    assert not any(a.startswith(("events:", "lambda:")) for a in actions)
+    # of the secrets, only the Stripe key (to list Stripe's disputes)
+    secret_resources = {
+        json.dumps(r)
+        for s in statements
+        if any(a.startswith("secretsmanager:") for a in as_list(s["Action"]))
+        for r in as_list(s["Resource"])
+    }
+    assert secret_resources == {json.dumps({"Ref": output_ref_of_secret(template_json, "StripeApiKey")})}
     (list_executions,) = [s for s in statements if "states:ListExecutions" in as_list(s["Action"])]
     assert as_list(list_executions["Action"]) == ["states:ListExecutions"]
     (queues,) = [s for s in statements if "sqs:GetQueueAttributes" in as_list(s["Action"])]
