@@ -142,7 +142,7 @@ def test_the_demo_ends_with_the_consoles_link_and_keeps_it_up_until_enter(
         def isatty(self) -> bool:
             return True
 
-        def readline(self, *args: Any) -> str:  # the user reads the page, then presses Enter
+        def readline(self, *args: Any) -> str:  # type: ignore[override]  # reads the page, then presses Enter
             served.append(_get(re.findall(r"http://127\.0\.0\.1:\d+/", capsys.readouterr().out)[0])[0])
             return "\n"
 
