@@ -5,7 +5,8 @@ stdout and stderr (the function's logs) go wherever the parent points them.
 Modes:
   cold   import the handler module, serve one event (``event_file``), report timings and peak RSS
   floor  import boto3 and create ``services`` clients, nothing else (the cold-start floor)
-  warm   serve ``warmup`` + ``n`` unique deliveries with AWS stubbed, timing the handler and the floor
+  warm   serve ``warmup`` + ``n`` unique deliveries with AWS stubbed, timing the handler and both floors
+         (verify + parse; verify + parse + the three AWS calls with bare boto3 clients)
   calls  serve accepted / duplicate / forged / ignored deliveries against moto, counting AWS calls
 
 Only the standard library is imported before the timed part of ``cold`` and ``floor``, and both pay the
@@ -95,13 +96,14 @@ def warm(spec: dict[str, Any]) -> dict[str, Any]:
 
     from bench import transport
     from bench.events import ApiEvents
-    from bench.webhooks import CASES
+    from bench.webhooks import CASES, ServiceFloor
     from localcloud.worker import LambdaContext
 
     secrets: list[str] = spec["secrets"]
     calls = transport.stub_calls({"secrets": secrets})
     sdk = transport.time_sdk()
     case = CASES[spec["case"]]
+    service_floor = ServiceFloor(case, os.environ["IDEMPOTENCY_TABLE_NAME"], os.environ["EVENT_BUS_NAME"])
     handler = _handler(spec)
     api = ApiEvents(case.function)
     warmup, n = int(spec["warmup"]), int(spec["n"])
@@ -112,29 +114,35 @@ def warm(spec: dict[str, Any]) -> dict[str, Any]:
         deliveries.append((body, headers, api.request(body, headers)))
     deadline_ms = int(time.time() * 1000) + 600_000
     replies: Counter[str] = Counter()
-    for _, _, event in deliveries[:warmup]:
+    for body, headers, event in deliveries[:warmup]:
+        service_floor(body, headers, secrets)
         replies[_outcome(handler(event, LambdaContext(str(uuid.uuid4()), deadline_ms)))] += 1
     gc.collect()
     handler_ns: list[int] = []
     floor_ns: list[int] = []
     sdk_ns: list[int] = []
+    service_floor_ns: list[int] = []
     clock = time.perf_counter_ns
     for body, headers, event in deliveries[warmup:]:
         context = LambdaContext(str(uuid.uuid4()), deadline_ms)
         t0 = clock()
         case.floor(body, headers, secrets)
         t1 = clock()
+        service_floor(body, headers, secrets)
+        t2 = clock()
         in_sdk = sdk[0]
         response = handler(event, context)
-        t2 = clock()
+        t3 = clock()
         floor_ns.append(t1 - t0)
-        handler_ns.append(t2 - t1)
+        service_floor_ns.append(t2 - t1)
+        handler_ns.append(t3 - t2)
         sdk_ns.append(sdk[0] - in_sdk)
         replies[_outcome(response)] += 1
 
     return {
         "handler_ns": handler_ns,
         "floor_ns": floor_ns,
+        "service_floor_ns": service_floor_ns,
         "sdk_ns": sdk_ns,
         "replies": dict(replies),
         "calls": dict(calls),

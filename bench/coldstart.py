@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from bench.cloud import BenchCloud
+from bench.deployed import DeployedPython
 from bench.events import ApiEvents, canonical_batch
 from bench.processes import ChildError, run_child
 from bench.results import Results, median, rounded
@@ -31,6 +32,12 @@ from infra import topology
 from infra.topology import FunctionSpec
 
 COLD_START_BUDGET = 1.25  # x floor, every webhook function
+
+FloorKey = tuple[tuple[str, ...], bool]  # (clients, as deployed)
+
+
+def _floor_label(key: FloorKey) -> str:
+    return "-".join(key[0]) + ("-deployed" if key[1] else "")
 
 
 def floor_services(fn: FunctionSpec) -> tuple[str, ...]:
@@ -54,6 +61,9 @@ class Target:
     first_event: Callable[[BenchCloud, str], dict[str, Any]]
     accepts: Callable[[dict[str, Any]], bool]
     budgeted: bool = False
+    #: None: the venv's Python with the benchmark's bytecode cache; "bytecode": as deployed (the runtime's
+    #: Python, the layer with the bytecode it ships); "source": as deployed but the layer without bytecode.
+    deployed: str | None = None
     env_overrides: dict[str, str | None] = field(default_factory=dict)
     walls: list[float] = field(default_factory=list)
     results: list[dict[str, Any]] = field(default_factory=list)
@@ -61,6 +71,11 @@ class Target:
     @property
     def services(self) -> tuple[str, ...]:
         return floor_services(self.function)
+
+    @property
+    def floor_key(self) -> tuple[tuple[str, ...], bool]:
+        """Targets sharing a floor: the same clients, on the same Python (venv or as deployed)."""
+        return self.services, self.deployed is not None
 
 
 def _webhook_event(case: WebhookCase) -> Callable[[BenchCloud, str], dict[str, Any]]:
@@ -96,13 +111,30 @@ TRACED = {
 }
 
 
-def targets() -> list[Target]:
+def targets(*, deployed: bool = False) -> list[Target]:
     out: list[Target] = []
     for case in CASES.values():
         fn = case.function
         out.append(
             Target(fn.id, fn, fn.module, fn.handler_attr, _webhook_event(case), _accepted, budgeted=True)
         )
+        if deployed:
+            for mode, suffix, budgeted in (
+                ("bytecode", "deployed", True),
+                ("source", "deployed_source", False),
+            ):
+                out.append(
+                    Target(
+                        f"{fn.id}.{suffix}",
+                        fn,
+                        fn.module,
+                        fn.handler_attr,
+                        _webhook_event(case),
+                        _accepted,
+                        budgeted=budgeted,
+                        deployed=mode,
+                    )
+                )
         out.append(
             Target(
                 f"{fn.id}.traced",
@@ -130,8 +162,18 @@ def targets() -> list[Target]:
     return out
 
 
-def _env(cloud: BenchCloud, target: Target, pycache: Path) -> dict[str, str]:
-    env = cloud.environment(target.function, pycache)
+def _env(
+    cloud: BenchCloud, target: Target, pycache: Path, deployed: DeployedPython | None, *, floor: bool = False
+) -> dict[str, str]:
+    if target.deployed is None:
+        env = cloud.environment(target.function, pycache)
+    else:  # read-only code and layer: bytecode only where the layer and the runtime ship it
+        assert deployed is not None
+        env = cloud.environment(target.function)
+        env["PYTHONDONTWRITEBYTECODE"] = "1"
+        env["PYTHONPATH"] = deployed.pythonpath(
+            target.function.code_dir, with_layer=not floor, bytecode=target.deployed == "bytecode"
+        )
     for key, value in target.env_overrides.items():
         if value is None:
             env.pop(key, None)
@@ -160,17 +202,21 @@ def run(
     work_dir: Path,
     fill_cache: bool,
     instructions: bool = False,
+    deployed: DeployedPython | None = None,
 ) -> None:
     pycache = work_dir / "pycache"
     logs = work_dir / "logs"
     events_dir = work_dir / "events"
     events_dir.mkdir(parents=True, exist_ok=True)
-    all_targets = targets()
-    floors: dict[tuple[str, ...], Target] = {}
+    all_targets = targets(deployed=deployed is not None)
+    floors: dict[FloorKey, Target] = {}
     for t in all_targets:
-        floors.setdefault(t.services, t)
-    floor_walls: dict[tuple[str, ...], list[float]] = {s: [] for s in floors}
-    floor_results: dict[tuple[str, ...], list[dict[str, Any]]] = {s: [] for s in floors}
+        floors.setdefault(t.floor_key, t)
+    floor_walls: dict[FloorKey, list[float]] = {s: [] for s in floors}
+    floor_results: dict[FloorKey, list[dict[str, Any]]] = {s: [] for s in floors}
+
+    def python(target: Target) -> str | None:
+        return deployed.python if target.deployed is not None and deployed is not None else None
 
     def cold(target: Target, prefix: Sequence[str] = ()) -> tuple[float, dict[str, Any]]:
         tag = uuid.uuid4().hex[:10]
@@ -183,18 +229,22 @@ def run(
             "event_file": str(event_file),
             "request_id": str(uuid.uuid4()),
         }
-        env = _env(cloud, target, pycache)
-        wall, result = run_child(spec, env, logs / f"cold-{target.name}.log", prefix=prefix, timeout_s=600)
+        env = _env(cloud, target, pycache, deployed)
+        wall, result = run_child(
+            spec, env, logs / f"cold-{target.name}.log", prefix=prefix, timeout_s=600, python=python(target)
+        )
         event_file.unlink()
         if not target.accepts(result["response"]):
             raise ChildError(f"{target.name}: first event not served: {result['response']}")
         return wall, result
 
-    def floor(services: tuple[str, ...], prefix: Sequence[str] = ()) -> tuple[float, dict[str, Any]]:
-        target = floors[services]
+    def floor(key: FloorKey, prefix: Sequence[str] = ()) -> tuple[float, dict[str, Any]]:
+        target = floors[key]
+        services = key[0]
         spec = {"mode": "floor", "services": list(services), "request_id": str(uuid.uuid4())}
-        env = _env(cloud, target, pycache)
-        return run_child(spec, env, logs / f"floor-{'-'.join(services)}.log", prefix=prefix, timeout_s=600)
+        env = _env(cloud, target, pycache, deployed, floor=True)
+        log = logs / f"floor-{_floor_label(key)}.log"
+        return run_child(spec, env, log, prefix=prefix, timeout_s=600, python=python(target))
 
     if fill_cache:  # untimed: (re)compile every module the runs import into the benchmark's bytecode cache
         for t in all_targets:
@@ -208,13 +258,13 @@ def run(
             wall, result = cold(t)
             t.walls.append(wall)
             t.results.append(result)
-            wall, result = floor(t.services)
-            floor_walls[t.services].append(wall)
-            floor_results[t.services].append(result)
+            wall, result = floor(t.floor_key)
+            floor_walls[t.floor_key].append(wall)
+            floor_results[t.floor_key].append(result)
 
     by_name = {t.name: t for t in all_targets}
     for t in all_targets:
-        floor_ms = median(floor_walls[t.services])
+        floor_ms = median(floor_walls[t.floor_key])
         value = median(t.walls)
         ratio = value / floor_ms
         extra: dict[str, Any] = {
@@ -257,7 +307,7 @@ def run(
         if t.name.endswith(".traced"):
             continue
         rss = median([r["peak_rss_kb"] for r in t.results]) / 1024
-        floor_rss = median([r["peak_rss_kb"] for r in floor_results[t.services]]) / 1024
+        floor_rss = median([r["peak_rss_kb"] for r in floor_results[t.floor_key]]) / 1024
         results.emit(
             f"memory.peak_rss.{t.name}",
             rounded(rss, 1),
@@ -274,7 +324,7 @@ def run(
 def _count_instructions(
     results: Results,
     all_targets: list[Target],
-    floors: dict[tuple[str, ...], Target],
+    floors: dict[FloorKey, Target],
     cold: Callable[..., tuple[float, dict[str, Any]]],
     floor: Callable[..., tuple[float, dict[str, Any]]],
     out_dir: Path,
@@ -285,15 +335,15 @@ def _count_instructions(
         results.emit("cold_start_instructions", None, "M instructions", note="valgrind not installed")
         return
     out_dir.mkdir(parents=True, exist_ok=True)
-    floor_counts: dict[tuple[str, ...], int] = {}
+    floor_counts: dict[FloorKey, int] = {}
     for services in floors:
-        out = out_dir / f"floor-{'-'.join(services)}.out"
+        out = out_dir / f"floor-{_floor_label(services)}.out"
         floor(services, prefix=_callgrind(out))
         floor_counts[services] = _instructions(out)
     for t in all_targets:
         out = out_dir / f"{t.name}.out"
         cold(t, prefix=_callgrind(out))
-        count, floor_count = _instructions(out), floor_counts[t.services]
+        count, floor_count = _instructions(out), floor_counts[t.floor_key]
         results.emit(
             f"cold_start_instructions.{t.name}",
             rounded(count / 1e6, 1),

@@ -26,12 +26,13 @@ def run_child(
     *,
     timeout_s: float = 300.0,
     prefix: Sequence[str] = (),
+    python: str | None = None,
 ) -> tuple[float, dict[str, Any]]:
     """Run ``python -m bench.child`` with exactly ``env``; return (ms from spawn to its result, result).
 
     The wall time covers what a cold start covers: process start, interpreter start-up, imports and the
     work the spec asks for, up to the moment the result is written (not the process's exit). ``prefix``
-    runs the child under another program (``valgrind``).
+    runs the child under another program (``valgrind``); ``python`` is the interpreter (default: this one).
     """
     log_path.parent.mkdir(parents=True, exist_ok=True)
     read_fd, write_fd = os.pipe()
@@ -39,7 +40,13 @@ def run_child(
         with log_path.open("ab") as log:
             started = time.perf_counter()
             proc = subprocess.Popen(
-                [*prefix, sys.executable, "-m", "bench.child", json.dumps({**spec, "fd": write_fd})],
+                [
+                    *prefix,
+                    python or sys.executable,
+                    "-m",
+                    "bench.child",
+                    json.dumps({**spec, "fd": write_fd}),
+                ],
                 env=dict(env),
                 cwd=str(repo_root()),
                 stdin=subprocess.DEVNULL,

@@ -40,6 +40,8 @@ class WebhookCase:
     signed_headers: Callable[[bytes, Sequence[str], int], Headers]
     #: The floor: verify the signature and parse the body, nothing else.
     floor: Callable[[bytes, Headers, Sequence[str]], Any]
+    #: The provider's id of a parsed delivery (what a correct handler de-duplicates on).
+    event_id: Callable[[Any], str] = lambda event: str(event["id"])
     #: Module of the by-the-docs peer handler for this provider (``bench/peer/``), if there is one.
     peer_module: str | None = None
 
@@ -103,5 +105,48 @@ STRIPE = WebhookCase(
     floor=stripe_floor,
     peer_module="bench.peer.stripe_handler",
 )
+
+
+class ServiceFloor:
+    """What any correct webhook handler must do per accepted delivery, with bare boto3 clients: verify and
+    parse (``case.floor``), take a conditional lock on the event id (PutItem, ``attribute_not_exists``),
+    publish the event (PutEvents), mark the lock completed (UpdateItem). No logging, no metrics, no
+    canonical mapping: the least work that still de-duplicates and publishes exactly once."""
+
+    def __init__(self, case: WebhookCase, table: str, bus: str) -> None:
+        import boto3
+
+        self.case, self.table, self.bus = case, table, bus
+        self.dynamodb = boto3.client("dynamodb")
+        self.events = boto3.client("events")
+
+    def __call__(self, body: bytes, headers: Headers, secrets: Sequence[str]) -> None:
+        import time
+
+        event = self.case.floor(body, headers, secrets)
+        key = {"id": {"S": f"{self.case.provider}#{self.case.event_id(event)}"}}
+        self.dynamodb.put_item(
+            TableName=self.table,
+            Item={**key, "status": {"S": "IN_PROGRESS"}, "expiration": {"N": str(int(time.time()) + 3600)}},
+            ConditionExpression="attribute_not_exists(id)",
+        )
+        self.events.put_events(
+            Entries=[
+                {
+                    "Source": f"o2c.{self.case.provider}",
+                    "DetailType": "WebhookReceived",
+                    "Detail": body.decode(),
+                    "EventBusName": self.bus,
+                }
+            ]
+        )
+        self.dynamodb.update_item(
+            TableName=self.table,
+            Key=key,
+            UpdateExpression="SET #s = :s",
+            ExpressionAttributeNames={"#s": "status"},
+            ExpressionAttributeValues={":s": {"S": "COMPLETED"}},
+        )
+
 
 CASES: dict[str, WebhookCase] = {case.provider: case for case in (STRIPE,)}
