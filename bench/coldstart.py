@@ -171,6 +171,10 @@ def _env(
         assert deployed is not None
         env = cloud.environment(target.function)
         env["PYTHONDONTWRITEBYTECODE"] = "1"
+        # ``-m bench.child`` would put the working directory (the repository) first on sys.path, and
+        # ``shared`` would be read from the repository's sources instead of the layer: Lambda's order is
+        # the function's code, then the layer, then the runtime.
+        env["PYTHONSAFEPATH"] = "1"
         env["PYTHONPATH"] = deployed.pythonpath(
             target.function.code_dir, with_layer=not floor, bytecode=target.deployed == "bytecode"
         )
