@@ -10,13 +10,14 @@ import socket
 import threading
 import time
 import urllib.request
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from types import TracebackType
 from typing import Any
 
 from infra import topology
 from infra.topology import ConsumerSpec, FunctionSpec, Resolved, SecretSpec, TableSpec, function_environment
+from localcloud import latency
 from localcloud.api import ApiGateway
 from localcloud.pollers import SqsPoller
 from localcloud.provision import REGION, Resources, client, provision
@@ -104,6 +105,8 @@ class LocalCloud:
         retry_backoff_s: int = 1,
         fresh: bool = False,
         persist: bool = True,
+        sandbox_latency: str | Mapping[str, Any] | None = None,
+        erp_concurrency_limit: int = LOCAL_ERP_CONCURRENCY,
     ) -> None:
         self.api_port = api_port
         self.aws_port = aws_port
@@ -130,6 +133,10 @@ class LocalCloud:
         self.persist = persist
         #: True when this boot restored a previous run's state.
         self.restored = False
+        #: How long each vendor sandbox takes to answer (``localcloud.latency``; default: no added latency).
+        self.sandbox_latency = latency.parse(sandbox_latency)
+        #: The sandbox NetSuite account's concurrency limit, which the hub's ERP gate is set to as well.
+        self.erp_concurrency_limit = erp_concurrency_limit
         self._snapshots: Any = None
 
         self.functions: dict[str, FunctionSpec] = {}
@@ -376,7 +383,7 @@ class LocalCloud:
                 consumer_secret=creds["consumer_secret"],
                 token_id=creds["token_id"],
                 token_secret=creds["token_secret"],
-                concurrency_limit=LOCAL_ERP_CONCURRENCY,
+                concurrency_limit=self.erp_concurrency_limit,
             )
         if "AvaTaxCredentials" in values and self.task_specs:
             from localcloud.sandboxes.avatax import AvaTaxSandbox
@@ -393,6 +400,9 @@ class LocalCloud:
                     state.load_sandbox(self.state_dir, sandbox)
                 except state.StateError as exc:
                     raise state.StateError(f"{exc}. {_STATE_WAY_OUT}") from exc
+        for name, (low, high) in self.sandbox_latency.items():
+            if name in self.sandboxes:
+                self.sandboxes[name].set_latency(low, high)
         for sandbox in self.sandboxes.values():
             sandbox.start()
         if "stripe" in self.sandboxes:
@@ -426,6 +436,7 @@ class LocalCloud:
         if "avatax" in self.sandboxes:
             settings["AVATAX_BASE_URL"] = self.sandboxes["avatax"].url
         settings.update(LOCAL_SETTINGS)
+        settings["ERP_CONCURRENCY_LIMIT"] = str(self.erp_concurrency_limit)
         return settings
 
     def inject_partner_event(
@@ -471,6 +482,7 @@ class LocalCloud:
             "functions": dict(getattr(self, "_task_names", {})),
             "secrets": secrets,
             "settings": dict(self.settings),
+            "sandbox_latency": {name: list(bounds) for name, bounds in self.sandbox_latency.items()},
             "resources": self.resources,
         }
 
