@@ -92,3 +92,40 @@ def test_a_state_machine_step_sees_the_deadline_of_its_invocation(metrics_namesp
     handler({"action": "step", "correlationId": "c-1", "execution": "e-1"}, context(30))
     [left] = seen
     assert left is not None and 25 < left <= 30 - deadline.SAFETY_MARGIN_S
+
+
+def test_a_secret_read_that_timed_out_is_transient_so_the_step_is_retried(
+    aws_env: None, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Secrets Manager answering too slowly (a read timeout) fails the step as ``TransientError``, which the
+    state machine retries; any other failure (no such secret, no permission) stays what it is."""
+    from aws_lambda_powertools.utilities.parameters.exceptions import GetParameterError
+    from botocore.exceptions import ClientError, ReadTimeoutError
+
+    from shared import config
+    from shared.connectors import TransientError
+
+    class Provider:
+        def __init__(self, error: Exception) -> None:
+            self.error = error
+
+        def get(self, *args: Any, **kwargs: Any) -> Any:
+            try:
+                raise self.error
+            except Exception as exc:  # noqa: BLE001 - as Powertools does: the cause only as the context
+                raise GetParameterError(str(exc))  # noqa: B904
+
+    monkeypatch.setenv("NETSUITE_CREDENTIALS_ARN", "arn:aws:secretsmanager:us-east-1:123456789012:secret:ns")
+    monkeypatch.setattr(config, "_secrets", lambda: Provider(ReadTimeoutError(endpoint_url="http://sm")))
+    with pytest.raises(TransientError, match="ReadTimeoutError"):
+        config.secret_json("NETSUITE_CREDENTIALS_ARN")
+    missing = ClientError({"Error": {"Code": "ResourceNotFoundException", "Message": "no"}}, "GetSecretValue")
+    monkeypatch.setattr(config, "_secrets", lambda: Provider(missing))
+    with pytest.raises(GetParameterError):
+        config.secret_json("NETSUITE_CREDENTIALS_ARN")
+    throttled = ClientError(
+        {"Error": {"Code": "ThrottlingException", "Message": "slow down"}}, "GetSecretValue"
+    )
+    monkeypatch.setattr(config, "_secrets", lambda: Provider(throttled))
+    with pytest.raises(TransientError):
+        config.secret_json("NETSUITE_CREDENTIALS_ARN")
