@@ -15,6 +15,7 @@ import pytest
 
 from localcloud import latency
 from localcloud.sandboxes import HubSpotSandbox
+from localcloud.sandboxes.netsuite import NetSuiteSandbox
 from tests.connectors.test_netsuite_connector import new_sandbox
 
 TOKEN = "pat-latency"
@@ -56,7 +57,8 @@ def test_latency_is_set_over_the_control_api_and_refused_when_inverted() -> None
 
 def test_netsuite_counts_its_latency_against_the_concurrency_limit() -> None:
     # Given an account with a limit of 1 whose requests take 0.5 s
-    with new_sandbox(concurrency_limit=1) as netsuite:
+    netsuite: NetSuiteSandbox
+    with new_sandbox(concurrency_limit=1) as netsuite:  # type: ignore[assignment]
         netsuite.set_latency(0.5)
         url = f"{netsuite.url}/services/rest/record/v1/customer/1"
         results: list[tuple[int, Any, float]] = []
