@@ -107,6 +107,7 @@ class LocalCloud:
         persist: bool = True,
         sandbox_latency: str | Mapping[str, Any] | None = None,
         erp_concurrency_limit: int = LOCAL_ERP_CONCURRENCY,
+        function_max_workers: Mapping[str, int] | None = None,
     ) -> None:
         self.api_port = api_port
         self.aws_port = aws_port
@@ -126,6 +127,8 @@ class LocalCloud:
         self.log_level = log_level
         self.warm_workers = warm_workers
         self.max_workers = max_workers
+        #: Concurrent invocations per function where it differs from ``max_workers`` (function id → count).
+        self.function_max_workers = dict(function_max_workers or {})
         self.retry_backoff_s = retry_backoff_s
         #: Start empty (the kept state is deleted first) instead of from the last run's state.
         self.fresh = fresh
@@ -271,7 +274,7 @@ class LocalCloud:
                 env,
                 self.logs_dir / f"{fn.id}.log",
                 warm=self.warm_workers if fn.id in webhook_ids else 1,
-                max_workers=self.max_workers,
+                max_workers=self.function_max_workers.get(fn.id, self.max_workers),
             )
         # Boot every warm worker in parallel: each pays its imports (~1 s) at the same time.
         errors: list[BaseException] = []
