@@ -39,8 +39,8 @@ def run(
         except ValueError as exc:
             print(f"{latency.ENV_VAR}: {exc}", file=sys.stderr, flush=True)
             return 2
-    previous = {sig: signal.signal(sig, on_signal) for sig in (signal.SIGINT, signal.SIGTERM)}
     cloud = LocalCloud(api_port=api_port, aws_port=aws_port, state_dir=Path(state_dir), **cloud_kwargs)
+    previous = {sig: signal.signal(sig, on_signal) for sig in (signal.SIGINT, signal.SIGTERM)}
     try:
         try:
             cloud.start()

@@ -90,3 +90,25 @@ def test_latency_specs() -> None:
         with pytest.raises(ValueError):
             latency.parse(bad)
     assert latency.describe({"netsuite": (0.3, 1.5)}) == "netsuite 0.3-1.5 s"
+
+
+def test_o2c_local_up_reads_the_profile_from_the_environment(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from localcloud import main
+
+    monkeypatch.setenv(latency.ENV_VAR, "netsuite=slow")
+    assert main.run(api_port=0, aws_port=0) == 2  # refused before anything starts
+    assert "O2C_SANDBOX_LATENCY" in capsys.readouterr().err
+    seen: dict[str, object] = {}
+
+    class Cloud:
+        def __init__(self, **kwargs: object) -> None:
+            seen.update(kwargs)
+            raise RuntimeError("not booted in this test")
+
+    monkeypatch.setenv(latency.ENV_VAR, "realistic,netsuite=1.5")
+    monkeypatch.setattr(main, "LocalCloud", Cloud)
+    with pytest.raises(RuntimeError, match="not booted"):
+        main.run(api_port=0, aws_port=0)
+    assert seen["sandbox_latency"] == {**latency.PROFILES["realistic"], "netsuite": (1.5, 1.5)}
