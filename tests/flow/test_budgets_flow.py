@@ -5,8 +5,9 @@ concurrency although the hub keeps it at its limit.
 
 Its own local cloud (module scope), because of the latency: the module's name sorts before the flow modules
 that share the package's cloud (``tests/flow/conftest.py``), so the two never run at once (moto's backends
-are one per process). Measured: 30 deals paid about 280 s after the first win on the shared 2-core machine
-under a load average of ~20 (5.7 min with the boot); NetSuite's own floor is its requests x 1.5 s / 5."""
+are one per process). Measured on the shared 2-core machine: 30 deals paid 200 s after the first win at a load
+average of ~10 (3.9 min with the boot; 5.7 min at ~20). NetSuite alone sets a floor: ~450 requests (15 a deal)
+x 1.5 s / 5 at a time = 136 s."""
 
 from __future__ import annotations
 
