@@ -15,7 +15,7 @@ from aws_cdk import aws_secretsmanager as secretsmanager
 from constructs import Construct
 
 from infra.config import StageConfig
-from infra.constructs.layer import REPO_ROOT, architecture, runtime
+from infra.constructs.layer import REPO_ROOT, acknowledge_runtime, architecture, runtime
 from infra.nag import acknowledge
 from infra.topology import (
     CLAIM_CHECK_KEY_PREFIX,
@@ -91,6 +91,7 @@ class Functions(Construct):
         claim_checks: s3.IBucket,
     ) -> None:
         super().__init__(scope, construct_id)
+        acknowledge_runtime(self)
         resolved = Resolved(
             stage=config.stage,
             table_names={table_id: table.table_name for table_id, table in tables.items()},
@@ -139,6 +140,7 @@ BULK_TABLE_ACTIONS: dict[tuple[str, str], tuple[str, ...]] = {
     ("LineageRecorder", "LineageTable"): ("dynamodb:BatchWriteItem",),  # LineageStore.record: one item per id
     ("Reconciler", "LineageTable"): ("dynamodb:Scan",),  # LineageStore.entries_on: the day's events
     ("FactReleaser", "PendingTable"): ("dynamodb:Scan",),  # PendingFacts.all: the hourly sweep
+    ("OperationsSweep", "PendingTable"): ("dynamodb:Scan",),  # PendingFacts.all: the waiting facts' figures
 }
 
 
