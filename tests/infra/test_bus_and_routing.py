@@ -85,7 +85,8 @@ def test_queue_redrives_to_its_dlq_and_is_encrypted(
         "maxReceiveCount": spec.max_receive_count,
     }
     assert queue["RedrivePolicy"]["maxReceiveCount"] >= 5
-    assert queue["VisibilityTimeout"] == spec.visibility_timeout_s == 6 * spec.function.timeout_s
+    assert queue["VisibilityTimeout"] == spec.visibility_timeout_s
+    assert spec.visibility_timeout_s >= 6 * spec.function.timeout_s + spec.max_batching_window_s
     assert queue["SqsManagedSseEnabled"] is True
     assert dlq["SqsManagedSseEnabled"] is True
     assert dlq["MessageRetentionPeriod"] == 14 * 24 * 3600
@@ -119,6 +120,7 @@ def test_consumer_reports_partial_batch_failures(template_json: dict[str, Any], 
     assert mapping["FunctionResponseTypes"] == ["ReportBatchItemFailures"]
     assert mapping["BatchSize"] == spec.batch_size
     assert mapping["MaximumBatchingWindowInSeconds"] == spec.max_batching_window_s
+    assert mapping["ScalingConfig"] == {"MaximumConcurrency": spec.max_concurrency}
 
 
 @pytest.mark.parametrize("spec", CONSUMERS, ids=lambda s: s.id)

@@ -1,7 +1,7 @@
 """The embedded local cloud and the CDK stack come from one definition (infra/topology.py); this test
 compares what the local cloud really provisioned with the synthesized template, so the two cannot drift:
 functions (handler, memory, timeout, environment), routes, rules and their patterns and targets, queues
-and DLQs, tables, and the SQS event source mappings."""
+and DLQs, tables, and the SQS event source mappings (batch size, window, maximum concurrency)."""
 
 from __future__ import annotations
 
@@ -201,6 +201,7 @@ def test_event_source_mappings_match(cloud: LocalCloud, template: dict[str, Any]
             props["BatchSize"],
             props.get("MaximumBatchingWindowInSeconds", 0),
             tuple(props.get("FunctionResponseTypes", [])),
+            props.get("ScalingConfig", {}).get("MaximumConcurrency"),
         )
         for props in resources(template, "AWS::Lambda::EventSourceMapping").values()
     }
@@ -210,10 +211,13 @@ def test_event_source_mappings_match(cloud: LocalCloud, template: dict[str, Any]
             poller.spec.batch_size,
             int(poller.batching_window_s),
             ("ReportBatchItemFailures",),
+            poller.max_concurrency,
         )
         for poller in cloud.pollers
     }
     assert local == deployed
+    # every queue's consumer is capped (Lambda's floor is 2), as its budget says
+    assert all(entry[-1] is not None and entry[-1] >= 2 for entry in deployed)
 
 
 def test_the_local_cloud_and_the_stack_read_the_same_topology() -> None:
