@@ -57,7 +57,21 @@ _CONTEXT_KEYS = {
     "chatbotSlackWorkspaceId": "chatbot_slack_workspace_id",
     "chatbotSlackChannelId": "chatbot_slack_channel_id",
     "apiGatewayAccountRole": "api_gateway_account_role",
+    "lambdaDeployment": "lambda_deployment",
 }
+
+#: How CodeDeploy shifts each function's ``live`` alias to a new version (CodeDeployDefault.Lambda<name>).
+LAMBDA_DEPLOYMENTS = (
+    "AllAtOnce",
+    "Canary10Percent5Minutes",
+    "Canary10Percent10Minutes",
+    "Canary10Percent15Minutes",
+    "Canary10Percent30Minutes",
+    "Linear10PercentEvery1Minute",
+    "Linear10PercentEvery2Minutes",
+    "Linear10PercentEvery3Minutes",
+    "Linear10PercentEvery10Minutes",
+)
 
 _EMAIL = re.compile(r"^[^@\s,]+@[^@\s,]+\.[^@\s,]+$")
 
@@ -110,6 +124,10 @@ class StageConfig:
     #: The API Gateway account setting (the CloudWatch Logs role for execution logging) is one per account
     #: and region: exactly one stage there owns it ("true"); the others rely on it.
     api_gateway_account_role: bool = False
+    #: How a deploy shifts traffic to the new version of each function (one of LAMBDA_DEPLOYMENTS): all at
+    #: once, or a canary (10 % for 5 minutes, then the rest) / linear shift that CodeDeploy rolls back when
+    #: one of the function's alarms fires meanwhile.
+    lambda_deployment: str = "AllAtOnce"
 
     def __post_init__(self) -> None:
         if not _STAGE.match(self.stage):
@@ -120,6 +138,8 @@ class StageConfig:
             raise ValueError(f"logLevel {self.log_level!r} must be DEBUG, INFO, WARNING or ERROR")
         if self.log_retention_days not in _RETENTION:
             raise ValueError(f"logRetentionDays must be one of {sorted(_RETENTION)}")
+        if self.lambda_deployment not in LAMBDA_DEPLOYMENTS:
+            raise ValueError(f"lambdaDeployment {self.lambda_deployment!r} must be one of {list(LAMBDA_DEPLOYMENTS)}")
         if self.salesforce_verify_session_id not in {"true", "false"}:
             raise ValueError("salesforceVerifySessionId must be true or false")
         mtls = (

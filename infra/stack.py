@@ -6,12 +6,14 @@ from typing import Any
 
 from aws_cdk import CfnOutput, Stack
 from aws_cdk import aws_events as events
+from aws_cdk import aws_lambda as lambda_
 from constructs import Construct
 
 from infra.config import StageConfig
 from infra.constructs.bus import EventBusWithArchive
 from infra.constructs.claimcheck import ClaimCheckBucket
 from infra.constructs.data import DataTables
+from infra.constructs.deployments import Canaries
 from infra.constructs.functions import Functions
 from infra.constructs.ingress import WebhookApi
 from infra.constructs.layer import SharedLayer
@@ -50,13 +52,15 @@ class O2CHubStack(Stack):
             bus=bus.bus,
             claim_checks=claim_checks.bucket,
         )
-        by_id = {fn_id: f.function for fn_id, f in functions.functions.items()}
+        # Everything that invokes a function (routes, queues, schedules, tasks, operators) invokes its alias.
+        by_id: dict[str, lambda_.IFunction] = dict(functions.aliases)
         ingress = WebhookApi(self, "Ingress", config=config, functions=by_id)
         orchestration = QuoteToCash(
             self,
             "Orchestration",
             config=config,
             functions={k: f.function for k, f in functions.functions.items()},
+            aliases=by_id,
             bus=bus.bus,
         )
         schedules = Schedules(self, "Schedules", functions=by_id)
@@ -72,7 +76,10 @@ class O2CHubStack(Stack):
             config=config,
             dlqs={consumer_id: route.dlq for consumer_id, route in routing.routes.items()},
             schedule_dlqs=schedules.dlqs,
-            functions=by_id,
+            functions={k: f.function for k, f in functions.functions.items()},
+        )
+        canaries = Canaries(
+            self, "Deployments", config=config, aliases=functions.aliases, alarms=alarms.function_alarms
         )
         # Last: the operators' policies reach every Lambda function of the stack (doctor reads them all).
         operators = OperatorPolicies(
@@ -84,6 +91,7 @@ class O2CHubStack(Stack):
             tables=data.tables,
             bus=bus.bus,
             reconciler=by_id["Reconciler"],
+            deployment_groups=list(canaries.groups.values()),
             secrets=list(secrets.secrets.values()),
             queues=[route.queue for route in routing.routes.values()],
             dlqs=[route.dlq for route in routing.routes.values()],
@@ -93,7 +101,7 @@ class O2CHubStack(Stack):
         CfnOutput(self, "ApiUrl", value=ingress.api.url)
         CfnOutput(self, "EventBusName", value=bus.bus.event_bus_name)
         CfnOutput(self, "StateMachineArn", value=orchestration.state_machine.state_machine_arn)
-        CfnOutput(self, "ReconcilerFunctionName", value=by_id["Reconciler"].function_name)
+        CfnOutput(self, "ReconcilerFunctionName", value=functions.function("Reconciler").function_name)
         CfnOutput(self, "AlarmTopicArn", value=alarms.topic.topic_arn)
         CfnOutput(self, "OperatorPolicyArn", value=orchestration.operator_policy.managed_policy_arn)
         CfnOutput(self, "ReadOnlyOperatorPolicyArn", value=operators.read_only_policy.managed_policy_arn)

@@ -21,6 +21,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 
 from aws_cdk import ArnFormat, Stack
+from aws_cdk import aws_codedeploy as codedeploy
 from aws_cdk import aws_dynamodb as dynamodb
 from aws_cdk import aws_events as events
 from aws_cdk import aws_iam as iam
@@ -32,8 +33,9 @@ from constructs import Construct
 from infra.nag import acknowledge
 
 #: command → (resource kind, actions). Resource kinds: ``stack`` (this stack), ``table:<id>``, ``executions``
-#: (this state machine's), ``state_machine``, ``bus`` (the hub's), ``reconciler``, ``functions`` (every Lambda
-#: function of the stack: doctor and setup read their environments), ``secrets``, ``dlqs``, ``queues``.
+#: (this state machine's), ``state_machine``, ``bus`` (the hub's), ``reconciler`` (its ``live`` alias),
+#: ``functions`` (every Lambda function of the stack: doctor and setup read their environments, rollback moves
+#: their aliases), ``deployment_groups`` (the stack's CodeDeploy groups), ``secrets``, ``dlqs``, ``queues``.
 Grant = tuple[str, tuple[str, ...]]
 _RESOLVE: tuple[Grant, ...] = (("stack", ("cloudformation:DescribeStacks",)),)
 _FOLLOW: tuple[Grant, ...] = (
@@ -67,6 +69,12 @@ COMMAND_GRANTS: dict[str, tuple[Grant, ...]] = {
         ("bus", ("events:PutEvents",)),
     ),
     "dlq list": (("dlqs", ("sqs:GetQueueAttributes", "sqs:ReceiveMessage")),),
+    # Stop an in-flight deployment with rollback, or move a function's live alias back a version.
+    "rollback": (
+        ("stack", ("cloudformation:DescribeStacks", "cloudformation:ListStackResources")),
+        ("functions", ("lambda:GetAlias", "lambda:ListVersionsByFunction", "lambda:UpdateAlias")),
+        ("deployment_groups", ("codedeploy:ListDeployments", "codedeploy:StopDeployment")),
+    ),
     # An SQS message move task needs, on its source, StartMessageMoveTask with ReceiveMessage, DeleteMessage
     # and GetQueueAttributes, and SendMessage on its destination (the local fallback moves by hand: the same).
     "dlq redrive": (
@@ -96,6 +104,7 @@ class OperatorPolicies(Construct):
         tables: Mapping[str, dynamodb.ITable],
         bus: events.IEventBus,
         reconciler: lambda_.IFunction,
+        deployment_groups: Sequence[codedeploy.ILambdaDeploymentGroup],
         secrets: Sequence[secretsmanager.ISecret],
         queues: Sequence[sqs.IQueue],
         dlqs: Sequence[sqs.IQueue],
@@ -116,6 +125,7 @@ class OperatorPolicies(Construct):
             "bus": [bus.event_bus_arn],
             "reconciler": [reconciler.function_arn],
             "functions": functions,
+            "deployment_groups": [group.deployment_group_arn for group in deployment_groups],
             "secrets": [s.secret_arn for s in secrets],
             "queues": [q.queue_arn for q in queues],
             "dlqs": [q.queue_arn for q in dlqs],
