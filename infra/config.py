@@ -139,7 +139,9 @@ class StageConfig:
         if self.log_retention_days not in _RETENTION:
             raise ValueError(f"logRetentionDays must be one of {sorted(_RETENTION)}")
         if self.lambda_deployment not in LAMBDA_DEPLOYMENTS:
-            raise ValueError(f"lambdaDeployment {self.lambda_deployment!r} must be one of {list(LAMBDA_DEPLOYMENTS)}")
+            raise ValueError(
+                f"lambdaDeployment {self.lambda_deployment!r} must be one of {list(LAMBDA_DEPLOYMENTS)}"
+            )
         if self.salesforce_verify_session_id not in {"true", "false"}:
             raise ValueError("salesforceVerifySessionId must be true or false")
         mtls = (

@@ -91,7 +91,7 @@ class O2CHubStack(Stack):
             tables=data.tables,
             bus=bus.bus,
             reconciler=by_id["Reconciler"],
-            deployment_groups=list(canaries.groups.values()),
+            deployment_groups=list(canaries.groups),
             secrets=list(secrets.secrets.values()),
             queues=[route.queue for route in routing.routes.values()],
             dlqs=[route.dlq for route in routing.routes.values()],

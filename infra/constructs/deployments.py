@@ -63,7 +63,9 @@ class Canaries(Construct):
             "ServiceRole",
             assumed_by=iam.ServicePrincipal("codedeploy.amazonaws.com"),
             managed_policies=[
-                iam.ManagedPolicy.from_aws_managed_policy_name("service-role/AWSCodeDeployRoleForLambdaLimited")
+                iam.ManagedPolicy.from_aws_managed_policy_name(
+                    "service-role/AWSCodeDeployRoleForLambdaLimited"
+                )
             ],
             description="CodeDeploy: shift the functions' live aliases, read their alarms",
         )

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
-from aws_cdk import Duration, Stack
+from aws_cdk import Duration, RemovalPolicy, Stack
 from aws_cdk import aws_dynamodb as dynamodb
 from aws_cdk import aws_events as events
 from aws_cdk import aws_iam as iam
@@ -72,6 +72,9 @@ class HubFunction(Construct):
             tracing=lambda_.Tracing.ACTIVE,
             log_group=self.log_group,
             role=self.role,
+            # A deploy's old version stays (CDK would delete it after the update): `o2c rollback` moves the
+            # alias back to it. Versions accumulate against the regional code storage quota (75 GB).
+            current_version_options=lambda_.VersionOptions(removal_policy=RemovalPolicy.RETAIN),
         )
         self.alias = lambda_.Alias(
             self,

@@ -21,7 +21,6 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 
 from aws_cdk import ArnFormat, Stack
-from aws_cdk import aws_codedeploy as codedeploy
 from aws_cdk import aws_dynamodb as dynamodb
 from aws_cdk import aws_events as events
 from aws_cdk import aws_iam as iam
@@ -104,7 +103,7 @@ class OperatorPolicies(Construct):
         tables: Mapping[str, dynamodb.ITable],
         bus: events.IEventBus,
         reconciler: lambda_.IFunction,
-        deployment_groups: Sequence[codedeploy.ILambdaDeploymentGroup],
+        deployment_groups: Sequence[str],
         secrets: Sequence[secretsmanager.ISecret],
         queues: Sequence[sqs.IQueue],
         dlqs: Sequence[sqs.IQueue],
@@ -125,7 +124,16 @@ class OperatorPolicies(Construct):
             "bus": [bus.event_bus_arn],
             "reconciler": [reconciler.function_arn],
             "functions": functions,
-            "deployment_groups": [group.deployment_group_arn for group in deployment_groups],
+            # by name (application = the stack, group = the function id), as o2c rollback finds them
+            "deployment_groups": [
+                stack.format_arn(
+                    service="codedeploy",
+                    resource="deploymentgroup",
+                    resource_name=f"{stack.stack_name}/{group}",
+                    arn_format=ArnFormat.COLON_RESOURCE_NAME,
+                )
+                for group in deployment_groups
+            ],
             "secrets": [s.secret_arn for s in secrets],
             "queues": [q.queue_arn for q in queues],
             "dlqs": [q.queue_arn for q in dlqs],
