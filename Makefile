@@ -8,7 +8,7 @@ export JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION := 20
 export UV_PROJECT_ENVIRONMENT := $(VENV)
 export PYTHONDONTWRITEBYTECODE := 1
 
-.PHONY: venv layer demo test test-fast bench lint synth clean
+.PHONY: venv layer demo test test-fast bench lint synth clean schema-gate release-baseline
 
 venv: $(VENV)/.synced
 $(VENV)/.synced: pyproject.toml uv.lock
@@ -38,6 +38,14 @@ lint: venv
 
 synth: venv layer
 	$(BIN)/python -m infra.app
+
+# The public contract (event schemas, webhook routes) against the last release: a breaking change fails.
+schema-gate: venv
+	$(BIN)/python -m scripts.schema_gate
+
+# At release: today's contract becomes the baseline the gate compares with (commit events/released/).
+release-baseline: venv
+	$(BIN)/python -m scripts.schema_gate --record
 
 clean:
 	rm -rf $(VENV) build cdk.out .o2c
