@@ -22,6 +22,7 @@ from infra.constructs.operators import OperatorPolicies
 from infra.constructs.orchestration import QuoteToCash
 from infra.constructs.routing import Routing
 from infra.constructs.schedules import Schedules
+from infra.constructs.schemas import EventSchemas
 from infra.constructs.secrets import Secrets
 from infra.topology import CONSUMERS, PARTNER_BUSES, TABLES
 
@@ -40,6 +41,7 @@ class O2CHubStack(Stack):
         bus = EventBusWithArchive(
             self, "EventBus", stage=config.stage, archive_retention=config.archive_retention
         )
+        schemas = EventSchemas(self, "EventSchemas", config=config)
         layer = SharedLayer(self, "SharedLayer")
         claim_checks = ClaimCheckBucket(self, "ClaimChecks")
         functions = Functions(
@@ -100,6 +102,7 @@ class O2CHubStack(Stack):
         # Outputs the o2c CLI reads (names are a contract).
         CfnOutput(self, "ApiUrl", value=ingress.api.url)
         CfnOutput(self, "EventBusName", value=bus.bus.event_bus_name)
+        CfnOutput(self, "SchemaRegistryName", value=schemas.registry.attr_registry_name)
         CfnOutput(self, "StateMachineArn", value=orchestration.state_machine.state_machine_arn)
         CfnOutput(self, "ReconcilerFunctionName", value=functions.function("Reconciler").function_name)
         CfnOutput(self, "AlarmTopicArn", value=alarms.topic.topic_arn)
