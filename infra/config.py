@@ -58,6 +58,7 @@ _CONTEXT_KEYS = {
     "chatbotSlackChannelId": "chatbot_slack_channel_id",
     "apiGatewayAccountRole": "api_gateway_account_role",
     "lambdaDeployment": "lambda_deployment",
+    "lambdaDeploymentIgnoreAlarms": "lambda_deployment_ignore_alarms",
 }
 
 #: How CodeDeploy shifts each function's ``live`` alias to a new version (CodeDeployDefault.Lambda<name>).
@@ -128,6 +129,10 @@ class StageConfig:
     #: once, or a canary (10 % for 5 minutes, then the rest) / linear shift that CodeDeploy rolls back when
     #: one of the function's alarms fires meanwhile.
     lambda_deployment: str = "AllAtOnce"
+    #: "true" for one deploy: shift without watching the alarms. A deployment that starts while one of the
+    #: function's alarms is in ALARM stops at once, so the fix for the very error that raised it cannot ship
+    #: otherwise. Set it back afterwards.
+    lambda_deployment_ignore_alarms: bool = False
 
     def __post_init__(self) -> None:
         if not _STAGE.match(self.stage):

@@ -85,6 +85,7 @@ class Canaries(Construct):
                 alias=alias,
                 deployment_config=deployment_config(config.lambda_deployment),
                 alarms=list(alarms[function_id]),
+                ignore_alarm_configuration=config.lambda_deployment_ignore_alarms,
                 role=self.role,
                 auto_rollback=codedeploy.AutoRollbackConfig(
                     failed_deployment=True, stopped_deployment=True, deployment_in_alarm=True

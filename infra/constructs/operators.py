@@ -4,9 +4,9 @@ stage's own resources, and nothing else.
 - ``OperatorPolicy`` (output ``OperatorPolicyArn``): every command in OPERATOR_COMMANDS.
 - ``ReadOnlyOperatorPolicy`` (output ``ReadOnlyOperatorPolicyArn``): the commands in READ_ONLY_COMMANDS, which
   change nothing: no task answered (approve, hold release), no execution redriven, no event published (refund,
-  resync, pending release), no message moved (dlq redrive). ``reconcile`` is not read-only even with
-  ``--no-publish``: it invokes the Reconciler, whose own role publishes, and IAM cannot grant an invoke only for
-  a payload that says ``"publish": false``.
+  resync, pending release), no message moved (dlq redrive), no alias moved or deployment stopped (rollback).
+  ``reconcile`` is not read-only even with ``--no-publish``: it invokes the Reconciler, whose own role publishes,
+  and IAM cannot grant an invoke only for a payload that says ``"publish": false``.
 
   ``setup crm`` is left out, but on AWS it only reads what ``doctor`` reads: its writes go to the CRMs, with the
   CRM credentials held in the stage's secrets, which doctor must read to check them. A read-only operator can

@@ -89,6 +89,7 @@ def test_every_alias_is_shifted_by_a_deployment_group_that_rolls_back_on_the_fun
         assert group["AutoRollbackConfiguration"]["Enabled"] is True
         assert "DEPLOYMENT_STOP_ON_ALARM" in group["AutoRollbackConfiguration"]["Events"]
         assert group["AlarmConfiguration"]["Enabled"] is True
+        assert not group["AlarmConfiguration"].get("IgnorePollAlarmFailure", False)
         watched = {}
         for ref in group["AlarmConfiguration"]["Alarms"]:
             alarm = alarms[ref["Name"]["Ref"]]["Properties"]
@@ -105,6 +106,7 @@ def test_the_stage_settings_choose_the_traffic_shift() -> None:
     stages = cdk_json_context()["stages"]
     assert StageConfig.from_context("prod", stages["prod"]).lambda_deployment == "Canary10Percent5Minutes"
     assert StageConfig.from_context("dev", stages["dev"]).lambda_deployment == "AllAtOnce"
+    assert StageConfig.from_context("prod", stages["prod"]).lambda_deployment_ignore_alarms is False
     with pytest.raises(ValueError, match="lambdaDeployment"):
         StageConfig.from_context("dev", {"lambdaDeployment": "Canary50Percent1Minute"})
 
@@ -159,3 +161,39 @@ def test_functions_are_found_by_the_rollback_command_pattern() -> None:
     assert not pattern.match("FunctionsReconcilerLive0A1B2C3D")
     assert not pattern.match("FunctionsReconcilerXFunction0A1B2C3D")
     assert re.fullmatch(pattern.pattern, "FunctionsReconcilerFunction0A1B2C3D")
+
+
+def test_a_deploy_may_be_told_to_ignore_the_alarms_once() -> None:
+    """For the fix of the very error whose alarm is in ALARM (a deployment would otherwise stop at once)."""
+    from aws_cdk import App, Stack
+    from aws_cdk import aws_cloudwatch as cloudwatch
+    from aws_cdk import aws_lambda as lambda_
+    from aws_cdk.assertions import Template
+
+    from infra.constructs.deployments import Canaries
+
+    def group(config: StageConfig) -> dict[str, Any]:
+        stack = Stack(App(), "O2CHub-x")
+        function = lambda_.Function(
+            stack,
+            "Fn",
+            runtime=lambda_.Runtime.PYTHON_3_13,
+            handler="index.handler",
+            code=lambda_.Code.from_inline("def handler(e, c): pass"),
+        )
+        alias = lambda_.Alias(stack, "Live", alias_name=LIVE_ALIAS, version=function.current_version)
+        alarm = cloudwatch.Alarm(
+            stack, "Errors", metric=function.metric_errors(), threshold=1, evaluation_periods=1
+        )
+        Canaries(stack, "Deployments", config=config, aliases={"Fn": alias}, alarms={"Fn": [alarm]})
+        [props] = [
+            r["Properties"]
+            for r in Template.from_stack(stack).to_json()["Resources"].values()
+            if r["Type"] == "AWS::CodeDeploy::DeploymentGroup"
+        ]
+        return dict(props["AlarmConfiguration"])
+
+    watching = group(StageConfig(stage="x", lambda_deployment="Canary10Percent5Minutes"))
+    assert watching["Enabled"] is True and len(watching["Alarms"]) == 1
+    ignoring = group(StageConfig.from_context("x", {"lambdaDeploymentIgnoreAlarms": "true"}))
+    assert ignoring["Enabled"] is False

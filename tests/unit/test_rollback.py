@@ -248,3 +248,11 @@ def test_an_unknown_stack_or_function_is_one_line_and_a_non_zero_exit(
     )
     assert main(["rollback"]) == 2
     assert "pass --stack" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(
+    "value",
+    ["2026-12-01T17:36:30.104+0000", "2026-12-01T17:36:30.104000000Z", "2026-12-01T18:36:30.104+01:00"],
+)
+def test_lambda_timestamps_are_read_as_lambda_and_moto_write_them(value: str) -> None:
+    assert rollback._timestamp(value) == datetime(2026, 12, 1, 17, 36, 30, 104000, tzinfo=UTC)
