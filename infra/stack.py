@@ -24,7 +24,7 @@ from infra.constructs.routing import Routing
 from infra.constructs.schedules import Schedules
 from infra.constructs.schemas import EventSchemas
 from infra.constructs.secrets import Secrets
-from infra.topology import CONSUMERS, PARTNER_BUSES, TABLES
+from infra.topology import CONSUMERS, PARTNER_BUSES, TABLES, bus_name
 
 
 def stack_name(stage: str) -> str:
@@ -92,6 +92,8 @@ class O2CHubStack(Stack):
             state_machine_name=orchestration.name,
             tables=data.tables,
             bus=bus.bus,
+            archive=bus.archive,
+            bus_name=bus_name(config.stage),
             reconciler=by_id["Reconciler"],
             deployment_groups=list(canaries.groups),
             secrets=list(secrets.secrets.values()),
@@ -103,6 +105,8 @@ class O2CHubStack(Stack):
         CfnOutput(self, "ApiUrl", value=ingress.api.url)
         CfnOutput(self, "EventBusName", value=bus.bus.event_bus_name)
         CfnOutput(self, "SchemaRegistryName", value=schemas.registry.attr_registry_name)
+        CfnOutput(self, "EventBusArn", value=bus.bus.event_bus_arn)
+        CfnOutput(self, "EventArchiveArn", value=bus.archive.archive_arn)  # o2c replay
         CfnOutput(self, "StateMachineArn", value=orchestration.state_machine.state_machine_arn)
         CfnOutput(self, "ReconcilerFunctionName", value=functions.function("Reconciler").function_name)
         CfnOutput(self, "AlarmTopicArn", value=alarms.topic.topic_arn)
@@ -116,3 +120,4 @@ class O2CHubStack(Stack):
             route = routing.routes[consumer.id]
             CfnOutput(self, f"{consumer.id}QueueUrl", value=route.queue.queue_url)
             CfnOutput(self, f"{consumer.id}DlqUrl", value=route.dlq.queue_url)
+            CfnOutput(self, f"{consumer.id}RuleArn", value=route.rule.rule_arn)  # o2c replay --consumer

@@ -15,10 +15,12 @@ from typing import Literal
 
 Access = Literal["read", "write", "read_write"]
 
-#: Every function runs on this Lambda runtime and architecture; the layer is built for them.
-LAMBDA_RUNTIME = "python3.14"
+#: Every function runs on this Lambda runtime and architecture; the layer is built for them, wheels and
+#: bytecode alike: ``scripts/build_layer.py`` compiles the layer with this very Python minor version
+#: (bytecode of another version is ignored, so /opt would be compiled again on every cold start).
+LAMBDA_RUNTIME = "python3.13"
 LAMBDA_ARCHITECTURE = "arm64"
-LAYER_PYTHON_VERSION = "3.14"
+LAYER_PYTHON_VERSION = LAMBDA_RUNTIME.removeprefix("python")
 LAYER_PLATFORM = "manylinux2014_aarch64"
 
 METRICS_NAMESPACE = "O2CHub"

@@ -15,7 +15,8 @@ its function (infra/constructs/deployments.py). Old versions are retained by the
 exists. Moving an alias by hand leaves the stack believing the newer version: the next deploy that changes the
 function shifts from where the alias is.
 
-Every AWS error ends the command with one line (``TargetError``), never a traceback.
+An unknown stack or function is a ``TargetError`` (exit 2); an AWS error while rolling back a
+``RollbackError`` naming the function (exit 1); each one line, never a traceback (``o2c_cli.main``).
 """
 
 from __future__ import annotations
@@ -75,11 +76,15 @@ def _client(service: str, region: str | None) -> Any:
     return boto3.client(service, region_name=region)  # type: ignore[call-overload]
 
 
-def _aws_error(exc: Exception, doing: str) -> TargetError:
+class RollbackError(RuntimeError):
+    """AWS refused or failed a step of the rollback: the message names the function and AWS's error."""
+
+
+def _aws_error(exc: Exception, doing: str, kind: type[Exception] = RollbackError) -> Exception:
     if isinstance(exc, ClientError):
         error = exc.response.get("Error", {})
-        return TargetError(f"{doing}: {error.get('Code', 'Error')}: {error.get('Message', '')}".rstrip(": "))
-    return TargetError(f"{doing}: {exc}")
+        return kind(f"{doing}: {error.get('Code', 'Error')}: {error.get('Message', '')}".rstrip(": "))
+    return kind(f"{doing}: {exc}")
 
 
 def _timestamp(value: Any) -> datetime:
@@ -107,7 +112,7 @@ def stack_functions(cfn: Any, stack: str) -> tuple[str, datetime, dict[str, str]
             for s in page["StackResourceSummaries"]
         ]
     except (BotoCoreError, ClientError) as exc:
-        raise _aws_error(exc, f"cannot read stack {stack}") from None
+        raise _aws_error(exc, f"cannot read stack {stack}", TargetError) from None
     last_update = _timestamp(described.get("LastUpdatedTime") or described["CreationTime"])
     functions: dict[str, str] = {}
     for spec in FUNCTIONS:

@@ -20,7 +20,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 
-from aws_cdk import ArnFormat, Stack
+from aws_cdk import ArnFormat, Stack, Token
 from aws_cdk import aws_dynamodb as dynamodb
 from aws_cdk import aws_events as events
 from aws_cdk import aws_iam as iam
@@ -34,7 +34,8 @@ from infra.nag import acknowledge
 #: command → (resource kind, actions). Resource kinds: ``stack`` (this stack), ``table:<id>``, ``executions``
 #: (this state machine's), ``state_machine``, ``bus`` (the hub's), ``reconciler`` (its ``live`` alias),
 #: ``functions`` (every Lambda function of the stack: doctor and setup read their environments, rollback moves
-#: their aliases), ``deployment_groups`` (the stack's CodeDeploy groups), ``secrets``, ``dlqs``, ``queues``.
+#: their aliases), ``deployment_groups`` (the stack's CodeDeploy groups), ``secrets``, ``dlqs``, ``queues``,
+#: ``archive`` (the bus's archive) and ``replays`` (the replays ``o2c replay`` names ``<bus>-...``).
 Grant = tuple[str, tuple[str, ...]]
 _RESOLVE: tuple[Grant, ...] = (("stack", ("cloudformation:DescribeStacks",)),)
 _FOLLOW: tuple[Grant, ...] = (
@@ -62,10 +63,16 @@ COMMAND_GRANTS: dict[str, tuple[Grant, ...]] = {
     "reconcile": (("reconciler", ("lambda:InvokeFunction",)),),
     "setup crm": _STAGE_SETTINGS,
     "doctor": (*_STAGE_SETTINGS, ("stack", ("cloudformation:DescribeStacks",))),  # its outputs: ApiUrl
+    "smoke": (*_STAGE_SETTINGS, ("stack", ("cloudformation:DescribeStacks",))),  # doctor's reads
     "pending list": (("table:PendingTable", ("dynamodb:Scan",)),),
     "pending release": (
         ("table:PendingTable", ("dynamodb:Scan", "dynamodb:UpdateItem")),
         ("bus", ("events:PutEvents",)),
+    ),
+    # StartReplay is authorized on the archive it reads and on the replay it creates
+    "replay": (
+        ("archive", ("events:StartReplay",)),
+        ("replays", ("events:DescribeReplay", "events:StartReplay")),
     ),
     "dlq list": (("dlqs", ("sqs:GetQueueAttributes", "sqs:ReceiveMessage")),),
     # Stop an in-flight deployment with rollback, or move a function's live alias back a version.
@@ -85,7 +92,7 @@ COMMAND_GRANTS: dict[str, tuple[Grant, ...]] = {
     ),
 }
 OPERATOR_COMMANDS: tuple[str, ...] = tuple(COMMAND_GRANTS)
-READ_ONLY_COMMANDS: tuple[str, ...] = ("trace", "status", "pending list", "dlq list", "doctor")
+READ_ONLY_COMMANDS: tuple[str, ...] = ("trace", "status", "pending list", "dlq list", "doctor", "smoke")
 
 
 class OperatorPolicies(Construct):
@@ -102,6 +109,8 @@ class OperatorPolicies(Construct):
         state_machine_name: str,
         tables: Mapping[str, dynamodb.ITable],
         bus: events.IEventBus,
+        archive: events.Archive,
+        bus_name: str,
         reconciler: lambda_.IFunction,
         deployment_groups: Sequence[str],
         secrets: Sequence[secretsmanager.ISecret],
@@ -122,6 +131,8 @@ class OperatorPolicies(Construct):
             "executions": [executions],
             "state_machine": [state_machine_arn],
             "bus": [bus.event_bus_arn],
+            "archive": [archive.archive_arn],
+            "replays": [stack.format_arn(service="events", resource="replay", resource_name=f"{bus_name}-*")],
             "reconciler": [reconciler.function_arn],
             "functions": functions,
             # by name (application = the stack, group = the function id), as o2c rollback finds them
@@ -147,14 +158,29 @@ class OperatorPolicies(Construct):
             description="O2C Hub operators, read only: trace, status, pending list, dlq list, doctor",
             statements=self.statements(READ_ONLY_COMMANDS),
         )
+        # cdk-nag names the ARN as synthesized: pseudo parameters when the stack's environment is left to
+        # deploy time, literals when it is set (the deploy pipeline's stages name their account and region)
+        stack = Stack.of(self)
+        partition, region, account = (
+            f"<AWS::{pseudo}>" if Token.is_unresolved(value) else value
+            for value, pseudo in (
+                (stack.partition, "Partition"),
+                (stack.region, "Region"),
+                (stack.account, "AccountId"),
+            )
+        )
         for policy in (operator_policy, self.read_only_policy):
             acknowledge(
                 policy,
-                f"IAM5[Resource::arn:<AWS::Partition>:states:<AWS::Region>:<AWS::AccountId>:execution:"
-                f"{state_machine_name}:*]",
+                f"IAM5[Resource::arn:{partition}:states:{region}:{account}:execution:{state_machine_name}:*]",
                 "Executions are named per deal at run time; the policy is scoped to this state machine's "
                 "executions.",
             )
+        acknowledge(
+            operator_policy,
+            f"IAM5[Resource::arn:<AWS::Partition>:events:<AWS::Region>:<AWS::AccountId>:replay/{bus_name}-*]",
+            "o2c replay names each replay at run time after the bus; the policy is scoped to those names.",
+        )
 
     def statements(self, commands: Sequence[str]) -> list[iam.PolicyStatement]:
         """One statement per resource kind, with the actions the commands need on it."""

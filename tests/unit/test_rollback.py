@@ -224,7 +224,7 @@ def test_an_aws_error_is_one_line_and_a_non_zero_exit(
     )
     with stubber:
         code, out, err = run(capsys, "--function", "Reconciler")
-    assert code == 2 and out == []
+    assert code == 1 and out == []
     assert err == (
         "o2c: Reconciler: rollback failed: DeploymentAlreadyCompletedException: "
         "The deployment d-DONE is already completed.\n"
