@@ -178,7 +178,7 @@ class OperatorPolicies(Construct):
             )
         acknowledge(
             operator_policy,
-            f"IAM5[Resource::arn:<AWS::Partition>:events:<AWS::Region>:<AWS::AccountId>:replay/{bus_name}-*]",
+            f"IAM5[Resource::arn:{partition}:events:{region}:{account}:replay/{bus_name}-*]",
             "o2c replay names each replay at run time after the bus; the policy is scoped to those names.",
         )
 
