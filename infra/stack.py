@@ -12,6 +12,7 @@ from constructs import Construct
 from infra.config import StageConfig
 from infra.constructs.bus import EventBusWithArchive
 from infra.constructs.claimcheck import ClaimCheckBucket
+from infra.constructs.dashboard import Operations
 from infra.constructs.data import DataTables
 from infra.constructs.deployments import Canaries
 from infra.constructs.functions import Functions
@@ -83,6 +84,22 @@ class O2CHubStack(Stack):
         canaries = Canaries(
             self, "Deployments", config=config, aliases=functions.aliases, alarms=alarms.function_alarms
         )
+        operations = Operations(
+            self,
+            "Operations",
+            config=config,
+            functions=by_id,
+            state_machine=orchestration.state_machine,
+            state_machine_name=orchestration.name,
+            api=ingress.api,
+            queues={consumer_id: route.queue for consumer_id, route in routing.routes.items()},
+            dead_letter_queues={
+                **{consumer_id: route.dlq for consumer_id, route in routing.routes.items()},
+                **{f"{schedule_id}Schedule": dlq for schedule_id, dlq in schedules.dlqs.items()},
+            },
+            topic=alarms.topic,
+            fact_waiting_too_long=alarms.fact_waiting_too_long,
+        )
         # Last: the operators' policies reach every Lambda function of the stack (doctor reads them all).
         operators = OperatorPolicies(
             self,
@@ -110,6 +127,7 @@ class O2CHubStack(Stack):
         CfnOutput(self, "StateMachineArn", value=orchestration.state_machine.state_machine_arn)
         CfnOutput(self, "ReconcilerFunctionName", value=functions.function("Reconciler").function_name)
         CfnOutput(self, "AlarmTopicArn", value=alarms.topic.topic_arn)
+        CfnOutput(self, "DashboardName", value=operations.dashboard.dashboard_name)
         CfnOutput(self, "OperatorPolicyArn", value=orchestration.operator_policy.managed_policy_arn)
         CfnOutput(self, "ReadOnlyOperatorPolicyArn", value=operators.read_only_policy.managed_policy_arn)
         for table in TABLES:

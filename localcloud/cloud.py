@@ -252,6 +252,7 @@ class LocalCloud:
             settings=self.settings,
             state_machine_arn=self.state_machine_arn,
             claim_check_bucket=self.res.claim_check_bucket,
+            dead_letter_queue_urls={cid: c.dlq.url for cid, c in self.res.consumers.items()},
         )
         webhook_ids = {fn.id for fn in self.webhook_functions}
         for fn in self.functions.values():

@@ -161,6 +161,7 @@ BULK_TABLE_ACTIONS: dict[tuple[str, str], tuple[str, ...]] = {
     ("LineageRecorder", "LineageTable"): ("dynamodb:BatchWriteItem",),  # LineageStore.record: one item per id
     ("Reconciler", "LineageTable"): ("dynamodb:Scan",),  # LineageStore.entries_on: the day's events
     ("FactReleaser", "PendingTable"): ("dynamodb:Scan",),  # PendingFacts.all: the hourly sweep
+    ("OperationsSweep", "PendingTable"): ("dynamodb:Scan",),  # PendingFacts.all: the waiting facts' figures
 }
 
 
