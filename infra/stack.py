@@ -88,7 +88,8 @@ class O2CHubStack(Stack):
             self,
             "Operations",
             config=config,
-            functions=by_id,
+            # the functions themselves: the sweep's role and environment, metrics of every version
+            functions={k: f.function for k, f in functions.functions.items()},
             state_machine=orchestration.state_machine,
             state_machine_name=orchestration.name,
             api=ingress.api,
