@@ -14,7 +14,7 @@ export PYTHONDONTWRITEBYTECODE := 1
 LAMBDA_PYTHON ?=
 export LAMBDA_PYTHON
 
-.PHONY: venv layer demo test test-fast bench lint synth pipeline clean schema-gate release-baseline
+.PHONY: venv layer demo test test-fast bench lint synth pipeline clean chromium schema-gate release-baseline
 
 venv: $(VENV)/.synced
 $(VENV)/.synced: pyproject.toml uv.lock
@@ -32,8 +32,12 @@ build/layer/.built: $(VENV)/.synced uv.lock scripts/build_layer.py infra/topolog
 demo: venv
 	$(BIN)/o2c demo
 
-test: venv layer
+test: venv layer chromium
 	$(BIN)/pytest -q
+
+# The console's browser test drives Debian's chromium (Playwright's own browser download is not used).
+chromium:
+	@test -x /usr/bin/chromium || (apt-get update && apt-get install -y chromium)
 
 bench: venv layer
 	$(BIN)/python -m bench.run

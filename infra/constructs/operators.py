@@ -91,6 +91,17 @@ COMMAND_GRANTS: dict[str, tuple[Grant, ...]] = {
         ("queues", ("sqs:GetQueueAttributes", "sqs:SendMessage")),
     ),
 }
+# The console (o2c console --stack): what the commands it shows and acts through need, and the listing of
+# the executions and the lineage facts of its figures.
+COMMAND_GRANTS["console"] = (
+    *(
+        grant
+        for command in ("approve", "redrive", "reconcile", "pending release", "dlq redrive")
+        for grant in COMMAND_GRANTS[command]
+    ),
+    ("table:LineageTable", ("dynamodb:Scan",)),
+    ("state_machine", ("states:ListExecutions",)),
+)
 OPERATOR_COMMANDS: tuple[str, ...] = tuple(COMMAND_GRANTS)
 READ_ONLY_COMMANDS: tuple[str, ...] = ("trace", "status", "pending list", "dlq list", "doctor", "smoke")
 
