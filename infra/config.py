@@ -60,7 +60,22 @@ _CONTEXT_KEYS = {
     "chatbotSlackChannelId": "chatbot_slack_channel_id",
     "apiGatewayAccountRole": "api_gateway_account_role",
     "erpConcurrencyLimit": "erp_concurrency_limit",
+    "lambdaDeployment": "lambda_deployment",
+    "lambdaDeploymentIgnoreAlarms": "lambda_deployment_ignore_alarms",
 }
+
+#: How CodeDeploy shifts each function's ``live`` alias to a new version (CodeDeployDefault.Lambda<name>).
+LAMBDA_DEPLOYMENTS = (
+    "AllAtOnce",
+    "Canary10Percent5Minutes",
+    "Canary10Percent10Minutes",
+    "Canary10Percent15Minutes",
+    "Canary10Percent30Minutes",
+    "Linear10PercentEvery1Minute",
+    "Linear10PercentEvery2Minutes",
+    "Linear10PercentEvery3Minutes",
+    "Linear10PercentEvery10Minutes",
+)
 
 _EMAIL = re.compile(r"^[^@\s,]+@[^@\s,]+\.[^@\s,]+$")
 
@@ -116,6 +131,14 @@ class StageConfig:
     #: The NetSuite account's concurrent-request limit: the ERP gate enforces it, and the ERP-bound event
     #: source mappings' maximum concurrency is planned within it (``topology.erp_concurrency_plan``).
     erp_concurrency_limit: int = ERP_CONCURRENCY_LIMIT_DEFAULT
+    #: How a deploy shifts traffic to the new version of each function (one of LAMBDA_DEPLOYMENTS): all at
+    #: once, or a canary (10 % for 5 minutes, then the rest) / linear shift that CodeDeploy rolls back when
+    #: one of the function's alarms fires meanwhile.
+    lambda_deployment: str = "AllAtOnce"
+    #: "true" for one deploy: shift without watching the alarms. A deployment that starts while one of the
+    #: function's alarms is in ALARM stops at once, so the fix for the very error that raised it cannot ship
+    #: otherwise. Set it back afterwards.
+    lambda_deployment_ignore_alarms: bool = False
 
     def __post_init__(self) -> None:
         if not _STAGE.match(self.stage):
@@ -127,6 +150,10 @@ class StageConfig:
         erp_concurrency_plan(self.erp_concurrency_limit)  # refuses a limit the ERP-bound paths do not fit in
         if self.log_retention_days not in _RETENTION:
             raise ValueError(f"logRetentionDays must be one of {sorted(_RETENTION)}")
+        if self.lambda_deployment not in LAMBDA_DEPLOYMENTS:
+            raise ValueError(
+                f"lambdaDeployment {self.lambda_deployment!r} must be one of {list(LAMBDA_DEPLOYMENTS)}"
+            )
         if self.salesforce_verify_session_id not in {"true", "false"}:
             raise ValueError("salesforceVerifySessionId must be true or false")
         mtls = (

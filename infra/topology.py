@@ -26,6 +26,9 @@ LAYER_PYTHON_VERSION = LAMBDA_RUNTIME.removeprefix("python")
 LAYER_PLATFORM = "manylinux2014_aarch64"
 
 METRICS_NAMESPACE = "O2CHub"
+#: Every function is invoked through this alias (API routes, queues, schedules, state machine tasks, the CLI):
+#: each deploy publishes a new version and CodeDeploy shifts the alias to it (infra/constructs/deployments.py).
+LIVE_ALIAS = "live"
 EVENT_SOURCES = ("o2c.crm", "o2c.erp", "o2c.payments", "o2c.orchestration", "o2c.reconciliation")
 
 
