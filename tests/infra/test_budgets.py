@@ -5,6 +5,7 @@ fits in it, and the ERP-bound paths together stay within the NetSuite account's 
 from __future__ import annotations
 
 import inspect
+import json
 from typing import Any
 
 import pytest
@@ -29,7 +30,7 @@ from infra.topology import (
     erp_concurrency_plan,
 )
 from shared.connectors import deadline
-from tests.infra.helpers import resources_of
+from tests.infra.helpers import live_alias_of, resources_of
 
 BUDGETED: tuple[FunctionSpec, ...] = tuple(
     {fn.id: fn for fn in (*(c.function for c in CONSUMERS), *STATE_MACHINE_TASKS)}.values()
@@ -153,10 +154,12 @@ def test_the_template_s_erp_bound_mappings_fit_in_the_stage_s_limit(template_jso
         for logical, f in functions.items()
         if "ERP_GATE_TABLE_NAME" in f["Properties"].get("Environment", {}).get("Variables", {})
     }
+    erp_aliases = {live_alias_of(template_json, logical) for logical in erp_functions}
     mapped = [
         m["Properties"]
         for m in resources_of(template_json, "AWS::Lambda::EventSourceMapping").values()
-        if m["Properties"]["FunctionName"]["Ref"] in erp_functions
+        # mappings invoke the live alias (its Ref, or a name built from it)
+        if any(f'"Ref": "{alias}"' in json.dumps(m["Properties"]["FunctionName"]) for alias in erp_aliases)
     ]
     assert len(mapped) == 4
     consumers = sum(m["ScalingConfig"]["MaximumConcurrency"] for m in mapped)
