@@ -27,6 +27,7 @@ EXPECTED = {
     "aws_calls.stripe.secret_fetch",
     "warm.stripe.p50",
     "warm.stripe.p99",
+    "warm.stripe.outside_sdk.p50",
     "peer.warm.stripe.p50",
     "throughput.accepted_per_s",
     "throughput.lost",
