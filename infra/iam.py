@@ -5,6 +5,7 @@
   ``infra/constructs/`` use the same action lists, and ``tests/infra/test_local_iam.py`` proves that, for every
   function, these statements allow exactly what the synthesized template's role allows (modulo ARN
   resolution).
+- ``state_machine_statements``: the quote-to-cash state machine's role (its task functions, the bus).
 - ``operator_statements``: the operators' policies (``OperatorPolicy``, ``ReadOnlyOperatorPolicy``), per
   ``o2c`` command (``COMMAND_GRANTS``, checked against the CLI's code by ``tests/infra/test_operator_policy.py``).
 
@@ -18,7 +19,14 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
-from infra.topology import CLAIM_CHECK_KEY_PREFIX, CONSUMERS, ConsumerSpec, FunctionSpec, claim_check_access
+from infra.topology import (
+    CLAIM_CHECK_KEY_PREFIX,
+    CONSUMERS,
+    STATE_MACHINE_TASKS,
+    ConsumerSpec,
+    FunctionSpec,
+    claim_check_access,
+)
 
 Statement = dict[str, Any]
 
@@ -86,6 +94,10 @@ class Arns(Protocol):
     #: None when the consumer's queue is not wired in the stage (a partner bus left off)
     def queue(self, consumer_id: str) -> Any | None: ...
     def state_machine(self) -> Any: ...
+    #: a Lambda function's ARN (the state machine's tasks)
+    def function(self, function_id: str) -> Any: ...
+    #: ``ARN:*``: any version or alias of it (what grant_invoke adds)
+    def function_versions(self, function_id: str) -> Any: ...
 
 
 def _statement(actions: Sequence[str], resources: Sequence[Any]) -> Statement:
@@ -142,6 +154,39 @@ def allowed_pairs(statements: Sequence[Mapping[str, Any]]) -> set[tuple[str, str
                     (action, resource if isinstance(resource, str) else json.dumps(resource, sort_keys=True))
                 )
     return pairs
+
+
+#: What a Standard state machine with logging (StateMachine's LogOptions) and X-Ray tracing needs; neither
+#: has resource-level permissions.
+STATE_MACHINE_LOGS_AND_TRACING = (
+    "logs:CreateLogDelivery",
+    "logs:DeleteLogDelivery",
+    "logs:DescribeLogGroups",
+    "logs:DescribeResourcePolicies",
+    "logs:GetLogDelivery",
+    "logs:ListLogDeliveries",
+    "logs:PutResourcePolicy",
+    "logs:UpdateLogDelivery",
+    "xray:GetSamplingRules",
+    "xray:GetSamplingTargets",
+    "xray:PutTelemetryRecords",
+    "xray:PutTraceSegments",
+)
+INVOKE_FUNCTION = ("lambda:InvokeFunction",)
+
+
+def state_machine_statements(
+    arns: Arns, *, tasks: Sequence[FunctionSpec] = STATE_MACHINE_TASKS
+) -> list[Statement]:
+    """The quote-to-cash state machine's role: invoke its task functions, publish on the hub's bus."""
+    return [
+        _statement(STATE_MACHINE_LOGS_AND_TRACING, ["*"]),
+        _statement(
+            INVOKE_FUNCTION,
+            [arns.function(t.id) for t in tasks] + [arns.function_versions(t.id) for t in tasks],
+        ),
+        _statement(PUT_EVENTS, [arns.bus()]),
+    ]
 
 
 # --- the operators' policies ----------------------------------------------------------------------------------
@@ -253,6 +298,9 @@ class LocalArns:
 
     def function(self, function_id: str) -> str:
         return f"arn:aws:lambda:{self.region}:{self.account}:function:{self.lambda_functions[function_id]}"
+
+    def function_versions(self, function_id: str) -> str:
+        return f"{self.function(function_id)}:*"
 
     def operator_resources(self) -> dict[str, list[str]]:
         """The operators' resource kinds in the embedded cloud (no CloudFormation stack: local.json resolves)."""

@@ -30,6 +30,13 @@ def _parser() -> argparse.ArgumentParser:
     def with_target(p: argparse.ArgumentParser) -> argparse.ArgumentParser:
         p.add_argument("--stack", help="a deployed stack (e.g. O2CHub-prod); default: the local cloud")
         p.add_argument("--region", help="AWS region of --stack")
+        p.add_argument(
+            "--as",
+            dest="identity",
+            choices=("operator", "readonly"),
+            help="locally: act as an IAM user holding the operator (or read-only operator) policy "
+            "(default: $O2C_AS, else unrestricted)",
+        )
         return p
 
     tr = with_target(sub.add_parser("trace", help="lineage of a deal or payment, by any of its ids"))
@@ -104,8 +111,13 @@ def _parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
+    from botocore.exceptions import ClientError
+
     from o2c_cli.targets import TargetError, resolve
 
+    previous_identity = os.environ.get("O2C_AS")
+    if getattr(args, "identity", None):
+        os.environ["O2C_AS"] = args.identity  # read by local_target, wherever a command resolves its target
     try:
         if args.command == "local":
             if args.local_command == "reset":
@@ -221,7 +233,23 @@ def main(argv: Sequence[str] | None = None) -> int:
     except TargetError as exc:
         print(f"o2c: {exc}", file=sys.stderr)
         return 2
+    except ClientError as exc:
+        error = exc.response.get("Error", {})
+        if error.get("Code") not in ACCESS_DENIED:
+            raise
+        # one line, as the operator needs it: who may not do what on which resource
+        print(f"o2c: access denied: {error.get('Message') or exc}", file=sys.stderr)
+        return 3
+    finally:
+        if previous_identity is None:
+            os.environ.pop("O2C_AS", None)
+        else:
+            os.environ["O2C_AS"] = previous_identity
     return 2
+
+
+#: The error codes AWS refuses an unauthorized call with (JSON APIs, S3 and the query APIs).
+ACCESS_DENIED = frozenset({"AccessDeniedException", "AccessDenied"})
 
 
 if __name__ == "__main__":

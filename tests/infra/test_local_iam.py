@@ -20,6 +20,7 @@ from infra.iam import (
     allowed_pairs,
     function_statements,
     operator_statements,
+    state_machine_statements,
 )
 from infra.topology import FUNCTIONS, SECRETS_BY_ID, FunctionSpec
 from tests.infra.helpers import function_by_description, hub_bus_id, output_ref, resources_of, role_statements
@@ -63,6 +64,14 @@ class TemplateArns:
         output = f"{consumer_id}QueueUrl"
         return self._get_arn(output_ref(self.t, output)) if output in self.t["Outputs"] else None
 
+    def function(self, function_id: str) -> Any:
+        spec = next(s for s in FUNCTIONS if s.id == function_id)
+        logical_id, _ = function_by_description(self.t, spec.description)
+        return self._get_arn(logical_id)
+
+    def function_versions(self, function_id: str) -> Any:
+        return {"Fn::Join": ["", [self.function(function_id), ":*"]]}
+
     def state_machine(self) -> Any:
         return {
             "Fn::Join": [
@@ -96,6 +105,19 @@ def test_each_functions_local_policy_is_its_roles_policy_in_the_template(
         f"only local: {sorted(local_pairs - template_pairs)}; only in the template: "
         f"{sorted(template_pairs - local_pairs)}"
     )
+
+
+def test_the_local_state_machines_policy_is_its_roles_policy_in_the_template(
+    template_json: dict[str, Any],
+) -> None:
+    from tests.infra.conftest import STAGE
+
+    (machine,) = resources_of(template_json, "AWS::StepFunctions::StateMachine").values()
+    role_id = machine["Properties"]["RoleArn"]["Fn::GetAtt"][0]
+    assert not template_json["Resources"][role_id]["Properties"].get("ManagedPolicyArns")
+    template_pairs = allowed_pairs(role_statements(template_json, role_id))
+    local_pairs = allowed_pairs(state_machine_statements(TemplateArns(template_json, STAGE)))
+    assert local_pairs == template_pairs
 
 
 def test_a_missing_grant_would_be_seen(template_json: dict[str, Any]) -> None:
