@@ -25,7 +25,7 @@ from __future__ import annotations
 import json
 import re
 import threading
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import parse_qs, unquote, urlparse
@@ -75,7 +75,7 @@ def _wildcard(pattern: str, *, ignore_case: bool) -> re.Pattern[str]:
     return re.compile(f"^{body}$", re.IGNORECASE | re.DOTALL if ignore_case else re.DOTALL)
 
 
-def _listed(value: Any) -> list[str]:
+def _listed(value: Any) -> list[Any]:
     return value if isinstance(value, list) else [value]
 
 
@@ -284,13 +284,16 @@ def resources_of(
         pairs: Sequence[tuple[str, str | None]] = _lambda(region, account, operation, response)
     else:
         params = _body(response)
-        resolver = {
+        resolvers: dict[
+            str, Callable[[str, str, str, Mapping[str, Any]], Sequence[tuple[str, str | None]]]
+        ] = {
             "dynamodb": _dynamodb,
             "secretsmanager": _secretsmanager,
             "events": _events,
             "states": _states,
             "sqs": _sqs,
-        }.get(service)
+        }
+        resolver = resolvers.get(service)
         pairs = resolver(region, account, operation, params) if resolver else [(operation, "*")]
     return [(_ACTION_ALIASES.get(f"{service}:{op}", f"{service}:{op}"), resource) for op, resource in pairs]
 

@@ -63,7 +63,9 @@ def test_every_function_acts_as_its_own_role_holding_exactly_its_policy(hub: Hub
     assert held["PolicyDocument"] == policy_document(state_machine_statements(cloud.local_arns, tasks=tasks))
     from moto.stepfunctions.parser.asl.component.state.exec.state_task import lambda_eval_utils
 
-    interpreter = lambda_eval_utils.boto_client_for("us-east-1", "sts")  # what invokes the task functions
+    interpreter: Any = lambda_eval_utils.boto_client_for(
+        "us-east-1", "sts"
+    )  # what invokes the task functions
     assert interpreter.get_caller_identity()["Arn"] == (
         f"arn:aws:sts::{ACCOUNT_ID}:assumed-role/o2c-{cloud.stage}-QuoteToCashRole/o2c-{cloud.stage}-quote-to-cash"
     )
@@ -72,7 +74,7 @@ def test_every_function_acts_as_its_own_role_holding_exactly_its_policy(hub: Hub
 def _client(cloud: Any, env: dict[str, str], service: str) -> Any:
     import boto3
 
-    return boto3.client(
+    return boto3.client(  # type: ignore[call-overload]
         service,
         endpoint_url=cloud.aws_endpoint_url,
         region_name="us-east-1",
@@ -125,7 +127,7 @@ def test_a_webhook_without_its_put_events_grant_fails_with_access_denied_until_i
     try:
         reply = send(hub.api, event, hub.stripe_secrets[:1])
         # not acknowledged: Stripe delivers it again later
-        assert reply.status >= 500, (reply.status, reply.body)
+        assert reply.status >= 500, (reply.status, reply.text)
         refusals = log.read_text(errors="replace")[seen:]
         assert "AccessDeniedException" in refusals
         assert f"events:PutEvents on resource: {cloud.resources['event_bus']['arn']}" in refusals
