@@ -22,6 +22,7 @@ Signatures are not verified: the access key identifies the principal.
 
 from __future__ import annotations
 
+import functools
 import json
 import re
 import threading
@@ -70,6 +71,7 @@ def enforcing() -> bool:
 # --- policy evaluation ----------------------------------------------------------------------------------------
 
 
+@functools.lru_cache(maxsize=4096)
 def _wildcard(pattern: str, *, ignore_case: bool) -> re.Pattern[str]:
     body = "".join(".*" if c == "*" else "." if c == "?" else re.escape(c) for c in pattern)
     return re.compile(f"^{body}$", re.IGNORECASE | re.DOTALL if ignore_case else re.DOTALL)
