@@ -38,6 +38,35 @@ def fresh_payment() -> dict[str, Any]:
     return event
 
 
+def payout_paid(tag: str) -> dict[str, Any]:
+    """A canonical event as EventBridge delivers it to a consumer's queue."""
+    metadata = {
+        "eventId": f"ev-{tag}",
+        "correlationId": f"corr-ev-{tag}",
+        "causationId": None,
+        "occurredAt": "2026-11-27T10:00:00Z",
+        "schemaVersion": "1",
+        "sourceSystem": "stripe",
+        "sourceEventId": None,
+    }
+    data = {
+        "payoutId": f"po_{tag}",
+        "amount": {"amount": 100, "currency": "USD"},
+        "arrivalDate": "2026-11-29T00:00:00Z",
+    }
+    return {
+        "version": "0",
+        "id": str(uuid.uuid4()),
+        "detail-type": "PayoutPaid",
+        "source": "o2c.payments",
+        "account": ACCOUNT_ID,
+        "time": "2026-11-27T10:00:00Z",
+        "region": "us-east-1",
+        "resources": [],
+        "detail": {"metadata": metadata, "data": data},
+    }
+
+
 def wait_for(condition: Any, timeout: float = 60) -> None:
     deadline = time.monotonic() + timeout
     while not condition():
@@ -242,8 +271,15 @@ def test_every_o2c_command_works_with_only_the_operator_policy(
     run("doctor", "--json", expect=(0, 1))  # its findings are the stage's, not the policy's
     run("pending list")
     run("pending release")
-    run("dlq list")
-    run("dlq redrive", "LineageRecorder")
+    # a dead letter the lineage recorder can record, moved back by the operator with what was parked before
+    dlq = hub.target.consumers["LineageRecorder"].dlq_url
+    parked = hub.dlq_depth()
+    tag = uuid.uuid4().hex[:10]
+    hub.cloud.client("sqs").send_message(QueueUrl=dlq, MessageBody=json.dumps(payout_paid(tag)))
+    assert "LineageRecorder" in run("dlq list")
+    assert f"redrove {parked + 1} message" in run("dlq redrive", "LineageRecorder")
+    wait_for(lambda: [e.event_id for e in trace(hub.target, f"po_{tag}")] == [f"ev-{tag}"])
+    wait_for(lambda: hub.dlq_depth() == parked, timeout=90)  # other tests' poison is parked again
 
     # on hold for sales operations, released by the operator
     sandbox = hub.cloud.sandboxes["hubspot"]
