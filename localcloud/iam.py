@@ -8,8 +8,10 @@ Who acts with what:
   ARNs (``tests/infra/test_local_iam.py`` proves those equal to the synthesized template's role policies);
 - the CLI under ``--as operator`` / ``--as readonly`` with an IAM user holding the operator / read-only
   operator policy (``infra.iam.operator_statements``);
-- everything else (provisioning, the test harness, ``o2c`` without ``--as``, moto's Step Functions
-  interpreter) with a key that belongs to no IAM principal: the account's root, which IAM does not restrict.
+- moto's Step Functions interpreter (task invocations, ``events:putEvents`` tasks) with a session of the state
+  machine's role (``infra.iam.state_machine_statements``);
+- everything else (provisioning, the test harness, ``o2c`` without ``--as``) with a key that belongs to no IAM
+  principal: the account's root, which IAM does not restrict.
 
 moto ships a request authorizer, but it checks every action against ``Resource: "*"`` (only SQS and IAM name
 their resource), so a policy scoped to a table ARN would deny everything. This module replaces it: the resource
@@ -343,11 +345,19 @@ def _refuse(service: str, message: str) -> None:
     raise _XmlAccessDenied(message)
 
 
+#: (principal ARN, action, resource) of the calls allowed since the process started (the first
+#: ``ALLOWED_CALLS_KEPT`` distinct ones): what the policies are used for, e.g. to find a grant no flow uses.
+allowed_calls: set[tuple[str, str, str | None]] = set()
+ALLOWED_CALLS_KEPT = 20_000
+
+
 def _authorize(principal: Principal, pairs: Iterable[tuple[str, str | None]], refuse: Any) -> None:
     for action, resource in pairs:
         verdict = evaluate(principal.documents, action, resource)
         if verdict != "allow":
             refuse(denial_message(principal.arn, action, resource, verdict))
+        if len(allowed_calls) < ALLOWED_CALLS_KEPT:
+            allowed_calls.add((principal.arn, action, resource))
 
 
 # --- the hooks in moto ------------------------------------------------------------------------------------------
