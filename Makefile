@@ -6,9 +6,15 @@ BIN := $(VENV)/bin
 UV_VERSION := 0.13.8
 export JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION := 20
 export UV_PROJECT_ENVIRONMENT := $(VENV)
+# The dev venv writes no bytecode next to the sources; the Lambda layer ships its own (below).
 export PYTHONDONTWRITEBYTECODE := 1
+# The layer is compiled by a Python of the functions' runtime minor version (infra/topology.py, 3.13):
+# scripts/build_layer.py looks in $LAMBDA_PYTHON, pyenv's versions, `uv python find`, then PATH, and stops
+# with a message saying how to install it if none is there. `make layer LAMBDA_PYTHON=/path/python3.13`.
+LAMBDA_PYTHON ?=
+export LAMBDA_PYTHON
 
-.PHONY: venv layer demo test test-fast bench lint synth clean
+.PHONY: venv layer demo test test-fast bench lint synth pipeline clean
 
 venv: $(VENV)/.synced
 $(VENV)/.synced: pyproject.toml uv.lock
@@ -17,9 +23,10 @@ $(VENV)/.synced: pyproject.toml uv.lock
 	$(BIN)/uv sync --frozen --quiet
 	@touch $@
 
-# The Lambda layer: third-party packages built for the Lambda platform (arm64 wheels only) + shared/.
+# The Lambda layer: third-party packages built for the Lambda platform (arm64 wheels only) + shared/,
+# with bytecode compiled by the runtime's Python.
 layer: build/layer/.built
-build/layer/.built: $(VENV)/.synced uv.lock scripts/build_layer.py $(shell find shared -name '*.py')
+build/layer/.built: $(VENV)/.synced uv.lock scripts/build_layer.py infra/topology.py $(shell find shared -name '*.py')
 	$(BIN)/python scripts/build_layer.py
 
 demo: venv
@@ -38,6 +45,10 @@ lint: venv
 
 synth: venv layer
 	$(BIN)/python -m infra.app
+
+# The deploy pipeline's stack and every stage it deploys (cdk.json → context.pipeline), cdk-nag on all.
+pipeline: venv layer
+	$(BIN)/python -m infra.pipeline
 
 clean:
 	rm -rf $(VENV) build cdk.out .o2c

@@ -45,6 +45,7 @@ BULK_TABLE_ACTIONS: dict[tuple[str, str], tuple[str, ...]] = {
     ("LineageRecorder", "LineageTable"): ("dynamodb:BatchWriteItem",),  # LineageStore.record: one item per id
     ("Reconciler", "LineageTable"): ("dynamodb:Scan",),  # LineageStore.entries_on: the day's events
     ("FactReleaser", "PendingTable"): ("dynamodb:Scan",),  # PendingFacts.all: the hourly sweep
+    ("OperationsSweep", "PendingTable"): ("dynamodb:Scan",),  # PendingFacts.all: the waiting facts' figures
 }
 #: Secret.grant_read
 SECRET_READ = ("secretsmanager:DescribeSecret", "secretsmanager:GetSecretValue")
@@ -64,6 +65,11 @@ QUEUE_CONSUME = (
 )
 START_EXECUTION = ("states:StartExecution",)
 TASK_RESPONSE = ("states:SendTaskFailure", "states:SendTaskHeartbeat", "states:SendTaskSuccess")
+#: state_machine_access "read" (the operations sweep: open executions and where each stands)
+LIST_EXECUTIONS = ("states:ListExecutions",)
+EXECUTION_HISTORY = ("states:GetExecutionHistory",)
+#: reads_dead_letter_queues: their depth
+QUEUE_DEPTH = ("sqs:GetQueueAttributes",)
 #: Exactly the object actions under the claim-check prefix (no delete, no list, no ACLs): publishers put
 #: claim checks, consumers get them.
 CLAIM_CHECK_ACTIONS: dict[str, tuple[str, ...]] = {
@@ -94,6 +100,12 @@ class Arns(Protocol):
     #: None when the consumer's queue is not wired in the stage (a partner bus left off)
     def queue(self, consumer_id: str) -> Any | None: ...
     def state_machine(self) -> Any: ...
+    #: the same ARN as the state machine resource gives it (grants made once it exists)
+    def state_machine_ref(self) -> Any: ...
+    #: its executions: ``...:execution:<name>:*``
+    def executions(self) -> Any: ...
+    #: every dead-letter queue of the stage (the consumers' and the schedules')
+    def dead_letter_queues(self) -> list[Any]: ...
     #: a Lambda function's ARN (the state machine's tasks)
     def function(self, function_id: str) -> Any: ...
     #: ``ARN:*``: any version or alias of it (what grant_invoke adds)
@@ -128,6 +140,11 @@ def function_statements(
         statements.append(_statement(START_EXECUTION, [arns.state_machine()]))
     elif fn.state_machine_access == "task_response":
         statements.append(_statement(TASK_RESPONSE, [arns.state_machine()]))
+    elif fn.state_machine_access == "read":
+        statements.append(_statement(LIST_EXECUTIONS, [arns.state_machine_ref()]))
+        statements.append(_statement(EXECUTION_HISTORY, [arns.executions()]))
+    if fn.reads_dead_letter_queues:
+        statements.append(_statement(QUEUE_DEPTH, arns.dead_letter_queues()))
     queues = [arns.queue(c.id) for c in consumers if c.function.id == fn.id]
     queues = [q for q in queues if q is not None]
     if queues:
@@ -193,7 +210,8 @@ def state_machine_statements(
 
 #: command → (resource kind, actions). Resource kinds: ``stack`` (this stack), ``table:<id>``, ``executions``
 #: (this state machine's), ``state_machine``, ``bus`` (the hub's), ``reconciler``, ``functions`` (every Lambda
-#: function of the stack: doctor and setup read their environments), ``secrets``, ``dlqs``, ``queues``.
+#: function of the stack: doctor and setup read their environments), ``secrets``, ``dlqs``, ``queues``,
+#: ``archive`` (the bus's archive) and ``replays`` (the replays ``o2c replay`` names ``<bus>-...``).
 Grant = tuple[str, tuple[str, ...]]
 RESOLVE_GRANTS: tuple[Grant, ...] = (("stack", ("cloudformation:DescribeStacks",)),)
 _FOLLOW: tuple[Grant, ...] = (
@@ -221,10 +239,16 @@ COMMAND_GRANTS: dict[str, tuple[Grant, ...]] = {
     "reconcile": (("reconciler", ("lambda:InvokeFunction",)),),
     "setup crm": _STAGE_SETTINGS,
     "doctor": (*_STAGE_SETTINGS, ("stack", ("cloudformation:DescribeStacks",))),  # its outputs: ApiUrl
+    "smoke": (*_STAGE_SETTINGS, ("stack", ("cloudformation:DescribeStacks",))),  # doctor's reads
     "pending list": (("table:PendingTable", ("dynamodb:Scan",)),),
     "pending release": (
         ("table:PendingTable", ("dynamodb:Scan", "dynamodb:UpdateItem")),
         ("bus", ("events:PutEvents",)),
+    ),
+    # StartReplay is authorized on the archive it reads and on the replay it creates
+    "replay": (
+        ("archive", ("events:StartReplay",)),
+        ("replays", ("events:DescribeReplay", "events:StartReplay")),
     ),
     "dlq list": (("dlqs", ("sqs:GetQueueAttributes", "sqs:ReceiveMessage")),),
     # An SQS message move task needs, on its source, StartMessageMoveTask with ReceiveMessage, DeleteMessage
@@ -238,7 +262,7 @@ COMMAND_GRANTS: dict[str, tuple[Grant, ...]] = {
     ),
 }
 OPERATOR_COMMANDS: tuple[str, ...] = tuple(COMMAND_GRANTS)
-READ_ONLY_COMMANDS: tuple[str, ...] = ("trace", "status", "pending list", "dlq list", "doctor")
+READ_ONLY_COMMANDS: tuple[str, ...] = ("trace", "status", "pending list", "dlq list", "doctor", "smoke")
 
 
 def operator_statements(commands: Sequence[str], resources: Mapping[str, Sequence[Any]]) -> list[Statement]:
@@ -268,6 +292,7 @@ class LocalArns:
     tables: Mapping[str, str] = field(default_factory=dict)  # table id → name
     secrets: Mapping[str, str] = field(default_factory=dict)  # secret id → ARN
     bus_arn: str = ""
+    archive_name: str = ""
     claim_check_bucket: str = ""
     queues: Mapping[str, str] = field(default_factory=dict)  # consumer id → queue ARN
     dlqs: Mapping[str, str] = field(default_factory=dict)  # consumer id → DLQ ARN
@@ -296,6 +321,16 @@ class LocalArns:
     def state_machine(self) -> str:
         return self.state_machine_arn
 
+    def state_machine_ref(self) -> str:
+        return self.state_machine_arn
+
+    def executions(self) -> str:
+        name = self.state_machine_arn.rsplit(":", 1)[-1]
+        return f"arn:aws:states:{self.region}:{self.account}:execution:{name}:*"
+
+    def dead_letter_queues(self) -> list[str]:
+        return sorted(self.dlqs.values())  # no scheduler locally: the consumers' DLQs
+
     def function(self, function_id: str) -> str:
         return f"arn:aws:lambda:{self.region}:{self.account}:function:{self.lambda_functions[function_id]}"
 
@@ -304,11 +339,14 @@ class LocalArns:
 
     def operator_resources(self) -> dict[str, list[str]]:
         """The operators' resource kinds in the embedded cloud (no CloudFormation stack: local.json resolves)."""
-        name = self.state_machine_arn.rsplit(":", 1)[-1]
         return {
-            "executions": [f"arn:aws:states:{self.region}:{self.account}:execution:{name}:*"],
+            "executions": [self.executions()],
             "state_machine": [self.state_machine_arn],
             "bus": [self.bus_arn],
+            "archive": [f"arn:aws:events:{self.region}:{self.account}:archive/{self.archive_name}"],
+            "replays": [
+                f"arn:aws:events:{self.region}:{self.account}:replay/{self.bus_arn.rsplit('/', 1)[-1]}-*"
+            ],
             "reconciler": [self.function("Reconciler")] if "Reconciler" in self.lambda_functions else [],
             "functions": [self.function(f) for f in sorted(self.lambda_functions)],
             "secrets": sorted(self.secrets.values()),

@@ -11,6 +11,7 @@ from constructs import Construct
 from infra.config import StageConfig
 from infra.constructs.bus import EventBusWithArchive
 from infra.constructs.claimcheck import ClaimCheckBucket
+from infra.constructs.dashboard import Operations
 from infra.constructs.data import DataTables
 from infra.constructs.functions import Functions
 from infra.constructs.ingress import WebhookApi
@@ -21,7 +22,7 @@ from infra.constructs.orchestration import QuoteToCash
 from infra.constructs.routing import Routing
 from infra.constructs.schedules import Schedules
 from infra.constructs.secrets import Secrets
-from infra.topology import CONSUMERS, PARTNER_BUSES, TABLES
+from infra.topology import CONSUMERS, PARTNER_BUSES, TABLES, bus_name
 
 
 def stack_name(stage: str) -> str:
@@ -74,6 +75,22 @@ class O2CHubStack(Stack):
             schedule_dlqs=schedules.dlqs,
             functions=by_id,
         )
+        operations = Operations(
+            self,
+            "Operations",
+            config=config,
+            functions=by_id,
+            state_machine=orchestration.state_machine,
+            state_machine_name=orchestration.name,
+            api=ingress.api,
+            queues={consumer_id: route.queue for consumer_id, route in routing.routes.items()},
+            dead_letter_queues={
+                **{consumer_id: route.dlq for consumer_id, route in routing.routes.items()},
+                **{f"{schedule_id}Schedule": dlq for schedule_id, dlq in schedules.dlqs.items()},
+            },
+            topic=alarms.topic,
+            fact_waiting_too_long=alarms.fact_waiting_too_long,
+        )
         # Last: the operators' policies reach every Lambda function of the stack (doctor reads them all).
         operators = OperatorPolicies(
             self,
@@ -83,6 +100,8 @@ class O2CHubStack(Stack):
             state_machine_name=orchestration.name,
             tables=data.tables,
             bus=bus.bus,
+            archive=bus.archive,
+            bus_name=bus_name(config.stage),
             reconciler=by_id["Reconciler"],
             secrets=list(secrets.secrets.values()),
             queues=[route.queue for route in routing.routes.values()],
@@ -92,9 +111,12 @@ class O2CHubStack(Stack):
         # Outputs the o2c CLI reads (names are a contract).
         CfnOutput(self, "ApiUrl", value=ingress.api.url)
         CfnOutput(self, "EventBusName", value=bus.bus.event_bus_name)
+        CfnOutput(self, "EventBusArn", value=bus.bus.event_bus_arn)
+        CfnOutput(self, "EventArchiveArn", value=bus.archive.archive_arn)  # o2c replay
         CfnOutput(self, "StateMachineArn", value=orchestration.state_machine.state_machine_arn)
         CfnOutput(self, "ReconcilerFunctionName", value=by_id["Reconciler"].function_name)
         CfnOutput(self, "AlarmTopicArn", value=alarms.topic.topic_arn)
+        CfnOutput(self, "DashboardName", value=operations.dashboard.dashboard_name)
         CfnOutput(self, "OperatorPolicyArn", value=orchestration.operator_policy.managed_policy_arn)
         CfnOutput(self, "ReadOnlyOperatorPolicyArn", value=operators.read_only_policy.managed_policy_arn)
         for table in TABLES:
@@ -105,3 +127,4 @@ class O2CHubStack(Stack):
             route = routing.routes[consumer.id]
             CfnOutput(self, f"{consumer.id}QueueUrl", value=route.queue.queue_url)
             CfnOutput(self, f"{consumer.id}DlqUrl", value=route.dlq.queue_url)
+            CfnOutput(self, f"{consumer.id}RuleArn", value=route.rule.rule_arn)  # o2c replay --consumer

@@ -360,7 +360,16 @@ def definition() -> dict[str, Any]:
         "ApplyPayment": _task(
             "ErpTasks",
             "apply_payment",
-            {**customer, **order, "invoice.$": "$.invoice", "authorization.$": "$.authorization"},
+            {
+                **customer,
+                **order,
+                "invoice.$": "$.invoice",
+                "authorization.$": "$.authorization",
+                # what the time-to-cash figures are measured from (shared.operations.emit.deal_paid)
+                "startedAt.$": "$$.Execution.StartTime",
+                "method.$": "$.method",
+                "captureConfirmation.$": "$.captureConfirmation",
+            },
             "$.erpPayment",
             "PublishInvoicePaid",
             on_rejection="HoldAfterInvoice",

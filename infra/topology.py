@@ -10,15 +10,18 @@ actually provisions with the synthesized CloudFormation template.
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass, field
 from typing import Literal
 
 Access = Literal["read", "write", "read_write"]
 
-#: Every function runs on this Lambda runtime and architecture; the layer is built for them.
-LAMBDA_RUNTIME = "python3.14"
+#: Every function runs on this Lambda runtime and architecture; the layer is built for them, wheels and
+#: bytecode alike: ``scripts/build_layer.py`` compiles the layer with this very Python minor version
+#: (bytecode of another version is ignored, so /opt would be compiled again on every cold start).
+LAMBDA_RUNTIME = "python3.13"
 LAMBDA_ARCHITECTURE = "arm64"
-LAYER_PYTHON_VERSION = "3.14"
+LAYER_PYTHON_VERSION = LAMBDA_RUNTIME.removeprefix("python")
 LAYER_PLATFORM = "manylinux2014_aarch64"
 
 METRICS_NAMESPACE = "O2CHub"
@@ -73,8 +76,11 @@ class FunctionSpec:
     stage_settings: tuple[str, ...] = ()
     #: Invoked by the quote-to-cash state machine as a task.
     state_machine_task: bool = False
-    #: What the function may do to the state machine: start executions, or answer task tokens.
-    state_machine_access: Literal["start", "task_response"] | None = None
+    #: What the function may do to the state machine: start executions, answer task tokens, or read its
+    #: executions (list them and their histories).
+    state_machine_access: Literal["start", "task_response", "read"] | None = None
+    #: Reads the depth of every dead-letter queue (their URLs in DEAD_LETTER_QUEUE_URLS, a JSON object).
+    reads_dead_letter_queues: bool = False
     #: EventBridge Scheduler expression that invokes the function (e.g. the daily reconciliation).
     schedule: str | None = None
 
@@ -498,8 +504,23 @@ RECONCILER = FunctionSpec(
     ),
     schedule="cron(0 6 * * ? *)",
 )
+OPERATIONS_SWEEP = FunctionSpec(
+    id="OperationsSweep",
+    code_dir="functions/operations_sweep",
+    description="Business gauges every 5 minutes: open orders by state and age, waiting facts, refunds, disputes, DLQs",
+    memory_mb=256,
+    # one GetExecutionHistory per open execution: Step Functions allows bursts of 250 and then 5 a second
+    timeout_s=180,
+    tables={PENDING_TABLE.id: "read"},
+    # Stripe's disputes (GET /v1/disputes): the open ones and their evidence due dates
+    secrets=(STRIPE_API_KEY.id,),
+    stage_settings=("STRIPE_API_BASE_URL",),
+    state_machine_access="read",
+    reads_dead_letter_queues=True,
+    schedule="rate(5 minutes)",
+)
 #: Functions invoked by name (Step Functions tasks, the scheduler, ``o2c reconcile``), not by a queue or route.
-INVOKED_FUNCTIONS: tuple[FunctionSpec, ...] = (*STATE_MACHINE_TASKS, RECONCILER)
+INVOKED_FUNCTIONS: tuple[FunctionSpec, ...] = (*STATE_MACHINE_TASKS, RECONCILER, OPERATIONS_SWEEP)
 
 WEBHOOK_FUNCTIONS: tuple[FunctionSpec, ...] = (
     STRIPE_WEBHOOK,
@@ -661,6 +682,8 @@ class Resolved:
     settings: dict[str, str] = field(default_factory=dict)
     state_machine_arn: str = ""
     claim_check_bucket: str = ""
+    #: Dead-letter queue name (the consumer id, or ``<function id>Schedule``) → URL.
+    dead_letter_queue_urls: dict[str, str] = field(default_factory=dict)
 
 
 def function_environment(fn: FunctionSpec, resolved: Resolved) -> dict[str, str]:
@@ -679,8 +702,10 @@ def function_environment(fn: FunctionSpec, resolved: Resolved) -> dict[str, str]
         env["EVENT_BUS_NAME"] = resolved.event_bus_name
     if claim_check_access(fn):
         env[CLAIM_CHECK_BUCKET.env_var] = resolved.claim_check_bucket
-    if fn.state_machine_access == "start":
+    if fn.state_machine_access in ("start", "read"):
         env["QUOTE_TO_CASH_STATE_MACHINE_ARN"] = resolved.state_machine_arn
+    if fn.reads_dead_letter_queues:
+        env["DEAD_LETTER_QUEUE_URLS"] = json.dumps(resolved.dead_letter_queue_urls, sort_keys=True)
     env.update(fn.settings)
     for name in fn.stage_settings:
         env[name] = resolved.settings.get(name, STAGE_SETTING_DEFAULTS[name])

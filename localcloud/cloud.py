@@ -274,6 +274,7 @@ class LocalCloud:
             settings=self.settings,
             state_machine_arn=self.state_machine_arn,
             claim_check_bucket=self.res.claim_check_bucket,
+            dead_letter_queue_urls={cid: c.dlq.url for cid, c in self.res.consumers.items()},
         )
         self._provision_identities(endpoint)
         webhook_ids = {fn.id for fn in self.webhook_functions}
@@ -358,6 +359,7 @@ class LocalCloud:
             tables=dict(self.res.tables),
             secrets=dict(self.res.secrets),
             bus_arn=self.res.event_bus_arn,
+            archive_name=self.res.archive_name,
             claim_check_bucket=self.res.claim_check_bucket,
             queues={cid: c.queue.arn for cid, c in self.res.consumers.items()},
             dlqs={cid: c.dlq.arn for cid, c in self.res.consumers.items()},

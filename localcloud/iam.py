@@ -217,6 +217,16 @@ def _events(region: str, account: str, operation: str, params: Mapping[str, Any]
         name = name or "default"
         return name if name.startswith("arn:") else f"arn:aws:events:{region}:{account}:event-bus/{name}"
 
+    def replay(name: str) -> str:
+        return f"arn:aws:events:{region}:{account}:replay/{name}"
+
+    if operation == "StartReplay":  # authorized on the archive it reads and on the replay it creates
+        return [
+            (operation, params.get("EventSourceArn") or "*"),
+            (operation, replay(params.get("ReplayName", ""))),
+        ]
+    if operation in {"DescribeReplay", "CancelReplay"}:
+        return [(operation, replay(params.get("ReplayName", "")))]
     if operation == "PutEvents":
         return [(operation, bus(e.get("EventBusName"))) for e in params.get("Entries", [])] or [
             (operation, bus(None))

@@ -1,10 +1,14 @@
-"""Two changes to moto's in-process backends that make the embedded cloud behave like AWS here:
+"""Changes to moto's in-process backends that make the embedded cloud behave like AWS here:
 
 1. Lambda invocations (from Step Functions tasks, or any ``lambda:Invoke``) of the hub's functions are
    dispatched to their worker processes instead of moto's Docker runner, which this machine lacks.
 2. Writes to DynamoDB are serialized. DynamoDB applies the writes to one item one at a time (conditional
    writes and ``ReturnValues`` see a consistent item); moto's in-memory tables take no lock, so threads
    serving concurrent requests could interleave inside one write.
+3. Step Functions ``RedriveExecution`` (moto has none), with the redrive members of DescribeExecution and
+   ListExecutions: ``localcloud/sfn_redrive.py``.
+4. EventBridge replays as AWS runs them (window, ``FilterArns``, the archive's own events):
+   ``localcloud/events_replay.py``.
 """
 
 from __future__ import annotations
@@ -79,3 +83,8 @@ def install() -> None:
                     return __original(self, *args, **kwargs)
 
             setattr(DynamoDBBackend, name, serialized)
+
+        from localcloud import events_replay, sfn_redrive
+
+        sfn_redrive.install()
+        events_replay.install()

@@ -17,7 +17,8 @@ message ids and receipt handles would not reproduce what was consumed. A snapsho
 
 Step Functions: an execution's interpreter is a thread, which a snapshot cannot hold. Finished executions come
 back as they were (status, output, history); one that was RUNNING when the cloud stopped comes back FAILED
-with the error ``LocalCloud.Restarted``. What it waited for (the correlation table) and its lineage are kept.
+with the error ``LocalCloud.Restarted``. What it waited for (the correlation table) and its lineage are kept,
+and ``RedriveExecution`` (``localcloud.sfn_redrive``) runs it again from the state it was in.
 
 Writes: every ``SNAPSHOT_INTERVAL_S`` while running (only when something changed; longer apart when a
 snapshot is slow, see ``Snapshotter``) and once more on a clean stop (Ctrl-C, SIGTERM), each written to a

@@ -59,6 +59,17 @@ def _parser() -> argparse.ArgumentParser:
     rdv = with_target(sub.add_parser("redrive", help="redrive a failed execution from the step that failed"))
     rdv.add_argument("id")
 
+    rp = with_target(
+        sub.add_parser("replay", help="put a time window's events back on the bus from its archive")
+    )
+    rp.add_argument("--from", dest="start", required=True, help="ISO 8601 date or time (UTC unless zoned)")
+    rp.add_argument("--to", dest="end", required=True, help="ISO 8601 date or time (UTC unless zoned)")
+    rp.add_argument("--type", dest="detail_type", help="only to the consumers that take this event type")
+    rp.add_argument("--consumer", help="only to this consumer's rule (e.g. RefundBooker)")
+    rp.add_argument(
+        "--wait", type=float, default=900, help="seconds to wait for the replay to complete (default 900)"
+    )
+
     rf = with_target(sub.add_parser("refund", help="refund (part of) a captured payment through Stripe"))
     rf.add_argument("payment", help="the PaymentIntent id (pi_...)")
     rf.add_argument("--amount", help="in major units of the payment's currency (default: all that remains)")
@@ -96,6 +107,12 @@ def _parser() -> argparse.ArgumentParser:
         )
     )
     doc.add_argument("--json", action="store_true", help="machine-readable output")
+    with_target(
+        sub.add_parser(
+            "smoke",
+            help="send the stage a Stripe-signed test webhook (and a forged one): 200 ignored, then 401",
+        )
+    )
 
     pend = sub.add_parser("pending", help="facts waiting for another fact (a refund before its invoice, ...)")
     pend_sub = pend.add_subparsers(dest="pending_command", required=True)
@@ -109,147 +126,194 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
-def main(argv: Sequence[str] | None = None) -> int:
-    args = _parser().parse_args(argv)
-    from botocore.exceptions import ClientError
+def error_line(exc: BaseException) -> str:
+    """One line saying what failed, for an operator: AWS's error code and message, the vendor's, or the
+    exception's own (never a traceback)."""
+    from botocore.exceptions import BotoCoreError, ClientError
 
-    from o2c_cli.targets import TargetError, resolve
+    from shared.connectors.errors import ConnectorError
+
+    if isinstance(exc, ClientError):
+        error = exc.response.get("Error", {})
+        operation = getattr(exc, "operation_name", "") or "request"
+        message = str(error.get("Message") or "").strip()
+        if error.get("Code") in ACCESS_DENIED and message:
+            return f"access denied: {message}"  # AWS names who may not do what on which resource
+        return f"AWS {operation} failed: {error.get('Code', 'Error')}" + (f": {message}" if message else "")
+    if isinstance(exc, BotoCoreError):
+        return f"AWS: {exc}"
+    if isinstance(exc, ConnectorError):
+        code = f" ({exc.code})" if exc.code else ""
+        return f"vendor error{code}: {exc}"
+    text = str(exc).strip() or type(exc).__name__
+    return f"{type(exc).__name__}: {text}" if isinstance(exc, OSError | LookupError) else text
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run one command. Whatever goes wrong ends as one line on stderr and a non-zero exit: 2 for a usage
+    or target problem, 1 for a failure of AWS, a vendor or the command, 130 when interrupted
+    (``O2C_DEBUG=1`` re-raises, for the traceback)."""
+    args = _parser().parse_args(argv)
+    from o2c_cli.targets import TargetError
 
     previous_identity = os.environ.get("O2C_AS")
     if getattr(args, "identity", None):
         os.environ["O2C_AS"] = args.identity  # read by local_target, wherever a command resolves its target
     try:
-        if args.command == "local":
-            if args.local_command == "reset":
-                from localcloud.main import reset
-
-                return reset(args.state_dir)
-            from localcloud.main import run
-
-            return run(api_port=args.port, aws_port=args.aws_port, state_dir=args.state_dir, fresh=args.fresh)
-        if args.command == "demo":
-            from o2c_cli.demo import run_demo
-
-            return run_demo()
-        if args.command == "trace":
-            from o2c_cli import trace
-
-            target = resolve(args.stack, args.region)
-            entries = trace.trace(target, args.id)
-            running = trace.executions_of(target, entries)
-            print(
-                trace.as_json(args.id, entries, running)
-                if args.json
-                else trace.as_text(args.id, entries, running)
-            )
-            return 0 if entries else 1
-        if args.command in {"approve", "hold", "status", "redrive"}:
-            from o2c_cli import executions
-
-            target = resolve(args.stack, args.region)
-            if args.command == "approve":
-                name, resumed = executions.approve(target, args.id, approved=not args.reject, by=args.by)
-                verdict = "rejected" if args.reject else "approved"
-                print(
-                    f"{verdict} {name}" + ("" if resumed else " (recorded; the execution is not waiting yet)")
-                )
-                return 0
-            if args.command == "hold":
-                name, resumed = executions.release_hold(target, args.id, by=args.by)
-                print(
-                    f"released {name}: the deal is re-checked in the CRM"
-                    + ("" if resumed else " (already released)")
-                )
-                return 0
-            if args.command == "redrive":
-                print(f"redriving {executions.redrive(target, args.id)} from its failed step")
-                return 0
-            state = executions.state_of(target, executions.resolve_execution(target, args.id))
-            print(state.line() if state else f"no execution for {args.id}")
-            return 0 if state else 1
-        if args.command in {"refund", "reconcile", "resync"}:
-            from datetime import date
-
-            from o2c_cli import after_sale
-
-            target = resolve(args.stack, args.region)
-            if args.command == "refund":
-                request = after_sale.request_refund(
-                    target, args.payment, args.amount, reason=args.reason, by=args.by
-                )
-                print(f"refund requested: {request} (booked in the ERP when Stripe confirms it)")
-                return 0
-            if args.command == "resync":
-                print("re-published: " + (", ".join(after_sale.resync(target, args.id)) or "nothing"))
-                return 0
-            report = after_sale.reconcile(
-                target, date.fromisoformat(args.date) if args.date else None, publish=not args.no_publish
-            )
-            print(after_sale.render(report, "json" if args.json else "csv" if args.csv else "table"))
-            return 1 if report["exceptions"] else 0
-        if args.command == "setup":
-            from o2c_cli import crm_setup
-
-            target = resolve(args.stack, args.region)
-            crms = (args.only,) if args.only else ("hubspot", "salesforce")
-            statuses = crm_setup.crm_status(target, create=not args.check, crms=crms)
-            for field_status in statuses:
-                print(field_status.line())
-            bad = [s for s in statuses if s.state in (crm_setup.MISSING, crm_setup.MISMATCH)]
-            print(f"{len(bad)} CRM field(s) missing" if bad else "CRM fields: all present")
-            return 1 if bad else 0
-        if args.command == "doctor":
-            from o2c_cli import doctor
-
-            return doctor.run(args.stack, args.region, as_json_output=args.json)
-        if args.command == "pending":
-            from o2c_cli import pending
-
-            target = resolve(args.stack, args.region)
-            if args.pending_command == "release":
-                print(f"released {pending.release_all(target)} waiting fact(s)")
-                return 0
-            waiting = pending.waiting(target)
-            for item in waiting:
-                print(pending.line(item))
-            print(f"{len(waiting)} fact(s) waiting")
-            return 0
-        if args.command == "dlq":
-            from o2c_cli import dlq
-
-            target = resolve(args.stack, args.region)
-            if args.dlq_command == "list":
-                for status in dlq.list_dead_letters(target):
-                    print(f"{status.consumer:<20} {status.depth:>6} dead letter(s)  {status.dlq_url}")
-                    for letter in status.sample:
-                        print(
-                            f"    {letter.message_id}  {letter.detail_type}  event {letter.event_id}"
-                            f"  received {letter.receive_count}x"
-                        )
-                return 0
-            moved = dlq.redrive(target, args.queue)
-            print(f"redrove {moved} message(s) from {args.queue}")
-            return 0
+        return _run(args)
     except TargetError as exc:
         print(f"o2c: {exc}", file=sys.stderr)
         return 2
-    except ClientError as exc:
-        error = exc.response.get("Error", {})
-        if error.get("Code") not in ACCESS_DENIED:
+    except KeyboardInterrupt:
+        print("o2c: interrupted", file=sys.stderr)
+        return 130
+    except Exception as exc:
+        if os.environ.get("O2C_DEBUG"):
             raise
-        # one line, as the operator needs it: who may not do what on which resource
-        print(f"o2c: access denied: {error.get('Message') or exc}", file=sys.stderr)
-        return 3
+        print(f"o2c: {' '.join(error_line(exc).split())}", file=sys.stderr)
+        return 1
     finally:
         if previous_identity is None:
             os.environ.pop("O2C_AS", None)
         else:
             os.environ["O2C_AS"] = previous_identity
-    return 2
 
 
 #: The error codes AWS refuses an unauthorized call with (JSON APIs, S3 and the query APIs).
 ACCESS_DENIED = frozenset({"AccessDeniedException", "AccessDenied"})
+
+
+def _run(args: argparse.Namespace) -> int:
+    from o2c_cli.targets import resolve
+
+    if args.command == "local":
+        if args.local_command == "reset":
+            from localcloud.main import reset
+
+            return reset(args.state_dir)
+        from localcloud.main import run
+
+        return run(api_port=args.port, aws_port=args.aws_port, state_dir=args.state_dir, fresh=args.fresh)
+    if args.command == "demo":
+        from o2c_cli.demo import run_demo
+
+        return run_demo()
+    if args.command == "trace":
+        from o2c_cli import trace
+
+        target = resolve(args.stack, args.region)
+        entries = trace.trace(target, args.id)
+        running = trace.executions_of(target, entries)
+        print(
+            trace.as_json(args.id, entries, running)
+            if args.json
+            else trace.as_text(args.id, entries, running)
+        )
+        return 0 if entries else 1
+    if args.command in {"approve", "hold", "status", "redrive"}:
+        from o2c_cli import executions
+
+        target = resolve(args.stack, args.region)
+        if args.command == "approve":
+            name, resumed = executions.approve(target, args.id, approved=not args.reject, by=args.by)
+            verdict = "rejected" if args.reject else "approved"
+            print(f"{verdict} {name}" + ("" if resumed else " (recorded; the execution is not waiting yet)"))
+            return 0
+        if args.command == "hold":
+            name, resumed = executions.release_hold(target, args.id, by=args.by)
+            print(
+                f"released {name}: the deal is re-checked in the CRM"
+                + ("" if resumed else " (already released)")
+            )
+            return 0
+        if args.command == "redrive":
+            print(f"redriving {executions.redrive(target, args.id)} from its failed step")
+            return 0
+        state = executions.state_of(target, executions.resolve_execution(target, args.id))
+        print(state.line() if state else f"no execution for {args.id}")
+        return 0 if state else 1
+    if args.command == "replay":
+        from o2c_cli import replay
+
+        target = resolve(args.stack, args.region)
+        result = replay.replay(
+            target,
+            replay.parse_time(args.start),
+            replay.parse_time(args.end),
+            detail_type=args.detail_type,
+            consumer=args.consumer,
+            wait_s=args.wait,
+        )
+        print(result.line())
+        return 0 if result.state == "COMPLETED" else 1
+    if args.command in {"refund", "reconcile", "resync"}:
+        from datetime import date
+
+        from o2c_cli import after_sale
+
+        target = resolve(args.stack, args.region)
+        if args.command == "refund":
+            request = after_sale.request_refund(
+                target, args.payment, args.amount, reason=args.reason, by=args.by
+            )
+            print(f"refund requested: {request} (booked in the ERP when Stripe confirms it)")
+            return 0
+        if args.command == "resync":
+            print("re-published: " + (", ".join(after_sale.resync(target, args.id)) or "nothing"))
+            return 0
+        report = after_sale.reconcile(
+            target, date.fromisoformat(args.date) if args.date else None, publish=not args.no_publish
+        )
+        print(after_sale.render(report, "json" if args.json else "csv" if args.csv else "table"))
+        return 1 if report["exceptions"] else 0
+    if args.command == "setup":
+        from o2c_cli import crm_setup
+
+        target = resolve(args.stack, args.region)
+        crms = (args.only,) if args.only else ("hubspot", "salesforce")
+        statuses = crm_setup.crm_status(target, create=not args.check, crms=crms)
+        for field_status in statuses:
+            print(field_status.line())
+        bad = [s for s in statuses if s.state in (crm_setup.MISSING, crm_setup.MISMATCH)]
+        print(f"{len(bad)} CRM field(s) missing" if bad else "CRM fields: all present")
+        return 1 if bad else 0
+    if args.command == "doctor":
+        from o2c_cli import doctor
+
+        return doctor.run(args.stack, args.region, as_json_output=args.json)
+    if args.command == "smoke":
+        from o2c_cli import smoke
+
+        return smoke.run(args.stack, args.region)
+    if args.command == "pending":
+        from o2c_cli import pending
+
+        target = resolve(args.stack, args.region)
+        if args.pending_command == "release":
+            print(f"released {pending.release_all(target)} waiting fact(s)")
+            return 0
+        waiting = pending.waiting(target)
+        for item in waiting:
+            print(pending.line(item))
+        print(f"{len(waiting)} fact(s) waiting")
+        return 0
+    if args.command == "dlq":
+        from o2c_cli import dlq
+
+        target = resolve(args.stack, args.region)
+        if args.dlq_command == "list":
+            for status in dlq.list_dead_letters(target):
+                print(f"{status.consumer:<20} {status.depth:>6} dead letter(s)  {status.dlq_url}")
+                for letter in status.sample:
+                    print(
+                        f"    {letter.message_id}  {letter.detail_type}  event {letter.event_id}"
+                        f"  received {letter.receive_count}x"
+                    )
+            return 0
+        moved = dlq.redrive(target, args.queue)
+        print(f"redrove {moved} message(s) from {args.queue}")
+        return 0
+    return 2
 
 
 if __name__ == "__main__":

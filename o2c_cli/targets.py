@@ -36,6 +36,11 @@ class Target:
     event_bus_name: str = ""
     reconciler_function: str = ""
     pending_table: str = ""
+    event_bus_arn: str = ""
+    #: the bus's archive (``o2c replay``)
+    archive_arn: str = ""
+    #: consumer id → the ARN of its rule on the bus (``o2c replay --consumer``)
+    rule_arns: dict[str, str] = field(default_factory=dict)
     #: the local cloud's ``local.json`` (sandbox URLs, secret ARNs, ...); empty for a deployed stack
     local_info: dict[str, Any] = field(default_factory=dict)
     #: locally, the IAM user acting (``--as operator|readonly``: access_key_id, secret_access_key); empty: the
@@ -87,6 +92,8 @@ def local_target(state_dir: Path | None = None, identity: str | None = None) -> 
             )
         credentials = {k: operators[identity][k] for k in ("access_key_id", "secret_access_key")}
     resources = info["resources"]
+    bus_arn = resources.get("event_bus", {}).get("arn", "")
+    archive = resources.get("archive", "")
     return Target(
         name="local",
         region=info["region"],
@@ -96,6 +103,9 @@ def local_target(state_dir: Path | None = None, identity: str | None = None) -> 
         pending_table=resources["tables"].get("PendingTable", ""),
         state_machine_arn=info.get("state_machine_arn", ""),
         event_bus_name=resources.get("event_bus", {}).get("name", ""),
+        event_bus_arn=bus_arn,
+        archive_arn=f"{bus_arn.split(':event-bus/')[0]}:archive/{archive}" if bus_arn and archive else "",
+        rule_arns={cid: r["arn"] for cid, r in resources.get("rules", {}).items()},
         reconciler_function=info.get("functions", {}).get("Reconciler", ""),
         consumers={
             cid: ConsumerQueues(queue_url=q["url"], dlq_url=resources["dlqs"][cid]["url"])
@@ -130,6 +140,9 @@ def stack_target(stack: str, region: str | None = None) -> Target:
         pending_table=values.get("PendingTableName", ""),
         state_machine_arn=values.get("StateMachineArn", ""),
         event_bus_name=values.get("EventBusName", ""),
+        event_bus_arn=values.get("EventBusArn", ""),
+        archive_arn=values.get("EventArchiveArn", ""),
+        rule_arns={k.removesuffix("RuleArn"): v for k, v in values.items() if k.endswith("RuleArn")},
         reconciler_function=values.get("ReconcilerFunctionName", ""),
         consumers=consumers,
     )

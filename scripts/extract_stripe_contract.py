@@ -61,6 +61,7 @@ ENDPOINTS = [
     ("POST", "/v1/refunds"),
     ("GET", "/v1/refunds/{refund}"),
     ("GET", "/v1/charges/{charge}"),
+    ("GET", "/v1/disputes"),
     ("GET", "/v1/disputes/{dispute}"),
     ("GET", "/v1/invoices/{invoice}"),
     ("GET", "/v1/invoice_payments"),

@@ -31,6 +31,7 @@ from shared.o2c.after_sale import (
 from shared.o2c.facts import publish
 from shared.o2c.pending import parking
 from shared.observability import logger
+from shared.operations import emit
 
 
 def deposit(record: SQSRecord) -> None:
@@ -60,6 +61,7 @@ def deposit(record: SQSRecord) -> None:
             causation_id=metadata["eventId"],
             source_event_id=f"manual-payout:{payout_id}",
         )
+        emit.reconciliation_exceptions(["manual_payout"])
         logger.warning("manual payout: not deposited", extra={"payout": payout_id})
         return
     except PayoutNotTied as exc:
@@ -75,6 +77,7 @@ def deposit(record: SQSRecord) -> None:
             causation_id=metadata["eventId"],
             source_event_id=f"payout-not-tied:{payout_id}",
         )
+        emit.reconciliation_exceptions(["payout_not_tied"])
         logger.warning("payout does not tie out", extra={"payout": payout_id})
         return
     publish(

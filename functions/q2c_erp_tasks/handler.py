@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
 from shared.connectors.factories import netsuite_erp, stripe_payments
 from shared.o2c import steps
 from shared.o2c.tasks import opportunity_of, task_handler
+from shared.observability import logger
+from shared.operations import emit
 
 
 def ensure_customer(event: dict[str, Any]) -> dict[str, Any]:
@@ -18,13 +21,14 @@ def create_order(event: dict[str, Any]) -> dict[str, Any]:
 
 
 def create_invoice(event: dict[str, Any]) -> dict[str, Any]:
-    return steps.create_invoice(netsuite_erp(), event["order"])
+    # when the invoice was posted: the start of the invoice synchronization lag (``apply_payment``)
+    return {**steps.create_invoice(netsuite_erp(), event["order"]), "postedAt": time.time()}
 
 
 def apply_payment(event: dict[str, Any]) -> dict[str, Any]:
     payment_intent_id = event["authorization"]["paymentIntentId"]
     foreign = event["order"]["total"]["currency"] != event["customer"].get("subsidiaryCurrency")
-    return steps.apply_payment(
+    applied = steps.apply_payment(
         netsuite_erp(),
         event["customer"],
         event["invoice"],
@@ -33,6 +37,18 @@ def apply_payment(event: dict[str, Any]) -> dict[str, Any]:
         # only a payment in another currency than the subsidiary's needs Stripe's exchange rate
         settlement=stripe_payments().settlement_of(payment_intent_id) if foreign else None,
     )
+    # the deal is paid: time to cash and the synchronization lags, once per deal (a step that succeeded is
+    # not run again)
+    durations = emit.deal_paid(
+        execution=event.get("execution"),
+        paid_at=time.time(),
+        won_at=event.get("startedAt"),
+        card_saved_at=(event.get("method") or {}).get("savedAt"),
+        invoice_posted_at=event["invoice"].get("postedAt"),
+        captured_at=(event.get("captureConfirmation") or {}).get("capturedAt"),
+    )
+    logger.info("deal paid", extra={"durations": durations})
+    return applied
 
 
 def activate_order(event: dict[str, Any]) -> dict[str, Any]:

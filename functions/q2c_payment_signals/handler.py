@@ -24,13 +24,21 @@ def correlator() -> Correlator:
     return Correlator(client("dynamodb"), os.environ["CORRELATION_TABLE_NAME"], client("stepfunctions"))
 
 
-def wait_key_and_fact(detail_type: str, data: dict[str, Any]) -> tuple[str, dict[str, Any]] | None:
+def wait_key_and_fact(
+    detail_type: str, data: dict[str, Any], occurred_at: str | None = None
+) -> tuple[str, dict[str, Any]] | None:
+    """The wait the fact ends and what the execution gets; with when the fact happened at Stripe (the card
+    saved, the payment captured), from which the deal's time-to-cash figures are measured."""
     if detail_type == "PaymentMethodSaved":
-        return f"setup:{data['setupIntentId']}", {"paymentMethodId": data["paymentMethodId"]}
+        return f"setup:{data['setupIntentId']}", {
+            "paymentMethodId": data["paymentMethodId"],
+            "savedAt": occurred_at,
+        }
     if detail_type == "PaymentCaptured":
         return f"capture:{data['paymentIntentId']}", {
             "chargeId": data.get("chargeId"),
             "amountReceived": data["amountReceived"],
+            "capturedAt": occurred_at,
         }
     return None
 
@@ -39,7 +47,7 @@ def signal(record: SQSRecord) -> None:
     event = json.loads(record.body)
     detail = event["detail"]
     logger.set_correlation_id(detail["metadata"]["correlationId"])
-    pair = wait_key_and_fact(event["detail-type"], detail["data"])
+    pair = wait_key_and_fact(event["detail-type"], detail["data"], detail["metadata"].get("occurredAt"))
     if pair is None:
         return
     resumed = correlator().deliver_fact(*pair)

@@ -7,6 +7,7 @@ from typing import Any
 from shared.connectors.factories import stripe_payments
 from shared.o2c import steps
 from shared.o2c.tasks import opportunity_of, task_handler
+from shared.operations import emit
 
 
 def prepare(event: dict[str, Any]) -> dict[str, Any]:
@@ -21,7 +22,7 @@ def prepare(event: dict[str, Any]) -> dict[str, Any]:
 
 
 def authorize(event: dict[str, Any]) -> dict[str, Any]:
-    return steps.authorize_payment(
+    result = steps.authorize_payment(
         stripe_payments(),
         opportunity_of(event),
         event["correlationId"],
@@ -30,6 +31,10 @@ def authorize(event: dict[str, Any]) -> dict[str, Any]:
         event["payment"],
         event["method"],
     )
+    # one charge attempt; a decline or failure counted by Stripe's decline code (else its failure code)
+    failed = None if result["authorized"] else str(result.get("declineCode") or result.get("status"))
+    emit.payment_attempted(provider="stripe", failure_reason=failed, execution=event.get("execution"))
+    return result
 
 
 def capture(event: dict[str, Any]) -> dict[str, Any]:

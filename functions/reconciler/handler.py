@@ -16,6 +16,7 @@ from shared.money import Money
 from shared.o2c.facts import publish
 from shared.o2c.reconciliation import reconcile
 from shared.observability import logger, metrics, tracer
+from shared.operations import emit
 
 
 def facts_of(store: LineageStore, day: date) -> list[dict[str, Any]]:
@@ -46,6 +47,7 @@ def lambda_handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     store = LineageStore(client("dynamodb"), os.environ["LINEAGE_TABLE_NAME"])
     report = reconcile(day, facts_of(store, day), erp=netsuite_erp(), payments=stripe_payments())
     if event.get("publish", True):
+        emit.reconciliation_exceptions([m.kind for m in report.mismatches])
         for m in report.mismatches:
             publish(
                 ReconciliationException(

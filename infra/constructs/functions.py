@@ -15,7 +15,7 @@ from aws_cdk import aws_secretsmanager as secretsmanager
 from constructs import Construct
 
 from infra.config import StageConfig
-from infra.constructs.layer import REPO_ROOT, architecture, runtime
+from infra.constructs.layer import REPO_ROOT, acknowledge_runtime, architecture, runtime
 from infra.iam import CLAIM_CHECK_ACTIONS, table_actions
 from infra.nag import acknowledge
 from infra.topology import (
@@ -92,6 +92,7 @@ class Functions(Construct):
         claim_checks: s3.IBucket,
     ) -> None:
         super().__init__(scope, construct_id)
+        acknowledge_runtime(self)
         resolved = Resolved(
             stage=config.stage,
             table_names={table_id: table.table_name for table_id, table in tables.items()},

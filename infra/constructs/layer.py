@@ -5,9 +5,10 @@ from __future__ import annotations
 from pathlib import Path
 
 from aws_cdk import aws_lambda as lambda_
-from constructs import Construct
+from constructs import Construct, IConstruct
 
-from infra.topology import LAMBDA_ARCHITECTURE, LAMBDA_RUNTIME
+from infra.nag import acknowledge
+from infra.topology import LAMBDA_ARCHITECTURE, LAMBDA_RUNTIME, LAYER_PYTHON_VERSION
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 LAYER_DIR = REPO_ROOT / "build" / "layer"
@@ -25,6 +26,17 @@ def architecture() -> lambda_.Architecture:
     return ARCHITECTURES[LAMBDA_ARCHITECTURE]
 
 
+def acknowledge_runtime(scope: IConstruct) -> None:
+    """AwsSolutions-L1 (not the latest runtime) for the functions under ``scope``: the runtime is chosen."""
+    acknowledge(
+        scope,
+        "L1",
+        f"{LAMBDA_RUNTIME} on purpose: the layer ships bytecode, which CPython reads only from its own minor "
+        f"version, and {LAYER_PYTHON_VERSION} is the newest Python the layer is compiled with "
+        "(scripts/build_layer.py); a newer runtime would compile the whole layer at every cold start.",
+    )
+
+
 class LayerMissingError(RuntimeError):
     pass
 
@@ -39,7 +51,8 @@ class SharedLayer(Construct):
         self.layer = lambda_.LayerVersion(
             self,
             "Layer",
-            code=lambda_.Code.from_asset(str(layer_dir), exclude=[".built", "__pycache__", "*.pyc"]),
+            # __pycache__ stays: the layer's bytecode, compiled by the runtime's Python (scripts/build_layer.py)
+            code=lambda_.Code.from_asset(str(layer_dir), exclude=[".built"]),
             compatible_runtimes=[runtime()],
             compatible_architectures=[architecture()],
             description="O2C Hub runtime dependencies (Powertools, pydantic) and the shared package",

@@ -20,7 +20,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 
-from aws_cdk import ArnFormat, Stack
+from aws_cdk import ArnFormat, Stack, Token
 from aws_cdk import aws_dynamodb as dynamodb
 from aws_cdk import aws_events as events
 from aws_cdk import aws_iam as iam
@@ -49,6 +49,8 @@ class OperatorPolicies(Construct):
         state_machine_name: str,
         tables: Mapping[str, dynamodb.ITable],
         bus: events.IEventBus,
+        archive: events.Archive,
+        bus_name: str,
         reconciler: lambda_.IFunction,
         secrets: Sequence[secretsmanager.ISecret],
         queues: Sequence[sqs.IQueue],
@@ -68,6 +70,8 @@ class OperatorPolicies(Construct):
             "executions": [executions],
             "state_machine": [state_machine_arn],
             "bus": [bus.event_bus_arn],
+            "archive": [archive.archive_arn],
+            "replays": [stack.format_arn(service="events", resource="replay", resource_name=f"{bus_name}-*")],
             "reconciler": [reconciler.function_arn],
             "functions": functions,
             "secrets": [s.secret_arn for s in secrets],
@@ -83,14 +87,29 @@ class OperatorPolicies(Construct):
             description="O2C Hub operators, read only: trace, status, pending list, dlq list, doctor",
             statements=self.statements(READ_ONLY_COMMANDS),
         )
+        # cdk-nag names the ARN as synthesized: pseudo parameters when the stack's environment is left to
+        # deploy time, literals when it is set (the deploy pipeline's stages name their account and region)
+        stack = Stack.of(self)
+        partition, region, account = (
+            f"<AWS::{pseudo}>" if Token.is_unresolved(value) else value
+            for value, pseudo in (
+                (stack.partition, "Partition"),
+                (stack.region, "Region"),
+                (stack.account, "AccountId"),
+            )
+        )
         for policy in (operator_policy, self.read_only_policy):
             acknowledge(
                 policy,
-                f"IAM5[Resource::arn:<AWS::Partition>:states:<AWS::Region>:<AWS::AccountId>:execution:"
-                f"{state_machine_name}:*]",
+                f"IAM5[Resource::arn:{partition}:states:{region}:{account}:execution:{state_machine_name}:*]",
                 "Executions are named per deal at run time; the policy is scoped to this state machine's "
                 "executions.",
             )
+        acknowledge(
+            operator_policy,
+            f"IAM5[Resource::arn:<AWS::Partition>:events:<AWS::Region>:<AWS::AccountId>:replay/{bus_name}-*]",
+            "o2c replay names each replay at run time after the bus; the policy is scoped to those names.",
+        )
 
     def statements(self, commands: Sequence[str]) -> list[iam.PolicyStatement]:
         """One statement per resource kind, with the actions the commands need on it."""

@@ -240,6 +240,11 @@ class Sandbox:
         with self._lock:
             self._faults.append(_Fault(status, 0.0, retry_after, count, code))
 
+    def clear_faults(self) -> None:
+        """The faults still queued by ``fail_next`` / ``slow_next`` are dropped: an outage is over."""
+        with self._lock:
+            self._faults.clear()
+
     def slow_next(self, delay_s: float, count: int = 1) -> None:
         """The next ``count`` API requests are answered after ``delay_s`` seconds."""
         if delay_s < 0 or count < 1:

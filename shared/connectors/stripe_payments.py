@@ -436,6 +436,28 @@ class StripePayments:
                 return
             starting_after = str(items[-1]["id"])
 
+    def list_disputes(self, *, created_since: int, page_size: int = 100) -> Iterator[dict[str, Any]]:
+        """Every dispute created at or after ``created_since`` (epoch seconds; ``created[gte]``), newest first,
+        following Stripe's cursor pagination. Items are Stripe's JSON (``id``, ``status``, ``amount``,
+        ``currency``, ``reason``, ``evidence_details.due_by``, ``payment_intent``, ``charge``)."""
+        if not 1 <= page_size <= 100:
+            raise ValueError("page_size is 1..100")
+        starting_after: str | None = None
+        while True:
+            params: dict[str, Any] = {"created": {"gte": created_since}, "limit": page_size}
+            if starting_after is not None:
+                params["starting_after"] = starting_after
+
+            def send(v1: Any, options: dict[str, Any], params: dict[str, Any] = params) -> Any:
+                return v1.disputes.list(params, options)
+
+            page = self._call("GET /v1/disputes", send)
+            items = [dict(item) for item in page.get("data") or []]
+            yield from items
+            if not page.get("has_more") or not items:
+                return
+            starting_after = str(items[-1]["id"])
+
     @property
     def api_version(self) -> str:
         """The Stripe API version this connector speaks: the one given, else the one its SDK is pinned to."""

@@ -22,13 +22,32 @@ def _alarm_topic_id(template_json: dict[str, Any]) -> str:
     return output_ref(template_json, "AlarmTopicArn")
 
 
+def _in_a_composite(template_json: dict[str, Any], alarm_id: str) -> list[str]:
+    """The composite alarms whose rule names this alarm."""
+    return [
+        composite_id
+        for composite_id, composite in resources_of(template_json, "AWS::CloudWatch::CompositeAlarm").items()
+        if f'"{alarm_id}"' in json.dumps(composite["Properties"]["AlarmRule"])
+    ]
+
+
 def test_the_alarm_topic_is_an_output_and_every_alarm_publishes_to_it(template_json: dict[str, Any]) -> None:
+    """Every alarm pages through the topic: itself, or (an SLO's burn-rate alarms) through the composite alarm
+    it is part of, so that one incident pages once."""
     topic_id = _alarm_topic_id(template_json)
     assert template_json["Resources"][topic_id]["Type"] == "AWS::SNS::Topic"
     alarms = resources_of(template_json, "AWS::CloudWatch::Alarm")
-    assert alarms
+    composites = resources_of(template_json, "AWS::CloudWatch::CompositeAlarm")
+    assert alarms and composites
+    for composite_id, composite in composites.items():
+        assert composite["Properties"]["AlarmActions"] == [{"Ref": topic_id}], composite_id
     for alarm_id, alarm in alarms.items():
-        assert alarm["Properties"]["AlarmActions"] == [{"Ref": topic_id}], alarm_id
+        if "AlarmActions" in alarm["Properties"]:
+            assert alarm["Properties"]["AlarmActions"] == [{"Ref": topic_id}], alarm_id
+        else:
+            assert _in_a_composite(template_json, alarm_id), (
+                f"{alarm_id} has no action and is in no composite"
+            )
 
 
 def test_alarm_emails_of_the_stage_are_subscribed(template_json: dict[str, Any]) -> None:

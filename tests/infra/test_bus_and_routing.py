@@ -24,6 +24,23 @@ def test_bus_is_named_after_the_stage_and_archived(template_json: dict[str, Any]
     assert template_json["Outputs"]["EventBusName"]["Value"] == {"Ref": bus_id}
 
 
+def test_the_archive_keeps_every_event_of_the_bus_for_o2c_replay(template_json: dict[str, Any]) -> None:
+    bus_id = hub_bus_id(template_json)
+    ((archive_id, archive),) = resources_of(template_json, "AWS::Events::Archive").items()
+    # every event on the bus carries the stack's account: nothing published is left out of the archive
+    assert archive["Properties"]["EventPattern"] == {"account": [{"Ref": "AWS::AccountId"}]}
+    outputs = template_json["Outputs"]
+    assert outputs["EventArchiveArn"]["Value"] == {"Fn::GetAtt": [archive_id, "Arn"]}
+    assert outputs["EventBusArn"]["Value"] == {"Fn::GetAtt": [bus_id, "Arn"]}
+    # `o2c replay --consumer C` replays to C's rule only: each consumer of the hub's bus names its rule
+    for spec in CONSUMERS:
+        if spec.bus != "hub":
+            continue
+        _, _, rule = _route(template_json, spec)
+        [rule_id] = [k for k, v in resources_of(template_json, "AWS::Events::Rule").items() if v is rule]
+        assert outputs[f"{spec.id}RuleArn"]["Value"] == {"Fn::GetAtt": [rule_id, "Arn"]}
+
+
 def _route(template_json: dict[str, Any], spec: ConsumerSpec) -> tuple[str, str, dict[str, Any]]:
     queue_id = output_ref(template_json, f"{spec.id}QueueUrl")
     dlq_id = output_ref(template_json, f"{spec.id}DlqUrl")

@@ -29,8 +29,9 @@ def test_function_runs_on_the_layer_platform(template_json: dict[str, Any], spec
     props = function["Properties"]
     layer_ids = list(resources_of(template_json, "AWS::Lambda::LayerVersion"))
 
-    # Then it runs python3.14 on arm64 with the shared layer, traced, sized as specified
-    assert props["Runtime"] == LAMBDA_RUNTIME == "python3.14"
+    # Then it runs python3.13 (the Python the layer's bytecode is compiled with) on arm64 with the shared
+    # layer, traced, sized as specified
+    assert props["Runtime"] == LAMBDA_RUNTIME == "python3.13"
     assert props["Architectures"] == ["arm64"]
     assert props["Layers"] == [{"Ref": layer_ids[0]}] and len(layer_ids) == 1
     assert props["TracingConfig"] == {"Mode": "Active"}

@@ -72,6 +72,31 @@ class TemplateArns:
     def function_versions(self, function_id: str) -> Any:
         return {"Fn::Join": ["", [self.function(function_id), ":*"]]}
 
+    def state_machine_ref(self) -> Any:
+        (logical_id,) = resources_of(self.t, "AWS::StepFunctions::StateMachine")
+        return {"Ref": logical_id}
+
+    def executions(self) -> Any:
+        return {
+            "Fn::Join": [
+                "",
+                [
+                    "arn:",
+                    {"Ref": "AWS::Partition"},
+                    ":states:",
+                    {"Ref": "AWS::Region"},
+                    ":",
+                    {"Ref": "AWS::AccountId"},
+                    f":execution:o2c-{self.stage}-quote-to-cash:*",
+                ],
+            ]
+        }
+
+    def dead_letter_queues(self) -> list[Any]:
+        consumers = [output_ref(self.t, k) for k in self.t["Outputs"] if k.endswith("DlqUrl")]
+        schedules = [k for k in resources_of(self.t, "AWS::SQS::Queue") if "ScheduleDlq" in k]
+        return [self._get_arn(q) for q in consumers + schedules]
+
     def state_machine(self) -> Any:
         return {
             "Fn::Join": [

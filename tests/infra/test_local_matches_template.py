@@ -72,7 +72,9 @@ def test_functions_match(cloud: LocalCloud, template: dict[str, Any]) -> None:
             fn, stage=cloud.stage, aws_endpoint_url=cloud.aws_endpoint_url, region="us-east-1"
         )
         env = {k: v for k, v in pool.env.items() if k not in plumbing}
-        static = {k: v for k, v in env.items() if k not in PER_STAGE and not k.endswith(("_NAME", "_ARN"))}
+        static = {
+            k: v for k, v in env.items() if k not in PER_STAGE and not k.endswith(("_NAME", "_ARN", "_URLS"))
+        }
         static["POWERTOOLS_SERVICE_NAME"] = env["POWERTOOLS_SERVICE_NAME"]
         local[env["POWERTOOLS_SERVICE_NAME"]] = (
             fn.handler,

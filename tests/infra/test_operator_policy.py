@@ -32,6 +32,7 @@ WRITES = {
     "states:RedriveExecution",
     "dynamodb:UpdateItem",
     "events:PutEvents",
+    "events:StartReplay",
     "lambda:InvokeFunction",
     "sqs:SendMessage",
     "sqs:DeleteMessage",
@@ -108,6 +109,11 @@ def _expected_resources(template_json: dict[str, Any], kind: str) -> list[Any]:
         return [_arn(output_ref(template_json, f"{kind.removeprefix('table:')}Name"))]
     if kind == "bus":
         return [_arn(output_ref(template_json, "EventBusName"))]
+    if kind == "archive":
+        return [{"Fn::GetAtt": [k, "Arn"]} for k in resources_of(template_json, "AWS::Events::Archive")]
+    if kind == "replays":
+        bus = template_json["Resources"][output_ref(template_json, "EventBusName")]["Properties"]["Name"]
+        return [("replay", f"{bus}-*", "/")]
     if kind == "reconciler":
         return [_arn(output_ref(template_json, "ReconcilerFunctionName"))]
     if kind == "functions":
@@ -131,8 +137,10 @@ def _expected_resources(template_json: dict[str, Any], kind: str) -> list[Any]:
 
 def _matches(granted: Any, expected: Any) -> bool:
     if isinstance(expected, tuple):  # an ARN built with Fn::Join: its resource part
-        resource, name = expected
-        return isinstance(granted, dict) and json.dumps(granted).endswith(f':{resource}:{name}"]]}}')
+        resource, name, separator = (*expected, ":")[:3]
+        return isinstance(granted, dict) and json.dumps(granted).endswith(
+            f':{resource}{separator}{name}"]]}}'
+        )
     return bool(granted == expected)
 
 

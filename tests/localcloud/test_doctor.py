@@ -69,3 +69,50 @@ def test_fresh_cloud_fails_on_the_crm_fields_then_passes_after_setup_crm(
     assert [f for f in report["findings"] if not f["ok"]] == []
     assert code == 0 and report["ok"] is True
     assert {f["check"]: f["ok"] for f in report["findings"]}["crm fields"] is True
+
+
+# --- o2c smoke: what the deploy pipeline runs after each deployment, beside the doctor ------------------------
+
+
+def test_smoke_delivers_a_stripe_signed_event_the_stage_takes_and_a_forged_one_it_refuses(
+    cloud: LocalCloud, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setenv("O2C_STATE_DIR", str(cloud.state_dir))
+
+    code = main(["smoke"])
+
+    out = capsys.readouterr().out
+    assert code == 0, out
+    assert f"({cloud.api_url}/webhooks/stripe)" in out
+    assert "ok    signed delivery: 200 ignored" in out
+    assert "ok    forged delivery: 401 invalid-signature" in out
+
+
+def test_smoke_fails_when_the_stage_does_not_hold_the_secret_it_signs_with(cloud: LocalCloud) -> None:
+    from o2c_cli.smoke import smoke
+
+    checks = smoke(f"{cloud.api_url}/webhooks/stripe", ["whsec_" + "0" * 32])
+
+    assert [(c.name, c.ok) for c in checks] == [("signed delivery", False), ("forged delivery", True)]
+    assert checks[0].detail.startswith("401 ")
+
+
+def test_smoke_stops_before_sending_when_the_signing_secret_is_the_placeholder(
+    cloud: LocalCloud, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setenv("O2C_STATE_DIR", str(cloud.state_dir))
+    secret_id = json.loads(Path(cloud.local_json_path).read_text())["resources"]["secrets"][
+        "StripeWebhookSecret"
+    ]
+    sm = cloud.client("secretsmanager")
+    kept = sm.get_secret_value(SecretId=secret_id)["SecretString"]
+    sm.put_secret_value(SecretId=secret_id, SecretString=json.dumps({"secrets": []}))
+    try:
+        code = main(["smoke"])
+    finally:
+        sm.put_secret_value(SecretId=secret_id, SecretString=kept)
+
+    out = capsys.readouterr().out
+    assert code == 1
+    assert "StripeWebhookSecret holds no signing secret" in out
+    assert "whsec_" not in out

@@ -111,6 +111,12 @@ def test_state_survives_a_restart_and_fresh_starts_empty(
         assert (stopped.status, stopped.error) == ("FAILED", "LocalCloud.Restarted")
         wait = correlator(local_target(tmp_path)).waiting_on(execution)
         assert wait is not None and wait.key.startswith("setup:")
+        # ... and a redrive runs it again from the state it was in: the card the customer saves now is the
+        # one it waits for, and the deal goes on to paid
+        assert main(["redrive", deal_id]) == 0
+        playbook.save_card(cloud, local_target(tmp_path), execution)
+        paid = playbook.wait_until(local_target(tmp_path), execution, status="SUCCEEDED", timeout=120)
+        assert paid.current_state == "Paid"
         # the restored sandbox still delivers its webhooks to this run's API
         stripe = cloud.sandboxes["stripe"]
         sub_id = stripe.create_subscription(customer["id"], 1000, "usd", "month", {})

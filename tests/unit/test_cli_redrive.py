@@ -1,5 +1,6 @@
-"""``o2c redrive``: a failed execution is redriven from its failed step, by the name of the deal
-(moto does not implement RedriveExecution, so this checks the exact API call with botocore's Stubber)."""
+"""``o2c redrive``: a failed execution is redriven from its failed step, by the name of the deal: the exact API
+calls, with botocore's Stubber (the flow test ``tests/flow/test_redrive_and_replay_flow.py`` redrives a real
+execution on the local cloud)."""
 
 from __future__ import annotations
 

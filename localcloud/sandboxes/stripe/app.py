@@ -8,6 +8,7 @@ form-encoded with bracket notation, ``metadata[o2c_x]=y``; JSON replies carrying
 contract (``contract``: unknown, missing, mistyped and out-of-enum parameters refused as Stripe refuses them,
 before anything runs or is stored under an Idempotency-Key); each resource's endpoints are described in its
 module. Read by id here (``_getter``):
+- ``GET /v1/disputes`` (list);
 - ``GET /v1/charges/{id}``, ``/v1/disputes/{id}``, ``/v1/subscriptions/{id}``,
   ``/v1/payouts/{id}``, ``/v1/balance_transactions/{id}``
 A request to a path Stripe's contract does not have is 404 ``Unrecognized request URL``; a ``Stripe-Version``
@@ -117,6 +118,7 @@ class StripeSandbox(
             ("POST", r"^/v1/refunds$", self._create_refund),
             ("GET", r"^/v1/refunds/([^/]+)$", self._getter(self._refunds, "refund")),
             ("GET", r"^/v1/charges/([^/]+)$", self._getter(self._charges, "charge")),
+            ("GET", r"^/v1/disputes$", self._list_disputes),
             ("GET", r"^/v1/disputes/([^/]+)$", self._getter(self._disputes, "dispute")),
             ("GET", r"^/v1/invoices/([^/]+)$", self._get_invoice),
             ("GET", r"^/v1/invoice_payments$", self._list_invoice_payments),

@@ -1,16 +1,28 @@
 """Disputes (``dp_``): opened and closed from the Python control API (``open_dispute``, ``close_dispute``);
-``GET /v1/disputes/{id}``. A lost dispute books an ``adjustment`` balance transaction (fee ``DISPUTE_FEE``).
+``GET /v1/disputes/{id}``, ``GET /v1/disputes`` (newest first; ``created`` as an integer or ``gt``/``gte``/
+``lt``/``lte``, ``limit`` 1..100, ``starting_after``/``ending_before``; the ``status`` and ``transaction``
+filters are not served: the sandbox refuses them as unknown). A lost dispute books an ``adjustment`` balance transaction (fee ``DISPUTE_FEE``).
 """
 
 from __future__ import annotations
 
 import copy
+import re
 import time
 from typing import Any
 
-from localcloud.sandboxes.stripe.errors import new_id
+from localcloud.sandboxes.stripe.errors import _invalid, _missing, new_id
+from localcloud.sandboxes.stripe.forms import _COMMON_PARAMS, _int, _only, _opt_str
 from localcloud.sandboxes.stripe.payment_intents import _card_brand
-from localcloud.sandboxes.stripe.state import StripeState
+from localcloud.sandboxes.stripe.state import StripeState, _Call
+
+_DISPUTE_LIST_PARAMS = _COMMON_PARAMS | {"created", "limit", "starting_after", "ending_before"}
+_RANGE_OPERATORS = {
+    "gt": lambda value, bound: value > bound,
+    "gte": lambda value, bound: value >= bound,
+    "lt": lambda value, bound: value < bound,
+    "lte": lambda value, bound: value <= bound,
+}
 
 _DISPUTE_REASONS = frozenset(
     {
@@ -114,3 +126,46 @@ class DisputesMixin(StripeState):
 
     def disputes(self) -> list[dict[str, Any]]:
         return self._snapshot(self._disputes)
+
+    def _list_disputes(self, call: _Call, match: re.Match[str]) -> dict[str, Any]:
+        params = _only(call.params, _DISPUTE_LIST_PARAMS)
+        limit = _int(params, "limit", default=10)
+        if not 1 <= limit <= 100:
+            raise _invalid("limit must be between 1 and 100", param="limit", code="parameter_invalid_integer")
+        created = _created_filter(params.get("created"))
+        after, before = _opt_str(params, "starting_after"), _opt_str(params, "ending_before")
+        with self._lock:
+            newest_first = list(reversed(self._disputes.values()))
+            position = {d["id"]: index for index, d in enumerate(newest_first)}
+            for cursor, name in ((after, "starting_after"), (before, "ending_before")):
+                if cursor is not None and cursor not in position:
+                    raise _missing("dispute", cursor, param=name)
+            items = [
+                d
+                for d in newest_first
+                if all(test(d["created"], bound) for test, bound in created)
+                and (after is None or position[d["id"]] > position[after])
+                and (before is None or position[d["id"]] < position[before])
+            ]
+            page = items[-limit:] if before is not None and after is None else items[:limit]
+            return {
+                "object": "list",
+                "data": copy.deepcopy(page),
+                "has_more": len(items) > limit,
+                "url": "/v1/disputes",
+            }
+
+
+def _created_filter(value: Any) -> list[tuple[Any, int]]:
+    """``created=<ts>`` or ``created[gt|gte|lt|lte]=<ts>`` as (test, bound) pairs."""
+    if value is None:
+        return []
+    if not isinstance(value, dict):
+        return [(lambda v, bound: v == bound, _int({"created": value}, "created"))]
+    unknown = set(value) - set(_RANGE_OPERATORS)
+    if unknown:
+        name = sorted(unknown)[0]
+        raise _invalid(
+            f"Received unknown parameter: created[{name}]", param=f"created[{name}]", code="parameter_unknown"
+        )
+    return [(_RANGE_OPERATORS[op], _int(value, op)) for op in sorted(value)]
