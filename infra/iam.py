@@ -22,6 +22,7 @@ from typing import Any, Protocol
 from infra.topology import (
     CLAIM_CHECK_KEY_PREFIX,
     CONSUMERS,
+    LIVE_ALIAS,
     STATE_MACHINE_TASKS,
     ConsumerSpec,
     FunctionSpec,
@@ -108,8 +109,8 @@ class Arns(Protocol):
     def dead_letter_queues(self) -> list[Any]: ...
     #: a Lambda function's ARN (the state machine's tasks)
     def function(self, function_id: str) -> Any: ...
-    #: ``ARN:*``: any version or alias of it (what grant_invoke adds)
-    def function_versions(self, function_id: str) -> Any: ...
+    #: its ``live`` alias (topology.LIVE_ALIAS), which the state machine and the CLI invoke
+    def live_alias(self, function_id: str) -> Any: ...
 
 
 def _statement(actions: Sequence[str], resources: Sequence[Any]) -> Statement:
@@ -198,10 +199,7 @@ def state_machine_statements(
     """The quote-to-cash state machine's role: invoke its task functions, publish on the hub's bus."""
     return [
         _statement(STATE_MACHINE_LOGS_AND_TRACING, ["*"]),
-        _statement(
-            INVOKE_FUNCTION,
-            [arns.function(t.id) for t in tasks] + [arns.function_versions(t.id) for t in tasks],
-        ),
+        _statement(INVOKE_FUNCTION, [arns.live_alias(t.id) for t in tasks]),  # each task's live alias
         _statement(PUT_EVENTS, [arns.bus()]),
     ]
 
@@ -209,8 +207,9 @@ def state_machine_statements(
 # --- the operators' policies ----------------------------------------------------------------------------------
 
 #: command → (resource kind, actions). Resource kinds: ``stack`` (this stack), ``table:<id>``, ``executions``
-#: (this state machine's), ``state_machine``, ``bus`` (the hub's), ``reconciler``, ``functions`` (every Lambda
-#: function of the stack: doctor and setup read their environments), ``secrets``, ``dlqs``, ``queues``,
+#: (this state machine's), ``state_machine``, ``bus`` (the hub's), ``reconciler`` (its ``live`` alias),
+#: ``functions`` (every Lambda function of the stack: doctor and setup read their environments, rollback moves
+#: their aliases), ``deployment_groups`` (the stack's CodeDeploy groups), ``secrets``, ``dlqs``, ``queues``,
 #: ``archive`` (the bus's archive) and ``replays`` (the replays ``o2c replay`` names ``<bus>-...``).
 Grant = tuple[str, tuple[str, ...]]
 RESOLVE_GRANTS: tuple[Grant, ...] = (("stack", ("cloudformation:DescribeStacks",)),)
@@ -251,6 +250,12 @@ COMMAND_GRANTS: dict[str, tuple[Grant, ...]] = {
         ("replays", ("events:DescribeReplay", "events:StartReplay")),
     ),
     "dlq list": (("dlqs", ("sqs:GetQueueAttributes", "sqs:ReceiveMessage")),),
+    # Stop an in-flight deployment with rollback, or move a function's live alias back a version.
+    "rollback": (
+        ("stack", ("cloudformation:DescribeStacks", "cloudformation:ListStackResources")),
+        ("functions", ("lambda:GetAlias", "lambda:ListVersionsByFunction", "lambda:UpdateAlias")),
+        ("deployment_groups", ("codedeploy:ListDeployments", "codedeploy:StopDeployment")),
+    ),
     # An SQS message move task needs, on its source, StartMessageMoveTask with ReceiveMessage, DeleteMessage
     # and GetQueueAttributes, and SendMessage on its destination (the local fallback moves by hand: the same).
     "dlq redrive": (
@@ -261,6 +266,17 @@ COMMAND_GRANTS: dict[str, tuple[Grant, ...]] = {
         ("queues", ("sqs:GetQueueAttributes", "sqs:SendMessage")),
     ),
 }
+# The console (o2c console --stack): what the commands it shows and acts through need, and the listing of
+# the executions and the lineage facts of its figures.
+COMMAND_GRANTS["console"] = (
+    *(
+        grant
+        for command in ("approve", "redrive", "reconcile", "pending release", "dlq redrive")
+        for grant in COMMAND_GRANTS[command]
+    ),
+    ("table:LineageTable", ("dynamodb:Scan",)),
+    ("state_machine", ("states:ListExecutions",)),
+)
 OPERATOR_COMMANDS: tuple[str, ...] = tuple(COMMAND_GRANTS)
 READ_ONLY_COMMANDS: tuple[str, ...] = ("trace", "status", "pending list", "dlq list", "doctor", "smoke")
 
@@ -334,8 +350,8 @@ class LocalArns:
     def function(self, function_id: str) -> str:
         return f"arn:aws:lambda:{self.region}:{self.account}:function:{self.lambda_functions[function_id]}"
 
-    def function_versions(self, function_id: str) -> str:
-        return f"{self.function(function_id)}:*"
+    def live_alias(self, function_id: str) -> str:
+        return f"{self.function(function_id)}:{LIVE_ALIAS}"
 
     def operator_resources(self) -> dict[str, list[str]]:
         """The operators' resource kinds in the embedded cloud (no CloudFormation stack: local.json resolves)."""
@@ -347,7 +363,7 @@ class LocalArns:
             "replays": [
                 f"arn:aws:events:{self.region}:{self.account}:replay/{self.bus_arn.rsplit('/', 1)[-1]}-*"
             ],
-            "reconciler": [self.function("Reconciler")] if "Reconciler" in self.lambda_functions else [],
+            "reconciler": [self.live_alias("Reconciler")] if "Reconciler" in self.lambda_functions else [],
             "functions": [self.function(f) for f in sorted(self.lambda_functions)],
             "secrets": sorted(self.secrets.values()),
             "queues": sorted(self.queues.values()),

@@ -4,6 +4,7 @@ accepted, refused, routed and recorded, and exit 0 only if every outcome was the
 
 from __future__ import annotations
 
+import contextlib
 import json
 import tempfile
 import time
@@ -622,8 +623,31 @@ def run_demo(state_dir: Path | None = None) -> int:
         if still_waiting:
             failures.append(f"{len(still_waiting)} fact(s) still waiting")
 
-    if failures:
-        print("\nDEMO FAILED:\n  " + "\n  ".join(failures))
-        return 1
-    print("\nEvery outcome was the expected one.")
-    return 0
+        if failures:
+            print("\nDEMO FAILED:\n  " + "\n  ".join(failures))
+        else:
+            print("\nEvery outcome was the expected one.")
+        _open_console(target)
+    return 1 if failures else 0
+
+
+def _open_console(target: Any) -> None:
+    """The demo's last lines: where to open the operations console on the state the demo left. In a
+    terminal the local cloud and the console stay up until Enter (or Ctrl-C); otherwise (CI) they stop with
+    the demo."""
+    import sys
+
+    from o2c_cli.console.server import DEFAULT_PORT, Console
+
+    try:
+        console = Console(target, DEFAULT_PORT)
+    except OSError:  # the default port is taken (another console): any free one
+        console = Console(target, 0)
+    with console:
+        print(f"\nopen the console: {console.url}", flush=True)
+        if not sys.stdin.isatty():
+            print("  (it stops with the demo; in a terminal it stays up until Enter)", flush=True)
+            return
+        print("  (the local cloud and the console stay up until you press Enter)", flush=True)
+        with contextlib.suppress(EOFError, KeyboardInterrupt):
+            input()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import sys
 from collections.abc import Sequence
@@ -22,6 +23,10 @@ def _parser() -> argparse.ArgumentParser:
     up.add_argument(
         "--fresh", action="store_true", help="start empty: delete the state kept from the last run first"
     )
+    up.add_argument(
+        "--console-port", type=int, default=8700, help="the operations console's port on 127.0.0.1"
+    )
+    up.add_argument("--no-console", action="store_true", help="do not serve the operations console")
     reset = local_sub.add_parser("reset", help="delete the local cloud's kept state (tables, queues, ...)")
     reset.add_argument("--state-dir", type=Path, default=Path(".o2c"))
 
@@ -38,6 +43,15 @@ def _parser() -> argparse.ArgumentParser:
             "(default: $O2C_AS, else unrestricted)",
         )
         return p
+
+    con = with_target(
+        sub.add_parser(
+            "console",
+            help="the operations console: a web page on 127.0.0.1 with the business figures, the deals, "
+            "DLQs, pending facts, and the operator's actions",
+        )
+    )
+    con.add_argument("--port", type=int, default=8700, help="port on 127.0.0.1 (0: any free port)")
 
     tr = with_target(sub.add_parser("trace", help="lineage of a deal or payment, by any of its ids"))
     tr.add_argument("id")
@@ -123,6 +137,16 @@ def _parser() -> argparse.ArgumentParser:
     with_target(dlq_sub.add_parser("list", help="depth and a sample of every DLQ"))
     rd = with_target(dlq_sub.add_parser("redrive", help="move a DLQ's messages back to their queue"))
     rd.add_argument("queue", help="consumer id (e.g. LineageRecorder) or the DLQ's name or URL")
+    rb = with_target(
+        sub.add_parser(
+            "rollback",
+            help="stop an in-flight deployment with rollback, or move functions' live alias back a version",
+        )
+    )
+    rb.add_argument(
+        "--function",
+        help="one function, by its id (e.g. Reconciler); default: what the last stack update changed",
+    )
     return parser
 
 
@@ -192,8 +216,27 @@ def _run(args: argparse.Namespace) -> int:
 
             return reset(args.state_dir)
         from localcloud.main import run
+        from o2c_cli.console.server import serve_when_ready
 
-        return run(api_port=args.port, aws_port=args.aws_port, state_dir=args.state_dir, fresh=args.fresh)
+        stopped = None if args.no_console else serve_when_ready(args.state_dir, args.console_port)
+        try:
+            return run(api_port=args.port, aws_port=args.aws_port, state_dir=args.state_dir, fresh=args.fresh)
+        finally:
+            if stopped is not None:
+                stopped.set()
+    if args.command == "console":
+        from o2c_cli.console.server import Console
+        from o2c_cli.targets import TargetError
+
+        try:
+            console = Console(resolve(args.stack, args.region), args.port)
+        except OSError as exc:
+            raise TargetError(f"cannot serve the console on 127.0.0.1:{args.port}: {exc.strerror}") from exc
+        print(f"open the console: {console.url}  (Ctrl-C to stop)", flush=True)
+        with contextlib.suppress(KeyboardInterrupt):
+            console.serve_forever()
+        console.stop()
+        return 0
     if args.command == "demo":
         from o2c_cli.demo import run_demo
 
@@ -313,6 +356,21 @@ def _run(args: argparse.Namespace) -> int:
         moved = dlq.redrive(target, args.queue)
         print(f"redrove {moved} message(s) from {args.queue}")
         return 0
+    if args.command == "rollback":
+        from o2c_cli import rollback
+        from o2c_cli.targets import TargetError
+
+        if not args.stack:
+            raise TargetError(
+                "rollback acts on a deployed stack (the local cloud has no deployments): pass --stack"
+            )
+        outcomes = rollback.rollback(args.stack, args.region, args.function)
+        for outcome in outcomes:
+            print(outcome.line())
+        changed = [o for o in outcomes if o.action != "unchanged"]
+        if not changed:
+            print("nothing to roll back")
+        return 0 if changed else 1
     return 2
 
 

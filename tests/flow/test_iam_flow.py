@@ -296,4 +296,6 @@ def test_every_o2c_command_works_with_only_the_operator_policy(
     code, _, err = o2c(capsys, "redrive", name)
     assert code == 1 and "access denied:" in err and "states:RedriveExecution" in err
 
-    assert ran == set(OPERATOR_COMMANDS)
+    # rollback acts on a deployed stack only (the local cloud has no deployments); the console is a server whose
+    # calls are the commands' above plus its listings (tests/infra/test_operator_policy.py checks its grants)
+    assert ran == set(OPERATOR_COMMANDS) - {"rollback", "console"}

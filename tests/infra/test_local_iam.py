@@ -22,7 +22,7 @@ from infra.iam import (
     operator_statements,
     state_machine_statements,
 )
-from infra.topology import FUNCTIONS, SECRETS_BY_ID, FunctionSpec
+from infra.topology import FUNCTIONS, LIVE_ALIAS, SECRETS_BY_ID, FunctionSpec
 from tests.infra.helpers import function_by_description, hub_bus_id, output_ref, resources_of, role_statements
 
 
@@ -69,8 +69,15 @@ class TemplateArns:
         logical_id, _ = function_by_description(self.t, spec.description)
         return self._get_arn(logical_id)
 
-    def function_versions(self, function_id: str) -> Any:
-        return {"Fn::Join": ["", [self.function(function_id), ":*"]]}
+    def live_alias(self, function_id: str) -> Any:
+        function_id_logical = self.function(function_id)["Fn::GetAtt"][0]
+        (alias,) = [
+            k
+            for k, v in resources_of(self.t, "AWS::Lambda::Alias").items()
+            if v["Properties"]["FunctionName"] == {"Ref": function_id_logical}
+            and v["Properties"]["Name"] == LIVE_ALIAS
+        ]
+        return {"Ref": alias}
 
     def state_machine_ref(self) -> Any:
         (logical_id,) = resources_of(self.t, "AWS::StepFunctions::StateMachine")
