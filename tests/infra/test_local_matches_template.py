@@ -15,7 +15,7 @@ import pytest
 
 from infra.topology import LIVE_ALIAS, STAGE_SETTING_DEFAULTS
 from localcloud import LocalCloud
-from localcloud.workers import plumbing_environment
+from localcloud.workers import PLUMBING_KEYS, plumbing_environment
 from tests.infra.conftest import STAGE, Synthesized
 
 
@@ -87,7 +87,8 @@ def test_functions_match(cloud: LocalCloud, template: dict[str, Any]) -> None:
         plumbing = plumbing_environment(
             fn, stage=cloud.stage, aws_endpoint_url=cloud.aws_endpoint_url, region="us-east-1"
         )
-        env = {k: v for k, v in pool.env.items() if k not in plumbing}
+        # the Lambda runtime's own variables (credentials of the role session included) are not the stack's
+        env = {k: v for k, v in pool.env.items() if k not in plumbing and k not in PLUMBING_KEYS}
         static = {
             k: v for k, v in env.items() if k not in PER_STAGE and not k.endswith(("_NAME", "_ARN", "_URLS"))
         }
