@@ -635,14 +635,20 @@ class NetSuiteErp:
             body["memo"] = memo
         return self._upsert("salesOrder", external_id, body, query={"replace": "item"}, number_field="tranId")
 
-    def invoice_sales_order(self, order_id: str, *, external_id: str) -> ErpRef:
+    def invoice_sales_order(self, order_id: str, *, external_id: str, read_number: bool = True) -> ErpRef:
         """Bill the order: one invoice with ``external_id``, however often this is called. Looks for the
         invoice before transforming and, after a failed or timed-out transform, again before retrying (the
-        transform may have committed)."""
+        transform may have committed). ``read_number=False``: a new invoice's reference is its id from
+        ``Location`` without its document number (no read back; the caller reads the invoice anyway)."""
         order_id = _internal_id(order_id, "salesOrder")
         external_id = _external_id(external_id)
         return self._transform_once(
-            "salesOrder", order_id, "invoice", external_id, {"externalId": external_id}
+            "salesOrder",
+            order_id,
+            "invoice",
+            external_id,
+            {"externalId": external_id},
+            read_number=read_number,
         )
 
     def apply_customer_payment(
@@ -685,8 +691,14 @@ class NetSuiteErp:
             body["memo"] = memo
         if exchange_rate is not None:
             body["exchangeRate"] = exchange_rate  # a JSON number with exactly its digits (dumps)
+        # the payment's reference is its id (from ``Location``): nothing the hub does uses its document number
         return self._upsert(
-            "customerPayment", external_id, body, query={"replace": "apply"}, number_field="tranId"
+            "customerPayment",
+            external_id,
+            body,
+            query={"replace": "apply"},
+            number_field="tranId",
+            read_number=False,
         )
 
     def activate_sales_order(self, order_id: str) -> None:
@@ -1051,6 +1063,7 @@ class NetSuiteErp:
         body: dict[str, Any],
         *,
         query: Mapping[str, str] | None = None,
+        read_number: bool = True,
     ) -> ErpRef:
         """``POST /{source}/{id}/!transform/{target}``, which has no upsert: the target is looked up by its
         external id before the POST and, after a failed or timed-out POST, again before retrying (it may have
@@ -1069,7 +1082,9 @@ class NetSuiteErp:
                 if found is not None:
                     return _ref(found, external_id, "tranId")
                 raise
-            return self._ref_after_write(target_type, external_id, response, "tranId")
+            return self._ref_after_write(
+                target_type, external_id, response, "tranId", read_number=read_number
+            )
 
         return with_retries(
             look_up_then_transform,
@@ -1146,8 +1161,17 @@ class NetSuiteErp:
         """The invoice's item lines, as ``credit_memo_lines``, for the tax engine's record of the sale."""
         return self._item_lines("invoice", invoice_id)
 
+    def invoice_with_lines(self, invoice_id: str) -> tuple[dict[str, Any], list[OrderLine]]:
+        """The invoice (body fields: ``tranId``, ``tranDate``, totals ...) and its item lines, from one read
+        (``expandSubResources``)."""
+        record = self._get("invoice", _internal_id(invoice_id, "invoice"), expand=True)
+        return record, self._lines_of("invoice", invoice_id, record)
+
     def _item_lines(self, record_type: str, record_id: str) -> list[OrderLine]:
         memo = self._get(record_type, _internal_id(record_id, record_type), expand=True)
+        return self._lines_of(record_type, record_id, memo)
+
+    def _lines_of(self, record_type: str, record_id: str, memo: Mapping[str, Any]) -> list[OrderLine]:
         code = _record_currency(memo, self._currency_ids)
         sublist = memo.get("item")
         items: dict[str, Any] = sublist if isinstance(sublist, dict) else {}
@@ -1315,18 +1339,30 @@ class NetSuiteErp:
         *,
         query: Mapping[str, str] | None,
         number_field: str,
+        read_number: bool = True,
     ) -> ErpRef:
         response = self._http.request(
             "PUT", f"{RECORD_PATH}/{record_type}/eid:{external_id}", query=query, json=body
         )
-        return self._ref_after_write(record_type, external_id, response, number_field)
+        return self._ref_after_write(
+            record_type, external_id, response, number_field, read_number=read_number
+        )
 
     def _ref_after_write(
-        self, record_type: str, external_id: str, response: Response, number_field: str
+        self,
+        record_type: str,
+        external_id: str,
+        response: Response,
+        number_field: str,
+        *,
+        read_number: bool = True,
     ) -> ErpRef:
         """The written record's reference: its id from ``Location``, its document number from a read (by
-        id, or by external id when ``Location`` is missing)."""
+        id, or by external id when ``Location`` is missing). ``read_number=False``: no read when
+        ``Location`` names the record (the reference has no document number)."""
         record_id = _id_from_location(response.location, record_type)
+        if record_id and not read_number:
+            return ErpRef(id=record_id, external_id=external_id, document_number=None)
         record = self._get(record_type, record_id if record_id else f"eid:{external_id}")
         return _ref(record, external_id, number_field)
 
