@@ -513,10 +513,13 @@ class NetSuiteErp:
 
     # --- reads ---------------------------------------------------------------------------------------
 
-    def get_by_external_id(self, record_type: str, external_id: str) -> dict[str, Any] | None:
-        """The record, or None when there is none with that external id."""
+    def get_by_external_id(
+        self, record_type: str, external_id: str, *, expand: bool = False
+    ) -> dict[str, Any] | None:
+        """The record, or None when there is none with that external id. ``expand``: with its sublists'
+        lines (``expandSubResources=true``)."""
         try:
-            return self._get(record_type, f"eid:{_external_id(external_id)}")
+            return self._get(record_type, f"eid:{_external_id(external_id)}", expand=expand)
         except NotFound:
             return None
 
@@ -728,7 +731,15 @@ class NetSuiteErp:
 
     # --- after the sale: refunds, disputes, renewals, dunning, payouts ---------------------------------
 
-    def credit_invoice(self, invoice_id: str, *, external_id: str, amount: Money, memo: str | None) -> ErpRef:
+    def credit_invoice(
+        self,
+        invoice_id: str,
+        *,
+        external_id: str,
+        amount: Money,
+        memo: str | None,
+        invoice: Mapping[str, Any] | None = None,
+    ) -> ErpRef:
         """A credit memo of ``amount`` against the invoice, once per ``external_id`` (looked up before the
         transform and after any failure of it, as the invoice transform).
 
@@ -739,14 +750,21 @@ class NetSuiteErp:
         proportion to what has been credited, cumulatively, so that all credits together reverse at most the
         invoice's tax and exactly that when the invoice is credited in full) spread over the lines' tax, the
         rest over their net amounts. The memo is applied to the invoice up to what the invoice still owes; the
-        rest is unapplied credit for ``refund_credit_memo``."""
+        rest is unapplied credit for ``refund_credit_memo``. ``invoice``: the invoice as just read with its
+        lines (``get_by_external_id(..., expand=True)``), so it is not read again. A new credit memo's
+        reference has no document number (nothing the hub does uses it: no read back)."""
         invoice_id = _internal_id(invoice_id, "invoice")
         external_id = _external_id(external_id)
         found = self.get_by_external_id("creditMemo", external_id)
         if found is not None:
             return _ref(found, external_id, "tranId")
-        invoice = self._get("invoice", invoice_id, expand=True)
-        return self._credit("invoice", invoice, external_id, amount, memo, invoice_id)
+        if (
+            invoice is None
+            or str(invoice.get("id")) != invoice_id
+            or not isinstance(invoice.get("item"), dict)
+        ):
+            invoice = self._get("invoice", invoice_id, expand=True)
+        return self._credit("invoice", invoice, external_id, amount, memo, invoice_id, looked_up=True)
 
     def refund_credit_memo(
         self,
@@ -785,8 +803,14 @@ class NetSuiteErp:
             body["account"] = {"id": _internal_id(account_id, "account")}
         if memo:
             body["memo"] = memo
+        # the refund's reference is its id (from ``Location``): nothing the hub does uses its document number
         return self._upsert(
-            "customerRefund", external_id, body, query={"replace": "apply"}, number_field="tranId"
+            "customerRefund",
+            external_id,
+            body,
+            query={"replace": "apply"},
+            number_field="tranId",
+            read_number=False,
         )
 
     def open_dispute_hold(
@@ -998,8 +1022,14 @@ class NetSuiteErp:
             body["tranDate"] = tran_date.isoformat()
         if memo:
             body["memo"] = memo
+        # the deposit's reference is its id (from ``Location``): nothing the hub does uses its document number
         return self._upsert(
-            "deposit", external_id, body, query={"replace": "payment,other,cashback"}, number_field="tranId"
+            "deposit",
+            external_id,
+            body,
+            query={"replace": "payment,other,cashback"},
+            number_field="tranId",
+            read_number=False,
         )
 
     # --- reconciliation reads ------------------------------------------------------------------------
@@ -1064,16 +1094,23 @@ class NetSuiteErp:
         *,
         query: Mapping[str, str] | None = None,
         read_number: bool = True,
+        looked_up: bool = False,
     ) -> ErpRef:
         """``POST /{source}/{id}/!transform/{target}``, which has no upsert: the target is looked up by its
         external id before the POST and, after a failed or timed-out POST, again before retrying (it may have
         committed). The POST itself is never blindly re-sent."""
         path = f"{RECORD_PATH}/{source_type}/{source_id}/!transform/{target_type}"
 
+        # the caller looked just now: no second look-up before the first POST (a retry looks again)
+        skip_look_up = [looked_up]
+
         def look_up_then_transform() -> ErpRef:
-            found = self.get_by_external_id(target_type, external_id)
-            if found is not None:
-                return _ref(found, external_id, "tranId")
+            if skip_look_up[0]:
+                skip_look_up[0] = False
+            else:
+                found = self.get_by_external_id(target_type, external_id)
+                if found is not None:
+                    return _ref(found, external_id, "tranId")
             try:
                 response = self._http.request("POST", path, query=query, json=body, retry=False)
             except PermanentError:
@@ -1103,9 +1140,12 @@ class NetSuiteErp:
         amount: Money,
         memo: str | None,
         source_id: str,
+        *,
+        looked_up: bool = False,
     ) -> ErpRef:
         """A credit memo transformed from the invoice or the return authorization, applied to the invoice
-        up to its amount remaining."""
+        up to its amount remaining. ``looked_up``: the caller has just found no credit memo with that
+        external id (the first look-up before the transform is skipped; retries still look)."""
         _positive(amount, "a credit memo")
         body: dict[str, Any] = {"externalId": external_id}
         if memo:
@@ -1135,7 +1175,16 @@ class NetSuiteErp:
                         }
                     ]
                 }
-        return self._transform_once(source_type, source_id, "creditMemo", external_id, body, query=query)
+        return self._transform_once(
+            source_type,
+            source_id,
+            "creditMemo",
+            external_id,
+            body,
+            query=query,
+            read_number=not looked_up,
+            looked_up=looked_up,
+        )
 
     def _credit_line(self, external_id: str, net: Money, tax: Money) -> dict[str, Any]:
         if not self._credit_item_id:

@@ -416,9 +416,13 @@ def prepare_payment(
     customer: Mapping[str, Any],
     order: Mapping[str, Any],
     attempt: int,
+    payment_customer_id: str | None = None,
 ) -> dict[str, Any]:
+    """A SetupIntent for the customer to save a card on. ``payment_customer_id``: the Stripe customer an
+    earlier attempt of this execution found or created (Stripe's own answer), so a new card after a decline
+    costs no second customer search."""
     email = next((c.email for c in opportunity.contacts if c.email), None)
-    payment_customer = payments.ensure_customer(
+    payment_customer = payment_customer_id or payments.ensure_customer(
         erp_customer_id=str(customer["erpCustomerId"]),
         crm_account_id=opportunity.account.accountId,
         name=opportunity.account.name,
