@@ -67,7 +67,9 @@ def entry(event_id: str, at: str, correlation: str, detail_type: str, **data: An
 DEAL_A = [
     entry("e1", "01", "corr-a", "OpportunityClosedWon", opportunityId="opp-a", customerId="cus-1"),
     entry("e2", "02", "corr-a", "OrderCreated", opportunityId="opp-a", orderId="so-a", customerId="cus-1"),
-    entry("e3", "03", "corr-a", "PaymentCaptured", orderId="so-a", paymentIntentId="pi-a", customerId="cus-1"),
+    entry(
+        "e3", "03", "corr-a", "PaymentCaptured", orderId="so-a", paymentIntentId="pi-a", customerId="cus-1"
+    ),
 ]
 REFUND_A = [entry("e4", "04", "corr-r", "RefundBooked", paymentIntentId="pi-a", refundId="re-1")]
 DEAL_B = [
