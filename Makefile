@@ -14,7 +14,7 @@ export PYTHONDONTWRITEBYTECODE := 1
 LAMBDA_PYTHON ?=
 export LAMBDA_PYTHON
 
-.PHONY: venv layer demo test test-fast bench lint synth pipeline clean chromium
+.PHONY: venv layer demo test test-fast bench lint synth pipeline clean chromium schema-gate release-baseline
 
 venv: $(VENV)/.synced
 $(VENV)/.synced: pyproject.toml uv.lock
@@ -49,6 +49,14 @@ lint: venv
 
 synth: venv layer
 	$(BIN)/python -m infra.app
+
+# The public contract (event schemas, webhook routes) against the last release: a breaking change fails.
+schema-gate: venv
+	$(BIN)/python -m scripts.schema_gate
+
+# At release: today's contract becomes the baseline the gate compares with (commit events/released/).
+release-baseline: venv
+	$(BIN)/python -m scripts.schema_gate --record
 
 # The deploy pipeline's stack and every stage it deploys (cdk.json → context.pipeline), cdk-nag on all.
 pipeline: venv layer

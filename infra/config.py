@@ -13,6 +13,8 @@ from typing import Any
 from aws_cdk import Duration
 from aws_cdk import aws_logs as logs
 
+from infra.topology import ERP_CONCURRENCY_LIMIT_DEFAULT, erp_concurrency_plan
+
 _RETENTION = {
     7: logs.RetentionDays.ONE_WEEK,
     14: logs.RetentionDays.TWO_WEEKS,
@@ -57,7 +59,23 @@ _CONTEXT_KEYS = {
     "chatbotSlackWorkspaceId": "chatbot_slack_workspace_id",
     "chatbotSlackChannelId": "chatbot_slack_channel_id",
     "apiGatewayAccountRole": "api_gateway_account_role",
+    "erpConcurrencyLimit": "erp_concurrency_limit",
+    "lambdaDeployment": "lambda_deployment",
+    "lambdaDeploymentIgnoreAlarms": "lambda_deployment_ignore_alarms",
 }
+
+#: How CodeDeploy shifts each function's ``live`` alias to a new version (CodeDeployDefault.Lambda<name>).
+LAMBDA_DEPLOYMENTS = (
+    "AllAtOnce",
+    "Canary10Percent5Minutes",
+    "Canary10Percent10Minutes",
+    "Canary10Percent15Minutes",
+    "Canary10Percent30Minutes",
+    "Linear10PercentEvery1Minute",
+    "Linear10PercentEvery2Minutes",
+    "Linear10PercentEvery3Minutes",
+    "Linear10PercentEvery10Minutes",
+)
 
 _EMAIL = re.compile(r"^[^@\s,]+@[^@\s,]+\.[^@\s,]+$")
 
@@ -110,6 +128,17 @@ class StageConfig:
     #: The API Gateway account setting (the CloudWatch Logs role for execution logging) is one per account
     #: and region: exactly one stage there owns it ("true"); the others rely on it.
     api_gateway_account_role: bool = False
+    #: The NetSuite account's concurrent-request limit: the ERP gate enforces it, and the ERP-bound event
+    #: source mappings' maximum concurrency is planned within it (``topology.erp_concurrency_plan``).
+    erp_concurrency_limit: int = ERP_CONCURRENCY_LIMIT_DEFAULT
+    #: How a deploy shifts traffic to the new version of each function (one of LAMBDA_DEPLOYMENTS): all at
+    #: once, or a canary (10 % for 5 minutes, then the rest) / linear shift that CodeDeploy rolls back when
+    #: one of the function's alarms fires meanwhile.
+    lambda_deployment: str = "AllAtOnce"
+    #: "true" for one deploy: shift without watching the alarms. A deployment that starts while one of the
+    #: function's alarms is in ALARM stops at once, so the fix for the very error that raised it cannot ship
+    #: otherwise. Set it back afterwards.
+    lambda_deployment_ignore_alarms: bool = False
 
     def __post_init__(self) -> None:
         if not _STAGE.match(self.stage):
@@ -118,8 +147,13 @@ class StageConfig:
             )
         if self.log_level not in {"DEBUG", "INFO", "WARNING", "ERROR"}:
             raise ValueError(f"logLevel {self.log_level!r} must be DEBUG, INFO, WARNING or ERROR")
+        erp_concurrency_plan(self.erp_concurrency_limit)  # refuses a limit the ERP-bound paths do not fit in
         if self.log_retention_days not in _RETENTION:
             raise ValueError(f"logRetentionDays must be one of {sorted(_RETENTION)}")
+        if self.lambda_deployment not in LAMBDA_DEPLOYMENTS:
+            raise ValueError(
+                f"lambdaDeployment {self.lambda_deployment!r} must be one of {list(LAMBDA_DEPLOYMENTS)}"
+            )
         if self.salesforce_verify_session_id not in {"true", "false"}:
             raise ValueError("salesforceVerifySessionId must be true or false")
         mtls = (
@@ -203,6 +237,7 @@ class StageConfig:
             "SALESFORCE_CLOSED_WON_STAGES": self.salesforce_closed_won_stages,
             "SALESFORCE_VERIFY_SESSION_ID": self.salesforce_verify_session_id,
             "SALESFORCE_REQUIRE_CLIENT_CERT": "true" if self.salesforce_mtls else "false",
+            "ERP_CONCURRENCY_LIMIT": str(self.erp_concurrency_limit),
         }
 
     @property

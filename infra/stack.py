@@ -6,6 +6,7 @@ from typing import Any
 
 from aws_cdk import CfnOutput, Stack
 from aws_cdk import aws_events as events
+from aws_cdk import aws_lambda as lambda_
 from constructs import Construct
 
 from infra.config import StageConfig
@@ -13,6 +14,7 @@ from infra.constructs.bus import EventBusWithArchive
 from infra.constructs.claimcheck import ClaimCheckBucket
 from infra.constructs.dashboard import Operations
 from infra.constructs.data import DataTables
+from infra.constructs.deployments import Canaries
 from infra.constructs.functions import Functions
 from infra.constructs.ingress import WebhookApi
 from infra.constructs.layer import SharedLayer
@@ -21,6 +23,7 @@ from infra.constructs.operators import OperatorPolicies
 from infra.constructs.orchestration import QuoteToCash
 from infra.constructs.routing import Routing
 from infra.constructs.schedules import Schedules
+from infra.constructs.schemas import EventSchemas
 from infra.constructs.secrets import Secrets
 from infra.topology import CONSUMERS, PARTNER_BUSES, TABLES, bus_name
 
@@ -39,6 +42,7 @@ class O2CHubStack(Stack):
         bus = EventBusWithArchive(
             self, "EventBus", stage=config.stage, archive_retention=config.archive_retention
         )
+        schemas = EventSchemas(self, "EventSchemas", config=config)
         layer = SharedLayer(self, "SharedLayer")
         claim_checks = ClaimCheckBucket(self, "ClaimChecks")
         functions = Functions(
@@ -51,13 +55,15 @@ class O2CHubStack(Stack):
             bus=bus.bus,
             claim_checks=claim_checks.bucket,
         )
-        by_id = {fn_id: f.function for fn_id, f in functions.functions.items()}
+        # Everything that invokes a function (routes, queues, schedules, tasks, operators) invokes its alias.
+        by_id: dict[str, lambda_.IFunction] = dict(functions.aliases)
         ingress = WebhookApi(self, "Ingress", config=config, functions=by_id)
         orchestration = QuoteToCash(
             self,
             "Orchestration",
             config=config,
             functions={k: f.function for k, f in functions.functions.items()},
+            aliases=by_id,
             bus=bus.bus,
         )
         schedules = Schedules(self, "Schedules", functions=by_id)
@@ -73,13 +79,17 @@ class O2CHubStack(Stack):
             config=config,
             dlqs={consumer_id: route.dlq for consumer_id, route in routing.routes.items()},
             schedule_dlqs=schedules.dlqs,
-            functions=by_id,
+            functions={k: f.function for k, f in functions.functions.items()},
+        )
+        canaries = Canaries(
+            self, "Deployments", config=config, aliases=functions.aliases, alarms=alarms.function_alarms
         )
         operations = Operations(
             self,
             "Operations",
             config=config,
-            functions=by_id,
+            # the functions themselves: the sweep's role and environment, metrics of every version
+            functions={k: f.function for k, f in functions.functions.items()},
             state_machine=orchestration.state_machine,
             state_machine_name=orchestration.name,
             api=ingress.api,
@@ -103,6 +113,7 @@ class O2CHubStack(Stack):
             archive=bus.archive,
             bus_name=bus_name(config.stage),
             reconciler=by_id["Reconciler"],
+            deployment_groups=list(canaries.groups),
             secrets=list(secrets.secrets.values()),
             queues=[route.queue for route in routing.routes.values()],
             dlqs=[route.dlq for route in routing.routes.values()],
@@ -111,10 +122,11 @@ class O2CHubStack(Stack):
         # Outputs the o2c CLI reads (names are a contract).
         CfnOutput(self, "ApiUrl", value=ingress.api.url)
         CfnOutput(self, "EventBusName", value=bus.bus.event_bus_name)
+        CfnOutput(self, "SchemaRegistryName", value=schemas.registry.attr_registry_name)
         CfnOutput(self, "EventBusArn", value=bus.bus.event_bus_arn)
         CfnOutput(self, "EventArchiveArn", value=bus.archive.archive_arn)  # o2c replay
         CfnOutput(self, "StateMachineArn", value=orchestration.state_machine.state_machine_arn)
-        CfnOutput(self, "ReconcilerFunctionName", value=by_id["Reconciler"].function_name)
+        CfnOutput(self, "ReconcilerFunctionName", value=functions.function("Reconciler").function_name)
         CfnOutput(self, "AlarmTopicArn", value=alarms.topic.topic_arn)
         CfnOutput(self, "DashboardName", value=operations.dashboard.dashboard_name)
         CfnOutput(self, "OperatorPolicyArn", value=orchestration.operator_policy.managed_policy_arn)

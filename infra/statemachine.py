@@ -2,8 +2,10 @@
 stack (with DefinitionSubstitutions) and by the embedded local cloud (moto's ASL interpreter).
 
 Failure semantics:
-- technical errors (``TransientError``, Lambda throttling) are retried with exponential backoff and full
-  jitter; if they persist the execution fails *at that step* and can be redriven from it;
+- technical errors (``TransientError``, ``DeadlineExceeded``, Lambda's service errors and throttling, and an
+  invocation that died: ``Sandbox.Timedout``, ``Lambda.ClientExecutionTimeoutException``, ``Lambda.Unknown``) are
+  retried with exponential backoff and full jitter; if they persist the execution fails *at that step* and can be
+  redriven from it;
 - business rejections (``BusinessRejection``) are not retried: before an order exists the deal is put on
   hold for a person; after, the saga compensates in reverse order (void the authorization, cancel the ERP
   order) and ends ``Cancelled``; a compensation that still fails ends ``CompensationFailed`` with an
@@ -22,21 +24,36 @@ from typing import Any
 
 SUBSTITUTIONS = ("ErpTasks", "TaxTasks", "PaymentTasks", "CrmTasks", "WaitRegistrar", "EventBusName")
 
+#: Lambda's service errors as Step Functions names them for a Lambda task (AWS's "handle transient Lambda
+#: service exceptions" list, and throttling).
+LAMBDA_SERVICE_ERRORS = [
+    "Lambda.ServiceException",
+    "Lambda.AWSLambdaException",
+    "Lambda.SdkClientException",
+    "Lambda.TooManyRequestsException",
+]
+#: The invocation itself died: its function timeout struck (``Sandbox.Timedout``), the call to Lambda timed
+#: out, or Lambda could not say (``Lambda.Unknown``, e.g. out of memory). Every task is idempotent (external ids,
+#: idempotency keys), so running it again is safe; fewer attempts, as each may have used a whole timeout.
+INVOCATION_DIED_ERRORS = ["Sandbox.Timedout", "Lambda.ClientExecutionTimeoutException", "Lambda.Unknown"]
 TECHNICAL_RETRY = [
     {
-        "ErrorEquals": [
-            "TransientError",
-            "Lambda.ServiceException",
-            "Lambda.AWSLambdaException",
-            "Lambda.SdkClientException",
-            "Lambda.TooManyRequestsException",
-        ],
+        # DeadlineExceeded: the step stopped its vendor calls before its function timeout (transient)
+        "ErrorEquals": ["TransientError", "DeadlineExceeded", *LAMBDA_SERVICE_ERRORS],
         "IntervalSeconds": 2,
         "MaxAttempts": 6,
         "BackoffRate": 2.0,
         "MaxDelaySeconds": 60,
         "JitterStrategy": "FULL",
-    }
+    },
+    {
+        "ErrorEquals": INVOCATION_DIED_ERRORS,
+        "IntervalSeconds": 2,
+        "MaxAttempts": 3,
+        "BackoffRate": 2.0,
+        "MaxDelaySeconds": 30,
+        "JitterStrategy": "FULL",
+    },
 ]
 PUBLISH_RETRY = [
     {

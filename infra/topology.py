@@ -11,6 +11,7 @@ actually provisions with the synthesized CloudFormation template.
 from __future__ import annotations
 
 import json
+import math
 from dataclasses import dataclass, field
 from typing import Literal
 
@@ -25,12 +26,114 @@ LAYER_PYTHON_VERSION = LAMBDA_RUNTIME.removeprefix("python")
 LAYER_PLATFORM = "manylinux2014_aarch64"
 
 METRICS_NAMESPACE = "O2CHub"
+#: Every function is invoked through this alias (API routes, queues, schedules, state machine tasks, the CLI):
+#: each deploy publishes a new version and CodeDeploy shifts the alias to it (infra/constructs/deployments.py).
+LIVE_ALIAS = "live"
 EVENT_SOURCES = ("o2c.crm", "o2c.erp", "o2c.payments", "o2c.orchestration", "o2c.reconciliation")
 
 
 def bus_name(stage: str) -> str:
     """The stage's custom bus (CONTRACT §3): ``o2c-<stage>``; derived from the stage, so stages coexist."""
     return f"o2c-{stage}"
+
+
+# --- time budgets ----------------------------------------------------------------------------------------
+#
+# A function that is still waiting on a vendor when its timeout strikes is killed with its whole invocation:
+# an SQS batch comes back whole (every message one receive closer to the DLQ), a state machine task fails
+# with ``Sandbox.Timedout``. So each consumer and each state machine task function has one ``Budget``, and
+# its function timeout, its queue's visibility timeout, its batch size and its event source mapping's
+# maximum concurrency are derived from it; the connectors stop in time within it
+# (``shared.connectors.deadline``). ``tests/infra/test_budgets.py`` checks the arithmetic.
+
+#: What a handler keeps after its last vendor call (``shared.connectors.deadline.SAFETY_MARGIN_S``).
+SAFETY_MARGIN_S = 2.0
+#: The AWS guidance for an SQS event source: the queue's visibility timeout at least 6x the function timeout
+#: (plus the batching window), so a batch being retried by Lambda is not delivered again meanwhile.
+VISIBILITY_TIMEOUT_FACTOR = 6
+#: Lambda's floor for an SQS event source mapping's ``MaximumConcurrency``.
+MIN_MAXIMUM_CONCURRENCY = 2
+
+
+@dataclass(frozen=True)
+class CallPolicy:
+    """How the shared transport calls one vendor (the connectors' defaults): per attempt a connect and a read
+    timeout, ``attempts`` in all, at most ``max_backoff_s`` between two, and first up to ``gate_wait_s`` for
+    an ERP concurrency slot."""
+
+    name: str
+    connect_s: float
+    read_s: float
+    attempts: int
+    max_backoff_s: float
+    gate_wait_s: float = 0.0
+    #: One call's usual time under load (the latency the vendor is known for), for sizing batches.
+    typical_s: float = 0.5
+
+    @property
+    def worst_case_s(self) -> float:
+        """A call that fails slowly every time: gate wait + every attempt to its timeouts + every backoff."""
+        return (
+            self.gate_wait_s
+            + self.attempts * (self.connect_s + self.read_s)
+            + (self.attempts - 1) * self.max_backoff_s
+        )
+
+
+#: ``shared.connectors.netsuite.NetSuiteHttp`` with ``ErpGate`` (the test checks the connectors' defaults).
+NETSUITE_CALLS = CallPolicy(
+    "netsuite", connect_s=10, read_s=10, attempts=3, max_backoff_s=10, gate_wait_s=10, typical_s=1.5
+)
+#: ``shared.connectors.http.JsonHttp``: HubSpot, Salesforce, AvaTax.
+JSON_HTTP_CALLS = CallPolicy("json_http", connect_s=5, read_s=5, attempts=3, max_backoff_s=10, typical_s=0.4)
+#: ``shared.connectors.stripe_payments.StripePayments``.
+STRIPE_CALLS = CallPolicy("stripe", connect_s=5, read_s=20, attempts=3, max_backoff_s=10, typical_s=0.4)
+#: ``shared.aws.client``: botocore standard retry mode, 3 attempts, backoff at most 1 s then 2 s.
+AWS_CALLS = CallPolicy("aws", connect_s=2, read_s=5, attempts=3, max_backoff_s=2, typical_s=0.05)
+
+
+@dataclass(frozen=True)
+class Budget:
+    """The time one function has for one invocation, and what follows from it.
+
+    ``calls``: the transports its records use (the slowest one's worst case must fit, whole, in the timeout);
+    ``calls_per_record``: how many calls one record (one task) usually makes, each at its slowest transport's
+    typical time; ``batch_size`` records per invocation (all of them must usually fit); ``max_concurrency``:
+    concurrent invocations from its queue (at least 2, Lambda's floor); ``erp``: it holds ERP slots (one at a
+    time per invocation), so its concurrency counts against the ERP account's limit."""
+
+    calls: tuple[CallPolicy, ...]
+    calls_per_record: int
+    batch_size: int = 1
+    max_concurrency: int = MIN_MAXIMUM_CONCURRENCY
+    batching_window_s: int = 1
+    erp: bool = False
+    margin_s: float = SAFETY_MARGIN_S
+
+    @property
+    def slowest(self) -> CallPolicy:
+        return max(self.calls, key=lambda c: (c.worst_case_s, c.typical_s))
+
+    @property
+    def record_s(self) -> float:
+        """A record's usual time: its calls at the slowest transport's typical latency."""
+        return self.calls_per_record * max(c.typical_s for c in self.calls)
+
+    @property
+    def timeout_s(self) -> int:
+        """The function timeout: the slowest call's worst case, or a batch's usual time if longer, plus the
+        margin. What does not fit is not started (``deadline``) and comes back as a batch item failure."""
+        return math.ceil(self.margin_s + max(self.slowest.worst_case_s, self.batch_size * self.record_s))
+
+    @property
+    def visibility_timeout_s(self) -> int:
+        return VISIBILITY_TIMEOUT_FACTOR * self.timeout_s + self.batching_window_s
+
+
+#: The NetSuite account's concurrency limit a stage is planned for when ``cdk.json`` does not say
+#: (``erpConcurrencyLimit``): NetSuite's base limit is 5 on the Standard service tier and 15 on Premium
+#: (or Standard with one SuiteCloud Plus licence, +10 each). The ERP gate enforces the stage's value.
+ERP_CONCURRENCY_LIMIT_DEFAULT = 15
 
 
 @dataclass(frozen=True)
@@ -83,6 +186,12 @@ class FunctionSpec:
     reads_dead_letter_queues: bool = False
     #: EventBridge Scheduler expression that invokes the function (e.g. the daily reconciliation).
     schedule: str | None = None
+    #: Consumers and state machine task functions: their time budget, which sets ``timeout_s``.
+    budget: Budget | None = None
+
+    def __post_init__(self) -> None:
+        if self.budget is not None:
+            object.__setattr__(self, "timeout_s", self.budget.timeout_s)
 
     @property
     def module(self) -> str:
@@ -100,7 +209,9 @@ class FunctionSpec:
 
 @dataclass(frozen=True)
 class ConsumerSpec:
-    """A consumer of canonical events: rule on the bus → its own SQS queue (with DLQ) → function."""
+    """A consumer of canonical events: rule on the bus → its own SQS queue (with DLQ) → function. With a
+    function budget (every consumer of the hub has one), batch size, batching window and maximum concurrency
+    come from it (``consumer()``)."""
 
     id: str
     function: FunctionSpec
@@ -111,11 +222,37 @@ class ConsumerSpec:
     max_batching_window_s: int = 1
     #: The bus the rule sits on: "hub" (the stage's bus) or a partner bus id from PARTNER_BUSES.
     bus: str = "hub"
+    #: The event source mapping's ``MaximumConcurrency``: concurrent invocations from this queue (>= 2).
+    max_concurrency: int = MIN_MAXIMUM_CONCURRENCY
 
     @property
     def visibility_timeout_s(self) -> int:
-        # AWS: the queue's visibility timeout should be at least 6x the function timeout.
-        return 6 * self.function.timeout_s
+        # AWS: the queue's visibility timeout at least 6x the function timeout, plus the batching window.
+        return VISIBILITY_TIMEOUT_FACTOR * self.function.timeout_s + self.max_batching_window_s
+
+
+def consumer(
+    id: str,
+    function: FunctionSpec,
+    pattern: dict[str, object],
+    *,
+    max_receive_count: int = 5,
+    bus: str = "hub",
+) -> ConsumerSpec:
+    """A consumer whose batch size, batching window and maximum concurrency are its function's budget's."""
+    budget = function.budget
+    if budget is None:
+        raise ValueError(f"consumer {id}: its function {function.id} has no budget")
+    return ConsumerSpec(
+        id=id,
+        function=function,
+        pattern=pattern,
+        batch_size=budget.batch_size,
+        max_receive_count=max_receive_count,
+        max_batching_window_s=budget.batching_window_s,
+        bus=bus,
+        max_concurrency=budget.max_concurrency,
+    )
 
 
 IDEMPOTENCY_TABLE = TableSpec(
@@ -213,7 +350,7 @@ STAGE_SETTING_DEFAULTS: dict[str, str] = {
     "SALESFORCE_VERIFY_SESSION_ID": "false",
     "SALESFORCE_REQUIRE_CLIENT_CERT": "false",
     "NETSUITE_BASE_URL": "",  # empty: https://<account>.suitetalk.api.netsuite.com
-    "ERP_CONCURRENCY_LIMIT": "5",
+    "ERP_CONCURRENCY_LIMIT": str(ERP_CONCURRENCY_LIMIT_DEFAULT),
     # the account's own ids: {"creditItemId", "adjustmentAccountId", "disputeAccountId", "stripePaymentMethodId",
     # "currencyIds": {"USD": "1", ...}} (currency internal ids; default: USD 1, GBP 2, CAD 3, EUR 4)
     "NETSUITE_ACCOUNT_SETTINGS": "{}",
@@ -246,7 +383,7 @@ LINEAGE_RECORDER = FunctionSpec(
     code_dir="functions/lineage_recorder",
     description="Records every canonical event against every id it carries (o2c trace)",
     memory_mb=256,
-    timeout_s=30,
+    budget=Budget((AWS_CALLS,), calls_per_record=2, batch_size=10, max_concurrency=5),
     tables={LINEAGE_TABLE.id: "read_write"},
 )
 
@@ -302,7 +439,7 @@ PARTNER_EVENT_INGEST = FunctionSpec(
     code_dir="functions/partner_event_ingest",
     description="Stripe event destinations and Salesforce Event Relay (partner buses) into the same ingress path",
     memory_mb=512,
-    timeout_s=30,
+    budget=Budget((JSON_HTTP_CALLS, AWS_CALLS), calls_per_record=3, batch_size=10, max_concurrency=5),
     tables={IDEMPOTENCY_TABLE.id: "read_write"},
     secrets=(SALESFORCE_CREDENTIALS.id,),
     publishes_events=True,
@@ -314,7 +451,7 @@ ERP_TASKS = FunctionSpec(
     code_dir="functions/q2c_erp_tasks",
     description="Quote-to-cash ERP steps: customer, sales order, invoice, payment applied (at Stripe's FX rate), activate, cancel",
     memory_mb=512,
-    timeout_s=60,
+    budget=Budget((NETSUITE_CALLS, STRIPE_CALLS), calls_per_record=6, erp=True),
     tables={ERP_GATE_TABLE.id: "read_write"},
     secrets=(NETSUITE_CREDENTIALS.id, STRIPE_API_KEY.id),
     stage_settings=(
@@ -331,7 +468,7 @@ TAX_TASKS = FunctionSpec(
     code_dir="functions/q2c_tax_tasks",
     description="Quote-to-cash tax steps: tax lines from the tax engine, the invoiced sale recorded in it",
     memory_mb=256,
-    timeout_s=30,
+    budget=Budget((JSON_HTTP_CALLS,), calls_per_record=3),
     secrets=(AVATAX_CREDENTIALS.id,),
     stage_settings=("AVATAX_BASE_URL",),
     state_machine_task=True,
@@ -341,7 +478,7 @@ PAYMENT_TASKS = FunctionSpec(
     code_dir="functions/q2c_payment_tasks",
     description="Quote-to-cash payment steps on Stripe: customer, SetupIntent, authorize, capture, void",
     memory_mb=512,
-    timeout_s=30,
+    budget=Budget((STRIPE_CALLS,), calls_per_record=4),
     secrets=(STRIPE_API_KEY.id,),
     stage_settings=("STRIPE_API_BASE_URL", "APPROVAL_THRESHOLDS"),
     state_machine_task=True,
@@ -351,7 +488,7 @@ CRM_TASKS = FunctionSpec(
     code_dir="functions/q2c_crm_tasks",
     description="Quote-to-cash CRM steps: re-check a held deal, write ERP numbers and payment status back",
     memory_mb=512,
-    timeout_s=30,
+    budget=Budget((JSON_HTTP_CALLS,), calls_per_record=6),
     secrets=(HUBSPOT_CREDENTIALS.id, SALESFORCE_CREDENTIALS.id),
     stage_settings=(
         "HUBSPOT_API_BASE_URL",
@@ -366,7 +503,7 @@ WAIT_REGISTRAR = FunctionSpec(
     code_dir="functions/q2c_wait_registrar",
     description="Stores a waiting execution's task token by what it waits for; resumes at once if that already happened",
     memory_mb=256,
-    timeout_s=10,
+    budget=Budget((AWS_CALLS,), calls_per_record=3),
     tables={CORRELATION_TABLE.id: "read_write"},
     state_machine_task=True,
     state_machine_access="task_response",
@@ -376,7 +513,7 @@ PAYMENT_SIGNALS = FunctionSpec(
     code_dir="functions/q2c_payment_signals",
     description="Payment facts (method saved, capture confirmed) resume the waiting execution exactly once",
     memory_mb=256,
-    timeout_s=20,
+    budget=Budget((AWS_CALLS,), calls_per_record=3, batch_size=10, max_concurrency=5),
     tables={CORRELATION_TABLE.id: "read_write"},
     state_machine_access="task_response",
 )
@@ -385,7 +522,7 @@ QUOTE_TO_CASH_STARTER = FunctionSpec(
     code_dir="functions/q2c_starter",
     description="Starts one quote-to-cash execution per won deal, named after the CRM and the opportunity",
     memory_mb=256,
-    timeout_s=20,
+    budget=Budget((AWS_CALLS,), calls_per_record=2, batch_size=5, max_concurrency=5),
     stage_settings=(
         "HOLD_TIMEOUT_SECONDS",
         "PAYMENT_METHOD_TIMEOUT_SECONDS",
@@ -416,7 +553,9 @@ REFUND_BOOKER = FunctionSpec(
     code_dir="functions/refund_booker",
     description="A refund that succeeded at Stripe becomes an ERP credit memo and customer refund, once",
     memory_mb=512,
-    timeout_s=60,
+    budget=Budget(
+        (NETSUITE_CALLS, STRIPE_CALLS, JSON_HTTP_CALLS), calls_per_record=8, batch_size=5, erp=True
+    ),
     publishes_events=True,
     tables={
         ERP_GATE_TABLE.id: "read_write",
@@ -432,7 +571,7 @@ REFUND_INITIATOR = FunctionSpec(
     code_dir="functions/refund_initiator",
     description="A refund the hub is asked for becomes a Stripe refund (idempotency key per request)",
     memory_mb=512,
-    timeout_s=30,
+    budget=Budget((STRIPE_CALLS, AWS_CALLS), calls_per_record=2, batch_size=5),
     secrets=(STRIPE_API_KEY.id,),
     publishes_events=True,
     stage_settings=("STRIPE_API_BASE_URL",),
@@ -442,7 +581,7 @@ PAYOUT_DEPOSITOR = FunctionSpec(
     code_dir="functions/payout_depositor",
     description="A Stripe payout becomes one ERP deposit equal to it to the cent, or an exception",
     memory_mb=512,
-    timeout_s=120,
+    budget=Budget((NETSUITE_CALLS, STRIPE_CALLS), calls_per_record=75, batch_size=1, erp=True),
     publishes_events=True,
     tables={ERP_GATE_TABLE.id: "read_write", PENDING_TABLE.id: "read_write"},
     secrets=_ERP_AND_STRIPE_SECRETS,
@@ -455,7 +594,9 @@ DISPUTE_SYNC = FunctionSpec(
     code_dir="functions/dispute_sync",
     description="Chargebacks: an ERP dispute hold and a CRM task with the evidence due date; settled won or lost",
     memory_mb=512,
-    timeout_s=60,
+    budget=Budget(
+        (NETSUITE_CALLS, STRIPE_CALLS, JSON_HTTP_CALLS), calls_per_record=8, batch_size=5, erp=True
+    ),
     publishes_events=True,
     tables={
         ERP_GATE_TABLE.id: "read_write",
@@ -471,7 +612,9 @@ RENEWAL_SYNC = FunctionSpec(
     code_dir="functions/renewal_sync",
     description="Subscription renewals: an ERP invoice per paid cycle with its payment; dunning in ERP and CRM",
     memory_mb=512,
-    timeout_s=60,
+    budget=Budget(
+        (NETSUITE_CALLS, STRIPE_CALLS, JSON_HTTP_CALLS), calls_per_record=6, batch_size=5, erp=True
+    ),
     publishes_events=True,
     tables={ERP_GATE_TABLE.id: "read_write", PENDING_TABLE.id: "read_write"},
     secrets=_ERP_STRIPE_CRM_SECRETS,
@@ -482,7 +625,7 @@ FACT_RELEASER = FunctionSpec(
     code_dir="functions/fact_releaser",
     description="Puts facts that waited for another fact back on the bus once it arrives; hourly sweep",
     memory_mb=256,
-    timeout_s=60,
+    budget=Budget((AWS_CALLS,), calls_per_record=100, batch_size=10),
     publishes_events=True,
     tables={PENDING_TABLE.id: "read_write"},
     schedule="rate(1 hour)",
@@ -560,82 +703,71 @@ PARTNER_BUSES: tuple[PartnerBusSpec, ...] = (STRIPE_PARTNER_BUS, SALESFORCE_PART
 PARTNER_BUSES_BY_ID = {b.id: b for b in PARTNER_BUSES}
 
 CONSUMERS: tuple[ConsumerSpec, ...] = (
-    ConsumerSpec(
-        id="LineageRecorder",
-        function=LINEAGE_RECORDER,
-        pattern={"source": list(EVENT_SOURCES)},
-        batch_size=10,
+    consumer(
+        "LineageRecorder",
+        LINEAGE_RECORDER,
+        {"source": list(EVENT_SOURCES)},
         max_receive_count=5,
     ),
-    ConsumerSpec(
-        id="QuoteToCashStarter",
-        function=QUOTE_TO_CASH_STARTER,
-        pattern={"source": ["o2c.crm"], "detail-type": ["OpportunityClosedWon"]},
-        batch_size=5,
+    consumer(
+        "QuoteToCashStarter",
+        QUOTE_TO_CASH_STARTER,
+        {"source": ["o2c.crm"], "detail-type": ["OpportunityClosedWon"]},
         max_receive_count=5,
     ),
-    ConsumerSpec(
-        id="PaymentSignals",
-        function=PAYMENT_SIGNALS,
-        pattern={"source": ["o2c.payments"], "detail-type": ["PaymentMethodSaved", "PaymentCaptured"]},
-        batch_size=10,
+    consumer(
+        "PaymentSignals",
+        PAYMENT_SIGNALS,
+        {"source": ["o2c.payments"], "detail-type": ["PaymentMethodSaved", "PaymentCaptured"]},
         max_receive_count=5,
     ),
-    ConsumerSpec(
-        id="RefundBooker",
-        function=REFUND_BOOKER,
-        pattern={"source": ["o2c.payments"], "detail-type": ["RefundSucceeded"]},
-        batch_size=5,
+    consumer(
+        "RefundBooker",
+        REFUND_BOOKER,
+        {"source": ["o2c.payments"], "detail-type": ["RefundSucceeded"]},
     ),
-    ConsumerSpec(
-        id="RefundInitiator",
-        function=REFUND_INITIATOR,
-        pattern={"source": ["o2c.orchestration"], "detail-type": ["RefundRequested"]},
-        batch_size=5,
+    consumer(
+        "RefundInitiator",
+        REFUND_INITIATOR,
+        {"source": ["o2c.orchestration"], "detail-type": ["RefundRequested"]},
     ),
-    ConsumerSpec(
-        id="PayoutDepositor",
-        function=PAYOUT_DEPOSITOR,
-        pattern={"source": ["o2c.payments"], "detail-type": ["PayoutPaid", "PayoutReconciled"]},
-        batch_size=1,
+    consumer(
+        "PayoutDepositor",
+        PAYOUT_DEPOSITOR,
+        {"source": ["o2c.payments"], "detail-type": ["PayoutPaid", "PayoutReconciled"]},
     ),
-    ConsumerSpec(
-        id="DisputeSync",
-        function=DISPUTE_SYNC,
-        pattern={"source": ["o2c.payments"], "detail-type": ["DisputeOpened", "DisputeClosed"]},
-        batch_size=5,
+    consumer(
+        "DisputeSync",
+        DISPUTE_SYNC,
+        {"source": ["o2c.payments"], "detail-type": ["DisputeOpened", "DisputeClosed"]},
     ),
-    ConsumerSpec(
-        id="RenewalSync",
-        function=RENEWAL_SYNC,
-        pattern={
+    consumer(
+        "RenewalSync",
+        RENEWAL_SYNC,
+        {
             "source": ["o2c.payments"],
             "detail-type": ["BillingInvoicePaid", "BillingInvoicePaymentFailed"],
         },
-        batch_size=5,
     ),
-    ConsumerSpec(
-        id="FactReleaser",
-        function=FACT_RELEASER,
-        pattern={
+    consumer(
+        "FactReleaser",
+        FACT_RELEASER,
+        {
             "source": ["o2c.orchestration", "o2c.erp"],
             "detail-type": ["InvoicePaid", "RenewalInvoiced", "DisputeRecorded"],
         },
-        batch_size=10,
     ),
-    ConsumerSpec(
-        id="StripePartnerIngest",
-        function=PARTNER_EVENT_INGEST,
-        pattern={"source": [{"prefix": STRIPE_PARTNER_BUS.source_prefix}]},
-        batch_size=10,
+    consumer(
+        "StripePartnerIngest",
+        PARTNER_EVENT_INGEST,
+        {"source": [{"prefix": STRIPE_PARTNER_BUS.source_prefix}]},
         max_receive_count=5,
         bus=STRIPE_PARTNER_BUS.id,
     ),
-    ConsumerSpec(
-        id="SalesforcePartnerIngest",
-        function=PARTNER_EVENT_INGEST,
-        pattern={"source": [{"prefix": SALESFORCE_PARTNER_BUS.source_prefix}]},
-        batch_size=10,
+    consumer(
+        "SalesforcePartnerIngest",
+        PARTNER_EVENT_INGEST,
+        {"source": [{"prefix": SALESFORCE_PARTNER_BUS.source_prefix}]},
         max_receive_count=5,
         bus=SALESFORCE_PARTNER_BUS.id,
     ),
@@ -649,6 +781,55 @@ def _unique(functions: tuple[FunctionSpec, ...]) -> tuple[FunctionSpec, ...]:
 FUNCTIONS: tuple[FunctionSpec, ...] = _unique(
     WEBHOOK_FUNCTIONS + tuple(c.function for c in CONSUMERS) + INVOKED_FUNCTIONS
 )
+
+
+@dataclass(frozen=True)
+class ErpConcurrencyPlan:
+    """How a NetSuite account's concurrent-request limit is shared. Every invocation that calls the ERP holds
+    at most one slot at a time (``ErpGate``), so: the ERP-bound consumers' event source mappings may run
+    ``consumers[id]`` invocations at once, the scheduled ERP functions one each, and the state machine's ERP
+    tasks the rest (``tasks``, at least ``MIN_ERP_TASK_SLOTS``). Their sum is the limit, never more: no
+    invocation then waits on the gate for long, and none burns its budget (or a message's receives) there."""
+
+    limit: int
+    consumers: dict[str, int]
+    scheduled: dict[str, int]
+    tasks: int
+
+    @property
+    def total(self) -> int:
+        return sum(self.consumers.values()) + sum(self.scheduled.values()) + self.tasks
+
+
+#: The state machine's ERP tasks (quote-to-cash, the busiest ERP path) keep at least this many slots.
+MIN_ERP_TASK_SLOTS = 2
+
+
+def erp_bound(fn: FunctionSpec) -> bool:
+    """Whether the function calls the ERP (holds ERP gate slots)."""
+    return ERP_GATE_TABLE.id in fn.tables
+
+
+def erp_concurrency_plan(limit: int, consumers: tuple[ConsumerSpec, ...] | None = None) -> ErpConcurrencyPlan:
+    """The share of each ERP-bound path within ``limit``; ``ValueError`` (at synth) when the account's limit
+    cannot give every ERP-bound consumer Lambda's minimum of 2 and the state machine its minimum."""
+    consumers = CONSUMERS if consumers is None else consumers
+    shares = {c.id: c.max_concurrency for c in consumers if erp_bound(c.function)}
+    consumer_fns = {c.function.id for c in consumers}
+    scheduled = {
+        fn.id: 1 for fn in INVOKED_FUNCTIONS if fn.schedule and erp_bound(fn) and fn.id not in consumer_fns
+    }
+    tasks = limit - sum(shares.values()) - sum(scheduled.values())
+    if tasks < MIN_ERP_TASK_SLOTS:
+        needed = sum(shares.values()) + sum(scheduled.values()) + MIN_ERP_TASK_SLOTS
+        raise ValueError(
+            f"an ERP concurrency limit of {limit} cannot hold the hub's ERP-bound paths: "
+            f"{', '.join(f'{k} {v}' for k, v in {**shares, **scheduled}.items())} and the state machine's "
+            f"{MIN_ERP_TASK_SLOTS} need {needed}. Set erpConcurrencyLimit in cdk.json to the account's "
+            "limit (NetSuite: 5 on Standard, 15 on Premium, +10 per SuiteCloud Plus licence)"
+        )
+    return ErpConcurrencyPlan(limit=limit, consumers=shares, scheduled=scheduled, tasks=tasks)
+
 
 #: The quote-to-cash state machine's name in the console is the stack's; its executions are named after the deal.
 STATE_MACHINE_ID = "QuoteToCash"

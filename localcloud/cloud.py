@@ -10,13 +10,14 @@ import socket
 import threading
 import time
 import urllib.request
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from types import TracebackType
 from typing import Any
 
 from infra import topology
 from infra.topology import ConsumerSpec, FunctionSpec, Resolved, SecretSpec, TableSpec, function_environment
+from localcloud import latency
 from localcloud.api import ApiGateway
 from localcloud.pollers import SqsPoller
 from localcloud.provision import REGION, Resources, client, provision
@@ -104,6 +105,9 @@ class LocalCloud:
         retry_backoff_s: int = 1,
         fresh: bool = False,
         persist: bool = True,
+        sandbox_latency: str | Mapping[str, Any] | None = None,
+        erp_concurrency_limit: int = LOCAL_ERP_CONCURRENCY,
+        function_max_workers: Mapping[str, int] | None = None,
     ) -> None:
         self.api_port = api_port
         self.aws_port = aws_port
@@ -123,6 +127,8 @@ class LocalCloud:
         self.log_level = log_level
         self.warm_workers = warm_workers
         self.max_workers = max_workers
+        #: Concurrent invocations per function where it differs from ``max_workers`` (function id → count).
+        self.function_max_workers = dict(function_max_workers or {})
         self.retry_backoff_s = retry_backoff_s
         #: Start empty (the kept state is deleted first) instead of from the last run's state.
         self.fresh = fresh
@@ -130,6 +136,10 @@ class LocalCloud:
         self.persist = persist
         #: True when this boot restored a previous run's state.
         self.restored = False
+        #: How long each vendor sandbox takes to answer (``localcloud.latency``; default: no added latency).
+        self.sandbox_latency = latency.parse(sandbox_latency)
+        #: The sandbox NetSuite account's concurrency limit, which the hub's ERP gate is set to as well.
+        self.erp_concurrency_limit = erp_concurrency_limit
         self._snapshots: Any = None
 
         self.functions: dict[str, FunctionSpec] = {}
@@ -265,7 +275,7 @@ class LocalCloud:
                 env,
                 self.logs_dir / f"{fn.id}.log",
                 warm=self.warm_workers if fn.id in webhook_ids else 1,
-                max_workers=self.max_workers,
+                max_workers=self.function_max_workers.get(fn.id, self.max_workers),
             )
         # Boot every warm worker in parallel: each pays its imports (~1 s) at the same time.
         errors: list[BaseException] = []
@@ -377,7 +387,7 @@ class LocalCloud:
                 consumer_secret=creds["consumer_secret"],
                 token_id=creds["token_id"],
                 token_secret=creds["token_secret"],
-                concurrency_limit=LOCAL_ERP_CONCURRENCY,
+                concurrency_limit=self.erp_concurrency_limit,
             )
         if "AvaTaxCredentials" in values and self.task_specs:
             from localcloud.sandboxes.avatax import AvaTaxSandbox
@@ -394,6 +404,9 @@ class LocalCloud:
                     state.load_sandbox(self.state_dir, sandbox)
                 except state.StateError as exc:
                     raise state.StateError(f"{exc}. {_STATE_WAY_OUT}") from exc
+        for name, (low, high) in self.sandbox_latency.items():
+            if name in self.sandboxes:
+                self.sandboxes[name].set_latency(low, high)
         for sandbox in self.sandboxes.values():
             sandbox.start()
         if "stripe" in self.sandboxes:
@@ -427,6 +440,7 @@ class LocalCloud:
         if "avatax" in self.sandboxes:
             settings["AVATAX_BASE_URL"] = self.sandboxes["avatax"].url
         settings.update(LOCAL_SETTINGS)
+        settings["ERP_CONCURRENCY_LIMIT"] = str(self.erp_concurrency_limit)
         return settings
 
     def inject_partner_event(
@@ -472,6 +486,7 @@ class LocalCloud:
             "functions": dict(getattr(self, "_task_names", {})),
             "secrets": secrets,
             "settings": dict(self.settings),
+            "sandbox_latency": {name: list(bounds) for name, bounds in self.sandbox_latency.items()},
             "resources": self.resources,
         }
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import signal
 import socket
 import sys
@@ -13,7 +14,7 @@ from types import FrameType
 from typing import Any
 from urllib.parse import urlsplit
 
-from localcloud import state
+from localcloud import latency, state
 from localcloud.cloud import LocalCloud
 
 
@@ -22,7 +23,9 @@ def run(
 ) -> int:
     """Boot, print where everything is, serve until Ctrl-C / SIGTERM, stop cleanly; returns 0.
 
-    ``cloud_kwargs`` go to ``LocalCloud`` (tests inject their own functions).
+    ``cloud_kwargs`` go to ``LocalCloud`` (tests inject their own functions). The vendor sandboxes' latency
+    comes from ``O2C_SANDBOX_LATENCY`` (``localcloud.latency``: ``realistic``, ``netsuite=0.3-1.5``...) unless
+    ``sandbox_latency`` is given.
     """
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
     stop = threading.Event()
@@ -30,8 +33,14 @@ def run(
     def on_signal(signum: int, frame: FrameType | None) -> None:
         stop.set()
 
-    previous = {sig: signal.signal(sig, on_signal) for sig in (signal.SIGINT, signal.SIGTERM)}
+    if "sandbox_latency" not in cloud_kwargs and os.environ.get(latency.ENV_VAR):
+        try:
+            cloud_kwargs["sandbox_latency"] = latency.parse(os.environ[latency.ENV_VAR])
+        except ValueError as exc:
+            print(f"{latency.ENV_VAR}: {exc}", file=sys.stderr, flush=True)
+            return 2
     cloud = LocalCloud(api_port=api_port, aws_port=aws_port, state_dir=Path(state_dir), **cloud_kwargs)
+    previous = {sig: signal.signal(sig, on_signal) for sig in (signal.SIGINT, signal.SIGTERM)}
     try:
         try:
             cloud.start()
@@ -49,6 +58,7 @@ def run(
                 f"  kept:      {state.state_root(cloud.state_dir)} ({kept}; --fresh starts empty)", flush=True
             )
             print(f"  logs:      {cloud.logs_dir}/<FunctionId>.log", flush=True)
+            print(f"  latency:   {latency.describe(cloud.sandbox_latency)} (${latency.ENV_VAR})", flush=True)
             print("Press Ctrl-C to stop.", flush=True)
         while not stop.wait(0.5):
             pass

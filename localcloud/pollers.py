@@ -1,8 +1,12 @@
-"""SQS → Lambda event source mappings (with ``ReportBatchItemFailures``), one poller thread per consumer.
+"""SQS → Lambda event source mappings (with ``ReportBatchItemFailures`` and ``MaximumConcurrency``), one poller
+thread per consumer.
 
 Behaves like Lambda's poller: receive up to ``batch_size`` messages (waiting up to the batching window
 to fill the batch), invoke the consumer with the real SQS event, delete what succeeded. When the
-invocation fails as a whole, nothing is deleted.
+invocation fails as a whole, nothing is deleted. Up to the consumer's ``max_concurrency`` (its budget in
+``infra/topology.py``, the stack's ``MaximumConcurrency``) batches are invoked at once, each in its own
+thread; the poller receives the next batch only when a slot is free, so no message waits received but
+uninvoked.
 
 The one deliberate local difference: a failed message would stay invisible for the queue's visibility
 timeout (6 x the function timeout, minutes); locally the poller sets its visibility to
@@ -106,8 +110,21 @@ class SqsPoller:
         )
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name=f"poller-{spec.id}", daemon=True)
-        self.busy = False
+        #: The event source mapping's MaximumConcurrency: invocations from this queue at once.
+        self.max_concurrency = max(1, spec.max_concurrency)
+        self._slots = threading.BoundedSemaphore(self.max_concurrency)
+        self._count_lock = threading.Lock()
+        self._running: set[threading.Thread] = set()
+        self._receiving = False
+        #: The most invocations from this queue that ran at once.
+        self.peak_concurrency = 0
         self.batches = 0
+
+    @property
+    def busy(self) -> bool:
+        """A batch is being filled (within its batching window) or invoked."""
+        with self._count_lock:
+            return self._receiving or bool(self._running)
 
     def start(self) -> None:
         self._thread.start()
@@ -117,6 +134,10 @@ class SqsPoller:
 
     def join(self, timeout: float | None = None) -> None:
         self._thread.join(timeout)
+        with self._count_lock:
+            running = list(self._running)
+        for thread in running:
+            thread.join(timeout)
 
     def _receive(self, count: int, wait: int) -> list[dict[str, Any]]:
         messages: list[dict[str, Any]] = self.sqs.receive_message(
@@ -130,19 +151,29 @@ class SqsPoller:
 
     def _run(self) -> None:
         while not self._stop.is_set():
+            # a free invocation slot first: nothing is received that would wait for one
+            if not self._slots.acquire(timeout=0.5):
+                continue
             try:
-                self.poll_once()
+                started = self.poll_once(wait=False)
             except Exception:
+                self._slots.release()
                 if self._stop.is_set():
                     return
                 log.exception("poller %s failed; retrying", self.spec.id)
                 self._stop.wait(1.0)
+                continue
+            if not started:
+                self._slots.release()
 
-    def poll_once(self) -> None:
+    def poll_once(self, *, wait: bool = True) -> bool:
+        """Receive a batch and invoke the consumer with it (in this thread when ``wait``, else in a thread of
+        its own that frees its slot when done); False when the queue had nothing."""
         batch = self._receive(self.spec.batch_size, 1)
         if not batch:
-            return
-        self.busy = True
+            return False
+        with self._count_lock:
+            self._receiving = True
         try:
             window_end = time.monotonic() + self.batching_window_s
             while len(batch) < self.spec.batch_size and time.monotonic() < window_end:
@@ -151,12 +182,35 @@ class SqsPoller:
                     batch.extend(more)
                 else:
                     time.sleep(0.05)
-            self._process(batch)
+            if wait:
+                self._invoke(batch, release=False)
+                return True
+            thread = threading.Thread(
+                target=self._invoke, args=(batch,), name=f"invoke-{self.spec.id}", daemon=True
+            )
+            with self._count_lock:
+                self._running.add(thread)
+                self.peak_concurrency = max(self.peak_concurrency, len(self._running))
+            thread.start()
+            return True
         finally:
-            self.busy = False
+            with self._count_lock:
+                self._receiving = False
+
+    def _invoke(self, batch: list[dict[str, Any]], *, release: bool = True) -> None:
+        try:
+            self._process(batch)
+        except Exception:
+            log.exception("poller %s: a batch failed to complete", self.spec.id)
+        finally:
+            with self._count_lock:
+                self._running.discard(threading.current_thread())
+            if release:
+                self._slots.release()
 
     def _process(self, batch: list[dict[str, Any]]) -> None:
-        self.batches += 1
+        with self._count_lock:
+            self.batches += 1
         ids = [m["MessageId"] for m in batch]
         result = self.pool.invoke(sqs_event(batch, self.res.queue.arn, self.region))
         if not result.ok:

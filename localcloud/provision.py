@@ -13,7 +13,15 @@ from typing import Any
 import boto3
 from botocore.exceptions import ClientError
 
-from infra.topology import CLAIM_CHECK_BUCKET, PARTNER_BUSES, ConsumerSpec, SecretSpec, TableSpec, bus_name
+from infra.topology import (
+    CLAIM_CHECK_BUCKET,
+    LIVE_ALIAS,
+    PARTNER_BUSES,
+    ConsumerSpec,
+    SecretSpec,
+    TableSpec,
+    bus_name,
+)
 
 REGION = "us-east-1"
 
@@ -372,7 +380,7 @@ def provision_orchestration(
     substitutions = {"EventBusName": event_bus_name}
     for fn in tasks:
         name = physical_name(stage, fn.id)
-        arn = lam.create_function(
+        lam.create_function(
             FunctionName=name,
             Runtime="python3.12",
             Role=role,
@@ -380,9 +388,12 @@ def provision_orchestration(
             Timeout=fn.timeout_s,
             MemorySize=fn.memory_mb,
             Code={"ZipFile": placeholder.getvalue()},
-        )["FunctionArn"]
+        )
+        # As deployed: a published version behind the live alias, which the state machine and the CLI invoke.
+        version = lam.publish_version(FunctionName=name)["Version"]
+        alias_arn = lam.create_alias(FunctionName=name, Name=LIVE_ALIAS, FunctionVersion=version)["AliasArn"]
         names[fn.id] = name
-        substitutions[fn.id] = arn
+        substitutions[fn.id] = alias_arn
     definition = render(substitutions)
     try:
         arn = sfn.create_state_machine(

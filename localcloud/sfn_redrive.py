@@ -159,16 +159,16 @@ def redrive(backend: Any, execution_arn: str, client_token: str | None = None) -
         if old_env is not None:
             env.event_manager = old_env.event_manager  # the history goes on, event ids too
         last_id = max((e["id"] for e in _history(execution)), default=0)
-        env.event_history_context = EventHistoryContext(previous_event_id=last_id)
+        env.event_history_context = EventHistoryContext(previous_event_id=last_id)  # type: ignore[misc]
         context = env.states.context_object.context_object_data
-        execution_context: dict[str, Any] = context["Execution"]
+        execution_context: dict[str, Any] = context["Execution"]  # type: ignore[assignment]
         execution_context["RedriveCount"] = count
         execution_context["RedriveTime"] = now.isoformat()
         env.states.reset(state_input)
         env.event_manager.add_event(
             context=env.event_history_context,
             event_type=HistoryEventType.ExecutionRedriven,
-            event_details={"executionRedrivenEventDetails": {"redriveCount": count}},
+            event_details={"executionRedrivenEventDetails": {"redriveCount": count}},  # type: ignore[arg-type]
         )
         worker.env = env
 

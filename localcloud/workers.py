@@ -127,12 +127,14 @@ class Worker:
             raise InvocationError("Runtime.ImportModuleError", f"{error.get('type')}: {error.get('message')}")
         self.init_ms = message.get("init_ms")
 
-    def _read(self, timeout: float, timeout_type: str) -> dict[str, Any]:
+    def _read(self, timeout: float, timeout_type: str, message: str | None = None) -> dict[str, Any]:
         try:
             line = self._responses.get(timeout=timeout)
         except queue.Empty:
             self.kill()
-            raise InvocationError(timeout_type, f"Task timed out after {timeout:.2f} seconds") from None
+            raise InvocationError(
+                timeout_type, message or f"Task timed out after {timeout:.2f} seconds"
+            ) from None
         if line is None:
             code = self.proc.wait()
             raise InvocationError("Runtime.ExitError", f"worker exited with status {code}")
@@ -151,8 +153,13 @@ class Worker:
         except (BrokenPipeError, OSError, ValueError) as exc:
             self.kill()
             raise InvocationError("Runtime.ExitError", f"worker is gone: {exc}") from exc
-        # A little grace over the function timeout for the pipe round trip.
-        response = self._read(timeout_s + 0.5, "Sandbox.Timedout")
+        # A little grace over the function timeout for the pipe round trip. Lambda reports a function that ran
+        # out of time as ``Sandbox.Timedout`` (the error a state machine's Retry names), with this message.
+        response = self._read(
+            timeout_s + 0.5,
+            "Sandbox.Timedout",
+            f"RequestId: {request_id} Error: Task timed out after {timeout_s:.2f} seconds",
+        )
         duration = (time.perf_counter() - started) * 1000
         return InvokeResult(
             ok=bool(response.get("ok")),
@@ -245,6 +252,8 @@ class WorkerPool:
         self.cold_starts = 0
         #: Invocations served (what Lambda bills per request).
         self.invocations = 0
+        #: Invocations killed at the function timeout (``Sandbox.Timedout``).
+        self.timeouts = 0
 
     # -- lifecycle -----------------------------------------------------------------------------------
     def _spawn(self) -> Worker:
@@ -361,6 +370,9 @@ class WorkerPool:
                 return worker.invoke(event, float(self.fn.timeout_s))
             except InvocationError as exc:
                 healthy = False
+                if exc.error_type == "Sandbox.Timedout":
+                    with self._cond:
+                        self.timeouts += 1
                 return InvokeResult(
                     ok=False, error={"type": exc.error_type, "message": exc.message}, pid=worker.pid
                 )

@@ -89,8 +89,11 @@ def reconcile(target: Target, day: date | None, *, publish: bool = True) -> dict
     if not target.reconciler_function:
         raise TargetError("this target has no reconciler function")
     payload = {"date": (day or datetime.now(UTC).date()).isoformat(), "publish": publish}
+    from infra.topology import LIVE_ALIAS
+
+    # Through the live alias, as the schedule invokes it: the version that takes traffic, never $LATEST.
     response = target.client("lambda").invoke(
-        FunctionName=target.reconciler_function, Payload=json.dumps(payload).encode()
+        FunctionName=target.reconciler_function, Qualifier=LIVE_ALIAS, Payload=json.dumps(payload).encode()
     )
     body = json.loads(response["Payload"].read())
     if response.get("FunctionError"):

@@ -130,6 +130,16 @@ def _parser() -> argparse.ArgumentParser:
     with_target(dlq_sub.add_parser("list", help="depth and a sample of every DLQ"))
     rd = with_target(dlq_sub.add_parser("redrive", help="move a DLQ's messages back to their queue"))
     rd.add_argument("queue", help="consumer id (e.g. LineageRecorder) or the DLQ's name or URL")
+    rb = with_target(
+        sub.add_parser(
+            "rollback",
+            help="stop an in-flight deployment with rollback, or move functions' live alias back a version",
+        )
+    )
+    rb.add_argument(
+        "--function",
+        help="one function, by its id (e.g. Reconciler); default: what the last stack update changed",
+    )
     return parser
 
 
@@ -325,6 +335,21 @@ def _run(args: argparse.Namespace) -> int:
         moved = dlq.redrive(target, args.queue)
         print(f"redrove {moved} message(s) from {args.queue}")
         return 0
+    if args.command == "rollback":
+        from o2c_cli import rollback
+        from o2c_cli.targets import TargetError
+
+        if not args.stack:
+            raise TargetError(
+                "rollback acts on a deployed stack (the local cloud has no deployments): pass --stack"
+            )
+        outcomes = rollback.rollback(args.stack, args.region, args.function)
+        for outcome in outcomes:
+            print(outcome.line())
+        changed = [o for o in outcomes if o.action != "unchanged"]
+        if not changed:
+            print("nothing to roll back")
+        return 0 if changed else 1
     return 2
 
 

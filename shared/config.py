@@ -49,16 +49,52 @@ def secret_values(env_var: str, *, key: str = "secrets", max_age_s: int = 300) -
     Cached for ``max_age_s`` by Powertools parameters, so a rotation is picked up within minutes without
     a Secrets Manager call per request.
     """
-    value = _secrets().get(os.environ[env_var], transform="json", max_age=max_age_s)
+    value = _read_secret(env_var, max_age_s)
     values = value.get(key) if isinstance(value, dict) else value
     if not isinstance(values, list) or not values or not all(isinstance(v, str) and v for v in values):
         raise RuntimeError(f"secret in {env_var} must hold a non-empty list under '{key}'")
     return values
 
 
+#: Why Secrets Manager may fail a read that succeeds a moment later: throttled, unavailable, too slow to answer.
+_TRANSIENT_AWS = frozenset(
+    {
+        "ThrottlingException",
+        "TooManyRequestsException",
+        "InternalServiceError",
+        "InternalServiceErrorException",
+        "ServiceUnavailable",
+        "RequestTimeout",
+        "ReadTimeoutError",
+        "ConnectTimeoutError",
+        "EndpointConnectionError",
+        "ConnectionClosedError",
+    }
+)
+
+
+def _read_secret(env_var: str, max_age_s: int) -> Any:
+    """The secret, with a read that failed for a passing reason (timeout, throttling) raised as the connectors'
+    ``TransientError``, so the queue or the state machine retries it instead of failing the step for good."""
+    from aws_lambda_powertools.utilities.parameters.exceptions import GetParameterError
+
+    try:
+        return _secrets().get(os.environ[env_var], transform="json", max_age=max_age_s)
+    except GetParameterError as exc:
+        cause = exc.__cause__ or exc.__context__
+        response = getattr(cause, "response", None)
+        code = response.get("Error", {}).get("Code") if isinstance(response, dict) else None
+        if code in _TRANSIENT_AWS or type(cause).__name__ in _TRANSIENT_AWS:
+            from shared.connectors.errors import TransientError
+
+            raise TransientError(f"secret in {env_var}: {code or type(cause).__name__}", code=code) from exc
+        raise
+
+
 def secret_json(env_var: str, *, max_age_s: int = 300) -> dict[str, object]:
-    """A JSON secret (e.g. API credentials) from Secrets Manager, cached by Powertools parameters."""
-    value = _secrets().get(os.environ[env_var], transform="json", max_age=max_age_s)
+    """A JSON secret (e.g. API credentials) from Secrets Manager, cached by Powertools parameters. A read that
+    timed out or was throttled is a ``TransientError``."""
+    value = _read_secret(env_var, max_age_s)
     if not isinstance(value, dict):
         raise RuntimeError(f"secret in {env_var} must be a JSON object")
     return value

@@ -1,6 +1,12 @@
 """Lambda plumbing for the SQS consumers: Powertools wiring and partial batch responses, so a record that
 fails is retried (and ends in the queue's DLQ) without retrying the rest of its batch. A claim-checked event
-(``shared.claimcheck``) has its data loaded back before the record handler sees it."""
+(``shared.claimcheck``) has its data loaded back before the record handler sees it.
+
+Time budget: the invocation's deadline (``shared.connectors.deadline``, the Lambda's remaining time less a
+safety margin) bounds every connector call the records make. A record that finds too little time left is not
+started: it is reported as a batch item failure, as is one whose call ran out of time, so the batch ends
+within the function's timeout and only the unprocessed records come back (each with one more receive)
+instead of the whole batch timing out."""
 
 from __future__ import annotations
 
@@ -11,6 +17,7 @@ from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, pro
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 
 from shared.claimcheck import resolve_record
+from shared.connectors import deadline
 from shared.observability import logger, metrics, tracer
 
 LambdaHandler = Callable[[dict[str, Any], Any], dict[str, Any]]
@@ -23,6 +30,7 @@ def sqs_consumer(
     processor = BatchProcessor(event_type=EventType.SQS)
 
     def handle(record: SQSRecord) -> Any:
+        deadline.ensure(f"SQS message {record.message_id}")  # not started: reported as a batch item failure
         return record_handler(resolve_record(record))
 
     @logger.inject_lambda_context(clear_state=True)
@@ -31,8 +39,11 @@ def sqs_consumer(
     def lambda_handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
         if on_invocation is not None:
             on_invocation(context)
-        return dict(
-            process_partial_response(event=event, record_handler=handle, processor=processor, context=context)
-        )
+        with deadline.from_context(context):
+            return dict(
+                process_partial_response(
+                    event=event, record_handler=handle, processor=processor, context=context
+                )
+            )
 
     return lambda_handler

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
-from aws_cdk import Duration, Stack
+from aws_cdk import Duration, RemovalPolicy, Stack
 from aws_cdk import aws_dynamodb as dynamodb
 from aws_cdk import aws_events as events
 from aws_cdk import aws_iam as iam
@@ -20,6 +20,7 @@ from infra.nag import acknowledge
 from infra.topology import (
     CLAIM_CHECK_KEY_PREFIX,
     FUNCTIONS,
+    LIVE_ALIAS,
     FunctionSpec,
     Resolved,
     claim_check_access,
@@ -28,7 +29,12 @@ from infra.topology import (
 
 
 class HubFunction(Construct):
-    """A function, its log group and a role that holds only what the FunctionSpec asks for."""
+    """A function, its log group, a role that holds only what the FunctionSpec asks for, and its ``live`` alias.
+
+    Every deploy that changes the function (code, configuration, layer) publishes a new version
+    (``current_version``; old versions are retained, so there is one to roll back to) and moves the alias to
+    it through CodeDeploy (infra/constructs/deployments.py). Whatever invokes the function invokes the alias.
+    """
 
     def __init__(
         self,
@@ -66,6 +72,16 @@ class HubFunction(Construct):
             tracing=lambda_.Tracing.ACTIVE,
             log_group=self.log_group,
             role=self.role,
+            # A deploy's old version stays (CDK would delete it after the update): `o2c rollback` moves the
+            # alias back to it. Versions accumulate against the regional code storage quota (75 GB).
+            current_version_options=lambda_.VersionOptions(removal_policy=RemovalPolicy.RETAIN),
+        )
+        self.alias = lambda_.Alias(
+            self,
+            "Live",
+            alias_name=LIVE_ALIAS,
+            version=self.function.current_version,
+            description=f"{spec.id}: the version that takes traffic (shifted by CodeDeploy)",
         )
         acknowledge(
             self.role,
@@ -123,6 +139,11 @@ class Functions(Construct):
 
     def function(self, function_id: str) -> lambda_.Function:
         return self.functions[function_id].function
+
+    @property
+    def aliases(self) -> dict[str, lambda_.Alias]:
+        """FunctionSpec.id → its ``live`` alias: what every invoker targets."""
+        return {fn_id: f.alias for fn_id, f in self.functions.items()}
 
 
 #: Item reads and writes: CDK's grant_read_data / grant_write_data without Scan and BatchWriteItem, which only

@@ -82,18 +82,37 @@ class Alarms(Construct):
             )
             alarm.add_alarm_action(action)
 
+        #: function id → its alarms (errors, throttles): CodeDeploy rolls a canary back on any of them.
+        self.function_alarms: dict[str, list[cloudwatch.IAlarm]] = {}
         for function_id, function in functions.items():
-            alarm = cloudwatch.Alarm(
+            # On the function as a whole (every version): during a canary, an error in either version stops
+            # the shift, which errs on the side of rolling back.
+            errors = cloudwatch.Alarm(
                 self,
                 f"{function_id}Errors",
                 alarm_description=f"{function_id}: invocations failed (unhandled errors or timeouts)",
-                metric=function.metric_errors(period=Duration.minutes(5), statistic="Sum"),
+                metric=function.metric_errors(period=Duration.minutes(1), statistic="Sum"),
                 threshold=1,
                 evaluation_periods=1,
                 comparison_operator=cloudwatch.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
                 treat_missing_data=cloudwatch.TreatMissingData.NOT_BREACHING,
             )
-            alarm.add_alarm_action(action)
+            throttles = cloudwatch.Alarm(
+                self,
+                f"{function_id}Throttles",
+                alarm_description=(
+                    f"{function_id}: invocations throttled (concurrency limit reached); a new version that "
+                    "runs longer or a traffic spike"
+                ),
+                metric=function.metric_throttles(period=Duration.minutes(1), statistic="Sum"),
+                threshold=1,
+                evaluation_periods=1,
+                comparison_operator=cloudwatch.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
+                treat_missing_data=cloudwatch.TreatMissingData.NOT_BREACHING,
+            )
+            for alarm in (errors, throttles):
+                alarm.add_alarm_action(action)
+            self.function_alarms[function_id] = [errors, throttles]
 
         # No action of its own: one of the alarms of the oldest-pending-fact SLO (dashboard.py), which pages.
         self.fact_waiting_too_long = cloudwatch.Alarm(

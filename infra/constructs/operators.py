@@ -4,9 +4,9 @@ stage's own resources, and nothing else.
 - ``OperatorPolicy`` (output ``OperatorPolicyArn``): every command in OPERATOR_COMMANDS.
 - ``ReadOnlyOperatorPolicy`` (output ``ReadOnlyOperatorPolicyArn``): the commands in READ_ONLY_COMMANDS, which
   change nothing: no task answered (approve, hold release), no execution redriven, no event published (refund,
-  resync, pending release), no message moved (dlq redrive). ``reconcile`` is not read-only even with
-  ``--no-publish``: it invokes the Reconciler, whose own role publishes, and IAM cannot grant an invoke only for
-  a payload that says ``"publish": false``.
+  resync, pending release), no message moved (dlq redrive), no alias moved or deployment stopped (rollback).
+  ``reconcile`` is not read-only even with ``--no-publish``: it invokes the Reconciler, whose own role publishes,
+  and IAM cannot grant an invoke only for a payload that says ``"publish": false``.
 
   ``setup crm`` is left out, but on AWS it only reads what ``doctor`` reads: its writes go to the CRMs, with the
   CRM credentials held in the stage's secrets, which doctor must read to check them. A read-only operator can
@@ -32,8 +32,9 @@ from constructs import Construct
 from infra.nag import acknowledge
 
 #: command → (resource kind, actions). Resource kinds: ``stack`` (this stack), ``table:<id>``, ``executions``
-#: (this state machine's), ``state_machine``, ``bus`` (the hub's), ``reconciler``, ``functions`` (every Lambda
-#: function of the stack: doctor and setup read their environments), ``secrets``, ``dlqs``, ``queues``,
+#: (this state machine's), ``state_machine``, ``bus`` (the hub's), ``reconciler`` (its ``live`` alias),
+#: ``functions`` (every Lambda function of the stack: doctor and setup read their environments, rollback moves
+#: their aliases), ``deployment_groups`` (the stack's CodeDeploy groups), ``secrets``, ``dlqs``, ``queues``,
 #: ``archive`` (the bus's archive) and ``replays`` (the replays ``o2c replay`` names ``<bus>-...``).
 Grant = tuple[str, tuple[str, ...]]
 _RESOLVE: tuple[Grant, ...] = (("stack", ("cloudformation:DescribeStacks",)),)
@@ -74,6 +75,12 @@ COMMAND_GRANTS: dict[str, tuple[Grant, ...]] = {
         ("replays", ("events:DescribeReplay", "events:StartReplay")),
     ),
     "dlq list": (("dlqs", ("sqs:GetQueueAttributes", "sqs:ReceiveMessage")),),
+    # Stop an in-flight deployment with rollback, or move a function's live alias back a version.
+    "rollback": (
+        ("stack", ("cloudformation:DescribeStacks", "cloudformation:ListStackResources")),
+        ("functions", ("lambda:GetAlias", "lambda:ListVersionsByFunction", "lambda:UpdateAlias")),
+        ("deployment_groups", ("codedeploy:ListDeployments", "codedeploy:StopDeployment")),
+    ),
     # An SQS message move task needs, on its source, StartMessageMoveTask with ReceiveMessage, DeleteMessage
     # and GetQueueAttributes, and SendMessage on its destination (the local fallback moves by hand: the same).
     "dlq redrive": (
@@ -116,6 +123,7 @@ class OperatorPolicies(Construct):
         archive: events.Archive,
         bus_name: str,
         reconciler: lambda_.IFunction,
+        deployment_groups: Sequence[str],
         secrets: Sequence[secretsmanager.ISecret],
         queues: Sequence[sqs.IQueue],
         dlqs: Sequence[sqs.IQueue],
@@ -138,6 +146,16 @@ class OperatorPolicies(Construct):
             "replays": [stack.format_arn(service="events", resource="replay", resource_name=f"{bus_name}-*")],
             "reconciler": [reconciler.function_arn],
             "functions": functions,
+            # by name (application = the stack, group = the function id), as o2c rollback finds them
+            "deployment_groups": [
+                stack.format_arn(
+                    service="codedeploy",
+                    resource="deploymentgroup",
+                    resource_name=f"{stack.stack_name}/{group}",
+                    arn_format=ArnFormat.COLON_RESOURCE_NAME,
+                )
+                for group in deployment_groups
+            ],
             "secrets": [s.secret_arn for s in secrets],
             "queues": [q.queue_arn for q in queues],
             "dlqs": [q.queue_arn for q in dlqs],
@@ -171,7 +189,7 @@ class OperatorPolicies(Construct):
             )
         acknowledge(
             operator_policy,
-            f"IAM5[Resource::arn:<AWS::Partition>:events:<AWS::Region>:<AWS::AccountId>:replay/{bus_name}-*]",
+            f"IAM5[Resource::arn:{partition}:events:{region}:{account}:replay/{bus_name}-*]",
             "o2c replay names each replay at run time after the bus; the policy is scoped to those names.",
         )
 

@@ -27,8 +27,11 @@ class QuoteToCash(Construct):
         *,
         config: StageConfig,
         functions: Mapping[str, lambda_.Function],
+        aliases: Mapping[str, lambda_.IFunction],
         bus: events.IEventBus,
     ) -> None:
+        """``aliases``: the functions' ``live`` aliases, which the tasks invoke; ``functions``: the functions
+        themselves (their roles and environments)."""
         super().__init__(scope, construct_id)
         # Named after the stage (as the bus is), so its ARN is known without a reference: the functions
         # that answer task tokens are in the definition, and a reference back would be a cycle.
@@ -48,7 +51,7 @@ class QuoteToCash(Construct):
             log_group_name=f"/aws/vendedlogs/states/{self.name}",
             retention=config.log_retention,
         )
-        substitutions = {spec.id: functions[spec.id].function_arn for spec in STATE_MACHINE_TASKS}
+        substitutions = {spec.id: aliases[spec.id].function_arn for spec in STATE_MACHINE_TASKS}
         substitutions["EventBusName"] = bus.event_bus_name
         self.state_machine = sfn.StateMachine(
             self,
@@ -64,7 +67,7 @@ class QuoteToCash(Construct):
             ),
         )
         for spec in STATE_MACHINE_TASKS:
-            functions[spec.id].grant_invoke(self.state_machine)
+            aliases[spec.id].grant_invoke(self.state_machine)
         bus.grant_put_events_to(self.state_machine)
         for spec in FUNCTIONS:
             if spec.state_machine_access == "start":
@@ -83,14 +86,6 @@ class QuoteToCash(Construct):
                         resources=[self.arn],
                     )
                 )
-        stack = Stack.of(self)
-        for spec in STATE_MACHINE_TASKS:
-            logical_id = stack.resolve(stack.get_logical_id(functions[spec.id].node.default_child))  # type: ignore[arg-type]
-            acknowledge(
-                self.state_machine,
-                f"IAM5[Resource::<{logical_id}.Arn>:*]",
-                f"Step Functions may invoke {spec.id} by ARN with a version qualifier; grant_invoke adds ARN:*.",
-            )
         acknowledge(
             self.state_machine,
             "IAM5[Resource::*]",

@@ -1,4 +1,5 @@
-"""Bus → queue → consumer, per topology.CONSUMERS: a rule, a queue with a DLQ, an event source mapping."""
+"""Bus → queue → consumer, per topology.CONSUMERS: a rule, a queue with a DLQ, an event source mapping. Visibility
+timeout, batch size, batching window and maximum concurrency come from the consumer's budget (topology)."""
 
 from __future__ import annotations
 
@@ -98,6 +99,7 @@ class ConsumerRoute(Construct):
                 self.queue,
                 batch_size=spec.batch_size,
                 max_batching_window=Duration.seconds(spec.max_batching_window_s),
+                max_concurrency=spec.max_concurrency,
                 report_batch_item_failures=True,
             )
         )

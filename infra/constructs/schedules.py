@@ -21,7 +21,7 @@ from __future__ import annotations
 import json
 from collections.abc import Mapping
 
-from aws_cdk import Duration, Stack
+from aws_cdk import Duration
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_scheduler as scheduler
@@ -42,6 +42,8 @@ class Schedules(Construct):
     def __init__(
         self, scope: Construct, construct_id: str, *, functions: Mapping[str, lambda_.IFunction]
     ) -> None:
+        """``functions``: what the schedules invoke, the functions' ``live`` aliases (and the async invoke
+        settings are the alias's)."""
         super().__init__(scope, construct_id)
         self.schedules: dict[str, scheduler.CfnSchedule] = {}
         self.dlqs: dict[str, sqs.IQueue] = {}
@@ -65,13 +67,6 @@ class Schedules(Construct):
                 dlq,
                 "SQS3",
                 "This queue is the dead-letter queue of the schedule's target; it has none itself.",
-            )
-            stack = Stack.of(self)
-            logical_id = stack.resolve(stack.get_logical_id(function.node.default_child))  # type: ignore[arg-type]
-            acknowledge(
-                role,
-                f"IAM5[Resource::<{logical_id}.Arn>:*]",
-                "The scheduler may invoke the function with a version qualifier; grant_invoke adds ARN:*.",
             )
             self.schedules[spec.id] = scheduler.CfnSchedule(
                 self,

@@ -9,8 +9,14 @@ Control endpoints (JSON, no auth: the server binds 127.0.0.1 only):
 - ``GET /_sandbox/requests`` → ``{"requests": ["GET /crm/v3/...", ...]}`` (vendor API calls, no query)
 - ``POST /_sandbox/webhook`` ``{"url": ...}`` → where deliveries go from now on
 - ``POST /_sandbox/redeliver`` → ``{"status", "body"}`` (the last delivery again)
+- ``POST /_sandbox/latency`` ``{"min_s": 0.3, "max_s": 1.5}`` → every vendor API request from now on takes a
+  random time in that range before it is served (``{"min_s": 0, "max_s": 0}``: none); ``GET`` reads it
 
 Faults apply, in the order they were queued, to the next vendor API requests (never to control calls).
+
+Latency (``set_latency(min_s, max_s)``): vendors answer in hundreds of milliseconds, not instantly, and tests
+that never see time pass never see a budget run out. The wait happens inside ``dispatch`` (a subclass that
+counts requests in flight, like NetSuite's concurrency limit, counts it too), after a queued fault.
 """
 
 from __future__ import annotations
@@ -21,6 +27,7 @@ import inspect
 import json
 import logging
 import pickle
+import random
 import re
 import socket
 import threading
@@ -111,6 +118,7 @@ _RUNTIME_STATE = frozenset(
         "_server",
         "_thread",
         "_last_delivery",
+        "_latency",
         "api_routes",
         "control_routes",
     }
@@ -143,6 +151,7 @@ class Sandbox:
         self._server: ThreadingHTTPServer | None = None
         self._thread: threading.Thread | None = None
         self._last_delivery: tuple[bytes, dict[str, str]] | None = None
+        self._latency: tuple[float, float] = (0.0, 0.0)
         self.api_routes: list[Route] = []
         self.control_routes: list[Route] = [
             ("GET", re.compile(r"^/_sandbox/?$"), self._c_info),
@@ -150,6 +159,8 @@ class Sandbox:
             ("GET", re.compile(r"^/_sandbox/requests$"), self._c_requests),
             ("POST", re.compile(r"^/_sandbox/webhook$"), self._c_webhook),
             ("POST", re.compile(r"^/_sandbox/redeliver$"), self._c_redeliver),
+            ("POST", re.compile(r"^/_sandbox/latency$"), self._c_set_latency),
+            ("GET", re.compile(r"^/_sandbox/latency$"), self._c_latency),
         ]
 
     # --- lifecycle -----------------------------------------------------------------------------------
@@ -252,6 +263,25 @@ class Sandbox:
         with self._lock:
             self._faults.append(_Fault(None, float(delay_s), None, count))
 
+    def set_latency(self, min_s: float, max_s: float | None = None) -> None:
+        """Every vendor API request from now on waits a uniformly random ``min_s``..``max_s`` seconds (just
+        ``min_s`` without ``max_s``) before it is served; 0 turns it off."""
+        high = min_s if max_s is None else max_s
+        if min_s < 0 or high < min_s:
+            raise ValueError("latency needs 0 <= min_s <= max_s")
+        with self._lock:
+            self._latency = (float(min_s), float(high))
+
+    @property
+    def latency(self) -> tuple[float, float]:
+        """(min_s, max_s) of the latency every vendor API request gets."""
+        with self._lock:
+            return self._latency
+
+    def _latency_s(self) -> float:
+        low, high = self.latency
+        return random.uniform(low, high) if high > 0 else 0.0
+
     @property
     def requests(self) -> list[str]:
         """The vendor API requests served so far, as ``"METHOD /path"``."""
@@ -310,6 +340,9 @@ class Sandbox:
         with self._lock:
             self._requests.append(f"{request.method} {request.path}")
         fault = self._take_fault()
+        delay = self._latency_s()
+        if delay:
+            time.sleep(delay)
         if fault is not None:
             if fault.delay_s:
                 time.sleep(fault.delay_s)
@@ -369,6 +402,16 @@ class Sandbox:
             raise BadRequest('"url" must be an http(s) URL')
         self.webhook_url = url
         return json_reply(200, {"webhook_url": url})
+
+    def _c_set_latency(self, request: Request, match: re.Match[str]) -> Reply:
+        spec = _object(request.json())
+        low = float(spec.get("min_s", 0))
+        self.set_latency(low, float(spec.get("max_s", low)))
+        return self._c_latency(request, match)
+
+    def _c_latency(self, request: Request, match: re.Match[str]) -> Reply:
+        low, high = self.latency
+        return json_reply(200, {"min_s": low, "max_s": high})
 
     def _c_redeliver(self, request: Request, match: re.Match[str]) -> Reply:
         status, body = self.redeliver_last()

@@ -20,8 +20,9 @@ Acquire = a consistent read, then ``UpdateItem`` conditioned on ``version`` (or 
 that writes the unexpired leases plus the new one — expired leases (a crashed holder's) are pruned in the
 same write — only when fewer than ``limit`` unexpired leases remain. A lost race (the version moved) is
 retried at once with a little jitter; a full semaphore is polled with jittered backoff until ``wait_s``
-has passed, then ``TransientError`` is raised (the caller's retry/backoff — the queue or the state
-machine — takes over). Release removes the lease and bumps the version (so a writer that read the lease
+has passed — or, within an invocation's deadline (``deadline``), until only ``deadline.MIN_ATTEMPT_S`` is left
+for the request the slot is for — then ``TransientError`` is raised (the caller's retry/backoff — the queue
+or the state machine — takes over). Release removes the lease and bumps the version (so a writer that read the lease
 cannot write it back). ``lease_s`` must exceed the longest request a slot covers (the HTTP timeout): a
 holder that dies without releasing frees its slot after ``lease_s``.
 
@@ -39,6 +40,7 @@ from collections.abc import Callable, Iterator
 from decimal import Decimal
 from typing import Any
 
+from shared.connectors import deadline
 from shared.connectors.errors import TransientError
 
 log = logging.getLogger("o2c.connectors.erp_gate")
@@ -102,9 +104,14 @@ class ErpGate:
             self.release(lease_id)
 
     def acquire(self) -> str:
-        """Take a slot, waiting up to ``wait_s``; ``TransientError`` if none frees up in time."""
+        """Take a slot, waiting up to ``wait_s`` (less when the invocation's deadline is nearer: the request the
+        slot is for must still fit); ``TransientError`` if none frees up in time."""
         lease_id = uuid.uuid4().hex
-        deadline = time.monotonic() + self.wait_s
+        wait_s = self.wait_s
+        left = deadline.remaining_s()
+        if left is not None:
+            wait_s = max(0.0, min(wait_s, left - deadline.MIN_ATTEMPT_S))
+        until = time.monotonic() + wait_s
         polls = 0
         while True:
             leases, version = self._read()
@@ -117,11 +124,11 @@ class ErpGate:
                 # lost a race with another holder: read again soon
                 self._sleep(random.uniform(0, 0.01))
                 continue
-            remaining = deadline - time.monotonic()
+            remaining = until - time.monotonic()
             if remaining <= 0:
                 # no retry_after: holders usually release long before their leases expire
                 raise TransientError(
-                    f"ERP gate {self.account_id}: no free slot of {self.limit} within {self.wait_s}s",
+                    f"ERP gate {self.account_id}: no free slot of {self.limit} within {wait_s:.1f}s",
                     code=GATE_FULL,
                 )
             ceiling = min(self._max_poll_s, self._poll_s * 2**polls)

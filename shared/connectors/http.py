@@ -7,6 +7,8 @@
   instead. A vendor asking for more than ``max_retry_wait_s`` is not waited for here: the error is raised
   at once, with ``retry_after``, so the queue or the state machine retries later instead of the function
   burning its time asleep.
+- Within the invocation's deadline (``deadline``, set from the Lambda context): an attempt's timeouts are cut to
+  the time left, and no retry or backoff starts that could not finish before it.
 - JSON numbers with a fraction are parsed as ``Decimal``: money never passes through a float.
 - Logs carry method, path (never the query string), status, attempt and wait. Never a body, a header
   or a token.
@@ -28,6 +30,7 @@ from email.utils import parsedate_to_datetime
 from typing import Any, TypeVar
 from urllib.parse import quote, urlencode, urlsplit
 
+from shared.connectors import deadline
 from shared.connectors.errors import AuthError, ConnectorError, NotFound, PermanentError, TransientError
 from shared.connectors.retry import with_retries
 
@@ -216,7 +219,7 @@ class JsonHttp:
                 url,
                 body=body,
                 headers=headers,
-                timeout=urllib3.Timeout(connect=self._timeout_s, read=self._timeout_s),
+                timeout=deadline.http_timeout(self._timeout_s, self._timeout_s),
                 redirect=False,
                 preload_content=True,
             )

@@ -75,6 +75,7 @@ from decimal import Decimal
 from typing import TYPE_CHECKING, Any, Literal, Protocol
 from urllib.parse import urlencode, urlsplit
 
+from shared.connectors import deadline
 from shared.connectors.erp_gate import GATE_FULL
 from shared.connectors.errors import (
     AuthError,
@@ -260,7 +261,9 @@ class NetSuiteHttp:
     Transient failures (429 incl. ``CONCURRENCY_LIMIT_EXCEEDED``, 5xx, 408, timeouts, resets) are retried
     with exponential backoff and full jitter (``Retry-After`` when given; a wait above ``max_retry_wait_s``
     is raised at once) — for idempotent methods only; a POST is sent once unless ``retry=True``. Each
-    attempt holds a slot of ``gate`` (if any); the sleeps between attempts do not.
+    attempt holds a slot of ``gate`` (if any); the sleeps between attempts do not. Within the invocation's
+    deadline (``deadline``): the gate waits for a slot only as long as leaves time for the request, an
+    attempt's timeouts are cut to the time left, and no retry or backoff starts that could not finish.
     """
 
     def __init__(
@@ -345,7 +348,7 @@ class NetSuiteHttp:
                 url,
                 body=body,
                 headers=headers,
-                timeout=urllib3.Timeout(connect=self.timeout_s, read=self.timeout_s),
+                timeout=deadline.http_timeout(self.timeout_s, self.timeout_s),
                 redirect=False,
                 preload_content=True,
             )

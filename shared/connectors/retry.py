@@ -1,6 +1,7 @@
 """Retrying technical failures, the same way for every connector: the vendor's ``Retry-After`` when it
 gives one (unless it asks for longer than the caller may wait here), else exponential backoff with full
-jitter; only ``TransientError`` is retried."""
+jitter; only ``TransientError`` is retried. Within the invocation's deadline (``deadline``): no attempt starts
+with less than ``deadline.MIN_ATTEMPT_S`` left, and no wait starts that would leave less than that."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ import random
 from collections.abc import Callable
 from typing import TypeVar
 
+from shared.connectors import deadline
 from shared.connectors.errors import TransientError
 
 log = logging.getLogger(__name__)
@@ -36,10 +38,13 @@ def with_retries(
     give_up: Callable[[TransientError], bool] = lambda _exc: False,
 ) -> T:
     """``attempt_once()`` until it returns, retrying ``TransientError`` up to ``max_attempts`` times in all
-    (``give_up(exc)`` true: raise at once). Any other exception propagates on the first attempt."""
+    (``give_up(exc)`` true: raise at once). Any other exception propagates on the first attempt. Under a
+    deadline, an attempt that could not finish is not started (``DeadlineExceeded``) and a wait that would leave
+    no time for the next attempt is not made (the last error is raised)."""
     attempt = 0
     while True:
         attempt += 1
+        deadline.ensure(what)
         try:
             return attempt_once()
         except TransientError as exc:
@@ -53,6 +58,11 @@ def with_retries(
             if wait is None:
                 log.warning(
                     "%s: the vendor asks to wait %.1fs, more than allowed here", what, exc.retry_after
+                )
+                raise
+            if not deadline.can_wait(wait):
+                log.warning(
+                    "%s: %s; no retry, %.1fs left of the invocation", what, exc, deadline.remaining_s() or 0.0
                 )
                 raise
             log.info("%s: %s; retry %d in %.2fs", what, exc, attempt + 1, wait)

@@ -1,6 +1,10 @@
 """JSON Schemas of the canonical events, generated from the models into ``events/schemas/``.
 
 Run ``python -m shared.events.schemas`` after changing a model; a test fails when the files drift.
+
+An older version of an event (``X.v1.json`` once the model is at ``schema_version`` 2) is kept as it is: it stays
+published for its deprecation window (``scripts/schema_gate.py`` fails the build if it goes or changes before
+its retirement in ``events/retired.json``); delete it by hand then.
 """
 
 from __future__ import annotations
@@ -41,10 +45,17 @@ def rendered() -> dict[str, str]:
     }
 
 
+def is_older_version(file_name: str) -> bool:
+    """``X.vN.json`` for an event type whose model is now at a version above N (kept, not regenerated)."""
+    event, _, rest = file_name.removesuffix(".json").rpartition(".v")
+    model = EVENT_TYPES.get(event)
+    return model is not None and rest.isdigit() and int(rest) < int(model.schema_version)
+
+
 def main() -> int:
     SCHEMA_DIR.mkdir(parents=True, exist_ok=True)
     for stale in SCHEMA_DIR.glob("*.json"):
-        if stale.name not in rendered():
+        if stale.name not in rendered() and not is_older_version(stale.name):
             stale.unlink()
     for name, content in rendered().items():
         (SCHEMA_DIR / name).write_text(content)

@@ -9,6 +9,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
+from shared.connectors import deadline
 from shared.ingress.http import WebhookRequest
 from shared.ingress.pipeline import IngressPipeline, Provider
 from shared.observability import logger, metrics, tracer
@@ -47,6 +48,7 @@ def webhook_handler(provider_factory: Callable[[], Provider]) -> LambdaHandler:
         pipeline.once_only.register_lambda_context(context)
         metrics.add_dimension(name="provider", value=pipeline.provider.name)
         request = WebhookRequest.from_api_gateway(event)
-        return pipeline.handle(request).to_api_gateway()
+        with deadline.from_context(context):  # CRM reads stop in time: a 503 the provider retries
+            return pipeline.handle(request).to_api_gateway()
 
     return lambda_handler

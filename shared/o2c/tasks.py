@@ -1,11 +1,14 @@
 """Lambda plumbing for the state machine's task functions: one handler per connector, dispatching on the
-``action`` the state names, with the deal's correlation id on every log line."""
+``action`` the state names, with the deal's correlation id on every log line. Every connector call of a step
+ends before the function's timeout (``shared.connectors.deadline``): a step that runs out of time fails with
+``DeadlineExceeded`` (transient, retried by the state machine) instead of being killed as ``Sandbox.Timedout``."""
 
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from typing import Any
 
+from shared.connectors import deadline
 from shared.crm.models import CrmOpportunity
 from shared.o2c.errors import classified
 from shared.observability import logger, metrics, tracer
@@ -29,7 +32,8 @@ def task_handler(actions: Mapping[str, Action]) -> Callable[[dict[str, Any], Any
         logger.append_keys(action=action, execution=event.get("execution"))
         if action not in actions:
             raise ValueError(f"unknown action {action!r}; known: {sorted(actions)}")
-        result = classified(actions[action])(event)
+        with deadline.from_context(context):
+            result = classified(actions[action])(event)
         logger.info("step done")
         return result
 

@@ -18,6 +18,7 @@ REPO_ROOT = Path(__file__).resolve().parents[2]
 #: boto3 service name → IAM service prefix, for every service the CLI uses on a deployed stack
 SERVICES = {
     "cloudformation": "cloudformation",
+    "codedeploy": "codedeploy",
     "dynamodb": "dynamodb",
     "events": "events",
     "lambda": "lambda",

@@ -29,6 +29,8 @@ TEST_STAGE_CONTEXT = {
     "chatbotSlackWorkspaceId": "T0123ABCD",
     "chatbotSlackChannelId": "C0456EFGH",
     "apiGatewayAccountRole": True,
+    # canary deploys as prod has them (test2 keeps the default, all at once)
+    "lambdaDeployment": "Canary10Percent5Minutes",
 }
 
 

@@ -58,3 +58,14 @@ def partner_bus_ids(template_json: dict[str, Any]) -> dict[str, str]:
         for k, v in resources_of(template_json, "AWS::Events::EventBus").items()
         if "EventSourceName" in v["Properties"]
     }
+
+
+def live_alias_of(template_json: dict[str, Any], function_logical_id: str) -> str:
+    """Logical id of a function's ``live`` alias: what everything that invokes the function targets."""
+    (alias,) = [
+        logical_id
+        for logical_id, resource in resources_of(template_json, "AWS::Lambda::Alias").items()
+        if resource["Properties"]["FunctionName"] == {"Ref": function_logical_id}
+        and resource["Properties"]["Name"] == "live"
+    ]
+    return alias

@@ -11,7 +11,7 @@ import pytest
 from infra.config import StageConfig
 from infra.topology import FUNCTIONS
 from tests.infra.conftest import OTHER_STAGE, STAGE, TEST_STAGE_CONTEXT, Synthesized
-from tests.infra.helpers import function_by_description, output_ref, resources_of
+from tests.infra.helpers import function_by_description, live_alias_of, output_ref, resources_of
 
 pytestmark = pytest.mark.infra
 
@@ -81,7 +81,7 @@ def _schedule_of(template_json: dict[str, Any], function_id: str) -> dict[str, A
     (schedule,) = [
         s["Properties"]
         for s in resources_of(template_json, "AWS::Scheduler::Schedule").values()
-        if s["Properties"]["Target"]["Arn"] == {"Fn::GetAtt": [function_id, "Arn"]}
+        if s["Properties"]["Target"]["Arn"] == {"Ref": live_alias_of(template_json, function_id)}
     ]
     return schedule
 
@@ -120,7 +120,10 @@ def test_scheduled_runs_are_retried_on_purpose(template_json: dict[str, Any], sp
         if c["Properties"]["FunctionName"] == {"Ref": function_id}
     ]
     assert invoke_config["MaximumRetryAttempts"] == 0
-    assert invoke_config["Qualifier"] == "$LATEST"
+    # on the alias the schedule invokes (its name, the alias ARN's last part), not $LATEST
+    assert invoke_config["Qualifier"] == {
+        "Fn::Select": [7, {"Fn::Split": [":", {"Ref": live_alias_of(template_json, function_id)}]}]
+    }
 
 
 def test_stage_settings_for_people_are_checked() -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 import pytest
@@ -85,7 +86,8 @@ def test_queue_redrives_to_its_dlq_and_is_encrypted(
         "maxReceiveCount": spec.max_receive_count,
     }
     assert queue["RedrivePolicy"]["maxReceiveCount"] >= 5
-    assert queue["VisibilityTimeout"] == spec.visibility_timeout_s == 6 * spec.function.timeout_s
+    assert queue["VisibilityTimeout"] == spec.visibility_timeout_s
+    assert spec.visibility_timeout_s >= 6 * spec.function.timeout_s + spec.max_batching_window_s
     assert queue["SqsManagedSseEnabled"] is True
     assert dlq["SqsManagedSseEnabled"] is True
     assert dlq["MessageRetentionPeriod"] == 14 * 24 * 3600
@@ -119,6 +121,7 @@ def test_consumer_reports_partial_batch_failures(template_json: dict[str, Any], 
     assert mapping["FunctionResponseTypes"] == ["ReportBatchItemFailures"]
     assert mapping["BatchSize"] == spec.batch_size
     assert mapping["MaximumBatchingWindowInSeconds"] == spec.max_batching_window_s
+    assert mapping["ScalingConfig"] == {"MaximumConcurrency": spec.max_concurrency}
 
 
 @pytest.mark.parametrize("spec", CONSUMERS, ids=lambda s: s.id)
@@ -159,14 +162,21 @@ def test_partner_buses_are_wired_only_where_the_stage_configures_them(synthesize
 def test_a_fact_waiting_over_a_day_is_alarmed(template_json: dict[str, Any]) -> None:
     from infra.topology import FACT_RELEASER, METRICS_NAMESPACE
 
-    [alarm] = [
-        a["Properties"]
-        for a in resources_of(template_json, "AWS::CloudWatch::Alarm").values()
+    [(alarm_id, alarm)] = [
+        (logical_id, a["Properties"])
+        for logical_id, a in resources_of(template_json, "AWS::CloudWatch::Alarm").items()
         if a["Properties"].get("MetricName") == "OldestWaitingFactAge"
     ]
     assert alarm["Namespace"] == METRICS_NAMESPACE
     assert alarm["Dimensions"] == [{"Name": "service", "Value": FACT_RELEASER.service_name}]
-    assert alarm["Threshold"] == 86_400 and alarm["AlarmActions"]
+    assert alarm["Threshold"] == 86_400
+    # It pages through the "oldest pending fact < 1 day" SLO's composite alarm, not on its own.
+    paging = [
+        c["Properties"]
+        for c in resources_of(template_json, "AWS::CloudWatch::CompositeAlarm").values()
+        if f'"{alarm_id}"' in json.dumps(c["Properties"]["AlarmRule"])
+    ]
+    assert alarm.get("AlarmActions") or any(c["AlarmActions"] for c in paging)
 
 
 def test_a_crm_write_back_the_crm_refused_is_alarmed(template_json: dict[str, Any]) -> None:

@@ -82,8 +82,16 @@ def _literal_names(template_json: dict[str, Any]) -> set[tuple[str, str, str]]:
     """Literal (non-token) `*Name` properties: the names that would clash between two stacks."""
     names = set()
     for resource in template_json["Resources"].values():
-        # Alarm MetricName/Namespace name metrics; inline PolicyName is unique per role only.
-        if resource["Type"] in ("AWS::CloudWatch::Alarm", "AWS::IAM::Policy"):
+        # Alarm MetricName/Namespace name metrics; inline PolicyName is unique per role only; an alias's name
+        # per function, a deployment group's per application (named after the stack), a schema's per registry
+        # (o2c-<stage>).
+        if resource["Type"] in (
+            "AWS::CloudWatch::Alarm",
+            "AWS::IAM::Policy",
+            "AWS::Lambda::Alias",
+            "AWS::CodeDeploy::DeploymentGroup",
+            "AWS::EventSchemas::Schema",
+        ):
             continue
         for key, value in resource.get("Properties", {}).items():
             if key.endswith("Name") and isinstance(value, str):

@@ -9,7 +9,7 @@ import pytest
 
 from infra.topology import WEBHOOK_FUNCTIONS
 from tests.infra.conftest import OTHER_STAGE, STAGE, Synthesized
-from tests.infra.helpers import function_by_description, resources_of
+from tests.infra.helpers import function_by_description, live_alias_of, resources_of
 
 pytestmark = pytest.mark.infra
 
@@ -46,7 +46,8 @@ def test_webhook_route_proxies_to_its_function(template_json: dict[str, Any], sp
     integration = methods[spec.route.method]["Integration"]
     assert integration["Type"] == "AWS_PROXY"
     assert integration["IntegrationHttpMethod"] == "POST"
-    assert json.dumps({"Fn::GetAtt": [function_id, "Arn"]}) in json.dumps(integration["Uri"])
+    # through the function's live alias (the version CodeDeploy shifted traffic to), never $LATEST
+    assert json.dumps({"Ref": live_alias_of(template_json, function_id)}) in json.dumps(integration["Uri"])
 
 
 @pytest.mark.parametrize("spec", WEBHOOK_FUNCTIONS, ids=lambda s: s.id)

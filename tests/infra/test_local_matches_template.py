@@ -1,18 +1,19 @@
 """The embedded local cloud and the CDK stack come from one definition (infra/topology.py); this test
 compares what the local cloud really provisioned with the synthesized template, so the two cannot drift:
 functions (handler, memory, timeout, environment), routes, rules and their patterns and targets, queues
-and DLQs, tables, and the SQS event source mappings."""
+and DLQs, tables, and the SQS event source mappings (batch size, window, maximum concurrency)."""
 
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from infra.topology import STAGE_SETTING_DEFAULTS
+from infra.topology import LIVE_ALIAS, STAGE_SETTING_DEFAULTS
 from localcloud import LocalCloud
 from localcloud.workers import plumbing_environment
 from tests.infra.conftest import STAGE, Synthesized
@@ -42,8 +43,23 @@ def hub_functions(template: dict[str, Any]) -> dict[str, dict[str, Any]]:
     }
 
 
+def function_of(template: dict[str, Any], function_ref: Any) -> str:
+    """The function a reference invokes: the function itself, or (as everything in the stack does) its live
+    alias, by Ref or by a name built from the alias's ARN (``<name>:live``)."""
+    [logical] = {
+        ref
+        for ref in re.findall(r'"(?:Ref|Fn::GetAtt)": \[?"([^"]+)"', json.dumps(function_ref))
+        if template["Resources"].get(ref, {}).get("Type") in ("AWS::Lambda::Function", "AWS::Lambda::Alias")
+    }
+    resource = template["Resources"][logical]
+    if resource["Type"] == "AWS::Lambda::Alias":
+        assert resource["Properties"]["Name"] == LIVE_ALIAS
+        return str(resource["Properties"]["FunctionName"]["Ref"])
+    return logical
+
+
 def service_of(template: dict[str, Any], function_ref: Any) -> str:
-    logical = function_ref["Fn::GetAtt"][0] if "Fn::GetAtt" in function_ref else function_ref["Ref"]
+    logical = function_of(template, function_ref)
     return str(
         template["Resources"][logical]["Properties"]["Environment"]["Variables"]["POWERTOOLS_SERVICE_NAME"]
     )
@@ -117,13 +133,9 @@ def test_routes_match(cloud: LocalCloud, template: dict[str, Any]) -> None:
         integration = props.get("Integration", {})
         if integration.get("Type") != "AWS_PROXY":
             continue
-        uri = json.dumps(integration["Uri"])
-        [service] = [
-            props_fn["Environment"]["Variables"]["POWERTOOLS_SERVICE_NAME"]
-            for logical, props_fn in hub_functions(template).items()
-            if f'"{logical}"' in uri
-        ]
-        deployed.add((props["HttpMethod"], paths[props["ResourceId"]["Ref"]], service))
+        deployed.add(
+            (props["HttpMethod"], paths[props["ResourceId"]["Ref"]], service_of(template, integration["Uri"]))
+        )
     assert cloud._api is not None
     local = {
         (route.method, route.resource, cloud.functions[route.function_id].service_name)
@@ -197,10 +209,11 @@ def test_tables_match(cloud: LocalCloud, template: dict[str, Any]) -> None:
 def test_event_source_mappings_match(cloud: LocalCloud, template: dict[str, Any]) -> None:
     deployed = {
         (
-            service_of(template, {"Ref": props["FunctionName"]["Ref"]}),
+            service_of(template, props["FunctionName"]),
             props["BatchSize"],
             props.get("MaximumBatchingWindowInSeconds", 0),
             tuple(props.get("FunctionResponseTypes", [])),
+            props.get("ScalingConfig", {}).get("MaximumConcurrency"),
         )
         for props in resources(template, "AWS::Lambda::EventSourceMapping").values()
     }
@@ -210,10 +223,13 @@ def test_event_source_mappings_match(cloud: LocalCloud, template: dict[str, Any]
             poller.spec.batch_size,
             int(poller.batching_window_s),
             ("ReportBatchItemFailures",),
+            poller.max_concurrency,
         )
         for poller in cloud.pollers
     }
     assert local == deployed
+    # every queue's consumer is capped (Lambda's floor is 2), as its budget says
+    assert all(entry[-1] is not None and entry[-1] >= 2 for entry in deployed)
 
 
 def test_the_local_cloud_and_the_stack_read_the_same_topology() -> None:
@@ -227,7 +243,8 @@ def test_the_local_cloud_and_the_stack_read_the_same_topology() -> None:
 
 
 def test_state_machine_matches(cloud: LocalCloud, template: dict[str, Any]) -> None:
-    """The same definition runs in moto's interpreter as the stack deploys (only the ARNs differ)."""
+    """The same definition runs in moto's interpreter as the stack deploys (only the ARNs differ), and both
+    invoke the task functions' live aliases."""
     [props] = [
         r["Properties"]
         for r in template["Resources"].values()
@@ -242,10 +259,13 @@ def test_state_machine_matches(cloud: LocalCloud, template: dict[str, Any]) -> N
         local_value = (
             cloud.res.event_bus_name
             if key == "EventBusName"
-            else f"arn:aws:lambda:us-east-1:123456789012:function:o2c-local-{key}"
+            else f"arn:aws:lambda:us-east-1:123456789012:function:o2c-local-{key}:{LIVE_ALIAS}"
         )
         deployed_definition = deployed_definition.replace(placeholder, local_value)
-        del ref
+        if key != "EventBusName":
+            assert template["Resources"][ref["Ref"]]["Type"] == "AWS::Lambda::Alias", key
+            alias = cloud.client("lambda").get_alias(FunctionName=f"o2c-local-{key}", Name=LIVE_ALIAS)
+            assert alias["FunctionVersion"].isdigit(), "the local alias points at a published version"
     assert json.loads(local_definition) == json.loads(deployed_definition)
     assert (
         described["name"] == "o2c-local-quote-to-cash"

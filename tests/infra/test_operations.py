@@ -12,7 +12,14 @@ import pytest
 from infra.topology import OPERATIONS_SWEEP
 from shared.operations import emit
 from tests.infra.conftest import OTHER_STAGE, Synthesized
-from tests.infra.helpers import as_list, function_by_description, output_ref, resources_of, role_statements
+from tests.infra.helpers import (
+    as_list,
+    function_by_description,
+    live_alias_of,
+    output_ref,
+    resources_of,
+    role_statements,
+)
 
 pytestmark = pytest.mark.infra
 
@@ -235,6 +242,6 @@ def test_the_sweep_reads_only_what_it_figures(template_json: dict[str, Any]) -> 
     (schedule,) = [
         s["Properties"]
         for s in resources_of(template_json, "AWS::Scheduler::Schedule").values()
-        if s["Properties"]["Target"]["Arn"] == {"Fn::GetAtt": [function_id, "Arn"]}
+        if s["Properties"]["Target"]["Arn"] == {"Ref": live_alias_of(template_json, function_id)}
     ]
     assert schedule["ScheduleExpression"] == "rate(5 minutes)"

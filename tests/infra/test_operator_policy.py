@@ -37,6 +37,8 @@ WRITES = {
     "sqs:SendMessage",
     "sqs:DeleteMessage",
     "sqs:StartMessageMoveTask",
+    "lambda:UpdateAlias",
+    "codedeploy:StopDeployment",
 }
 
 
@@ -114,8 +116,20 @@ def _expected_resources(template_json: dict[str, Any], kind: str) -> list[Any]:
     if kind == "replays":
         bus = template_json["Resources"][output_ref(template_json, "EventBusName")]["Properties"]["Name"]
         return [("replay", f"{bus}-*", "/")]
-    if kind == "reconciler":
-        return [_arn(output_ref(template_json, "ReconcilerFunctionName"))]
+    if kind == "reconciler":  # invoked through its live alias, never $LATEST
+        function = output_ref(template_json, "ReconcilerFunctionName")
+        [alias] = [
+            k
+            for k, v in resources_of(template_json, "AWS::Lambda::Alias").items()
+            if v["Properties"]["FunctionName"] == {"Ref": function}
+        ]
+        return [{"Ref": alias}]
+    if kind == "deployment_groups":  # named application (the stack) / group (the function id)
+        [application] = resources_of(template_json, "AWS::CodeDeploy::Application").values()
+        app_name = application["Properties"]["ApplicationName"]
+        groups = resources_of(template_json, "AWS::CodeDeploy::DeploymentGroup").values()
+        assert groups
+        return [("deploymentgroup", f"{app_name}/{g['Properties']['DeploymentGroupName']}") for g in groups]
     if kind == "functions":
         return [_arn(k) for k in resources_of(template_json, "AWS::Lambda::Function")]
     if kind == "secrets":

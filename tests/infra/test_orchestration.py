@@ -10,7 +10,14 @@ import pytest
 
 from infra.statemachine import SUBSTITUTIONS, definition, render
 from infra.topology import FUNCTIONS, STATE_MACHINE_TASKS
-from tests.infra.helpers import as_list, function_by_description, output_ref, resources_of, role_statements
+from tests.infra.helpers import (
+    as_list,
+    function_by_description,
+    live_alias_of,
+    output_ref,
+    resources_of,
+    role_statements,
+)
 
 pytestmark = pytest.mark.infra
 
@@ -72,13 +79,18 @@ def test_state_machine_may_invoke_exactly_its_task_functions_and_publish(
     statements = role_statements(template_json, role_id)
     invoke = [s for s in statements if "lambda:InvokeFunction" in as_list(s["Action"])]
     invoked = {json.dumps(r) for s in invoke for r in as_list(s["Resource"])}
-    for spec in STATE_MACHINE_TASKS:
-        logical_id, _ = function_by_description(template_json, spec.description)
-        assert json.dumps({"Fn::GetAtt": [logical_id, "Arn"]}) in invoked, spec.id
+    # each task through its live alias only (not $LATEST, not any version)
+    tasks = {
+        json.dumps(
+            {"Ref": live_alias_of(template_json, function_by_description(template_json, s.description)[0])}
+        )
+        for s in STATE_MACHINE_TASKS
+    }
+    assert invoked == tasks
     others = [spec for spec in FUNCTIONS if spec not in STATE_MACHINE_TASKS]
     for spec in others:
         logical_id, _ = function_by_description(template_json, spec.description)
-        assert json.dumps({"Fn::GetAtt": [logical_id, "Arn"]}) not in invoked, spec.id
+        assert json.dumps({"Ref": live_alias_of(template_json, logical_id)}) not in invoked, spec.id
     assert any("events:PutEvents" in as_list(s["Action"]) for s in statements)
 
 

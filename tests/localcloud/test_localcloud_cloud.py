@@ -114,7 +114,7 @@ def test_resources_match_topology(cloud: LocalCloud) -> None:
     dlq = res["dlqs"]["Recorder"]
     assert q["name"] == "o2c-local-RecorderQueue" and dlq["name"] == "o2c-local-RecorderDlq"
     attrs = sqs.get_queue_attributes(QueueUrl=q["url"], AttributeNames=["All"])["Attributes"]
-    assert attrs["VisibilityTimeout"] == "30"  # 6 x the 5 s function timeout
+    assert attrs["VisibilityTimeout"] == "31"  # 6 x the 5 s function timeout + the 1 s batching window
     assert json.loads(attrs["RedrivePolicy"]) == {
         "deadLetterTargetArn": dlq["arn"],
         "maxReceiveCount": MAX_RECEIVE_COUNT,

@@ -133,7 +133,7 @@ def test_no_credentials_for_a_stack_is_one_line(
     monkeypatch.setenv("AWS_EC2_METADATA_DISABLED", "true")
     monkeypatch.setenv("AWS_MAX_ATTEMPTS", "1")
 
-    for argv in (["status", "x"], ["replay", "--from", "2026-11-30", "--to", "2026-12-01"]):
+    for argv in (["status", "x"], ["replay", "--from", "2026-11-30", "--to", "2026-12-01"], ["rollback"]):
         assert main([*argv, "--stack", "O2CHub-prod", "--region", "eu-west-1"]) == 2
         err = capsys.readouterr().err
         assert err.startswith("o2c: cannot read stack O2CHub-prod: Unable to locate credentials"), err

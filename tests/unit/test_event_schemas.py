@@ -1,12 +1,13 @@
 """The JSON Schemas in events/schemas/ are generated from the models and must not drift from them."""
 
 from shared.events.catalog import EVENT_TYPES
-from shared.events.schemas import SCHEMA_DIR, rendered
+from shared.events.schemas import SCHEMA_DIR, is_older_version, rendered
 
 
 def test_schema_files_match_the_models() -> None:
     expected = rendered()
-    on_disk = {p.name: p.read_text() for p in SCHEMA_DIR.glob("*.json")}
+    # older versions still published for their deprecation window are not regenerated (scripts/schema_gate.py)
+    on_disk = {p.name: p.read_text() for p in SCHEMA_DIR.glob("*.json") if not is_older_version(p.name)}
     assert set(on_disk) == set(expected), "run: python -m shared.events.schemas"
     for name, content in expected.items():
         assert on_disk[name] == content, (

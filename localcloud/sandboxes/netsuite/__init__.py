@@ -138,8 +138,8 @@ class NetSuiteSandbox(Customers, Payments, Refunds, Deposits, SuiteQL, Metadata)
         host: str = "127.0.0.1",
         port: int = 0,
     ) -> None:
-        """``latency_s``: every API request takes at least this long (inside the concurrency window, so
-        concurrent clients really overlap). ``webhook_url`` is unused (no outbound events yet).
+        """``latency_s``: every API request takes this long (``set_latency`` for a range; inside the concurrency
+        window, so concurrent clients really overlap). ``webhook_url`` is unused (no outbound events yet).
         ``subsidiary_currencies``: subsidiary id → base currency code (default
         ``DEFAULT_SUBSIDIARY_CURRENCIES``); ``exchange_rates``: ``{("JPY", "USD"): "0.0067"}`` (default
         ``DEFAULT_EXCHANGE_RATES``), see ``set_exchange_rate``; ``currency_precision``: ISO code → 0 or 2
@@ -152,7 +152,8 @@ class NetSuiteSandbox(Customers, Payments, Refunds, Deposits, SuiteQL, Metadata)
         self.token_id = token_id
         self.token_secret = token_secret
         self.concurrency_limit = concurrency_limit
-        self.latency_s = latency_s
+        if latency_s:
+            self.set_latency(latency_s)
         self.currencies = dict(currencies or DEFAULT_CURRENCIES)
         self.subsidiaries = dict(subsidiaries or DEFAULT_SUBSIDIARIES)
         self.subsidiary_currencies = {
@@ -271,9 +272,7 @@ class NetSuiteSandbox(Customers, Payments, Refunds, Deposits, SuiteQL, Metadata)
         try:
             if over:
                 return self.error_reply(429)
-            if self.latency_s:
-                time.sleep(self.latency_s)
-            reply = super().dispatch(request)
+            reply = super().dispatch(request)  # with the latency (base): inside the concurrency window
             if request.method in ("PUT", "POST", "PATCH") and 200 <= reply.status < 300:
                 delay = self._take_commit_fault()
         finally:

@@ -1,0 +1,201 @@
+"""The schema gate (``python -m scripts.schema_gate``): what it lets through and what it stops, on copies of the
+real schemas in temporary folders; and the committed schemas against the committed release baseline."""
+
+from __future__ import annotations
+
+import copy
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from scripts.schema_gate import SCHEMA_DIR, current_routes, main
+
+EVENT = "PaymentCaptured"
+
+
+def _real(name: str = f"{EVENT}.v1") -> dict[str, Any]:
+    return dict(json.loads((SCHEMA_DIR / f"{name}.json").read_text()))
+
+
+class Gate:
+    """A released baseline and a current contract, each a folder; ``run()`` runs the gate on them."""
+
+    def __init__(self, root: Path) -> None:
+        self.baseline = root / "released"
+        self.current = root / "schemas"
+        self.retired = root / "retired.json"
+        (self.baseline / "schemas").mkdir(parents=True)
+        self.current.mkdir()
+        self.routes = sorted(current_routes())
+        self.release({f"{EVENT}.v1": _real()})
+        self.publish({f"{EVENT}.v1": _real()})
+
+    def release(self, schemas: dict[str, dict[str, Any]], routes: list[str] | None = None) -> None:
+        for path in (self.baseline / "schemas").glob("*.json"):
+            path.unlink()
+        for name, schema in schemas.items():
+            (self.baseline / "schemas" / f"{name}.json").write_text(json.dumps(schema))
+        api = {"routes": self.routes if routes is None else routes}
+        (self.baseline / "api.json").write_text(json.dumps(api))
+
+    def publish(self, schemas: dict[str, dict[str, Any]]) -> None:
+        for path in self.current.glob("*.json"):
+            path.unlink()
+        for name, schema in schemas.items():
+            (self.current / f"{name}.json").write_text(json.dumps(schema))
+
+    def run(self, capsys: pytest.CaptureFixture[str]) -> tuple[int, str]:
+        code = main(
+            ["--schemas", str(self.current), "--baseline", str(self.baseline), "--retired", str(self.retired)]
+        )
+        return code, capsys.readouterr().out
+
+
+@pytest.fixture
+def gate(tmp_path: Path) -> Gate:
+    return Gate(tmp_path)
+
+
+def _data(schema: dict[str, Any]) -> dict[str, Any]:
+    return dict(schema["$defs"][EVENT])
+
+
+def test_an_unchanged_contract_passes(gate: Gate, capsys: pytest.CaptureFixture[str]) -> None:
+    code, out = gate.run(capsys)
+    assert code == 0 and "no breaking change" in out
+
+
+def test_additive_changes_pass(gate: Gate, capsys: pytest.CaptureFixture[str]) -> None:
+    schema = _real()
+    _data(schema)["properties"]["receiptUrl"] = {
+        "anyOf": [{"type": "string"}, {"type": "null"}],
+        "default": None,
+    }
+    schema["$defs"]["EventMetadata"]["properties"]["sourceSystem"]["enum"].append("avatax")
+    gate.publish({f"{EVENT}.v1": schema, "TaxCommitted.v1": _real("RefundBooked.v1")})
+    code, out = gate.run(capsys)
+    assert code == 0, out
+    assert "additive: new schema TaxCommitted.v1" in out
+
+
+def test_a_removed_field_fails_naming_it(gate: Gate, capsys: pytest.CaptureFixture[str]) -> None:
+    schema = _real()
+    del _data(schema)["properties"]["chargeId"]
+    gate.publish({f"{EVENT}.v1": schema})
+    code, out = gate.run(capsys)
+    assert code == 1
+    assert f"{EVENT}.v1: field removed: data.chargeId" in out
+    assert f"publish {EVENT}.v2" in out
+
+
+def test_a_changed_type_fails_also_in_a_shared_definition(
+    gate: Gate, capsys: pytest.CaptureFixture[str]
+) -> None:
+    schema = _real()
+    schema["$defs"]["Money"]["properties"]["amount"]["type"] = "string"  # amount and amountReceived use Money
+    gate.publish({f"{EVENT}.v1": schema})
+    code, out = gate.run(capsys)
+    assert code == 1
+    assert f"{EVENT}.v1: type changed: data.amount.amount integer → string" in out
+    assert f"{EVENT}.v1: type changed: data.amountReceived.amount integer → string" in out
+
+
+def test_a_new_required_field_fails(gate: Gate, capsys: pytest.CaptureFixture[str]) -> None:
+    schema = _real()
+    _data(schema)["required"].append("erpOrderId")
+    gate.publish({f"{EVENT}.v1": schema})
+    code, out = gate.run(capsys)
+    assert code == 1 and "required field added: data.erpOrderId" in out
+
+
+def test_a_removed_enum_value_fails(gate: Gate, capsys: pytest.CaptureFixture[str]) -> None:
+    schema = _real()
+    schema["$defs"]["EventMetadata"]["properties"]["sourceSystem"]["enum"].remove("erp")
+    gate.publish({f"{EVENT}.v1": schema})
+    code, out = gate.run(capsys)
+    assert code == 1 and 'enum value removed: metadata.sourceSystem no longer allows "erp"' in out
+
+
+def test_a_bumped_version_with_the_old_one_still_published_passes(
+    gate: Gate, capsys: pytest.CaptureFixture[str]
+) -> None:
+    v2 = copy.deepcopy(_real())
+    del _data(v2)["properties"]["chargeId"]
+    _data(v2)["required"].append("erpOrderId")
+    gate.publish({f"{EVENT}.v1": _real(), f"{EVENT}.v2": v2})
+    code, out = gate.run(capsys)
+    assert code == 0, out
+    assert f"new schema {EVENT}.v2" in out
+
+
+def test_a_bumped_version_that_drops_the_old_one_fails(
+    gate: Gate, capsys: pytest.CaptureFixture[str]
+) -> None:
+    v2 = copy.deepcopy(_real())
+    del _data(v2)["properties"]["chargeId"]
+    gate.publish({f"{EVENT}.v2": v2})
+    code, out = gate.run(capsys)
+    assert code == 1
+    assert f"{EVENT}.v1: no longer published while {EVENT}.v2 replaces it" in out
+
+
+def test_an_old_version_goes_once_its_retirement_date_has_passed(
+    gate: Gate, capsys: pytest.CaptureFixture[str]
+) -> None:
+    gate.release({f"{EVENT}.v1": _real(), f"{EVENT}.v2": _real()})
+    gate.publish({f"{EVENT}.v2": _real()})
+    gate.retired.write_text(json.dumps({"schemas": {f"{EVENT}.v1": "2999-01-01"}}))
+    code, out = gate.run(capsys)
+    assert code == 1 and "deprecation window ends 2999-01-01" in out
+    gate.retired.write_text(json.dumps({"schemas": {f"{EVENT}.v1": "2020-01-01"}}))
+    code, out = gate.run(capsys)
+    assert code == 0, out
+
+
+def test_a_removed_event_fails(gate: Gate, capsys: pytest.CaptureFixture[str]) -> None:
+    gate.publish({})
+    code, out = gate.run(capsys)
+    assert code == 1 and f"{EVENT}.v1: no longer published (no newer version" in out
+
+
+def test_a_removed_route_fails_and_a_new_one_passes(gate: Gate, capsys: pytest.CaptureFixture[str]) -> None:
+    gate.release({f"{EVENT}.v1": _real()}, routes=[*gate.routes, "POST /webhooks/quickbooks"])
+    code, out = gate.run(capsys)
+    assert code == 1 and "route removed: POST /webhooks/quickbooks" in out
+    gate.release({f"{EVENT}.v1": _real()}, routes=gate.routes[1:])
+    code, out = gate.run(capsys)
+    assert code == 0 and f"new route {gate.routes[0]}" in out
+
+
+def test_a_rerouted_event_fails(gate: Gate, capsys: pytest.CaptureFixture[str]) -> None:
+    schema = _real()
+    schema["x-o2c-source"] = "o2c.billing"
+    gate.publish({f"{EVENT}.v1": schema})
+    code, out = gate.run(capsys)
+    assert code == 1 and "x-o2c-source changed: o2c.payments → o2c.billing" in out
+
+
+def test_without_a_baseline_the_gate_says_how_to_record_one(tmp_path: Path) -> None:
+    with pytest.raises(SystemExit, match="make release-baseline"):
+        main(["--baseline", str(tmp_path / "none")])
+
+
+def test_recording_makes_the_current_contract_the_baseline(
+    gate: Gate, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    schema = _real()
+    del _data(schema)["properties"]["chargeId"]
+    gate.publish({f"{EVENT}.v1": schema})
+    assert main(["--schemas", str(gate.current), "--baseline", str(gate.baseline), "--record"]) == 0
+    code, out = gate.run(capsys)
+    assert code == 0, out
+
+
+def test_the_committed_schemas_pass_against_the_committed_release_baseline(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    code = main([])
+    out = capsys.readouterr().out
+    assert code == 0, out
