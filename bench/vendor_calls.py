@@ -25,7 +25,7 @@ FLOOR: dict[str, dict[str, int]] = {
     "deal": {"stripe": 5, "netsuite": 12, "hubspot": 5, "salesforce": 0, "avatax": 2},
     "declined": {"stripe": 5, "netsuite": 5, "hubspot": 4, "salesforce": 0, "avatax": 1},
     "refund": {"stripe": 1, "netsuite": 7, "hubspot": 0, "salesforce": 0, "avatax": 1},
-    "payout": {"stripe": 3, "netsuite": 3, "hubspot": 0, "salesforce": 0, "avatax": 0},
+    "payout": {"stripe": 2, "netsuite": 2, "hubspot": 0, "salesforce": 0, "avatax": 0},
 }
 BUDGET = 1.1
 
