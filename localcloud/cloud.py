@@ -20,7 +20,15 @@ from infra.topology import ConsumerSpec, FunctionSpec, Resolved, SecretSpec, Tab
 from localcloud import latency
 from localcloud.api import ApiGateway
 from localcloud.pollers import SqsPoller
-from localcloud.provision import REGION, Resources, client, provision
+from localcloud.provision import (
+    ACCOUNT_ID,
+    REGION,
+    Resources,
+    client,
+    physical_name,
+    provision,
+    state_machine_name,
+)
 from localcloud.workers import InvokeResult, WorkerPool, plumbing_environment
 
 log = logging.getLogger("localcloud")
@@ -108,6 +116,7 @@ class LocalCloud:
         sandbox_latency: str | Mapping[str, Any] | None = None,
         erp_concurrency_limit: int = LOCAL_ERP_CONCURRENCY,
         function_max_workers: Mapping[str, int] | None = None,
+        enforce_iam: bool = True,
     ) -> None:
         self.api_port = api_port
         self.aws_port = aws_port
@@ -141,6 +150,13 @@ class LocalCloud:
         #: The sandbox NetSuite account's concurrency limit, which the hub's ERP gate is set to as well.
         self.erp_concurrency_limit = erp_concurrency_limit
         self._snapshots: Any = None
+        #: Authorize every call a function, a poller or ``o2c --as`` makes against its IAM policy
+        #: (``localcloud.iam``); off, the embedded cloud allows everything, as moto does.
+        self.enforce_iam = enforce_iam
+        #: function id → the credentials its workers act with (its role's session)
+        self.function_credentials: dict[str, dict[str, str]] = {}
+        #: "operator" / "readonly" → the IAM user ``o2c --as`` acts as
+        self.operators: dict[str, dict[str, str]] = {}
 
         self.functions: dict[str, FunctionSpec] = {}
         for fn in (*self.webhook_functions, *(c.function for c in self.consumer_specs), *self.task_specs):
@@ -217,6 +233,12 @@ class LocalCloud:
         from localcloud import moto_patches
 
         moto_patches.install()
+        from localcloud import iam as local_iam
+
+        if self.enforce_iam:
+            local_iam.enable()
+        else:
+            local_iam.disable()
         # moto's Step Functions interpreter calls Lambda and EventBridge on localhost:$MOTO_PORT.
         os.environ["MOTO_PORT"] = str(self._moto.get_host_and_port()[1])
         # One moto per process: start from empty state (then the kept one, if any), and let Step Functions
@@ -264,11 +286,13 @@ class LocalCloud:
             claim_check_bucket=self.res.claim_check_bucket,
             dead_letter_queue_urls={cid: c.dlq.url for cid, c in self.res.consumers.items()},
         )
+        self._provision_identities(endpoint)
         webhook_ids = {fn.id for fn in self.webhook_functions}
         for fn in self.functions.values():
             env = {
                 **function_environment(fn, resolved),
                 **plumbing_environment(fn, stage=self.stage, aws_endpoint_url=endpoint, region=REGION),
+                **self.function_credentials[fn.id],
             }
             self.pools[fn.id] = WorkerPool(
                 fn,
@@ -297,13 +321,13 @@ class LocalCloud:
         if errors:
             raise RuntimeError(f"a function failed to initialise: {errors[0]}") from errors[0]
 
-        sqs = self.client("sqs")
         for spec in self.consumer_specs:
+            # The event source mapping polls with the function's role (its queue grants are on that role).
             poller = SqsPoller(
                 spec,
                 self.res.consumers[spec.id],
                 self.pools[spec.function.id],
-                sqs,
+                self._client_as(self.function_credentials[spec.function.id], "sqs"),
                 REGION,
                 retry_backoff_s=self.retry_backoff_s,
             )
@@ -322,6 +346,78 @@ class LocalCloud:
         tmp = self.local_json_path.with_suffix(".json.tmp")
         tmp.write_text(json.dumps(self.local_json, indent=2) + "\n", encoding="utf-8")
         os.replace(tmp, self.local_json_path)
+
+    def _provision_identities(self, endpoint: str) -> None:
+        """A role per function holding exactly its policy (``infra.iam``, as the template's), and the two
+        operator users of ``o2c --as``; provisioned as the account's root."""
+        assert self.res is not None
+        from infra.iam import (
+            OPERATOR_COMMANDS,
+            READ_ONLY_COMMANDS,
+            LocalArns,
+            function_statements,
+            operator_statements,
+            policy_document,
+            state_machine_statements,
+        )
+        from localcloud import iam as local_iam
+
+        arns = LocalArns(
+            region=REGION,
+            account=ACCOUNT_ID,
+            stage=self.stage,
+            tables=dict(self.res.tables),
+            secrets=dict(self.res.secrets),
+            bus_arn=self.res.event_bus_arn,
+            archive_name=self.res.archive_name,
+            claim_check_bucket=self.res.claim_check_bucket,
+            queues={cid: c.queue.arn for cid, c in self.res.consumers.items()},
+            dlqs={cid: c.dlq.arn for cid, c in self.res.consumers.items()},
+            state_machine_arn=self.state_machine_arn
+            or f"arn:aws:states:{REGION}:{ACCOUNT_ID}:stateMachine:{state_machine_name(self.stage)}",
+            lambda_functions=dict(getattr(self, "_task_names", {})),
+        )
+        self.local_arns = arns
+        iam, sts = self.client("iam"), self.client("sts")
+        for fn in self.functions.values():
+            document = policy_document(function_statements(fn, arns, consumers=self.consumer_specs))
+            self.function_credentials[fn.id] = local_iam.provision_function_role(
+                iam, sts, self.stage, fn.id, document
+            )
+        if self.task_specs and self.state_machine_arn:
+            # The state machine's role (created with the state machine) gets its policy, and moto's interpreter
+            # invokes the tasks and publishes with a session of it.
+            tasks = [t for t in self.task_specs if t.state_machine_task]
+            machine_role = physical_name(self.stage, "QuoteToCashRole")
+            iam.put_role_policy(
+                RoleName=machine_role,
+                PolicyName="QuoteToCashPolicy",
+                PolicyDocument=json.dumps(policy_document(state_machine_statements(arns, tasks=tasks))),
+            )
+            role_arn = iam.get_role(RoleName=machine_role)["Role"]["Arn"]
+            local_iam.act_as_state_machine(local_iam.assume(sts, role_arn, state_machine_name(self.stage)))
+        else:
+            local_iam.act_as_state_machine(None)
+        resources = arns.operator_resources()
+        for identity, commands in (("operator", OPERATOR_COMMANDS), ("readonly", READ_ONLY_COMMANDS)):
+            document = policy_document(operator_statements(commands, resources))
+            self.operators[identity] = local_iam.provision_operator(iam, self.stage, identity, document)
+
+    def _client_as(self, credentials: dict[str, str], service: str) -> Any:
+        import boto3
+
+        return boto3.client(  # type: ignore[call-overload]
+            service,
+            endpoint_url=self.aws_endpoint_url,
+            region_name=REGION,
+            aws_access_key_id=credentials["AWS_ACCESS_KEY_ID"],
+            aws_secret_access_key=credentials["AWS_SECRET_ACCESS_KEY"],
+            aws_session_token=credentials["AWS_SESSION_TOKEN"],
+        )
+
+    def function_client(self, function_id: str, service: str) -> Any:
+        """A boto3 client acting as the function's role (what its workers do)."""
+        return self._client_as(self.function_credentials[function_id], service)
 
     def _route_task_invocations(self) -> None:
         from localcloud import moto_patches
@@ -488,6 +584,8 @@ class LocalCloud:
             "settings": dict(self.settings),
             "sandbox_latency": {name: list(bounds) for name, bounds in self.sandbox_latency.items()},
             "resources": self.resources,
+            # what `o2c --as operator|readonly` acts as (IAM users holding the operators' policies)
+            "iam": {"enforced": self.enforce_iam, "operators": dict(self.operators)},
         }
 
     def _moto_api(self, action: str, body: dict[str, Any] | None) -> None:
@@ -526,6 +624,11 @@ class LocalCloud:
                 self._snapshots.stop(final=True)
             except Exception:
                 log.exception("could not write the local state to %s", self.state_dir / "state")
+        if self.enforce_iam:
+            from localcloud import iam as local_iam
+
+            local_iam.disable()  # moto's backends are the process's: leave them as moto has them
+            local_iam.act_as_state_machine(None)
         if self._moto is not None:
             self._moto.stop()
             server = getattr(self._moto, "_server", None)

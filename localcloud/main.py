@@ -58,6 +58,11 @@ def run(
                 f"  kept:      {state.state_root(cloud.state_dir)} ({kept}; --fresh starts empty)", flush=True
             )
             print(f"  logs:      {cloud.logs_dir}/<FunctionId>.log", flush=True)
+            print(
+                "  IAM:       enforced (each function acts as its own role; "
+                "`o2c ... --as operator|readonly` acts with an operator policy)",
+                flush=True,
+            )
             print(f"  latency:   {latency.describe(cloud.sandbox_latency)} (${latency.ENV_VAR})", flush=True)
             print("Press Ctrl-C to stop.", flush=True)
         while not stop.wait(0.5):

@@ -26,6 +26,7 @@ PLUMBING_KEYS = frozenset(
         "AWS_ENDPOINT_URL",
         "AWS_ACCESS_KEY_ID",
         "AWS_SECRET_ACCESS_KEY",
+        "AWS_SESSION_TOKEN",  # the function's role session (localcloud.iam), as Lambda provides it
         "AWS_DEFAULT_REGION",
         "AWS_REGION",
         "AWS_LAMBDA_FUNCTION_NAME",

@@ -35,6 +35,13 @@ def _parser() -> argparse.ArgumentParser:
     def with_target(p: argparse.ArgumentParser) -> argparse.ArgumentParser:
         p.add_argument("--stack", help="a deployed stack (e.g. O2CHub-prod); default: the local cloud")
         p.add_argument("--region", help="AWS region of --stack")
+        p.add_argument(
+            "--as",
+            dest="identity",
+            choices=("operator", "readonly"),
+            help="locally: act as an IAM user holding the operator (or read-only operator) policy "
+            "(default: $O2C_AS, else unrestricted)",
+        )
         return p
 
     con = with_target(
@@ -154,6 +161,8 @@ def error_line(exc: BaseException) -> str:
         error = exc.response.get("Error", {})
         operation = getattr(exc, "operation_name", "") or "request"
         message = str(error.get("Message") or "").strip()
+        if error.get("Code") in ACCESS_DENIED and message:
+            return f"access denied: {message}"  # AWS names who may not do what on which resource
         return f"AWS {operation} failed: {error.get('Code', 'Error')}" + (f": {message}" if message else "")
     if isinstance(exc, BotoCoreError):
         return f"AWS: {exc}"
@@ -171,6 +180,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     from o2c_cli.targets import TargetError
 
+    previous_identity = os.environ.get("O2C_AS")
+    if getattr(args, "identity", None):
+        os.environ["O2C_AS"] = args.identity  # read by local_target, wherever a command resolves its target
     try:
         return _run(args)
     except TargetError as exc:
@@ -184,6 +196,15 @@ def main(argv: Sequence[str] | None = None) -> int:
             raise
         print(f"o2c: {' '.join(error_line(exc).split())}", file=sys.stderr)
         return 1
+    finally:
+        if previous_identity is None:
+            os.environ.pop("O2C_AS", None)
+        else:
+            os.environ["O2C_AS"] = previous_identity
+
+
+#: The error codes AWS refuses an unauthorized call with (JSON APIs, S3 and the query APIs).
+ACCESS_DENIED = frozenset({"AccessDeniedException", "AccessDenied"})
 
 
 def _run(args: argparse.Namespace) -> int:

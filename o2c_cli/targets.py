@@ -43,6 +43,9 @@ class Target:
     rule_arns: dict[str, str] = field(default_factory=dict)
     #: the local cloud's ``local.json`` (sandbox URLs, secret ARNs, ...); empty for a deployed stack
     local_info: dict[str, Any] = field(default_factory=dict)
+    #: locally, the IAM user acting (``--as operator|readonly``: access_key_id, secret_access_key); empty: the
+    #: embedded cloud's root, which IAM does not restrict
+    credentials: dict[str, str] = field(default_factory=dict)
 
     @property
     def is_local(self) -> bool:
@@ -56,20 +59,38 @@ class Target:
                 service,
                 endpoint_url=self.endpoint_url,
                 region_name=self.region,
-                aws_access_key_id="testing",
-                aws_secret_access_key="testing",  # noqa: S106 - the embedded cloud's fixed fake credentials
+                aws_access_key_id=self.credentials.get("access_key_id", "testing"),
+                # the embedded cloud's fixed fake credentials (its root), or the --as user's key
+                aws_secret_access_key=self.credentials.get("secret_access_key", "testing"),
             )
         return boto3.client(service, region_name=self.region)  # type: ignore[call-overload]
 
 
-def local_target(state_dir: Path | None = None) -> Target:
-    """The local cloud described by ``<state dir>/local.json`` (``$O2C_STATE_DIR``, default ``.o2c``)."""
+#: ``o2c --as NAME`` (or ``$O2C_AS``): act on the local cloud as an IAM user holding that operator policy
+LOCAL_IDENTITIES = ("operator", "readonly")
+
+
+def local_target(state_dir: Path | None = None, identity: str | None = None) -> Target:
+    """The local cloud described by ``<state dir>/local.json`` (``$O2C_STATE_DIR``, default ``.o2c``), acting as
+    ``identity`` (default ``$O2C_AS``): "operator" or "readonly" hold the stack's operator policies; none acts as
+    the account's root."""
     path = (state_dir or Path(os.environ.get("O2C_STATE_DIR", ".o2c"))) / "local.json"
     if not path.exists():
         raise TargetError(
             f"{path} not found: start the local cloud with `o2c local up`, or pass --stack NAME"
         )
     info = json.loads(path.read_text())
+    identity = identity or os.environ.get("O2C_AS") or None
+    credentials: dict[str, str] = {}
+    if identity:
+        if identity not in LOCAL_IDENTITIES:
+            raise TargetError(f"--as {identity}: expected one of {', '.join(LOCAL_IDENTITIES)}")
+        operators = info.get("iam", {}).get("operators", {})
+        if identity not in operators:
+            raise TargetError(
+                f"the local cloud at {path} has no {identity} user: restart it with `o2c local up`"
+            )
+        credentials = {k: operators[identity][k] for k in ("access_key_id", "secret_access_key")}
     resources = info["resources"]
     bus_arn = resources.get("event_bus", {}).get("arn", "")
     archive = resources.get("archive", "")
@@ -91,6 +112,7 @@ def local_target(state_dir: Path | None = None) -> Target:
             for cid, q in resources["queues"].items()
         },
         local_info=info,
+        credentials=credentials,
     )
 
 
@@ -127,4 +149,6 @@ def stack_target(stack: str, region: str | None = None) -> Target:
 
 
 def resolve(stack: str | None, region: str | None) -> Target:
+    if stack and os.environ.get("O2C_AS"):
+        raise TargetError("--as is for the local cloud; on a deployed stack your AWS credentials decide")
     return stack_target(stack, region) if stack else local_target()

@@ -114,7 +114,12 @@ class EventPublisher:
                 try:
                     response = self._client.put_events(Entries=pending)
                 except Exception as exc:  # botocore already retried throttling/5xx in standard mode
-                    raise PublishError(f"PutEvents failed: {type(exc).__name__}") from exc
+                    # AWS's own message (e.g. an AccessDenied names the principal, action and bus), never the
+                    # events' contents
+                    reason = getattr(exc, "response", {}).get("Error", {}).get("Message", "")
+                    raise PublishError(
+                        f"PutEvents failed: {type(exc).__name__}" + (f": {reason}" if reason else "")
+                    ) from exc
                 calls += 1
                 if not response.get("FailedEntryCount"):
                     pending = []

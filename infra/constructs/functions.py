@@ -16,6 +16,7 @@ from constructs import Construct
 
 from infra.config import StageConfig
 from infra.constructs.layer import REPO_ROOT, acknowledge_runtime, architecture, runtime
+from infra.iam import CLAIM_CHECK_ACTIONS, table_actions
 from infra.nag import acknowledge
 from infra.topology import (
     CLAIM_CHECK_KEY_PREFIX,
@@ -146,25 +147,6 @@ class Functions(Construct):
         return {fn_id: f.alias for fn_id, f in self.functions.items()}
 
 
-#: Item reads and writes: CDK's grant_read_data / grant_write_data without Scan and BatchWriteItem, which only
-#: the functions in BULK_TABLE_ACTIONS use (tests/infra/test_table_grants.py reads the code to check).
-TABLE_READ = (
-    "dynamodb:BatchGetItem",
-    "dynamodb:ConditionCheckItem",
-    "dynamodb:DescribeTable",
-    "dynamodb:GetItem",
-    "dynamodb:Query",
-)
-TABLE_WRITE = ("dynamodb:DeleteItem", "dynamodb:DescribeTable", "dynamodb:PutItem", "dynamodb:UpdateItem")
-#: (function, table) → the bulk operations its code makes on that table
-BULK_TABLE_ACTIONS: dict[tuple[str, str], tuple[str, ...]] = {
-    ("LineageRecorder", "LineageTable"): ("dynamodb:BatchWriteItem",),  # LineageStore.record: event + new ids
-    ("Reconciler", "LineageTable"): ("dynamodb:Scan",),  # LineageStore.entries_on: the day's events
-    ("FactReleaser", "PendingTable"): ("dynamodb:Scan",),  # PendingFacts.all: the hourly sweep
-    ("OperationsSweep", "PendingTable"): ("dynamodb:Scan",),  # PendingFacts.all: the waiting facts' figures
-}
-
-
 def _grant(
     function: lambda_.Function,
     spec: FunctionSpec,
@@ -174,27 +156,17 @@ def _grant(
     bus: events.IEventBus,
     claim_checks: s3.IBucket,
 ) -> None:
-    for table_id, access in spec.tables.items():
-        actions = {
-            *(TABLE_READ if access in ("read", "read_write") else ()),
-            *(TABLE_WRITE if access in ("write", "read_write") else ()),
-            *BULK_TABLE_ACTIONS.get((spec.id, table_id), ()),
-        }
-        tables[table_id].grant(function, *sorted(actions))
+    for table_id in spec.tables:
+        tables[table_id].grant(function, *table_actions(spec, table_id))
     for secret_id in spec.secrets:
         secrets[secret_id].grant_read(function)
     if spec.publishes_events:
         bus.grant_put_events_to(function)
-    # Exactly the object actions under the claim-check prefix (no delete, no list, no ACLs): publishers put
-    # claim checks, consumers get them.
+    # Exactly the object actions under the claim-check prefix (infra.iam.CLAIM_CHECK_ACTIONS).
     bucket_access = claim_check_access(spec)
     if bucket_access is None:
         return
-    s3_actions = {
-        "write": ["s3:PutObject"],
-        "read": ["s3:GetObject"],
-        "read_write": ["s3:PutObject", "s3:GetObject"],
-    }[bucket_access]
+    s3_actions = list(CLAIM_CHECK_ACTIONS[bucket_access])
     objects = claim_checks.arn_for_objects(f"{CLAIM_CHECK_KEY_PREFIX}*")
     function.add_to_role_policy(iam.PolicyStatement(actions=s3_actions, resources=[objects]))
     stack = Stack.of(function)

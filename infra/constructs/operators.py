@@ -12,7 +12,7 @@ stage's own resources, and nothing else.
   CRM credentials held in the stage's secrets, which doctor must read to check them. A read-only operator can
   therefore change CRM fields; what keeps them out is the CRM's own user permissions, not this policy.
 
-The grants below name, per command, the actions on each kind of resource; ``tests/infra/test_operator_policy.py``
+The grants (``infra.iam.COMMAND_GRANTS``) name, per command, the actions on each kind of resource; ``tests/infra/test_operator_policy.py``
 checks them against what the CLI's code calls (``AWS_ACTIONS`` in ``o2c_cli``).
 """
 
@@ -29,81 +29,10 @@ from aws_cdk import aws_secretsmanager as secretsmanager
 from aws_cdk import aws_sqs as sqs
 from constructs import Construct
 
+from infra.iam import COMMAND_GRANTS, OPERATOR_COMMANDS, READ_ONLY_COMMANDS, operator_statements
 from infra.nag import acknowledge
 
-#: command → (resource kind, actions). Resource kinds: ``stack`` (this stack), ``table:<id>``, ``executions``
-#: (this state machine's), ``state_machine``, ``bus`` (the hub's), ``reconciler`` (its ``live`` alias),
-#: ``functions`` (every Lambda function of the stack: doctor and setup read their environments, rollback moves
-#: their aliases), ``deployment_groups`` (the stack's CodeDeploy groups), ``secrets``, ``dlqs``, ``queues``,
-#: ``archive`` (the bus's archive) and ``replays`` (the replays ``o2c replay`` names ``<bus>-...``).
-Grant = tuple[str, tuple[str, ...]]
-_RESOLVE: tuple[Grant, ...] = (("stack", ("cloudformation:DescribeStacks",)),)
-_FOLLOW: tuple[Grant, ...] = (
-    ("table:LineageTable", ("dynamodb:Query",)),
-    ("table:CorrelationTable", ("dynamodb:GetItem",)),
-    ("executions", ("states:DescribeExecution", "states:GetExecutionHistory")),
-)
-_ANSWER: tuple[Grant, ...] = (
-    ("table:CorrelationTable", ("dynamodb:UpdateItem",)),
-    ("state_machine", ("states:SendTaskSuccess",)),
-)
-_STAGE_SETTINGS: tuple[Grant, ...] = (
-    ("stack", ("cloudformation:ListStackResources",)),
-    ("functions", ("lambda:GetFunctionConfiguration",)),
-    ("secrets", ("secretsmanager:GetSecretValue",)),
-)
-COMMAND_GRANTS: dict[str, tuple[Grant, ...]] = {
-    "trace": _FOLLOW,
-    "status": _FOLLOW,
-    "approve": _FOLLOW + _ANSWER,
-    "hold release": _FOLLOW + _ANSWER,
-    "redrive": (*_FOLLOW, ("executions", ("states:RedriveExecution",))),
-    "refund": (("table:LineageTable", ("dynamodb:Query",)), ("bus", ("events:PutEvents",))),
-    "resync": (("table:LineageTable", ("dynamodb:Query",)), ("bus", ("events:PutEvents",))),
-    "reconcile": (("reconciler", ("lambda:InvokeFunction",)),),
-    "setup crm": _STAGE_SETTINGS,
-    "doctor": (*_STAGE_SETTINGS, ("stack", ("cloudformation:DescribeStacks",))),  # its outputs: ApiUrl
-    "smoke": (*_STAGE_SETTINGS, ("stack", ("cloudformation:DescribeStacks",))),  # doctor's reads
-    "pending list": (("table:PendingTable", ("dynamodb:Scan",)),),
-    "pending release": (
-        ("table:PendingTable", ("dynamodb:Scan", "dynamodb:UpdateItem")),
-        ("bus", ("events:PutEvents",)),
-    ),
-    # StartReplay is authorized on the archive it reads and on the replay it creates
-    "replay": (
-        ("archive", ("events:StartReplay",)),
-        ("replays", ("events:DescribeReplay", "events:StartReplay")),
-    ),
-    "dlq list": (("dlqs", ("sqs:GetQueueAttributes", "sqs:ReceiveMessage")),),
-    # Stop an in-flight deployment with rollback, or move a function's live alias back a version.
-    "rollback": (
-        ("stack", ("cloudformation:DescribeStacks", "cloudformation:ListStackResources")),
-        ("functions", ("lambda:GetAlias", "lambda:ListVersionsByFunction", "lambda:UpdateAlias")),
-        ("deployment_groups", ("codedeploy:ListDeployments", "codedeploy:StopDeployment")),
-    ),
-    # An SQS message move task needs, on its source, StartMessageMoveTask with ReceiveMessage, DeleteMessage
-    # and GetQueueAttributes, and SendMessage on its destination (the local fallback moves by hand: the same).
-    "dlq redrive": (
-        (
-            "dlqs",
-            ("sqs:DeleteMessage", "sqs:GetQueueAttributes", "sqs:ReceiveMessage", "sqs:StartMessageMoveTask"),
-        ),
-        ("queues", ("sqs:GetQueueAttributes", "sqs:SendMessage")),
-    ),
-}
-# The console (o2c console --stack): what the commands it shows and acts through need, and the listing of
-# the executions and the lineage facts of its figures.
-COMMAND_GRANTS["console"] = (
-    *(
-        grant
-        for command in ("approve", "redrive", "reconcile", "pending release", "dlq redrive")
-        for grant in COMMAND_GRANTS[command]
-    ),
-    ("table:LineageTable", ("dynamodb:Scan",)),
-    ("state_machine", ("states:ListExecutions",)),
-)
-OPERATOR_COMMANDS: tuple[str, ...] = tuple(COMMAND_GRANTS)
-READ_ONLY_COMMANDS: tuple[str, ...] = ("trace", "status", "pending list", "dlq list", "doctor", "smoke")
+__all__ = ["COMMAND_GRANTS", "OPERATOR_COMMANDS", "READ_ONLY_COMMANDS", "OperatorPolicies"]
 
 
 class OperatorPolicies(Construct):
@@ -195,11 +124,7 @@ class OperatorPolicies(Construct):
 
     def statements(self, commands: Sequence[str]) -> list[iam.PolicyStatement]:
         """One statement per resource kind, with the actions the commands need on it."""
-        by_kind: dict[str, set[str]] = {}
-        for command in ("resolve", *commands):
-            for kind, actions in _RESOLVE if command == "resolve" else COMMAND_GRANTS[command]:
-                by_kind.setdefault(kind, set()).update(actions)
         return [
-            iam.PolicyStatement(actions=sorted(actions), resources=self.resources[kind])
-            for kind, actions in sorted(by_kind.items())
+            iam.PolicyStatement(actions=s["Action"], resources=s["Resource"])
+            for s in operator_statements(commands, self.resources)
         ]
