@@ -29,6 +29,8 @@ PRICES = {
     "sqs_request": 0.40 / 1_000_000,
 }
 PRICES_AS_OF = "2026-11-27"
+#: Issue 16 item 4: DynamoDB write requests per happy-path deal.
+WRITES_BUDGET = 30
 
 #: The polling design the budget compares with: one Lambda per step, and each wait a loop of
 #: Wait → check (Lambda) → Choice every POLL_S seconds. Assumed wait times of a realistic deal.
@@ -50,6 +52,7 @@ def measure_flow() -> dict[str, Any]:
         cloud.wait_until_idle(timeout=30)
         invocations_before = {k: p.invocations for k, p in cloud.pools.items()}
         writes_before = moto_patches.dynamodb_writes["count"]
+        by_table_before = dict(moto_patches.dynamodb_writes_by_table)
         started = time.perf_counter()
         deal = hubspot_deal(cloud.sandboxes["hubspot"])
         cloud.sandboxes["hubspot"].win(deal)
@@ -69,13 +72,18 @@ def measure_flow() -> dict[str, Any]:
                 "Items"
             ]
         ]
-        events = len({i["eventId"]["S"] for i in lineage})
+        events = len({i["eventId"]["S"] for i in lineage if "entry" in i})
         return {
             "transitions": sum(1 for e in history if e["type"].endswith("StateEntered")),
             "task_states": sum(1 for e in history if e["type"] == "TaskStateEntered"),
             "invocations": {k: v for k, v in invocations.items() if v},
             "memory_mb": memory,
             "dynamodb_writes": moto_patches.dynamodb_writes["count"] - writes_before,
+            "dynamodb_writes_by_table": {
+                table.rsplit("-", 1)[-1]: n - by_table_before.get(table, 0)
+                for table, n in sorted(moto_patches.dynamodb_writes_by_table.items())
+                if n - by_table_before.get(table, 0)
+            },
             "events": events,
             "elapsed_s": elapsed,
         }
@@ -113,7 +121,14 @@ def run(results: Results) -> None:
         "invocations per flow",
         by_function=flow["invocations"],
     )
-    results.emit("quote_to_cash.dynamodb_writes", flow["dynamodb_writes"], "writes per flow")
+    results.budget(
+        "quote_to_cash.dynamodb_writes",
+        flow["dynamodb_writes"],
+        "writes per flow",
+        budget=f"<= {WRITES_BUDGET}",
+        ok=flow["dynamodb_writes"] <= WRITES_BUDGET,
+        by_table=flow["dynamodb_writes_by_table"],
+    )
     results.emit("quote_to_cash.events", flow["events"], "canonical events per flow")
     results.emit(
         "quote_to_cash.cost",

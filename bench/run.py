@@ -17,11 +17,11 @@ import traceback
 from collections.abc import Callable
 from pathlib import Path
 
-from bench import calls, coldstart, cost, deployed, suite, throughput, warm
+from bench import calls, coldstart, cost, deployed, suite, throughput, vendor_calls, warm
 from bench.cloud import BenchCloud, cpu_count, repo_root
 from bench.results import Results, previous_lines, rounded
 
-SECTIONS = ("cold", "calls", "warm", "throughput", "cost", "suite")
+SECTIONS = ("cold", "calls", "warm", "throughput", "cost", "vendor", "suite")
 DEFAULTS = {"runs": 5, "events": 2000, "n": 2000, "concurrency": 4}
 QUICK = {"runs": 1, "events": 200, "n": 60, "concurrency": 4}
 #: Warm deliveries are served by this many processes per handler, alternating with the peer's.
@@ -114,6 +114,7 @@ def main(argv: list[str] | None = None) -> int:
         lambda: throughput.run(results, n=args.n, concurrency=args.concurrency, work_dir=work_dir),
     )
     section("cost", lambda: cost.run(results))
+    section("vendor", lambda: vendor_calls.run(results))
     if args.with_test_suite:
         section("suite", lambda: suite.measure(results, work_dir / "logs" / "test-suite.log"))
     elif "suite" in args.sections:

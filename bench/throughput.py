@@ -35,6 +35,7 @@ from bench.results import Results, percentile, rounded
 from bench.webhooks import CASES, WebhookCase
 from infra import topology
 from localcloud import LocalCloud
+from shared.lineage import FLOW_PREFIX
 
 RETRY_STATUSES = frozenset({409, 429, 500, 502, 503, 504})
 MAX_ATTEMPTS = 30
@@ -133,7 +134,9 @@ def _recorded_source_ids(cloud: LocalCloud, prefix: str) -> set[str]:
     kwargs: dict[str, Any] = {"TableName": table, "ProjectionExpression": "pk"}
     while True:
         page = ddb.scan(**kwargs)
-        found.update(item["pk"]["S"] for item in page.get("Items", []) if item["pk"]["S"].startswith(prefix))
+        # an id's index item (pk = the id), or the events of the flow it correlates (pk = flow#<id>)
+        keys = (item["pk"]["S"].removeprefix(FLOW_PREFIX) for item in page.get("Items", []))
+        found.update(key for key in keys if key.startswith(prefix))
         if "LastEvaluatedKey" not in page:
             return found
         kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]

@@ -288,7 +288,13 @@ def definition() -> dict[str, Any]:
         "PrepareNewPaymentMethod": _task(
             "PaymentTasks",
             "prepare",
-            {**customer, **order, "attempt.$": "States.MathAdd($.payment.attempt, 1)"},
+            {
+                **customer,
+                **order,
+                "attempt.$": "States.MathAdd($.payment.attempt, 1)",
+                # the Stripe customer the first attempt found or made: no second search
+                "paymentCustomerId.$": "$.payment.paymentCustomerId",
+            },
             "$.payment",
             "WaitForNewPaymentMethod",
             on_rejection="Compensate",

@@ -583,7 +583,12 @@ PAYOUT_DEPOSITOR = FunctionSpec(
     memory_mb=512,
     budget=Budget((NETSUITE_CALLS, STRIPE_CALLS), calls_per_record=75, batch_size=1, erp=True),
     publishes_events=True,
-    tables={ERP_GATE_TABLE.id: "read_write", PENDING_TABLE.id: "read_write"},
+    # the idempotency table: one deposit per payout, whichever of Stripe's two events comes first
+    tables={
+        ERP_GATE_TABLE.id: "read_write",
+        PENDING_TABLE.id: "read_write",
+        IDEMPOTENCY_TABLE.id: "read_write",
+    },
     secrets=_ERP_AND_STRIPE_SECRETS,
     stage_settings=_ERP_AND_STRIPE_SETTINGS,
 )

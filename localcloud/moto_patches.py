@@ -26,7 +26,14 @@ _install_lock = threading.Lock()
 _dynamodb_lock = threading.RLock()
 #: DynamoDB write requests served (put/update/delete items, and each item of a batch or transaction).
 dynamodb_writes = {"count": 0}
+#: The same writes by table name (what ``bench/cost.py`` reports per table).
+dynamodb_writes_by_table: dict[str, int] = {}
 _WRITES = {"put_item", "update_item", "delete_item"}
+
+
+def _count_table(table: object, n: int) -> None:
+    name = str(table)
+    dynamodb_writes_by_table[name] = dynamodb_writes_by_table.get(name, 0) + n
 
 
 def route_lambda(function_name: str, dispatch: Dispatcher) -> None:
@@ -75,11 +82,16 @@ def install() -> None:
                 with _dynamodb_lock:
                     if __name in _WRITES:
                         dynamodb_writes["count"] += 1
+                        _count_table(args[0] if args else kwargs.get("table_name"), 1)
                     elif __name in {"transact_write_items", "batch_write_item"}:
                         items = args[0] if args else next(iter(kwargs.values()), [])
                         dynamodb_writes["count"] += (
                             sum(len(v) for v in items.values()) if isinstance(items, dict) else len(items)
                         )
+                        for entry in items if isinstance(items, list) else ():
+                            for action in entry.values() if isinstance(entry, dict) else ():
+                                if isinstance(action, dict) and action.get("TableName"):
+                                    _count_table(action["TableName"], 1)
                     return __original(self, *args, **kwargs)
 
             setattr(DynamoDBBackend, name, serialized)

@@ -1,8 +1,18 @@
-"""Lineage: every canonical event stored against every id it carries, so a deal's or a payment's
-history can be found by ANY of its ids (``o2c trace``).
+"""Lineage: every canonical event recorded once, findable by ANY id it carries (``o2c trace``).
 
-Table layout (``LineageTable``): ``pk`` = an id, ``sk`` = ``<occurredAt>#<eventId>``; one item per (id,
-event). Writing an event twice writes the same items: recording is naturally idempotent.
+Table layout (``LineageTable``, ``pk``/``sk``), two kinds of item:
+
+- the event: ``pk`` = ``flow#<correlationId>`` (the event id when it has none), ``sk`` =
+  ``<occurredAt>#<eventId>``, with ``eventId``, ``detailType``, ``recordedAt`` and the ``entry`` (JSON).
+  One item per event, so a flow's events are one Query.
+- the id index: ``pk`` = an id the event carries, ``sk`` = ``flow#<correlationId>``, nothing else. One item
+  per (id, flow), written the first time an event of that flow carries the id (the recorder reads which
+  exist first: a read costs half a write unit, and a flow's later events repeat its ids). The flow's own
+  correlation id needs none: its events are under it.
+
+Finding an id: its index items name the flows; the events of those flows that carry the id are its events.
+Recording an event twice writes the same items: recording is naturally idempotent. Two recorders racing on
+one flow may both write an index item: the same item, once more.
 """
 
 from __future__ import annotations
@@ -124,24 +134,40 @@ def entry_from_eventbridge(event: dict[str, Any]) -> LineageEntry:
     )
 
 
+FLOW_PREFIX = "flow#"
+
+
+def flow_key(entry: LineageEntry) -> str:
+    """The partition an entry's event item is stored under."""
+    return FLOW_PREFIX + lineage_key(entry.correlation_id or entry.event_id)
+
+
+def is_event_item(item: dict[str, Any]) -> bool:
+    """An event item (not an id-index item) of the lineage table, as a scan returns it."""
+    return "entry" in item
+
+
 class LineageStore:
     def __init__(self, client: Any, table_name: str) -> None:
         self._client = client
         self._table = table_name
 
     def record(self, entry: LineageEntry) -> int:
-        """Write the entry under each of its ids (BatchWriteItem, unprocessed items re-sent)."""
+        """Write the entry's event item and the id-index items its flow does not have yet (BatchGetItem,
+        then BatchWriteItem; unprocessed items re-sent). Returns how many ids the entry is findable by."""
         recorded_at = datetime.now(UTC).isoformat()
         # ensure_ascii: a lone surrogate in a value is escaped, never a write that fails forever
         body = mask_card_numbers(json.dumps(entry.as_dict(), separators=(",", ":")))
-        sort_key = lineage_key(f"{entry.occurred_at}#{entry.event_id}")
-        keys = sorted({lineage_key(the_id) for the_id in entry.ids})
-        requests = [
+        flow = flow_key(entry)
+        own = lineage_key(entry.correlation_id) if entry.correlation_id else None
+        keys = sorted({lineage_key(the_id) for the_id in entry.ids} - {own})
+        missing = [k for k in keys if k not in self._indexed(keys, flow)]
+        requests: list[dict[str, Any]] = [
             {
                 "PutRequest": {
                     "Item": {
-                        "pk": {"S": the_id},
-                        "sk": {"S": sort_key},
+                        "pk": {"S": flow},
+                        "sk": {"S": lineage_key(f"{entry.occurred_at}#{entry.event_id}")},
                         "eventId": {"S": entry.event_id},
                         "detailType": {"S": entry.detail_type},
                         "recordedAt": {"S": recorded_at},
@@ -149,8 +175,8 @@ class LineageStore:
                     }
                 }
             }
-            for the_id in keys
         ]
+        requests += [{"PutRequest": {"Item": {"pk": {"S": k}, "sk": {"S": flow}}}} for k in missing]
         for start in range(0, len(requests), 25):
             pending: dict[str, Any] = {self._table: requests[start : start + 25]}
             for _ in range(5):
@@ -160,15 +186,55 @@ class LineageStore:
                     break
             if pending:
                 raise RuntimeError("lineage write left unprocessed items after retries")
-        return len(requests)
+        return len(keys) + (1 if own else 0)
 
-    def entries_for(self, the_id: str) -> list[LineageEntry]:
+    def _indexed(self, keys: list[str], flow: str) -> set[str]:
+        """Which of ``keys`` already have an index item for ``flow`` (BatchGetItem, 100 keys a call)."""
+        found: set[str] = set()
+        for start in range(0, len(keys), 100):
+            pending: dict[str, Any] = {
+                self._table: {
+                    "Keys": [{"pk": {"S": k}, "sk": {"S": flow}} for k in keys[start : start + 100]],
+                    "ProjectionExpression": "pk",
+                }
+            }
+            for _ in range(5):
+                response = self._client.batch_get_item(RequestItems=pending)
+                found.update(i["pk"]["S"] for i in response.get("Responses", {}).get(self._table, []))
+                pending = response.get("UnprocessedKeys") or {}
+                if not pending:
+                    break
+        return found  # keys still unprocessed count as missing: writing them again is harmless
+
+    def _query(self, pk: str, cache: dict[str, list[dict[str, Any]]] | None = None) -> list[dict[str, Any]]:
+        if cache is not None and pk in cache:
+            return cache[pk]
         pages = self._client.get_paginator("query").paginate(
             TableName=self._table,
-            KeyConditionExpression="pk = :id",
-            ExpressionAttributeValues={":id": {"S": lineage_key(the_id)}},
+            KeyConditionExpression="pk = :pk",
+            ExpressionAttributeValues={":pk": {"S": pk}},
         )
-        return [self._entry(item) for page in pages for item in page.get("Items", [])]
+        items = [item for page in pages for item in page.get("Items", [])]
+        if cache is not None:
+            cache[pk] = items
+        return items
+
+    def entries_for(
+        self, the_id: str, *, cache: dict[str, list[dict[str, Any]]] | None = None
+    ) -> list[LineageEntry]:
+        """Every event that carries ``the_id``, oldest first (``cache``: flows already read, by key)."""
+        key = lineage_key(the_id)
+        flows = {FLOW_PREFIX + key}
+        flows.update(i["sk"]["S"] for i in self._query(key) if not is_event_item(i))
+        found: dict[str, LineageEntry] = {}
+        for flow in sorted(flows):
+            for item in self._query(flow, cache):
+                if not is_event_item(item):
+                    continue
+                entry = self._entry(item)
+                if key in {lineage_key(i) for i in entry.ids}:
+                    found[entry.event_id] = entry
+        return sorted(found.values(), key=lambda e: (e.occurred_at, e.event_id))
 
     def entries_on(self, day: str, detail_types: set[str]) -> list[LineageEntry]:
         """Events of the given types that occurred on ``day`` (YYYY-MM-DD), once each (a scan: for the
@@ -181,6 +247,8 @@ class LineageStore:
         )
         for page in pages:
             for item in page.get("Items", []):
+                if not is_event_item(item):
+                    continue
                 if item["detailType"]["S"] in detail_types and item["eventId"]["S"] not in found:
                     found[item["eventId"]["S"]] = self._entry(item)
         return sorted(found.values(), key=lambda e: (e.occurred_at, e.event_id))
@@ -208,12 +276,13 @@ class LineageStore:
         events: dict[str, LineageEntry] = {}
         seen: set[str] = set()
         frontier = [the_id]
+        flows: dict[str, list[dict[str, Any]]] = {}
         while frontier and len(seen) < max_ids:
             current = frontier.pop(0)
             if current in seen:
                 continue
             seen.add(current)
-            for entry in self.entries_for(current):
+            for entry in self.entries_for(current, cache=flows):
                 if entry.event_id not in events:
                     events[entry.event_id] = entry
                     frontier.extend(sorted(flow_ids(entry) - seen))

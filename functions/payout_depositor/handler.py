@@ -12,6 +12,8 @@ not a deposit. A manual payout (``automatic`` false: Stripe cannot list what it 
 from __future__ import annotations
 
 import json
+from functools import cache
+from typing import Any
 
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 
@@ -34,10 +36,36 @@ from shared.observability import logger
 from shared.operations import emit
 
 
+@cache
+def _once() -> Any:
+    from shared.aws import client
+    from shared.idempotency import OnceOnly
+
+    return OnceOnly("payout-deposited", client=client("dynamodb")).wrap(lambda delivery, work: work())
+
+
 def deposit(record: SQSRecord) -> None:
+    """Stripe tells one payout twice (``payout.paid``, ``payout.reconciliation_completed``) and, once it is
+    reconciled, either may deposit it: the deposit (or the exception it becomes) is made once per payout id,
+    and the other event costs no vendor request. A payout not reconciled yet leaves no record (the work
+    raised), so the later event deposits it."""
     event = json.loads(record.body)
+    payout_id = event["detail"]["data"]["payoutId"]
+    logger.set_correlation_id(event["detail"]["metadata"]["correlationId"])
+    try:
+        outcome = _once()(
+            delivery={"id": payout_id, "type": "payout-deposited"}, work=lambda: _deposit(event)
+        )
+    except PayoutNotReconciled as exc:
+        if event["detail-type"] == "PayoutPaid":
+            logger.info("payout paid, waiting for Stripe's reconciliation", extra={"payout": payout_id})
+            return
+        raise NotYetKnown(str(exc)) from exc  # reconciled, but not on re-read yet: the queue retries
+    logger.info("payout handled", extra={"payout": payout_id, "outcome": outcome.get("status")})
+
+
+def _deposit(event: dict[str, Any]) -> dict[str, Any]:
     metadata, data = event["detail"]["metadata"], event["detail"]["data"]
-    logger.set_correlation_id(metadata["correlationId"])
     payout_id = data["payoutId"]
     try:
         booked = deposit_payout(
@@ -46,11 +74,6 @@ def deposit(record: SQSRecord) -> None:
             payout_id,
             subsidiary_of_currency(data["amount"]["currency"]).subsidiary_id,
         )
-    except PayoutNotReconciled as exc:
-        if event["detail-type"] == "PayoutPaid":
-            logger.info("payout paid, waiting for Stripe's reconciliation", extra={"payout": payout_id})
-            return
-        raise NotYetKnown(str(exc)) from exc  # reconciled, but not on re-read yet: the queue retries
     except ManualPayout as exc:
         amount = Money.model_validate(data["amount"])
         publish(
@@ -63,7 +86,7 @@ def deposit(record: SQSRecord) -> None:
         )
         emit.reconciliation_exceptions(["manual_payout"])
         logger.warning("manual payout: not deposited", extra={"payout": payout_id})
-        return
+        return {"status": "manual_payout"}
     except PayoutNotTied as exc:
         publish(
             ReconciliationException(
@@ -79,7 +102,7 @@ def deposit(record: SQSRecord) -> None:
         )
         emit.reconciliation_exceptions(["payout_not_tied"])
         logger.warning("payout does not tie out", extra={"payout": payout_id})
-        return
+        return {"status": "payout_not_tied"}
     publish(
         DepositRecorded.model_validate(booked),
         correlation_id=metadata["correlationId"],
@@ -87,6 +110,7 @@ def deposit(record: SQSRecord) -> None:
         source_event_id=f"deposit:{payout_id}",
     )
     logger.info("payout deposited", extra={"payout": payout_id, "deposit": booked["erpDepositId"]})
+    return {"status": "deposited", "erpDepositId": booked["erpDepositId"]}
 
 
 lambda_handler = sqs_consumer(skipping_unknown(parking("PayoutDepositor")(deposit)))

@@ -18,6 +18,7 @@ def prepare(event: dict[str, Any]) -> dict[str, Any]:
         event["customer"],
         event["order"],
         int(event.get("attempt", 1)),
+        payment_customer_id=event.get("paymentCustomerId"),
     )
 
 

@@ -17,7 +17,7 @@ from o2c_cli import dlq, executions, pending, playbook
 from o2c_cli.console import figures
 from o2c_cli.console.actions import ACTIONS
 from o2c_cli.targets import Target
-from shared.lineage import LineageEntry, LineageStore
+from shared.lineage import LineageEntry, LineageStore, is_event_item
 from shared.money import Money
 from shared.operations.figures import OpenExecution
 from shared.sensitive import mask_card_numbers
@@ -97,6 +97,8 @@ def recent_facts(target: Target, since: datetime) -> list[LineageEntry]:
     )
     for page in pages:
         for item in page.get("Items", []):
+            if not is_event_item(item):  # an id-index item (shared/lineage.py)
+                continue
             if item["detailType"]["S"] in FACT_TYPES and item["eventId"]["S"] not in found:
                 found[item["eventId"]["S"]] = LineageStore._entry(item)
     return sorted(found.values(), key=lambda e: (e.occurred_at, e.event_id))

@@ -10,8 +10,10 @@ Calls (Basic auth with the account id and the licence key; ``X-Avalara-Client`` 
   ``{"type": "TaxDate", "taxDate": <the original invoice's date>}``, the original's code in
   ``referenceCode``; each line's tax is the tax the refund gave back (line ``taxOverride`` ``TaxAmount``), so
   the liability AvaTax reports falls by exactly what the ERP's credit memo reverses. Once per document code:
-  ``GET /api/v2/companies/{companyCode}/transactions/{code}/types/ReturnInvoice`` before creating, and again
-  when the create is refused (a retried create of a committed code is ``DocumentCodeConflict``).
+  AvaTax refuses to create a committed code twice (``DocumentCodeConflict``), so the create is sent first and
+  only when it is refused is the document read
+  (``GET /api/v2/companies/{companyCode}/transactions/{code}/types/ReturnInvoice``): the one a first
+  attempt committed is the answer (one request per recording, two for a repeat).
 - ``record_sale``: an invoiced sale recorded as AvaTax records sales ("SalesInvoice": a committed document is
   what AvaTax reports as liability): ``POST /api/v2/transactions/create`` with ``"type": "SalesInvoice"``,
   ``"commit": true``, the ERP invoice's external id as ``code``, dated the invoice's date, the lines and
@@ -210,9 +212,6 @@ class AvaTax:
             for money in (line.amount, line.tax):
                 if money.amount < 0:
                     raise ValueError(f"line {line.number}: give what was refunded as positive amounts")
-        found = self._document(document_code, "ReturnInvoice")
-        if found is not None:
-            return _recorded(found, code)
         body = {
             "type": "ReturnInvoice",
             "companyCode": self.company_code,
@@ -258,9 +257,6 @@ class AvaTax:
         numbers = [str(line.number) for line in lines]
         if len(set(numbers)) != len(numbers):
             raise ValueError("line numbers must be unique")
-        found = self._document(document_code, "SalesInvoice")
-        if found is not None:
-            return _sale(found, code)
         body = {
             "type": "SalesInvoice",
             "companyCode": self.company_code,

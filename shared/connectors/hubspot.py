@@ -1,7 +1,8 @@
 """HubSpot CRM (v3 objects API, private-app bearer token): a won deal → ``CrmOpportunity``; write-back.
 
 Calls, as HubSpot documents them:
-- ``GET /crm/v3/objects/deals/{id}?properties=...&associations=companies,contacts,line_items``
+- ``GET /crm/v3/objects/deals/{id}?properties=...&associations=companies,contacts,line_items`` (with
+  ``propertiesWithHistory=dealstage`` when the stage decides: one read gives the state and the snapshot)
 - ``POST /crm/v3/objects/{companies|contacts|line_items}/batch/read`` ``{"properties", "inputs": [{"id"}]}``
   (100 ids per call; 207 multi-status when some ids are gone: those are skipped)
 - ``PATCH /crm/v3/objects/deals/{id}`` ``{"properties": {...}}``; a property the portal does not have is
@@ -96,11 +97,39 @@ class HubSpotCrm:
         deal, ``InvalidRecord`` when it cannot be mapped (no company, bad amounts), other
         ``ConnectorError``s as the HTTP client classifies them."""
         deal_id = _object_id(deal_id, "deal id")
+        return self._opportunity_of(deal_id, self._get_deal(deal_id, with_history=False))
+
+    def fetch_deal_state(self, deal_id: str) -> DealState:
+        """The deal's stage as HubSpot has it now, and when it got there: ``GET /crm/v3/objects/deals/{id}``
+        with ``propertiesWithHistory=dealstage`` (newest first). Raises ``NotFound`` for an unknown deal."""
+        deal_id = _object_id(deal_id, "deal id")
         deal = self._http.request(
             "GET",
             f"/crm/v3/objects/deals/{deal_id}",
-            query={"properties": ",".join(DEAL_PROPERTIES), "associations": "companies,contacts,line_items"},
+            query={"properties": ",".join(STATE_PROPERTIES), "propertiesWithHistory": "dealstage"},
         )
+        return _deal_state(deal_id, deal)
+
+    def fetch_state_and_opportunity(self, deal_id: str) -> tuple[DealState, Callable[[], CrmOpportunity]]:
+        """``fetch_deal_state`` and ``fetch_opportunity`` from ONE read of the deal (HubSpot's
+        ``GET /crm/v3/objects/deals/{id}`` takes ``properties``, ``propertiesWithHistory`` and
+        ``associations`` together): the state now, and a function that reads the deal's company, contacts
+        and line items (batch reads) and maps that same read of the deal — called only when the state says
+        the deal is to be booked, so a deal that is not won costs one request."""
+        deal_id = _object_id(deal_id, "deal id")
+        deal = self._get_deal(deal_id, with_history=True)
+        return _deal_state(deal_id, deal), lambda: self._opportunity_of(deal_id, deal)
+
+    def _get_deal(self, deal_id: str, *, with_history: bool) -> Any:
+        query = {
+            "properties": ",".join(dict.fromkeys((*DEAL_PROPERTIES, *STATE_PROPERTIES))),
+            "associations": "companies,contacts,line_items",
+        }
+        if with_history:
+            query["propertiesWithHistory"] = "dealstage"
+        return self._http.request("GET", f"/crm/v3/objects/deals/{deal_id}", query=query)
+
+    def _opportunity_of(self, deal_id: str, deal: Any) -> CrmOpportunity:
         if not isinstance(deal, dict):
             raise InvalidRecord(f"deal {deal_id}: unexpected response shape")
         associations = deal.get("associations") or {}
@@ -117,29 +146,6 @@ class HubSpotCrm:
             LINE_ITEM_PROPERTIES,
         )
         return _opportunity(deal_id, deal, companies[0], contacts, lines, self._default_currency)
-
-    def fetch_deal_state(self, deal_id: str) -> DealState:
-        """The deal's stage as HubSpot has it now, and when it got there: ``GET /crm/v3/objects/deals/{id}``
-        with ``propertiesWithHistory=dealstage`` (newest first). Raises ``NotFound`` for an unknown deal."""
-        deal_id = _object_id(deal_id, "deal id")
-        deal = self._http.request(
-            "GET",
-            f"/crm/v3/objects/deals/{deal_id}",
-            query={"properties": ",".join(STATE_PROPERTIES), "propertiesWithHistory": "dealstage"},
-        )
-        if not isinstance(deal, dict) or not isinstance(deal.get("properties"), dict):
-            raise InvalidRecord(f"deal {deal_id}: unexpected response shape")
-        props = deal["properties"]
-        stage = v.text(props.get("dealstage")) or ""
-        history = (deal.get("propertiesWithHistory") or {}).get("dealstage") or []
-        entered = [
-            _instant(h.get("timestamp"))
-            for h in history
-            if isinstance(h, dict) and str(h.get("value")) == stage
-        ]
-        entered_at = max((t for t in entered if t is not None), default=None)
-        won_at = entered_at or _instant(props.get("closedate")) or _instant(props.get("hs_lastmodifieddate"))
-        return DealState(stage=stage, is_won=None, won_at=won_at)
 
     def update_deal(self, deal_id: str, properties: Mapping[str, str]) -> None:
         """Write properties back on the deal (e.g. the ERP order number). Values are sent as strings."""
@@ -258,6 +264,20 @@ class HubSpotCrm:
             for record in (answer or {}).get("results") or []:
                 found[str(record.get("id"))] = record
         return [found[i] for i in ids if i in found]
+
+
+def _deal_state(deal_id: str, deal: Any) -> DealState:
+    if not isinstance(deal, dict) or not isinstance(deal.get("properties"), dict):
+        raise InvalidRecord(f"deal {deal_id}: unexpected response shape")
+    props = deal["properties"]
+    stage = v.text(props.get("dealstage")) or ""
+    history = (deal.get("propertiesWithHistory") or {}).get("dealstage") or []
+    entered = [
+        _instant(h.get("timestamp")) for h in history if isinstance(h, dict) and str(h.get("value")) == stage
+    ]
+    entered_at = max((t for t in entered if t is not None), default=None)
+    won_at = entered_at or _instant(props.get("closedate")) or _instant(props.get("hs_lastmodifieddate"))
+    return DealState(stage=stage, is_won=None, won_at=won_at)
 
 
 def _missing_properties(exc: PermanentError) -> tuple[str, ...]:

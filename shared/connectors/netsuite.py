@@ -516,10 +516,13 @@ class NetSuiteErp:
 
     # --- reads ---------------------------------------------------------------------------------------
 
-    def get_by_external_id(self, record_type: str, external_id: str) -> dict[str, Any] | None:
-        """The record, or None when there is none with that external id."""
+    def get_by_external_id(
+        self, record_type: str, external_id: str, *, expand: bool = False
+    ) -> dict[str, Any] | None:
+        """The record, or None when there is none with that external id. ``expand``: with its sublists'
+        lines (``expandSubResources=true``)."""
         try:
-            return self._get(record_type, f"eid:{_external_id(external_id)}")
+            return self._get(record_type, f"eid:{_external_id(external_id)}", expand=expand)
         except NotFound:
             return None
 
@@ -638,14 +641,20 @@ class NetSuiteErp:
             body["memo"] = memo
         return self._upsert("salesOrder", external_id, body, query={"replace": "item"}, number_field="tranId")
 
-    def invoice_sales_order(self, order_id: str, *, external_id: str) -> ErpRef:
+    def invoice_sales_order(self, order_id: str, *, external_id: str, read_number: bool = True) -> ErpRef:
         """Bill the order: one invoice with ``external_id``, however often this is called. Looks for the
         invoice before transforming and, after a failed or timed-out transform, again before retrying (the
-        transform may have committed)."""
+        transform may have committed). ``read_number=False``: a new invoice's reference is its id from
+        ``Location`` without its document number (no read back; the caller reads the invoice anyway)."""
         order_id = _internal_id(order_id, "salesOrder")
         external_id = _external_id(external_id)
         return self._transform_once(
-            "salesOrder", order_id, "invoice", external_id, {"externalId": external_id}
+            "salesOrder",
+            order_id,
+            "invoice",
+            external_id,
+            {"externalId": external_id},
+            read_number=read_number,
         )
 
     def apply_customer_payment(
@@ -688,8 +697,14 @@ class NetSuiteErp:
             body["memo"] = memo
         if exchange_rate is not None:
             body["exchangeRate"] = exchange_rate  # a JSON number with exactly its digits (dumps)
+        # the payment's reference is its id (from ``Location``): nothing the hub does uses its document number
         return self._upsert(
-            "customerPayment", external_id, body, query={"replace": "apply"}, number_field="tranId"
+            "customerPayment",
+            external_id,
+            body,
+            query={"replace": "apply"},
+            number_field="tranId",
+            read_number=False,
         )
 
     def activate_sales_order(self, order_id: str) -> None:
@@ -719,7 +734,15 @@ class NetSuiteErp:
 
     # --- after the sale: refunds, disputes, renewals, dunning, payouts ---------------------------------
 
-    def credit_invoice(self, invoice_id: str, *, external_id: str, amount: Money, memo: str | None) -> ErpRef:
+    def credit_invoice(
+        self,
+        invoice_id: str,
+        *,
+        external_id: str,
+        amount: Money,
+        memo: str | None,
+        invoice: Mapping[str, Any] | None = None,
+    ) -> ErpRef:
         """A credit memo of ``amount`` against the invoice, once per ``external_id`` (looked up before the
         transform and after any failure of it, as the invoice transform).
 
@@ -730,14 +753,21 @@ class NetSuiteErp:
         proportion to what has been credited, cumulatively, so that all credits together reverse at most the
         invoice's tax and exactly that when the invoice is credited in full) spread over the lines' tax, the
         rest over their net amounts. The memo is applied to the invoice up to what the invoice still owes; the
-        rest is unapplied credit for ``refund_credit_memo``."""
+        rest is unapplied credit for ``refund_credit_memo``. ``invoice``: the invoice as just read with its
+        lines (``get_by_external_id(..., expand=True)``), so it is not read again. A new credit memo's
+        reference has no document number (nothing the hub does uses it: no read back)."""
         invoice_id = _internal_id(invoice_id, "invoice")
         external_id = _external_id(external_id)
         found = self.get_by_external_id("creditMemo", external_id)
         if found is not None:
             return _ref(found, external_id, "tranId")
-        invoice = self._get("invoice", invoice_id, expand=True)
-        return self._credit("invoice", invoice, external_id, amount, memo, invoice_id)
+        if (
+            invoice is None
+            or str(invoice.get("id")) != invoice_id
+            or not isinstance(invoice.get("item"), dict)
+        ):
+            invoice = self._get("invoice", invoice_id, expand=True)
+        return self._credit("invoice", invoice, external_id, amount, memo, invoice_id, looked_up=True)
 
     def refund_credit_memo(
         self,
@@ -776,8 +806,14 @@ class NetSuiteErp:
             body["account"] = {"id": _internal_id(account_id, "account")}
         if memo:
             body["memo"] = memo
+        # the refund's reference is its id (from ``Location``): nothing the hub does uses its document number
         return self._upsert(
-            "customerRefund", external_id, body, query={"replace": "apply"}, number_field="tranId"
+            "customerRefund",
+            external_id,
+            body,
+            query={"replace": "apply"},
+            number_field="tranId",
+            read_number=False,
         )
 
     def open_dispute_hold(
@@ -989,8 +1025,14 @@ class NetSuiteErp:
             body["tranDate"] = tran_date.isoformat()
         if memo:
             body["memo"] = memo
+        # the deposit's reference is its id (from ``Location``): nothing the hub does uses its document number
         return self._upsert(
-            "deposit", external_id, body, query={"replace": "payment,other,cashback"}, number_field="tranId"
+            "deposit",
+            external_id,
+            body,
+            query={"replace": "payment,other,cashback"},
+            number_field="tranId",
+            read_number=False,
         )
 
     # --- reconciliation reads ------------------------------------------------------------------------
@@ -1054,16 +1096,24 @@ class NetSuiteErp:
         body: dict[str, Any],
         *,
         query: Mapping[str, str] | None = None,
+        read_number: bool = True,
+        looked_up: bool = False,
     ) -> ErpRef:
         """``POST /{source}/{id}/!transform/{target}``, which has no upsert: the target is looked up by its
         external id before the POST and, after a failed or timed-out POST, again before retrying (it may have
         committed). The POST itself is never blindly re-sent."""
         path = f"{RECORD_PATH}/{source_type}/{source_id}/!transform/{target_type}"
 
+        # the caller looked just now: no second look-up before the first POST (a retry looks again)
+        skip_look_up = [looked_up]
+
         def look_up_then_transform() -> ErpRef:
-            found = self.get_by_external_id(target_type, external_id)
-            if found is not None:
-                return _ref(found, external_id, "tranId")
+            if skip_look_up[0]:
+                skip_look_up[0] = False
+            else:
+                found = self.get_by_external_id(target_type, external_id)
+                if found is not None:
+                    return _ref(found, external_id, "tranId")
             try:
                 response = self._http.request("POST", path, query=query, json=body, retry=False)
             except PermanentError:
@@ -1072,7 +1122,9 @@ class NetSuiteErp:
                 if found is not None:
                     return _ref(found, external_id, "tranId")
                 raise
-            return self._ref_after_write(target_type, external_id, response, "tranId")
+            return self._ref_after_write(
+                target_type, external_id, response, "tranId", read_number=read_number
+            )
 
         return with_retries(
             look_up_then_transform,
@@ -1091,9 +1143,12 @@ class NetSuiteErp:
         amount: Money,
         memo: str | None,
         source_id: str,
+        *,
+        looked_up: bool = False,
     ) -> ErpRef:
         """A credit memo transformed from the invoice or the return authorization, applied to the invoice
-        up to its amount remaining."""
+        up to its amount remaining. ``looked_up``: the caller has just found no credit memo with that
+        external id (the first look-up before the transform is skipped; retries still look)."""
         _positive(amount, "a credit memo")
         body: dict[str, Any] = {"externalId": external_id}
         if memo:
@@ -1123,7 +1178,16 @@ class NetSuiteErp:
                         }
                     ]
                 }
-        return self._transform_once(source_type, source_id, "creditMemo", external_id, body, query=query)
+        return self._transform_once(
+            source_type,
+            source_id,
+            "creditMemo",
+            external_id,
+            body,
+            query=query,
+            read_number=not looked_up,
+            looked_up=looked_up,
+        )
 
     def _credit_line(self, external_id: str, net: Money, tax: Money) -> dict[str, Any]:
         if not self._credit_item_id:
@@ -1149,8 +1213,17 @@ class NetSuiteErp:
         """The invoice's item lines, as ``credit_memo_lines``, for the tax engine's record of the sale."""
         return self._item_lines("invoice", invoice_id)
 
+    def invoice_with_lines(self, invoice_id: str) -> tuple[dict[str, Any], list[OrderLine]]:
+        """The invoice (body fields: ``tranId``, ``tranDate``, totals ...) and its item lines, from one read
+        (``expandSubResources``)."""
+        record = self._get("invoice", _internal_id(invoice_id, "invoice"), expand=True)
+        return record, self._lines_of("invoice", invoice_id, record)
+
     def _item_lines(self, record_type: str, record_id: str) -> list[OrderLine]:
         memo = self._get(record_type, _internal_id(record_id, record_type), expand=True)
+        return self._lines_of(record_type, record_id, memo)
+
+    def _lines_of(self, record_type: str, record_id: str, memo: Mapping[str, Any]) -> list[OrderLine]:
         code = _record_currency(memo, self._currency_ids)
         sublist = memo.get("item")
         items: dict[str, Any] = sublist if isinstance(sublist, dict) else {}
@@ -1318,18 +1391,30 @@ class NetSuiteErp:
         *,
         query: Mapping[str, str] | None,
         number_field: str,
+        read_number: bool = True,
     ) -> ErpRef:
         response = self._http.request(
             "PUT", f"{RECORD_PATH}/{record_type}/eid:{external_id}", query=query, json=body
         )
-        return self._ref_after_write(record_type, external_id, response, number_field)
+        return self._ref_after_write(
+            record_type, external_id, response, number_field, read_number=read_number
+        )
 
     def _ref_after_write(
-        self, record_type: str, external_id: str, response: Response, number_field: str
+        self,
+        record_type: str,
+        external_id: str,
+        response: Response,
+        number_field: str,
+        *,
+        read_number: bool = True,
     ) -> ErpRef:
         """The written record's reference: its id from ``Location``, its document number from a read (by
-        id, or by external id when ``Location`` is missing)."""
+        id, or by external id when ``Location`` is missing). ``read_number=False``: no read when
+        ``Location`` names the record (the reference has no document number)."""
         record_id = _id_from_location(response.location, record_type)
+        if record_id and not read_number:
+            return ErpRef(id=record_id, external_id=external_id, document_number=None)
         record = self._get(record_type, record_id if record_id else f"eid:{external_id}")
         return _ref(record, external_id, number_field)
 

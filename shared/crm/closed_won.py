@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-from collections.abc import Collection, Iterable
+from collections.abc import Callable, Collection, Iterable
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
 from shared.crm.completeness import DEFAULT_TAX_ID_COUNTRIES, missing_fields
 from shared.crm.models import CrmOpportunity
@@ -29,6 +30,17 @@ class DealState:
 def is_closed_won(state: DealState, closed_won_stages: Collection[str]) -> bool:
     """Won as the CRM says it: ``IsWon`` true or the stage one of the configured closed-won stages."""
     return state.is_won is True or state.stage in closed_won_stages
+
+
+def read_state_and_opportunity(crm: Any, deal_id: str) -> tuple[DealState, Callable[[], CrmOpportunity]]:
+    """The deal's state now, and a function that reads its snapshot: from one read of the deal where the
+    CRM connector can (HubSpot: ``fetch_state_and_opportunity``), else a state read and, when called, a
+    snapshot read (Salesforce's state and snapshot are two queries)."""
+    both = getattr(crm, "fetch_state_and_opportunity", None)
+    if callable(both):
+        state, opportunity = both(deal_id)
+        return state, opportunity
+    return crm.fetch_deal_state(deal_id), lambda: crm.fetch_opportunity(deal_id)
 
 
 def deal_correlation_id(crm: str, opportunity_id: str) -> str:

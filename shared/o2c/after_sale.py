@@ -127,7 +127,8 @@ def invoice_paid_by(
         parent = known(payments.retrieve_invoice, billing_invoice).get("parent") or {}
         deal = deal_of((parent.get("subscription_details") or {}).get("metadata") or {})
         external_id, what = f"ren-{billing_invoice}", f"subscription invoice {billing_invoice}"
-    invoice = erp.get_by_external_id("invoice", external_id)
+    # with its lines: a refund's credit memo is made from them (one read, not two)
+    invoice = erp.get_by_external_id("invoice", external_id, expand=True)
     if invoice is None:
         raise NotYetKnown(f"no ERP invoice yet for {what}", awaiting=f"payment:{payment_intent_id}")
     return deal, invoice
@@ -180,7 +181,7 @@ def book_refund(erp: Any, payments: Any, refund: Mapping[str, Any], *, tax: Any)
     amount = Money.model_validate(refund["amount"])
     memo = f"Stripe refund {refund['refundId']} of {refund['paymentIntentId']}"
     credit = erp.credit_invoice(
-        str(invoice["id"]), external_id=f"cm-{refund['refundId']}", amount=amount, memo=memo
+        str(invoice["id"]), external_id=f"cm-{refund['refundId']}", amount=amount, memo=memo, invoice=invoice
     )
     customer = str((invoice.get("entity") or {}).get("id") or invoice.get("customerId") or "")
     booked = erp.refund_credit_memo(

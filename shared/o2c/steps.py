@@ -112,13 +112,13 @@ def recheck_opportunity(
     """A held deal re-read after the hold is released: the fresh snapshot and its completeness, and whether
     the CRM still has it won (``wonInCrm``, its ``crmStage``) — the rule ingress applies to a win (issue 11):
     a deal moved back to another stage while held is not booked. Not won: no snapshot is read."""
-    from shared.crm.closed_won import is_closed_won
+    from shared.crm.closed_won import is_closed_won, read_state_and_opportunity
     from shared.crm.completeness import missing_fields
 
-    state = crm.fetch_deal_state(opportunity.opportunityId)
+    state, read_opportunity = read_state_and_opportunity(crm, opportunity.opportunityId)
     if not is_closed_won(state, closed_won_stages):
         return {"wonInCrm": False, "crmStage": state.stage[:100]}
-    fresh = crm.fetch_opportunity(opportunity.opportunityId)
+    fresh = read_opportunity()
     missing = missing_fields(fresh)
     return {
         "opportunity": fresh.model_dump(mode="json"),
@@ -224,19 +224,29 @@ def create_invoice(erp: Erp, order: Mapping[str, Any]) -> dict[str, Any]:
     """NetSuite bills approved orders only: the order is approved (Pending Fulfillment) and invoiced in
     advance; it is released to fulfilment once the payment is applied (``activate_order``)."""
     erp.activate_sales_order(order["erpOrderId"])
-    ref = erp.invoice_sales_order(order["erpOrderId"], external_id=f"inv-{order['externalId']}")
+    one_read = hasattr(erp, "invoice_with_lines")  # the invoice's number, date and lines in one GET
+    ref = erp.invoice_sales_order(
+        order["erpOrderId"],
+        external_id=f"inv-{order['externalId']}",
+        **({"read_number": False} if one_read else {}),
+    )
+    sold = invoiced(erp, ref.id)
     return {
         "erpInvoiceId": ref.id,
         "externalId": ref.external_id,
-        "documentNumber": ref.document_number,
-        **invoiced(erp, ref.id),
+        "documentNumber": ref.document_number or sold.pop("tranId", None),
+        **{k: v for k, v in sold.items() if k != "tranId"},
     }
 
 
 def invoiced(erp: Erp, invoice_id: str) -> dict[str, Any]:
     """What the ERP invoice says was sold, for the tax engine's record of the sale: its date and its lines'
-    net and tax as the ERP holds them."""
-    record = erp.get("invoice", invoice_id)
+    net and tax as the ERP holds them (and its document number, ``tranId``, when read in the same GET)."""
+    if hasattr(erp, "invoice_with_lines"):
+        record, lines = erp.invoice_with_lines(invoice_id)
+    else:
+        record, lines = erp.get("invoice", invoice_id), erp.invoice_lines(invoice_id)
+    number = record.get("tranId")
     return {
         "tranDate": str(record.get("tranDate") or datetime.now(UTC).date().isoformat())[:10],
         "lines": [
@@ -247,8 +257,9 @@ def invoiced(erp: Erp, invoice_id: str) -> dict[str, Any]:
                 "quantity": line.quantity,
                 **({"rounding": True} if line.rounding else {}),
             }
-            for n, line in enumerate(erp.invoice_lines(invoice_id), start=1)
+            for n, line in enumerate(lines, start=1)
         ],
+        **({"tranId": str(number)} if number else {}),
     }
 
 
@@ -405,9 +416,13 @@ def prepare_payment(
     customer: Mapping[str, Any],
     order: Mapping[str, Any],
     attempt: int,
+    payment_customer_id: str | None = None,
 ) -> dict[str, Any]:
+    """A SetupIntent for the customer to save a card on. ``payment_customer_id``: the Stripe customer an
+    earlier attempt of this execution found or created (Stripe's own answer), so a new card after a decline
+    costs no second customer search."""
     email = next((c.email for c in opportunity.contacts if c.email), None)
-    payment_customer = payments.ensure_customer(
+    payment_customer = payment_customer_id or payments.ensure_customer(
         erp_customer_id=str(customer["erpCustomerId"]),
         crm_account_id=opportunity.account.accountId,
         name=opportunity.account.name,

@@ -19,7 +19,13 @@ from collections.abc import Callable, Collection, Iterable, Sequence
 from typing import Any, Protocol
 from urllib.parse import quote
 
-from shared.crm.closed_won import DealState, closed_won_event, deal_correlation_id, is_closed_won
+from shared.crm.closed_won import (
+    DealState,
+    closed_won_event,
+    deal_correlation_id,
+    is_closed_won,
+    read_state_and_opportunity,
+)
 from shared.crm.completeness import DEFAULT_TAX_ID_COUNTRIES
 from shared.crm.models import CrmOpportunity
 from shared.events.envelope import CanonicalEvent
@@ -168,13 +174,12 @@ class HubSpotProvider(Provider):
         deal_id = object_id_of(event.payload)
         if deal_id is None:
             raise Ignore("invalid_object_id", "objectId is not a HubSpot object id")
-        deals = self._deals()
-        state = deals.fetch_deal_state(deal_id)
+        state, opportunity = read_state_and_opportunity(self._deals(), deal_id)
         if not is_closed_won(state, self._closed_won):
             raise Ignore("not_won_in_crm", f"HubSpot has deal {deal_id} in stage {state.stage[:60]!r}")
         return [
             closed_won_event(
-                deals.fetch_opportunity(deal_id),
+                opportunity(),
                 source_event_id=event.id,
                 occurred_at=state.won_at,
                 tax_id_countries=self._tax_id_countries,

@@ -200,6 +200,7 @@ def test_an_invoice_is_recorded_once_as_a_committed_sales_invoice(avatax: AvaTax
     # When the invoiced sale of 1000.00 + 190.00 VAT is recorded twice (a retried step)
     tax = connector(avatax)
     first = sell(tax)
+    first_requests = list(avatax.requests)
     again = sell(tax)
 
     # Then AvaTax holds one committed SalesInvoice under the invoice's code, dated the invoice's date, with
@@ -218,7 +219,7 @@ def test_an_invoice_is_recorded_once_as_a_committed_sales_invoice(avatax: AvaTax
         "2026-11-30",
     )
     assert document["customerCode"] == "hs-company-77" and document["totalTax"] == Decimal("190.00")
-    [sent] = avatax.transactions
+    sent = avatax.transactions[0]
     assert sent["commit"] is True and sent["addresses"] == {
         "singleLocation": {
             "line1": "Hauptstrasse 1",
@@ -232,7 +233,13 @@ def test_an_invoice_is_recorded_once_as_a_committed_sales_invoice(avatax: AvaTax
         "taxAmount": "190.00",
         "reason": "tax as invoiced on ERP invoice INV-42",
     }
-    assert sum(r.startswith("POST") for r in avatax.requests) == 1
+    # recording costs one request; the repeat's create is refused (DocumentCodeConflict) and answered from
+    # the document AvaTax holds
+    assert first_requests == ["POST /api/v2/transactions/create"]
+    assert avatax.requests[1:] == [
+        "POST /api/v2/transactions/create",
+        "GET /api/v2/companies/O2CGMBH/transactions/inv-hubspot-1001/types/SalesInvoice",
+    ]
 
 
 def test_a_sale_records_the_invoiced_tax_and_shows_what_avatax_would_charge(avatax: AvaTaxSandbox) -> None:
@@ -283,6 +290,7 @@ def test_a_refund_is_recorded_once_as_a_committed_return_invoice(avatax: AvaTaxS
     # When a refund of 84.03 + 15.97 VAT is recorded twice (a redelivered refund)
     tax = connector(avatax)
     first = give_back(tax)
+    first_requests = list(avatax.requests)
     again = give_back(tax)
 
     # Then AvaTax holds one committed ReturnInvoice: negative amounts, the refund's tax as given, taxed as of
@@ -305,13 +313,15 @@ def test_a_refund_is_recorded_once_as_a_committed_return_invoice(avatax: AvaTaxS
         (Decimal("-68.06"), Decimal("-12.93")),
         (Decimal("-15.97"), Decimal("-3.04")),
     ]
-    [sent] = avatax.transactions
+    sent = avatax.transactions[0]
     assert sent["taxOverride"] == {
         "type": "TaxDate",
         "taxDate": "2026-11-27",
         "reason": "Stripe refund re_1AbC",
     }
-    assert sum(r.startswith("POST") for r in avatax.requests) == 1
+    # recording costs one request; the repeat's create is refused and answered from AvaTax's document
+    assert first_requests == ["POST /api/v2/transactions/create"]
+    assert [r.split(" ")[0] for r in avatax.requests[1:]] == ["POST", "GET"]
 
 
 def test_a_return_committed_whose_reply_was_lost_is_found_not_recorded_again(avatax: AvaTaxSandbox) -> None:

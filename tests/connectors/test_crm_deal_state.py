@@ -62,3 +62,34 @@ def test_salesforce_unknown_opportunity_is_not_found(
 ) -> None:
     with pytest.raises(NotFound):
         salesforce_crm(salesforce, fake_sleep).fetch_deal_state("006000000000000AAA")
+
+
+def test_hubspot_state_and_snapshot_come_from_one_read_of_the_deal(
+    hubspot: HubSpotSandbox, fake_sleep: FakeSleep
+) -> None:
+    """Issue 16: the win is decided and the deal booked from what HubSpot says in ONE ``GET`` of the deal
+    (it takes ``propertiesWithHistory`` and ``associations`` together), plus its associated records."""
+    from shared.crm.closed_won import read_state_and_opportunity
+
+    deal_id = given_acme_deal(hubspot)
+    crm = hubspot_crm(hubspot, fake_sleep)
+    hubspot.clear_requests()
+    state, _ = read_state_and_opportunity(crm, deal_id)
+    # an open deal: one request, no associated record read
+    assert not is_closed_won(state, {"closedwon"})
+    assert hubspot.requests == [f"GET /crm/v3/objects/deals/{deal_id}"]
+
+    hubspot.win(deal_id)
+    hubspot.clear_requests()
+    state, opportunity = read_state_and_opportunity(crm, deal_id)
+    won = opportunity()
+    assert is_closed_won(state, {"closedwon"}) and state.won_at is not None
+    assert won.opportunityId == deal_id and won.account.name == "Acme GmbH" and len(won.lines) == 2
+    assert sorted(hubspot.requests) == [
+        f"GET /crm/v3/objects/deals/{deal_id}",
+        "POST /crm/v3/objects/companies/batch/read",
+        "POST /crm/v3/objects/contacts/batch/read",
+        "POST /crm/v3/objects/line_items/batch/read",
+    ]
+    # the same answers as the two separate reads
+    assert state == crm.fetch_deal_state(deal_id) and won == crm.fetch_opportunity(deal_id)

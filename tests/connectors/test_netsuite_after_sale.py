@@ -126,6 +126,34 @@ def test_a_partial_refund_recorded_twice_is_one_credit_memo_and_one_refund(netsu
     assert transforms(netsuite, "creditMemo") == 1
 
 
+def test_a_refund_is_booked_with_no_record_read_twice(netsuite: NetSuiteSandbox) -> None:
+    """Issue 16: booking a refund reads the invoice once (with its lines), looks for the credit memo once
+    before the transform, and reads back no document number the hub does not use."""
+    connector = after_sale_erp(netsuite)
+    customer, invoice = invoiced(connector)
+    before = len(netsuite.requests)
+
+    found = connector.get_by_external_id("invoice", "inv-hs-deal-1001", expand=True)
+    assert found is not None and found["item"]["items"]
+    credit = connector.credit_invoice(
+        invoice.id, external_id="cm-re_once", amount=eur("100.00"), memo="re_once", invoice=found
+    )
+    refund = connector.refund_credit_memo(
+        credit.id, external_id="cr-re_once", customer_id=customer.id, amount=eur("100.00"), memo="re_once"
+    )
+
+    assert (credit.document_number, refund.document_number) == (None, None)
+    assert [r.split("/v1/", 1)[1].split("/")[0] for r in netsuite.requests[before:]] == [
+        "invoice",  # GET the invoice by external id, with its lines
+        "creditMemo",  # GET cm-re_once: none yet
+        "suiteql",  # what was credited before (the tax share)
+        "invoice",  # POST !transform/creditMemo
+        "customerRefund",  # PUT
+    ]
+    [memo] = netsuite.records("creditMemo")
+    assert memo["id"] == credit.id and memo["total"] == Decimal("100.00")
+
+
 def test_two_different_partial_refunds_are_two_credit_memos_and_two_refunds(
     netsuite: NetSuiteSandbox,
 ) -> None:
