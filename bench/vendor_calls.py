@@ -101,6 +101,7 @@ def measure(state: Path | None = None) -> dict[str, dict[str, list[str]]]:
         scenarios["declined"] = counts.take(driver=(confirm,))
 
         # a refund made in Stripe's dashboard: booked in the ERP (credit memo + customer refund), tax returned
+        assert cloud.res is not None, "the cloud is started"
         key = cloud.res.secret_values["StripeApiKey"]["api_key"]
         dashboard = StripePayments(lambda: key, base_url=sandboxes["stripe"].url)
         refund = dashboard.create_refund(
