@@ -13,12 +13,14 @@ import threading
 import time
 import urllib.error
 import urllib.request
+import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 import pytest
+from moto import mock_aws
 
 from localcloud.sandboxes import HubSpotSandbox, SalesforceSandbox
 from localcloud.sandboxes.stripe import StripeSandbox
@@ -350,3 +352,42 @@ def _wait_until_answers(
             if time.monotonic() > deadline:
                 pytest.fail(f"localstripe did not answer on {url} within {timeout_s} s")
             time.sleep(0.05)
+
+
+class AtomicClient:
+    """moto's in-process DynamoDB checks a condition and applies the write in separate steps, so threads can
+    interleave between them; DynamoDB itself applies a conditional write atomically. One lock around each
+    call restores that guarantee (and only that: reads and writes still interleave between calls)."""
+
+    def __init__(self, client: Any) -> None:
+        self._client = client
+        self._lock = threading.Lock()
+
+    def __getattr__(self, name: str) -> Any:
+        method = getattr(self._client, name)
+
+        def call(*args: Any, **kwargs: Any) -> Any:
+            with self._lock:
+                return method(*args, **kwargs)
+
+        return call
+
+
+@pytest.fixture
+def gate_table(aws_env: None) -> Iterator[tuple[Any, str]]:
+    """A DynamoDB client and a fresh gate table (partition key ``pk``, TTL ``expiration``)."""
+    import boto3
+
+    with mock_aws():
+        client = boto3.client("dynamodb", region_name="us-east-1")
+        table = f"ErpGateTable-{uuid.uuid4().hex[:8]}"
+        client.create_table(
+            TableName=table,
+            AttributeDefinitions=[{"AttributeName": "pk", "AttributeType": "S"}],
+            KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}],
+            BillingMode="PAY_PER_REQUEST",
+        )
+        client.update_time_to_live(
+            TableName=table, TimeToLiveSpecification={"Enabled": True, "AttributeName": "expiration"}
+        )
+        yield AtomicClient(client), table

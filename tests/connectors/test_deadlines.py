@@ -6,12 +6,10 @@ state machine task, dies with it."""
 from __future__ import annotations
 
 import time
-import uuid
 from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from moto import mock_aws
 
 from localcloud.sandboxes import HubSpotSandbox
 from localcloud.sandboxes.netsuite import NetSuiteSandbox
@@ -19,7 +17,6 @@ from shared.connectors import TransientError, deadline
 from shared.connectors.erp_gate import GATE_FULL, ErpGate
 from shared.connectors.http import JsonHttp
 from tests.connectors.conftest import HUBSPOT_TOKEN
-from tests.connectors.test_erp_gate import AtomicClient
 from tests.connectors.test_netsuite_connector import erp, new_sandbox
 
 DEALS = "/crm/v3/objects/deals"
@@ -100,22 +97,6 @@ def test_netsuite_attempts_are_cut_to_the_time_left() -> None:
         with deadline.within(1.5), pytest.raises(TransientError, match="ReadTimeoutError"):
             connector.get_by_external_id("customer", "cust-1")
         assert time.monotonic() - started < 2.5
-
-
-@pytest.fixture
-def gate_table(aws_env: None) -> Iterator[tuple[Any, str]]:
-    import boto3
-
-    with mock_aws():
-        client = boto3.client("dynamodb", region_name="us-east-1")
-        table = f"ErpGateTable-{uuid.uuid4().hex[:8]}"
-        client.create_table(
-            TableName=table,
-            AttributeDefinitions=[{"AttributeName": "pk", "AttributeType": "S"}],
-            KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}],
-            BillingMode="PAY_PER_REQUEST",
-        )
-        yield AtomicClient(client), table
 
 
 def test_the_erp_gate_waits_only_as_long_as_leaves_time_for_the_request(gate_table: tuple[Any, str]) -> None:

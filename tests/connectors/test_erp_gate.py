@@ -5,54 +5,12 @@ from __future__ import annotations
 
 import threading
 import time
-import uuid
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from moto import mock_aws
 
 from shared.connectors import TransientError
 from shared.connectors.erp_gate import ErpGate
-
-
-class AtomicClient:
-    """moto's in-process DynamoDB checks a condition and applies the write in separate steps, so threads can
-    interleave between them; DynamoDB itself applies a conditional write atomically. One lock around each
-    call restores that guarantee (and only that: reads and writes still interleave between calls)."""
-
-    def __init__(self, client: Any) -> None:
-        self._client = client
-        self._lock = threading.Lock()
-
-    def __getattr__(self, name: str) -> Any:
-        method = getattr(self._client, name)
-
-        def call(*args: Any, **kwargs: Any) -> Any:
-            with self._lock:
-                return method(*args, **kwargs)
-
-        return call
-
-
-@pytest.fixture
-def dynamodb(aws_env: None) -> Iterator[tuple[Any, str]]:
-    """A DynamoDB client and a fresh gate table (partition key ``pk``, TTL ``expiration``)."""
-    import boto3
-
-    with mock_aws():
-        client = boto3.client("dynamodb", region_name="us-east-1")
-        table = f"ErpGateTable-{uuid.uuid4().hex[:8]}"
-        client.create_table(
-            TableName=table,
-            AttributeDefinitions=[{"AttributeName": "pk", "AttributeType": "S"}],
-            KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}],
-            BillingMode="PAY_PER_REQUEST",
-        )
-        client.update_time_to_live(
-            TableName=table, TimeToLiveSpecification={"Enabled": True, "AttributeName": "expiration"}
-        )
-        yield AtomicClient(client), table
 
 
 class Inside:
@@ -75,9 +33,9 @@ class Inside:
             self.done += 1
 
 
-def test_never_more_than_limit_holders_at_once(dynamodb: tuple[Any, str]) -> None:
+def test_never_more_than_limit_holders_at_once(gate_table: tuple[Any, str]) -> None:
     # Given a gate of 2 slots shared by 8 threads (each its own ErpGate, as separate Lambdas would)
-    client, table = dynamodb
+    client, table = gate_table
     inside = Inside()
     errors: list[Exception] = []
     start = threading.Barrier(8)
@@ -109,9 +67,9 @@ def test_never_more_than_limit_holders_at_once(dynamodb: tuple[Any, str]) -> Non
     assert int(item["expiration"]["N"]) > time.time()  # the TTL keeps an idle item for a while
 
 
-def test_a_crashed_holder_s_lease_expires_and_others_proceed(dynamodb: tuple[Any, str]) -> None:
+def test_a_crashed_holder_s_lease_expires_and_others_proceed(gate_table: tuple[Any, str]) -> None:
     # Given a gate of 1 slot whose holder crashed without releasing (lease 0.4 s)
-    client, table = dynamodb
+    client, table = gate_table
     crashed = ErpGate(client, table, account_id="1234567", limit=1, lease_s=0.4)
     leased_at = time.monotonic()
     crashed.acquire()
@@ -126,8 +84,8 @@ def test_a_crashed_holder_s_lease_expires_and_others_proceed(dynamodb: tuple[Any
         assert gate.holders() == 1
 
 
-def test_a_full_gate_raises_transient_after_wait_s(dynamodb: tuple[Any, str]) -> None:
-    client, table = dynamodb
+def test_a_full_gate_raises_transient_after_wait_s(gate_table: tuple[Any, str]) -> None:
+    client, table = gate_table
     holder = ErpGate(client, table, account_id="acct", limit=1, lease_s=30)
     holder.acquire()
 
@@ -151,16 +109,16 @@ def test_a_full_gate_raises_transient_after_wait_s(dynamodb: tuple[Any, str]) ->
     assert slept and max(slept) <= 0.2
 
 
-def test_accounts_are_gated_separately(dynamodb: tuple[Any, str]) -> None:
-    client, table = dynamodb
+def test_accounts_are_gated_separately(gate_table: tuple[Any, str]) -> None:
+    client, table = gate_table
     ErpGate(client, table, account_id="a", limit=1).acquire()
 
     with ErpGate(client, table, account_id="b", limit=1, wait_s=0).slot():
         pass
 
 
-def test_release_is_safe_twice_and_for_unknown_leases(dynamodb: tuple[Any, str]) -> None:
-    client, table = dynamodb
+def test_release_is_safe_twice_and_for_unknown_leases(gate_table: tuple[Any, str]) -> None:
+    client, table = gate_table
     gate = ErpGate(client, table, account_id="a", limit=1)
     lease = gate.acquire()
     gate.release(lease)

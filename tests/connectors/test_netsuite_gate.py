@@ -4,18 +4,15 @@ with a gate of the sandbox's limit never see a 429; without the gate the sandbox
 from __future__ import annotations
 
 import threading
-import uuid
 from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from moto import mock_aws
 
 from localcloud.sandboxes.netsuite import NetSuiteSandbox
 from shared.connectors import TransientError
 from shared.connectors.erp_gate import ErpGate
 from tests.connectors.conftest import FakeSleep
-from tests.connectors.test_erp_gate import AtomicClient
 from tests.connectors.test_netsuite_connector import ACCOUNT, erp, new_sandbox
 
 LIMIT = 3
@@ -27,22 +24,6 @@ def busy_netsuite() -> Iterator[NetSuiteSandbox]:
     # every request takes 50 ms, so ten concurrent clients really overlap
     with new_sandbox(concurrency_limit=LIMIT, latency_s=0.05) as sandbox:
         yield sandbox  # type: ignore[misc]
-
-
-@pytest.fixture
-def gate_table(aws_env: None) -> Iterator[tuple[Any, str]]:
-    import boto3
-
-    with mock_aws():
-        client = boto3.client("dynamodb", region_name="us-east-1")
-        table = f"ErpGateTable-{uuid.uuid4().hex[:8]}"
-        client.create_table(
-            TableName=table,
-            AttributeDefinitions=[{"AttributeName": "pk", "AttributeType": "S"}],
-            KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}],
-            BillingMode="PAY_PER_REQUEST",
-        )
-        yield AtomicClient(client), table
 
 
 def upsert_customers_concurrently(sandbox: NetSuiteSandbox, gate_for: Any) -> list[Exception]:
