@@ -33,6 +33,7 @@ def cloud(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[LocalCloud
             handler="slow.lambda_handler",
             timeout_s=1,
             settings={"CALLS_FILE": str(calls)},
+            state_machine_task=True,  # the state machine's role may invoke it (IAM is enforced locally)
         )
         for task_id in TASK_IDS
     ]

@@ -15,7 +15,7 @@ from shared.o2c.pending import released_keys
 
 
 class NoInvoiceYet:
-    def get_by_external_id(self, record_type: str, external_id: str) -> None:
+    def get_by_external_id(self, record_type: str, external_id: str, *, expand: bool = False) -> None:
         return None
 
 
@@ -51,7 +51,9 @@ class Erp:
         self.invoices = invoices
         self.credited: list[tuple[str, str]] = []
 
-    def get_by_external_id(self, record_type: str, external_id: str) -> dict[str, Any] | None:
+    def get_by_external_id(
+        self, record_type: str, external_id: str, *, expand: bool = False
+    ) -> dict[str, Any] | None:
         return self.invoices.get(external_id) if record_type == "invoice" else None
 
     def credit_invoice(self, invoice_id: str, *, external_id: str, **_: Any) -> Ref:
