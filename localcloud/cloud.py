@@ -500,9 +500,9 @@ class LocalCloud:
                     state.load_sandbox(self.state_dir, sandbox)
                 except state.StateError as exc:
                     raise state.StateError(f"{exc}. {_STATE_WAY_OUT}") from exc
-        for name, (low, high) in self.sandbox_latency.items():
+        for name, value in self.sandbox_latency.items():
             if name in self.sandboxes:
-                self.sandboxes[name].set_latency(low, high)
+                latency.apply(self.sandboxes[name], value)
         for sandbox in self.sandboxes.values():
             sandbox.start()
         if "stripe" in self.sandboxes:
@@ -582,7 +582,7 @@ class LocalCloud:
             "functions": dict(getattr(self, "_task_names", {})),
             "secrets": secrets,
             "settings": dict(self.settings),
-            "sandbox_latency": {name: list(bounds) for name, bounds in self.sandbox_latency.items()},
+            "sandbox_latency": {name: latency.as_json(v) for name, v in self.sandbox_latency.items()},
             "resources": self.resources,
             # what `o2c --as operator|readonly` acts as (IAM users holding the operators' policies)
             "iam": {"enforced": self.enforce_iam, "operators": dict(self.operators)},

@@ -10,11 +10,13 @@ Control endpoints (JSON, no auth: the server binds 127.0.0.1 only):
 - ``POST /_sandbox/webhook`` ``{"url": ...}`` → where deliveries go from now on
 - ``POST /_sandbox/redeliver`` → ``{"status", "body"}`` (the last delivery again)
 - ``POST /_sandbox/latency`` ``{"min_s": 0.3, "max_s": 1.5}`` → every vendor API request from now on takes a
-  random time in that range before it is served (``{"min_s": 0, "max_s": 0}``: none); ``GET`` reads it
+  random time in that range before it is served (``{"min_s": 0, "max_s": 0}``: none); ``{"median_s": 0.8,
+  "sigma": 0.5}``: a lognormal time instead (``set_lognormal_latency``); ``GET`` reads it
 
 Faults apply, in the order they were queued, to the next vendor API requests (never to control calls).
 
-Latency (``set_latency(min_s, max_s)``): vendors answer in hundreds of milliseconds, not instantly, and tests
+Latency (``set_latency(min_s, max_s)``, uniform; ``set_lognormal_latency(median_s, sigma)``, with the long
+right tail a real service's response times have): vendors answer in hundreds of milliseconds, not instantly, and tests
 that never see time pass never see a budget run out. The wait happens inside ``dispatch`` (a subclass that
 counts requests in flight, like NetSuite's concurrency limit, counts it too), after a queued fault.
 """
@@ -26,6 +28,7 @@ import http.client
 import inspect
 import json
 import logging
+import math
 import pickle
 import random
 import re
@@ -119,6 +122,7 @@ _RUNTIME_STATE = frozenset(
         "_thread",
         "_last_delivery",
         "_latency",
+        "_lognormal",
         "api_routes",
         "control_routes",
     }
@@ -152,6 +156,7 @@ class Sandbox:
         self._thread: threading.Thread | None = None
         self._last_delivery: tuple[bytes, dict[str, str]] | None = None
         self._latency: tuple[float, float] = (0.0, 0.0)
+        self._lognormal: tuple[float, float] | None = None  # (median_s, sigma) instead of the range
         self.api_routes: list[Route] = []
         self.control_routes: list[Route] = [
             ("GET", re.compile(r"^/_sandbox/?$"), self._c_info),
@@ -271,14 +276,34 @@ class Sandbox:
             raise ValueError("latency needs 0 <= min_s <= max_s")
         with self._lock:
             self._latency = (float(min_s), float(high))
+            self._lognormal = None
+
+    def set_lognormal_latency(self, median_s: float, sigma: float = 0.5) -> None:
+        """Every vendor API request from now on waits ``median_s * e^(sigma·Z)`` seconds, Z standard normal
+        (half the requests take less than ``median_s``; the mean is ``median_s * e^(sigma²/2)``)."""
+        if not median_s > 0 or sigma < 0:
+            raise ValueError("lognormal latency needs median_s > 0 and sigma >= 0")
+        with self._lock:
+            self._latency = (0.0, 0.0)
+            self._lognormal = (float(median_s), float(sigma))
 
     @property
     def latency(self) -> tuple[float, float]:
-        """(min_s, max_s) of the latency every vendor API request gets."""
+        """(min_s, max_s) of the uniform latency every vendor API request gets ((0, 0) when it is lognormal)."""
         with self._lock:
             return self._latency
 
+    @property
+    def lognormal_latency(self) -> tuple[float, float] | None:
+        """(median_s, sigma) of the lognormal latency, if that is the one set."""
+        with self._lock:
+            return self._lognormal
+
     def _latency_s(self) -> float:
+        lognormal = self.lognormal_latency
+        if lognormal is not None:
+            median, sigma = lognormal
+            return random.lognormvariate(math.log(median), sigma)
         low, high = self.latency
         return random.uniform(low, high) if high > 0 else 0.0
 
@@ -405,11 +430,17 @@ class Sandbox:
 
     def _c_set_latency(self, request: Request, match: re.Match[str]) -> Reply:
         spec = _object(request.json())
+        if "median_s" in spec:
+            self.set_lognormal_latency(float(spec["median_s"]), float(spec.get("sigma", 0.5)))
+            return self._c_latency(request, match)
         low = float(spec.get("min_s", 0))
         self.set_latency(low, float(spec.get("max_s", low)))
         return self._c_latency(request, match)
 
     def _c_latency(self, request: Request, match: re.Match[str]) -> Reply:
+        lognormal = self.lognormal_latency
+        if lognormal is not None:
+            return json_reply(200, {"median_s": lognormal[0], "sigma": lognormal[1]})
         low, high = self.latency
         return json_reply(200, {"min_s": low, "max_s": high})
 

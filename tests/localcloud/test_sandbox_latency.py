@@ -5,6 +5,8 @@ does: 429 with ``o:errorCode`` ``CONCURRENCY_LIMIT_EXCEEDED``."""
 from __future__ import annotations
 
 import json
+import math
+import random
 import threading
 import time
 import urllib.error
@@ -112,3 +114,55 @@ def test_o2c_local_up_reads_the_profile_from_the_environment(
     with pytest.raises(RuntimeError, match="not booted"):
         main.run(api_port=0, aws_port=0)
     assert seen["sandbox_latency"] == {**latency.PROFILES["realistic"], "netsuite": (1.5, 1.5)}
+
+
+def test_lognormal_latency_specs() -> None:
+    assert latency.parse("netsuite=lognormal:0.8:0.3") == {"netsuite": latency.Lognormal(0.8, 0.3)}
+    assert latency.parse("realistic,netsuite=lognormal:0.8")["netsuite"] == latency.Lognormal(0.8, 0.5)
+    for bad in ("netsuite=lognormal:0", "netsuite=lognormal:soon", "netsuite=lognormal:0.8:-1"):
+        with pytest.raises(ValueError):
+            latency.parse(bad)
+    assert (
+        latency.describe({"netsuite": latency.Lognormal(0.8, 0.5)})
+        == "netsuite lognormal median 0.8 s, sigma 0.5"
+    )
+    assert latency.as_json(latency.Lognormal(0.8, 0.5)) == {"lognormal": {"median_s": 0.8, "sigma": 0.5}}
+
+
+def test_a_lognormal_latency_has_its_median_and_its_long_tail() -> None:
+    with HubSpotSandbox(webhook_url="http://127.0.0.1:9/", client_secret="s", access_token=TOKEN) as sandbox:
+        # Given a lognormal latency set over the control API: median 0.8 s, sigma 0.5
+        request = urllib.request.Request(
+            f"{sandbox.url}/_sandbox/latency", data=b'{"median_s": 0.8, "sigma": 0.5}', method="POST"
+        )
+        with urllib.request.urlopen(request, timeout=5) as response:
+            assert json.loads(response.read()) == {"median_s": 0.8, "sigma": 0.5}
+        assert sandbox.lognormal_latency == (0.8, 0.5) and sandbox.latency == (0.0, 0.0)
+        # Then the waits it draws have that median, and 5 % of them exceed median * e^(1.645 sigma) = 1.82 s
+        random.seed(16)
+        waits = sorted(sandbox._latency_s() for _ in range(4000))
+        assert 0.76 < waits[2000] < 0.84
+        over = sum(w > 0.8 * math.exp(1.645 * 0.5) for w in waits) / len(waits)
+        assert 0.035 < over < 0.065
+        # and a uniform range set afterwards replaces it
+        sandbox.set_latency(0.1, 0.2)
+        assert sandbox.lognormal_latency is None and 0.1 <= sandbox._latency_s() <= 0.2
+
+
+def test_netsuite_adds_up_the_slot_seconds_its_admitted_requests_held() -> None:
+    # Given an account with a limit of 2 whose requests take 0.3 s
+    netsuite: NetSuiteSandbox
+    with new_sandbox(concurrency_limit=2) as netsuite:  # type: ignore[assignment]
+        netsuite.set_latency(0.3)
+        url = f"{netsuite.url}/services/rest/record/v1/customer/1"
+        # When three requests arrive at once (one of them over the limit)
+        threads = [threading.Thread(target=get, args=(url,)) for _ in range(3)]
+        for t in threads:
+            t.start()
+            time.sleep(0.05)
+        for t in threads:
+            t.join()
+        stats = netsuite.concurrency()
+        # Then the two admitted held a slot 0.3 s each; the refused one held none
+        assert (stats["admitted"], stats["rejected"]) == (2, 1)
+        assert 0.6 <= stats["busy_s"] < 0.8

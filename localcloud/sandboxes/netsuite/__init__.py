@@ -48,7 +48,9 @@ on an upsert keeping currency and subsidiary the record's own, else the account'
 
 Every error has NetSuite's shape ``{"type", "title", "status", "o:errorDetails": [{"detail", "o:errorCode",
 ["o:errorPath"]}]}``. More than ``concurrency_limit`` API requests in flight at once: 429
-``CONCURRENCY_LIMIT_EXCEEDED`` (counted in ``concurrency()["rejected"]``).
+``CONCURRENCY_LIMIT_EXCEEDED`` (counted in ``concurrency()["rejected"]``). ``concurrency()["busy_s"]`` adds
+up the time every admitted request held a slot (its latency included): ``busy_s / (limit * elapsed)`` is how
+much of the account's capacity a client used.
 
 Faults: as the base (``fail_next``, ``slow_next``) plus ``commit_then_timeout_next(count, delay_s)``: the
 next write is applied, then its reply held back ``delay_s`` (longer than the client's read timeout).
@@ -60,7 +62,7 @@ user's change in the UI), ``set_exchange_rate(from, to, rate)`` / ``exchange_rat
 Control (see also ``base``):
 - ``GET /_sandbox/records/{type}`` → ``{"records": [...]}``
 - ``POST /_sandbox/commit_then_timeout`` ``{"count": 1, "delay_s": 0.5}``
-- ``GET /_sandbox/concurrency`` → ``{"limit", "in_flight", "peak", "rejected"}``
+- ``GET /_sandbox/concurrency`` → ``{"limit", "in_flight", "peak", "rejected", "admitted", "busy_s"}``
 - ``POST /_sandbox/exchange_rates`` ``{"from": "JPY", "to": "USD", "rate": "0.0067"}`` (``rate`` null
   removes it) → ``{"from", "to", "rate"}``
 """
@@ -116,7 +118,7 @@ _PATCHABLE = {
 class NetSuiteSandbox(Customers, Payments, Refunds, Deposits, SuiteQL, Metadata):
     vendor = "netsuite"
     #: Not kept across restarts (base.Sandbox.state_snapshot): concurrency counters and injected faults.
-    runtime_state = frozenset({"_in_flight", "_peak", "_rejected", "_commit_faults"})
+    runtime_state = frozenset({"_in_flight", "_peak", "_rejected", "_admitted", "_busy_s", "_commit_faults"})
 
     def __init__(
         self,
@@ -175,6 +177,8 @@ class NetSuiteSandbox(Customers, Payments, Refunds, Deposits, SuiteQL, Metadata)
         self._in_flight = 0
         self._peak = 0
         self._rejected = 0
+        self._admitted = 0
+        self._busy_s = 0.0  # slot-seconds held by admitted requests
         self._commit_faults: list[list[float]] = []  # [delay_s, remaining]
         types = "|".join(TYPES)
         writable = "customer|salesOrder|customerPayment|invoice|customerRefund|deposit"
@@ -247,13 +251,18 @@ class NetSuiteSandbox(Customers, Payments, Refunds, Deposits, SuiteQL, Metadata)
                     else value
                 )
 
-    def concurrency(self) -> dict[str, int]:
+    def concurrency(self) -> dict[str, Any]:
+        """``limit``; requests ``in_flight`` now; the ``peak`` admitted at once; ``rejected`` (429) and
+        ``admitted`` since the start; ``busy_s``: slot-seconds the admitted requests held (a request holds its
+        slot from its arrival to its answer)."""
         with self._lock:
             return {
                 "limit": self.concurrency_limit,
                 "in_flight": self._in_flight,
                 "peak": self._peak,
                 "rejected": self._rejected,
+                "admitted": self._admitted,
+                "busy_s": round(self._busy_s, 6),
             }
 
     # --- dispatch: the account-wide limit and commit-then-timeout --------------------------------------
@@ -267,7 +276,9 @@ class NetSuiteSandbox(Customers, Payments, Refunds, Deposits, SuiteQL, Metadata)
             if over:
                 self._rejected += 1
             else:
+                self._admitted += 1
                 self._peak = max(self._peak, self._in_flight)
+        admitted_at = time.monotonic()
         delay = 0.0
         try:
             if over:
@@ -278,6 +289,8 @@ class NetSuiteSandbox(Customers, Payments, Refunds, Deposits, SuiteQL, Metadata)
         finally:
             with self._lock:
                 self._in_flight -= 1
+                if not over:
+                    self._busy_s += time.monotonic() - admitted_at
         if delay:
             time.sleep(delay)  # committed; the answer comes too late (no longer counted in flight)
         return reply
