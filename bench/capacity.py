@@ -40,8 +40,10 @@ from typing import Any
 from bench.results import Results, percentile, rounded
 
 #: Deals per limit inside ``make bench`` (the documented full run is 200).
-DEFAULT_DEALS = 60
-QUICK_DEALS = 6
+DEFAULT_DEALS = 40
+QUICK_DEALS = 4
+#: NetSuite's median latency in a ``--quick`` run.
+QUICK_MEDIAN_MS = 200.0
 LIMITS = (5, 15)
 MEDIAN_MS = 800.0
 #: Spread of the lognormal latency (sigma of its log): mean = median x e^(sigma^2 / 2) = 1.046 x the median.
@@ -127,6 +129,8 @@ class Burst:
     dlq: dict[str, int]
     timeouts: dict[str, int]
     in_flight: dict[str, dict[str, float]]
+    cpu: dict[str, float]
+    probe_ms: list[float]
     memory_mb: dict[str, int]
     invocations: dict[str, int]
     win_replies: Counter[int]
@@ -146,36 +150,110 @@ class Burst:
         return self.ended - self.started
 
 
-class _Sampler:
-    """Invocations in flight per function, every ``every_s``: the local cloud's Lambda concurrency."""
+_TICK_S = os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 100
 
-    def __init__(self, pools: dict[str, Any], every_s: float = 0.25) -> None:
-        self._pools = pools
+
+def _machine_cpu() -> tuple[float, float]:
+    """(busy, total) CPU seconds of the whole machine since boot (``/proc/stat``; zeros elsewhere)."""
+    try:
+        fields = [float(x) for x in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
+    except (OSError, ValueError):
+        return (0.0, 0.0)
+    total = sum(fields[:8])
+    idle = fields[3] + (fields[4] if len(fields) > 4 else 0)
+    return ((total - idle) / _TICK_S, total / _TICK_S)
+
+
+def _process_cpu(pid: int) -> float | None:
+    """CPU seconds (user + system) a process has used (``/proc/<pid>/stat``)."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return None
+    fields = stat.rsplit(")", 1)[1].split()
+    return (float(fields[11]) + float(fields[12])) / _TICK_S
+
+
+class _Sampler:
+    """Every ``every_s`` during the burst: per function, invocations asked for (running or queued for a worker)
+    and running (a worker busy); the CPU each worker process has used; how long moto takes to answer a
+    DynamoDB ``GetItem`` (the local cloud's AWS, which every step and the ERP gate go through)."""
+
+    def __init__(self, cloud: Any, every_s: float = 0.25) -> None:
+        self._pools: dict[str, Any] = cloud.pools
         self._every_s = every_s
-        self._samples: dict[str, list[int]] = defaultdict(list)
+        self._asked: dict[str, list[int]] = defaultdict(list)
+        self._running: dict[str, list[int]] = defaultdict(list)
+        self._worker_cpu: dict[str, dict[int, float]] = defaultdict(dict)
+        self.probe_ms: list[float] = []
+        self._dynamodb = cloud.client("dynamodb")
+        self._table = cloud.resources["tables"]["ErpGateTable"]
         self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, name="capacity-sampler", daemon=True)
+        self._threads = [
+            threading.Thread(target=self._run, name="capacity-sampler", daemon=True),
+            threading.Thread(target=self._probe, name="capacity-moto-probe", daemon=True),
+        ]
 
     def __enter__(self) -> _Sampler:
-        self._thread.start()
+        self.cpu_before = (time.process_time(), _machine_cpu())
+        for t in self._threads:
+            t.start()
         return self
 
     def __exit__(self, *exc: object) -> None:
         self._stop.set()
-        self._thread.join(timeout=5)
+        for t in self._threads:
+            t.join(timeout=5)
+        self.cpu_after = (time.process_time(), _machine_cpu())
 
     def _run(self) -> None:
         while not self._stop.wait(self._every_s):
             for fid, pool in self._pools.items():
-                self._samples[fid].append(int(pool.in_flight))
+                self._asked[fid].append(int(pool.in_flight))
+                busy = list(getattr(pool, "_busy", ()))
+                self._running[fid].append(len(busy))
+                for worker in (*busy, *getattr(pool, "_idle", ())):
+                    used = _process_cpu(worker.pid)
+                    if used is not None:
+                        self._worker_cpu[fid][worker.pid] = used
+
+    def _probe(self) -> None:
+        while not self._stop.wait(1.0):
+            started = time.perf_counter()
+            self._dynamodb.get_item(TableName=self._table, Key={"pk": {"S": "capacity-probe"}})
+            self.probe_ms.append((time.perf_counter() - started) * 1000)
+
+    def baseline(self) -> None:
+        """Count worker CPU from now on (what booting and warming took is not the burst's)."""
+        for fid, pool in self._pools.items():
+            for worker in (*getattr(pool, "_busy", ()), *getattr(pool, "_idle", ())):
+                used = _process_cpu(worker.pid)
+                if used is not None:
+                    self._worker_cpu[fid][-worker.pid] = -used  # subtracted from the same pid's last reading
 
     def summary(self) -> dict[str, dict[str, float]]:
         summary: dict[str, dict[str, float]] = {}
-        for fid, seen in sorted(self._samples.items()):
-            peak = max(seen, default=0)
+        for fid, asked in sorted(self._asked.items()):
+            peak = max(asked, default=0)
             if peak:
-                summary[fid] = {"mean": rounded(statistics.fmean(seen), 2), "peak": peak}
+                summary[fid] = {
+                    "asked_mean": rounded(statistics.fmean(asked), 2),
+                    "running_mean": rounded(statistics.fmean(self._running[fid]), 2),
+                    "peak": peak,
+                    "worker_cpu_s": rounded(sum(self._worker_cpu[fid].values()), 1),
+                }
         return summary
+
+    def cpu(self) -> dict[str, float]:
+        """CPU seconds the local cloud used (the harness process: moto, the API, the state machine, the pollers,
+        the sandboxes; and the function workers) and the machine's busy share over the burst."""
+        (own_0, (busy_0, total_0)), (own_1, (busy_1, total_1)) = self.cpu_before, self.cpu_after
+        workers = sum(sum(by_pid.values()) for by_pid in self._worker_cpu.values())
+        return {
+            "harness_cpu_s": rounded(own_1 - own_0, 1),
+            "workers_cpu_s": rounded(workers, 1),
+            "machine_busy": rounded((busy_1 - busy_0) / (total_1 - total_0), 3) if total_1 > total_0 else 0.0,
+        }
 
 
 def run_burst(
@@ -230,7 +308,8 @@ def run_burst(
                 time.sleep(2)
             raise RuntimeError(f"deal {deal} was never accepted: replies {dict(replies)}")
 
-        with _Sampler(cloud.pools) as sampler:
+        with _Sampler(cloud) as sampler:
+            sampler.baseline()
             started = time.time()
             with ThreadPoolExecutor(max_workers=WIN_SENDERS) as pool:
                 list(pool.map(win, ids))
@@ -260,6 +339,8 @@ def run_burst(
             dlq={k: v for k, v in dlq.items() if v},
             timeouts={fid: p.timeouts for fid, p in cloud.pools.items() if p.timeouts},
             in_flight=sampler.summary(),
+            cpu=sampler.cpu(),
+            probe_ms=sampler.probe_ms,
             memory_mb={k: p.fn.memory_mb for k, p in cloud.pools.items()},
             invocations={
                 k: p.invocations - invocations_before.get(k, 0)
@@ -434,13 +515,39 @@ def report(results: Results, burst: Burst) -> None:
     )
     results.emit(
         f"{prefix}.lambda_in_flight",
-        rounded(sum(v["mean"] for v in burst.in_flight.values()), 2),
-        "invocations in flight (mean, all functions)",
+        rounded(sum(v["running_mean"] for v in burst.in_flight.values()), 2),
+        "invocations running (mean, all functions)",
         by_function=burst.in_flight,
         invocations_per_deal={k: rounded(v / n, 2) for k, v in sorted(burst.invocations.items())},
         memory_mb={k: burst.memory_mb[k] for k in burst.in_flight},
         timeouts=burst.timeouts,
         win_replies={str(k): v for k, v in burst.win_replies.items()},
+    )
+    # where the time goes when the ERP is not the bottleneck
+    erp = burst.in_flight.get("ErpTasks", {})
+    erp_running_s = erp.get("running_mean", 0.0) * elapsed
+    cpu_s = burst.cpu["harness_cpu_s"] + burst.cpu["workers_cpu_s"]
+    results.emit(
+        f"{prefix}.local_cloud",
+        rounded(cpu_s / n, 2),
+        "CPU seconds per deal",
+        cores=os.cpu_count(),
+        local_cloud_ceiling_deals_per_hour=rounded((os.cpu_count() or 1) * 3600 * n / cpu_s, 1)
+        if cpu_s
+        else None,
+        **burst.cpu,
+        erp_tasks_running_slot_s=rounded(erp_running_s, 1),
+        erp_tasks_share_inside_netsuite=rounded(burst.netsuite["busy_s"] / erp_running_s, 3)
+        if erp_running_s
+        else None,
+        erp_tasks_waiting_for_a_worker_mean=rounded(
+            erp.get("asked_mean", 0.0) - erp.get("running_mean", 0.0), 2
+        ),
+        moto_get_item_ms={
+            "p50": rounded(percentile(burst.probe_ms, 50), 1) if burst.probe_ms else None,
+            "p95": rounded(percentile(burst.probe_ms, 95), 1) if burst.probe_ms else None,
+        },
+        note="ceiling: the deals an hour this machine's cores could carry at this CPU cost per deal, alone",
     )
 
 

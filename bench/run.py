@@ -3,7 +3,9 @@
 
 Sizes: ``--quick`` (or ``BENCH_QUICK=1``) for a smoke run; ``--runs`` / ``BENCH_RUNS`` cold starts per
 function, ``--events`` / ``BENCH_EVENTS`` warm deliveries per handler, ``--n`` / ``BENCH_N`` deliveries
-through the local cloud, ``--concurrency`` / ``BENCH_CONCURRENCY`` HTTP senders.
+through the local cloud, ``--concurrency`` / ``BENCH_CONCURRENCY`` HTTP senders, ``--capacity-deals`` /
+``BENCH_CAPACITY_DEALS`` deals per ERP limit in the capacity burst (``--quick`` leaves the capacity section out
+unless ``--only`` names it: its bursts take minutes at any size).
 """
 
 from __future__ import annotations
@@ -17,13 +19,13 @@ import traceback
 from collections.abc import Callable
 from pathlib import Path
 
-from bench import calls, coldstart, cost, deployed, suite, throughput, vendor_calls, warm
+from bench import calls, capacity, coldstart, cost, deployed, suite, throughput, vendor_calls, warm
 from bench.cloud import BenchCloud, cpu_count, repo_root
 from bench.results import Results, previous_lines, rounded
 
-SECTIONS = ("cold", "calls", "warm", "throughput", "cost", "vendor", "suite")
-DEFAULTS = {"runs": 5, "events": 2000, "n": 2000, "concurrency": 4}
-QUICK = {"runs": 1, "events": 200, "n": 60, "concurrency": 4}
+SECTIONS = ("cold", "calls", "warm", "throughput", "cost", "vendor", "capacity", "suite")
+DEFAULTS = {"runs": 5, "events": 2000, "n": 2000, "concurrency": 4, "capacity_deals": capacity.DEFAULT_DEALS}
+QUICK = {"runs": 1, "events": 200, "n": 60, "concurrency": 4, "capacity_deals": capacity.QUICK_DEALS}
 #: Warm deliveries are served by this many processes per handler, alternating with the peer's.
 WARM_ROUNDS = {"default": 4, "quick": 1}
 
@@ -42,7 +44,13 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
         "--n", type=int, default=_env_int("BENCH_N"), help="deliveries through the local cloud"
     )
     parser.add_argument("--concurrency", type=int, default=_env_int("BENCH_CONCURRENCY"))
-    parser.add_argument("--only", default=",".join(SECTIONS), help=f"comma-separated subset of {SECTIONS}")
+    parser.add_argument(
+        "--capacity-deals",
+        type=int,
+        default=_env_int("BENCH_CAPACITY_DEALS"),
+        help="deals per ERP limit in the capacity burst (python -m bench.capacity for the full run)",
+    )
+    parser.add_argument("--only", default=None, help=f"comma-separated subset of {SECTIONS}")
     parser.add_argument("--with-test-suite", action="store_true", help="also run and time `pytest -q`")
     parser.add_argument(
         "--with-instructions",
@@ -56,6 +64,8 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     for key, value in sizes.items():
         if getattr(args, key) is None:
             setattr(args, key, value)
+    if args.only is None:
+        args.only = ",".join(s for s in SECTIONS if not (args.quick and s == "capacity"))
     args.sections = [s for s in args.only.split(",") if s]
     unknown = set(args.sections) - set(SECTIONS)
     if unknown:
@@ -115,6 +125,15 @@ def main(argv: list[str] | None = None) -> int:
     )
     section("cost", lambda: cost.run(results))
     section("vendor", lambda: vendor_calls.run(results))
+    section(
+        "capacity",
+        lambda: capacity.run(
+            results,
+            deals=args.capacity_deals,
+            limits=(5,) if args.quick else capacity.LIMITS,
+            median_ms=capacity.QUICK_MEDIAN_MS if args.quick else capacity.MEDIAN_MS,
+        ),
+    )
     if args.with_test_suite:
         section("suite", lambda: suite.measure(results, work_dir / "logs" / "test-suite.log"))
     elif "suite" in args.sections:
@@ -126,7 +145,13 @@ def main(argv: list[str] | None = None) -> int:
         rounded(time.perf_counter() - started, 1),
         "s",
         mode="quick" if args.quick else "default",
-        sizes={"runs": args.runs, "events": args.events, "n": args.n, "concurrency": args.concurrency},
+        sizes={
+            "runs": args.runs,
+            "events": args.events,
+            "n": args.n,
+            "concurrency": args.concurrency,
+            "capacity_deals": args.capacity_deals,
+        },
         budgets=len(budgets),
         budgets_missed=[line["name"] for line in budgets if not line["ok"]],
         failed_sections=failed,
