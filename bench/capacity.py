@@ -78,18 +78,6 @@ def deals_per_hour(deals: int, elapsed_s: float) -> float:
     return deals * 3600 / elapsed_s if elapsed_s > 0 else 0.0
 
 
-def steady_deals_per_hour(ends: Sequence[float]) -> float | None:
-    """Deals an hour in the middle of a burst — between its 10th and 90th percentile completion, without the
-    pipeline filling and draining (None below 10 deals)."""
-    if len(ends) < 10:
-        return None
-    ordered = sorted(ends)
-    lo, hi = ordered[len(ordered) // 10], ordered[(len(ordered) * 9) // 10 - 1]
-    if hi <= lo:
-        return None
-    return deals_per_hour(sum(1 for t in ordered if lo < t <= hi), hi - lo)
-
-
 @dataclass
 class Exactness:
     """Per deal: the execution's end state and what the vendors hold for it."""
@@ -453,7 +441,6 @@ def report(results: Results, burst: Burst) -> None:
     lost, doubled = burst.exact.lost(burst.deals), burst.exact.doubled(burst.deals)
     latencies = [burst.paid_at[d] - burst.won_at[d] for d in burst.deals if d in burst.paid_at]
     # the middle of the burst, without the pipeline filling and draining: completions 10 % .. 90 %
-    steady = steady_deals_per_hour(sorted(burst.paid_at.values()))
     run = {
         "deals": n,
         "erp_limit": burst.limit,
@@ -472,7 +459,6 @@ def report(results: Results, burst: Burst) -> None:
         # the floor takes the median latency; a lognormal's mean is e^(sigma^2/2) x its median, so an ERP busy
         # 100 % of the time reaches this share of the floor at most
         ideal_ratio=rounded(burst.median_s / _mean(burst.median_s, burst.sigma), 3),
-        steady_deals_per_hour=None if steady is None else rounded(steady, 1),
         dlq=burst.dlq,
         **run,
     )

@@ -32,13 +32,6 @@ def test_percentiles_are_nearest_rank() -> None:
     assert percentile([3.0, 1.0, 2.0], 95) == 3.0
 
 
-def test_the_steady_rate_leaves_out_the_burst_filling_and_draining() -> None:
-    # one completion a second from t=10 to t=29: 3,600 an hour, whatever the slow start and tail
-    ends = [0.0, 5.0, *[float(t) for t in range(10, 30)], 60.0, 90.0]
-    assert capacity.steady_deals_per_hour(ends) == pytest.approx(3600)
-    assert capacity.steady_deals_per_hour(ends[:5]) is None
-
-
 def test_a_deal_is_lost_without_its_invoice_payment_or_capture_and_doubled_with_two() -> None:
     exact = capacity.Exactness(
         ended={"a": "Paid", "b": "Paid", "c": "Invoiced", "d": "Paid"},
