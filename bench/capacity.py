@@ -303,11 +303,12 @@ def run_burst(
                 list(pool.map(win, ids))
             names = {f"hubspot-{d}": d for d in ids}
             _save_cards_as_asked(cloud, target, list(names), deadline=started + timeout_s)
-            paid_at = _wait_until_ended(cloud, names, deadline=started + timeout_s)
+            ended_at = _wait_until_ended(cloud, names, deadline=started + timeout_s)
         after = netsuite.concurrency()
         requests = len(netsuite.requests) - requests_before
         cloud.wait_until_idle(timeout=120)
         exact = _exactness(cloud, target, names)
+        paid_at = {d: t for d, t in ended_at.items() if exact.ended.get(d) == "Paid"}
         dlq = {cid: _dlq_depth(cloud, q.dlq_url) for cid, q in target.consumers.items()}
         return Burst(
             limit=limit,
@@ -350,8 +351,13 @@ def _save_cards_as_asked(cloud: Any, target: Any, names: list[str], *, deadline:
     sandbox = cloud.sandboxes["stripe"]
     stripe = StripePayments(lambda: str(sandbox.api_key), base_url=sandbox.url)
     waits = correlator(target)
+    sfn = cloud.client("stepfunctions")
     pending = set(names)
     while pending and time.time() < deadline:
+        # an execution that ended without waiting (failed) is not waited for: the report counts it as lost
+        pending -= {
+            name for name, status in _statuses(sfn, cloud.state_machine_arn).items() if status != "RUNNING"
+        }
         for name in sorted(pending):
             wait = waits.waiting_on(name)
             if wait is None or not wait.key.startswith("setup:"):
@@ -368,6 +374,13 @@ def _save_cards_as_asked(cloud: Any, target: Any, names: list[str], *, deadline:
         time.sleep(0.5)
     if pending:
         raise TimeoutError(f"{len(pending)} executions never waited for a payment method")
+
+
+def _statuses(sfn: Any, state_machine_arn: str) -> dict[str, str]:
+    found: dict[str, str] = {}
+    for page in sfn.get_paginator("list_executions").paginate(stateMachineArn=state_machine_arn):
+        found.update({e["name"]: e["status"] for e in page["executions"]})
+    return found
 
 
 def _wait_until_ended(cloud: Any, names: dict[str, str], *, deadline: float) -> dict[str, float]:
