@@ -14,9 +14,16 @@ from collections.abc import Callable
 from functools import wraps
 from typing import Any
 
+from shared.connectors.deadline import DeadlineExceeded
 from shared.connectors.errors import AuthError, PermanentError, TransientError
 
 __all__ = ["BusinessRejection", "ConfigurationError", "TransientError", "classified"]
+
+
+#: Transient errors the state machine's technical retry names itself (``infra.statemachine.TECHNICAL_RETRY``).
+#: Step Functions matches an error by its exact name, not its class: any other subclass (NetSuite's
+#: ``RequestOutcomeUnknown``) is re-raised as a plain ``TransientError``, else it would fail the execution.
+_RETRIED_BY_NAME = (TransientError, DeadlineExceeded)
 
 
 class BusinessRejection(Exception):
@@ -34,8 +41,16 @@ def classified(step: Callable[..., Any]) -> Callable[..., Any]:
     def run(*args: Any, **kwargs: Any) -> Any:
         try:
             return step(*args, **kwargs)
-        except TransientError:
-            raise
+        except TransientError as exc:
+            if type(exc) in _RETRIED_BY_NAME:
+                raise
+            raise TransientError(
+                f"{type(exc).__name__}: {exc}",
+                status=exc.status,
+                retry_after=exc.retry_after,
+                code=exc.code,
+                detail=exc.detail,
+            ) from exc
         except AuthError as exc:
             raise ConfigurationError(f"{type(exc).__name__}: {exc}") from exc
         except PermanentError as exc:
