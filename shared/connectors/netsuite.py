@@ -48,7 +48,8 @@ credentials flow — a JWT assertion signed with the integration's certificate, 
 ``/services/rest/auth/oauth2/v1/token`` — is what a future ``M2MAuth`` would fetch and cache).
 
 Concurrency: NetSuite limits concurrent requests per *account*. Pass an ``ErpGate`` (DynamoDB semaphore
-shared by every function and execution); each HTTP attempt holds one slot, backoff sleeps hold none.
+shared by every function and execution); each HTTP attempt holds one slot, backoff sleeps hold none —
+or, within ``NetSuiteErp.session()`` (a task's few requests in sequence), all of them share one slot.
 
 Every request says ``X-NetSuite-PropertyNameValidation: Error`` and ``X-NetSuite-PropertyValueValidation:
 Error``: a field name or select id NetSuite does not have is a 400, never silently dropped.
