@@ -9,6 +9,7 @@ from collections.abc import Iterator
 import pytest
 
 from localcloud.sandboxes.zendesk import ZendeskSandbox
+from o2c_cli.doctor import Stage, check_zendesk
 from shared.connectors import AuthError, TransientError
 from shared.connectors.errors import UnknownFields
 from shared.connectors.http import JsonHttp
@@ -80,7 +81,9 @@ def test_an_internal_note_is_added_once_and_is_not_public(zendesk: ZendeskSandbo
     assert all(not c["public"] for c in desk.comments(ticket) if "o2c-ref" in c["body"])
 
 
-def test_a_note_whose_put_timed_out_after_zendesk_stored_it_is_not_added_twice(zendesk: ZendeskSandbox) -> None:
+def test_a_note_whose_put_timed_out_after_zendesk_stored_it_is_not_added_twice(
+    zendesk: ZendeskSandbox,
+) -> None:
     # Given Zendesk stores the note but the answer never arrives (a 503 after the write is the same to us)
     org, user = given_customer(zendesk)
     ticket = zendesk.create_ticket("Charged twice?", requester_id=user, organization_id=org)
@@ -145,3 +148,26 @@ def test_tickets_are_read_across_pages(zendesk: ZendeskSandbox) -> None:
     org, user = given_customer(zendesk)
     made = [zendesk.create_ticket(f"t{i}", requester_id=user, organization_id=org) for i in range(105)]
     assert [t["id"] for t in support(zendesk).open_tickets(organization_id=org)] == made
+
+
+def _stage(zendesk: ZendeskSandbox, creds: dict[str, object], field_id: str = "360000000777") -> Stage:
+    return Stage(
+        name="test",
+        settings={"ZENDESK_API_BASE_URL": zendesk.url, "ZENDESK_PAYMENT_INTENT_FIELD_ID": field_id},
+        secrets={"ZendeskCredentials": {"signing_secrets": ["c2VjcmV0"], **creds}},
+        public_url="https://hooks.example.com",
+    )
+
+
+def test_doctor_checks_the_zendesk_credentials_and_fields(zendesk: ZendeskSandbox) -> None:
+    # Given an account where the admin created only one of the hub's organization fields
+    zendesk.create_organization_field("o2c_payment_status", "Payment status")
+
+    good = {f.check: f for f in check_zendesk(_stage(zendesk, {"email": EMAIL, "api_token": TOKEN}))}
+    wrong = check_zendesk(_stage(zendesk, {"email": EMAIL, "api_token": "revoked"}))
+
+    assert good["zendesk credentials"].ok
+    assert not good["zendesk organization fields"].ok
+    assert "o2c_dunning" in good["zendesk organization fields"].detail
+    assert good["zendesk refund field"].ok
+    assert [(f.check, f.ok) for f in wrong] == [("zendesk credentials", False)]
