@@ -54,7 +54,6 @@ def test_payment_facts_reach_the_support_notes_consumer_through_a_queue_with_a_d
     assert set(pattern["source"]) == {"o2c.payments", "o2c.erp", "o2c.orchestration"}
     queue = template_json["Resources"][queue_id]["Properties"]
     assert queue["RedrivePolicy"]["deadLetterTargetArn"] == {"Fn::GetAtt": [dlq_id, "Arn"]}
-    function_id, _ = function_by_description(template_json, SUPPORT_NOTES.description)
     mappings = [
         m["Properties"]
         for m in resources_of(template_json, "AWS::Lambda::EventSourceMapping").values()
