@@ -698,11 +698,11 @@ SUPPORT_NOTES = FunctionSpec(
     code_dir="functions/support_notes",
     description="Payment facts on the customer's open Zendesk tickets (internal notes) and organization fields",
     memory_mb=256,
-    budget=Budget((JSON_HTTP_CALLS, STRIPE_CALLS), calls_per_record=10, batch_size=5),
-    tables={IDEMPOTENCY_TABLE.id: "read_write"},
-    # the payment's customer when the fact does not carry it (a refund, a hold): the PaymentIntent's metadata
-    secrets=(ZENDESK_CREDENTIALS.id, STRIPE_API_KEY.id),
-    stage_settings=("ZENDESK_API_BASE_URL", "STRIPE_API_BASE_URL"),
+    budget=Budget((JSON_HTTP_CALLS, AWS_CALLS), calls_per_record=10, batch_size=5),
+    # the lineage table: the customer of a fact that does not carry it (a refund, a hold), from earlier facts
+    tables={IDEMPOTENCY_TABLE.id: "read_write", LINEAGE_TABLE.id: "read"},
+    secrets=(ZENDESK_CREDENTIALS.id,),
+    stage_settings=("ZENDESK_API_BASE_URL",),
 )
 #: The facts support agents see on the customer's tickets.
 SUPPORT_FACTS = {

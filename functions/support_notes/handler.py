@@ -11,10 +11,30 @@ from typing import Any
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 
 from shared.connectors.errors import UnknownFields
-from shared.connectors.factories import stripe_payments, zendesk_support
+from shared.connectors.factories import zendesk_support
 from shared.consumers import sqs_consumer
 from shared.o2c.support import inform_support
 from shared.observability import count, logger
+
+
+class LineageHistory:
+    """The hub's earlier facts about an id, from the lineage table (``o2c trace``'s)."""
+
+    def __init__(self) -> None:
+        import os
+
+        from shared.aws import client
+        from shared.lineage import LineageStore
+
+        self._store = LineageStore(client("dynamodb"), os.environ["LINEAGE_TABLE_NAME"])
+
+    def facts_about(self, the_id: str) -> list[dict[str, Any]]:
+        return [entry.data for entry in self._store.entries_for(the_id)]
+
+
+@cache
+def _history() -> LineageHistory:
+    return LineageHistory()
 
 
 @cache
@@ -40,7 +60,7 @@ def inform(record: SQSRecord) -> None:
     def work() -> dict[str, Any]:
         update = inform_support(
             zendesk_support(),
-            stripe_payments(),
+            _history(),
             detail_type,
             data,
             event_id=metadata["eventId"],

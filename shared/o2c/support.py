@@ -4,7 +4,8 @@ and the customer's organization fields (payment status, dunning, open disputes).
 The customer is found in the support desk by ``external_id`` = the customer's ERP id (``erpCustomerId``,
 which every payment the hub creates carries in its metadata as ``o2c_erp_customer_id``): the organization with
 that external id, and the users with it (a customer who is a person). A fact that does not carry the customer
-(a refund, a hold) finds it in its PaymentIntent's metadata.
+(a refund, a hold) finds it in the hub's own history (the lineage table ``o2c trace`` reads): the earlier
+facts of its payment or deal that do (``PaymentCaptured``, ``CustomerSynced``). No vendor is asked.
 
 Privacy: a note holds ids, amounts, statuses and the payment platform's codes, nothing else: no card data
 (brand, last four, fingerprint, expiry), no names, no e-mail addresses, no free-text messages from the
@@ -13,7 +14,7 @@ payment platform; anything shaped like a card number is masked all the same.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -26,7 +27,6 @@ ORGANIZATION_FIELDS = {
     "o2c_dunning": "text",
     "o2c_open_disputes": "integer",
 }
-PAYMENT_CUSTOMER_KEY = "o2c_erp_customer_id"
 
 
 class SupportDesk(Protocol):
@@ -39,8 +39,10 @@ class SupportDesk(Protocol):
     def update_organization_fields(self, organization_id: str | int, fields: Mapping[str, Any]) -> None: ...
 
 
-class PaymentIntents(Protocol):
-    def retrieve_payment_intent(self, payment_intent_id: str) -> dict[str, Any]: ...
+class History(Protocol):
+    def facts_about(self, the_id: str) -> Sequence[Mapping[str, Any]]:
+        """The ``data`` of the hub's earlier facts that carry ``the_id``."""
+        ...
 
 
 @dataclass(frozen=True)
@@ -61,16 +63,18 @@ class SupportUpdate:
         }
 
 
-def customer_of(data: Mapping[str, Any], payments: PaymentIntents) -> str | None:
-    """The fact's ERP customer id, or its PaymentIntent's ``o2c_erp_customer_id``; None when neither says."""
+def customer_of(data: Mapping[str, Any], history: History) -> str | None:
+    """The fact's ERP customer id, else the one an earlier fact of its payment, then of its deal, carries;
+    None when nothing says (a deal held before its customer was created)."""
     if data.get("erpCustomerId"):
         return str(data["erpCustomerId"])
-    intent = data.get("paymentIntentId")
-    if not intent:
-        return None
-    metadata = payments.retrieve_payment_intent(str(intent)).get("metadata") or {}
-    value = metadata.get(PAYMENT_CUSTOMER_KEY)
-    return str(value) if value else None
+    for key in ("paymentIntentId", "opportunityId"):
+        if not data.get(key):
+            continue
+        for earlier in history.facts_about(str(data[key])):
+            if earlier.get("erpCustomerId"):
+                return str(earlier["erpCustomerId"])
+    return None
 
 
 def _money(value: Any) -> str:
@@ -158,7 +162,7 @@ def _int(value: Any) -> int:
 
 def inform_support(
     desk: SupportDesk,
-    payments: PaymentIntents,
+    history: History,
     detail_type: str,
     data: Mapping[str, Any],
     *,
@@ -170,7 +174,7 @@ def inform_support(
     are still added (they matter most to the agent), the fields wait for the admin."""
     from shared.connectors.errors import UnknownFields
 
-    customer = customer_of(data, payments)
+    customer = customer_of(data, history)
     if customer is None:
         return SupportUpdate("no_customer")
     org = desk.find_organization(customer)

@@ -45,14 +45,16 @@ class Desk:
         self.fields.update(fields)
 
 
-class Payments:
-    def __init__(self, metadata: dict[str, str] | None = None) -> None:
-        self.metadata = metadata or {}
-        self.reads: list[str] = []
+class History:
+    """The hub's earlier facts, by the ids they carry."""
 
-    def retrieve_payment_intent(self, payment_intent_id: str) -> dict[str, Any]:
-        self.reads.append(payment_intent_id)
-        return {"id": payment_intent_id, "metadata": self.metadata}
+    def __init__(self, facts: dict[str, list[dict[str, Any]]] | None = None) -> None:
+        self.facts = facts or {}
+        self.asked: list[str] = []
+
+    def facts_about(self, the_id: str) -> list[dict[str, Any]]:
+        self.asked.append(the_id)
+        return self.facts.get(the_id, [])
 
 
 FAILED = {
@@ -83,22 +85,29 @@ def test_each_open_ticket_gets_one_note_and_a_redelivery_adds_none() -> None:
         org={"id": 7, "external_id": "1042"}, users=[{"id": 8, "external_id": "1042"}], tickets=[11, 12]
     )
 
-    first = inform_support(desk, Payments(), "PaymentFailed", FAILED, event_id="evt-a")
-    again = inform_support(desk, Payments(), "PaymentFailed", FAILED, event_id="evt-a")
+    first = inform_support(desk, History(), "PaymentFailed", FAILED, event_id="evt-a")
+    again = inform_support(desk, History(), "PaymentFailed", FAILED, event_id="evt-a")
 
     assert (first.notes_added, again.notes_added) == (2, 0)
     assert {k: len(v) for k, v in desk.notes.items()} == {11: 1, 12: 1}
     assert desk.fields == {"o2c_payment_status": "payment_failed"}
 
 
-def test_a_refund_finds_its_customer_in_the_payments_metadata() -> None:
-    desk = Desk(org={"id": 7, "external_id": "1042"}, users=[], tickets=[11])
-    payments = Payments({"o2c_erp_customer_id": "1042"})
+def test_a_refund_finds_its_customer_in_the_earlier_facts_of_its_payment_or_deal() -> None:
+    desk = Desk(org={"id": 7, "external_id": "1042"}, users=[], tickets=[11, 12])
+    history = History(
+        {"pi_1": [{"paymentIntentId": "pi_1"}, {"paymentIntentId": "pi_1", "erpCustomerId": "1042"}]}
+    )
     booked = {"refundId": "re_1", "paymentIntentId": "pi_1", "amount": {"amount": 2000, "currency": "USD"}}
+    held = {"reason": "payment_declined", "opportunityId": "deal-9", "declineCode": "do_not_honor"}
 
-    update = inform_support(desk, payments, "RefundBooked", booked, event_id="evt-r")
+    update = inform_support(desk, history, "RefundBooked", booked, event_id="evt-r")
+    on_hold = inform_support(
+        desk, History({"deal-9": [{"erpCustomerId": "1042"}]}), "OrderOnHold", held, event_id="evt-h"
+    )
 
-    assert update.status == "informed" and payments.reads == ["pi_1"]
+    assert update.status == "informed" and history.asked == ["pi_1"]
+    assert on_hold.status == "informed" and on_hold.notes_added == 2
     assert desk.notes[11][0].startswith("Refund booked: 20.00 USD (refund re_1, payment pi_1).")
 
 
@@ -111,7 +120,7 @@ def test_a_refund_finds_its_customer_in_the_payments_metadata() -> None:
 )
 def test_a_customer_the_desk_does_not_know_is_skipped(data: dict[str, Any], status: str) -> None:
     desk = Desk(org=None, users=[], tickets=[11])
-    assert inform_support(desk, Payments(), "OrderOnHold", data, event_id="e").status == status
+    assert inform_support(desk, History(), "OrderOnHold", data, event_id="e").status == status
     assert desk.notes == {}
 
 
@@ -129,7 +138,7 @@ def test_notes_still_reach_agents_when_the_organization_fields_are_missing() -> 
     told: list[UnknownFields] = []
 
     update = inform_support(
-        desk, Payments(), "PaymentFailed", FAILED, event_id="e", on_unknown_fields=told.append
+        desk, History(), "PaymentFailed", FAILED, event_id="e", on_unknown_fields=told.append
     )
 
     assert update.notes_added == 1 and update.fields == ()
