@@ -15,6 +15,7 @@ from typing import Any
 import pytest
 
 from o2c_cli.crm_scenarios import hubspot_deal
+from o2c_cli.http import request
 from shared.events.envelope import new_event
 from shared.events.payments import PaymentFailed
 from shared.money import Money
@@ -128,6 +129,29 @@ def test_a_refund_asked_for_from_a_ticket_is_booked_once_and_noted_once_even_whe
     assert refund["id"] in note
     fields = zendesk.organization(customer["org"])["organization_fields"]
     assert fields["o2c_payment_status"] == "refunded"
+
+
+def test_forged_stale_or_oversized_zendesk_deliveries_are_refused_and_ask_for_no_refund(
+    hub: Hub, customer: dict[str, Any]
+) -> None:
+    zendesk = hub.cloud.sandboxes["zendesk"]
+    body = zendesk.tags_changed_body(customer["ticket"], added=["refund_requested"], removed=[])
+    good = zendesk.signed_headers(body)
+    url = hub.api + "/webhooks/zendesk"
+    before = hub.idempotency_record_count()
+
+    forged = request("POST", url, body, {**good, "X-Zendesk-Webhook-Signature": "Zm9yZ2Vk"})
+    stale = request(
+        "POST", url, body, {**good, "X-Zendesk-Webhook-Signature-Timestamp": "2021-03-25T05:09:27Z"}
+    )
+    unsigned = request("POST", url, body, {"Content-Type": "application/json"})
+    big = b'{"pad": "' + b"x" * 300_000 + b'"}'
+    oversized = request("POST", url, big, zendesk.signed_headers(big))
+
+    assert [r.status for r in (forged, stale, unsigned, oversized)] == [401, 401, 401, 413]
+    assert all(r.headers["content-type"].startswith("application/problem+json") for r in (forged, oversized))
+    hub.settle()
+    assert hub.idempotency_record_count() == before
 
 
 def test_no_log_line_holds_the_zendesk_token_or_signing_secret(hub: Hub, customer: dict[str, Any]) -> None:

@@ -272,7 +272,7 @@ class ZendeskSandbox(Sandbox):
             ticket["tags"] = [*ticket["tags"], *added]
             ticket["updated_at"] = _now()
             body = self.tags_changed_body(int(ticket_id), added=added, removed=[], actor_id=actor_id)
-        return self.post_webhook(body, self._signed_headers(body))
+        return self.post_webhook(body, self.signed_headers(body))
 
     def tags_changed_body(
         self, ticket_id: int, *, added: list[str], removed: list[str], actor_id: int | None = None
@@ -317,12 +317,12 @@ class ZendeskSandbox(Sandbox):
 
     def deliver(self, body: bytes) -> tuple[int, str]:
         """POST a (hand-made) payload to the webhook, signed."""
-        return self.post_webhook(body, self._signed_headers(body))
+        return self.post_webhook(body, self.signed_headers(body))
 
     def redelivery_headers(self, body: bytes, headers: dict[str, str]) -> dict[str, str]:
-        return self._signed_headers(body)  # each attempt carries its own timestamp and signature
+        return self.signed_headers(body)  # each attempt carries its own timestamp and signature
 
-    def _signed_headers(self, body: bytes) -> dict[str, str]:
+    def signed_headers(self, body: bytes) -> dict[str, str]:
         ts = _now()
         return {
             "Content-Type": "application/json",
