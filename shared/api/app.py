@@ -10,7 +10,6 @@ caller at all (defence in depth: the gateway never sends one)."""
 from __future__ import annotations
 
 import hashlib
-import json
 import re
 import uuid
 from collections.abc import Callable

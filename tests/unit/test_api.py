@@ -172,14 +172,14 @@ def test_while_the_first_request_runs_a_second_with_its_key_is_a_conflict(api: A
 def test_every_post_needs_an_idempotency_key(api: Any) -> None:
     app, hub, _ = api
     for path, body in (("/v1/orders", ORDER), ("/v1/refunds", {"paymentIntentId": "pi_1"})):
-        status, headers, problem = call(app, event("POST", path, body))
+        status, _headers, problem = call(app, event("POST", path, body))
         assert status == 422 and problem["type"] == TYPE_BASE + "validation"
         assert "idempotency-key" in problem["detail"].lower()
     assert hub.orders == [] and hub.refunds == []
 
 
 def test_a_business_rejection_is_not_remembered_so_the_key_can_be_retried(api: Any) -> None:
-    app, hub, _ = api
+    app, _hub, _ = api
     key = str(uuid.uuid4())
     status, _, body = call(app, event("POST", "/v1/refunds", {"paymentIntentId": "pi_unknown"}, key=key))
     assert status == 422 and body["type"] == TYPE_BASE + "business-rejection"
@@ -190,7 +190,7 @@ def test_a_business_rejection_is_not_remembered_so_the_key_can_be_retried(api: A
 def test_invalid_bodies_are_validation_problems_naming_the_field(api: Any) -> None:
     app, hub, _ = api
     bad = {**ORDER, "lines": [{"name": "x", "quantity": 0, "unitPrice": "1.00"}], "surprise": 1}
-    status, headers, body = call(app, event("POST", "/v1/orders", bad, key="k1"))
+    status, _headers, body = call(app, event("POST", "/v1/orders", bad, key="k1"))
     assert status == 422 and body["type"] == TYPE_BASE + "validation"
     locations = {e["location"] for e in body["errors"]}
     assert any("quantity" in loc for loc in locations) and any("surprise" in loc for loc in locations)
