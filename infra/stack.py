@@ -16,6 +16,7 @@ from infra.constructs.dashboard import Operations
 from infra.constructs.data import DataTables
 from infra.constructs.deployments import Canaries
 from infra.constructs.functions import Functions
+from infra.constructs.governed_api import GovernedApi
 from infra.constructs.ingress import WebhookApi
 from infra.constructs.layer import SharedLayer
 from infra.constructs.observability import Alarms
@@ -25,7 +26,7 @@ from infra.constructs.routing import Routing
 from infra.constructs.schedules import Schedules
 from infra.constructs.schemas import EventSchemas
 from infra.constructs.secrets import Secrets
-from infra.topology import CONSUMERS, PARTNER_BUSES, TABLES, bus_name
+from infra.topology import API_FUNCTION, CONSUMERS, PARTNER_BUSES, TABLES, bus_name
 
 
 def stack_name(stage: str) -> str:
@@ -58,6 +59,7 @@ class O2CHubStack(Stack):
         # Everything that invokes a function (routes, queues, schedules, tasks, operators) invokes its alias.
         by_id: dict[str, lambda_.IFunction] = dict(functions.aliases)
         ingress = WebhookApi(self, "Ingress", config=config, functions=by_id)
+        GovernedApi(self, "GovernedApi", config=config, api=ingress.api, function=by_id[API_FUNCTION.id])
         orchestration = QuoteToCash(
             self,
             "Orchestration",

@@ -161,6 +161,17 @@ class RouteSpec:
 
 
 @dataclass(frozen=True)
+class ApiRouteSpec:
+    """A route of the governed /v1 API: API Gateway requires a token with ``scope`` (a Cognito authorizer;
+    IAM as the alternative for callers inside AWS) before the function sees the request."""
+
+    method: str
+    path: str
+    #: the scope's short name (``read``, ``orders:write`` ...); the token carries ``<API_RESOURCE_SERVER>/<it>``
+    scope: str
+
+
+@dataclass(frozen=True)
 class FunctionSpec:
     id: str
     #: Directory (relative to the repository root) shipped as the function's code asset.
@@ -181,13 +192,15 @@ class FunctionSpec:
     state_machine_task: bool = False
     #: What the function may do to the state machine: start executions, answer task tokens, or read its
     #: executions (list them and their histories).
-    state_machine_access: Literal["start", "task_response", "read"] | None = None
+    state_machine_access: Literal["start", "task_response", "read", "start_and_read"] | None = None
     #: Reads the depth of every dead-letter queue (their URLs in DEAD_LETTER_QUEUE_URLS, a JSON object).
     reads_dead_letter_queues: bool = False
     #: EventBridge Scheduler expression that invokes the function (e.g. the daily reconciliation).
     schedule: str | None = None
     #: Consumers and state machine task functions: their time budget, which sets ``timeout_s``.
     budget: Budget | None = None
+    #: The /v1 API function: the routes it serves, each behind the authorizer with its scope.
+    api_routes: tuple[ApiRouteSpec, ...] = ()
 
     def __post_init__(self) -> None:
         if self.budget is not None:
@@ -670,6 +683,58 @@ OPERATIONS_SWEEP = FunctionSpec(
 #: Functions invoked by name (Step Functions tasks, the scheduler, ``o2c reconcile``), not by a queue or route.
 INVOKED_FUNCTIONS: tuple[FunctionSpec, ...] = (*STATE_MACHINE_TASKS, RECONCILER, OPERATIONS_SWEEP)
 
+# --- the governed /v1 API (issue 14) ---------------------------------------------------------------------
+#: The Cognito resource server's identifier: a token's scopes are ``o2c/read``, ``o2c/orders:write`` ...
+API_RESOURCE_SERVER = "o2c"
+#: The resource server's scopes (short name → what it allows).
+API_SCOPES: dict[str, str] = {
+    "read": "read orders, payments, invoices and refunds",
+    "orders:write": "submit orders",
+    "refunds:write": "start refunds",
+    "customers:write": "create or update customers (no route yet)",
+}
+#: Every route under /v1 and the scope it requires (shared/api/app.py declares the same; the OpenAPI drift
+#: test compares them).
+API_ROUTES: tuple[ApiRouteSpec, ...] = (
+    ApiRouteSpec("POST", "/v1/orders", "orders:write"),
+    ApiRouteSpec("GET", "/v1/orders/{id}", "read"),
+    ApiRouteSpec("GET", "/v1/payments/{id}", "read"),
+    ApiRouteSpec("GET", "/v1/invoices/{id}", "read"),
+    ApiRouteSpec("POST", "/v1/refunds", "refunds:write"),
+    ApiRouteSpec("GET", "/v1/refunds/{id}", "read"),
+)
+API_FUNCTION = FunctionSpec(
+    id="Api",
+    code_dir="functions/api",
+    description="The /v1 API: orders, payments, invoices and refunds for partners and services (OAuth scopes)",
+    memory_mb=512,
+    # a GET reads Stripe and the ERP once each; API Gateway gives up after 29 s
+    timeout_s=28,
+    api_routes=API_ROUTES,
+    tables={
+        IDEMPOTENCY_TABLE.id: "read_write",
+        LINEAGE_TABLE.id: "read",
+        CORRELATION_TABLE.id: "read",
+        ERP_GATE_TABLE.id: "read_write",
+    },
+    secrets=(NETSUITE_CREDENTIALS.id, STRIPE_API_KEY.id),
+    publishes_events=True,
+    state_machine_access="start_and_read",
+    stage_settings=(
+        "NETSUITE_BASE_URL",
+        "ERP_CONCURRENCY_LIMIT",
+        "NETSUITE_ACCOUNT_SETTINGS",
+        "STRIPE_API_BASE_URL",
+        "HOLD_TIMEOUT_SECONDS",
+        "PAYMENT_METHOD_TIMEOUT_SECONDS",
+        "DECLINE_HOLD_TIMEOUT_SECONDS",
+        "APPROVAL_TIMEOUT_SECONDS",
+        "CAPTURE_CONFIRMATION_TIMEOUT_SECONDS",
+    ),
+)
+API_FUNCTIONS: tuple[FunctionSpec, ...] = (API_FUNCTION,)
+# --- end of the /v1 API ----------------------------------------------------------------------------------
+
 WEBHOOK_FUNCTIONS: tuple[FunctionSpec, ...] = (
     STRIPE_WEBHOOK,
     HUBSPOT_WEBHOOK,
@@ -784,7 +849,7 @@ def _unique(functions: tuple[FunctionSpec, ...]) -> tuple[FunctionSpec, ...]:
 
 
 FUNCTIONS: tuple[FunctionSpec, ...] = _unique(
-    WEBHOOK_FUNCTIONS + tuple(c.function for c in CONSUMERS) + INVOKED_FUNCTIONS
+    WEBHOOK_FUNCTIONS + tuple(c.function for c in CONSUMERS) + INVOKED_FUNCTIONS + API_FUNCTIONS
 )
 
 
@@ -888,7 +953,7 @@ def function_environment(fn: FunctionSpec, resolved: Resolved) -> dict[str, str]
         env["EVENT_BUS_NAME"] = resolved.event_bus_name
     if claim_check_access(fn):
         env[CLAIM_CHECK_BUCKET.env_var] = resolved.claim_check_bucket
-    if fn.state_machine_access in ("start", "read"):
+    if fn.state_machine_access in ("start", "read", "start_and_read"):
         env["QUOTE_TO_CASH_STATE_MACHINE_ARN"] = resolved.state_machine_arn
     if fn.reads_dead_letter_queues:
         env["DEAD_LETTER_QUEUE_URLS"] = json.dumps(resolved.dead_letter_queue_urls, sort_keys=True)

@@ -19,6 +19,7 @@ from infra import topology
 from infra.topology import ConsumerSpec, FunctionSpec, Resolved, SecretSpec, TableSpec, function_environment
 from localcloud import latency
 from localcloud.api import ApiGateway
+from localcloud.api_auth import LocalOAuth
 from localcloud.pollers import SqsPoller
 from localcloud.provision import (
     ACCOUNT_ID,
@@ -158,8 +159,16 @@ class LocalCloud:
         #: "operator" / "readonly" → the IAM user ``o2c --as`` acts as
         self.operators: dict[str, dict[str, str]] = {}
 
+        #: The /v1 API's function (only in the full hub), behind the local authorizer (``api_auth``).
+        self.api_functions = tuple(topology.API_FUNCTIONS if default_cloud else ())
+        self.oauth: LocalOAuth | None = None
         self.functions: dict[str, FunctionSpec] = {}
-        for fn in (*self.webhook_functions, *(c.function for c in self.consumer_specs), *self.task_specs):
+        for fn in (
+            *self.webhook_functions,
+            *(c.function for c in self.consumer_specs),
+            *self.task_specs,
+            *self.api_functions,
+        ):
             self.functions.setdefault(fn.id, fn)
 
         self.pools: dict[str, WorkerPool] = {}
@@ -263,8 +272,14 @@ class LocalCloud:
             consumers=self.consumer_specs,
         )
         # Bind the API front first: its URL is what providers call (PUBLIC_BASE_URL, sandbox webhooks).
+        if self.api_functions:
+            self.oauth = LocalOAuth(self.client("cognito-idp"), self.stage)
         self._api = ApiGateway(
-            self.webhook_functions, self.invoke_result, port=self.api_port, stage=self.stage
+            (*self.webhook_functions, *self.api_functions),
+            self.invoke_result,
+            port=self.api_port,
+            stage=self.stage,
+            oauth=self.oauth,
         )
         self._start_sandboxes(self._api.url)
         # the stage settings every function gets (local.json "settings", read by o2c doctor)
@@ -586,6 +601,8 @@ class LocalCloud:
             "resources": self.resources,
             # what `o2c --as operator|readonly` acts as (IAM users holding the operators' policies)
             "iam": {"enforced": self.enforce_iam, "operators": dict(self.operators)},
+            # the /v1 API: its token endpoint and the local OAuth clients (client credentials)
+            **({"api": self.oauth.local_json(self.api_url)} if self.oauth is not None else {}),
         }
 
     def _moto_api(self, action: str, body: dict[str, Any] | None) -> None:

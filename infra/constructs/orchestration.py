@@ -75,6 +75,24 @@ class QuoteToCash(Construct):
                     iam.PolicyStatement(actions=["states:StartExecution"], resources=[self.arn])
                 )
                 functions[spec.id].add_environment("QUOTE_TO_CASH_STATE_MACHINE_ARN", self.arn)
+            elif spec.state_machine_access == "start_and_read":  # the /v1 API
+                functions[spec.id].add_to_role_policy(
+                    iam.PolicyStatement(actions=["states:StartExecution"], resources=[self.arn])
+                )
+                functions[spec.id].add_to_role_policy(
+                    iam.PolicyStatement(
+                        actions=["states:DescribeExecution", "states:GetExecutionHistory"],
+                        resources=[
+                            Stack.of(self).format_arn(
+                                service="states",
+                                resource="execution",
+                                resource_name=f"{self.name}:*",
+                                arn_format=ArnFormat.COLON_RESOURCE_NAME,
+                            )
+                        ],
+                    )
+                )
+                functions[spec.id].add_environment("QUOTE_TO_CASH_STATE_MACHINE_ARN", self.arn)
             elif spec.state_machine_access == "task_response":
                 functions[spec.id].add_to_role_policy(
                     iam.PolicyStatement(
