@@ -15,6 +15,9 @@ from infra.config import StageConfig
 from infra.nag import acknowledge
 from infra.topology import API_RESOURCE_SERVER, API_ROUTES, API_SCOPES
 
+#: the /v1 API's problem types (shared/api/problems.py TYPE_BASE)
+API_PROBLEM_BASE = "https://o2c-hub.dev/problems/"
+
 
 class GovernedApi(Construct):
     def __init__(
@@ -68,6 +71,22 @@ class GovernedApi(Construct):
             cognito_user_pools=[self.user_pool],
             identity_source="method.request.header.Authorization",
         )
+        # the authorizer's refusals in the API's taxonomy (shared/api/problems.py), as the local cloud answers
+        for response_type, status, kind in (
+            (apigw.ResponseType.UNAUTHORIZED, 401, "unauthorized"),
+            (apigw.ResponseType.ACCESS_DENIED, 403, "forbidden"),
+        ):
+            api.add_gateway_response(
+                f"Api{kind.capitalize()}",
+                type=response_type,
+                status_code=str(status),
+                response_headers={"Content-Type": "'application/problem+json'"},
+                templates={
+                    "application/json": (
+                        f'{{"type":"{API_PROBLEM_BASE}{kind}","title":$context.error.messageString,"status":{status}}}'
+                    )
+                },
+            )
         integration = apigw.LambdaIntegration(function, proxy=True, allow_test_invoke=False)
         self.methods: list[apigw.Method] = []
         for route in API_ROUTES:

@@ -353,7 +353,7 @@ class HubServices:
     def refund_view(self, request_id: str) -> RefundView | None:
         from shared.o2c.refunds import refund_status
 
-        status = refund_status(self.trace(request_id), request_id)
+        status = refund_status(self._lineage.entries_for, request_id)
         if status is None:
             return None
         return RefundView(

@@ -6,6 +6,7 @@ webhook confirms it. Where a refund stands is read back from the lineage (``refu
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
@@ -67,25 +68,29 @@ class RefundStatus:
     failure_reason: str | None
 
 
-def refund_status(entries: list[LineageEntry], request_id: str) -> RefundStatus | None:
-    """Where the refund asked as ``request_id`` stands, from its lineage; None if it was never asked."""
+def refund_status(entries_for: Callable[[str], list[LineageEntry]], request_id: str) -> RefundStatus | None:
+    """Where the refund asked as ``request_id`` stands, from the lineage (``entries_for(id)``: the events
+    carrying an id, ``LineageStore.entries_for``): the events carrying the request id (asked; Stripe's refund
+    or its refusal), then those carrying Stripe's refund id (booked in the ERP). None if it was never asked."""
+    mine = entries_for(request_id)
     requested = [
-        e for e in entries if e.detail_type == "RefundRequested" and e.data.get("requestId") == request_id
+        e for e in mine if e.detail_type == "RefundRequested" and e.data.get("requestId") == request_id
     ]
     if not requested:
         return None
     data: dict[str, Any] = requested[0].data
     status, refund_id, memo, erp_refund, failure = "requested", None, None, None, None
     amount = Money.model_validate(data["amount"]) if data.get("amount") else None
-    for e in entries:
+    for e in mine:
         if e.data.get("requestId") == request_id and e.detail_type == "RefundSucceeded":
             status, refund_id = "succeeded", e.data.get("refundId")
             amount = Money.model_validate(e.data["amount"])
         elif e.data.get("requestId") == request_id and e.detail_type == "RefundFailed":
             status, failure = "failed", e.data.get("failureReason")
-    for e in entries:
-        if refund_id and e.detail_type == "RefundBooked" and e.data.get("refundId") == refund_id:
-            status, memo, erp_refund = "booked", e.data.get("erpCreditMemoId"), e.data.get("erpRefundId")
+    if refund_id:
+        for e in entries_for(refund_id):
+            if e.detail_type == "RefundBooked" and e.data.get("refundId") == refund_id:
+                status, memo, erp_refund = "booked", e.data.get("erpCreditMemoId"), e.data.get("erpRefundId")
     return RefundStatus(
         request_id=request_id,
         status=status,

@@ -90,13 +90,13 @@ def an_order(customer: str) -> dict[str, Any]:
     }
 
 
-def wait_for(probe: Callable[[], Any], timeout: float = 90) -> Any:
+def wait_for(probe: Callable[[], Any], last: Callable[[], Any], timeout: float = 90) -> Any:
     deadline = time.monotonic() + timeout
     while True:
         found = probe()
         if found:
             return found
-        assert time.monotonic() < deadline, "not reached in time"
+        assert time.monotonic() < deadline, f"not reached in time; last: {last()}"
         time.sleep(0.3)
 
 
@@ -200,7 +200,8 @@ def test_a_refund_asked_twice_with_one_key_is_one_refund_in_stripe_and_in_the_er
     assert other[0] == 422 and other[2]["type"] == PROBLEMS + "idempotency-key-reused"
     request_id = first[2]["id"]
     refund = wait_for(
-        lambda: (r := call("GET", f"/v1/refunds/{request_id}")[2]).get("status") == "booked" and r
+        lambda: (r := call("GET", f"/v1/refunds/{request_id}")[2]).get("status") == "booked" and r,
+        lambda: call("GET", f"/v1/refunds/{request_id}"),
     )
     assert refund["amount"] == {"amount": 2500, "currency": "EUR"}
     stripe_refunds = [
