@@ -96,7 +96,7 @@ def resolve_execution(target: Target, any_id: str) -> str:
             return execution_name(entry.data["crmSystem"], entry.data["opportunityId"])
         if entry.correlation_id.count(":") == 1:
             crm, opportunity = entry.correlation_id.split(":")
-            if crm in {"hubspot", "salesforce"}:
+            if crm in {"hubspot", "salesforce", "api"}:
                 return execution_name(crm, opportunity)
     raise TargetError(f"no quote-to-cash execution found for {any_id!r}")
 

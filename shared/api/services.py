@@ -25,6 +25,7 @@ from shared.api.models import (
 )
 from shared.api.problems import Problem
 from shared.connectors.errors import NotFound, TransientError
+from shared.crm.closed_won import deal_correlation_id
 from shared.crm.completeness import missing_fields
 from shared.crm.models import Account, Address, Contact, CrmOpportunity, LineItem
 from shared.lineage import LineageEntry
@@ -125,7 +126,8 @@ class HubServices:
     # --- orders ------------------------------------------------------------------------------------------
 
     def start_order(self, order: OrderIn, order_id: str, correlation_id: str) -> tuple[str, str]:
-        """Start the order's quote-to-cash execution (``api-<orderId>``); (execution name, correlation id).
+        """Start the order's quote-to-cash execution (``api-<orderId>``); (execution name, the correlation id
+        its events carry: ``api:<orderId>``; the caller's ``correlation_id`` stays in the response headers).
         An order the ERP could not book (no tax id where one is required, ...) is refused here, not held."""
         opportunity = order_opportunity(order, order_id)
         missing = missing_fields(opportunity)
@@ -136,6 +138,9 @@ class HubServices:
                 {"missingFields": missing},
             )
         name = execution_name("api", order_id)
+        # the order's flow id, as a deal's is ``hubspot:<deal>``: its payments carry it in Stripe's metadata
+        # and the after-sale consumers find its ERP invoice by it (``shared.o2c.after_sale.order_of``)
+        correlation_id = deal_correlation_id("api", order_id)
         detail = {
             "metadata": {"correlationId": correlation_id},
             "data": {
