@@ -98,3 +98,21 @@ def test_a_refund_is_requested_then_succeeded_then_booked() -> None:
         "failed",
         "charge_already_refunded",
     )
+
+
+def test_an_api_orders_payment_leads_to_the_invoice_quote_to_cash_booked_and_to_no_crm_deal() -> None:
+    from shared.api.models import OrderIn
+    from shared.api.services import order_opportunity
+    from shared.crm.closed_won import deal_correlation_id
+    from shared.o2c.after_sale import deal_of, invoice_external_id, order_of
+    from shared.o2c.steps import order_external_id
+    from tests.unit.test_api import ORDER
+
+    opportunity = order_opportunity(OrderIn.model_validate(ORDER), "ord_1")
+    metadata = {"o2c_correlation_id": deal_correlation_id("api", "ord_1")}  # what the payment carries
+    order = order_of(metadata)
+    assert order is not None
+    # the ERP invoice create_invoice made for the order (inv-<order external id>) is the one a refund credits
+    assert invoice_external_id(*order) == f"inv-{order_external_id(opportunity)}"
+    assert deal_of(metadata) is None  # no CRM task or payment status for an API order
+    assert deal_of({"o2c_correlation_id": "hubspot:9"}) == ("hubspot", "9")
