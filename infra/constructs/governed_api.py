@@ -111,6 +111,12 @@ class GovernedApi(Construct):
         )
         acknowledge(
             self.user_pool,
+            "COG8",
+            "The Plus feature plan's threat protection guards user sign-ins; this pool has no users, only "
+            "client-credential app clients.",
+        )
+        acknowledge(
+            self.user_pool,
             "COG3",
             "Advanced security protects user sign-ins; this pool issues client-credential tokens only.",
         )
