@@ -24,7 +24,9 @@ has passed — or, within an invocation's deadline (``deadline``), until only ``
 for the request the slot is for — then ``TransientError`` is raised (the caller's retry/backoff — the queue
 or the state machine — takes over). Release removes the lease and bumps the version (so a writer that read the lease
 cannot write it back). ``lease_s`` must exceed the longest request a slot covers (the HTTP timeout): a
-holder that dies without releasing frees its slot after ``lease_s``.
+holder that dies without releasing frees its slot after ``lease_s``. A request whose answer never came (read
+timeout, dropped connection) keeps its slot until the lease expires (``keep_until_expiry``): the ERP still
+counts it in flight, and handing its slot on would earn the next request a 429.
 
 Cost: two DynamoDB writes and one strongly consistent read per ERP request, more under contention.
 """
@@ -150,6 +152,12 @@ class ErpGate:
         except Exception as exc:  # noqa: BLE001 - the lease expires on its own; never mask the caller's error
             if _error_code(exc) != "ConditionalCheckFailedException":  # already pruned as expired
                 log.warning("ERP gate %s: lease not released (%s); it expires", self.account_id, exc)
+
+    def keep_until_expiry(self, lease_id: str) -> None:
+        """Do not give the slot back: the request it covered may still be running at the ERP (its client gave
+        up waiting, the ERP did not), so the slot stays taken until its lease expires (``lease_s`` after it was
+        taken, longer than any request the slot covers)."""
+        log.info("ERP gate %s: slot kept until its lease expires (request outcome unknown)", self.account_id)
 
     def holders(self) -> int:
         """The number of unexpired leases now (for metrics and tests)."""

@@ -63,7 +63,6 @@ currency, never through a float; numbers coming back are parsed as ``Decimal``.
 
 from __future__ import annotations
 
-import contextlib
 import json as jsonlib
 import logging
 import re
@@ -255,6 +254,11 @@ class Response:
     body: Any
 
 
+class RequestOutcomeUnknown(TransientError):
+    """The request was sent and no answer came (read timeout, connection dropped): NetSuite may have applied
+    it and may still be processing it."""
+
+
 class NetSuiteHttp:
     """JSON over HTTP to one NetSuite account, on the process-wide urllib3 pool.
 
@@ -320,9 +324,22 @@ class NetSuiteHttp:
     def _once(
         self, method: str, url: str, what: str, body: bytes | None, extra: Mapping[str, str] | None = None
     ) -> Response:
-        slot = self.gate.slot() if self.gate is not None else contextlib.nullcontext()
-        with slot:
+        if self.gate is None:
             return self._send(method, url, what, body, extra)
+        lease = self.gate.acquire()
+        try:
+            response = self._send(method, url, what, body, extra)
+        except RequestOutcomeUnknown:
+            # NetSuite may still be working on it (a read timeout or a dropped connection does not stop the
+            # request on its side, and it still counts against the account's limit): the slot is kept until
+            # its lease expires rather than handed to the next request, which NetSuite would refuse with 429.
+            self.gate.keep_until_expiry(lease)
+            raise
+        except BaseException:
+            self.gate.release(lease)
+            raise
+        self.gate.release(lease)
+        return response
 
     def _send(
         self, method: str, url: str, what: str, body: bytes | None, extra: Mapping[str, str] | None = None
@@ -352,9 +369,13 @@ class NetSuiteHttp:
                 redirect=False,
                 preload_content=True,
             )
-        except urllib3.exceptions.HTTPError as exc:
-            # for a write, the outcome is unknown: NetSuite may have committed it
+        except (urllib3.exceptions.NewConnectionError, urllib3.exceptions.ConnectTimeoutError) as exc:
+            # never reached NetSuite: nothing runs there
             raise TransientError(f"{what} -> {type(exc).__name__}") from exc
+        except urllib3.exceptions.HTTPError as exc:
+            # sent, no answer: for a write the outcome is unknown (NetSuite may have committed it), and
+            # NetSuite may still be processing it
+            raise RequestOutcomeUnknown(f"{what} -> {type(exc).__name__}") from exc
         status: int = response.status
         data: bytes = response.data or b""
         log.debug("%s -> %d in %.0f ms", what, status, (time.monotonic() - started) * 1000)

@@ -91,3 +91,26 @@ def test_a_full_gate_is_raised_at_once_not_retried(
         connector.get_by_external_id("customer", "x")
     assert caught.value.code == "ERP_GATE_FULL"
     assert sleep.waits == [] and busy_netsuite.requests == []
+
+
+def test_a_request_that_timed_out_keeps_its_slot_while_netsuite_may_still_run_it(
+    gate_table: tuple[Any, str],
+) -> None:
+    # Given NetSuite with one slot, answering in 0.6 s, and a client that waits only 0.2 s for an answer
+    client, table = gate_table
+    with new_sandbox(concurrency_limit=1, latency_s=0.6) as netsuite:
+        impatient = erp(
+            netsuite,
+            gate=ErpGate(client, table, account_id=ACCOUNT, limit=1, lease_s=1.0, wait_s=5),
+            timeout_s=0.2,
+            max_attempts=1,
+        )
+        patient = erp(netsuite, gate=ErpGate(client, table, account_id=ACCOUNT, limit=1, lease_s=5, wait_s=5))
+        with pytest.raises(TransientError):
+            impatient.get_by_external_id("customer", "x")
+
+        # When the next request comes at once, Then it waits for the slot (NetSuite still runs the first)
+        # instead of being sent and turned away with 429
+        assert patient.get_by_external_id("customer", "x") is None
+        assert netsuite.concurrency()["rejected"] == 0
+        assert len(netsuite.requests) == 2
