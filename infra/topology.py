@@ -688,14 +688,16 @@ INVOKED_FUNCTIONS: tuple[FunctionSpec, ...] = (*STATE_MACHINE_TASKS, RECONCILER,
 API_RESOURCE_SERVER = "o2c"
 #: The resource server's scopes (short name → what it allows).
 API_SCOPES: dict[str, str] = {
-    "read": "read orders, payments, invoices and refunds",
+    "read": "read customers, orders, payments, invoices and refunds",
     "orders:write": "submit orders",
     "refunds:write": "start refunds",
-    "customers:write": "create or update customers (no route yet)",
+    "customers:write": "create or update customers",
 }
 #: Every route under /v1 and the scope it requires (shared/api/app.py declares the same; the OpenAPI drift
 #: test compares them).
 API_ROUTES: tuple[ApiRouteSpec, ...] = (
+    ApiRouteSpec("POST", "/v1/customers", "customers:write"),
+    ApiRouteSpec("GET", "/v1/customers/{id}", "read"),
     ApiRouteSpec("POST", "/v1/orders", "orders:write"),
     ApiRouteSpec("GET", "/v1/orders/{id}", "read"),
     ApiRouteSpec("GET", "/v1/payments/{id}", "read"),
@@ -706,7 +708,7 @@ API_ROUTES: tuple[ApiRouteSpec, ...] = (
 API_FUNCTION = FunctionSpec(
     id="Api",
     code_dir="functions/api",
-    description="The /v1 API: orders, payments, invoices and refunds for partners and services (OAuth scopes)",
+    description="The /v1 API: customers, orders, payments, invoices, refunds for partners and services (OAuth scopes)",
     memory_mb=512,
     # a GET reads Stripe and the ERP once each; API Gateway gives up after 29 s
     timeout_s=28,

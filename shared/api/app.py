@@ -34,6 +34,8 @@ from aws_lambda_powertools.utilities.idempotency.exceptions import (
 from shared.api.idempotency import KEY_PATTERN, IdempotentPosts
 from shared.api.models import (
     Accepted,
+    CustomerView,
+    CustomerWriteIn,
     Id,
     InvoiceView,
     OrderIn,
@@ -49,6 +51,7 @@ API_TITLE = "O2C Hub API"
 API_VERSION = "1.0.0"
 #: the scopes of the resource server (infra/topology.py API_SCOPES names the same)
 READ, ORDERS_WRITE, REFUNDS_WRITE = "o2c/read", "o2c/orders:write", "o2c/refunds:write"
+CUSTOMERS_WRITE = "o2c/customers:write"
 OAUTH = "oauth2"
 _CORRELATION = re.compile(r"^[\x20-\x7e]{1,255}$")
 
@@ -142,6 +145,47 @@ def build(
             body=result["body"],
             headers=headers,
         )
+
+    # --- customers ---------------------------------------------------------------------------------------
+
+    @app.post(
+        "/v1/customers",
+        summary="Create or update a customer: the ERP customer api-<externalId> and its Stripe customer",
+        responses={
+            201: {
+                "description": "The customer as the ERP and Stripe hold it; a replay has Idempotent-Replayed: true",
+                "content": {"application/json": {"model": CustomerView}},
+            },
+            **_WRITE_ERRORS,
+        },
+        security=[{OAUTH: [CUSTOMERS_WRITE]}],
+        tags=["customers"],
+        operation_id="upsertCustomer",
+    )
+    def upsert_customer(customer: CustomerWriteIn, idempotency_key: IdempotencyKey) -> Response[CustomerView]:
+        def work(who: str) -> dict[str, Any]:
+            view = services().upsert_customer(customer)
+            return {
+                "status": 201,
+                "body": view.model_dump(mode="json"),
+                "headers": {"Location": f"/v1/customers/{customer.externalId}"},
+            }
+
+        return post("POST /v1/customers", app.current_event.json_body, idempotency_key, work)
+
+    @app.get(
+        "/v1/customers/<id>",
+        summary="The support view of a customer: its ids, open invoices, last payments, holds",
+        responses={**_ok(CustomerView), **_READ_ERRORS},
+        security=[{OAUTH: [READ]}],
+        tags=["customers"],
+        operation_id="getCustomer",
+    )
+    def get_customer(id: Annotated[Id, Path()]) -> CustomerView:
+        view = services().customer_view(id)
+        if view is None:
+            raise Problem("not-found", f"no customer {id!r} in the ERP")
+        return view
 
     # --- orders ------------------------------------------------------------------------------------------
 
@@ -300,7 +344,8 @@ def security_schemes(
     token_url: str = "https://<domain>.auth.<region>.amazoncognito.com/oauth2/token",  # noqa: S107 a URL
 ) -> dict[str, Any]:
     scopes = {
-        READ: "read orders, payments, invoices, refunds",
+        READ: "read customers, orders, payments, invoices, refunds",
+        CUSTOMERS_WRITE: "create or update customers",
         ORDERS_WRITE: "submit orders",
         REFUNDS_WRITE: "start refunds",
     }

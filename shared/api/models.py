@@ -56,6 +56,29 @@ class CustomerIn(_In):
     ) = None
 
 
+class CustomerWriteIn(CustomerIn):
+    """The customer master from outside the CRM: the ERP customer ``api-<externalId>`` (created or updated)
+    and its Stripe customer, the same records an order of this customer books against."""
+
+    currency: CurrencyCode
+
+
+class CustomerView(_Out):
+    id: str = Field(description="The customer's ERP external id (api-<externalId>, hubspot-<company> ...)")
+    erpCustomerId: str
+    stripeCustomerId: str | None = None
+    name: str | None = None
+    openInvoices: list[InvoiceSummary] = Field(default_factory=list)
+    payments: list[ErpPaymentView] = Field(default_factory=list, description="The last ones, newest first")
+    holds: list[str] = Field(default_factory=list, description="Why its orders are on hold, if any")
+
+
+class InvoiceSummary(_Out):
+    erpInvoiceId: str
+    documentNumber: str | None = None
+    amount: Money | None = None
+
+
 class OrderLineIn(_In):
     sku: Annotated[str, Field(max_length=100)] | None = None
     name: Annotated[str, Field(min_length=1, max_length=200)]
@@ -174,3 +197,4 @@ class RefundView(_Out):
 
 
 OrderView.model_rebuild()
+CustomerView.model_rebuild()

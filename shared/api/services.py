@@ -13,7 +13,10 @@ from functools import cached_property
 from typing import Any
 
 from shared.api.models import (
+    CustomerView,
+    CustomerWriteIn,
     ErpPaymentView,
+    InvoiceSummary,
     InvoiceView,
     OrderIn,
     OrderView,
@@ -88,6 +91,42 @@ def order_opportunity(order: OrderIn, order_id: str) -> CrmOpportunity:
             ),
         ),
         lines=tuple(lines),
+    )
+
+
+def customer_opportunity(customer: CustomerWriteIn) -> CrmOpportunity:
+    """The customer as quote-to-cash's ERP step sees an order's (``ensure_erp_customer``): same external id
+    ``api-<externalId>``, so a later order of this customer books against the same ERP and Stripe customer."""
+    address = customer.billingAddress
+    return CrmOpportunity(
+        crmSystem="api",
+        opportunityId=f"customer-{customer.externalId}",
+        name=customer.name,
+        stage="customer",
+        amount=Money(amount=0, currency=customer.currency),
+        account=Account(
+            accountId=customer.externalId,
+            name=customer.name,
+            billingAddress=Address(
+                street=address.street,
+                city=address.city,
+                state=address.state,
+                postalCode=address.postalCode,
+                country=address.country,
+            ),
+            currency=customer.currency,
+            taxId=customer.taxId,
+            region=customer.region,
+        ),
+        contacts=(
+            Contact(
+                contactId=f"{customer.externalId}-billing",
+                email=customer.email,
+                firstName=customer.firstName,
+                lastName=customer.lastName,
+                role="Billing",
+            ),
+        ),
     )
 
 
@@ -198,6 +237,105 @@ class HubServices:
             amount=Money.model_validate(amount) if amount else None,
             timeline=[TimelineEntry(at=at, event=f"entered {s}") for at, s in state.timeline]
             + [TimelineEntry(at=e.occurred_at, event=e.detail_type) for e in entries],
+        )
+
+    # --- customers ---------------------------------------------------------------------------------------
+
+    def upsert_customer(self, customer: CustomerWriteIn) -> CustomerView:
+        """The ERP customer (by external id, created or updated) and its Stripe customer (found by the ERP id
+        in its metadata, else created once per customer)."""
+        from shared.connectors.factories import netsuite_erp, stripe_payments
+        from shared.o2c.steps import ensure_erp_customer, subsidiaries_from_env
+
+        opportunity = customer_opportunity(customer)
+        missing = [m for m in missing_fields(opportunity) if m != "lines"]
+        if missing:
+            raise Problem(
+                "business-rejection",
+                f"the customer lacks what the ERP needs: {', '.join(missing)}",
+                {"missingFields": missing},
+            )
+        try:
+            erp_customer = ensure_erp_customer(netsuite_erp(), opportunity, subsidiaries_from_env())
+            stripe_customer = stripe_payments().ensure_customer(
+                erp_customer_id=str(erp_customer["erpCustomerId"]),
+                crm_account_id=customer.externalId,
+                name=customer.name,
+                email=customer.email,
+                idempotency_key=f"customer:{erp_customer['externalId']}",
+            )
+        except TransientError as exc:
+            raise Problem("technical-failure", f"the ERP or Stripe did not answer: {exc}") from None
+        return CustomerView(
+            id=str(erp_customer["externalId"]),
+            erpCustomerId=str(erp_customer["erpCustomerId"]),
+            stripeCustomerId=stripe_customer,
+            name=customer.name,
+        )
+
+    def customer_view(self, any_id: str) -> CustomerView | None:
+        """By the caller's customer id (``api-<it>`` in the ERP), a full ERP external id
+        (``hubspot-<company>``) or the ERP internal id: its ids, open invoices, last payments, holds."""
+        from shared.connectors.factories import netsuite_erp
+
+        erp = netsuite_erp()
+        try:
+            record = None
+            for external in dict.fromkeys((any_id, f"api-{any_id}")):
+                record = erp.get_by_external_id("customer", external)
+                if record is not None:
+                    break
+            if record is None and any_id.isdigit():
+                record = erp.get("customer", any_id)
+        except NotFound:
+            return None
+        except TransientError as exc:
+            raise Problem("technical-failure", f"the ERP did not answer: {exc}") from None
+        if record is None:
+            return None
+        erp_id = str(record.get("id"))
+        mine = self._lineage.entries_for(erp_id)
+        posted = {
+            e.data["erpInvoiceId"]: e
+            for e in mine
+            if e.detail_type == "InvoicePosted" and e.data.get("erpInvoiceId")
+        }
+        paid: list[LineageEntry] = []
+        for invoice_id in posted:
+            paid += [
+                e
+                for e in self._lineage.entries_for(invoice_id)
+                if e.detail_type == "InvoicePaid" and e.data.get("erpPaymentId")
+            ]
+        paid_invoices = {e.data.get("erpInvoiceId") for e in paid}
+        stripe_ids = [
+            e.data["paymentCustomerId"]
+            for e in mine
+            if isinstance(e.data.get("paymentCustomerId"), str) and e.data["paymentCustomerId"]
+        ]
+        return CustomerView(
+            id=str(record.get("externalId") or erp_id),
+            erpCustomerId=erp_id,
+            stripeCustomerId=stripe_ids[-1] if stripe_ids else None,
+            name=record.get("companyName"),
+            openInvoices=[
+                InvoiceSummary(
+                    erpInvoiceId=invoice_id,
+                    documentNumber=e.data.get("documentNumber"),
+                    amount=Money.model_validate(e.data["amount"]) if e.data.get("amount") else None,
+                )
+                for invoice_id, e in posted.items()
+                if invoice_id not in paid_invoices
+            ],
+            payments=[
+                ErpPaymentView(
+                    erpPaymentId=e.data["erpPaymentId"],
+                    erpInvoiceId=e.data.get("erpInvoiceId"),
+                    amount=Money.model_validate(e.data["amount"]) if e.data.get("amount") else None,
+                )
+                for e in sorted(paid, key=lambda e: e.occurred_at, reverse=True)[:10]
+            ],
+            holds=[str(e.data.get("reason")) for e in mine if e.detail_type == "OrderOnHold"],
         )
 
     # --- payments ----------------------------------------------------------------------------------------

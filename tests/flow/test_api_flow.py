@@ -104,7 +104,7 @@ def test_no_v1_route_answers_without_a_token_and_a_missing_scope_is_403(hub: Hub
     reader = caller(hub, "reader")
     for route in API_ROUTES:
         path = route.path.replace("{id}", "anything")
-        body = {} if route.method == "POST" else None
+        body: dict[str, Any] | None = {} if route.method == "POST" else None
         status, headers, problem = http(route.method, hub.api + path, body)
         assert status == 401, (route, problem)
         assert headers["Content-Type"] == "application/problem+json"
@@ -228,3 +228,32 @@ def test_an_order_the_erp_could_not_book_is_refused_not_started(hub: Hub) -> Non
     status, _, problem = call("POST", "/v1/orders", order, Idempotency_Key=str(uuid.uuid4()))
     assert status == 422 and problem["type"] == PROBLEMS + "business-rejection"
     assert problem["missingFields"] == ["account.taxId"]
+
+
+def test_a_customer_written_by_api_is_the_one_its_orders_booked_against(
+    hub: Hub, paid_order: dict[str, Any]
+) -> None:
+    reader, partner = caller(hub, "reader"), caller(hub)
+    customer = paid_order["customer"]
+    status, _, view = reader("GET", f"/v1/customers/{customer}")
+    assert status == 200, view
+    assert view["id"] == f"api-{customer}" and view["stripeCustomerId"].startswith("cus_")
+    assert view["openInvoices"] == [] and len(view["payments"]) == 1
+    # the customer master updated through the API: the same ERP and Stripe customer, none added
+    update = {**an_order(customer)["customer"], "name": "Renamed GmbH", "currency": "EUR"}
+    status, headers, written = partner("POST", "/v1/customers", update, Idempotency_Key=str(uuid.uuid4()))
+    assert status == 201, written
+    assert headers["Location"] == f"/v1/customers/{customer}"
+    assert (written["erpCustomerId"], written["stripeCustomerId"]) == (
+        view["erpCustomerId"],
+        view["stripeCustomerId"],
+    )
+    [erp_customer] = records(hub, "customer", externalId=f"api-{customer}")
+    assert erp_customer["companyName"] == "Renamed GmbH"
+    # a customer the ERP could not invoice is refused, nothing written
+    other = f"cust-{uuid.uuid4().hex[:8]}"
+    incomplete = {**an_order(other)["customer"], "currency": "EUR"}
+    del incomplete["taxId"]
+    status, _, problem = partner("POST", "/v1/customers", incomplete, Idempotency_Key=str(uuid.uuid4()))
+    assert status == 422 and problem["missingFields"] == ["account.taxId"]
+    assert records(hub, "customer", externalId=f"api-{other}") == []

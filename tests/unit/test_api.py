@@ -17,7 +17,7 @@ from shared.api.idempotency import IdempotentPosts
 from shared.api.models import OrderIn, OrderView, RefundIn
 from shared.api.problems import TYPE_BASE, Problem
 
-ORDER = {
+ORDER: dict[str, Any] = {
     "currency": "EUR",
     "customer": {
         "externalId": "cust-1",
@@ -35,6 +35,7 @@ class FakeHub:
         self.orders: list[str] = []
         self.refunds: list[str] = []
         self.on_order: Any = None
+        self.customers: list[str] = []
 
     def start_order(self, order: OrderIn, order_id: str, correlation_id: str) -> tuple[str, str]:
         self.orders.append(order_id)
@@ -47,6 +48,12 @@ class FakeHub:
             raise Problem("business-rejection", "no captured payment pi_unknown is known to the hub")
         self.refunds.append(request_id)
         return "hubspot:1"
+
+    def upsert_customer(self, customer: Any) -> Any:
+        from shared.api.models import CustomerView
+
+        self.customers.append(customer.externalId)
+        return CustomerView(id=f"api-{customer.externalId}", erpCustomerId="7", stripeCustomerId="cus_1")
 
     def order_view(self, any_id: str) -> OrderView | None:
         return None
@@ -230,3 +237,15 @@ def test_amounts_are_decimal_strings_never_floats() -> None:
             RefundIn(paymentIntentId="pi_1", amount=bad)  # type: ignore[arg-type]
     with pytest.raises(ValueError):
         OrderIn.model_validate({**ORDER, "lines": []})
+
+
+def test_a_customer_is_written_once_per_key_and_answered_201_with_its_ids(api: Any) -> None:
+    app, hub, _ = api
+    customer = {**ORDER["customer"], "currency": "EUR"}
+    key = str(uuid.uuid4())
+    status, headers, body = call(app, event("POST", "/v1/customers", customer, key=key))
+    assert (status, headers["Location"]) == (201, "/v1/customers/cust-1"), body
+    assert body["erpCustomerId"] == "7" and body["stripeCustomerId"] == "cus_1"
+    again = call(app, event("POST", "/v1/customers", customer, key=key))
+    assert (again[0], again[2], again[1]["Idempotent-Replayed"]) == (201, body, "true")
+    assert hub.customers == ["cust-1"]
