@@ -335,8 +335,25 @@ class HubServices:
                 )
                 for e in sorted(paid, key=lambda e: e.occurred_at, reverse=True)[:10]
             ],
-            holds=[str(e.data.get("reason")) for e in mine if e.detail_type == "OrderOnHold"],
+            holds=self._holds(mine),
         )
+
+    def _holds(self, customer_entries: list[LineageEntry]) -> list[str]:
+        """Why the customer's orders are on hold: each of its orders (``OrderCreated`` names the customer)
+        whose last ``OrderOnHold`` was not followed by its payment (``InvoicePaid``) or its end."""
+        holds: list[str] = []
+        for created in customer_entries:
+            order_id = created.data.get("erpOrderId")
+            if created.detail_type != "OrderCreated" or not isinstance(order_id, str):
+                continue
+            events = self._lineage.entries_for(order_id)
+            held = [e for e in events if e.detail_type == "OrderOnHold"]
+            settled = [
+                e for e in events if e.detail_type in ("InvoicePaid", "OrderCancelled", "OrderActivated")
+            ]
+            if held and (not settled or held[-1].occurred_at > settled[-1].occurred_at):
+                holds.append(f"{order_id}: {held[-1].data.get('reason')}")
+        return holds
 
     # --- payments ----------------------------------------------------------------------------------------
 

@@ -249,3 +249,33 @@ def test_a_customer_is_written_once_per_key_and_answered_201_with_its_ids(api: A
     again = call(app, event("POST", "/v1/customers", customer, key=key))
     assert (again[0], again[2], again[1]["Idempotent-Replayed"]) == (201, body, "true")
     assert hub.customers == ["cust-1"]
+
+
+def test_a_customers_holds_are_its_orders_held_and_not_yet_paid_or_settled() -> None:
+    from shared.api.services import HubServices
+    from tests.unit.test_refund_path import entry
+
+    def at(e: Any, when: str) -> Any:
+        import dataclasses
+
+        return dataclasses.replace(e, occurred_at=when, event_id=f"{e.event_id}-{when}")
+
+    created = [entry("OrderCreated", {"erpOrderId": o, "erpCustomerId": "7"}) for o in ("so1", "so2", "so3")]
+    lineage = {
+        "so1": [
+            at(entry("OrderOnHold", {"erpOrderId": "so1", "reason": "payment_declined"}), "2026-12-01T10")
+        ],
+        "so2": [
+            at(entry("OrderOnHold", {"erpOrderId": "so2", "reason": "payment_declined"}), "2026-12-01T10"),
+            at(entry("OrderActivated", {"erpOrderId": "so2"}), "2026-12-01T11"),
+        ],
+        "so3": [],
+    }
+
+    class Lineage:
+        def entries_for(self, the_id: str) -> list[Any]:
+            return lineage.get(the_id, [])
+
+    services = HubServices()
+    services.__dict__["_lineage"] = Lineage()
+    assert services._holds(created) == ["so1: payment_declined"]
