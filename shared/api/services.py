@@ -255,8 +255,10 @@ class HubServices:
                 f"the customer lacks what the ERP needs: {', '.join(missing)}",
                 {"missingFields": missing},
             )
+        erp = netsuite_erp()
         try:
-            erp_customer = ensure_erp_customer(netsuite_erp(), opportunity, subsidiaries_from_env())
+            with erp.session():  # one ERP gate slot for the call's requests
+                erp_customer = ensure_erp_customer(erp, opportunity, subsidiaries_from_env())
             stripe_customer = stripe_payments().ensure_customer(
                 erp_customer_id=str(erp_customer["erpCustomerId"]),
                 crm_account_id=customer.externalId,
@@ -280,13 +282,14 @@ class HubServices:
 
         erp = netsuite_erp()
         try:
-            record = None
-            for external in dict.fromkeys((any_id, f"api-{any_id}")):
-                record = erp.get_by_external_id("customer", external)
-                if record is not None:
-                    break
-            if record is None and any_id.isdigit():
-                record = erp.get("customer", any_id)
+            with erp.session():  # one ERP gate slot for the call's requests
+                record = None
+                for external in dict.fromkeys((any_id, f"api-{any_id}")):
+                    record = erp.get_by_external_id("customer", external)
+                    if record is not None:
+                        break
+                if record is None and any_id.isdigit():
+                    record = erp.get("customer", any_id)
         except NotFound:
             return None
         except TransientError as exc:
