@@ -62,6 +62,9 @@ _CONTEXT_KEYS = {
     "erpConcurrencyLimit": "erp_concurrency_limit",
     "lambdaDeployment": "lambda_deployment",
     "lambdaDeploymentIgnoreAlarms": "lambda_deployment_ignore_alarms",
+    "zendeskApiBaseUrl": "zendesk_api_base_url",
+    "zendeskRefundTag": "zendesk_refund_tag",
+    "zendeskPaymentIntentFieldId": "zendesk_payment_intent_field_id",
 }
 
 #: How CodeDeploy shifts each function's ``live`` alias to a new version (CodeDeployDefault.Lambda<name>).
@@ -98,6 +101,11 @@ class StageConfig:
     public_base_url: str = ""
     hubspot_api_base_url: str = "https://api.hubapi.com"
     hubspot_closed_won_stages: str = "closedwon"
+    #: The Zendesk account's https://<subdomain>.zendesk.com; the tag that asks for a refund from a ticket and
+    #: the id of the ticket field that holds the payment (README, Zendesk).
+    zendesk_api_base_url: str = ""
+    zendesk_refund_tag: str = "refund_requested"
+    zendesk_payment_intent_field_id: str = ""
     #: The org's My Domain URL (https://<name>.my.salesforce.com): Salesforce serves the OAuth client credentials
     #: flow there only. Required when the stage takes Salesforce (org ids or a partner event source); no default,
     #: since login.salesforce.com cannot issue these tokens.
@@ -238,6 +246,9 @@ class StageConfig:
             "SALESFORCE_VERIFY_SESSION_ID": self.salesforce_verify_session_id,
             "SALESFORCE_REQUIRE_CLIENT_CERT": "true" if self.salesforce_mtls else "false",
             "ERP_CONCURRENCY_LIMIT": str(self.erp_concurrency_limit),
+            "ZENDESK_API_BASE_URL": self.zendesk_api_base_url,
+            "ZENDESK_REFUND_TAG": self.zendesk_refund_tag,
+            "ZENDESK_PAYMENT_INTENT_FIELD_ID": self.zendesk_payment_intent_field_id,
         }
 
     @property

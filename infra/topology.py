@@ -341,6 +341,12 @@ STRIPE_API_KEY = SecretSpec(
     description='Stripe restricted API key for customers, SetupIntents and PaymentIntents: {"api_key": "rk_live_..."}',
     env_var="STRIPE_API_KEY_ARN",
 )
+ZENDESK_CREDENTIALS = SecretSpec(
+    id="ZendeskCredentials",
+    description='Zendesk: {"email": "...", "api_token": "..."} or {"oauth_token": "..."}, and the webhook\'s '
+    '"signing_secrets": ["...", ...] (several while rolling)',
+    env_var="ZENDESK_CREDENTIALS_ARN",
+)
 SECRETS: tuple[SecretSpec, ...] = (
     STRIPE_WEBHOOK_SECRET,
     HUBSPOT_CREDENTIALS,
@@ -349,6 +355,7 @@ SECRETS: tuple[SecretSpec, ...] = (
     NETSUITE_CREDENTIALS,
     AVATAX_CREDENTIALS,
     STRIPE_API_KEY,
+    ZENDESK_CREDENTIALS,
 )
 
 #: Stage settings (FunctionSpec.stage_settings) and their defaults in a deployed stack; the local cloud
@@ -376,6 +383,10 @@ STAGE_SETTING_DEFAULTS: dict[str, str] = {
     "DECLINE_HOLD_TIMEOUT_SECONDS": "604800",
     "APPROVAL_TIMEOUT_SECONDS": "1209600",
     "CAPTURE_CONFIRMATION_TIMEOUT_SECONDS": "86400",
+    "ZENDESK_API_BASE_URL": "",  # https://<subdomain>.zendesk.com (required with Zendesk)
+    # a ticket tagged so asks for a refund of the payment in the ticket field ZENDESK_PAYMENT_INTENT_FIELD_ID
+    "ZENDESK_REFUND_TAG": "refund_requested",
+    "ZENDESK_PAYMENT_INTENT_FIELD_ID": "",
 }
 
 STRIPE_WEBHOOK = FunctionSpec(
@@ -445,6 +456,20 @@ ERP_WEBHOOK = FunctionSpec(
     secrets=(ERP_WEBHOOK_SECRET.id,),
     publishes_events=True,
     settings={"MAX_BODY_BYTES": "262144"},
+)
+
+ZENDESK_WEBHOOK = FunctionSpec(
+    id="ZendeskWebhook",
+    code_dir="functions/zendesk_webhook",
+    description="POST /webhooks/zendesk: signed ticket events; a ticket tagged for a refund requests it once",
+    memory_mb=512,
+    timeout_s=20,
+    route=RouteSpec("POST", "/webhooks/zendesk"),
+    tables={IDEMPOTENCY_TABLE.id: "read_write"},
+    secrets=(ZENDESK_CREDENTIALS.id,),
+    publishes_events=True,
+    settings={"ZENDESK_TOLERANCE_SECONDS": "300", "MAX_BODY_BYTES": "262144"},
+    stage_settings=("ZENDESK_API_BASE_URL", "ZENDESK_REFUND_TAG", "ZENDESK_PAYMENT_INTENT_FIELD_ID"),
 )
 
 PARTNER_EVENT_INGEST = FunctionSpec(
@@ -680,6 +705,25 @@ OPERATIONS_SWEEP = FunctionSpec(
     reads_dead_letter_queues=True,
     schedule="rate(5 minutes)",
 )
+#: Zendesk JSON over ``JsonHttp``; a note costs a comments read and a PUT per open ticket.
+SUPPORT_NOTES = FunctionSpec(
+    id="SupportNotes",
+    code_dir="functions/support_notes",
+    description="Payment facts on the customer's open Zendesk tickets (internal notes) and organization fields",
+    memory_mb=256,
+    budget=Budget((JSON_HTTP_CALLS, AWS_CALLS), calls_per_record=10, batch_size=5),
+    # the lineage table: the customer of a fact that does not carry it (a refund, a hold), from earlier facts
+    tables={IDEMPOTENCY_TABLE.id: "read_write", LINEAGE_TABLE.id: "read"},
+    secrets=(ZENDESK_CREDENTIALS.id,),
+    stage_settings=("ZENDESK_API_BASE_URL",),
+)
+#: The facts support agents see on the customer's tickets.
+SUPPORT_FACTS = {
+    "o2c.payments": ["PaymentFailed", "DisputeOpened", "DisputeClosed"],
+    "o2c.erp": ["RefundBooked", "DunningChanged"],
+    "o2c.orchestration": ["OrderOnHold"],
+}
+
 #: Functions invoked by name (Step Functions tasks, the scheduler, ``o2c reconcile``), not by a queue or route.
 INVOKED_FUNCTIONS: tuple[FunctionSpec, ...] = (*STATE_MACHINE_TASKS, RECONCILER, OPERATIONS_SWEEP)
 
@@ -742,6 +786,7 @@ WEBHOOK_FUNCTIONS: tuple[FunctionSpec, ...] = (
     HUBSPOT_WEBHOOK,
     SALESFORCE_WEBHOOK,
     ERP_WEBHOOK,
+    ZENDESK_WEBHOOK,
 )
 
 
@@ -827,6 +872,14 @@ CONSUMERS: tuple[ConsumerSpec, ...] = (
         {
             "source": ["o2c.orchestration", "o2c.erp"],
             "detail-type": ["InvoicePaid", "RenewalInvoiced", "DisputeRecorded"],
+        },
+    ),
+    consumer(
+        "SupportNotes",
+        SUPPORT_NOTES,
+        {
+            "source": sorted(SUPPORT_FACTS),
+            "detail-type": sorted({t for types in SUPPORT_FACTS.values() for t in types}),
         },
     ),
     consumer(

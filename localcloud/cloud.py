@@ -68,6 +68,8 @@ LOCAL_SALESFORCE_ORG_ID = "00D5g000004DemoEAA"
 #: The local ERP account's concurrency limit (NetSuite's default for a standard account).
 LOCAL_ERP_CONCURRENCY = 5
 #: Stage settings of the local stage (the sandbox NetSuite's subsidiaries; approvals above 50,000.00).
+#: The Zendesk ticket field the local account holds payments in (README, Zendesk).
+ZENDESK_PAYMENT_FIELD_TITLE = "Payment ID"
 LOCAL_SETTINGS = {
     "ERP_CONCURRENCY_LIMIT": str(LOCAL_ERP_CONCURRENCY),
     "ERP_SUBSIDIARIES": json.dumps(
@@ -176,6 +178,7 @@ class LocalCloud:
         self.res: Resources | None = None
         self.local_json: dict[str, Any] = {}
         self.sandboxes: dict[str, Any] = {}
+        self.zendesk_payment_field_id: int | None = None
         self._moto: Any = None
         self._api: ApiGateway | None = None
         self._started = False
@@ -507,6 +510,16 @@ class LocalCloud:
             self.sandboxes["avatax"] = AvaTaxSandbox(
                 account_id=creds["account_id"], license_key=creds["license_key"]
             )
+        if "ZendeskCredentials" in values and "ZendeskWebhook" in routes:
+            from localcloud.sandboxes.zendesk import ZendeskSandbox
+
+            creds = values["ZendeskCredentials"]
+            self.sandboxes["zendesk"] = ZendeskSandbox(
+                webhook_url=api_url + routes["ZendeskWebhook"],
+                email=creds["email"],
+                api_token=creds["api_token"],
+                signing_secret=creds["signing_secrets"][0],
+            )
         if self.persist and not self.fresh:
             from localcloud import state
 
@@ -522,6 +535,19 @@ class LocalCloud:
             sandbox.start()
         if "stripe" in self.sandboxes:
             self._register_stripe_endpoint(api_url + routes["StripeWebhook"])
+        if "zendesk" in self.sandboxes:
+            self._set_up_zendesk_account()
+
+    def _set_up_zendesk_account(self) -> None:
+        """What the README asks a Zendesk admin to create: the ticket field agents put the payment in (its id
+        is the stage's ZENDESK_PAYMENT_INTENT_FIELD_ID) and the hub's organization fields. Once: a restored
+        sandbox keeps them."""
+        from shared.o2c.support import ORGANIZATION_FIELDS
+
+        zendesk = self.sandboxes["zendesk"]
+        self.zendesk_payment_field_id = zendesk.ensure_ticket_field(ZENDESK_PAYMENT_FIELD_TITLE)
+        for key, kind in ORGANIZATION_FIELDS.items():
+            zendesk.ensure_organization_field(key, key.replace("_", " ").title(), kind)
 
     def _register_stripe_endpoint(self, url: str) -> None:
         """Register the hub's webhook endpoint in the Stripe sandbox through Stripe's API, as an operator does
@@ -550,6 +576,9 @@ class LocalCloud:
             settings["NETSUITE_BASE_URL"] = self.sandboxes["netsuite"].url
         if "avatax" in self.sandboxes:
             settings["AVATAX_BASE_URL"] = self.sandboxes["avatax"].url
+        if "zendesk" in self.sandboxes:
+            settings["ZENDESK_API_BASE_URL"] = self.sandboxes["zendesk"].url
+            settings["ZENDESK_PAYMENT_INTENT_FIELD_ID"] = str(self.zendesk_payment_field_id)
         settings.update(LOCAL_SETTINGS)
         settings["ERP_CONCURRENCY_LIMIT"] = str(self.erp_concurrency_limit)
         return settings
@@ -587,6 +616,8 @@ class LocalCloud:
             secrets["erp_webhook"] = values["ErpWebhookSecret"]["secrets"][0]
         if "SalesforceCredentials" in values:
             secrets["salesforce_org_id"] = LOCAL_SALESFORCE_ORG_ID
+        if "ZendeskCredentials" in values:
+            secrets["zendesk_signing_secret"] = values["ZendeskCredentials"]["signing_secrets"][0]
         return {
             "api_url": self.api_url,
             "aws_endpoint_url": self.aws_endpoint_url,

@@ -172,6 +172,13 @@ def _secret_value(spec: SecretSpec) -> Any:
         }
     if spec.id == "StripeApiKey":
         return {"api_key": "sk_test_local" + secrets.token_hex(20)}
+    if spec.id == "ZendeskCredentials":
+        return {
+            "email": "o2c-hub@example.com",
+            "api_token": secrets.token_urlsafe(30),
+            # a webhook's signing secret as Zendesk shows it (GET /api/v2/webhooks/{id}/signing_secret)
+            "signing_secrets": [base64.b64encode(secrets.token_bytes(32)).decode("ascii")],
+        }
     return {"secret": secrets.token_urlsafe(32)}
 
 

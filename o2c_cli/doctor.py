@@ -12,6 +12,8 @@ finding what is wrong and how to fix it:
   failure);
 - the CRM fields the hub writes exist (``o2c setup crm`` creates them);
 - AvaTax: ``GET /api/v2/utilities/ping`` says the credentials are ``authenticated``;
+- Zendesk (when the stage has a ``zendeskApiBaseUrl``): the credentials are accepted (``GET /api/v2/users/me.json``),
+  the hub's organization fields exist and the refund ticket field is set;
 - NetSuite: every subsidiary and currency the stage maps exists in the account, with the currency the
   mapping says, and the hub's custom fields exist.
 
@@ -60,6 +62,8 @@ SECRET_SHAPES: dict[str, dict[str, str]] = {
     },
     "AvaTaxCredentials": {"account_id": "str", "license_key": "str", "company_code": "str"},
     "StripeApiKey": {"api_key": "str"},
+    # plus {"email", "api_token"} or {"oauth_token"}: checked by check_zendesk
+    "ZendeskCredentials": {"signing_secrets": "list"},
 }
 #: Prefixes the vendors give these values; anything else is a paste error or a placeholder.
 SECRET_PREFIXES: dict[tuple[str, str], tuple[str, ...]] = {
@@ -545,6 +549,55 @@ def check_avatax(stage: Stage) -> list[Finding]:
     ]
 
 
+def check_zendesk(stage: Stage) -> list[Finding]:
+    base_url = stage.settings.get("ZENDESK_API_BASE_URL", "")
+    if not base_url:
+        return [Finding("zendesk", True, "not used by this stage (no zendeskApiBaseUrl)", note=True)]
+    if not _usable(stage, "ZendeskCredentials"):
+        return [Finding("zendesk", False, "not checked: the secret is not usable", "set ZendeskCredentials")]
+    from shared.connectors.errors import AuthError
+    from shared.connectors.zendesk import ZendeskSupport, auth_from_credentials
+    from shared.o2c.support import ORGANIZATION_FIELDS
+
+    creds = stage.secrets["ZendeskCredentials"]
+    if not creds.get("oauth_token") and not (creds.get("email") and creds.get("api_token")):
+        return [
+            Finding(
+                "zendesk credentials",
+                False,
+                "ZendeskCredentials holds neither email + api_token nor oauth_token",
+                'add {"email": "...", "api_token": "..."} (Admin Center > Apps and integrations > Zendesk API)',
+            )
+        ]
+    desk = ZendeskSupport(base_url, auth_headers=auth_from_credentials(lambda: creds))
+    try:
+        desk.current_user()
+    except AuthError as exc:
+        return [Finding("zendesk credentials", False, f"refused: {exc}", "fix ZendeskCredentials")]
+    findings = [Finding("zendesk credentials", True, "authenticated")]
+    missing = sorted(set(ORGANIZATION_FIELDS) - desk.organization_field_keys())
+    findings.append(
+        Finding(
+            "zendesk organization fields",
+            not missing,
+            f"missing {', '.join(missing)}" if missing else "all present",
+            "create them in Admin Center > People > Organization fields (README, Zendesk)" if missing else "",
+        )
+    )
+    field_id = stage.settings.get("ZENDESK_PAYMENT_INTENT_FIELD_ID", "")
+    findings.append(
+        Finding(
+            "zendesk refund field",
+            bool(field_id),
+            f"ticket field {field_id}" if field_id else "not set: tickets cannot ask for refunds",
+            ""
+            if field_id
+            else "set zendeskPaymentIntentFieldId to the ticket field agents put the payment id in",
+        )
+    )
+    return findings
+
+
 CHECKS: tuple[tuple[str, Check], ...] = (
     ("secrets", check_secrets),
     ("stripe", check_stripe),
@@ -552,6 +605,7 @@ CHECKS: tuple[tuple[str, Check], ...] = (
     ("crm", check_crm),
     ("netsuite", check_netsuite),
     ("avatax", check_avatax),
+    ("zendesk", check_zendesk),
 )
 
 

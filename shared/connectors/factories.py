@@ -109,3 +109,18 @@ def stripe_payments() -> Any:
     return StripePayments(
         lambda: str(secret_json("STRIPE_API_KEY_ARN")["api_key"]), base_url=os.environ["STRIPE_API_BASE_URL"]
     )
+
+
+@cache
+def zendesk_support() -> Any:
+    from shared.connectors.zendesk import ZendeskSupport, auth_from_credentials
+
+    base_url = os.environ.get("ZENDESK_API_BASE_URL", "")
+    if not base_url:
+        raise ValueError(
+            "ZENDESK_API_BASE_URL is not set: give the stage its zendeskApiBaseUrl "
+            "(https://<subdomain>.zendesk.com) in cdk.json"
+        )
+    return ZendeskSupport(
+        base_url, auth_headers=auth_from_credentials(lambda: secret_json("ZENDESK_CREDENTIALS_ARN"))
+    )

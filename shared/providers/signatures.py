@@ -19,3 +19,10 @@ def standard_webhooks_v1(secret: str, msg_id: str, timestamp_s: int | str, body:
     key = base64.b64decode(secret.removeprefix("whsec_"))
     signed = f"{msg_id}.{timestamp_s}.".encode() + body
     return "v1," + base64.b64encode(hmac.new(key, signed, hashlib.sha256).digest()).decode()
+
+
+def zendesk(signing_secret: str, timestamp: str, body: bytes) -> str:
+    """Zendesk webhooks: base64(HMAC-SHA256(signing secret, timestamp + body)), the timestamp as sent in
+    ``X-Zendesk-Webhook-Signature-Timestamp``."""
+    message = timestamp.encode() + body
+    return base64.b64encode(hmac.new(signing_secret.encode(), message, hashlib.sha256).digest()).decode()

@@ -29,6 +29,7 @@ GOOD: dict[str, Any] = {
     },
     "AvaTaxCredentials": {"account_id": "2000123456", "license_key": "ABCDEF", "company_code": "O2C"},
     "StripeApiKey": {"api_key": "rk_live_abc"},
+    "ZendeskCredentials": {"email": "o2c@example.com", "api_token": "tok", "signing_secrets": ["c2VjcmV0"]},
 }
 URL = "https://hub.example.com/webhooks/stripe"
 PINNED = "2026-10-28.endive"
