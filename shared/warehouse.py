@@ -40,6 +40,7 @@ COLUMNS: tuple[tuple[str, str], ...] = (
     ("erp_customer_id", "string"),
     ("payment_customer_id", "string"),
     ("payment_intent_id", "string"),
+    ("request_id", "string"),
     ("amount", "bigint"),
     ("currency", "string"),
     ("reason", "string"),
@@ -153,6 +154,7 @@ def project(event: dict[str, Any], *, personal_data: bool = False) -> dict[str, 
         "erp_customer_id": _text(data.get("erpCustomerId")),
         "payment_customer_id": _text(data.get("paymentCustomerId")),
         "payment_intent_id": _text(data.get("paymentIntentId")),
+        "request_id": _text(data.get("requestId")),
         "amount": int(money["amount"]) if money and isinstance(money.get("amount"), int) else None,
         "currency": _text(money.get("currency")) if money else None,
         "reason": _text(reason),
@@ -177,26 +179,26 @@ def personal_data_setting(value: str | None) -> bool:
 class SavedQuery:
     name: str
     description: str
-    #: SQL that runs unchanged on Athena (Trino) and DuckDB; ``{events}`` is the events table.
+    #: SQL that runs unchanged on Athena (Trino) and DuckDB, on ``e``: the events without redeliveries.
     sql: str
 
     def render(self, events_table: str) -> str:
-        return self.sql.replace("{events}", events_table)
+        """The query on ``events_table``, starting from its events without redeliveries (``e``)."""
+        return (_DISTINCT + self.sql).replace("{events}", events_table)
 
 
 #: Every query starts from the events without redeliveries (EventBridge and Firehose deliver at least once:
 #: the same event may land twice, in one file or two).
 _DISTINCT = (
     "WITH e AS (SELECT DISTINCT event_id, type, occurred_at, source_system, opportunity_id, "
-    "payment_intent_id, amount, currency, reason FROM {events})\n"
+    "payment_intent_id, request_id, amount, currency, reason FROM {events})\n"
 )
 
 SAVED_QUERIES: tuple[SavedQuery, ...] = (
     SavedQuery(
         "time-to-cash-by-month",
         "Won deals paid, by month of payment and currency: how many, the cash, the hours from won to paid",
-        _DISTINCT  # noqa: S608 - constant text; the table name is the stack's or the CLI's own
-        + "SELECT substr(CAST(paid.paid_at AS VARCHAR), 1, 7) AS month, paid.currency AS currency,\n"
+        "SELECT substr(CAST(paid.paid_at AS VARCHAR), 1, 7) AS month, paid.currency AS currency,\n"
         "  count(*) AS deals, sum(paid.amount) AS cash_minor,\n"
         "  round(avg(date_diff('second', won.won_at, paid.paid_at)) / 3600.0, 2) AS avg_hours_to_cash,\n"
         "  round(max(date_diff('second', won.won_at, paid.paid_at)) / 3600.0, 2) AS max_hours_to_cash\n"
@@ -210,18 +212,22 @@ SAVED_QUERIES: tuple[SavedQuery, ...] = (
     ),
     SavedQuery(
         "refunds-by-reason",
-        "Refunds that reached the customer, by reason and currency: how many and how much",
-        _DISTINCT + "SELECT coalesce(reason, 'unspecified') AS reason, currency, count(*) AS refunds,\n"
-        "  sum(amount) AS amount_minor\n"
-        "FROM e WHERE type = 'RefundSucceeded'\n"
-        "GROUP BY coalesce(reason, 'unspecified'), currency\n"
-        "ORDER BY reason, currency",
+        "Refunds that reached the customer, by reason (the one asked of the hub, else Stripe's) and currency: "
+        "how many and how much",
+        "SELECT coalesce(asked.reason, refund.reason, 'unspecified') AS reason, refund.currency AS currency,\n"
+        "  count(*) AS refunds, sum(refund.amount) AS amount_minor\n"
+        "FROM e AS refund\n"
+        "LEFT JOIN (SELECT request_id, min(reason) AS reason FROM e\n"
+        "           WHERE type = 'RefundRequested' GROUP BY request_id) AS asked\n"
+        "  ON refund.request_id = asked.request_id\n"
+        "WHERE refund.type = 'RefundSucceeded'\n"
+        "GROUP BY coalesce(asked.reason, refund.reason, 'unspecified'), refund.currency\n"
+        "ORDER BY 1, 2",
     ),
     SavedQuery(
         "failures-by-provider",
         "Failed payments, refunds and renewal charges, by provider, kind and reason",
-        _DISTINCT
-        + "SELECT source_system AS provider, type AS failure, coalesce(reason, 'unspecified') AS reason,\n"
+        "SELECT source_system AS provider, type AS failure, coalesce(reason, 'unspecified') AS reason,\n"
         "  count(*) AS failures, count(DISTINCT payment_intent_id) AS payments\n"
         "FROM e WHERE type IN ('PaymentFailed', 'RefundFailed', 'BillingInvoicePaymentFailed')\n"
         "GROUP BY source_system, type, coalesce(reason, 'unspecified')\n"
@@ -230,7 +236,7 @@ SAVED_QUERIES: tuple[SavedQuery, ...] = (
     SavedQuery(
         "reconciliation-exceptions",
         "What three-way reconciliation found, by kind: how many exceptions, on how many deals",
-        _DISTINCT + "SELECT coalesce(reason, 'unspecified') AS kind, count(*) AS exceptions,\n"
+        "SELECT coalesce(reason, 'unspecified') AS kind, count(*) AS exceptions,\n"
         "  count(DISTINCT opportunity_id) AS deals\n"
         "FROM e WHERE type = 'ReconciliationException'\n"
         "GROUP BY coalesce(reason, 'unspecified')\n"

@@ -272,6 +272,14 @@ def test_saved_queries_compute_their_figures_on_duckdb(s3: Any, tmp_path: Path) 
             RefundSucceeded(refundId="re_2", amount=Money.of(700, "EUR"), reason="duplicate"), day, "evt_r2"
         ),
         canonical(RefundSucceeded(refundId="re_3", amount=Money.of(100, "EUR")), day, "evt_r3"),
+        # a refund the hub was asked for: Stripe's refund has no reason, the request has
+        canonical(
+            RefundRequested(requestId="rq-9", paymentIntentId="pi_1", reason="duplicate", requestedBy="ops"),
+            day,
+        ),
+        canonical(
+            RefundSucceeded(refundId="re_5", amount=Money.of(50, "EUR"), requestId="rq-9"), day, "evt_r5"
+        ),
         canonical(
             PaymentFailed(
                 paymentIntentId="pi_9", amount=Money.of(9, "USD"), declineCode="insufficient_funds"
@@ -293,7 +301,7 @@ def test_saved_queries_compute_their_figures_on_duckdb(s3: Any, tmp_path: Path) 
         return query_files(tmp_path, SAVED_QUERIES_BY_NAME[name].render("events")).rows
 
     assert run("time-to-cash-by-month") == [("2026-11", "EUR", 2, 40000, 3.0, 4.0)]
-    assert run("refunds-by-reason") == [("duplicate", "EUR", 2, 1200), ("unspecified", "EUR", 1, 100)]
+    assert run("refunds-by-reason") == [("duplicate", "EUR", 3, 1250), ("unspecified", "EUR", 1, 100)]
     assert run("failures-by-provider") == [
         ("stripe", "PaymentFailed", "insufficient_funds", 1, 1),
         ("stripe", "RefundFailed", "expired_or_canceled_card", 1, 0),
