@@ -41,6 +41,7 @@ COLUMNS: tuple[tuple[str, str], ...] = (
     ("payment_customer_id", "string"),
     ("payment_intent_id", "string"),
     ("request_id", "string"),
+    ("refund_id", "string"),
     ("amount", "bigint"),
     ("currency", "string"),
     ("reason", "string"),
@@ -155,6 +156,7 @@ def project(event: dict[str, Any], *, personal_data: bool = False) -> dict[str, 
         "payment_customer_id": _text(data.get("paymentCustomerId")),
         "payment_intent_id": _text(data.get("paymentIntentId")),
         "request_id": _text(data.get("requestId")),
+        "refund_id": _text(data.get("refundId")),
         "amount": int(money["amount"]) if money and isinstance(money.get("amount"), int) else None,
         "currency": _text(money.get("currency")) if money else None,
         "reason": _text(reason),
@@ -188,10 +190,11 @@ class SavedQuery:
 
 
 #: Every query starts from the events without redeliveries (EventBridge and Firehose deliver at least once:
-#: the same event may land twice, in one file or two).
+#: the same event may land twice, in one file or two). One fact may also come as two events (Stripe reports a
+#: refund in ``refund.created`` and ``refund.updated``): the queries count business ids (refund_id, ...).
 _DISTINCT = (
     "WITH e AS (SELECT DISTINCT event_id, type, occurred_at, source_system, opportunity_id, "
-    "payment_intent_id, request_id, amount, currency, reason FROM {events})\n"
+    "payment_intent_id, request_id, refund_id, amount, currency, reason FROM {events})\n"
 )
 
 SAVED_QUERIES: tuple[SavedQuery, ...] = (
@@ -216,11 +219,12 @@ SAVED_QUERIES: tuple[SavedQuery, ...] = (
         "how many and how much",
         "SELECT coalesce(asked.reason, refund.reason, 'unspecified') AS reason, refund.currency AS currency,\n"
         "  count(*) AS refunds, sum(refund.amount) AS amount_minor\n"
-        "FROM e AS refund\n"
+        "FROM (SELECT refund_id, min(request_id) AS request_id, min(reason) AS reason,\n"
+        "             min(currency) AS currency, max(amount) AS amount\n"
+        "      FROM e WHERE type = 'RefundSucceeded' GROUP BY refund_id) AS refund\n"
         "LEFT JOIN (SELECT request_id, min(reason) AS reason FROM e\n"
         "           WHERE type = 'RefundRequested' GROUP BY request_id) AS asked\n"
         "  ON refund.request_id = asked.request_id\n"
-        "WHERE refund.type = 'RefundSucceeded'\n"
         "GROUP BY coalesce(asked.reason, refund.reason, 'unspecified'), refund.currency\n"
         "ORDER BY 1, 2",
     ),
