@@ -4,7 +4,8 @@ calls excluded), against the floor derived by hand in ``bench/README.md`` ("Vend
 
 What the scenario's *driver* sends is not the hub's and is taken out: the customer saving a card
 (``POST /v1/setup_intents/{id}/confirm``, Stripe.js in the browser) and the refund made in Stripe's dashboard
-(``POST /v1/refunds``). Deals are won and payouts made through the sandboxes' control methods (no API call).
+(``POST /v1/refunds``, and the ``GET /v1/payment_intents/{id}`` with which ``create_refund`` checks a partial
+amount's currency). Deals are won and payouts made through the sandboxes' control methods (no API call).
 """
 
 from __future__ import annotations
@@ -112,7 +113,11 @@ def measure(state: Path | None = None) -> dict[str, dict[str, list[str]]]:
         )
         _wait(lambda: _erp(sandboxes, "customerRefund", f"cr-{refund.id}"))
         cloud.wait_until_idle(timeout=60)
-        scenarios["refund"] = counts.take(driver=("stripe:POST /v1/refunds",))
+        # the dashboard's refund is the driver's: its POST, and the PaymentIntent read that
+        # ``create_refund`` makes to check a partial amount's currency
+        scenarios["refund"] = counts.take(
+            driver=("stripe:GET /v1/payment_intents/{id}", "stripe:POST /v1/refunds")
+        )
 
         # a payout: one deposit in the ERP equal to it
         payout = sandboxes["stripe"].create_payout("eur")

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import functools
 import time
+from collections.abc import Callable
 from typing import Any
 
 from shared.connectors.factories import netsuite_erp, stripe_payments
@@ -64,13 +66,28 @@ def cancel_order(event: dict[str, Any]) -> dict[str, Any]:
     return {"status": "cancelled"}
 
 
+def one_slot(step: Callable[[dict[str, Any]], dict[str, Any]]) -> Callable[[dict[str, Any]], dict[str, Any]]:
+    """The step's NetSuite requests, sent one after another, share one slot of the ERP gate: taken at the
+    first, given back when the step ends (two gate writes per step instead of two per request)."""
+
+    @functools.wraps(step)
+    def run(event: dict[str, Any]) -> dict[str, Any]:
+        with netsuite_erp().session():
+            return step(event)
+
+    return run
+
+
 lambda_handler = task_handler(
     {
-        "ensure_customer": ensure_customer,
-        "create_order": create_order,
-        "create_invoice": create_invoice,
-        "apply_payment": apply_payment,
-        "activate_order": activate_order,
-        "cancel_order": cancel_order,
+        name: one_slot(step)
+        for name, step in {
+            "ensure_customer": ensure_customer,
+            "create_order": create_order,
+            "create_invoice": create_invoice,
+            "apply_payment": apply_payment,
+            "activate_order": activate_order,
+            "cancel_order": cancel_order,
+        }.items()
     }
 )

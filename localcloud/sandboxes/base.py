@@ -39,7 +39,7 @@ from email.message import Message
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from types import TracebackType
 from typing import Any
-from urllib.parse import parse_qs, unquote, urlsplit
+from urllib.parse import parse_qs, parse_qsl, unquote, urlsplit
 
 log = logging.getLogger("localcloud.sandboxes")
 
@@ -67,6 +67,9 @@ class Request:
     query: dict[str, str]
     headers: Message
     body: bytes
+    #: every query parameter in order, repeated names included (``expand[]=a&expand[]=b``); ``query`` keeps
+    #: the first value of each name
+    pairs: list[tuple[str, str]] = field(default_factory=list)
 
     def json(self) -> Any:
         """The body as JSON (numbers with a fraction as Decimal); ``BadRequest`` if it is not."""
@@ -459,7 +462,8 @@ def _handler_for(sandbox: Sandbox) -> type[BaseHTTPRequestHandler]:
             body = self.rfile.read(length) if length else b""
             parts = urlsplit(self.path)
             query = {k: vals[0] for k, vals in parse_qs(parts.query, keep_blank_values=True).items()}
-            request = Request(self.command, unquote(parts.path), query, self.headers, body)
+            pairs = parse_qsl(parts.query, keep_blank_values=True)
+            request = Request(self.command, unquote(parts.path), query, self.headers, body, pairs)
             try:
                 reply = sandbox.dispatch(request)
             except Exception:

@@ -24,9 +24,17 @@ has passed — or, within an invocation's deadline (``deadline``), until only ``
 for the request the slot is for — then ``TransientError`` is raised (the caller's retry/backoff — the queue
 or the state machine — takes over). Release removes the lease and bumps the version (so a writer that read the lease
 cannot write it back). ``lease_s`` must exceed the longest request a slot covers (the HTTP timeout): a
-holder that dies without releasing frees its slot after ``lease_s``.
+holder that dies without releasing frees its slot after ``lease_s``. A request whose answer never came (read
+timeout, dropped connection) keeps its slot until the lease expires (``keep_until_expiry``): the ERP still
+counts it in flight, and handing its slot on would earn the next request a 429.
 
 Cost: two DynamoDB writes and one strongly consistent read per ERP request, more under contention.
+
+A slot may also cover several requests one after another (``NetSuiteHttp.session()``: a state-machine task or
+a consumer record that sends its few requests in sequence): one acquire and one release for all of them, the
+ERP still sees at most one request of the holder at a time. Before a request whose longest duration would
+outlast the lease, the holder extends it (``renew``: one conditional write, refused once the lease has expired
+or was pruned — the holder then takes a new slot).
 """
 
 from __future__ import annotations
@@ -150,6 +158,44 @@ class ErpGate:
         except Exception as exc:  # noqa: BLE001 - the lease expires on its own; never mask the caller's error
             if _error_code(exc) != "ConditionalCheckFailedException":  # already pruned as expired
                 log.warning("ERP gate %s: lease not released (%s); it expires", self.account_id, exc)
+
+    def now(self) -> float:
+        """The gate's clock (epoch seconds): what leases expire by."""
+        return self._clock()
+
+    def renew(self, lease_id: str) -> float | None:
+        """Extend a held, unexpired lease to ``lease_s`` from now; its new expiry (epoch seconds), or None when
+        the lease has expired or was pruned (its slot may be someone else's now: take a new one). One write,
+        conditioned on the lease still being live, bumping ``version`` (a writer that read the old expiry cannot
+        write it back)."""
+        now_ms = int(self._clock() * 1000)
+        expiry_ms = now_ms + int(self.lease_s * 1000)
+        try:
+            self._ddb.update_item(
+                TableName=self.table_name,
+                Key={"pk": {"S": self.key}},
+                # the item's expiration (a day past the last lease's) stays ahead of a lease_s extension
+                UpdateExpression="SET leases.#lease = :expiry, version = version + :one",
+                ConditionExpression="leases.#lease > :now",
+                ExpressionAttributeNames={"#lease": lease_id},
+                ExpressionAttributeValues={
+                    ":expiry": {"N": str(expiry_ms)},
+                    ":now": {"N": str(now_ms)},
+                    ":one": {"N": "1"},
+                },
+            )
+        except Exception as exc:
+            if _error_code(exc) == "ConditionalCheckFailedException":
+                return None
+            _raise_transient(exc, self.account_id)
+            raise
+        return expiry_ms / 1000
+
+    def keep_until_expiry(self, lease_id: str) -> None:
+        """Do not give the slot back: the request it covered may still be running at the ERP (its client gave
+        up waiting, the ERP did not), so the slot stays taken until its lease expires (``lease_s`` after it was
+        taken, longer than any request the slot covers)."""
+        log.info("ERP gate %s: slot kept until its lease expires (request outcome unknown)", self.account_id)
 
     def holders(self) -> int:
         """The number of unexpired leases now (for metrics and tests)."""

@@ -48,7 +48,8 @@ credentials flow — a JWT assertion signed with the integration's certificate, 
 ``/services/rest/auth/oauth2/v1/token`` — is what a future ``M2MAuth`` would fetch and cache).
 
 Concurrency: NetSuite limits concurrent requests per *account*. Pass an ``ErpGate`` (DynamoDB semaphore
-shared by every function and execution); each HTTP attempt holds one slot, backoff sleeps hold none.
+shared by every function and execution); each HTTP attempt holds one slot, backoff sleeps hold none —
+or, within ``NetSuiteErp.session()`` (a task's few requests in sequence), all of them share one slot.
 
 Every request says ``X-NetSuite-PropertyNameValidation: Error`` and ``X-NetSuite-PropertyValueValidation:
 Error``: a field name or select id NetSuite does not have is a 400, never silently dropped.
@@ -67,8 +68,9 @@ import contextlib
 import json as jsonlib
 import logging
 import re
+import threading
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from datetime import date
 from decimal import Decimal
@@ -255,6 +257,26 @@ class Response:
     body: Any
 
 
+#: seconds of a session's lease that must be left, beyond one attempt's timeouts, before it is used again
+_LEASE_MARGIN_S = 2.0
+
+
+class _Held:
+    """A session's slot (``NetSuiteHttp.session``): the lease id, None while none is held, and when it expires
+    at the latest (epoch seconds, the gate's clock)."""
+
+    __slots__ = ("expires", "lease")
+
+    def __init__(self) -> None:
+        self.lease: str | None = None
+        self.expires = 0.0
+
+
+class RequestOutcomeUnknown(TransientError):
+    """The request was sent and no answer came (read timeout, connection dropped): NetSuite may have applied
+    it and may still be processing it."""
+
+
 class NetSuiteHttp:
     """JSON over HTTP to one NetSuite account, on the process-wide urllib3 pool.
 
@@ -288,6 +310,7 @@ class NetSuiteHttp:
         self.max_retry_wait_s = max_retry_wait_s
         self.base_backoff_s = base_backoff_s
         self.sleep = sleep
+        self._local = threading.local()  # the thread's session (``session``), if any
 
     def request(
         self,
@@ -317,12 +340,80 @@ class NetSuiteHttp:
             give_up=lambda exc: exc.code == GATE_FULL,
         )
 
+    @contextlib.contextmanager
+    def session(self) -> Iterator[None]:
+        """Every request this thread sends within the block shares one slot of the gate: taken at the first
+        request (a block that sends none costs nothing), kept between requests and across retries, given back
+        at the end — one acquire and one release instead of one per request. The requests go one after
+        another, so the ERP sees at most one of them at a time, as it would with a slot each. Before a request
+        that could outlast the lease (connect + read timeout), the lease is extended (``ErpGate.renew``), or a
+        new slot taken if it was lost; a request whose answer never came keeps its slot until the lease
+        expires (NetSuite may still be running it) and the next request takes a new one. Nested sessions are
+        the outer one. Without a gate, a no-op."""
+        if self.gate is None or getattr(self._local, "session", None) is not None:
+            yield
+            return
+        held = _Held()
+        self._local.session = held
+        try:
+            yield
+        finally:
+            self._local.session = None
+            if held.lease is not None:
+                self.gate.release(held.lease)
+
     def _once(
         self, method: str, url: str, what: str, body: bytes | None, extra: Mapping[str, str] | None = None
     ) -> Response:
-        slot = self.gate.slot() if self.gate is not None else contextlib.nullcontext()
-        with slot:
+        if self.gate is None:
             return self._send(method, url, what, body, extra)
+        held: _Held | None = getattr(self._local, "session", None)
+        if held is not None:
+            return self._in_session(held, self.gate, method, url, what, body, extra)
+        lease = self.gate.acquire()
+        try:
+            response = self._send(method, url, what, body, extra)
+        except RequestOutcomeUnknown:
+            # NetSuite may still be working on it (a read timeout or a dropped connection does not stop the
+            # request on its side, and it still counts against the account's limit): the slot is kept until
+            # its lease expires rather than handed to the next request, which NetSuite would refuse with 429.
+            self.gate.keep_until_expiry(lease)
+            raise
+        except BaseException:
+            self.gate.release(lease)
+            raise
+        self.gate.release(lease)
+        return response
+
+    def _in_session(
+        self,
+        held: _Held,
+        gate: ErpGate,
+        method: str,
+        url: str,
+        what: str,
+        body: bytes | None,
+        extra: Mapping[str, str] | None,
+    ) -> Response:
+        longest = 2 * self.timeout_s + _LEASE_MARGIN_S  # connect + read of one attempt, and some slack
+        if held.lease is not None and held.expires - gate.now() < longest:
+            renewed = gate.renew(held.lease)
+            if renewed is None:  # expired or pruned: the slot may be someone else's now
+                held.lease = None
+            else:
+                held.expires = renewed
+        if held.lease is None:
+            taken = gate.now()  # the lease's expiry is counted from the gate's clock at its write, later
+            held.lease = gate.acquire()
+            held.expires = taken + gate.lease_s
+        try:
+            return self._send(method, url, what, body, extra)
+        except RequestOutcomeUnknown:
+            # NetSuite may still be running it: the slot stays taken until its lease expires, and the
+            # session's next request takes a new one
+            gate.keep_until_expiry(held.lease)
+            held.lease = None
+            raise
 
     def _send(
         self, method: str, url: str, what: str, body: bytes | None, extra: Mapping[str, str] | None = None
@@ -352,9 +443,13 @@ class NetSuiteHttp:
                 redirect=False,
                 preload_content=True,
             )
-        except urllib3.exceptions.HTTPError as exc:
-            # for a write, the outcome is unknown: NetSuite may have committed it
+        except (urllib3.exceptions.NewConnectionError, urllib3.exceptions.ConnectTimeoutError) as exc:
+            # never reached NetSuite: nothing runs there
             raise TransientError(f"{what} -> {type(exc).__name__}") from exc
+        except urllib3.exceptions.HTTPError as exc:
+            # sent, no answer: for a write the outcome is unknown (NetSuite may have committed it), and
+            # NetSuite may still be processing it
+            raise RequestOutcomeUnknown(f"{what} -> {type(exc).__name__}") from exc
         status: int = response.status
         data: bytes = response.data or b""
         log.debug("%s -> %d in %.0f ms", what, status, (time.monotonic() - started) * 1000)
@@ -513,6 +608,11 @@ class NetSuiteErp:
         self._dispute_account_id = dispute_account_id
         self._adjustment_account_id = adjustment_account_id
         self._rounding_item_id = rounding_item_id
+
+    def session(self) -> contextlib.AbstractContextManager[None]:
+        """One slot of the ERP gate for every request sent within the block (``NetSuiteHttp.session``): a task
+        or a consumer record that sends several requests one after another takes the gate once."""
+        return self._http.session()
 
     # --- reads ---------------------------------------------------------------------------------------
 

@@ -407,14 +407,18 @@ class StripePayments:
             failure_reason=refund.get("failure_reason"),
         )
 
-    def list_balance_transactions(self, *, payout_id: str, page_size: int = 100) -> Iterator[dict[str, Any]]:
+    def list_balance_transactions(
+        self, *, payout_id: str, page_size: int = 100, expand_sources: bool = False
+    ) -> Iterator[dict[str, Any]]:
         """Every balance transaction an automatic payout is made of, the payout's own (``type``
         ``payout``) included (complete only once the payout's ``reconciliation_status`` is ``completed``;
         Stripe refuses a manual payout's id with a 400), newest first, following Stripe's cursor
         pagination (``starting_after`` the last id while ``has_more``); each page is one retried request,
         fetched as the iterator reaches it.
         Items are Stripe's JSON (``id``, ``type`` e.g. ``charge``/``refund``/``adjustment``/``payout``,
-        ``amount``, ``fee``, ``net``, ``currency``, ``exchange_rate``), ``source`` always an id."""
+        ``amount``, ``fee``, ``net``, ``currency``, ``exchange_rate``), ``source`` an id; with
+        ``expand_sources`` the object itself (Stripe's ``expand[]=data.source``: a charge with its
+        ``payment_intent``, a refund, the payout), in the same request."""
         if not 1 <= page_size <= 100:
             raise ValueError("page_size is 1..100")
         starting_after: str | None = None
@@ -422,6 +426,8 @@ class StripePayments:
             params: dict[str, Any] = {"payout": payout_id, "limit": page_size}
             if starting_after is not None:
                 params["starting_after"] = starting_after
+            if expand_sources:
+                params["expand"] = ["data.source"]
 
             def send(v1: Any, options: dict[str, Any], params: dict[str, Any] = params) -> Any:
                 return v1.balance_transactions.list(params, options)
@@ -430,7 +436,8 @@ class StripePayments:
             items = page.get("data") or []
             for item in items:
                 txn = dict(item)
-                txn["source"] = _ref(txn.get("source"))
+                source = txn.get("source")
+                txn["source"] = dict(source) if expand_sources and isinstance(source, dict) else _ref(source)
                 yield txn
             if not page.get("has_more") or not items:
                 return
@@ -585,18 +592,26 @@ class StripePayments:
         )
 
     def settlement_of(self, payment_intent_id: str) -> Settlement | None:
-        """How the PaymentIntent's captured charge settled: its ``latest_charge``, that charge's
-        ``balance_transaction`` (three reads). None while there is no captured charge with a balance
-        transaction (not yet captured, declined, canceled)."""
-        intent = self.retrieve_payment_intent(payment_intent_id)
-        charge_id = _ref(intent.get("latest_charge"))
-        if charge_id is None:
+        """How the PaymentIntent's captured charge settled: its ``latest_charge`` and that charge's
+        ``balance_transaction``, in one read (``expand[]=latest_charge.balance_transaction``). None while
+        there is no captured charge with a balance transaction (not yet captured, declined, canceled)."""
+        params = {"expand": ["latest_charge.balance_transaction"]}
+        intent = self._call(
+            "GET /v1/payment_intents/{id}",
+            lambda v1, options: v1.payment_intents.retrieve(payment_intent_id, params, options),
+        )
+        charge = intent.get("latest_charge")
+        if not charge:
             return None
-        charge = self.retrieve_charge(charge_id)
-        txn_id = _ref(charge.get("balance_transaction"))
+        if not isinstance(charge, dict):
+            raise InvalidRecord(f"payment {payment_intent_id}: Stripe did not expand its latest_charge")
+        charge_id = _ref(charge)
+        txn = charge.get("balance_transaction")
+        txn_id = _ref(txn)
         if not charge.get("captured") or txn_id is None:
             return None
-        txn = self.retrieve_balance_transaction(txn_id)
+        if not isinstance(txn, dict):
+            raise InvalidRecord(f"charge {charge_id}: Stripe did not expand its balance_transaction")
         try:
             currency = str(txn["currency"])
             rate = txn.get("exchange_rate")

@@ -250,9 +250,14 @@ def plan_deposit(
         converted_fee = sum(int(d["amount"]) for d in details if _is_conversion_fee(d))
         conversion += converted_fee
         processing += fee - converted_fee
+        source = txn.get("source")
+        if isinstance(source, Mapping):  # listed with its source (expand[]=data.source): no read per charge
+            txn = {**txn, "source": source.get("id")}
         if kind in {"charge", "payment"}:
-            charge = known(payments.retrieve_charge, str(txn["source"]))
+            charge = source if isinstance(source, Mapping) else known(payments.retrieve_charge, str(source))
             intent = charge.get("payment_intent")
+            if isinstance(intent, Mapping):
+                intent = intent.get("id")
             payment = erp.customer_payment(f"pay-{intent}") if intent else None
             if payment is None:
                 raise NotYetKnown(
@@ -314,7 +319,8 @@ def deposit_payout(erp: Any, payments: Any, payout_id: str, subsidiary_id: str) 
     status = payout.get("reconciliation_status")
     if status != "completed":
         raise PayoutNotReconciled(f"payout {payout_id} is not reconciled by Stripe yet ({status})")
-    plan = plan_deposit(erp, payments, payout, payments.list_balance_transactions(payout_id=payout_id))
+    transactions = payments.list_balance_transactions(payout_id=payout_id, expand_sources=True)
+    plan = plan_deposit(erp, payments, payout, transactions)
     ref = erp.upsert_deposit(
         f"dep-{payout_id}",
         subsidiary_id=subsidiary_id,

@@ -6,8 +6,9 @@ form-encoded with bracket notation, ``metadata[o2c_x]=y``; JSON replies carrying
 ``cus_``/``seti_``/``pi_``/``pm_``/``ch_``/``evt_``; errors ``{"error": {"type", "code", "message",
 "param", "decline_code", "payment_intent"}}``; every request is first checked against Stripe's published
 contract (``contract``: unknown, missing, mistyped and out-of-enum parameters refused as Stripe refuses them,
-before anything runs or is stored under an Idempotency-Key); each resource's endpoints are described in its
-module. Read by id here (``_getter``):
+before anything runs or is stored under an Idempotency-Key); ``expand[]`` on every endpoint as Stripe expands
+(``expand``: expandable fields per the contract, ``data.`` on lists, at most 4 levels); each resource's endpoints
+are described in its module. Read by id here (``_getter``):
 - ``GET /v1/disputes`` (list);
 - ``GET /v1/charges/{id}``, ``/v1/disputes/{id}``, ``/v1/subscriptions/{id}``,
   ``/v1/payouts/{id}``, ``/v1/balance_transactions/{id}``
@@ -47,6 +48,7 @@ from localcloud.sandboxes.stripe.control import ControlMixin
 from localcloud.sandboxes.stripe.customers import CustomersMixin
 from localcloud.sandboxes.stripe.disputes import DisputesMixin
 from localcloud.sandboxes.stripe.errors import ApiError, _ConnectionDropped, _invalid, _missing, new_id
+from localcloud.sandboxes.stripe.expand import expand, expansions
 from localcloud.sandboxes.stripe.forms import _nest, decode_form
 from localcloud.sandboxes.stripe.payment_intents import PaymentIntentsMixin
 from localcloud.sandboxes.stripe.payment_methods import PaymentMethodsMixin
@@ -291,12 +293,13 @@ class StripeSandbox(
                         )
                     params = decode_form(request.body)
                 else:
-                    params = _nest(request.query.items())
+                    params = _nest(request.pairs or request.query.items())
                 check_request(request.method, request.path, params)  # Stripe's contract, before anything runs
+                paths = expansions(request.method, request.path, params)
             except ApiError as exc:
                 return self._error_json(exc, request_id)
             key = request.headers.get("Idempotency-Key") if request.method == "POST" else None
-            call = _Call(request_id, key, params)
+            call = _Call(request_id, key, params, paths)
             if key is None:
                 reply = self._execute(fn, call, match)[0]
             else:
@@ -336,7 +339,34 @@ class StripeSandbox(
             return self._error_json(exc, call.request_id), exc.executed
         except BadRequest as exc:
             return self._error_json(_invalid(str(exc)), call.request_id), False
+        if call.expand:
+            with self._lock:
+                data = copy.deepcopy(data)
+                expand(data, call.expand, self._find)
         return json_reply(200, data, self._headers(call)), True
+
+    def _find(self, object_id: str) -> dict[str, Any] | None:
+        """The object with this id as ``GET`` returns it, whatever its kind (caller holds the lock)."""
+        minted = self._payment_methods.get(object_id)
+        if minted is not None:
+            return copy.deepcopy(minted.obj)
+        for store in (
+            self._customers,
+            self._setup_intents,
+            self._payment_intents,
+            self._charges,
+            self._refunds,
+            self._disputes,
+            self._subscriptions,
+            self._invoices,
+            self._invoice_payments,
+            self._payouts,
+            self._balance_txns,
+        ):
+            found = store.get(object_id)
+            if found is not None:
+                return copy.deepcopy(found)
+        return None
 
     def _idempotent(
         self, fn: Handler, call: _Call, match: re.Match[str], api_key: str, endpoint: str

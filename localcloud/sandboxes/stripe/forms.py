@@ -2,7 +2,7 @@
 single parameters (unknown ones refused as Stripe refuses them, integers, booleans, metadata).
 
 GET query strings are read in bracket notation as form bodies are (``payment[type]=x``, ``expand[0]=x``);
-``expand`` is accepted and not applied.
+``expand`` is checked and applied to every reply by ``expand`` (Stripe's ``expand[]``).
 """
 
 from __future__ import annotations

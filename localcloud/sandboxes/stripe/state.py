@@ -28,6 +28,8 @@ class _Call:
     request_id: str
     idempotency_key: str | None
     params: dict[str, Any]
+    #: the request's ``expand[]`` paths, checked (``expand.expansions``), applied to the reply after it ran
+    expand: list[list[str]] = field(default_factory=list)
 
 
 @dataclass
