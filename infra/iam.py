@@ -81,6 +81,23 @@ CLAIM_CHECK_ACTIONS: dict[str, tuple[str, ...]] = {
     "read_write": ("s3:GetObject", "s3:PutObject"),
 }
 
+# --- the warehouse feed (infra/constructs/warehouse.py) ---
+#: The delivery stream's role on the warehouse bucket (Firehose's documented S3 destination permissions).
+FIREHOSE_S3_ACTIONS = (
+    "s3:AbortMultipartUpload",
+    "s3:GetBucketLocation",
+    "s3:GetObject",
+    "s3:ListBucket",
+    "s3:ListBucketMultipartUploads",
+    "s3:PutObject",
+)
+#: ... on the Glue table it converts records to Parquet with (record format conversion).
+FIREHOSE_GLUE_ACTIONS = ("glue:GetTable", "glue:GetTableVersion", "glue:GetTableVersions")
+#: ... on its transformation function (the projection).
+FIREHOSE_LAMBDA_ACTIONS = ("lambda:GetFunctionConfiguration", "lambda:InvokeFunction")
+#: The warehouse rule's role: EventBridge puts each event into the delivery stream.
+FIREHOSE_PUT_ACTIONS = ("firehose:PutRecord", "firehose:PutRecordBatch")
+
 
 def table_actions(fn: FunctionSpec, table_id: str) -> tuple[str, ...]:
     access = fn.tables[table_id]

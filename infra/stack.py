@@ -26,6 +26,7 @@ from infra.constructs.routing import Routing
 from infra.constructs.schedules import Schedules
 from infra.constructs.schemas import EventSchemas
 from infra.constructs.secrets import Secrets
+from infra.constructs.warehouse import Warehouse
 from infra.topology import API_FUNCTION, CONSUMERS, PARTNER_BUSES, TABLES, bus_name
 
 
@@ -75,6 +76,7 @@ class O2CHubStack(Stack):
             if source:  # a partner bus exists once the partner's event source is associated with the account
                 buses[partner.id] = events.EventBus(self, partner.id, event_source_name=source)
         routing = Routing(self, "Routing", config=config, buses=buses, functions=by_id)
+        warehouse = Warehouse(self, "Warehouse", config=config, bus=bus.bus, layer=layer.layer)
         alarms = Alarms(
             self,
             "Observability",
@@ -133,6 +135,8 @@ class O2CHubStack(Stack):
         CfnOutput(self, "DashboardName", value=operations.dashboard.dashboard_name)
         CfnOutput(self, "OperatorPolicyArn", value=orchestration.operator_policy.managed_policy_arn)
         CfnOutput(self, "ReadOnlyOperatorPolicyArn", value=operators.read_only_policy.managed_policy_arn)
+        for name, value in warehouse.outputs.items():
+            CfnOutput(self, name, value=value)  # o2c sql (the bucket locally; Athena's names on AWS)
         for table in TABLES:
             CfnOutput(self, f"{table.id}Name", value=data.tables[table.id].table_name)
         for consumer in CONSUMERS:

@@ -1016,3 +1016,51 @@ def function_environment(fn: FunctionSpec, resolved: Resolved) -> dict[str, str]
     for name in fn.stage_settings:
         env[name] = resolved.settings.get(name, STAGE_SETTING_DEFAULTS[name])
     return env
+
+
+# --- the warehouse feed (issue 18) -------------------------------------------------------------------------
+#
+# Every canonical event on the bus, projected (``shared.warehouse.project``: no card data, personal data only
+# if the stage keeps it) and written as Parquet under ``events/type=<detail-type>/dt=<yyyy-MM-dd>/`` in the
+# stage's warehouse bucket, with a Glue table Athena queries. On AWS: rule → Firehose (transformation Lambda,
+# JQ partitioning, Parquet through the Glue table). Locally (moto's EventBridge delivers to SQS only): rule →
+# queue → ``localcloud/warehouse.py``, which runs the same projection into the same layout.
+
+
+@dataclass(frozen=True)
+class WarehouseSpec:
+    bucket_id: str = "WarehouseBucket"
+    #: The rule on the hub's bus: every canonical event (the hub's own sources).
+    pattern: dict[str, object] = field(default_factory=lambda: {"source": list(EVENT_SOURCES)})
+    #: Firehose buffering: dynamic partitioning needs at least 64 MB; at most 900 s.
+    buffer_interval_s: int = 300
+    buffer_size_mb: int = 64
+    #: How long Firehose retries delivering a partition to S3.
+    retry_duration_s: int = 300
+    #: Event files move to Infrequent Access after this, and expire after ``expiry_days``.
+    infrequent_access_after_days: int = 90
+    expiry_days: int = 2555  # seven years: the books' retention
+    #: Records Firehose could not convert or partition (``errors/``) expire sooner: they are for diagnosis.
+    error_expiry_days: int = 90
+    #: Athena's query results (the workgroup's output location, in the same bucket).
+    results_prefix: str = "athena-results/"
+    results_expiry_days: int = 30
+    #: The environment variable the projection reads the stage's privacy setting from.
+    personal_data_env_var: str = "WAREHOUSE_PERSONAL_DATA"
+    #: Locally: the queue that stands in for the Firehose target, and how often its poller writes files.
+    local_queue_id: str = "WarehouseFeed"
+    local_flush_interval_s: float = 0.5
+    #: Partition projection of ``dt`` starts here (Athena generates the days up to NOW).
+    first_day: str = "2026-01-01"
+
+
+WAREHOUSE = WarehouseSpec()
+
+
+def warehouse_database_name(stage: str) -> str:
+    """The stage's Glue database (Athena reads ``<database>.events``): letters, digits and underscores."""
+    return "o2c_" + stage.replace("-", "_")
+
+
+def warehouse_workgroup_name(stage: str) -> str:
+    return f"o2c-{stage}-warehouse"

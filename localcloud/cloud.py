@@ -120,6 +120,7 @@ class LocalCloud:
         erp_concurrency_limit: int = LOCAL_ERP_CONCURRENCY,
         function_max_workers: Mapping[str, int] | None = None,
         enforce_iam: bool = True,
+        warehouse_personal_data: bool = False,
     ) -> None:
         self.api_port = api_port
         self.aws_port = aws_port
@@ -164,6 +165,12 @@ class LocalCloud:
         #: The /v1 API's function (only in the full hub), behind the local authorizer (``api_auth``).
         self.api_functions = tuple(topology.API_FUNCTIONS if default_cloud else ())
         self.oauth: LocalOAuth | None = None
+        #: The warehouse feed (``localcloud.warehouse``), in the full hub only; the stage's privacy setting.
+        self.warehouse_enabled = default_cloud
+        self.warehouse_personal_data = warehouse_personal_data
+        self.warehouse: Any = None
+        self._warehouse_writer: Any = None
+
         self.functions: dict[str, FunctionSpec] = {}
         for fn in (
             *self.webhook_functions,
@@ -200,7 +207,10 @@ class LocalCloud:
     @property
     def resources(self) -> dict[str, Any]:
         assert self.res is not None, "not started"
-        return self.res.as_json()
+        out = self.res.as_json()
+        if self.warehouse is not None:
+            out["warehouse"] = self.warehouse.as_json()
+        return out
 
     @property
     def local_json_path(self) -> Path:
@@ -274,6 +284,19 @@ class LocalCloud:
             secret_specs=self.secret_specs,
             consumers=self.consumer_specs,
         )
+        if self.warehouse_enabled:
+            from localcloud.provision import client as aws_client
+            from localcloud.provision import physical_name
+            from localcloud.warehouse import provision_warehouse
+
+            self.warehouse = provision_warehouse(
+                s3=aws_client("s3", endpoint),
+                sqs=aws_client("sqs", endpoint),
+                events=aws_client("events", endpoint),
+                stage=self.stage,
+                event_bus_name=self.res.event_bus_name,
+                physical_name=physical_name,
+            )
         # Bind the API front first: its URL is what providers call (PUBLIC_BASE_URL, sandbox webhooks).
         if self.api_functions:
             self.oauth = LocalOAuth(self.client("cognito-idp"), self.stage)
@@ -351,6 +374,20 @@ class LocalCloud:
             )
             poller.start()
             self.pollers.append(poller)
+
+        if self.warehouse is not None:
+            from localcloud.provision import client as aws_client
+            from localcloud.warehouse import WarehouseWriter
+
+            # Firehose's part: it writes with the delivery stream's role, not a function's
+            self._warehouse_writer = WarehouseWriter(
+                self.warehouse,
+                sqs=aws_client("sqs", endpoint),
+                s3=aws_client("s3", endpoint),
+                stage=self.stage,
+                personal_data=self.warehouse_personal_data,
+            )
+            self._warehouse_writer.start()
 
         if self.persist:
             from localcloud.state import Snapshotter
@@ -654,6 +691,8 @@ class LocalCloud:
             self.local_json_path.unlink()
         for poller in self.pollers:
             poller.stop()
+        if self._warehouse_writer is not None:
+            self._warehouse_writer.stop()
         if self._api is not None:
             self._api.stop()
         # Closing the pools ends any invocation still running; then the pollers finish their loop.
@@ -664,6 +703,8 @@ class LocalCloud:
             t.join()
         for poller in self.pollers:
             poller.join(timeout=5)
+        if self._warehouse_writer is not None:
+            self._warehouse_writer.join(timeout=5)
         for sandbox in self.sandboxes.values():
             sandbox.stop()
         if self._snapshots is not None:
@@ -723,9 +764,14 @@ class LocalCloud:
             return False
         if any(p.busy for p in self.pollers):
             return False
-        for c in self.res.consumers.values():
+        if self._warehouse_writer is not None and self._warehouse_writer.busy:
+            return False
+        urls = [c.queue.url for c in self.res.consumers.values()]
+        if self.warehouse is not None:
+            urls.append(self.warehouse.queue_url)
+        for url in urls:
             attrs = sqs.get_queue_attributes(
-                QueueUrl=c.queue.url,
+                QueueUrl=url,
                 AttributeNames=[
                     "ApproximateNumberOfMessages",
                     "ApproximateNumberOfMessagesNotVisible",
