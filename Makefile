@@ -14,7 +14,7 @@ export PYTHONDONTWRITEBYTECODE := 1
 LAMBDA_PYTHON ?=
 export LAMBDA_PYTHON
 
-.PHONY: venv layer demo test test-fast bench lint synth pipeline clean chromium schema-gate release-baseline
+.PHONY: venv layer demo test test-fast bench lint synth pipeline clean chromium schema-gate release-baseline openapi
 
 venv: $(VENV)/.synced
 $(VENV)/.synced: pyproject.toml uv.lock
@@ -53,6 +53,10 @@ synth: venv layer
 # The public contract (event schemas, webhook routes) against the last release: a breaking change fails.
 schema-gate: venv
 	$(BIN)/python -m scripts.schema_gate
+
+# The /v1 API's OpenAPI 3.1 document (api/openapi.json) from the resolver; commit it (tests/unit/test_openapi.py).
+openapi: venv
+	$(BIN)/python -m shared.api.openapi
 
 # At release: today's contract becomes the baseline the gate compares with (commit events/released/).
 release-baseline: venv

@@ -65,6 +65,7 @@ _CONTEXT_KEYS = {
     "zendeskApiBaseUrl": "zendesk_api_base_url",
     "zendeskRefundTag": "zendesk_refund_tag",
     "zendeskPaymentIntentFieldId": "zendesk_payment_intent_field_id",
+    "warehousePersonalData": "warehouse_personal_data",
 }
 
 #: How CodeDeploy shifts each function's ``live`` alias to a new version (CodeDeployDefault.Lambda<name>).
@@ -147,6 +148,9 @@ class StageConfig:
     #: function's alarms is in ALARM stops at once, so the fix for the very error that raised it cannot ship
     #: otherwise. Set it back afterwards.
     lambda_deployment_ignore_alarms: bool = False
+    #: "true": the warehouse keeps personal data (names, e-mail addresses, postal addresses) of the events;
+    #: by default it keeps ids only (``shared.warehouse``). Card data is never kept.
+    warehouse_personal_data: bool = False
 
     def __post_init__(self) -> None:
         if not _STAGE.match(self.stage):

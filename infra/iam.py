@@ -69,6 +69,8 @@ TASK_RESPONSE = ("states:SendTaskFailure", "states:SendTaskHeartbeat", "states:S
 #: state_machine_access "read" (the operations sweep: open executions and where each stands)
 LIST_EXECUTIONS = ("states:ListExecutions",)
 EXECUTION_HISTORY = ("states:GetExecutionHistory",)
+#: state_machine_access "start_and_read" (the /v1 API): one execution and its history
+DESCRIBE_EXECUTION = ("states:DescribeExecution", "states:GetExecutionHistory")
 #: reads_dead_letter_queues: their depth
 QUEUE_DEPTH = ("sqs:GetQueueAttributes",)
 #: Exactly the object actions under the claim-check prefix (no delete, no list, no ACLs): publishers put
@@ -78,6 +80,23 @@ CLAIM_CHECK_ACTIONS: dict[str, tuple[str, ...]] = {
     "read": ("s3:GetObject",),
     "read_write": ("s3:GetObject", "s3:PutObject"),
 }
+
+# --- the warehouse feed (infra/constructs/warehouse.py) ---
+#: The delivery stream's role on the warehouse bucket (Firehose's documented S3 destination permissions).
+FIREHOSE_S3_ACTIONS = (
+    "s3:AbortMultipartUpload",
+    "s3:GetBucketLocation",
+    "s3:GetObject",
+    "s3:ListBucket",
+    "s3:ListBucketMultipartUploads",
+    "s3:PutObject",
+)
+#: ... on the Glue table it converts records to Parquet with (record format conversion).
+FIREHOSE_GLUE_ACTIONS = ("glue:GetTable", "glue:GetTableVersion", "glue:GetTableVersions")
+#: ... on its transformation function (the projection).
+FIREHOSE_LAMBDA_ACTIONS = ("lambda:GetFunctionConfiguration", "lambda:InvokeFunction")
+#: The warehouse rule's role: EventBridge puts each event into the delivery stream.
+FIREHOSE_PUT_ACTIONS = ("firehose:PutRecord", "firehose:PutRecordBatch")
 
 
 def table_actions(fn: FunctionSpec, table_id: str) -> tuple[str, ...]:
@@ -144,6 +163,9 @@ def function_statements(
     elif fn.state_machine_access == "read":
         statements.append(_statement(LIST_EXECUTIONS, [arns.state_machine_ref()]))
         statements.append(_statement(EXECUTION_HISTORY, [arns.executions()]))
+    elif fn.state_machine_access == "start_and_read":  # the /v1 API: submit an order, say where one stands
+        statements.append(_statement(START_EXECUTION, [arns.state_machine()]))
+        statements.append(_statement(DESCRIBE_EXECUTION, [arns.executions()]))
     if fn.reads_dead_letter_queues:
         statements.append(_statement(QUEUE_DEPTH, arns.dead_letter_queues()))
     queues = [arns.queue(c.id) for c in consumers if c.function.id == fn.id]

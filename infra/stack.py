@@ -16,6 +16,7 @@ from infra.constructs.dashboard import Operations
 from infra.constructs.data import DataTables
 from infra.constructs.deployments import Canaries
 from infra.constructs.functions import Functions
+from infra.constructs.governed_api import GovernedApi
 from infra.constructs.ingress import WebhookApi
 from infra.constructs.layer import SharedLayer
 from infra.constructs.observability import Alarms
@@ -25,7 +26,8 @@ from infra.constructs.routing import Routing
 from infra.constructs.schedules import Schedules
 from infra.constructs.schemas import EventSchemas
 from infra.constructs.secrets import Secrets
-from infra.topology import CONSUMERS, PARTNER_BUSES, TABLES, bus_name
+from infra.constructs.warehouse import Warehouse
+from infra.topology import API_FUNCTION, CONSUMERS, PARTNER_BUSES, TABLES, bus_name
 
 
 def stack_name(stage: str) -> str:
@@ -58,6 +60,7 @@ class O2CHubStack(Stack):
         # Everything that invokes a function (routes, queues, schedules, tasks, operators) invokes its alias.
         by_id: dict[str, lambda_.IFunction] = dict(functions.aliases)
         ingress = WebhookApi(self, "Ingress", config=config, functions=by_id)
+        GovernedApi(self, "GovernedApi", config=config, api=ingress.api, function=by_id[API_FUNCTION.id])
         orchestration = QuoteToCash(
             self,
             "Orchestration",
@@ -73,6 +76,7 @@ class O2CHubStack(Stack):
             if source:  # a partner bus exists once the partner's event source is associated with the account
                 buses[partner.id] = events.EventBus(self, partner.id, event_source_name=source)
         routing = Routing(self, "Routing", config=config, buses=buses, functions=by_id)
+        warehouse = Warehouse(self, "Warehouse", config=config, bus=bus.bus, layer=layer.layer)
         alarms = Alarms(
             self,
             "Observability",
@@ -131,6 +135,8 @@ class O2CHubStack(Stack):
         CfnOutput(self, "DashboardName", value=operations.dashboard.dashboard_name)
         CfnOutput(self, "OperatorPolicyArn", value=orchestration.operator_policy.managed_policy_arn)
         CfnOutput(self, "ReadOnlyOperatorPolicyArn", value=operators.read_only_policy.managed_policy_arn)
+        for name, value in warehouse.outputs.items():
+            CfnOutput(self, name, value=value)  # o2c sql (the bucket locally; Athena's names on AWS)
         for table in TABLES:
             CfnOutput(self, f"{table.id}Name", value=data.tables[table.id].table_name)
         for consumer in CONSUMERS:

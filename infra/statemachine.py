@@ -419,8 +419,14 @@ def definition() -> dict[str, Any]:
         "PublishOrderActivated": _orchestration(
             "OrderActivated",
             {"erpOrderId.$": "$.order.erpOrderId", "erpInvoiceId.$": "$.invoice.erpInvoiceId"},
-            "CrmWriteBack",
+            "FromCrm",
         ),
+        # an order submitted through POST /v1/orders has no CRM deal to write back to
+        "FromCrm": {
+            "Type": "Choice",
+            "Choices": [{"Variable": "$.opportunity.crmSystem", "StringEquals": "api", "Next": "Paid"}],
+            "Default": "CrmWriteBack",
+        },
         # 11. CRM write-back. A refusal does not undo money that moved, but it is never a silent success: the
         # order goes on hold (the reason names the fields the CRM lacks) and the execution needs attention.
         "CrmWriteBack": _task(

@@ -161,6 +161,17 @@ class RouteSpec:
 
 
 @dataclass(frozen=True)
+class ApiRouteSpec:
+    """A route of the governed /v1 API: API Gateway requires a token with ``scope`` (a Cognito authorizer;
+    IAM as the alternative for callers inside AWS) before the function sees the request."""
+
+    method: str
+    path: str
+    #: the scope's short name (``read``, ``orders:write`` ...); the token carries ``<API_RESOURCE_SERVER>/<it>``
+    scope: str
+
+
+@dataclass(frozen=True)
 class FunctionSpec:
     id: str
     #: Directory (relative to the repository root) shipped as the function's code asset.
@@ -181,13 +192,15 @@ class FunctionSpec:
     state_machine_task: bool = False
     #: What the function may do to the state machine: start executions, answer task tokens, or read its
     #: executions (list them and their histories).
-    state_machine_access: Literal["start", "task_response", "read"] | None = None
+    state_machine_access: Literal["start", "task_response", "read", "start_and_read"] | None = None
     #: Reads the depth of every dead-letter queue (their URLs in DEAD_LETTER_QUEUE_URLS, a JSON object).
     reads_dead_letter_queues: bool = False
     #: EventBridge Scheduler expression that invokes the function (e.g. the daily reconciliation).
     schedule: str | None = None
     #: Consumers and state machine task functions: their time budget, which sets ``timeout_s``.
     budget: Budget | None = None
+    #: The /v1 API function: the routes it serves, each behind the authorizer with its scope.
+    api_routes: tuple[ApiRouteSpec, ...] = ()
 
     def __post_init__(self) -> None:
         if self.budget is not None:
@@ -714,6 +727,60 @@ SUPPORT_FACTS = {
 #: Functions invoked by name (Step Functions tasks, the scheduler, ``o2c reconcile``), not by a queue or route.
 INVOKED_FUNCTIONS: tuple[FunctionSpec, ...] = (*STATE_MACHINE_TASKS, RECONCILER, OPERATIONS_SWEEP)
 
+# --- the governed /v1 API (issue 14) ---------------------------------------------------------------------
+#: The Cognito resource server's identifier: a token's scopes are ``o2c/read``, ``o2c/orders:write`` ...
+API_RESOURCE_SERVER = "o2c"
+#: The resource server's scopes (short name → what it allows).
+API_SCOPES: dict[str, str] = {
+    "read": "read customers, orders, payments, invoices and refunds",
+    "orders:write": "submit orders",
+    "refunds:write": "start refunds",
+    "customers:write": "create or update customers",
+}
+#: Every route under /v1 and the scope it requires (shared/api/app.py declares the same; the OpenAPI drift
+#: test compares them).
+API_ROUTES: tuple[ApiRouteSpec, ...] = (
+    ApiRouteSpec("POST", "/v1/customers", "customers:write"),
+    ApiRouteSpec("GET", "/v1/customers/{id}", "read"),
+    ApiRouteSpec("POST", "/v1/orders", "orders:write"),
+    ApiRouteSpec("GET", "/v1/orders/{id}", "read"),
+    ApiRouteSpec("GET", "/v1/payments/{id}", "read"),
+    ApiRouteSpec("GET", "/v1/invoices/{id}", "read"),
+    ApiRouteSpec("POST", "/v1/refunds", "refunds:write"),
+    ApiRouteSpec("GET", "/v1/refunds/{id}", "read"),
+)
+API_FUNCTION = FunctionSpec(
+    id="Api",
+    code_dir="functions/api",
+    description="The /v1 API: customers, orders, payments, invoices, refunds for partners and services (OAuth scopes)",
+    memory_mb=512,
+    # a GET reads Stripe and the ERP once each; API Gateway gives up after 29 s
+    timeout_s=28,
+    api_routes=API_ROUTES,
+    tables={
+        IDEMPOTENCY_TABLE.id: "read_write",
+        LINEAGE_TABLE.id: "read",
+        CORRELATION_TABLE.id: "read",
+        ERP_GATE_TABLE.id: "read_write",
+    },
+    secrets=(NETSUITE_CREDENTIALS.id, STRIPE_API_KEY.id),
+    publishes_events=True,
+    state_machine_access="start_and_read",
+    stage_settings=(
+        "NETSUITE_BASE_URL",
+        "ERP_CONCURRENCY_LIMIT",
+        "NETSUITE_ACCOUNT_SETTINGS",
+        "STRIPE_API_BASE_URL",
+        "HOLD_TIMEOUT_SECONDS",
+        "PAYMENT_METHOD_TIMEOUT_SECONDS",
+        "DECLINE_HOLD_TIMEOUT_SECONDS",
+        "APPROVAL_TIMEOUT_SECONDS",
+        "CAPTURE_CONFIRMATION_TIMEOUT_SECONDS",
+    ),
+)
+API_FUNCTIONS: tuple[FunctionSpec, ...] = (API_FUNCTION,)
+# --- end of the /v1 API ----------------------------------------------------------------------------------
+
 WEBHOOK_FUNCTIONS: tuple[FunctionSpec, ...] = (
     STRIPE_WEBHOOK,
     HUBSPOT_WEBHOOK,
@@ -837,7 +904,7 @@ def _unique(functions: tuple[FunctionSpec, ...]) -> tuple[FunctionSpec, ...]:
 
 
 FUNCTIONS: tuple[FunctionSpec, ...] = _unique(
-    WEBHOOK_FUNCTIONS + tuple(c.function for c in CONSUMERS) + INVOKED_FUNCTIONS
+    WEBHOOK_FUNCTIONS + tuple(c.function for c in CONSUMERS) + INVOKED_FUNCTIONS + API_FUNCTIONS
 )
 
 
@@ -941,7 +1008,7 @@ def function_environment(fn: FunctionSpec, resolved: Resolved) -> dict[str, str]
         env["EVENT_BUS_NAME"] = resolved.event_bus_name
     if claim_check_access(fn):
         env[CLAIM_CHECK_BUCKET.env_var] = resolved.claim_check_bucket
-    if fn.state_machine_access in ("start", "read"):
+    if fn.state_machine_access in ("start", "read", "start_and_read"):
         env["QUOTE_TO_CASH_STATE_MACHINE_ARN"] = resolved.state_machine_arn
     if fn.reads_dead_letter_queues:
         env["DEAD_LETTER_QUEUE_URLS"] = json.dumps(resolved.dead_letter_queue_urls, sort_keys=True)
@@ -949,3 +1016,51 @@ def function_environment(fn: FunctionSpec, resolved: Resolved) -> dict[str, str]
     for name in fn.stage_settings:
         env[name] = resolved.settings.get(name, STAGE_SETTING_DEFAULTS[name])
     return env
+
+
+# --- the warehouse feed (issue 18) -------------------------------------------------------------------------
+#
+# Every canonical event on the bus, projected (``shared.warehouse.project``: no card data, personal data only
+# if the stage keeps it) and written as Parquet under ``events/type=<detail-type>/dt=<yyyy-MM-dd>/`` in the
+# stage's warehouse bucket, with a Glue table Athena queries. On AWS: rule → Firehose (transformation Lambda,
+# JQ partitioning, Parquet through the Glue table). Locally (moto's EventBridge delivers to SQS only): rule →
+# queue → ``localcloud/warehouse.py``, which runs the same projection into the same layout.
+
+
+@dataclass(frozen=True)
+class WarehouseSpec:
+    bucket_id: str = "WarehouseBucket"
+    #: The rule on the hub's bus: every canonical event (the hub's own sources).
+    pattern: dict[str, object] = field(default_factory=lambda: {"source": list(EVENT_SOURCES)})
+    #: Firehose buffering: dynamic partitioning needs at least 64 MB; at most 900 s.
+    buffer_interval_s: int = 300
+    buffer_size_mb: int = 64
+    #: How long Firehose retries delivering a partition to S3.
+    retry_duration_s: int = 300
+    #: Event files move to Infrequent Access after this, and expire after ``expiry_days``.
+    infrequent_access_after_days: int = 90
+    expiry_days: int = 2555  # seven years: the books' retention
+    #: Records Firehose could not convert or partition (``errors/``) expire sooner: they are for diagnosis.
+    error_expiry_days: int = 90
+    #: Athena's query results (the workgroup's output location, in the same bucket).
+    results_prefix: str = "athena-results/"
+    results_expiry_days: int = 30
+    #: The environment variable the projection reads the stage's privacy setting from.
+    personal_data_env_var: str = "WAREHOUSE_PERSONAL_DATA"
+    #: Locally: the queue that stands in for the Firehose target, and how often its poller writes files.
+    local_queue_id: str = "WarehouseFeed"
+    local_flush_interval_s: float = 0.5
+    #: Partition projection of ``dt`` starts here (Athena generates the days up to NOW).
+    first_day: str = "2026-01-01"
+
+
+WAREHOUSE = WarehouseSpec()
+
+
+def warehouse_database_name(stage: str) -> str:
+    """The stage's Glue database (Athena reads ``<database>.events``): letters, digits and underscores."""
+    return "o2c_" + stage.replace("-", "_")
+
+
+def warehouse_workgroup_name(stage: str) -> str:
+    return f"o2c-{stage}-warehouse"

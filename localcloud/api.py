@@ -20,6 +20,7 @@ from typing import Any
 from urllib.parse import parse_qsl, urlsplit
 
 from infra.topology import FunctionSpec
+from localcloud.api_auth import TOKEN_PATH, AuthFailure, LocalOAuth
 from localcloud.workers import InvokeResult
 
 log = logging.getLogger("localcloud.api")
@@ -37,6 +38,8 @@ BODY_TIMEOUT_S = 30.0
 #: Connections served at once; beyond, a new connection is answered 429 at once (API Gateway throttling).
 MAX_CONNECTIONS = 64
 API_ID = "o2clocal00"
+#: the /v1 API's problem types (shared/api/problems.py; the stack's gateway responses use the same)
+API_PROBLEM_BASE = "https://o2c-hub.dev/problems/"
 
 
 @dataclass(frozen=True)
@@ -45,15 +48,21 @@ class Route:
     resource: str
     regex: re.Pattern[str]
     function_id: str
+    #: the scope a /v1 route requires of the caller's token (None: a webhook, authenticated by its function)
+    scope: str | None = None
 
     @classmethod
     def of(cls, fn: FunctionSpec) -> Route:
         assert fn.route is not None
+        return cls.at(fn.route.method, fn.route.path, fn.id)
+
+    @classmethod
+    def at(cls, method: str, path: str, function_id: str, scope: str | None = None) -> Route:
         pattern = "".join(
             f"(?P<{seg[1:-1]}>[^/]+)" if seg.startswith("{") and seg.endswith("}") else re.escape(seg)
-            for seg in re.split(r"(\{[^}]+\})", fn.route.path)
+            for seg in re.split(r"(\{[^}]+\})", path)
         )
-        return cls(fn.route.method.upper(), fn.route.path, re.compile(f"^{pattern}$"), fn.id)
+        return cls(method.upper(), path, re.compile(f"^{pattern}$"), function_id, scope)
 
 
 def problem(status: int, title: str, detail: str) -> bytes:
@@ -150,8 +159,14 @@ class ApiGateway:
         header_timeout_s: float = HEADER_TIMEOUT_S,
         body_timeout_s: float = BODY_TIMEOUT_S,
         max_connections: int = MAX_CONNECTIONS,
+        oauth: LocalOAuth | None = None,
     ) -> None:
         self.routes = [Route.of(fn) for fn in functions if fn.route is not None]
+        # the /v1 API: every route behind the authorizer (``localcloud.api_auth``), none without it
+        self.routes += [
+            Route.at(r.method, r.path, fn.id, r.scope) for fn in functions for r in fn.api_routes if oauth
+        ]
+        self.oauth = oauth
         self.invoke = invoke
         self.stage = stage
         self.header_timeout_s = header_timeout_s
@@ -197,6 +212,7 @@ class ApiGateway:
         headers: list[tuple[str, str]],
         body: bytes,
         source_ip: str,
+        claims: dict[str, str] | None = None,
     ) -> dict[str, Any]:
         single: dict[str, str] = {}
         multi: dict[str, list[str]] = {}
@@ -246,6 +262,7 @@ class ApiGateway:
                 "identity": {"sourceIp": source_ip, "userAgent": single.get("User-Agent")},
                 "domainName": host,
                 "apiId": API_ID,
+                **({"authorizer": {"claims": claims}} if claims is not None else {}),
             },
             "body": text_body,
             "isBase64Encoded": is_b64,
@@ -570,9 +587,38 @@ class _Handler(BaseHTTPRequestHandler):
     def _too_large(self) -> None:
         self._problem(413, "Payload Too Large", f"request body exceeds {MAX_BODY_BYTES} bytes", close=True)
 
+    def _token(self) -> None:
+        """The token endpoint (Cognito's ``/oauth2/token``, client credentials)."""
+        body = self._read_body()
+        if body is None:
+            return
+        assert self.api.oauth is not None
+        status, answer = self.api.oauth.token({k.lower(): v for k, v in self.headers.items()}, body)
+        self._send(status, json.dumps(answer).encode(), [("Cache-Control", "no-store")])
+
+    def _authorize(self, route: Route) -> dict[str, str] | None:
+        """The caller's claims for a /v1 route, or None once refused (401/403 problem+json, as the stack's
+        gateway responses answer)."""
+        assert self.api.oauth is not None and route.scope is not None
+        try:
+            return self.api.oauth.authorize(self.headers.get("Authorization"), route.scope)
+        except AuthFailure as exc:
+            if self._read_body() is None:
+                return None
+            kind = "unauthorized" if exc.status == 401 else "forbidden"
+            body = json.dumps(
+                {"type": f"{API_PROBLEM_BASE}{kind}", "title": exc.message, "status": exc.status}
+            ).encode()
+            extra = [("WWW-Authenticate", "Bearer")] if exc.status == 401 else []
+            self._send(exc.status, body, [("Content-Type", "application/problem+json"), *extra])
+            return None
+
     def _handle(self) -> None:
         split = urlsplit(self.path)
         raw_path = split.path or "/"
+        if raw_path == TOKEN_PATH and self.command == "POST" and self.api.oauth is not None:
+            self._token()
+            return
         route, allowed = self.api.match(self.command, raw_path)
         if route is None:
             # Drain the body so a keep-alive connection stays usable.
@@ -588,12 +634,17 @@ class _Handler(BaseHTTPRequestHandler):
             else:
                 self._problem(404, "Not Found", f"no route for {self.command} {raw_path}")
             return
+        claims = None
+        if route.scope is not None:
+            claims = self._authorize(route)
+            if claims is None:
+                return
         body = self._read_body()
         if body is None:
             return
         headers = [(name, value) for name, value in self.headers.items()]
         event = self.api.build_event(
-            route, self.command, raw_path, split.query, headers, body, self.client_address[0]
+            route, self.command, raw_path, split.query, headers, body, self.client_address[0], claims
         )
         result = self.api.invoke(route.function_id, event)
         if not result.ok:

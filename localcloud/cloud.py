@@ -19,6 +19,7 @@ from infra import topology
 from infra.topology import ConsumerSpec, FunctionSpec, Resolved, SecretSpec, TableSpec, function_environment
 from localcloud import latency
 from localcloud.api import ApiGateway
+from localcloud.api_auth import LocalOAuth
 from localcloud.pollers import SqsPoller
 from localcloud.provision import (
     ACCOUNT_ID,
@@ -119,6 +120,7 @@ class LocalCloud:
         erp_concurrency_limit: int = LOCAL_ERP_CONCURRENCY,
         function_max_workers: Mapping[str, int] | None = None,
         enforce_iam: bool = True,
+        warehouse_personal_data: bool = False,
     ) -> None:
         self.api_port = api_port
         self.aws_port = aws_port
@@ -160,8 +162,22 @@ class LocalCloud:
         #: "operator" / "readonly" → the IAM user ``o2c --as`` acts as
         self.operators: dict[str, dict[str, str]] = {}
 
+        #: The /v1 API's function (only in the full hub), behind the local authorizer (``api_auth``).
+        self.api_functions = tuple(topology.API_FUNCTIONS if default_cloud else ())
+        self.oauth: LocalOAuth | None = None
+        #: The warehouse feed (``localcloud.warehouse``), in the full hub only; the stage's privacy setting.
+        self.warehouse_enabled = default_cloud
+        self.warehouse_personal_data = warehouse_personal_data
+        self.warehouse: Any = None
+        self._warehouse_writer: Any = None
+
         self.functions: dict[str, FunctionSpec] = {}
-        for fn in (*self.webhook_functions, *(c.function for c in self.consumer_specs), *self.task_specs):
+        for fn in (
+            *self.webhook_functions,
+            *(c.function for c in self.consumer_specs),
+            *self.task_specs,
+            *self.api_functions,
+        ):
             self.functions.setdefault(fn.id, fn)
 
         self.pools: dict[str, WorkerPool] = {}
@@ -191,7 +207,10 @@ class LocalCloud:
     @property
     def resources(self) -> dict[str, Any]:
         assert self.res is not None, "not started"
-        return self.res.as_json()
+        out = self.res.as_json()
+        if self.warehouse is not None:
+            out["warehouse"] = self.warehouse.as_json()
+        return out
 
     @property
     def local_json_path(self) -> Path:
@@ -265,9 +284,28 @@ class LocalCloud:
             secret_specs=self.secret_specs,
             consumers=self.consumer_specs,
         )
+        if self.warehouse_enabled:
+            from localcloud.provision import client as aws_client
+            from localcloud.provision import physical_name
+            from localcloud.warehouse import provision_warehouse
+
+            self.warehouse = provision_warehouse(
+                s3=aws_client("s3", endpoint),
+                sqs=aws_client("sqs", endpoint),
+                events=aws_client("events", endpoint),
+                stage=self.stage,
+                event_bus_name=self.res.event_bus_name,
+                physical_name=physical_name,
+            )
         # Bind the API front first: its URL is what providers call (PUBLIC_BASE_URL, sandbox webhooks).
+        if self.api_functions:
+            self.oauth = LocalOAuth(self.client("cognito-idp"), self.stage)
         self._api = ApiGateway(
-            self.webhook_functions, self.invoke_result, port=self.api_port, stage=self.stage
+            (*self.webhook_functions, *self.api_functions),
+            self.invoke_result,
+            port=self.api_port,
+            stage=self.stage,
+            oauth=self.oauth,
         )
         self._start_sandboxes(self._api.url)
         # the stage settings every function gets (local.json "settings", read by o2c doctor)
@@ -336,6 +374,20 @@ class LocalCloud:
             )
             poller.start()
             self.pollers.append(poller)
+
+        if self.warehouse is not None:
+            from localcloud.provision import client as aws_client
+            from localcloud.warehouse import WarehouseWriter
+
+            # Firehose's part: it writes with the delivery stream's role, not a function's
+            self._warehouse_writer = WarehouseWriter(
+                self.warehouse,
+                sqs=aws_client("sqs", endpoint),
+                s3=aws_client("s3", endpoint),
+                stage=self.stage,
+                personal_data=self.warehouse_personal_data,
+            )
+            self._warehouse_writer.start()
 
         if self.persist:
             from localcloud.state import Snapshotter
@@ -617,6 +669,8 @@ class LocalCloud:
             "resources": self.resources,
             # what `o2c --as operator|readonly` acts as (IAM users holding the operators' policies)
             "iam": {"enforced": self.enforce_iam, "operators": dict(self.operators)},
+            # the /v1 API: its token endpoint and the local OAuth clients (client credentials)
+            **({"api": self.oauth.local_json(self.api_url)} if self.oauth is not None else {}),
         }
 
     def _moto_api(self, action: str, body: dict[str, Any] | None) -> None:
@@ -637,6 +691,8 @@ class LocalCloud:
             self.local_json_path.unlink()
         for poller in self.pollers:
             poller.stop()
+        if self._warehouse_writer is not None:
+            self._warehouse_writer.stop()
         if self._api is not None:
             self._api.stop()
         # Closing the pools ends any invocation still running; then the pollers finish their loop.
@@ -647,6 +703,8 @@ class LocalCloud:
             t.join()
         for poller in self.pollers:
             poller.join(timeout=5)
+        if self._warehouse_writer is not None:
+            self._warehouse_writer.join(timeout=5)
         for sandbox in self.sandboxes.values():
             sandbox.stop()
         if self._snapshots is not None:
@@ -706,9 +764,14 @@ class LocalCloud:
             return False
         if any(p.busy for p in self.pollers):
             return False
-        for c in self.res.consumers.values():
+        if self._warehouse_writer is not None and self._warehouse_writer.busy:
+            return False
+        urls = [c.queue.url for c in self.res.consumers.values()]
+        if self.warehouse is not None:
+            urls.append(self.warehouse.queue_url)
+        for url in urls:
             attrs = sqs.get_queue_attributes(
-                QueueUrl=c.queue.url,
+                QueueUrl=url,
                 AttributeNames=[
                     "ApproximateNumberOfMessages",
                     "ApproximateNumberOfMessagesNotVisible",

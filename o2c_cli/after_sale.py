@@ -5,13 +5,9 @@ from __future__ import annotations
 import json
 import uuid
 from datetime import UTC, date, datetime
-from decimal import Decimal
 from typing import Any
 
 from o2c_cli.targets import Target, TargetError
-from shared.events.after_sale import RefundRequested
-from shared.events.envelope import new_event
-from shared.money import from_major
 
 #: The AWS actions each command of this module calls on a deployed stack (after resolving it: targets.py),
 #: from these entry functions. The operator policies grant them; tests/infra/test_operator_policy.py reads
@@ -56,31 +52,23 @@ def _put(target: Target, entries: list[dict[str, Any]]) -> None:
 def request_refund(
     target: Target, payment_intent_id: str, amount: str | None, *, reason: str, by: str
 ) -> str:
-    """Publish ``RefundRequested``; the amount is in major units of the payment's currency."""
+    """Publish ``RefundRequested`` (``shared.o2c.refunds``: the same path as ``POST /v1/refunds``); the amount
+    is in major units of the payment's currency."""
     from o2c_cli.trace import trace
+    from shared.o2c.refunds import UnknownPayment, refund_request
 
-    captured = [
-        e
-        for e in trace(target, payment_intent_id)
-        if e.detail_type == "PaymentCaptured" and e.data.get("paymentIntentId") == payment_intent_id
-    ]
-    if not captured:
-        raise TargetError(f"no captured payment {payment_intent_id} is known to the hub")
-    currency = captured[0].data["amountReceived"]["currency"]
-    money = from_major(Decimal(amount), currency) if amount else None
     request_id = f"rr_{uuid.uuid4().hex[:20]}"
-    event = new_event(
-        RefundRequested(
-            requestId=request_id,
-            paymentIntentId=payment_intent_id,
-            amount=money,
+    try:
+        event = refund_request(
+            trace(target, payment_intent_id),
+            payment_intent_id,
+            amount,
             reason=reason,
-            requestedBy=by,
-        ),
-        source_system="o2c",
-        correlation_id=captured[0].correlation_id,
-        source_event_id=request_id,
-    )
+            by=by,
+            request_id=request_id,
+        )
+    except UnknownPayment as exc:
+        raise TargetError(str(exc)) from None
     _put(target, [{"Source": event.source, "DetailType": event.detail_type, "Detail": event.detail_json()}])
     return request_id
 

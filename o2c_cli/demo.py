@@ -623,12 +623,25 @@ def run_demo(state_dir: Path | None = None) -> int:
         if still_waiting:
             failures.append(f"{len(still_waiting)} fact(s) still waiting")
 
+        _warehouse(target, failures)
+
         if failures:
             print("\nDEMO FAILED:\n  " + "\n  ".join(failures))
         else:
             print("\nEvery outcome was the expected one.")
         _open_console(target)
     return 1 if failures else 0
+
+
+def _warehouse(target: Any, failures: list[str]) -> None:
+    """The demo's events in the warehouse feed, through one saved query (README "Warehouse")."""
+    from o2c_cli import sql
+
+    print("\n$ o2c sql --saved time-to-cash-by-month")
+    result = sql.query(target, sql.saved_sql("time-to-cash-by-month"))
+    print("\n".join("  " + line for line in sql.render(result).splitlines()))
+    if not result.rows:
+        failures.append("the warehouse feed has no paid deal")
 
 
 def _open_console(target: Any) -> None:

@@ -3,11 +3,14 @@ and the person's actions on it (approve, release a hold, redrive)."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Any
 
 from o2c_cli.targets import Target, TargetError
+from shared.o2c.executions import ExecutionState, execution_state
+from shared.o2c.executions import execution_arn as shared_execution_arn
 from shared.o2c.naming import execution_name
+
+__all__ = ["ExecutionState", "execution_name", "state_of"]
 
 #: The AWS actions each command of this module calls on a deployed stack (after resolving it: targets.py),
 #: from these entry functions. The operator policies grant them; tests/infra/test_operator_policy.py reads
@@ -60,28 +63,10 @@ AWS_ACTIONS: dict[str, tuple[tuple[str, ...], frozenset[str]]] = {
 }
 
 
-@dataclass(frozen=True)
-class ExecutionState:
-    name: str
-    arn: str
-    status: str
-    current_state: str | None
-    error: str | None
-    cause: str | None
-    waiting_on: str | None
-
-    def line(self) -> str:
-        where = f" at {self.current_state}" if self.current_state else ""
-        waiting = f" (waiting on {self.waiting_on})" if self.waiting_on else ""
-        failed = f" {self.error}: {self.cause}" if self.error else ""
-        return f"execution {self.name}: {self.status}{where}{waiting}{failed}"
-
-
 def execution_arn(target: Target, name: str) -> str:
     if not target.state_machine_arn:
         raise TargetError("this target has no quote-to-cash state machine")
-    prefix, _, machine = target.state_machine_arn.rpartition(":stateMachine:")
-    return f"{prefix}:execution:{machine}:{name}"
+    return shared_execution_arn(target.state_machine_arn, name)
 
 
 def correlator(target: Target) -> Any:
@@ -91,31 +76,12 @@ def correlator(target: Target) -> Any:
 
 
 def state_of(target: Target, name: str) -> ExecutionState | None:
-    sfn = target.client("stepfunctions")
-    arn = execution_arn(target, name)
-    try:
-        described = sfn.describe_execution(executionArn=arn)
-    except sfn.exceptions.ExecutionDoesNotExist:
-        return None
-    current = None
-    kwargs: dict[str, Any] = {"executionArn": arn, "maxResults": 1000}
-    while True:
-        page = sfn.get_execution_history(**kwargs)
-        for event in page["events"]:
-            if "stateEnteredEventDetails" in event:
-                current = event["stateEnteredEventDetails"]["name"]
-        if not page.get("nextToken"):
-            break
-        kwargs["nextToken"] = page["nextToken"]
-    wait = correlator(target).waiting_on(name) if target.correlation_table else None
-    return ExecutionState(
-        name=name,
-        arn=arn,
-        status=described["status"],
-        current_state=current,
-        error=described.get("error"),
-        cause=described.get("cause"),
-        waiting_on=wait.key if wait else None,
+    execution_arn(target, name)  # a target without a state machine: TargetError
+    return execution_state(
+        target.client("stepfunctions"),
+        target.state_machine_arn,
+        name,
+        correlator(target) if target.correlation_table else None,
     )
 
 
@@ -130,7 +96,7 @@ def resolve_execution(target: Target, any_id: str) -> str:
             return execution_name(entry.data["crmSystem"], entry.data["opportunityId"])
         if entry.correlation_id.count(":") == 1:
             crm, opportunity = entry.correlation_id.split(":")
-            if crm in {"hubspot", "salesforce"}:
+            if crm in {"hubspot", "salesforce", "api"}:
                 return execution_name(crm, opportunity)
     raise TargetError(f"no quote-to-cash execution found for {any_id!r}")
 

@@ -132,6 +132,17 @@ def _parser() -> argparse.ArgumentParser:
     pend_sub = pend.add_subparsers(dest="pending_command", required=True)
     with_target(pend_sub.add_parser("list", help="what waits, for what, since when"))
     with_target(pend_sub.add_parser("release", help="put every waiting fact back on the bus now"))
+    sq = sub.add_parser(
+        "sql", help="query the local cloud's warehouse feed (table events) with DuckDB, or run a saved query"
+    )
+    sq.add_argument(
+        "query",
+        nargs="?",
+        help='SQL on the table events, e.g. "SELECT type, count(*) FROM events GROUP BY type"',
+    )
+    sq.add_argument("--saved", metavar="NAME", help="run a saved query (--list shows them)")
+    sq.add_argument("--list", action="store_true", help="list the saved queries")
+    sq.add_argument("--json", action="store_true", help="machine-readable output")
     dlq = sub.add_parser("dlq", help="dead-letter queues")
     dlq_sub = dlq.add_subparsers(dest="dlq_command", required=True)
     with_target(dlq_sub.add_parser("list", help="depth and a sample of every DLQ"))
@@ -241,6 +252,18 @@ def _run(args: argparse.Namespace) -> int:
         from o2c_cli.demo import run_demo
 
         return run_demo()
+    if args.command == "sql":
+        from o2c_cli import sql
+        from o2c_cli.targets import TargetError, local_target
+
+        if args.list:
+            print("\n".join(sql.list_saved()))
+            return 0
+        if bool(args.query) == bool(args.saved):
+            raise TargetError('o2c sql: give a query ("SELECT ... FROM events") or --saved NAME')
+        text = sql.saved_sql(args.saved) if args.saved else args.query
+        print(sql.render(sql.query(local_target(), text), "json" if args.json else "table"))
+        return 0
     if args.command == "trace":
         from o2c_cli import trace
 

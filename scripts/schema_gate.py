@@ -7,7 +7,8 @@ What is compared (the public contract):
 
 - every canonical event schema, ``events/schemas/<DetailType>.v<N>.json`` (generated from the models:
   ``python -m shared.events.schemas``), each version on its own;
-- the public API: the routes of ``infra/topology.py`` (the webhooks: ``POST /webhooks/stripe`` ...).
+- the public API: the routes of ``infra/topology.py`` (the webhooks: ``POST /webhooks/stripe`` ..., and the
+  /v1 API's ``API_ROUTES``).
 
 The baseline is the committed folder ``events/released/`` (``schemas/`` and ``api.json``), written by
 ``--record`` when a release is cut. Committed rather than read from the last ``release/*`` git tag: the
@@ -64,9 +65,11 @@ def read_schemas(folder: Path) -> dict[str, dict[str, Any]]:
 
 
 def current_routes() -> set[str]:
-    from infra.topology import WEBHOOK_FUNCTIONS
+    from infra.topology import API_ROUTES, WEBHOOK_FUNCTIONS
 
-    return {f"{fn.route.method} {fn.route.path}" for fn in WEBHOOK_FUNCTIONS if fn.route is not None}
+    webhooks = {f"{fn.route.method} {fn.route.path}" for fn in WEBHOOK_FUNCTIONS if fn.route is not None}
+    # the governed /v1 API: once released, a route removed within /v1 is breaking too
+    return webhooks | {f"{r.method} {r.path}" for r in API_ROUTES}
 
 
 def current_surface(schema_dir: Path = SCHEMA_DIR) -> Surface:

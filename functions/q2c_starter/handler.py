@@ -14,25 +14,11 @@ from typing import Any
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 
 from shared.consumers import sqs_consumer
+from shared.o2c.executions import execution_input
 from shared.o2c.naming import execution_name
+
+__all__ = ["execution_input", "lambda_handler"]
 from shared.observability import MetricUnit, logger, metrics
-
-
-def execution_input(detail: dict[str, Any]) -> dict[str, Any]:
-    data = detail["data"]
-    return {
-        "correlationId": detail["metadata"]["correlationId"],
-        "opportunity": data,
-        "config": {
-            "holdTimeoutSeconds": int(os.environ.get("HOLD_TIMEOUT_SECONDS", "604800")),
-            "paymentMethodTimeoutSeconds": int(os.environ.get("PAYMENT_METHOD_TIMEOUT_SECONDS", "1209600")),
-            "declineHoldTimeoutSeconds": int(os.environ.get("DECLINE_HOLD_TIMEOUT_SECONDS", "604800")),
-            "approvalTimeoutSeconds": int(os.environ.get("APPROVAL_TIMEOUT_SECONDS", "1209600")),
-            "captureConfirmationTimeoutSeconds": int(
-                os.environ.get("CAPTURE_CONFIRMATION_TIMEOUT_SECONDS", "86400")
-            ),
-        },
-    }
 
 
 @cache

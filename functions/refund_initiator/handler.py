@@ -31,6 +31,7 @@ def initiate(record: SQSRecord) -> None:
                 "o2c_correlation_id": metadata["correlationId"],
             },
             idempotency_key=f"refund:{data['requestId']}",
+            reason=data.get("reason"),
         )
     except PermanentError as exc:  # e.g. more than remains refundable: reported, not retried
         publish(

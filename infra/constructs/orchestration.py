@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
-from aws_cdk import ArnFormat, Stack
+from aws_cdk import ArnFormat, Stack, Token
 from aws_cdk import aws_events as events
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_lambda as lambda_
@@ -75,6 +75,40 @@ class QuoteToCash(Construct):
                     iam.PolicyStatement(actions=["states:StartExecution"], resources=[self.arn])
                 )
                 functions[spec.id].add_environment("QUOTE_TO_CASH_STATE_MACHINE_ARN", self.arn)
+            elif spec.state_machine_access == "start_and_read":  # the /v1 API
+                functions[spec.id].add_to_role_policy(
+                    iam.PolicyStatement(actions=["states:StartExecution"], resources=[self.arn])
+                )
+                functions[spec.id].add_to_role_policy(
+                    iam.PolicyStatement(
+                        actions=["states:DescribeExecution", "states:GetExecutionHistory"],
+                        resources=[
+                            Stack.of(self).format_arn(
+                                service="states",
+                                resource="execution",
+                                resource_name=f"{self.name}:*",
+                                arn_format=ArnFormat.COLON_RESOURCE_NAME,
+                            )
+                        ],
+                    )
+                )
+                functions[spec.id].add_environment("QUOTE_TO_CASH_STATE_MACHINE_ARN", self.arn)
+                stack = Stack.of(self)
+                # cdk-nag names the ARN as synthesized (pseudo parameters, or the pipeline stages' literals)
+                partition, region, account = (
+                    f"<AWS::{pseudo}>" if Token.is_unresolved(value) else value
+                    for value, pseudo in (
+                        (stack.partition, "Partition"),
+                        (stack.region, "Region"),
+                        (stack.account, "AccountId"),
+                    )
+                )
+                acknowledge(
+                    functions[spec.id].role,  # type: ignore[arg-type]
+                    f"IAM5[Resource::arn:{partition}:states:{region}:{account}:execution:{self.name}:*]",
+                    "Executions are named per order at run time; the API reads this state machine's executions "
+                    "only (where an order stands).",
+                )
             elif spec.state_machine_access == "task_response":
                 functions[spec.id].add_to_role_policy(
                     iam.PolicyStatement(

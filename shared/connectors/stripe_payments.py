@@ -149,6 +149,10 @@ class Settlement:
         return Money.of(self.settled.amount - self.fee.amount, self.settled.currency)
 
 
+#: The refund reasons Stripe takes (``POST /v1/refunds`` ``reason``); the hub's own reasons go to metadata.
+STRIPE_REFUND_REASONS = frozenset({"duplicate", "fraudulent", "requested_by_customer"})
+
+
 class StripePayments:
     """The hub's Stripe adapter. ``api_key`` returns the secret key (``sk_...`` or a restricted ``rk_...``);
     ``base_url`` is Stripe's API or a sandbox. ``sleep`` is injectable for tests."""
@@ -376,14 +380,21 @@ class StripePayments:
         amount: Money | None,
         metadata: Mapping[str, str],
         idempotency_key: str,
+        reason: str | None = None,
     ) -> RefundResult:
-        """Refund ``amount`` of the PaymentIntent's charge (``None``: all that remains). Several partial
+        """Refund ``amount`` of the PaymentIntent's charge (``None``: all that remains). ``reason`` goes to
+        Stripe when it is one of Stripe's (``duplicate``, ``fraudulent``, ``requested_by_customer``; Stripe
+        refuses any other), and always to the refund's metadata as ``o2c_refund_reason``. Several partial
         refunds are fine, each under its own key (e.g. ``f"refund:{credit_memo_id}"``). A refund that fails
         at Stripe is returned with ``status`` ``failed``; more than remains is refused (``PermanentError``
         ``amount_too_large``). With an ``amount``, the PaymentIntent is read first and a currency other
         than its own is refused here (``ValueError``): Stripe takes no currency on a refund, so 100 JPY
         against a USD payment would refund 1.00 USD."""
+        if reason:
+            metadata = {**metadata, "o2c_refund_reason": reason}
         params: dict[str, Any] = {"payment_intent": payment_intent_id, "metadata": _metadata(metadata)}
+        if reason in STRIPE_REFUND_REASONS:
+            params["reason"] = reason
         if amount is not None:
             if amount.amount <= 0:
                 raise ValueError("a refund amount must be positive")

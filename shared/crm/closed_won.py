@@ -56,7 +56,7 @@ def closed_won_event(
     tax_id_countries: Iterable[str] = DEFAULT_TAX_ID_COUNTRIES,
 ) -> CanonicalEvent:
     missing = missing_fields(opportunity, tax_id_countries)
-    system: SourceSystem = opportunity.crmSystem
+    system: SourceSystem = "o2c" if opportunity.crmSystem == "api" else opportunity.crmSystem
     return new_event(
         OpportunityClosedWon(
             crmSystem=opportunity.crmSystem,

@@ -10,7 +10,9 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from shared.money import CurrencyCode, Money
 
-CrmSystem = Literal["hubspot", "salesforce"]
+#: Where a deal comes from: a CRM, or ``api``: an order submitted through ``POST /v1/orders`` (no CRM deal to
+#: re-check or write back; quote-to-cash skips those steps for it).
+CrmSystem = Literal["hubspot", "salesforce", "api"]
 
 
 class _Model(BaseModel):

@@ -95,13 +95,22 @@ def subsidiary_of_currency(currency: str) -> Any:
     return matching[0] if matching else table["*"]
 
 
-def deal_of(metadata: Mapping[str, Any]) -> tuple[str, str] | None:
-    """(crm, opportunity id) from the metadata the hub writes on payment objects."""
+def order_of(metadata: Mapping[str, Any]) -> tuple[str, str] | None:
+    """(source, order id) from the metadata the hub writes on payment objects: a CRM deal's
+    (``hubspot:<deal>``, ``salesforce:<opportunity>``) or an order submitted through ``POST /v1/orders``
+    (``api:<orderId>``); its ERP invoice is ``inv-<source>-<id>`` either way."""
     correlation = str(metadata.get("o2c_correlation_id") or "")
-    crm, _, opportunity = correlation.partition(":")
-    if crm in {"hubspot", "salesforce"} and opportunity:
-        return crm, opportunity
+    source, _, order = correlation.partition(":")
+    if source in {"hubspot", "salesforce", "api"} and order:
+        return source, order
     return None
+
+
+def deal_of(metadata: Mapping[str, Any]) -> tuple[str, str] | None:
+    """(crm, opportunity id) from the metadata the hub writes on payment objects; None for an API order (no
+    CRM deal to write to)."""
+    order = order_of(metadata)
+    return order if order is not None and order[0] != "api" else None
 
 
 def invoice_external_id(crm: str, opportunity_id: str) -> str:
@@ -116,9 +125,10 @@ def invoice_paid_by(
     (``ren-<in_...>``; its deal from the subscription's metadata). ``NotYetKnown`` (awaiting the payment)
     while the ERP has no such invoice yet; ``NotOurs`` for a payment that is neither."""
     intent = known(payments.retrieve_payment_intent, payment_intent_id)
+    order = order_of(intent.get("metadata") or {})
     deal = deal_of(intent.get("metadata") or {})
-    if deal is not None:
-        external_id, what = invoice_external_id(*deal), f"{deal[0]} deal {deal[1]}"
+    if order is not None:
+        external_id, what = invoice_external_id(*order), f"{order[0]} deal {order[1]}"
     else:
         billing_invoice = payments.invoice_of_payment(payment_intent_id)
         if billing_invoice is None:

@@ -225,6 +225,14 @@ def test_the_connector_sends_only_what_stripe_takes(sandbox: StripeSandbox) -> N
         amount=Money.of(500, "USD"),
         metadata={},
         idempotency_key="r",
+        reason="goodwill",  # the hub's own reason: not one Stripe takes
+    )
+    stripe.create_refund(
+        payment_intent_id=auth.payment_intent_id,
+        amount=Money.of(300, "USD"),
+        metadata={},
+        idempotency_key="r2",
+        reason="duplicate",
     )
     calls = sandbox.api_calls
     assert {c["path"] for c in calls} >= {
@@ -238,6 +246,10 @@ def test_the_connector_sends_only_what_stripe_takes(sandbox: StripeSandbox) -> N
     sent = {c["path"]: c["params"] for c in calls if c["method"] == "POST"}
     assert sent["/v1/setup_intents"]["allowed_payment_method_types"] == ["card"]
     assert sent["/v1/payment_intents"]["allowed_payment_method_types"] == ["card"]
+    refunds = [c["params"] for c in calls if c["method"] == "POST" and c["path"] == "/v1/refunds"]
+    # Stripe's reasons go to Stripe; every reason goes to the refund's metadata
+    assert [r.get("reason") for r in refunds] == [None, "duplicate"]
+    assert [r["metadata"]["o2c_refund_reason"] for r in refunds] == ["goodwill", "duplicate"]
 
 
 def test_webhook_endpoints_are_stripes_objects_and_the_secret_is_shown_once(sandbox: StripeSandbox) -> None:

@@ -28,7 +28,7 @@ SERVICES = {
 }
 #: IAM actions whose name is not the API operation's
 ACTION_NAMES = {"lambda:Invoke": "lambda:InvokeFunction"}
-HELPER_MODULES = ("shared.lineage", "shared.o2c.correlation", "shared.o2c.pending")
+HELPER_MODULES = ("shared.lineage", "shared.o2c.correlation", "shared.o2c.pending", "shared.o2c.executions")
 #: methods of builtin containers: ``d.get(...)`` is a dict's, never a helper's
 _BUILTIN_METHODS = set(dir(dict)) | set(dir(list)) | set(dir(str)) | set(dir(set))
 

@@ -9,6 +9,16 @@ def resources_of(template_json: dict[str, Any], resource_type: str) -> dict[str,
     return {k: v for k, v in template_json["Resources"].items() if v["Type"] == resource_type}
 
 
+def claim_check_bucket(template_json: dict[str, Any]) -> tuple[str, dict[str, Any]]:
+    """The claim-check bucket (the stack's other bucket is the warehouse's)."""
+    [(logical_id, resource)] = [
+        (k, v)
+        for k, v in resources_of(template_json, "AWS::S3::Bucket").items()
+        if k.startswith("ClaimChecks")
+    ]
+    return logical_id, resource
+
+
 def output_ref(template_json: dict[str, Any], output: str) -> str:
     """Logical id of the resource an output `Ref`s."""
     value = template_json["Outputs"][output]["Value"]

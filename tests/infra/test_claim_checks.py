@@ -10,14 +10,19 @@ import pytest
 
 from infra.topology import CLAIM_CHECK_BUCKET, CLAIM_CHECK_KEY_PREFIX, FUNCTIONS, claim_check_access
 from shared.claimcheck import BUCKET_ENV, key_for
-from tests.infra.helpers import as_list, function_by_description, resources_of, role_statements
+from tests.infra.helpers import (
+    as_list,
+    claim_check_bucket,
+    function_by_description,
+    resources_of,
+    role_statements,
+)
 
 pytestmark = pytest.mark.infra
 
 
 def bucket(template_json: dict[str, Any]) -> tuple[str, dict[str, Any]]:
-    [(logical_id, resource)] = resources_of(template_json, "AWS::S3::Bucket").items()
-    return logical_id, resource
+    return claim_check_bucket(template_json)
 
 
 def test_the_bucket_is_private_encrypted_and_expires(template_json: dict[str, Any]) -> None:

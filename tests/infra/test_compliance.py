@@ -91,6 +91,7 @@ def _literal_names(template_json: dict[str, Any]) -> set[tuple[str, str, str]]:
             "AWS::Lambda::Alias",
             "AWS::CodeDeploy::DeploymentGroup",
             "AWS::EventSchemas::Schema",
+            "AWS::Athena::NamedQuery",  # not unique, and saved in the stage's own workgroup
         ):
             continue
         for key, value in resource.get("Properties", {}).items():

@@ -23,7 +23,14 @@ from infra.iam import (
     state_machine_statements,
 )
 from infra.topology import FUNCTIONS, LIVE_ALIAS, SECRETS_BY_ID, FunctionSpec
-from tests.infra.helpers import function_by_description, hub_bus_id, output_ref, resources_of, role_statements
+from tests.infra.helpers import (
+    claim_check_bucket,
+    function_by_description,
+    hub_bus_id,
+    output_ref,
+    resources_of,
+    role_statements,
+)
 
 
 class TemplateArns:
@@ -57,7 +64,7 @@ class TemplateArns:
         return self._get_arn(hub_bus_id(self.t))
 
     def claim_check_objects(self, prefix: str) -> Any:
-        (bucket,) = resources_of(self.t, "AWS::S3::Bucket")
+        bucket, _ = claim_check_bucket(self.t)
         return {"Fn::Join": ["", [self._get_arn(bucket), f"/{prefix}"]]}
 
     def queue(self, consumer_id: str) -> Any | None:

@@ -150,6 +150,8 @@ def test_rules_targets_queues_and_dlqs_match(cloud: LocalCloud, template: dict[s
     deployed = set()
     for props in resources(template, "AWS::Events::Rule").values():
         [target] = props["Targets"]
+        if target["Arn"]["Fn::GetAtt"][0] not in queues:
+            continue  # the warehouse rule targets the delivery stream (test_warehouse_feed_matches)
         queue = queues[target["Arn"]["Fn::GetAtt"][0]]
         dlq_logical = queue["RedrivePolicy"]["deadLetterTargetArn"]["Fn::GetAtt"][0]
         assert target["DeadLetterConfig"]["Arn"], "every rule target has a DLQ"
@@ -166,7 +168,7 @@ def test_rules_targets_queues_and_dlqs_match(cloud: LocalCloud, template: dict[s
     buses = [cloud.resources["event_bus"]["name"], *cloud.resources["partner_buses"].values()]
     local = set()
     for bus, rule in [(b, r) for b in buses for r in events.list_rules(EventBusName=b)["Rules"]]:
-        if rule["Name"].startswith("Events-Archive-"):
+        if rule["Name"].startswith("Events-Archive-") or rule["Name"] == cloud.warehouse.rule_name:
             continue  # the archive's own managed rule (AWS creates it too; it is not in the template)
         [target] = events.list_targets_by_rule(Rule=rule["Name"], EventBusName=bus)["Targets"]
         assert target["DeadLetterConfig"]["Arn"] and target["RetryPolicy"]
@@ -277,7 +279,7 @@ def test_state_machine_matches(cloud: LocalCloud, template: dict[str, Any]) -> N
 def test_claim_check_bucket_matches(cloud: LocalCloud, template: dict[str, Any]) -> None:
     import boto3
 
-    [deployed] = resources(template, "AWS::S3::Bucket").values()
+    [deployed] = [v for k, v in resources(template, "AWS::S3::Bucket").items() if k.startswith("ClaimChecks")]
     assert cloud.res is not None
     s3 = boto3.client(
         "s3",
@@ -298,3 +300,30 @@ def test_claim_check_bucket_matches(cloud: LocalCloud, template: dict[str, Any])
         local_sse["ApplyServerSideEncryptionByDefault"]["SSEAlgorithm"]
         == deployed_sse["ServerSideEncryptionByDefault"]["SSEAlgorithm"]
     )
+
+
+def test_warehouse_feed_matches(cloud: LocalCloud, template: dict[str, Any]) -> None:
+    """The warehouse rule takes the same events, and its bucket is configured the same; locally a queue (drained
+    by ``localcloud.warehouse``) stands in for the delivery stream, as moto's rules target only queues."""
+    [stream_id] = resources(template, "AWS::KinesisFirehose::DeliveryStream")
+    [deployed_rule] = [
+        props
+        for props in resources(template, "AWS::Events::Rule").values()
+        if props["Targets"][0]["Arn"] == {"Fn::GetAtt": [stream_id, "Arn"]}
+    ]
+    events = cloud.client("events")
+    bus = cloud.resources["event_bus"]["name"]
+    local_rule = events.describe_rule(Name=cloud.warehouse.rule_name, EventBusName=bus)
+    assert json.loads(local_rule["EventPattern"]) == deployed_rule["EventPattern"]
+    [target] = events.list_targets_by_rule(Rule=cloud.warehouse.rule_name, EventBusName=bus)["Targets"]
+    assert target["Arn"] == cloud.warehouse.queue_arn and target["DeadLetterConfig"]["Arn"]
+    [deployed] = [v for k, v in resources(template, "AWS::S3::Bucket").items() if k.startswith("Warehouse")]
+    s3 = cloud.client("s3")
+    name = cloud.warehouse.bucket
+    block = s3.get_public_access_block(Bucket=name)["PublicAccessBlockConfiguration"]
+    assert block == deployed["PublicAccessBlockConfiguration"]
+    local_rules = {r["ID"]: r for r in s3.get_bucket_lifecycle_configuration(Bucket=name)["Rules"]}
+    deployed_rules = {r["Id"]: r for r in deployed["LifecycleConfiguration"]["Rules"]}
+    for rule_id in ("EventFiles", "DeliveryErrors"):
+        assert local_rules[rule_id]["Expiration"]["Days"] == deployed_rules[rule_id]["ExpirationInDays"]
+        assert local_rules[rule_id]["Filter"]["Prefix"] == deployed_rules[rule_id]["Prefix"]

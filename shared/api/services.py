@@ -1,0 +1,531 @@
+"""What the /v1 routes do, over the hub's own state (Step Functions, the lineage and correlation tables,
+the bus) and the vendors' APIs through the existing connectors. Built once per process from the function's
+environment; the routes (``shared.api.app``) only translate HTTP."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import re
+from decimal import Decimal
+from functools import cached_property
+from typing import Any
+
+from shared.api.models import (
+    CustomerView,
+    CustomerWriteIn,
+    ErpPaymentView,
+    InvoiceSummary,
+    InvoiceView,
+    OrderIn,
+    OrderView,
+    PaymentView,
+    RefundIn,
+    RefundView,
+    StripeView,
+    TimelineEntry,
+)
+from shared.api.problems import Problem
+from shared.connectors.errors import NotFound, TransientError
+from shared.crm.closed_won import deal_correlation_id
+from shared.crm.completeness import missing_fields
+from shared.crm.models import Account, Address, Contact, CrmOpportunity, LineItem
+from shared.lineage import LineageEntry
+from shared.money import Money, from_major, from_stripe
+from shared.o2c.executions import execution_input, execution_state
+from shared.o2c.naming import execution_name
+
+_EXECUTION_NAME = re.compile(r"^[A-Za-z0-9_-]{1,80}$")
+
+
+def order_opportunity(order: OrderIn, order_id: str) -> CrmOpportunity:
+    """An order as the snapshot quote-to-cash books (``crmSystem`` ``api``: no CRM to re-check or write)."""
+    currency = order.currency
+    lines = []
+    for n, line in enumerate(order.lines, start=1):
+        try:
+            unit = from_major(Decimal(line.unitPrice), currency)
+        except ValueError as exc:
+            raise Problem("validation", f"lines[{n - 1}].unitPrice: {exc}") from None
+        lines.append(
+            LineItem(
+                lineItemId=f"{order_id}-{n}",
+                sku=line.sku,
+                productId=line.sku,
+                name=line.name,
+                quantity=line.quantity,
+                unitPrice=unit,
+                amount=Money(amount=unit.amount * line.quantity, currency=currency),
+            )
+        )
+    customer = order.customer
+    address = customer.billingAddress
+    return CrmOpportunity(
+        crmSystem="api",
+        opportunityId=order_id,
+        name=order.reference or order_id,
+        stage="submitted",
+        amount=Money(amount=sum(line.amount.amount for line in lines), currency=currency),
+        account=Account(
+            accountId=customer.externalId,
+            name=customer.name,
+            billingAddress=Address(
+                street=address.street,
+                city=address.city,
+                state=address.state,
+                postalCode=address.postalCode,
+                country=address.country,
+            ),
+            currency=currency,
+            taxId=customer.taxId,
+            region=customer.region,
+        ),
+        contacts=(
+            Contact(
+                contactId=f"{customer.externalId}-billing",
+                email=customer.email,
+                firstName=customer.firstName,
+                lastName=customer.lastName,
+                role="Billing",
+            ),
+        ),
+        lines=tuple(lines),
+    )
+
+
+def customer_opportunity(customer: CustomerWriteIn) -> CrmOpportunity:
+    """The customer as quote-to-cash's ERP step sees an order's (``ensure_erp_customer``): same external id
+    ``api-<externalId>``, so a later order of this customer books against the same ERP and Stripe customer."""
+    address = customer.billingAddress
+    return CrmOpportunity(
+        crmSystem="api",
+        opportunityId=f"customer-{customer.externalId}",
+        name=customer.name,
+        stage="customer",
+        amount=Money(amount=0, currency=customer.currency),
+        account=Account(
+            accountId=customer.externalId,
+            name=customer.name,
+            billingAddress=Address(
+                street=address.street,
+                city=address.city,
+                state=address.state,
+                postalCode=address.postalCode,
+                country=address.country,
+            ),
+            currency=customer.currency,
+            taxId=customer.taxId,
+            region=customer.region,
+        ),
+        contacts=(
+            Contact(
+                contactId=f"{customer.externalId}-billing",
+                email=customer.email,
+                firstName=customer.firstName,
+                lastName=customer.lastName,
+                role="Billing",
+            ),
+        ),
+    )
+
+
+class HubServices:
+    @cached_property
+    def _sfn(self) -> Any:
+        from shared.aws import client
+
+        return client("stepfunctions")
+
+    @cached_property
+    def _dynamodb(self) -> Any:
+        from shared.aws import client
+
+        return client("dynamodb")
+
+    @cached_property
+    def _lineage(self) -> Any:
+        from shared.lineage import LineageStore
+
+        return LineageStore(self._dynamodb, os.environ["LINEAGE_TABLE_NAME"])
+
+    @cached_property
+    def _correlator(self) -> Any:
+        from shared.o2c.correlation import Correlator
+
+        return Correlator(self._dynamodb, os.environ["CORRELATION_TABLE_NAME"], self._sfn)
+
+    @property
+    def _state_machine(self) -> str:
+        return os.environ["QUOTE_TO_CASH_STATE_MACHINE_ARN"]
+
+    def trace(self, the_id: str) -> list[LineageEntry]:
+        return list(self._lineage.trace(the_id))
+
+    # --- orders ------------------------------------------------------------------------------------------
+
+    def start_order(self, order: OrderIn, order_id: str, correlation_id: str) -> tuple[str, str]:
+        """Start the order's quote-to-cash execution (``api-<orderId>``); (execution name, the correlation id
+        its events carry: ``api:<orderId>``; the caller's ``correlation_id`` stays in the response headers).
+        An order the ERP could not book (no tax id where one is required, ...) is refused here, not held."""
+        opportunity = order_opportunity(order, order_id)
+        missing = missing_fields(opportunity)
+        if missing:
+            raise Problem(
+                "business-rejection",
+                f"the order lacks what the ERP needs: {', '.join(missing)}",
+                {"missingFields": missing},
+            )
+        name = execution_name("api", order_id)
+        # the order's flow id, as a deal's is ``hubspot:<deal>``: its payments carry it in Stripe's metadata
+        # and the after-sale consumers find its ERP invoice by it (``shared.o2c.after_sale.order_of``)
+        correlation_id = deal_correlation_id("api", order_id)
+        detail = {
+            "metadata": {"correlationId": correlation_id},
+            "data": {
+                "crmSystem": "api",
+                "opportunityId": order_id,
+                "accountId": opportunity.account.accountId,
+                "opportunity": opportunity.model_dump(mode="json"),
+                "complete": True,
+                "missingFields": [],
+            },
+        }
+        # the same order asked again after an unknown outcome: one execution
+        with contextlib.suppress(self._sfn.exceptions.ExecutionAlreadyExists):
+            self._sfn.start_execution(
+                stateMachineArn=self._state_machine, name=name, input=json.dumps(execution_input(detail))
+            )
+        return name, correlation_id
+
+    def order_view(self, any_id: str) -> OrderView | None:
+        name = execution_name("api", any_id) if any_id.startswith("ord_") else any_id
+        state = None
+        if _EXECUTION_NAME.match(name):
+            state = execution_state(self._sfn, self._state_machine, name, self._correlator)
+        entries: list[LineageEntry] = []
+        if state is None:
+            entries = self.trace(any_id)
+            for entry in entries:
+                found = entry.data.get("executionName")
+                if entry.detail_type == "OpportunityClosedWon":
+                    found = execution_name(entry.data["crmSystem"], entry.data["opportunityId"])
+                if isinstance(found, str) and _EXECUTION_NAME.match(found):
+                    state = execution_state(self._sfn, self._state_machine, found, self._correlator)
+                    if state is not None:
+                        break
+        if state is None:
+            return None
+        described = self._sfn.describe_execution(executionArn=state.arn)
+        started = json.loads(described.get("input") or "{}")
+        correlation = started.get("correlationId")
+        if correlation and not entries:
+            entries = self.trace(correlation)
+        amount = (started.get("opportunity") or {}).get("opportunity", {}).get("amount")
+        for entry in entries:
+            if entry.detail_type == "OrderCreated" and entry.data.get("total"):
+                amount = entry.data["total"]
+        return OrderView(
+            id=state.name,
+            status=state.status,  # type: ignore[arg-type]
+            state=state.current_state,
+            waitingFor=state.waiting_on,
+            error=state.error,
+            cause=state.cause,
+            correlationId=correlation,
+            ids=sorted({i for e in entries for i in e.ids}),
+            amount=Money.model_validate(amount) if amount else None,
+            timeline=[TimelineEntry(at=at, event=f"entered {s}") for at, s in state.timeline]
+            + [TimelineEntry(at=e.occurred_at, event=e.detail_type) for e in entries],
+        )
+
+    # --- customers ---------------------------------------------------------------------------------------
+
+    def upsert_customer(self, customer: CustomerWriteIn) -> CustomerView:
+        """The ERP customer (by external id, created or updated) and its Stripe customer (found by the ERP id
+        in its metadata, else created once per customer)."""
+        from shared.connectors.factories import netsuite_erp, stripe_payments
+        from shared.o2c.steps import ensure_erp_customer, subsidiaries_from_env
+
+        opportunity = customer_opportunity(customer)
+        missing = [m for m in missing_fields(opportunity) if m != "lines"]
+        if missing:
+            raise Problem(
+                "business-rejection",
+                f"the customer lacks what the ERP needs: {', '.join(missing)}",
+                {"missingFields": missing},
+            )
+        erp = netsuite_erp()
+        try:
+            with erp.session():  # one ERP gate slot for the call's requests
+                erp_customer = ensure_erp_customer(erp, opportunity, subsidiaries_from_env())
+            stripe_customer = stripe_payments().ensure_customer(
+                erp_customer_id=str(erp_customer["erpCustomerId"]),
+                crm_account_id=customer.externalId,
+                name=customer.name,
+                email=customer.email,
+                idempotency_key=f"customer:{erp_customer['externalId']}",
+            )
+        except TransientError as exc:
+            raise Problem("technical-failure", f"the ERP or Stripe did not answer: {exc}") from None
+        return CustomerView(
+            id=str(erp_customer["externalId"]),
+            erpCustomerId=str(erp_customer["erpCustomerId"]),
+            stripeCustomerId=stripe_customer,
+            name=customer.name,
+        )
+
+    def customer_view(self, any_id: str) -> CustomerView | None:
+        """By the caller's customer id (``api-<it>`` in the ERP), a full ERP external id
+        (``hubspot-<company>``) or the ERP internal id: its ids, open invoices, last payments, holds."""
+        from shared.connectors.factories import netsuite_erp
+
+        erp = netsuite_erp()
+        try:
+            with erp.session():  # one ERP gate slot for the call's requests
+                record = None
+                for external in dict.fromkeys((any_id, f"api-{any_id}")):
+                    record = erp.get_by_external_id("customer", external)
+                    if record is not None:
+                        break
+                if record is None and any_id.isdigit():
+                    record = erp.get("customer", any_id)
+        except NotFound:
+            return None
+        except TransientError as exc:
+            raise Problem("technical-failure", f"the ERP did not answer: {exc}") from None
+        if record is None:
+            return None
+        erp_id = str(record.get("id"))
+        mine = self._lineage.entries_for(erp_id)
+        posted = {
+            e.data["erpInvoiceId"]: e
+            for e in mine
+            if e.detail_type == "InvoicePosted" and e.data.get("erpInvoiceId")
+        }
+        paid: list[LineageEntry] = []
+        for invoice_id in posted:
+            paid += [
+                e
+                for e in self._lineage.entries_for(invoice_id)
+                if e.detail_type == "InvoicePaid" and e.data.get("erpPaymentId")
+            ]
+        paid_invoices = {e.data.get("erpInvoiceId") for e in paid}
+        stripe_ids = [
+            e.data["paymentCustomerId"]
+            for e in mine
+            if isinstance(e.data.get("paymentCustomerId"), str) and e.data["paymentCustomerId"]
+        ]
+        return CustomerView(
+            id=str(record.get("externalId") or erp_id),
+            erpCustomerId=erp_id,
+            stripeCustomerId=stripe_ids[-1] if stripe_ids else None,
+            name=record.get("companyName"),
+            openInvoices=[
+                InvoiceSummary(
+                    erpInvoiceId=invoice_id,
+                    documentNumber=e.data.get("documentNumber"),
+                    amount=Money.model_validate(e.data["amount"]) if e.data.get("amount") else None,
+                )
+                for invoice_id, e in posted.items()
+                if invoice_id not in paid_invoices
+            ],
+            payments=[
+                ErpPaymentView(
+                    erpPaymentId=e.data["erpPaymentId"],
+                    erpInvoiceId=e.data.get("erpInvoiceId"),
+                    amount=Money.model_validate(e.data["amount"]) if e.data.get("amount") else None,
+                )
+                for e in sorted(paid, key=lambda e: e.occurred_at, reverse=True)[:10]
+            ],
+            holds=self._holds(mine),
+        )
+
+    def _holds(self, customer_entries: list[LineageEntry]) -> list[str]:
+        """Why the customer's orders are on hold: each of its orders (``OrderCreated`` names the customer)
+        whose last ``OrderOnHold`` was not followed by its payment (``InvoicePaid``) or its end."""
+        holds: list[str] = []
+        for created in customer_entries:
+            order_id = created.data.get("erpOrderId")
+            if created.detail_type != "OrderCreated" or not isinstance(order_id, str):
+                continue
+            events = self._lineage.entries_for(order_id)
+            held = [e for e in events if e.detail_type == "OrderOnHold"]
+            settled = [
+                e for e in events if e.detail_type in ("InvoicePaid", "OrderCancelled", "OrderActivated")
+            ]
+            if held and (not settled or held[-1].occurred_at > settled[-1].occurred_at):
+                holds.append(f"{order_id}: {held[-1].data.get('reason')}")
+        return holds
+
+    # --- payments ----------------------------------------------------------------------------------------
+
+    def payment_view(self, any_id: str) -> PaymentView | None:
+        entries = self.trace(any_id)
+        intents = [
+            e.data["paymentIntentId"]
+            for e in entries
+            if e.detail_type in ("PaymentCaptured", "PaymentAuthorized", "InvoicePaid")
+            and isinstance(e.data.get("paymentIntentId"), str)
+        ]
+        if not intents:
+            return None
+        intent_id = any_id if any_id in intents else intents[0]
+        paid = [
+            e
+            for e in entries
+            if e.detail_type == "InvoicePaid" and e.data.get("paymentIntentId") == intent_id
+        ]
+        erp = (
+            ErpPaymentView(
+                erpPaymentId=paid[0].data["erpPaymentId"],
+                erpInvoiceId=paid[0].data.get("erpInvoiceId"),
+                amount=Money.model_validate(paid[0].data["amount"]) if paid[0].data.get("amount") else None,
+            )
+            if paid and paid[0].data.get("erpPaymentId")
+            else None
+        )
+        stripe_view = self._stripe_view(intent_id)
+        status = "other"
+        if stripe_view is not None:
+            if stripe_view.disputed:
+                status = "disputed"
+            elif stripe_view.refunded and stripe_view.refunded.amount:
+                received = stripe_view.amountReceived.amount if stripe_view.amountReceived else 0
+                status = "refunded" if stripe_view.refunded.amount >= received else "partially_refunded"
+            elif erp is not None:
+                status = "applied"
+            elif stripe_view.status == "succeeded":
+                status = "captured"
+            elif stripe_view.status == "requires_capture":
+                status = "authorized"
+        return PaymentView(id=intent_id, status=status, stripe=stripe_view, erp=erp)  # type: ignore[arg-type]
+
+    def _stripe_view(self, intent_id: str) -> StripeView | None:
+        from shared.connectors.factories import stripe_payments
+
+        stripe = stripe_payments()
+        try:
+            intent = stripe.retrieve_payment_intent(intent_id)
+        except NotFound:
+            return None
+        except TransientError as exc:
+            raise Problem("technical-failure", f"Stripe did not answer: {exc}") from None
+        currency = intent["currency"]
+        charge_id = intent.get("latest_charge")
+        charge: dict[str, Any] = {}
+        if isinstance(charge_id, str):
+            try:
+                charge = stripe.retrieve_charge(charge_id)
+            except TransientError as exc:
+                raise Problem("technical-failure", f"Stripe did not answer: {exc}") from None
+        return StripeView(
+            paymentIntentId=intent_id,
+            status=str(intent["status"]),
+            amount=from_stripe(int(intent["amount"]), currency),
+            amountReceived=from_stripe(int(intent.get("amount_received") or 0), currency),
+            chargeId=charge_id if isinstance(charge_id, str) else None,
+            refunded=from_stripe(int(charge.get("amount_refunded") or 0), currency) if charge else None,
+            disputed=bool(charge.get("disputed")),
+        )
+
+    # --- invoices ----------------------------------------------------------------------------------------
+
+    def invoice_view(self, any_id: str) -> InvoiceView | None:
+        entries = self.trace(any_id)
+        posted = [e for e in entries if e.detail_type == "InvoicePosted" and e.data.get("erpInvoiceId")]
+        if not posted:
+            return None
+        invoice_id = (
+            any_id
+            if any(e.data["erpInvoiceId"] == any_id for e in posted)
+            else posted[0].data["erpInvoiceId"]
+        )
+        first = next(e for e in posted if e.data["erpInvoiceId"] == invoice_id)
+        currency = first.data["amount"]["currency"]
+        from shared.connectors.factories import netsuite_erp
+
+        try:
+            record = netsuite_erp().get("invoice", invoice_id)
+        except NotFound:
+            return None
+        except TransientError as exc:
+            raise Problem("technical-failure", f"the ERP did not answer: {exc}") from None
+
+        def money(field: str) -> Money | None:
+            value = record.get(field)
+            return from_major(Decimal(str(value)), currency) if value not in (None, "") else None
+
+        total, remaining = money("total"), money("amountRemaining")
+        status = record.get("status")
+        status_text = status.get("refName") or status.get("id") if isinstance(status, dict) else status
+        payment_status = "unknown"
+        if total is not None and remaining is not None:
+            payment_status = (
+                "paid"
+                if remaining.amount == 0
+                else "unpaid"
+                if remaining.amount >= total.amount
+                else "partially_paid"
+            )
+        payments = [
+            ErpPaymentView(
+                erpPaymentId=e.data["erpPaymentId"],
+                erpInvoiceId=invoice_id,
+                amount=Money.model_validate(e.data["amount"]) if e.data.get("amount") else None,
+            )
+            for e in entries
+            if e.detail_type == "InvoicePaid"
+            and e.data.get("erpInvoiceId") == invoice_id
+            and e.data.get("erpPaymentId")
+        ]
+        return InvoiceView(
+            id=invoice_id,
+            documentNumber=record.get("tranId") or first.data.get("documentNumber"),
+            status=str(status_text) if status_text is not None else None,
+            total=total,
+            amountRemaining=remaining,
+            paymentStatus=payment_status,  # type: ignore[arg-type]
+            payments=payments,
+        )
+
+    # --- refunds -----------------------------------------------------------------------------------------
+
+    def request_refund(self, refund: RefundIn, request_id: str, *, by: str) -> str:
+        """Put the ``RefundRequested`` on the bus (``shared.o2c.refunds``: the path ``o2c refund`` takes);
+        the refund's correlation id (its deal's)."""
+        from shared.o2c.facts import publisher
+        from shared.o2c.refunds import UnknownPayment, refund_request
+
+        try:
+            event = refund_request(
+                self.trace(refund.paymentIntentId),
+                refund.paymentIntentId,
+                refund.amount,
+                reason=refund.reason,
+                by=by,
+                request_id=request_id,
+            )
+        except UnknownPayment as exc:
+            raise Problem("business-rejection", str(exc)) from None
+        except ValueError as exc:
+            raise Problem("validation", f"amount: {exc}") from None
+        publisher().publish([event])
+        return event.metadata.correlationId
+
+    def refund_view(self, request_id: str) -> RefundView | None:
+        from shared.o2c.refunds import refund_status
+
+        status = refund_status(self._lineage.entries_for, request_id)
+        if status is None:
+            return None
+        return RefundView(
+            id=status.request_id,
+            status=status.status,  # type: ignore[arg-type]
+            paymentIntentId=status.payment_intent_id,
+            amount=status.amount,
+            stripeRefundId=status.stripe_refund_id,
+            erpCreditMemoId=status.erp_credit_memo_id,
+            erpRefundId=status.erp_refund_id,
+            failureReason=status.failure_reason,
+        )
