@@ -47,6 +47,23 @@ class Hub:
         assert response["FailedEntryCount"] == 0
 
 
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Flow modules that boot a local cloud of their own (``OWN_CLOUD = True``) run before every module using
+    the package's shared ``hub``: two clouds alive at once in one process share moto's in-process backends,
+    and the later one's provisioning breaks the earlier one's (e.g. the shared hub's Cognito clients). Name
+    order used to ensure it; a new module's name must not be able to break it."""
+    here = Path(__file__).parent
+    slots = [i for i, item in enumerate(items) if Path(str(item.fspath)).parent == here]
+
+    def own_cloud(item: pytest.Item) -> bool:
+        return bool(getattr(getattr(item, "module", None), "OWN_CLOUD", False))
+
+    flow = [items[i] for i in slots]
+    ordered = [item for item in flow if own_cloud(item)] + [item for item in flow if not own_cloud(item)]
+    for slot, item in zip(slots, ordered, strict=True):
+        items[slot] = item
+
+
 # Package scope: moto's in-process backends are shared with any mock_aws() in this pytest process, so the
 # local cloud lives only while the flow tests run.
 @pytest.fixture(scope="package")

@@ -1,8 +1,8 @@
 """After the sale, on a local cloud of its own (so the day's reconciliation sees only these deals): refunds
 both ways, payouts deposited to the cent, and the three-way reconciliation catching what drifted.
 
-This module boots its own cloud and must run before the package's shared hub (it does: files run in
-name order), because both share moto's in-process backends."""
+This module boots its own cloud and must run before the package's shared hub, because both share moto's
+in-process backends: ``OWN_CLOUD`` makes the flow conftest run it first."""
 
 from __future__ import annotations
 
@@ -21,6 +21,9 @@ from o2c_cli.crm_setup import setup_crm
 from o2c_cli.trace import trace
 from shared.money import Money
 from tests.flow.conftest import Hub
+
+#: boots a local cloud of its own: run before the modules sharing the package's hub (conftest)
+OWN_CLOUD = True
 
 
 @pytest.fixture(scope="module")

@@ -173,9 +173,15 @@ def test_an_order_submitted_by_api_reaches_paid_and_its_payment_and_invoice_read
     # one ERP customer for the API's customer id, and its order booked from the API's lines
     assert len(records(hub, "customer", externalId=f"api-{paid_order['customer']}")) == 1
     [payment_intent] = [i for i in order["ids"] if i.startswith("pi_")]
-    status, _, payment = call("GET", f"/v1/payments/{payment_intent}")
-    assert status == 200, payment
-    assert payment["status"] == "applied"
+    # the ERP's side of a payment is read from the hub's lineage, recorded moments after the flow ends
+    payment = wait_for(
+        lambda: (
+            (answer := call("GET", f"/v1/payments/{payment_intent}"))[0] == 200
+            and answer[2]["status"] == "applied"
+            and answer[2]
+        ),
+        lambda: call("GET", f"/v1/payments/{payment_intent}"),
+    )
     assert (
         payment["stripe"]["status"] == "succeeded" and payment["stripe"]["amountReceived"] == order["amount"]
     )

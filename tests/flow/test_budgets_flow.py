@@ -3,9 +3,9 @@
 ends in a dead-letter queue, no Lambda runs into its timeout, and NetSuite never refuses a request for
 concurrency although the hub keeps it at its limit.
 
-Its own local cloud (module scope), because of the latency: the module's name sorts before the flow modules
-that share the package's cloud (``tests/flow/conftest.py``), so the two never run at once (moto's backends
-are one per process). Measured on the shared 2-core machine: 30 deals paid 200 s after the first win at a load
+Its own local cloud (module scope), because of the latency: ``OWN_CLOUD`` makes the flow conftest run it before
+the modules that share the package's cloud (``tests/flow/conftest.py``), so the two never run at once (moto's
+backends are one per process). Measured on the shared 2-core machine: 30 deals paid 200 s after the first win at a load
 average of ~10 (3.9 min with the boot; 5.7 min at ~20). NetSuite alone sets a floor: ~450 requests (15 a deal)
 x 1.5 s / 5 at a time = 136 s."""
 
@@ -23,6 +23,9 @@ from o2c_cli.crm_setup import setup_crm
 from o2c_cli.executions import correlator, state_of
 from shared.connectors.stripe_payments import StripePayments
 from tests.flow.conftest import Hub
+
+#: boots a local cloud of its own: run before the modules sharing the package's hub (conftest)
+OWN_CLOUD = True
 
 DEALS = 30
 #: NetSuite at ~1.5 s a request; Stripe, HubSpot, Salesforce and AvaTax as they usually answer.
