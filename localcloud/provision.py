@@ -195,9 +195,9 @@ def _ensure_bus(events: Any, name: str) -> str:
         return str(events.describe_event_bus(Name=name)["Arn"])
 
 
-def _ensure_claim_check_bucket(s3: Any, stage: str) -> str:
-    """The bucket as the stack configures it: private, encrypted, objects expiring (kept from the last run)."""
-    name = physical_name(stage, CLAIM_CHECK_BUCKET.id).lower()
+def ensure_private_bucket(s3: Any, name: str, lifecycle_rules: list[dict[str, Any]]) -> None:
+    """A bucket as the stack configures its buckets: public access blocked, encrypted, with its lifecycle
+    rules (kept from the last run if it exists)."""
     with contextlib.suppress(s3.exceptions.BucketAlreadyOwnedByYou):
         s3.create_bucket(Bucket=name)
     s3.put_public_access_block(
@@ -215,19 +215,24 @@ def _ensure_claim_check_bucket(s3: Any, stage: str) -> str:
             "Rules": [{"ApplyServerSideEncryptionByDefault": {"SSEAlgorithm": "AES256"}}]
         },
     )
-    s3.put_bucket_lifecycle_configuration(
-        Bucket=name,
-        LifecycleConfiguration={
-            "Rules": [
-                {
-                    "ID": "ExpireClaimChecks",
-                    "Status": "Enabled",
-                    "Filter": {"Prefix": ""},
-                    "Expiration": {"Days": CLAIM_CHECK_BUCKET.expiry_days},
-                    "AbortIncompleteMultipartUpload": {"DaysAfterInitiation": 1},
-                }
-            ]
-        },
+    s3.put_bucket_lifecycle_configuration(Bucket=name, LifecycleConfiguration={"Rules": lifecycle_rules})
+
+
+def _ensure_claim_check_bucket(s3: Any, stage: str) -> str:
+    """The bucket as the stack configures it: private, encrypted, objects expiring."""
+    name = physical_name(stage, CLAIM_CHECK_BUCKET.id).lower()
+    ensure_private_bucket(
+        s3,
+        name,
+        [
+            {
+                "ID": "ExpireClaimChecks",
+                "Status": "Enabled",
+                "Filter": {"Prefix": ""},
+                "Expiration": {"Days": CLAIM_CHECK_BUCKET.expiry_days},
+                "AbortIncompleteMultipartUpload": {"DaysAfterInitiation": 1},
+            }
+        ],
     )
     return name
 

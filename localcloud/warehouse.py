@@ -11,7 +11,6 @@ read goes under ``errors/`` as Firehose does. The one local difference: it write
 
 from __future__ import annotations
 
-import contextlib
 import json
 import logging
 import tempfile
@@ -53,44 +52,28 @@ class WarehouseResources:
 
 def _ensure_bucket(s3: Any, name: str) -> None:
     """Private, encrypted, with the stack's lifecycle rules (infra/constructs/warehouse.py)."""
-    with contextlib.suppress(s3.exceptions.BucketAlreadyOwnedByYou):
-        s3.create_bucket(Bucket=name)
-    s3.put_public_access_block(
-        Bucket=name,
-        PublicAccessBlockConfiguration={
-            "BlockPublicAcls": True,
-            "IgnorePublicAcls": True,
-            "BlockPublicPolicy": True,
-            "RestrictPublicBuckets": True,
-        },
-    )
-    s3.put_bucket_encryption(
-        Bucket=name,
-        ServerSideEncryptionConfiguration={
-            "Rules": [{"ApplyServerSideEncryptionByDefault": {"SSEAlgorithm": "AES256"}}]
-        },
-    )
-    s3.put_bucket_lifecycle_configuration(
-        Bucket=name,
-        LifecycleConfiguration={
-            "Rules": [
-                {
-                    "ID": "EventFiles",
-                    "Status": "Enabled",
-                    "Filter": {"Prefix": "events/"},
-                    "Transitions": [
-                        {"Days": WAREHOUSE.infrequent_access_after_days, "StorageClass": "STANDARD_IA"}
-                    ],
-                    "Expiration": {"Days": WAREHOUSE.expiry_days},
-                },
-                {
-                    "ID": "DeliveryErrors",
-                    "Status": "Enabled",
-                    "Filter": {"Prefix": "errors/"},
-                    "Expiration": {"Days": WAREHOUSE.error_expiry_days},
-                },
-            ]
-        },
+    from localcloud.provision import ensure_private_bucket
+
+    ensure_private_bucket(
+        s3,
+        name,
+        [
+            {
+                "ID": "EventFiles",
+                "Status": "Enabled",
+                "Filter": {"Prefix": "events/"},
+                "Transitions": [
+                    {"Days": WAREHOUSE.infrequent_access_after_days, "StorageClass": "STANDARD_IA"}
+                ],
+                "Expiration": {"Days": WAREHOUSE.expiry_days},
+            },
+            {
+                "ID": "DeliveryErrors",
+                "Status": "Enabled",
+                "Filter": {"Prefix": "errors/"},
+                "Expiration": {"Days": WAREHOUSE.error_expiry_days},
+            },
+        ],
     )
 
 

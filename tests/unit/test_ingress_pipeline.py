@@ -8,7 +8,6 @@ import threading
 from collections.abc import Iterator, Sequence
 from typing import Any
 
-import boto3
 import pytest
 from moto import mock_aws
 
@@ -18,51 +17,15 @@ from shared.ingress.pipeline import IngressPipeline
 from shared.providers.stripe import StripeProvider, signature_header
 from shared.publisher import EventPublisher, PublishError
 from tests.conftest import stripe_sample
+from tests.unit.bus_sink import Cloud
 
 SECRET = "whsec_unit"
-
-
-class Cloud:
-    def __init__(self) -> None:
-        self.ddb = boto3.client("dynamodb", region_name="us-east-1")
-        self.events = boto3.client("events", region_name="us-east-1")
-        self.sqs = boto3.client("sqs", region_name="us-east-1")
-        self.ddb.create_table(
-            TableName="idem",
-            KeySchema=[{"AttributeName": "id", "KeyType": "HASH"}],
-            AttributeDefinitions=[{"AttributeName": "id", "AttributeType": "S"}],
-            BillingMode="PAY_PER_REQUEST",
-        )
-        self.events.create_event_bus(Name="o2c-unit")
-        self.queue_url = self.sqs.create_queue(QueueName="sink")["QueueUrl"]
-        arn = self.sqs.get_queue_attributes(QueueUrl=self.queue_url, AttributeNames=["QueueArn"])[
-            "Attributes"
-        ]["QueueArn"]
-        self.events.put_rule(
-            Name="all", EventBusName="o2c-unit", EventPattern=json.dumps({"source": ["o2c.payments"]})
-        )
-        self.events.put_targets(Rule="all", EventBusName="o2c-unit", Targets=[{"Id": "q", "Arn": arn}])
-
-    def published(self) -> list[dict[str, Any]]:
-        out = []
-        while True:
-            msgs = self.sqs.receive_message(QueueUrl=self.queue_url, MaxNumberOfMessages=10).get(
-                "Messages", []
-            )
-            if not msgs:
-                return out
-            for m in msgs:
-                out.append(json.loads(m["Body"]))
-                self.sqs.delete_message(QueueUrl=self.queue_url, ReceiptHandle=m["ReceiptHandle"])
-
-    def idempotency_records(self) -> list[dict[str, Any]]:
-        return self.ddb.scan(TableName="idem")["Items"]
 
 
 @pytest.fixture
 def cloud(aws_env: None) -> Iterator[Cloud]:
     with mock_aws():
-        yield Cloud()
+        yield Cloud("o2c.payments")
 
 
 def pipeline(cloud: Cloud, publisher: Any = None) -> IngressPipeline:

@@ -10,7 +10,6 @@ from collections.abc import Iterator
 from datetime import UTC, datetime
 from typing import Any
 
-import boto3
 import pytest
 from moto import mock_aws
 
@@ -21,6 +20,7 @@ from shared.ingress.pipeline import IngressPipeline
 from shared.providers.signatures import zendesk as hub_signature
 from shared.providers.zendesk import ZendeskProvider
 from shared.publisher import EventPublisher
+from tests.unit.bus_sink import Cloud
 
 SECRET = "dGhpc19zZWNyZXRfaXNfZm9yX3Rlc3Rpbmdfb25seQ=="
 FIELD = "360000000777"
@@ -42,45 +42,10 @@ class Tickets:
         return dict(self.ticket, id=int(ticket_id))
 
 
-class Cloud:
-    def __init__(self) -> None:
-        self.ddb = boto3.client("dynamodb", region_name="us-east-1")
-        self.events = boto3.client("events", region_name="us-east-1")
-        self.sqs = boto3.client("sqs", region_name="us-east-1")
-        self.ddb.create_table(
-            TableName="idem",
-            KeySchema=[{"AttributeName": "id", "KeyType": "HASH"}],
-            AttributeDefinitions=[{"AttributeName": "id", "AttributeType": "S"}],
-            BillingMode="PAY_PER_REQUEST",
-        )
-        self.events.create_event_bus(Name="o2c-unit")
-        self.queue_url = self.sqs.create_queue(QueueName="sink")["QueueUrl"]
-        arn = self.sqs.get_queue_attributes(QueueUrl=self.queue_url, AttributeNames=["QueueArn"])[
-            "Attributes"
-        ]["QueueArn"]
-        self.events.put_rule(
-            Name="all", EventBusName="o2c-unit", EventPattern=json.dumps({"source": ["o2c.orchestration"]})
-        )
-        self.events.put_targets(Rule="all", EventBusName="o2c-unit", Targets=[{"Id": "q", "Arn": arn}])
-
-    def published(self) -> list[dict[str, Any]]:
-        out = []
-        while msgs := self.sqs.receive_message(QueueUrl=self.queue_url, MaxNumberOfMessages=10).get(
-            "Messages", []
-        ):
-            for m in msgs:
-                out.append(json.loads(m["Body"]))
-                self.sqs.delete_message(QueueUrl=self.queue_url, ReceiptHandle=m["ReceiptHandle"])
-        return out
-
-    def idempotency_records(self) -> int:
-        return len(self.ddb.scan(TableName="idem")["Items"])
-
-
 @pytest.fixture
 def cloud(aws_env: None) -> Iterator[Cloud]:
     with mock_aws():
-        yield Cloud()
+        yield Cloud("o2c.orchestration")
 
 
 def pipeline(
@@ -196,7 +161,7 @@ def test_unsigned_stale_or_forged_deliveries_are_refused_with_nothing_recorded(
     assert response.status == status
     assert response.content_type.startswith("application/problem+json")
     assert json.loads(response.body)["type"].endswith("/" + why.replace("_", "-"))
-    assert cloud.idempotency_records() == 0 and cloud.published() == []
+    assert cloud.idempotency_records() == [] and cloud.published() == []
 
 
 @pytest.mark.parametrize(
@@ -213,7 +178,7 @@ def test_unsigned_stale_or_forged_deliveries_are_refused_with_nothing_recorded(
 def test_malformed_bodies_and_unknown_types_are_a_400(cloud: Cloud, body: bytes, status: int) -> None:
     response = pipeline(cloud).handle(signed(body))
     assert response.status == status
-    assert cloud.idempotency_records() == 0 and cloud.published() == []
+    assert cloud.idempotency_records() == [] and cloud.published() == []
 
 
 def test_an_oversized_body_is_a_413_before_anything_else(cloud: Cloud) -> None:
