@@ -13,6 +13,7 @@ from functools import cached_property
 from typing import Any
 
 from shared.api.models import (
+    CustomerIn,
     CustomerView,
     CustomerWriteIn,
     ErpPaymentView,
@@ -60,36 +61,14 @@ def order_opportunity(order: OrderIn, order_id: str) -> CrmOpportunity:
             )
         )
     customer = order.customer
-    address = customer.billingAddress
     return CrmOpportunity(
         crmSystem="api",
         opportunityId=order_id,
         name=order.reference or order_id,
         stage="submitted",
         amount=Money(amount=sum(line.amount.amount for line in lines), currency=currency),
-        account=Account(
-            accountId=customer.externalId,
-            name=customer.name,
-            billingAddress=Address(
-                street=address.street,
-                city=address.city,
-                state=address.state,
-                postalCode=address.postalCode,
-                country=address.country,
-            ),
-            currency=currency,
-            taxId=customer.taxId,
-            region=customer.region,
-        ),
-        contacts=(
-            Contact(
-                contactId=f"{customer.externalId}-billing",
-                email=customer.email,
-                firstName=customer.firstName,
-                lastName=customer.lastName,
-                role="Billing",
-            ),
-        ),
+        account=_account(customer, currency),
+        contacts=_billing_contacts(customer),
         lines=tuple(lines),
     )
 
@@ -97,35 +76,44 @@ def order_opportunity(order: OrderIn, order_id: str) -> CrmOpportunity:
 def customer_opportunity(customer: CustomerWriteIn) -> CrmOpportunity:
     """The customer as quote-to-cash's ERP step sees an order's (``ensure_erp_customer``): same external id
     ``api-<externalId>``, so a later order of this customer books against the same ERP and Stripe customer."""
-    address = customer.billingAddress
     return CrmOpportunity(
         crmSystem="api",
         opportunityId=f"customer-{customer.externalId}",
         name=customer.name,
         stage="customer",
         amount=Money(amount=0, currency=customer.currency),
-        account=Account(
-            accountId=customer.externalId,
-            name=customer.name,
-            billingAddress=Address(
-                street=address.street,
-                city=address.city,
-                state=address.state,
-                postalCode=address.postalCode,
-                country=address.country,
-            ),
-            currency=customer.currency,
-            taxId=customer.taxId,
-            region=customer.region,
+        account=_account(customer, customer.currency),
+        contacts=_billing_contacts(customer),
+    )
+
+
+def _account(customer: CustomerIn, currency: str) -> Account:
+    """The API's customer (an order's, or one written by ``POST /v1/customers``) as the CRM account snapshot."""
+    address = customer.billingAddress
+    return Account(
+        accountId=customer.externalId,
+        name=customer.name,
+        billingAddress=Address(
+            street=address.street,
+            city=address.city,
+            state=address.state,
+            postalCode=address.postalCode,
+            country=address.country,
         ),
-        contacts=(
-            Contact(
-                contactId=f"{customer.externalId}-billing",
-                email=customer.email,
-                firstName=customer.firstName,
-                lastName=customer.lastName,
-                role="Billing",
-            ),
+        currency=currency,
+        taxId=customer.taxId,
+        region=customer.region,
+    )
+
+
+def _billing_contacts(customer: CustomerIn) -> tuple[Contact, ...]:
+    return (
+        Contact(
+            contactId=f"{customer.externalId}-billing",
+            email=customer.email,
+            firstName=customer.firstName,
+            lastName=customer.lastName,
+            role="Billing",
         ),
     )
 
