@@ -110,6 +110,12 @@ def _create_table(ddb: Any, stage: str, spec: TableSpec) -> str:
     name = physical_name(stage, spec.id)
     if name in _existing_tables(ddb):  # kept from the last run (localcloud.state)
         return name
+    create_table(ddb, name, spec)
+    return name
+
+
+def create_table(ddb: Any, name: str, spec: TableSpec) -> None:
+    """The table ``spec`` declares (keys, on-demand, TTL), as the stack creates it, under ``name``."""
     keys = [(spec.partition_key, "HASH")] + ([(spec.sort_key, "RANGE")] if spec.sort_key else [])
     ddb.create_table(
         TableName=name,
@@ -121,7 +127,6 @@ def _create_table(ddb: Any, stage: str, spec: TableSpec) -> str:
         ddb.update_time_to_live(
             TableName=name, TimeToLiveSpecification={"Enabled": True, "AttributeName": spec.ttl_attribute}
         )
-    return name
 
 
 def _existing_tables(ddb: Any) -> set[str]:

@@ -22,6 +22,8 @@ from typing import Any
 import pytest
 from moto import mock_aws
 
+from infra.topology import ERP_GATE_TABLE
+from localcloud.provision import create_table
 from localcloud.sandboxes import HubSpotSandbox, SalesforceSandbox
 from localcloud.sandboxes.stripe import StripeSandbox
 from o2c_cli.crm_setup import hubspot_status, salesforce_status
@@ -381,13 +383,5 @@ def gate_table(aws_env: None) -> Iterator[tuple[Any, str]]:
     with mock_aws():
         client = boto3.client("dynamodb", region_name="us-east-1")
         table = f"ErpGateTable-{uuid.uuid4().hex[:8]}"
-        client.create_table(
-            TableName=table,
-            AttributeDefinitions=[{"AttributeName": "pk", "AttributeType": "S"}],
-            KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}],
-            BillingMode="PAY_PER_REQUEST",
-        )
-        client.update_time_to_live(
-            TableName=table, TimeToLiveSpecification={"Enabled": True, "AttributeName": "expiration"}
-        )
+        create_table(client, table, ERP_GATE_TABLE)
         yield AtomicClient(client), table

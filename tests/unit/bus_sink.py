@@ -8,18 +8,16 @@ from typing import Any
 
 import boto3
 
+from infra.topology import IDEMPOTENCY_TABLE
+from localcloud.provision import create_table
+
 
 class Cloud:
     def __init__(self, source: str) -> None:
         self.ddb = boto3.client("dynamodb", region_name="us-east-1")
         self.events = boto3.client("events", region_name="us-east-1")
         self.sqs = boto3.client("sqs", region_name="us-east-1")
-        self.ddb.create_table(
-            TableName="idem",
-            KeySchema=[{"AttributeName": "id", "KeyType": "HASH"}],
-            AttributeDefinitions=[{"AttributeName": "id", "AttributeType": "S"}],
-            BillingMode="PAY_PER_REQUEST",
-        )
+        create_table(self.ddb, "idem", IDEMPOTENCY_TABLE)
         self.events.create_event_bus(Name="o2c-unit")
         self.queue_url = self.sqs.create_queue(QueueName="sink")["QueueUrl"]
         arn = self.sqs.get_queue_attributes(QueueUrl=self.queue_url, AttributeNames=["QueueArn"])[

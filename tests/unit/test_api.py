@@ -12,6 +12,8 @@ from typing import Any
 import pytest
 from moto import mock_aws
 
+from infra.topology import IDEMPOTENCY_TABLE
+from localcloud.provision import create_table
 from shared.api.app import build, handle
 from shared.api.idempotency import IdempotentPosts
 from shared.api.models import OrderIn, OrderView, RefundIn
@@ -68,12 +70,7 @@ def api(aws_env: None) -> Iterator[tuple[Any, FakeHub, Any]]:
         import boto3
 
         ddb = boto3.client("dynamodb", region_name="us-east-1")
-        ddb.create_table(
-            TableName="idem",
-            KeySchema=[{"AttributeName": "id", "KeyType": "HASH"}],
-            AttributeDefinitions=[{"AttributeName": "id", "AttributeType": "S"}],
-            BillingMode="PAY_PER_REQUEST",
-        )
+        create_table(ddb, "idem", IDEMPOTENCY_TABLE)
         hub = FakeHub()
         posts = IdempotentPosts("idem", client=ddb)
         app = build(lambda: hub, lambda: posts, stage="local")

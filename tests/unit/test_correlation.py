@@ -11,6 +11,8 @@ import boto3
 import pytest
 from moto import mock_aws
 
+from infra.topology import CORRELATION_TABLE
+from localcloud.provision import create_table
 from shared.o2c.correlation import Correlator
 
 
@@ -56,12 +58,7 @@ class Serialized:
 def correlator(aws_env: None) -> Iterator[tuple[Correlator, FakeStepFunctions]]:
     with mock_aws():
         ddb = boto3.client("dynamodb", region_name="us-east-1")
-        ddb.create_table(
-            TableName="corr",
-            KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}],
-            AttributeDefinitions=[{"AttributeName": "pk", "AttributeType": "S"}],
-            BillingMode="PAY_PER_REQUEST",
-        )
+        create_table(ddb, "corr", CORRELATION_TABLE)
         sfn = FakeStepFunctions()
         yield Correlator(Serialized(ddb), "corr", sfn), sfn
 

@@ -28,8 +28,8 @@ from shared.providers.stripe import StripeProvider, signature_header
 from shared.publisher import EventPublisher
 from shared.sensitive import contains_card_number
 from tests.conftest import ROOT, stripe_sample
+from tests.unit.bus_sink import Cloud
 from tests.unit.crm_fixtures import FakeCrm, opportunity
-from tests.unit.test_ingress_pipeline import Cloud
 
 STRIPE_SECRET = "whsec_unit"
 ERP_SECRET = "whsec_" + base64.b64encode(b"0123456789abcdef0123456789abcdef").decode()
@@ -83,7 +83,7 @@ def cloud(aws_env: None) -> Iterator[Cloud]:
     from moto import mock_aws
 
     with mock_aws():
-        yield Cloud()
+        yield Cloud("o2c.payments")
 
 
 def stripe(cloud: Cloud) -> Route:

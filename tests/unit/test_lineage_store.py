@@ -10,6 +10,8 @@ import boto3
 import pytest
 from moto import mock_aws
 
+from infra.topology import LINEAGE_TABLE
+from localcloud.provision import create_table
 from shared.lineage import LineageEntry, LineageStore
 
 
@@ -32,18 +34,7 @@ class CountingClient:
 def store(aws_env: None) -> Iterator[tuple[LineageStore, CountingClient]]:
     with mock_aws():
         ddb = boto3.client("dynamodb", region_name="us-east-1")
-        ddb.create_table(
-            TableName="lineage",
-            KeySchema=[
-                {"AttributeName": "pk", "KeyType": "HASH"},
-                {"AttributeName": "sk", "KeyType": "RANGE"},
-            ],
-            AttributeDefinitions=[
-                {"AttributeName": "pk", "AttributeType": "S"},
-                {"AttributeName": "sk", "AttributeType": "S"},
-            ],
-            BillingMode="PAY_PER_REQUEST",
-        )
+        create_table(ddb, "lineage", LINEAGE_TABLE)
         counting = CountingClient(ddb)
         yield LineageStore(counting, "lineage"), counting
 

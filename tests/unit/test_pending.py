@@ -12,6 +12,8 @@ import boto3
 import pytest
 from moto import mock_aws
 
+from infra.topology import PENDING_TABLE
+from localcloud.provision import create_table
 from shared.o2c.after_sale import NotYetKnown
 from shared.o2c.pending import PendingFacts, parking, released_keys
 
@@ -22,18 +24,7 @@ BUS = "o2c-test"
 def aws(aws_env: None) -> Iterator[dict[str, Any]]:
     with mock_aws():
         ddb = boto3.client("dynamodb", region_name="us-east-1")
-        ddb.create_table(
-            TableName="pending",
-            KeySchema=[
-                {"AttributeName": "pk", "KeyType": "HASH"},
-                {"AttributeName": "sk", "KeyType": "RANGE"},
-            ],
-            AttributeDefinitions=[
-                {"AttributeName": "pk", "AttributeType": "S"},
-                {"AttributeName": "sk", "AttributeType": "S"},
-            ],
-            BillingMode="PAY_PER_REQUEST",
-        )
+        create_table(ddb, "pending", PENDING_TABLE)
         events = boto3.client("events", region_name="us-east-1")
         sqs = boto3.client("sqs", region_name="us-east-1")
         events.create_event_bus(Name=BUS)

@@ -14,6 +14,8 @@ import boto3
 import pytest
 from moto import mock_aws
 
+from infra.topology import LINEAGE_TABLE
+from localcloud.provision import create_table
 from shared.connectors.errors import AuthError, TransientError
 from shared.crm.closed_won import DealState
 from shared.ingress.http import Problem, WebhookRequest
@@ -39,7 +41,7 @@ CARD = "4242 4242 4242 4242"
 @pytest.fixture
 def cloud(aws_env: None) -> Iterator[Cloud]:
     with mock_aws():
-        yield Cloud()
+        yield Cloud("o2c.payments")
 
 
 def hubspot_won(event_id: int = 501) -> bytes:
@@ -139,15 +141,7 @@ def test_a_card_like_x_correlation_id_header_is_refused(cloud: Cloud) -> None:
 
 def test_the_lineage_table_masks_card_numbers_and_bounds_oversized_ids(cloud: Cloud) -> None:
     ddb = boto3.client("dynamodb", region_name="us-east-1")
-    ddb.create_table(
-        TableName="lineage",
-        KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}, {"AttributeName": "sk", "KeyType": "RANGE"}],
-        AttributeDefinitions=[
-            {"AttributeName": "pk", "AttributeType": "S"},
-            {"AttributeName": "sk", "AttributeType": "S"},
-        ],
-        BillingMode="PAY_PER_REQUEST",
-    )
+    create_table(ddb, "lineage", LINEAGE_TABLE)
     long_id = "inv_" + "9" * 5000
     entry = LineageEntry(
         event_id="e-1",
