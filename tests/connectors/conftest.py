@@ -31,6 +31,7 @@ from shared.connectors.http import JsonHttp
 from shared.connectors.hubspot import HubSpotCrm, bearer
 from shared.connectors.salesforce import SalesforceCrm
 from shared.connectors.stripe_payments import StripePayments
+from tests.atomic_moto import AtomicClient
 
 HUBSPOT_TOKEN = "pat-eu1-sandbox-token"
 HUBSPOT_CLIENT_SECRET = "hubspot-app-client-secret"
@@ -354,25 +355,6 @@ def _wait_until_answers(
             if time.monotonic() > deadline:
                 pytest.fail(f"localstripe did not answer on {url} within {timeout_s} s")
             time.sleep(0.05)
-
-
-class AtomicClient:
-    """moto's in-process DynamoDB checks a condition and applies the write in separate steps, so threads can
-    interleave between them; DynamoDB itself applies a conditional write atomically. One lock around each
-    call restores that guarantee (and only that: reads and writes still interleave between calls)."""
-
-    def __init__(self, client: Any) -> None:
-        self._client = client
-        self._lock = threading.Lock()
-
-    def __getattr__(self, name: str) -> Any:
-        method = getattr(self._client, name)
-
-        def call(*args: Any, **kwargs: Any) -> Any:
-            with self._lock:
-                return method(*args, **kwargs)
-
-        return call
 
 
 @pytest.fixture

@@ -28,3 +28,27 @@ def records(hub: Hub, record_type: str, **match: Any) -> list[dict[str, Any]]:
 
 def waits(hub: Hub, name: str) -> Any:
     return correlator(hub.target).waiting_on(name)
+
+
+def big_deal(sandbox: Any, name: str, amount: str) -> str:
+    """A German company's deal of one line above the local approval threshold (50,000.00 EUR)."""
+    slug = name.lower().replace(" ", "-")
+    return str(
+        sandbox.create_deal(
+            name=name,
+            amount=amount,
+            currency="EUR",
+            company={
+                "name": f"{name} GmbH",
+                "address": "Hauptstrasse 1",
+                "city": "Munich",
+                "zip": "80331",
+                "country": "DE",
+                "currency": "EUR",
+                "tax_id": "DE111222333",
+                "o2c_region": "EMEA",
+            },
+            contacts=[{"email": f"ap@{slug}.example"}],
+            line_items=[{"name": "Platform", "quantity": 1, "price": amount, "hs_sku": "PLAT-1"}],
+        )
+    )

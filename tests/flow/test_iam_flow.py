@@ -26,7 +26,7 @@ from o2c_cli.main import main
 from o2c_cli.stripe_client import sample, send
 from o2c_cli.trace import trace
 from tests.flow.conftest import Hub
-from tests.flow.q2c import save_card, wait_until
+from tests.flow.q2c import big_deal, save_card, wait_until
 
 ID_PATTERN = re.compile(r'"((?:evt|pi|ch|cus|pm)_[A-Za-z0-9]+|corr-[\w-]+)"')
 
@@ -185,25 +185,7 @@ def big_deal_waiting_for_approval(hub: Hub) -> tuple[str, str]:
     """A deal above the local approval threshold (50,000.00 EUR), its card saved: it waits for an approver."""
     sandbox = hub.cloud.sandboxes["hubspot"]
     slug = uuid.uuid4().hex[:8]
-    deal_id = str(
-        sandbox.create_deal(
-            name=f"Approval {slug}",
-            amount="61000.00",
-            currency="EUR",
-            company={
-                "name": f"Approval {slug} GmbH",
-                "address": "Hauptstrasse 1",
-                "city": "Munich",
-                "zip": "80331",
-                "country": "DE",
-                "currency": "EUR",
-                "tax_id": "DE111222333",
-                "o2c_region": "EMEA",
-            },
-            contacts=[{"email": f"ap@{slug}.example"}],
-            line_items=[{"name": "Platform", "quantity": 1, "price": "61000.00", "hs_sku": "PLAT-1"}],
-        )
-    )
+    deal_id = big_deal(sandbox, f"Approval {slug}", "61000.00")
     assert sandbox.win(deal_id)[0] == 200
     name = f"hubspot-{deal_id}"
     save_card(hub, name)

@@ -17,31 +17,7 @@ from o2c_cli.main import main
 from o2c_cli.stripe_client import send as send_stripe
 from o2c_cli.trace import trace
 from tests.flow.conftest import Hub
-from tests.flow.q2c import records, save_card, wait_until, waits
-
-
-def big_deal(sandbox: Any, name: str, amount: str) -> str:
-    """A German company's deal of one line above the local approval threshold (50,000.00 EUR)."""
-    slug = name.lower().replace(" ", "-")
-    return str(
-        sandbox.create_deal(
-            name=name,
-            amount=amount,
-            currency="EUR",
-            company={
-                "name": f"{name} GmbH",
-                "address": "Hauptstrasse 1",
-                "city": "Munich",
-                "zip": "80331",
-                "country": "DE",
-                "currency": "EUR",
-                "tax_id": "DE111222333",
-                "o2c_region": "EMEA",
-            },
-            contacts=[{"email": f"ap@{slug}.example"}],
-            line_items=[{"name": "Platform", "quantity": 1, "price": amount, "hs_sku": "PLAT-1"}],
-        )
-    )
+from tests.flow.q2c import big_deal, records, save_card, wait_until, waits
 
 
 def won(hub: Hub, **deal: Any) -> tuple[str, str]:

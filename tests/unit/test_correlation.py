@@ -14,6 +14,7 @@ from moto import mock_aws
 from infra.topology import CORRELATION_TABLE
 from localcloud.provision import create_table
 from shared.o2c.correlation import Correlator
+from tests.atomic_moto import AtomicClient
 
 
 class FakeStepFunctions:
@@ -35,32 +36,13 @@ class FakeStepFunctions:
             self.resumed.append((taskToken, json.loads(output)))
 
 
-class Serialized:
-    """DynamoDB applies writes to one item one at a time; moto's in-memory tables do not lock, so each
-    call is serialized here to give the same guarantee (interleavings stay possible between calls)."""
-
-    def __init__(self, client: Any) -> None:
-        self._client = client
-        self._lock = threading.Lock()
-        self.exceptions = client.exceptions
-
-    def __getattr__(self, name: str) -> Any:
-        method = getattr(self._client, name)
-
-        def call(*args: Any, **kwargs: Any) -> Any:
-            with self._lock:
-                return method(*args, **kwargs)
-
-        return call
-
-
 @pytest.fixture
 def correlator(aws_env: None) -> Iterator[tuple[Correlator, FakeStepFunctions]]:
     with mock_aws():
         ddb = boto3.client("dynamodb", region_name="us-east-1")
         create_table(ddb, "corr", CORRELATION_TABLE)
         sfn = FakeStepFunctions()
-        yield Correlator(Serialized(ddb), "corr", sfn), sfn
+        yield Correlator(AtomicClient(ddb), "corr", sfn), sfn
 
 
 def test_fact_after_the_token_resumes_once(correlator: Any) -> None:
