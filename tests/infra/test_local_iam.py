@@ -91,20 +91,7 @@ class TemplateArns:
         return {"Ref": logical_id}
 
     def executions(self) -> Any:
-        return {
-            "Fn::Join": [
-                "",
-                [
-                    "arn:",
-                    {"Ref": "AWS::Partition"},
-                    ":states:",
-                    {"Ref": "AWS::Region"},
-                    ":",
-                    {"Ref": "AWS::AccountId"},
-                    f":execution:o2c-{self.stage}-quote-to-cash:*",
-                ],
-            ]
-        }
+        return self._states_arn(f":execution:o2c-{self.stage}-quote-to-cash:*")
 
     def dead_letter_queues(self) -> list[Any]:
         consumers = [output_ref(self.t, k) for k in self.t["Outputs"] if k.endswith("DlqUrl")]
@@ -112,6 +99,11 @@ class TemplateArns:
         return [self._get_arn(q) for q in consumers + schedules]
 
     def state_machine(self) -> Any:
+        return self._states_arn(f":stateMachine:o2c-{self.stage}-quote-to-cash")
+
+    @staticmethod
+    def _states_arn(suffix: str) -> Any:
+        """A Step Functions ARN in the template's partition, region and account, as CDK writes it."""
         return {
             "Fn::Join": [
                 "",
@@ -122,7 +114,7 @@ class TemplateArns:
                     {"Ref": "AWS::Region"},
                     ":",
                     {"Ref": "AWS::AccountId"},
-                    f":stateMachine:o2c-{self.stage}-quote-to-cash",
+                    suffix,
                 ],
             ]
         }
