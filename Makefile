@@ -14,7 +14,7 @@ export PYTHONDONTWRITEBYTECODE := 1
 LAMBDA_PYTHON ?=
 export LAMBDA_PYTHON
 
-.PHONY: venv layer demo test test-fast bench lint synth pipeline clean chromium schema-gate release-baseline openapi
+.PHONY: venv layer demo test bench lint synth pipeline clean chromium schema-gate release-baseline openapi
 
 venv: $(VENV)/.synced
 $(VENV)/.synced: pyproject.toml uv.lock
