@@ -152,10 +152,12 @@ class HubServices:
 
     # --- orders ------------------------------------------------------------------------------------------
 
-    def start_order(self, order: OrderIn, order_id: str, correlation_id: str) -> tuple[str, str]:
+    def start_order(self, order: OrderIn, order_id: str, correlation_id: str | None) -> tuple[str, str]:
         """Start the order's quote-to-cash execution (``api-<orderId>``); (execution name, the correlation id
-        its events carry: ``api:<orderId>``; the caller's ``correlation_id`` stays in the response headers).
-        An order the ERP could not book (no tax id where one is required, ...) is refused here, not held."""
+        its events carry: the caller's ``X-Correlation-Id`` (``correlation_id``), else the order's flow id
+        ``api:<orderId>``, as a deal's is ``hubspot:<deal>``). The order itself is named on the payment
+        objects by ``o2c_order`` (``steps.links``), whatever the correlation id. An order the ERP could not
+        book (no tax id where one is required, ...) is refused here, not held."""
         opportunity = order_opportunity(order, order_id)
         missing = missing_fields(opportunity)
         if missing:
@@ -165,9 +167,7 @@ class HubServices:
                 {"missingFields": missing},
             )
         name = execution_name("api", order_id)
-        # the order's flow id, as a deal's is ``hubspot:<deal>``: its payments carry it in Stripe's metadata
-        # and the after-sale consumers find its ERP invoice by it (``shared.o2c.after_sale.order_of``)
-        correlation_id = deal_correlation_id("api", order_id)
+        correlation_id = correlation_id or deal_correlation_id("api", order_id)
         detail = {
             "metadata": {"correlationId": correlation_id},
             "data": {
@@ -479,9 +479,12 @@ class HubServices:
 
     # --- refunds -----------------------------------------------------------------------------------------
 
-    def request_refund(self, refund: RefundIn, request_id: str, *, by: str) -> str:
+    def request_refund(
+        self, refund: RefundIn, request_id: str, *, by: str, correlation_id: str | None = None
+    ) -> str:
         """Put the ``RefundRequested`` on the bus (``shared.o2c.refunds``: the path ``o2c refund`` takes);
-        the refund's correlation id (its deal's)."""
+        the refund's correlation id: the caller's (``correlation_id``), else its payment's deal's. Stripe's
+        refund carries it back, so the refund's later events (succeeded, booked) carry it too."""
         from shared.o2c.facts import publisher
         from shared.o2c.refunds import UnknownPayment, refund_request
 
@@ -493,6 +496,7 @@ class HubServices:
                 reason=refund.reason,
                 by=by,
                 request_id=request_id,
+                correlation_id=correlation_id,
             )
         except UnknownPayment as exc:
             raise Problem("business-rejection", str(exc)) from None
