@@ -20,7 +20,7 @@ from __future__ import annotations
 
 from typing import cast
 
-from aws_cdk import CfnElement, CfnOutput, NestedStack, Stack
+from aws_cdk import CfnElement, CfnOutput, NestedStack, Stack, Token
 from aws_cdk import aws_apigateway as apigw
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_lambda as lambda_
@@ -41,6 +41,12 @@ IAM_REFUSALS = (
     apigw.ResponseType.UNAUTHORIZED,  # an access key IAM does not know
     apigw.ResponseType.ACCESS_DENIED,  # the caller's policies do not allow execute-api:Invoke
 )
+
+
+def _nag(value: str, pseudo: str) -> str:
+    """A stack's partition/region/account as cdk-nag names it in a finding: the value of a stack with an
+    explicit environment, ``<AWS::Region>`` (the pseudo parameter) in an environment-agnostic one."""
+    return f"<{pseudo}>" if Token.is_unresolved(value) else value
 
 
 def scope_policy_name(stage: str, scope: str) -> str:
@@ -150,7 +156,8 @@ class IamApi(NestedStack):
                 if "{id}" in r.path:
                     acknowledge(
                         self.scope_policies[scope_name],
-                        f"IAM5[Resource::arn:<AWS::Partition>:execute-api:<AWS::Region>:<AWS::AccountId>:"
+                        f"IAM5[Resource::arn:{_nag(stack.partition, 'AWS::Partition')}:execute-api:"
+                        f"{_nag(stack.region, 'AWS::Region')}:{_nag(stack.account, 'AWS::AccountId')}:"
                         f"<{stack.get_logical_id(cast(CfnElement, self.api.node.default_child))}>/{config.stage}/{r.method}/"
                         f"{r.path.lstrip('/').replace('{id}', '*')}]",
                         "The wildcard is the route's {id} path parameter (any one customer, order, payment...): "
