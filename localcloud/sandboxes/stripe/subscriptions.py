@@ -75,9 +75,9 @@ class SubscriptionsMixin(StripeState):
 
     def _create_product(self, call: _Call, match: re.Match[str]) -> dict[str, Any]:
         params = call.params
-        for name in params:
-            if name not in _PRODUCT_PARAMS:
-                raise _unsupported(name)
+        for given in params:
+            if given not in _PRODUCT_PARAMS:
+                raise _unsupported(given)
         name = _opt_str(params, "name")
         if name is None:
             raise _invalid("Missing required param: name.", param="name", code="parameter_missing")
