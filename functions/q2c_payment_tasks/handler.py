@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from shared.connectors.factories import stripe_payments
+from shared.connectors.stripe_subscriptions import StripeSubscriptions
 from shared.o2c import steps, subscriptions
 from shared.o2c.tasks import opportunity_of, task_handler
 from shared.operations import emit
@@ -46,7 +47,7 @@ def subscribe(event: dict[str, Any]) -> dict[str, Any]:
     """A subscription deal's one Stripe subscription, once the order is paid (``shared.o2c.subscriptions``)."""
     opportunity = opportunity_of(event)
     return subscriptions.create_subscription(
-        stripe_payments(),
+        StripeSubscriptions(stripe_payments()),
         opportunity,
         steps.links(opportunity, event["correlationId"], event["customer"], event["order"]),
         event["order"],

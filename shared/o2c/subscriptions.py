@@ -26,14 +26,44 @@ A deal with no recurring line never enters any of this: it is booked exactly as 
 from __future__ import annotations
 
 import calendar
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
-from typing import Any
+from typing import Any, Protocol
 
 from shared.crm.models import CrmOpportunity, LineItem, Recurring
+from shared.money import Money
 
 #: the metadata key of the deal's ERP order on its Stripe subscription (found by it on a retry)
 ORDER_KEY = "o2c_erp_order_id"
+
+
+@dataclass(frozen=True)
+class RecurringItem:
+    """One subscription item: ``unit_price`` billed every ``interval_count`` x ``interval`` for ``quantity``."""
+
+    product_id: str
+    unit_price: Money
+    quantity: int
+    interval: str  # day | week | month | year
+    interval_count: int = 1
+
+
+class Billing(Protocol):
+    """The port to the payment platform's subscriptions (``shared.connectors.stripe_subscriptions``)."""
+
+    def create_product(self, *, name: str, metadata: Mapping[str, str], idempotency_key: str) -> str: ...
+    def find_subscription(self, *, customer_id: str, key: str, value: str) -> dict[str, Any] | None: ...
+    def create_subscription(
+        self,
+        *,
+        customer_id: str,
+        items: Sequence[RecurringItem],
+        payment_method_id: str | None,
+        trial_end: int | None,
+        metadata: Mapping[str, str],
+        idempotency_key: str,
+    ) -> dict[str, Any]: ...
 
 
 def recurring_lines(opportunity: CrmOpportunity) -> list[LineItem]:
@@ -106,7 +136,7 @@ def rev_rec_fields(opportunity: CrmOpportunity, line: LineItem, terms: Recurring
 
 
 def create_subscription(
-    payments: Any,
+    billing: Billing,
     opportunity: CrmOpportunity,
     metadata: Mapping[str, str],
     order: Mapping[str, Any],
@@ -115,7 +145,6 @@ def create_subscription(
     now: datetime | None = None,
 ) -> dict[str, Any]:
     """The deal's one Stripe subscription (see the module's description), found or created."""
-    from shared.connectors import stripe_subscriptions as billing
     from shared.connectors.errors import InvalidRecord
 
     terms = plan(opportunity)
@@ -123,7 +152,7 @@ def create_subscription(
         return {"subscriptionId": None}
     customer_id = str(payment["paymentCustomerId"])
     order_id = str(order["erpOrderId"])
-    existing = billing.find_subscription(payments, customer_id=customer_id, key=ORDER_KEY, value=order_id)
+    existing = billing.find_subscription(customer_id=customer_id, key=ORDER_KEY, value=order_id)
     if existing is None:
         first_renewal = period_end(terms.startDate, terms)
         trial_end = int(
@@ -138,7 +167,6 @@ def create_subscription(
         items = []
         for line in recurring_lines(opportunity):
             product = billing.create_product(
-                payments,
                 name=line.name,
                 metadata={
                     **metadata,
@@ -150,7 +178,7 @@ def create_subscription(
             # a line discount makes the amount less than quantity x price: then one unit at the line's amount
             whole = line.amount.amount == line.unitPrice.amount * line.quantity
             items.append(
-                billing.RecurringItem(
+                RecurringItem(
                     product_id=product,
                     unit_price=line.unitPrice if whole else line.amount,
                     quantity=line.quantity if whole else 1,
@@ -159,7 +187,6 @@ def create_subscription(
                 )
             )
         existing = billing.create_subscription(
-            payments,
             customer_id=customer_id,
             items=items,
             payment_method_id=str(method.get("paymentMethodId") or "") or None,

@@ -16,9 +16,8 @@ from urllib.parse import urlencode
 import pytest
 
 from localcloud.sandboxes.stripe import StripeSandbox
-from shared.connectors import PermanentError
-from shared.connectors import stripe_subscriptions as billing
 from shared.connectors.stripe_payments import StripePayments
+from shared.connectors.stripe_subscriptions import StripeSubscriptions
 from shared.crm.models import Account, CrmOpportunity, LineItem, Recurring
 from shared.events.payments import BillingInvoicePaid
 from shared.money import Money
@@ -74,7 +73,7 @@ def deal(start: date) -> CrmOpportunity:
 
 def subscribe(stripe: StripePayments, customer: str, pm: str, start: date) -> dict[str, Any]:
     return subscriptions.create_subscription(
-        stripe,
+        StripeSubscriptions(stripe),
         deal(start),
         {"o2c_correlation_id": "hubspot:9001", "o2c_opportunity_id": "9001"},
         {"erpOrderId": "501", "externalId": "hubspot-9001"},
@@ -134,12 +133,12 @@ def test_the_same_idempotency_key_replays_the_subscription(
     stripe: StripePayments, sandbox: StripeSandbox
 ) -> None:
     customer, pm = saved_card(stripe, sandbox)
-    product = billing.create_product(stripe, name="Seats", metadata={}, idempotency_key="product:x:1")
-    item = billing.RecurringItem(product, Money.of(1000, "USD"), 1, "month")
+    billing = StripeSubscriptions(stripe)
+    product = billing.create_product(name="Seats", metadata={}, idempotency_key="product:x:1")
+    item = subscriptions.RecurringItem(product, Money.of(1000, "USD"), 1, "month")
     trial_end = int(time.time()) + 86400
     subs = [
         billing.create_subscription(
-            stripe,
             customer_id=customer,
             items=[item],
             payment_method_id=pm,
@@ -184,7 +183,9 @@ def test_stripe_refuses_a_price_it_cannot_bill(
     stripe: StripePayments, sandbox: StripeSandbox, change: dict[str, Any], code: str | None, param: str
 ) -> None:
     customer, pm = saved_card(stripe, sandbox)
-    product = billing.create_product(stripe, name="Seats", metadata={}, idempotency_key="product:y:1")
+    product = StripeSubscriptions(stripe).create_product(
+        name="Seats", metadata={}, idempotency_key="product:y:1"
+    )
     fields = {"product": product, "interval": "month", "interval_count": "1", "unit_amount": "1000", **change}
     prefix = "items[0][price_data]"
     form = [("customer", customer), ("default_payment_method", pm), (f"{prefix}[currency]", "usd")]
@@ -214,7 +215,9 @@ def test_a_payment_method_of_another_customer_or_a_past_trial_end_is_refused(
     )
     seti = stripe.create_setup_intent(customer_id=other, metadata={}, idempotency_key="setup:other:1")
     foreign_pm = str(sandbox.complete_setup(seti["id"])["payment_method"])
-    product = billing.create_product(stripe, name="Seats", metadata={}, idempotency_key="product:z:1")
+    product = StripeSubscriptions(stripe).create_product(
+        name="Seats", metadata={}, idempotency_key="product:z:1"
+    )
     item = [
         ("items[0][price_data][currency]", "usd"),
         ("items[0][price_data][product]", product),
