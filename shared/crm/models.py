@@ -56,7 +56,9 @@ class Recurring(_Model):
 
     interval: Literal["day", "week", "month", "year"]
     intervalCount: int = Field(default=1, ge=1)
-    startDate: date | None = Field(default=None, description="the contract's start; none: when the deal is won")
+    startDate: date | None = Field(
+        default=None, description="the contract's start; none: when the deal is won"
+    )
     termMonths: int | None = Field(default=None, ge=1, description="the contract's term; none: open-ended")
 
 
