@@ -74,8 +74,8 @@ def plan(opportunity: CrmOpportunity, today: date | None = None) -> Recurring | 
     """The deal's subscription terms (its recurring lines'), or None for a deal with none. The recurring lines
     of one deal share one billing interval and start (one Stripe subscription bills them together: Stripe
     refuses items of different intervals); a deal that mixes them is refused (``InvalidRecord``: held for a
-    person before anything is booked). The start is the contract's (the lines' billing start date), else
-    the deal's close date, else ``today``."""
+    person before anything is booked), and so is one whose first billing period is already over. The start
+    is the contract's (the lines' billing start date), else the deal's close date, else ``today``."""
     from shared.connectors.errors import InvalidRecord
 
     lines = recurring_lines(opportunity)
@@ -90,8 +90,15 @@ def plan(opportunity: CrmOpportunity, today: date | None = None) -> Recurring | 
         )
     first = lines[0].recurring
     assert first is not None
-    start = first.startDate or opportunity.closeDate or today or datetime.now(UTC).date()
-    return first.model_copy(update={"startDate": start})
+    now = today or datetime.now(UTC).date()
+    start = first.startDate or opportunity.closeDate or now
+    terms = first.model_copy(update={"startDate": start})
+    if period_end(start, terms) <= now:
+        raise InvalidRecord(
+            f"deal {opportunity.opportunityId}: its first billing period ({start} on) is already over; "
+            "a subscription cannot start in the past"
+        )
+    return terms
 
 
 def period_end(start: date, terms: Recurring) -> date:

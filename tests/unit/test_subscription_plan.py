@@ -48,9 +48,15 @@ def test_recurring_lines_of_different_intervals_cannot_share_one_subscription() 
         subscriptions.plan(mixed)
 
 
+def test_a_contract_whose_first_period_is_over_is_held_before_anything_is_booked() -> None:
+    late = deal(line("seats", Recurring(interval="month", startDate=date(2026, 1, 1))), line("onboarding"))
+    with pytest.raises(InvalidRecord, match="already over"):
+        subscriptions.plan(late, today=date(2026, 11, 30))
+
+
 def test_the_start_is_the_contracts_else_the_close_date() -> None:
     undated = deal(line("platform", Recurring(interval="year")), line("onboarding"))
-    terms = subscriptions.plan(undated)
+    terms = subscriptions.plan(undated, today=date(2026, 11, 30))
     assert terms is not None and terms.startDate == date(2026, 11, 30)
 
 
@@ -73,7 +79,7 @@ def test_revenue_dates_of_each_line() -> None:
         line("platform", Recurring(interval="year", startDate=date(2027, 1, 1), termMonths=12)),
         line("onboarding"),
     )
-    terms = subscriptions.plan(contract)
+    terms = subscriptions.plan(contract, today=date(2026, 11, 30))
     assert terms is not None
     platform, onboarding = contract.lines
     assert subscriptions.rev_rec_dates(contract, platform, terms) == (
