@@ -413,8 +413,35 @@ def definition() -> dict[str, Any]:
             "activate_order",
             order,
             "$.activation",
-            "PublishOrderActivated",
+            "HasSubscription",
             on_rejection="HoldAfterInvoice",
+        ),
+        # a subscription deal (recurring CRM lines; shared.o2c.subscriptions): once the order (services and the
+        # first period) is paid and released, its one Stripe subscription bills the following periods
+        "HasSubscription": {
+            "Type": "Choice",
+            "Choices": [{"Variable": "$.order.recurring", "IsPresent": True, "Next": "CreateSubscription"}],
+            "Default": "PublishOrderActivated",
+        },
+        "CreateSubscription": _task(
+            "PaymentTasks",
+            "subscribe",
+            {**customer, **order, "payment.$": "$.payment", "method.$": "$.method"},
+            "$.subscription",
+            "PublishSubscriptionCreated",
+            on_rejection="HoldAfterInvoice",
+        ),
+        "PublishSubscriptionCreated": _orchestration(
+            "SubscriptionCreated",
+            {
+                "erpOrderId.$": "$.order.erpOrderId",
+                "subscriptionId.$": "$.subscription.subscriptionId",
+                "interval.$": "$.subscription.interval",
+                "intervalCount.$": "$.subscription.intervalCount",
+                "contractStart.$": "$.subscription.contractStart",
+                "billingStartsAt.$": "$.subscription.billingStartsAt",
+            },
+            "PublishOrderActivated",
         ),
         "PublishOrderActivated": _orchestration(
             "OrderActivated",

@@ -29,6 +29,7 @@ from shared.events.orchestration import (
     OrderCancelled,
     OrderCreated,
     OrderOnHold,
+    SubscriptionCreated,
 )
 from shared.events.payments import (
     BillingInvoicePaid,
@@ -74,6 +75,7 @@ _MODELS: tuple[type[EventData], ...] = (
     InvoicePaid,
     OrderActivated,
     OrderCancelled,
+    SubscriptionCreated,
     RefundSucceeded,
     RefundFailed,
     DisputeClosed,

@@ -171,10 +171,13 @@ def create_sales_order(
     NetSuite at its precision and one explicit rounding line makes the order's total equal the charge;
     ``rounding`` (charged - exact) goes on the ``OrderCreated`` event."""
     from shared.connectors.netsuite import OrderLine
+    from shared.o2c import subscriptions
 
     tax_by_line = {int(t["number"]): money(t["tax"]) for t in tax["lines"]}
     currency = opportunity.amount.currency
     step = erp_step(currency)
+    # a subscription deal: each line's revenue recognition dates (shared.o2c.subscriptions); else none
+    terms = subscriptions.plan(opportunity)
     lines = [
         OrderLine(
             quantity=line.quantity,
@@ -183,6 +186,7 @@ def create_sales_order(
             tax=round_to_step(tax_by_line.get(number, Money.of(0, currency)), step),
             item_external_id=line.sku,
             name=line.name,
+            **subscriptions.rev_rec_fields(opportunity, line, terms),
         )
         for number, line in enumerate(opportunity.lines, start=1)
     ]
@@ -217,6 +221,7 @@ def create_sales_order(
         "total": dump(charged),
         "tax": dump(tax_total),
         "rounding": dump(Money.of(charged.amount - exact.amount, currency)),
+        **({"recurring": True} if terms is not None else {}),
     }
 
 

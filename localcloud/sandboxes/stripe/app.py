@@ -55,6 +55,7 @@ from localcloud.sandboxes.stripe.payment_methods import PaymentMethodsMixin
 from localcloud.sandboxes.stripe.refunds import RefundsMixin
 from localcloud.sandboxes.stripe.setup_intents import SetupIntentsMixin
 from localcloud.sandboxes.stripe.state import API_VERSION, Handler, StripeState, _Call, _CommitFault, _Stored
+from localcloud.sandboxes.stripe.subscriptions import SubscriptionsMixin
 from localcloud.sandboxes.stripe.webhook_endpoints import WebhookEndpointsMixin
 from localcloud.sandboxes.stripe.webhooks import WebhooksMixin
 
@@ -68,6 +69,7 @@ class StripeSandbox(
     PaymentIntentsMixin,
     RefundsMixin,
     DisputesMixin,
+    SubscriptionsMixin,
     BillingMixin,
     BalanceMixin,
     WebhookEndpointsMixin,
@@ -130,6 +132,9 @@ class StripeSandbox(
                 self._getter(self._invoice_payments, "invoice_payment"),
             ),
             ("GET", r"^/v1/subscriptions/([^/]+)$", self._getter(self._subscriptions, "subscription")),
+            ("POST", r"^/v1/subscriptions$", self._create_api_subscription),
+            ("GET", r"^/v1/subscriptions$", self._list_subscriptions),
+            ("POST", r"^/v1/products$", self._create_product),
             ("GET", r"^/v1/payouts/([^/]+)$", self._getter(self._payouts, "payout")),
             ("POST", r"^/v1/webhook_endpoints$", self._create_webhook_endpoint),
             ("GET", r"^/v1/webhook_endpoints$", self._list_webhook_endpoints),
@@ -160,6 +165,7 @@ class StripeSandbox(
             ("GET", re.compile(r"^/_sandbox/refunds$"), self._c_list(self.refunds)),
             ("GET", re.compile(r"^/_sandbox/disputes$"), self._c_list(self.disputes)),
             ("GET", re.compile(r"^/_sandbox/subscriptions$"), self._c_list(self.subscriptions)),
+            ("GET", re.compile(r"^/_sandbox/products$"), self._c_list(self.products)),
             ("GET", re.compile(r"^/_sandbox/invoices$"), self._c_list(self.invoices)),
             ("GET", re.compile(r"^/_sandbox/invoice_payments$"), self._c_list(self.invoice_payments)),
             ("GET", re.compile(r"^/_sandbox/payouts$"), self._c_list(self.payouts)),

@@ -91,6 +91,7 @@ class StripeState(Sandbox):
         self._refunds: dict[str, dict[str, Any]] = {}
         self._disputes: dict[str, dict[str, Any]] = {}
         self._subscriptions: dict[str, dict[str, Any]] = {}
+        self._products: dict[str, dict[str, Any]] = {}
         self._invoices: dict[str, dict[str, Any]] = {}
         self._invoice_payments: dict[str, dict[str, Any]] = {}  # oldest first
         self._payouts: dict[str, dict[str, Any]] = {}
