@@ -81,9 +81,9 @@ def plan(opportunity: CrmOpportunity, today: date | None = None) -> Recurring | 
     lines = recurring_lines(opportunity)
     if not lines:
         return None
-    terms = {(line.recurring.interval, line.recurring.intervalCount) for line in lines if line.recurring}
+    intervals = {(line.recurring.interval, line.recurring.intervalCount) for line in lines if line.recurring}
     starts = {line.recurring.startDate for line in lines if line.recurring}
-    if len(terms) > 1 or len(starts) > 1:
+    if len(intervals) > 1 or len(starts) > 1:
         raise InvalidRecord(
             f"deal {opportunity.opportunityId}: its recurring lines have different billing intervals or start "
             "dates; one subscription bills them together"
