@@ -52,6 +52,7 @@ from localcloud.sandboxes.stripe.expand import expand, expansions
 from localcloud.sandboxes.stripe.forms import _nest, decode_form
 from localcloud.sandboxes.stripe.payment_intents import PaymentIntentsMixin
 from localcloud.sandboxes.stripe.payment_methods import PaymentMethodsMixin
+from localcloud.sandboxes.stripe.radar import RadarMixin
 from localcloud.sandboxes.stripe.refunds import RefundsMixin
 from localcloud.sandboxes.stripe.setup_intents import SetupIntentsMixin
 from localcloud.sandboxes.stripe.state import API_VERSION, Handler, StripeState, _Call, _CommitFault, _Stored
@@ -68,6 +69,7 @@ class StripeSandbox(
     PaymentIntentsMixin,
     RefundsMixin,
     DisputesMixin,
+    RadarMixin,
     BillingMixin,
     BalanceMixin,
     WebhookEndpointsMixin,
@@ -140,6 +142,9 @@ class StripeSandbox(
                 r"^/v1/balance_transactions/([^/]+)$",
                 self._getter(self._balance_txns, "balance_transaction"),
             ),
+            ("GET", r"^/v1/reviews/([^/]+)$", self._get_review),
+            ("POST", r"^/v1/reviews/([^/]+)/approve$", self._approve_review),
+            ("GET", r"^/v1/radar/early_fraud_warnings/([^/]+)$", self._get_early_fraud_warning),
         ]
         self.api_routes += [(method, re.compile(path), self._api(fn)) for method, path, fn in api]
         self.control_routes += [
@@ -180,6 +185,7 @@ class StripeSandbox(
             ("POST", re.compile(r"^/_sandbox/payouts/([^/]+)/reconcile$"), self._c_reconcile_payout),
             ("GET", re.compile(r"^/_sandbox/settlement$"), self._c_settlements),
             ("POST", re.compile(r"^/_sandbox/settlement$"), self._c_settle_into),
+            *self.control_routes_radar(),
         ]
         self.reconciliation_delay_s = reconciliation_delay_s
         for currency, (into, rate) in (settlement or {}).items():
@@ -362,6 +368,8 @@ class StripeSandbox(
             self._invoice_payments,
             self._payouts,
             self._balance_txns,
+            self._reviews,
+            self._early_fraud_warnings,
         ):
             found = store.get(object_id)
             if found is not None:
