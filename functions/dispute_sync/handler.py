@@ -39,7 +39,7 @@ def once(key: str, create: Callable[[], str]) -> str:
 def early_fraud_warning(metadata: dict[str, Any], data: dict[str, Any]) -> None:
     """A CRM task for the deal's owner and, by stage setting, one full refund through the refund path."""
     from shared.events.after_sale import RefundRequested
-    from shared.o2c.fraud import record_early_fraud_warning, refund_on_early_fraud_warning
+    from shared.o2c.early_fraud import record_early_fraud_warning, refund_on_early_fraud_warning
 
     def request_refund(request_id: str, payment_intent_id: str, correlation_id: str) -> None:
         publish(
