@@ -95,6 +95,18 @@ def test_a_radar_review_holds_the_capture_until_it_is_approved(hub: Hub) -> None
     assert records(hub, "invoice", externalId=f"inv-hubspot-{deal_id}") == []
     assert [f["reviewId"] for f in facts(hub, intent["id"], "PaymentReviewOpened")] == [intent["review"]]
 
+    # a forged review.closed "approved" is refused like any Stripe event with a bad signature: nothing resumes
+    forged = {
+        "id": "evt_forgedReviewClose1",
+        "object": "event",
+        "type": "review.closed",
+        "created": int(time.time()),
+        "data": {"object": {"id": intent["review"], "object": "review", "closed_reason": "approved"}},
+    }
+    assert send_stripe(hub.api, forged, ["whsec_not_the_endpoints"]).status == 401
+    hub.settle()
+    assert waits(hub, name).key == f"review:{intent['review']}"
+
     sandbox = hub.cloud.sandboxes["stripe"]
     dashboard = stripe.StripeClient(str(sandbox.api_key), base_addresses={"api": sandbox.url})
     assert dashboard.v1.reviews.approve(intent["review"]).closed_reason == "approved"
