@@ -77,6 +77,10 @@ ENDPOINTS = [
     ("POST", "/v1/webhook_endpoints"),
     ("GET", "/v1/webhook_endpoints"),
     ("GET", "/v1/webhook_endpoints/{webhook_endpoint}"),
+    # Radar: reviews and early fraud warnings
+    ("GET", "/v1/reviews/{review}"),
+    ("POST", "/v1/reviews/{review}/approve"),
+    ("GET", "/v1/radar/early_fraud_warnings/{early_fraud_warning}"),
 ]
 # Objects the sandbox returns besides the endpoints' own (events carry any of them).
 EXTRA_RESOURCES = ["event", "price", "subscription_item", "line_item"]

@@ -22,6 +22,7 @@ from shared.events.erp import (
     RefundRecorded,
     SalesOrderStatusChanged,
 )
+from shared.events.fraud import EarlyFraudWarningCreated, PaymentReviewClosed, PaymentReviewOpened
 from shared.events.orchestration import (
     CustomerSynced,
     InvoicePaid,
@@ -87,6 +88,9 @@ _MODELS: tuple[type[EventData], ...] = (
     DisputeSettled,
     RenewalInvoiced,
     DunningChanged,
+    PaymentReviewOpened,
+    PaymentReviewClosed,
+    EarlyFraudWarningCreated,
 )
 
 EVENT_TYPES: dict[str, type[EventData]] = {m.detail_type: m for m in _MODELS}

@@ -52,6 +52,8 @@ class OrderOnHold(OrchestrationEventData):
     declineCode: str | None = None
     erpOrderId: str | None = None
     paymentIntentId: str | None = None
+    riskLevel: str | None = Field(default=None, description="Stripe Radar's risk level (reason fraud_risk)")
+    riskScore: int | None = Field(default=None, description="Stripe Radar's risk score, 0-100")
 
 
 class InvoicePaid(OrchestrationEventData):

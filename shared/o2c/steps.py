@@ -275,8 +275,10 @@ def apply_payment(
     order: Mapping[str, Any],
     payment_intent_id: str,
     settlement: Settlement | None = None,
+    wallet: str | None = None,
 ) -> dict[str, Any]:
-    """The captured payment applied to the invoice. A payment in another currency than the subsidiary's
+    """The captured payment applied to the invoice; its memo names Stripe's payment and, for a wallet card
+    (``wallet``: ``apple_pay``, ``google_pay``), the wallet. A payment in another currency than the subsidiary's
     that Stripe converted into the subsidiary's currency (``settlement``, from ``settlement_of``) is
     recorded at Stripe's exchange rate, so the ERP books in its own currency what Stripe actually settled
     (and the payout's deposit ties out without an exchange difference)."""
@@ -288,13 +290,21 @@ def apply_payment(
         invoice_id=invoice["erpInvoiceId"],
         amount=total,
         currency=total.currency,
-        memo=f"Stripe {payment_intent_id}",
+        memo=payment_memo(payment_intent_id, wallet),
         exchange_rate=rate,
     )
     out: dict[str, Any] = {"erpPaymentId": ref.id, "externalId": ref.external_id}
     if rate is not None and settlement is not None:
         out |= {"exchangeRate": str(rate), "settled": dump(settlement.settled)}
     return out
+
+
+def payment_memo(payment_intent_id: str, wallet: str | None = None) -> str:
+    """``Stripe pi_...``, and `` (Apple Pay)`` when the card was a wallet's."""
+    from shared.o2c.fraud import wallet_label
+
+    label = wallet_label(wallet)
+    return f"Stripe {payment_intent_id}" + (f" ({label})" if label else "")
 
 
 def exchange_rate_for(
@@ -461,12 +471,16 @@ def authorize_payment(
     )
     authorized = result.status == "requires_capture"
     threshold = approval_threshold(total.currency)
+    above_threshold = bool(authorized and threshold is not None and total.amount > threshold)
+    from shared.o2c.fraud import radar_of_authorization
+
     return {
         "paymentIntentId": result.payment_intent_id,
         "status": result.status,
         "authorized": authorized,
         "declineCode": result.decline_code or result.failure_code,
-        "needsApproval": bool(authorized and threshold is not None and total.amount > threshold),
+        "needsApproval": above_threshold,
+        **radar_of_authorization(result, authorized=authorized, above_threshold=above_threshold),
     }
 
 

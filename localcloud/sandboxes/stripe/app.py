@@ -52,6 +52,7 @@ from localcloud.sandboxes.stripe.expand import expand, expansions
 from localcloud.sandboxes.stripe.forms import _nest, decode_form
 from localcloud.sandboxes.stripe.payment_intents import PaymentIntentsMixin
 from localcloud.sandboxes.stripe.payment_methods import PaymentMethodsMixin
+from localcloud.sandboxes.stripe.radar import RadarMixin
 from localcloud.sandboxes.stripe.refunds import RefundsMixin
 from localcloud.sandboxes.stripe.setup_intents import SetupIntentsMixin
 from localcloud.sandboxes.stripe.state import API_VERSION, Handler, StripeState, _Call, _CommitFault, _Stored
@@ -70,6 +71,7 @@ class StripeSandbox(
     RefundsMixin,
     DisputesMixin,
     SubscriptionsMixin,
+    RadarMixin,
     BillingMixin,
     BalanceMixin,
     WebhookEndpointsMixin,
@@ -145,6 +147,9 @@ class StripeSandbox(
                 r"^/v1/balance_transactions/([^/]+)$",
                 self._getter(self._balance_txns, "balance_transaction"),
             ),
+            ("GET", r"^/v1/reviews/([^/]+)$", self._get_review),
+            ("POST", r"^/v1/reviews/([^/]+)/approve$", self._approve_review),
+            ("GET", r"^/v1/radar/early_fraud_warnings/([^/]+)$", self._get_early_fraud_warning),
         ]
         self.api_routes += [(method, re.compile(path), self._api(fn)) for method, path, fn in api]
         self.control_routes += [
@@ -186,6 +191,7 @@ class StripeSandbox(
             ("POST", re.compile(r"^/_sandbox/payouts/([^/]+)/reconcile$"), self._c_reconcile_payout),
             ("GET", re.compile(r"^/_sandbox/settlement$"), self._c_settlements),
             ("POST", re.compile(r"^/_sandbox/settlement$"), self._c_settle_into),
+            *self.control_routes_radar(),
         ]
         self.reconciliation_delay_s = reconciliation_delay_s
         for currency, (into, rate) in (settlement or {}).items():
@@ -368,6 +374,8 @@ class StripeSandbox(
             self._invoice_payments,
             self._payouts,
             self._balance_txns,
+            self._reviews,
+            self._early_fraud_warnings,
         ):
             found = store.get(object_id)
             if found is not None:
