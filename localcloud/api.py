@@ -21,6 +21,7 @@ from urllib.parse import parse_qsl, urlsplit
 
 from infra.topology import FunctionSpec
 from localcloud.api_auth import TOKEN_PATH, AuthFailure, LocalOAuth
+from localcloud.api_sigv4 import LocalSigV4
 from localcloud.workers import InvokeResult
 
 log = logging.getLogger("localcloud.api")
@@ -160,13 +161,21 @@ class ApiGateway:
         body_timeout_s: float = BODY_TIMEOUT_S,
         max_connections: int = MAX_CONNECTIONS,
         oauth: LocalOAuth | None = None,
+        sigv4: LocalSigV4 | None = None,
+        api_id: str = API_ID,
     ) -> None:
         self.routes = [Route.of(fn) for fn in functions if fn.route is not None]
-        # the /v1 API: every route behind the authorizer (``localcloud.api_auth``), none without it
+        # the /v1 API: every route behind the authorizer (``localcloud.api_auth``: Cognito tokens, or
+        # ``localcloud.api_sigv4``: SigV4 and IAM, on the second API for callers inside AWS), none without it
         self.routes += [
-            Route.at(r.method, r.path, fn.id, r.scope) for fn in functions for r in fn.api_routes if oauth
+            Route.at(r.method, r.path, fn.id, r.scope)
+            for fn in functions
+            for r in fn.api_routes
+            if oauth or sigv4
         ]
         self.oauth = oauth
+        self.sigv4 = sigv4
+        self.api_id = api_id
         self.invoke = invoke
         self.stage = stage
         self.header_timeout_s = header_timeout_s
@@ -213,6 +222,7 @@ class ApiGateway:
         body: bytes,
         source_ip: str,
         claims: dict[str, str] | None = None,
+        identity: dict[str, str] | None = None,
     ) -> dict[str, Any]:
         single: dict[str, str] = {}
         multi: dict[str, list[str]] = {}
@@ -259,9 +269,13 @@ class ApiGateway:
                 "domainPrefix": host.split(".")[0],
                 "requestTimeEpoch": int(now * 1000),
                 "requestId": str(uuid.uuid4()),
-                "identity": {"sourceIp": source_ip, "userAgent": single.get("User-Agent")},
+                "identity": {
+                    "sourceIp": source_ip,
+                    "userAgent": single.get("User-Agent"),
+                    **(identity or {}),
+                },
                 "domainName": host,
-                "apiId": API_ID,
+                "apiId": self.api_id,
                 **({"authorizer": {"claims": claims}} if claims is not None else {}),
             },
             "body": text_body,
@@ -613,6 +627,19 @@ class _Handler(BaseHTTPRequestHandler):
             self._send(exc.status, body, [("Content-Type", "application/problem+json"), *extra])
             return None
 
+    def _authorize_sigv4(self, headers: list[tuple[str, str]], body: bytes) -> dict[str, str] | None:
+        """The caller's IAM identity, or None once refused (403 problem+json, as the IAM API's gateway
+        responses answer)."""
+        assert self.api.sigv4 is not None
+        try:
+            return self.api.sigv4.authorize(self.command, self.path, headers, body)
+        except AuthFailure as exc:
+            body_out = json.dumps(
+                {"type": f"{API_PROBLEM_BASE}forbidden", "title": exc.message, "status": exc.status}
+            ).encode()
+            self._send(exc.status, body_out, [("Content-Type", "application/problem+json")])
+            return None
+
     def _handle(self) -> None:
         split = urlsplit(self.path)
         raw_path = split.path or "/"
@@ -634,8 +661,8 @@ class _Handler(BaseHTTPRequestHandler):
             else:
                 self._problem(404, "Not Found", f"no route for {self.command} {raw_path}")
             return
-        claims = None
-        if route.scope is not None:
+        claims = identity = None
+        if route.scope is not None and self.api.sigv4 is None:
             claims = self._authorize(route)
             if claims is None:
                 return
@@ -643,8 +670,21 @@ class _Handler(BaseHTTPRequestHandler):
         if body is None:
             return
         headers = [(name, value) for name, value in self.headers.items()]
+        if route.scope is not None and self.api.sigv4 is not None:
+            # the signature covers the body: verified once it is read
+            identity = self._authorize_sigv4(headers, body)
+            if identity is None:
+                return
         event = self.api.build_event(
-            route, self.command, raw_path, split.query, headers, body, self.client_address[0], claims
+            route,
+            self.command,
+            raw_path,
+            split.query,
+            headers,
+            body,
+            self.client_address[0],
+            claims,
+            identity,
         )
         result = self.api.invoke(route.function_id, event)
         if not result.ok:

@@ -46,6 +46,7 @@ from shared.api.models import (
 )
 from shared.api.problems import KINDS, PROBLEM_CONTENT_TYPE, Problem
 from shared.connectors.errors import TransientError
+from shared.sensitive import contains_card_number
 
 API_TITLE = "O2C Hub API"
 API_VERSION = "1.0.0"
@@ -53,7 +54,8 @@ API_VERSION = "1.0.0"
 READ, ORDERS_WRITE, REFUNDS_WRITE = "o2c/read", "o2c/orders:write", "o2c/refunds:write"
 CUSTOMERS_WRITE = "o2c/customers:write"
 OAUTH = "oauth2"
-_CORRELATION = re.compile(r"^[\x20-\x7e]{1,255}$")
+#: a caller's X-Correlation-Id: what the webhooks accept back from Stripe's metadata (shared.ingress.guard)
+_CORRELATION = re.compile(r"^[\x21-\x7e]{1,255}$")
 
 IdempotencyKey = Annotated[
     str,
@@ -116,8 +118,10 @@ def build(
             raise Problem("unauthorized", "no authenticated caller")
         return str(who)
 
-    def correlation_id() -> str:
-        return str(app.context.get("correlation_id"))
+    def callers_correlation() -> str | None:
+        """The caller's valid ``X-Correlation-Id``: the events its POST causes carry it."""
+        given = app.context.get("correlation_given")
+        return str(app.context.get("correlation_id")) if given else None
 
     def post(route: str, body_json: Any, key: str, work: Callable[[str], dict[str, Any]]) -> Response[Any]:
         who = caller()
@@ -200,7 +204,7 @@ def build(
     def submit_order(order: OrderIn, idempotency_key: IdempotencyKey) -> Response[Accepted]:
         def work(who: str) -> dict[str, Any]:
             order_id = stable_id("ord", who, idempotency_key)
-            name, correlation = services().start_order(order, order_id, correlation_id())
+            name, correlation = services().start_order(order, order_id, callers_correlation())
             location = f"/v1/orders/{name}"
             body = Accepted(id=name, status="accepted", location=location, correlationId=correlation)
             return {
@@ -268,7 +272,9 @@ def build(
     def request_refund(refund: RefundIn, idempotency_key: IdempotencyKey) -> Response[Accepted]:
         def work(who: str) -> dict[str, Any]:
             request_id = stable_id("rr", who, idempotency_key)
-            correlation = services().request_refund(refund, request_id, by=f"api:{who}")
+            correlation = services().request_refund(
+                refund, request_id, by=f"api:{who}", correlation_id=callers_correlation()
+            )
             location = f"/v1/refunds/{request_id}"
             body = Accepted(id=request_id, status="requested", location=location, correlationId=correlation)
             return {
@@ -367,22 +373,29 @@ def openapi_json(app: APIGatewayRestResolver) -> str:
     )
 
 
-def request_headers(event: dict[str, Any]) -> tuple[str, str]:
-    """(request id, correlation id) of an API Gateway event: the gateway's request id, the caller's valid
-    ``X-Correlation-Id`` or a new one."""
+def valid_correlation_id(value: Any) -> bool:
+    """1-255 printable ASCII without spaces, and no payment card number in it (it is stored under every
+    event of the flow and written in Stripe's metadata, which the webhooks check the same way)."""
+    return isinstance(value, str) and bool(_CORRELATION.match(value)) and not contains_card_number(value)
+
+
+def request_headers(event: dict[str, Any]) -> tuple[str, str, bool]:
+    """(request id, correlation id, whether the caller gave it) of an API Gateway event: the gateway's
+    request id, the caller's valid ``X-Correlation-Id`` or a new one."""
     ctx = event.get("requestContext") or {}
     request_id = str(ctx.get("requestId") or uuid.uuid4())
     headers = {k.lower(): v for k, v in (event.get("headers") or {}).items()}
     given = headers.get("x-correlation-id")
-    correlation = given if isinstance(given, str) and _CORRELATION.match(given) else f"api:{uuid.uuid4()}"
-    return request_id, correlation
+    if valid_correlation_id(given):
+        return request_id, str(given), True
+    return request_id, f"api:{uuid.uuid4()}", False
 
 
 def handle(app: APIGatewayRestResolver, event: dict[str, Any], context: Any) -> dict[str, Any]:
     """Resolve one API Gateway event; every response gets the request and correlation id headers (an order's
     POST answers with the correlation id its events carry)."""
-    request_id, correlation = request_headers(event)
-    app.append_context(correlation_id=correlation, request_id=request_id)
+    request_id, correlation, given = request_headers(event)
+    app.append_context(correlation_id=correlation, correlation_given=given, request_id=request_id)
     try:
         result = app.resolve(event, context)
     finally:

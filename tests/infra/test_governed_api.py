@@ -3,6 +3,7 @@ scope, a resource server with the topology's scopes, and a client-credentials ap
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 import pytest
@@ -32,16 +33,31 @@ def _paths(template_json: dict[str, Any]) -> dict[str, str]:
     return paths
 
 
-def test_every_v1_method_requires_a_cognito_token_with_its_scope(synthesized: Synthesized) -> None:
-    template = synthesized.templates[STAGE]
+def _rest_api(template: dict[str, Any], name_suffix: str) -> str:
+    (api_id,) = [
+        k
+        for k, v in resources_of(template, "AWS::ApiGateway::RestApi").items()
+        if v["Properties"]["Name"].endswith(name_suffix)
+    ]
+    return api_id
+
+
+def _v1_methods(template: dict[str, Any], api_id: str) -> dict[tuple[str, str], dict[str, Any]]:
+    """(HTTP method, path) → the properties of each /v1 method of one REST API."""
     paths = _paths(template)
-    (authorizer_id,) = resources_of(template, "AWS::ApiGateway::Authorizer")
     methods = {}
     for method in resources_of(template, "AWS::ApiGateway::Method").values():
         props = method["Properties"]
         path = paths.get(props["ResourceId"].get("Ref", ""), "/")
-        if path.startswith("/v1"):
+        if path.startswith("/v1") and props["RestApiId"] == {"Ref": api_id}:
             methods[(props["HttpMethod"], path)] = props
+    return methods
+
+
+def test_every_v1_method_requires_a_cognito_token_with_its_scope(synthesized: Synthesized) -> None:
+    template = synthesized.templates[STAGE]
+    (authorizer_id,) = resources_of(template, "AWS::ApiGateway::Authorizer")
+    methods = _v1_methods(template, _rest_api(template, "-webhooks"))
     expected = {(r.method, r.path): r.scope for r in API_ROUTES}
     assert set(methods) == set(expected), "a /v1 method the topology does not declare, or one missing"
     for key, props in methods.items():
@@ -60,3 +76,63 @@ def test_the_pool_issues_client_credential_tokens_with_the_topology_scopes(synth
     assert client["Properties"]["GenerateSecret"] is True
     (pool,) = resources_of(template, "AWS::Cognito::UserPool").values()
     assert pool["Properties"]["AdminCreateUserConfig"]["AllowAdminCreateUserOnly"] is True
+
+
+def test_callers_inside_aws_have_the_same_routes_with_sigv4_and_a_policy_per_scope(
+    synthesized: Synthesized,
+) -> None:
+    """One authorization type per method: SigV4 callers get a second REST API (a nested stack: the stage's
+    stack is near CloudFormation's 500 resources) with the same routes on the same function, every method
+    AWS_IAM; a scope is a managed policy allowing execute-api:Invoke on exactly the methods needing it."""
+    parent = synthesized.templates[STAGE]
+    [(_nested_id, nested)] = [
+        (k, v)
+        for k, v in resources_of(parent, "AWS::CloudFormation::Stack").items()
+        if k.startswith("IamApi")
+    ]
+    [path] = synthesized.outdir.glob(f"O2CHub{STAGE}IamApi*.nested.template.json")
+    template = json.loads(path.read_text())
+    api_id = _rest_api(template, "-api-iam")
+    methods = _v1_methods(template, api_id)
+    assert set(methods) == {(r.method, r.path) for r in API_ROUTES}
+    cognito_api = _v1_methods(parent, _rest_api(parent, "-webhooks"))
+    passed = nested["Properties"]["Parameters"]
+    for key, props in methods.items():
+        assert props["AuthorizationType"] == "AWS_IAM", key
+        assert "AuthorizerId" not in props and "AuthorizationScopes" not in props, key
+        # the same function (its live alias) as the Cognito API's method
+        uri = props["Integration"]["Uri"]["Fn::Join"][1]
+        [function_ref] = [passed[p["Ref"]] for p in uri if isinstance(p, dict) and p.get("Ref") in passed]
+        assert function_ref in cognito_api[key]["Integration"]["Uri"]["Fn::Join"][1], key
+    policies = {
+        p["Properties"]["ManagedPolicyName"]: p["Properties"]["PolicyDocument"]["Statement"]
+        for p in resources_of(template, "AWS::IAM::ManagedPolicy").values()
+    }
+    assert set(policies) == {f"o2c-{STAGE}-api-{s.replace(':', '-')}" for s in API_SCOPES}
+    for scope in API_SCOPES:
+        (statement,) = policies[f"o2c-{STAGE}-api-{scope.replace(':', '-')}"]
+        assert statement["Effect"] == "Allow" and statement["Action"] == "execute-api:Invoke"
+        resources = (
+            statement["Resource"] if isinstance(statement["Resource"], list) else [statement["Resource"]]
+        )
+        granted = set()
+        for resource in resources:
+            parts = resource["Fn::Join"][1]
+            assert {"Ref": api_id} in parts, resource  # this API's methods, no other
+            granted.add(parts[-1])
+        expected = {
+            f"/{STAGE}/{r.method}/{r.path.lstrip('/').replace('{id}', '*')}"
+            for r in API_ROUTES
+            if r.scope == scope
+        }
+        assert granted == expected, scope
+    # SigV4 refusals answer problem+json, 403 as API Gateway answers them
+    refusals = {
+        r["Properties"]["ResponseType"]: r["Properties"]
+        for r in resources_of(template, "AWS::ApiGateway::GatewayResponse").values()
+    }
+    assert {"MISSING_AUTHENTICATION_TOKEN", "INVALID_SIGNATURE", "EXPIRED_TOKEN", "ACCESS_DENIED"} <= set(
+        refusals
+    )
+    assert all(r["StatusCode"] == "403" for r in refusals.values())
+    assert all("problems/forbidden" in r["ResponseTemplates"]["application/json"] for r in refusals.values())

@@ -38,18 +38,24 @@ class FakeHub:
         self.refunds: list[str] = []
         self.on_order: Any = None
         self.customers: list[str] = []
+        #: the caller's correlation id each POST handed the hub (None: the caller gave none)
+        self.correlations: list[str | None] = []
 
-    def start_order(self, order: OrderIn, order_id: str, correlation_id: str) -> tuple[str, str]:
+    def start_order(self, order: OrderIn, order_id: str, correlation_id: str | None) -> tuple[str, str]:
         self.orders.append(order_id)
+        self.correlations.append(correlation_id)
         if self.on_order:
             self.on_order()
-        return f"api-{order_id}", correlation_id
+        return f"api-{order_id}", correlation_id or f"api:{order_id}"
 
-    def request_refund(self, refund: RefundIn, request_id: str, *, by: str) -> str:
+    def request_refund(
+        self, refund: RefundIn, request_id: str, *, by: str, correlation_id: str | None = None
+    ) -> str:
         if refund.paymentIntentId == "pi_unknown":
             raise Problem("business-rejection", "no captured payment pi_unknown is known to the hub")
         self.refunds.append(request_id)
-        return "hubspot:1"
+        self.correlations.append(correlation_id)
+        return correlation_id or "hubspot:1"
 
     def upsert_customer(self, customer: Any) -> Any:
         from shared.api.models import CustomerView
@@ -218,6 +224,24 @@ def test_every_response_has_a_request_id_and_a_correlation_id(api: Any) -> None:
     assert headers["X-Correlation-Id"].startswith("api:")
     status, headers, body = call(app, event("GET", "/v1/nowhere"))
     assert status == 404 and body["type"] == TYPE_BASE + "not-found" and headers["X-Request-Id"]
+
+
+def test_a_callers_correlation_id_is_the_one_the_events_of_its_post_carry(api: Any) -> None:
+    app, hub, _ = api
+    given = {"X-Correlation-Id": "checkout-7f3a"}
+    status, headers, body = call(app, event("POST", "/v1/orders", ORDER, key="c1", headers=given))
+    assert status == 202 and headers["X-Correlation-Id"] == body["correlationId"] == "checkout-7f3a"
+    refund = {"paymentIntentId": "pi_1", "amount": "5.00"}
+    status, headers, body = call(app, event("POST", "/v1/refunds", refund, key="c2", headers=given))
+    assert status == 202 and headers["X-Correlation-Id"] == body["correlationId"] == "checkout-7f3a"
+    # none given, or one the webhooks would refuse back from Stripe's metadata (a space, a card number):
+    # the hub's own flow ids, and the response says which
+    for unusable in ({}, {"X-Correlation-Id": "two words"}, {"X-Correlation-Id": "c-4242424242424242"}):
+        status, headers, body = call(
+            app, event("POST", "/v1/refunds", refund, key=str(uuid.uuid4()), headers=unusable)
+        )
+        assert status == 202 and headers["X-Correlation-Id"] == body["correlationId"] == "hubspot:1"
+    assert hub.correlations == ["checkout-7f3a", "checkout-7f3a", None, None, None]
 
 
 def test_a_request_without_a_caller_is_unauthorized(api: Any) -> None:
