@@ -21,6 +21,8 @@ from aws_lambda_powertools.event_handler.openapi.exceptions import (
     ResponseValidationError,
 )
 from aws_lambda_powertools.event_handler.openapi.models import (
+    APIKey,
+    APIKeyIn,
     OAuth2,
     OAuthFlowClientCredentials,
     OAuthFlows,
@@ -53,6 +55,8 @@ API_VERSION = "1.0.0"
 READ, ORDERS_WRITE, REFUNDS_WRITE = "o2c/read", "o2c/orders:write", "o2c/refunds:write"
 CUSTOMERS_WRITE = "o2c/customers:write"
 OAUTH = "oauth2"
+#: the caller's usage-plan key (``x-api-key``): identifies its client for throttling; the token authorizes
+API_KEY = "apiKey"
 _CORRELATION = re.compile(r"^[\x20-\x7e]{1,255}$")
 
 IdempotencyKey = Annotated[
@@ -63,6 +67,11 @@ IdempotencyKey = Annotated[
         description="Required on every POST; scoped to the caller; kept 24 hours",
     ),
 ]
+
+
+def _secured(scope: str) -> list[dict[str, list[str]]]:
+    """A token with ``scope`` and the client's usage-plan key, both required (one security requirement)."""
+    return [{OAUTH: [scope], API_KEY: []}]
 
 
 def _problem_responses(*statuses: int) -> dict[int, Any]:
@@ -158,7 +167,7 @@ def build(
             },
             **_WRITE_ERRORS,
         },
-        security=[{OAUTH: [CUSTOMERS_WRITE]}],
+        security=_secured(CUSTOMERS_WRITE),
         tags=["customers"],
         operation_id="upsertCustomer",
     )
@@ -177,7 +186,7 @@ def build(
         "/v1/customers/<id>",
         summary="The support view of a customer: its ids, open invoices, last payments, holds",
         responses={**_ok(CustomerView), **_READ_ERRORS},
-        security=[{OAUTH: [READ]}],
+        security=_secured(READ),
         tags=["customers"],
         operation_id="getCustomer",
     )
@@ -193,7 +202,7 @@ def build(
         "/v1/orders",
         summary="Submit an order (quote-to-cash as for a won deal)",
         responses={**_accepted(), **_WRITE_ERRORS},
-        security=[{OAUTH: [ORDERS_WRITE]}],
+        security=_secured(ORDERS_WRITE),
         tags=["orders"],
         operation_id="submitOrder",
     )
@@ -215,7 +224,7 @@ def build(
         "/v1/orders/<id>",
         summary="Where an order stands",
         responses={**_ok(OrderView), **_READ_ERRORS},
-        security=[{OAUTH: [READ]}],
+        security=_secured(READ),
         tags=["orders"],
         operation_id="getOrder",
     )
@@ -231,7 +240,7 @@ def build(
         "/v1/payments/<id>",
         summary="A payment as Stripe and the ERP see it (by payment intent, charge or ERP payment id)",
         responses={**_ok(PaymentView), **_READ_ERRORS},
-        security=[{OAUTH: [READ]}],
+        security=_secured(READ),
         tags=["payments"],
         operation_id="getPayment",
     )
@@ -245,7 +254,7 @@ def build(
         "/v1/invoices/<id>",
         summary="An ERP invoice with its payment status and the payments applied to it",
         responses={**_ok(InvoiceView), **_READ_ERRORS},
-        security=[{OAUTH: [READ]}],
+        security=_secured(READ),
         tags=["invoices"],
         operation_id="getInvoice",
     )
@@ -261,7 +270,7 @@ def build(
         "/v1/refunds",
         summary="Refund (part of) a captured payment; booked in the ERP once Stripe confirms",
         responses={**_accepted(), **_WRITE_ERRORS},
-        security=[{OAUTH: [REFUNDS_WRITE]}],
+        security=_secured(REFUNDS_WRITE),
         tags=["refunds"],
         operation_id="requestRefund",
     )
@@ -283,7 +292,7 @@ def build(
         "/v1/refunds/<id>",
         summary="Where a refund asked of the hub stands",
         responses={**_ok(RefundView), **_READ_ERRORS},
-        security=[{OAUTH: [READ]}],
+        security=_secured(READ),
         tags=["refunds"],
         operation_id="getRefund",
     )
@@ -353,7 +362,15 @@ def security_schemes(
         OAUTH: OAuth2(
             flows=OAuthFlows(clientCredentials=OAuthFlowClientCredentials(tokenUrl=token_url, scopes=scopes)),
             description="OAuth 2.0 client credentials (Cognito); locally the local cloud's /oauth2/token",
-        )
+        ),
+        API_KEY: APIKey(
+            **{"in": APIKeyIn.header},
+            name="x-api-key",
+            description=(
+                "The client's usage-plan key, issued with its client credentials: every request is throttled "
+                "per key (429 rate-limited with Retry-After); a missing or unknown key is 403"
+            ),
+        ),
     }
 
 
