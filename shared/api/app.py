@@ -325,6 +325,11 @@ def build(
         detail = "; ".join(f"{e['location']}: {e['message']}" for e in errors[:5])
         return problem_response(Problem("validation", detail or "invalid request", {"errors": errors}))
 
+    @app.exception_handler(UnicodeDecodeError)
+    def on_undecodable(exc: UnicodeDecodeError) -> Response[Any]:
+        # a body that is not UTF-8 (API Gateway passes it base64-encoded) cannot be JSON
+        return problem_response(Problem("validation", "the request body is not UTF-8 encoded JSON"))
+
     @app.exception_handler(ResponseValidationError)
     def on_bad_response(exc: ResponseValidationError) -> Response[Any]:
         return problem_response(Problem("technical-failure", "the hub could not form its answer"))

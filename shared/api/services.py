@@ -28,7 +28,7 @@ from shared.api.models import (
     TimelineEntry,
 )
 from shared.api.problems import Problem
-from shared.connectors.errors import NotFound, TransientError
+from shared.connectors.errors import InvalidRecord, NotFound, TransientError
 from shared.crm.closed_won import deal_correlation_id
 from shared.crm.completeness import missing_fields
 from shared.crm.models import Account, Address, Contact, CrmOpportunity, LineItem
@@ -256,6 +256,8 @@ class HubServices:
             )
         except TransientError as exc:
             raise Problem("technical-failure", f"the ERP or Stripe did not answer: {exc}") from None
+        except InvalidRecord as exc:  # e.g. a currency the ERP account does not have
+            raise Problem("business-rejection", f"the ERP refused the customer: {exc}") from None
         return CustomerView(
             id=str(erp_customer["externalId"]),
             erpCustomerId=str(erp_customer["erpCustomerId"]),

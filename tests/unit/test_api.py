@@ -4,6 +4,7 @@ Idempotency-Key rules (replay, reuse with another body, still running, scoped to
 
 from __future__ import annotations
 
+import base64
 import json
 import uuid
 from collections.abc import Iterator
@@ -276,3 +277,32 @@ def test_a_customers_holds_are_its_orders_held_and_not_yet_paid_or_settled() -> 
     services = HubServices()
     services.__dict__["_lineage"] = Lineage()
     assert services._holds(created) == ["so1: payment_declined"]
+
+
+def test_a_body_that_is_not_utf8_is_a_validation_problem(api: Any) -> None:
+    """API Gateway hands a non-UTF-8 body over base64-encoded: the answer is 422, not a crashed function."""
+    app, hub, _ = api
+    ev = event("POST", "/v1/orders", key="k-bytes")
+    ev.update(body=base64.b64encode(b"\x97M\xff\xfe").decode(), isBase64Encoded=True)
+    status, headers, body = call(app, ev)
+    assert (status, headers["Content-Type"], body["type"]) == (
+        422,
+        "application/problem+json",
+        TYPE_BASE + "validation",
+    )
+    assert hub.orders == []
+
+
+@pytest.mark.parametrize("external_id", ["acme.gmbh", "acme:1", "a" * 201])
+def test_a_customer_external_id_the_erp_cannot_take_is_refused_before_any_write(
+    api: Any, external_id: str
+) -> None:
+    """The ERP customer is ``api-<externalId>`` and NetSuite external ids are letters, digits, _ and -: a
+    customer id outside that is a validation problem, for a customer as for an order's customer."""
+    app, hub, _ = api
+    customer = {**ORDER["customer"], "externalId": external_id}
+    status, _, body = call(app, event("POST", "/v1/customers", {**customer, "currency": "EUR"}, key="k-c"))
+    assert status == 422 and body["type"] == TYPE_BASE + "validation", body
+    status, _, body = call(app, event("POST", "/v1/orders", {**ORDER, "customer": customer}, key="k-o"))
+    assert status == 422 and body["type"] == TYPE_BASE + "validation", body
+    assert hub.customers == [] and hub.orders == []
