@@ -12,10 +12,11 @@ from __future__ import annotations
 import hashlib
 import re
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import Annotated, Any
 
 from aws_lambda_powertools.event_handler import APIGatewayRestResolver, Response
+from aws_lambda_powertools.event_handler.middlewares import NextMiddleware
 from aws_lambda_powertools.event_handler.openapi.exceptions import (
     RequestValidationError,
     ResponseValidationError,
@@ -33,6 +34,7 @@ from aws_lambda_powertools.utilities.idempotency.exceptions import (
     IdempotencyValidationError,
 )
 
+from shared.api.deprecation import DEPRECATIONS, Deprecation, by_route
 from shared.api.idempotency import KEY_PATTERN, IdempotentPosts
 from shared.api.models import (
     Accepted,
@@ -107,9 +109,14 @@ def stable_id(prefix: str, caller: str, key: str) -> str:
 
 
 def build(
-    services: Callable[[], Any], idempotency: Callable[[], IdempotentPosts], *, stage: str
+    services: Callable[[], Any],
+    idempotency: Callable[[], IdempotentPosts],
+    *,
+    stage: str,
+    deprecations: Mapping[str, Deprecation] = DEPRECATIONS,
 ) -> APIGatewayRestResolver:
-    """The resolver; ``services()`` gives the hub's operations (``shared.api.services.HubServices``)."""
+    """The resolver; ``services()`` gives the hub's operations (``shared.api.services.HubServices``);
+    ``deprecations`` the operations deprecated (``shared.api.deprecation``)."""
     app = APIGatewayRestResolver(enable_validation=True)
     if stage != "prod":
         app.enable_swagger(path="/v1/docs", title=API_TITLE, version=API_VERSION)
@@ -170,6 +177,7 @@ def build(
         security=_secured(CUSTOMERS_WRITE),
         tags=["customers"],
         operation_id="upsertCustomer",
+        deprecated="upsertCustomer" in deprecations,
     )
     def upsert_customer(customer: CustomerWriteIn, idempotency_key: IdempotencyKey) -> Response[CustomerView]:
         def work(who: str) -> dict[str, Any]:
@@ -189,6 +197,7 @@ def build(
         security=_secured(READ),
         tags=["customers"],
         operation_id="getCustomer",
+        deprecated="getCustomer" in deprecations,
     )
     def get_customer(id: Annotated[Id, Path()]) -> CustomerView:
         view = services().customer_view(id)
@@ -205,6 +214,7 @@ def build(
         security=_secured(ORDERS_WRITE),
         tags=["orders"],
         operation_id="submitOrder",
+        deprecated="submitOrder" in deprecations,
     )
     def submit_order(order: OrderIn, idempotency_key: IdempotencyKey) -> Response[Accepted]:
         def work(who: str) -> dict[str, Any]:
@@ -227,6 +237,7 @@ def build(
         security=_secured(READ),
         tags=["orders"],
         operation_id="getOrder",
+        deprecated="getOrder" in deprecations,
     )
     def get_order(id: Annotated[Id, Path()]) -> OrderView:
         view = services().order_view(id)
@@ -243,6 +254,7 @@ def build(
         security=_secured(READ),
         tags=["payments"],
         operation_id="getPayment",
+        deprecated="getPayment" in deprecations,
     )
     def get_payment(id: Annotated[Id, Path()]) -> PaymentView:
         view = services().payment_view(id)
@@ -257,6 +269,7 @@ def build(
         security=_secured(READ),
         tags=["invoices"],
         operation_id="getInvoice",
+        deprecated="getInvoice" in deprecations,
     )
     def get_invoice(id: Annotated[Id, Path()]) -> InvoiceView:
         view = services().invoice_view(id)
@@ -273,6 +286,7 @@ def build(
         security=_secured(REFUNDS_WRITE),
         tags=["refunds"],
         operation_id="requestRefund",
+        deprecated="requestRefund" in deprecations,
     )
     def request_refund(refund: RefundIn, idempotency_key: IdempotencyKey) -> Response[Accepted]:
         def work(who: str) -> dict[str, Any]:
@@ -295,6 +309,7 @@ def build(
         security=_secured(READ),
         tags=["refunds"],
         operation_id="getRefund",
+        deprecated="getRefund" in deprecations,
     )
     def get_refund(id: Annotated[Id, Path()]) -> RefundView:
         view = services().refund_view(id)
@@ -309,7 +324,7 @@ def build(
             status_code=problem.status,
             content_type=PROBLEM_CONTENT_TYPE,
             body=problem.json(instance=app.current_event.path),
-            headers=problem.headers,
+            headers={**problem.headers, **deprecation_headers()},
         )
 
     @app.exception_handler(Problem)
@@ -351,6 +366,26 @@ def build(
             Problem("not-found", f"no route {app.current_event.http_method} {app.current_event.path}")
         )
 
+    # --- deprecations: every answer of a deprecated operation, success or problem, says so ---------------------
+
+    notices = (
+        by_route(app.get_openapi_schema(security_schemes=security_schemes()), deprecations)
+        if deprecations
+        else {}
+    )
+
+    def deprecation_headers() -> dict[str, str]:
+        event = app.current_event
+        notice = notices.get((event.http_method, event.resource))
+        return notice.headers() if notice is not None else {}
+
+    def announce_deprecation(app: APIGatewayRestResolver, next_middleware: NextMiddleware) -> Response[Any]:
+        response = next_middleware(app)
+        response.headers.update(deprecation_headers())
+        return response
+
+    if notices:
+        app.use(middlewares=[announce_deprecation])
     return app
 
 

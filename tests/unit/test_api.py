@@ -8,6 +8,7 @@ import base64
 import json
 import uuid
 from collections.abc import Iterator
+from datetime import UTC, datetime
 from typing import Any
 
 import pytest
@@ -15,7 +16,8 @@ from moto import mock_aws
 
 from infra.topology import IDEMPOTENCY_TABLE
 from localcloud.provision import create_table
-from shared.api.app import build, handle
+from shared.api.app import build, handle, openapi_json
+from shared.api.deprecation import Deprecation
 from shared.api.idempotency import IdempotentPosts
 from shared.api.models import OrderIn, OrderView, RefundIn
 from shared.api.problems import TYPE_BASE, Problem
@@ -306,3 +308,50 @@ def test_a_customer_external_id_the_erp_cannot_take_is_refused_before_any_write(
     status, _, body = call(app, event("POST", "/v1/orders", {**ORDER, "customer": customer}, key="k-o"))
     assert status == 422 and body["type"] == TYPE_BASE + "validation", body
     assert hub.customers == [] and hub.orders == []
+
+
+def test_a_deprecated_operation_is_marked_in_the_document_and_says_so_on_every_answer(api: Any) -> None:
+    """No real route is deprecated: the test deprecates two. The document marks them ``deprecated``; each of
+    their answers, success or problem, carries Deprecation (RFC 9745, ``@<epoch seconds>``), Sunset (RFC 8594,
+    an HTTP-date) and Link; the other operations' answers carry none."""
+    _, hub, posts = api
+    since, sunset = datetime(2027, 1, 1, tzinfo=UTC), datetime(2027, 7, 1, tzinfo=UTC)
+    page = "https://o2c-hub.dev/deprecations/v1-orders"
+    notice = Deprecation(since=since, sunset=sunset, link=page)
+    app = build(
+        lambda: hub, lambda: posts, stage="local", deprecations={"getOrder": notice, "upsertCustomer": notice}
+    )
+    document = json.loads(openapi_json(app))
+    flags = {
+        op["operationId"]: op.get("deprecated", False)
+        for item in document["paths"].values()
+        for op in item.values()
+        if isinstance(op, dict) and "operationId" in op
+    }
+    assert {k for k, v in flags.items() if v} == {"getOrder", "upsertCustomer"}
+    expected = {
+        "Deprecation": "@1798761600",
+        "Sunset": "Thu, 01 Jul 2027 00:00:00 GMT",
+        "Link": f'<{page}>; rel="deprecation"; type="text/html", <{page}>; rel="sunset"; type="text/html"',
+    }
+    customer = {**ORDER["customer"], "currency": "EUR"}
+    ev = event("GET", "/v1/orders/ord_1")
+    ev["resource"] = "/v1/orders/{id}"
+    answers = [
+        call(app, event("POST", "/v1/customers", customer, key="k-dep")),  # 201
+        call(app, ev),  # 404 problem
+        call(app, event("POST", "/v1/customers", {"name": "x"}, key="k-bad")),  # 422 problem
+    ]
+    assert [status for status, _, _ in answers] == [201, 404, 422]
+    for _, headers, _ in answers:
+        assert {k: headers.get(k) for k in expected} == expected
+    status, headers, _ = call(app, event("POST", "/v1/orders", ORDER, key="k-ord"))
+    assert status == 202 and "Deprecation" not in headers and "Sunset" not in headers
+
+
+def test_a_deprecation_must_name_an_operation(api: Any) -> None:
+    _, hub, posts = api
+    notice = Deprecation(since=datetime(2027, 1, 1, tzinfo=UTC))
+    with pytest.raises(ValueError, match="getOrders"):
+        build(lambda: hub, lambda: posts, stage="local", deprecations={"getOrders": notice})
+    assert Deprecation(since=datetime(2027, 1, 1, tzinfo=UTC)).headers() == {"Deprecation": "@1798761600"}
