@@ -23,7 +23,6 @@ from aws_lambda_powertools.event_handler.openapi.exceptions import (
 )
 from aws_lambda_powertools.event_handler.openapi.models import (
     APIKey,
-    APIKeyIn,
     OAuth2,
     OAuthFlowClientCredentials,
     OAuthFlows,
@@ -403,13 +402,16 @@ def security_schemes(
             flows=OAuthFlows(clientCredentials=OAuthFlowClientCredentials(tokenUrl=token_url, scopes=scopes)),
             description="OAuth 2.0 client credentials (Cognito); locally the local cloud's /oauth2/token",
         ),
-        API_KEY: APIKey(
-            **{"in": APIKeyIn.header},
-            name="x-api-key",
-            description=(
-                "The client's usage-plan key, issued with its client credentials: every request is throttled "
-                "per key (429 rate-limited with Retry-After); a missing or unknown key is 403"
-            ),
+        API_KEY: APIKey.model_validate(
+            {
+                "type": "apiKey",
+                "in": "header",
+                "name": "x-api-key",
+                "description": (
+                    "The client's usage-plan key, issued with its client credentials: every request is "
+                    "throttled per key (429 rate-limited with Retry-After); a missing or unknown key is 403"
+                ),
+            }
         ),
     }
 

@@ -23,7 +23,8 @@ def test_every_route_of_the_document_is_a_topology_route_with_its_scope() -> Non
     }
     # the token with the route's scope and the client's usage-plan key, both (API Gateway requires both)
     expected = {
-        (r.method, r.path): [{"oauth2": [f"{API_RESOURCE_SERVER}/{r.scope}"], "apiKey": []}] for r in API_ROUTES
+        (r.method, r.path): [{"oauth2": [f"{API_RESOURCE_SERVER}/{r.scope}"], "apiKey": []}]
+        for r in API_ROUTES
     }
     assert declared == expected
     assert document["components"]["securitySchemes"]["apiKey"] == {
