@@ -437,15 +437,37 @@ def request_headers(event: dict[str, Any]) -> tuple[str, str]:
     return request_id, correlation
 
 
+def _not_json(event: dict[str, Any]) -> dict[str, Any] | None:
+    """A 422 for a body sent as anything but JSON (the API takes JSON only; Powertools would parse a form or
+    multipart body itself, and crash on a multipart type without its boundary), else None."""
+    if not event.get("body"):
+        return None
+    headers = {k.lower(): v for k, v in (event.get("headers") or {}).items()}
+    media_type = str(headers.get("content-type") or "application/json").split(";")[0].strip().lower()
+    if media_type == "application/json":
+        return None
+    problem = Problem("validation", f"the request body must be application/json, not {media_type[:100]!r}")
+    return {
+        "statusCode": problem.status,
+        "headers": {"Content-Type": PROBLEM_CONTENT_TYPE},
+        "body": problem.json(instance=str(event.get("path") or "")),
+        "isBase64Encoded": False,
+    }
+
+
 def handle(app: APIGatewayRestResolver, event: dict[str, Any], context: Any) -> dict[str, Any]:
     """Resolve one API Gateway event; every response gets the request and correlation id headers (an order's
     POST answers with the correlation id its events carry)."""
     request_id, correlation = request_headers(event)
-    app.append_context(correlation_id=correlation, request_id=request_id)
-    try:
-        result = app.resolve(event, context)
-    finally:
-        app.clear_context()
+    refused = _not_json(event)
+    if refused is not None:
+        result = refused
+    else:
+        app.append_context(correlation_id=correlation, request_id=request_id)
+        try:
+            result = app.resolve(event, context)
+        finally:
+            app.clear_context()
     headers = result.setdefault("headers", {}) or {}
     multi = result.get("multiValueHeaders") or {}
     for name, value in (("X-Request-Id", request_id), ("X-Correlation-Id", correlation)):

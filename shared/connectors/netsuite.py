@@ -1665,6 +1665,11 @@ def _address(address: Address) -> dict[str, Any]:
     return {k: v for k, v in fields.items() if v}
 
 
+def is_external_id(value: str) -> bool:
+    """Whether NetSuite takes ``value`` as an external id (letters, digits, ``_`` and ``-``, at most 200)."""
+    return bool(_EXTERNAL_ID.match(str(value).strip()))
+
+
 def _external_id(value: str) -> str:
     text = str(value).strip()
     if not _EXTERNAL_ID.match(text):

@@ -29,8 +29,9 @@ from schemathesis.specs.openapi.checks import (
 
 from shared.api.idempotency import KEY_PATTERN
 from shared.api.openapi import DOCUMENT
+from shared.api.problems import KINDS
 from tests.flow.conftest import Hub
-from tests.flow.test_api_flow import api_key, token
+from tests.flow.test_api_flow import api_key, caller, token
 
 #: examples per operation and generation mode (valid, invalid): 8 operations x 2 x this many requests
 EXAMPLES = 10
@@ -101,3 +102,17 @@ def test_every_answer_is_the_documents(hub: Hub) -> None:
     # authorizer or the usage plan (a run answered 401 throughout would conform and test nothing)
     assert statuses[422] and any(200 <= s < 300 for s in statuses), statuses
     assert not statuses[401] and not statuses[403], statuses
+
+
+def test_a_customer_id_the_erp_cannot_hold_is_not_found(hub: Hub) -> None:
+    """Found by the fuzzing run's coverage phase: a customer id the document allows but no ERP external id
+    can be (a '.', over 200 characters with the ``api-`` prefix) crashed the function (502); it is no
+    customer, so 404."""
+    call = caller(hub, "reader")
+    for any_id in ("acme.gmbh", "a" * 250):
+        status, headers, body = call("GET", f"/v1/customers/{any_id}")
+        assert (status, headers["Content-Type"], body["type"]) == (
+            404,
+            "application/problem+json",
+            KINDS["not-found"][0],
+        ), body

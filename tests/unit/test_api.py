@@ -355,3 +355,27 @@ def test_a_deprecation_must_name_an_operation(api: Any) -> None:
     with pytest.raises(ValueError, match="getOrders"):
         build(lambda: hub, lambda: posts, stage="local", deprecations={"getOrders": notice})
     assert Deprecation(since=datetime(2027, 1, 1, tzinfo=UTC)).headers() == {"Deprecation": "@1798761600"}
+
+
+@pytest.mark.parametrize(
+    "content_type",
+    [
+        "multipart/form-data",
+        "application/x-www-form-urlencoded",
+        "text/plain",
+        "application/merge-patch+json",
+    ],
+)
+def test_a_body_that_is_not_json_is_a_validation_problem(api: Any, content_type: str) -> None:
+    """The API takes JSON only: a form (even one whose fields would do) or a multipart body without its
+    boundary is refused 422 before anything is done, never a crash."""
+    app, hub, _ = api
+    ev = event("POST", "/v1/refunds", key="k-form", headers={"Content-Type": content_type})
+    ev["body"] = "paymentIntentId=pi_1&amount=10.00"
+    status, headers, body = call(app, ev)
+    assert (status, headers["Content-Type"], body["type"]) == (
+        422,
+        "application/problem+json",
+        TYPE_BASE + "validation",
+    )
+    assert hub.refunds == []
