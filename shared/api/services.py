@@ -269,19 +269,19 @@ class HubServices:
         """By the caller's customer id (``api-<it>`` in the ERP), a full ERP external id
         (``hubspot-<company>``) or the ERP internal id: its ids, open invoices, last payments, holds."""
         from shared.connectors.factories import netsuite_erp
-        from shared.connectors.netsuite import is_external_id
+        from shared.connectors.netsuite import is_external_id, is_internal_id
 
         erp = netsuite_erp()
         try:
             with erp.session():  # one ERP gate slot for the call's requests
                 record = None
-                # only what the ERP could hold as an external id (a '.' or an overlong id is no customer)
+                # only what the ERP could hold as an id (a '.' or an overlong id is no customer)
                 candidates = [i for i in dict.fromkeys((any_id, f"api-{any_id}")) if is_external_id(i)]
                 for external in candidates:
                     record = erp.get_by_external_id("customer", external)
                     if record is not None:
                         break
-                if record is None and any_id.isdigit():
+                if record is None and is_internal_id(any_id):
                     record = erp.get("customer", any_id)
         except NotFound:
             return None

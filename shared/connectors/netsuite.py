@@ -1677,6 +1677,11 @@ def _external_id(value: str) -> str:
     return text
 
 
+def is_internal_id(value: object) -> bool:
+    """Whether ``value`` can be a NetSuite internal id (digits, at most 20)."""
+    return bool(_INTERNAL_ID.match(str(value).strip()))
+
+
 def _internal_id(value: object, what: str) -> str:
     text = str(value).strip()
     if not _INTERNAL_ID.match(text):

@@ -106,10 +106,10 @@ def test_every_answer_is_the_documents(hub: Hub) -> None:
 
 def test_a_customer_id_the_erp_cannot_hold_is_not_found(hub: Hub) -> None:
     """Found by the fuzzing run's coverage phase: a customer id the document allows but no ERP external id
-    can be (a '.', over 200 characters with the ``api-`` prefix) crashed the function (502); it is no
-    customer, so 404."""
+    can be (a '.', over 200 characters with the ``api-`` prefix, more digits than an internal id) crashed
+    the function (502); it is no customer, so 404."""
     call = caller(hub, "reader")
-    for any_id in ("acme.gmbh", "a" * 250):
+    for any_id in ("acme.gmbh", "a" * 250, "0" * 250):
         status, headers, body = call("GET", f"/v1/customers/{any_id}")
         assert (status, headers["Content-Type"], body["type"]) == (
             404,
