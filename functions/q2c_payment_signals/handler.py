@@ -1,5 +1,5 @@
 """Consumer: payment facts that end an execution's wait (payment method saved, capture confirmed by the
-``payment_intent.succeeded`` webhook) are delivered to the correlator, which resumes the right execution
+``payment_intent.succeeded`` webhook, a Radar review closed) are delivered to the correlator, which resumes the right execution
 exactly once — also when the webhook came before the execution started waiting."""
 
 from __future__ import annotations
@@ -40,6 +40,10 @@ def wait_key_and_fact(
             "amountReceived": data["amountReceived"],
             "capturedAt": occurred_at,
         }
+    if detail_type == "PaymentReviewClosed":  # Radar's review of the authorization (shared.o2c.fraud)
+        from shared.o2c.fraud import review_outcome
+
+        return f"review:{data['reviewId']}", {**review_outcome(data), "closedAt": occurred_at}
     return None
 
 
