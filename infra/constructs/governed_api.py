@@ -17,9 +17,10 @@ from __future__ import annotations
 
 import json
 
-from aws_cdk import CfnOutput, RemovalPolicy, Stack
+from aws_cdk import Aws, CfnOutput, RemovalPolicy, Stack
 from aws_cdk import aws_apigateway as apigw
 from aws_cdk import aws_cognito as cognito
+from aws_cdk import aws_iam as iam
 from aws_cdk import aws_lambda as lambda_
 from constructs import Construct
 
@@ -100,7 +101,21 @@ class GovernedApi(Construct):
                 },
             )
         self._add_usage_plan(config, api)
-        integration = apigw.LambdaIntegration(function, proxy=True, allow_test_invoke=False)
+        # A Lambda proxy integration with ONE invoke permission for every /v1 method: LambdaIntegration adds a
+        # permission per method, and the stack is at CloudFormation's 500-resource limit.
+        integration = apigw.Integration(
+            type=apigw.IntegrationType.AWS_PROXY,
+            integration_http_method="POST",
+            uri=(
+                f"arn:{Aws.PARTITION}:apigateway:{Aws.REGION}:lambda:path/2015-03-31/functions/"
+                f"{function.function_arn}/invocations"
+            ),
+        )
+        function.add_permission(
+            "V1ApiInvoke",
+            principal=iam.ServicePrincipal("apigateway.amazonaws.com"),
+            source_arn=api.arn_for_execute_api("*", "/v1/*", api.deployment_stage.stage_name),
+        )
         self.methods: list[apigw.Method] = []
         for route in API_ROUTES:
             resource = api.root.resource_for_path(route.path)

@@ -120,3 +120,17 @@ def test_a_throttled_or_keyless_client_gets_the_apis_problem_json(synthesized: S
     refused = responses["INVALID_API_KEY"]
     assert refused["StatusCode"] == "403"
     assert json.loads(refused["ResponseTemplates"]["application/json"])["type"] == KINDS["forbidden"][0]
+
+
+def test_one_invoke_permission_serves_every_v1_method(synthesized: Synthesized) -> None:
+    """API Gateway may invoke the API function for /v1 only, with one permission (a per-method permission for
+    each route would cost resources the stack does not have under CloudFormation's 500)."""
+    template = synthesized.templates[STAGE]
+    v1 = [
+        p["Properties"]
+        for p in resources_of(template, "AWS::Lambda::Permission").values()
+        if "/v1/" in json.dumps(p["Properties"].get("SourceArn"))
+    ]
+    assert len(v1) == 1 and v1[0]["Principal"] == "apigateway.amazonaws.com"
+    assert json.dumps(v1[0]["SourceArn"]).endswith('"/*/v1/*"]]}')
+    assert len(template["Resources"]) <= 500
