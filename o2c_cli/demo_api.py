@@ -43,7 +43,12 @@ def api_demo(cloud: Any, target: Any, failures: list[str]) -> None:
     token = reply.json()["access_token"]
 
     def call(method: str, path: str, body: Any = None, key: str | None = None) -> Reply:
-        headers = {"Authorization": f"Bearer {token}", "X-Correlation-Id": correlation}
+        # the token authorizes; the client's usage-plan key (x-api-key) meters it
+        headers = {
+            "Authorization": f"Bearer {token}",
+            "x-api-key": client["api_key"],
+            "X-Correlation-Id": correlation,
+        }
         if body is not None:
             headers["Content-Type"] = "application/json"
         if key is not None:

@@ -14,6 +14,9 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 from shared.money import CurrencyCode, Money
 
 Id = Annotated[str, Field(min_length=1, max_length=255, pattern=r"^[A-Za-z0-9_.:-]+$")]
+#: a customer's id as the caller gives it: the ERP customer is ``api-<it>``, and NetSuite takes external ids of
+#: letters, digits, ``_`` and ``-``, at most 200 characters (``shared/connectors/netsuite.py``)
+CustomerExternalId = Annotated[str, Field(min_length=1, max_length=196, pattern=r"^[A-Za-z0-9_-]+$")]
 MajorAmount = Annotated[
     str,
     Field(
@@ -44,7 +47,9 @@ class AddressIn(_In):
 
 
 class CustomerIn(_In):
-    externalId: Annotated[Id, Field(description="The caller's id of the customer (ERP external id api-<it>)")]
+    externalId: Annotated[
+        CustomerExternalId, Field(description="The caller's id of the customer (ERP external id api-<it>)")
+    ]
     name: Annotated[str, Field(min_length=1, max_length=200)]
     email: Annotated[str, Field(pattern=r"^[^@\s]{1,64}@[^@\s]{1,255}$", max_length=320)]
     firstName: Annotated[str, Field(max_length=100)] | None = None

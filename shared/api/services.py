@@ -31,7 +31,7 @@ from shared.api.models import (
     TimelineEntry,
 )
 from shared.api.problems import Problem
-from shared.connectors.errors import NotFound, TransientError
+from shared.connectors.errors import InvalidRecord, NotFound, TransientError
 from shared.crm.closed_won import deal_correlation_id
 from shared.crm.completeness import missing_fields
 from shared.crm.models import Account, Address, Contact, CrmOpportunity, LineItem
@@ -263,6 +263,8 @@ class HubServices:
             )
         except TransientError as exc:
             raise Problem("technical-failure", f"the ERP or Stripe did not answer: {exc}") from None
+        except InvalidRecord as exc:  # e.g. a currency the ERP account does not have
+            raise Problem("business-rejection", f"the ERP refused the customer: {exc}") from None
         return CustomerView(
             id=str(erp_customer["externalId"]),
             erpCustomerId=str(erp_customer["erpCustomerId"]),
@@ -274,16 +276,19 @@ class HubServices:
         """By the caller's customer id (``api-<it>`` in the ERP), a full ERP external id
         (``hubspot-<company>``) or the ERP internal id: its ids, open invoices, last payments, holds."""
         from shared.connectors.factories import netsuite_erp
+        from shared.connectors.netsuite import is_external_id, is_internal_id
 
         erp = netsuite_erp()
         try:
             with erp.session():  # one ERP gate slot for the call's requests
                 record = None
-                for external in dict.fromkeys((any_id, f"api-{any_id}")):
+                # only what the ERP could hold as an id (a '.' or an overlong id is no customer)
+                candidates = [i for i in dict.fromkeys((any_id, f"api-{any_id}")) if is_external_id(i)]
+                for external in candidates:
                     record = erp.get_by_external_id("customer", external)
                     if record is not None:
                         break
-                if record is None and any_id.isdigit():
+                if record is None and is_internal_id(any_id):
                     record = erp.get("customer", any_id)
         except NotFound:
             return None

@@ -62,11 +62,21 @@ def token(hub: Hub, client: str = "partner", scope: str | None = None) -> str:
     return str(body["access_token"])
 
 
+def api_key(hub: Hub, client: str = "partner") -> str:
+    """The client's usage-plan key (``x-api-key``), issued with its credentials."""
+    return str(hub.cloud.local_json["api"]["clients"][client]["api_key"])
+
+
 def caller(hub: Hub, client: str = "partner") -> Callable[..., tuple[int, dict[str, str], Any]]:
     bearer = token(hub, client)
+    key = api_key(hub, client)
 
     def call(method: str, path: str, body: Any = None, **headers: str) -> tuple[int, dict[str, str], Any]:
-        hdrs = {"Authorization": f"Bearer {bearer}", **{k.replace("_", "-"): v for k, v in headers.items()}}
+        hdrs = {
+            "Authorization": f"Bearer {bearer}",
+            "x-api-key": key,
+            **{k.replace("_", "-"): v for k, v in headers.items()},
+        }
         return http(method, hub.api + path, body, hdrs)
 
     return call
