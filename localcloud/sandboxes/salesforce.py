@@ -827,6 +827,8 @@ class SalesforceSandbox(Sandbox):
             opp_id = self._find("Opportunity", literal) if re.fullmatch(_ID, literal) else None
             rows = self._children(sobject, opp_id) if opp_id else []
             try:
+                # Salesforce checks the SELECT list when it parses the query, whether or not a row matches
+                self._check_select(sobject, fields)
                 records = [self._project(sobject, row, fields, version) for row in rows]
             except LookupError as exc:
                 return self.error_reply(
@@ -850,6 +852,15 @@ class SalesforceSandbox(Sandbox):
             self._cursors[cursor] = rest
             answer["nextRecordsUrl"] = f"/services/data/{version}/query/{cursor}"
         return json_reply(200, answer)
+
+    def _check_select(self, sobject: str, fields: list[str]) -> None:
+        """``LookupError(name)`` for a selected field the org does not have (a ``Contact.X`` path included)."""
+        for name in fields:
+            relation, _, sub = name.rpartition(".")
+            if relation and (relation != "Contact" or "ContactId" not in self._fields(sobject)):
+                raise LookupError(name)
+            if sub not in self._fields("Contact" if relation else sobject):
+                raise LookupError(name)
 
     def _project(self, sobject: str, row: dict[str, Any], fields: list[str], version: str) -> dict[str, Any]:
         out: dict[str, Any] = {
