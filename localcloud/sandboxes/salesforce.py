@@ -238,7 +238,8 @@ class SalesforceSandbox(Sandbox):
         the org's field names: account ``Name``, ``BillingStreet`` ... ``BillingCountryCode``, ``Website`` and
         custom fields once deployed (``Tax_Id__c``, ``O2C_Region__c``); contact ``FirstName``, ``LastName``,
         ``Email`` (+ ``Role``, ``IsPrimary``); line ``Name``, ``ProductCode``, ``Quantity``, ``UnitPrice``
-        (+ ``TotalPrice``, ``Product2Id``). A field the org does not have raises ``ValueError``.
+        (+ ``TotalPrice``, ``Product2Id``, ``ServiceDate`` and custom fields once deployed). A field the org
+        does not have, or a value outside a restricted picklist, raises ``ValueError``.
         Returns the 18-character Opportunity id."""
         now = _rest_time(datetime.now(UTC))
         with self._lock:
@@ -309,7 +310,11 @@ class SalesforceSandbox(Sandbox):
                     {"OpportunityId": opp_id, "ContactId": contact_id, "Role": role, "IsPrimary": primary},
                     now,
                 )
+            standard_line = {"Name", "ProductCode", "Quantity", "UnitPrice", "TotalPrice", "Product2Id"}
             for line in line_items:
+                extra = {k: v for k, v in line.items() if k not in standard_line}
+                self._check_fields("OpportunityLineItem", extra)
+                self._check_picklists("OpportunityLineItem", extra)
                 quantity = _number(line.get("Quantity", 1))
                 unit_price = _number(line.get("UnitPrice"))
                 total = _number(line.get("TotalPrice"))
@@ -327,6 +332,9 @@ class SalesforceSandbox(Sandbox):
                         "Quantity": quantity,
                         "UnitPrice": unit_price,
                         "TotalPrice": total,
+                        "ServiceDate": None,
+                        **dict.fromkeys(self._custom["OpportunityLineItem"]),
+                        **extra,
                     },
                     now,
                 )
@@ -438,6 +446,16 @@ class SalesforceSandbox(Sandbox):
         for name in fields:
             if name not in known:
                 raise ValueError(f"No such column '{name}' on sobject of type {sobject}")
+
+    def _check_picklists(self, sobject: str, fields: dict[str, Any]) -> None:
+        """A value outside a restricted picklist is refused (Salesforce's
+        ``INVALID_OR_NULL_FOR_RESTRICTED_PICKLIST``)."""
+        known = self._fields(sobject)
+        for name, value in fields.items():
+            spec = known[name]
+            allowed = {p["value"] for p in spec.get("picklistValues") or []}
+            if spec.get("restrictedPicklist") and value is not None and value not in allowed:
+                raise ValueError(f"bad value for restricted picklist field: {value}")
 
     def _write_errors(self, sobject: str, fields: dict[str, Any]) -> Reply | None:
         """Salesforce's 400 for a create/update body naming a field the org does not have or cannot write."""
@@ -793,6 +811,7 @@ class SalesforceSandbox(Sandbox):
                     "nillable": not meta.get("required", False),
                     "createable": True,
                     "updateable": True,
+                    **_picklist(meta),
                 }
         return json_reply(201, {"id": field_id, "success": True, "errors": [], "warnings": [], "infos": []})
 
@@ -903,6 +922,28 @@ class SalesforceSandbox(Sandbox):
 
     def _c_expire(self, request: Request, match: re.Match[str]) -> Reply:
         return json_reply(200, {"expired": self.expire_tokens()})
+
+
+def _picklist(meta: dict[str, Any]) -> dict[str, Any]:
+    """A Picklist's describe keys from its Metadata ``valueSet`` (``valueSetDefinition.value[].fullName``):
+    ``picklistValues`` ``[{value, label, active, defaultValue}]`` and ``restrictedPicklist``."""
+    if meta.get("type") != "Picklist":
+        return {}
+    value_set = meta.get("valueSet") or {}
+    values = (value_set.get("valueSetDefinition") or {}).get("value") or []
+    return {
+        "picklistValues": [
+            {
+                "value": str(v.get("fullName")),
+                "label": str(v.get("label") or v.get("fullName")),
+                "active": True,
+                "defaultValue": bool(v.get("default", False)),
+                "validFor": None,
+            }
+            for v in values
+        ],
+        "restrictedPicklist": bool(value_set.get("restricted", False)),
+    }
 
 
 def _identity_error(code: str) -> Reply:
