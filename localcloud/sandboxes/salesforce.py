@@ -22,6 +22,7 @@ Vendor API (login and instance are the same server; the token's ``instance_url``
   → 201 ``created: true`` / 200 ``created: false`` (404 ``NOT_FOUND`` when the field is not an external id)
 - ``GET /services/data/vXX.X/sobjects/{Object}/describe``; Tooling API
   ``POST /services/data/vXX.X/tooling/sobjects/CustomField`` ``{"FullName": "Object.Name__c", "Metadata": {...}}``
+  → ``{"id"}``; ``DELETE .../tooling/sobjects/CustomField/{id}`` → 204
 - ``GET /services/data/vXX.X/query?q=SELECT ... FROM OpportunityLineItem|OpportunityContactRole WHERE
   OpportunityId = '<id>'`` (anything else → 400 MALFORMED_QUERY), paged by ``query_page_size`` with
   ``nextRecordsUrl`` → ``GET /services/data/vXX.X/query/{cursor}``
@@ -200,11 +201,14 @@ class SalesforceSandbox(Sandbox):
         self._late_replies: list[float] = []
         #: deployed custom fields: sObject → field name → describe entry (Activity's go to Task)
         self._custom: dict[str, dict[str, dict[str, Any]]] = {name: {} for name in SCHEMA["sobjects"]}
+        #: CustomField id → (the sObjects it is on, its name)
+        self._custom_ids: dict[str, tuple[list[str], str]] = {}
         self.api_routes += [
             ("POST", re.compile(r"^/services/oauth2/token$"), self._token),
             ("GET", re.compile(r"^/services/oauth2/userinfo$"), self._userinfo),
             ("GET", re.compile(rf"^{_V}/sobjects/(\w+)/describe/?$"), self._describe),
             ("POST", re.compile(rf"^{_V}/tooling/sobjects/CustomField/?$"), self._create_custom_field),
+            ("DELETE", re.compile(rf"^{_V}/tooling/sobjects/CustomField/{_ID}$"), self._delete_custom_field),
             ("GET", re.compile(rf"^{_V}/sobjects/(Opportunity|Account|Contact)/{_ID}$"), self._get_sobject),
             ("PATCH", re.compile(rf"^{_V}/sobjects/(Opportunity)/{_ID}$"), self._patch_sobject),
             ("PATCH", re.compile(rf"^{_V}/sobjects/Task/(\w+__c)/([^/]+)$"), self._upsert_task),
@@ -813,7 +817,22 @@ class SalesforceSandbox(Sandbox):
                     "updateable": True,
                     **_picklist(meta),
                 }
+            self._custom_ids[field_id] = (targets, name)
         return json_reply(201, {"id": field_id, "success": True, "errors": [], "warnings": [], "infos": []})
+
+    def _delete_custom_field(self, request: Request, match: re.Match[str]) -> Reply:
+        """Tooling API ``DELETE /tooling/sobjects/CustomField/{id}`` → 204: the field and its values are gone
+        (an admin deleting it in Setup)."""
+        with self._lock:
+            found = self._custom_ids.pop(match.group(2), None)
+            if found is None:
+                return json_reply(404, _NOT_FOUND)
+            targets, name = found
+            for target in targets:
+                self._custom[target].pop(name, None)
+                for record in self._records.get(target, {}).values():
+                    record.pop(name, None)
+        return Reply(204)
 
     def _patch_sobject(self, request: Request, match: re.Match[str]) -> Reply:
         sobject, record_id = match.group(2), match.group(3)

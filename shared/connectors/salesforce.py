@@ -497,7 +497,7 @@ def _line_item(line: Mapping[str, Any], currency: str) -> LineItem:
 
 #: ``O2C_Billing_Frequency__c`` picklist values (``vendor-specs/salesforce/o2c-custom-fields.json``) → Stripe's
 #: (interval, interval_count). A value an admin adds to the picklist has no Stripe price here: refused.
-_FREQUENCIES = {
+FREQUENCIES = {
     "Monthly": ("month", 1),
     "Quarterly": ("month", 3),
     "Semiannually": ("month", 6),
@@ -513,9 +513,9 @@ def _recurring(line: Mapping[str, Any], field: str) -> Recurring | None:
     frequency = v.text(line.get(BILLING_FREQUENCY_FIELD))
     if frequency is None:
         return None
-    if frequency not in _FREQUENCIES:
+    if frequency not in FREQUENCIES:
         raise InvalidRecord(f"{field}.{BILLING_FREQUENCY_FIELD}: {frequency!r} cannot be billed by Stripe")
-    interval, count = _FREQUENCIES[frequency]
+    interval, count = FREQUENCIES[frequency]
     term = v.decimal(line.get(BILLING_TERM_FIELD), f"{field}.{BILLING_TERM_FIELD}")
     if term is not None and (term != term.to_integral_value() or term < 1):
         raise InvalidRecord(f"{field}.{BILLING_TERM_FIELD}: {term} is not a term in whole months")

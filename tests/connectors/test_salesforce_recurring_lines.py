@@ -11,11 +11,12 @@ import pytest
 
 from localcloud.sandboxes import SalesforceSandbox
 from o2c_cli.crm_scenarios import salesforce_subscription_opportunity
-from o2c_cli.crm_setup import salesforce_status
+from o2c_cli.crm_setup import salesforce_fields, salesforce_status
 from shared.connectors import InvalidRecord
-from shared.connectors.salesforce import RECHECK_MISSING_FIELDS_S, SalesforceCrm
+from shared.connectors.salesforce import FREQUENCIES, RECHECK_MISSING_FIELDS_S, SalesforceCrm
 from shared.crm.models import Recurring
 from tests.connectors.conftest import SF_CLIENT_ID, SF_CLIENT_SECRET, FakeSleep, salesforce_crm
+from tests.connectors.test_crm_contracts import call, salesforce_token
 
 
 def services_opportunity(salesforce: SalesforceSandbox) -> str:
@@ -48,7 +49,14 @@ def test_a_recurring_line_keeps_its_interval_term_and_start(salesforce: Salesfor
 
 @pytest.mark.parametrize(
     ("frequency", "interval"),
-    [("Monthly", ("month", 1)), ("Quarterly", ("month", 3)), ("Semiannually", ("month", 6))],
+    [
+        ("Monthly", ("month", 1)),
+        ("Quarterly", ("month", 3)),
+        ("Semiannually", ("month", 6)),
+        ("Annually", ("year", 1)),
+        ("Every 2 Years", ("year", 2)),
+        ("Every 3 Years", ("year", 3)),
+    ],
 )
 def test_each_billing_frequency_is_a_stripe_interval(
     salesforce: SalesforceSandbox, frequency: str, interval: tuple[str, int]
@@ -59,6 +67,12 @@ def test_each_billing_frequency_is_a_stripe_interval(
 
     [recurring] = [li.recurring for li in opportunity.lines if li.recurring]
     assert (recurring.interval, recurring.intervalCount) == interval
+
+
+def test_every_value_setup_deploys_in_the_picklist_is_a_stripe_interval() -> None:
+    [spec] = [f for f in salesforce_fields() if f["FullName"].endswith(".O2C_Billing_Frequency__c")]
+    deployed = [v["fullName"] for v in spec["Metadata"]["valueSet"]["valueSetDefinition"]["value"]]
+    assert deployed == list(FREQUENCIES)
 
 
 def test_a_term_in_part_months_is_refused(salesforce: SalesforceSandbox) -> None:
@@ -119,3 +133,39 @@ def test_fields_deployed_later_are_seen_after_the_recheck_time(fresh_salesforce:
     # Then its recurring line is read as such
     opportunity = crm.fetch_opportunity(opp_id)
     assert [li.sku for li in opportunity.lines if li.recurring] == ["PLAT-Y"]
+
+
+def test_a_line_field_deleted_in_setup_after_it_was_read_does_not_stop_the_opportunities(
+    fresh_salesforce: SalesforceSandbox,
+) -> None:
+    # Given an org whose admin deployed the line fields, and a process that has read them once
+    crm = salesforce_crm(fresh_salesforce, FakeSleep())
+    ids = {
+        spec["FullName"]: crm.create_custom_field(spec["FullName"], spec["Metadata"])
+        for spec in salesforce_fields()
+        if spec["FullName"].startswith("OpportunityLineItem.")
+    }
+    crm.fetch_opportunity(services_opportunity(fresh_salesforce))
+
+    # When the admin deletes the term field in Setup (Tooling API DELETE CustomField/{id})
+    term_id = ids["OpportunityLineItem.O2C_Billing_Term_Months__c"]
+    status, _ = call(
+        fresh_salesforce.url,
+        "DELETE",
+        f"/services/data/v62.0/tooling/sobjects/CustomField/{term_id}",
+        token=salesforce_token(fresh_salesforce),
+    )
+    assert status == 204
+    opp_id = fresh_salesforce.create_opportunity(
+        "Monthly",
+        "100",
+        "EUR",
+        account={"Name": "Monthly BV"},
+        contacts=[],
+        line_items=[{"Name": "Plan", "UnitPrice": "100", "O2C_Billing_Frequency__c": "Monthly"}],
+    )
+
+    # Then the refused query (INVALID_FIELD) makes the connector describe the org again and ask for what is left
+    [line] = crm.fetch_opportunity(opp_id).lines
+    assert line.recurring == Recurring(interval="month", intervalCount=1)
+    assert describes(fresh_salesforce) == 2
