@@ -2,6 +2,12 @@
 ``GET /v1/disputes/{id}``, ``GET /v1/disputes`` (newest first; ``created`` as an integer or ``gt``/``gte``/
 ``lt``/``lte``, ``limit`` 1..100, ``starting_after``/``ending_before``; the ``status`` and ``transaction``
 filters are not served: the sandbox refuses them as unknown). A lost dispute books an ``adjustment`` balance transaction (fee ``DISPUTE_FEE``).
+
+A dispute on a bank debit (``sepa_debit``, ``us_bank_account``: a SEPA chargeback, or an ACH return after the
+payment succeeded, which Stripe turns into a dispute) is final, as Stripe documents ("all ACH Direct Debit
+disputes are final and there is no process to appeal", support.stripe.com; the same for SEPA):
+``charge.dispute.created`` (no evidence due date, no ``payment_method_details``: the contract has no bank
+type there) is followed at once by ``charge.dispute.closed`` ``lost``, the funds withdrawn.
 """
 
 from __future__ import annotations
@@ -63,6 +69,8 @@ class DisputesMixin(StripeState):
             amount = charge["amount_captured"] - charge["amount_refunded"]
             if amount <= 0:
                 raise ValueError(f"{charge_id} was refunded in full: there is nothing to dispute")
+            method = (charge.get("payment_method_details") or {}).get("type")
+            bank_debit = method in ("sepa_debit", "us_bank_account")
             now = int(time.time())
             dispute: dict[str, Any] = {
                 "id": new_id("dp", 24),
@@ -84,13 +92,22 @@ class DisputesMixin(StripeState):
                 "livemode": False,
                 "metadata": {},
                 "payment_intent": charge["payment_intent"],
-                "payment_method_details": {"card": {"brand": _card_brand(charge)}, "type": "card"},
+                # the contract's dispute.payment_method_details types are card/klarna/paypal/amazon_pay:
+                # a bank debit's dispute has none (the Charge says what was debited)
+                "payment_method_details": None
+                if bank_debit
+                else {"card": {"brand": _card_brand(charge)}, "type": "card"},
                 "reason": reason,
                 "status": "needs_response",
             }
+            if bank_debit:
+                # a bank debit's dispute (a return) is final: no evidence, no appeal
+                dispute["evidence_details"].update(due_by=None)
             self._disputes[dispute["id"]] = dispute
             charge["disputed"] = True
             self._emit("charge.dispute.created", dispute, None)
+            if bank_debit:
+                self.close_dispute(dispute["id"], "lost")
             return str(dispute["id"])
 
     def close_dispute(self, dispute_id: str, outcome: str = "won") -> dict[str, Any]:
