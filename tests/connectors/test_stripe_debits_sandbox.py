@@ -136,7 +136,7 @@ def test_sepa_needs_the_holders_name_and_email_and_a_valid_iban(sandbox: StripeS
     status, _, body = call(
         sandbox, "POST", f"/v1/setup_intents/{seti}/confirm", _sepa("DE89370400440532013009")
     )
-    assert status == 400 and body["error"]["code"] == "invalid_bank_account_iban"
+    assert status == 400 and body["error"]["code"] == "payment_method_invalid_parameter"
 
 
 def test_a_setup_intent_for_cards_only_refuses_a_bank_account(sandbox: StripeSandbox) -> None:  # noqa: F811

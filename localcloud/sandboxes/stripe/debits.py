@@ -182,7 +182,7 @@ class DebitsMixin(StripeState):
                 raise _invalid(
                     "The IBAN you provided is invalid.",
                     param="payment_method_data[sepa_debit][iban]",
-                    code="invalid_bank_account_iban",
+                    code="payment_method_invalid_parameter",
                 )
             pm_details: dict[str, Any] = {
                 "bank_code": number[4:12],
