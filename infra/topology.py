@@ -835,7 +835,10 @@ CONSUMERS: tuple[ConsumerSpec, ...] = (
     consumer(
         "PaymentSignals",
         PAYMENT_SIGNALS,
-        {"source": ["o2c.payments"], "detail-type": ["PaymentMethodSaved", "PaymentCaptured"]},
+        {
+            "source": ["o2c.payments"],
+            "detail-type": ["PaymentMethodSaved", "PaymentCaptured", "PaymentFailed"],
+        },
         max_receive_count=5,
     ),
     consumer(
