@@ -179,5 +179,7 @@ def test_an_ach_return_after_success_is_a_final_dispute(sandbox: StripeSandbox) 
     dispute_id = sandbox.open_dispute(pi["latest_charge"], "insufficient_funds")
     dispute = next(d for d in sandbox.disputes() if d["id"] == dispute_id)
     assert dispute["status"] == "lost" and dispute["payment_method_details"] is None
+    created = next(e for e in sandbox.events() if e["type"] == "charge.dispute.created")
+    assert created["data"]["object"]["status"] == "lost"  # final when it opens
     types = [e["type"] for e in sandbox.events() if e["data"]["object"].get("id") == dispute_id]
     assert types == ["charge.dispute.created", "charge.dispute.closed"]

@@ -21,6 +21,11 @@ def save_card(
     return playbook.save_card(hub.cloud, hub.target, name, payment_method, state=state)
 
 
+def save_bank_account(hub: Hub, name: str, *, state: str = "WaitForPaymentMethod", **account: str) -> str:
+    """``iban=...`` (SEPA) or ``account_number=...`` (ACH): see ``playbook.save_bank_account``."""
+    return playbook.save_bank_account(hub.cloud, hub.target, name, state=state, **account)
+
+
 def records(hub: Hub, record_type: str, **match: Any) -> list[dict[str, Any]]:
     found = hub.cloud.sandboxes["netsuite"].records(record_type)
     return [r for r in found if all(str(r.get(k)) == str(v) for k, v in match.items())]

@@ -100,14 +100,17 @@ class DisputesMixin(StripeState):
                 "reason": reason,
                 "status": "needs_response",
             }
-            if bank_debit:
-                # a bank debit's dispute (a return) is final: no evidence, no appeal
-                dispute["evidence_details"].update(due_by=None)
             self._disputes[dispute["id"]] = dispute
             charge["disputed"] = True
-            self._emit("charge.dispute.created", dispute, None)
             if bank_debit:
-                self.close_dispute(dispute["id"], "lost")
+                # a bank debit's dispute (a return) is final: lost when it opens, no evidence, no appeal
+                dispute["evidence_details"].update(due_by=None)
+                dispute["status"] = "lost"
+                self._book_lost(dispute)
+                self._emit("charge.dispute.created", dispute, None)
+                self._emit("charge.dispute.closed", dispute, None)
+                return str(dispute["id"])
+            self._emit("charge.dispute.created", dispute, None)
             return str(dispute["id"])
 
     def close_dispute(self, dispute_id: str, outcome: str = "won") -> dict[str, Any]:
@@ -122,24 +125,28 @@ class DisputesMixin(StripeState):
                 raise ValueError(f"{dispute_id} is already closed ({dispute['status']})")
             previous = {"status": dispute["status"]}
             if outcome == "lost":
-                amount, currency, rate = self._in_balance_of(
-                    self._charges[dispute["charge"]], dispute["amount"], dispute["currency"]
-                )
-                txn = self._add_balance_txn(
-                    "adjustment",
-                    -amount,
-                    currency,
-                    source=dispute_id,
-                    fee=DISPUTE_FEE,
-                    description=f"Chargeback withdrawal for {dispute['charge']}",
-                    reporting_category="dispute",
-                    fee_description="Dispute fee",
-                    exchange_rate=rate,
-                )
-                dispute["balance_transactions"] = [copy.deepcopy(txn)]
+                self._book_lost(dispute)
             dispute["status"] = outcome
             self._emit("charge.dispute.closed", dispute, None, previous)
             return copy.deepcopy(dispute)
+
+    def _book_lost(self, dispute: dict[str, Any]) -> None:
+        """The disputed amount and the dispute fee leave the balance (an ``adjustment``)."""
+        amount, currency, rate = self._in_balance_of(
+            self._charges[dispute["charge"]], dispute["amount"], dispute["currency"]
+        )
+        txn = self._add_balance_txn(
+            "adjustment",
+            -amount,
+            currency,
+            source=dispute["id"],
+            fee=DISPUTE_FEE,
+            description=f"Chargeback withdrawal for {dispute['charge']}",
+            reporting_category="dispute",
+            fee_description="Dispute fee",
+            exchange_rate=rate,
+        )
+        dispute["balance_transactions"] = [copy.deepcopy(txn)]
 
     def disputes(self) -> list[dict[str, Any]]:
         return self._snapshot(self._disputes)
