@@ -16,6 +16,7 @@ from typing import Any
 
 from o2c_cli import crm_setup, erp_client, stripe_client
 from o2c_cli.crm_scenarios import hubspot_deal, hubspot_us_deal, salesforce_opportunity, salesforce_stage
+from o2c_cli.demo_debit import direct_debit
 from o2c_cli.http import Reply, request
 from o2c_cli.targets import local_target
 from o2c_cli.trace import as_text, trace
@@ -570,6 +571,7 @@ def run_demo(state_dir: Path | None = None) -> int:
         _quote_to_cash(cloud, target, ctx, failures)
         print("\nAfter the sale (refund, chargeback, renewal, payout) and three-way reconciliation:")
         _after_sale(cloud, target, ctx, failures)
+        direct_debit(cloud, target, failures)
 
         cloud.wait_until_idle(timeout=90)
         print("\nWhat was routed through EventBridge → SQS and recorded:")
