@@ -73,7 +73,13 @@ def prepare(work_dir: Path) -> DeployedPython | None:
     """Build (once) what a deployed cold start needs; None (with the reason on stderr) if it cannot be."""
     sys.path.insert(0, str(repo_root() / "scripts"))
     try:
-        from build_layer import MARKER, SITE_DIR, RuntimePythonMissingError, runtime_python
+        from build_layer import (
+            MARKER,
+            SITE_DIR,
+            RuntimePythonMissingError,
+            pip_install_wheels,
+            runtime_python,
+        )
     finally:
         sys.path.pop(0)
     if not MARKER.exists():
@@ -103,28 +109,11 @@ def prepare(work_dir: Path) -> DeployedPython | None:
     _compile(python, out.runtime)
     shutil.copytree(SITE_DIR, out.layer_source, ignore=shutil.ignore_patterns("__pycache__"))
     version = _dist_version(SITE_DIR, "pydantic_core")
-    subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "pip",
-            "install",
-            "--quiet",
-            "--disable-pip-version-check",
-            "--no-compile",
-            "--platform",
-            f"manylinux2014_{platform.machine()}",
-            "--implementation",
-            "cp",
-            "--python-version",
-            _python_tag(python),
-            "--only-binary=:all:",
-            "--no-deps",
-            "--target",
-            str(out.native),
-            f"pydantic-core=={version}",
-        ],
-        check=True,
+    pip_install_wheels(
+        [f"pydantic-core=={version}"],
+        out.native,
+        platform=f"manylinux2014_{platform.machine()}",
+        python_version=_python_tag(python),
     )
     _compile(python, out.native)
     stamp.write_text(built)

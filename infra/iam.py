@@ -31,25 +31,24 @@ from infra.topology import (
 
 Statement = dict[str, Any]
 
-#: Item reads and writes: CDK's grant_read_data / grant_write_data without Scan and BatchWriteItem, which only
-#: the functions in BULK_TABLE_ACTIONS use (tests/infra/test_table_grants.py reads the code to check).
-TABLE_READ = (
-    "dynamodb:BatchGetItem",
-    "dynamodb:ConditionCheckItem",
-    "dynamodb:DescribeTable",
-    "dynamodb:GetItem",
-    "dynamodb:Query",
-)
-TABLE_WRITE = ("dynamodb:DeleteItem", "dynamodb:DescribeTable", "dynamodb:PutItem", "dynamodb:UpdateItem")
+#: Item reads and writes: the single-item calls the hub's code and the Powertools idempotency layer make (GetItem,
+#: Query, PutItem, UpdateItem, DeleteItem; conditions ride on the writes). Narrower than CDK's grant_read_data /
+#: grant_write_data: no DescribeTable, ConditionCheckItem (no code describes a table or writes a transaction), and
+#: the bulk calls (BatchGetItem, BatchWriteItem, Scan) only for the functions in BULK_TABLE_ACTIONS
+#: (tests/infra/test_table_grants.py reads the code to check).
+TABLE_READ = ("dynamodb:GetItem", "dynamodb:Query")
+TABLE_WRITE = ("dynamodb:DeleteItem", "dynamodb:PutItem", "dynamodb:UpdateItem")
 #: (function, table) → the bulk operations its code makes on that table
 BULK_TABLE_ACTIONS: dict[tuple[str, str], tuple[str, ...]] = {
-    ("LineageRecorder", "LineageTable"): ("dynamodb:BatchWriteItem",),  # LineageStore.record: event + new ids
+    # LineageStore.record: which ids are indexed already, then the event + the new ids
+    ("LineageRecorder", "LineageTable"): ("dynamodb:BatchGetItem", "dynamodb:BatchWriteItem"),
     ("Reconciler", "LineageTable"): ("dynamodb:Scan",),  # LineageStore.entries_on: the day's events
     ("FactReleaser", "PendingTable"): ("dynamodb:Scan",),  # PendingFacts.all: the hourly sweep
     ("OperationsSweep", "PendingTable"): ("dynamodb:Scan",),  # PendingFacts.all: the waiting facts' figures
 }
-#: Secret.grant_read
-SECRET_READ = ("secretsmanager:DescribeSecret", "secretsmanager:GetSecretValue")
+#: A function reads its secrets' values (GetSecretValue); nothing describes them (Secret.grant_read would add
+#: DescribeSecret). The secrets use the account's AWS-managed key: no kms:Decrypt grant is needed.
+SECRET_READ = ("secretsmanager:GetSecretValue",)
 #: EventBus.grant_put_events_to
 PUT_EVENTS = ("events:PutEvents",)
 #: LogGroup.grant_write (the function's own log group)

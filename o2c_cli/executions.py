@@ -89,9 +89,10 @@ def resolve_execution(target: Target, any_id: str) -> str:
     """An execution name from itself, an opportunity id, a correlation id, or any id in the deal's lineage."""
     if target.state_machine_arn and state_of(target, any_id) is not None:
         return any_id
-    from o2c_cli.trace import trace
+    # the lineage store itself, not o2c_cli.trace (which reads executions: the two modules would import each other)
+    from shared.lineage import LineageStore
 
-    for entry in trace(target, any_id):
+    for entry in LineageStore(target.client("dynamodb"), target.lineage_table).trace(any_id):
         if entry.detail_type == "OpportunityClosedWon":
             return execution_name(entry.data["crmSystem"], entry.data["opportunityId"])
         if entry.correlation_id.count(":") == 1:

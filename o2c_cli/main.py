@@ -9,6 +9,8 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
+from o2c_cli.errors import error_line
+
 
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="o2c", description="O2C Hub: order-to-cash integration hub")
@@ -161,29 +163,6 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
-def error_line(exc: BaseException) -> str:
-    """One line saying what failed, for an operator: AWS's error code and message, the vendor's, or the
-    exception's own (never a traceback)."""
-    from botocore.exceptions import BotoCoreError, ClientError
-
-    from shared.connectors.errors import ConnectorError
-
-    if isinstance(exc, ClientError):
-        error = exc.response.get("Error", {})
-        operation = getattr(exc, "operation_name", "") or "request"
-        message = str(error.get("Message") or "").strip()
-        if error.get("Code") in ACCESS_DENIED and message:
-            return f"access denied: {message}"  # AWS names who may not do what on which resource
-        return f"AWS {operation} failed: {error.get('Code', 'Error')}" + (f": {message}" if message else "")
-    if isinstance(exc, BotoCoreError):
-        return f"AWS: {exc}"
-    if isinstance(exc, ConnectorError):
-        code = f" ({exc.code})" if exc.code else ""
-        return f"vendor error{code}: {exc}"
-    text = str(exc).strip() or type(exc).__name__
-    return f"{type(exc).__name__}: {text}" if isinstance(exc, OSError | LookupError) else text
-
-
 def main(argv: Sequence[str] | None = None) -> int:
     """Run one command. Whatever goes wrong ends as one line on stderr and a non-zero exit: 2 for a usage
     or target problem, 1 for a failure of AWS, a vendor or the command, 130 when interrupted
@@ -215,7 +194,6 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 #: The error codes AWS refuses an unauthorized call with (JSON APIs, S3 and the query APIs).
-ACCESS_DENIED = frozenset({"AccessDeniedException", "AccessDenied"})
 
 
 def _run(args: argparse.Namespace) -> int:

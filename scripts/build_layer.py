@@ -165,36 +165,48 @@ def runtime_requirements() -> list[str]:
     return requirements
 
 
+def pip_install_wheels(
+    args: list[str],
+    target: Path,
+    *,
+    platform: str = LAYER_PLATFORM,
+    python_version: str = LAYER_PYTHON_VERSION,
+) -> None:
+    """``pip install`` ``args`` into ``target`` as the Lambda runtime needs them: binary wheels for its platform
+    and Python version (never this host's), no dependencies resolved here (the lock file did that), no bytecode
+    (compiled later by the runtime's own interpreter). Also used by ``bench/deployed.py``."""
+    subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "pip",
+            "install",
+            "--quiet",
+            "--disable-pip-version-check",
+            "--no-compile",
+            "--platform",
+            platform,
+            "--implementation",
+            "cp",
+            "--python-version",
+            python_version,
+            "--only-binary=:all:",
+            "--no-deps",
+            "--target",
+            str(target),
+            *args,
+        ],
+        cwd=ROOT,
+        check=True,
+    )
+
+
 def install_packages(requirements: list[str]) -> None:
     with tempfile.NamedTemporaryFile("w", suffix=".txt", delete=False) as reqs:
         reqs.write("\n".join(requirements) + "\n")
         reqs_path = reqs.name
     try:
-        subprocess.run(
-            [
-                sys.executable,
-                "-m",
-                "pip",
-                "install",
-                "--quiet",
-                "--disable-pip-version-check",
-                "--no-compile",
-                "--platform",
-                LAYER_PLATFORM,
-                "--implementation",
-                "cp",
-                "--python-version",
-                LAYER_PYTHON_VERSION,
-                "--only-binary=:all:",
-                "--no-deps",
-                "--target",
-                str(SITE_DIR),
-                "-r",
-                reqs_path,
-            ],
-            cwd=ROOT,
-            check=True,
-        )
+        pip_install_wheels(["-r", reqs_path], SITE_DIR)
     finally:
         Path(reqs_path).unlink(missing_ok=True)
 

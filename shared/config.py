@@ -85,7 +85,7 @@ def _read_secret(env_var: str, max_age_s: int) -> Any:
         response = getattr(cause, "response", None)
         code = response.get("Error", {}).get("Code") if isinstance(response, dict) else None
         if code in _TRANSIENT_AWS or type(cause).__name__ in _TRANSIENT_AWS:
-            from shared.connectors.errors import TransientError
+            from shared.errors import TransientError
 
             raise TransientError(f"secret in {env_var}: {code or type(cause).__name__}", code=code) from exc
         raise

@@ -16,7 +16,7 @@ from constructs import Construct
 
 from infra.config import StageConfig
 from infra.constructs.layer import REPO_ROOT, acknowledge_runtime, architecture, runtime
-from infra.iam import CLAIM_CHECK_ACTIONS, table_actions
+from infra.iam import CLAIM_CHECK_ACTIONS, SECRET_READ, table_actions
 from infra.nag import acknowledge
 from infra.topology import (
     CLAIM_CHECK_KEY_PREFIX,
@@ -159,7 +159,10 @@ def _grant(
     for table_id in spec.tables:
         tables[table_id].grant(function, *table_actions(spec, table_id))
     for secret_id in spec.secrets:
-        secrets[secret_id].grant_read(function)
+        # its value only (infra.iam.SECRET_READ), not Secret.grant_read's DescribeSecret too
+        function.add_to_role_policy(
+            iam.PolicyStatement(actions=list(SECRET_READ), resources=[secrets[secret_id].secret_arn])
+        )
     if spec.publishes_events:
         bus.grant_put_events_to(function)
     # Exactly the object actions under the claim-check prefix (infra.iam.CLAIM_CHECK_ACTIONS).

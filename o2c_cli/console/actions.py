@@ -81,7 +81,7 @@ def perform(target: Target, action: str, params: dict[str, Any], *, by: str) -> 
 
 def one_line(exc: BaseException) -> str:
     """An AWS or vendor error as the one line an operator reads (never a traceback), as ``o2c`` says it."""
-    from o2c_cli.main import error_line
+    from o2c_cli.errors import error_line
 
     if isinstance(exc, TargetError | ActionError):
         return str(exc)

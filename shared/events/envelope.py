@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import uuid
 from datetime import UTC, datetime
-from typing import Any, ClassVar, Literal
+from typing import ClassVar, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, SerializeAsAny
 
@@ -97,14 +97,4 @@ def new_event(
             sourceEventId=source_event_id,
         ),
         data=data,
-    )
-
-
-def parse_detail(detail_type: str, detail: dict[str, Any]) -> CanonicalEvent:
-    """Rebuild a canonical event from an EventBridge ``detail`` (consumers use this)."""
-    from shared.events.catalog import EVENT_TYPES
-
-    model = EVENT_TYPES[detail_type]
-    return CanonicalEvent(
-        metadata=EventMetadata.model_validate(detail["metadata"]), data=model.model_validate(detail["data"])
     )

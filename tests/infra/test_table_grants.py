@@ -1,4 +1,4 @@
-"""Least privilege on the tables: a function's role may Scan or BatchWriteItem only if its code does.
+"""Least privilege on the tables: a function's role may Scan, BatchGetItem or BatchWriteItem only if its code does.
 
 What the code calls is read with ``ast`` (``cli_actions``: from every module of the function's code directory
 through ``shared``); the Powertools idempotency layer, which the analysis does not enter, uses single-item
@@ -16,7 +16,7 @@ from infra.topology import FUNCTIONS
 from tests.infra.cli_actions import REPO_ROOT, actions_of
 from tests.infra.helpers import as_list, function_by_description, role_statements
 
-BULK = {"dynamodb:Scan", "dynamodb:BatchWriteItem"}
+BULK = {"dynamodb:Scan", "dynamodb:BatchGetItem", "dynamodb:BatchWriteItem"}
 
 
 def _code_actions(code_dir: str) -> set[str]:
@@ -30,7 +30,9 @@ def _code_actions(code_dir: str) -> set[str]:
 def test_the_analysis_finds_the_bulk_calls_the_hub_makes() -> None:
     """The functions known to scan or batch-write are found doing so (else the test below proves nothing)."""
     by_id = {spec.id: spec for spec in FUNCTIONS}
-    assert "dynamodb:BatchWriteItem" in _code_actions(by_id["LineageRecorder"].code_dir)
+    assert {"dynamodb:BatchGetItem", "dynamodb:BatchWriteItem"} <= _code_actions(
+        by_id["LineageRecorder"].code_dir
+    )
     assert "dynamodb:Scan" in _code_actions(by_id["Reconciler"].code_dir)
     assert "dynamodb:Scan" in _code_actions(by_id["FactReleaser"].code_dir)
     assert not BULK & _code_actions(by_id["ErpTasks"].code_dir)
