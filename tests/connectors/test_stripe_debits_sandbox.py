@@ -183,3 +183,42 @@ def test_an_ach_return_after_success_is_a_final_dispute(sandbox: StripeSandbox) 
     assert created["data"]["object"]["status"] == "lost"  # final when it opens
     types = [e["type"] for e in sandbox.events() if e["data"]["object"].get("id") == dispute_id]
     assert types == ["charge.dispute.created", "charge.dispute.closed"]
+
+
+def test_stripes_failing_ach_test_accounts_fail_after_processing_with_their_codes(
+    sandbox: StripeSandbox,  # noqa: F811
+) -> None:
+    for account, code in (("000222222227", "insufficient_funds"), ("000111111113", "account_closed")):
+        customer, seti = _setup(sandbox, ("card", "us_bank_account"))
+        form = {
+            "payment_method_data[type]": "us_bank_account",
+            "payment_method_data[us_bank_account][routing_number]": "110000000",
+            "payment_method_data[us_bank_account][account_number]": account,
+            "payment_method_data[billing_details][name]": "Acme Inc.",
+            **MANDATE,
+        }
+        status, _, saved = call(sandbox, "POST", f"/v1/setup_intents/{seti}/confirm", form)
+        assert status == 200, saved
+        status, pi = _debit(
+            sandbox,
+            customer,
+            saved["payment_method"],
+            currency="usd",
+            **{"allowed_payment_method_types[0]": "us_bank_account"},
+        )
+        assert status == 200 and pi["status"] == "processing"
+        sandbox.advance_clock(4 * 86400)
+        assert sandbox.payment_intent(pi["id"])["last_payment_error"]["code"] == code
+
+
+def test_ach_needs_stripes_test_routing_number(sandbox: StripeSandbox) -> None:  # noqa: F811
+    _, seti = _setup(sandbox, ("card", "us_bank_account"))
+    form = {
+        "payment_method_data[type]": "us_bank_account",
+        "payment_method_data[us_bank_account][routing_number]": "021000021",
+        "payment_method_data[us_bank_account][account_number]": "000123456789",
+        "payment_method_data[billing_details][name]": "Acme Inc.",
+        **MANDATE,
+    }
+    status, _, body = call(sandbox, "POST", f"/v1/setup_intents/{seti}/confirm", form)
+    assert status == 400 and body["error"]["code"] == "bank_account_bad_routing_numbers"
