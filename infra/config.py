@@ -64,6 +64,7 @@ _CONTEXT_KEYS = {
     "lambdaDeploymentIgnoreAlarms": "lambda_deployment_ignore_alarms",
     "zendeskApiBaseUrl": "zendesk_api_base_url",
     "zendeskRefundTag": "zendesk_refund_tag",
+    "refundOnEarlyFraudWarning": "refund_on_early_fraud_warning",
     "zendeskPaymentIntentFieldId": "zendesk_payment_intent_field_id",
     "warehousePersonalData": "warehouse_personal_data",
 }
@@ -106,6 +107,8 @@ class StageConfig:
     #: the id of the ticket field that holds the payment (README, Zendesk).
     zendesk_api_base_url: str = ""
     zendesk_refund_tag: str = "refund_requested"
+    #: "true": an actionable Radar early fraud warning on a captured payment is refunded in full, once
+    refund_on_early_fraud_warning: str = "false"
     zendesk_payment_intent_field_id: str = ""
     #: The org's My Domain URL (https://<name>.my.salesforce.com): Salesforce serves the OAuth client credentials
     #: flow there only. Required when the stage takes Salesforce (org ids or a partner event source); no default,
@@ -253,6 +256,7 @@ class StageConfig:
             "ZENDESK_API_BASE_URL": self.zendesk_api_base_url,
             "ZENDESK_REFUND_TAG": self.zendesk_refund_tag,
             "ZENDESK_PAYMENT_INTENT_FIELD_ID": self.zendesk_payment_intent_field_id,
+            "REFUND_ON_EARLY_FRAUD_WARNING": self.refund_on_early_fraud_warning,
         }
 
     @property

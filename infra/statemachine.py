@@ -162,6 +162,17 @@ def _orchestration(detail_type: str, data: dict[str, Any], next_state: str) -> d
     )
 
 
+def _flag(path: str, next_state: str) -> dict[str, Any]:
+    """A Choice rule: ``path`` is present and true (absent in an execution started before it existed)."""
+    return {
+        "And": [
+            {"Variable": path, "IsPresent": True},
+            {"Variable": path, "BooleanEquals": True},
+        ],
+        "Next": next_state,
+    }
+
+
 def _hold(reason: str, next_state: str, **data: Any) -> dict[str, Any]:
     return _orchestration("OrderOnHold", {"reason": reason, **data}, next_state)
 
@@ -307,18 +318,29 @@ def definition() -> dict[str, Any]:
             "DescribePaymentMethod",
             "Compensate",
         ),
-        # 8. approval
+        # 8. approval: above the amount threshold, or rated risky by Stripe Radar (shared.o2c.fraud)
         "ApprovalNeeded": {
             "Type": "Choice",
             "Choices": [
+                _flag("$.authorization.fraudRisk", "HoldFraudRisk"),
                 {
                     "Variable": "$.authorization.needsApproval",
                     "BooleanEquals": True,
                     "Next": "WaitForApproval",
-                }
+                },
             ],
-            "Default": "InvoiceOnce",
+            "Default": "ReviewHold",
         },
+        "HoldFraudRisk": _hold(
+            "fraud_risk",
+            "WaitForApproval",
+            **{
+                "riskLevel.$": "$.authorization.riskLevel",
+                "riskScore.$": "$.authorization.riskScore",
+                "erpOrderId.$": "$.order.erpOrderId",
+                "paymentIntentId.$": "$.authorization.paymentIntentId",
+            },
+        ),
         "WaitForApproval": _wait(
             "WaitForApproval",
             "States.Format('approval:{}', $$.Execution.Name)",
@@ -329,7 +351,28 @@ def definition() -> dict[str, Any]:
         ),
         "ApprovalOutcome": {
             "Type": "Choice",
-            "Choices": [{"Variable": "$.approval.approved", "BooleanEquals": True, "Next": "InvoiceOnce"}],
+            "Choices": [{"Variable": "$.approval.approved", "BooleanEquals": True, "Next": "ReviewHold"}],
+            "Default": "Compensate",
+        },
+        # 8b. a Radar review of the payment holds the invoice and the capture until Stripe closes it approved;
+        # closed any other way (refunded, refunded_as_fraud, disputed ...) the order is compensated
+        "ReviewHold": {
+            "Type": "Choice",
+            "Choices": [_flag("$.authorization.underReview", "WaitForReview")],
+            # a replacement method for a failed bank debit pays the invoice already posted
+            "Default": "InvoiceOnce",
+        },
+        "WaitForReview": _wait(
+            "WaitForReview",
+            "States.Format('review:{}', $.authorization.reviewId)",
+            "$.config.approvalTimeoutSeconds",
+            "$.review",
+            "ReviewOutcome",
+            "Compensate",
+        ),
+        "ReviewOutcome": {
+            "Type": "Choice",
+            "Choices": [{"Variable": "$.review.approved", "BooleanEquals": True, "Next": "InvoiceOnce"}],
             "Default": "Compensate",
         },
         # 9. invoice
@@ -413,8 +456,35 @@ def definition() -> dict[str, Any]:
             "activate_order",
             order,
             "$.activation",
-            "PublishOrderActivated",
+            "HasSubscription",
             on_rejection="HoldAfterInvoice",
+        ),
+        # a subscription deal (recurring CRM lines; shared.o2c.subscriptions): once the order (services and the
+        # first period) is paid and released, its one Stripe subscription bills the following periods
+        "HasSubscription": {
+            "Type": "Choice",
+            "Choices": [{"Variable": "$.order.recurring", "IsPresent": True, "Next": "CreateSubscription"}],
+            "Default": "PublishOrderActivated",
+        },
+        "CreateSubscription": _task(
+            "PaymentTasks",
+            "subscribe",
+            {**customer, **order, "payment.$": "$.payment", "method.$": "$.method"},
+            "$.subscription",
+            "PublishSubscriptionCreated",
+            on_rejection="HoldAfterInvoice",
+        ),
+        "PublishSubscriptionCreated": _orchestration(
+            "SubscriptionCreated",
+            {
+                "erpOrderId.$": "$.order.erpOrderId",
+                "subscriptionId.$": "$.subscription.subscriptionId",
+                "interval.$": "$.subscription.interval",
+                "intervalCount.$": "$.subscription.intervalCount",
+                "contractStart.$": "$.subscription.contractStart",
+                "billingStartsAt.$": "$.subscription.billingStartsAt",
+            },
+            "PublishOrderActivated",
         ),
         "PublishOrderActivated": _orchestration(
             "OrderActivated",
@@ -432,7 +502,12 @@ def definition() -> dict[str, Any]:
         "CrmWriteBack": _task(
             "CrmTasks",
             "write_back",
-            {**order, "invoice.$": "$.invoice", "paymentStatus": "paid"},
+            {
+                **order,
+                "invoice.$": "$.invoice",
+                "paymentStatus": "paid",
+                "wallet.$": "$.authorization.wallet",
+            },
             "$.crm",
             "CrmWriteBackOutcome",
             on_rejection="HoldCrmWriteBackFailed",
@@ -532,7 +607,7 @@ def definition() -> dict[str, Any]:
     }
     return {
         "Comment": "O2C Hub quote-to-cash: won deal → ERP customer, tax, order → payment method → authorization "
-        "(→ approval) → invoice (and its sale recorded in the tax engine) → capture → payment applied → order activated → CRM write-back; "
+        "(→ approval; → Radar review) → invoice (and its sale recorded in the tax engine) → capture → payment applied → order activated → CRM write-back; "
         "a bank debit: (→ approval) → invoice → debit → its outcome days later (failed: dunning, hold, another method)",
         "StartAt": "ValidateAccount",
         "TimeoutSeconds": 366 * 24 * 3600,
@@ -595,15 +670,7 @@ def debit_states() -> dict[str, Any]:
         },
         "SettleByMethod": {
             "Type": "Choice",
-            "Choices": [
-                {
-                    "And": [
-                        {"Variable": "$.methodKind.debit", "IsPresent": True},
-                        {"Variable": "$.methodKind.debit", "BooleanEquals": True},
-                    ],
-                    "Next": "ChargeDebit",
-                }
-            ],
+            "Choices": [_flag("$.methodKind.debit", "ChargeDebit")],
             "Default": "CapturePayment",
         },
         "ChargeDebit": _task(

@@ -387,6 +387,8 @@ STAGE_SETTING_DEFAULTS: dict[str, str] = {
     # a ticket tagged so asks for a refund of the payment in the ticket field ZENDESK_PAYMENT_INTENT_FIELD_ID
     "ZENDESK_REFUND_TAG": "refund_requested",
     "ZENDESK_PAYMENT_INTENT_FIELD_ID": "",
+    # an actionable Radar early fraud warning on a captured payment is refunded in full (shared.o2c.fraud)
+    "REFUND_ON_EARLY_FRAUD_WARNING": "false",
 }
 
 STRIPE_WEBHOOK = FunctionSpec(
@@ -549,7 +551,7 @@ WAIT_REGISTRAR = FunctionSpec(
 PAYMENT_SIGNALS = FunctionSpec(
     id="PaymentSignals",
     code_dir="functions/q2c_payment_signals",
-    description="Payment facts (method saved, capture confirmed) resume the waiting execution exactly once",
+    description="Payment facts (method saved, capture confirmed, review closed) resume the waiting execution once",
     memory_mb=256,
     budget=Budget((AWS_CALLS,), calls_per_record=3, batch_size=10, max_concurrency=5),
     tables={CORRELATION_TABLE.id: "read_write"},
@@ -635,7 +637,7 @@ _ERP_STRIPE_CRM_SETTINGS = (*_ERP_AND_STRIPE_SETTINGS, "HUBSPOT_API_BASE_URL", "
 DISPUTE_SYNC = FunctionSpec(
     id="DisputeSync",
     code_dir="functions/dispute_sync",
-    description="Chargebacks: an ERP dispute hold and a CRM task with the evidence due date; settled won or lost",
+    description="Chargebacks: an ERP dispute hold and a CRM task with the evidence due date; settled won or lost; early fraud warnings",
     memory_mb=512,
     budget=Budget(
         (NETSUITE_CALLS, STRIPE_CALLS, JSON_HTTP_CALLS), calls_per_record=8, batch_size=5, erp=True
@@ -648,7 +650,7 @@ DISPUTE_SYNC = FunctionSpec(
     },
     # a lost dispute's tax is returned in AvaTax
     secrets=(*_ERP_STRIPE_CRM_SECRETS, AVATAX_CREDENTIALS.id),
-    stage_settings=(*_ERP_STRIPE_CRM_SETTINGS, "AVATAX_BASE_URL"),
+    stage_settings=(*_ERP_STRIPE_CRM_SETTINGS, "AVATAX_BASE_URL", "REFUND_ON_EARLY_FRAUD_WARNING"),
 )
 RENEWAL_SYNC = FunctionSpec(
     id="RenewalSync",
@@ -837,7 +839,7 @@ CONSUMERS: tuple[ConsumerSpec, ...] = (
         PAYMENT_SIGNALS,
         {
             "source": ["o2c.payments"],
-            "detail-type": ["PaymentMethodSaved", "PaymentCaptured", "PaymentFailed"],
+            "detail-type": ["PaymentMethodSaved", "PaymentCaptured", "PaymentReviewClosed", "PaymentFailed"],
         },
         max_receive_count=5,
     ),
@@ -859,7 +861,10 @@ CONSUMERS: tuple[ConsumerSpec, ...] = (
     consumer(
         "DisputeSync",
         DISPUTE_SYNC,
-        {"source": ["o2c.payments"], "detail-type": ["DisputeOpened", "DisputeClosed"]},
+        {
+            "source": ["o2c.payments"],
+            "detail-type": ["DisputeOpened", "DisputeClosed", "EarlyFraudWarningCreated"],
+        },
     ),
     consumer(
         "RenewalSync",

@@ -80,6 +80,8 @@ LOCAL_SETTINGS = {
         }
     ),
     "APPROVAL_THRESHOLDS": json.dumps({"*": 5_000_000}),
+    # the local stage refunds an actionable early fraud warning at once (deployed stages: off by default)
+    "REFUND_ON_EARLY_FRAUD_WARNING": "true",
     # the sandbox account's currency internal ids (Lists > Accounting > Currencies)
     "NETSUITE_ACCOUNT_SETTINGS": json.dumps(
         {

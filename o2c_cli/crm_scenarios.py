@@ -35,6 +35,44 @@ def hubspot_deal(sandbox: Any, *, complete: bool = True, name: str = "Northwind 
     )
 
 
+def hubspot_subscription_deal(
+    sandbox: Any, *, start: str, name: str = "Fabrikam - platform subscription + onboarding"
+) -> str:
+    """A subscription + services deal: a yearly platform subscription (HubSpot's recurring line properties:
+    billed annually for a 12-month term from ``start``, YYYY-MM-DD) and one-time onboarding services."""
+    return str(
+        sandbox.create_deal(
+            name=name,
+            amount="28560.00",
+            currency="EUR",
+            company={
+                "name": "Fabrikam AG",
+                "domain": "fabrikam.example",
+                "o2c_region": "EMEA",
+                "address": "Bahnhofstrasse 10",
+                "city": "Hamburg",
+                "zip": "20095",
+                "country": "DE",
+                "currency": "EUR",
+                "tax_id": "DE276543210",
+            },
+            contacts=[{"email": "ap@fabrikam.example", "firstname": "Fritz", "lastname": "Payables"}],
+            line_items=[
+                {
+                    "name": "Platform subscription",
+                    "quantity": 1,
+                    "price": "24000.00",
+                    "hs_sku": "PLAT-Y",
+                    "recurringbillingfrequency": "annually",
+                    "hs_recurring_billing_period": "P12M",
+                    "hs_recurring_billing_start_date": start,
+                },
+                {"name": "Onboarding", "quantity": 1, "price": "4560.00", "hs_sku": "ONB-1"},
+            ],
+        )
+    )
+
+
 def hubspot_us_deal(
     sandbox: Any, *, currency: str = "USD", price: str = "1200.00", name: str = "Contoso - starter"
 ) -> str:

@@ -14,9 +14,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from o2c_cli import crm_setup, erp_client, stripe_client
+from o2c_cli import crm_setup, demo_subscriptions, erp_client, stripe_client
 from o2c_cli.crm_scenarios import hubspot_deal, hubspot_us_deal, salesforce_opportunity, salesforce_stage
 from o2c_cli.demo_debit import direct_debit
+from o2c_cli.demo_radar import radar_and_wallets
 from o2c_cli.http import Reply, request
 from o2c_cli.targets import local_target
 from o2c_cli.trace import as_text, trace
@@ -571,6 +572,9 @@ def run_demo(state_dir: Path | None = None) -> int:
         _quote_to_cash(cloud, target, ctx, failures)
         print("\nAfter the sale (refund, chargeback, renewal, payout) and three-way reconciliation:")
         _after_sale(cloud, target, ctx, failures)
+        print("\nA subscription + services deal (one Stripe subscription, revenue dates in the ERP):")
+        demo_subscriptions.subscription_deal(cloud, target, failures)
+        radar_and_wallets(cloud, target, failures)  # o2c_cli/demo_radar.py
         direct_debit(cloud, target, failures)
 
         cloud.wait_until_idle(timeout=90)

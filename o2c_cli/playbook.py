@@ -126,6 +126,20 @@ def save_bank_account(
     return setup_intent
 
 
+def save_wallet_card(
+    cloud: Any, target: Target, name: str, wallet: str = "apple_pay", *, timeout: float = 90
+) -> str:
+    """The customer saves a card from a wallet (Apple Pay, Google Pay) on the SetupIntent the execution waits
+    for. Stripe has no test PaymentMethod for a wallet (its tokens come from a real device), so the Stripe
+    sandbox's control stands in for the device (``save_wallet_card``); ``setup_intent.succeeded`` follows."""
+    waiting = wait_until(target, name, state="WaitForPaymentMethod", timeout=timeout).waiting_on
+    if not waiting or not waiting.startswith("setup:"):
+        raise AssertionError(f"{name} is not waiting for a payment method: {waiting}")
+    setup_intent = waiting.removeprefix("setup:")
+    cloud.sandboxes["stripe"].save_wallet_card(setup_intent, wallet)
+    return setup_intent
+
+
 def timeline(target: Target, name: str) -> list[tuple[float, str]]:
     """(seconds since start, state) for every state the execution entered."""
     from o2c_cli.executions import execution_arn

@@ -67,6 +67,9 @@ ENDPOINTS = [
     ("GET", "/v1/invoice_payments"),
     ("GET", "/v1/invoice_payments/{invoice_payment}"),
     ("GET", "/v1/subscriptions/{subscription_exposed_id}"),
+    ("POST", "/v1/subscriptions"),
+    ("GET", "/v1/subscriptions"),
+    ("POST", "/v1/products"),
     ("GET", "/v1/payouts/{payout}"),
     ("GET", "/v1/balance_transactions"),
     ("GET", "/v1/balance_transactions/{id}"),
@@ -74,6 +77,10 @@ ENDPOINTS = [
     ("POST", "/v1/webhook_endpoints"),
     ("GET", "/v1/webhook_endpoints"),
     ("GET", "/v1/webhook_endpoints/{webhook_endpoint}"),
+    # Radar: reviews and early fraud warnings
+    ("GET", "/v1/reviews/{review}"),
+    ("POST", "/v1/reviews/{review}/approve"),
+    ("GET", "/v1/radar/early_fraud_warnings/{early_fraud_warning}"),
 ]
 # Objects the sandbox returns besides the endpoints' own (events carry any of them).
 EXTRA_RESOURCES = ["event", "price", "subscription_item", "line_item"]

@@ -1,6 +1,7 @@
 """Consumer: chargebacks. ``DisputeOpened`` → a pending dispute hold in the ERP and a task for the deal's
 owner with the evidence due date; ``DisputeClosed`` → won: the hold is cancelled; lost: credit memo and
-refund in the ERP."""
+refund in the ERP. ``EarlyFraudWarningCreated`` (before a chargeback) → a task for the deal's owner and, by
+stage setting, one full refund (``shared.o2c.fraud``)."""
 
 from __future__ import annotations
 
@@ -35,11 +36,42 @@ def once(key: str, create: Callable[[], str]) -> str:
     return str(_tasks_once()(delivery={"id": key, "type": "crm-task"}, create=create)["taskId"])
 
 
+def early_fraud_warning(metadata: dict[str, Any], data: dict[str, Any]) -> None:
+    """A CRM task for the deal's owner and, by stage setting, one full refund through the refund path."""
+    from shared.events.after_sale import RefundRequested
+    from shared.o2c.early_fraud import record_early_fraud_warning, refund_on_early_fraud_warning
+
+    def request_refund(request_id: str, payment_intent_id: str, correlation_id: str) -> None:
+        publish(
+            RefundRequested(
+                requestId=request_id,
+                paymentIntentId=payment_intent_id,
+                reason="fraudulent",
+                requestedBy="radar-early-fraud-warning",
+            ),
+            correlation_id=correlation_id or metadata["correlationId"],
+            causation_id=metadata["eventId"],
+            source_event_id=request_id,
+        )
+
+    recorded = record_early_fraud_warning(
+        stripe_payments(),
+        crm_for,
+        data,
+        once,
+        refund=refund_on_early_fraud_warning(),
+        request_refund=request_refund,
+    )
+    logger.info("early fraud warning recorded", extra=recorded)
+
+
 def sync(record: SQSRecord) -> None:
     event = json.loads(record.body)
     metadata, data = event["detail"]["metadata"], event["detail"]["data"]
     logger.set_correlation_id(metadata["correlationId"])
-    if event["detail-type"] == "DisputeOpened":
+    if event["detail-type"] == "EarlyFraudWarningCreated":
+        early_fraud_warning(metadata, data)
+    elif event["detail-type"] == "DisputeOpened":
         recorded = record_dispute(netsuite_erp(), stripe_payments(), crm_for, data, once)
         publish(
             DisputeRecorded.model_validate(recorded),

@@ -13,6 +13,7 @@ from typing import Any
 from shared.config import csv_setting
 from shared.connectors.errors import AuthError, PermanentError, UnknownFields
 from shared.connectors.factories import crm_for
+from shared.o2c.fraud import wallet_label
 from shared.o2c.steps import recheck_opportunity
 from shared.o2c.tasks import opportunity_of, task_handler
 from shared.observability import MetricUnit, logger, metrics
@@ -21,6 +22,8 @@ from shared.observability import MetricUnit, logger, metrics
 #: ``o2c setup crm`` creates them from vendor-specs/{hubspot/o2c-properties,salesforce/o2c-custom-fields}.json
 HUBSPOT_DEAL_PROPERTIES = ("o2c_erp_order_number", "o2c_erp_invoice_number", "o2c_payment_status")
 SALESFORCE_OPPORTUNITY_FIELDS = ("ERP_Order_Number__c", "ERP_Invoice_Number__c", "Payment_Status__c")
+#: written besides them when the card was paid from a wallet (Apple Pay, Google Pay: shared.o2c.fraud)
+WALLET_FIELD = {"hubspot": "o2c_payment_wallet", "salesforce": "Payment_Wallet__c"}
 
 
 def recheck(event: dict[str, Any]) -> dict[str, Any]:
@@ -48,16 +51,20 @@ def write_back(event: dict[str, Any]) -> dict[str, Any]:
     crm = crm_for(system)
     order_number = order.get("documentNumber") or order["erpOrderId"]
     invoice_number = invoice.get("documentNumber") or invoice.get("erpInvoiceId")
+    wallet = wallet_label(event.get("wallet"))
+    extra = {WALLET_FIELD[system]: wallet} if wallet and system in WALLET_FIELD else {}
     try:
         if system == "hubspot":
             crm.update_deal(
                 opportunity.opportunityId,
-                dict(zip(HUBSPOT_DEAL_PROPERTIES, (order_number, invoice_number or "", status), strict=True)),
+                dict(zip(HUBSPOT_DEAL_PROPERTIES, (order_number, invoice_number or "", status), strict=True))
+                | extra,
             )
         else:
             crm.update_opportunity(
                 opportunity.opportunityId,
-                dict(zip(SALESFORCE_OPPORTUNITY_FIELDS, (order_number, invoice_number, status), strict=True)),
+                dict(zip(SALESFORCE_OPPORTUNITY_FIELDS, (order_number, invoice_number, status), strict=True))
+                | extra,
             )
     except AuthError:
         raise  # credentials: the step fails and is redriven once they are fixed

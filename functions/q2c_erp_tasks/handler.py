@@ -39,6 +39,7 @@ def apply_payment(event: dict[str, Any]) -> dict[str, Any]:
         payment_intent_id,
         # only a payment in another currency than the subsidiary's needs Stripe's exchange rate
         settlement=stripe_payments().settlement_of(payment_intent_id) if foreign else None,
+        wallet=event["authorization"].get("wallet"),
     )
     # the deal is paid: time to cash and the synchronization lags, once per deal (a step that succeeded is
     # not run again)

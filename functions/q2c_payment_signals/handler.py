@@ -1,5 +1,5 @@
 """Consumer: payment facts that end an execution's wait (payment method saved, capture confirmed by the
-``payment_intent.succeeded`` webhook, a bank debit's outcome: succeeded or failed after processing) are delivered to the correlator, which resumes the right execution
+``payment_intent.succeeded`` webhook, a Radar review closed, a bank debit's outcome: succeeded or failed after processing) are delivered to the correlator, which resumes the right execution
 exactly once — also when the webhook came before the execution started waiting."""
 
 from __future__ import annotations
@@ -51,6 +51,10 @@ def wait_key_and_fact(
             "failureMessage": data.get("failureMessage"),
             "failedAt": occurred_at,
         }
+    if detail_type == "PaymentReviewClosed":  # Radar's review of the authorization (shared.o2c.fraud)
+        from shared.o2c.fraud import review_outcome
+
+        return f"review:{data['reviewId']}", {**review_outcome(data), "closedAt": occurred_at}
     return None
 
 

@@ -6,7 +6,8 @@ from __future__ import annotations
 from typing import Any
 
 from shared.connectors.factories import stripe_payments
-from shared.o2c import steps
+from shared.connectors.stripe_subscriptions import StripeSubscriptions
+from shared.o2c import steps, subscriptions
 from shared.o2c.tasks import opportunity_of, task_handler
 from shared.operations import emit
 
@@ -64,6 +65,19 @@ def capture(event: dict[str, Any]) -> dict[str, Any]:
     return steps.capture_payment(stripe_payments(), event["authorization"])
 
 
+def subscribe(event: dict[str, Any]) -> dict[str, Any]:
+    """A subscription deal's one Stripe subscription, once the order is paid (``shared.o2c.subscriptions``)."""
+    opportunity = opportunity_of(event)
+    return subscriptions.create_subscription(
+        StripeSubscriptions(stripe_payments()),
+        opportunity,
+        steps.links(opportunity, event["correlationId"], event["customer"], event["order"]),
+        event["order"],
+        event["payment"],
+        event["method"],
+    )
+
+
 def void(event: dict[str, Any]) -> dict[str, Any]:
     return steps.void_authorization(stripe_payments(), event.get("authorization"))
 
@@ -76,5 +90,6 @@ lambda_handler = task_handler(
         "void": void,
         "describe_method": describe_method,
         "debit": debit,
+        "subscribe": subscribe,
     }
 )

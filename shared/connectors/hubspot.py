@@ -28,7 +28,7 @@ from shared.connectors import _values as v
 from shared.connectors.errors import InvalidRecord, NotFound, PermanentError, UnknownFields
 from shared.connectors.http import JsonHttp
 from shared.crm.closed_won import DealState
-from shared.crm.models import Account, Address, Contact, CrmOpportunity, LineItem
+from shared.crm.models import Account, Address, Contact, CrmOpportunity, LineItem, Recurring
 from shared.money import Money
 
 DEFAULT_BASE_URL = "https://api.hubapi.com"
@@ -63,6 +63,11 @@ LINE_ITEM_PROPERTIES = (
     "hs_product_id",
     "hs_sku",
     "hs_line_item_currency_code",
+    # a recurring line (HubSpot's default line item properties "Billing frequency", "Term", "Billing start
+    # date"): a subscription deal
+    "recurringbillingfrequency",
+    "hs_recurring_billing_period",
+    "hs_recurring_billing_start_date",
 )
 #: What ``fetch_deal_state`` reads: the stage and HubSpot's own timestamps.
 STATE_PROPERTIES = ("dealstage", "closedate", "hs_lastmodifieddate")
@@ -423,4 +428,46 @@ def _line_item(line: Mapping[str, Any], deal_currency: str) -> LineItem:
         quantity=quantity,
         unitPrice=unit_price,
         amount=line_amount,
+        recurring=_recurring(props, field),
+    )
+
+
+#: HubSpot's ``recurringbillingfrequency`` options → Stripe's (interval, interval_count). HubSpot's "every 4
+#: years" and "every 5 years" have no Stripe price (Stripe bills at most every 3 years): refused.
+_FREQUENCIES = {
+    "weekly": ("week", 1),
+    "biweekly": ("week", 2),
+    "monthly": ("month", 1),
+    "quarterly": ("month", 3),
+    "per_six_months": ("month", 6),
+    "annually": ("year", 1),
+    "per_two_years": ("year", 2),
+    "per_three_years": ("year", 3),
+}
+_TERM = re.compile(r"^P(?:(\d+)Y)?(?:(\d+)M)?$")
+
+
+def _recurring(props: Mapping[str, Any], field: str) -> Recurring | None:
+    """A line with a billing frequency is recurring: its interval, its term (``hs_recurring_billing_period``,
+    an ISO 8601 period such as ``P12M``) and its billing start date. No frequency: a one-time line."""
+    frequency = v.text(props.get("recurringbillingfrequency"))
+    if frequency is None:
+        return None
+    if frequency not in _FREQUENCIES:
+        raise InvalidRecord(f"{field}.recurringbillingfrequency: {frequency!r} cannot be billed by Stripe")
+    interval, count = _FREQUENCIES[frequency]
+    term_text = v.text(props.get("hs_recurring_billing_period"))
+    term = None
+    if term_text is not None:
+        match = _TERM.match(term_text)
+        if match is None or not (match.group(1) or match.group(2)):
+            raise InvalidRecord(f"{field}.hs_recurring_billing_period: {term_text!r} is not a term in months")
+        term = int(match.group(1) or 0) * 12 + int(match.group(2) or 0)
+    return Recurring(
+        interval=interval,  # type: ignore[arg-type]
+        intervalCount=count,
+        startDate=v.day(
+            props.get("hs_recurring_billing_start_date"), f"{field}.hs_recurring_billing_start_date"
+        ),
+        termMonths=term or None,
     )

@@ -562,6 +562,12 @@ class OrderLine:
     #: the order's cash rounding (its total rounded to what NetSuite and Stripe both take): the account's
     #: rounding item (``rounding_item_id``), non-taxable
     rounding: bool = False
+    #: revenue recognition of the line (NetSuite item fields ``revRecStartDate``, ``revRecEndDate``,
+    #: ``revRecTermInMonths``): a subscription's period, a service's delivery date; the ERP's revenue
+    #: schedules are built from them
+    rev_rec_start: date | None = None
+    rev_rec_end: date | None = None
+    rev_rec_term_months: int | None = None
 
 
 class NetSuiteErp:
@@ -1556,6 +1562,12 @@ class NetSuiteErp:
         }
         if line.name:
             result["description"] = line.name
+        if line.rev_rec_start is not None:
+            result["revRecStartDate"] = line.rev_rec_start.isoformat()
+        if line.rev_rec_end is not None:
+            result["revRecEndDate"] = line.rev_rec_end.isoformat()
+        if line.rev_rec_term_months is not None:
+            result["revRecTermInMonths"] = line.rev_rec_term_months
         return result
 
     def _currency_id(self, currency: str) -> str:

@@ -80,6 +80,13 @@ class AuthorizationResult:
     decline_code: str | None = None
     failure_code: str | None = None
     message: str | None = None
+    #: Radar on the charge (``outcome.risk_level``: ``normal``, ``elevated``, ``highest``; ``risk_score``
+    #: 0-100) and the review Radar opened on it (``prv_...``; capture waits for it), when Stripe says
+    risk_level: str | None = None
+    risk_score: int | None = None
+    review_id: str | None = None
+    #: the card's wallet (``payment_method_details.card.wallet.type``: ``apple_pay``, ``google_pay`` ...)
+    wallet: str | None = None
 
     @property
     def authorized(self) -> bool:
@@ -342,6 +349,8 @@ class StripePayments:
             "confirm": True,
             "off_session": True,
             "metadata": _metadata(metadata),
+            # the charge in the same reply: Radar's outcome, its review, the card's wallet
+            "expand": ["latest_charge"],
         }
         try:
             pi = self._call(
@@ -372,6 +381,7 @@ class StripePayments:
             decline_code=last_error.get("decline_code"),
             failure_code=last_error.get("code"),
             message=last_error.get("message"),
+            **radar_and_wallet(pi),
         )
 
     def debit(
@@ -850,6 +860,24 @@ class _CardDeclined(PermanentError):
     def __init__(self, message: str, *, error: dict[str, Any]) -> None:
         super().__init__(message, status=402, code=error.get("code"), detail=error.get("message"))
         self.error = error
+
+
+def radar_and_wallet(pi: Mapping[str, Any]) -> dict[str, Any]:
+    """What the PaymentIntent's charge (expanded ``latest_charge``) says of Radar and the wallet: its
+    ``outcome.risk_level`` / ``risk_score``, its ``review`` (or the PaymentIntent's), and
+    ``payment_method_details.card.wallet.type``. Nothing when the charge is not expanded."""
+    charge = pi.get("latest_charge")
+    if not isinstance(charge, Mapping):
+        return {"review_id": _ref(pi.get("review"))}
+    outcome = charge.get("outcome") or {}
+    card = (charge.get("payment_method_details") or {}).get("card") or {}
+    score = outcome.get("risk_score")
+    return {
+        "risk_level": outcome.get("risk_level"),
+        "risk_score": int(score) if isinstance(score, int | float) else None,
+        "review_id": _ref(charge.get("review")) or _ref(pi.get("review")),
+        "wallet": (card.get("wallet") or {}).get("type"),
+    }
 
 
 def _metadata(metadata: Mapping[str, str]) -> dict[str, str]:

@@ -48,6 +48,20 @@ class Contact(_Model):
     role: str | None = Field(default=None, description="e.g. Billing, Decision Maker (contact role)")
 
 
+class Recurring(_Model):
+    """A line billed again and again (HubSpot: ``recurringbillingfrequency``, ``hs_recurring_billing_period``,
+    ``hs_recurring_billing_start_date``): every ``intervalCount`` x ``interval`` from ``startDate`` for
+    ``termMonths``. Such lines become one Stripe subscription per deal; the others (services) are invoiced
+    and paid once."""
+
+    interval: Literal["day", "week", "month", "year"]
+    intervalCount: int = Field(default=1, ge=1)
+    startDate: date | None = Field(
+        default=None, description="the contract's start; none: when the deal is won"
+    )
+    termMonths: int | None = Field(default=None, ge=1, description="the contract's term; none: open-ended")
+
+
 class LineItem(_Model):
     lineItemId: str
     productId: str | None = None
@@ -56,6 +70,7 @@ class LineItem(_Model):
     quantity: int = Field(ge=0)
     unitPrice: Money
     amount: Money = Field(description="quantity x unit price, less any line discount")
+    recurring: Recurring | None = Field(default=None, description="none: a one-time line (services)")
 
 
 class CrmOpportunity(_Model):

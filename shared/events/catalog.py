@@ -22,6 +22,7 @@ from shared.events.erp import (
     RefundRecorded,
     SalesOrderStatusChanged,
 )
+from shared.events.fraud import EarlyFraudWarningCreated, PaymentReviewClosed, PaymentReviewOpened
 from shared.events.orchestration import (
     CustomerSynced,
     InvoicePaid,
@@ -29,6 +30,7 @@ from shared.events.orchestration import (
     OrderCancelled,
     OrderCreated,
     OrderOnHold,
+    SubscriptionCreated,
 )
 from shared.events.payments import (
     BillingInvoicePaid,
@@ -74,6 +76,7 @@ _MODELS: tuple[type[EventData], ...] = (
     InvoicePaid,
     OrderActivated,
     OrderCancelled,
+    SubscriptionCreated,
     RefundSucceeded,
     RefundFailed,
     DisputeClosed,
@@ -85,6 +88,9 @@ _MODELS: tuple[type[EventData], ...] = (
     DisputeSettled,
     RenewalInvoiced,
     DunningChanged,
+    PaymentReviewOpened,
+    PaymentReviewClosed,
+    EarlyFraudWarningCreated,
 )
 
 EVENT_TYPES: dict[str, type[EventData]] = {m.detail_type: m for m in _MODELS}

@@ -52,6 +52,8 @@ class OrderOnHold(OrchestrationEventData):
     declineCode: str | None = None
     erpOrderId: str | None = None
     paymentIntentId: str | None = None
+    riskLevel: str | None = Field(default=None, description="Stripe Radar's risk level (reason fraud_risk)")
+    riskScore: int | None = Field(default=None, description="Stripe Radar's risk score, 0-100")
 
 
 class InvoicePaid(OrchestrationEventData):
@@ -71,6 +73,22 @@ class OrderActivated(OrchestrationEventData):
     detail_type: ClassVar[str] = "OrderActivated"
     erpOrderId: str
     erpInvoiceId: str | None = None
+
+
+class SubscriptionCreated(OrchestrationEventData):
+    """A subscription deal's Stripe subscription exists (created once, after the order was paid): Stripe bills
+    its recurring lines from ``billingStartsAt`` on, each paid cycle booked as a renewal."""
+
+    detail_type: ClassVar[str] = "SubscriptionCreated"
+    erpOrderId: str
+    subscriptionId: str
+    interval: str = Field(description="day, week, month or year")
+    intervalCount: int = 1
+    contractStart: str | None = Field(default=None, description="the contract's start date (YYYY-MM-DD)")
+    billingStartsAt: int | None = Field(
+        default=None,
+        description="Unix time of Stripe's first bill: the end of the period paid with the order",
+    )
 
 
 class OrderCancelled(OrchestrationEventData):

@@ -172,10 +172,13 @@ def create_sales_order(
     NetSuite at its precision and one explicit rounding line makes the order's total equal the charge;
     ``rounding`` (charged - exact) goes on the ``OrderCreated`` event."""
     from shared.connectors.netsuite import OrderLine
+    from shared.o2c import subscriptions
 
     tax_by_line = {int(t["number"]): money(t["tax"]) for t in tax["lines"]}
     currency = opportunity.amount.currency
     step = erp_step(currency)
+    # a subscription deal: each line's revenue recognition dates (shared.o2c.subscriptions); else none
+    terms = subscriptions.plan(opportunity)
     lines = [
         OrderLine(
             quantity=line.quantity,
@@ -184,6 +187,7 @@ def create_sales_order(
             tax=round_to_step(tax_by_line.get(number, Money.of(0, currency)), step),
             item_external_id=line.sku,
             name=line.name,
+            **subscriptions.rev_rec_fields(opportunity, line, terms),
         )
         for number, line in enumerate(opportunity.lines, start=1)
     ]
@@ -218,6 +222,7 @@ def create_sales_order(
         "total": dump(charged),
         "tax": dump(tax_total),
         "rounding": dump(Money.of(charged.amount - exact.amount, currency)),
+        **({"recurring": True} if terms is not None else {}),
     }
 
 
@@ -271,8 +276,10 @@ def apply_payment(
     order: Mapping[str, Any],
     payment_intent_id: str,
     settlement: Settlement | None = None,
+    wallet: str | None = None,
 ) -> dict[str, Any]:
-    """The captured payment applied to the invoice. A payment in another currency than the subsidiary's
+    """The captured payment applied to the invoice; its memo names Stripe's payment and, for a wallet card
+    (``wallet``: ``apple_pay``, ``google_pay``), the wallet. A payment in another currency than the subsidiary's
     that Stripe converted into the subsidiary's currency (``settlement``, from ``settlement_of``) is
     recorded at Stripe's exchange rate, so the ERP books in its own currency what Stripe actually settled
     (and the payout's deposit ties out without an exchange difference)."""
@@ -284,13 +291,21 @@ def apply_payment(
         invoice_id=invoice["erpInvoiceId"],
         amount=total,
         currency=total.currency,
-        memo=f"Stripe {payment_intent_id}",
+        memo=payment_memo(payment_intent_id, wallet),
         exchange_rate=rate,
     )
     out: dict[str, Any] = {"erpPaymentId": ref.id, "externalId": ref.external_id}
     if rate is not None and settlement is not None:
         out |= {"exchangeRate": str(rate), "settled": dump(settlement.settled)}
     return out
+
+
+def payment_memo(payment_intent_id: str, wallet: str | None = None) -> str:
+    """``Stripe pi_...``, and `` (Apple Pay)`` when the card was a wallet's."""
+    from shared.o2c.fraud import wallet_label
+
+    label = wallet_label(wallet)
+    return f"Stripe {payment_intent_id}" + (f" ({label})" if label else "")
 
 
 def exchange_rate_for(
@@ -458,12 +473,16 @@ def authorize_payment(
     )
     authorized = result.status == "requires_capture"
     threshold = approval_threshold(total.currency)
+    above_threshold = bool(authorized and threshold is not None and total.amount > threshold)
+    from shared.o2c.fraud import radar_of_authorization
+
     return {
         "paymentIntentId": result.payment_intent_id,
         "status": result.status,
         "authorized": authorized,
         "declineCode": result.decline_code or result.failure_code,
-        "needsApproval": bool(authorized and threshold is not None and total.amount > threshold),
+        "needsApproval": above_threshold,
+        **radar_of_authorization(result, authorized=authorized, above_threshold=above_threshold),
     }
 
 

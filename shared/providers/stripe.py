@@ -18,6 +18,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from shared.events.envelope import CanonicalEvent, EventData, new_event
+from shared.events.fraud import EarlyFraudWarningCreated, PaymentReviewClosed, PaymentReviewOpened
 from shared.events.payments import (
     BillingInvoicePaid,
     BillingInvoicePaymentFailed,
@@ -364,6 +365,35 @@ def _dispute_closed(dispute: dict[str, Any], _event: dict[str, Any]) -> EventDat
     )
 
 
+def _review(review: dict[str, Any], event: dict[str, Any]) -> EventData:
+    if event["type"] == "review.opened":
+        return PaymentReviewOpened(
+            reviewId=review["id"],
+            chargeId=_id(review.get("charge")),
+            paymentIntentId=_id(review.get("payment_intent")),
+            reason=review.get("opened_reason") or review.get("reason") or "rule",
+            **_links(review),
+        )
+    return PaymentReviewClosed(
+        reviewId=review["id"],
+        chargeId=_id(review.get("charge")),
+        paymentIntentId=_id(review.get("payment_intent")),
+        closedReason=review.get("closed_reason") or review.get("reason"),
+        **_links(review),
+    )
+
+
+def _early_fraud_warning(warning: dict[str, Any], _event: dict[str, Any]) -> EventData:
+    return EarlyFraudWarningCreated(
+        earlyFraudWarningId=warning["id"],
+        chargeId=_id(warning["charge"]) or "",
+        paymentIntentId=_id(warning.get("payment_intent")),
+        fraudType=warning.get("fraud_type") or "misc",
+        actionable=bool(warning["actionable"]),
+        **_links(warning),
+    )
+
+
 Mapper = Callable[[dict[str, Any], dict[str, Any]], EventData | None]
 
 #: The Stripe event types the hub uses; every other type is answered ``ignored``.
@@ -384,6 +414,9 @@ MAPPINGS: dict[str, Mapper] = {
     "refund.updated": _refund,
     "refund.failed": _refund,
     "charge.dispute.closed": _dispute_closed,
+    "review.opened": _review,
+    "review.closed": _review,
+    "radar.early_fraud_warning.created": _early_fraud_warning,
 }
 
 

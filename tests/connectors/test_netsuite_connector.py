@@ -455,3 +455,75 @@ def test_sandbox_control_endpoints(netsuite: NetSuiteSandbox) -> None:
         r["companyName"] for r in control(netsuite.url, "GET", "/_sandbox/records/customer")["records"]
     ] == ["Acme GmbH"]
     assert control(netsuite.url, "GET", "/_sandbox/concurrency")["rejected"] == 0
+
+
+def test_order_lines_carry_their_revenue_recognition_dates_to_the_invoice(netsuite: NetSuiteSandbox) -> None:
+    # Given a subscription deal's order: the subscription's first year and the onboarding's delivery day
+    from datetime import date
+
+    connector = erp(netsuite)
+    customer = given_customer(connector)
+    start, end, delivered = date(2026, 12, 1), date(2027, 11, 30), date(2026, 11, 30)
+    order = connector.upsert_sales_order(
+        "hs-deal-sub",
+        customer_id=customer.id,
+        subsidiary_id="2",
+        currency="EUR",
+        lines=[
+            OrderLine(
+                item_external_id="PLT-Y",
+                quantity=1,
+                rate=eur("24000.00"),
+                amount=eur("24000.00"),
+                tax=eur("0.00"),
+                rev_rec_start=start,
+                rev_rec_end=end,
+                rev_rec_term_months=12,
+            ),
+            OrderLine(
+                item_external_id="ONB-1",
+                quantity=1,
+                rate=eur("4560.00"),
+                amount=eur("4560.00"),
+                tax=eur("0.00"),
+                rev_rec_start=delivered,
+                rev_rec_end=delivered,
+            ),
+        ],
+    )
+
+    # Then NetSuite keeps them per line, and the invoice billed from the order has them too
+    read = connector.get("salesOrder", order.id)
+    expanded = netsuite.records("salesOrder")[0]["item"]["items"]
+    assert [
+        (li.get("revRecStartDate"), li.get("revRecEndDate"), li.get("revRecTermInMonths")) for li in expanded
+    ] == [
+        ("2026-12-01", "2027-11-30", 12),
+        ("2026-11-30", "2026-11-30", None),
+    ]
+    assert read["id"] == order.id
+    connector.activate_sales_order(order.id)
+    invoice = connector.invoice_sales_order(order.id, external_id="inv-hs-deal-sub")
+    [billed] = netsuite.records("invoice")
+    assert billed["id"] == invoice.id
+    assert [li.get("revRecStartDate") for li in billed["item"]["items"]] == ["2026-12-01", "2026-11-30"]
+
+    # And a line whose revenue would end before it starts is refused, as NetSuite refuses it
+    with pytest.raises(InvalidRecord):
+        connector.upsert_sales_order(
+            "hs-deal-bad-dates",
+            customer_id=customer.id,
+            subsidiary_id="2",
+            currency="EUR",
+            lines=[
+                OrderLine(
+                    item_external_id="PLT-Y",
+                    quantity=1,
+                    rate=eur("1.00"),
+                    amount=eur("1.00"),
+                    tax=eur("0.00"),
+                    rev_rec_start=end,
+                    rev_rec_end=start,
+                )
+            ],
+        )

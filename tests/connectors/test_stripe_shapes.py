@@ -8,6 +8,7 @@ resource's, each enum value one of its enum, each ``null`` on a nullable field."
 from __future__ import annotations
 
 import json
+import time
 import urllib.error
 import urllib.request
 from collections.abc import Iterator
@@ -139,6 +140,28 @@ def answers() -> Iterator[list[dict[str, Any]]]:
         got.append(call(sb, "GET", f"/v1/invoices/{invoice}"))
         got.append(call(sb, "GET", f"/v1/subscriptions/{subscription}"))
         got.append(call(sb, "GET", "/v1/invoice_payments", [("invoice", invoice)]))
+        # a subscription deal's: a product and a subscription made over the API, its first cycle billed
+        product = call(sb, "POST", "/v1/products", [("name", "Platform"), ("metadata[o2c_sku]", "PLAT")])
+        got.append(product)
+        made = call(
+            sb,
+            "POST",
+            "/v1/subscriptions",
+            [
+                ("customer", customer["id"]),
+                ("default_payment_method", pm),
+                ("items[0][price_data][currency]", "usd"),
+                ("items[0][price_data][product]", product["id"]),
+                ("items[0][price_data][recurring][interval]", "year"),
+                ("items[0][price_data][unit_amount]", "120000"),
+                ("items[0][quantity]", "2"),
+                ("trial_end", str(int(time.time()) + 86400)),
+                ("metadata[o2c_erp_order_id]", "SO-1"),
+            ],
+        )
+        got.append(made)
+        got.append(call(sb, "GET", f"/v1/invoices/{sb.renew(made['id'])}"))
+        got.append(call(sb, "GET", "/v1/subscriptions", [("customer", customer["id"]), ("status", "all")]))
         for store in (sb.charges(), sb.refunds(), sb.disputes(), sb.balance_transactions()):
             got += store
         got.append(call(sb, "GET", f"/v1/charges/{charge_of[paid[0]['id']]}"))

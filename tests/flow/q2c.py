@@ -26,6 +26,10 @@ def save_bank_account(hub: Hub, name: str, *, state: str = "WaitForPaymentMethod
     return playbook.save_bank_account(hub.cloud, hub.target, name, state=state, **account)
 
 
+def save_wallet_card(hub: Hub, name: str, wallet: str = "apple_pay") -> str:
+    return playbook.save_wallet_card(hub.cloud, hub.target, name, wallet)
+
+
 def records(hub: Hub, record_type: str, **match: Any) -> list[dict[str, Any]]:
     found = hub.cloud.sandboxes["netsuite"].records(record_type)
     return [r for r in found if all(str(r.get(k)) == str(v) for k, v in match.items())]

@@ -57,7 +57,15 @@ def _contracts_on_a_small_tree(tmp_path: Path) -> tuple[Path, Path]:
     for sandbox in ("netsuite", "stripe"):
         (tree / "localcloud" / "sandboxes" / sandbox).mkdir()
         (tree / "localcloud" / "sandboxes" / sandbox / "__init__.py").write_text("")
-    for connector in ("netsuite", "stripe_payments", "hubspot", "salesforce", "avatax", "zendesk"):
+    for connector in (
+        "netsuite",
+        "stripe_payments",
+        "stripe_subscriptions",
+        "hubspot",
+        "salesforce",
+        "avatax",
+        "zendesk",
+    ):
         (tree / "shared" / "connectors" / f"{connector}.py").write_text("CLIENT = 1\n")
     (tree / "shared" / "operations").mkdir()
     (tree / "shared" / "operations" / "__init__.py").write_text("")

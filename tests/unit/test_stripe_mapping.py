@@ -34,6 +34,9 @@ EXPECTED = {
     "refund.updated": ("RefundSucceeded", "amount", Money.of(10000, "USD")),
     "refund.failed": ("RefundFailed", "amount", Money.of(5000, "USD")),
     "charge.dispute.closed": ("DisputeClosed", "amount", Money.of(125000, "USD")),
+    "review.opened": ("PaymentReviewOpened", None, None),
+    "review.closed": ("PaymentReviewClosed", None, None),
+    "radar.early_fraud_warning.created": ("EarlyFraudWarningCreated", None, None),
 }
 
 

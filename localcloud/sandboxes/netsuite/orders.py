@@ -25,6 +25,7 @@ from localcloud.sandboxes.netsuite.common import (
     NsError,
     body_object,
     invalid,
+    iso_date,
     items_of,
     ref_id,
     select,
@@ -92,6 +93,7 @@ class Orders(Account):
             "tax1Amt": self._money(line.get("tax1Amt", 0), currency, f"item line {number} tax1Amt"),
             "isClosed": False,
         }
+        out.update(_rev_rec(number, line))
         return out
 
     @staticmethod
@@ -178,3 +180,27 @@ class Orders(Account):
         reply = self._save("invoice", invoice, None)
         order["status"] = select("salesOrder", "status", "G")
         return reply
+
+
+def _rev_rec(number: int, line: dict[str, Any]) -> dict[str, Any]:
+    """An item line's revenue recognition fields (``revRecStartDate``, ``revRecEndDate``: dates;
+    ``revRecTermInMonths``: a whole number of months), kept as given and copied to the invoice billed from
+    the order. NetSuite refuses an end before the start and a term that is not a positive integer."""
+    out: dict[str, Any] = {}
+    for field in ("revRecStartDate", "revRecEndDate"):
+        if line.get(field) is not None:
+            out[field] = iso_date(line[field], f"item line {number} {field}")
+    if (
+        out.get("revRecStartDate")
+        and out.get("revRecEndDate")
+        and out["revRecEndDate"] < out["revRecStartDate"]
+    ):
+        raise invalid(
+            f"item line {number}: the revenue recognition end date is before its start date.", "USER_ERROR"
+        )
+    term = line.get("revRecTermInMonths")
+    if term is not None:
+        if isinstance(term, bool) or not isinstance(term, int) or term < 1:
+            raise invalid(f"item line {number} revRecTermInMonths: {term!r} is not a positive integer.")
+        out["revRecTermInMonths"] = term
+    return out

@@ -53,9 +53,11 @@ from localcloud.sandboxes.stripe.expand import expand, expansions
 from localcloud.sandboxes.stripe.forms import _nest, decode_form
 from localcloud.sandboxes.stripe.payment_intents import PaymentIntentsMixin
 from localcloud.sandboxes.stripe.payment_methods import PaymentMethodsMixin
+from localcloud.sandboxes.stripe.radar import RadarMixin
 from localcloud.sandboxes.stripe.refunds import RefundsMixin
 from localcloud.sandboxes.stripe.setup_intents import SetupIntentsMixin
 from localcloud.sandboxes.stripe.state import API_VERSION, Handler, StripeState, _Call, _CommitFault, _Stored
+from localcloud.sandboxes.stripe.subscriptions import SubscriptionsMixin
 from localcloud.sandboxes.stripe.webhook_endpoints import WebhookEndpointsMixin
 from localcloud.sandboxes.stripe.webhooks import WebhooksMixin
 
@@ -70,6 +72,8 @@ class StripeSandbox(
     DebitsMixin,
     RefundsMixin,
     DisputesMixin,
+    SubscriptionsMixin,
+    RadarMixin,
     BillingMixin,
     BalanceMixin,
     WebhookEndpointsMixin,
@@ -132,6 +136,9 @@ class StripeSandbox(
                 self._getter(self._invoice_payments, "invoice_payment"),
             ),
             ("GET", r"^/v1/subscriptions/([^/]+)$", self._getter(self._subscriptions, "subscription")),
+            ("POST", r"^/v1/subscriptions$", self._create_api_subscription),
+            ("GET", r"^/v1/subscriptions$", self._list_subscriptions),
+            ("POST", r"^/v1/products$", self._create_product),
             ("GET", r"^/v1/payouts/([^/]+)$", self._getter(self._payouts, "payout")),
             ("POST", r"^/v1/webhook_endpoints$", self._create_webhook_endpoint),
             ("GET", r"^/v1/webhook_endpoints$", self._list_webhook_endpoints),
@@ -142,6 +149,9 @@ class StripeSandbox(
                 r"^/v1/balance_transactions/([^/]+)$",
                 self._getter(self._balance_txns, "balance_transaction"),
             ),
+            ("GET", r"^/v1/reviews/([^/]+)$", self._get_review),
+            ("POST", r"^/v1/reviews/([^/]+)/approve$", self._approve_review),
+            ("GET", r"^/v1/radar/early_fraud_warnings/([^/]+)$", self._get_early_fraud_warning),
         ]
         self.api_routes += [(method, re.compile(path), self._api(fn)) for method, path, fn in api]
         self.control_routes += [
@@ -162,6 +172,7 @@ class StripeSandbox(
             ("GET", re.compile(r"^/_sandbox/refunds$"), self._c_list(self.refunds)),
             ("GET", re.compile(r"^/_sandbox/disputes$"), self._c_list(self.disputes)),
             ("GET", re.compile(r"^/_sandbox/subscriptions$"), self._c_list(self.subscriptions)),
+            ("GET", re.compile(r"^/_sandbox/products$"), self._c_list(self.products)),
             ("GET", re.compile(r"^/_sandbox/invoices$"), self._c_list(self.invoices)),
             ("GET", re.compile(r"^/_sandbox/invoice_payments$"), self._c_list(self.invoice_payments)),
             ("GET", re.compile(r"^/_sandbox/payouts$"), self._c_list(self.payouts)),
@@ -184,6 +195,7 @@ class StripeSandbox(
             ("POST", re.compile(r"^/_sandbox/clock/advance$"), self._c_advance_clock),
             ("GET", re.compile(r"^/_sandbox/mandates$"), self._c_list(self.mandates)),
             ("POST", re.compile(r"^/_sandbox/settlement$"), self._c_settle_into),
+            *self.control_routes_radar(),
         ]
         self.reconciliation_delay_s = reconciliation_delay_s
         for currency, (into, rate) in (settlement or {}).items():
@@ -366,6 +378,8 @@ class StripeSandbox(
             self._invoice_payments,
             self._payouts,
             self._balance_txns,
+            self._reviews,
+            self._early_fraud_warnings,
         ):
             found = store.get(object_id)
             if found is not None:

@@ -125,39 +125,58 @@ class BillingMixin(StripeState):
             return sub_id
 
     def renew(self, subscription_id: str, *, succeed: bool = True) -> str:
-        """The subscription reaches the end of its period: the period moves on, and an invoice for the new
-        period (``billing_reason`` ``subscription_cycle``) is charged off session by a new PaymentIntent,
-        which an InvoicePayment links to the invoice (``paid``, or ``open`` if declined). Paid: the charge
-        books a balance transaction, and ``payment_intent.succeeded``, ``invoice.paid`` and
-        ``invoice.payment_succeeded`` are sent (``customer.subscription.updated`` too if it was past due).
-        Declined (``succeed=False``): ``payment_intent.payment_failed``, ``invoice.payment_failed`` (the
-        invoice stays ``open``, ``attempt_count`` 1, ``next_payment_attempt`` in 3 days) and, if it was
-        active, ``customer.subscription.updated`` to ``past_due``. Returns the ``in_...`` id."""
+        """The subscription reaches the end of its period (a trial's end too): the period moves on, and an
+        invoice for the new period (``billing_reason`` ``subscription_cycle``) is charged off session by a
+        new PaymentIntent, which an InvoicePayment links to the invoice (``paid``, or ``open`` if declined).
+        Paid: the charge books a balance transaction, and ``payment_intent.succeeded``, ``invoice.paid`` and
+        ``invoice.payment_succeeded`` are sent (``customer.subscription.updated`` too if it was past due or
+        trialing). Declined (``succeed=False``): ``payment_intent.payment_failed``, ``invoice.payment_failed``
+        (the invoice stays ``open``, ``attempt_count`` 1, ``next_payment_attempt`` in 3 days) and, if it was
+        active or trialing, ``customer.subscription.updated`` to ``past_due``. The subscription's default
+        payment method pays when it has one (and ``succeed``). Returns the ``in_...`` id."""
         with self._lock:
             sub = self._subscriptions[subscription_id]
             if sub["status"] == "canceled":
                 raise ValueError(f"{subscription_id} is canceled")
-            item = sub["items"]["data"][0]
-            price = item["price"]
-            amount, currency = int(price["unit_amount"]), str(price["currency"])
-            previous_start = int(item["current_period_start"])
-            start = int(item["current_period_end"])
-            end = _add_interval(start, price["recurring"]["interval"])
-            item.update(current_period_start=start, current_period_end=end)
-            customer = self._customers[sub["customer"]]
-            now = int(time.time())
-            card = TEST_CARDS["pm_card_visa" if succeed else "pm_card_chargeDeclinedInsufficientFunds"]
-            pm = self._mint_payment_method(card, customer=sub["customer"])
-            pi = self._new_payment_intent(amount, currency, customer=sub["customer"], pm=pm)
-            invoice_id = new_id("in", 24)
-            pi["description"] = "Subscription update"
-            number = 1 + sum(1 for i in self._invoices.values() if i["customer"] == sub["customer"])
-            line = {
+            return self._bill(sub, billing_reason="subscription_cycle", succeed=succeed)
+
+    def _bill(
+        self, sub: dict[str, Any], *, billing_reason: str, succeed: bool = True, trial: bool = False
+    ) -> str:
+        """The invoice of the subscription's next period (every item's), charged as ``renew`` says; with
+        ``trial``: the 0 invoice Stripe makes when a subscription starts with a trial (paid, no payment)."""
+        subscription_id = sub["id"]
+        items = sub["items"]["data"]
+        currency = str(items[0]["price"]["currency"])
+        previous_start = int(items[0]["current_period_start"])
+        start = int(items[0]["current_period_end"])
+        if trial:
+            start, end = previous_start, start
+        else:
+            recurring = items[0]["price"]["recurring"]
+            end = start
+            for _ in range(int(recurring.get("interval_count") or 1)):
+                end = _add_interval(end, recurring["interval"])
+            for item in items:
+                item.update(current_period_start=start, current_period_end=end)
+        amounts = [0 if trial else int(i["price"]["unit_amount"]) * int(i["quantity"]) for i in items]
+        amount = sum(amounts)
+        customer = self._customers[sub["customer"]]
+        now = int(time.time())
+        invoice_id = new_id("in", 24)
+        number = 1 + sum(1 for i in self._invoices.values() if i["customer"] == sub["customer"])
+        lines = [
+            {
                 "id": new_id("il", 24),
                 "object": "line_item",
-                "amount": amount,
+                "amount": line_amount,
                 "currency": currency,
-                "description": f"1 x Subscription (at {amount} {currency} / {price['recurring']['interval']})",
+                "description": (
+                    f"Trial period for {item['quantity']} x Subscription"
+                    if trial
+                    else f"{item['quantity']} x Subscription (at {item['price']['unit_amount']} {currency} / "
+                    f"{item['price']['recurring']['interval']})"
+                ),
                 "invoice": invoice_id,
                 "metadata": {},
                 "parent": {
@@ -168,100 +187,122 @@ class BillingMixin(StripeState):
                     },
                 },
                 "period": {"start": start, "end": end},
-                "pricing": {"price_details": {"price": price["id"], "product": price["product"]}},
-                "quantity": 1,
-            }
-            invoice: dict[str, Any] = {
-                "id": invoice_id,
-                "object": "invoice",
-                "account_country": "US",
-                "amount_due": amount,
-                "amount_paid": 0,
-                "amount_remaining": amount,
-                "attempt_count": 1,
-                "attempted": True,
-                "auto_advance": True,
-                "billing_reason": "subscription_cycle",
-                "collection_method": "charge_automatically",
-                "created": now,
-                "currency": currency,
-                "customer": sub["customer"],
-                "customer_email": customer.get("email"),
-                "customer_name": customer.get("name"),
-                "lines": {
-                    "object": "list",
-                    "data": [line],
-                    "has_more": False,
-                    "total_count": 1,
-                    "url": f"/v1/invoices/{invoice_id}/lines",
+                "pricing": {
+                    "price_details": {"price": item["price"]["id"], "product": item["price"]["product"]}
                 },
-                "livemode": False,
-                "metadata": {},
-                "next_payment_attempt": None,
-                "number": f"{customer['invoice_prefix']}-{number:04d}",
-                "parent": {
-                    "type": "subscription_details",
-                    "quote_details": None,
-                    "subscription_details": {
-                        "metadata": copy.deepcopy(sub["metadata"]),
-                        "subscription": subscription_id,
-                    },
-                },
-                # the period that just ended (items of it could still be billed here); the service
-                # period this invoice bills is its line's
-                "period_end": start,
-                "period_start": previous_start,
-                "status": "open",
-                "status_transitions": {
-                    "finalized_at": now,
-                    "marked_uncollectible_at": None,
-                    "paid_at": None,
-                    "voided_at": None,
-                },
-                "subtotal": amount,
-                "total": amount,
+                "quantity": item["quantity"],
             }
-            payment: dict[str, Any] = {
-                "id": new_id("inpay", 24),
-                "object": "invoice_payment",
-                "amount_paid": None,
-                "amount_requested": amount,
-                "created": now,
-                "currency": currency,
-                "invoice": invoice_id,
-                "is_default": True,
-                "livemode": False,
-                "payment": {"type": "payment_intent", "payment_intent": pi["id"]},
-                "status": "open",
-                "status_transitions": {"canceled_at": None, "paid_at": None},
-            }
-            self._invoices[invoice_id] = invoice
-            self._invoice_payments[payment["id"]] = payment
-            sub["latest_invoice"] = invoice_id
-            charge = self._new_charge(pi, pm, description="Subscription update")
-            if succeed:
-                self._capture_charge(charge, amount)
-                pi.update(status="succeeded", amount_received=amount)
-                invoice.update(status="paid", amount_paid=amount, amount_remaining=0)
-                invoice["status_transitions"]["paid_at"] = now
-                payment.update(status="paid", amount_paid=amount)
-                payment["status_transitions"]["paid_at"] = now
-                self._emit("payment_intent.succeeded", pi, None)
-                self._emit("invoice.paid", invoice, None)
-                self._emit("invoice.payment_succeeded", invoice, None)
-                if sub["status"] != "active":
-                    previous = {"status": sub["status"]}
-                    sub["status"] = "active"
-                    self._emit("customer.subscription.updated", sub, None, previous)
-            else:
-                self._decline(pi, charge, card, pm)
-                invoice["next_payment_attempt"] = now + 3 * 86400  # its InvoicePayment stays open
-                self._emit("payment_intent.payment_failed", pi, None)
-                self._emit("invoice.payment_failed", invoice, None)
-                if sub["status"] == "active":
-                    sub["status"] = "past_due"
-                    self._emit("customer.subscription.updated", sub, None, {"status": "active"})
+            for item, line_amount in zip(items, amounts, strict=True)
+        ]
+        invoice: dict[str, Any] = {
+            "id": invoice_id,
+            "object": "invoice",
+            "account_country": "US",
+            "amount_due": amount,
+            "amount_paid": 0,
+            "amount_remaining": amount,
+            "attempt_count": 0 if trial else 1,
+            "attempted": not trial,
+            "auto_advance": True,
+            "billing_reason": billing_reason,
+            "collection_method": "charge_automatically",
+            "created": now,
+            "currency": currency,
+            "customer": sub["customer"],
+            "customer_email": customer.get("email"),
+            "customer_name": customer.get("name"),
+            "lines": {
+                "object": "list",
+                "data": lines,
+                "has_more": False,
+                "total_count": len(lines),
+                "url": f"/v1/invoices/{invoice_id}/lines",
+            },
+            "livemode": False,
+            "metadata": {},
+            "next_payment_attempt": None,
+            "number": f"{customer['invoice_prefix']}-{number:04d}",
+            "parent": {
+                "type": "subscription_details",
+                "quote_details": None,
+                "subscription_details": {
+                    "metadata": copy.deepcopy(sub["metadata"]),
+                    "subscription": subscription_id,
+                },
+            },
+            # the period that just ended (items of it could still be billed here); the service
+            # period this invoice bills is its line's
+            "period_end": start,
+            "period_start": previous_start,
+            "status": "open",
+            "status_transitions": {
+                "finalized_at": now,
+                "marked_uncollectible_at": None,
+                "paid_at": None,
+                "voided_at": None,
+            },
+            "subtotal": amount,
+            "total": amount,
+        }
+        self._invoices[invoice_id] = invoice
+        sub["latest_invoice"] = invoice_id
+        if trial:  # nothing to charge: paid at once
+            invoice.update(status="paid")
+            invoice["status_transitions"]["paid_at"] = now
+            self._emit("invoice.paid", invoice, None)
+            self._emit("invoice.payment_succeeded", invoice, None)
             return invoice_id
+        default_pm = self._payment_methods.get(str(sub.get("default_payment_method") or ""))
+        if succeed and default_pm is not None:
+            pm, card = default_pm.obj, default_pm.card
+        else:
+            card = TEST_CARDS["pm_card_visa" if succeed else "pm_card_chargeDeclinedInsufficientFunds"]
+            pm = self._mint_payment_method(card, customer=sub["customer"])
+        pi = self._new_payment_intent(amount, currency, customer=sub["customer"], pm=pm)
+        pi["description"] = (
+            "Subscription creation" if billing_reason == "subscription_create" else ("Subscription update")
+        )
+        payment: dict[str, Any] = {
+            "id": new_id("inpay", 24),
+            "object": "invoice_payment",
+            "amount_paid": None,
+            "amount_requested": amount,
+            "created": now,
+            "currency": currency,
+            "invoice": invoice_id,
+            "is_default": True,
+            "livemode": False,
+            "payment": {"type": "payment_intent", "payment_intent": pi["id"]},
+            "status": "open",
+            "status_transitions": {"canceled_at": None, "paid_at": None},
+        }
+        self._invoice_payments[payment["id"]] = payment
+        charge = self._new_charge(pi, pm, description=pi["description"])
+        if card.code is None:
+            self._capture_charge(charge, amount)
+            pi.update(status="succeeded", amount_received=amount)
+            invoice.update(status="paid", amount_paid=amount, amount_remaining=0)
+            invoice["status_transitions"]["paid_at"] = now
+            payment.update(status="paid", amount_paid=amount)
+            payment["status_transitions"]["paid_at"] = now
+            self._emit("payment_intent.succeeded", pi, None)
+            self._emit("invoice.paid", invoice, None)
+            self._emit("invoice.payment_succeeded", invoice, None)
+            if sub["status"] != "active":
+                previous = {"status": sub["status"]}
+                sub["status"] = "active"
+                if billing_reason != "subscription_create":  # a new one is created active
+                    self._emit("customer.subscription.updated", sub, None, previous)
+        else:
+            self._decline(pi, charge, card, pm)
+            invoice["next_payment_attempt"] = now + 3 * 86400  # its InvoicePayment stays open
+            self._emit("payment_intent.payment_failed", pi, None)
+            self._emit("invoice.payment_failed", invoice, None)
+            if sub["status"] in ("active", "trialing"):
+                previous = {"status": sub["status"]}
+                sub["status"] = "past_due"
+                self._emit("customer.subscription.updated", sub, None, previous)
+        return invoice_id
 
     def subscriptions(self) -> list[dict[str, Any]]:
         return self._snapshot(self._subscriptions)

@@ -26,6 +26,7 @@ from localcloud.sandboxes.stripe.currencies import MINIMUM_CHARGE, _converted, _
 from localcloud.sandboxes.stripe.errors import _DOC, ApiError, _invalid, _missing, new_id
 from localcloud.sandboxes.stripe.forms import _COMMON_PARAMS, _bool, _int, _list, _metadata, _only, _opt_str
 from localcloud.sandboxes.stripe.payment_methods import SandboxCard
+from localcloud.sandboxes.stripe.radar import risk_outcome
 from localcloud.sandboxes.stripe.state import StripeState, _Call
 
 _CANCELABLE = frozenset(
@@ -350,8 +351,11 @@ class PaymentIntentsMixin(StripeState):
     def _new_charge(
         self, pi: dict[str, Any], pm: dict[str, Any], *, description: str | None = None
     ) -> dict[str, Any]:
-        """The charge ``pi["latest_charge"]`` names: authorized (``captured`` false) until ``_capture_charge``."""
+        """The charge ``pi["latest_charge"]`` names: authorized (``captured`` false) until ``_capture_charge``;
+        its Radar outcome from the card (``radar``): an elevated risk is placed in review."""
         card = pm.get("card") or {}
+        minted = self._payment_methods.get(pm["id"])
+        risk_level = minted.card.risk_level if minted is not None else "normal"
         charge: dict[str, Any] = {
             "id": pi["latest_charge"],
             "object": "charge",
@@ -377,13 +381,7 @@ class PaymentIntentsMixin(StripeState):
             "livemode": False,
             "metadata": copy.deepcopy(pi["metadata"]),
             "on_behalf_of": None,
-            "outcome": {
-                "network_status": "approved_by_network",
-                "reason": None,
-                "risk_level": "normal",
-                "seller_message": "Payment complete.",
-                "type": "authorized",
-            },
+            "outcome": risk_outcome(risk_level, reviewed=risk_level == "elevated"),
             "paid": True,
             "payment_intent": pi["id"],
             "payment_method": pm["id"],
@@ -394,6 +392,7 @@ class PaymentIntentsMixin(StripeState):
                     "exp_year": card.get("exp_year"),
                     "funding": card.get("funding"),
                     "last4": card.get("last4"),
+                    "wallet": copy.deepcopy(card.get("wallet")),
                 },
                 "type": "card",
             },
@@ -412,6 +411,8 @@ class PaymentIntentsMixin(StripeState):
             "transfer_group": None,
         }
         self._charges[charge["id"]] = charge
+        if risk_level == "elevated":
+            self._open_review(charge, None)
         return charge
 
     def _capture_charge(self, charge: dict[str, Any], amount: int) -> None:

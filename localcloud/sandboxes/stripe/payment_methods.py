@@ -1,7 +1,8 @@
 """Test payment methods (``TEST_CARDS``): ``pm_card_visa``, ``pm_card_mastercard`` succeed;
 ``pm_card_chargeDeclined`` (card_declined / generic_decline), ``pm_card_chargeDeclinedInsufficientFunds``,
 ``pm_card_chargeDeclinedExpiredCard``, ``pm_card_chargeDeclinedLostCard``, ``pm_card_chargeCustomerFail``
-decline when charged. Using a token mints a fresh ``pm_...`` (as Stripe does); confirming a SetupIntent
+decline when charged; ``pm_card_riskLevelElevated`` and ``pm_card_riskLevelHighest`` succeed at Radar's
+``elevated`` / ``highest`` risk (``radar``). Using a token mints a fresh ``pm_...`` (as Stripe does); confirming a SetupIntent
 (or ``complete_setup``) mints one attached to the customer, and that id behaves like its card afterwards.
 Confirming a SetupIntent declines the cards Stripe declines when they are saved (``setup_intents``);
 ``complete_setup``, the browser's stand-in, saves any of them. ``GET /v1/payment_methods/{id}``.
@@ -26,6 +27,8 @@ class SandboxCard:
     code: str | None = None  # None: the charge succeeds
     decline_code: str | None = None
     message: str | None = None
+    #: Radar's risk level on its charges (``radar``): Stripe's Radar test cards set it
+    risk_level: str = "normal"
 
 
 TEST_CARDS: dict[str, SandboxCard] = {
@@ -46,6 +49,9 @@ TEST_CARDS: dict[str, SandboxCard] = {
     "pm_card_chargeCustomerFail": SandboxCard(
         "visa", "0341", "card_declined", "generic_decline", "Your card was declined."
     ),
+    # https://docs.stripe.com/radar/testing: 4000000000009235 and 4000000000004954
+    "pm_card_riskLevelElevated": SandboxCard("visa", "9235", risk_level="elevated"),
+    "pm_card_riskLevelHighest": SandboxCard("visa", "4954", risk_level="highest"),
 }
 
 

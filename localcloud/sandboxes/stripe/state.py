@@ -90,7 +90,10 @@ class StripeState(Sandbox):
         self._charges: dict[str, dict[str, Any]] = {}
         self._refunds: dict[str, dict[str, Any]] = {}
         self._disputes: dict[str, dict[str, Any]] = {}
+        self._reviews: dict[str, dict[str, Any]] = {}  # Radar (radar.py)
+        self._early_fraud_warnings: dict[str, dict[str, Any]] = {}
         self._subscriptions: dict[str, dict[str, Any]] = {}
+        self._products: dict[str, dict[str, Any]] = {}
         self._invoices: dict[str, dict[str, Any]] = {}
         self._invoice_payments: dict[str, dict[str, Any]] = {}  # oldest first
         self._payouts: dict[str, dict[str, Any]] = {}
@@ -229,6 +232,8 @@ class StripeState(Sandbox):
         ) -> str: ...
 
         def _start_debit(self, pi: dict[str, Any], pm: dict[str, Any], mandate: str, call: _Call) -> None: ...
+
+        def _open_review(self, charge: dict[str, Any], call: _Call | None) -> dict[str, Any]: ...
 
         def _setup_succeeded(self, seti: dict[str, Any], pm: dict[str, Any], call: _Call | None) -> None: ...
 
