@@ -561,6 +561,7 @@ def charge_debit(
         "status": result.status,
         "debit": True,
         "declineCode": result.failure_code,
+        "wallet": None,  # a bank account is never paid from a wallet (the CRM write-back reads this)
     }
 
 
