@@ -222,3 +222,24 @@ def test_ach_needs_stripes_test_routing_number(sandbox: StripeSandbox) -> None: 
     }
     status, _, body = call(sandbox, "POST", f"/v1/setup_intents/{seti}/confirm", form)
     assert status == 400 and body["error"]["code"] == "bank_account_bad_routing_numbers"
+
+
+def test_a_subscription_may_be_paid_by_the_customers_sepa_mandate(sandbox: StripeSandbox) -> None:  # noqa: F811
+    customer, saved = _save_sepa(sandbox)
+    _, _, product = call(sandbox, "POST", "/v1/products", {"name": "Platform"})
+    form = {
+        "customer": customer,
+        "default_payment_method": saved["payment_method"],
+        "items[0][price_data][currency]": "eur",
+        "items[0][price_data][product]": product["id"],
+        "items[0][price_data][recurring][interval]": "year",
+        "items[0][price_data][unit_amount]": "120000",
+        "trial_end": str(int(sandbox.now()) + 86400),
+    }
+    status, _, sub = call(sandbox, "POST", "/v1/subscriptions", form)
+    assert status == 200, sub
+    assert sub["default_payment_method"] == saved["payment_method"]
+    # another customer's bank account is not this customer's payment method
+    other, _ = _save_sepa(sandbox)
+    status, _, body = call(sandbox, "POST", "/v1/subscriptions", {**form, "customer": other})
+    assert status == 400 and body["error"]["param"] == "default_payment_method"
