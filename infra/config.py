@@ -40,6 +40,8 @@ _CONTEXT_KEYS = {
     "archiveRetentionDays": "archive_retention_days",
     "apiRateLimit": "api_rate_limit",
     "apiBurstLimit": "api_burst_limit",
+    "apiClientRateLimit": "api_client_rate_limit",
+    "apiClientBurstLimit": "api_client_burst_limit",
     "wafRateLimitPer5Min": "waf_rate_limit_per_5min",
     "eventMaxAgeHours": "event_max_age_hours",
     "eventRetryAttempts": "event_retry_attempts",
@@ -94,6 +96,11 @@ class StageConfig:
     #: API Gateway stage throttling (steady requests per second, burst).
     api_rate_limit: int = 100
     api_burst_limit: int = 200
+    #: The /v1 API's usage plan: each OAuth client's own limits (steady requests per second, burst), on top of
+    #: the stage's. One client at its limit gets 429 (problem+json ``rate-limited``, ``Retry-After``); the
+    #: others are not affected. The local cloud enforces the same (``localcloud/api_usage.py``).
+    api_client_rate_limit: int = 25
+    api_client_burst_limit: int = 50
     #: WAF rate-based rule: requests per source IP per 5 minutes before blocking.
     waf_rate_limit_per_5min: int = 2000
     #: EventBridge → SQS target: give up (to the DLQ) after this long or this many retries.
@@ -162,6 +169,10 @@ class StageConfig:
             )
         if self.log_level not in {"DEBUG", "INFO", "WARNING", "ERROR"}:
             raise ValueError(f"logLevel {self.log_level!r} must be DEBUG, INFO, WARNING or ERROR")
+        if not 0 < self.api_client_rate_limit <= self.api_rate_limit:
+            raise ValueError("apiClientRateLimit must be positive and at most apiRateLimit (the stage's)")
+        if not 0 < self.api_client_burst_limit <= self.api_burst_limit:
+            raise ValueError("apiClientBurstLimit must be positive and at most apiBurstLimit (the stage's)")
         erp_concurrency_plan(self.erp_concurrency_limit)  # refuses a limit the ERP-bound paths do not fit in
         if self.log_retention_days not in _RETENTION:
             raise ValueError(f"logRetentionDays must be one of {sorted(_RETENTION)}")

@@ -17,6 +17,7 @@ from infra.constructs.data import DataTables
 from infra.constructs.deployments import Canaries
 from infra.constructs.functions import Functions
 from infra.constructs.governed_api import GovernedApi
+from infra.constructs.iam_api import IamApi
 from infra.constructs.ingress import WebhookApi
 from infra.constructs.layer import SharedLayer
 from infra.constructs.observability import Alarms
@@ -61,6 +62,8 @@ class O2CHubStack(Stack):
         by_id: dict[str, lambda_.IFunction] = dict(functions.aliases)
         ingress = WebhookApi(self, "Ingress", config=config, functions=by_id)
         GovernedApi(self, "GovernedApi", config=config, api=ingress.api, function=by_id[API_FUNCTION.id])
+        # the same /v1 for callers inside AWS, SigV4 (one authorization type per method: a second REST API)
+        IamApi(self, "IamApi", config=config, function=by_id[API_FUNCTION.id])
         orchestration = QuoteToCash(
             self,
             "Orchestration",

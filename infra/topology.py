@@ -781,6 +781,17 @@ API_FUNCTION = FunctionSpec(
     ),
 )
 API_FUNCTIONS: tuple[FunctionSpec, ...] = (API_FUNCTION,)
+
+
+def api_rate_limited_detail(rate: int, burst: int) -> str:
+    """The ``detail`` of the /v1 API's 429 problem: the stack's THROTTLED gateway response and the local
+    gateway (``localcloud/api_usage.py``) say the same."""
+    return (
+        f"over this client's usage plan ({rate} requests per second, burst {burst}) or the stage's limit; "
+        "retry after Retry-After seconds"
+    )
+
+
 # --- end of the /v1 API ----------------------------------------------------------------------------------
 
 WEBHOOK_FUNCTIONS: tuple[FunctionSpec, ...] = (

@@ -19,8 +19,11 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qsl, urlsplit
 
-from infra.topology import FunctionSpec
+from infra.config import StageConfig
+from infra.topology import FunctionSpec, api_rate_limited_detail
 from localcloud.api_auth import TOKEN_PATH, AuthFailure, LocalOAuth
+from localcloud.api_sigv4 import LocalSigV4
+from localcloud.api_usage import UsagePlan
 from localcloud.workers import InvokeResult
 
 log = logging.getLogger("localcloud.api")
@@ -160,13 +163,24 @@ class ApiGateway:
         body_timeout_s: float = BODY_TIMEOUT_S,
         max_connections: int = MAX_CONNECTIONS,
         oauth: LocalOAuth | None = None,
+        sigv4: LocalSigV4 | None = None,
+        api_id: str = API_ID,
+        usage_plan: UsagePlan | None = None,
     ) -> None:
         self.routes = [Route.of(fn) for fn in functions if fn.route is not None]
-        # the /v1 API: every route behind the authorizer (``localcloud.api_auth``), none without it
+        # the /v1 API: every route behind the authorizer (``localcloud.api_auth``: Cognito tokens, or
+        # ``localcloud.api_sigv4``: SigV4 and IAM, on the second API for callers inside AWS), none without it
         self.routes += [
-            Route.at(r.method, r.path, fn.id, r.scope) for fn in functions for r in fn.api_routes if oauth
+            Route.at(r.method, r.path, fn.id, r.scope)
+            for fn in functions
+            for r in fn.api_routes
+            if oauth or sigv4
         ]
         self.oauth = oauth
+        self.sigv4 = sigv4
+        self.api_id = api_id
+        #: the /v1 usage plan: each client's key throttled on its own (``localcloud.api_usage``)
+        self.usage_plan = usage_plan or UsagePlan.of(StageConfig(stage=stage))
         self.invoke = invoke
         self.stage = stage
         self.header_timeout_s = header_timeout_s
@@ -213,6 +227,8 @@ class ApiGateway:
         body: bytes,
         source_ip: str,
         claims: dict[str, str] | None = None,
+        identity: dict[str, str] | None = None,
+        api_key: tuple[str, str] | None = None,
     ) -> dict[str, Any]:
         single: dict[str, str] = {}
         multi: dict[str, list[str]] = {}
@@ -259,9 +275,14 @@ class ApiGateway:
                 "domainPrefix": host.split(".")[0],
                 "requestTimeEpoch": int(now * 1000),
                 "requestId": str(uuid.uuid4()),
-                "identity": {"sourceIp": source_ip, "userAgent": single.get("User-Agent")},
+                "identity": {
+                    "sourceIp": source_ip,
+                    "userAgent": single.get("User-Agent"),
+                    **(identity or {}),
+                    **({"apiKey": api_key[0], "apiKeyId": api_key[1]} if api_key else {}),
+                },
                 "domainName": host,
-                "apiId": API_ID,
+                "apiId": self.api_id,
                 **({"authorizer": {"claims": claims}} if claims is not None else {}),
             },
             "body": text_body,
@@ -613,6 +634,53 @@ class _Handler(BaseHTTPRequestHandler):
             self._send(exc.status, body, [("Content-Type", "application/problem+json"), *extra])
             return None
 
+    def _authorize_sigv4(self, headers: list[tuple[str, str]], body: bytes) -> dict[str, str] | None:
+        """The caller's IAM identity, or None once refused (403 problem+json, as the IAM API's gateway
+        responses answer)."""
+        assert self.api.sigv4 is not None
+        try:
+            return self.api.sigv4.authorize(self.command, self.path, headers, body)
+        except AuthFailure as exc:
+            body_out = json.dumps(
+                {"type": f"{API_PROBLEM_BASE}forbidden", "title": exc.message, "status": exc.status}
+            ).encode()
+            self._send(exc.status, body_out, [("Content-Type", "application/problem+json")])
+            return None
+
+    def _metered(self) -> tuple[str, str] | None:
+        """(key, key id) of a /v1 request within its client's usage plan, or None once refused: no or an
+        unknown ``x-api-key`` → 403, over the key's rate or burst → 429 with ``Retry-After`` (both
+        problem+json, as the stack's INVALID_API_KEY and THROTTLED gateway responses answer)."""
+        assert self.api.oauth is not None
+        key = self.headers.get("x-api-key")
+        key_id = self.api.oauth.api_key_id(key)
+        if key is None or key_id is None:
+            if self._read_body() is None:
+                return None
+            self._gateway_problem(403, "forbidden", "Forbidden", [])
+            return None
+        wait = self.api.usage_plan.take(key_id)
+        if wait > 0:
+            if self._read_body() is None:
+                return None
+            plan = self.api.usage_plan
+            self._gateway_problem(
+                429,
+                "rate-limited",
+                "Too many requests",
+                [("Retry-After", UsagePlan.retry_after(wait))],
+                detail=api_rate_limited_detail(int(plan.rate), plan.burst),
+            )
+            return None
+        return key, key_id
+
+    def _gateway_problem(
+        self, status: int, kind: str, title: str, extra: list[tuple[str, str]], detail: str | None = None
+    ) -> None:
+        problem = {"type": f"{API_PROBLEM_BASE}{kind}", "title": title, "status": status}
+        body = json.dumps({**problem, **({"detail": detail} if detail else {})}).encode()
+        self._send(status, body, [("Content-Type", "application/problem+json"), *extra])
+
     def _handle(self) -> None:
         split = urlsplit(self.path)
         raw_path = split.path or "/"
@@ -634,17 +702,34 @@ class _Handler(BaseHTTPRequestHandler):
             else:
                 self._problem(404, "Not Found", f"no route for {self.command} {raw_path}")
             return
-        claims = None
-        if route.scope is not None:
+        claims = identity = api_key = None
+        if route.scope is not None and self.api.sigv4 is None:
             claims = self._authorize(route)
             if claims is None:
+                return
+            api_key = self._metered()
+            if api_key is None:
                 return
         body = self._read_body()
         if body is None:
             return
         headers = [(name, value) for name, value in self.headers.items()]
+        if route.scope is not None and self.api.sigv4 is not None:
+            # the signature covers the body: verified once it is read
+            identity = self._authorize_sigv4(headers, body)
+            if identity is None:
+                return
         event = self.api.build_event(
-            route, self.command, raw_path, split.query, headers, body, self.client_address[0], claims
+            route,
+            self.command,
+            raw_path,
+            split.query,
+            headers,
+            body,
+            self.client_address[0],
+            claims,
+            identity,
+            api_key,
         )
         result = self.api.invoke(route.function_id, event)
         if not result.ok:

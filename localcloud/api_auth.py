@@ -7,7 +7,10 @@ does: ``grant_type=client_credentials``, the client's id and secret (HTTP Basic,
 ``scope``; the client and its secret and allowed scopes are checked against the pool (DescribeUserPoolClient).
 The access token is a JWT (HS256 with a key made at boot) carrying ``client_id``, ``scope``, ``token_use``,
 ``iss`` and ``exp``. Each /v1 request is then checked as the authorizer does: no or a bad token (signature,
-issuer, expiry, ``token_use``) → 401; a valid token without the route's scope → 403."""
+issuer, expiry, ``token_use``) → 401; a valid token without the route's scope → 403.
+
+Each client is also issued an API key, as the stage issues one per app client for the usage plan
+(``localcloud/api_usage.py``): every /v1 request sends it as ``x-api-key``; a missing or unknown key → 403."""
 
 from __future__ import annotations
 
@@ -53,6 +56,8 @@ class Client:
     client_id: str
     client_secret: str
     scopes: tuple[str, ...]
+    #: the client's key in the usage plan (``x-api-key``), issued with its credentials
+    api_key: str
 
 
 class LocalOAuth:
@@ -79,7 +84,9 @@ class LocalOAuth:
                 AllowedOAuthScopes=full,
                 AllowedOAuthFlowsUserPoolClient=True,
             )["UserPoolClient"]
-            self.clients[name] = Client(created["ClientId"], created["ClientSecret"], tuple(full))
+            self.clients[name] = Client(
+                created["ClientId"], created["ClientSecret"], tuple(full), secrets.token_hex(20)
+            )
         self.issuer = f"https://cognito-idp.local/{self.pool_id}"
 
     # --- the token endpoint -------------------------------------------------------------------------------
@@ -162,12 +169,26 @@ class LocalOAuth:
             raise AuthFailure(403, "Unauthorized: the token lacks the scope this method requires")
         return {k: str(v) for k, v in claims.items()}
 
+    def api_key_id(self, api_key: str | None) -> str | None:
+        """The id of a usage-plan key (the client's id, which names it), None for a missing or unknown key."""
+        if not api_key:
+            return None
+        for client in self.clients.values():
+            if hmac.compare_digest(client.api_key, api_key):
+                return client.client_id
+        return None
+
     def local_json(self, api_url: str) -> dict[str, Any]:
         return {
             "token_url": api_url + TOKEN_PATH,
             "user_pool_id": self.pool_id,
             "clients": {
-                name: {"client_id": c.client_id, "client_secret": c.client_secret, "scopes": list(c.scopes)}
+                name: {
+                    "client_id": c.client_id,
+                    "client_secret": c.client_secret,
+                    "api_key": c.api_key,
+                    "scopes": list(c.scopes),
+                }
                 for name, c in self.clients.items()
             },
         }

@@ -20,6 +20,7 @@ from infra.topology import ConsumerSpec, FunctionSpec, Resolved, SecretSpec, Tab
 from localcloud import latency
 from localcloud.api import ApiGateway
 from localcloud.api_auth import LocalOAuth
+from localcloud.api_sigv4 import LocalSigV4
 from localcloud.pollers import SqsPoller
 from localcloud.provision import (
     ACCOUNT_ID,
@@ -95,6 +96,10 @@ LOCAL_SETTINGS = {
 
 
 _STATE_WAY_OUT = "Start empty with `o2c local up --fresh`, or delete it with `o2c local reset`"
+
+
+#: the execute-api id of the local /v1 API for IAM callers (in the method ARNs its policies name)
+IAM_API_ID = "o2ciam0000"
 
 
 class LocalCloud:
@@ -190,6 +195,8 @@ class LocalCloud:
         self.zendesk_payment_field_id: int | None = None
         self._moto: Any = None
         self._api: ApiGateway | None = None
+        #: the /v1 API for IAM callers (SigV4), as the stack's second REST API (``infra/constructs/iam_api.py``)
+        self._iam_api: ApiGateway | None = None
         self._started = False
         self._stopped = False
         self._lock = threading.Lock()
@@ -199,6 +206,12 @@ class LocalCloud:
     def api_url(self) -> str:
         assert self._api is not None, "not started"
         return self._api.url
+
+    @property
+    def iam_api_url(self) -> str:
+        """The /v1 API for IAM callers (every route SigV4-signed, ``execute-api:Invoke`` per method)."""
+        assert self._iam_api is not None, "not started, or no /v1 API"
+        return self._iam_api.url
 
     @property
     def aws_endpoint_url(self) -> str:
@@ -309,6 +322,14 @@ class LocalCloud:
             stage=self.stage,
             oauth=self.oauth,
         )
+        if self.api_functions:
+            self._iam_api = ApiGateway(
+                self.api_functions,
+                self.invoke_result,
+                stage=self.stage,
+                sigv4=LocalSigV4(account_id=ACCOUNT_ID, region=REGION, api_id=IAM_API_ID, stage=self.stage),
+                api_id=IAM_API_ID,
+            )
         self._start_sandboxes(self._api.url)
         # the stage settings every function gets (local.json "settings", read by o2c doctor)
         self.settings = self._stage_settings(self._api.url)
@@ -359,6 +380,8 @@ class LocalCloud:
 
         self._route_task_invocations()
         self._api.start()
+        if self._iam_api is not None:
+            self._iam_api.start()
         for t in threads:
             t.join()
         if errors:
@@ -672,7 +695,18 @@ class LocalCloud:
             # what `o2c --as operator|readonly` acts as (IAM users holding the operators' policies)
             "iam": {"enforced": self.enforce_iam, "operators": dict(self.operators)},
             # the /v1 API: its token endpoint and the local OAuth clients (client credentials)
-            **({"api": self.oauth.local_json(self.api_url)} if self.oauth is not None else {}),
+            # and the same routes for IAM callers (SigV4; ``iam_api_id`` names the execute-api ARNs)
+            **(
+                {
+                    "api": {
+                        **self.oauth.local_json(self.api_url),
+                        "iam_url": self.iam_api_url,
+                        "iam_api_id": IAM_API_ID,
+                    }
+                }
+                if self.oauth is not None
+                else {}
+            ),
         }
 
     def _moto_api(self, action: str, body: dict[str, Any] | None) -> None:
@@ -697,6 +731,8 @@ class LocalCloud:
             self._warehouse_writer.stop()
         if self._api is not None:
             self._api.stop()
+        if self._iam_api is not None:
+            self._iam_api.stop()
         # Closing the pools ends any invocation still running; then the pollers finish their loop.
         threads = [threading.Thread(target=p.close, daemon=True) for p in self.pools.values()]
         for t in threads:

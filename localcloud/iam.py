@@ -19,7 +19,8 @@ of each request is read from its parameters (``resources_of``), the IAM action n
 ``lambda:InvokeFunction``, a transaction's items are ``PutItem``/``UpdateItem``..., a batch SQS call is its
 single action), explicit denies win, and a refusal is returned in the service's own error shape
 (``AccessDeniedException`` for the JSON APIs, ``AccessDenied`` for S3 and the query APIs) with AWS's message.
-Signatures are not verified: the access key identifies the principal.
+Signatures are not verified here: the access key identifies the principal (the /v1 API for IAM callers does
+verify them: ``localcloud.api_sigv4``).
 """
 
 from __future__ import annotations
@@ -129,19 +130,34 @@ def _document(policy: Any) -> dict[str, Any]:
     return dict(IAMPolicy(policy)._policy_json)
 
 
-def principal_for(access_key_id: str, headers: Mapping[str, str], account_id: str) -> Principal | None:
-    """The IAM user or assumed role the key belongs to, with its policies; None for any other key (root)."""
+def _access_key(access_key_id: str, headers: Mapping[str, str], account_id: str) -> Any:
     from moto.iam.access_control import AssumedRoleAccessKey, CreateAccessKeyFailure, IAMUserAccessKey
 
-    key: Any
     try:
         if "X-Amz-Security-Token" in headers or "x-amz-security-token" in headers:
-            key = AssumedRoleAccessKey(account_id, "aws", access_key_id, dict(headers))
-        else:
-            key = IAMUserAccessKey(account_id, "aws", access_key_id, dict(headers))
+            return AssumedRoleAccessKey(account_id, "aws", access_key_id, dict(headers))
+        return IAMUserAccessKey(account_id, "aws", access_key_id, dict(headers))
     except (CreateAccessKeyFailure, KeyError):
         return None
+
+
+def principal_for(access_key_id: str, headers: Mapping[str, str], account_id: str) -> Principal | None:
+    """The IAM user or assumed role the key belongs to, with its policies; None for any other key (root)."""
+    key = _access_key(access_key_id, headers, account_id)
+    if key is None:
+        return None
     return Principal(key.arn, tuple(_document(p) for p in key.collect_policies()))
+
+
+def signer_for(
+    access_key_id: str, headers: Mapping[str, str], account_id: str
+) -> tuple[Principal, Any] | None:
+    """The principal of the key and its credentials (botocore ``Credentials``, with the secret a SigV4
+    signature is verified with: ``localcloud.api_sigv4``); None for a key of no IAM user or role session."""
+    key = _access_key(access_key_id, headers, account_id)
+    if key is None:
+        return None
+    return Principal(key.arn, tuple(_document(p) for p in key.collect_policies())), key.create_credentials()
 
 
 def _access_key_of(headers: Mapping[str, str]) -> str | None:

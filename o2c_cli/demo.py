@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from o2c_cli import crm_setup, demo_subscriptions, erp_client, stripe_client
+from o2c_cli import crm_setup, demo_api, demo_subscriptions, erp_client, stripe_client
 from o2c_cli.crm_scenarios import hubspot_deal, hubspot_us_deal, salesforce_opportunity, salesforce_stage
 from o2c_cli.demo_debit import direct_debit
 from o2c_cli.demo_radar import radar_and_wallets
@@ -575,6 +575,8 @@ def run_demo(state_dir: Path | None = None) -> int:
         print("\nA subscription + services deal (one Stripe subscription, revenue dates in the ERP):")
         demo_subscriptions.subscription_deal(cloud, target, failures)
         radar_and_wallets(cloud, target, failures)  # o2c_cli/demo_radar.py
+        print("\nThe /v1 API as a partner's checkout uses it (OAuth client credentials, Idempotency-Key):")
+        demo_api.api_demo(cloud, target, failures)
         direct_debit(cloud, target, failures)
 
         cloud.wait_until_idle(timeout=90)

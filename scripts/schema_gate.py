@@ -8,7 +8,8 @@ What is compared (the public contract):
 - every canonical event schema, ``events/schemas/<DetailType>.v<N>.json`` (generated from the models:
   ``python -m shared.events.schemas``), each version on its own;
 - the public API: the routes of ``infra/topology.py`` (the webhooks: ``POST /webhooks/stripe`` ..., and the
-  /v1 API's ``API_ROUTES``).
+  /v1 API's ``API_ROUTES``);
+- the /v1 API's OpenAPI document, ``api/openapi.json`` (generated: ``make openapi``), once one is released.
 
 The baseline is the committed folder ``events/released/`` (``schemas/`` and ``api.json``), written by
 ``--record`` when a release is cut. Committed rather than read from the last ``release/*`` git tag: the
@@ -17,7 +18,10 @@ pipeline's source artifact has no git history, and a reviewer sees the released 
 Breaking, for a schema version that was released: a field removed, a field's type changed, a required field
 added, an enum value removed, the event's source or detail-type changed, or the version no longer published; for
 the API: a route removed. Additive changes pass: new fields, new optional fields, new enum values, new events, new
-versions, new routes.
+versions, new routes. For the /v1 document (additive only within /v1; a hand-rolled minimal diff, since no
+maintained Python library does it, oasdiff being a Go tool): an operation removed, a parameter newly required, a
+request body field removed or newly required or of another type or with an enum value removed, a response field
+removed or of another type. New operations, optional parameters and fields, new response fields pass.
 
 To change an event incompatibly, bump its version: the model's ``schema_version`` gives a new
 ``X.v2.json``, while ``X.v1.json`` stays published, unchanged, for the deprecation window (the schema generator
@@ -43,6 +47,8 @@ REPO_ROOT = Path(__file__).resolve().parents[1]
 SCHEMA_DIR = REPO_ROOT / "events" / "schemas"
 BASELINE_DIR = REPO_ROOT / "events" / "released"
 RETIRED_FILE = REPO_ROOT / "events" / "retired.json"
+API_DOCUMENT = REPO_ROOT / "api" / "openapi.json"
+_METHODS = ("get", "put", "post", "delete", "patch", "head", "options")
 SCHEMA_FILE = re.compile(r"^(?P<event>[A-Za-z][A-Za-z0-9]*)\.v(?P<version>[1-9][0-9]*)\.json$")
 _MAX_DEPTH = 40
 
@@ -53,6 +59,8 @@ class Surface:
 
     schemas: dict[str, dict[str, Any]] = field(default_factory=dict)
     routes: set[str] = field(default_factory=set)
+    #: the /v1 API's OpenAPI document (None: none released yet)
+    api_document: dict[str, Any] | None = None
 
 
 def read_schemas(folder: Path) -> dict[str, dict[str, Any]]:
@@ -72,8 +80,9 @@ def current_routes() -> set[str]:
     return webhooks | {f"{r.method} {r.path}" for r in API_ROUTES}
 
 
-def current_surface(schema_dir: Path = SCHEMA_DIR) -> Surface:
-    return Surface(read_schemas(schema_dir), current_routes())
+def current_surface(schema_dir: Path = SCHEMA_DIR, api_document: Path = API_DOCUMENT) -> Surface:
+    document = json.loads(api_document.read_text()) if api_document.is_file() else None
+    return Surface(read_schemas(schema_dir), current_routes(), document)
 
 
 def read_baseline(folder: Path = BASELINE_DIR) -> Surface:
@@ -82,7 +91,9 @@ def read_baseline(folder: Path = BASELINE_DIR) -> Surface:
             f"schema gate: no released baseline in {folder}: record one with `make release-baseline`"
         )
     api = json.loads((folder / "api.json").read_text())
-    return Surface(read_schemas(folder / "schemas"), set(api["routes"]))
+    released_document = folder / "openapi.json"
+    document = json.loads(released_document.read_text()) if released_document.is_file() else None
+    return Surface(read_schemas(folder / "schemas"), set(api["routes"]), document)
 
 
 def record(surface: Surface, folder: Path = BASELINE_DIR) -> None:
@@ -103,6 +114,10 @@ def record(surface: Surface, folder: Path = BASELINE_DIR) -> None:
         )
         + "\n"
     )
+    if surface.api_document is not None:
+        (folder / "openapi.json").write_text(
+            json.dumps(surface.api_document, indent=2, sort_keys=True) + "\n"
+        )
 
 
 # --- comparing two JSON Schemas ----------------------------------------------------------------------------
@@ -206,6 +221,72 @@ def schema_changes(
     return changes
 
 
+# --- comparing two OpenAPI documents ------------------------------------------------------------------------
+
+
+def _operations(document: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    return {
+        f"{method.upper()} {path}": operation
+        for path, item in document.get("paths", {}).items()
+        for method, operation in item.items()
+        if method in _METHODS
+    }
+
+
+def _json_schema(content: dict[str, Any] | None) -> Any:
+    for media_type, body in (content or {}).items():
+        if media_type.endswith("json") and isinstance(body, dict) and "schema" in body:
+            return body["schema"]
+    return None
+
+
+def api_changes(old: dict[str, Any], new: dict[str, Any], *, skip: set[str] | None = None) -> list[str]:
+    """The breaking changes from the released /v1 document to the current one (operations in ``skip``, e.g.
+    routes the route check already judged, are not looked at when gone)."""
+    changes: list[str] = []
+    new_operations = _operations(new)
+    for name, before in sorted(_operations(old).items()):
+        after = new_operations.get(name)
+        if after is None:
+            if name not in (skip or set()):
+                changes.append(f"{name}: operation removed")
+            continue
+        required_before = {
+            (p.get("in"), str(p.get("name", "")).lower())
+            for p in before.get("parameters", [])
+            if p.get("required")
+        }
+        for p in after.get("parameters", []):
+            if p.get("required") and (p.get("in"), str(p.get("name", "")).lower()) not in required_before:
+                changes.append(f"{name}: required parameter added: {p.get('in')} {p.get('name')}")
+        old_body, new_body = before.get("requestBody") or {}, after.get("requestBody") or {}
+        if new_body.get("required") and not old_body.get("required"):
+            changes.append(f"{name}: request body now required")
+        old_request, new_request = (
+            _json_schema(old_body.get("content")),
+            _json_schema(new_body.get("content")),
+        )
+        if old_request is not None and new_request is not None:
+            for change in schema_changes(old_request, new_request, old, new, "request"):
+                changes.append(f"{name}: {change}")
+        for status, response in sorted(before.get("responses", {}).items()):
+            old_schema = _json_schema(response.get("content"))
+            new_response = after.get("responses", {}).get(status)
+            if new_response is None:
+                if status.startswith("2"):
+                    changes.append(f"{name}: response {status} removed")
+                continue
+            new_schema = _json_schema(new_response.get("content"))
+            if old_schema is None or new_schema is None:
+                continue
+            for change in schema_changes(old_schema, new_schema, old, new, f"response {status}"):
+                # a client reads a response: a field gone or retyped breaks it; a new guarantee does not, nor
+                # does a value it will no longer see
+                if change.startswith(("field removed", "type changed")):
+                    changes.append(f"{name}: {change}")
+    return changes
+
+
 # --- the gate -----------------------------------------------------------------------------------------------
 
 
@@ -263,6 +344,16 @@ def breaking_changes(
         why = _retired(retired.get("routes", {}), route, today)
         if why is not None:
             changes.append(f"route removed: {route} ({why})")
+    if released.api_document is not None:
+        if current.api_document is None:
+            changes.append("api/openapi.json: the released /v1 document is no longer published")
+        else:
+            # a removed operation: judged by the route check when it was a released route; else it may go once
+            # retired and its window is over
+            gone = {r for r in retired.get("routes", {}) if _retired(retired["routes"], r, today) is None}
+            skip = set(released.routes) | gone
+            for change in api_changes(released.api_document, current.api_document, skip=skip):
+                changes.append(f"/v1 document: {change} (additive changes only within /v1)")
     return changes
 
 
@@ -290,10 +381,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     parser.add_argument("--retired", type=Path, default=RETIRED_FILE, help="retired versions and routes")
     parser.add_argument(
+        "--api-document", type=Path, default=API_DOCUMENT, help="the /v1 OpenAPI document (api/openapi.json)"
+    )
+    parser.add_argument(
         "--record", action="store_true", help="record the current contract as the released baseline"
     )
     args = parser.parse_args(argv)
-    current = current_surface(args.schemas)
+    current = current_surface(args.schemas, args.api_document)
     if args.record:
         record(current, args.baseline)
         print(

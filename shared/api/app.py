@@ -12,15 +12,17 @@ from __future__ import annotations
 import hashlib
 import re
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import Annotated, Any
 
 from aws_lambda_powertools.event_handler import APIGatewayRestResolver, Response
+from aws_lambda_powertools.event_handler.middlewares import NextMiddleware
 from aws_lambda_powertools.event_handler.openapi.exceptions import (
     RequestValidationError,
     ResponseValidationError,
 )
 from aws_lambda_powertools.event_handler.openapi.models import (
+    APIKey,
     OAuth2,
     OAuthFlowClientCredentials,
     OAuthFlows,
@@ -31,6 +33,7 @@ from aws_lambda_powertools.utilities.idempotency.exceptions import (
     IdempotencyValidationError,
 )
 
+from shared.api.deprecation import DEPRECATIONS, Deprecation, by_route
 from shared.api.idempotency import KEY_PATTERN, IdempotentPosts
 from shared.api.models import (
     Accepted,
@@ -46,6 +49,7 @@ from shared.api.models import (
 )
 from shared.api.problems import KINDS, PROBLEM_CONTENT_TYPE, Problem
 from shared.connectors.errors import TransientError
+from shared.sensitive import contains_card_number
 
 API_TITLE = "O2C Hub API"
 API_VERSION = "1.0.0"
@@ -53,7 +57,10 @@ API_VERSION = "1.0.0"
 READ, ORDERS_WRITE, REFUNDS_WRITE = "o2c/read", "o2c/orders:write", "o2c/refunds:write"
 CUSTOMERS_WRITE = "o2c/customers:write"
 OAUTH = "oauth2"
-_CORRELATION = re.compile(r"^[\x20-\x7e]{1,255}$")
+#: the caller's usage-plan key (``x-api-key``): identifies its client for throttling; the token authorizes
+API_KEY = "apiKey"
+#: a caller's X-Correlation-Id: what the webhooks accept back from Stripe's metadata (shared.ingress.guard)
+_CORRELATION = re.compile(r"^[\x21-\x7e]{1,255}$")
 
 IdempotencyKey = Annotated[
     str,
@@ -63,6 +70,11 @@ IdempotencyKey = Annotated[
         description="Required on every POST; scoped to the caller; kept 24 hours",
     ),
 ]
+
+
+def _secured(scope: str) -> list[dict[str, list[str]]]:
+    """A token with ``scope`` and the client's usage-plan key, both required (one security requirement)."""
+    return [{OAUTH: [scope], API_KEY: []}]
 
 
 def _problem_responses(*statuses: int) -> dict[int, Any]:
@@ -98,9 +110,14 @@ def stable_id(prefix: str, caller: str, key: str) -> str:
 
 
 def build(
-    services: Callable[[], Any], idempotency: Callable[[], IdempotentPosts], *, stage: str
+    services: Callable[[], Any],
+    idempotency: Callable[[], IdempotentPosts],
+    *,
+    stage: str,
+    deprecations: Mapping[str, Deprecation] = DEPRECATIONS,
 ) -> APIGatewayRestResolver:
-    """The resolver; ``services()`` gives the hub's operations (``shared.api.services.HubServices``)."""
+    """The resolver; ``services()`` gives the hub's operations (``shared.api.services.HubServices``);
+    ``deprecations`` the operations deprecated (``shared.api.deprecation``)."""
     app = APIGatewayRestResolver(enable_validation=True)
     if stage != "prod":
         app.enable_swagger(path="/v1/docs", title=API_TITLE, version=API_VERSION)
@@ -116,8 +133,10 @@ def build(
             raise Problem("unauthorized", "no authenticated caller")
         return str(who)
 
-    def correlation_id() -> str:
-        return str(app.context.get("correlation_id"))
+    def callers_correlation() -> str | None:
+        """The caller's valid ``X-Correlation-Id``: the events its POST causes carry it."""
+        given = app.context.get("correlation_given")
+        return str(app.context.get("correlation_id")) if given else None
 
     def post(route: str, body_json: Any, key: str, work: Callable[[str], dict[str, Any]]) -> Response[Any]:
         who = caller()
@@ -158,9 +177,10 @@ def build(
             },
             **_WRITE_ERRORS,
         },
-        security=[{OAUTH: [CUSTOMERS_WRITE]}],
+        security=_secured(CUSTOMERS_WRITE),
         tags=["customers"],
         operation_id="upsertCustomer",
+        deprecated="upsertCustomer" in deprecations,
     )
     def upsert_customer(customer: CustomerWriteIn, idempotency_key: IdempotencyKey) -> Response[CustomerView]:
         def work(who: str) -> dict[str, Any]:
@@ -177,9 +197,10 @@ def build(
         "/v1/customers/<id>",
         summary="The support view of a customer: its ids, open invoices, last payments, holds",
         responses={**_ok(CustomerView), **_READ_ERRORS},
-        security=[{OAUTH: [READ]}],
+        security=_secured(READ),
         tags=["customers"],
         operation_id="getCustomer",
+        deprecated="getCustomer" in deprecations,
     )
     def get_customer(id: Annotated[Id, Path()]) -> CustomerView:
         view = services().customer_view(id)
@@ -193,14 +214,15 @@ def build(
         "/v1/orders",
         summary="Submit an order (quote-to-cash as for a won deal)",
         responses={**_accepted(), **_WRITE_ERRORS},
-        security=[{OAUTH: [ORDERS_WRITE]}],
+        security=_secured(ORDERS_WRITE),
         tags=["orders"],
         operation_id="submitOrder",
+        deprecated="submitOrder" in deprecations,
     )
     def submit_order(order: OrderIn, idempotency_key: IdempotencyKey) -> Response[Accepted]:
         def work(who: str) -> dict[str, Any]:
             order_id = stable_id("ord", who, idempotency_key)
-            name, correlation = services().start_order(order, order_id, correlation_id())
+            name, correlation = services().start_order(order, order_id, callers_correlation())
             location = f"/v1/orders/{name}"
             body = Accepted(id=name, status="accepted", location=location, correlationId=correlation)
             return {
@@ -215,9 +237,10 @@ def build(
         "/v1/orders/<id>",
         summary="Where an order stands",
         responses={**_ok(OrderView), **_READ_ERRORS},
-        security=[{OAUTH: [READ]}],
+        security=_secured(READ),
         tags=["orders"],
         operation_id="getOrder",
+        deprecated="getOrder" in deprecations,
     )
     def get_order(id: Annotated[Id, Path()]) -> OrderView:
         view = services().order_view(id)
@@ -231,9 +254,10 @@ def build(
         "/v1/payments/<id>",
         summary="A payment as Stripe and the ERP see it (by payment intent, charge or ERP payment id)",
         responses={**_ok(PaymentView), **_READ_ERRORS},
-        security=[{OAUTH: [READ]}],
+        security=_secured(READ),
         tags=["payments"],
         operation_id="getPayment",
+        deprecated="getPayment" in deprecations,
     )
     def get_payment(id: Annotated[Id, Path()]) -> PaymentView:
         view = services().payment_view(id)
@@ -245,9 +269,10 @@ def build(
         "/v1/invoices/<id>",
         summary="An ERP invoice with its payment status and the payments applied to it",
         responses={**_ok(InvoiceView), **_READ_ERRORS},
-        security=[{OAUTH: [READ]}],
+        security=_secured(READ),
         tags=["invoices"],
         operation_id="getInvoice",
+        deprecated="getInvoice" in deprecations,
     )
     def get_invoice(id: Annotated[Id, Path()]) -> InvoiceView:
         view = services().invoice_view(id)
@@ -261,14 +286,17 @@ def build(
         "/v1/refunds",
         summary="Refund (part of) a captured payment; booked in the ERP once Stripe confirms",
         responses={**_accepted(), **_WRITE_ERRORS},
-        security=[{OAUTH: [REFUNDS_WRITE]}],
+        security=_secured(REFUNDS_WRITE),
         tags=["refunds"],
         operation_id="requestRefund",
+        deprecated="requestRefund" in deprecations,
     )
     def request_refund(refund: RefundIn, idempotency_key: IdempotencyKey) -> Response[Accepted]:
         def work(who: str) -> dict[str, Any]:
             request_id = stable_id("rr", who, idempotency_key)
-            correlation = services().request_refund(refund, request_id, by=f"api:{who}")
+            correlation = services().request_refund(
+                refund, request_id, by=f"api:{who}", correlation_id=callers_correlation()
+            )
             location = f"/v1/refunds/{request_id}"
             body = Accepted(id=request_id, status="requested", location=location, correlationId=correlation)
             return {
@@ -283,9 +311,10 @@ def build(
         "/v1/refunds/<id>",
         summary="Where a refund asked of the hub stands",
         responses={**_ok(RefundView), **_READ_ERRORS},
-        security=[{OAUTH: [READ]}],
+        security=_secured(READ),
         tags=["refunds"],
         operation_id="getRefund",
+        deprecated="getRefund" in deprecations,
     )
     def get_refund(id: Annotated[Id, Path()]) -> RefundView:
         view = services().refund_view(id)
@@ -300,7 +329,7 @@ def build(
             status_code=problem.status,
             content_type=PROBLEM_CONTENT_TYPE,
             body=problem.json(instance=app.current_event.path),
-            headers=problem.headers,
+            headers={**problem.headers, **deprecation_headers()},
         )
 
     @app.exception_handler(Problem)
@@ -315,6 +344,11 @@ def build(
         ]
         detail = "; ".join(f"{e['location']}: {e['message']}" for e in errors[:5])
         return problem_response(Problem("validation", detail or "invalid request", {"errors": errors}))
+
+    @app.exception_handler(UnicodeDecodeError)
+    def on_undecodable(exc: UnicodeDecodeError) -> Response[Any]:
+        # a body that is not UTF-8 (API Gateway passes it base64-encoded) cannot be JSON
+        return problem_response(Problem("validation", "the request body is not UTF-8 encoded JSON"))
 
     @app.exception_handler(ResponseValidationError)
     def on_bad_response(exc: ResponseValidationError) -> Response[Any]:
@@ -337,6 +371,26 @@ def build(
             Problem("not-found", f"no route {app.current_event.http_method} {app.current_event.path}")
         )
 
+    # --- deprecations: every answer of a deprecated operation, success or problem, says so ---------------------
+
+    notices = (
+        by_route(app.get_openapi_schema(security_schemes=security_schemes()), deprecations)
+        if deprecations
+        else {}
+    )
+
+    def deprecation_headers() -> dict[str, str]:
+        event = app.current_event
+        notice = notices.get((event.http_method, event.resource))
+        return notice.headers() if notice is not None else {}
+
+    def announce_deprecation(app: APIGatewayRestResolver, next_middleware: NextMiddleware) -> Response[Any]:
+        response = next_middleware(app)
+        response.headers.update(deprecation_headers())
+        return response
+
+    if notices:
+        app.use(middlewares=[announce_deprecation])
     return app
 
 
@@ -353,7 +407,18 @@ def security_schemes(
         OAUTH: OAuth2(
             flows=OAuthFlows(clientCredentials=OAuthFlowClientCredentials(tokenUrl=token_url, scopes=scopes)),
             description="OAuth 2.0 client credentials (Cognito); locally the local cloud's /oauth2/token",
-        )
+        ),
+        API_KEY: APIKey.model_validate(
+            {
+                "type": "apiKey",
+                "in": "header",
+                "name": "x-api-key",
+                "description": (
+                    "The client's usage-plan key, issued with its client credentials: every request is "
+                    "throttled per key (429 rate-limited with Retry-After); a missing or unknown key is 403"
+                ),
+            }
+        ),
     }
 
 
@@ -367,26 +432,55 @@ def openapi_json(app: APIGatewayRestResolver) -> str:
     )
 
 
-def request_headers(event: dict[str, Any]) -> tuple[str, str]:
-    """(request id, correlation id) of an API Gateway event: the gateway's request id, the caller's valid
-    ``X-Correlation-Id`` or a new one."""
+def valid_correlation_id(value: Any) -> bool:
+    """1-255 printable ASCII without spaces, and no payment card number in it (it is stored under every
+    event of the flow and written in Stripe's metadata, which the webhooks check the same way)."""
+    return isinstance(value, str) and bool(_CORRELATION.match(value)) and not contains_card_number(value)
+
+
+def request_headers(event: dict[str, Any]) -> tuple[str, str, bool]:
+    """(request id, correlation id, whether the caller gave it) of an API Gateway event: the gateway's
+    request id, the caller's valid ``X-Correlation-Id`` or a new one."""
     ctx = event.get("requestContext") or {}
     request_id = str(ctx.get("requestId") or uuid.uuid4())
     headers = {k.lower(): v for k, v in (event.get("headers") or {}).items()}
     given = headers.get("x-correlation-id")
-    correlation = given if isinstance(given, str) and _CORRELATION.match(given) else f"api:{uuid.uuid4()}"
-    return request_id, correlation
+    if valid_correlation_id(given):
+        return request_id, str(given), True
+    return request_id, f"api:{uuid.uuid4()}", False
+
+
+def _not_json(event: dict[str, Any]) -> dict[str, Any] | None:
+    """A 422 for a body sent as anything but JSON (the API takes JSON only; Powertools would parse a form or
+    multipart body itself, and crash on a multipart type without its boundary), else None."""
+    if not event.get("body"):
+        return None
+    headers = {k.lower(): v for k, v in (event.get("headers") or {}).items()}
+    media_type = str(headers.get("content-type") or "application/json").split(";")[0].strip().lower()
+    if media_type == "application/json":
+        return None
+    problem = Problem("validation", f"the request body must be application/json, not {media_type[:100]!r}")
+    return {
+        "statusCode": problem.status,
+        "headers": {"Content-Type": PROBLEM_CONTENT_TYPE},
+        "body": problem.json(instance=str(event.get("path") or "")),
+        "isBase64Encoded": False,
+    }
 
 
 def handle(app: APIGatewayRestResolver, event: dict[str, Any], context: Any) -> dict[str, Any]:
     """Resolve one API Gateway event; every response gets the request and correlation id headers (an order's
     POST answers with the correlation id its events carry)."""
-    request_id, correlation = request_headers(event)
-    app.append_context(correlation_id=correlation, request_id=request_id)
-    try:
-        result = app.resolve(event, context)
-    finally:
-        app.clear_context()
+    request_id, correlation, given = request_headers(event)
+    refused = _not_json(event)
+    if refused is not None:
+        result = refused
+    else:
+        app.append_context(correlation_id=correlation, correlation_given=given, request_id=request_id)
+        try:
+            result = app.resolve(event, context)
+        finally:
+            app.clear_context()
     headers = result.setdefault("headers", {}) or {}
     multi = result.get("multiValueHeaders") or {}
     for name, value in (("X-Request-Id", request_id), ("X-Correlation-Id", correlation)):

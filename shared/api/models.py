@@ -14,6 +14,9 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 from shared.money import CurrencyCode, Money
 
 Id = Annotated[str, Field(min_length=1, max_length=255, pattern=r"^[A-Za-z0-9_.:-]+$")]
+#: a customer's id as the caller gives it: the ERP customer is ``api-<it>``, and NetSuite takes external ids of
+#: letters, digits, ``_`` and ``-``, at most 200 characters (``shared/connectors/netsuite.py``)
+CustomerExternalId = Annotated[str, Field(min_length=1, max_length=196, pattern=r"^[A-Za-z0-9_-]+$")]
 MajorAmount = Annotated[
     str,
     Field(
@@ -44,7 +47,9 @@ class AddressIn(_In):
 
 
 class CustomerIn(_In):
-    externalId: Annotated[Id, Field(description="The caller's id of the customer (ERP external id api-<it>)")]
+    externalId: Annotated[
+        CustomerExternalId, Field(description="The caller's id of the customer (ERP external id api-<it>)")
+    ]
     name: Annotated[str, Field(min_length=1, max_length=200)]
     email: Annotated[str, Field(pattern=r"^[^@\s]{1,64}@[^@\s]{1,255}$", max_length=320)]
     firstName: Annotated[str, Field(max_length=100)] | None = None
@@ -71,6 +76,37 @@ class CustomerView(_Out):
     openInvoices: list[InvoiceSummary] = Field(default_factory=list)
     payments: list[ErpPaymentView] = Field(default_factory=list, description="The last ones, newest first")
     holds: list[str] = Field(default_factory=list, description="Why its orders are on hold, if any")
+    crmAccount: CrmAccountLink | None = Field(
+        default=None, description="The CRM account the ERP customer was made from (none for an API customer)"
+    )
+    dunning: str | None = Field(
+        default=None, description="The dunning state the hub set on the ERP customer (e.g. past_due), if any"
+    )
+    lastPayments: list[PaymentView] = Field(
+        default_factory=list,
+        description="Its last payments (newest first, at most 5) with their status as Stripe and the ERP see it",
+    )
+    openDisputes: list[DisputeSummary] = Field(
+        default_factory=list, description="Disputes (chargebacks) of its payments that Stripe has not closed"
+    )
+
+
+class CrmAccountLink(_Out):
+    system: Literal["hubspot", "salesforce"]
+    accountId: str
+
+
+class DisputeSummary(_Out):
+    disputeId: str
+    status: str = Field(description="Stripe's dispute status now (needs_response, under_review, ...)")
+    reason: str | None = None
+    amount: Money | None = None
+    paymentIntentId: str | None = None
+    chargeId: str | None = None
+    evidenceDueBy: str | None = Field(default=None, description="When Stripe needs the evidence (ISO 8601)")
+    erpDisputeHoldId: str | None = Field(
+        default=None, description="The pending hold the hub booked in the ERP"
+    )
 
 
 class InvoiceSummary(_Out):

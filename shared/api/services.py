@@ -8,14 +8,17 @@ import contextlib
 import json
 import os
 import re
+from datetime import UTC, datetime
 from decimal import Decimal
 from functools import cached_property
 from typing import Any
 
 from shared.api.models import (
+    CrmAccountLink,
     CustomerIn,
     CustomerView,
     CustomerWriteIn,
+    DisputeSummary,
     ErpPaymentView,
     InvoiceSummary,
     InvoiceView,
@@ -28,7 +31,7 @@ from shared.api.models import (
     TimelineEntry,
 )
 from shared.api.problems import Problem
-from shared.connectors.errors import NotFound, TransientError
+from shared.connectors.errors import InvalidRecord, NotFound, TransientError
 from shared.crm.closed_won import deal_correlation_id
 from shared.crm.completeness import missing_fields
 from shared.crm.models import Account, Address, Contact, CrmOpportunity, LineItem
@@ -38,6 +41,10 @@ from shared.o2c.executions import execution_input, execution_state
 from shared.o2c.naming import execution_name
 
 _EXECUTION_NAME = re.compile(r"^[A-Za-z0-9_-]{1,80}$")
+#: Stripe's dispute statuses once a dispute is over
+_CLOSED_DISPUTES = {"won", "lost", "warning_closed", "prevented"}
+#: the support view's last payments
+LAST_PAYMENTS = 5
 
 
 def order_opportunity(order: OrderIn, order_id: str) -> CrmOpportunity:
@@ -152,10 +159,12 @@ class HubServices:
 
     # --- orders ------------------------------------------------------------------------------------------
 
-    def start_order(self, order: OrderIn, order_id: str, correlation_id: str) -> tuple[str, str]:
+    def start_order(self, order: OrderIn, order_id: str, correlation_id: str | None) -> tuple[str, str]:
         """Start the order's quote-to-cash execution (``api-<orderId>``); (execution name, the correlation id
-        its events carry: ``api:<orderId>``; the caller's ``correlation_id`` stays in the response headers).
-        An order the ERP could not book (no tax id where one is required, ...) is refused here, not held."""
+        its events carry: the caller's ``X-Correlation-Id`` (``correlation_id``), else the order's flow id
+        ``api:<orderId>``, as a deal's is ``hubspot:<deal>``). The order itself is named on the payment
+        objects by ``o2c_order`` (``steps.links``), whatever the correlation id. An order the ERP could not
+        book (no tax id where one is required, ...) is refused here, not held."""
         opportunity = order_opportunity(order, order_id)
         missing = missing_fields(opportunity)
         if missing:
@@ -165,9 +174,7 @@ class HubServices:
                 {"missingFields": missing},
             )
         name = execution_name("api", order_id)
-        # the order's flow id, as a deal's is ``hubspot:<deal>``: its payments carry it in Stripe's metadata
-        # and the after-sale consumers find its ERP invoice by it (``shared.o2c.after_sale.order_of``)
-        correlation_id = deal_correlation_id("api", order_id)
+        correlation_id = correlation_id or deal_correlation_id("api", order_id)
         detail = {
             "metadata": {"correlationId": correlation_id},
             "data": {
@@ -256,6 +263,8 @@ class HubServices:
             )
         except TransientError as exc:
             raise Problem("technical-failure", f"the ERP or Stripe did not answer: {exc}") from None
+        except InvalidRecord as exc:  # e.g. a currency the ERP account does not have
+            raise Problem("business-rejection", f"the ERP refused the customer: {exc}") from None
         return CustomerView(
             id=str(erp_customer["externalId"]),
             erpCustomerId=str(erp_customer["erpCustomerId"]),
@@ -267,16 +276,19 @@ class HubServices:
         """By the caller's customer id (``api-<it>`` in the ERP), a full ERP external id
         (``hubspot-<company>``) or the ERP internal id: its ids, open invoices, last payments, holds."""
         from shared.connectors.factories import netsuite_erp
+        from shared.connectors.netsuite import is_external_id, is_internal_id
 
         erp = netsuite_erp()
         try:
             with erp.session():  # one ERP gate slot for the call's requests
                 record = None
-                for external in dict.fromkeys((any_id, f"api-{any_id}")):
+                # only what the ERP could hold as an id (a '.' or an overlong id is no customer)
+                candidates = [i for i in dict.fromkeys((any_id, f"api-{any_id}")) if is_external_id(i)]
+                for external in candidates:
                     record = erp.get_by_external_id("customer", external)
                     if record is not None:
                         break
-                if record is None and any_id.isdigit():
+                if record is None and is_internal_id(any_id):
                     record = erp.get("customer", any_id)
         except NotFound:
             return None
@@ -299,6 +311,16 @@ class HubServices:
                 if e.detail_type == "InvoicePaid" and e.data.get("erpPaymentId")
             ]
         paid_invoices = {e.data.get("erpInvoiceId") for e in paid}
+        # its payments, newest first: every payment intent its events name (authorized, captured, paid)
+        intents = list(
+            dict.fromkeys(
+                e.data["paymentIntentId"]
+                for e in sorted([*mine, *paid], key=lambda e: e.occurred_at, reverse=True)
+                if isinstance(e.data.get("paymentIntentId"), str) and e.data["paymentIntentId"]
+            )
+        )
+        external = str(record.get("externalId") or "")
+        crm_system, _, crm_account = external.partition("-")
         stripe_ids = [
             e.data["paymentCustomerId"]
             for e in mine
@@ -327,7 +349,61 @@ class HubServices:
                 for e in sorted(paid, key=lambda e: e.occurred_at, reverse=True)[:10]
             ],
             holds=self._holds(mine),
+            crmAccount=CrmAccountLink(system=crm_system, accountId=crm_account)  # type: ignore[arg-type]
+            if crm_system in ("hubspot", "salesforce") and crm_account
+            else None,
+            dunning=str(record["custentity_o2c_dunning"]) if record.get("custentity_o2c_dunning") else None,
+            lastPayments=[
+                view for view in (self.payment_view(i) for i in intents[:LAST_PAYMENTS]) if view is not None
+            ],
+            openDisputes=self._open_disputes(intents),
         )
+
+    def _open_disputes(self, intents: list[str]) -> list[DisputeSummary]:
+        """The disputes the hub recorded on these payments (``DisputeOpened``), as Stripe has them now, those
+        Stripe has not closed; with the ERP hold the hub booked for each (``DisputeRecorded``)."""
+        from shared.connectors.factories import stripe_payments
+
+        opened: dict[str, LineageEntry] = {}
+        holds: dict[str, str] = {}
+        for intent in intents:
+            for e in self._lineage.entries_for(intent):
+                dispute_id = e.data.get("disputeId")
+                if not isinstance(dispute_id, str):
+                    continue
+                if e.detail_type == "DisputeOpened":
+                    opened.setdefault(dispute_id, e)
+                elif e.detail_type == "DisputeRecorded" and e.data.get("erpDisputeHoldId"):
+                    holds[dispute_id] = str(e.data["erpDisputeHoldId"])
+        out: list[DisputeSummary] = []
+        stripe = stripe_payments() if opened else None
+        for dispute_id, e in opened.items():
+            try:
+                dispute = stripe.retrieve_dispute(dispute_id) if stripe else {}
+            except NotFound:
+                continue
+            except TransientError as exc:
+                raise Problem("technical-failure", f"Stripe did not answer: {exc}") from None
+            status = str(dispute.get("status") or e.data.get("status") or "")
+            if status in _CLOSED_DISPUTES:
+                continue
+            due = (dispute.get("evidence_details") or {}).get("due_by")
+            currency = str(dispute.get("currency") or "")
+            out.append(
+                DisputeSummary(
+                    disputeId=dispute_id,
+                    status=status,
+                    reason=dispute.get("reason") or e.data.get("reason"),
+                    amount=from_stripe(int(dispute["amount"]), currency)
+                    if isinstance(dispute.get("amount"), int) and currency
+                    else None,
+                    paymentIntentId=dispute.get("payment_intent") or e.data.get("paymentIntentId"),
+                    chargeId=dispute.get("charge") or e.data.get("chargeId"),
+                    evidenceDueBy=datetime.fromtimestamp(int(due), UTC).isoformat() if due else None,
+                    erpDisputeHoldId=holds.get(dispute_id),
+                )
+            )
+        return out
 
     def _holds(self, customer_entries: list[LineageEntry]) -> list[str]:
         """Why the customer's orders are on hold: each of its orders (``OrderCreated`` names the customer)
@@ -479,9 +555,12 @@ class HubServices:
 
     # --- refunds -----------------------------------------------------------------------------------------
 
-    def request_refund(self, refund: RefundIn, request_id: str, *, by: str) -> str:
+    def request_refund(
+        self, refund: RefundIn, request_id: str, *, by: str, correlation_id: str | None = None
+    ) -> str:
         """Put the ``RefundRequested`` on the bus (``shared.o2c.refunds``: the path ``o2c refund`` takes);
-        the refund's correlation id (its deal's)."""
+        the refund's correlation id: the caller's (``correlation_id``), else its payment's deal's. Stripe's
+        refund carries it back, so the refund's later events (succeeded, booked) carry it too."""
         from shared.o2c.facts import publisher
         from shared.o2c.refunds import UnknownPayment, refund_request
 
@@ -493,6 +572,7 @@ class HubServices:
                 reason=refund.reason,
                 by=by,
                 request_id=request_id,
+                correlation_id=correlation_id,
             )
         except UnknownPayment as exc:
             raise Problem("business-rejection", str(exc)) from None

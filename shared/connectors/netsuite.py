@@ -1677,11 +1677,21 @@ def _address(address: Address) -> dict[str, Any]:
     return {k: v for k, v in fields.items() if v}
 
 
+def is_external_id(value: str) -> bool:
+    """Whether NetSuite takes ``value`` as an external id (letters, digits, ``_`` and ``-``, at most 200)."""
+    return bool(_EXTERNAL_ID.match(str(value).strip()))
+
+
 def _external_id(value: str) -> str:
     text = str(value).strip()
     if not _EXTERNAL_ID.match(text):
         raise ValueError(f"{text[:40]!r} is not a NetSuite external id (letters, digits, _ and -)")
     return text
+
+
+def is_internal_id(value: object) -> bool:
+    """Whether ``value`` can be a NetSuite internal id (digits, at most 20)."""
+    return bool(_INTERNAL_ID.match(str(value).strip()))
 
 
 def _internal_id(value: object, what: str) -> str:

@@ -675,6 +675,13 @@ class StripePayments:
             "GET /v1/charges/{id}", lambda v1, options: v1.charges.retrieve(charge_id, None, options)
         )
 
+    def retrieve_dispute(self, dispute_id: str) -> dict[str, Any]:
+        """The Dispute as Stripe's JSON: ``status``, ``reason``, ``amount``, ``currency``, ``charge``,
+        ``payment_intent``, ``evidence_details.due_by`` (``NotFound`` if there is none)."""
+        return self._call(
+            "GET /v1/disputes/{id}", lambda v1, options: v1.disputes.retrieve(dispute_id, None, options)
+        )
+
     def retrieve_refund(self, refund_id: str) -> dict[str, Any]:
         """The Refund as Stripe's JSON (``NotFound`` if there is none)."""
         return self._call(

@@ -95,12 +95,20 @@ def subsidiary_of_currency(currency: str) -> Any:
     return matching[0] if matching else table["*"]
 
 
+#: the metadata key naming the order a payment object belongs to (``steps.links``): ``<source>:<order id>``
+ORDER_METADATA_KEY = "o2c_order"
+
+
 def order_of(metadata: Mapping[str, Any]) -> tuple[str, str] | None:
     """(source, order id) from the metadata the hub writes on payment objects: a CRM deal's
     (``hubspot:<deal>``, ``salesforce:<opportunity>``) or an order submitted through ``POST /v1/orders``
-    (``api:<orderId>``); its ERP invoice is ``inv-<source>-<id>`` either way."""
-    correlation = str(metadata.get("o2c_correlation_id") or "")
-    source, _, order = correlation.partition(":")
+    (``api:<orderId>``); its ERP invoice is ``inv-<source>-<id>`` either way. Read from ``o2c_order``; an
+    object written before that key existed names its order by its correlation id (then always the order's
+    flow id; an API caller's own ``X-Correlation-Id`` may now be anything, so it is never read for this)."""
+    link = str(metadata.get(ORDER_METADATA_KEY) or "") or (
+        "" if ORDER_METADATA_KEY in metadata else str(metadata.get("o2c_correlation_id") or "")
+    )
+    source, _, order = link.partition(":")
     if source in {"hubspot", "salesforce", "api"} and order:
         return source, order
     return None

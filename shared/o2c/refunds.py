@@ -29,10 +29,12 @@ def refund_request(
     reason: str,
     by: str,
     request_id: str,
+    correlation_id: str | None = None,
 ) -> CanonicalEvent:
     """The ``RefundRequested`` for a captured payment, from the payment's lineage (``entries``); the amount
     is in major units of the payment's currency (None: what remains). ``UnknownPayment`` when the lineage has
-    no capture of it; ``ValueError`` for an amount finer than the currency allows."""
+    no capture of it; ``ValueError`` for an amount finer than the currency allows. Its correlation id is
+    ``correlation_id`` (an API caller's) or the payment's own."""
     captured = [
         e
         for e in entries
@@ -51,7 +53,7 @@ def refund_request(
             requestedBy=by,
         ),
         source_system="o2c",
-        correlation_id=captured[0].correlation_id,
+        correlation_id=correlation_id or captured[0].correlation_id,
         source_event_id=request_id,
     )
 

@@ -414,9 +414,12 @@ def links(
     customer: Mapping[str, Any],
     order: Mapping[str, Any] | None = None,
 ) -> dict[str, str]:
-    """Metadata the hub writes on payment objects: the webhooks bring these back, tying them to the deal."""
+    """Metadata the hub writes on payment objects: the webhooks bring these back, tying them to the deal.
+    ``o2c_order`` names the order (``after_sale.order_of``); the correlation id is the flow's (a deal's is
+    the same ``<crm>:<deal>``; an API order's may be its caller's ``X-Correlation-Id``)."""
     meta = {
         "o2c_correlation_id": correlation_id,
+        "o2c_order": f"{opportunity.crmSystem}:{opportunity.opportunityId}",
         "o2c_opportunity_id": opportunity.opportunityId,
         "o2c_erp_customer_id": str(customer["erpCustomerId"]),
     }

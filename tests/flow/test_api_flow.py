@@ -16,6 +16,9 @@ from collections.abc import Callable
 from typing import Any
 
 import pytest
+from botocore.auth import SigV4Auth
+from botocore.awsrequest import AWSRequest
+from botocore.credentials import Credentials
 
 from infra.topology import API_ROUTES
 from tests.flow.conftest import Hub
@@ -59,11 +62,21 @@ def token(hub: Hub, client: str = "partner", scope: str | None = None) -> str:
     return str(body["access_token"])
 
 
+def api_key(hub: Hub, client: str = "partner") -> str:
+    """The client's usage-plan key (``x-api-key``), issued with its credentials."""
+    return str(hub.cloud.local_json["api"]["clients"][client]["api_key"])
+
+
 def caller(hub: Hub, client: str = "partner") -> Callable[..., tuple[int, dict[str, str], Any]]:
     bearer = token(hub, client)
+    key = api_key(hub, client)
 
     def call(method: str, path: str, body: Any = None, **headers: str) -> tuple[int, dict[str, str], Any]:
-        hdrs = {"Authorization": f"Bearer {bearer}", **{k.replace("_", "-"): v for k, v in headers.items()}}
+        hdrs = {
+            "Authorization": f"Bearer {bearer}",
+            "x-api-key": key,
+            **{k.replace("_", "-"): v for k, v in headers.items()},
+        }
         return http(method, hub.api + path, body, hdrs)
 
     return call
@@ -150,10 +163,8 @@ def paid_order(hub: Hub) -> dict[str, Any]:
     )
     assert status == 202, accepted
     assert headers["Location"] == accepted["location"]
-    # the order's events carry its own flow id, as a deal's carry hubspot:<deal>
-    assert (
-        headers["X-Correlation-Id"] == accepted["correlationId"] == accepted["id"].replace("api-", "api:", 1)
-    )
+    # the caller's correlation id is the one the order's events carry
+    assert headers["X-Correlation-Id"] == accepted["correlationId"] == f"co-{customer}"
     name = accepted["id"]
     save_card(hub, name)
     wait_until(hub, name, status="SUCCEEDED")
@@ -169,7 +180,7 @@ def test_an_order_submitted_by_api_reaches_paid_and_its_payment_and_invoice_read
     assert headers["X-Request-Id"] and headers["X-Correlation-Id"]
     assert (order["status"], order["state"], order["waitingFor"]) == ("SUCCEEDED", "Paid", None)
     assert order["amount"]["currency"] == "EUR" and order["amount"]["amount"] >= 30000  # 300.00 before tax
-    assert order["correlationId"] == paid_order["name"].replace("api-", "api:", 1)
+    assert order["correlationId"] == f"co-{paid_order['customer']}"
     # one ERP customer for the API's customer id, and its order booked from the API's lines
     assert len(records(hub, "customer", externalId=f"api-{paid_order['customer']}")) == 1
     [payment_intent] = [i for i in order["ids"] if i.startswith("pi_")]
@@ -263,3 +274,188 @@ def test_a_customer_written_by_api_is_the_one_its_orders_booked_against(
     status, _, problem = partner("POST", "/v1/customers", incomplete, Idempotency_Key=str(uuid.uuid4()))
     assert status == 422 and problem["missingFields"] == ["account.taxId"]
     assert records(hub, "customer", externalId=f"api-{other}") == []
+
+
+# --- IAM (SigV4) callers: the second API ------------------------------------------------------------------
+
+
+def iam_user(hub: Hub, name: str, *methods: str) -> Credentials:
+    """An IAM user of the local cloud whose policy allows execute-api:Invoke on these methods of the IAM API
+    (``GET/v1/*``, ``POST/v1/refunds``), as the stack's per-scope managed policies do."""
+    api = hub.cloud.local_json["api"]
+    prefix = f"arn:aws:execute-api:{hub.cloud.local_json['region']}:123456789012:{api['iam_api_id']}/{hub.cloud.stage}"
+    iam = hub.cloud.client("iam")
+    user = f"{name}-{uuid.uuid4().hex[:6]}"
+    iam.create_user(UserName=user)
+    iam.put_user_policy(
+        UserName=user,
+        PolicyName="o2c-api",
+        PolicyDocument=json.dumps(
+            {
+                "Version": "2012-10-17",
+                "Statement": [
+                    {
+                        "Effect": "Allow",
+                        "Action": "execute-api:Invoke",
+                        "Resource": [f"{prefix}/{m}" for m in methods],
+                    }
+                ],
+            }
+        ),
+    )
+    key = iam.create_access_key(UserName=user)["AccessKey"]
+    return Credentials(key["AccessKeyId"], key["SecretAccessKey"])
+
+
+def sigv4(hub: Hub, credentials: Credentials | None) -> Callable[..., tuple[int, dict[str, str], Any]]:
+    """Calls the IAM API signed with botocore's SigV4 signer (as a service's SDK, or awscurl, signs them)."""
+    base = hub.cloud.local_json["api"]["iam_url"]
+
+    def call(method: str, path: str, body: Any = None, **headers: str) -> tuple[int, dict[str, str], Any]:
+        data = json.dumps(body).encode() if body is not None else b""
+        request = AWSRequest(
+            method=method,
+            url=base + path,
+            data=data,
+            headers={
+                "Content-Type": "application/json",
+                **{k.replace("_", "-"): v for k, v in headers.items()},
+            },
+        )
+        if credentials is not None:
+            SigV4Auth(credentials, "execute-api", hub.cloud.local_json["region"]).add_auth(request)
+        return http(method, base + path, raw=data or None, headers=dict(request.headers.items()))
+
+    return call
+
+
+def test_an_iam_caller_may_call_what_its_policy_allows_and_keys_are_scoped_to_it(
+    hub: Hub, paid_order: dict[str, Any]
+) -> None:
+    reader = sigv4(hub, iam_user(hub, "api-reader", "GET/v1/*"))
+    refunder_keys = iam_user(hub, "api-refunder", "GET/v1/*", "POST/v1/refunds")
+    refunder = sigv4(hub, refunder_keys)
+    status, _, order = reader("GET", paid_order["location"])
+    assert status == 200 and order["id"] == paid_order["name"], order
+    [payment_intent] = [i for i in order["ids"] if i.startswith("pi_")]
+    ask = {"paymentIntentId": payment_intent, "amount": "1.00"}
+    key = str(uuid.uuid4())
+    # a policy allowing only GET: IAM refuses the refund, before the function sees it
+    status, headers, problem = reader("POST", "/v1/refunds", ask, Idempotency_Key=key)
+    assert status == 403 and headers["Content-Type"] == "application/problem+json", problem
+    assert problem["type"] == PROBLEMS + "forbidden" and "execute-api:Invoke" in problem["title"]
+    # unsigned, or signed with a wrong secret: 403, as API Gateway answers
+    status, _, problem = sigv4(hub, None)("POST", "/v1/refunds", ask, Idempotency_Key=key)
+    assert (status, problem["title"]) == (403, "Missing Authentication Token")
+    forged = sigv4(hub, Credentials(refunder_keys.access_key, "not-the-secret"))
+    assert forged("POST", "/v1/refunds", ask, Idempotency_Key=key)[0] == 403
+    # allowed: the refund is asked; the caller is the IAM user, its keys its own
+    first = refunder("POST", "/v1/refunds", ask, Idempotency_Key=key)
+    assert first[0] == 202, first
+    again = refunder("POST", "/v1/refunds", ask, Idempotency_Key=key)
+    assert again[2] == first[2] and again[1]["Idempotent-Replayed"] == "true"
+    # another caller's same key is another request: no replay of the first caller's refund
+    other = sigv4(hub, iam_user(hub, "api-refunder-2", "POST/v1/refunds"))(
+        "POST", "/v1/refunds", ask, Idempotency_Key=key
+    )
+    assert other[0] == 202 and "Idempotent-Replayed" not in other[1] and other[2]["id"] != first[2]["id"]
+    partner = caller(hub)("POST", "/v1/refunds", ask, Idempotency_Key=key)
+    assert partner[0] == 202 and partner[2]["id"] not in (first[2]["id"], other[2]["id"])
+    for accepted in (first[2], other[2], partner[2]):
+        location = str(accepted["location"])
+
+        def refund(location: str = location) -> tuple[int, dict[str, str], Any]:
+            return reader("GET", location)
+
+        wait_for(lambda: refund()[2].get("status") == "booked", refund)
+    asked_by = {r["metadata"].get("o2c_refund_request_id") for r in hub.cloud.sandboxes["stripe"].refunds()}
+    assert {first[2]["id"], other[2]["id"], partner[2]["id"]} <= asked_by
+
+
+# --- correlation ids carried into the events ----------------------------------------------------------------
+
+
+def bus_events(hub: Hub, correlation_id: str) -> list[Any]:
+    """The events on the hub's bus with this correlation id, as the lineage recorder recorded them."""
+    from shared.lineage import LineageStore
+
+    store = LineageStore(hub.cloud.client("dynamodb"), hub.cloud.resources["tables"]["LineageTable"])
+    return [e for e in store.entries_for(correlation_id) if e.correlation_id == correlation_id]
+
+
+def test_the_callers_correlation_id_is_on_the_events_its_order_and_refund_cause(
+    hub: Hub, paid_order: dict[str, Any]
+) -> None:
+    order_events = {e.detail_type for e in bus_events(hub, f"co-{paid_order['customer']}")}
+    # the order's execution (ERP, tax, payment) and Stripe's webhooks back for its payment
+    assert {
+        "OrderCreated",
+        "InvoicePosted",
+        "PaymentAuthorized",
+        "PaymentCaptured",
+        "InvoicePaid",
+    } <= order_events
+    call = caller(hub)
+    order = call("GET", paid_order["location"])[2]
+    [payment_intent] = [i for i in order["ids"] if i.startswith("pi_")]
+    correlation = f"refund-{uuid.uuid4().hex[:8]}"
+    status, headers, accepted = call(
+        "POST",
+        "/v1/refunds",
+        {"paymentIntentId": payment_intent, "amount": "2.00"},
+        Idempotency_Key=str(uuid.uuid4()),
+        X_Correlation_Id=correlation,
+    )
+    assert status == 202 and headers["X-Correlation-Id"] == accepted["correlationId"] == correlation
+    wait_for(
+        lambda: call("GET", accepted["location"])[2].get("status") == "booked",
+        lambda: call("GET", accepted["location"]),
+    )
+    # asked, confirmed by Stripe's webhook, booked in the ERP: all under the caller's id
+    refund_events = wait_for(
+        lambda: (
+            (found := {e.detail_type for e in bus_events(hub, correlation)})
+            >= {"RefundRequested", "RefundBooked"}
+            and found
+        ),
+        lambda: {e.detail_type for e in bus_events(hub, correlation)},
+    )
+    assert "RefundSucceeded" in refund_events, refund_events
+
+
+# --- the support view ---------------------------------------------------------------------------------------
+
+
+def test_the_support_view_shows_a_customers_open_dispute_and_payment_status(
+    hub: Hub, paid_order: dict[str, Any]
+) -> None:
+    reader = caller(hub, "reader")
+    order = reader("GET", paid_order["location"])[2]
+    [payment_intent] = [i for i in order["ids"] if i.startswith("pi_")]
+    status, _, view = reader("GET", f"/v1/customers/{paid_order['customer']}")
+    assert (
+        status == 200
+        and view["openDisputes"] == []
+        and view["crmAccount"] is None
+        and view["dunning"] is None
+    )
+    assert [p["id"] for p in view["lastPayments"]] == [payment_intent]
+    stripe = hub.cloud.sandboxes["stripe"]
+    charge = next(c["id"] for c in stripe.charges() if c["payment_intent"] == payment_intent)
+    dispute_id = stripe.open_dispute(charge, reason="fraudulent")
+    view = wait_for(
+        lambda: (
+            (v := reader("GET", f"/v1/customers/{paid_order['customer']}")[2])["openDisputes"]
+            and v["openDisputes"][0].get("erpDisputeHoldId")
+            and v
+        ),
+        lambda: reader("GET", f"/v1/customers/{paid_order['customer']}"),
+    )
+    [dispute] = view["openDisputes"]
+    assert (dispute["disputeId"], dispute["status"], dispute["reason"]) == (
+        dispute_id,
+        "needs_response",
+        "fraudulent",
+    )
+    assert dispute["paymentIntentId"] == payment_intent and dispute["evidenceDueBy"]
+    assert [p["status"] for p in view["lastPayments"]] == ["disputed"]

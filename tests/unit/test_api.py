@@ -4,9 +4,11 @@ Idempotency-Key rules (replay, reuse with another body, still running, scoped to
 
 from __future__ import annotations
 
+import base64
 import json
 import uuid
 from collections.abc import Iterator
+from datetime import UTC, datetime
 from typing import Any
 
 import pytest
@@ -14,7 +16,8 @@ from moto import mock_aws
 
 from infra.topology import IDEMPOTENCY_TABLE
 from localcloud.provision import create_table
-from shared.api.app import build, handle
+from shared.api.app import build, handle, openapi_json
+from shared.api.deprecation import Deprecation
 from shared.api.idempotency import IdempotentPosts
 from shared.api.models import OrderIn, OrderView, RefundIn
 from shared.api.problems import TYPE_BASE, Problem
@@ -38,18 +41,24 @@ class FakeHub:
         self.refunds: list[str] = []
         self.on_order: Any = None
         self.customers: list[str] = []
+        #: the caller's correlation id each POST handed the hub (None: the caller gave none)
+        self.correlations: list[str | None] = []
 
-    def start_order(self, order: OrderIn, order_id: str, correlation_id: str) -> tuple[str, str]:
+    def start_order(self, order: OrderIn, order_id: str, correlation_id: str | None) -> tuple[str, str]:
         self.orders.append(order_id)
+        self.correlations.append(correlation_id)
         if self.on_order:
             self.on_order()
-        return f"api-{order_id}", correlation_id
+        return f"api-{order_id}", correlation_id or f"api:{order_id}"
 
-    def request_refund(self, refund: RefundIn, request_id: str, *, by: str) -> str:
+    def request_refund(
+        self, refund: RefundIn, request_id: str, *, by: str, correlation_id: str | None = None
+    ) -> str:
         if refund.paymentIntentId == "pi_unknown":
             raise Problem("business-rejection", "no captured payment pi_unknown is known to the hub")
         self.refunds.append(request_id)
-        return "hubspot:1"
+        self.correlations.append(correlation_id)
+        return correlation_id or "hubspot:1"
 
     def upsert_customer(self, customer: Any) -> Any:
         from shared.api.models import CustomerView
@@ -220,6 +229,24 @@ def test_every_response_has_a_request_id_and_a_correlation_id(api: Any) -> None:
     assert status == 404 and body["type"] == TYPE_BASE + "not-found" and headers["X-Request-Id"]
 
 
+def test_a_callers_correlation_id_is_the_one_the_events_of_its_post_carry(api: Any) -> None:
+    app, hub, _ = api
+    given = {"X-Correlation-Id": "checkout-7f3a"}
+    status, headers, body = call(app, event("POST", "/v1/orders", ORDER, key="c1", headers=given))
+    assert status == 202 and headers["X-Correlation-Id"] == body["correlationId"] == "checkout-7f3a"
+    refund = {"paymentIntentId": "pi_1", "amount": "5.00"}
+    status, headers, body = call(app, event("POST", "/v1/refunds", refund, key="c2", headers=given))
+    assert status == 202 and headers["X-Correlation-Id"] == body["correlationId"] == "checkout-7f3a"
+    # none given, or one the webhooks would refuse back from Stripe's metadata (a space, a card number):
+    # the hub's own flow ids, and the response says which
+    for unusable in ({}, {"X-Correlation-Id": "two words"}, {"X-Correlation-Id": "c-4242424242424242"}):
+        status, headers, body = call(
+            app, event("POST", "/v1/refunds", refund, key=str(uuid.uuid4()), headers=unusable)
+        )
+        assert status == 202 and headers["X-Correlation-Id"] == body["correlationId"] == "hubspot:1"
+    assert hub.correlations == ["checkout-7f3a", "checkout-7f3a", None, None, None]
+
+
 def test_a_request_without_a_caller_is_unauthorized(api: Any) -> None:
     app, hub, _ = api
     status, _, body = call(app, event("POST", "/v1/orders", ORDER, key="k", client_id=None))
@@ -276,3 +303,103 @@ def test_a_customers_holds_are_its_orders_held_and_not_yet_paid_or_settled() -> 
     services = HubServices()
     services.__dict__["_lineage"] = Lineage()
     assert services._holds(created) == ["so1: payment_declined"]
+
+
+def test_a_body_that_is_not_utf8_is_a_validation_problem(api: Any) -> None:
+    """API Gateway hands a non-UTF-8 body over base64-encoded: the answer is 422, not a crashed function."""
+    app, hub, _ = api
+    ev = event("POST", "/v1/orders", key="k-bytes")
+    ev.update(body=base64.b64encode(b"\x97M\xff\xfe").decode(), isBase64Encoded=True)
+    status, headers, body = call(app, ev)
+    assert (status, headers["Content-Type"], body["type"]) == (
+        422,
+        "application/problem+json",
+        TYPE_BASE + "validation",
+    )
+    assert hub.orders == []
+
+
+@pytest.mark.parametrize("external_id", ["acme.gmbh", "acme:1", "a" * 201])
+def test_a_customer_external_id_the_erp_cannot_take_is_refused_before_any_write(
+    api: Any, external_id: str
+) -> None:
+    """The ERP customer is ``api-<externalId>`` and NetSuite external ids are letters, digits, _ and -: a
+    customer id outside that is a validation problem, for a customer as for an order's customer."""
+    app, hub, _ = api
+    customer = {**ORDER["customer"], "externalId": external_id}
+    status, _, body = call(app, event("POST", "/v1/customers", {**customer, "currency": "EUR"}, key="k-c"))
+    assert status == 422 and body["type"] == TYPE_BASE + "validation", body
+    status, _, body = call(app, event("POST", "/v1/orders", {**ORDER, "customer": customer}, key="k-o"))
+    assert status == 422 and body["type"] == TYPE_BASE + "validation", body
+    assert hub.customers == [] and hub.orders == []
+
+
+def test_a_deprecated_operation_is_marked_in_the_document_and_says_so_on_every_answer(api: Any) -> None:
+    """No real route is deprecated: the test deprecates two. The document marks them ``deprecated``; each of
+    their answers, success or problem, carries Deprecation (RFC 9745, ``@<epoch seconds>``), Sunset (RFC 8594,
+    an HTTP-date) and Link; the other operations' answers carry none."""
+    _, hub, posts = api
+    since, sunset = datetime(2027, 1, 1, tzinfo=UTC), datetime(2027, 7, 1, tzinfo=UTC)
+    page = "https://o2c-hub.dev/deprecations/v1-orders"
+    notice = Deprecation(since=since, sunset=sunset, link=page)
+    app = build(
+        lambda: hub, lambda: posts, stage="local", deprecations={"getOrder": notice, "upsertCustomer": notice}
+    )
+    document = json.loads(openapi_json(app))
+    flags = {
+        op["operationId"]: op.get("deprecated", False)
+        for item in document["paths"].values()
+        for op in item.values()
+        if isinstance(op, dict) and "operationId" in op
+    }
+    assert {k for k, v in flags.items() if v} == {"getOrder", "upsertCustomer"}
+    expected = {
+        "Deprecation": "@1798761600",
+        "Sunset": "Thu, 01 Jul 2027 00:00:00 GMT",
+        "Link": f'<{page}>; rel="deprecation"; type="text/html", <{page}>; rel="sunset"; type="text/html"',
+    }
+    customer = {**ORDER["customer"], "currency": "EUR"}
+    ev = event("GET", "/v1/orders/ord_1")
+    ev["resource"] = "/v1/orders/{id}"
+    answers = [
+        call(app, event("POST", "/v1/customers", customer, key="k-dep")),  # 201
+        call(app, ev),  # 404 problem
+        call(app, event("POST", "/v1/customers", {"name": "x"}, key="k-bad")),  # 422 problem
+    ]
+    assert [status for status, _, _ in answers] == [201, 404, 422]
+    for _, headers, _ in answers:
+        assert {k: headers.get(k) for k in expected} == expected
+    status, headers, _ = call(app, event("POST", "/v1/orders", ORDER, key="k-ord"))
+    assert status == 202 and "Deprecation" not in headers and "Sunset" not in headers
+
+
+def test_a_deprecation_must_name_an_operation(api: Any) -> None:
+    _, hub, posts = api
+    notice = Deprecation(since=datetime(2027, 1, 1, tzinfo=UTC))
+    with pytest.raises(ValueError, match="getOrders"):
+        build(lambda: hub, lambda: posts, stage="local", deprecations={"getOrders": notice})
+    assert Deprecation(since=datetime(2027, 1, 1, tzinfo=UTC)).headers() == {"Deprecation": "@1798761600"}
+
+
+@pytest.mark.parametrize(
+    "content_type",
+    [
+        "multipart/form-data",
+        "application/x-www-form-urlencoded",
+        "text/plain",
+        "application/merge-patch+json",
+    ],
+)
+def test_a_body_that_is_not_json_is_a_validation_problem(api: Any, content_type: str) -> None:
+    """The API takes JSON only: a form (even one whose fields would do) or a multipart body without its
+    boundary is refused 422 before anything is done, never a crash."""
+    app, hub, _ = api
+    ev = event("POST", "/v1/refunds", key="k-form", headers={"Content-Type": content_type})
+    ev["body"] = "paymentIntentId=pi_1&amount=10.00"
+    status, headers, body = call(app, ev)
+    assert (status, headers["Content-Type"], body["type"]) == (
+        422,
+        "application/problem+json",
+        TYPE_BASE + "validation",
+    )
+    assert hub.refunds == []

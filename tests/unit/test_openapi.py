@@ -21,8 +21,18 @@ def test_every_route_of_the_document_is_a_topology_route_with_its_scope() -> Non
         for path, operations in document["paths"].items()
         for method, operation in operations.items()
     }
-    expected = {(r.method, r.path): [{"oauth2": [f"{API_RESOURCE_SERVER}/{r.scope}"]}] for r in API_ROUTES}
+    # the token with the route's scope and the client's usage-plan key, both (API Gateway requires both)
+    expected = {
+        (r.method, r.path): [{"oauth2": [f"{API_RESOURCE_SERVER}/{r.scope}"], "apiKey": []}]
+        for r in API_ROUTES
+    }
     assert declared == expected
+    assert document["components"]["securitySchemes"]["apiKey"] == {
+        "type": "apiKey",
+        "in": "header",
+        "name": "x-api-key",
+        "description": document["components"]["securitySchemes"]["apiKey"]["description"],
+    }
     for (method, path), _ in expected.items():
         operation = document["paths"][path][method.lower()]
         if method == "POST":  # every POST takes a required Idempotency-Key

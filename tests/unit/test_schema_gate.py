@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from scripts.schema_gate import SCHEMA_DIR, current_routes, main
+from scripts.schema_gate import API_DOCUMENT, SCHEMA_DIR, current_routes, main
 
 EVENT = "PaymentCaptured"
 
@@ -26,6 +26,9 @@ class Gate:
         self.baseline = root / "released"
         self.current = root / "schemas"
         self.retired = root / "retired.json"
+        #: the current /v1 document (a copy of the committed one); none is released unless a test says so
+        self.document = root / "openapi.json"
+        self.document.write_text(API_DOCUMENT.read_text())
         (self.baseline / "schemas").mkdir(parents=True)
         self.current.mkdir()
         self.routes = sorted(current_routes())
@@ -48,7 +51,16 @@ class Gate:
 
     def run(self, capsys: pytest.CaptureFixture[str]) -> tuple[int, str]:
         code = main(
-            ["--schemas", str(self.current), "--baseline", str(self.baseline), "--retired", str(self.retired)]
+            [
+                "--schemas",
+                str(self.current),
+                "--baseline",
+                str(self.baseline),
+                "--retired",
+                str(self.retired),
+                "--api-document",
+                str(self.document),
+            ]
         )
         return code, capsys.readouterr().out
 
@@ -198,4 +210,84 @@ def test_the_committed_schemas_pass_against_the_committed_release_baseline(
 ) -> None:
     code = main([])
     out = capsys.readouterr().out
+    assert code == 0, out
+
+
+# --- the /v1 OpenAPI document: additive changes only within /v1 ----------------------------------------------
+
+
+def _document() -> dict[str, Any]:
+    return dict(json.loads(API_DOCUMENT.read_text()))
+
+
+def _release_and_change(gate: Gate, change: Any) -> None:
+    """Release the committed /v1 document (its routes not released as routes, as in the committed baseline),
+    then publish it changed by ``change(document)``."""
+    gate.release({f"{EVENT}.v1": _real()}, routes=[r for r in gate.routes if " /v1/" not in r])
+    (gate.baseline / "openapi.json").write_text(API_DOCUMENT.read_text())
+    document = _document()
+    change(document)
+    gate.document.write_text(json.dumps(document))
+
+
+def _schema(document: dict[str, Any], name: str) -> dict[str, Any]:
+    return dict(document["components"]["schemas"][name])
+
+
+def test_an_unreleased_or_unchanged_document_passes(gate: Gate, capsys: pytest.CaptureFixture[str]) -> None:
+    assert gate.run(capsys)[0] == 0
+    _release_and_change(gate, lambda d: None)
+    assert gate.run(capsys)[0] == 0
+
+
+def test_additive_changes_to_the_document_pass(gate: Gate, capsys: pytest.CaptureFixture[str]) -> None:
+    def additive(document: dict[str, Any]) -> None:
+        _schema(document, "OrderIn")["properties"]["channel"] = {"type": "string"}  # optional request field
+        _schema(document, "OrderView")["properties"]["eta"] = {"type": "string"}  # new response field
+        document["paths"]["/v1/credit-notes/{id}"] = copy.deepcopy(document["paths"]["/v1/orders/{id}"])
+
+    _release_and_change(gate, additive)
+    code, out = gate.run(capsys)
+    assert code == 0, out
+
+
+@pytest.mark.parametrize(
+    ("change", "expected"),
+    [
+        (lambda d: d["paths"].pop("/v1/invoices/{id}"), "GET /v1/invoices/{id}: operation removed"),
+        (
+            lambda d: _schema(d, "OrderView")["properties"].pop("status"),
+            "GET /v1/orders/{id}: field removed: response 200.status",
+        ),
+        (
+            lambda d: _schema(d, "RefundIn")["required"].append("reason"),
+            "POST /v1/refunds: required field added: request.reason",
+        ),
+        (
+            lambda d: (
+                d["paths"]["/v1/orders/{id}"]["get"]
+                .setdefault("parameters", [])
+                .append({"name": "X-Tenant", "in": "header", "required": True, "schema": {"type": "string"}})
+            ),
+            "GET /v1/orders/{id}: required parameter added: header X-Tenant",
+        ),
+    ],
+    ids=["removed path", "removed response field", "newly required request field", "newly required header"],
+)
+def test_a_breaking_change_to_the_released_document_fails(
+    gate: Gate, capsys: pytest.CaptureFixture[str], change: Any, expected: str
+) -> None:
+    _release_and_change(gate, change)
+    code, out = gate.run(capsys)
+    assert code == 1 and expected in out, out
+
+
+def test_a_released_operation_goes_once_retired_and_its_window_is_over(
+    gate: Gate, capsys: pytest.CaptureFixture[str]
+) -> None:
+    _release_and_change(gate, lambda d: d["paths"].pop("/v1/invoices/{id}"))
+    gate.retired.write_text(json.dumps({"routes": {"GET /v1/invoices/{id}": "2999-01-01"}}))
+    assert gate.run(capsys)[0] == 1
+    gate.retired.write_text(json.dumps({"routes": {"GET /v1/invoices/{id}": "2000-01-01"}}))
+    code, out = gate.run(capsys)
     assert code == 0, out
