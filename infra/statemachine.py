@@ -548,14 +548,18 @@ def definition() -> dict[str, Any]:
             "Cause": "invoiced but not settled, or paid but not written back to the CRM; see OrderOnHold",
         },
         # compensation, in reverse order of the bookings
+        # Compensation undoes what was booked before an invoice. Once the invoice is posted (a card declined
+        # after a failed bank debit and no new method in time, a step refused) the customer owes it: the order
+        # is held for a person, never voided nor closed under its invoice.
         "Compensate": {
             "Type": "Choice",
             "Choices": [
+                {"Variable": "$.invoice.erpInvoiceId", "IsPresent": True, "Next": "HoldAfterInvoice"},
                 {
                     "Variable": "$.authorization.paymentIntentId",
                     "IsPresent": True,
                     "Next": "VoidAuthorization",
-                }
+                },
             ],
             "Default": "CancelErpOrder",
         },
@@ -638,7 +642,7 @@ def debit_states() -> dict[str, Any]:
             {**order, "method.$": "$.method"},
             "$.methodKind",
             "PaymentMethodKind",
-            on_rejection="HoldAfterMethodRefused",
+            on_rejection="Compensate",  # which holds instead once the invoice is posted
         ),
         "PaymentMethodKind": {
             "Type": "Choice",
@@ -653,15 +657,6 @@ def debit_states() -> dict[str, Any]:
                 {"Variable": "$.methodKind.debit", "BooleanEquals": True, "Next": "InvoiceOnce"},
             ],
             "Default": "AuthorizePayment",
-        },
-        # a method refused before anything was invoiced: compensate; after (a replacement for a failed debit):
-        # a person decides
-        "HoldAfterMethodRefused": {
-            "Type": "Choice",
-            "Choices": [
-                {"Variable": "$.invoice.erpInvoiceId", "IsPresent": True, "Next": "HoldAfterInvoice"}
-            ],
-            "Default": "Compensate",
         },
         "InvoiceOnce": {
             "Type": "Choice",
