@@ -268,7 +268,7 @@ def definition() -> dict[str, Any]:
             "States.Format('setup:{}', $.payment.setupIntentId)",
             "$.config.paymentMethodTimeoutSeconds",
             "$.method",
-            "AuthorizePayment",
+            "DescribePaymentMethod",
             "Compensate",
         ),
         # 7. authorization, decline → hold → new payment method
@@ -315,7 +315,7 @@ def definition() -> dict[str, Any]:
             "States.Format('setup:{}', $.payment.setupIntentId)",
             "$.config.declineHoldTimeoutSeconds",
             "$.method",
-            "AuthorizePayment",
+            "DescribePaymentMethod",
             "Compensate",
         ),
         # 8. approval: above the amount threshold, or rated risky by Stripe Radar (shared.o2c.fraud)
@@ -359,7 +359,8 @@ def definition() -> dict[str, Any]:
         "ReviewHold": {
             "Type": "Choice",
             "Choices": [_flag("$.authorization.underReview", "WaitForReview")],
-            "Default": "CreateInvoice",
+            # a replacement method for a failed bank debit pays the invoice already posted
+            "Default": "InvoiceOnce",
         },
         "WaitForReview": _wait(
             "WaitForReview",
@@ -371,7 +372,7 @@ def definition() -> dict[str, Any]:
         ),
         "ReviewOutcome": {
             "Type": "Choice",
-            "Choices": [{"Variable": "$.review.approved", "BooleanEquals": True, "Next": "CreateInvoice"}],
+            "Choices": [{"Variable": "$.review.approved", "BooleanEquals": True, "Next": "InvoiceOnce"}],
             "Default": "Compensate",
         },
         # 9. invoice
@@ -403,7 +404,7 @@ def definition() -> dict[str, Any]:
                 "subsidiaryId.$": "$.customer.subsidiaryId",
                 "amount.$": "$.order.total",
             },
-            "CapturePayment",
+            "SettleByMethod",
         ),
         # 10. capture, confirmed by the payment_intent.succeeded webhook; payment applied; order activated
         "CapturePayment": _task(
@@ -419,7 +420,7 @@ def definition() -> dict[str, Any]:
             "States.Format('capture:{}', $.authorization.paymentIntentId)",
             "$.config.captureConfirmationTimeoutSeconds",
             "$.captureConfirmation",
-            "ApplyPayment",
+            "LeaveDunning",
             "HoldAfterInvoice",
         ),
         "ApplyPayment": _task(
@@ -528,6 +529,7 @@ def definition() -> dict[str, Any]:
         "HoldCrmWriteBackFailed": _hold(
             "crm_write_back_refused", "NeedsAttention", **{"erpOrderId.$": "$.order.erpOrderId"}
         ),
+        **debit_states(),
         "Paid": {"Type": "Succeed"},
         # business rejection before anything was booked: a person decides
         "HoldRejected": _hold("business_rejection", "Rejected"),
@@ -546,14 +548,18 @@ def definition() -> dict[str, Any]:
             "Cause": "invoiced but not settled, or paid but not written back to the CRM; see OrderOnHold",
         },
         # compensation, in reverse order of the bookings
+        # Compensation undoes what was booked before an invoice. Once the invoice is posted (a card declined
+        # after a failed bank debit and no new method in time, a step refused) the customer owes it: the order
+        # is held for a person, never voided nor closed under its invoice.
         "Compensate": {
             "Type": "Choice",
             "Choices": [
+                {"Variable": "$.invoice.erpInvoiceId", "IsPresent": True, "Next": "HoldAfterInvoice"},
                 {
                     "Variable": "$.authorization.paymentIntentId",
                     "IsPresent": True,
                     "Next": "VoidAuthorization",
-                }
+                },
             ],
             "Default": "CancelErpOrder",
         },
@@ -605,10 +611,197 @@ def definition() -> dict[str, Any]:
     }
     return {
         "Comment": "O2C Hub quote-to-cash: won deal → ERP customer, tax, order → payment method → authorization "
-        "(→ approval; → Radar review) → invoice (and its sale recorded in the tax engine) → capture → payment applied → order activated → CRM write-back",
+        "(→ approval; → Radar review) → invoice (and its sale recorded in the tax engine) → capture → payment applied → order activated → CRM write-back; "
+        "a bank debit: (→ approval) → invoice → debit → its outcome days later (failed: dunning, hold, another method)",
         "StartAt": "ValidateAccount",
         "TimeoutSeconds": 366 * 24 * 3600,
         "States": states,
+    }
+
+
+def debit_states() -> dict[str, Any]:
+    """Bank debits (SEPA Direct Debit, ACH Direct Debit). A debit cannot be authorized and held like a card
+    (Stripe refuses manual capture for it), and its outcome comes days after it is submitted, so the order
+    takes another path: the method is saved with its mandate → (approval above the threshold, as for a
+    card) → invoice → the debit is submitted (``processing``) → its outcome. Succeeded: the payment is
+    applied and the order activated as for a card. Failed after processing (the bank refused it: no funds,
+    account closed): the invoice is already posted, so nothing is cancelled; the customer goes to dunning
+    in the ERP (the invoice stays open), the order is on hold with the bank's reason, the deal's payment
+    status in the CRM says so, and the customer is asked for another method (a new SetupIntent, as after a
+    card decline); a method saved in time pays the open invoice, a timeout leaves it to a person.
+
+    Invoicing before the money is in is what an accounts-receivable team does with direct debit (the
+    invoice is what the debit pays, and what dunning chases if it fails); revenue is not at risk because
+    the order is only activated once the debit succeeded."""
+    customer = {"customer.$": "$.customer"}
+    order = {"order.$": "$.order"}
+    return {
+        "DescribePaymentMethod": _task(
+            "PaymentTasks",
+            "describe_method",
+            {**order, "method.$": "$.method"},
+            "$.methodKind",
+            "PaymentMethodKind",
+            on_rejection="Compensate",  # which holds instead once the invoice is posted
+        ),
+        "PaymentMethodKind": {
+            "Type": "Choice",
+            "Choices": [
+                {
+                    "And": [
+                        {"Variable": "$.methodKind.debit", "BooleanEquals": True},
+                        {"Variable": "$.methodKind.needsApproval", "BooleanEquals": True},
+                    ],
+                    "Next": "WaitForApproval",
+                },
+                {"Variable": "$.methodKind.debit", "BooleanEquals": True, "Next": "InvoiceOnce"},
+            ],
+            "Default": "AuthorizePayment",
+        },
+        "InvoiceOnce": {
+            "Type": "Choice",
+            "Choices": [{"Variable": "$.invoice.erpInvoiceId", "IsPresent": True, "Next": "SettleByMethod"}],
+            "Default": "CreateInvoice",
+        },
+        "SettleByMethod": {
+            "Type": "Choice",
+            "Choices": [_flag("$.methodKind.debit", "ChargeDebit")],
+            "Default": "CapturePayment",
+        },
+        "ChargeDebit": _task(
+            "PaymentTasks",
+            "debit",
+            {
+                **customer,
+                **order,
+                "invoice.$": "$.invoice",
+                "payment.$": "$.payment",
+                "method.$": "$.method",
+                "methodKind.$": "$.methodKind",
+            },
+            # the debit's PaymentIntent is what the payment applied in the ERP refers to, as a card's is
+            "$.authorization",
+            "DebitSubmitted",
+            on_rejection="HoldAfterInvoice",
+        ),
+        "DebitSubmitted": {
+            "Type": "Choice",
+            "Choices": [
+                {
+                    "Variable": "$.authorization.status",
+                    "StringEquals": "processing",
+                    "Next": "WaitForDebitOutcome",
+                },
+                {
+                    "Variable": "$.authorization.status",
+                    "StringEquals": "succeeded",
+                    "Next": "WaitForDebitOutcome",
+                },
+            ],
+            "Default": "DebitRefused",
+        },
+        # refused at once (no outcome will come): the same treatment as a failure after processing
+        "DebitRefused": {
+            "Type": "Pass",
+            "Parameters": {"succeeded": False, "failureCode.$": "$.authorization.declineCode"},
+            "ResultPath": "$.captureConfirmation",
+            "Next": "StartDebitDunning",
+        },
+        # the payment_intent.succeeded or .payment_failed webhook, days later (PaymentSignals)
+        "WaitForDebitOutcome": _wait(
+            "WaitForDebitOutcome",
+            "States.Format('capture:{}', $.authorization.paymentIntentId)",
+            "$.config.debitOutcomeTimeoutSeconds",
+            "$.captureConfirmation",
+            "DebitOutcome",
+            "HoldAfterInvoice",
+        ),
+        "DebitOutcome": {
+            "Type": "Choice",
+            "Choices": [
+                {
+                    "Variable": "$.captureConfirmation.succeeded",
+                    "BooleanEquals": False,
+                    "Next": "StartDebitDunning",
+                }
+            ],
+            "Default": "LeaveDunning",
+        },
+        "StartDebitDunning": _task(
+            "ErpTasks",
+            "debit_dunning",
+            customer,
+            "$.dunning",
+            "HoldDebitFailed",
+            on_rejection="HoldAfterInvoice",
+        ),
+        "HoldDebitFailed": _hold(
+            "debit_failed",
+            "DebitFailedFromCrm",
+            **{
+                "declineCode.$": "$.captureConfirmation.failureCode",
+                "erpOrderId.$": "$.order.erpOrderId",
+                "paymentIntentId.$": "$.authorization.paymentIntentId",
+            },
+        ),
+        "DebitFailedFromCrm": {
+            "Type": "Choice",
+            "Choices": [
+                {
+                    "Variable": "$.opportunity.crmSystem",
+                    "StringEquals": "api",
+                    "Next": "PrepareMethodAfterDebit",
+                }
+            ],
+            "Default": "CrmDebitFailed",
+        },
+        # the deal's payment status in the CRM: the account owner sees the debit bounced
+        "CrmDebitFailed": {
+            **_task(
+                "CrmTasks",
+                "write_back",
+                {**order, "invoice.$": "$.invoice", "paymentStatus": "debit_failed"},
+                "$.crm",
+                "PrepareMethodAfterDebit",
+            ),
+            # a CRM that refuses the status does not stop asking the customer for another method
+            "Catch": [
+                {
+                    "ErrorEquals": ["BusinessRejection"],
+                    "ResultPath": "$.error",
+                    "Next": "PrepareMethodAfterDebit",
+                }
+            ],
+        },
+        "PrepareMethodAfterDebit": _task(
+            "PaymentTasks",
+            "prepare",
+            {
+                **customer,
+                **order,
+                "attempt.$": "States.MathAdd($.payment.attempt, 1)",
+                "paymentCustomerId.$": "$.payment.paymentCustomerId",
+            },
+            "$.payment",
+            "WaitForMethodAfterDebit",
+            on_rejection="HoldAfterInvoice",
+        ),
+        # the invoice is posted: a customer who never comes back is a person's call (credit memo,
+        # collections), not a compensation
+        "WaitForMethodAfterDebit": _wait(
+            "WaitForMethodAfterDebit",
+            "States.Format('setup:{}', $.payment.setupIntentId)",
+            "$.config.declineHoldTimeoutSeconds",
+            "$.method",
+            "DescribePaymentMethod",
+            "HoldAfterInvoice",
+        ),
+        "LeaveDunning": {
+            "Type": "Choice",
+            "Choices": [{"Variable": "$.dunning", "IsPresent": True, "Next": "ClearDunning"}],
+            "Default": "ApplyPayment",
+        },
+        "ClearDunning": _task("ErpTasks", "leave_dunning", customer, "$.dunning", "ApplyPayment"),
     }
 
 

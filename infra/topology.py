@@ -850,7 +850,7 @@ CONSUMERS: tuple[ConsumerSpec, ...] = (
         PAYMENT_SIGNALS,
         {
             "source": ["o2c.payments"],
-            "detail-type": ["PaymentMethodSaved", "PaymentCaptured", "PaymentReviewClosed"],
+            "detail-type": ["PaymentMethodSaved", "PaymentCaptured", "PaymentReviewClosed", "PaymentFailed"],
         },
         max_receive_count=5,
     ),

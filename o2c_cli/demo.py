@@ -16,6 +16,7 @@ from typing import Any
 
 from o2c_cli import crm_setup, demo_api, demo_subscriptions, erp_client, stripe_client
 from o2c_cli.crm_scenarios import hubspot_deal, hubspot_us_deal, salesforce_opportunity, salesforce_stage
+from o2c_cli.demo_debit import direct_debit
 from o2c_cli.demo_radar import radar_and_wallets
 from o2c_cli.http import Reply, request
 from o2c_cli.targets import local_target
@@ -576,6 +577,7 @@ def run_demo(state_dir: Path | None = None) -> int:
         radar_and_wallets(cloud, target, failures)  # o2c_cli/demo_radar.py
         print("\nThe /v1 API as a partner's checkout uses it (OAuth client credentials, Idempotency-Key):")
         demo_api.api_demo(cloud, target, failures)
+        direct_debit(cloud, target, failures)
 
         cloud.wait_until_idle(timeout=90)
         print("\nWhat was routed through EventBridge → SQS and recorded:")

@@ -65,6 +65,67 @@ def save_card(
     return setup_intent
 
 
+#: What the customer's browser sends with a bank account: the acceptance of the mandate Stripe shows them
+#: (online, with the browser's address and user agent, as Stripe.js collects it).
+MANDATE_ACCEPTED_ONLINE = {
+    "customer_acceptance": {
+        "type": "online",
+        "online": {"ip_address": "203.0.113.7", "user_agent": "Mozilla/5.0 (o2c demo customer)"},
+    }
+}
+
+
+def save_bank_account(
+    cloud: Any,
+    target: Target,
+    name: str,
+    *,
+    iban: str | None = None,
+    account_number: str | None = None,
+    holder: str = "Accounts Payable",
+    email: str = "ap@customer.example",
+    state: str = "WaitForPaymentMethod",
+    timeout: float = 90,
+) -> str:
+    """The customer saves a bank account with its mandate on the SetupIntent the execution waits for: a
+    SEPA IBAN (``iban``, e.g. Stripe's test ``DE89370400440532013000``) or a US account (``account_number``
+    at Stripe's test routing number ``110000000``, e.g. ``000123456789``), the holder's name and email, and
+    the acceptance of the mandate, confirmed through Stripe's API as Stripe.js does in the browser."""
+    from shared.connectors.stripe_payments import StripePayments
+
+    waiting = wait_until(target, name, state=state, timeout=timeout).waiting_on
+    if not waiting or not waiting.startswith("setup:"):
+        raise AssertionError(f"{name} is not waiting for a payment method: {waiting}")
+    setup_intent = waiting.removeprefix("setup:")
+    if iban:
+        data: dict[str, Any] = {"type": "sepa_debit", "sepa_debit": {"iban": iban}}
+    elif account_number:
+        data = {
+            "type": "us_bank_account",
+            "us_bank_account": {
+                "routing_number": "110000000",
+                "account_number": account_number,
+                "account_holder_type": "company",
+            },
+        }
+    else:
+        raise ValueError("an iban or an account_number")
+    data["billing_details"] = {"name": holder, "email": email}
+    sandbox = cloud.sandboxes["stripe"]
+    stripe = StripePayments(lambda: str(sandbox.api_key), base_url=sandbox.url)
+    saved = stripe.confirm_setup_intent(
+        setup_intent_id=setup_intent,
+        payment_method_data=data,
+        mandate_data=MANDATE_ACCEPTED_ONLINE,
+        idempotency_key=f"confirm:{setup_intent}",
+    )
+    if not saved.succeeded:
+        raise AssertionError(
+            f"{name}: Stripe did not save the bank account: {saved.status} {saved.failure_code}"
+        )
+    return setup_intent
+
+
 def save_wallet_card(
     cloud: Any, target: Target, name: str, wallet: str = "apple_pay", *, timeout: float = 90
 ) -> str:

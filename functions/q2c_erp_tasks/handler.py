@@ -1,4 +1,5 @@
-"""Quote-to-cash ERP steps: ensure customer, create sales order, invoice, apply payment, activate, cancel."""
+"""Quote-to-cash ERP steps: ensure customer, create sales order, invoice, apply payment, activate, cancel;
+a failed bank debit's dunning (in and out)."""
 
 from __future__ import annotations
 
@@ -67,6 +68,14 @@ def cancel_order(event: dict[str, Any]) -> dict[str, Any]:
     return {"status": "cancelled"}
 
 
+def debit_dunning(event: dict[str, Any]) -> dict[str, Any]:
+    return steps.start_debit_dunning(netsuite_erp(), event["customer"])
+
+
+def leave_dunning(event: dict[str, Any]) -> dict[str, Any]:
+    return steps.leave_dunning(netsuite_erp(), event["customer"])
+
+
 def one_slot(step: Callable[[dict[str, Any]], dict[str, Any]]) -> Callable[[dict[str, Any]], dict[str, Any]]:
     """The step's NetSuite requests, sent one after another, share one slot of the ERP gate: taken at the
     first, given back when the step ends (two gate writes per step instead of two per request)."""
@@ -89,6 +98,8 @@ lambda_handler = task_handler(
             "apply_payment": apply_payment,
             "activate_order": activate_order,
             "cancel_order": cancel_order,
+            "debit_dunning": debit_dunning,
+            "leave_dunning": leave_dunning,
         }.items()
     }
 )

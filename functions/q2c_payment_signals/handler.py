@@ -1,5 +1,5 @@
 """Consumer: payment facts that end an execution's wait (payment method saved, capture confirmed by the
-``payment_intent.succeeded`` webhook, a Radar review closed) are delivered to the correlator, which resumes the right execution
+``payment_intent.succeeded`` webhook, a Radar review closed, a bank debit's outcome: succeeded or failed after processing) are delivered to the correlator, which resumes the right execution
 exactly once — also when the webhook came before the execution started waiting."""
 
 from __future__ import annotations
@@ -12,6 +12,7 @@ from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 
 from shared.consumers import sqs_consumer
 from shared.o2c.correlation import Correlator
+from shared.o2c.steps import DEBIT_METHODS
 from shared.observability import logger
 
 
@@ -36,9 +37,19 @@ def wait_key_and_fact(
         }
     if detail_type == "PaymentCaptured":
         return f"capture:{data['paymentIntentId']}", {
+            "succeeded": True,
             "chargeId": data.get("chargeId"),
             "amountReceived": data["amountReceived"],
             "capturedAt": occurred_at,
+        }
+    # a bank debit that failed after processing ends the same wait as its success would: the execution
+    # chooses (a card's failure is its authorization's answer, not a fact anything waits for)
+    if detail_type == "PaymentFailed" and data.get("paymentMethodType") in DEBIT_METHODS:
+        return f"capture:{data['paymentIntentId']}", {
+            "succeeded": False,
+            "failureCode": data.get("failureCode") or data.get("declineCode"),
+            "failureMessage": data.get("failureMessage"),
+            "failedAt": occurred_at,
         }
     if detail_type == "PaymentReviewClosed":  # Radar's review of the authorization (shared.o2c.fraud)
         from shared.o2c.fraud import review_outcome

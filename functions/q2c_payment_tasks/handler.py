@@ -1,4 +1,5 @@
-"""Quote-to-cash payment steps on Stripe: customer + SetupIntent, authorize, capture, void."""
+"""Quote-to-cash payment steps on Stripe: customer + SetupIntent, how the saved method pays, authorize,
+capture, void; a bank debit (SEPA, ACH) submitted after invoicing."""
 
 from __future__ import annotations
 
@@ -39,6 +40,27 @@ def authorize(event: dict[str, Any]) -> dict[str, Any]:
     return result
 
 
+def describe_method(event: dict[str, Any]) -> dict[str, Any]:
+    return steps.describe_payment_method(stripe_payments(), event["order"], event["method"])
+
+
+def debit(event: dict[str, Any]) -> dict[str, Any]:
+    result = steps.charge_debit(
+        stripe_payments(),
+        opportunity_of(event),
+        event["correlationId"],
+        event["customer"],
+        event["order"],
+        event["invoice"],
+        event["payment"],
+        event["method"],
+        event["methodKind"],
+    )
+    refused = None if result["status"] in ("processing", "succeeded") else str(result.get("declineCode"))
+    emit.payment_attempted(provider="stripe", failure_reason=refused, execution=event.get("execution"))
+    return result
+
+
 def capture(event: dict[str, Any]) -> dict[str, Any]:
     return steps.capture_payment(stripe_payments(), event["authorization"])
 
@@ -66,6 +88,8 @@ lambda_handler = task_handler(
         "authorize": authorize,
         "capture": capture,
         "void": void,
+        "describe_method": describe_method,
+        "debit": debit,
         "subscribe": subscribe,
     }
 )

@@ -39,7 +39,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
@@ -91,6 +91,18 @@ class AuthorizationResult:
     @property
     def authorized(self) -> bool:
         return self.status == "requires_capture"
+
+
+@dataclass(frozen=True)
+class DebitResult:
+    """What submitting a bank debit came to. ``status`` is the PaymentIntent's: ``processing`` (submitted;
+    the bank answers days later), ``succeeded``, or ``requires_payment_method`` (refused at once:
+    ``failure_code``, ``message``)."""
+
+    payment_intent_id: str
+    status: str
+    failure_code: str | None = None
+    message: str | None = None
 
 
 @dataclass(frozen=True)
@@ -229,14 +241,21 @@ class StripePayments:
     # --- saving a card -------------------------------------------------------------------------------
 
     def create_setup_intent(
-        self, *, customer_id: str, metadata: Mapping[str, str], idempotency_key: str
+        self,
+        *,
+        customer_id: str,
+        metadata: Mapping[str, str],
+        idempotency_key: str,
+        payment_method_types: Sequence[str] = ("card",),
     ) -> dict[str, Any]:
-        """A SetupIntent to save a card for later off-session charges. Returns ``{"id", "client_secret",
-        "status"}``; the client secret goes to the browser (Stripe.js), nowhere else (never logged)."""
+        """A SetupIntent to save a payment method for later off-session charges: a card, or a bank account
+        with its mandate (``sepa_debit``, ``us_bank_account``: Stripe collects the customer's acceptance of
+        the mandate when it is confirmed). Returns ``{"id", "client_secret", "status"}``; the client secret
+        goes to the browser (Stripe.js), nowhere else (never logged)."""
         params: dict[str, Any] = {
             "customer": customer_id,
             "usage": "off_session",
-            "allowed_payment_method_types": ["card"],
+            "allowed_payment_method_types": list(payment_method_types),
             "metadata": _metadata(metadata),
         }
         seti = self._call(
@@ -251,7 +270,13 @@ class StripePayments:
         }
 
     def confirm_setup_intent(
-        self, *, setup_intent_id: str, payment_method_id: str, idempotency_key: str
+        self,
+        *,
+        setup_intent_id: str,
+        payment_method_id: str | None = None,
+        idempotency_key: str,
+        payment_method_data: Mapping[str, Any] | None = None,
+        mandate_data: Mapping[str, Any] | None = None,
     ) -> SetupResult:
         """Confirm the SetupIntent server-side with a PaymentMethod (``POST /v1/setup_intents/{id}/confirm``
         with ``payment_method``): a ``pm_...`` the customer's browser collected, or in test mode one of
@@ -260,7 +285,13 @@ class StripePayments:
         A card the bank refuses is returned (``status`` ``requires_payment_method`` and the codes), not
         raised; a SetupIntent that is already succeeded or canceled is refused (``PermanentError``
         ``setup_intent_unexpected_state``)."""
-        params: dict[str, Any] = {"payment_method": payment_method_id}
+        params: dict[str, Any] = {}
+        if payment_method_id is not None:
+            params["payment_method"] = payment_method_id
+        if payment_method_data is not None:  # a bank account typed in by the customer, and the mandate
+            params["payment_method_data"] = dict(payment_method_data)
+        if mandate_data is not None:
+            params["mandate_data"] = dict(mandate_data)
         try:
             seti = self._call(
                 "POST /v1/setup_intents/{id}/confirm",
@@ -351,6 +382,52 @@ class StripePayments:
             failure_code=last_error.get("code"),
             message=last_error.get("message"),
             **radar_and_wallet(pi),
+        )
+
+    def debit(
+        self,
+        *,
+        customer_id: str,
+        payment_method_id: str,
+        method_type: str,
+        amount: Money,
+        metadata: Mapping[str, str],
+        idempotency_key: str,
+    ) -> DebitResult:
+        """Debit ``amount`` from the customer's saved bank account (``sepa_debit``, ``us_bank_account``)
+        under the mandate it was saved with, off session. A bank debit cannot be authorized and captured
+        separately (Stripe refuses ``capture_method=manual`` for it): it is charged with automatic capture
+        and is ``processing`` until the bank answers, days later (``payment_intent.succeeded`` or
+        ``payment_intent.payment_failed``)."""
+        params: dict[str, Any] = {
+            "amount": to_stripe(amount),
+            "currency": amount.currency.lower(),
+            "customer": customer_id,
+            "payment_method": payment_method_id,
+            "allowed_payment_method_types": [method_type],
+            "confirm": True,
+            "off_session": True,
+            "metadata": _metadata(metadata),
+        }
+        pi = self._call(
+            "POST /v1/payment_intents",
+            lambda v1, options: v1.payment_intents.create(params, options),
+            idempotency_key=idempotency_key,
+        )
+        last_error = pi.get("last_payment_error") or {}
+        return DebitResult(
+            payment_intent_id=_id_of(pi, "pi_", "payment intent"),
+            status=str(pi.get("status")),
+            failure_code=last_error.get("code"),
+            message=last_error.get("message"),
+        )
+
+    def retrieve_payment_method(self, payment_method_id: str) -> dict[str, Any]:
+        """The PaymentMethod as Stripe's JSON: its ``type`` says how it pays (``card``, ``sepa_debit``,
+        ``us_bank_account``)."""
+        return self._call(
+            "GET /v1/payment_methods/{id}",
+            lambda v1, options: v1.payment_methods.retrieve(payment_method_id, None, options),
         )
 
     def capture(self, *, payment_intent_id: str, idempotency_key: str) -> str:

@@ -56,6 +56,11 @@ class PaymentFailed(PaymentEventData):
     failureCode: str | None = None
     declineCode: str | None = None
     failureMessage: str | None = None
+    paymentMethodType: str | None = Field(
+        default=None,
+        description="How the payment was attempted (Stripe's PaymentMethod type: card, sepa_debit, "
+        "us_bank_account): a bank debit fails days after it was submitted, not at once",
+    )
 
 
 class RefundSettled(PaymentEventData):

@@ -390,6 +390,22 @@ def record_dispute(
         if due_text
         else datetime.now(UTC) + timedelta(days=7)
     )
+    # a bank debit's dispute (a SEPA chargeback, an ACH return after success) is final when it opens: no
+    # evidence to submit; the customer must be asked to pay again (and give a new mandate)
+    final = dispute.get("status") == "lost"
+    subject = (
+        f"Payment of {amount.format()} returned by the bank ({dispute.get('reason')}): final"
+        if final
+        else f"Chargeback of {amount.format()}: evidence due {due.date().isoformat()}"
+    )
+    body = (
+        f"The customer's bank returned payment {dispute.get('paymentIntentId')} (dispute {dispute['disputeId']}, "
+        f"{dispute.get('reason')}). A returned bank debit cannot be contested: contact the customer for another "
+        "payment and a new mandate."
+        if final
+        else f"The customer's bank opened dispute {dispute['disputeId']} ({dispute.get('reason')}) on payment "
+        f"{dispute.get('paymentIntentId')}. Submit evidence in Stripe before {due.isoformat()}."
+    )
     task_id = (
         None
         if deal is None
@@ -397,11 +413,8 @@ def record_dispute(
             f"dispute-task:{dispute['disputeId']}",
             lambda: crm_for(deal[0]).create_task(
                 deal[1],
-                subject=f"Chargeback of {amount.format()}: evidence due {due.date().isoformat()}",
-                body=(
-                    f"The customer's bank opened dispute {dispute['disputeId']} ({dispute.get('reason')}) on payment "
-                    f"{dispute.get('paymentIntentId')}. Submit evidence in Stripe before {due.isoformat()}."
-                ),
+                subject=subject,
+                body=body,
                 due=due,
                 owner_id=None,
                 idempotency_key=f"o2c-dispute-{dispute['disputeId']}",

@@ -84,5 +84,7 @@ def execution_input(detail: dict[str, Any]) -> dict[str, Any]:
             "captureConfirmationTimeoutSeconds": int(
                 os.environ.get("CAPTURE_CONFIRMATION_TIMEOUT_SECONDS", "86400")
             ),
+            # a bank debit's outcome: SEPA up to 14 business days, ACH 4 (Stripe); three weeks, then a person
+            "debitOutcomeTimeoutSeconds": int(os.environ.get("DEBIT_OUTCOME_TIMEOUT_SECONDS", "1814400")),
         },
     }

@@ -79,6 +79,7 @@ class Erp(Protocol):
     def invoice_sales_order(self, order_id: str, *, external_id: str) -> Any: ...
     def apply_customer_payment(self, external_id: str, **kwargs: Any) -> Any: ...
     def activate_sales_order(self, order_id: str) -> Any: ...
+    def mark_dunning(self, customer_id: str, *, state: str | None) -> None: ...
     def release_sales_order(self, order_id: str) -> Any: ...
     def cancel_sales_order(self, order_id: str) -> Any: ...
     def get(self, record_type: str, record_id: str) -> dict[str, Any]: ...
@@ -451,6 +452,7 @@ def prepare_payment(
         customer_id=payment_customer,
         metadata=links(opportunity, correlation_id, customer, order),
         idempotency_key=f"setup:{order['externalId']}:{attempt}",
+        payment_method_types=payment_method_types(money(order["total"]).currency),
     )
     return {"paymentCustomerId": payment_customer, "setupIntentId": setup["id"], "attempt": attempt}
 
@@ -497,3 +499,83 @@ def void_authorization(payments: Payments, authorization: Mapping[str, Any] | No
         return {"status": "nothing_to_void"}
     pi = authorization["paymentIntentId"]
     return {"status": payments.cancel(payment_intent_id=pi, idempotency_key=f"void:{pi}")}
+
+
+# --- bank debits (SEPA, ACH) ---------------------------------------------------------------------------
+
+#: The bank debit a customer may pay by, per order currency: SEPA Direct Debit charges EUR accounts, ACH
+#: Direct Debit USD accounts (Stripe's payment method support tables). Other currencies: cards only.
+DEBIT_METHOD_BY_CURRENCY = {"EUR": "sepa_debit", "USD": "us_bank_account"}
+DEBIT_METHODS = frozenset(DEBIT_METHOD_BY_CURRENCY.values())
+
+
+def payment_method_types(currency: str) -> list[str]:
+    """What the customer may save for the order: a card, or the bank debit of the order's currency."""
+    debit = DEBIT_METHOD_BY_CURRENCY.get(currency.upper())
+    return ["card", debit] if debit else ["card"]
+
+
+def describe_payment_method(
+    payments: Any, order: Mapping[str, Any], method: Mapping[str, Any]
+) -> dict[str, Any]:
+    """How the saved method pays, from Stripe's PaymentMethod: a card is authorized now and captured after
+    invoicing; a bank debit cannot be held, so the order is invoiced first and the debit submitted then
+    (its outcome days later). A debit above the approval threshold waits for approval before it is
+    submitted, as a card authorization does before capture."""
+    found = payments.retrieve_payment_method(method["paymentMethodId"])
+    kind = str(found.get("type") or "card")
+    total = money(order["total"])
+    threshold = approval_threshold(total.currency)
+    debit = kind in DEBIT_METHODS
+    return {
+        "type": kind,
+        "debit": debit,
+        "needsApproval": bool(debit and threshold is not None and total.amount > threshold),
+    }
+
+
+def charge_debit(
+    payments: Any,
+    opportunity: CrmOpportunity,
+    correlation_id: str,
+    customer: Mapping[str, Any],
+    order: Mapping[str, Any],
+    invoice: Mapping[str, Any],
+    payment: Mapping[str, Any],
+    method: Mapping[str, Any],
+    kind: Mapping[str, Any],
+) -> dict[str, Any]:
+    """Submit the invoiced amount as a bank debit under the mandate saved with the method. One debit per
+    saved method (the key names its SetupIntent): a retried step gets Stripe's stored reply."""
+    meta = {
+        **links(opportunity, correlation_id, customer, order),
+        "o2c_erp_invoice_id": str(invoice["erpInvoiceId"]),
+    }
+    result = payments.debit(
+        customer_id=payment["paymentCustomerId"],
+        payment_method_id=method["paymentMethodId"],
+        method_type=kind["type"],
+        amount=money(order["total"]),
+        metadata=meta,
+        idempotency_key=f"debit:{payment['setupIntentId']}",
+    )
+    return {
+        "paymentIntentId": result.payment_intent_id,
+        "status": result.status,
+        "debit": True,
+        "declineCode": result.failure_code,
+        "wallet": None,  # a bank account is never paid from a wallet (the CRM write-back reads this)
+    }
+
+
+def start_debit_dunning(erp: Erp, customer: Mapping[str, Any]) -> dict[str, Any]:
+    """A bank debit failed after the invoice was posted: the invoice stays open and the customer is in
+    dunning in the ERP (the same ``past_due`` mark a failed renewal sets), so collections sees it."""
+    erp.mark_dunning(str(customer["erpCustomerId"]), state="past_due")
+    return {"erpCustomerId": str(customer["erpCustomerId"]), "state": "past_due"}
+
+
+def leave_dunning(erp: Erp, customer: Mapping[str, Any]) -> dict[str, Any]:
+    """The order was paid after all (another method): the customer leaves dunning."""
+    erp.mark_dunning(str(customer["erpCustomerId"]), state=None)
+    return {"erpCustomerId": str(customer["erpCustomerId"]), "state": None}

@@ -161,8 +161,19 @@ def _payment_intent_failed(pi: dict[str, Any], _event: dict[str, Any]) -> EventD
         failureCode=error.get("code"),
         declineCode=error.get("decline_code"),
         failureMessage=error.get("message"),
+        paymentMethodType=_method_type(pi, error),
         **_links(pi),
     )
+
+
+def _method_type(pi: dict[str, Any], error: dict[str, Any]) -> str | None:
+    """The failed attempt's PaymentMethod type (only its ``type``: nothing else of it is read), else the
+    PaymentIntent's single allowed type."""
+    method = error.get("payment_method")
+    if isinstance(method, dict) and isinstance(method.get("type"), str):
+        return str(method["type"])
+    types = pi.get("payment_method_types") or []
+    return str(types[0]) if len(types) == 1 else None
 
 
 def _payment_intent_capturable(pi: dict[str, Any], _event: dict[str, Any]) -> EventData:

@@ -248,8 +248,12 @@ def test_a_card_saved_fine_can_still_be_declined_when_charged(stripe_sandbox: St
     [
         ({"payment_method": "pm_card_visa", "save_card": "true"}, "save_card", "parameter_unknown"),
         ({"payment_method": "pm_card_nope"}, "payment_method", "resource_missing"),
-        # Stripe's (SetupIntentConfirmParams), not served by the sandbox: refused by name
-        ({"payment_method_data": {"type": "sepa_debit"}}, "payment_method_data", None),
+        # a bank account on a SetupIntent for cards only: a type the SetupIntent does not allow
+        (
+            {"payment_method_data": {"type": "sepa_debit"}},
+            "payment_method_data[type]",
+            "payment_intent_incompatible_payment_method",
+        ),
         # raw card data is not one of Stripe's payment_method_data types: Stripe's enum refuses it
         ({"payment_method_data": {"type": "card"}}, "payment_method_data[type]", None),
     ],

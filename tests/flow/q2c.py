@@ -21,6 +21,11 @@ def save_card(
     return playbook.save_card(hub.cloud, hub.target, name, payment_method, state=state)
 
 
+def save_bank_account(hub: Hub, name: str, *, state: str = "WaitForPaymentMethod", **account: str) -> str:
+    """``iban=...`` (SEPA) or ``account_number=...`` (ACH): see ``playbook.save_bank_account``."""
+    return playbook.save_bank_account(hub.cloud, hub.target, name, state=state, **account)
+
+
 def save_wallet_card(hub: Hub, name: str, wallet: str = "apple_pay") -> str:
     return playbook.save_wallet_card(hub.cloud, hub.target, name, wallet)
 

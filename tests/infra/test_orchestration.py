@@ -118,3 +118,31 @@ def test_operators_can_redrive_approve_and_release(template_json: dict[str, Any]
     actions = {a for s in policy["Properties"]["PolicyDocument"]["Statement"] for a in as_list(s["Action"])}
     assert {"states:RedriveExecution", "states:SendTaskSuccess", "states:DescribeExecution"} <= actions
     assert "OperatorPolicyArn" in template_json["Outputs"] and "StateMachineArn" in template_json["Outputs"]
+
+
+def _successors(state: dict[str, Any], invoiced: bool) -> set[str]:
+    """Where a state can go next. Once the invoice is posted, a Choice on ``$.invoice.erpInvoiceId``
+    ``IsPresent`` takes its "present" branch only."""
+    nexts = {state[k] for k in ("Next", "Default") if k in state}
+    nexts |= {c["Next"] for c in state.get("Catch", [])}
+    for choice in state.get("Choices", []):
+        if invoiced and choice.get("Variable") == "$.invoice.erpInvoiceId" and "IsPresent" in choice:
+            return {choice["Next"]} if choice["IsPresent"] else nexts
+        nexts.add(choice["Next"])
+    return nexts
+
+
+def test_once_the_invoice_is_posted_no_path_voids_the_payment_or_cancels_the_order() -> None:
+    """A posted invoice is money the customer owes: whatever fails after it (a card declined after a failed
+    bank debit and no new method in time, a step refused) holds the order for a person, never voids the
+    authorization nor closes the ERP order under its invoice."""
+    states = definition()["States"]
+    seen: set[str] = set()
+    todo = [states["CreateInvoice"]["Next"]]  # the invoice is posted from here on
+    while todo:
+        name = todo.pop()
+        if name not in seen:
+            seen.add(name)
+            todo.extend(_successors(states[name], invoiced=True) - seen)
+    assert {"HoldAfterInvoice", "Paid", "WaitForNewPaymentMethod"} <= seen  # the walk covers the late paths
+    assert not {"VoidAuthorization", "CancelErpOrder"} & seen

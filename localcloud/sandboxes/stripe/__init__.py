@@ -7,8 +7,10 @@ made of their mixins:
 - ``app``: the ``StripeSandbox`` class, routing, authentication, idempotency, Stripe's error shape, faults
 - ``forms``: form bodies and query strings in bracket notation, parameter checks; ``errors``: ``ApiError``
 - ``customers``, ``setup_intents``, ``payment_methods`` (test cards), ``payment_intents`` (and charges),
-  ``refunds``, ``disputes``, ``radar`` (risk levels, reviews, early fraud warnings, wallet cards), ``billing`` (subscriptions, invoices, invoice payments), ``balance`` (balance
-  transactions, payouts, FX settlement, fees), ``currencies`` (Stripe's smallest units, conversion)
+  ``refunds``, ``disputes``, ``radar`` (risk levels, reviews, early fraud warnings, wallet cards), ``billing``
+  (subscriptions, invoices, invoice payments), ``balance`` (balance transactions, payouts, FX settlement,
+  fees), ``currencies`` (Stripe's smallest units, conversion), ``debits`` (SEPA and ACH debits: mandates,
+  ``processing``, the sandbox's clock)
 - ``webhooks``: events, their delivery and signing; ``webhook_endpoints``: Stripe's WebhookEndpoint objects
   (events go to them too); ``control``: the ``/_sandbox`` control endpoints
 - ``contract``: Stripe's published contract (``vendor-specs/stripe/stripe-contract.json``) every request is

@@ -46,6 +46,7 @@ from localcloud.sandboxes.stripe.billing import BillingMixin
 from localcloud.sandboxes.stripe.contract import check_request, check_version
 from localcloud.sandboxes.stripe.control import ControlMixin
 from localcloud.sandboxes.stripe.customers import CustomersMixin
+from localcloud.sandboxes.stripe.debits import DebitsMixin
 from localcloud.sandboxes.stripe.disputes import DisputesMixin
 from localcloud.sandboxes.stripe.errors import ApiError, _ConnectionDropped, _invalid, _missing, new_id
 from localcloud.sandboxes.stripe.expand import expand, expansions
@@ -68,6 +69,7 @@ class StripeSandbox(
     SetupIntentsMixin,
     PaymentMethodsMixin,
     PaymentIntentsMixin,
+    DebitsMixin,
     RefundsMixin,
     DisputesMixin,
     SubscriptionsMixin,
@@ -190,6 +192,8 @@ class StripeSandbox(
             ),
             ("POST", re.compile(r"^/_sandbox/payouts/([^/]+)/reconcile$"), self._c_reconcile_payout),
             ("GET", re.compile(r"^/_sandbox/settlement$"), self._c_settlements),
+            ("POST", re.compile(r"^/_sandbox/clock/advance$"), self._c_advance_clock),
+            ("GET", re.compile(r"^/_sandbox/mandates$"), self._c_list(self.mandates)),
             ("POST", re.compile(r"^/_sandbox/settlement$"), self._c_settle_into),
             *self.control_routes_radar(),
         ]

@@ -41,6 +41,9 @@ Control (JSON; see also ``base``):
 - ``POST /_sandbox/settlement`` ``{"currency": "jpy", "into": "usd", "rate": "0.0067"}`` (``into`` null or
   equal to ``currency``, or ``rate`` null: no conversion) and ``GET /_sandbox/settlement`` →
   ``{"data": {"jpy": {"into": "usd", "rate": "0.0067"}}}``
+- ``POST /_sandbox/clock/advance`` ``{"seconds": 432000}`` → ``{"now", "settled": [pi_...]}``: the
+  sandbox's clock moves ahead and the bank debits that came due settle (``debits``); ``GET
+  /_sandbox/mandates`` → ``{"data": [...]}``
 """
 
 from __future__ import annotations
@@ -177,6 +180,13 @@ class ControlMixin(StripeState):
         except ValueError as exc:
             raise BadRequest(str(exc)) from None
         return json_reply(200, {"data": self.settlements()})
+
+    def _c_advance_clock(self, request: Request, match: re.Match[str]) -> Reply:
+        seconds = _control_body(request).get("seconds")
+        if isinstance(seconds, bool) or not isinstance(seconds, int | float) or seconds < 0:
+            raise BadRequest('"seconds" is a number of seconds, at least 0')
+        settled = self.advance_clock(float(seconds))
+        return json_reply(200, {"now": int(self.now()), "settled": settled})
 
     def _c_create_payouts(self, request: Request, match: re.Match[str]) -> Reply:
         ids = self.create_payouts()

@@ -2,6 +2,12 @@
 ``GET /v1/disputes/{id}``, ``GET /v1/disputes`` (newest first; ``created`` as an integer or ``gt``/``gte``/
 ``lt``/``lte``, ``limit`` 1..100, ``starting_after``/``ending_before``; the ``status`` and ``transaction``
 filters are not served: the sandbox refuses them as unknown). A lost dispute books an ``adjustment`` balance transaction (fee ``DISPUTE_FEE``).
+
+A dispute on a bank debit (``sepa_debit``, ``us_bank_account``: a SEPA chargeback, or an ACH return after the
+payment succeeded, which Stripe turns into a dispute) is final, as Stripe documents ("all ACH Direct Debit
+disputes are final and there is no process to appeal", support.stripe.com; the same for SEPA):
+``charge.dispute.created`` (no evidence due date, no ``payment_method_details``: the contract has no bank
+type there) is followed at once by ``charge.dispute.closed`` ``lost``, the funds withdrawn.
 """
 
 from __future__ import annotations
@@ -63,6 +69,8 @@ class DisputesMixin(StripeState):
             amount = charge["amount_captured"] - charge["amount_refunded"]
             if amount <= 0:
                 raise ValueError(f"{charge_id} was refunded in full: there is nothing to dispute")
+            method = (charge.get("payment_method_details") or {}).get("type")
+            bank_debit = method in ("sepa_debit", "us_bank_account")
             now = int(time.time())
             dispute: dict[str, Any] = {
                 "id": new_id("dp", 24),
@@ -84,12 +92,24 @@ class DisputesMixin(StripeState):
                 "livemode": False,
                 "metadata": {},
                 "payment_intent": charge["payment_intent"],
-                "payment_method_details": {"card": {"brand": _card_brand(charge)}, "type": "card"},
+                # the contract's dispute.payment_method_details types are card/klarna/paypal/amazon_pay:
+                # a bank debit's dispute has none (the Charge says what was debited)
+                "payment_method_details": None
+                if bank_debit
+                else {"card": {"brand": _card_brand(charge)}, "type": "card"},
                 "reason": reason,
                 "status": "needs_response",
             }
             self._disputes[dispute["id"]] = dispute
             charge["disputed"] = True
+            if bank_debit:
+                # a bank debit's dispute (a return) is final: lost when it opens, no evidence, no appeal
+                dispute["evidence_details"].update(due_by=None)
+                dispute["status"] = "lost"
+                self._book_lost(dispute)
+                self._emit("charge.dispute.created", dispute, None)
+                self._emit("charge.dispute.closed", dispute, None)
+                return str(dispute["id"])
             self._emit("charge.dispute.created", dispute, None)
             return str(dispute["id"])
 
@@ -105,24 +125,28 @@ class DisputesMixin(StripeState):
                 raise ValueError(f"{dispute_id} is already closed ({dispute['status']})")
             previous = {"status": dispute["status"]}
             if outcome == "lost":
-                amount, currency, rate = self._in_balance_of(
-                    self._charges[dispute["charge"]], dispute["amount"], dispute["currency"]
-                )
-                txn = self._add_balance_txn(
-                    "adjustment",
-                    -amount,
-                    currency,
-                    source=dispute_id,
-                    fee=DISPUTE_FEE,
-                    description=f"Chargeback withdrawal for {dispute['charge']}",
-                    reporting_category="dispute",
-                    fee_description="Dispute fee",
-                    exchange_rate=rate,
-                )
-                dispute["balance_transactions"] = [copy.deepcopy(txn)]
+                self._book_lost(dispute)
             dispute["status"] = outcome
             self._emit("charge.dispute.closed", dispute, None, previous)
             return copy.deepcopy(dispute)
+
+    def _book_lost(self, dispute: dict[str, Any]) -> None:
+        """The disputed amount and the dispute fee leave the balance (an ``adjustment``)."""
+        amount, currency, rate = self._in_balance_of(
+            self._charges[dispute["charge"]], dispute["amount"], dispute["currency"]
+        )
+        txn = self._add_balance_txn(
+            "adjustment",
+            -amount,
+            currency,
+            source=dispute["id"],
+            fee=DISPUTE_FEE,
+            description=f"Chargeback withdrawal for {dispute['charge']}",
+            reporting_category="dispute",
+            fee_description="Dispute fee",
+            exchange_rate=rate,
+        )
+        dispute["balance_transactions"] = [copy.deepcopy(txn)]
 
     def disputes(self) -> list[dict[str, Any]]:
         return self._snapshot(self._disputes)

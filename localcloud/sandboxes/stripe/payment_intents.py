@@ -53,6 +53,8 @@ _PAYMENT_INTENT_PARAMS = _COMMON_PARAMS | {
     "setup_future_usage",
     "statement_descriptor_suffix",
     "error_on_requires_action",
+    "mandate",
+    "mandate_data",
 }
 
 
@@ -124,6 +126,14 @@ class PaymentIntentsMixin(StripeState):
         with self._lock:
             customer = self._customer_param(params)
             pm_param = _opt_str(params, "payment_method")
+            if self.is_bank_method(pm_param):
+                return self._create_debit_intent(params, call, amount, currency, capture_method, customer)
+            if params.get("mandate") or params.get("mandate_data"):
+                name = "mandate" if params.get("mandate") else "mandate_data"
+                raise _invalid(
+                    f"The Stripe sandbox serves {name} for bank debits (sepa_debit, us_bank_account) only.",
+                    param=name,
+                )
             card = self._card_for(pm_param, param="payment_method") if pm_param else None
             if confirm and card is None:
                 raise _invalid(
@@ -187,6 +197,44 @@ class PaymentIntentsMixin(StripeState):
                 pi.update(status="succeeded", amount_received=amount)
                 self._emit("payment_intent.succeeded", pi, call)
             return copy.deepcopy(pi)
+
+    def _create_debit_intent(
+        self,
+        params: dict[str, Any],
+        call: _Call,
+        amount: int,
+        currency: str,
+        capture_method: str,
+        customer: str | None,
+    ) -> dict[str, Any]:
+        """A PaymentIntent on a saved bank account (``debits``): refused as Stripe refuses it, else
+        ``processing`` when confirmed."""
+        pm = self.bank_method(str(params["payment_method"]))
+        mandate = self._check_debit(pm, params, currency, capture_method)
+        if pm["customer"] is not None and customer != pm["customer"]:
+            raise _invalid(
+                f"The provided PaymentMethod {pm['id']} belongs to another customer.",
+                param="payment_method",
+            )
+        pi = _payment_intent_object(
+            amount,
+            currency,
+            customer=customer,
+            capture_method=capture_method,
+            description=_opt_str(params, "description"),
+            metadata=_metadata(params),
+            allowed_payment_method_types=_list(params, "allowed_payment_method_types"),
+            payment_method_types=[pm["type"]],
+            receipt_email=_opt_str(params, "receipt_email"),
+            statement_descriptor_suffix=_opt_str(params, "statement_descriptor_suffix"),
+            payment_method=pm["id"],
+            payment_method_options={},
+            status="requires_confirmation",
+        )
+        self._payment_intents[pi["id"]] = pi
+        if _bool(params, "confirm"):
+            self._start_debit(pi, pm, mandate, call)
+        return copy.deepcopy(pi)
 
     def _get_payment_intent(self, call: _Call, match: re.Match[str]) -> dict[str, Any]:
         with self._lock:

@@ -109,6 +109,8 @@ class PaymentMethodsMixin(StripeState):
     def _get_payment_method(self, call: _Call, match: re.Match[str]) -> dict[str, Any]:
         with self._lock:
             minted = self._payment_methods.get(match.group(1))
+            if minted is None and self.is_bank_method(match.group(1)):
+                return copy.deepcopy(self.bank_method(match.group(1)))
             if minted is None:
                 raise _missing("payment_method", match.group(1))
             return copy.deepcopy(minted.obj)

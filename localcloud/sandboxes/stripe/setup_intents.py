@@ -51,6 +51,8 @@ _CONFIRM_PARAMS = _COMMON_PARAMS | {
 }
 #: Those the sandbox applies; the others are Stripe's but not served here, and refused by name.
 _CONFIRM_SERVED = _COMMON_PARAMS | {"payment_method", "return_url", "use_stripe_sdk"}
+#: Served for a bank debit only (``debits``): the account's details and the customer's mandate acceptance.
+_DEBIT_SERVED = _CONFIRM_SERVED | {"payment_method_data", "mandate_data"}
 _CONFIRMABLE = frozenset({"requires_payment_method", "requires_confirmation", "requires_action"})
 #: Stripe's test card that is saved (attached) fine and declined only when charged.
 _SAVED_THEN_DECLINED = frozenset({"0341"})
@@ -124,7 +126,8 @@ class SetupIntentsMixin(StripeState):
 
     def _confirm_setup_intent(self, call: _Call, match: re.Match[str]) -> dict[str, Any]:
         params = _only(call.params, _CONFIRM_PARAMS)
-        unserved = sorted(set(params) - _CONFIRM_SERVED)
+        debit = "payment_method_data" in params
+        unserved = sorted(set(params) - (_DEBIT_SERVED if debit else _CONFIRM_SERVED))
         if unserved:
             raise _invalid(
                 f"The Stripe sandbox does not implement {unserved[0]} when confirming a SetupIntent "
@@ -143,6 +146,14 @@ class SetupIntentsMixin(StripeState):
                     seti,
                     f"You cannot confirm this SetupIntent because it has a status of {seti['status']}.",
                 )
+            if debit:
+                if pm_param is not None:
+                    raise _invalid(
+                        "You cannot provide both payment_method and payment_method_data.",
+                        param="payment_method_data",
+                    )
+                self._save_bank_account(seti, params, call)
+                return copy.deepcopy(seti)
             if pm_param is None:
                 raise _setup_unexpected_state(
                     seti,

@@ -224,7 +224,15 @@ class SubscriptionsMixin(StripeState):
             pm_id = _opt_str(params, "default_payment_method")
             if pm_id is not None:
                 minted = self._payment_methods.get(pm_id)
-                if minted is None or minted.obj.get("customer") != customer_id:
+                # a bank account saved with its mandate (debits) is a payment method of the customer too
+                owner = (
+                    minted.obj.get("customer")
+                    if minted is not None
+                    else self.bank_method(pm_id).get("customer")
+                    if self.is_bank_method(pm_id)
+                    else None
+                )
+                if owner is None or owner != customer_id:
                     raise _invalid(
                         f"The customer does not have a payment method with the ID {pm_id}. The payment "
                         "method must be attached to the customer.",
