@@ -99,32 +99,35 @@ def hubspot_us_deal(
     )
 
 
+#: a Dutch Salesforce Account (EUR, EMEA, with the hub's Account custom fields) and its billing contact
+CONTOSO_NL = {
+    "Name": "Contoso BV",
+    "BillingStreet": "Herengracht 182",
+    "BillingCity": "Amsterdam",
+    "BillingPostalCode": "1016 BR",
+    "BillingCountryCode": "NL",
+    "CurrencyIsoCode": "EUR",
+    "Tax_Id__c": "NL859012345B01",
+    "O2C_Region__c": "EMEA",
+    "Website": "contoso.example",
+}
+CONTOSO_BILLING = {
+    "FirstName": "Cas",
+    "LastName": "Finance",
+    "Email": "finance@contoso.example",
+    "Role": "Billing",
+    "IsPrimary": True,
+}
+
+
 def salesforce_opportunity(sandbox: Any, *, name: str = "Contoso - EU rollout") -> str:
     return str(
         sandbox.create_opportunity(
             name=name,
             amount="24000.00",
             currency="EUR",
-            account={
-                "Name": "Contoso BV",
-                "BillingStreet": "Herengracht 182",
-                "BillingCity": "Amsterdam",
-                "BillingPostalCode": "1016 BR",
-                "BillingCountryCode": "NL",
-                "CurrencyIsoCode": "EUR",
-                "Tax_Id__c": "NL859012345B01",
-                "O2C_Region__c": "EMEA",
-                "Website": "contoso.example",
-            },
-            contacts=[
-                {
-                    "FirstName": "Cas",
-                    "LastName": "Finance",
-                    "Email": "finance@contoso.example",
-                    "Role": "Billing",
-                    "IsPrimary": True,
-                }
-            ],
+            account=dict(CONTOSO_NL),
+            contacts=[dict(CONTOSO_BILLING)],
             line_items=[{"Name": "Seats", "ProductCode": "SEAT", "Quantity": 100, "UnitPrice": "240.00"}],
         )
     )
@@ -147,26 +150,8 @@ def salesforce_subscription_opportunity(
             name=name,
             amount="28560.00",
             currency="EUR",
-            account={
-                "Name": "Contoso BV",
-                "BillingStreet": "Herengracht 182",
-                "BillingCity": "Amsterdam",
-                "BillingPostalCode": "1016 BR",
-                "BillingCountryCode": "NL",
-                "CurrencyIsoCode": "EUR",
-                "Tax_Id__c": "NL859012345B01",
-                "O2C_Region__c": "EMEA",
-                "Website": "contoso.example",
-            },
-            contacts=[
-                {
-                    "FirstName": "Cas",
-                    "LastName": "Finance",
-                    "Email": "finance@contoso.example",
-                    "Role": "Billing",
-                    "IsPrimary": True,
-                }
-            ],
+            account=dict(CONTOSO_NL),
+            contacts=[dict(CONTOSO_BILLING)],
             line_items=[
                 {
                     "Name": "Platform subscription",
