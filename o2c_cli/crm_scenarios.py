@@ -99,33 +99,71 @@ def hubspot_us_deal(
     )
 
 
+#: a Dutch Salesforce Account (EUR, EMEA, with the hub's Account custom fields) and its billing contact
+CONTOSO_NL = {
+    "Name": "Contoso BV",
+    "BillingStreet": "Herengracht 182",
+    "BillingCity": "Amsterdam",
+    "BillingPostalCode": "1016 BR",
+    "BillingCountryCode": "NL",
+    "CurrencyIsoCode": "EUR",
+    "Tax_Id__c": "NL859012345B01",
+    "O2C_Region__c": "EMEA",
+    "Website": "contoso.example",
+}
+CONTOSO_BILLING = {
+    "FirstName": "Cas",
+    "LastName": "Finance",
+    "Email": "finance@contoso.example",
+    "Role": "Billing",
+    "IsPrimary": True,
+}
+
+
 def salesforce_opportunity(sandbox: Any, *, name: str = "Contoso - EU rollout") -> str:
     return str(
         sandbox.create_opportunity(
             name=name,
             amount="24000.00",
             currency="EUR",
-            account={
-                "Name": "Contoso BV",
-                "BillingStreet": "Herengracht 182",
-                "BillingCity": "Amsterdam",
-                "BillingPostalCode": "1016 BR",
-                "BillingCountryCode": "NL",
-                "CurrencyIsoCode": "EUR",
-                "Tax_Id__c": "NL859012345B01",
-                "O2C_Region__c": "EMEA",
-                "Website": "contoso.example",
-            },
-            contacts=[
-                {
-                    "FirstName": "Cas",
-                    "LastName": "Finance",
-                    "Email": "finance@contoso.example",
-                    "Role": "Billing",
-                    "IsPrimary": True,
-                }
-            ],
+            account=dict(CONTOSO_NL),
+            contacts=[dict(CONTOSO_BILLING)],
             line_items=[{"Name": "Seats", "ProductCode": "SEAT", "Quantity": 100, "UnitPrice": "240.00"}],
+        )
+    )
+
+
+def salesforce_subscription_opportunity(
+    sandbox: Any,
+    *,
+    start: str,
+    frequency: str = "Annually",
+    term_months: float | None = 12,
+    name: str = "Contoso - platform subscription + onboarding",
+) -> str:
+    """A subscription + services opportunity: a yearly platform subscription (the hub's line custom fields
+    ``O2C_Billing_Frequency__c``/``O2C_Billing_Term_Months__c``, deployed by ``o2c setup crm``: billed annually
+    for 12 months from the line's ``ServiceDate``, ``start`` YYYY-MM-DD, unless told otherwise) and one-time
+    onboarding services."""
+    return str(
+        sandbox.create_opportunity(
+            name=name,
+            amount="28560.00",
+            currency="EUR",
+            account=dict(CONTOSO_NL),
+            contacts=[dict(CONTOSO_BILLING)],
+            line_items=[
+                {
+                    "Name": "Platform subscription",
+                    "ProductCode": "PLAT-Y",
+                    "Quantity": 1,
+                    "UnitPrice": "24000.00",
+                    "ServiceDate": start,
+                    "O2C_Billing_Frequency__c": frequency,
+                    "O2C_Billing_Term_Months__c": term_months,
+                },
+                {"Name": "Onboarding", "ProductCode": "ONB-1", "Quantity": 1, "UnitPrice": "4560.00"},
+            ],
         )
     )
 

@@ -22,6 +22,7 @@ Vendor API (login and instance are the same server; the token's ``instance_url``
   → 201 ``created: true`` / 200 ``created: false`` (404 ``NOT_FOUND`` when the field is not an external id)
 - ``GET /services/data/vXX.X/sobjects/{Object}/describe``; Tooling API
   ``POST /services/data/vXX.X/tooling/sobjects/CustomField`` ``{"FullName": "Object.Name__c", "Metadata": {...}}``
+  → ``{"id"}``; ``DELETE .../tooling/sobjects/CustomField/{id}`` → 204
 - ``GET /services/data/vXX.X/query?q=SELECT ... FROM OpportunityLineItem|OpportunityContactRole WHERE
   OpportunityId = '<id>'`` (anything else → 400 MALFORMED_QUERY), paged by ``query_page_size`` with
   ``nextRecordsUrl`` → ``GET /services/data/vXX.X/query/{cursor}``
@@ -200,11 +201,14 @@ class SalesforceSandbox(Sandbox):
         self._late_replies: list[float] = []
         #: deployed custom fields: sObject → field name → describe entry (Activity's go to Task)
         self._custom: dict[str, dict[str, dict[str, Any]]] = {name: {} for name in SCHEMA["sobjects"]}
+        #: CustomField id → (the sObjects it is on, its name)
+        self._custom_ids: dict[str, tuple[list[str], str]] = {}
         self.api_routes += [
             ("POST", re.compile(r"^/services/oauth2/token$"), self._token),
             ("GET", re.compile(r"^/services/oauth2/userinfo$"), self._userinfo),
             ("GET", re.compile(rf"^{_V}/sobjects/(\w+)/describe/?$"), self._describe),
             ("POST", re.compile(rf"^{_V}/tooling/sobjects/CustomField/?$"), self._create_custom_field),
+            ("DELETE", re.compile(rf"^{_V}/tooling/sobjects/CustomField/{_ID}$"), self._delete_custom_field),
             ("GET", re.compile(rf"^{_V}/sobjects/(Opportunity|Account|Contact)/{_ID}$"), self._get_sobject),
             ("PATCH", re.compile(rf"^{_V}/sobjects/(Opportunity)/{_ID}$"), self._patch_sobject),
             ("PATCH", re.compile(rf"^{_V}/sobjects/Task/(\w+__c)/([^/]+)$"), self._upsert_task),
@@ -238,7 +242,8 @@ class SalesforceSandbox(Sandbox):
         the org's field names: account ``Name``, ``BillingStreet`` ... ``BillingCountryCode``, ``Website`` and
         custom fields once deployed (``Tax_Id__c``, ``O2C_Region__c``); contact ``FirstName``, ``LastName``,
         ``Email`` (+ ``Role``, ``IsPrimary``); line ``Name``, ``ProductCode``, ``Quantity``, ``UnitPrice``
-        (+ ``TotalPrice``, ``Product2Id``). A field the org does not have raises ``ValueError``.
+        (+ ``TotalPrice``, ``Product2Id``, ``ServiceDate`` and custom fields once deployed). A field the org
+        does not have, or a value outside a restricted picklist, raises ``ValueError``.
         Returns the 18-character Opportunity id."""
         now = _rest_time(datetime.now(UTC))
         with self._lock:
@@ -309,7 +314,11 @@ class SalesforceSandbox(Sandbox):
                     {"OpportunityId": opp_id, "ContactId": contact_id, "Role": role, "IsPrimary": primary},
                     now,
                 )
+            standard_line = {"Name", "ProductCode", "Quantity", "UnitPrice", "TotalPrice", "Product2Id"}
             for line in line_items:
+                extra = {k: v for k, v in line.items() if k not in standard_line}
+                self._check_fields("OpportunityLineItem", extra)
+                self._check_picklists("OpportunityLineItem", extra)
                 quantity = _number(line.get("Quantity", 1))
                 unit_price = _number(line.get("UnitPrice"))
                 total = _number(line.get("TotalPrice"))
@@ -327,6 +336,9 @@ class SalesforceSandbox(Sandbox):
                         "Quantity": quantity,
                         "UnitPrice": unit_price,
                         "TotalPrice": total,
+                        "ServiceDate": None,
+                        **dict.fromkeys(self._custom["OpportunityLineItem"]),
+                        **extra,
                     },
                     now,
                 )
@@ -438,6 +450,16 @@ class SalesforceSandbox(Sandbox):
         for name in fields:
             if name not in known:
                 raise ValueError(f"No such column '{name}' on sobject of type {sobject}")
+
+    def _check_picklists(self, sobject: str, fields: dict[str, Any]) -> None:
+        """A value outside a restricted picklist is refused (Salesforce's
+        ``INVALID_OR_NULL_FOR_RESTRICTED_PICKLIST``)."""
+        known = self._fields(sobject)
+        for name, value in fields.items():
+            spec = known[name]
+            allowed = {p["value"] for p in spec.get("picklistValues") or []}
+            if spec.get("restrictedPicklist") and value is not None and value not in allowed:
+                raise ValueError(f"bad value for restricted picklist field: {value}")
 
     def _write_errors(self, sobject: str, fields: dict[str, Any]) -> Reply | None:
         """Salesforce's 400 for a create/update body naming a field the org does not have or cannot write."""
@@ -793,8 +815,24 @@ class SalesforceSandbox(Sandbox):
                     "nillable": not meta.get("required", False),
                     "createable": True,
                     "updateable": True,
+                    **_picklist(meta),
                 }
+            self._custom_ids[field_id] = (targets, name)
         return json_reply(201, {"id": field_id, "success": True, "errors": [], "warnings": [], "infos": []})
+
+    def _delete_custom_field(self, request: Request, match: re.Match[str]) -> Reply:
+        """Tooling API ``DELETE /tooling/sobjects/CustomField/{id}`` → 204: the field and its values are gone
+        (an admin deleting it in Setup)."""
+        with self._lock:
+            found = self._custom_ids.pop(match.group(2), None)
+            if found is None:
+                return json_reply(404, _NOT_FOUND)
+            targets, name = found
+            for target in targets:
+                self._custom[target].pop(name, None)
+                for record in self._records.get(target, {}).values():
+                    record.pop(name, None)
+        return Reply(204)
 
     def _patch_sobject(self, request: Request, match: re.Match[str]) -> Reply:
         sobject, record_id = match.group(2), match.group(3)
@@ -827,6 +865,8 @@ class SalesforceSandbox(Sandbox):
             opp_id = self._find("Opportunity", literal) if re.fullmatch(_ID, literal) else None
             rows = self._children(sobject, opp_id) if opp_id else []
             try:
+                # Salesforce checks the SELECT list when it parses the query, whether or not a row matches
+                self._check_select(sobject, fields)
                 records = [self._project(sobject, row, fields, version) for row in rows]
             except LookupError as exc:
                 return self.error_reply(
@@ -850,6 +890,15 @@ class SalesforceSandbox(Sandbox):
             self._cursors[cursor] = rest
             answer["nextRecordsUrl"] = f"/services/data/{version}/query/{cursor}"
         return json_reply(200, answer)
+
+    def _check_select(self, sobject: str, fields: list[str]) -> None:
+        """``LookupError(name)`` for a selected field the org does not have (a ``Contact.X`` path included)."""
+        for name in fields:
+            relation, _, sub = name.rpartition(".")
+            if relation and (relation != "Contact" or "ContactId" not in self._fields(sobject)):
+                raise LookupError(name)
+            if sub not in self._fields("Contact" if relation else sobject):
+                raise LookupError(name)
 
     def _project(self, sobject: str, row: dict[str, Any], fields: list[str], version: str) -> dict[str, Any]:
         out: dict[str, Any] = {
@@ -892,6 +941,28 @@ class SalesforceSandbox(Sandbox):
 
     def _c_expire(self, request: Request, match: re.Match[str]) -> Reply:
         return json_reply(200, {"expired": self.expire_tokens()})
+
+
+def _picklist(meta: dict[str, Any]) -> dict[str, Any]:
+    """A Picklist's describe keys from its Metadata ``valueSet`` (``valueSetDefinition.value[].fullName``):
+    ``picklistValues`` ``[{value, label, active, defaultValue}]`` and ``restrictedPicklist``."""
+    if meta.get("type") != "Picklist":
+        return {}
+    value_set = meta.get("valueSet") or {}
+    values = (value_set.get("valueSetDefinition") or {}).get("value") or []
+    return {
+        "picklistValues": [
+            {
+                "value": str(v.get("fullName")),
+                "label": str(v.get("label") or v.get("fullName")),
+                "active": True,
+                "defaultValue": bool(v.get("default", False)),
+                "validFor": None,
+            }
+            for v in values
+        ],
+        "restrictedPicklist": bool(value_set.get("restricted", False)),
+    }
 
 
 def _identity_error(code: str) -> Reply:

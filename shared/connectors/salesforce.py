@@ -8,7 +8,8 @@
   API fetches a new one once and retries the call. A refused token request is an ``AuthError``.
 - Data: ``GET {instance_url}/services/data/{v}/sobjects/{Opportunity|Account}/{id}`` (the whole record, so
   orgs without multi-currency or state/country picklists work too: missing fields just fall back) and
-  SOQL ``GET .../query?q=...`` for line items and contact roles, following ``nextRecordsUrl``.
+  SOQL ``GET .../query?q=...`` for line items and contact roles, following ``nextRecordsUrl``. A line with
+  the custom ``O2C_Billing_Frequency__c`` set is recurring (a subscription, see ``_line_items``).
 - Write-back: ``PATCH .../sobjects/Opportunity/{id}`` (204); a field the org does not have (400
   ``INVALID_FIELD``) is raised as ``UnknownFields`` naming it.
 - Tasks: upsert on the external id ``O2C_Idempotency_Key__c`` (``PATCH .../sobjects/Task/O2C_Idempotency_Key__c/
@@ -24,6 +25,7 @@ from __future__ import annotations
 
 import re
 import threading
+import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -34,7 +36,7 @@ from shared.connectors import _values as v
 from shared.connectors.errors import AuthError, InvalidRecord, NotFound, PermanentError, UnknownFields
 from shared.connectors.http import JsonHttp
 from shared.crm.closed_won import DealState
-from shared.crm.models import Account, Address, Contact, CrmOpportunity, LineItem
+from shared.crm.models import Account, Address, Contact, CrmOpportunity, LineItem, Recurring
 from shared.money import Money
 
 DEFAULT_API_VERSION = "v62.0"
@@ -55,10 +57,21 @@ _NO_SUCH_COLUMN = re.compile(r"No such column '([^']+)'")
 #: What ``fetch_deal_state`` reads: the stage, Salesforce's own won flag and timestamps.
 STATE_FIELDS = ("StageName", "IsWon", "CloseDate", "LastModifiedDate", "SystemModstamp")
 
+#: ``{recurring}``: the recurring-billing custom fields the org has (``, O2C_Billing_Frequency__c, ...``) or nothing
 LINE_ITEM_SOQL = (
-    "SELECT Id, Product2Id, ProductCode, Name, Quantity, UnitPrice, TotalPrice "
+    "SELECT Id, Product2Id, ProductCode, Name, Quantity, UnitPrice, TotalPrice, ServiceDate{recurring} "
     "FROM OpportunityLineItem WHERE OpportunityId = {id}"
 )
+#: O2C Hub's OpportunityLineItem custom fields (``o2c setup crm`` deploys them; Salesforce's standard schema has
+#: no recurring billing on a line, CPQ's ``SBQQ__`` fields are a managed package an org may lack): a line with a
+#: billing frequency is recurring, billed from its standard ``ServiceDate`` ("Date": when the product's revenue
+#: is recognized) for ``O2C_Billing_Term_Months__c`` months.
+BILLING_FREQUENCY_FIELD = "O2C_Billing_Frequency__c"
+BILLING_TERM_FIELD = "O2C_Billing_Term_Months__c"
+RECURRING_FIELDS = (BILLING_FREQUENCY_FIELD, BILLING_TERM_FIELD)
+#: how long an org found WITHOUT the recurring fields is believed before its describe is read again (an
+#: operator runs ``o2c setup crm`` after deploying; warm functions then see the fields within this time)
+RECHECK_MISSING_FIELDS_S = 300.0
 CONTACT_ROLE_SOQL = (
     "SELECT ContactId, Role, IsPrimary, Contact.Email, Contact.FirstName, Contact.LastName "
     "FROM OpportunityContactRole WHERE OpportunityId = {id}"
@@ -118,6 +131,7 @@ class SalesforceCrm:
         default_currency: str | None = None,
         tax_id_field: str = "Tax_Id__c",
         region_field: str = "O2C_Region__c",
+        clock: Callable[[], float] = time.monotonic,
     ) -> None:
         if not _API_VERSION.match(api_version):
             raise ValueError(f"api_version must look like 'v62.0', got {api_version!r}")
@@ -132,6 +146,9 @@ class SalesforceCrm:
         self._lock = threading.Lock()
         self._token: _Token | None = None
         self._data_http: dict[str, JsonHttp] = {}
+        self._clock = clock
+        #: (the recurring fields the org has, when that was read); None: not read yet
+        self._line_fields: tuple[tuple[str, ...], float] | None = None
 
     # --- the two operations --------------------------------------------------------------------------
 
@@ -141,7 +158,7 @@ class SalesforceCrm:
         opp = self._call("GET", f"{self._api}/sobjects/Opportunity/{opp_id}")
         account_id = salesforce_id(opp.get("AccountId"), f"opportunity {opp_id}: AccountId")
         account = self._call("GET", f"{self._api}/sobjects/Account/{account_id}")
-        lines = self.query(LINE_ITEM_SOQL.format(id=soql_literal(opp_id)))
+        lines = self._line_items(opp_id)
         roles = self.query(CONTACT_ROLE_SOQL.format(id=soql_literal(opp_id)))
         return self._opportunity(opp_id, opp, account, lines, roles)
 
@@ -221,6 +238,47 @@ class SalesforceCrm:
                 code=exc.code,
             ) from exc
         return str(answer["id"])
+
+    # --- line items: recurring fields only when the org has them ---------------------------------------
+
+    def _line_items(self, opp_id: str) -> list[dict[str, Any]]:
+        """The opportunity's line items, with the recurring-billing custom fields when the org has them.
+
+        A SOQL naming a field the org lacks is refused whole (400 ``INVALID_FIELD``), and an org need not
+        have run ``o2c setup crm`` (it then sells services only, booked as always). So the SELECT list names
+        only the fields the org's ``OpportunityLineItem`` describe lists: read once per process (cold start)
+        when they are there, again after ``RECHECK_MISSING_FIELDS_S`` while they are not, and at once when a
+        query is refused for one of them (deleted since). ``FIELDS(CUSTOM)`` would avoid the describe but
+        Salesforce takes it only with ``LIMIT`` 200 or less (a deal may have more lines, and there is no
+        ``nextRecordsUrl`` past the limit) and it would read every custom field of the customer's org."""
+        present = self._recurring_fields()
+        try:
+            return self.query(self._line_item_soql(opp_id, present))
+        except PermanentError as exc:
+            if not set(_unknown_fields(exc)) & set(present):
+                raise
+            with self._lock:
+                self._line_fields = None
+            return self.query(self._line_item_soql(opp_id, self._recurring_fields()))
+
+    @staticmethod
+    def _line_item_soql(opp_id: str, fields: tuple[str, ...]) -> str:
+        recurring = "".join(f", {name}" for name in fields)
+        return LINE_ITEM_SOQL.format(recurring=recurring, id=soql_literal(opp_id))
+
+    def _recurring_fields(self) -> tuple[str, ...]:
+        with self._lock:
+            known = self._line_fields
+        if known is not None:
+            fields, read_at = known
+            if fields or self._clock() - read_at < RECHECK_MISSING_FIELDS_S:
+                return fields
+        names = {str(f.get("name")) for f in self.describe("OpportunityLineItem").get("fields") or []}
+        # the frequency makes a line recurring: without it the term alone means nothing
+        fields = tuple(n for n in RECURRING_FIELDS if n in names) if BILLING_FREQUENCY_FIELD in names else ()
+        with self._lock:
+            self._line_fields = (fields, self._clock())
+        return fields
 
     # --- metadata (o2c setup crm) --------------------------------------------------------------------
 
@@ -433,6 +491,39 @@ def _line_item(line: Mapping[str, Any], currency: str) -> LineItem:
         quantity=quantity,
         unitPrice=unit_price,
         amount=amount,
+        recurring=_recurring(line, field),
+    )
+
+
+#: ``O2C_Billing_Frequency__c`` picklist values (``vendor-specs/salesforce/o2c-custom-fields.json``) → Stripe's
+#: (interval, interval_count). A value an admin adds to the picklist has no Stripe price here: refused.
+FREQUENCIES = {
+    "Monthly": ("month", 1),
+    "Quarterly": ("month", 3),
+    "Semiannually": ("month", 6),
+    "Annually": ("year", 1),
+    "Every 2 Years": ("year", 2),
+    "Every 3 Years": ("year", 3),
+}
+
+
+def _recurring(line: Mapping[str, Any], field: str) -> Recurring | None:
+    """A line with a billing frequency is recurring: its interval, its term in months and its start (the
+    line's ``ServiceDate``). No frequency (or an org without the field): a one-time line."""
+    frequency = v.text(line.get(BILLING_FREQUENCY_FIELD))
+    if frequency is None:
+        return None
+    if frequency not in FREQUENCIES:
+        raise InvalidRecord(f"{field}.{BILLING_FREQUENCY_FIELD}: {frequency!r} cannot be billed by Stripe")
+    interval, count = FREQUENCIES[frequency]
+    term = v.decimal(line.get(BILLING_TERM_FIELD), f"{field}.{BILLING_TERM_FIELD}")
+    if term is not None and (term != term.to_integral_value() or term < 1):
+        raise InvalidRecord(f"{field}.{BILLING_TERM_FIELD}: {term} is not a term in whole months")
+    return Recurring(
+        interval=interval,  # type: ignore[arg-type]
+        intervalCount=count,
+        startDate=v.day(line.get("ServiceDate"), f"{field}.ServiceDate"),
+        termMonths=int(term) if term is not None else None,
     )
 
 

@@ -306,6 +306,19 @@ def test_setup_crm_deploys_the_hub_custom_fields_then_leaves_them(
     assert {s.state for s in salesforce_status(crm, create=True)} == {CREATED}
     assert {s.state for s in salesforce_status(crm, create=True)} == {PRESENT}
     assert "O2C_Idempotency_Key__c" in fresh_salesforce.field_names("Task")
+    # the recurring line fields: a restricted picklist whose values the connector maps, and a number
+    line_fields = {f["name"]: f for f in crm.describe("OpportunityLineItem")["fields"] if f["custom"]}
+    frequency = line_fields["O2C_Billing_Frequency__c"]
+    assert (frequency["type"], frequency["restrictedPicklist"]) == ("picklist", True)
+    assert [p["value"] for p in frequency["picklistValues"]] == [
+        "Monthly",
+        "Quarterly",
+        "Semiannually",
+        "Annually",
+        "Every 2 Years",
+        "Every 3 Years",
+    ]
+    assert line_fields["O2C_Billing_Term_Months__c"]["type"] == "double"
 
 
 def test_a_refused_salesforce_write_back_names_the_missing_fields(

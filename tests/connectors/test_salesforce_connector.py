@@ -9,6 +9,7 @@ import pytest
 
 from localcloud.sandboxes import SalesforceSandbox
 from shared.connectors import AuthError, InvalidRecord, NotFound, PermanentError, TransientError
+from shared.connectors.salesforce import soql_literal
 from shared.crm.models import Address
 from shared.money import Money
 from tests.connectors.conftest import FakeSleep, control, salesforce_crm
@@ -242,3 +243,24 @@ def test_the_sandbox_only_understands_the_connectors_queries(
     with pytest.raises(PermanentError) as raised:
         salesforce_crm(salesforce, fake_sleep).query("SELECT Id FROM Account")
     assert raised.value.code == "MALFORMED_QUERY"
+
+
+WITH_FREQUENCY_SOQL = (
+    "SELECT Id, O2C_Billing_Frequency__c FROM OpportunityLineItem WHERE OpportunityId = {id}"
+)
+
+
+def test_soql_naming_a_field_the_org_lacks_is_refused_even_when_no_row_matches(
+    fresh_salesforce: SalesforceSandbox, fake_sleep: FakeSleep
+) -> None:
+    # Given an org without the hub's custom fields and an opportunity with no line items
+    opp_id = fresh_salesforce.create_opportunity(
+        "Empty", "100", "EUR", account={"Name": "Empty GmbH"}, contacts=[], line_items=[]
+    )
+    crm = salesforce_crm(fresh_salesforce, fake_sleep)
+
+    # When the line items are queried with a custom field the org does not have
+    # Then Salesforce refuses the query itself (the field is checked when the SOQL is parsed, not per row)
+    with pytest.raises(PermanentError) as raised:
+        crm.query(WITH_FREQUENCY_SOQL.format(id=soql_literal(opp_id)))
+    assert (raised.value.status, raised.value.code) == (400, "INVALID_FIELD")
