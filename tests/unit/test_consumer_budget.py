@@ -67,6 +67,31 @@ def test_records_that_do_not_fit_in_the_time_left_are_reported_not_timed_out(met
     assert time.monotonic() - started < 1.5
 
 
+def test_a_record_is_not_started_when_the_slowest_one_so_far_would_not_fit(metrics_namespace: None) -> None:
+    """Records whose calls are not cut to the deadline (AWS SDK calls: DynamoDB retrying) turning slow: the next
+    one is started only if the time the slowest took is still left, so the batch ends before the timeout."""
+    from shared.consumers import sqs_consumer
+
+    done: list[int] = []
+
+    def record(record: Any) -> None:
+        time.sleep(1.5)  # two DynamoDB calls, slow today
+        done.append(json.loads(record.body)["n"])
+
+    handler = sqs_consumer(record)
+    # Given 2.8 s left once the safety margin is kept: after the first record (1.5 s) 1.3 s is left, enough for
+    # one call's minimum but not for another record as slow
+    started = time.monotonic()
+    result = handler({"Records": [sqs_record(n) for n in (1, 2, 3)]}, context(deadline.SAFETY_MARGIN_S + 2.8))
+    # Then only the first is processed, the others come back, and the invocation ends within its time
+    assert done == [1]
+    assert result == {"batchItemFailures": [{"itemIdentifier": "m2"}, {"itemIdentifier": "m3"}]}
+    assert time.monotonic() - started < 2.7
+    # and the next invocation starts without the last one's estimate
+    result = handler({"Records": [sqs_record(4)]}, context(deadline.SAFETY_MARGIN_S + 1.2))
+    assert done == [1, 4] and result == {"batchItemFailures": []}
+
+
 def test_with_time_enough_the_whole_batch_is_processed(metrics_namespace: None) -> None:
     from shared.consumers import sqs_consumer
 
