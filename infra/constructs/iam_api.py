@@ -28,6 +28,7 @@ from aws_cdk import aws_logs as logs
 from constructs import Construct
 
 from infra.config import StageConfig
+from infra.constructs.ingress import stage_options
 from infra.nag import acknowledge
 from infra.topology import API_ROUTES, API_SCOPES
 
@@ -73,27 +74,8 @@ class IamApi(NestedStack):
             description=f"O2C Hub /v1 API for IAM (SigV4) callers inside AWS ({config.stage})",
             endpoint_types=[apigw.EndpointType.REGIONAL],
             cloud_watch_role=False,  # the account's role is the webhook API's (WebhookApi)
-            deploy_options=apigw.StageOptions(
-                stage_name=config.stage,
-                access_log_destination=apigw.LogGroupLogDestination(self.access_logs),
-                access_log_format=apigw.AccessLogFormat.json_with_standard_fields(
-                    caller=True,  # the IAM principal: who called is what an audit asks
-                    http_method=True,
-                    ip=True,
-                    protocol=True,
-                    request_time=True,
-                    resource_path=True,
-                    response_length=True,
-                    status=True,
-                    user=True,
-                ),
-                logging_level=apigw.MethodLoggingLevel.INFO,
-                data_trace_enabled=False,
-                metrics_enabled=True,
-                tracing_enabled=True,
-                throttling_rate_limit=config.api_rate_limit,
-                throttling_burst_limit=config.api_burst_limit,
-            ),
+            # the IAM principal in the access log: who called is what an audit asks
+            deploy_options=stage_options(config, self.access_logs, identify_caller=True),
         )
         for response_type in IAM_REFUSALS:
             self.api.add_gateway_response(

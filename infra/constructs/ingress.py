@@ -51,28 +51,7 @@ class WebhookApi(Construct):
             # and region: only the stage that owns it creates it (apiGatewayAccountRole); deleting a stack
             # that owned it would leave every other stage's execution logging pointing at a deleted role.
             cloud_watch_role=config.api_gateway_account_role,
-            deploy_options=apigw.StageOptions(
-                stage_name=config.stage,
-                access_log_destination=apigw.LogGroupLogDestination(self.access_logs),
-                access_log_format=apigw.AccessLogFormat.json_with_standard_fields(
-                    caller=False,
-                    http_method=True,
-                    ip=True,
-                    protocol=True,
-                    request_time=True,
-                    resource_path=True,
-                    response_length=True,
-                    status=True,
-                    user=False,
-                ),
-                logging_level=apigw.MethodLoggingLevel.INFO,
-                # Bodies and headers carry provider signatures: never write them to the execution log.
-                data_trace_enabled=False,
-                metrics_enabled=True,
-                tracing_enabled=True,
-                throttling_rate_limit=config.api_rate_limit,
-                throttling_burst_limit=config.api_burst_limit,
-            ),
+            deploy_options=stage_options(config, self.access_logs, identify_caller=False),
         )
         self._add_problem_responses()
         for spec in WEBHOOK_FUNCTIONS:
@@ -339,3 +318,32 @@ class WebhookFirewall(Construct):
                 ),
             ],
         )
+
+
+def stage_options(
+    config: StageConfig, access_logs: logs.ILogGroup, *, identify_caller: bool
+) -> apigw.StageOptions:
+    """A hub API's stage: JSON access logs (with the caller and user when the API authenticates them by IAM),
+    INFO execution logs without bodies or headers (they carry provider signatures and tokens), metrics,
+    tracing, and the stage's throttling. Used by the webhook API and the IAM callers' API."""
+    return apigw.StageOptions(
+        stage_name=config.stage,
+        access_log_destination=apigw.LogGroupLogDestination(access_logs),
+        access_log_format=apigw.AccessLogFormat.json_with_standard_fields(
+            caller=identify_caller,
+            http_method=True,
+            ip=True,
+            protocol=True,
+            request_time=True,
+            resource_path=True,
+            response_length=True,
+            status=True,
+            user=identify_caller,
+        ),
+        logging_level=apigw.MethodLoggingLevel.INFO,
+        data_trace_enabled=False,
+        metrics_enabled=True,
+        tracing_enabled=True,
+        throttling_rate_limit=config.api_rate_limit,
+        throttling_burst_limit=config.api_burst_limit,
+    )
