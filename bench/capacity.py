@@ -346,7 +346,7 @@ def _save_cards_as_asked(cloud: Any, target: Any, names: list[str], *, deadline:
     """Every customer saves a card on the SetupIntent its execution waits on, as soon as it waits (one pass
     over the pending executions every 0.5 s)."""
     from o2c_cli.executions import correlator
-    from shared.connectors.stripe_payments import StripePayments
+    from shared.outbound.stripe_payments import StripePayments
 
     sandbox = cloud.sandboxes["stripe"]
     stripe = StripePayments(lambda: str(sandbox.api_key), base_url=sandbox.url)

@@ -55,7 +55,7 @@ def eventbridge_message(detail_type: str, source: str, detail: dict[str, Any], b
 
 def canonical_batch(stripe_body: bytes, bus: str, queue_arn: str) -> dict[str, Any]:
     """The SQS event a consumer (LineageRecorder) gets for the canonical event(s) of one Stripe delivery."""
-    from shared.providers.stripe import normalise_event
+    from shared.inbound.stripe import normalise_event
 
     messages = []
     for canonical in normalise_event(json.loads(stripe_body), correlation_id=str(uuid.uuid4())):

@@ -65,8 +65,8 @@ def measure(state: Path | None = None) -> dict[str, dict[str, list[str]]]:
     from o2c_cli.crm_scenarios import hubspot_deal
     from o2c_cli.crm_setup import setup_crm
     from o2c_cli.targets import local_target
-    from shared.connectors.stripe_payments import StripePayments
     from shared.money import Money
+    from shared.outbound.stripe_payments import StripePayments
 
     state = state or Path(tempfile.mkdtemp(prefix="o2c-bench-vendor-"))
     scenarios: dict[str, dict[str, list[str]]] = {}

@@ -50,7 +50,7 @@ class WebhookCase:
 
 
 def _stripe_samples() -> list[dict[str, Any]]:
-    from shared.providers.stripe import MAPPINGS
+    from shared.inbound.stripe import MAPPINGS
 
     samples = [json.loads(p.read_text()) for p in sorted((SAMPLES / "stripe").glob("*.json"))]
     return [s for s in samples if s["type"] in MAPPINGS]
@@ -78,7 +78,7 @@ def stripe_ignored_body(tag: str) -> bytes:
 
 
 def stripe_signed_headers(body: bytes, secrets: Sequence[str], timestamp: int) -> Headers:
-    from shared.providers.stripe import signature_header
+    from shared.inbound.stripe import signature_header
 
     return {
         "Content-Type": "application/json; charset=utf-8",

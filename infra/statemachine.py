@@ -318,7 +318,7 @@ def definition() -> dict[str, Any]:
             "DescribePaymentMethod",
             "Compensate",
         ),
-        # 8. approval: above the amount threshold, or rated risky by Stripe Radar (shared.o2c.fraud)
+        # 8. approval: above the amount threshold, or rated risky by Stripe Radar (shared.order_to_cash.fraud)
         "ApprovalNeeded": {
             "Type": "Choice",
             "Choices": [
@@ -459,7 +459,7 @@ def definition() -> dict[str, Any]:
             "HasSubscription",
             on_rejection="HoldAfterInvoice",
         ),
-        # a subscription deal (recurring CRM lines; shared.o2c.subscriptions): once the order (services and the
+        # a subscription deal (recurring CRM lines; shared.order_to_cash.subscriptions): once the order (services and the
         # first period) is paid and released, its one Stripe subscription bills the following periods
         "HasSubscription": {
             "Type": "Choice",

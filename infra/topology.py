@@ -44,9 +44,9 @@ def bus_name(stage: str) -> str:
 # with ``Sandbox.Timedout``. So each consumer and each state machine task function has one ``Budget``, and
 # its function timeout, its queue's visibility timeout, its batch size and its event source mapping's
 # maximum concurrency are derived from it; the connectors stop in time within it
-# (``shared.connectors.deadline``). ``tests/infra/test_budgets.py`` checks the arithmetic.
+# (``shared.outbound.deadline``). ``tests/infra/test_budgets.py`` checks the arithmetic.
 
-#: What a handler keeps after its last vendor call (``shared.connectors.deadline.SAFETY_MARGIN_S``).
+#: What a handler keeps after its last vendor call (``shared.outbound.deadline.SAFETY_MARGIN_S``).
 SAFETY_MARGIN_S = 2.0
 #: The AWS guidance for an SQS event source: the queue's visibility timeout at least 6x the function timeout
 #: (plus the batching window), so a batch being retried by Lambda is not delivered again meanwhile.
@@ -80,13 +80,13 @@ class CallPolicy:
         )
 
 
-#: ``shared.connectors.netsuite.NetSuiteHttp`` with ``ErpGate`` (the test checks the connectors' defaults).
+#: ``shared.outbound.netsuite.NetSuiteHttp`` with ``ErpGate`` (the test checks the connectors' defaults).
 NETSUITE_CALLS = CallPolicy(
     "netsuite", connect_s=10, read_s=10, attempts=3, max_backoff_s=10, gate_wait_s=10, typical_s=1.5
 )
-#: ``shared.connectors.http.JsonHttp``: HubSpot, Salesforce, AvaTax.
+#: ``shared.outbound.http.JsonHttp``: HubSpot, Salesforce, AvaTax.
 JSON_HTTP_CALLS = CallPolicy("json_http", connect_s=5, read_s=5, attempts=3, max_backoff_s=10, typical_s=0.4)
-#: ``shared.connectors.stripe_payments.StripePayments``.
+#: ``shared.outbound.stripe_payments.StripePayments``.
 STRIPE_CALLS = CallPolicy("stripe", connect_s=5, read_s=20, attempts=3, max_backoff_s=10, typical_s=0.4)
 #: ``shared.aws.client``: botocore standard retry mode, 3 attempts, backoff at most 1 s then 2 s.
 AWS_CALLS = CallPolicy("aws", connect_s=2, read_s=5, attempts=3, max_backoff_s=2, typical_s=0.05)
@@ -278,7 +278,7 @@ CORRELATION_TABLE = TableSpec(
 ERP_GATE_TABLE = TableSpec(
     id="ErpGateTable", partition_key="pk", ttl_attribute="expiration", env_var="ERP_GATE_TABLE_NAME"
 )
-#: Facts that arrived before what they depend on, until it arrives (``shared.o2c.pending``); no TTL: nothing
+#: Facts that arrived before what they depend on, until it arrives (``shared.order_to_cash.pending``); no TTL: nothing
 #: waiting is ever dropped.
 PENDING_TABLE = TableSpec(id="PendingTable", partition_key="pk", sort_key="sk", env_var="PENDING_TABLE_NAME")
 TABLES: tuple[TableSpec, ...] = (
@@ -387,7 +387,7 @@ STAGE_SETTING_DEFAULTS: dict[str, str] = {
     # a ticket tagged so asks for a refund of the payment in the ticket field ZENDESK_PAYMENT_INTENT_FIELD_ID
     "ZENDESK_REFUND_TAG": "refund_requested",
     "ZENDESK_PAYMENT_INTENT_FIELD_ID": "",
-    # an actionable Radar early fraud warning on a captured payment is refunded in full (shared.o2c.fraud)
+    # an actionable Radar early fraud warning on a captured payment is refunded in full (shared.order_to_cash.fraud)
     "REFUND_ON_EARLY_FRAUD_WARNING": "false",
 }
 

@@ -604,7 +604,7 @@ class LocalCloud:
         """What the README asks a Zendesk admin to create: the ticket field agents put the payment in (its id
         is the stage's ZENDESK_PAYMENT_INTENT_FIELD_ID) and the hub's organization fields. Once: a restored
         sandbox keeps them."""
-        from shared.o2c.support import ORGANIZATION_FIELDS
+        from shared.order_to_cash.support import ORGANIZATION_FIELDS
 
         zendesk = self.sandboxes["zendesk"]
         self.zendesk_payment_field_id = zendesk.ensure_ticket_field(ZENDESK_PAYMENT_FIELD_TITLE)
@@ -617,8 +617,8 @@ class LocalCloud:
         version the hub's Stripe SDK speaks (what ``o2c doctor`` checks). Once: a restored sandbox that has an
         endpoint for this URL keeps it as it is."""
         assert self.res is not None
-        from shared.connectors.stripe_payments import StripePayments
-        from shared.providers.stripe import MAPPINGS
+        from shared.inbound.stripe import MAPPINGS
+        from shared.outbound.stripe_payments import StripePayments
 
         api_key = str(self.res.secret_values["StripeApiKey"]["api_key"])
         stripe = StripePayments(lambda: api_key, base_url=self.sandboxes["stripe"].url)

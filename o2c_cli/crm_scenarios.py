@@ -171,7 +171,7 @@ def salesforce_subscription_opportunity(
 def hubspot_stage(sandbox: Any, deal_id: str, stage: str = "closedwon") -> None:
     """Move a deal to ``stage`` as a user would, through HubSpot's API (no webhook is sent): the hub acts
     on a "won" message only when HubSpot itself has the deal in a closed-won stage."""
-    from shared.connectors.hubspot import HubSpotCrm
+    from shared.outbound.hubspot import HubSpotCrm
 
     HubSpotCrm(sandbox.url, access_token=lambda: str(sandbox.access_token)).update_deal(
         deal_id, {"dealstage": stage}
@@ -181,7 +181,7 @@ def hubspot_stage(sandbox: Any, deal_id: str, stage: str = "closedwon") -> None:
 def salesforce_stage(sandbox: Any, opportunity_id: str, stage: str = "Closed Won") -> None:
     """Move an opportunity to ``stage`` through Salesforce's REST API (no Outbound Message is sent), as the
     user whose edit makes a Flow publish ``O2C_Opportunity_Won__e``."""
-    from shared.connectors.salesforce import SalesforceCrm
+    from shared.outbound.salesforce import SalesforceCrm
 
     crm = SalesforceCrm(
         sandbox.url, client_id=sandbox.client_id, client_secret=lambda: str(sandbox.client_secret)

@@ -168,8 +168,8 @@ def _stack_settings(target: Target) -> dict[str, str]:
 
 def crm_clients(target: Target) -> CrmClients:
     """HubSpot and Salesforce connectors for the target's CRMs (None for a CRM the target has no access to)."""
-    from shared.connectors.hubspot import HubSpotCrm
-    from shared.connectors.salesforce import SalesforceCrm
+    from shared.outbound.hubspot import HubSpotCrm
+    from shared.outbound.salesforce import SalesforceCrm
 
     if target.is_local:
         info = target.local_info

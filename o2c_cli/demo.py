@@ -343,7 +343,7 @@ def _quote_to_cash(cloud: Any, target: Any, ctx: Ctx, failures: list[str]) -> No
 def _after_sale(cloud: Any, target: Any, ctx: Ctx, failures: list[str]) -> None:
     """A refund, a dispute, a renewal and a payout on the paid deals; reconciled to zero exceptions; then an
     ERP invoice edited behind the hub's back is caught by the reconciliation."""
-    from o2c_cli.after_sale import reconcile, render, request_refund
+    from o2c_cli.after_sale_commands import reconcile, render, request_refund
 
     stripe, netsuite = cloud.sandboxes["stripe"], cloud.sandboxes["netsuite"]
 

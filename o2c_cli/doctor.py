@@ -226,9 +226,9 @@ def check_stripe(stage: Stage) -> list[Finding]:
     """The API key is accepted, and a webhook endpoint for this stage sends what the hub needs."""
     if not _usable(stage, "StripeApiKey"):
         return [Finding("stripe api key", False, "not checked: the secret is not usable", "set StripeApiKey")]
-    from shared.connectors.errors import AuthError
-    from shared.connectors.stripe_payments import DEFAULT_BASE_URL, StripePayments
-    from shared.providers.stripe import MAPPINGS
+    from shared.errors import AuthError
+    from shared.inbound.stripe import MAPPINGS
+    from shared.outbound.stripe_payments import DEFAULT_BASE_URL, StripePayments
 
     api_key = str(stage.secrets["StripeApiKey"]["api_key"])
     stripe = StripePayments(
@@ -328,7 +328,7 @@ def check_crm(stage: Stage) -> list[Finding]:
     except ImportError:  # pragma: no cover - the CRM setup is part of the hub
         return [Finding("crm fields", False, "not checked: this build has no `o2c setup crm`", "")]
 
-    from shared.connectors.errors import AuthError
+    from shared.errors import AuthError
 
     try:
         statuses = crm_setup.crm_status(stage.target, create=False)
@@ -388,7 +388,7 @@ def check_hubspot_subscriptions(stage: Stage) -> list[Finding]:
                 note=True,
             )
         ]
-    from shared.connectors.http import JsonHttp
+    from shared.outbound.http import JsonHttp
 
     http = JsonHttp(stage.settings.get("HUBSPOT_API_BASE_URL") or "https://api.hubapi.com", auth_headers=dict)
     query = {"hapikey": str(key)}
@@ -426,8 +426,8 @@ def check_netsuite(stage: Stage) -> list[Finding]:
         return [
             Finding("netsuite", False, "not checked: the secret is not usable", "set NetSuiteCredentials")
         ]
-    from shared.connectors.errors import AuthError, NotFound
-    from shared.connectors.netsuite import NetSuiteErp, TokenBasedAuth
+    from shared.errors import AuthError, NotFound
+    from shared.outbound.netsuite import NetSuiteErp, TokenBasedAuth
 
     creds = stage.secrets["NetSuiteCredentials"]
     account = str(creds["account_id"])
@@ -529,7 +529,7 @@ def _currency_symbol(erp: Any, ref: Any) -> str | None:
 def check_avatax(stage: Stage) -> list[Finding]:
     if not _usable(stage, "AvaTaxCredentials"):
         return [Finding("avatax", False, "not checked: the secret is not usable", "set AvaTaxCredentials")]
-    from shared.connectors.avatax import AvaTax
+    from shared.outbound.avatax import AvaTax
 
     creds = stage.secrets["AvaTaxCredentials"]
     tax = AvaTax(
@@ -555,9 +555,9 @@ def check_zendesk(stage: Stage) -> list[Finding]:
         return [Finding("zendesk", True, "not used by this stage (no zendeskApiBaseUrl)", note=True)]
     if not _usable(stage, "ZendeskCredentials"):
         return [Finding("zendesk", False, "not checked: the secret is not usable", "set ZendeskCredentials")]
-    from shared.connectors.errors import AuthError
-    from shared.connectors.zendesk import ZendeskSupport, auth_from_credentials
-    from shared.o2c.support import ORGANIZATION_FIELDS
+    from shared.errors import AuthError
+    from shared.order_to_cash.support import ORGANIZATION_FIELDS
+    from shared.outbound.zendesk import ZendeskSupport, auth_from_credentials
 
     creds = stage.secrets["ZendeskCredentials"]
     if not creds.get("oauth_token") and not (creds.get("email") and creds.get("api_token")):

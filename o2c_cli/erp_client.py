@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from o2c_cli.http import Reply, request
-from shared.providers.signatures import standard_webhooks_v1
+from shared.inbound.signatures import standard_webhooks_v1
 
 SAMPLES = Path(__file__).resolve().parents[1] / "events" / "erp"
 

@@ -10,7 +10,7 @@ def error_line(exc: BaseException) -> str:
     exception's own (never a traceback)."""
     from botocore.exceptions import BotoCoreError, ClientError
 
-    from shared.connectors.errors import ConnectorError
+    from shared.errors import ConnectorError
 
     if isinstance(exc, ClientError):
         error = exc.response.get("Error", {})

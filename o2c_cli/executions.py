@@ -6,9 +6,9 @@ from __future__ import annotations
 from typing import Any
 
 from o2c_cli.targets import Target, TargetError
-from shared.o2c.executions import ExecutionState, execution_state
-from shared.o2c.executions import execution_arn as shared_execution_arn
-from shared.o2c.naming import execution_name
+from shared.order_to_cash.executions import ExecutionState, execution_state
+from shared.order_to_cash.executions import execution_arn as shared_execution_arn
+from shared.order_to_cash.naming import execution_name
 
 __all__ = ["ExecutionState", "execution_name", "state_of"]
 
@@ -70,7 +70,7 @@ def execution_arn(target: Target, name: str) -> str:
 
 
 def correlator(target: Target) -> Any:
-    from shared.o2c.correlation import Correlator
+    from shared.order_to_cash.correlation import Correlator
 
     return Correlator(target.client("dynamodb"), target.correlation_table, target.client("stepfunctions"))
 

@@ -293,7 +293,7 @@ def _run(args: argparse.Namespace) -> int:
     if args.command in {"refund", "reconcile", "resync"}:
         from datetime import date
 
-        from o2c_cli import after_sale
+        from o2c_cli import after_sale_commands as after_sale
 
         target = resolve(args.stack, args.region)
         if args.command == "refund":

@@ -1,4 +1,4 @@
-"""``o2c pending``: the facts that wait for another fact (``shared.o2c.pending``), and releasing them by hand
+"""``o2c pending``: the facts that wait for another fact (``shared.order_to_cash.pending``), and releasing them by hand
 (what the hourly sweep does) once the cause is fixed."""
 
 from __future__ import annotations
@@ -6,7 +6,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 
 from o2c_cli.targets import Target, TargetError
-from shared.o2c.pending import Parked, PendingFacts
+from shared.order_to_cash.pending import Parked, PendingFacts
 
 #: The AWS actions each command of this module calls on a deployed stack (after resolving it: targets.py),
 #: from these entry functions. The operator policies grant them; tests/infra/test_operator_policy.py reads

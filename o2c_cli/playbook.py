@@ -45,7 +45,7 @@ def save_card(
     does in the customer's browser; here server-side), and Stripe sends ``setup_intent.succeeded``. Stripe
     refuses its declining test cards when they are saved (AssertionError here); a card that is saved and
     declined when charged is ``pm_card_chargeCustomerFail``."""
-    from shared.connectors.stripe_payments import StripePayments
+    from shared.outbound.stripe_payments import StripePayments
 
     waiting = wait_until(target, name, state=state, timeout=timeout).waiting_on
     if not waiting or not waiting.startswith("setup:"):
@@ -91,7 +91,7 @@ def save_bank_account(
     SEPA IBAN (``iban``, e.g. Stripe's test ``DE89370400440532013000``) or a US account (``account_number``
     at Stripe's test routing number ``110000000``, e.g. ``000123456789``), the holder's name and email, and
     the acceptance of the mandate, confirmed through Stripe's API as Stripe.js does in the browser."""
-    from shared.connectors.stripe_payments import StripePayments
+    from shared.outbound.stripe_payments import StripePayments
 
     waiting = wait_until(target, name, state=state, timeout=timeout).waiting_on
     if not waiting or not waiting.startswith("setup:"):

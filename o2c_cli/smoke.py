@@ -42,7 +42,7 @@ AWS_ACTIONS: dict[str, tuple[tuple[str, ...], frozenset[str]]] = {
     ),
 }
 
-#: A Stripe event type the hub does not map (shared/providers/stripe.py MAPPINGS): answered ``ignored``.
+#: A Stripe event type the hub does not map (shared/inbound/stripe.py MAPPINGS): answered ``ignored``.
 SMOKE_EVENT_TYPE = "customer.created"
 
 

@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from o2c_cli.http import Reply, request
-from shared.providers.stripe import signature_header
+from shared.inbound.stripe import signature_header
 
 SAMPLES = Path(__file__).resolve().parents[1] / "events" / "stripe"
 

@@ -45,7 +45,7 @@ ABOUT = (
     "example object for each resource. Enum lists are the values the SDK knows (Stripe may add values)."
 )
 
-# Every endpoint the Stripe sandbox serves and shared/connectors/stripe_payments.py calls (method, SDK path).
+# Every endpoint the Stripe sandbox serves and shared/outbound/stripe_payments.py calls (method, SDK path).
 ENDPOINTS = [
     ("POST", "/v1/customers"),
     ("GET", "/v1/customers/search"),

@@ -36,7 +36,7 @@ from aws_lambda_powertools.utilities.idempotency import (
 from aws_lambda_powertools.utilities.parser import BaseModel, envelopes, parse
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from shared.providers.stripe import normalise_event
+from shared.inbound.stripe import normalise_event
 
 logger = Logger()
 tracer = Tracer()

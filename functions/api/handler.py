@@ -8,7 +8,7 @@ from functools import cache
 from typing import Any
 
 from shared.api.app import build, handle
-from shared.api.idempotency import IdempotentPosts
+from shared.api.idempotency_keys import IdempotentPosts
 from shared.api.services import HubServices
 from shared.observability import logger, metrics, tracer
 

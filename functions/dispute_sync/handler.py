@@ -1,7 +1,7 @@
 """Consumer: chargebacks. ``DisputeOpened`` → a pending dispute hold in the ERP and a task for the deal's
 owner with the evidence due date; ``DisputeClosed`` → won: the hold is cancelled; lost: credit memo and
 refund in the ERP. ``EarlyFraudWarningCreated`` (before a chargeback) → a task for the deal's owner and, by
-stage setting, one full refund (``shared.o2c.fraud``)."""
+stage setting, one full refund (``shared.order_to_cash.fraud``)."""
 
 from __future__ import annotations
 
@@ -12,13 +12,13 @@ from typing import Any
 
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 
-from shared.connectors.factories import avatax, crm_for, netsuite_erp, stripe_payments
 from shared.consumers import sqs_consumer
 from shared.events.after_sale import DisputeRecorded, DisputeSettled
-from shared.o2c.after_sale import record_dispute, settle_dispute, skipping_unknown
-from shared.o2c.facts import publish
-from shared.o2c.pending import parking
 from shared.observability import logger
+from shared.order_to_cash.bookings import record_dispute, settle_dispute, skipping_unknown
+from shared.order_to_cash.facts import publish
+from shared.order_to_cash.pending import parking
+from shared.outbound.factories import avatax, crm_for, netsuite_erp, stripe_payments
 
 
 @cache
@@ -39,7 +39,7 @@ def once(key: str, create: Callable[[], str]) -> str:
 def early_fraud_warning(metadata: dict[str, Any], data: dict[str, Any]) -> None:
     """A CRM task for the deal's owner and, by stage setting, one full refund through the refund path."""
     from shared.events.after_sale import RefundRequested
-    from shared.o2c.early_fraud import record_early_fraud_warning, refund_on_early_fraud_warning
+    from shared.order_to_cash.early_fraud import record_early_fraud_warning, refund_on_early_fraud_warning
 
     def request_refund(request_id: str, payment_intent_id: str, correlation_id: str) -> None:
         publish(

@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 from shared.config import secret_values
+from shared.inbound.erp import ErpProvider
 from shared.ingress.lambda_adapter import webhook_handler
-from shared.providers.erp import ErpProvider
 
 
 def _provider() -> ErpProvider:

@@ -1,4 +1,4 @@
-"""Facts that waited for another fact go back on the bus when it arrives (``shared.o2c.pending``).
+"""Facts that waited for another fact go back on the bus when it arrives (``shared.order_to_cash.pending``).
 
 From its queue: ``InvoicePaid`` / ``RenewalInvoiced`` (a payment is applied in the ERP) and
 ``DisputeRecorded`` release the refunds, disputes, payouts and dispute outcomes parked for them. Hourly
@@ -13,8 +13,8 @@ from typing import Any
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 
 from shared.consumers import sqs_consumer
-from shared.o2c.pending import PendingFacts, released_keys
 from shared.observability import MetricUnit, logger, metrics, tracer
+from shared.order_to_cash.pending import PendingFacts, released_keys
 
 
 def release(record: SQSRecord) -> None:

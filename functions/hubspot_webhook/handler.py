@@ -6,9 +6,9 @@ import os
 from typing import Any
 
 from shared.config import csv_setting, secret_json
-from shared.connectors.factories import hubspot_crm
+from shared.inbound.hubspot import HubSpotProvider
 from shared.ingress.lambda_adapter import webhook_handler
-from shared.providers.hubspot import HubSpotProvider
+from shared.outbound.factories import hubspot_crm
 
 
 def _credentials() -> dict[str, Any]:

@@ -14,17 +14,17 @@ import time
 from typing import Any
 
 from shared.aws import client
-from shared.o2c.pending import PendingFacts
 from shared.observability import logger, metrics, tracer
 from shared.operations import emit
 from shared.operations.figures import read_figures, recent_disputes
+from shared.order_to_cash.pending import PendingFacts
 
 
 def disputes(now: float) -> list[dict[str, Any]] | None:
     """Stripe's recent disputes; None (no dispute gauges this time) if Stripe cannot be read: the other
     figures are still published."""
-    from shared.connectors.errors import ConnectorError
-    from shared.connectors.factories import stripe_payments
+    from shared.errors import ConnectorError
+    from shared.outbound.factories import stripe_payments
 
     try:
         return recent_disputes(stripe_payments(), now)

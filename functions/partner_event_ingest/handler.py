@@ -13,10 +13,10 @@ from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 
 from shared.config import csv_setting
 from shared.consumers import sqs_consumer
-from shared.ingress.http import Problem
+from shared.inbound.partner import provider_event
 from shared.ingress.lambda_adapter import build_pipeline
 from shared.ingress.pipeline import IngressPipeline
-from shared.providers.partner import provider_event
+from shared.ingress.web import Problem
 
 _context: list[Any] = []
 
@@ -24,12 +24,12 @@ _context: list[Any] = []
 @cache
 def pipeline(vendor: str) -> IngressPipeline:
     if vendor == "stripe":
-        from shared.providers.stripe import StripeProvider
+        from shared.inbound.stripe import StripeProvider
 
         # No signature on a partner bus: AWS delivered it from the partner's event source.
         return build_pipeline(StripeProvider(secrets=lambda: ()))
-    from shared.connectors.factories import salesforce_crm
-    from shared.providers.salesforce import SalesforceProvider
+    from shared.inbound.salesforce import SalesforceProvider
+    from shared.outbound.factories import salesforce_crm
 
     return build_pipeline(
         SalesforceProvider(

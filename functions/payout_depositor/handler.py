@@ -17,11 +17,12 @@ from typing import Any
 
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 
-from shared.connectors.factories import netsuite_erp, stripe_payments
 from shared.consumers import sqs_consumer
 from shared.events.after_sale import DepositRecorded, ReconciliationException
 from shared.money import Money
-from shared.o2c.after_sale import (
+from shared.observability import logger
+from shared.operations import emit
+from shared.order_to_cash.bookings import (
     ManualPayout,
     NotYetKnown,
     PayoutNotReconciled,
@@ -30,10 +31,9 @@ from shared.o2c.after_sale import (
     skipping_unknown,
     subsidiary_of_currency,
 )
-from shared.o2c.facts import publish
-from shared.o2c.pending import parking
-from shared.observability import logger
-from shared.operations import emit
+from shared.order_to_cash.facts import publish
+from shared.order_to_cash.pending import parking
+from shared.outbound.factories import netsuite_erp, stripe_payments
 
 
 @cache

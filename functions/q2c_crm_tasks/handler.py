@@ -11,18 +11,18 @@ from __future__ import annotations
 from typing import Any
 
 from shared.config import csv_setting
-from shared.connectors.errors import AuthError, PermanentError, UnknownFields
-from shared.connectors.factories import crm_for
-from shared.o2c.fraud import wallet_label
-from shared.o2c.steps import recheck_opportunity
-from shared.o2c.tasks import opportunity_of, task_handler
+from shared.errors import AuthError, PermanentError, UnknownFields
 from shared.observability import MetricUnit, logger, metrics
+from shared.order_to_cash.fraud import wallet_label
+from shared.order_to_cash.steps import recheck_opportunity
+from shared.order_to_cash.tasks import opportunity_of, task_handler
+from shared.outbound.factories import crm_for
 
 #: what the hub writes on a won deal, per CRM (HubSpot deal properties / Salesforce Opportunity fields);
 #: ``o2c setup crm`` creates them from vendor-specs/{hubspot/o2c-properties,salesforce/o2c-custom-fields}.json
 HUBSPOT_DEAL_PROPERTIES = ("o2c_erp_order_number", "o2c_erp_invoice_number", "o2c_payment_status")
 SALESFORCE_OPPORTUNITY_FIELDS = ("ERP_Order_Number__c", "ERP_Invoice_Number__c", "Payment_Status__c")
-#: written besides them when the card was paid from a wallet (Apple Pay, Google Pay: shared.o2c.fraud)
+#: written besides them when the card was paid from a wallet (Apple Pay, Google Pay: shared.order_to_cash.fraud)
 WALLET_FIELD = {"hubspot": "o2c_payment_wallet", "salesforce": "Payment_Wallet__c"}
 
 

@@ -8,11 +8,11 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from shared.connectors.factories import netsuite_erp, stripe_payments
-from shared.o2c import steps
-from shared.o2c.tasks import opportunity_of, task_handler
 from shared.observability import logger
 from shared.operations import emit
+from shared.order_to_cash import steps
+from shared.order_to_cash.tasks import opportunity_of, task_handler
+from shared.outbound.factories import netsuite_erp, stripe_payments
 
 
 def ensure_customer(event: dict[str, Any]) -> dict[str, Any]:

@@ -11,9 +11,9 @@ from typing import Any
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 
 from shared.consumers import sqs_consumer
-from shared.o2c.correlation import Correlator
-from shared.o2c.steps import DEBIT_METHODS
 from shared.observability import logger
+from shared.order_to_cash.correlation import Correlator
+from shared.order_to_cash.steps import DEBIT_METHODS
 
 
 @cache
@@ -51,8 +51,10 @@ def wait_key_and_fact(
             "failureMessage": data.get("failureMessage"),
             "failedAt": occurred_at,
         }
-    if detail_type == "PaymentReviewClosed":  # Radar's review of the authorization (shared.o2c.fraud)
-        from shared.o2c.fraud import review_outcome
+    if (
+        detail_type == "PaymentReviewClosed"
+    ):  # Radar's review of the authorization (shared.order_to_cash.fraud)
+        from shared.order_to_cash.fraud import review_outcome
 
         return f"review:{data['reviewId']}", {**review_outcome(data), "closedAt": occurred_at}
     return None

@@ -5,11 +5,11 @@ from __future__ import annotations
 
 from typing import Any
 
-from shared.connectors.factories import stripe_payments
-from shared.connectors.stripe_subscriptions import StripeSubscriptions
-from shared.o2c import steps, subscriptions
-from shared.o2c.tasks import opportunity_of, task_handler
 from shared.operations import emit
+from shared.order_to_cash import steps, subscriptions
+from shared.order_to_cash.tasks import opportunity_of, task_handler
+from shared.outbound.factories import stripe_payments
+from shared.outbound.stripe_subscriptions import StripeSubscriptions
 
 
 def prepare(event: dict[str, Any]) -> dict[str, Any]:
@@ -66,7 +66,7 @@ def capture(event: dict[str, Any]) -> dict[str, Any]:
 
 
 def subscribe(event: dict[str, Any]) -> dict[str, Any]:
-    """A subscription deal's one Stripe subscription, once the order is paid (``shared.o2c.subscriptions``)."""
+    """A subscription deal's one Stripe subscription, once the order is paid (``shared.order_to_cash.subscriptions``)."""
     opportunity = opportunity_of(event)
     return subscriptions.create_subscription(
         StripeSubscriptions(stripe_payments()),

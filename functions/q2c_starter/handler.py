@@ -14,8 +14,8 @@ from typing import Any
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 
 from shared.consumers import sqs_consumer
-from shared.o2c.executions import execution_input
-from shared.o2c.naming import execution_name
+from shared.order_to_cash.executions import execution_input
+from shared.order_to_cash.naming import execution_name
 
 __all__ = ["execution_input", "lambda_handler"]
 from shared.observability import MetricUnit, logger, metrics

@@ -5,9 +5,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from shared.connectors.factories import avatax
-from shared.o2c import steps
-from shared.o2c.tasks import opportunity_of, task_handler
+from shared.order_to_cash import steps
+from shared.order_to_cash.tasks import opportunity_of, task_handler
+from shared.outbound.factories import avatax
 
 
 def calculate(event: dict[str, Any]) -> dict[str, Any]:

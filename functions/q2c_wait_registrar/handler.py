@@ -6,8 +6,8 @@ from __future__ import annotations
 from functools import cache
 from typing import Any
 
-from shared.o2c.correlation import Correlator
 from shared.observability import logger, metrics, tracer
+from shared.order_to_cash.correlation import Correlator
 
 
 @cache

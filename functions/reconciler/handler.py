@@ -9,14 +9,14 @@ from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 from shared.aws import client
-from shared.connectors.factories import netsuite_erp, stripe_payments
 from shared.events.after_sale import ReconciliationException
 from shared.lineage import LineageStore
 from shared.money import Money
-from shared.o2c.facts import publish
-from shared.o2c.reconciliation import reconcile
 from shared.observability import logger, metrics, tracer
 from shared.operations import emit
+from shared.order_to_cash.facts import publish
+from shared.order_to_cash.reconciliation import reconcile
+from shared.outbound.factories import netsuite_erp, stripe_payments
 
 
 def facts_of(store: LineageStore, day: date) -> list[dict[str, Any]]:

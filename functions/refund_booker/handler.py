@@ -10,13 +10,13 @@ from typing import Any
 
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 
-from shared.connectors.factories import avatax, netsuite_erp, stripe_payments
 from shared.consumers import sqs_consumer
 from shared.events.after_sale import RefundBooked
-from shared.o2c.after_sale import book_refund, skipping_unknown
-from shared.o2c.facts import publish
-from shared.o2c.pending import parking
 from shared.observability import logger
+from shared.order_to_cash.bookings import book_refund, skipping_unknown
+from shared.order_to_cash.facts import publish
+from shared.order_to_cash.pending import parking
+from shared.outbound.factories import avatax, netsuite_erp, stripe_payments
 
 
 @cache

@@ -8,13 +8,13 @@ import json
 
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 
-from shared.connectors.errors import PermanentError
-from shared.connectors.factories import stripe_payments
 from shared.consumers import sqs_consumer
+from shared.errors import PermanentError
 from shared.events.payments import RefundFailed
 from shared.money import Money
-from shared.o2c.facts import publish
 from shared.observability import logger
+from shared.order_to_cash.facts import publish
+from shared.outbound.factories import stripe_payments
 
 
 def initiate(record: SQSRecord) -> None:

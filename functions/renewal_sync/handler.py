@@ -8,13 +8,18 @@ import json
 
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 
-from shared.connectors.factories import crm_for, netsuite_erp, stripe_payments
 from shared.consumers import sqs_consumer
 from shared.events.after_sale import DunningChanged, RenewalInvoiced
-from shared.o2c.after_sale import book_renewal, skipping_unknown, start_dunning, subsidiary_of_currency
-from shared.o2c.facts import publish
-from shared.o2c.pending import parking
 from shared.observability import logger
+from shared.order_to_cash.bookings import (
+    book_renewal,
+    skipping_unknown,
+    start_dunning,
+    subsidiary_of_currency,
+)
+from shared.order_to_cash.facts import publish
+from shared.order_to_cash.pending import parking
+from shared.outbound.factories import crm_for, netsuite_erp, stripe_payments
 
 
 def sync(record: SQSRecord) -> None:

@@ -8,9 +8,9 @@ from __future__ import annotations
 import os
 
 from shared.config import csv_setting
-from shared.connectors.factories import salesforce_crm
+from shared.inbound.salesforce import SalesforceProvider, userinfo_organization
 from shared.ingress.lambda_adapter import webhook_handler
-from shared.providers.salesforce import SalesforceProvider, userinfo_organization
+from shared.outbound.factories import salesforce_crm
 
 
 def _provider() -> SalesforceProvider:

@@ -5,8 +5,8 @@ from __future__ import annotations
 import os
 
 from shared.config import secret_values
+from shared.inbound.stripe import DEFAULT_TOLERANCE_S, StripeProvider
 from shared.ingress.lambda_adapter import webhook_handler
-from shared.providers.stripe import DEFAULT_TOLERANCE_S, StripeProvider
 
 
 def _provider() -> StripeProvider:

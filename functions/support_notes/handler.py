@@ -10,11 +10,11 @@ from typing import Any
 
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 
-from shared.connectors.errors import UnknownFields
-from shared.connectors.factories import zendesk_support
 from shared.consumers import sqs_consumer
-from shared.o2c.support import inform_support
+from shared.errors import UnknownFields
 from shared.observability import count, logger
+from shared.order_to_cash.support import inform_support
+from shared.outbound.factories import zendesk_support
 
 
 class LineageHistory:

@@ -6,9 +6,9 @@ from __future__ import annotations
 import os
 
 from shared.config import secret_values
-from shared.connectors.factories import zendesk_support
+from shared.inbound.zendesk import ZendeskProvider
 from shared.ingress.lambda_adapter import webhook_handler
-from shared.providers.zendesk import ZendeskProvider
+from shared.outbound.factories import zendesk_support
 
 
 def _provider() -> ZendeskProvider:

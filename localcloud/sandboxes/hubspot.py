@@ -1,4 +1,4 @@
-"""A HubSpot portal on loopback: the CRM v3 calls ``shared.connectors.hubspot`` makes, private-app bearer
+"""A HubSpot portal on loopback: the CRM v3 calls ``shared.outbound.hubspot`` makes, private-app bearer
 auth, the properties API, and signed v3 webhook deliveries (``deal.propertyChange`` → the closed-won stage).
 
 A witness, not a mirror: it follows ``vendor-specs/hubspot/crm-v3-contract.json`` (HubSpot's published CRM v3

@@ -1,5 +1,5 @@
 """A Salesforce org on loopback: OAuth 2.0 client credentials, the REST calls
-``shared.connectors.salesforce`` makes, and Outbound Messages (SOAP 1.1) when an Opportunity is won.
+``shared.outbound.salesforce`` makes, and Outbound Messages (SOAP 1.1) when an Opportunity is won.
 
 A witness, not a mirror: the sObjects and their fields are those of ``vendor-specs/salesforce/
 sobjects-o2c-subset.jsforce.json`` (standard fields, with multi-currency and State/Country picklists turned on),

@@ -6,7 +6,8 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from o2c_cli import after_sale, dlq, executions, pending
+from o2c_cli import after_sale_commands as after_sale
+from o2c_cli import dlq, executions, pending
 from o2c_cli.targets import Target, TargetError
 
 #: action → (what it does, as the confirmation asks it; the CLI command it is)

@@ -3,7 +3,7 @@
 Every response carries ``X-Request-Id`` (API Gateway's request id) and ``X-Correlation-Id`` (the caller's,
 if it sent a valid one, else a new one; for an order, the id its events carry); every error is
 ``application/problem+json`` (``shared.api.problems``); every POST needs an ``Idempotency-Key``
-(``shared.api.idempotency``). Authentication and scopes are API Gateway's (a Cognito authorizer, or IAM);
+(``shared.api.idempotency_keys``). Authentication and scopes are API Gateway's (a Cognito authorizer, or IAM);
 the function only reads who the caller is, for scoping idempotency keys, and refuses a request with no
 caller at all (defence in depth: the gateway never sends one)."""
 
@@ -34,8 +34,9 @@ from aws_lambda_powertools.utilities.idempotency.exceptions import (
 )
 
 from shared.api.deprecation import DEPRECATIONS, Deprecation, by_route
-from shared.api.idempotency import KEY_PATTERN, IdempotentPosts
-from shared.api.models import (
+from shared.api.idempotency_keys import KEY_PATTERN, IdempotentPosts
+from shared.api.problems import KINDS, PROBLEM_CONTENT_TYPE, Problem
+from shared.api.resources import (
     Accepted,
     CustomerView,
     CustomerWriteIn,
@@ -47,8 +48,7 @@ from shared.api.models import (
     RefundIn,
     RefundView,
 )
-from shared.api.problems import KINDS, PROBLEM_CONTENT_TYPE, Problem
-from shared.connectors.errors import TransientError
+from shared.errors import TransientError
 from shared.sensitive import contains_card_number
 
 API_TITLE = "O2C Hub API"

@@ -13,7 +13,8 @@ from decimal import Decimal
 from functools import cached_property
 from typing import Any
 
-from shared.api.models import (
+from shared.api.problems import Problem
+from shared.api.resources import (
     CrmAccountLink,
     CustomerIn,
     CustomerView,
@@ -30,15 +31,14 @@ from shared.api.models import (
     StripeView,
     TimelineEntry,
 )
-from shared.api.problems import Problem
-from shared.connectors.errors import InvalidRecord, NotFound, TransientError
 from shared.crm.closed_won import deal_correlation_id
 from shared.crm.completeness import missing_fields
 from shared.crm.models import Account, Address, Contact, CrmOpportunity, LineItem
+from shared.errors import InvalidRecord, NotFound, TransientError
 from shared.lineage import LineageEntry
 from shared.money import Money, from_major, from_stripe
-from shared.o2c.executions import execution_input, execution_state
-from shared.o2c.naming import execution_name
+from shared.order_to_cash.executions import execution_input, execution_state
+from shared.order_to_cash.naming import execution_name
 
 _EXECUTION_NAME = re.compile(r"^[A-Za-z0-9_-]{1,80}$")
 #: Stripe's dispute statuses once a dispute is over
@@ -146,7 +146,7 @@ class HubServices:
 
     @cached_property
     def _correlator(self) -> Any:
-        from shared.o2c.correlation import Correlator
+        from shared.order_to_cash.correlation import Correlator
 
         return Correlator(self._dynamodb, os.environ["CORRELATION_TABLE_NAME"], self._sfn)
 
@@ -239,8 +239,8 @@ class HubServices:
     def upsert_customer(self, customer: CustomerWriteIn) -> CustomerView:
         """The ERP customer (by external id, created or updated) and its Stripe customer (found by the ERP id
         in its metadata, else created once per customer)."""
-        from shared.connectors.factories import netsuite_erp, stripe_payments
-        from shared.o2c.steps import ensure_erp_customer, subsidiaries_from_env
+        from shared.order_to_cash.steps import ensure_erp_customer, subsidiaries_from_env
+        from shared.outbound.factories import netsuite_erp, stripe_payments
 
         opportunity = customer_opportunity(customer)
         missing = [m for m in missing_fields(opportunity) if m != "lines"]
@@ -275,8 +275,8 @@ class HubServices:
     def customer_view(self, any_id: str) -> CustomerView | None:
         """By the caller's customer id (``api-<it>`` in the ERP), a full ERP external id
         (``hubspot-<company>``) or the ERP internal id: its ids, open invoices, last payments, holds."""
-        from shared.connectors.factories import netsuite_erp
-        from shared.connectors.netsuite import is_external_id, is_internal_id
+        from shared.outbound.factories import netsuite_erp
+        from shared.outbound.netsuite import is_external_id, is_internal_id
 
         erp = netsuite_erp()
         try:
@@ -362,7 +362,7 @@ class HubServices:
     def _open_disputes(self, intents: list[str]) -> list[DisputeSummary]:
         """The disputes the hub recorded on these payments (``DisputeOpened``), as Stripe has them now, those
         Stripe has not closed; with the ERP hold the hub booked for each (``DisputeRecorded``)."""
-        from shared.connectors.factories import stripe_payments
+        from shared.outbound.factories import stripe_payments
 
         opened: dict[str, LineageEntry] = {}
         holds: dict[str, str] = {}
@@ -466,7 +466,7 @@ class HubServices:
         return PaymentView(id=intent_id, status=status, stripe=stripe_view, erp=erp)  # type: ignore[arg-type]
 
     def _stripe_view(self, intent_id: str) -> StripeView | None:
-        from shared.connectors.factories import stripe_payments
+        from shared.outbound.factories import stripe_payments
 
         stripe = stripe_payments()
         try:
@@ -507,7 +507,7 @@ class HubServices:
         )
         first = next(e for e in posted if e.data["erpInvoiceId"] == invoice_id)
         currency = first.data["amount"]["currency"]
-        from shared.connectors.factories import netsuite_erp
+        from shared.outbound.factories import netsuite_erp
 
         try:
             record = netsuite_erp().get("invoice", invoice_id)
@@ -558,11 +558,11 @@ class HubServices:
     def request_refund(
         self, refund: RefundIn, request_id: str, *, by: str, correlation_id: str | None = None
     ) -> str:
-        """Put the ``RefundRequested`` on the bus (``shared.o2c.refunds``: the path ``o2c refund`` takes);
+        """Put the ``RefundRequested`` on the bus (``shared.order_to_cash.refunds``: the path ``o2c refund`` takes);
         the refund's correlation id: the caller's (``correlation_id``), else its payment's deal's. Stripe's
         refund carries it back, so the refund's later events (succeeded, booked) carry it too."""
-        from shared.o2c.facts import publisher
-        from shared.o2c.refunds import UnknownPayment, refund_request
+        from shared.order_to_cash.facts import publisher
+        from shared.order_to_cash.refunds import UnknownPayment, refund_request
 
         try:
             event = refund_request(
@@ -582,7 +582,7 @@ class HubServices:
         return event.metadata.correlationId
 
     def refund_view(self, request_id: str) -> RefundView | None:
-        from shared.o2c.refunds import refund_status
+        from shared.order_to_cash.refunds import refund_status
 
         status = refund_status(self._lineage.entries_for, request_id)
         if status is None:

@@ -13,7 +13,7 @@ from collections.abc import Callable
 from decimal import Decimal
 from typing import Any
 
-from shared.ingress.http import Problem, bad_request
+from shared.ingress.web import Problem, bad_request
 from shared.sensitive import contains_card_number
 
 #: Deepest nesting a provider body may have (Stripe objects nest ~6 levels; HubSpot arrays 2).

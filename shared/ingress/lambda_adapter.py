@@ -9,10 +9,10 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from shared.connectors import deadline
-from shared.ingress.http import WebhookRequest
 from shared.ingress.pipeline import IngressPipeline, Provider
+from shared.ingress.web import WebhookRequest
 from shared.observability import logger, metrics, tracer
+from shared.outbound import deadline
 
 LambdaHandler = Callable[[dict[str, Any], Any], dict[str, Any]]
 

@@ -16,7 +16,7 @@ from typing import Any, Protocol
 
 from shared.events.envelope import CanonicalEvent
 from shared.ingress.guard import check_correlation_id
-from shared.ingress.http import HttpResponse, Problem, WebhookRequest
+from shared.ingress.web import HttpResponse, Problem, WebhookRequest
 from shared.observability import count, logger
 
 
@@ -131,7 +131,7 @@ class IngressPipeline:
     # The work done at most once per provider event id. Raising deletes the idempotency record, so an
     # event that could not be normalised or published is retried by the provider, not remembered as done.
     def _process(self, delivery: dict[str, Any], event: ProviderEvent, correlation_id: str) -> dict[str, Any]:
-        from shared.connectors.errors import AuthError, NotFound, PermanentError, TransientError
+        from shared.errors import AuthError, NotFound, PermanentError, TransientError
 
         try:
             canonical = self.provider.normalise(event, correlation_id)

@@ -7,7 +7,7 @@ functions. Each figure has two halves:
 - a **reader** that takes a boto3 client (or a connector) and returns the raw items — the only code here
   that calls out: ``open_executions`` (Step Functions ``ListExecutions`` + ``GetExecutionHistory``),
   ``dead_letter_depths`` (SQS ``GetQueueAttributes``), ``recent_disputes`` (Stripe ``GET /v1/disputes``);
-  pending facts are read with ``shared.o2c.pending.PendingFacts.all`` (one DynamoDB ``Scan``);
+  pending facts are read with ``shared.order_to_cash.pending.PendingFacts.all`` (one DynamoDB ``Scan``);
 - a **pure** function that takes those items and a clock (``now``, epoch seconds) and returns a frozen
   dataclass of plain numbers: ``order_aging``, ``pending_figures``, ``refunds_waiting``, ``dispute_figures``.
 
@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from shared.o2c.pending import Parked
+from shared.order_to_cash.pending import Parked
 
 #: Age buckets of open executions (upper bound exclusive, seconds): the dashboard's aging histogram.
 AGE_BUCKETS: tuple[tuple[str, float], ...] = (
@@ -230,7 +230,7 @@ class DisputeFigures:
 
 def recent_disputes(payments: Any, now: float) -> list[dict[str, Any]]:
     """Stripe's disputes created in the last ``DISPUTE_LOOKBACK_S`` (reader; ``payments`` is a
-    ``shared.connectors.stripe_payments.StripePayments``)."""
+    ``shared.outbound.stripe_payments.StripePayments``)."""
     return list(payments.list_disputes(created_since=int(now - DISPUTE_LOOKBACK_S)))
 
 

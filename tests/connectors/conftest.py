@@ -27,10 +27,10 @@ from localcloud.provision import create_table
 from localcloud.sandboxes import HubSpotSandbox, SalesforceSandbox
 from localcloud.sandboxes.stripe import StripeSandbox
 from o2c_cli.crm_setup import hubspot_status, salesforce_status
-from shared.connectors.http import JsonHttp
-from shared.connectors.hubspot import HubSpotCrm, bearer
-from shared.connectors.salesforce import SalesforceCrm
-from shared.connectors.stripe_payments import StripePayments
+from shared.outbound.http import JsonHttp
+from shared.outbound.hubspot import HubSpotCrm, bearer
+from shared.outbound.salesforce import SalesforceCrm
+from shared.outbound.stripe_payments import StripePayments
 from tests.atomic_moto import AtomicClient
 
 HUBSPOT_TOKEN = "pat-eu1-sandbox-token"
@@ -86,8 +86,8 @@ class StripeHub:
 
 @contextlib.contextmanager
 def stripe_hub(webhook_secret: str) -> Iterator[StripeHub]:
-    from shared.ingress.http import Problem
-    from shared.providers.stripe import verify_signature
+    from shared.inbound.stripe import verify_signature
+    from shared.ingress.web import Problem
 
     state = StripeHub()
     lock = threading.Lock()

@@ -11,8 +11,10 @@ from typing import Any
 import pytest
 
 from localcloud.sandboxes.avatax import AvaTaxSandbox
-from shared.connectors import AuthError, InvalidRecord, TransientError
-from shared.connectors.avatax import (
+from shared.crm.models import Address
+from shared.money import Money, from_major
+from shared.outbound import AuthError, InvalidRecord, TransientError
+from shared.outbound.avatax import (
     AvaTax,
     LineTax,
     RecordedReturn,
@@ -23,9 +25,7 @@ from shared.connectors.avatax import (
     TaxResult,
     basic,
 )
-from shared.connectors.http import JsonHttp
-from shared.crm.models import Address
-from shared.money import Money, from_major
+from shared.outbound.http import JsonHttp
 from tests.connectors.conftest import FakeSleep, control
 
 ACCOUNT_ID = "2000123456"
@@ -129,7 +129,7 @@ def test_single_location_when_there_is_no_ship_from(avatax: AvaTaxSandbox) -> No
 
 
 def test_a_tax_amount_finer_than_the_currency_is_refused_not_rounded() -> None:
-    from shared.connectors.avatax import _result
+    from shared.outbound.avatax import _result
 
     with pytest.raises(InvalidRecord):
         _result(

@@ -16,8 +16,8 @@ import pytest
 
 from localcloud.sandboxes import HubSpotSandbox, SalesforceSandbox
 from o2c_cli.crm_setup import CREATED, PRESENT, hubspot_status, salesforce_status
-from shared.connectors.errors import UnknownFields
-from shared.connectors.salesforce import SalesforceCrm
+from shared.errors import UnknownFields
+from shared.outbound.salesforce import SalesforceCrm
 from tests.connectors.conftest import HUBSPOT_TOKEN, SF_CLIENT_ID, FakeSleep, hubspot_crm, salesforce_crm
 from tests.connectors.test_hubspot_connector import given_acme_deal
 from tests.connectors.test_salesforce_connector import given_yen_opportunity

@@ -9,8 +9,8 @@ import pytest
 
 from localcloud.sandboxes import HubSpotSandbox
 from localcloud.sandboxes.salesforce import SalesforceSandbox
-from shared.connectors import InvalidRecord, NotFound
 from shared.crm.closed_won import is_closed_won
+from shared.outbound import InvalidRecord, NotFound
 from tests.connectors.conftest import FakeSleep, hubspot_crm, salesforce_crm
 from tests.connectors.test_hubspot_connector import given_acme_deal
 from tests.connectors.test_salesforce_connector import given_yen_opportunity

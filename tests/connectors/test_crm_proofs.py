@@ -16,10 +16,10 @@ import pytest
 
 from localcloud.sandboxes import HubSpotSandbox, SalesforceSandbox
 from shared.events.envelope import CanonicalEvent
-from shared.ingress.http import HttpResponse, WebhookRequest
+from shared.inbound.hubspot import HubSpotProvider
+from shared.inbound.salesforce import SalesforceProvider, userinfo_organization
 from shared.ingress.pipeline import IngressPipeline, Provider
-from shared.providers.hubspot import HubSpotProvider
-from shared.providers.salesforce import SalesforceProvider, userinfo_organization
+from shared.ingress.web import HttpResponse, WebhookRequest
 from tests.connectors.conftest import (
     SF_CLIENT_ID,
     SF_CLIENT_SECRET,

@@ -1,4 +1,4 @@
-"""Connector calls end before the Lambda's deadline (``shared.connectors.deadline``): no retry, backoff or wait
+"""Connector calls end before the Lambda's deadline (``shared.outbound.deadline``): no retry, backoff or wait
 for an ERP slot starts that could not finish in the time left, and an attempt's timeouts are cut to it. Without
 this a NetSuite call with its retries (~90 s worst case) outlives a 60 s function and the whole batch, or the
 state machine task, dies with it."""
@@ -13,9 +13,9 @@ import pytest
 
 from localcloud.sandboxes import HubSpotSandbox
 from localcloud.sandboxes.netsuite import NetSuiteSandbox
-from shared.connectors import TransientError, deadline
-from shared.connectors.erp_gate import GATE_FULL, ErpGate
-from shared.connectors.http import JsonHttp
+from shared.outbound import TransientError, deadline
+from shared.outbound.erp_gate import GATE_FULL, ErpGate
+from shared.outbound.http import JsonHttp
 from tests.connectors.conftest import HUBSPOT_TOKEN
 from tests.connectors.test_netsuite_connector import erp, new_sandbox
 

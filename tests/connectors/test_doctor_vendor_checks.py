@@ -14,10 +14,10 @@ from localcloud.sandboxes.avatax import AvaTaxSandbox
 from localcloud.sandboxes.netsuite import NetSuiteSandbox
 from localcloud.sandboxes.stripe import StripeSandbox
 from o2c_cli.doctor import Finding, Stage, check_avatax, check_netsuite, check_stripe
-from shared.connectors import PermanentError
-from shared.connectors.netsuite import NetSuiteErp
-from shared.connectors.stripe_payments import StripePayments
-from shared.providers.stripe import MAPPINGS
+from shared.inbound.stripe import MAPPINGS
+from shared.outbound import PermanentError
+from shared.outbound.netsuite import NetSuiteErp
+from shared.outbound.stripe_payments import StripePayments
 from tests.connectors.conftest import STRIPE_API_KEY, STRIPE_WEBHOOK_SECRET, StripeHub
 from tests.connectors.test_netsuite_connector import (
     ACCOUNT,

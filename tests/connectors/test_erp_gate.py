@@ -9,8 +9,8 @@ from typing import Any
 
 import pytest
 
-from shared.connectors import TransientError
-from shared.connectors.erp_gate import ErpGate
+from shared.outbound import TransientError
+from shared.outbound.erp_gate import ErpGate
 
 
 class Inside:

@@ -14,10 +14,10 @@ import pytest
 
 from localcloud.sandboxes.netsuite import NetSuiteSandbox
 from localcloud.sandboxes.stripe import StripeSandbox
-from shared.connectors import InvalidRecord
-from shared.connectors.netsuite import ErpRef, NetSuiteErp, OrderLine, dumps
-from shared.connectors.stripe_payments import Settlement, StripePayments
 from shared.money import Money, convert, from_major
+from shared.outbound import InvalidRecord
+from shared.outbound.netsuite import ErpRef, NetSuiteErp, OrderLine, dumps
+from shared.outbound.stripe_payments import Settlement, StripePayments
 from tests.connectors.conftest import (
     FakeSleep,
     control,

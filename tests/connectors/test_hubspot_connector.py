@@ -8,9 +8,9 @@ from datetime import date
 import pytest
 
 from localcloud.sandboxes import HubSpotSandbox
-from shared.connectors import AuthError, InvalidRecord, NotFound, TransientError
 from shared.crm.models import Address
 from shared.money import Money
+from shared.outbound import AuthError, InvalidRecord, NotFound, TransientError
 from tests.connectors.conftest import FakeSleep, control, hubspot_crm
 
 ACME = {

@@ -11,8 +11,8 @@ import pytest
 from localcloud.sandboxes import HubSpotSandbox
 from localcloud.sandboxes.hubspot import PropertyRefused
 from o2c_cli.crm_scenarios import hubspot_subscription_deal
-from shared.connectors import InvalidRecord
 from shared.crm.models import Recurring
+from shared.outbound import InvalidRecord
 from tests.connectors.conftest import FakeSleep, hubspot_crm
 
 

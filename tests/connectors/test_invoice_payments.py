@@ -14,9 +14,9 @@ from typing import Any
 import pytest
 
 from localcloud.sandboxes.stripe import StripeSandbox
-from shared.connectors import NotFound, PermanentError
-from shared.connectors.stripe_payments import StripePayments
 from shared.money import Money
+from shared.outbound import NotFound, PermanentError
+from shared.outbound.stripe_payments import StripePayments
 from tests.connectors.conftest import (
     STRIPE_API_KEY,
     STRIPE_WEBHOOK_SECRET,

@@ -11,8 +11,8 @@ from email.utils import formatdate
 import pytest
 
 from localcloud.sandboxes import SalesforceSandbox
-from shared.connectors import TransientError
-from shared.connectors.http import JsonHttp, parse_retry_after
+from shared.outbound import TransientError
+from shared.outbound.http import JsonHttp, parse_retry_after
 from tests.connectors.conftest import SF_CLIENT_ID, SF_CLIENT_SECRET, FakeSleep
 
 

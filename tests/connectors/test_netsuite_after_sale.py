@@ -14,10 +14,10 @@ import pytest
 
 from localcloud.sandboxes.avatax import AvaTaxSandbox
 from localcloud.sandboxes.netsuite import NetSuiteSandbox
-from shared.connectors import InvalidRecord
-from shared.connectors.avatax import ReturnLine
-from shared.connectors.netsuite import ErpRef, NetSuiteErp, NetSuiteHttp, OrderLine
 from shared.money import Money, from_major
+from shared.outbound import InvalidRecord
+from shared.outbound.avatax import ReturnLine
+from shared.outbound.netsuite import ErpRef, NetSuiteErp, NetSuiteHttp, OrderLine
 from tests.connectors.conftest import FakeSleep
 from tests.connectors.test_avatax_connector import ACCOUNT_ID as AVATAX_ACCOUNT
 from tests.connectors.test_avatax_connector import LICENSE_KEY

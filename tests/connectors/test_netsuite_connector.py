@@ -11,9 +11,11 @@ from typing import Any
 import pytest
 
 from localcloud.sandboxes.netsuite import NetSuiteSandbox
-from shared.connectors import AuthError, InvalidRecord, NotFound, PermanentError, TransientError
-from shared.connectors.erp_gate import ErpGate
-from shared.connectors.netsuite import (
+from shared.crm.models import Address
+from shared.money import Money, from_major
+from shared.outbound import AuthError, InvalidRecord, NotFound, PermanentError, TransientError
+from shared.outbound.erp_gate import ErpGate
+from shared.outbound.netsuite import (
     BearerAuth,
     ErpRef,
     NetSuiteErp,
@@ -23,8 +25,6 @@ from shared.connectors.netsuite import (
     base_url_for,
     realm_for,
 )
-from shared.crm.models import Address
-from shared.money import Money, from_major
 from tests.connectors.conftest import FakeSleep, control
 
 ACCOUNT = "1234567_SB1"

@@ -12,8 +12,8 @@ import pytest
 import urllib3
 
 from localcloud.sandboxes.netsuite import NetSuiteSandbox
-from shared.connectors.netsuite import dumps
-from shared.o2c.reconciliation import reconcile
+from shared.order_to_cash.reconciliation import reconcile
+from shared.outbound.netsuite import dumps
 from tests.connectors.test_netsuite_after_sale import after_sale_erp, invoiced
 from tests.connectors.test_netsuite_connector import eur, new_sandbox, tba
 

@@ -10,8 +10,8 @@ from typing import Any
 import pytest
 
 from localcloud.sandboxes.netsuite import NetSuiteSandbox
-from shared.connectors import TransientError
-from shared.connectors.erp_gate import ErpGate
+from shared.outbound import TransientError
+from shared.outbound.erp_gate import ErpGate
 from tests.connectors.conftest import FakeSleep
 from tests.connectors.test_netsuite_connector import ACCOUNT, erp, new_sandbox
 

@@ -8,10 +8,10 @@ from datetime import date
 import pytest
 
 from localcloud.sandboxes import SalesforceSandbox
-from shared.connectors import AuthError, InvalidRecord, NotFound, PermanentError, TransientError
-from shared.connectors.salesforce import soql_literal
 from shared.crm.models import Address
 from shared.money import Money
+from shared.outbound import AuthError, InvalidRecord, NotFound, PermanentError, TransientError
+from shared.outbound.salesforce import soql_literal
 from tests.connectors.conftest import FakeSleep, control, salesforce_crm
 
 KAISHA = {

@@ -12,9 +12,9 @@ import pytest
 from localcloud.sandboxes import SalesforceSandbox
 from o2c_cli.crm_scenarios import salesforce_subscription_opportunity
 from o2c_cli.crm_setup import salesforce_fields, salesforce_status
-from shared.connectors import InvalidRecord
-from shared.connectors.salesforce import FREQUENCIES, RECHECK_MISSING_FIELDS_S, SalesforceCrm
 from shared.crm.models import Recurring
+from shared.outbound import InvalidRecord
+from shared.outbound.salesforce import FREQUENCIES, RECHECK_MISSING_FIELDS_S, SalesforceCrm
 from tests.connectors.conftest import SF_CLIENT_ID, SF_CLIENT_SECRET, FakeSleep, salesforce_crm
 from tests.connectors.test_crm_contracts import call, salesforce_token
 

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from localcloud.sandboxes import HubSpotSandbox, SalesforceSandbox
-from shared.providers.signatures import hubspot_v3
+from shared.inbound.signatures import hubspot_v3
 from tests.connectors.conftest import HUBSPOT_CLIENT_SECRET, SF_ORG_ID, Receiver, control
 
 EVENTS = Path(__file__).resolve().parents[2] / "events"

@@ -17,8 +17,6 @@ from typing import Any
 import pytest
 
 from localcloud.sandboxes.stripe import DISPUTE_FEE, StripeSandbox, processing_fee
-from shared.connectors import PermanentError
-from shared.connectors.stripe_payments import StripePayments
 from shared.events.payments import (
     BillingInvoicePaid,
     BillingInvoicePaymentFailed,
@@ -28,9 +26,11 @@ from shared.events.payments import (
     RefundSettled,
     SubscriptionUpdated,
 )
+from shared.inbound.stripe import normalise_event
 from shared.money import Money
-from shared.o2c.after_sale import ManualPayout, PayoutNotReconciled, book_renewal, deposit_payout
-from shared.providers.stripe import normalise_event
+from shared.order_to_cash.bookings import ManualPayout, PayoutNotReconciled, book_renewal, deposit_payout
+from shared.outbound import PermanentError
+from shared.outbound.stripe_payments import StripePayments
 from tests.connectors.conftest import (
     STRIPE_API_KEY,
     STRIPE_WEBHOOK_SECRET,

@@ -19,7 +19,7 @@ import pytest
 from localcloud.sandboxes.stripe import StripeSandbox
 from localcloud.sandboxes.stripe import app as sandbox_app
 from localcloud.sandboxes.stripe.contract import check_request, contract, endpoint
-from shared.connectors.stripe_payments import StripePayments
+from shared.outbound.stripe_payments import StripePayments
 
 API_KEY = "sk_test_51O2cHubContractKey"
 
@@ -286,7 +286,7 @@ def test_webhook_endpoints_are_stripes_objects_and_the_secret_is_shown_once(sand
 def test_events_reach_each_enabled_webhook_endpoint_signed_with_its_secret(
     sandbox: StripeSandbox, receiver: Any
 ) -> None:
-    from shared.providers.stripe import verify_signature
+    from shared.inbound.stripe import verify_signature
 
     endpoints = {}
     for path, events in (("/all", ["*"]), ("/refunds", ["charge.refunded"])):

@@ -11,8 +11,8 @@ from typing import Any
 import pytest
 
 from localcloud.sandboxes.stripe import StripeSandbox
-from shared.connectors.stripe_payments import StripePayments
 from shared.operations.figures import dispute_figures
+from shared.outbound.stripe_payments import StripePayments
 from tests.connectors.conftest import STRIPE_API_KEY
 from tests.connectors.test_stripe_after_sale import captured, charge_of
 

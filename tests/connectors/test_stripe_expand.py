@@ -14,9 +14,9 @@ from urllib.parse import urlencode
 import pytest
 
 from localcloud.sandboxes.stripe import StripeSandbox, processing_fee
-from shared.connectors.stripe_payments import StripePayments
 from shared.money import Money
-from shared.o2c.after_sale import deposit_payout
+from shared.order_to_cash.bookings import deposit_payout
+from shared.outbound.stripe_payments import StripePayments
 from tests.connectors.conftest import STRIPE_API_KEY
 from tests.connectors.test_stripe_after_sale import Books, captured, refund
 

@@ -16,9 +16,9 @@ from typing import Any
 import pytest
 
 from localcloud.sandboxes.stripe import StripeSandbox
-from shared.connectors import InvalidRecord
-from shared.connectors.stripe_payments import StripePayments
 from shared.money import Money
+from shared.outbound import InvalidRecord
+from shared.outbound.stripe_payments import StripePayments
 from tests.connectors.conftest import STRIPE_API_KEY, FakeSleep, LocalStripe, StripeHub
 
 LINKS = {

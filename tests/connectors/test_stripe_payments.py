@@ -15,10 +15,10 @@ from typing import Any
 import pytest
 
 from localcloud.sandboxes.stripe import StripeSandbox
-from shared.connectors import AuthError, PermanentError, TransientError
-from shared.connectors.stripe_payments import AuthorizationResult, PaymentIntentStateError, StripePayments
+from shared.inbound.stripe import normalise_event
 from shared.money import Money
-from shared.providers.stripe import normalise_event
+from shared.outbound import AuthError, PermanentError, TransientError
+from shared.outbound.stripe_payments import AuthorizationResult, PaymentIntentStateError, StripePayments
 from tests.connectors.conftest import FakeSleep, StripeHub, control, stripe_hub
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -595,7 +595,7 @@ def test_control_endpoints_drive_the_sandbox_over_http(stripe_sandbox: StripeSan
 
 def test_the_sdk_is_not_imported_at_module_level() -> None:
     # Cold starts: the SDK (~0.5 s of imports) is loaded by the first Stripe call only
-    tree = ast.parse((ROOT / "shared" / "connectors" / "stripe_payments.py").read_text())
+    tree = ast.parse((ROOT / "shared" / "outbound" / "stripe_payments.py").read_text())
     top_level = [
         alias.name.split(".")[0]
         for node in tree.body

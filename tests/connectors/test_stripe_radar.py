@@ -12,8 +12,8 @@ from typing import Any
 import pytest
 
 from localcloud.sandboxes.stripe import StripeSandbox
-from shared.connectors.stripe_payments import StripePayments
 from shared.money import Money
+from shared.outbound.stripe_payments import StripePayments
 from tests.connectors.test_stripe_shapes import API_KEY, _walk, call
 
 

@@ -16,13 +16,13 @@ from urllib.parse import urlencode
 import pytest
 
 from localcloud.sandboxes.stripe import StripeSandbox
-from shared.connectors.stripe_payments import StripePayments
-from shared.connectors.stripe_subscriptions import StripeSubscriptions
 from shared.crm.models import Account, CrmOpportunity, LineItem, Recurring
 from shared.events.payments import BillingInvoicePaid
+from shared.inbound.stripe import normalise_event
 from shared.money import Money
-from shared.o2c import subscriptions
-from shared.providers.stripe import normalise_event
+from shared.order_to_cash import subscriptions
+from shared.outbound.stripe_payments import StripePayments
+from shared.outbound.stripe_subscriptions import StripeSubscriptions
 from tests.connectors.conftest import STRIPE_API_KEY, StripeHub
 
 

@@ -10,10 +10,10 @@ import pytest
 
 from localcloud.sandboxes.zendesk import ZendeskSandbox
 from o2c_cli.doctor import Stage, check_zendesk
-from shared.connectors import AuthError, TransientError
-from shared.connectors.errors import UnknownFields
-from shared.connectors.http import JsonHttp
-from shared.connectors.zendesk import ZendeskSupport, api_token_auth, oauth_auth
+from shared.errors import UnknownFields
+from shared.outbound import AuthError, TransientError
+from shared.outbound.http import JsonHttp
+from shared.outbound.zendesk import ZendeskSupport, api_token_auth, oauth_auth
 from tests.connectors.conftest import FakeSleep
 
 EMAIL = "o2c-hub@example.com"

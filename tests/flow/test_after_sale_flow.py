@@ -15,7 +15,7 @@ import pytest
 
 from localcloud import LocalCloud
 from o2c_cli import playbook
-from o2c_cli.after_sale import reconcile, request_refund
+from o2c_cli.after_sale_commands import reconcile, request_refund
 from o2c_cli.crm_scenarios import hubspot_deal, hubspot_us_deal
 from o2c_cli.crm_setup import setup_crm
 from o2c_cli.trace import trace
@@ -57,7 +57,7 @@ def paid_deal(cloud: Hub) -> dict[str, Any]:
 
 def stripe_api(cloud: Hub) -> Any:
     """The Stripe API as the dashboard (or another app on the account) uses it."""
-    from shared.connectors.stripe_payments import StripePayments
+    from shared.outbound.stripe_payments import StripePayments
 
     key = cloud.cloud.res.secret_values["StripeApiKey"]["api_key"]
     return StripePayments(lambda: key, base_url=cloud.cloud.sandboxes["stripe"].url)

@@ -27,7 +27,7 @@ from schemathesis.specs.openapi.checks import (
     status_code_conformance,
 )
 
-from shared.api.idempotency import KEY_PATTERN
+from shared.api.idempotency_keys import KEY_PATTERN
 from shared.api.openapi import DOCUMENT
 from shared.api.problems import KINDS
 from tests.flow.conftest import Hub

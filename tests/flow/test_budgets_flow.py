@@ -21,7 +21,7 @@ from localcloud import LocalCloud
 from o2c_cli.crm_scenarios import hubspot_deal
 from o2c_cli.crm_setup import setup_crm
 from o2c_cli.executions import correlator, state_of
-from shared.connectors.stripe_payments import StripePayments
+from shared.outbound.stripe_payments import StripePayments
 from tests.flow.conftest import Hub
 
 #: boots a local cloud of its own: run before the modules sharing the package's hub (conftest)

@@ -13,7 +13,7 @@ import pytest
 
 from o2c_cli.crm_scenarios import hubspot_deal
 from o2c_cli.executions import ExecutionState, state_of
-from shared.o2c.pending import PendingFacts
+from shared.order_to_cash.pending import PendingFacts
 from tests.flow.conftest import Hub
 from tests.flow.q2c import save_card, wait_until
 

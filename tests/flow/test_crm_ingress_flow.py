@@ -12,7 +12,7 @@ import pytest
 from o2c_cli.crm_scenarios import hubspot_deal, hubspot_stage, salesforce_opportunity
 from o2c_cli.http import request
 from o2c_cli.trace import trace
-from shared.providers.signatures import hubspot_v3
+from shared.inbound.signatures import hubspot_v3
 from tests.flow.conftest import Hub
 
 

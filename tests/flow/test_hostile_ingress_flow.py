@@ -13,8 +13,8 @@ from localcloud.sandboxes.salesforce import NOTIFICATION
 from o2c_cli.crm_scenarios import hubspot_deal, salesforce_opportunity
 from o2c_cli.http import request
 from o2c_cli.trace import trace
-from shared.providers.signatures import standard_webhooks_v1
-from shared.providers.stripe import signature_header
+from shared.inbound.signatures import standard_webhooks_v1
+from shared.inbound.stripe import signature_header
 from tests.conftest import ROOT, stripe_sample
 from tests.flow.conftest import Hub
 from tests.flow.test_crm_ingress_flow import won_event

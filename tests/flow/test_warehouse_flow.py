@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from o2c_cli import playbook, sql
-from o2c_cli.after_sale import request_refund
+from o2c_cli.after_sale_commands import request_refund
 from o2c_cli.crm_scenarios import hubspot_deal
 from o2c_cli.main import main
 from shared.events.after_sale import ReconciliationException

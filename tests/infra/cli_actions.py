@@ -28,7 +28,12 @@ SERVICES = {
 }
 #: IAM actions whose name is not the API operation's
 ACTION_NAMES = {"lambda:Invoke": "lambda:InvokeFunction"}
-HELPER_MODULES = ("shared.lineage", "shared.o2c.correlation", "shared.o2c.pending", "shared.o2c.executions")
+HELPER_MODULES = (
+    "shared.lineage",
+    "shared.order_to_cash.correlation",
+    "shared.order_to_cash.pending",
+    "shared.order_to_cash.executions",
+)
 #: methods of builtin containers: ``d.get(...)`` is a dict's, never a helper's
 _BUILTIN_METHODS = set(dir(dict)) | set(dir(list)) | set(dir(str)) | set(dir(set))
 

@@ -51,7 +51,7 @@ def _contracts_on_a_small_tree(tmp_path: Path) -> tuple[Path, Path]:
     for package in parser.get("importlinter", "root_packages").split():
         (tree / package).mkdir(parents=True)
         (tree / package / "__init__.py").write_text("")
-    for package in ("shared/o2c", "shared/events", "shared/connectors", "localcloud/sandboxes"):
+    for package in ("shared/order_to_cash", "shared/events", "shared/outbound", "localcloud/sandboxes"):
         (tree / package).mkdir(parents=True, exist_ok=True)
         (tree / package / "__init__.py").write_text("")
     for sandbox in ("netsuite", "stripe"):
@@ -66,11 +66,11 @@ def _contracts_on_a_small_tree(tmp_path: Path) -> tuple[Path, Path]:
         "avatax",
         "zendesk",
     ):
-        (tree / "shared" / "connectors" / f"{connector}.py").write_text("CLIENT = 1\n")
+        (tree / "shared" / "outbound" / f"{connector}.py").write_text("CLIENT = 1\n")
     (tree / "shared" / "operations").mkdir()
     (tree / "shared" / "operations" / "__init__.py").write_text("")
-    (tree / "shared" / "providers").mkdir()
-    (tree / "shared" / "providers" / "__init__.py").write_text("")
+    (tree / "shared" / "inbound").mkdir()
+    (tree / "shared" / "inbound" / "__init__.py").write_text("")
     (tree / "shared" / "ingress").mkdir()
     (tree / "shared" / "ingress" / "__init__.py").write_text("")
     return config, tree
@@ -81,24 +81,24 @@ def test_the_contracts_break_on_each_kind_of_forbidden_import(tmp_path: Path) ->
     client, two sibling modules importing each other: each is refused and named; the tree without them passes."""
     config, tree = _contracts_on_a_small_tree(tmp_path)
     (tree / "functions" / "handler.py").write_text("import shared\n")
-    (tree / "shared" / "o2c" / "steps.py").write_text("X = 1\n")
-    (tree / "shared" / "o2c" / "ports.py").write_text("from shared.o2c import steps\n")
+    (tree / "shared" / "order_to_cash" / "steps.py").write_text("X = 1\n")
+    (tree / "shared" / "order_to_cash" / "ports.py").write_text("from shared.order_to_cash import steps\n")
     clean = lint_imports(config, tree)
     assert clean.returncode == 0, clean.stdout + clean.stderr
 
     (tree / "functions" / "handler.py").write_text("import localcloud\n")
     (tree / "shared" / "money.py").write_text("import infra\n")
-    (tree / "shared" / "o2c" / "facts.py").write_text("from shared.o2c import ports\n")
-    (tree / "shared" / "o2c" / "steps.py").write_text(
-        "from shared.connectors import netsuite\nfrom shared.o2c import facts\n"
+    (tree / "shared" / "order_to_cash" / "facts.py").write_text("from shared.order_to_cash import ports\n")
+    (tree / "shared" / "order_to_cash" / "steps.py").write_text(
+        "from shared.outbound import netsuite\nfrom shared.order_to_cash import facts\n"
     )
     broken = lint_imports(config, tree)
     assert broken.returncode != 0
     for named in (
         "functions.handler -> localcloud",
         "shared.money -> infra",
-        "shared.o2c.steps -> shared.connectors.netsuite",
-        "No cycles are allowed in shared.o2c",
+        "shared.order_to_cash.steps -> shared.outbound.netsuite",
+        "No cycles are allowed in shared.order_to_cash",
     ):
         assert named in broken.stdout, (named, broken.stdout)
 

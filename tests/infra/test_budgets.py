@@ -29,7 +29,7 @@ from infra.topology import (
     erp_bound,
     erp_concurrency_plan,
 )
-from shared.connectors import deadline
+from shared.outbound import deadline
 from tests.infra.helpers import live_alias_of, resources_of
 
 BUDGETED: tuple[FunctionSpec, ...] = tuple(
@@ -46,10 +46,10 @@ def defaults(cls: Any) -> dict[str, Any]:
 
 
 def test_the_call_policies_are_the_connectors_own_defaults() -> None:
-    from shared.connectors.erp_gate import ErpGate
-    from shared.connectors.http import JsonHttp
-    from shared.connectors.netsuite import NetSuiteHttp
-    from shared.connectors.stripe_payments import StripePayments
+    from shared.outbound.erp_gate import ErpGate
+    from shared.outbound.http import JsonHttp
+    from shared.outbound.netsuite import NetSuiteHttp
+    from shared.outbound.stripe_payments import StripePayments
 
     netsuite, gate = defaults(NetSuiteHttp), defaults(ErpGate)
     assert (NETSUITE_CALLS.connect_s, NETSUITE_CALLS.read_s) == (netsuite["timeout_s"], netsuite["timeout_s"])

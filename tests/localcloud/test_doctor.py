@@ -38,7 +38,7 @@ def test_local_json_carries_the_stage_settings_the_functions_get(cloud: LocalClo
 
 
 def test_the_cloud_registered_its_stripe_endpoint_through_stripes_api(cloud: LocalCloud) -> None:
-    from shared.providers.stripe import MAPPINGS
+    from shared.inbound.stripe import MAPPINGS
 
     [endpoint] = cloud.sandboxes["stripe"].webhook_endpoints()
     assert endpoint["url"] == cloud.api_url + "/webhooks/stripe"

@@ -27,7 +27,7 @@ def _hubspot(client_secret: str = "s") -> HubSpotSandbox:  # noqa: S107 - a sand
 def _set_up(sandbox: HubSpotSandbox) -> HubSpotSandbox:
     """The portal as ``o2c setup crm`` leaves it: the hub's properties exist (a new portal has none)."""
     from o2c_cli.crm_setup import hubspot_status
-    from shared.connectors.hubspot import HubSpotCrm
+    from shared.outbound.hubspot import HubSpotCrm
 
     with sandbox:
         hubspot_status(HubSpotCrm(sandbox.url, access_token=lambda: "t"), create=True)

@@ -6,12 +6,12 @@ from typing import Any
 
 import pytest
 
-from shared.connectors.avatax import RecordedReturn
-from shared.connectors.netsuite import OrderLine
 from shared.crm.models import Address
 from shared.money import Money
-from shared.o2c.after_sale import NotOurs, NotYetKnown, book_refund, record_dispute, settle_dispute
-from shared.o2c.pending import released_keys
+from shared.order_to_cash.bookings import NotOurs, NotYetKnown, book_refund, record_dispute, settle_dispute
+from shared.order_to_cash.pending import released_keys
+from shared.outbound.avatax import RecordedReturn
+from shared.outbound.netsuite import OrderLine
 
 
 class NoInvoiceYet:

@@ -18,9 +18,9 @@ from infra.topology import IDEMPOTENCY_TABLE
 from localcloud.provision import create_table
 from shared.api.app import build, handle, openapi_json
 from shared.api.deprecation import Deprecation
-from shared.api.idempotency import IdempotentPosts
-from shared.api.models import OrderIn, OrderView, RefundIn
+from shared.api.idempotency_keys import IdempotentPosts
 from shared.api.problems import TYPE_BASE, Problem
+from shared.api.resources import OrderIn, OrderView, RefundIn
 
 ORDER: dict[str, Any] = {
     "currency": "EUR",
@@ -61,7 +61,7 @@ class FakeHub:
         return correlation_id or "hubspot:1"
 
     def upsert_customer(self, customer: Any) -> Any:
-        from shared.api.models import CustomerView
+        from shared.api.resources import CustomerView
 
         self.customers.append(customer.externalId)
         return CustomerView(id=f"api-{customer.externalId}", erpCustomerId="7", stripeCustomerId="cus_1")

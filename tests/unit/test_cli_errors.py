@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 
 from o2c_cli.main import main
-from shared.connectors.errors import PermanentError
+from shared.errors import PermanentError
 
 
 def _closed_port() -> int:
@@ -110,7 +110,7 @@ def test_an_aws_refusal_names_the_operation_and_aws_error(
 def test_a_vendor_refusal_is_one_line(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    from o2c_cli import after_sale
+    from o2c_cli import after_sale_commands as after_sale
 
     def refused(*args: Any, **kwargs: Any) -> str:
         raise PermanentError("POST /v1/refunds → 400", status=400, code="charge_already_refunded")

@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from shared.connectors import deadline
+from shared.outbound import deadline
 
 
 def context(remaining_s: float) -> Any:
@@ -105,7 +105,7 @@ def test_with_time_enough_the_whole_batch_is_processed(metrics_namespace: None) 
 
 
 def test_a_state_machine_step_sees_the_deadline_of_its_invocation(metrics_namespace: None) -> None:
-    from shared.o2c.tasks import task_handler
+    from shared.order_to_cash.tasks import task_handler
 
     seen: list[float | None] = []
 
@@ -128,7 +128,7 @@ def test_a_secret_read_that_timed_out_is_transient_so_the_step_is_retried(
     from botocore.exceptions import ClientError, ReadTimeoutError
 
     from shared import config
-    from shared.connectors import TransientError
+    from shared.outbound import TransientError
 
     class Provider:
         def __init__(self, error: Exception) -> None:

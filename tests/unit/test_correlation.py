@@ -13,7 +13,7 @@ from moto import mock_aws
 
 from infra.topology import CORRELATION_TABLE
 from localcloud.provision import create_table
-from shared.o2c.correlation import Correlator
+from shared.order_to_cash.correlation import Correlator
 from tests.atomic_moto import AtomicClient
 
 

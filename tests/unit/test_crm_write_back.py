@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 
 from infra.statemachine import definition
-from shared.connectors.errors import AuthError, UnknownFields
+from shared.errors import AuthError, UnknownFields
 from shared.observability import metrics
 from tests.unit.crm_fixtures import opportunity
 

@@ -7,7 +7,7 @@ import copy
 from typing import Any
 
 from functions.q2c_payment_signals.handler import wait_key_and_fact
-from shared.providers.stripe import normalise_event
+from shared.inbound.stripe import normalise_event
 from tests.conftest import stripe_sample
 
 

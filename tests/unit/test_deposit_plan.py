@@ -12,7 +12,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from shared.money import Money, convert
-from shared.o2c.after_sale import NotOurs, NotYetKnown, PayoutNotTied, plan_deposit
+from shared.order_to_cash.bookings import NotOurs, NotYetKnown, PayoutNotTied, plan_deposit
 
 
 @dataclass(frozen=True)
@@ -202,8 +202,8 @@ def test_a_payout_before_its_payments_are_applied_waits() -> None:
 
 
 def test_an_object_the_payment_platform_does_not_know_is_not_ours() -> None:
-    from shared.connectors.errors import NotFound
-    from shared.o2c.after_sale import known
+    from shared.errors import NotFound
+    from shared.order_to_cash.bookings import known
 
     def missing(_id: str) -> dict[str, Any]:
         raise NotFound("no such payout", status=404)

@@ -13,7 +13,7 @@ from infra.constructs.secrets import PLACEHOLDER_VALUE
 from infra.topology import SECRETS
 from o2c_cli import doctor
 from o2c_cli.doctor import Finding, Stage, check_secrets, stripe_endpoint_findings
-from shared.providers.stripe import MAPPINGS
+from shared.inbound.stripe import MAPPINGS
 
 GOOD: dict[str, Any] = {
     "StripeWebhookSecret": {"secrets": ["whsec_abc", "whsec_def"]},

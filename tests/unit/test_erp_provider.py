@@ -10,10 +10,10 @@ from typing import Any
 import pytest
 import standardwebhooks
 
-from shared.ingress.http import Problem, WebhookRequest
+from shared.inbound.erp import ErpProvider
+from shared.inbound.signatures import standard_webhooks_v1
+from shared.ingress.web import Problem, WebhookRequest
 from shared.money import Money
-from shared.providers.erp import ErpProvider
-from shared.providers.signatures import standard_webhooks_v1
 from tests.conftest import ROOT
 
 SECRET = "whsec_" + base64.b64encode(b"0123456789abcdef0123456789abcdef").decode()

@@ -11,10 +11,10 @@ from typing import Any
 import pytest
 
 from infra.statemachine import definition
-from shared.connectors.stripe_payments import AuthorizationResult
-from shared.o2c.early_fraud import record_early_fraud_warning, refund_on_early_fraud_warning
-from shared.o2c.fraud import radar_of_authorization, review_outcome, wallet_label
-from shared.o2c.steps import payment_memo
+from shared.order_to_cash.early_fraud import record_early_fraud_warning, refund_on_early_fraud_warning
+from shared.order_to_cash.fraud import radar_of_authorization, review_outcome, wallet_label
+from shared.order_to_cash.steps import payment_memo
+from shared.outbound.stripe_payments import AuthorizationResult
 
 
 def result(

@@ -15,16 +15,16 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from shared.connectors.errors import NotFound
+from shared.errors import NotFound
 from shared.events.envelope import CanonicalEvent
 from shared.idempotency import OnceOnly
-from shared.ingress.http import HttpResponse, WebhookRequest
+from shared.inbound.erp import ErpProvider
+from shared.inbound.hubspot import HubSpotProvider
+from shared.inbound.salesforce import SalesforceProvider
+from shared.inbound.signatures import hubspot_v3, standard_webhooks_v1
+from shared.inbound.stripe import StripeProvider, signature_header
 from shared.ingress.pipeline import IngressPipeline, Provider
-from shared.providers.erp import ErpProvider
-from shared.providers.hubspot import HubSpotProvider
-from shared.providers.salesforce import SalesforceProvider
-from shared.providers.signatures import hubspot_v3, standard_webhooks_v1
-from shared.providers.stripe import StripeProvider, signature_header
+from shared.ingress.web import HttpResponse, WebhookRequest
 from shared.publisher import EventPublisher
 from shared.sensitive import contains_card_number
 from tests.conftest import ROOT, stripe_sample
@@ -475,3 +475,12 @@ def test_a_gateway_request_id_that_reads_like_a_card_number_is_not_refused(cloud
     # Then the hub's own id is not mistaken for card data sent from outside: the event is accepted
     assert response.status == 200, response.body[:300]
     assert json.loads(response.body)["status"] == "accepted"
+
+
+@pytest.mark.parametrize("created", [[1], "1700000000", 1.5, -1, True])
+def test_a_stripe_event_whose_created_is_no_timestamp_is_400(cloud: Cloud, created: object) -> None:
+    """Found by the fuzzing above: ``"created": [[]]`` on a mapped event type crashed the mapping (a 5xx)."""
+    event = dict(STRIPE_EVENTS[0], created=created)
+    response = stripe(cloud).send(stripe_signed(json.dumps(event).encode()))
+    assert response.status == 400
+    assert problem(response)["type"] == "https://o2c-hub.dev/problems/malformed-event"

@@ -8,9 +8,9 @@ from typing import Any
 
 import pytest
 
-from shared.ingress.http import Problem, WebhookRequest
-from shared.providers.hubspot import HubSpotProvider
-from shared.providers.signatures import hubspot_v3
+from shared.inbound.hubspot import HubSpotProvider
+from shared.inbound.signatures import hubspot_v3
+from shared.ingress.web import Problem, WebhookRequest
 from tests.conftest import ROOT
 from tests.unit.crm_fixtures import FakeCrm, opportunity
 

@@ -10,8 +10,8 @@ import hmac
 import json
 import time
 
-from shared.ingress.http import WebhookRequest
-from shared.providers.hubspot import HubSpotProvider, signed_uri
+from shared.inbound.hubspot import HubSpotProvider, signed_uri
+from shared.ingress.web import WebhookRequest
 from tests.unit.crm_fixtures import FakeCrm, opportunity
 
 SECRET = "hubspot-client-secret"

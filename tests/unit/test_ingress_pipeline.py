@@ -12,9 +12,9 @@ import pytest
 from moto import mock_aws
 
 from shared.idempotency import OnceOnly
-from shared.ingress.http import WebhookRequest
+from shared.inbound.stripe import StripeProvider, signature_header
 from shared.ingress.pipeline import IngressPipeline
-from shared.providers.stripe import StripeProvider, signature_header
+from shared.ingress.web import WebhookRequest
 from shared.publisher import EventPublisher, PublishError
 from tests.conftest import stripe_sample
 from tests.unit.bus_sink import Cloud

@@ -7,7 +7,6 @@ from typing import Any
 
 import pytest
 
-from shared.o2c.pending import Parked
 from shared.operations.figures import (
     DisputeFigures,
     OpenExecution,
@@ -19,6 +18,7 @@ from shared.operations.figures import (
     pending_figures,
     refunds_waiting,
 )
+from shared.order_to_cash.pending import Parked
 
 NOW = 1_800_000_000.0
 HOUR, DAY = 3600.0, 86_400.0

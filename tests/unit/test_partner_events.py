@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from shared.providers.partner import MalformedPartnerEvent, provider_event
-from shared.providers.salesforce import SalesforceProvider
-from shared.providers.stripe import StripeProvider
+from shared.inbound.partner import MalformedPartnerEvent, provider_event
+from shared.inbound.salesforce import SalesforceProvider
+from shared.inbound.stripe import StripeProvider
 from tests.conftest import stripe_sample
 from tests.unit.crm_fixtures import FakeCrm, opportunity
 

@@ -14,8 +14,8 @@ from moto import mock_aws
 
 from infra.topology import PENDING_TABLE
 from localcloud.provision import create_table
-from shared.o2c.after_sale import NotYetKnown
-from shared.o2c.pending import PendingFacts, parking, released_keys
+from shared.order_to_cash.bookings import NotYetKnown
+from shared.order_to_cash.pending import PendingFacts, parking, released_keys
 
 BUS = "o2c-test"
 
@@ -164,7 +164,7 @@ def test_the_hourly_sweep_replays_what_waited_long_enough_and_settles_what_was_r
     assert 0 <= report["oldestAgeSeconds"] <= time.time() - parked_at + 1  # parked just now, however slow
     assert len(list(store.all())) == 2 and replayed(aws) == []
 
-    monkeypatch.setattr("shared.o2c.pending.RELEASE_SETTLED_S", 0)
+    monkeypatch.setattr("shared.order_to_cash.pending.RELEASE_SETTLED_S", 0)
     report = sweep(min_age_s=0)
     assert (report["waiting"], report["released"], report["settled"]) == (1, 1, 1)
     assert [e["detail"]["data"]["payoutId"] for e in replayed(aws)] == ["po_1"]

@@ -8,7 +8,7 @@ from datetime import UTC, datetime
 from infra.statemachine import definition
 from shared.crm.closed_won import DealState
 from shared.crm.models import CrmOpportunity
-from shared.o2c.steps import recheck_opportunity
+from shared.order_to_cash.steps import recheck_opportunity
 from tests.unit.crm_fixtures import opportunity
 
 

@@ -11,12 +11,12 @@ from typing import Any
 import pytest
 
 from localcloud.sandboxes.avatax import AvaTaxSandbox
-from shared.connectors.avatax import AvaTax
-from shared.connectors.errors import InvalidRecord
 from shared.crm.models import LineItem
+from shared.errors import InvalidRecord
 from shared.money import Money
-from shared.o2c import steps
-from shared.o2c.errors import BusinessRejection, classified
+from shared.order_to_cash import steps
+from shared.order_to_cash.step_errors import BusinessRejection, classified
+from shared.outbound.avatax import AvaTax
 from tests.unit.crm_fixtures import opportunity
 
 

@@ -1,4 +1,4 @@
-"""One refund path for ``o2c refund`` and ``POST /v1/refunds`` (``shared.o2c.refunds``): the request built
+"""One refund path for ``o2c refund`` and ``POST /v1/refunds`` (``shared.order_to_cash.refunds``): the request built
 from the payment's lineage, and where it stands read back from the lineage."""
 
 from __future__ import annotations
@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 
 from shared.lineage import LineageEntry
-from shared.o2c.refunds import UnknownPayment, refund_request, refund_status
+from shared.order_to_cash.refunds import UnknownPayment, refund_request, refund_status
 
 
 def entry(detail_type: str, data: dict[str, Any], correlation: str = "hubspot:1") -> LineageEntry:
@@ -101,11 +101,11 @@ def test_a_refund_is_requested_then_succeeded_then_booked() -> None:
 
 
 def test_an_api_orders_payment_leads_to_the_invoice_quote_to_cash_booked_and_to_no_crm_deal() -> None:
-    from shared.api.models import OrderIn
+    from shared.api.resources import OrderIn
     from shared.api.services import order_opportunity
     from shared.crm.closed_won import deal_correlation_id
-    from shared.o2c.after_sale import deal_of, invoice_external_id, order_of
-    from shared.o2c.steps import order_external_id
+    from shared.order_to_cash.bookings import deal_of, invoice_external_id, order_of
+    from shared.order_to_cash.steps import order_external_id
     from tests.unit.test_api import ORDER
 
     opportunity = order_opportunity(OrderIn.model_validate(ORDER), "ord_1")

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from shared.ingress.http import Problem, WebhookRequest
-from shared.providers.salesforce import ACK, SalesforceProvider
+from shared.inbound.salesforce import ACK, SalesforceProvider
+from shared.ingress.web import Problem, WebhookRequest
 from tests.conftest import ROOT
 from tests.unit.crm_fixtures import FakeCrm, opportunity
 

@@ -7,10 +7,10 @@ from __future__ import annotations
 import pytest
 
 from infra.statemachine import TECHNICAL_RETRY
-from shared.connectors.deadline import DeadlineExceeded
-from shared.connectors.errors import TransientError
-from shared.connectors.netsuite import RequestOutcomeUnknown
-from shared.o2c.errors import classified
+from shared.errors import TransientError
+from shared.order_to_cash.step_errors import classified
+from shared.outbound.deadline import DeadlineExceeded
+from shared.outbound.netsuite import RequestOutcomeUnknown
 
 RETRIED = {name for rule in TECHNICAL_RETRY for name in rule["ErrorEquals"]}
 

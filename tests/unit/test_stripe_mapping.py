@@ -7,8 +7,8 @@ import pytest
 
 from shared.events.payments import BillingInvoicePaid, PayoutPaid, PayoutReconciled
 from shared.events.schemas import schema_for
+from shared.inbound.stripe import MAPPINGS, normalise_event
 from shared.money import Money
-from shared.providers.stripe import MAPPINGS, normalise_event
 from tests.conftest import STRIPE_SAMPLES, stripe_sample
 
 EXPECTED = {

@@ -7,8 +7,8 @@ import stripe
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from shared.ingress.http import Problem
-from shared.providers.stripe import sign, signature_header, verify_signature
+from shared.inbound.stripe import sign, signature_header, verify_signature
+from shared.ingress.web import Problem
 
 SECRET = "whsec_test_current"
 OLD_SECRET = "whsec_test_previous"

@@ -7,10 +7,10 @@ from datetime import date
 
 import pytest
 
-from shared.connectors.errors import InvalidRecord
 from shared.crm.models import Account, CrmOpportunity, LineItem, Recurring
+from shared.errors import InvalidRecord
 from shared.money import Money
-from shared.o2c import subscriptions
+from shared.order_to_cash import subscriptions
 
 
 def line(line_id: str, recurring: Recurring | None = None) -> LineItem:

@@ -7,8 +7,8 @@ from typing import Any
 
 import pytest
 
-from shared.connectors.errors import UnknownFields
-from shared.o2c.support import field_changes, inform_support, note_for
+from shared.errors import UnknownFields
+from shared.order_to_cash.support import field_changes, inform_support, note_for
 
 
 class Desk:

@@ -16,9 +16,9 @@ from moto import mock_aws
 
 from infra.topology import LINEAGE_TABLE
 from localcloud.provision import create_table
-from shared.connectors.errors import AuthError, TransientError
 from shared.crm.closed_won import DealState
-from shared.ingress.http import Problem, WebhookRequest
+from shared.errors import AuthError, TransientError
+from shared.ingress.web import Problem, WebhookRequest
 from shared.lineage import LineageEntry, LineageStore, lineage_key
 from tests.conftest import stripe_sample
 from tests.unit.crm_fixtures import FakeCrm, opportunity
@@ -173,8 +173,8 @@ def sf_with_session(session: str) -> bytes:
 
 
 def session_provider(orgs: dict[str, str]) -> Any:
-    from shared.connectors.errors import AuthError as Refused
-    from shared.providers.salesforce import SalesforceProvider
+    from shared.errors import AuthError as Refused
+    from shared.inbound.salesforce import SalesforceProvider
 
     def organization_of(session_id: str) -> str | None:
         if session_id not in orgs:
@@ -213,7 +213,7 @@ def test_with_session_checks_a_live_session_of_the_org_passes() -> None:
 
 
 def test_with_mutual_tls_a_request_without_a_verified_client_certificate_is_401() -> None:
-    from shared.providers.salesforce import SalesforceProvider
+    from shared.inbound.salesforce import SalesforceProvider
 
     provider = SalesforceProvider(
         allowed_org_ids=(), opportunities=lambda: FakeCrm(opportunity()), require_client_cert=True

@@ -15,10 +15,10 @@ from moto import mock_aws
 
 from localcloud.sandboxes.zendesk import zendesk_signature as sandbox_signature
 from shared.idempotency import OnceOnly
-from shared.ingress.http import WebhookRequest
+from shared.inbound.signatures import zendesk as hub_signature
+from shared.inbound.zendesk import ZendeskProvider
 from shared.ingress.pipeline import IngressPipeline
-from shared.providers.signatures import zendesk as hub_signature
-from shared.providers.zendesk import ZendeskProvider
+from shared.ingress.web import WebhookRequest
 from shared.publisher import EventPublisher
 from tests.unit.bus_sink import Cloud
 

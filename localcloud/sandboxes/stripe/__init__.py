@@ -1,4 +1,4 @@
-"""A Stripe account (test mode) on loopback: the part of the v1 API ``shared.connectors.stripe_payments``
+"""A Stripe account (test mode) on loopback: the part of the v1 API ``shared.outbound.stripe_payments``
 calls, in Stripe's wire format, with Idempotency-Key semantics, test payment methods, and Stripe-signed
 webhook events delivered asynchronously, as Stripe delivers them.
 
