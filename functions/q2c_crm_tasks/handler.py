@@ -16,7 +16,7 @@ from shared.observability import MetricUnit, logger, metrics
 from shared.order_to_cash.fraud import wallet_label
 from shared.order_to_cash.steps import recheck_opportunity
 from shared.order_to_cash.tasks import opportunity_of, task_handler
-from shared.outbound.factories import crm_for
+from shared.outbound.factories import crm_for, hubspot_crm, salesforce_crm
 
 #: what the hub writes on a won deal, per CRM (HubSpot deal properties / Salesforce Opportunity fields);
 #: ``o2c setup crm`` creates them from vendor-specs/{hubspot/o2c-properties,salesforce/o2c-custom-fields}.json
@@ -48,20 +48,19 @@ def write_back(event: dict[str, Any]) -> dict[str, Any]:
     order, invoice = event["order"], event.get("invoice") or {}
     status = event.get("paymentStatus", "paid")
     system = opportunity.crmSystem
-    crm = crm_for(system)
     order_number = order.get("documentNumber") or order["erpOrderId"]
     invoice_number = invoice.get("documentNumber") or invoice.get("erpInvoiceId")
     wallet = wallet_label(event.get("wallet"))
     extra = {WALLET_FIELD[system]: wallet} if wallet and system in WALLET_FIELD else {}
     try:
         if system == "hubspot":
-            crm.update_deal(
+            hubspot_crm().update_deal(
                 opportunity.opportunityId,
                 dict(zip(HUBSPOT_DEAL_PROPERTIES, (order_number, invoice_number or "", status), strict=True))
                 | extra,
             )
         else:
-            crm.update_opportunity(
+            salesforce_crm().update_opportunity(
                 opportunity.opportunityId,
                 dict(zip(SALESFORCE_OPPORTUNITY_FIELDS, (order_number, invoice_number, status), strict=True))
                 | extra,

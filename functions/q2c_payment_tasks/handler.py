@@ -8,8 +8,7 @@ from typing import Any
 from shared.operations import emit
 from shared.order_to_cash import steps, subscriptions
 from shared.order_to_cash.tasks import opportunity_of, task_handler
-from shared.outbound.factories import stripe_payments
-from shared.outbound.stripe_subscriptions import StripeSubscriptions
+from shared.outbound.factories import stripe_payments, stripe_subscriptions
 
 
 def prepare(event: dict[str, Any]) -> dict[str, Any]:
@@ -69,7 +68,7 @@ def subscribe(event: dict[str, Any]) -> dict[str, Any]:
     """A subscription deal's one Stripe subscription, once the order is paid (``shared.order_to_cash.subscriptions``)."""
     opportunity = opportunity_of(event)
     return subscriptions.create_subscription(
-        StripeSubscriptions(stripe_payments()),
+        stripe_subscriptions(),
         opportunity,
         steps.links(opportunity, event["correlationId"], event["customer"], event["order"]),
         event["order"],

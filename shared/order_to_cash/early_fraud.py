@@ -10,7 +10,8 @@ import os
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from shared.order_to_cash.bookings import NotOurs, deal_of, known
+from shared.order_to_cash.bookings import CrmFor, NotOurs, deal_of, known
+from shared.order_to_cash.ports import Payments
 
 
 def refund_on_early_fraud_warning(raw: str | None = None) -> bool:
@@ -20,8 +21,8 @@ def refund_on_early_fraud_warning(raw: str | None = None) -> bool:
 
 
 def record_early_fraud_warning(
-    payments: Any,
-    crm_for: Callable[[str], Any],
+    payments: Payments,
+    crm_for: CrmFor,
     warning: Mapping[str, Any],
     once: Callable[[str, Callable[[], str]], str],
     *,

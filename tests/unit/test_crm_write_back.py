@@ -40,7 +40,8 @@ def refusing(monkeypatch: pytest.MonkeyPatch, aws_env: None) -> Any:
     from functions.q2c_crm_tasks import handler
 
     def install(error: Exception) -> Any:
-        monkeypatch.setattr(handler, "crm_for", lambda system: RefusingCrm(error))
+        monkeypatch.setattr(handler, "hubspot_crm", lambda: RefusingCrm(error))
+        monkeypatch.setattr(handler, "salesforce_crm", lambda: RefusingCrm(error))
         return handler
 
     return install
