@@ -37,7 +37,6 @@ from shared.outbound.netsuite.model import (
     _status_id,
 )
 from shared.outbound.netsuite.wire import NetSuiteHttp, Response
-from shared.outbound.retry import with_retries
 
 if TYPE_CHECKING:
     from shared.outbound.erp_gate import ErpGate
@@ -338,13 +337,9 @@ class NetSuiteRecords:
                 target_type, external_id, response, "tranId", read_number=read_number
             )
 
-        return with_retries(
+        return self._http.retrying(
             look_up_then_transform,
             what=f"transform {source_type} {source_id} to {target_type} {external_id}",
-            max_attempts=self._http.max_attempts,
-            base_backoff_s=self._http.base_backoff_s,
-            max_wait_s=self._http.max_retry_wait_s,
-            sleep=self._http.sleep,
         )
 
     def credit_memo_lines(self, credit_memo_id: str) -> list[OrderLine]:
