@@ -22,7 +22,9 @@ def release(event: Delivered[Any]) -> None:
             logger.info("released waiting facts", extra={"awaiting": key, "released": released})
 
 
-_on_queue = consumer(Consumer("FactReleaser", handles=dict.fromkeys(RELEASED_BY, release)))
+RELEASES = Consumer("FactReleaser", handles=dict.fromkeys(RELEASED_BY, release))
+
+_on_queue = consumer(RELEASES)
 
 
 def sweep(min_age_s: float) -> dict[str, Any]:

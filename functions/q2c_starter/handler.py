@@ -45,4 +45,6 @@ def start(event: Delivered[OpportunityClosedWon]) -> None:
     metrics.add_metric(name="ExecutionsStarted", unit=MetricUnit.Count, value=1)
 
 
-lambda_handler = consumer(Consumer("QuoteToCashStarter", handles={"OpportunityClosedWon": start}))
+WINS = Consumer("QuoteToCashStarter", handles={"OpportunityClosedWon": start})
+
+lambda_handler = consumer(WINS)

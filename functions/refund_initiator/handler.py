@@ -43,4 +43,6 @@ def initiate(event: Delivered[RefundRequested]) -> Emit | None:
     return None
 
 
-lambda_handler = consumer(Consumer("RefundInitiator", handles={"RefundRequested": initiate}))
+REFUND_REQUESTS = Consumer("RefundInitiator", handles={"RefundRequested": initiate})
+
+lambda_handler = consumer(REFUND_REQUESTS)
