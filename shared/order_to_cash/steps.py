@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 from shared.crm.models import Address, CrmOpportunity
 from shared.money import Money, charge_step, erp_step, round_to_step
+from shared.order_to_cash import erp_ids
 
 if TYPE_CHECKING:
     from decimal import Decimal
@@ -49,17 +50,6 @@ def approval_threshold(currency: str, raw: str | None = None) -> int | None:
     data = json.loads(raw if raw is not None else os.environ.get("APPROVAL_THRESHOLDS", "{}"))
     value = data.get(currency, data.get("*"))
     return int(value) if value is not None else None
-
-
-# --- ids -----------------------------------------------------------------------------------------
-
-
-def customer_external_id(opportunity: CrmOpportunity) -> str:
-    return f"{opportunity.crmSystem}-{opportunity.account.accountId}"
-
-
-def order_external_id(opportunity: CrmOpportunity) -> str:
-    return f"{opportunity.crmSystem}-{opportunity.opportunityId}"
 
 
 def money(value: Mapping[str, Any]) -> Money:
@@ -140,7 +130,7 @@ def ensure_erp_customer(
     account = opportunity.account
     billing_email = next((c.email for c in opportunity.contacts if c.email), None)
     ref = erp.upsert_customer(
-        customer_external_id(opportunity),
+        erp_ids.customer(opportunity.crmSystem, opportunity.account.accountId),
         company_name=account.name,
         email=billing_email,
         subsidiary_id=sub.subsidiary_id,
@@ -208,7 +198,7 @@ def create_sales_order(
             )
         )
     ref = erp.upsert_sales_order(
-        order_external_id(opportunity),
+        erp_ids.sales_order(opportunity.crmSystem, opportunity.opportunityId),
         customer_id=customer["erpCustomerId"],
         subsidiary_id=customer["subsidiaryId"],
         currency=currency,
@@ -233,7 +223,7 @@ def create_invoice(erp: Erp, order: Mapping[str, Any]) -> dict[str, Any]:
     one_read = hasattr(erp, "invoice_with_lines")  # the invoice's number, date and lines in one GET
     ref = erp.invoice_sales_order(
         order["erpOrderId"],
-        external_id=f"inv-{order['externalId']}",
+        external_id=erp_ids.invoice_of_order(order["externalId"]),
         **({"read_number": False} if one_read else {}),
     )
     sold = invoiced(erp, ref.id)
@@ -286,7 +276,7 @@ def apply_payment(
     total = money(order["total"])
     rate = exchange_rate_for(total.currency, str(customer.get("subsidiaryCurrency") or ""), settlement)
     ref = erp.apply_customer_payment(
-        f"pay-{payment_intent_id}",
+        erp_ids.payment(payment_intent_id),
         customer_id=customer["erpCustomerId"],
         invoice_id=invoice["erpInvoiceId"],
         amount=total,
@@ -330,7 +320,7 @@ def calculate_tax(tax: Tax, opportunity: CrmOpportunity, customer: Mapping[str, 
     from shared.outbound.avatax import TaxLine
 
     result = tax.calculate(
-        document_code=f"{order_external_id(opportunity)}",
+        document_code=erp_ids.sales_order(opportunity.crmSystem, opportunity.opportunityId),
         customer_code=customer["externalId"],
         date=opportunity.closeDate or datetime.now(UTC).date(),
         ship_to=ship_to(opportunity),
