@@ -458,25 +458,40 @@ def authorize_payment(
 ) -> dict[str, Any]:
     total = money(order["total"])
     result = payments.authorize(
-        customer_id=payment["paymentCustomerId"],
-        payment_method_id=method["paymentMethodId"],
+        **_saved_method(payment, method),
         amount=total,
         metadata=links(opportunity, correlation_id, customer, order),
         idempotency_key=f"authorize:{payment['setupIntentId']}",
     )
     authorized = result.status == "requires_capture"
-    threshold = approval_threshold(total.currency)
-    above_threshold = bool(authorized and threshold is not None and total.amount > threshold)
+    above_threshold = _needs_approval(total, authorized)
     from shared.order_to_cash.fraud import radar_of_authorization
 
     return {
-        "paymentIntentId": result.payment_intent_id,
-        "status": result.status,
+        **_payment_of(result),
         "authorized": authorized,
         "declineCode": result.decline_code or result.failure_code,
         "needsApproval": above_threshold,
         **radar_of_authorization(result, authorized=authorized, above_threshold=above_threshold),
     }
+
+
+def _saved_method(payment: Mapping[str, Any], method: Mapping[str, Any]) -> dict[str, Any]:
+    """Whom a card authorization or a bank debit charges: the Stripe customer of the payment step
+    (``prepare_payment``) and the method the customer saved (``paymentMethodId``)."""
+    return {"customer_id": payment["paymentCustomerId"], "payment_method_id": method["paymentMethodId"]}
+
+
+def _payment_of(result: Any) -> dict[str, Any]:
+    """The PaymentIntent an authorization or a debit made, as the execution carries it."""
+    return {"paymentIntentId": result.payment_intent_id, "status": result.status}
+
+
+def _needs_approval(total: Money, eligible: bool) -> bool:
+    """A person approves an ``eligible`` payment (an authorized card, a bank debit) above the currency's
+    approval threshold (``approval_threshold``) before it is captured or submitted."""
+    threshold = approval_threshold(total.currency)
+    return bool(eligible and threshold is not None and total.amount > threshold)
 
 
 def capture_payment(payments: Payments, authorization: Mapping[str, Any]) -> dict[str, Any]:
@@ -514,14 +529,8 @@ def describe_payment_method(
     submitted, as a card authorization does before capture."""
     found = payments.retrieve_payment_method(method["paymentMethodId"])
     kind = str(found.get("type") or "card")
-    total = money(order["total"])
-    threshold = approval_threshold(total.currency)
     debit = kind in DEBIT_METHODS
-    return {
-        "type": kind,
-        "debit": debit,
-        "needsApproval": bool(debit and threshold is not None and total.amount > threshold),
-    }
+    return {"type": kind, "debit": debit, "needsApproval": _needs_approval(money(order["total"]), debit)}
 
 
 def charge_debit(
@@ -542,16 +551,14 @@ def charge_debit(
         "o2c_erp_invoice_id": str(invoice["erpInvoiceId"]),
     }
     result = payments.debit(
-        customer_id=payment["paymentCustomerId"],
-        payment_method_id=method["paymentMethodId"],
+        **_saved_method(payment, method),
         method_type=kind["type"],
         amount=money(order["total"]),
         metadata=meta,
         idempotency_key=f"debit:{payment['setupIntentId']}",
     )
     return {
-        "paymentIntentId": result.payment_intent_id,
-        "status": result.status,
+        **_payment_of(result),
         "debit": True,
         "declineCode": result.failure_code,
         "wallet": None,  # a bank account is never paid from a wallet (the CRM write-back reads this)
