@@ -418,9 +418,9 @@ def _exactness(cloud: Any, target: Any, names: dict[str, str]) -> Exactness:
     deals = set(names.values())
     invoice_of = {erp_ids.invoice("hubspot", d): d for d in deals}
     for invoice in netsuite.records("invoice"):
-        deal = invoice_of.get(str(invoice.get("externalId", "")))
-        if deal is not None:
-            exact.invoices[deal] += 1
+        invoiced = invoice_of.get(str(invoice.get("externalId", "")))
+        if invoiced is not None:
+            exact.invoices[invoiced] += 1
     intents: dict[str, str] = {}
     for intent in stripe.payment_intents():
         deal = intent.get("metadata", {}).get("o2c_opportunity_id")
