@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from bench.results import Results
+from shared.order_to_cash import erp_ids
 
 VENDORS = ("stripe", "netsuite", "hubspot", "salesforce", "avatax")
 
@@ -111,7 +112,7 @@ def measure(state: Path | None = None) -> dict[str, dict[str, list[str]]]:
             metadata={},
             idempotency_key="bench-dashboard-refund",
         )
-        _wait(lambda: _erp(sandboxes, "customerRefund", f"cr-{refund.id}"))
+        _wait(lambda: _erp(sandboxes, "customerRefund", erp_ids.customer_refund(refund.id)))
         cloud.wait_until_idle(timeout=60)
         # the dashboard's refund is the driver's: its POST, and the PaymentIntent read that
         # ``create_refund`` makes to check a partial amount's currency
@@ -121,7 +122,7 @@ def measure(state: Path | None = None) -> dict[str, dict[str, list[str]]]:
 
         # a payout: one deposit in the ERP equal to it
         payout = sandboxes["stripe"].create_payout("eur")
-        _wait(lambda: _erp(sandboxes, "deposit", f"dep-{payout}"), timeout=120)
+        _wait(lambda: _erp(sandboxes, "deposit", erp_ids.deposit(payout)), timeout=120)
         cloud.wait_until_idle(timeout=60)
         scenarios["payout"] = counts.take()
     return scenarios

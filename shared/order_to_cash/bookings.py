@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from shared.money import Money, convert, from_stripe
+from shared.order_to_cash import erp_ids
 
 if TYPE_CHECKING:
     from shared.events.payments import (
@@ -130,10 +131,6 @@ def deal_of(metadata: Mapping[str, Any]) -> tuple[str, str] | None:
     return order if order is not None and order[0] != "api" else None
 
 
-def invoice_external_id(crm: str, opportunity_id: str) -> str:
-    return f"inv-{crm}-{opportunity_id}"
-
-
 def invoice_paid_by(
     erp: Any, payments: Any, payment_intent_id: str
 ) -> tuple[tuple[str, str] | None, dict[str, Any]]:
@@ -145,7 +142,7 @@ def invoice_paid_by(
     order = order_of(intent.get("metadata") or {})
     deal = deal_of(intent.get("metadata") or {})
     if order is not None:
-        external_id, what = invoice_external_id(*order), f"{order[0]} deal {order[1]}"
+        external_id, what = erp_ids.invoice(*order), f"{order[0]} deal {order[1]}"
     else:
         billing_invoice = payments.invoice_of_payment(payment_intent_id)
         if billing_invoice is None:
@@ -153,7 +150,10 @@ def invoice_paid_by(
         # the subscription's metadata, as the invoice snapshots it, links the deal it renews
         parent = known(payments.retrieve_invoice, billing_invoice).get("parent") or {}
         deal = deal_of((parent.get("subscription_details") or {}).get("metadata") or {})
-        external_id, what = f"ren-{billing_invoice}", f"subscription invoice {billing_invoice}"
+        external_id, what = (
+            erp_ids.renewal_invoice(billing_invoice),
+            f"subscription invoice {billing_invoice}",
+        )
     # with its lines: a refund's credit memo is made from them (one read, not two)
     invoice = erp.get_by_external_id("invoice", external_id, expand=True)
     if invoice is None:
@@ -208,16 +208,24 @@ def book_refund(erp: Any, payments: Any, refund: RefundSucceeded, *, tax: Any) -
     amount = refund.amount
     memo = f"Stripe refund {refund.refundId} of {refund.paymentIntentId}"
     credit = erp.credit_invoice(
-        str(invoice["id"]), external_id=f"cm-{refund.refundId}", amount=amount, memo=memo, invoice=invoice
+        str(invoice["id"]),
+        external_id=erp_ids.credit_memo(refund.refundId),
+        amount=amount,
+        memo=memo,
+        invoice=invoice,
     )
     customer = str((invoice.get("entity") or {}).get("id") or invoice.get("customerId") or "")
     booked = erp.refund_credit_memo(
-        credit.id, external_id=f"cr-{refund.refundId}", customer_id=customer, amount=amount, memo=memo
+        credit.id,
+        external_id=erp_ids.customer_refund(refund.refundId),
+        customer_id=customer,
+        amount=amount,
+        memo=memo,
     )
     returned = record_tax_return(
         erp,
         tax,
-        document_code=f"rtn-{refund.refundId}",
+        document_code=erp_ids.tax_return(refund.refundId),
         invoice=invoice,
         credit_memo_id=credit.id,
         reason=memo,
@@ -285,7 +293,7 @@ def plan_deposit(
             intent = charge.get("payment_intent")
             if isinstance(intent, Mapping):
                 intent = intent.get("id")
-            payment = erp.customer_payment(f"pay-{intent}") if intent else None
+            payment = erp.customer_payment(erp_ids.payment(str(intent))) if intent else None
             if payment is None:
                 raise NotYetKnown(
                     f"payment {intent or txn['source']} is not applied in the ERP yet",
@@ -349,7 +357,7 @@ def deposit_payout(erp: Any, payments: Any, payout_id: str, subsidiary_id: str) 
     transactions = payments.list_balance_transactions(payout_id=payout_id, expand_sources=True)
     plan = plan_deposit(erp, payments, payout, transactions)
     ref = erp.upsert_deposit(
-        f"dep-{payout_id}",
+        erp_ids.deposit(payout_id),
         subsidiary_id=subsidiary_id,
         currency=plan.total.currency,
         account_id=None,
@@ -385,7 +393,7 @@ def record_dispute(
     if not dispute.paymentIntentId:
         raise NotOurs(f"dispute {dispute.disputeId} is not on a payment intent")
     deal, invoice = invoice_paid_by(erp, payments, dispute.paymentIntentId)
-    external_id = f"dsp-{dispute.disputeId}"
+    external_id = erp_ids.dispute_hold(dispute.disputeId)
     amount = dispute.amount
     hold = erp.open_dispute_hold(
         str(invoice["id"]),
@@ -440,7 +448,7 @@ def record_dispute(
 def settle_dispute(erp: Any, closed: DisputeClosed, *, tax: Any) -> dict[str, Any]:
     """A closed dispute: won → the hold is cancelled; lost → its credit memo (carrying the dispute's share of
     the invoice's tax) and refund, and the tax engine records the return of that tax."""
-    external_id = f"dsp-{closed.disputeId}"
+    external_id = erp_ids.dispute_hold(closed.disputeId)
     hold = erp.get_by_external_id("returnAuthorization", external_id)
     if hold is None:
         raise NotYetKnown(
@@ -454,7 +462,7 @@ def settle_dispute(erp: Any, closed: DisputeClosed, *, tax: Any) -> dict[str, An
         returned = record_tax_return(
             erp,
             tax,
-            document_code=f"rtn-{closed.disputeId}",
+            document_code=erp_ids.tax_return(closed.disputeId),
             invoice=erp.get("invoice", str(invoice_id)),
             credit_memo_id=credit.id,
             reason=f"Stripe dispute {closed.disputeId} lost",
@@ -514,7 +522,7 @@ def book_renewal(
     start = paid.periodStart.date() if paid.periodStart else None
     end = paid.periodEnd.date() if paid.periodEnd else None
     invoice = erp.upsert_renewal_invoice(
-        f"ren-{paid.billingInvoiceId}",
+        erp_ids.renewal_invoice(paid.billingInvoiceId),
         customer_id=customer_id,
         subsidiary_id=subsidiary_id,
         currency=amount.currency,
@@ -539,7 +547,7 @@ def book_renewal(
     # the same external id as a deal's payment (pay-<PaymentIntent>), so the payout's deposit finds it
     # (an invoice paid without a PaymentIntent, out of band, is booked under the invoice)
     payment = erp.apply_customer_payment(
-        f"pay-{intent_id or paid.billingInvoiceId}",
+        erp_ids.payment(intent_id or paid.billingInvoiceId),
         customer_id=customer_id,
         invoice_id=invoice.id,
         amount=amount,
