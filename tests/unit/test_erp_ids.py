@@ -13,6 +13,7 @@ from typing import Any
 import pytest
 
 from shared.crm.models import Address
+from shared.events.payments import RefundSucceeded
 from shared.money import Money
 from shared.order_to_cash import erp_ids
 from shared.order_to_cash.bookings import ORDER_METADATA_KEY, book_refund, deposit_payout
@@ -152,7 +153,9 @@ def test_reconciliation_finds_every_record_the_writers_booked(source: str) -> No
     invoice = create_invoice(erp, order)
     stripe = Stripe(source, deal.opportunityId, deal.amount.amount)
     apply_payment(erp, customer, invoice, order, "pi_1")
-    refund = {"refundId": "re_1", "paymentIntentId": "pi_1", "amount": {"amount": 50000, "currency": EUR}}
+    refund = RefundSucceeded(
+        refundId="re_1", paymentIntentId="pi_1", amount=Money(amount=50000, currency=EUR)
+    )
     book_refund(erp, stripe, refund, tax=Tax())
     deposit_payout(erp, stripe, "po_1", "2")
     at = f"{DAY.isoformat()}T10:00:00Z"
