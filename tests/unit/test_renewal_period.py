@@ -8,6 +8,8 @@ from typing import Any
 import pytest
 
 from shared.errors import InvalidRecord
+from shared.events.payments import BillingInvoicePaid
+from shared.money import Money
 from shared.order_to_cash.bookings import book_renewal
 
 
@@ -27,16 +29,18 @@ class Erp:
         return record
 
 
-def paid(**period: str) -> dict[str, Any]:
-    return {
-        "billingReason": "subscription_cycle",
-        "billingInvoiceId": "in_1",
-        "paymentIntentId": "pi_1",
-        "paymentCustomerId": "cus_1",
-        "subscriptionId": "sub_1",
-        "amountPaid": {"amount": 5000, "currency": "EUR"},
-        **period,
-    }
+def paid(**period: str) -> BillingInvoicePaid:
+    return BillingInvoicePaid.model_validate(
+        {
+            "billingReason": "subscription_cycle",
+            "billingInvoiceId": "in_1",
+            "paymentIntentId": "pi_1",
+            "paymentCustomerId": "cus_1",
+            "subscriptionId": "sub_1",
+            "amountPaid": Money.of(5000, "EUR"),
+            **period,
+        }
+    )
 
 
 @pytest.mark.parametrize(
