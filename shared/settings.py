@@ -101,7 +101,8 @@ class EnvSettings:
     def from_env(cls) -> Self:
         loaded = EnvSettings._loaded.get(cls)
         if loaded is None:
-            loaded = EnvSettings._loaded[cls] = cls.read(Env(os.environ, owner=cls.__qualname__))
+            owner = f"{cls.__module__}.{cls.__qualname__}"  # functions.stripe_webhook.handler.Settings
+            loaded = EnvSettings._loaded[cls] = cls.read(Env(os.environ, owner=owner))
         return loaded
 
     @classmethod

@@ -146,7 +146,8 @@ def test_importing_a_handler_reads_no_environment(monkeypatch: pytest.MonkeyPatc
 
     handler.Settings.forget()
     monkeypatch.delenv("CORRELATION_TABLE_NAME", raising=False)
-    with pytest.raises(SettingError, match="CORRELATION_TABLE_NAME is not set"):
+    named = r"^functions\.q2c_wait_registrar\.handler\.Settings: environment variable CORRELATION_TABLE_NAME is not set$"
+    with pytest.raises(SettingError, match=named):
         handler.lambda_handler({"key": "k", "token": "t", "execution": "e", "state": "s"}, Context())
     handler.Settings.forget()
 
