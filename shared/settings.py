@@ -19,7 +19,7 @@ from __future__ import annotations
 import json
 import os
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, ClassVar, Self
 
 LambdaHandler = Callable[[dict[str, Any], Any], dict[str, Any]]
@@ -34,13 +34,18 @@ class SettingError(RuntimeError):
         self.owner = owner
 
 
-@dataclass
 class Env:
-    """Typed reads of one environment; ``names`` records every variable read (the topology test checks them)."""
+    """Typed reads of one environment; ``names`` records every variable read (the topology test checks them).
 
-    values: Mapping[str, str]
-    owner: str = "settings"
-    names: set[str] = field(default_factory=set)
+    A plain class, not a dataclass: every function builds one at cold start, and a dataclass costs its
+    generated methods there."""
+
+    __slots__ = ("names", "owner", "values")
+
+    def __init__(self, values: Mapping[str, str], owner: str = "settings") -> None:
+        self.values = values
+        self.owner = owner
+        self.names: set[str] = set()
 
     def _get(self, name: str) -> str | None:
         self.names.add(name)

@@ -9,7 +9,6 @@ invocation (``shared.settings.lazy_handler``) and reused while the execution env
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Any
 
 from shared.ingress.pipeline import IngressPipeline, OnceOnlyGate, Provider, Publisher
@@ -19,12 +18,15 @@ from shared.outbound import deadline
 from shared.settings import LambdaHandler, WebhookSettings
 
 
-@dataclass(frozen=True)
 class WebhookDeps:
-    """What the webhook path writes to: the hub's bus and the provider's de-duplication records."""
+    """What the webhook path writes to: the hub's bus and the provider's de-duplication records. (A plain
+    class: a dataclass's generated methods would cost every webhook's cold start.)"""
 
-    publisher: Publisher
-    once_only: OnceOnlyGate
+    __slots__ = ("once_only", "publisher")
+
+    def __init__(self, publisher: Publisher, once_only: OnceOnlyGate) -> None:
+        self.publisher = publisher
+        self.once_only = once_only
 
 
 def webhook_deps(provider: str, settings: WebhookSettings) -> WebhookDeps:
