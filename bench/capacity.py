@@ -38,6 +38,7 @@ from pathlib import Path
 from typing import Any
 
 from bench.results import Results, percentile, rounded
+from shared.order_to_cash import erp_ids
 
 #: Deals per limit inside ``make bench`` (the documented full run is 200).
 DEFAULT_DEALS = 40
@@ -415,10 +416,11 @@ def _exactness(cloud: Any, target: Any, names: dict[str, str]) -> Exactness:
         )
     netsuite, stripe = cloud.sandboxes["netsuite"], cloud.sandboxes["stripe"]
     deals = set(names.values())
+    invoice_of = {erp_ids.invoice("hubspot", d): d for d in deals}
     for invoice in netsuite.records("invoice"):
-        deal = str(invoice.get("externalId", "")).removeprefix("inv-hubspot-")
-        if deal in deals:
-            exact.invoices[deal] += 1
+        invoiced = invoice_of.get(str(invoice.get("externalId", "")))
+        if invoiced is not None:
+            exact.invoices[invoiced] += 1
     intents: dict[str, str] = {}
     for intent in stripe.payment_intents():
         deal = intent.get("metadata", {}).get("o2c_opportunity_id")
@@ -426,8 +428,9 @@ def _exactness(cloud: Any, target: Any, names: dict[str, str]) -> Exactness:
             intents[intent["id"]] = deal
             if intent.get("status") == "succeeded" and intent.get("amount_received"):
                 exact.captured[deal] += 1
+    paid_by = {erp_ids.payment(intent_id): deal for intent_id, deal in intents.items()}
     for payment in netsuite.records("customerPayment"):
-        paid = intents.get(str(payment.get("externalId", "")).removeprefix("pay-"))
+        paid = paid_by.get(str(payment.get("externalId", "")))
         if paid is not None:
             exact.payments[paid] += 1
     return exact

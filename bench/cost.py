@@ -13,12 +13,14 @@ Wait + a check Lambda + a Choice per poll) instead of task tokens resumed by web
 
 from __future__ import annotations
 
-import tempfile
 import time
-from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from bench.results import Results
+
+if TYPE_CHECKING:
+    from localcloud import LocalCloud
+    from o2c_cli.targets import Target
 
 PRICES = {
     "state_transition": 0.025 / 1_000,
@@ -38,55 +40,61 @@ POLL_S = 60
 ASSUMED_WAITS_S = {"payment method saved": 600, "capture confirmed": 5}
 
 
-def measure_flow() -> dict[str, Any]:
-    from localcloud import LocalCloud, moto_patches
+def measure_flow(cloud: LocalCloud | None = None, target: Target | None = None) -> dict[str, Any]:
+    """One happy-path deal on ``cloud`` (a cloud of its own when none is given), as deltas."""
+    if cloud is None or target is None:
+        from bench.cloud import deal_cloud
+
+        with deal_cloud("o2c-bench-cost-") as (own, own_target):
+            return measure_flow(own, own_target)
+
+    from localcloud import moto_patches
     from o2c_cli import playbook
     from o2c_cli.crm_scenarios import hubspot_deal
-    from o2c_cli.crm_setup import setup_crm
-    from o2c_cli.targets import local_target
 
-    state = Path(tempfile.mkdtemp(prefix="o2c-bench-cost-"))
-    with LocalCloud(api_port=0, aws_port=0, state_dir=state, warm_workers=1) as cloud:
-        target = local_target(state)
-        setup_crm(target)  # the CRM sandboxes start without the hub's fields, as a new portal/org does
-        cloud.wait_until_idle(timeout=30)
-        invocations_before = {k: p.invocations for k, p in cloud.pools.items()}
-        writes_before = moto_patches.dynamodb_writes["count"]
-        by_table_before = dict(moto_patches.dynamodb_writes_by_table)
-        started = time.perf_counter()
-        deal = hubspot_deal(cloud.sandboxes["hubspot"])
-        cloud.sandboxes["hubspot"].win(deal)
-        name = f"hubspot-{deal}"
-        playbook.save_card(cloud, target, name)
-        playbook.wait_until(target, name, status="SUCCEEDED", timeout=180)
-        cloud.wait_until_idle(timeout=60)
-        elapsed = time.perf_counter() - started
-        history = cloud.client("stepfunctions").get_execution_history(
-            executionArn=playbook.wait_until(target, name, status="SUCCEEDED").arn, maxResults=1000
-        )["events"]
-        invocations = {k: p.invocations - invocations_before[k] for k, p in cloud.pools.items()}
-        memory = {k: p.fn.memory_mb for k, p in cloud.pools.items()}
-        lineage = [
-            e
-            for e in cloud.client("dynamodb").scan(TableName=cloud.resources["tables"]["LineageTable"])[
-                "Items"
-            ]
-        ]
-        events = len({i["eventId"]["S"] for i in lineage if "entry" in i})
-        return {
-            "transitions": sum(1 for e in history if e["type"].endswith("StateEntered")),
-            "task_states": sum(1 for e in history if e["type"] == "TaskStateEntered"),
-            "invocations": {k: v for k, v in invocations.items() if v},
-            "memory_mb": memory,
-            "dynamodb_writes": moto_patches.dynamodb_writes["count"] - writes_before,
-            "dynamodb_writes_by_table": {
-                table.rsplit("-", 1)[-1]: n - by_table_before.get(table, 0)
-                for table, n in sorted(moto_patches.dynamodb_writes_by_table.items())
-                if n - by_table_before.get(table, 0)
-            },
-            "events": events,
-            "elapsed_s": elapsed,
-        }
+    events_before = _lineage_events(cloud)
+    invocations_before = {k: p.invocations for k, p in cloud.pools.items()}
+    writes_before = moto_patches.dynamodb_writes["count"]
+    by_table_before = dict(moto_patches.dynamodb_writes_by_table)
+    started = time.perf_counter()
+    deal = hubspot_deal(cloud.sandboxes["hubspot"])
+    cloud.sandboxes["hubspot"].win(deal)
+    name = f"hubspot-{deal}"
+    playbook.save_card(cloud, target, name)
+    playbook.wait_until(target, name, status="SUCCEEDED", timeout=180)
+    cloud.wait_until_idle(timeout=60)
+    elapsed = time.perf_counter() - started
+    history = cloud.client("stepfunctions").get_execution_history(
+        executionArn=playbook.wait_until(target, name, status="SUCCEEDED").arn, maxResults=1000
+    )["events"]
+    invocations = {k: p.invocations - invocations_before[k] for k, p in cloud.pools.items()}
+    memory = {k: p.fn.memory_mb for k, p in cloud.pools.items()}
+    events = len(_lineage_events(cloud) - events_before)
+    return {
+        "transitions": sum(1 for e in history if e["type"].endswith("StateEntered")),
+        "task_states": sum(1 for e in history if e["type"] == "TaskStateEntered"),
+        "invocations": {k: v for k, v in invocations.items() if v},
+        "memory_mb": memory,
+        "dynamodb_writes": moto_patches.dynamodb_writes["count"] - writes_before,
+        "dynamodb_writes_by_table": {
+            table.rsplit("-", 1)[-1]: n - by_table_before.get(table, 0)
+            for table, n in sorted(moto_patches.dynamodb_writes_by_table.items())
+            if n - by_table_before.get(table, 0)
+        },
+        "events": events,
+        "elapsed_s": elapsed,
+    }
+
+
+def _lineage_events(cloud: LocalCloud) -> set[str]:
+    """The canonical events the lineage table has recorded so far."""
+    table = cloud.resources["tables"]["LineageTable"]
+    items = [
+        i
+        for page in cloud.client("dynamodb").get_paginator("scan").paginate(TableName=table)
+        for i in page["Items"]
+    ]
+    return {i["eventId"]["S"] for i in items if "entry" in i}
 
 
 def polling_baseline(steps: int) -> int:
@@ -95,8 +103,9 @@ def polling_baseline(steps: int) -> int:
     return steps + 3 * polls
 
 
-def run(results: Results) -> None:
-    flow = measure_flow()
+def run(results: Results, cloud: LocalCloud | None = None, target: Target | None = None) -> None:
+    """On ``cloud`` (with ``target``) when given, else on a cloud of its own."""
+    flow = measure_flow(cloud, target)
     lambda_requests = sum(flow["invocations"].values())
     # Lambda duration is not measured locally: price it at 300 ms per invocation at each function's memory
     gb_seconds = sum(0.3 * flow["memory_mb"][k] / 1024 * n for k, n in flow["invocations"].items())

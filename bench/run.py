@@ -20,7 +20,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from bench import calls, capacity, coldstart, cost, deployed, suite, throughput, vendor_calls, warm
-from bench.cloud import BenchCloud, cpu_count, repo_root
+from bench.cloud import BenchCloud, cpu_count, deal_cloud, repo_root
 from bench.results import Results, previous_lines, rounded
 
 SECTIONS = ("cold", "calls", "warm", "throughput", "cost", "vendor", "capacity", "suite")
@@ -123,8 +123,12 @@ def main(argv: list[str] | None = None) -> int:
         "throughput",
         lambda: throughput.run(results, n=args.n, concurrency=args.concurrency, work_dir=work_dir),
     )
-    section("cost", lambda: cost.run(results))
-    section("vendor", lambda: vendor_calls.run(results))
+    if {"cost", "vendor"} & set(args.sections):
+        # one boot for both, each counting its own deals' deltas; vendor first, as its payout pays out the
+        # balance: after cost's deal it would deposit two payments instead of its own scenario's one
+        with deal_cloud() as (hub, target):
+            section("vendor", lambda: vendor_calls.run(results, hub, target))
+            section("cost", lambda: cost.run(results, hub, target))
     section(
         "capacity",
         lambda: capacity.run(

@@ -11,13 +11,16 @@ amount's currency). Deals are won and payouts made through the sandboxes' contro
 from __future__ import annotations
 
 import re
-import tempfile
 import time
 from collections import Counter
-from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from bench.results import Results
+from shared.order_to_cash import erp_ids
+
+if TYPE_CHECKING:
+    from localcloud import LocalCloud
+    from o2c_cli.targets import Target
 
 VENDORS = ("stripe", "netsuite", "hubspot", "salesforce", "avatax")
 
@@ -59,71 +62,68 @@ class Counts:
         return taken
 
 
-def measure(state: Path | None = None) -> dict[str, dict[str, list[str]]]:
-    from localcloud import LocalCloud
+def measure(cloud: LocalCloud | None = None, target: Target | None = None) -> dict[str, dict[str, list[str]]]:
+    """The four scenarios on ``cloud`` (a cloud of its own when none is given), counted as deltas."""
+    if cloud is None or target is None:
+        from bench.cloud import deal_cloud
+
+        with deal_cloud("o2c-bench-vendor-") as (own, own_target):
+            return measure(own, own_target)
+
     from o2c_cli import playbook
     from o2c_cli.crm_scenarios import hubspot_deal
-    from o2c_cli.crm_setup import setup_crm
-    from o2c_cli.targets import local_target
     from shared.money import Money
     from shared.outbound.stripe_payments import StripePayments
 
-    state = state or Path(tempfile.mkdtemp(prefix="o2c-bench-vendor-"))
     scenarios: dict[str, dict[str, list[str]]] = {}
-    with LocalCloud(api_port=0, aws_port=0, state_dir=state, warm_workers=1) as cloud:
-        target = local_target(state)
-        setup_crm(target)
-        cloud.wait_until_idle(timeout=30)
-        sandboxes = cloud.sandboxes
-        counts = Counts(sandboxes)
-        confirm = "stripe:POST /v1/setup_intents/{id}/confirm"
+    sandboxes = cloud.sandboxes
+    counts = Counts(sandboxes)
+    confirm = "stripe:POST /v1/setup_intents/{id}/confirm"
 
-        # a happy-path deal: won in HubSpot, the customer saves a card, the execution runs to Paid
-        deal = hubspot_deal(sandboxes["hubspot"])
-        sandboxes["hubspot"].win(deal)
-        name = f"hubspot-{deal}"
-        playbook.save_card(cloud, target, name)
-        playbook.wait_until(target, name, status="SUCCEEDED", timeout=180)
-        cloud.wait_until_idle(timeout=60)
-        scenarios["deal"] = counts.take(driver=(confirm,))
-        [intent] = [
-            p
-            for p in sandboxes["stripe"].payment_intents()
-            if p["metadata"].get("o2c_opportunity_id") == deal
-        ]
+    # a happy-path deal: won in HubSpot, the customer saves a card, the execution runs to Paid
+    deal = hubspot_deal(sandboxes["hubspot"])
+    sandboxes["hubspot"].win(deal)
+    name = f"hubspot-{deal}"
+    playbook.save_card(cloud, target, name)
+    playbook.wait_until(target, name, status="SUCCEEDED", timeout=180)
+    cloud.wait_until_idle(timeout=60)
+    scenarios["deal"] = counts.take(driver=(confirm,))
+    [intent] = [
+        p for p in sandboxes["stripe"].payment_intents() if p["metadata"].get("o2c_opportunity_id") == deal
+    ]
 
-        # a declined card: the execution holds the order and waits for a new card
-        declined = hubspot_deal(sandboxes["hubspot"], name="Contoso - annual platform")
-        sandboxes["hubspot"].win(declined)
-        declined_name = f"hubspot-{declined}"
-        playbook.save_card(cloud, target, declined_name, "pm_card_chargeCustomerFail")
-        playbook.wait_until(target, declined_name, state="WaitForNewPaymentMethod", timeout=180)
-        cloud.wait_until_idle(timeout=60)
-        scenarios["declined"] = counts.take(driver=(confirm,))
+    # a declined card: the execution holds the order and waits for a new card
+    declined = hubspot_deal(sandboxes["hubspot"], name="Contoso - annual platform")
+    sandboxes["hubspot"].win(declined)
+    declined_name = f"hubspot-{declined}"
+    playbook.save_card(cloud, target, declined_name, "pm_card_chargeCustomerFail")
+    playbook.wait_until(target, declined_name, state="WaitForNewPaymentMethod", timeout=180)
+    cloud.wait_until_idle(timeout=60)
+    scenarios["declined"] = counts.take(driver=(confirm,))
 
-        # a refund made in Stripe's dashboard: booked in the ERP (credit memo + customer refund), tax returned
-        assert cloud.res is not None, "the cloud is started"
-        key = cloud.res.secret_values["StripeApiKey"]["api_key"]
-        dashboard = StripePayments(lambda: key, base_url=sandboxes["stripe"].url)
-        refund = dashboard.create_refund(
-            payment_intent_id=intent["id"],
-            amount=Money.of(10000, "EUR"),
-            metadata={},
-            idempotency_key="bench-dashboard-refund",
-        )
-        _wait(lambda: _erp(sandboxes, "customerRefund", f"cr-{refund.id}"))
-        cloud.wait_until_idle(timeout=60)
-        # the dashboard's refund is the driver's: its POST, and the PaymentIntent read that
-        # ``create_refund`` makes to check a partial amount's currency
-        scenarios["refund"] = counts.take(
-            driver=("stripe:GET /v1/payment_intents/{id}", "stripe:POST /v1/refunds")
-        )
+    # a refund made in Stripe's dashboard: booked in the ERP (credit memo + customer refund), tax returned
+    assert cloud.res is not None, "the cloud is started"
+    key = cloud.res.secret_values["StripeApiKey"]["api_key"]
+    dashboard = StripePayments(lambda: key, base_url=sandboxes["stripe"].url)
+    refund = dashboard.create_refund(
+        payment_intent_id=intent["id"],
+        amount=Money.of(10000, "EUR"),
+        metadata={},
+        idempotency_key="bench-dashboard-refund",
+    )
+    _wait(lambda: _erp(sandboxes, "customerRefund", erp_ids.customer_refund(refund.id)))
+    cloud.wait_until_idle(timeout=60)
+    # the dashboard's refund is the driver's: its POST, and the PaymentIntent read that
+    # ``create_refund`` makes to check a partial amount's currency
+    scenarios["refund"] = counts.take(
+        driver=("stripe:GET /v1/payment_intents/{id}", "stripe:POST /v1/refunds")
+    )
 
-        # a payout: one deposit in the ERP equal to it
-        payout = sandboxes["stripe"].create_payout("eur")
-        _wait(lambda: _erp(sandboxes, "deposit", f"dep-{payout}"), timeout=120)
-        cloud.wait_until_idle(timeout=60)
-        scenarios["payout"] = counts.take()
+    # a payout: one deposit in the ERP equal to it
+    payout = sandboxes["stripe"].create_payout("eur")
+    _wait(lambda: _erp(sandboxes, "deposit", erp_ids.deposit(payout)), timeout=120)
+    cloud.wait_until_idle(timeout=60)
+    scenarios["payout"] = counts.take()
     return scenarios
 
 
@@ -139,8 +139,9 @@ def _wait(condition: Any, timeout: float = 60) -> None:
         time.sleep(0.2)
 
 
-def run(results: Results) -> None:
-    for scenario, by_vendor in measure().items():
+def run(results: Results, cloud: LocalCloud | None = None, target: Target | None = None) -> None:
+    """On ``cloud`` (with ``target``) when given, else on a cloud of its own."""
+    for scenario, by_vendor in measure(cloud, target).items():
         for vendor in VENDORS:
             requests = by_vendor.get(vendor, [])
             floor = FLOOR[scenario][vendor]

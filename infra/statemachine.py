@@ -173,6 +173,17 @@ def _flag(path: str, next_state: str) -> dict[str, Any]:
     }
 
 
+def _when(variable: str, next_state: str, **test: Any) -> dict[str, Any]:
+    """A Choice rule: ``variable`` passes one comparison (``BooleanEquals=True``, ``IsPresent=True``,
+    ``StringEquals="api"`` ...), then ``next_state``."""
+    return {"Variable": variable, **test, "Next": next_state}
+
+
+def _choice(default: str, *rules: dict[str, Any]) -> dict[str, Any]:
+    """A Choice state: the first of ``rules`` that holds names the next state, else ``default``."""
+    return {"Type": "Choice", "Choices": list(rules), "Default": default}
+
+
 def _hold(reason: str, next_state: str, **data: Any) -> dict[str, Any]:
     return _orchestration("OrderOnHold", {"reason": reason, **data}, next_state)
 
@@ -182,13 +193,9 @@ def definition() -> dict[str, Any]:
     order = {"order.$": "$.order"}
     states: dict[str, Any] = {
         # 2. completeness
-        "ValidateAccount": {
-            "Type": "Choice",
-            "Choices": [
-                {"Variable": "$.opportunity.complete", "BooleanEquals": True, "Next": "EnsureErpCustomer"}
-            ],
-            "Default": "HoldIncompleteAccount",
-        },
+        "ValidateAccount": _choice(
+            "HoldIncompleteAccount", _when("$.opportunity.complete", "EnsureErpCustomer", BooleanEquals=True)
+        ),
         "HoldIncompleteAccount": _hold(
             "incomplete_account", "WaitForAccountFix", **{"missingFields.$": "$.opportunity.missingFields"}
         ),
@@ -202,13 +209,9 @@ def definition() -> dict[str, Any]:
         ),
         "RecheckOpportunity": _task("CrmTasks", "recheck", {}, "$.opportunity", "StillWonInCrm"),
         # the CRM decides, as at ingress: a deal moved out of closed-won while held is not booked
-        "StillWonInCrm": {
-            "Type": "Choice",
-            "Choices": [
-                {"Variable": "$.opportunity.wonInCrm", "BooleanEquals": True, "Next": "ValidateAccount"}
-            ],
-            "Default": "DealNoLongerWon",
-        },
+        "StillWonInCrm": _choice(
+            "DealNoLongerWon", _when("$.opportunity.wonInCrm", "ValidateAccount", BooleanEquals=True)
+        ),
         "DealNoLongerWon": _orchestration("OrderCancelled", {"reason": "deal_no_longer_won"}, "Cancelled"),
         "AccountNeverCompleted": _orchestration(
             "OrderCancelled", {"reason": "account_never_completed"}, "Cancelled"
@@ -280,13 +283,9 @@ def definition() -> dict[str, Any]:
             "AuthorizationOutcome",
             on_rejection="Compensate",
         ),
-        "AuthorizationOutcome": {
-            "Type": "Choice",
-            "Choices": [
-                {"Variable": "$.authorization.authorized", "BooleanEquals": True, "Next": "ApprovalNeeded"}
-            ],
-            "Default": "HoldDeclined",
-        },
+        "AuthorizationOutcome": _choice(
+            "HoldDeclined", _when("$.authorization.authorized", "ApprovalNeeded", BooleanEquals=True)
+        ),
         "HoldDeclined": _hold(
             "payment_declined",
             "PrepareNewPaymentMethod",
@@ -319,18 +318,11 @@ def definition() -> dict[str, Any]:
             "Compensate",
         ),
         # 8. approval: above the amount threshold, or rated risky by Stripe Radar (shared.order_to_cash.fraud)
-        "ApprovalNeeded": {
-            "Type": "Choice",
-            "Choices": [
-                _flag("$.authorization.fraudRisk", "HoldFraudRisk"),
-                {
-                    "Variable": "$.authorization.needsApproval",
-                    "BooleanEquals": True,
-                    "Next": "WaitForApproval",
-                },
-            ],
-            "Default": "ReviewHold",
-        },
+        "ApprovalNeeded": _choice(
+            "ReviewHold",
+            _flag("$.authorization.fraudRisk", "HoldFraudRisk"),
+            _when("$.authorization.needsApproval", "WaitForApproval", BooleanEquals=True),
+        ),
         "HoldFraudRisk": _hold(
             "fraud_risk",
             "WaitForApproval",
@@ -349,19 +341,13 @@ def definition() -> dict[str, Any]:
             "ApprovalOutcome",
             "Compensate",
         ),
-        "ApprovalOutcome": {
-            "Type": "Choice",
-            "Choices": [{"Variable": "$.approval.approved", "BooleanEquals": True, "Next": "ReviewHold"}],
-            "Default": "Compensate",
-        },
+        "ApprovalOutcome": _choice(
+            "Compensate", _when("$.approval.approved", "ReviewHold", BooleanEquals=True)
+        ),
         # 8b. a Radar review of the payment holds the invoice and the capture until Stripe closes it approved;
         # closed any other way (refunded, refunded_as_fraud, disputed ...) the order is compensated
-        "ReviewHold": {
-            "Type": "Choice",
-            "Choices": [_flag("$.authorization.underReview", "WaitForReview")],
-            # a replacement method for a failed bank debit pays the invoice already posted
-            "Default": "InvoiceOnce",
-        },
+        # (by default on to InvoiceOnce: a replacement method for a failed bank debit pays the invoice already posted)
+        "ReviewHold": _choice("InvoiceOnce", _flag("$.authorization.underReview", "WaitForReview")),
         "WaitForReview": _wait(
             "WaitForReview",
             "States.Format('review:{}', $.authorization.reviewId)",
@@ -370,11 +356,7 @@ def definition() -> dict[str, Any]:
             "ReviewOutcome",
             "Compensate",
         ),
-        "ReviewOutcome": {
-            "Type": "Choice",
-            "Choices": [{"Variable": "$.review.approved", "BooleanEquals": True, "Next": "InvoiceOnce"}],
-            "Default": "Compensate",
-        },
+        "ReviewOutcome": _choice("Compensate", _when("$.review.approved", "InvoiceOnce", BooleanEquals=True)),
         # 9. invoice
         "CreateInvoice": _task(
             "ErpTasks",
@@ -461,11 +443,9 @@ def definition() -> dict[str, Any]:
         ),
         # a subscription deal (recurring CRM lines; shared.order_to_cash.subscriptions): once the order (services and the
         # first period) is paid and released, its one Stripe subscription bills the following periods
-        "HasSubscription": {
-            "Type": "Choice",
-            "Choices": [{"Variable": "$.order.recurring", "IsPresent": True, "Next": "CreateSubscription"}],
-            "Default": "PublishOrderActivated",
-        },
+        "HasSubscription": _choice(
+            "PublishOrderActivated", _when("$.order.recurring", "CreateSubscription", IsPresent=True)
+        ),
         "CreateSubscription": _task(
             "PaymentTasks",
             "subscribe",
@@ -492,11 +472,7 @@ def definition() -> dict[str, Any]:
             "FromCrm",
         ),
         # an order submitted through POST /v1/orders has no CRM deal to write back to
-        "FromCrm": {
-            "Type": "Choice",
-            "Choices": [{"Variable": "$.opportunity.crmSystem", "StringEquals": "api", "Next": "Paid"}],
-            "Default": "CrmWriteBack",
-        },
+        "FromCrm": _choice("CrmWriteBack", _when("$.opportunity.crmSystem", "Paid", StringEquals="api")),
         # 11. CRM write-back. A refusal does not undo money that moved, but it is never a silent success: the
         # order goes on hold (the reason names the fields the CRM lacks) and the execution needs attention.
         "CrmWriteBack": _task(
@@ -512,11 +488,9 @@ def definition() -> dict[str, Any]:
             "CrmWriteBackOutcome",
             on_rejection="HoldCrmWriteBackFailed",
         ),
-        "CrmWriteBackOutcome": {
-            "Type": "Choice",
-            "Choices": [{"Variable": "$.crm.crmUpdated", "BooleanEquals": True, "Next": "Paid"}],
-            "Default": "HoldCrmWriteBackRefused",
-        },
+        "CrmWriteBackOutcome": _choice(
+            "HoldCrmWriteBackRefused", _when("$.crm.crmUpdated", "Paid", BooleanEquals=True)
+        ),
         "HoldCrmWriteBackRefused": _orchestration(
             "OrderOnHold",
             {
@@ -551,18 +525,11 @@ def definition() -> dict[str, Any]:
         # Compensation undoes what was booked before an invoice. Once the invoice is posted (a card declined
         # after a failed bank debit and no new method in time, a step refused) the customer owes it: the order
         # is held for a person, never voided nor closed under its invoice.
-        "Compensate": {
-            "Type": "Choice",
-            "Choices": [
-                {"Variable": "$.invoice.erpInvoiceId", "IsPresent": True, "Next": "HoldAfterInvoice"},
-                {
-                    "Variable": "$.authorization.paymentIntentId",
-                    "IsPresent": True,
-                    "Next": "VoidAuthorization",
-                },
-            ],
-            "Default": "CancelErpOrder",
-        },
+        "Compensate": _choice(
+            "CancelErpOrder",
+            _when("$.invoice.erpInvoiceId", "HoldAfterInvoice", IsPresent=True),
+            _when("$.authorization.paymentIntentId", "VoidAuthorization", IsPresent=True),
+        ),
         "VoidAuthorization": {
             **_task(
                 "PaymentTasks", "void", {"authorization.$": "$.authorization"}, "$.voided", "CancelErpOrder"
@@ -644,30 +611,21 @@ def debit_states() -> dict[str, Any]:
             "PaymentMethodKind",
             on_rejection="Compensate",  # which holds instead once the invoice is posted
         ),
-        "PaymentMethodKind": {
-            "Type": "Choice",
-            "Choices": [
-                {
-                    "And": [
-                        {"Variable": "$.methodKind.debit", "BooleanEquals": True},
-                        {"Variable": "$.methodKind.needsApproval", "BooleanEquals": True},
-                    ],
-                    "Next": "WaitForApproval",
-                },
-                {"Variable": "$.methodKind.debit", "BooleanEquals": True, "Next": "InvoiceOnce"},
-            ],
-            "Default": "AuthorizePayment",
-        },
-        "InvoiceOnce": {
-            "Type": "Choice",
-            "Choices": [{"Variable": "$.invoice.erpInvoiceId", "IsPresent": True, "Next": "SettleByMethod"}],
-            "Default": "CreateInvoice",
-        },
-        "SettleByMethod": {
-            "Type": "Choice",
-            "Choices": [_flag("$.methodKind.debit", "ChargeDebit")],
-            "Default": "CapturePayment",
-        },
+        "PaymentMethodKind": _choice(
+            "AuthorizePayment",
+            {
+                "And": [
+                    {"Variable": "$.methodKind.debit", "BooleanEquals": True},
+                    {"Variable": "$.methodKind.needsApproval", "BooleanEquals": True},
+                ],
+                "Next": "WaitForApproval",
+            },
+            _when("$.methodKind.debit", "InvoiceOnce", BooleanEquals=True),
+        ),
+        "InvoiceOnce": _choice(
+            "CreateInvoice", _when("$.invoice.erpInvoiceId", "SettleByMethod", IsPresent=True)
+        ),
+        "SettleByMethod": _choice("CapturePayment", _flag("$.methodKind.debit", "ChargeDebit")),
         "ChargeDebit": _task(
             "PaymentTasks",
             "debit",
@@ -684,22 +642,11 @@ def debit_states() -> dict[str, Any]:
             "DebitSubmitted",
             on_rejection="HoldAfterInvoice",
         ),
-        "DebitSubmitted": {
-            "Type": "Choice",
-            "Choices": [
-                {
-                    "Variable": "$.authorization.status",
-                    "StringEquals": "processing",
-                    "Next": "WaitForDebitOutcome",
-                },
-                {
-                    "Variable": "$.authorization.status",
-                    "StringEquals": "succeeded",
-                    "Next": "WaitForDebitOutcome",
-                },
-            ],
-            "Default": "DebitRefused",
-        },
+        "DebitSubmitted": _choice(
+            "DebitRefused",
+            _when("$.authorization.status", "WaitForDebitOutcome", StringEquals="processing"),
+            _when("$.authorization.status", "WaitForDebitOutcome", StringEquals="succeeded"),
+        ),
         # refused at once (no outcome will come): the same treatment as a failure after processing
         "DebitRefused": {
             "Type": "Pass",
@@ -716,17 +663,9 @@ def debit_states() -> dict[str, Any]:
             "DebitOutcome",
             "HoldAfterInvoice",
         ),
-        "DebitOutcome": {
-            "Type": "Choice",
-            "Choices": [
-                {
-                    "Variable": "$.captureConfirmation.succeeded",
-                    "BooleanEquals": False,
-                    "Next": "StartDebitDunning",
-                }
-            ],
-            "Default": "LeaveDunning",
-        },
+        "DebitOutcome": _choice(
+            "LeaveDunning", _when("$.captureConfirmation.succeeded", "StartDebitDunning", BooleanEquals=False)
+        ),
         "StartDebitDunning": _task(
             "ErpTasks",
             "debit_dunning",
@@ -744,17 +683,9 @@ def debit_states() -> dict[str, Any]:
                 "paymentIntentId.$": "$.authorization.paymentIntentId",
             },
         ),
-        "DebitFailedFromCrm": {
-            "Type": "Choice",
-            "Choices": [
-                {
-                    "Variable": "$.opportunity.crmSystem",
-                    "StringEquals": "api",
-                    "Next": "PrepareMethodAfterDebit",
-                }
-            ],
-            "Default": "CrmDebitFailed",
-        },
+        "DebitFailedFromCrm": _choice(
+            "CrmDebitFailed", _when("$.opportunity.crmSystem", "PrepareMethodAfterDebit", StringEquals="api")
+        ),
         # the deal's payment status in the CRM: the account owner sees the debit bounced
         "CrmDebitFailed": {
             **_task(
@@ -796,11 +727,7 @@ def debit_states() -> dict[str, Any]:
             "DescribePaymentMethod",
             "HoldAfterInvoice",
         ),
-        "LeaveDunning": {
-            "Type": "Choice",
-            "Choices": [{"Variable": "$.dunning", "IsPresent": True, "Next": "ClearDunning"}],
-            "Default": "ApplyPayment",
-        },
+        "LeaveDunning": _choice("ApplyPayment", _when("$.dunning", "ClearDunning", IsPresent=True)),
         "ClearDunning": _task("ErpTasks", "leave_dunning", customer, "$.dunning", "ApplyPayment"),
     }
 

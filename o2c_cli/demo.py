@@ -21,6 +21,7 @@ from o2c_cli.demo_radar import radar_and_wallets
 from o2c_cli.http import Reply, request
 from o2c_cli.targets import local_target
 from o2c_cli.trace import as_text, trace
+from shared.order_to_cash import erp_ids
 
 USED_STRIPE_TYPES = [
     "payment_intent.amount_capturable_updated",
@@ -317,7 +318,9 @@ def _quote_to_cash(cloud: Any, target: Any, ctx: Ctx, failures: list[str]) -> No
         if final is None or final.current_state != "Paid":
             failures.append(f"{label} did not end Paid: {final.line() if final else 'no execution'}")
         opportunity = name.split("-", 1)[1]
-        invoices = [r for r in netsuite.records("invoice") if r["externalId"] == f"inv-{name}"]
+        invoices = [
+            r for r in netsuite.records("invoice") if r["externalId"] == erp_ids.invoice(*name.split("-", 1))
+        ]
         if [i["status"]["id"] for i in invoices] != ["B"]:  # Paid In Full
             failures.append(
                 f"{label}: ERP invoices {[i['status'] for i in invoices]}, expected one paid in full"
@@ -378,14 +381,18 @@ def _after_sale(cloud: Any, target: Any, ctx: Ctx, failures: list[str]) -> None:
 
     refunds = [r for r in stripe.refunds() if r["payment_intent"] == hubspot_intent["id"]]
     credits = [
-        r for r in netsuite.records("creditMemo") if refunds and r["externalId"] == f"cm-{refunds[0]['id']}"
+        r
+        for r in netsuite.records("creditMemo")
+        if refunds and r["externalId"] == erp_ids.credit_memo(refunds[0]["id"])
     ]
     check(
         "o2c refund 100.00 EUR: Stripe refund → ERP credit memo and customer refund",
         len(refunds) == 1 and len(credits) == 1,
     )
     returns = [
-        d for d in cloud.sandboxes["avatax"].documents if refunds and d["code"] == f"rtn-{refunds[0]['id']}"
+        d
+        for d in cloud.sandboxes["avatax"].documents
+        if refunds and d["code"] == erp_ids.tax_return(refunds[0]["id"])
     ]
     check(
         "the refund's share of the VAT: reversed on the credit memo, returned in AvaTax",
@@ -395,7 +402,9 @@ def _after_sale(cloud: Any, target: Any, ctx: Ctx, failures: list[str]) -> None:
         and returns[0]["totalTax"] == -credits[0]["taxTotal"],
     )
     invoiced = [
-        r for r in netsuite.records("invoice") if r["externalId"] == f"inv-hubspot-{ctx.ids['hubspot']}"
+        r
+        for r in netsuite.records("invoice")
+        if r["externalId"] == erp_ids.invoice("hubspot", ctx.ids["hubspot"])
     ]
     sales = [
         d for d in cloud.sandboxes["avatax"].documents if invoiced and d["code"] == invoiced[0]["externalId"]
@@ -412,20 +421,26 @@ def _after_sale(cloud: Any, target: Any, ctx: Ctx, failures: list[str]) -> None:
     check(
         "chargeback: ERP dispute hold, a task for the deal owner in Salesforce, won → hold cancelled",
         len(cloud.sandboxes["salesforce"].tasks(ctx.ids["salesforce"])) == 1
-        and [r["externalId"] for r in netsuite.records("returnAuthorization")] == [f"dsp-{dispute}"],
+        and [r["externalId"] for r in netsuite.records("returnAuthorization")]
+        == [erp_ids.dispute_hold(dispute)],
     )
     # a Stripe Invoice names no PaymentIntent: its InvoicePayment does, and the ERP payment carries it
     [renewal_payment] = [p for p in stripe.invoice_payments() if p["invoice"] == renewal]
     renewal_intent = renewal_payment["payment"]["payment_intent"]
     check(
         "subscription renewal: one ERP invoice for the period with its payment applied (pay-<PaymentIntent>)",
-        len([r for r in netsuite.records("invoice") if r["externalId"] == f"ren-{renewal}"]) == 1
+        len([r for r in netsuite.records("invoice") if r["externalId"] == erp_ids.renewal_invoice(renewal)])
+        == 1
         and len(
-            [r for r in netsuite.records("customerPayment") if r["externalId"] == f"pay-{renewal_intent}"]
+            [
+                r
+                for r in netsuite.records("customerPayment")
+                if r["externalId"] == erp_ids.payment(renewal_intent)
+            ]
         )
         == 1,
     )
-    deposits = [r for r in netsuite.records("deposit") if r["externalId"] == f"dep-{payout}"]
+    deposits = [r for r in netsuite.records("deposit") if r["externalId"] == erp_ids.deposit(payout)]
     [paid_out] = [p for p in stripe.payouts() if p["id"] == payout]
     check(
         f"payout {payout} of {paid_out['amount'] / 100:.2f} EUR (the renewal's charge in it): one ERP deposit "
@@ -442,7 +457,9 @@ def _after_sale(cloud: Any, target: Any, ctx: Ctx, failures: list[str]) -> None:
     check("a clean day reconciles to zero exceptions", clean["exceptions"] == [])
 
     invoice = next(
-        r for r in netsuite.records("invoice") if r["externalId"] == f"inv-hubspot-{ctx.ids['hubspot']}"
+        r
+        for r in netsuite.records("invoice")
+        if r["externalId"] == erp_ids.invoice("hubspot", ctx.ids["hubspot"])
     )
     netsuite.edit("invoice", str(invoice["id"]), total="30000.00")
     print(f"\n(someone edits ERP invoice {invoice['tranId']} to 30,000.00 by hand)\n$ o2c reconcile")
@@ -474,11 +491,13 @@ def _converted_payment(cloud: Any, target: Any, check: Callable[[str, bool], Non
         check(f"¥ deal of a US customer paid: {exc}", False)
         return
     [intent] = [p for p in stripe.payment_intents() if p["metadata"].get("o2c_opportunity_id") == deal]
-    payments = [r for r in netsuite.records("customerPayment") if r["externalId"] == f"pay-{intent['id']}"]
+    payments = [
+        r for r in netsuite.records("customerPayment") if r["externalId"] == erp_ids.payment(intent["id"])
+    ]
     payout = stripe.create_payout("usd")
     cloud.wait_until_idle(timeout=120)
     [paid_out] = [p for p in stripe.payouts() if p["id"] == payout]
-    deposits = [r for r in netsuite.records("deposit") if r["externalId"] == f"dep-{payout}"]
+    deposits = [r for r in netsuite.records("deposit") if r["externalId"] == erp_ids.deposit(payout)]
     check(
         f"¥{intent['amount']:,} paid by a US customer: the ERP's USD books record it at Stripe's rate 0.0067",
         len(payments) == 1 and Decimal(str(payments[0].get("exchangeRate"))) == Decimal("0.0067"),

@@ -7,6 +7,7 @@ from __future__ import annotations
 from typing import Any
 
 from o2c_cli.crm_scenarios import hubspot_deal
+from shared.order_to_cash import erp_ids
 
 #: Stripe's test IBAN whose debit succeeds after processing.
 SEPA_SUCCEEDS = "DE89370400440532013000"
@@ -33,7 +34,7 @@ def direct_debit(cloud: Any, target: Any, failures: list[str]) -> None:
         check(f"the customer saves a SEPA mandate and the debit is submitted: {exc}", False)
         return
     [debit] = [p for p in stripe.payment_intents() if p["metadata"].get("o2c_opportunity_id") == deal]
-    invoices = [r for r in netsuite.records("invoice") if r["externalId"] == f"inv-{name}"]
+    invoices = [r for r in netsuite.records("invoice") if r["externalId"] == erp_ids.invoice("hubspot", deal)]
     check(
         f"mandate saved ({SEPA_SUCCEEDS[:4]}...{SEPA_SUCCEEDS[-4:]}); invoice posted; debit {debit['id']} "
         f"of {debit['amount'] / 100:,.2f} EUR is {debit['status']}",
@@ -45,8 +46,10 @@ def direct_debit(cloud: Any, target: Any, failures: list[str]) -> None:
     except AssertionError as exc:
         check(f"five days later the bank pays: {exc}", False)
         return
-    invoices = [r for r in netsuite.records("invoice") if r["externalId"] == f"inv-{name}"]
-    payments = [r for r in netsuite.records("customerPayment") if r["externalId"] == f"pay-{debit['id']}"]
+    invoices = [r for r in netsuite.records("invoice") if r["externalId"] == erp_ids.invoice("hubspot", deal)]
+    payments = [
+        r for r in netsuite.records("customerPayment") if r["externalId"] == erp_ids.payment(debit["id"])
+    ]
     check(
         "five days later (sandbox clock) the debit succeeded: the ERP invoice is paid in full, the payment "
         "applied once, the deal shows paid",

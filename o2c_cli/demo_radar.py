@@ -10,6 +10,7 @@ from o2c_cli import playbook
 from o2c_cli.crm_scenarios import hubspot_deal
 from o2c_cli.executions import approve
 from o2c_cli.trace import trace
+from shared.order_to_cash import erp_ids
 
 
 def radar_and_wallets(cloud: Any, target: Any, failures: list[str]) -> None:
@@ -39,7 +40,9 @@ def radar_and_wallets(cloud: Any, target: Any, failures: list[str]) -> None:
         return
 
     intent = intent_of(wallet_deal)
-    payments = [r for r in netsuite.records("customerPayment") if r["externalId"] == f"pay-{intent['id']}"]
+    payments = [
+        r for r in netsuite.records("customerPayment") if r["externalId"] == erp_ids.payment(intent["id"])
+    ]
     crm_wallet = hubspot.deal(wallet_deal)["properties"].get("o2c_payment_wallet")
     check(
         f"{wallet_name} paid with Apple Pay: ERP payment memo {payments[0]['memo'] if payments else None!r}, "

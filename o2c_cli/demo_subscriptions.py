@@ -9,6 +9,8 @@ import time
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from shared.order_to_cash import erp_ids
+
 
 def subscription_deal(cloud: Any, target: Any, failures: list[str]) -> None:
     from o2c_cli import playbook
@@ -58,7 +60,9 @@ def subscription_deal(cloud: Any, target: Any, failures: list[str]) -> None:
     deadline = time.monotonic() + 60
     booked: list[dict[str, Any]] = []
     while time.monotonic() < deadline:
-        booked = [r for r in netsuite.records("invoice") if r.get("externalId") == f"ren-{invoice}"]
+        booked = [
+            r for r in netsuite.records("invoice") if r.get("externalId") == erp_ids.renewal_invoice(invoice)
+        ]
         if booked and booked[0]["status"]["id"] == "B":
             break
         time.sleep(0.2)

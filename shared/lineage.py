@@ -23,12 +23,11 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
+from shared.events.envelope import NOT_IDS, ids_of
 from shared.sensitive import mask_card_numbers
 
 ID_SUFFIXES = ("Id", "Ids")
 MAX_TRACE_IDS = 200
-#: Fields named like ids that identify nothing the hub traces.
-NOT_IDS = frozenset({"taxId", "subsidiaryId"})
 #: Ids of parties that take part in many flows; tracing does not hop through them.
 PARTY_ID_FIELDS = frozenset(
     {"paymentCustomerId", "erpCustomerId", "accountId", "crmAccountId", "contactId", "customerId"}
@@ -58,34 +57,6 @@ def lineage_key(value: str) -> str:
 
 class MalformedEvent(ValueError):
     """The message is not a canonical event (no metadata/eventId): it belongs in the DLQ."""
-
-
-def ids_of(detail: dict[str, Any]) -> set[str]:
-    """The ids a canonical event's detail carries: data fields named ``...Id``/``...Ids`` (at any depth)
-    plus the correlation id and the provider's event id."""
-    found: set[str] = set()
-
-    def walk(node: Any) -> None:
-        if isinstance(node, dict):
-            for key, value in node.items():
-                if key in NOT_IDS:
-                    continue
-                if key.endswith("Id") and isinstance(value, str) and value:
-                    found.add(value)
-                elif key.endswith("Ids") and isinstance(value, list):
-                    found.update(v for v in value if isinstance(v, str) and v)
-                else:
-                    walk(value)
-        elif isinstance(node, list):
-            for item in node:
-                walk(item)
-
-    walk(detail.get("data") or {})
-    metadata = detail.get("metadata") or {}
-    for key in ("correlationId", "sourceEventId"):
-        if isinstance(metadata.get(key), str) and metadata[key]:
-            found.add(metadata[key])
-    return found
 
 
 @dataclass(frozen=True)

@@ -10,13 +10,16 @@ retry: its ``data`` is stored as a claim check (``shared.claimcheck``) and the e
 from __future__ import annotations
 
 import json
+import os
 import random
 import time
 from collections.abc import Callable, Sequence
+from datetime import datetime
+from functools import cache
 from typing import Any
 
 from shared.claimcheck import ClaimChecks
-from shared.events.envelope import CanonicalEvent
+from shared.events.envelope import CanonicalEvent, EventData, SourceSystem, new_event
 
 #: AWS EventBridge quotas, "PutEvents": up to 10 entries per request.
 MAX_ENTRIES_PER_CALL = 10
@@ -40,6 +43,22 @@ def entry_size(entry: dict[str, Any]) -> int:
     for resource in entry.get("Resources") or ():
         size += len(resource.encode("utf-8"))
     return size
+
+
+def bus_entry(
+    *, source: str, detail_type: str, detail: str, bus_name: str, time: datetime | None = None
+) -> dict[str, Any]:
+    """The PutEvents entry of one canonical event (``detail`` = the envelope's JSON), the only place one is
+    built: the publisher's events and the pending store's released ones go on the bus through it."""
+    entry: dict[str, Any] = {
+        "Source": source,
+        "DetailType": detail_type,
+        "Detail": detail,
+        "EventBusName": bus_name,
+    }
+    if time is not None:
+        entry["Time"] = time
+    return entry
 
 
 def batches(entries: Sequence[dict[str, Any]]) -> list[list[dict[str, Any]]]:
@@ -82,13 +101,13 @@ class EventPublisher:
         self._claim_checks = claim_checks
 
     def entry(self, event: CanonicalEvent) -> dict[str, Any]:
-        entry = {
-            "Source": event.source,
-            "DetailType": event.detail_type,
-            "Detail": event.detail_json(),
-            "EventBusName": self._bus_name,
-            "Time": event.metadata.occurredAt,
-        }
+        entry = bus_entry(
+            source=event.source,
+            detail_type=event.detail_type,
+            detail=event.detail_json(),
+            bus_name=self._bus_name,
+            time=event.metadata.occurredAt,
+        )
         if entry_size(entry) <= MAX_INLINE_ENTRY_BYTES:
             return entry
         if self._claim_checks is None:
@@ -132,3 +151,33 @@ class EventPublisher:
             if pending:
                 raise PublishError(f"{len(pending)} event(s) not accepted by EventBridge after retries")
         return calls
+
+
+@cache
+def stage_publisher() -> EventPublisher:
+    """The publisher of the stage's bus (``EVENT_BUS_NAME``), claim-checking into its bucket if it has one."""
+    from shared.aws import client
+
+    return EventPublisher(client("events"), os.environ["EVENT_BUS_NAME"], claim_checks=ClaimChecks.from_env())
+
+
+def emit(
+    data: EventData,
+    *,
+    correlation_id: str,
+    causation_id: str | None,
+    source_event_id: str | None = None,
+    source_system: SourceSystem = "o2c",
+) -> CanonicalEvent:
+    """The hub's one emit path for its own facts: ``data`` in the canonical envelope (deterministic event id
+    from ``source_event_id``; correlation and causation carried from the event that caused it), published
+    on the stage's bus. Consumers (``shared.consumers``), the reconciler and the refund path use it."""
+    event = new_event(
+        data,
+        source_system=source_system,
+        correlation_id=correlation_id,
+        causation_id=causation_id,
+        source_event_id=source_event_id,
+    )
+    stage_publisher().publish([event])
+    return event

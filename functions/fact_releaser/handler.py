@@ -7,28 +7,24 @@ back on the bus, and how many still wait, and the oldest's age, are published as
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
-from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
-
-from shared.consumers import sqs_consumer
+from shared.consumers import Consumer, Delivered, consumer
 from shared.observability import MetricUnit, logger, metrics, tracer
-from shared.order_to_cash.pending import PendingFacts, released_keys
+from shared.order_to_cash.pending import RELEASED_BY, PendingFacts, released_keys
 
 
-def release(record: SQSRecord) -> None:
-    event = json.loads(record.body)
-    metadata, data = event["detail"]["metadata"], event["detail"]["data"]
-    logger.set_correlation_id(metadata["correlationId"])
+def release(event: Delivered[Any]) -> None:
     pending = PendingFacts.from_env()
-    for key in released_keys(event["detail-type"], data):
+    for key in released_keys(event.data):
         released = pending.release(pending.waiting_for(key))
         if released:
             logger.info("released waiting facts", extra={"awaiting": key, "released": released})
 
 
-_on_queue = sqs_consumer(release)
+RELEASES = Consumer("FactReleaser", handles=dict.fromkeys(RELEASED_BY, release))
+
+_on_queue = consumer(RELEASES)
 
 
 def sweep(min_age_s: float) -> dict[str, Any]:

@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-import json
 import os
 
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 
 from shared.aws import client
-from shared.consumers import sqs_consumer
+from shared.consumers import decode_body, sqs_consumer
 from shared.lineage import LineageStore, entry_from_eventbridge, lineage_key
 from shared.observability import MetricUnit, logger, metrics
 
@@ -22,7 +21,8 @@ def store() -> LineageStore:
 
 
 def record_event(record: SQSRecord) -> None:
-    entry = entry_from_eventbridge(json.loads(record.body))
+    # every event as delivered, whatever its type: not decoded into the catalogue's models
+    entry = entry_from_eventbridge(decode_body(record))
     logger.append_keys(correlation_id=lineage_key(entry.correlation_id))
     written = store().record(entry)
     logger.info(

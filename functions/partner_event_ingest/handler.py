@@ -5,14 +5,13 @@ and retried; one that never can be ends in the DLQ."""
 
 from __future__ import annotations
 
-import json
 from functools import cache
 from typing import Any
 
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 
 from shared.config import csv_setting
-from shared.consumers import sqs_consumer
+from shared.consumers import decode_body, sqs_consumer
 from shared.inbound.partner import provider_event
 from shared.ingress.lambda_adapter import build_pipeline
 from shared.ingress.pipeline import IngressPipeline
@@ -41,7 +40,7 @@ def pipeline(vendor: str) -> IngressPipeline:
 
 
 def ingest_record(record: SQSRecord) -> dict[str, Any]:
-    event = json.loads(record.body)
+    event = decode_body(record)  # the partner's own event (Stripe's, Salesforce's), not a canonical one
     vendor, provider_evt = provider_event(event)
     hub = pipeline(vendor)
     if _context:

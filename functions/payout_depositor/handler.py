@@ -7,19 +7,18 @@ Stripe's list of a payout's balance transactions is complete only once its ``rec
 ``PayoutReconciled`` will); ``PayoutReconciled`` on a payout not yet ``completed`` on re-read is retried by
 the queue. A payout that does not tie out becomes a ``ReconciliationException`` (kind ``payout_not_tied``),
 not a deposit. A manual payout (``automatic`` false: Stripe cannot list what it paid out, and refuses
-``?payout=``) is refused: a ``ReconciliationException`` of kind ``manual_payout`` for a person, no deposit."""
+``?payout=``) is refused: a ``ReconciliationException`` of kind ``manual_payout`` for a person, no deposit.
+
+Stripe tells one payout twice (``payout.paid``, ``payout.reconciliation_completed``) and, once it is
+reconciled, either may deposit it: the deposit (or the exception it becomes) is made once per payout id, and
+the other event costs no vendor request. A payout not reconciled yet leaves no record (the handler raised),
+so the later event deposits it."""
 
 from __future__ import annotations
 
-import json
-from functools import cache
-from typing import Any
-
-from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
-
-from shared.consumers import sqs_consumer
+from shared.consumers import Acknowledged, Consumer, Delivered, Emit, OncePer, consumer
 from shared.events.after_sale import DepositRecorded, ReconciliationException
-from shared.money import Money
+from shared.events.payments import PayoutPaid, PayoutReconciled
 from shared.observability import logger
 from shared.operations import emit
 from shared.order_to_cash.bookings import (
@@ -28,89 +27,59 @@ from shared.order_to_cash.bookings import (
     PayoutNotReconciled,
     PayoutNotTied,
     deposit_payout,
-    skipping_unknown,
     subsidiary_of_currency,
 )
-from shared.order_to_cash.facts import publish
-from shared.order_to_cash.pending import parking
 from shared.outbound.factories import netsuite_erp, stripe_payments
 
 
-@cache
-def _once() -> Any:
-    from shared.aws import client
-    from shared.idempotency import OnceOnly
-
-    return OnceOnly("payout-deposited", client=client("dynamodb")).wrap(lambda delivery, work: work())
-
-
-def deposit(record: SQSRecord) -> None:
-    """Stripe tells one payout twice (``payout.paid``, ``payout.reconciliation_completed``) and, once it is
-    reconciled, either may deposit it: the deposit (or the exception it becomes) is made once per payout id,
-    and the other event costs no vendor request. A payout not reconciled yet leaves no record (the work
-    raised), so the later event deposits it."""
-    event = json.loads(record.body)
-    payout_id = event["detail"]["data"]["payoutId"]
-    logger.set_correlation_id(event["detail"]["metadata"]["correlationId"])
-    try:
-        outcome = _once()(
-            delivery={"id": payout_id, "type": "payout-deposited"}, work=lambda: _deposit(event)
-        )
-    except PayoutNotReconciled as exc:
-        if event["detail-type"] == "PayoutPaid":
-            logger.info("payout paid, waiting for Stripe's reconciliation", extra={"payout": payout_id})
-            return
-        raise NotYetKnown(str(exc)) from exc  # reconciled, but not on re-read yet: the queue retries
-    logger.info("payout handled", extra={"payout": payout_id, "outcome": outcome.get("status")})
-
-
-def _deposit(event: dict[str, Any]) -> dict[str, Any]:
-    metadata, data = event["detail"]["metadata"], event["detail"]["data"]
-    payout_id = data["payoutId"]
+def deposit(event: Delivered[PayoutPaid | PayoutReconciled]) -> Emit | None:
+    payout = event.data
     try:
         booked = deposit_payout(
             netsuite_erp(),
             stripe_payments(),
-            payout_id,
-            subsidiary_of_currency(data["amount"]["currency"]).subsidiary_id,
+            payout.payoutId,
+            subsidiary_of_currency(payout.amount.currency).subsidiary_id,
         )
+    except PayoutNotReconciled as exc:
+        if event.detail_type == "PayoutPaid":
+            raise Acknowledged("payout paid, waiting for Stripe's reconciliation") from exc
+        raise NotYetKnown(str(exc)) from exc  # reconciled, but not on re-read yet: the queue retries
+    # an exception is published before it is counted (a publish that fails is retried, not counted twice)
     except ManualPayout as exc:
-        amount = Money.model_validate(data["amount"])
-        publish(
+        event.emit_now(
             ReconciliationException(
-                kind="manual_payout", detail=str(exc), payoutId=payout_id, expected=amount
+                kind="manual_payout", detail=str(exc), payoutId=payout.payoutId, expected=payout.amount
             ),
-            correlation_id=metadata["correlationId"],
-            causation_id=metadata["eventId"],
-            source_event_id=f"manual-payout:{payout_id}",
+            source_event_id=f"manual-payout:{payout.payoutId}",
         )
         emit.reconciliation_exceptions(["manual_payout"])
-        logger.warning("manual payout: not deposited", extra={"payout": payout_id})
-        return {"status": "manual_payout"}
+        logger.warning("manual payout: not deposited", extra={"payout": payout.payoutId})
+        return None
     except PayoutNotTied as exc:
-        publish(
+        event.emit_now(
             ReconciliationException(
                 kind="payout_not_tied",
                 detail=str(exc),
-                payoutId=payout_id,
+                payoutId=payout.payoutId,
                 expected=exc.expected,
                 actual=exc.actual,
             ),
-            correlation_id=metadata["correlationId"],
-            causation_id=metadata["eventId"],
-            source_event_id=f"payout-not-tied:{payout_id}",
+            source_event_id=f"payout-not-tied:{payout.payoutId}",
         )
         emit.reconciliation_exceptions(["payout_not_tied"])
-        logger.warning("payout does not tie out", extra={"payout": payout_id})
-        return {"status": "payout_not_tied"}
-    publish(
-        DepositRecorded.model_validate(booked),
-        correlation_id=metadata["correlationId"],
-        causation_id=metadata["eventId"],
-        source_event_id=f"deposit:{payout_id}",
-    )
-    logger.info("payout deposited", extra={"payout": payout_id, "deposit": booked["erpDepositId"]})
-    return {"status": "deposited", "erpDepositId": booked["erpDepositId"]}
+        logger.warning("payout does not tie out", extra={"payout": payout.payoutId})
+        return None
+    logger.info("payout deposited", extra={"payout": payout.payoutId, "deposit": booked["erpDepositId"]})
+    return Emit(DepositRecorded.model_validate(booked), source_event_id=f"deposit:{payout.payoutId}")
 
 
-lambda_handler = sqs_consumer(skipping_unknown(parking("PayoutDepositor")(deposit)))
+PAYOUTS = Consumer(
+    "PayoutDepositor",
+    handles={"PayoutPaid": deposit, "PayoutReconciled": deposit},
+    park_missing_facts=True,
+    skip_not_ours=True,
+    once=OncePer("payout-deposited", key=lambda event: event.data.payoutId),
+)
+
+lambda_handler = consumer(PAYOUTS)

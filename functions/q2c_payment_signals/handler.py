@@ -4,13 +4,13 @@ exactly once — also when the webhook came before the execution started waiting
 
 from __future__ import annotations
 
-import json
 from functools import cache
 from typing import Any
 
-from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
-
-from shared.consumers import sqs_consumer
+from shared.consumers import Consumer, Delivered, consumer
+from shared.events.envelope import EventData
+from shared.events.fraud import PaymentReviewClosed
+from shared.events.payments import PaymentCaptured, PaymentFailed, PaymentMethodSaved
 from shared.observability import logger
 from shared.order_to_cash.correlation import Correlator
 from shared.order_to_cash.steps import DEBIT_METHODS
@@ -25,50 +25,55 @@ def correlator() -> Correlator:
     return Correlator(client("dynamodb"), os.environ["CORRELATION_TABLE_NAME"], client("stepfunctions"))
 
 
-def wait_key_and_fact(
-    detail_type: str, data: dict[str, Any], occurred_at: str | None = None
-) -> tuple[str, dict[str, Any]] | None:
+def wait_key_and_fact(fact: EventData, occurred_at: str | None = None) -> tuple[str, dict[str, Any]] | None:
     """The wait the fact ends and what the execution gets; with when the fact happened at Stripe (the card
     saved, the payment captured), from which the deal's time-to-cash figures are measured."""
-    if detail_type == "PaymentMethodSaved":
-        return f"setup:{data['setupIntentId']}", {
-            "paymentMethodId": data["paymentMethodId"],
+    if isinstance(fact, PaymentMethodSaved):
+        return f"setup:{fact.setupIntentId}", {
+            "paymentMethodId": fact.paymentMethodId,
             "savedAt": occurred_at,
         }
-    if detail_type == "PaymentCaptured":
-        return f"capture:{data['paymentIntentId']}", {
+    if isinstance(fact, PaymentCaptured):
+        return f"capture:{fact.paymentIntentId}", {
             "succeeded": True,
-            "chargeId": data.get("chargeId"),
-            "amountReceived": data["amountReceived"],
+            "chargeId": fact.chargeId,
+            "amountReceived": fact.amountReceived.model_dump(mode="json"),
             "capturedAt": occurred_at,
         }
     # a bank debit that failed after processing ends the same wait as its success would: the execution
     # chooses (a card's failure is its authorization's answer, not a fact anything waits for)
-    if detail_type == "PaymentFailed" and data.get("paymentMethodType") in DEBIT_METHODS:
-        return f"capture:{data['paymentIntentId']}", {
+    if isinstance(fact, PaymentFailed) and fact.paymentMethodType in DEBIT_METHODS:
+        return f"capture:{fact.paymentIntentId}", {
             "succeeded": False,
-            "failureCode": data.get("failureCode") or data.get("declineCode"),
-            "failureMessage": data.get("failureMessage"),
+            "failureCode": fact.failureCode or fact.declineCode,
+            "failureMessage": fact.failureMessage,
             "failedAt": occurred_at,
         }
-    if (
-        detail_type == "PaymentReviewClosed"
+    if isinstance(
+        fact, PaymentReviewClosed
     ):  # Radar's review of the authorization (shared.order_to_cash.fraud)
         from shared.order_to_cash.fraud import review_outcome
 
-        return f"review:{data['reviewId']}", {**review_outcome(data), "closedAt": occurred_at}
+        return f"review:{fact.reviewId}", {
+            **review_outcome(fact.model_dump(mode="json")),
+            "closedAt": occurred_at,
+        }
     return None
 
 
-def signal(record: SQSRecord) -> None:
-    event = json.loads(record.body)
-    detail = event["detail"]
-    logger.set_correlation_id(detail["metadata"]["correlationId"])
-    pair = wait_key_and_fact(event["detail-type"], detail["data"], detail["metadata"].get("occurredAt"))
+def signal(event: Delivered[Any]) -> None:
+    pair = wait_key_and_fact(event.data, event.occurred_at)
     if pair is None:
         return
     resumed = correlator().deliver_fact(*pair)
     logger.info("payment signal", extra={"wait_key": pair[0], "resumed_now": resumed})
 
 
-lambda_handler = sqs_consumer(signal)
+SIGNALS = Consumer(
+    "PaymentSignals",
+    handles=dict.fromkeys(
+        ("PaymentMethodSaved", "PaymentCaptured", "PaymentReviewClosed", "PaymentFailed"), signal
+    ),
+)
+
+lambda_handler = consumer(SIGNALS)

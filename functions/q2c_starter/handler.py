@@ -11,14 +11,13 @@ import os
 from functools import cache
 from typing import Any
 
-from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
-
-from shared.consumers import sqs_consumer
-from shared.order_to_cash.executions import execution_input
+from shared.consumers import Consumer, Delivered, consumer
+from shared.events.crm import OpportunityClosedWon
+from shared.observability import MetricUnit, logger, metrics
+from shared.order_to_cash.executions import execution_input, start_input
 from shared.order_to_cash.naming import execution_name
 
 __all__ = ["execution_input", "lambda_handler"]
-from shared.observability import MetricUnit, logger, metrics
 
 
 @cache
@@ -28,18 +27,15 @@ def stepfunctions() -> Any:
     return client("stepfunctions")
 
 
-def start(record: SQSRecord) -> None:
-    event = json.loads(record.body)
-    detail = event["detail"]
-    data = detail["data"]
-    name = execution_name(data["crmSystem"], data["opportunityId"])
-    logger.set_correlation_id(detail["metadata"]["correlationId"])
+def start(event: Delivered[OpportunityClosedWon]) -> None:
+    won = event.data
+    name = execution_name(won.crmSystem, won.opportunityId)
     sfn = stepfunctions()
     try:
         sfn.start_execution(
             stateMachineArn=os.environ["QUOTE_TO_CASH_STATE_MACHINE_ARN"],
             name=name,
-            input=json.dumps(execution_input(detail)),
+            input=json.dumps(start_input(event.fields(), correlation_id=event.correlation_id)),
         )
     except sfn.exceptions.ExecutionAlreadyExists:
         logger.info("execution already started for this deal", extra={"execution": name})
@@ -49,4 +45,6 @@ def start(record: SQSRecord) -> None:
     metrics.add_metric(name="ExecutionsStarted", unit=MetricUnit.Count, value=1)
 
 
-lambda_handler = sqs_consumer(start)
+WINS = Consumer("QuoteToCashStarter", handles={"OpportunityClosedWon": start})
+
+lambda_handler = consumer(WINS)

@@ -4,53 +4,45 @@ as ``RefundFailed``, never booked."""
 
 from __future__ import annotations
 
-import json
-
-from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
-
-from shared.consumers import sqs_consumer
+from shared.consumers import Consumer, Delivered, Emit, consumer
 from shared.errors import PermanentError
+from shared.events.after_sale import RefundRequested
 from shared.events.payments import RefundFailed
-from shared.money import Money
 from shared.observability import logger
-from shared.order_to_cash.facts import publish
 from shared.outbound.factories import stripe_payments
 
 
-def initiate(record: SQSRecord) -> None:
-    event = json.loads(record.body)
-    metadata, data = event["detail"]["metadata"], event["detail"]["data"]
-    logger.set_correlation_id(metadata["correlationId"])
-    amount = Money.model_validate(data["amount"]) if data.get("amount") else None
+def initiate(event: Delivered[RefundRequested]) -> Emit | None:
+    request = event.data
     try:
         result = stripe_payments().create_refund(
-            payment_intent_id=data["paymentIntentId"],
-            amount=amount,
+            payment_intent_id=request.paymentIntentId,
+            amount=request.amount,
             metadata={
-                "o2c_refund_request_id": data["requestId"],
-                "o2c_correlation_id": metadata["correlationId"],
+                "o2c_refund_request_id": request.requestId,
+                "o2c_correlation_id": event.correlation_id,
             },
-            idempotency_key=f"refund:{data['requestId']}",
-            reason=data.get("reason"),
+            idempotency_key=f"refund:{request.requestId}",
+            reason=request.reason,
         )
     except PermanentError as exc:  # e.g. more than remains refundable: reported, not retried
-        publish(
+        logger.warning("refund refused by Stripe", extra={"request": request.requestId, "code": exc.code})
+        return Emit(
             RefundFailed(
-                refundId=f"not-created:{data['requestId']}",
-                paymentIntentId=data["paymentIntentId"],
-                amount=amount,
+                refundId=f"not-created:{request.requestId}",
+                paymentIntentId=request.paymentIntentId,
+                amount=request.amount,
                 failureReason=exc.code or str(exc),
-                requestId=data["requestId"],
+                requestId=request.requestId,
             ),
-            correlation_id=metadata["correlationId"],
-            causation_id=metadata["eventId"],
-            source_event_id=f"refund-refused:{data['requestId']}",
+            source_event_id=f"refund-refused:{request.requestId}",
         )
-        logger.warning("refund refused by Stripe", extra={"request": data["requestId"], "code": exc.code})
-        return
     logger.info(
-        "refund created", extra={"request": data["requestId"], "refund": result.id, "status": result.status}
+        "refund created", extra={"request": request.requestId, "refund": result.id, "status": result.status}
     )
+    return None
 
 
-lambda_handler = sqs_consumer(initiate)
+REFUND_REQUESTS = Consumer("RefundInitiator", handles={"RefundRequested": initiate})
+
+lambda_handler = consumer(REFUND_REQUESTS)

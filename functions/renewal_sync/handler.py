@@ -4,56 +4,45 @@ External ids per Stripe invoice: no renewal is invoiced twice, whatever the deli
 
 from __future__ import annotations
 
-import json
-
-from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
-
-from shared.consumers import sqs_consumer
+from shared.consumers import Consumer, Delivered, Emit, consumer
 from shared.events.after_sale import DunningChanged, RenewalInvoiced
-from shared.observability import logger
-from shared.order_to_cash.bookings import (
-    book_renewal,
-    skipping_unknown,
-    start_dunning,
-    subsidiary_of_currency,
-)
-from shared.order_to_cash.facts import publish
-from shared.order_to_cash.pending import parking
+from shared.events.payments import BillingInvoicePaid, BillingInvoicePaymentFailed
+from shared.order_to_cash.bookings import book_renewal, start_dunning, subsidiary_of_currency
 from shared.outbound.factories import crm_for, netsuite_erp, stripe_payments
 
 
-def sync(record: SQSRecord) -> None:
-    event = json.loads(record.body)
-    metadata, data = event["detail"]["metadata"], event["detail"]["data"]
-    logger.set_correlation_id(metadata["correlationId"])
-    fact = {**data, "correlationId": metadata["correlationId"]}
-    if event["detail-type"] == "BillingInvoicePaid":
-        subsidiary = subsidiary_of_currency(data["amountPaid"]["currency"])
-        booked = book_renewal(
-            netsuite_erp(),
-            stripe_payments(),
-            crm_for,
-            fact,
-            subsidiary.subsidiary_id,
-            subsidiary.currency,
-        )
-        if booked:
-            publish(
-                RenewalInvoiced.model_validate(booked),
-                correlation_id=metadata["correlationId"],
-                causation_id=metadata["eventId"],
-                source_event_id=f"renewal:{data['billingInvoiceId']}",
-            )
-    else:
-        dunning = start_dunning(netsuite_erp(), stripe_payments(), crm_for, fact)
-        if dunning:
-            publish(
-                DunningChanged.model_validate(dunning),
-                correlation_id=metadata["correlationId"],
-                causation_id=metadata["eventId"],
-                source_event_id=f"dunning:{data['billingInvoiceId']}",
-            )
-    logger.info("renewal synced", extra={"invoice": data["billingInvoiceId"], "fact": event["detail-type"]})
+def renewal_paid(event: Delivered[BillingInvoicePaid]) -> Emit | None:
+    paid = event.data
+    subsidiary = subsidiary_of_currency(paid.amountPaid.currency)
+    booked = book_renewal(
+        netsuite_erp(),
+        stripe_payments(),
+        crm_for,
+        paid,
+        subsidiary.subsidiary_id,
+        subsidiary.currency,
+        correlation_id=event.correlation_id,
+    )
+    if not booked:
+        return None
+    return Emit(RenewalInvoiced.model_validate(booked), source_event_id=f"renewal:{paid.billingInvoiceId}")
 
 
-lambda_handler = sqs_consumer(skipping_unknown(parking("RenewalSync")(sync)))
+def renewal_failed(event: Delivered[BillingInvoicePaymentFailed]) -> Emit | None:
+    failed = event.data
+    dunning = start_dunning(
+        netsuite_erp(), stripe_payments(), crm_for, failed, correlation_id=event.correlation_id
+    )
+    if not dunning:
+        return None
+    return Emit(DunningChanged.model_validate(dunning), source_event_id=f"dunning:{failed.billingInvoiceId}")
+
+
+RENEWALS = Consumer(
+    "RenewalSync",
+    handles={"BillingInvoicePaid": renewal_paid, "BillingInvoicePaymentFailed": renewal_failed},
+    park_missing_facts=True,
+    skip_not_ours=True,
+)
+
+lambda_handler = consumer(RENEWALS)

@@ -1,16 +1,13 @@
 """Consumer: payment facts (failed payment, refund booked, dispute opened/closed, order on hold, dunning) →
 an internal note on each open Zendesk ticket of the customer and the organization's fields, once per event
-(Powertools idempotency on the event id; the notes also carry it, so a note is never added twice)."""
+(the kernel's once-only record on the event id; the notes also carry it, so a note is never added twice)."""
 
 from __future__ import annotations
 
-import json
 from functools import cache
 from typing import Any
 
-from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
-
-from shared.consumers import sqs_consumer
+from shared.consumers import Consumer, Delivered, OncePer, consumer
 from shared.errors import UnknownFields
 from shared.observability import count, logger
 from shared.order_to_cash.support import inform_support
@@ -37,14 +34,6 @@ def _history() -> LineageHistory:
     return LineageHistory()
 
 
-@cache
-def _once() -> Any:
-    from shared.aws import client
-    from shared.idempotency import OnceOnly
-
-    return OnceOnly("support-notes", client=client("dynamodb")).wrap(lambda delivery, work: work())
-
-
 def _fields_missing(exc: UnknownFields) -> None:
     count("SupportFieldsMissing", provider="zendesk", reason="unknown_fields")
     logger.error(
@@ -52,32 +41,39 @@ def _fields_missing(exc: UnknownFields) -> None:
     )
 
 
-def inform(record: SQSRecord) -> None:
-    event = json.loads(record.body)
-    detail_type, metadata, data = event["detail-type"], event["detail"]["metadata"], event["detail"]["data"]
-    logger.set_correlation_id(metadata["correlationId"])
-
-    def work() -> dict[str, Any]:
-        update = inform_support(
-            zendesk_support(),
-            _history(),
-            detail_type,
-            data,
-            event_id=metadata["eventId"],
-            on_unknown_fields=_fields_missing,
-        )
-        return update.as_dict()
-
-    outcome = _once()(delivery={"id": metadata["eventId"], "type": detail_type}, work=work)
+def inform(event: Delivered[Any]) -> None:
+    update = inform_support(
+        zendesk_support(),
+        _history(),
+        event.data,
+        event_id=event.event_id,
+        on_unknown_fields=_fields_missing,
+    )
     logger.info(
         "support desk informed",
         extra={
-            "fact": detail_type,
-            "status": outcome.get("status"),
-            "tickets": outcome.get("tickets"),
-            "notes_added": outcome.get("notesAdded"),
+            "fact": event.detail_type,
+            "status": update.status,
+            "tickets": list(update.tickets),
+            "notes_added": update.notes_added,
         },
     )
 
 
-lambda_handler = sqs_consumer(inform)
+#: the facts the support desk hears of (the queue's rule: ``infra.topology.SUPPORT_FACTS``)
+INFORMED_OF = (
+    "PaymentFailed",
+    "DisputeOpened",
+    "DisputeClosed",
+    "RefundBooked",
+    "DunningChanged",
+    "OrderOnHold",
+)
+
+SUPPORT_NOTES = Consumer(
+    "SupportNotes",
+    handles=dict.fromkeys(INFORMED_OF, inform),
+    once=OncePer("support-notes", key=lambda event: event.event_id, kind=lambda event: event.detail_type),
+)
+
+lambda_handler = consumer(SUPPORT_NOTES)

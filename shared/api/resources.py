@@ -15,7 +15,7 @@ from shared.money import CurrencyCode, Money
 
 Id = Annotated[str, Field(min_length=1, max_length=255, pattern=r"^[A-Za-z0-9_.:-]+$")]
 #: a customer's id as the caller gives it: the ERP customer is ``api-<it>``, and NetSuite takes external ids of
-#: letters, digits, ``_`` and ``-``, at most 200 characters (``shared/outbound/netsuite.py``)
+#: letters, digits, ``_`` and ``-``, at most 200 characters (``shared/outbound/netsuite/model.py``)
 CustomerExternalId = Annotated[str, Field(min_length=1, max_length=196, pattern=r"^[A-Za-z0-9_-]+$")]
 MajorAmount = Annotated[
     str,

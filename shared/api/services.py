@@ -37,6 +37,7 @@ from shared.crm.models import Account, Address, Contact, CrmOpportunity, LineIte
 from shared.errors import InvalidRecord, NotFound, TransientError
 from shared.lineage import LineageEntry
 from shared.money import Money, from_major, from_stripe
+from shared.order_to_cash import erp_ids
 from shared.order_to_cash.executions import execution_input, execution_state
 from shared.order_to_cash.naming import execution_name
 
@@ -283,7 +284,9 @@ class HubServices:
             with erp.session():  # one ERP gate slot for the call's requests
                 record = None
                 # only what the ERP could hold as an id (a '.' or an overlong id is no customer)
-                candidates = [i for i in dict.fromkeys((any_id, f"api-{any_id}")) if is_external_id(i)]
+                candidates = [
+                    i for i in dict.fromkeys((any_id, erp_ids.customer("api", any_id))) if is_external_id(i)
+                ]
                 for external in candidates:
                     record = erp.get_by_external_id("customer", external)
                     if record is not None:
@@ -320,7 +323,7 @@ class HubServices:
             )
         )
         external = str(record.get("externalId") or "")
-        crm_system, _, crm_account = external.partition("-")
+        crm_system, crm_account = erp_ids.customer_of(external)
         stripe_ids = [
             e.data["paymentCustomerId"]
             for e in mine

@@ -1,16 +1,15 @@
-"""From a fetched CRM opportunity to the ``OpportunityClosedWon`` event (shared by HubSpot and Salesforce)."""
+"""A CRM deal as the CRM's own API says it is now (``DealState``), whether it is won, and the correlation id of
+its flow (shared by HubSpot and Salesforce). The ``OpportunityClosedWon`` event is made in
+``shared.inbound.closed_won``: the CRM model knows no events."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Collection, Iterable
+from collections.abc import Callable, Collection
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from shared.crm.completeness import DEFAULT_TAX_ID_COUNTRIES, missing_fields
 from shared.crm.models import CrmOpportunity
-from shared.events.crm import OpportunityClosedWon
-from shared.events.envelope import CanonicalEvent, SourceSystem, new_event
 
 
 @dataclass(frozen=True)
@@ -46,28 +45,3 @@ def read_state_and_opportunity(crm: Any, deal_id: str) -> tuple[DealState, Calla
 def deal_correlation_id(crm: str, opportunity_id: str) -> str:
     """Every event of one deal's order-to-cash flow carries this correlation id."""
     return f"{crm}:{opportunity_id}"
-
-
-def closed_won_event(
-    opportunity: CrmOpportunity,
-    *,
-    source_event_id: str,
-    occurred_at: datetime | None,
-    tax_id_countries: Iterable[str] = DEFAULT_TAX_ID_COUNTRIES,
-) -> CanonicalEvent:
-    missing = missing_fields(opportunity, tax_id_countries)
-    system: SourceSystem = "o2c" if opportunity.crmSystem == "api" else opportunity.crmSystem
-    return new_event(
-        OpportunityClosedWon(
-            crmSystem=opportunity.crmSystem,
-            opportunityId=opportunity.opportunityId,
-            accountId=opportunity.account.accountId,
-            opportunity=opportunity,
-            complete=not missing,
-            missingFields=missing,
-        ),
-        source_system=system,
-        correlation_id=deal_correlation_id(opportunity.crmSystem, opportunity.opportunityId),
-        occurred_at=occurred_at,
-        source_event_id=source_event_id,
-    )

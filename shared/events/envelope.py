@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import uuid
 from datetime import UTC, datetime
-from typing import ClassVar, Literal
+from typing import Any, ClassVar, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, SerializeAsAny
 
@@ -39,17 +39,6 @@ class EventData(BaseModel):
     source: ClassVar[EventSource]
     schema_version: ClassVar[str] = "1"
 
-    def lineage_ids(self) -> set[str]:
-        """Every business id this fact carries (fields named ``...Id``/``...Ids``), for tracing."""
-        ids: set[str] = set()
-        for name in type(self).model_fields:
-            value = getattr(self, name)
-            if name.endswith("Id") and isinstance(value, str) and value:
-                ids.add(value)
-            elif name.endswith("Ids") and isinstance(value, list | tuple):
-                ids.update(v for v in value if isinstance(v, str) and v)
-        return ids
-
 
 class CanonicalEvent(BaseModel):
     model_config = ConfigDict(frozen=True)
@@ -69,10 +58,8 @@ class CanonicalEvent(BaseModel):
         return self.model_dump_json(exclude_none=False)
 
     def lineage_ids(self) -> set[str]:
-        ids = self.data.lineage_ids() | {self.metadata.correlationId}
-        if self.metadata.sourceEventId:
-            ids.add(self.metadata.sourceEventId)
-        return ids
+        """The ids this event is traced by: ``ids_of`` its detail, as the lineage indexes it."""
+        return ids_of(self.model_dump(mode="json"))
 
 
 def new_event(
@@ -98,3 +85,35 @@ def new_event(
         ),
         data=data,
     )
+
+
+#: Fields named like ids that identify nothing the hub traces.
+NOT_IDS = frozenset({"taxId", "subsidiaryId"})
+
+
+def ids_of(detail: dict[str, Any]) -> set[str]:
+    """The ids a canonical event's detail carries: data fields named ``...Id``/``...Ids`` (at any depth)
+    plus the correlation id and the provider's event id."""
+    found: set[str] = set()
+
+    def walk(node: Any) -> None:
+        if isinstance(node, dict):
+            for key, value in node.items():
+                if key in NOT_IDS:
+                    continue
+                if key.endswith("Id") and isinstance(value, str) and value:
+                    found.add(value)
+                elif key.endswith("Ids") and isinstance(value, list):
+                    found.update(v for v in value if isinstance(v, str) and v)
+                else:
+                    walk(value)
+        elif isinstance(node, list):
+            for item in node:
+                walk(item)
+
+    walk(detail.get("data") or {})
+    metadata = detail.get("metadata") or {}
+    for key in ("correlationId", "sourceEventId"):
+        if isinstance(metadata.get(key), str) and metadata[key]:
+            found.add(metadata[key])
+    return found

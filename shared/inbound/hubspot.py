@@ -21,7 +21,6 @@ from urllib.parse import quote
 
 from shared.crm.closed_won import (
     DealState,
-    closed_won_event,
     deal_correlation_id,
     is_closed_won,
     read_state_and_opportunity,
@@ -29,6 +28,7 @@ from shared.crm.closed_won import (
 from shared.crm.completeness import DEFAULT_TAX_ID_COUNTRIES
 from shared.crm.models import CrmOpportunity
 from shared.events.envelope import CanonicalEvent
+from shared.inbound.closed_won import closed_won_event
 from shared.inbound.signatures import hubspot_v3
 from shared.ingress.guard import ascii_token, check_id, header_timestamp, parse_json
 from shared.ingress.pipeline import Ignore, Provider, ProviderEvent

@@ -14,10 +14,11 @@ import time
 from collections.abc import Callable, Collection, Iterable, Sequence
 from typing import Protocol
 
-from shared.crm.closed_won import DealState, closed_won_event, deal_correlation_id, is_closed_won
+from shared.crm.closed_won import DealState, deal_correlation_id, is_closed_won
 from shared.crm.completeness import DEFAULT_TAX_ID_COUNTRIES
 from shared.crm.models import CrmOpportunity
 from shared.events.envelope import CanonicalEvent
+from shared.inbound.closed_won import closed_won_event
 from shared.ingress.guard import check_id
 from shared.ingress.pipeline import Ignore, Outcome, Provider, ProviderEvent
 from shared.ingress.web import HttpResponse, Problem, WebhookRequest, bad_request, unauthorized

@@ -14,9 +14,19 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from shared.money import Money, convert, from_stripe
+from shared.order_to_cash import erp_ids
+
+if TYPE_CHECKING:
+    from shared.events.payments import (
+        BillingInvoicePaid,
+        BillingInvoicePaymentFailed,
+        DisputeClosed,
+        DisputeOpened,
+        RefundSucceeded,
+    )
 
 SUBSCRIPTION_ITEM = "o2c-subscription"
 
@@ -121,10 +131,6 @@ def deal_of(metadata: Mapping[str, Any]) -> tuple[str, str] | None:
     return order if order is not None and order[0] != "api" else None
 
 
-def invoice_external_id(crm: str, opportunity_id: str) -> str:
-    return f"inv-{crm}-{opportunity_id}"
-
-
 def invoice_paid_by(
     erp: Any, payments: Any, payment_intent_id: str
 ) -> tuple[tuple[str, str] | None, dict[str, Any]]:
@@ -136,7 +142,7 @@ def invoice_paid_by(
     order = order_of(intent.get("metadata") or {})
     deal = deal_of(intent.get("metadata") or {})
     if order is not None:
-        external_id, what = invoice_external_id(*order), f"{order[0]} deal {order[1]}"
+        external_id, what = erp_ids.invoice(*order), f"{order[0]} deal {order[1]}"
     else:
         billing_invoice = payments.invoice_of_payment(payment_intent_id)
         if billing_invoice is None:
@@ -144,7 +150,10 @@ def invoice_paid_by(
         # the subscription's metadata, as the invoice snapshots it, links the deal it renews
         parent = known(payments.retrieve_invoice, billing_invoice).get("parent") or {}
         deal = deal_of((parent.get("subscription_details") or {}).get("metadata") or {})
-        external_id, what = f"ren-{billing_invoice}", f"subscription invoice {billing_invoice}"
+        external_id, what = (
+            erp_ids.renewal_invoice(billing_invoice),
+            f"subscription invoice {billing_invoice}",
+        )
     # with its lines: a refund's credit memo is made from them (one read, not two)
     invoice = erp.get_by_external_id("invoice", external_id, expand=True)
     if invoice is None:
@@ -190,32 +199,40 @@ def record_tax_return(
     return {"taxReturnCode": recorded.code, "taxRefunded": refunded.model_dump()}
 
 
-def book_refund(erp: Any, payments: Any, refund: Mapping[str, Any], *, tax: Any) -> dict[str, Any]:
+def book_refund(erp: Any, payments: Any, refund: RefundSucceeded, *, tax: Any) -> dict[str, Any]:
     """A refund that succeeded at the payment platform → ERP credit memo against the invoice the payment
     paid (a deal's, or a subscription cycle's), carrying the refund's share of the invoice's tax, and a
     customer refund applying it; the tax engine records the return of that tax. Returns the RefundBooked
     data."""
-    deal, invoice = invoice_paid_by(erp, payments, refund["paymentIntentId"])
-    amount = Money.model_validate(refund["amount"])
-    memo = f"Stripe refund {refund['refundId']} of {refund['paymentIntentId']}"
+    deal, invoice = invoice_paid_by(erp, payments, refund.paymentIntentId)  # type: ignore[arg-type]
+    amount = refund.amount
+    memo = f"Stripe refund {refund.refundId} of {refund.paymentIntentId}"
     credit = erp.credit_invoice(
-        str(invoice["id"]), external_id=f"cm-{refund['refundId']}", amount=amount, memo=memo, invoice=invoice
+        str(invoice["id"]),
+        external_id=erp_ids.credit_memo(refund.refundId),
+        amount=amount,
+        memo=memo,
+        invoice=invoice,
     )
     customer = str((invoice.get("entity") or {}).get("id") or invoice.get("customerId") or "")
     booked = erp.refund_credit_memo(
-        credit.id, external_id=f"cr-{refund['refundId']}", customer_id=customer, amount=amount, memo=memo
+        credit.id,
+        external_id=erp_ids.customer_refund(refund.refundId),
+        customer_id=customer,
+        amount=amount,
+        memo=memo,
     )
     returned = record_tax_return(
         erp,
         tax,
-        document_code=f"rtn-{refund['refundId']}",
+        document_code=erp_ids.tax_return(refund.refundId),
         invoice=invoice,
         credit_memo_id=credit.id,
         reason=memo,
     )
     return {
-        "refundId": refund["refundId"],
-        "paymentIntentId": refund["paymentIntentId"],
+        "refundId": refund.refundId,
+        "paymentIntentId": refund.paymentIntentId,
         "erpInvoiceId": str(invoice["id"]),
         "erpCreditMemoId": credit.id,
         "erpRefundId": booked.id,
@@ -276,7 +293,7 @@ def plan_deposit(
             intent = charge.get("payment_intent")
             if isinstance(intent, Mapping):
                 intent = intent.get("id")
-            payment = erp.customer_payment(f"pay-{intent}") if intent else None
+            payment = erp.customer_payment(erp_ids.payment(str(intent))) if intent else None
             if payment is None:
                 raise NotYetKnown(
                     f"payment {intent or txn['source']} is not applied in the ERP yet",
@@ -340,7 +357,7 @@ def deposit_payout(erp: Any, payments: Any, payout_id: str, subsidiary_id: str) 
     transactions = payments.list_balance_transactions(payout_id=payout_id, expand_sources=True)
     plan = plan_deposit(erp, payments, payout, transactions)
     ref = erp.upsert_deposit(
-        f"dep-{payout_id}",
+        erp_ids.deposit(payout_id),
         subsidiary_id=subsidiary_id,
         currency=plan.total.currency,
         account_id=None,
@@ -364,7 +381,7 @@ def record_dispute(
     erp: Any,
     payments: Any,
     crm_for: Any,
-    dispute: Mapping[str, Any],
+    dispute: DisputeOpened,
     once: Callable[[str, Callable[[], str]], str],
 ) -> dict[str, Any]:
     """A chargeback → a pending dispute hold in the ERP against the invoice the payment paid (a deal's or a
@@ -373,57 +390,52 @@ def record_dispute(
     task's creation at most once per dispute (and again if it failed)."""
     from datetime import UTC, datetime, timedelta
 
-    if not dispute.get("paymentIntentId"):
-        raise NotOurs(f"dispute {dispute['disputeId']} is not on a payment intent")
-    deal, invoice = invoice_paid_by(erp, payments, str(dispute["paymentIntentId"]))
-    external_id = f"dsp-{dispute['disputeId']}"
-    amount = Money.model_validate(dispute["amount"])
+    if not dispute.paymentIntentId:
+        raise NotOurs(f"dispute {dispute.disputeId} is not on a payment intent")
+    deal, invoice = invoice_paid_by(erp, payments, dispute.paymentIntentId)
+    external_id = erp_ids.dispute_hold(dispute.disputeId)
+    amount = dispute.amount
     hold = erp.open_dispute_hold(
         str(invoice["id"]),
         external_id=external_id,
         amount=amount,
-        memo=f"Stripe dispute {dispute['disputeId']} ({dispute.get('reason')})",
+        memo=f"Stripe dispute {dispute.disputeId} ({dispute.reason})",
     )
-    due_text = dispute.get("evidenceDueBy")
-    due = (
-        datetime.fromisoformat(due_text.replace("Z", "+00:00"))
-        if due_text
-        else datetime.now(UTC) + timedelta(days=7)
-    )
+    due = dispute.evidenceDueBy or datetime.now(UTC) + timedelta(days=7)
     # a bank debit's dispute (a SEPA chargeback, an ACH return after success) is final when it opens: no
     # evidence to submit; the customer must be asked to pay again (and give a new mandate)
-    final = dispute.get("status") == "lost"
+    final = dispute.status == "lost"
     subject = (
-        f"Payment of {amount.format()} returned by the bank ({dispute.get('reason')}): final"
+        f"Payment of {amount.format()} returned by the bank ({dispute.reason}): final"
         if final
         else f"Chargeback of {amount.format()}: evidence due {due.date().isoformat()}"
     )
     body = (
-        f"The customer's bank returned payment {dispute.get('paymentIntentId')} (dispute {dispute['disputeId']}, "
-        f"{dispute.get('reason')}). A returned bank debit cannot be contested: contact the customer for another "
+        f"The customer's bank returned payment {dispute.paymentIntentId} (dispute {dispute.disputeId}, "
+        f"{dispute.reason}). A returned bank debit cannot be contested: contact the customer for another "
         "payment and a new mandate."
         if final
-        else f"The customer's bank opened dispute {dispute['disputeId']} ({dispute.get('reason')}) on payment "
-        f"{dispute.get('paymentIntentId')}. Submit evidence in Stripe before {due.isoformat()}."
+        else f"The customer's bank opened dispute {dispute.disputeId} ({dispute.reason}) on payment "
+        f"{dispute.paymentIntentId}. Submit evidence in Stripe before {due.isoformat()}."
     )
     task_id = (
         None
         if deal is None
         else once(
-            f"dispute-task:{dispute['disputeId']}",
+            f"dispute-task:{dispute.disputeId}",
             lambda: crm_for(deal[0]).create_task(
                 deal[1],
                 subject=subject,
                 body=body,
                 due=due,
                 owner_id=None,
-                idempotency_key=f"o2c-dispute-{dispute['disputeId']}",
+                idempotency_key=f"o2c-dispute-{dispute.disputeId}",
             ),
         )
     )
     return {
-        "disputeId": dispute["disputeId"],
-        "paymentIntentId": dispute.get("paymentIntentId"),
+        "disputeId": dispute.disputeId,
+        "paymentIntentId": dispute.paymentIntentId,
         "erpInvoiceId": str(invoice["id"]),
         "erpDisputeHoldId": hold.id,
         "crmTaskId": task_id,
@@ -433,33 +445,33 @@ def record_dispute(
     }
 
 
-def settle_dispute(erp: Any, closed: Mapping[str, Any], *, tax: Any) -> dict[str, Any]:
+def settle_dispute(erp: Any, closed: DisputeClosed, *, tax: Any) -> dict[str, Any]:
     """A closed dispute: won → the hold is cancelled; lost → its credit memo (carrying the dispute's share of
     the invoice's tax) and refund, and the tax engine records the return of that tax."""
-    external_id = f"dsp-{closed['disputeId']}"
+    external_id = erp_ids.dispute_hold(closed.disputeId)
     hold = erp.get_by_external_id("returnAuthorization", external_id)
     if hold is None:
         raise NotYetKnown(
-            f"dispute {closed['disputeId']} was not recorded in the ERP yet",
-            awaiting=f"dispute:{closed['disputeId']}",
+            f"dispute {closed.disputeId} was not recorded in the ERP yet",
+            awaiting=f"dispute:{closed.disputeId}",
         )
-    credit = erp.settle_dispute(external_id, outcome=closed["outcome"])
+    credit = erp.settle_dispute(external_id, outcome=closed.outcome)
     returned: dict[str, Any] = {}
     invoice_id = (hold.get("createdFrom") or {}).get("id")
     if credit is not None and invoice_id:
         returned = record_tax_return(
             erp,
             tax,
-            document_code=f"rtn-{closed['disputeId']}",
+            document_code=erp_ids.tax_return(closed.disputeId),
             invoice=erp.get("invoice", str(invoice_id)),
             credit_memo_id=credit.id,
-            reason=f"Stripe dispute {closed['disputeId']} lost",
+            reason=f"Stripe dispute {closed.disputeId} lost",
         )
     return {
-        "disputeId": closed["disputeId"],
-        "outcome": closed["outcome"],
+        "disputeId": closed.disputeId,
+        "outcome": closed.outcome,
         "erpCreditMemoId": credit.id if credit else None,
-        "paymentIntentId": closed.get("paymentIntentId"),
+        "paymentIntentId": closed.paymentIntentId,
         **returned,
     }
 
@@ -486,30 +498,31 @@ def book_renewal(
     erp: Any,
     payments: Any,
     crm_for: Any,
-    paid: Mapping[str, Any],
+    paid: BillingInvoicePaid,
     subsidiary_id: str,
     subsidiary_currency: str | None = None,
+    *,
+    correlation_id: str = "",
 ) -> dict[str, Any] | None:
     """A paid subscription cycle → one ERP invoice for its service period (the invoice lines' ``period``,
     as the Stripe normaliser reads it; external id = the Stripe invoice) with the payment applied under
     ``pay-<PaymentIntent>`` (the PaymentIntent found through the invoice's InvoicePayment), at Stripe's
-    exchange rate if Stripe converted it into the subsidiary's currency; the customer leaves dunning.
-    Other billing reasons are not renewals: None."""
-    from datetime import datetime
-
+    exchange rate if Stripe converted it into the subsidiary's currency; the customer leaves dunning, and
+    the deal ``correlation_id`` names (``<crm>-<deal>``), if any, shows it paid. Other billing reasons are
+    not renewals: None."""
     from shared.order_to_cash.steps import exchange_rate_for
     from shared.outbound.netsuite import OrderLine
 
-    if paid.get("billingReason") != "subscription_cycle":
+    if paid.billingReason != "subscription_cycle":
         return None
-    customer_id = _erp_customer(payments, paid.get("paymentCustomerId"))
+    customer_id = _erp_customer(payments, paid.paymentCustomerId)
     # since API 2025-03-31.basil an Invoice names no PaymentIntent: its paid InvoicePayment does
-    intent_id = paid.get("paymentIntentId") or _payment_of_invoice(payments, paid["billingInvoiceId"])
-    amount = Money.model_validate(paid["amountPaid"])
-    start = datetime.fromisoformat(paid["periodStart"]).date() if paid.get("periodStart") else None
-    end = datetime.fromisoformat(paid["periodEnd"]).date() if paid.get("periodEnd") else None
+    intent_id = paid.paymentIntentId or _payment_of_invoice(payments, paid.billingInvoiceId)
+    amount = paid.amountPaid
+    start = paid.periodStart.date() if paid.periodStart else None
+    end = paid.periodEnd.date() if paid.periodEnd else None
     invoice = erp.upsert_renewal_invoice(
-        f"ren-{paid['billingInvoiceId']}",
+        erp_ids.renewal_invoice(paid.billingInvoiceId),
         customer_id=customer_id,
         subsidiary_id=subsidiary_id,
         currency=amount.currency,
@@ -521,12 +534,12 @@ def book_renewal(
                 amount=amount,
                 tax=Money.of(0, amount.currency),
                 item_external_id=SUBSCRIPTION_ITEM,
-                name=f"Subscription {paid.get('subscriptionId')} {start} to {end}",
+                name=f"Subscription {paid.subscriptionId} {start} to {end}",
             )
         ],
         period_start=start,
         period_end=end,
-        memo=f"Stripe invoice {paid['billingInvoiceId']}",
+        memo=f"Stripe invoice {paid.billingInvoiceId}",
     )
     rate = None
     if intent_id and subsidiary_currency and subsidiary_currency != amount.currency:
@@ -534,19 +547,19 @@ def book_renewal(
     # the same external id as a deal's payment (pay-<PaymentIntent>), so the payout's deposit finds it
     # (an invoice paid without a PaymentIntent, out of band, is booked under the invoice)
     payment = erp.apply_customer_payment(
-        f"pay-{intent_id or paid['billingInvoiceId']}",
+        erp_ids.payment(intent_id or paid.billingInvoiceId),
         customer_id=customer_id,
         invoice_id=invoice.id,
         amount=amount,
         currency=amount.currency,
-        memo=f"Stripe invoice {paid['billingInvoiceId']}",
+        memo=f"Stripe invoice {paid.billingInvoiceId}",
         exchange_rate=rate,
     )
     erp.mark_dunning(customer_id, state=None)
-    _crm_payment_status(crm_for, paid, "paid")
+    _crm_payment_status(crm_for, correlation_id, "paid")
     return {
-        "billingInvoiceId": paid["billingInvoiceId"],
-        "subscriptionId": paid.get("subscriptionId"),
+        "billingInvoiceId": paid.billingInvoiceId,
+        "subscriptionId": paid.subscriptionId,
         "erpInvoiceId": invoice.id,
         "erpPaymentId": payment.id,
         "erpCustomerId": customer_id,
@@ -554,31 +567,35 @@ def book_renewal(
         "paymentIntentId": intent_id,
         "periodStart": start.isoformat() if start else None,
         "periodEnd": end.isoformat() if end else None,
-        "opportunityId": paid.get("opportunityId"),
+        "opportunityId": paid.opportunityId,
     }
 
 
-def start_dunning(erp: Any, payments: Any, crm_for: Any, failed: Mapping[str, Any]) -> dict[str, Any] | None:
-    """A failed renewal payment → dunning visible in the ERP (customer) and the CRM (the deal's payment
-    status) — unless the invoice was paid since (a late webhook must not undo a later fact): None."""
-    current = known(payments.retrieve_invoice, failed["billingInvoiceId"])
+def start_dunning(
+    erp: Any, payments: Any, crm_for: Any, failed: BillingInvoicePaymentFailed, *, correlation_id: str = ""
+) -> dict[str, Any] | None:
+    """A failed renewal payment → dunning visible in the ERP (customer) and the CRM (the payment status of
+    the deal ``correlation_id`` names) — unless the invoice was paid since (a late webhook must not undo a
+    later fact): None."""
+    current = known(payments.retrieve_invoice, failed.billingInvoiceId)
     if current.get("status") == "paid":
         return None
-    customer_id = _erp_customer(payments, failed.get("paymentCustomerId"))
+    customer_id = _erp_customer(payments, failed.paymentCustomerId)
     erp.mark_dunning(customer_id, state="past_due")
-    deal = _crm_payment_status(crm_for, failed, "past_due")
+    deal = _crm_payment_status(crm_for, correlation_id, "past_due")
     return {
         "erpCustomerId": customer_id,
         "state": "past_due",
-        "billingInvoiceId": failed["billingInvoiceId"],
-        "subscriptionId": failed.get("subscriptionId"),
+        "billingInvoiceId": failed.billingInvoiceId,
+        "subscriptionId": failed.subscriptionId,
         "opportunityId": deal[1] if deal else None,
     }
 
 
-def _crm_payment_status(crm_for: Any, fact: Mapping[str, Any], status: str) -> tuple[str, str] | None:
-    """Write the subscription's payment status onto its deal (linked through the subscription's metadata)."""
-    crm_and_deal = str(fact.get("correlationId") or "")
+def _crm_payment_status(crm_for: Any, correlation_id: str, status: str) -> tuple[str, str] | None:
+    """Write the subscription's payment status onto its deal (linked through the subscription's metadata,
+    which the fact's correlation id carries)."""
+    crm_and_deal = str(correlation_id or "")
     deal = deal_of({"o2c_correlation_id": crm_and_deal}) if crm_and_deal else None
     if deal is None:
         return None

@@ -7,10 +7,13 @@ Stripe confirms it. Each of the two is done at most once per warning."""
 from __future__ import annotations
 
 import os
-from collections.abc import Callable, Mapping
-from typing import Any
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
 
 from shared.order_to_cash.bookings import NotOurs, deal_of, known
+
+if TYPE_CHECKING:
+    from shared.events.fraud import EarlyFraudWarningCreated
 
 
 def refund_on_early_fraud_warning(raw: str | None = None) -> bool:
@@ -22,7 +25,7 @@ def refund_on_early_fraud_warning(raw: str | None = None) -> bool:
 def record_early_fraud_warning(
     payments: Any,
     crm_for: Callable[[str], Any],
-    warning: Mapping[str, Any],
+    warning: EarlyFraudWarningCreated,
     once: Callable[[str, Callable[[], str]], str],
     *,
     refund: bool,
@@ -35,16 +38,16 @@ def record_early_fraud_warning(
     the warning names no payment the platform knows."""
     from datetime import UTC, datetime, timedelta
 
-    warning_id = str(warning["earlyFraudWarningId"])
-    payment_intent_id = warning.get("paymentIntentId")
+    warning_id = warning.earlyFraudWarningId
+    payment_intent_id = warning.paymentIntentId
     if not payment_intent_id:
         raise NotOurs(f"early fraud warning {warning_id} is not on a payment intent")
     intent = known(payments.retrieve_payment_intent, str(payment_intent_id))
     metadata = intent.get("metadata") or {}
     deal = deal_of(metadata)
     correlation_id = str(metadata.get("o2c_correlation_id") or "") or None
-    actionable = bool(warning.get("actionable"))
-    fraud_type = warning.get("fraudType") or "misc"
+    actionable = warning.actionable
+    fraud_type = warning.fraudType or "misc"
     task_id = None
     if deal is not None:
         crm, deal_id = deal
@@ -55,7 +58,7 @@ def record_early_fraud_warning(
                 deal_id,
                 subject=f"Early fraud warning on payment {payment_intent_id} ({fraud_type})",
                 body=(
-                    f"The card issuer reported payment {payment_intent_id} (charge {warning.get('chargeId')}) as "
+                    f"The card issuer reported payment {payment_intent_id} (charge {warning.chargeId}) as "
                     f"possibly fraudulent ({fraud_type}). "
                     + (
                         "The hub refunds it in full to prevent a chargeback."

@@ -3,6 +3,7 @@ it went through. One computation for ``o2c status`` (``o2c_cli.executions``) and
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -70,12 +71,17 @@ def execution_state(
 def execution_input(detail: dict[str, Any]) -> dict[str, Any]:
     """The input of a quote-to-cash execution from an ``OpportunityClosedWon``'s detail (a CRM win, or an
     order submitted through ``POST /v1/orders``), with the waits' timeouts from the stage settings."""
+    return start_input(detail["data"], correlation_id=detail["metadata"]["correlationId"])
+
+
+def start_input(opportunity: Mapping[str, Any], *, correlation_id: str) -> dict[str, Any]:
+    """The input of a quote-to-cash execution from an ``OpportunityClosedWon``'s data (as JSON) and its
+    correlation id, with the waits' timeouts from the stage settings."""
     import os
 
-    data = detail["data"]
     return {
-        "correlationId": detail["metadata"]["correlationId"],
-        "opportunity": data,
+        "correlationId": correlation_id,
+        "opportunity": opportunity,
         "config": {
             "holdTimeoutSeconds": int(os.environ.get("HOLD_TIMEOUT_SECONDS", "604800")),
             "paymentMethodTimeoutSeconds": int(os.environ.get("PAYMENT_METHOD_TIMEOUT_SECONDS", "1209600")),

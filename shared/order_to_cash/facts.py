@@ -1,21 +1,12 @@
-"""Publishing the hub's own facts from consumers (the same envelope and publisher as the webhooks)."""
+"""Publishing the hub's own facts from the domain: the one emit path, ``shared.publisher.emit``."""
 
 from __future__ import annotations
 
-import os
-from functools import cache
-from typing import Any
+from shared.events.envelope import EventData, SourceSystem
+from shared.publisher import emit, stage_publisher
 
-from shared.events.envelope import EventData, SourceSystem, new_event
-
-
-@cache
-def publisher() -> Any:
-    from shared.aws import client
-    from shared.claimcheck import ClaimChecks
-    from shared.publisher import EventPublisher
-
-    return EventPublisher(client("events"), os.environ["EVENT_BUS_NAME"], claim_checks=ClaimChecks.from_env())
+#: the stage's publisher (kept under its old name for the modules that publish whole events)
+publisher = stage_publisher
 
 
 def publish(
@@ -26,14 +17,10 @@ def publish(
     source_system: SourceSystem = "o2c",
     source_event_id: str | None = None,
 ) -> None:
-    publisher().publish(
-        [
-            new_event(
-                data,
-                source_system=source_system,
-                correlation_id=correlation_id,
-                causation_id=causation_id,
-                source_event_id=source_event_id,
-            )
-        ]
+    emit(
+        data,
+        correlation_id=correlation_id,
+        causation_id=causation_id,
+        source_system=source_system,
+        source_event_id=source_event_id,
     )

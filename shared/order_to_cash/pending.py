@@ -25,7 +25,9 @@ from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
+from shared.events.envelope import EventData
 from shared.order_to_cash.bookings import NotYetKnown
+from shared.publisher import bus_entry
 
 
 @dataclass(frozen=True)
@@ -132,12 +134,12 @@ class PendingFacts:
         for item in parked:
             reply = self._events.put_events(
                 Entries=[
-                    {
-                        "EventBusName": self._bus,
-                        "Source": item.event["source"],
-                        "DetailType": item.event["detail-type"],
-                        "Detail": json.dumps(item.event["detail"], separators=(",", ":")),
-                    }
+                    bus_entry(
+                        source=item.event["source"],
+                        detail_type=item.event["detail-type"],
+                        detail=json.dumps(item.event["detail"], separators=(",", ":")),
+                        bus_name=self._bus,
+                    )
                 ]
             )
             if reply.get("FailedEntryCount"):
@@ -245,7 +247,11 @@ RELEASED_BY: dict[str, tuple[tuple[str, str], ...]] = {
 }
 
 
-def released_keys(detail_type: str, data: dict[str, Any]) -> list[str]:
-    return [
-        f"{prefix}:{data[field]}" for prefix, field in RELEASED_BY.get(detail_type, ()) if data.get(field)
-    ]
+def released_keys(fact: EventData) -> list[str]:
+    """The awaited keys a published fact releases (none for a fact nothing waits for)."""
+    keys = []
+    for prefix, field in RELEASED_BY.get(type(fact).detail_type, ()):
+        value = getattr(fact, field, None)
+        if value:
+            keys.append(f"{prefix}:{value}")
+    return keys

@@ -19,6 +19,7 @@ from decimal import Decimal
 from typing import Any
 
 from shared.money import Money, from_major, from_stripe
+from shared.order_to_cash import erp_ids
 from shared.outbound.netsuite import INVOICE_STATUS
 
 KINDS = (
@@ -119,7 +120,7 @@ def reconcile(day: date, facts: Iterable[Mapping[str, Any]], *, erp: Any, paymen
     seen: set[str] = set()
     for won in todays:
         data = won["data"]
-        key = f"{data['crmSystem']}-{data['opportunityId']}"
+        key = erp_ids.sales_order(data["crmSystem"], data["opportunityId"])
         if key in seen:
             continue
         seen.add(key)
@@ -140,7 +141,7 @@ def _reconcile_deal(
     currency = opportunity["amount"]["currency"]
     crm_net = sum(int(line["amount"]["amount"]) for line in opportunity.get("lines", []))
     ids: dict[str, Any] = {"opportunityId": opp_id}
-    order = erp.get_by_external_id("salesOrder", f"{crm}-{opp_id}")
+    order = erp.get_by_external_id("salesOrder", erp_ids.sales_order(crm, opp_id))
     if order is None:
         if won.get("complete"):
             report.add("missing_in_erp", "a complete won deal has no ERP sales order", **ids)
@@ -188,7 +189,7 @@ def _reconcile_deal(
             actual=erp_net.model_dump(),
             **ids,
         )
-    invoice = erp.get_by_external_id("invoice", f"inv-{crm}-{opp_id}")
+    invoice = erp.get_by_external_id("invoice", erp_ids.invoice(crm, opp_id))
     captured = [
         f["data"]
         for f in facts
@@ -230,7 +231,7 @@ def _reconcile_deal(
         report.add(
             "status_differs", f"payment is {intent.get('status')} but the deal recorded a capture", **ids
         )
-    payment = erp.get_by_external_id("customerPayment", f"pay-{intent_id}")
+    payment = erp.get_by_external_id("customerPayment", erp_ids.payment(intent_id))
     open_or_paid = {INVOICE_STATUS["open"], INVOICE_STATUS["paidInFull"]}
     if payment is None or _erp_status(invoice) not in open_or_paid:
         report.add("paid_not_applied", "the captured payment is not applied to the ERP invoice", **ids)
@@ -241,7 +242,7 @@ def _reconcile_deal(
     }
     for refund_id, refund in refunds.items():
         report.refunds += 1
-        credit = erp.get_by_external_id("creditMemo", f"cm-{refund_id}")
+        credit = erp.get_by_external_id("creditMemo", erp_ids.credit_memo(refund_id))
         if credit is None:
             report.add("missing_in_erp", f"refund {refund_id} has no ERP credit memo", **ids)
         elif _erp_money(credit, "total", currency).amount != int(refund["amount"]["amount"]):
@@ -260,7 +261,7 @@ def _reconcile_payout(
     payout_id = payout["payoutId"]
     amount = Money.model_validate(payout["amount"])
     stripe_payout = payments.retrieve_payout(payout_id)
-    deposit = erp.get_by_external_id("deposit", f"dep-{payout_id}")
+    deposit = erp.get_by_external_id("deposit", erp_ids.deposit(payout_id))
     if stripe_payout.get("status") != "paid" and deposit is not None:
         report.add(
             "deposited_not_paid",

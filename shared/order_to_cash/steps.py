@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 from shared.crm.models import Address, CrmOpportunity
 from shared.money import Money, charge_step, erp_step, round_to_step
+from shared.order_to_cash import erp_ids
 
 if TYPE_CHECKING:
     from decimal import Decimal
@@ -49,17 +50,6 @@ def approval_threshold(currency: str, raw: str | None = None) -> int | None:
     data = json.loads(raw if raw is not None else os.environ.get("APPROVAL_THRESHOLDS", "{}"))
     value = data.get(currency, data.get("*"))
     return int(value) if value is not None else None
-
-
-# --- ids -----------------------------------------------------------------------------------------
-
-
-def customer_external_id(opportunity: CrmOpportunity) -> str:
-    return f"{opportunity.crmSystem}-{opportunity.account.accountId}"
-
-
-def order_external_id(opportunity: CrmOpportunity) -> str:
-    return f"{opportunity.crmSystem}-{opportunity.opportunityId}"
 
 
 def money(value: Mapping[str, Any]) -> Money:
@@ -140,7 +130,7 @@ def ensure_erp_customer(
     account = opportunity.account
     billing_email = next((c.email for c in opportunity.contacts if c.email), None)
     ref = erp.upsert_customer(
-        customer_external_id(opportunity),
+        erp_ids.customer(opportunity.crmSystem, opportunity.account.accountId),
         company_name=account.name,
         email=billing_email,
         subsidiary_id=sub.subsidiary_id,
@@ -208,7 +198,7 @@ def create_sales_order(
             )
         )
     ref = erp.upsert_sales_order(
-        order_external_id(opportunity),
+        erp_ids.sales_order(opportunity.crmSystem, opportunity.opportunityId),
         customer_id=customer["erpCustomerId"],
         subsidiary_id=customer["subsidiaryId"],
         currency=currency,
@@ -233,7 +223,7 @@ def create_invoice(erp: Erp, order: Mapping[str, Any]) -> dict[str, Any]:
     one_read = hasattr(erp, "invoice_with_lines")  # the invoice's number, date and lines in one GET
     ref = erp.invoice_sales_order(
         order["erpOrderId"],
-        external_id=f"inv-{order['externalId']}",
+        external_id=erp_ids.invoice_of_order(order["externalId"]),
         **({"read_number": False} if one_read else {}),
     )
     sold = invoiced(erp, ref.id)
@@ -286,7 +276,7 @@ def apply_payment(
     total = money(order["total"])
     rate = exchange_rate_for(total.currency, str(customer.get("subsidiaryCurrency") or ""), settlement)
     ref = erp.apply_customer_payment(
-        f"pay-{payment_intent_id}",
+        erp_ids.payment(payment_intent_id),
         customer_id=customer["erpCustomerId"],
         invoice_id=invoice["erpInvoiceId"],
         amount=total,
@@ -330,7 +320,7 @@ def calculate_tax(tax: Tax, opportunity: CrmOpportunity, customer: Mapping[str, 
     from shared.outbound.avatax import TaxLine
 
     result = tax.calculate(
-        document_code=f"{order_external_id(opportunity)}",
+        document_code=erp_ids.sales_order(opportunity.crmSystem, opportunity.opportunityId),
         customer_code=customer["externalId"],
         date=opportunity.closeDate or datetime.now(UTC).date(),
         ship_to=ship_to(opportunity),
@@ -468,25 +458,40 @@ def authorize_payment(
 ) -> dict[str, Any]:
     total = money(order["total"])
     result = payments.authorize(
-        customer_id=payment["paymentCustomerId"],
-        payment_method_id=method["paymentMethodId"],
+        **_saved_method(payment, method),
         amount=total,
         metadata=links(opportunity, correlation_id, customer, order),
         idempotency_key=f"authorize:{payment['setupIntentId']}",
     )
     authorized = result.status == "requires_capture"
-    threshold = approval_threshold(total.currency)
-    above_threshold = bool(authorized and threshold is not None and total.amount > threshold)
+    above_threshold = _needs_approval(total, authorized)
     from shared.order_to_cash.fraud import radar_of_authorization
 
     return {
-        "paymentIntentId": result.payment_intent_id,
-        "status": result.status,
+        **_payment_of(result),
         "authorized": authorized,
         "declineCode": result.decline_code or result.failure_code,
         "needsApproval": above_threshold,
         **radar_of_authorization(result, authorized=authorized, above_threshold=above_threshold),
     }
+
+
+def _saved_method(payment: Mapping[str, Any], method: Mapping[str, Any]) -> dict[str, Any]:
+    """Whom a card authorization or a bank debit charges: the Stripe customer of the payment step
+    (``prepare_payment``) and the method the customer saved (``paymentMethodId``)."""
+    return {"customer_id": payment["paymentCustomerId"], "payment_method_id": method["paymentMethodId"]}
+
+
+def _payment_of(result: Any) -> dict[str, Any]:
+    """The PaymentIntent an authorization or a debit made, as the execution carries it."""
+    return {"paymentIntentId": result.payment_intent_id, "status": result.status}
+
+
+def _needs_approval(total: Money, eligible: bool) -> bool:
+    """A person approves an ``eligible`` payment (an authorized card, a bank debit) above the currency's
+    approval threshold (``approval_threshold``) before it is captured or submitted."""
+    threshold = approval_threshold(total.currency)
+    return bool(eligible and threshold is not None and total.amount > threshold)
 
 
 def capture_payment(payments: Payments, authorization: Mapping[str, Any]) -> dict[str, Any]:
@@ -524,14 +529,8 @@ def describe_payment_method(
     submitted, as a card authorization does before capture."""
     found = payments.retrieve_payment_method(method["paymentMethodId"])
     kind = str(found.get("type") or "card")
-    total = money(order["total"])
-    threshold = approval_threshold(total.currency)
     debit = kind in DEBIT_METHODS
-    return {
-        "type": kind,
-        "debit": debit,
-        "needsApproval": bool(debit and threshold is not None and total.amount > threshold),
-    }
+    return {"type": kind, "debit": debit, "needsApproval": _needs_approval(money(order["total"]), debit)}
 
 
 def charge_debit(
@@ -552,16 +551,14 @@ def charge_debit(
         "o2c_erp_invoice_id": str(invoice["erpInvoiceId"]),
     }
     result = payments.debit(
-        customer_id=payment["paymentCustomerId"],
-        payment_method_id=method["paymentMethodId"],
+        **_saved_method(payment, method),
         method_type=kind["type"],
         amount=money(order["total"]),
         metadata=meta,
         idempotency_key=f"debit:{payment['setupIntentId']}",
     )
     return {
-        "paymentIntentId": result.payment_intent_id,
-        "status": result.status,
+        **_payment_of(result),
         "debit": True,
         "declineCode": result.failure_code,
         "wallet": None,  # a bank account is never paid from a wallet (the CRM write-back reads this)

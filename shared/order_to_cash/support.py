@@ -18,6 +18,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
 
+from shared.events.envelope import EventData
 from shared.money import Money
 from shared.sensitive import mask_card_numbers
 
@@ -163,8 +164,7 @@ def _int(value: Any) -> int:
 def inform_support(
     desk: SupportDesk,
     history: History,
-    detail_type: str,
-    data: Mapping[str, Any],
+    fact: EventData,
     *,
     event_id: str,
     on_unknown_fields: Any = None,
@@ -174,6 +174,7 @@ def inform_support(
     are still added (they matter most to the agent), the fields wait for the admin."""
     from shared.errors import UnknownFields
 
+    detail_type, data = type(fact).detail_type, fact.model_dump(mode="json")
     customer = customer_of(data, history)
     if customer is None:
         return SupportUpdate("no_customer")

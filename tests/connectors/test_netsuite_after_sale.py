@@ -30,7 +30,9 @@ from tests.connectors.test_netsuite_connector import (
     given_customer,
     given_order,
     new_sandbox,
+    order_of,
     tba,
+    unit,
 )
 
 REFUND_ITEM = "77"
@@ -260,23 +262,13 @@ def test_a_kwd_partial_refund_of_a_taxed_invoice_is_booked_in_what_netsuite_hold
     # 10.00 + 0.50 tax = 140.12 KWD
     connector = after_sale_erp(netsuite)
     customer = given_customer(connector, "cust-kwd", currency="KWD")
-    order = connector.upsert_sales_order(
+    order = order_of(
+        connector,
         "so-kwd-1",
-        customer_id=customer.id,
-        subsidiary_id="2",
+        customer.id,
+        unit("PLT-1", kwd("123.45"), kwd("6.17")),
+        unit("ONB-1", kwd("10.00"), kwd("0.50")),
         currency="KWD",
-        lines=[
-            OrderLine(
-                item_external_id="PLT-1",
-                quantity=1,
-                rate=kwd("123.45"),
-                amount=kwd("123.45"),
-                tax=kwd("6.17"),
-            ),
-            OrderLine(
-                item_external_id="ONB-1", quantity=1, rate=kwd("10.00"), amount=kwd("10.00"), tax=kwd("0.50")
-            ),
-        ],
     )
     connector.activate_sales_order(order.id)
     invoice = connector.invoice_sales_order(order.id, external_id="inv-kwd-1")

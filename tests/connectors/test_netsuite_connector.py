@@ -125,6 +125,36 @@ def given_order(connector: NetSuiteErp, customer: ErpRef, external_id: str = "hs
     )
 
 
+def unit(sku: str, price: Money, tax: Money | None = None, **more: Any) -> OrderLine:
+    """One of ``sku`` at ``price`` (untaxed unless ``tax``); ``more``: revenue recognition dates ..."""
+    return OrderLine(
+        item_external_id=sku,
+        quantity=1,
+        rate=price,
+        amount=price,
+        tax=tax if tax is not None else Money.of(0, price.currency),
+        **more,
+    )
+
+
+def order_of(
+    connector: NetSuiteErp,
+    external_id: str,
+    customer_id: str,
+    *lines: OrderLine,
+    currency: str = "EUR",
+    subsidiary_id: str = "2",
+) -> ErpRef:
+    """A sales order of ``lines`` for the customer, written as the hub writes one."""
+    return connector.upsert_sales_order(
+        external_id,
+        customer_id=customer_id,
+        subsidiary_id=subsidiary_id,
+        currency=currency,
+        lines=list(lines),
+    )
+
+
 # --- customers -------------------------------------------------------------------------------------------
 
 
@@ -202,21 +232,8 @@ def test_money_goes_to_netsuite_in_the_currency_s_own_decimals(
     customer = given_customer(connector, f"cust-{currency}", currency=currency)
 
     # When an order is written in that currency
-    connector.upsert_sales_order(
-        f"so-{currency}",
-        customer_id=customer.id,
-        subsidiary_id="1",
-        currency=currency,
-        lines=[
-            OrderLine(
-                item_external_id="PLT-1",
-                quantity=1,
-                rate=from_major(rate, currency),
-                amount=from_major(rate, currency),
-                tax=from_major(tax, currency),
-            )
-        ],
-    )
+    line = unit("PLT-1", from_major(rate, currency), from_major(tax, currency))
+    order_of(connector, f"so-{currency}", customer.id, line, currency=currency, subsidiary_id="1")
 
     # Then NetSuite received the exact figures (it refuses more decimals than the currency has)
     [record] = netsuite.records("salesOrder")
@@ -232,21 +249,8 @@ def test_a_kwd_amount_netsuite_cannot_hold_is_refused_before_it_is_sent(netsuite
 
     # When an order line of 12.345 KWD is sent
     with pytest.raises(InvalidRecord) as caught:
-        connector.upsert_sales_order(
-            "so-kwd-fils",
-            customer_id=customer.id,
-            subsidiary_id="1",
-            currency="KWD",
-            lines=[
-                OrderLine(
-                    item_external_id="PLT-1",
-                    quantity=1,
-                    rate=from_major("12.345", "KWD"),
-                    amount=from_major("12.345", "KWD"),
-                    tax=from_major("0", "KWD"),
-                )
-            ],
-        )
+        line = unit("PLT-1", from_major("12.345", "KWD"))
+        order_of(connector, "so-kwd-fils", customer.id, line, currency="KWD", subsidiary_id="1")
 
     # Then the connector refuses it (NetSuite would: its currencies have 0 or 2 decimals); nothing is sent
     assert "more decimals than NetSuite keeps" in str(caught.value)
@@ -261,26 +265,12 @@ def test_netsuite_refuses_an_amount_finer_than_the_currency_as_an_invalid_record
     connector = erp(netsuite)
     customer = given_customer(connector, "cust-jpy", currency="JPY")
     with pytest.raises(ValueError):
-        connector.upsert_sales_order(
-            "so-mixed",
-            customer_id=customer.id,
-            subsidiary_id="1",
-            currency="JPY",
-            lines=[
-                OrderLine(
-                    item_external_id="X", quantity=1, rate=eur("1.50"), amount=eur("1.50"), tax=eur("0")
-                )
-            ],
+        order_of(
+            connector, "so-mixed", customer.id, unit("X", eur("1.50")), currency="JPY", subsidiary_id="1"
         )
     # ... and a record NetSuite rejects (unknown customer) is an InvalidRecord with NetSuite's code
     with pytest.raises(InvalidRecord) as caught:
-        connector.upsert_sales_order(
-            "so-orphan",
-            customer_id="424242",
-            subsidiary_id="1",
-            currency="EUR",
-            lines=[OrderLine(item_external_id="X", quantity=1, rate=eur("1"), amount=eur("1"), tax=eur("0"))],
-        )
+        order_of(connector, "so-orphan", "424242", unit("X", eur("1")), subsidiary_id="1")
     assert caught.value.status == 400 and caught.value.code == "INVALID_KEY_OR_REF"
     assert netsuite.records("salesOrder") == []
 
@@ -464,32 +454,12 @@ def test_order_lines_carry_their_revenue_recognition_dates_to_the_invoice(netsui
     connector = erp(netsuite)
     customer = given_customer(connector)
     start, end, delivered = date(2026, 12, 1), date(2027, 11, 30), date(2026, 11, 30)
-    order = connector.upsert_sales_order(
+    order = order_of(
+        connector,
         "hs-deal-sub",
-        customer_id=customer.id,
-        subsidiary_id="2",
-        currency="EUR",
-        lines=[
-            OrderLine(
-                item_external_id="PLT-Y",
-                quantity=1,
-                rate=eur("24000.00"),
-                amount=eur("24000.00"),
-                tax=eur("0.00"),
-                rev_rec_start=start,
-                rev_rec_end=end,
-                rev_rec_term_months=12,
-            ),
-            OrderLine(
-                item_external_id="ONB-1",
-                quantity=1,
-                rate=eur("4560.00"),
-                amount=eur("4560.00"),
-                tax=eur("0.00"),
-                rev_rec_start=delivered,
-                rev_rec_end=delivered,
-            ),
-        ],
+        customer.id,
+        unit("PLT-Y", eur("24000.00"), rev_rec_start=start, rev_rec_end=end, rev_rec_term_months=12),
+        unit("ONB-1", eur("4560.00"), rev_rec_start=delivered, rev_rec_end=delivered),
     )
 
     # Then NetSuite keeps them per line, and the invoice billed from the order has them too
@@ -510,20 +480,9 @@ def test_order_lines_carry_their_revenue_recognition_dates_to_the_invoice(netsui
 
     # And a line whose revenue would end before it starts is refused, as NetSuite refuses it
     with pytest.raises(InvalidRecord):
-        connector.upsert_sales_order(
+        order_of(
+            connector,
             "hs-deal-bad-dates",
-            customer_id=customer.id,
-            subsidiary_id="2",
-            currency="EUR",
-            lines=[
-                OrderLine(
-                    item_external_id="PLT-Y",
-                    quantity=1,
-                    rate=eur("1.00"),
-                    amount=eur("1.00"),
-                    tax=eur("0.00"),
-                    rev_rec_start=end,
-                    rev_rec_end=start,
-                )
-            ],
+            customer.id,
+            unit("PLT-Y", eur("1.00"), rev_rec_start=end, rev_rec_end=start),
         )

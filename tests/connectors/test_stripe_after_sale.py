@@ -380,7 +380,7 @@ def test_a_renewal_is_booked_under_its_payment_at_stripes_rate_for_its_service_p
     sandbox.wait_for_webhooks()
     [paid] = hub.of_type("invoice.paid")
     books = Books()
-    booked = book_renewal(books, stripe, None, mapped(paid).model_dump(mode="json"), "1", "USD")
+    booked = book_renewal(books, stripe, None, mapped(paid), "1", "USD")
 
     # Then the payment is applied under the renewal's PaymentIntent (found through its InvoicePayment),
     # at Stripe's rate, so that the payout holding its charge finds it

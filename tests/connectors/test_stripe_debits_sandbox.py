@@ -11,6 +11,8 @@ from tests.connectors.test_stripe_sandbox import call, sandbox  # noqa: F401 - t
 
 SUCCEEDS_IBAN = "DE89370400440532013000"
 FAILS_IBAN = "DE62370400440532013001"
+#: Stripe's test routing number (any other is refused in test mode)
+ACH_ROUTING = "110000000"
 MANDATE = {
     "mandate_data[customer_acceptance][type]": "online",
     "mandate_data[customer_acceptance][online][ip_address]": "203.0.113.7",
@@ -45,6 +47,28 @@ def _save_sepa(sb: StripeSandbox, iban: str = SUCCEEDS_IBAN) -> tuple[str, dict[
     status, _, saved = call(sb, "POST", f"/v1/setup_intents/{seti}/confirm", _sepa(iban))
     assert status == 200, saved
     return customer, saved
+
+
+def _ach(account: str, routing: str = ACH_ROUTING, **extra: str) -> dict[str, str]:
+    return {
+        "payment_method_data[type]": "us_bank_account",
+        "payment_method_data[us_bank_account][routing_number]": routing,
+        "payment_method_data[us_bank_account][account_number]": account,
+        "payment_method_data[billing_details][name]": "Acme Inc.",
+        **MANDATE,
+        **extra,
+    }
+
+
+def _save_ach(sb: StripeSandbox, account: str, **extra: str) -> tuple[str, dict[str, Any]]:
+    customer, seti = _setup(sb, ("card", "us_bank_account"))
+    status, _, saved = call(sb, "POST", f"/v1/setup_intents/{seti}/confirm", _ach(account, **extra))
+    assert status == 200, saved
+    return customer, saved
+
+
+def _ach_debit(sb: StripeSandbox, customer: str, pm: str) -> tuple[int, Any]:
+    return _debit(sb, customer, pm, currency="usd", **{"allowed_payment_method_types[0]": "us_bank_account"})
 
 
 def _debit(sb: StripeSandbox, customer: str, pm: str, **extra: str) -> tuple[int, Any]:
@@ -155,24 +179,9 @@ def test_a_bank_account_saved_without_a_mandate_cannot_be_debited(sandbox: Strip
 
 
 def test_an_ach_return_after_success_is_a_final_dispute(sandbox: StripeSandbox) -> None:  # noqa: F811
-    customer, seti = _setup(sandbox, ("card", "us_bank_account"))
-    form = {
-        "payment_method_data[type]": "us_bank_account",
-        "payment_method_data[us_bank_account][routing_number]": "110000000",
-        "payment_method_data[us_bank_account][account_number]": "000123456789",
-        "payment_method_data[us_bank_account][account_holder_type]": "company",
-        "payment_method_data[billing_details][name]": "Acme Inc.",
-        **MANDATE,
-    }
-    status, _, saved = call(sandbox, "POST", f"/v1/setup_intents/{seti}/confirm", form)
-    assert status == 200, saved
-    status, pi = _debit(
-        sandbox,
-        customer,
-        saved["payment_method"],
-        currency="usd",
-        **{"allowed_payment_method_types[0]": "us_bank_account"},
-    )
+    holder = {"payment_method_data[us_bank_account][account_holder_type]": "company"}
+    customer, saved = _save_ach(sandbox, "000123456789", **holder)
+    status, pi = _ach_debit(sandbox, customer, saved["payment_method"])
     assert status == 200 and pi["status"] == "processing"
     sandbox.advance_clock(4 * 86400)
     assert sandbox.payment_intent(pi["id"])["status"] == "succeeded"
@@ -189,23 +198,8 @@ def test_stripes_failing_ach_test_accounts_fail_after_processing_with_their_code
     sandbox: StripeSandbox,  # noqa: F811
 ) -> None:
     for account, code in (("000222222227", "insufficient_funds"), ("000111111113", "account_closed")):
-        customer, seti = _setup(sandbox, ("card", "us_bank_account"))
-        form = {
-            "payment_method_data[type]": "us_bank_account",
-            "payment_method_data[us_bank_account][routing_number]": "110000000",
-            "payment_method_data[us_bank_account][account_number]": account,
-            "payment_method_data[billing_details][name]": "Acme Inc.",
-            **MANDATE,
-        }
-        status, _, saved = call(sandbox, "POST", f"/v1/setup_intents/{seti}/confirm", form)
-        assert status == 200, saved
-        status, pi = _debit(
-            sandbox,
-            customer,
-            saved["payment_method"],
-            currency="usd",
-            **{"allowed_payment_method_types[0]": "us_bank_account"},
-        )
+        customer, saved = _save_ach(sandbox, account)
+        status, pi = _ach_debit(sandbox, customer, saved["payment_method"])
         assert status == 200 and pi["status"] == "processing"
         sandbox.advance_clock(4 * 86400)
         assert sandbox.payment_intent(pi["id"])["last_payment_error"]["code"] == code
@@ -213,13 +207,7 @@ def test_stripes_failing_ach_test_accounts_fail_after_processing_with_their_code
 
 def test_ach_needs_stripes_test_routing_number(sandbox: StripeSandbox) -> None:  # noqa: F811
     _, seti = _setup(sandbox, ("card", "us_bank_account"))
-    form = {
-        "payment_method_data[type]": "us_bank_account",
-        "payment_method_data[us_bank_account][routing_number]": "021000021",
-        "payment_method_data[us_bank_account][account_number]": "000123456789",
-        "payment_method_data[billing_details][name]": "Acme Inc.",
-        **MANDATE,
-    }
+    form = _ach("000123456789", routing="021000021")
     status, _, body = call(sandbox, "POST", f"/v1/setup_intents/{seti}/confirm", form)
     assert status == 400 and body["error"]["code"] == "bank_account_bad_routing_numbers"
 

@@ -24,9 +24,11 @@ from tests.flow.conftest import Hub
 CARDS = ("4242424242424242", "4000000000000341")
 
 
-def figures(hub: Hub) -> dict[str, list[dict[str, Any]]]:
+def figures(root: Path) -> dict[str, list[dict[str, Any]]]:
+    """The saved queries' answers on one download of the warehouse (``sql.download`` into ``root``): the shared
+    hub's bucket holds every earlier flow test's events, so each download costs a GET per file."""
     return {
-        name: sql.query(hub.target, sql.saved_sql(name)).records()
+        name: sql.query_files(root, sql.saved_sql(name)).records()
         for name in (
             "time-to-cash-by-month",
             "refunds-by-reason",
@@ -61,7 +63,9 @@ def test_events_land_partitioned_private_and_the_saved_queries_count_the_deals(
     hub: Hub, capsys: Any, monkeypatch: Any
 ) -> None:
     hub.settle()
-    before = figures(hub)
+    with tempfile.TemporaryDirectory() as tmp:
+        sql.download(hub.target, Path(tmp))
+        before = figures(Path(tmp))
     hubspot = hub.cloud.sandboxes["hubspot"]
     paid_first = hubspot_deal(hubspot, name="Warehouse - paid at once")
     declined = hubspot_deal(hubspot, name="Warehouse - declined card first")
@@ -94,7 +98,15 @@ def test_events_land_partitioned_private_and_the_saved_queries_count_the_deals(
         [{"Source": exception.source, "DetailType": exception.detail_type, "Detail": exception.detail_json()}]
     )
     hub.settle()
-    after = figures(hub)
+    with tempfile.TemporaryDirectory() as tmp:
+        sql.download(hub.target, Path(tmp))
+        after = figures(Path(tmp))
+        raw = b"".join(p.read_bytes() for p in Path(tmp).rglob("*.parquet"))
+        assert all(p.read_bytes()[:4] == b"PAR1" for p in Path(tmp).rglob("*.parquet"))
+        ours = sql.query_files(
+            Path(tmp),
+            f"SELECT type, data FROM events WHERE opportunity_id IN ('{paid_first}', '{declined}')",  # noqa: S608
+        ).records()
 
     month = datetime.now(UTC).strftime("%Y-%m")
     currencies = {i["currency"].upper() for i in intents.values()}
@@ -131,14 +143,6 @@ def test_events_land_partitioned_private_and_the_saved_queries_count_the_deals(
     ):
         assert f"events/type={detail_type}/dt={today}" in partitions, detail_type
     assert all(k.endswith(".parquet") and k.count("/") == 3 for k in keys)
-    with tempfile.TemporaryDirectory() as tmp:
-        sql.download(hub.target, Path(tmp))
-        raw = b"".join(p.read_bytes() for p in Path(tmp).rglob("*.parquet"))
-        assert all(p.read_bytes()[:4] == b"PAR1" for p in Path(tmp).rglob("*.parquet"))
-        ours = sql.query_files(
-            Path(tmp),
-            f"SELECT type, data FROM events WHERE opportunity_id IN ('{paid_first}', '{declined}')",  # noqa: S608
-        ).records()
     assert {"OpportunityClosedWon", "InvoicePaid", "PaymentFailed"} <= {r["type"] for r in ours}
     assert b"ap@northwind.example" not in raw and b"Nora" not in raw and b"warehouse@test" not in raw
     assert not any(card.encode() in raw for card in CARDS)

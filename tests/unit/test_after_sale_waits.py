@@ -7,6 +7,9 @@ from typing import Any
 import pytest
 
 from shared.crm.models import Address
+from shared.events.after_sale import DisputeRecorded, RenewalInvoiced
+from shared.events.orchestration import InvoicePaid, OrderCreated
+from shared.events.payments import DisputeClosed, DisputeOpened, RefundSucceeded
 from shared.money import Money
 from shared.order_to_cash.bookings import NotOurs, NotYetKnown, book_refund, record_dispute, settle_dispute
 from shared.order_to_cash.pending import released_keys
@@ -84,13 +87,16 @@ class Tax:
         )
 
 
-REFUND = {"refundId": "re_1", "paymentIntentId": "pi_1", "amount": {"amount": 500, "currency": "EUR"}}
-DISPUTE = {
-    "disputeId": "dp_1",
-    "paymentIntentId": "pi_1",
-    "amount": {"amount": 500, "currency": "EUR"},
-    "reason": "fraudulent",
-}
+REFUND = RefundSucceeded(refundId="re_1", paymentIntentId="pi_1", amount=Money.of(500, "EUR"))
+DISPUTE = DisputeOpened(
+    disputeId="dp_1",
+    chargeId="ch_1",
+    paymentIntentId="pi_1",
+    amount=Money.of(500, "EUR"),
+    reason="fraudulent",
+    status="needs_response",
+)
+DISPUTE_LOST = DisputeClosed(disputeId="dp_1", chargeId="ch_1", amount=Money.of(500, "EUR"), outcome="lost")
 
 
 def test_a_refund_before_the_deals_invoice_waits_for_its_payment_to_be_applied() -> None:
@@ -98,7 +104,14 @@ def test_a_refund_before_the_deals_invoice_waits_for_its_payment_to_be_applied()
         book_refund(NoInvoiceYet(), Payments(), REFUND, tax=Tax())
     assert caught.value.awaiting == "payment:pi_1"
     # quote-to-cash announces the applied payment with InvoicePaid: that releases it
-    assert "payment:pi_1" in released_keys("InvoicePaid", {"paymentIntentId": "pi_1", "opportunityId": "42"})
+    paid = InvoicePaid(
+        opportunityId="42",
+        erpInvoiceId="3009",
+        erpPaymentId="77",
+        paymentIntentId="pi_1",
+        amount=Money.of(500, "EUR"),
+    )
+    assert "payment:pi_1" in released_keys(paid)
 
 
 def test_a_dispute_before_the_deals_invoice_waits_for_its_payment_too() -> None:
@@ -109,15 +122,31 @@ def test_a_dispute_before_the_deals_invoice_waits_for_its_payment_too() -> None:
 
 def test_a_disputes_outcome_before_the_dispute_waits_for_the_dispute_to_be_recorded() -> None:
     with pytest.raises(NotYetKnown) as caught:
-        settle_dispute(NoInvoiceYet(), {"disputeId": "dp_1", "outcome": "lost"}, tax=Tax())
+        settle_dispute(NoInvoiceYet(), DISPUTE_LOST, tax=Tax())
     assert caught.value.awaiting == "dispute:dp_1"
-    assert released_keys("DisputeRecorded", {"disputeId": "dp_1"}) == ["dispute:dp_1"]
+    recorded = DisputeRecorded(
+        disputeId="dp_1", erpInvoiceId="3009", erpDisputeHoldId="rma-1", amount=Money.of(500, "EUR")
+    )
+    assert released_keys(recorded) == ["dispute:dp_1"]
 
 
 def test_a_renewal_releases_what_waits_for_its_payment_and_unrelated_facts_release_nothing() -> None:
-    assert released_keys("RenewalInvoiced", {"paymentIntentId": "pi_9"}) == ["payment:pi_9"]
-    assert released_keys("RenewalInvoiced", {"paymentIntentId": None}) == []
-    assert released_keys("OrderCreated", {"paymentIntentId": "pi_9"}) == []
+    def renewal(payment_intent_id: str | None) -> RenewalInvoiced:
+        return RenewalInvoiced(
+            billingInvoiceId="in_9",
+            erpInvoiceId="3010",
+            erpPaymentId="78",
+            erpCustomerId="1042",
+            amount=Money.of(500, "EUR"),
+            paymentIntentId=payment_intent_id,
+        )
+
+    assert released_keys(renewal("pi_9")) == ["payment:pi_9"]
+    assert released_keys(renewal(None)) == []
+    created = OrderCreated(
+        opportunityId="42", erpOrderId="so-1", total=Money.of(500, "EUR"), tax=Money.of(0, "EUR")
+    )
+    assert released_keys(created) == []
 
 
 def test_a_refund_of_a_renewal_payment_is_booked_against_that_cycles_invoice() -> None:

@@ -36,7 +36,7 @@ def test_a_failed_sepa_debit_ends_the_wait_for_its_outcome_with_the_banks_code()
     data = canonical.model_dump(mode="json")["data"]
     assert data["paymentMethodType"] == "sepa_debit"
     assert "3001" not in canonical.detail_json() and "f00" not in canonical.detail_json()
-    key, fact = wait_key_and_fact("PaymentFailed", data, "2026-12-01T00:00:00Z")  # type: ignore[misc]
+    key, fact = wait_key_and_fact(canonical.data, "2026-12-01T00:00:00Z")  # type: ignore[misc]
     assert key == f"capture:{data['paymentIntentId']}"
     assert (fact["succeeded"], fact["failureCode"]) == (False, "insufficient_funds")
 
@@ -45,10 +45,10 @@ def test_a_declined_card_resumes_no_wait() -> None:
     [canonical] = normalise_event(failed(CARD), "req-1")
     data = canonical.model_dump(mode="json")["data"]
     assert data["paymentMethodType"] == "card"
-    assert wait_key_and_fact("PaymentFailed", data) is None
+    assert wait_key_and_fact(canonical.data) is None
 
 
 def test_a_captured_payment_says_it_succeeded() -> None:
     [canonical] = normalise_event(stripe_sample("payment_intent.succeeded"), "req-1")
-    pair = wait_key_and_fact("PaymentCaptured", canonical.model_dump(mode="json")["data"])
+    pair = wait_key_and_fact(canonical.data)
     assert pair is not None and pair[1]["succeeded"] is True

@@ -11,6 +11,7 @@ from typing import Any
 import pytest
 
 from infra.statemachine import definition
+from shared.events.fraud import EarlyFraudWarningCreated
 from shared.order_to_cash.early_fraud import record_early_fraud_warning, refund_on_early_fraud_warning
 from shared.order_to_cash.fraud import radar_of_authorization, review_outcome, wallet_label
 from shared.order_to_cash.steps import payment_memo
@@ -98,13 +99,13 @@ def run_twice(refund: bool, actionable: bool = True) -> tuple[Crm, list[tuple[st
             done[key] = act()
         return done[key]
 
-    warning = {
-        "earlyFraudWarningId": "issfr_1",
-        "chargeId": "ch_1",
-        "paymentIntentId": "pi_1",
-        "fraudType": "made_with_stolen_card",
-        "actionable": actionable,
-    }
+    warning = EarlyFraudWarningCreated(
+        earlyFraudWarningId="issfr_1",
+        chargeId="ch_1",
+        paymentIntentId="pi_1",
+        fraudType="made_with_stolen_card",
+        actionable=actionable,
+    )
     for _ in range(2):
         record_early_fraud_warning(
             Payments(),

@@ -14,6 +14,8 @@ from moto import mock_aws
 
 from infra.topology import PENDING_TABLE
 from localcloud.provision import create_table
+from shared.events.orchestration import InvoicePaid
+from shared.money import Money
 from shared.order_to_cash.bookings import NotYetKnown
 from shared.order_to_cash.pending import PendingFacts, parking, released_keys
 
@@ -81,7 +83,14 @@ def test_a_fact_missing_its_payment_waits_and_is_put_back_on_the_bus_as_delivere
         "PayoutPaid",
     )
 
-    assert released_keys("InvoicePaid", {"paymentIntentId": "pi_9", "opportunityId": "1"}) == ["payment:pi_9"]
+    paid = InvoicePaid(
+        opportunityId="1",
+        erpInvoiceId="3009",
+        erpPaymentId="77",
+        paymentIntentId="pi_9",
+        amount=Money.of(100, "USD"),
+    )
+    assert released_keys(paid) == ["payment:pi_9"]
     assert store.release(store.waiting_for("payment:pi_9")) == 1
     [again] = replayed(aws)
     assert again["detail-type"] == "PayoutPaid" and again["detail"] == payout_event()["detail"]

@@ -13,9 +13,9 @@ from typing import Any
 import boto3
 import pytest
 
-from shared.crm.closed_won import closed_won_event
 from shared.crm.models import LineItem
 from shared.events.envelope import CanonicalEvent
+from shared.inbound.closed_won import closed_won_event
 from shared.money import Money
 from shared.publisher import EventPublisher
 from tests.unit.crm_fixtures import WON_AT, opportunity

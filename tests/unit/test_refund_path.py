@@ -104,8 +104,8 @@ def test_an_api_orders_payment_leads_to_the_invoice_quote_to_cash_booked_and_to_
     from shared.api.resources import OrderIn
     from shared.api.services import order_opportunity
     from shared.crm.closed_won import deal_correlation_id
-    from shared.order_to_cash.bookings import deal_of, invoice_external_id, order_of
-    from shared.order_to_cash.steps import order_external_id
+    from shared.order_to_cash import erp_ids
+    from shared.order_to_cash.bookings import deal_of, order_of
     from tests.unit.test_api import ORDER
 
     opportunity = order_opportunity(OrderIn.model_validate(ORDER), "ord_1")
@@ -113,6 +113,7 @@ def test_an_api_orders_payment_leads_to_the_invoice_quote_to_cash_booked_and_to_
     order = order_of(metadata)
     assert order is not None
     # the ERP invoice create_invoice made for the order (inv-<order external id>) is the one a refund credits
-    assert invoice_external_id(*order) == f"inv-{order_external_id(opportunity)}"
+    written = erp_ids.invoice_of_order(erp_ids.sales_order(opportunity.crmSystem, opportunity.opportunityId))
+    assert erp_ids.invoice(*order) == written
     assert deal_of(metadata) is None  # no CRM task or payment status for an API order
     assert deal_of({"o2c_correlation_id": "hubspot:9"}) == ("hubspot", "9")

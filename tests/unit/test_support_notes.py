@@ -8,6 +8,9 @@ from typing import Any
 import pytest
 
 from shared.errors import UnknownFields
+from shared.events.after_sale import RefundBooked
+from shared.events.orchestration import OrderOnHold
+from shared.events.payments import PaymentFailed
 from shared.order_to_cash.support import field_changes, inform_support, note_for
 
 
@@ -85,8 +88,9 @@ def test_each_open_ticket_gets_one_note_and_a_redelivery_adds_none() -> None:
         org={"id": 7, "external_id": "1042"}, users=[{"id": 8, "external_id": "1042"}], tickets=[11, 12]
     )
 
-    first = inform_support(desk, History(), "PaymentFailed", FAILED, event_id="evt-a")
-    again = inform_support(desk, History(), "PaymentFailed", FAILED, event_id="evt-a")
+    failed = PaymentFailed.model_validate(FAILED)
+    first = inform_support(desk, History(), failed, event_id="evt-a")
+    again = inform_support(desk, History(), failed, event_id="evt-a")
 
     assert (first.notes_added, again.notes_added) == (2, 0)
     assert {k: len(v) for k, v in desk.notes.items()} == {11: 1, 12: 1}
@@ -98,29 +102,36 @@ def test_a_refund_finds_its_customer_in_the_earlier_facts_of_its_payment_or_deal
     history = History(
         {"pi_1": [{"paymentIntentId": "pi_1"}, {"paymentIntentId": "pi_1", "erpCustomerId": "1042"}]}
     )
-    booked = {"refundId": "re_1", "paymentIntentId": "pi_1", "amount": {"amount": 2000, "currency": "USD"}}
-    held = {"reason": "payment_declined", "opportunityId": "deal-9", "declineCode": "do_not_honor"}
-
-    update = inform_support(desk, history, "RefundBooked", booked, event_id="evt-r")
-    on_hold = inform_support(
-        desk, History({"deal-9": [{"erpCustomerId": "1042"}]}), "OrderOnHold", held, event_id="evt-h"
+    booked = RefundBooked(
+        refundId="re_1",
+        paymentIntentId="pi_1",
+        erpInvoiceId="3009",
+        erpCreditMemoId="cm-1",
+        erpRefundId="cr-1",
+        amount={"amount": 2000, "currency": "USD"},  # type: ignore[arg-type]
     )
+    held = OrderOnHold(reason="payment_declined", opportunityId="deal-9", declineCode="do_not_honor")
+
+    update = inform_support(desk, history, booked, event_id="evt-r")
+    on_hold = inform_support(desk, History({"deal-9": [{"erpCustomerId": "1042"}]}), held, event_id="evt-h")
 
     assert update.status == "informed" and history.asked == ["pi_1"]
     assert on_hold.status == "informed" and on_hold.notes_added == 2
-    assert desk.notes[11][0].startswith("Refund booked: 20.00 USD (refund re_1, payment pi_1).")
+    assert desk.notes[11][0].startswith(
+        "Refund booked: 20.00 USD (refund re_1, payment pi_1, credit memo cm-1)."
+    )
 
 
 @pytest.mark.parametrize(
     ("data", "status"),
     [
-        ({"reason": "incomplete_account", "opportunityId": "1"}, "no_customer"),
-        (FAILED, "not_in_support_desk"),
+        (OrderOnHold(reason="incomplete_account", opportunityId="1"), "no_customer"),
+        (PaymentFailed.model_validate(FAILED), "not_in_support_desk"),
     ],
 )
-def test_a_customer_the_desk_does_not_know_is_skipped(data: dict[str, Any], status: str) -> None:
+def test_a_customer_the_desk_does_not_know_is_skipped(data: Any, status: str) -> None:
     desk = Desk(org=None, users=[], tickets=[11])
-    assert inform_support(desk, History(), "OrderOnHold", data, event_id="e").status == status
+    assert inform_support(desk, History(), data, event_id="e").status == status
     assert desk.notes == {}
 
 
@@ -138,7 +149,7 @@ def test_notes_still_reach_agents_when_the_organization_fields_are_missing() -> 
     told: list[UnknownFields] = []
 
     update = inform_support(
-        desk, History(), "PaymentFailed", FAILED, event_id="e", on_unknown_fields=told.append
+        desk, History(), PaymentFailed.model_validate(FAILED), event_id="e", on_unknown_fields=told.append
     )
 
     assert update.notes_added == 1 and update.fields == ()

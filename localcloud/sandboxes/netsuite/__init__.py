@@ -94,13 +94,13 @@ from localcloud.sandboxes.netsuite.common import (
     TIMESTAMP_TOLERANCE_S,
     TITLES,
     TYPES,
-    NsError,
     body_object,
     invalid,
 )
 from localcloud.sandboxes.netsuite.contract import check_answer
 from localcloud.sandboxes.netsuite.customers import Customers
 from localcloud.sandboxes.netsuite.deposits import Deposits
+from localcloud.sandboxes.netsuite.errors import NsError
 from localcloud.sandboxes.netsuite.metadata import Metadata
 from localcloud.sandboxes.netsuite.payments import Payments
 from localcloud.sandboxes.netsuite.refunds import Refunds

@@ -7,6 +7,9 @@ from datetime import date
 from decimal import Decimal
 from typing import Any
 
+from localcloud.sandboxes.netsuite.contract import enum_label
+from localcloud.sandboxes.netsuite.errors import NsError
+
 RECORD_PATH = "/services/rest/record/v1"
 DEFAULT_CURRENCIES = {"1": "USD", "2": "GBP", "3": "CAD", "4": "EUR", "5": "JPY", "6": "KWD"}
 DEFAULT_SUBSIDIARIES = {"1": "O2C Inc. (US)", "2": "O2C GmbH (DE)", "3": "O2C B.V. (NL)"}
@@ -96,22 +99,12 @@ DEFAULT_ERRORS = {
 }
 
 
-class NsError(Exception):
-    """An error NetSuite answers: ``o:errorCode``, ``detail`` and, for a field, ``o:errorPath`` (JSONPath)."""
-
-    def __init__(self, status: int, code: str, detail: str, *, path: str | None = None) -> None:
-        super().__init__(detail)
-        self.status, self.code, self.detail, self.path = status, code, detail, path
-
-
 def invalid(detail: str, code: str = "INVALID_FLD_VALUE") -> NsError:
     return NsError(400, code, detail)
 
 
 def select(record_type: str, field: str, value: str) -> dict[str, str]:
     """A select field's value as NetSuite answers it: ``{"id", "refName"}``."""
-    from localcloud.sandboxes.netsuite.contract import enum_label
-
     return {"id": value, "refName": enum_label(record_type, field, value)}
 
 

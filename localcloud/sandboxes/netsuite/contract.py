@@ -19,7 +19,7 @@ from functools import cache
 from pathlib import Path
 from typing import Any
 
-from localcloud.sandboxes.netsuite.common import NsError
+from localcloud.sandboxes.netsuite.errors import NsError
 
 CONTRACT_PATH = Path(__file__).resolve().parents[3] / "vendor-specs" / "netsuite" / "records.json"
 MODES = ("Error", "Warning", "Ignore")

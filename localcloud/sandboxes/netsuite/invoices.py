@@ -22,7 +22,6 @@ from localcloud.sandboxes.base import Reply, Request
 from localcloud.sandboxes.netsuite.common import (
     DEFAULT_ERRORS,
     TRANSFORMS,
-    NsError,
     body_object,
     credit_status,
     invalid,
@@ -32,6 +31,7 @@ from localcloud.sandboxes.netsuite.common import (
     select,
     totals,
 )
+from localcloud.sandboxes.netsuite.errors import NsError
 from localcloud.sandboxes.netsuite.orders import Orders
 
 

@@ -19,8 +19,9 @@ from typing import Any
 
 from localcloud.sandboxes.base import Reply, Request, json_bytes, json_reply
 from localcloud.sandboxes.netsuite.account import Account
-from localcloud.sandboxes.netsuite.common import DEFAULT_ERRORS, RECORD_PATH, NsError
+from localcloud.sandboxes.netsuite.common import DEFAULT_ERRORS, RECORD_PATH
 from localcloud.sandboxes.netsuite.contract import contract
+from localcloud.sandboxes.netsuite.errors import NsError
 
 SCHEMA_JSON = "application/schema+json"
 _SCALARS: dict[str, dict[str, Any]] = {

@@ -22,7 +22,6 @@ from localcloud.sandboxes.netsuite.account import Account
 from localcloud.sandboxes.netsuite.common import (
     BILLABLE,
     DEFAULT_ERRORS,
-    NsError,
     body_object,
     invalid,
     iso_date,
@@ -32,6 +31,7 @@ from localcloud.sandboxes.netsuite.common import (
     to_decimal,
     totals,
 )
+from localcloud.sandboxes.netsuite.errors import NsError
 
 #: record type -> the statuses in which its lines can still be changed or closed
 _OPEN = {"salesOrder": ("A", "B"), "returnAuthorization": ("A", "B")}

@@ -20,9 +20,9 @@ made of their mixins:
 
 from localcloud.sandboxes.stripe.app import StripeSandbox
 from localcloud.sandboxes.stripe.balance import conversion_fee, processing_fee
+from localcloud.sandboxes.stripe.cards import TEST_CARDS, SandboxCard
 from localcloud.sandboxes.stripe.disputes import DISPUTE_FEE
 from localcloud.sandboxes.stripe.forms import decode_form
-from localcloud.sandboxes.stripe.payment_methods import TEST_CARDS, SandboxCard
 from localcloud.sandboxes.stripe.state import API_VERSION
 
 __all__ = [

@@ -24,9 +24,9 @@ import time
 from datetime import UTC, datetime
 from typing import Any
 
+from localcloud.sandboxes.stripe.cards import TEST_CARDS
 from localcloud.sandboxes.stripe.errors import _invalid, _missing, new_id
 from localcloud.sandboxes.stripe.forms import _COMMON_PARAMS, _int, _only, _opt_str
-from localcloud.sandboxes.stripe.payment_methods import TEST_CARDS
 from localcloud.sandboxes.stripe.state import StripeState, _Call
 
 _INVOICE_PAYMENT_LIST_PARAMS = _COMMON_PARAMS | {

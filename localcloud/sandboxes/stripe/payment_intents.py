@@ -22,10 +22,10 @@ import time
 from typing import Any
 
 from localcloud.sandboxes.stripe.balance import conversion_fee, processing_fee
+from localcloud.sandboxes.stripe.cards import SandboxCard
 from localcloud.sandboxes.stripe.currencies import MINIMUM_CHARGE, _converted, _format, amount_error
 from localcloud.sandboxes.stripe.errors import _DOC, ApiError, _invalid, _missing, new_id
 from localcloud.sandboxes.stripe.forms import _COMMON_PARAMS, _bool, _int, _list, _metadata, _only, _opt_str
-from localcloud.sandboxes.stripe.payment_methods import SandboxCard
 from localcloud.sandboxes.stripe.radar import risk_outcome
 from localcloud.sandboxes.stripe.state import StripeState, _Call
 

@@ -24,9 +24,9 @@ import re
 import time
 from typing import Any, NoReturn
 
+from localcloud.sandboxes.stripe.cards import SandboxCard
 from localcloud.sandboxes.stripe.errors import _DOC, ApiError, _invalid, _missing, new_id
 from localcloud.sandboxes.stripe.forms import _COMMON_PARAMS, _bool, _list, _metadata, _only, _opt_str
-from localcloud.sandboxes.stripe.payment_methods import SandboxCard
 from localcloud.sandboxes.stripe.state import StripeState, _Call
 
 _SETUP_INTENT_PARAMS = _COMMON_PARAMS | {

@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any
 from localcloud.sandboxes.base import Reply, Sandbox
 
 if TYPE_CHECKING:
-    from localcloud.sandboxes.stripe.payment_methods import SandboxCard, _PaymentMethod
+    from localcloud.sandboxes.stripe.cards import SandboxCard, _PaymentMethod
 
 
 #: The API version the sandbox's webhook endpoint is pinned to (the SDK's pinned version).
