@@ -22,6 +22,8 @@ from __future__ import annotations
 import json
 from typing import Any
 
+from shared.events.envelope import state_machine_entry
+
 SUBSTITUTIONS = ("ErpTasks", "TaxTasks", "PaymentTasks", "CrmTasks", "WaitRegistrar", "EventBusName")
 
 #: Lambda's service errors as Step Functions names them for a Lambda task (AWS's "handle transient Lambda
@@ -122,30 +124,16 @@ def _wait(
 
 
 def _publish(source: str, detail_type: str, data: dict[str, Any], next_state: str | None) -> dict[str, Any]:
+    entry = state_machine_entry(
+        source=source,
+        detail_type=detail_type,
+        data={"opportunityId.$": "$.opportunity.opportunityId", **data},
+        bus_name="${EventBusName}",
+    )
     state: dict[str, Any] = {
         "Type": "Task",
         "Resource": "arn:aws:states:::events:putEvents",
-        "Parameters": {
-            "Entries": [
-                {
-                    "EventBusName": "${EventBusName}",
-                    "Source": source,
-                    "DetailType": detail_type,
-                    "Detail": {
-                        "metadata": {
-                            "eventId.$": "States.UUID()",
-                            "correlationId.$": "$.correlationId",
-                            "causationId.$": "$$.Execution.Id",
-                            "occurredAt.$": "$$.State.EnteredTime",
-                            "schemaVersion": "1",
-                            "sourceSystem": "o2c",
-                            "sourceEventId": None,
-                        },
-                        "data": {"opportunityId.$": "$.opportunity.opportunityId", **data},
-                    },
-                }
-            ]
-        },
+        "Parameters": {"Entries": [entry]},
         "ResultPath": None,
         "Retry": PUBLISH_RETRY,
     }

@@ -5,9 +5,12 @@ from __future__ import annotations
 import json
 import uuid
 from datetime import UTC, date, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any, cast
 
 from o2c_cli.targets import Target, TargetError
+
+if TYPE_CHECKING:
+    from shared.events.envelope import CanonicalEvent, SourceSystem
 
 #: The AWS actions each command of this module calls on a deployed stack (after resolving it: targets.py),
 #: from these entry functions. The operator policies grant them; tests/infra/test_operator_policy.py reads
@@ -39,14 +42,16 @@ SYNC_FACTS = {
 }
 
 
-def _put(target: Target, entries: list[dict[str, Any]]) -> None:
+def _publish(target: Target, events: list[CanonicalEvent]) -> None:
+    """On the target's bus through the hub's one publisher (its entries, batches and retries)."""
+    from shared.publisher import EventPublisher, PublishError
+
     if not target.event_bus_name:
         raise TargetError("this target has no event bus")
-    response = target.client("events").put_events(
-        Entries=[{**e, "EventBusName": target.event_bus_name} for e in entries]
-    )
-    if response.get("FailedEntryCount"):
-        raise TargetError(f"EventBridge refused {response['FailedEntryCount']} event(s)")
+    try:
+        EventPublisher(target.client("events"), target.event_bus_name).publish(events)
+    except PublishError as exc:
+        raise TargetError(f"EventBridge refused the event(s): {exc}") from None
 
 
 def request_refund(
@@ -69,7 +74,7 @@ def request_refund(
         )
     except UnknownPayment as exc:
         raise TargetError(str(exc)) from None
-    _put(target, [{"Source": event.source, "DetailType": event.detail_type, "Detail": event.detail_json()}])
+    _publish(target, [event])
     return request_id
 
 
@@ -93,32 +98,24 @@ def resync(target: Target, any_id: str) -> list[str]:
     """Publish again the facts of ``any_id``'s lineage that drive a sync; the consumers redo what is missing
     and skip what was booked (external ids, idempotency keys)."""
     from o2c_cli.trace import trace
+    from shared.events.catalog import EVENT_TYPES
+    from shared.events.envelope import republished
 
     entries = [e for e in trace(target, any_id) if e.detail_type in SYNC_FACTS]
-    sources = {"OpportunityClosedWon": "o2c.crm", "RefundRequested": "o2c.orchestration"}
-    batch = []
-    for e in entries:
-        detail = {
-            "metadata": {
-                "eventId": e.event_id,
-                "correlationId": e.correlation_id,
-                "causationId": None,
-                "occurredAt": e.occurred_at,
-                "schemaVersion": "1",
-                "sourceSystem": e.source_system,
-                "sourceEventId": e.source_event_id,
-            },
-            "data": e.data,
-        }
-        batch.append(
-            {
-                "Source": sources.get(e.detail_type, "o2c.payments"),
-                "DetailType": e.detail_type,
-                "Detail": json.dumps(detail),
-            }
-        )
-    for start in range(0, len(batch), 10):
-        _put(target, batch[start : start + 10])
+    _publish(
+        target,
+        [
+            republished(
+                data=EVENT_TYPES[e.detail_type].model_validate(e.data),
+                event_id=e.event_id,
+                correlation_id=e.correlation_id,
+                occurred_at=datetime.fromisoformat(e.occurred_at),
+                source_system=cast("SourceSystem", e.source_system),
+                source_event_id=e.source_event_id,
+            )
+            for e in entries
+        ],
+    )
     return [e.detail_type for e in entries]
 
 

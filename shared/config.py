@@ -1,33 +1,11 @@
-"""Typed configuration, read from the function's environment and validated at cold start."""
+"""Secrets from Secrets Manager, cached by Powertools parameters. A function's settings (which secret, which
+table ...) are read once from its environment by ``shared.settings``."""
 
 from __future__ import annotations
 
 import os
 from functools import cache
 from typing import Any
-
-from pydantic import BaseModel, ConfigDict, Field
-
-
-class WebhookSettings(BaseModel):
-    """What every webhook function needs; each provider adds its own settings next to these."""
-
-    model_config = ConfigDict(frozen=True)
-
-    stage: str
-    idempotency_table_name: str = Field(min_length=1)
-    event_bus_name: str = Field(min_length=1)
-    max_body_bytes: int = Field(default=262_144, gt=0)
-
-    @classmethod
-    def from_environment(cls) -> WebhookSettings:
-        env = os.environ
-        return cls(
-            stage=env.get("STAGE", "local"),
-            idempotency_table_name=env.get("IDEMPOTENCY_TABLE_NAME", ""),
-            event_bus_name=env.get("EVENT_BUS_NAME", ""),
-            max_body_bytes=int(env.get("MAX_BODY_BYTES", "262144")),
-        )
 
 
 @cache
@@ -49,10 +27,17 @@ def secret_values(env_var: str, *, key: str = "secrets", max_age_s: int = 300) -
     Cached for ``max_age_s`` by Powertools parameters, so a rotation is picked up within minutes without
     a Secrets Manager call per request.
     """
-    value = _read_secret(env_var, max_age_s)
+    return secret_list(os.environ[env_var], key=key, max_age_s=max_age_s, label=env_var)
+
+
+def secret_list(ref: str, *, key: str = "secrets", max_age_s: int = 300, label: str = "") -> list[str]:
+    """``secret_values`` of the secret ``ref`` (its ARN, or its name locally) a function's settings hold;
+    ``label`` names it in errors (its environment variable)."""
+    label = label or ref
+    value = _read_secret(ref, label, max_age_s)
     values = value.get(key) if isinstance(value, dict) else value
     if not isinstance(values, list) or not values or not all(isinstance(v, str) and v for v in values):
-        raise RuntimeError(f"secret in {env_var} must hold a non-empty list under '{key}'")
+        raise RuntimeError(f"secret in {label} must hold a non-empty list under '{key}'")
     return values
 
 
@@ -73,13 +58,13 @@ _TRANSIENT_AWS = frozenset(
 )
 
 
-def _read_secret(env_var: str, max_age_s: int) -> Any:
+def _read_secret(ref: str, label: str, max_age_s: int) -> Any:
     """The secret, with a read that failed for a passing reason (timeout, throttling) raised as the connectors'
     ``TransientError``, so the queue or the state machine retries it instead of failing the step for good."""
     from aws_lambda_powertools.utilities.parameters.exceptions import GetParameterError
 
     try:
-        return _secrets().get(os.environ[env_var], transform="json", max_age=max_age_s)
+        return _secrets().get(ref, transform="json", max_age=max_age_s)
     except GetParameterError as exc:
         cause = exc.__cause__ or exc.__context__
         response = getattr(cause, "response", None)
@@ -87,16 +72,21 @@ def _read_secret(env_var: str, max_age_s: int) -> Any:
         if code in _TRANSIENT_AWS or type(cause).__name__ in _TRANSIENT_AWS:
             from shared.errors import TransientError
 
-            raise TransientError(f"secret in {env_var}: {code or type(cause).__name__}", code=code) from exc
+            raise TransientError(f"secret in {label}: {code or type(cause).__name__}", code=code) from exc
         raise
 
 
 def secret_json(env_var: str, *, max_age_s: int = 300) -> dict[str, object]:
     """A JSON secret (e.g. API credentials) from Secrets Manager, cached by Powertools parameters. A read that
     timed out or was throttled is a ``TransientError``."""
-    value = _read_secret(env_var, max_age_s)
+    return secret_object(os.environ[env_var], max_age_s=max_age_s, label=env_var)
+
+
+def secret_object(ref: str, *, max_age_s: int = 300, label: str = "") -> dict[str, object]:
+    """``secret_json`` of the secret ``ref`` a function's settings hold."""
+    value = _read_secret(ref, label or ref, max_age_s)
     if not isinstance(value, dict):
-        raise RuntimeError(f"secret in {env_var} must be a JSON object")
+        raise RuntimeError(f"secret in {label or ref} must be a JSON object")
     return value
 
 

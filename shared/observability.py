@@ -8,9 +8,9 @@ headers or secrets: handlers log ids and outcomes only.
 from __future__ import annotations
 
 import os
-from collections.abc import AsyncGenerator, Generator, Sequence
+from collections.abc import AsyncGenerator, Callable, Generator, Sequence
 from contextlib import asynccontextmanager, contextmanager
-from typing import Any
+from typing import Any, TypeVar
 
 from aws_lambda_powertools import Logger, Metrics, Tracer
 from aws_lambda_powertools.metrics import MetricUnit
@@ -64,7 +64,21 @@ logger = Logger(utc=True)
 tracer = Tracer(disabled=True, provider=NoTracing()) if tracing_disabled() else Tracer()
 metrics = Metrics()
 
-__all__ = ["MetricUnit", "count", "logger", "metrics", "tracer"]
+__all__ = ["MetricUnit", "count", "lambda_entry", "logger", "metrics", "tracer"]
+
+Handler = Callable[[dict[str, Any], Any], Any]
+
+
+H = TypeVar("H", bound=Handler)
+
+
+def lambda_entry(handler: H) -> H:
+    """Every function's Powertools stack, in its one order (outermost first): the logger adds the Lambda
+    context's keys and clears the keys the last invocation appended; metrics are flushed as EMF after each
+    invocation, even one that raised; the tracer's segment covers the handler, without its response (ids,
+    amounts and customers stay out of X-Ray)."""
+    traced = tracer.capture_lambda_handler(capture_response=False)(handler)
+    return logger.inject_lambda_context(clear_state=True)(metrics.log_metrics(traced))  # type: ignore[return-value]
 
 
 def count(name: str, *, provider: str, reason: str | None = None, value: int = 1) -> None:

@@ -2,26 +2,54 @@
 
 from __future__ import annotations
 
-import os
+from dataclasses import dataclass
 from typing import Any
 
-from shared.config import csv_setting, secret_json
+from shared.config import secret_object
 from shared.inbound.hubspot import HubSpotProvider
-from shared.ingress.lambda_adapter import webhook_handler
+from shared.ingress.lambda_adapter import WebhookDeps, build_pipeline, webhook_handler
 from shared.outbound.factories import hubspot_crm
+from shared.settings import Env, EnvSettings, LambdaHandler, WebhookSettings, lazy_handler
 
 
-def _credentials() -> dict[str, Any]:
-    return secret_json("HUBSPOT_CREDENTIALS_ARN")
+@dataclass(frozen=True)
+class Settings(EnvSettings):
+    webhook: WebhookSettings
+    #: the app's credentials; the v3 signature's client secrets under ``secrets``
+    credentials_arn: str
+    #: what HubSpot signs the request URI with; empty: the API's own execute-api URL
+    public_base_url: str
+    closed_won_stages: tuple[str, ...] = ("closedwon",)
+
+    @classmethod
+    def read(cls, env: Env) -> Settings:
+        return cls(
+            webhook=WebhookSettings.read(env),
+            credentials_arn=env.required("HUBSPOT_CREDENTIALS_ARN"),
+            public_base_url=env.required("PUBLIC_BASE_URL", allow_empty=True),
+            closed_won_stages=env.csv("HUBSPOT_CLOSED_WON_STAGES", "closedwon"),
+        )
 
 
-def _provider() -> HubSpotProvider:
+def client_secrets(arn: str) -> list[str]:
+    secrets: Any = secret_object(arn, label="HUBSPOT_CREDENTIALS_ARN")["secrets"]
+    return [str(s) for s in secrets]
+
+
+def make_provider(settings: Settings) -> HubSpotProvider:
+    arn = settings.credentials_arn
     return HubSpotProvider(
-        client_secrets=lambda: [str(s) for s in _credentials()["secrets"]],
+        client_secrets=lambda: client_secrets(arn),
         deals=hubspot_crm,
-        public_base_url=os.environ["PUBLIC_BASE_URL"],
-        closed_won_stages=csv_setting("HUBSPOT_CLOSED_WON_STAGES", "closedwon"),
+        public_base_url=settings.public_base_url,
+        closed_won_stages=settings.closed_won_stages,
     )
 
 
-lambda_handler = webhook_handler(_provider)
+def make_handler(
+    settings: Settings, deps: WebhookDeps | None = None, provider: HubSpotProvider | None = None
+) -> LambdaHandler:
+    return webhook_handler(build_pipeline(provider or make_provider(settings), settings.webhook, deps))
+
+
+lambda_handler = lazy_handler(lambda: make_handler(Settings.from_env()))

@@ -8,15 +8,18 @@ and the state machine puts the order on hold (``OrderOnHold``) and ends ``NeedsA
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from dataclasses import dataclass
+from functools import partial
 from typing import Any
 
-from shared.config import csv_setting
 from shared.errors import AuthError, PermanentError, UnknownFields
 from shared.observability import MetricUnit, logger, metrics
 from shared.order_to_cash.fraud import wallet_label
 from shared.order_to_cash.steps import recheck_opportunity
 from shared.order_to_cash.tasks import opportunity_of, task_handler
-from shared.outbound.factories import crm_for, hubspot_crm, salesforce_crm
+from shared.outbound.factories import crm_for
+from shared.settings import Env, EnvSettings, LambdaHandler, lazy_handler
 
 #: what the hub writes on a won deal, per CRM (HubSpot deal properties / Salesforce Opportunity fields);
 #: ``o2c setup crm`` creates them from vendor-specs/{hubspot/o2c-properties,salesforce/o2c-custom-fields}.json
@@ -26,15 +29,35 @@ SALESFORCE_OPPORTUNITY_FIELDS = ("ERP_Order_Number__c", "ERP_Invoice_Number__c",
 WALLET_FIELD = {"hubspot": "o2c_payment_wallet", "salesforce": "Payment_Wallet__c"}
 
 
-def recheck(event: dict[str, Any]) -> dict[str, Any]:
+@dataclass(frozen=True)
+class Settings(EnvSettings):
+    #: the deal stages each CRM calls won
+    hubspot_closed_won_stages: tuple[str, ...] = ("closedwon",)
+    salesforce_closed_won_stages: tuple[str, ...] = ("Closed Won",)
+
+    @classmethod
+    def read(cls, env: Env) -> Settings:
+        return cls(
+            hubspot_closed_won_stages=env.csv("HUBSPOT_CLOSED_WON_STAGES", "closedwon"),
+            salesforce_closed_won_stages=env.csv("SALESFORCE_CLOSED_WON_STAGES", "Closed Won"),
+        )
+
+
+@dataclass(frozen=True)
+class Deps:
+    #: the CRM client of ``hubspot`` or ``salesforce``
+    crm_for: Callable[[str], Any] = crm_for
+
+
+def recheck(event: dict[str, Any], *, settings: Settings, deps: Deps) -> dict[str, Any]:
     """Fetch the deal again: still won in the CRM (else the execution ends ``Cancelled``, see
     ``DealNoLongerWon``), and its completeness re-evaluated (the new snapshot replaces the old one)."""
     current = opportunity_of(event)
     if current.crmSystem == "hubspot":
-        stages = csv_setting("HUBSPOT_CLOSED_WON_STAGES", "closedwon")
+        stages = settings.hubspot_closed_won_stages
     else:
-        stages = csv_setting("SALESFORCE_CLOSED_WON_STAGES", "Closed Won")
-    fresh = recheck_opportunity(crm_for(current.crmSystem), current, stages)
+        stages = settings.salesforce_closed_won_stages
+    fresh = recheck_opportunity(deps.crm_for(current.crmSystem), current, stages)
     if not fresh["wonInCrm"]:
         logger.warning(
             "deal no longer won in the CRM: not booked",
@@ -43,24 +66,25 @@ def recheck(event: dict[str, Any]) -> dict[str, Any]:
     return {**event["opportunity"], **fresh}
 
 
-def write_back(event: dict[str, Any]) -> dict[str, Any]:
+def write_back(event: dict[str, Any], *, deps: Deps) -> dict[str, Any]:
     opportunity = opportunity_of(event)
     order, invoice = event["order"], event.get("invoice") or {}
     status = event.get("paymentStatus", "paid")
     system = opportunity.crmSystem
+    crm = deps.crm_for(system)
     order_number = order.get("documentNumber") or order["erpOrderId"]
     invoice_number = invoice.get("documentNumber") or invoice.get("erpInvoiceId")
     wallet = wallet_label(event.get("wallet"))
     extra = {WALLET_FIELD[system]: wallet} if wallet and system in WALLET_FIELD else {}
     try:
         if system == "hubspot":
-            hubspot_crm().update_deal(
+            crm.update_deal(
                 opportunity.opportunityId,
                 dict(zip(HUBSPOT_DEAL_PROPERTIES, (order_number, invoice_number or "", status), strict=True))
                 | extra,
             )
         else:
-            salesforce_crm().update_opportunity(
+            crm.update_opportunity(
                 opportunity.opportunityId,
                 dict(zip(SALESFORCE_OPPORTUNITY_FIELDS, (order_number, invoice_number, status), strict=True))
                 | extra,
@@ -82,4 +106,14 @@ def write_back(event: dict[str, Any]) -> dict[str, Any]:
     return {"crmUpdated": True, "paymentStatus": status}
 
 
-lambda_handler = task_handler({"recheck": recheck, "write_back": write_back})
+def make_handler(settings: Settings, deps: Deps | None = None) -> LambdaHandler:
+    deps = deps or Deps()
+    return task_handler(
+        {
+            "recheck": partial(recheck, settings=settings, deps=deps),
+            "write_back": partial(write_back, deps=deps),
+        }
+    )
+
+
+lambda_handler = lazy_handler(lambda: make_handler(Settings.from_env()))

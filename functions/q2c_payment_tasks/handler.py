@@ -3,17 +3,28 @@ capture, void; a bank debit (SEPA, ACH) submitted after invoicing."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from dataclasses import dataclass
+from functools import partial
 from typing import Any
 
 from shared.operations import emit
 from shared.order_to_cash import steps, subscriptions
 from shared.order_to_cash.tasks import opportunity_of, task_handler
-from shared.outbound.factories import stripe_payments, stripe_subscriptions
+from shared.outbound.factories import stripe_payments
+from shared.outbound.stripe_subscriptions import StripeSubscriptions
+from shared.settings import LambdaHandler, lazy_handler
 
 
-def prepare(event: dict[str, Any]) -> dict[str, Any]:
+@dataclass(frozen=True)
+class Deps:
+    #: the Stripe client (its key, base URL and approval thresholds are the connector's settings)
+    payments: Callable[[], Any] = stripe_payments
+
+
+def prepare(event: dict[str, Any], *, deps: Deps) -> dict[str, Any]:
     return steps.prepare_payment(
-        stripe_payments(),
+        deps.payments(),
         opportunity_of(event),
         event["correlationId"],
         event["customer"],
@@ -23,9 +34,9 @@ def prepare(event: dict[str, Any]) -> dict[str, Any]:
     )
 
 
-def authorize(event: dict[str, Any]) -> dict[str, Any]:
+def authorize(event: dict[str, Any], *, deps: Deps) -> dict[str, Any]:
     result = steps.authorize_payment(
-        stripe_payments(),
+        deps.payments(),
         opportunity_of(event),
         event["correlationId"],
         event["customer"],
@@ -39,13 +50,13 @@ def authorize(event: dict[str, Any]) -> dict[str, Any]:
     return result
 
 
-def describe_method(event: dict[str, Any]) -> dict[str, Any]:
-    return steps.describe_payment_method(stripe_payments(), event["order"], event["method"])
+def describe_method(event: dict[str, Any], *, deps: Deps) -> dict[str, Any]:
+    return steps.describe_payment_method(deps.payments(), event["order"], event["method"])
 
 
-def debit(event: dict[str, Any]) -> dict[str, Any]:
+def debit(event: dict[str, Any], *, deps: Deps) -> dict[str, Any]:
     result = steps.charge_debit(
-        stripe_payments(),
+        deps.payments(),
         opportunity_of(event),
         event["correlationId"],
         event["customer"],
@@ -60,15 +71,15 @@ def debit(event: dict[str, Any]) -> dict[str, Any]:
     return result
 
 
-def capture(event: dict[str, Any]) -> dict[str, Any]:
-    return steps.capture_payment(stripe_payments(), event["authorization"])
+def capture(event: dict[str, Any], *, deps: Deps) -> dict[str, Any]:
+    return steps.capture_payment(deps.payments(), event["authorization"])
 
 
-def subscribe(event: dict[str, Any]) -> dict[str, Any]:
+def subscribe(event: dict[str, Any], *, deps: Deps) -> dict[str, Any]:
     """A subscription deal's one Stripe subscription, once the order is paid (``shared.order_to_cash.subscriptions``)."""
     opportunity = opportunity_of(event)
     return subscriptions.create_subscription(
-        stripe_subscriptions(),
+        StripeSubscriptions(deps.payments()),
         opportunity,
         steps.links(opportunity, event["correlationId"], event["customer"], event["order"]),
         event["order"],
@@ -77,12 +88,13 @@ def subscribe(event: dict[str, Any]) -> dict[str, Any]:
     )
 
 
-def void(event: dict[str, Any]) -> dict[str, Any]:
-    return steps.void_authorization(stripe_payments(), event.get("authorization"))
+def void(event: dict[str, Any], *, deps: Deps) -> dict[str, Any]:
+    return steps.void_authorization(deps.payments(), event.get("authorization"))
 
 
-lambda_handler = task_handler(
-    {
+def make_handler(deps: Deps | None = None) -> LambdaHandler:
+    deps = deps or Deps()
+    steps_by_action = {
         "prepare": prepare,
         "authorize": authorize,
         "capture": capture,
@@ -91,4 +103,7 @@ lambda_handler = task_handler(
         "debit": debit,
         "subscribe": subscribe,
     }
-)
+    return task_handler({action: partial(step, deps=deps) for action, step in steps_by_action.items()})
+
+
+lambda_handler = lazy_handler(make_handler)

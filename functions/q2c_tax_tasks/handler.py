@@ -3,19 +3,36 @@ once the ERP has invoiced the order, the sale recorded in the tax engine with th
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from dataclasses import dataclass
+from functools import partial
 from typing import Any
 
 from shared.order_to_cash import steps
 from shared.order_to_cash.tasks import opportunity_of, task_handler
 from shared.outbound.factories import avatax
+from shared.settings import LambdaHandler, lazy_handler
 
 
-def calculate(event: dict[str, Any]) -> dict[str, Any]:
-    return steps.calculate_tax(avatax(), opportunity_of(event), event["customer"])
+@dataclass(frozen=True)
+class Deps:
+    #: the AvaTax client (credentials and base URL are the connector's settings)
+    tax: Callable[[], Any] = avatax
 
 
-def record_sale(event: dict[str, Any]) -> dict[str, Any]:
-    return steps.record_sale(avatax(), opportunity_of(event), event["customer"], event["invoice"])
+def calculate(event: dict[str, Any], *, deps: Deps) -> dict[str, Any]:
+    return steps.calculate_tax(deps.tax(), opportunity_of(event), event["customer"])
 
 
-lambda_handler = task_handler({"calculate": calculate, "record_sale": record_sale})
+def record_sale(event: dict[str, Any], *, deps: Deps) -> dict[str, Any]:
+    return steps.record_sale(deps.tax(), opportunity_of(event), event["customer"], event["invoice"])
+
+
+def make_handler(deps: Deps | None = None) -> LambdaHandler:
+    deps = deps or Deps()
+    return task_handler(
+        {"calculate": partial(calculate, deps=deps), "record_sale": partial(record_sale, deps=deps)}
+    )
+
+
+lambda_handler = lazy_handler(make_handler)

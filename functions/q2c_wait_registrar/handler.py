@@ -3,30 +3,46 @@ and resumes at once if the awaited fact (e.g. an early webhook) is already there
 
 from __future__ import annotations
 
-from functools import cache
+from dataclasses import dataclass
 from typing import Any
 
-from shared.observability import logger, metrics, tracer
+from shared.observability import lambda_entry, logger
 from shared.order_to_cash.correlation import Correlator
+from shared.settings import Env, EnvSettings, LambdaHandler, lazy_handler
 
 
-@cache
-def correlator() -> Correlator:
-    import os
+@dataclass(frozen=True)
+class Settings(EnvSettings):
+    correlation_table_name: str
 
+    @classmethod
+    def read(cls, env: Env) -> Settings:
+        return cls(correlation_table_name=env.required("CORRELATION_TABLE_NAME"))
+
+
+def correlator(settings: Settings) -> Correlator:
     from shared.aws import client
 
-    return Correlator(client("dynamodb"), os.environ["CORRELATION_TABLE_NAME"], client("stepfunctions"))
+    return Correlator(client("dynamodb"), settings.correlation_table_name, client("stepfunctions"))
 
 
-@logger.inject_lambda_context(clear_state=True)
-@metrics.log_metrics
-@tracer.capture_lambda_handler(capture_response=False)
-def lambda_handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
-    if event.get("correlationId"):
-        logger.set_correlation_id(event["correlationId"])
-    resumed = correlator().register_wait(
-        event["key"], event["token"], execution=event["execution"], state=event["state"]
-    )
-    logger.info("waiting", extra={"wait_key": event["key"], "state": event["state"], "resumed_now": resumed})
-    return {"registered": True, "resumedNow": resumed}
+def make_handler(settings: Settings, correlations: Correlator | None = None) -> LambdaHandler:
+    """``correlations``: the wait store (the correlation table and Step Functions unless given)."""
+    waits = correlations or correlator(settings)
+
+    @lambda_entry
+    def lambda_handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
+        if event.get("correlationId"):
+            logger.set_correlation_id(event["correlationId"])
+        resumed = waits.register_wait(
+            event["key"], event["token"], execution=event["execution"], state=event["state"]
+        )
+        logger.info(
+            "waiting", extra={"wait_key": event["key"], "state": event["state"], "resumed_now": resumed}
+        )
+        return {"registered": True, "resumedNow": resumed}
+
+    return lambda_handler
+
+
+lambda_handler = lazy_handler(lambda: make_handler(Settings.from_env()))

@@ -4,7 +4,8 @@ published as a ``ReconciliationException``; the report is returned to the caller
 
 from __future__ import annotations
 
-import os
+from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
@@ -12,11 +13,32 @@ from shared.aws import client
 from shared.events.after_sale import ReconciliationException
 from shared.lineage import LineageStore
 from shared.money import Money
-from shared.observability import logger, metrics, tracer
+from shared.observability import lambda_entry, logger
 from shared.operations import emit
 from shared.order_to_cash.facts import publish
 from shared.order_to_cash.reconciliation import reconcile
 from shared.outbound.factories import netsuite_erp, stripe_payments
+from shared.settings import Env, EnvSettings, LambdaHandler, lazy_handler
+
+
+@dataclass(frozen=True)
+class Settings(EnvSettings):
+    lineage_table_name: str
+
+    @classmethod
+    def read(cls, env: Env) -> Settings:
+        return cls(lineage_table_name=env.required("LINEAGE_TABLE_NAME"))
+
+
+@dataclass(frozen=True)
+class Deps:
+    """The ERP and Stripe clients (made on first use), the DynamoDB client the lineage is read with and how a
+    ``ReconciliationException`` is published (the hub's bus)."""
+
+    erp: Callable[[], Any] = netsuite_erp
+    payments: Callable[[], Any] = stripe_payments
+    dynamodb: Callable[[], Any] = lambda: client("dynamodb")
+    publish: Callable[..., Any] = publish
 
 
 def facts_of(store: LineageStore, day: date) -> list[dict[str, Any]]:
@@ -34,22 +56,19 @@ def facts_of(store: LineageStore, day: date) -> list[dict[str, Any]]:
     return list(facts.values())
 
 
-@logger.inject_lambda_context(clear_state=True)
-@metrics.log_metrics
-@tracer.capture_lambda_handler(capture_response=False)
-def lambda_handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
+def reconcile_day(event: dict[str, Any], settings: Settings, deps: Deps) -> dict[str, Any]:
     day = (
         date.fromisoformat(event["date"])
         if event.get("date")
         else (datetime.now(UTC) - timedelta(days=1)).date()
     )
     logger.set_correlation_id(f"reconciliation:{day.isoformat()}")
-    store = LineageStore(client("dynamodb"), os.environ["LINEAGE_TABLE_NAME"])
-    report = reconcile(day, facts_of(store, day), erp=netsuite_erp(), payments=stripe_payments())
+    store = LineageStore(deps.dynamodb(), settings.lineage_table_name)
+    report = reconcile(day, facts_of(store, day), erp=deps.erp(), payments=deps.payments())
     if event.get("publish", True):
         emit.reconciliation_exceptions([m.kind for m in report.mismatches])
         for m in report.mismatches:
-            publish(
+            deps.publish(
                 ReconciliationException(
                     kind=m.kind,
                     detail=m.detail,
@@ -67,3 +86,16 @@ def lambda_handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
             )
     logger.info("reconciled", extra={"day": day.isoformat(), "exceptions": len(report.mismatches)})
     return report.as_dict()
+
+
+def make_handler(settings: Settings, deps: Deps | None = None) -> LambdaHandler:
+    the_deps = deps or Deps()
+
+    @lambda_entry
+    def lambda_handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
+        return reconcile_day(event, settings, the_deps)
+
+    return lambda_handler
+
+
+lambda_handler = lazy_handler(lambda: make_handler(Settings.from_env()))

@@ -10,12 +10,21 @@ from __future__ import annotations
 
 import base64
 import json
-import os
+from dataclasses import dataclass
 from typing import Any
 
+from shared.settings import Env, EnvSettings, LambdaHandler, lazy_handler
 from shared.warehouse import personal_data_setting, project
 
-PERSONAL_DATA = personal_data_setting(os.environ.get("WAREHOUSE_PERSONAL_DATA"))
+
+@dataclass(frozen=True)
+class Settings(EnvSettings):
+    #: the stage keeps personal data in the warehouse (``WAREHOUSE_PERSONAL_DATA=true``); else it is dropped
+    personal_data: bool = False
+
+    @classmethod
+    def read(cls, env: Env) -> Settings:
+        return cls(personal_data=personal_data_setting(env.text("WAREHOUSE_PERSONAL_DATA")))
 
 
 def transform(record: dict[str, Any], personal_data: bool) -> dict[str, Any]:
@@ -30,5 +39,13 @@ def transform(record: dict[str, Any], personal_data: bool) -> dict[str, Any]:
     return {"recordId": record["recordId"], "result": "Ok", "data": base64.b64encode(body).decode("ascii")}
 
 
-def lambda_handler(event: dict[str, Any], context: Any = None) -> dict[str, Any]:
-    return {"records": [transform(r, PERSONAL_DATA) for r in event.get("records", [])]}
+def make_handler(settings: Settings) -> LambdaHandler:
+    """No Powertools here: a Firehose transformation logs nothing per record and its cold start stays bare."""
+
+    def lambda_handler(event: dict[str, Any], context: Any = None) -> dict[str, Any]:
+        return {"records": [transform(r, settings.personal_data) for r in event.get("records", [])]}
+
+    return lambda_handler
+
+
+lambda_handler = lazy_handler(lambda: make_handler(Settings.from_env()))

@@ -87,6 +87,57 @@ def new_event(
     )
 
 
+def state_machine_entry(
+    *, source: str, detail_type: str, data: dict[str, Any], bus_name: str
+) -> dict[str, Any]:
+    """The PutEvents entry a Step Functions task state publishes: ``new_event``'s envelope in the state
+    machine's terms, its values JSONPath that Step Functions resolves (a fresh id, the execution's correlation
+    id, the execution as the cause, the state's entry time). ``infra/statemachine.py`` builds every publishing
+    state with it; ``tests/unit/test_envelope.py`` proves the resolved entry is a valid ``CanonicalEvent``."""
+    return {
+        "EventBusName": bus_name,
+        "Source": source,
+        "DetailType": detail_type,
+        "Detail": {
+            "metadata": {
+                "eventId.$": "States.UUID()",
+                "correlationId.$": "$.correlationId",
+                "causationId.$": "$$.Execution.Id",
+                "occurredAt.$": "$$.State.EnteredTime",
+                "schemaVersion": EventData.schema_version,
+                "sourceSystem": "o2c",
+                "sourceEventId": None,
+            },
+            "data": data,
+        },
+    }
+
+
+def republished(
+    *,
+    data: EventData,
+    event_id: str,
+    correlation_id: str,
+    occurred_at: datetime,
+    source_system: SourceSystem,
+    source_event_id: str | None,
+) -> CanonicalEvent:
+    """An event already in the lineage, put back on the bus as it was (same id: consumers keyed on it skip
+    what they booked), e.g. by ``o2c resync``."""
+    return CanonicalEvent(
+        metadata=EventMetadata(
+            eventId=event_id,
+            correlationId=correlation_id,
+            causationId=None,
+            occurredAt=occurred_at,
+            schemaVersion=type(data).schema_version,
+            sourceSystem=source_system,
+            sourceEventId=source_event_id,
+        ),
+        data=data,
+    )
+
+
 #: Fields named like ids that identify nothing the hub traces.
 NOT_IDS = frozenset({"taxId", "subsidiaryId"})
 

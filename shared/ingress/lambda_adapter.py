@@ -1,50 +1,69 @@
 """Turns a provider into a Lambda handler for API Gateway (REST proxy) events.
 
-The handler stays thin: Powertools wiring, one ``IngressPipeline`` per process (built on the first
-invocation, reused while the execution environment is warm), and the reply.
+The handler stays thin: Powertools wiring (``lambda_entry``), one ``IngressPipeline`` per process and the
+reply. A webhook function's ``make_handler(settings, deps)`` builds it from its settings
+(``shared.settings.WebhookSettings`` and the provider's own) and ``WebhookDeps`` (the bus and the
+de-duplication table: real ones by default, fakes in tests); its module-level handler is built on the first
+invocation (``shared.settings.lazy_handler``) and reused while the execution environment is warm.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from typing import Any
 
-from shared.ingress.pipeline import IngressPipeline, Provider
+from shared.ingress.pipeline import IngressPipeline, OnceOnlyGate, Provider, Publisher
 from shared.ingress.web import WebhookRequest
-from shared.observability import logger, metrics, tracer
+from shared.observability import lambda_entry, metrics
 from shared.outbound import deadline
+from shared.settings import LambdaHandler, WebhookSettings
 
-LambdaHandler = Callable[[dict[str, Any], Any], dict[str, Any]]
+
+class WebhookDeps:
+    """What the webhook path writes to: the hub's bus and the provider's de-duplication records. (A plain
+    class: a dataclass's generated methods would cost every webhook's cold start.)"""
+
+    __slots__ = ("once_only", "publisher")
+
+    def __init__(self, publisher: Publisher, once_only: OnceOnlyGate) -> None:
+        self.publisher = publisher
+        self.once_only = once_only
 
 
-def build_pipeline(provider: Provider) -> IngressPipeline:
+def webhook_deps(provider: str, settings: WebhookSettings) -> WebhookDeps:
+    """The real ones, on the process's AWS clients; the claim-check bucket's S3 client only if an event
+    ever needs it."""
     from shared.aws import client
     from shared.claimcheck import ClaimChecks
-    from shared.config import WebhookSettings
     from shared.idempotency import OnceOnly
     from shared.publisher import EventPublisher
 
-    settings = WebhookSettings.from_environment()
-    return IngressPipeline(
-        provider,
+    bucket = settings.claim_check_bucket
+    return WebhookDeps(
         publisher=EventPublisher(
-            client("events"), settings.event_bus_name, claim_checks=ClaimChecks.from_env()
+            client("events"),
+            settings.event_bus_name,
+            claim_checks=ClaimChecks(lambda: client("s3"), bucket) if bucket else None,
         ),
-        once_only=OnceOnly(provider.name, settings.idempotency_table_name, client=client("dynamodb")),
-        max_body_bytes=settings.max_body_bytes,
+        once_only=OnceOnly(provider, settings.idempotency_table_name, client=client("dynamodb")),
     )
 
 
-def webhook_handler(provider_factory: Callable[[], Provider]) -> LambdaHandler:
-    pipelines: list[IngressPipeline] = []
+def build_pipeline(
+    provider: Provider, settings: WebhookSettings | None = None, deps: WebhookDeps | None = None
+) -> IngressPipeline:
+    """The provider's pipeline; settings from the environment and the real dependencies unless given."""
+    settings = settings or WebhookSettings.from_env()
+    deps = deps or webhook_deps(provider.name, settings)
+    return IngressPipeline(
+        provider, publisher=deps.publisher, once_only=deps.once_only, max_body_bytes=settings.max_body_bytes
+    )
 
-    @logger.inject_lambda_context(clear_state=True)
-    @metrics.log_metrics
-    @tracer.capture_lambda_handler(capture_response=False)
+
+def webhook_handler(pipeline: IngressPipeline) -> LambdaHandler:
+    """The Lambda handler serving ``pipeline``."""
+
+    @lambda_entry
     def lambda_handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
-        if not pipelines:
-            pipelines.append(build_pipeline(provider_factory()))
-        pipeline = pipelines[0]
         pipeline.once_only.register_lambda_context(context)
         metrics.add_dimension(name="provider", value=pipeline.provider.name)
         request = WebhookRequest.from_api_gateway(event)

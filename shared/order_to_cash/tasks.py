@@ -10,7 +10,7 @@ from typing import Any
 
 from shared import deadline
 from shared.crm.models import CrmOpportunity
-from shared.observability import logger, metrics, tracer
+from shared.observability import lambda_entry, logger
 from shared.order_to_cash.step_errors import classified
 
 Action = Callable[[dict[str, Any]], dict[str, Any]]
@@ -22,9 +22,7 @@ def opportunity_of(event: Mapping[str, Any]) -> CrmOpportunity:
 
 
 def task_handler(actions: Mapping[str, Action]) -> Callable[[dict[str, Any], Any], dict[str, Any]]:
-    @logger.inject_lambda_context(clear_state=True)
-    @metrics.log_metrics
-    @tracer.capture_lambda_handler(capture_response=False)
+    @lambda_entry
     def lambda_handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
         action = event.get("action", "")
         if event.get("correlationId"):

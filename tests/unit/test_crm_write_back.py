@@ -36,13 +36,13 @@ def event(crm: str = "hubspot") -> dict[str, Any]:
 
 
 @pytest.fixture
-def refusing(monkeypatch: pytest.MonkeyPatch, aws_env: None) -> Any:
+def refusing(aws_env: None) -> Any:
     from functions.q2c_crm_tasks import handler
 
     def install(error: Exception) -> Any:
-        monkeypatch.setattr(handler, "hubspot_crm", lambda: RefusingCrm(error))
-        monkeypatch.setattr(handler, "salesforce_crm", lambda: RefusingCrm(error))
-        return handler
+        return lambda event: handler.write_back(
+            event, deps=handler.Deps(crm_for=lambda system: RefusingCrm(error))
+        )
 
     return install
 
@@ -50,10 +50,12 @@ def refusing(monkeypatch: pytest.MonkeyPatch, aws_env: None) -> Any:
 def test_a_refused_write_back_answers_not_updated_with_the_missing_fields_and_counts_it(
     refusing: Any,
 ) -> None:
-    handler = refusing(UnknownFields("no properties", fields=("o2c_erp_order_number", "o2c_payment_status")))
+    write_back = refusing(
+        UnknownFields("no properties", fields=("o2c_erp_order_number", "o2c_payment_status"))
+    )
     metrics.clear_metrics()
 
-    result = handler.write_back(event())
+    result = write_back(event())
 
     assert result["crmUpdated"] is False
     assert result["missingFields"] == ["o2c_erp_order_number", "o2c_payment_status"]
@@ -63,9 +65,9 @@ def test_a_refused_write_back_answers_not_updated_with_the_missing_fields_and_co
 
 
 def test_refused_credentials_still_fail_the_step_for_a_redrive(refusing: Any) -> None:
-    handler = refusing(AuthError("401", status=401))
+    write_back = refusing(AuthError("401", status=401))
     with pytest.raises(AuthError):
-        handler.write_back(event("salesforce"))
+        write_back(event("salesforce"))
 
 
 def test_the_state_machine_holds_a_refused_write_back_instead_of_ending_paid() -> None:

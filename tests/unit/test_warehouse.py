@@ -14,7 +14,7 @@ import boto3
 import pytest
 from moto import mock_aws
 
-from functions.warehouse_projection.handler import lambda_handler, transform
+from functions.warehouse_projection.handler import Settings, make_handler, transform
 from infra.config import StageConfig
 from localcloud.warehouse import deliver
 from o2c_cli.sql import query_files
@@ -200,7 +200,7 @@ def test_rows_are_partitioned_by_type_and_the_day_they_are_delivered() -> None:
 def test_the_firehose_transformation_returns_rows_and_rejects_what_is_not_an_event() -> None:
     good = {"recordId": "1", "data": base64.b64encode(json.dumps(won()).encode()).decode()}
     bad = {"recordId": "2", "data": base64.b64encode(b"not json").decode()}
-    out = lambda_handler({"records": [good, bad]})["records"]
+    out = make_handler(Settings(personal_data=False))({"records": [good, bad]})["records"]
     assert [r["result"] for r in out] == ["Ok", "ProcessingFailed"]
     row = json.loads(base64.b64decode(out[0]["data"]))
     assert row["type"] == "OpportunityClosedWon" and "ap@acme.example" not in json.dumps(row)
