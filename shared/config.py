@@ -88,7 +88,3 @@ def secret_object(ref: str, *, max_age_s: int = 300, label: str = "") -> dict[st
     if not isinstance(value, dict):
         raise RuntimeError(f"secret in {label or ref} must be a JSON object")
     return value
-
-
-def csv_setting(name: str, default: str = "") -> list[str]:
-    return [part.strip() for part in os.environ.get(name, default).split(",") if part.strip()]

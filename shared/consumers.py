@@ -33,7 +33,7 @@ from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 
 from shared.claimcheck import resolve_record
 from shared.events.envelope import CanonicalEvent, EventData, EventMetadata
-from shared.observability import logger, metrics, tracer
+from shared.observability import lambda_entry, logger
 from shared.outbound import deadline
 
 LambdaHandler = Callable[[dict[str, Any], Any], dict[str, Any]]
@@ -55,9 +55,7 @@ def sqs_consumer(
         finally:
             slowest_s[0] = max(slowest_s[0], time.monotonic() - started)
 
-    @logger.inject_lambda_context(clear_state=True)
-    @metrics.log_metrics
-    @tracer.capture_lambda_handler(capture_response=False)
+    @lambda_entry
     def lambda_handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
         if on_invocation is not None:
             on_invocation(context)

@@ -10,7 +10,7 @@ from __future__ import annotations
 from typing import Any
 
 from shared.consumers import Consumer, Delivered, consumer
-from shared.observability import MetricUnit, logger, metrics, tracer
+from shared.observability import MetricUnit, lambda_entry, logger, metrics
 from shared.order_to_cash.pending import RELEASED_BY, PendingFacts, released_keys
 
 
@@ -50,9 +50,7 @@ def sweep(min_age_s: float) -> dict[str, Any]:
     }
 
 
-@logger.inject_lambda_context(clear_state=True)
-@metrics.log_metrics
-@tracer.capture_lambda_handler(capture_response=False)
+@lambda_entry
 def _on_schedule(event: dict[str, Any], context: Any) -> dict[str, Any]:
     return sweep(float(event.get("minAgeSeconds", 300)))
 

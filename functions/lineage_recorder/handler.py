@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-import os
+from dataclasses import dataclass
 
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 
@@ -10,13 +10,23 @@ from shared.aws import client
 from shared.consumers import decode_body, sqs_consumer
 from shared.lineage import LineageStore, entry_from_eventbridge, lineage_key
 from shared.observability import MetricUnit, logger, metrics
+from shared.settings import Env, EnvSettings
 
 _store: list[LineageStore] = []
 
 
+@dataclass(frozen=True)
+class Settings(EnvSettings):
+    lineage_table_name: str
+
+    @classmethod
+    def read(cls, env: Env) -> Settings:
+        return cls(lineage_table_name=env.required("LINEAGE_TABLE_NAME"))
+
+
 def store() -> LineageStore:
     if not _store:
-        _store.append(LineageStore(client("dynamodb"), os.environ["LINEAGE_TABLE_NAME"]))
+        _store.append(LineageStore(client("dynamodb"), Settings.from_env().lineage_table_name))
     return _store[0]
 
 

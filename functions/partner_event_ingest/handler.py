@@ -5,19 +5,29 @@ and retried; one that never can be ends in the DLQ."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from functools import cache
 from typing import Any
 
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 
-from shared.config import csv_setting
 from shared.consumers import decode_body, sqs_consumer
 from shared.inbound.partner import provider_event
 from shared.ingress.lambda_adapter import build_pipeline
 from shared.ingress.pipeline import IngressPipeline
 from shared.ingress.web import Problem
+from shared.settings import Env, EnvSettings
 
 _context: list[Any] = []
+
+
+@dataclass(frozen=True)
+class Settings(EnvSettings):
+    closed_won_stages: tuple[str, ...]
+
+    @classmethod
+    def read(cls, env: Env) -> Settings:
+        return cls(closed_won_stages=env.csv("SALESFORCE_CLOSED_WON_STAGES", "Closed Won"))
 
 
 @cache
@@ -34,7 +44,7 @@ def pipeline(vendor: str) -> IngressPipeline:
         SalesforceProvider(
             allowed_org_ids=(),
             opportunities=salesforce_crm,
-            closed_won_stages=csv_setting("SALESFORCE_CLOSED_WON_STAGES", "Closed Won"),
+            closed_won_stages=Settings.from_env().closed_won_stages,
         )
     )
 

@@ -4,6 +4,7 @@ exactly once — also when the webhook came before the execution started waiting
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from functools import cache
 from typing import Any
 
@@ -14,15 +15,23 @@ from shared.events.payments import PaymentCaptured, PaymentFailed, PaymentMethod
 from shared.observability import logger
 from shared.order_to_cash.correlation import Correlator
 from shared.order_to_cash.steps import DEBIT_METHODS
+from shared.settings import Env, EnvSettings
+
+
+@dataclass(frozen=True)
+class Settings(EnvSettings):
+    correlation_table_name: str
+
+    @classmethod
+    def read(cls, env: Env) -> Settings:
+        return cls(correlation_table_name=env.required("CORRELATION_TABLE_NAME"))
 
 
 @cache
 def correlator() -> Correlator:
-    import os
-
     from shared.aws import client
 
-    return Correlator(client("dynamodb"), os.environ["CORRELATION_TABLE_NAME"], client("stepfunctions"))
+    return Correlator(client("dynamodb"), Settings.from_env().correlation_table_name, client("stepfunctions"))
 
 
 def wait_key_and_fact(fact: EventData, occurred_at: str | None = None) -> tuple[str, dict[str, Any]] | None:

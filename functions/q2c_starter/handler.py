@@ -7,7 +7,7 @@ Functions refuses a second execution with the same name for 90 days."""
 from __future__ import annotations
 
 import json
-import os
+from dataclasses import dataclass
 from functools import cache
 from typing import Any
 
@@ -16,8 +16,18 @@ from shared.events.crm import OpportunityClosedWon
 from shared.observability import MetricUnit, logger, metrics
 from shared.order_to_cash.executions import execution_input, start_input
 from shared.order_to_cash.naming import execution_name
+from shared.settings import Env, EnvSettings
 
 __all__ = ["execution_input", "lambda_handler"]
+
+
+@dataclass(frozen=True)
+class Settings(EnvSettings):
+    state_machine_arn: str
+
+    @classmethod
+    def read(cls, env: Env) -> Settings:
+        return cls(state_machine_arn=env.required("QUOTE_TO_CASH_STATE_MACHINE_ARN"))
 
 
 @cache
@@ -33,7 +43,7 @@ def start(event: Delivered[OpportunityClosedWon]) -> None:
     sfn = stepfunctions()
     try:
         sfn.start_execution(
-            stateMachineArn=os.environ["QUOTE_TO_CASH_STATE_MACHINE_ARN"],
+            stateMachineArn=Settings.from_env().state_machine_arn,
             name=name,
             input=json.dumps(start_input(event.fields(), correlation_id=event.correlation_id)),
         )

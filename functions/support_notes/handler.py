@@ -4,6 +4,7 @@ an internal note on each open Zendesk ticket of the customer and the organizatio
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from functools import cache
 from typing import Any
 
@@ -12,18 +13,26 @@ from shared.errors import UnknownFields
 from shared.observability import count, logger
 from shared.order_to_cash.support import inform_support
 from shared.outbound.factories import zendesk_support
+from shared.settings import Env, EnvSettings
+
+
+@dataclass(frozen=True)
+class Settings(EnvSettings):
+    lineage_table_name: str
+
+    @classmethod
+    def read(cls, env: Env) -> Settings:
+        return cls(lineage_table_name=env.required("LINEAGE_TABLE_NAME"))
 
 
 class LineageHistory:
     """The hub's earlier facts about an id, from the lineage table (``o2c trace``'s)."""
 
     def __init__(self) -> None:
-        import os
-
         from shared.aws import client
         from shared.lineage import LineageStore
 
-        self._store = LineageStore(client("dynamodb"), os.environ["LINEAGE_TABLE_NAME"])
+        self._store = LineageStore(client("dynamodb"), Settings.from_env().lineage_table_name)
 
     def facts_about(self, the_id: str) -> list[dict[str, Any]]:
         return [entry.data for entry in self._store.entries_for(the_id)]

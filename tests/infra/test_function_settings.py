@@ -56,7 +56,7 @@ def test_every_non_consumer_function_builds_its_handler_from_a_factory() -> None
         assert callable(getattr(handler_module(code_dir), "make_handler", None)), code_dir
 
 
-@pytest.mark.parametrize("fn", HANDLER_FUNCTIONS, ids=lambda fn: fn.id)
+@pytest.mark.parametrize("fn", FUNCTIONS, ids=lambda fn: fn.id)
 def test_a_function_s_settings_read_only_what_the_topology_gives_it(fn: FunctionSpec) -> None:
     settings_class = getattr(handler_module(fn.code_dir), "Settings", None)
     if settings_class is None:  # its clients' settings are the connectors' (shared/outbound/factories)
@@ -77,7 +77,7 @@ def test_the_warehouse_projection_reads_the_variable_its_construct_sets() -> Non
     assert env.names == {WAREHOUSE.personal_data_env_var}
 
 
-@pytest.mark.parametrize("code_dir", [fn.code_dir for fn in HANDLER_FUNCTIONS] + [WAREHOUSE_PROJECTION])
+@pytest.mark.parametrize("code_dir", [fn.code_dir for fn in FUNCTIONS] + [WAREHOUSE_PROJECTION])
 def test_a_handler_reads_the_environment_only_through_its_settings(code_dir: str) -> None:
     tree = ast.parse((REPO / code_dir / "handler.py").read_text())
     used = {node.attr for node in ast.walk(tree) if isinstance(node, ast.Attribute)} | {
