@@ -60,12 +60,13 @@ class OnceOnly:
         self.provider = provider
 
     def wrap(self, work: Callable[..., dict[str, Any]]) -> Callable[..., dict[str, Any]]:
-        return idempotent_function(
+        wrapped: Callable[..., dict[str, Any]] = idempotent_function(
             data_keyword_argument="delivery",
             config=self.config,
             persistence_store=self.persistence,
             key_prefix=self.provider,
         )(work)
+        return wrapped
 
     def register_lambda_context(self, context: Any) -> None:
         self.config.register_lambda_context(context)

@@ -114,7 +114,7 @@ def stripe_step(currency: str) -> int:
 
 def erp_step(currency: str) -> int:
     """The smallest step, in ISO minor units, of an amount NetSuite holds (KWD 10 fils: 2 decimals)."""
-    return 10 ** max(minor_unit_exponent(currency) - NETSUITE_MAX_DECIMALS, 0)
+    return int(10 ** max(minor_unit_exponent(currency) - NETSUITE_MAX_DECIMALS, 0))
 
 
 def charge_step(currency: str) -> int:

@@ -13,7 +13,7 @@ import hashlib
 import re
 import uuid
 from collections.abc import Callable, Mapping
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any, TypeVar
 
 from aws_lambda_powertools.event_handler import APIGatewayRestResolver, Response
 from aws_lambda_powertools.event_handler.middlewares import NextMiddleware
@@ -50,6 +50,11 @@ from shared.api.resources import (
 )
 from shared.errors import TransientError
 from shared.sensitive import contains_card_number
+
+if TYPE_CHECKING:
+    from shared.api.services import HubServices
+
+E = TypeVar("E", bound=Exception)
 
 API_TITLE = "O2C Hub API"
 API_VERSION = "1.0.0"
@@ -110,7 +115,7 @@ def stable_id(prefix: str, caller: str, key: str) -> str:
 
 
 def build(
-    services: Callable[[], Any],
+    services: Callable[[], HubServices],
     idempotency: Callable[[], IdempotentPosts],
     *,
     stage: str,
@@ -324,6 +329,17 @@ def build(
 
     # --- errors --------------------------------------------------------------------------------------------
 
+    def handles(
+        exc_class: type[E],
+    ) -> Callable[[Callable[[E], Response[Any]]], Callable[[E], Response[Any]]]:
+        """``app.exception_handler`` (Powertools leaves its decorator untyped), keeping the handler's type."""
+
+        def register(handler: Callable[[E], Response[Any]]) -> Callable[[E], Response[Any]]:
+            app.exception_handler(exc_class)(handler)
+            return handler
+
+        return register
+
     def problem_response(problem: Problem) -> Response[Any]:
         return Response(
             status_code=problem.status,
@@ -332,11 +348,11 @@ def build(
             headers={**problem.headers, **deprecation_headers()},
         )
 
-    @app.exception_handler(Problem)
+    @handles(Problem)
     def on_problem(exc: Problem) -> Response[Any]:
         return problem_response(exc)
 
-    @app.exception_handler(RequestValidationError)
+    @handles(RequestValidationError)
     def on_invalid(exc: RequestValidationError) -> Response[Any]:
         errors = [
             {"location": ".".join(str(p) for p in e.get("loc", ())), "message": str(e.get("msg", ""))}
@@ -345,16 +361,16 @@ def build(
         detail = "; ".join(f"{e['location']}: {e['message']}" for e in errors[:5])
         return problem_response(Problem("validation", detail or "invalid request", {"errors": errors}))
 
-    @app.exception_handler(UnicodeDecodeError)
+    @handles(UnicodeDecodeError)
     def on_undecodable(exc: UnicodeDecodeError) -> Response[Any]:
         # a body that is not UTF-8 (API Gateway passes it base64-encoded) cannot be JSON
         return problem_response(Problem("validation", "the request body is not UTF-8 encoded JSON"))
 
-    @app.exception_handler(ResponseValidationError)
+    @handles(ResponseValidationError)
     def on_bad_response(exc: ResponseValidationError) -> Response[Any]:
         return problem_response(Problem("technical-failure", "the hub could not form its answer"))
 
-    @app.exception_handler(TransientError)
+    @handles(TransientError)
     def on_transient(exc: TransientError) -> Response[Any]:
         # a vendor or AWS did not answer in time: the caller may retry (with the same Idempotency-Key)
         return problem_response(
@@ -476,11 +492,11 @@ def handle(app: APIGatewayRestResolver, event: dict[str, Any], context: Any) -> 
     if refused is not None:
         result = refused
     else:
-        app.append_context(correlation_id=correlation, correlation_given=given, request_id=request_id)
+        app.context.update(correlation_id=correlation, correlation_given=given, request_id=request_id)
         try:
             result = app.resolve(event, context)
         finally:
-            app.clear_context()
+            app.context.clear()
     headers = result.setdefault("headers", {}) or {}
     multi = result.get("multiValueHeaders") or {}
     for name, value in (("X-Request-Id", request_id), ("X-Correlation-Id", correlation)):

@@ -8,6 +8,7 @@ import contextlib
 import json
 import os
 import re
+from collections.abc import Mapping
 from datetime import UTC, datetime
 from decimal import Decimal
 from functools import cached_property
@@ -282,7 +283,7 @@ class HubServices:
         erp = netsuite_erp()
         try:
             with erp.session():  # one ERP gate slot for the call's requests
-                record = None
+                record: Mapping[str, Any] | None = None
                 # only what the ERP could hold as an id (a '.' or an overlong id is no customer)
                 candidates = [
                     i for i in dict.fromkeys((any_id, erp_ids.customer("api", any_id))) if is_external_id(i)
@@ -382,7 +383,7 @@ class HubServices:
         stripe = stripe_payments() if opened else None
         for dispute_id, e in opened.items():
             try:
-                dispute = stripe.retrieve_dispute(dispute_id) if stripe else {}
+                dispute: Mapping[str, Any] = stripe.retrieve_dispute(dispute_id) if stripe else {}
             except NotFound:
                 continue
             except TransientError as exc:
@@ -473,14 +474,14 @@ class HubServices:
 
         stripe = stripe_payments()
         try:
-            intent = stripe.retrieve_payment_intent(intent_id)
+            intent: Mapping[str, Any] = stripe.retrieve_payment_intent(intent_id)
         except NotFound:
             return None
         except TransientError as exc:
             raise Problem("technical-failure", f"Stripe did not answer: {exc}") from None
         currency = intent["currency"]
         charge_id = intent.get("latest_charge")
-        charge: dict[str, Any] = {}
+        charge: Mapping[str, Any] = {}
         if isinstance(charge_id, str):
             try:
                 charge = stripe.retrieve_charge(charge_id)
@@ -513,7 +514,7 @@ class HubServices:
         from shared.outbound.factories import netsuite_erp
 
         try:
-            record = netsuite_erp().get("invoice", invoice_id)
+            record: Mapping[str, Any] = netsuite_erp().get("invoice", invoice_id)
         except NotFound:
             return None
         except TransientError as exc:

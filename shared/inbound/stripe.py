@@ -136,8 +136,8 @@ def _links(obj: dict[str, Any]) -> dict[str, str]:
 def _id(value: Any) -> str | None:
     """Stripe fields may hold an id or an expanded object."""
     if isinstance(value, dict):
-        return value.get("id")
-    return value
+        value = value.get("id")
+    return value if isinstance(value, str) else None
 
 
 def _payment_intent_succeeded(pi: dict[str, Any], _event: dict[str, Any]) -> EventData:

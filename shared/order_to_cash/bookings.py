@@ -14,10 +14,11 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal, TypeVar
 
 from shared.money import Money, convert, from_stripe
 from shared.order_to_cash import erp_ids
+from shared.order_to_cash.ports import Crm, Erp, OrderLine, Payments, Record, ReturnLine, Tax
 
 if TYPE_CHECKING:
     from shared.events.payments import (
@@ -27,8 +28,15 @@ if TYPE_CHECKING:
         DisputeOpened,
         RefundSucceeded,
     )
+    from shared.order_to_cash.steps import Subsidiary
+
+#: the CRM of a system (``hubspot``, ``salesforce``): ``shared.outbound.factories.crm_for``
+CrmFor = Callable[[str], Crm]
 
 SUBSCRIPTION_ITEM = "o2c-subscription"
+
+R = TypeVar("R")
+T = TypeVar("T")
 
 
 class NotOurs(Exception):
@@ -36,7 +44,7 @@ class NotOurs(Exception):
     nothing to book. The fact itself stays recorded in the lineage."""
 
 
-def known(fetch: Any, object_id: str) -> dict[str, Any]:
+def known(fetch: Callable[[str], Record], object_id: str) -> dict[str, Any]:
     """``fetch(object_id)`` from the payment platform; ``NotOurs`` when it has no such object."""
     from shared.errors import NotFound
 
@@ -46,7 +54,7 @@ def known(fetch: Any, object_id: str) -> dict[str, Any]:
         raise NotOurs(f"the payment platform has no {object_id}") from exc
 
 
-def skipping_unknown(handle: Any) -> Any:
+def skipping_unknown(handle: Callable[[R], T]) -> Callable[[R], T | None]:
     """Wrap a record handler: a fact about an object the payment platform does not know is acknowledged
     with a warning, not retried into the DLQ."""
     from functools import wraps
@@ -54,7 +62,7 @@ def skipping_unknown(handle: Any) -> Any:
     from shared.observability import logger
 
     @wraps(handle)
-    def run(record: Any) -> Any:
+    def run(record: R) -> T | None:
         try:
             return handle(record)
         except NotOurs as exc:
@@ -95,7 +103,7 @@ class PayoutNotTied(Exception):
         self.actual = actual
 
 
-def subsidiary_of_currency(currency: str) -> Any:
+def subsidiary_of_currency(currency: str) -> Subsidiary:
     """The ERP subsidiary (``steps.Subsidiary``) that books in ``currency`` (ERP_SUBSIDIARIES), else the
     default one (which then books the foreign-currency transaction at an exchange rate)."""
     from shared.order_to_cash.steps import subsidiaries_from_env
@@ -132,8 +140,8 @@ def deal_of(metadata: Mapping[str, Any]) -> tuple[str, str] | None:
 
 
 def invoice_paid_by(
-    erp: Any, payments: Any, payment_intent_id: str
-) -> tuple[tuple[str, str] | None, dict[str, Any]]:
+    erp: Erp, payments: Payments, payment_intent_id: str
+) -> tuple[tuple[str, str] | None, Mapping[str, Any]]:
     """The ERP invoice a payment paid, and its deal if it was one: a deal's payment carries the deal in its
     metadata (``inv-<crm>-<deal>``); a subscription cycle's is found through Stripe's invoice payments
     (``ren-<in_...>``; its deal from the subscription's metadata). ``NotYetKnown`` (awaiting the payment)
@@ -155,14 +163,14 @@ def invoice_paid_by(
             f"subscription invoice {billing_invoice}",
         )
     # with its lines: a refund's credit memo is made from them (one read, not two)
-    invoice = erp.get_by_external_id("invoice", external_id, expand=True)
+    invoice: Mapping[str, Any] | None = erp.get_by_external_id("invoice", external_id, expand=True)
     if invoice is None:
         raise NotYetKnown(f"no ERP invoice yet for {what}", awaiting=f"payment:{payment_intent_id}")
     return deal, invoice
 
 
 def record_tax_return(
-    erp: Any, tax: Any, *, document_code: str, invoice: Mapping[str, Any], credit_memo_id: str, reason: str
+    erp: Erp, tax: Tax, *, document_code: str, invoice: Mapping[str, Any], credit_memo_id: str, reason: str
 ) -> dict[str, Any]:
     """The tax engine records the credit memo as a return: its lines (net and tax, as the ERP reversed them),
     dated today and taxed as of the invoice's date, for the invoice's customer and address. Once per
@@ -170,7 +178,6 @@ def record_tax_return(
     from datetime import UTC, date, datetime
 
     from shared.errors import InvalidRecord
-    from shared.outbound.avatax import ReturnLine
 
     lines = erp.credit_memo_lines(credit_memo_id)
     if not lines:
@@ -199,7 +206,7 @@ def record_tax_return(
     return {"taxReturnCode": recorded.code, "taxRefunded": refunded.model_dump()}
 
 
-def book_refund(erp: Any, payments: Any, refund: RefundSucceeded, *, tax: Any) -> dict[str, Any]:
+def book_refund(erp: Erp, payments: Payments, refund: RefundSucceeded, *, tax: Tax) -> dict[str, Any]:
     """A refund that succeeded at the payment platform → ERP credit memo against the invoice the payment
     paid (a deal's, or a subscription cycle's), carrying the refund's share of the invoice's tax, and a
     customer refund applying it; the tax engine records the return of that tax. Returns the RefundBooked
@@ -261,7 +268,7 @@ def _is_conversion_fee(detail: Mapping[str, Any]) -> bool:
 
 
 def plan_deposit(
-    erp: Any, payments: Any, payout: Mapping[str, Any], transactions: Iterable[Mapping[str, Any]]
+    erp: Erp, payments: Payments, payout: Mapping[str, Any], transactions: Iterable[Mapping[str, Any]]
 ) -> DepositPlan:
     """Each captured payment in the payout applied to its ERP customer payment, refunds and dispute
     adjustments as negative lines, Stripe's fees as negative lines by kind (processing, currency
@@ -341,7 +348,7 @@ def plan_deposit(
     )
 
 
-def deposit_payout(erp: Any, payments: Any, payout_id: str, subsidiary_id: str) -> dict[str, Any]:
+def deposit_payout(erp: Erp, payments: Payments, payout_id: str, subsidiary_id: str) -> dict[str, Any]:
     """The payout (re-read: its state now, not the event's) as one ERP deposit. ``ManualPayout`` for a
     payout made by hand; ``PayoutNotReconciled`` while Stripe's list of its balance transactions is not
     complete (``reconciliation_status`` not ``completed``): depositing then could find it not tied."""
@@ -378,9 +385,9 @@ def deposit_payout(erp: Any, payments: Any, payout_id: str, subsidiary_id: str) 
 
 
 def record_dispute(
-    erp: Any,
-    payments: Any,
-    crm_for: Any,
+    erp: Erp,
+    payments: Payments,
+    crm_for: CrmFor,
     dispute: DisputeOpened,
     once: Callable[[str, Callable[[], str]], str],
 ) -> dict[str, Any]:
@@ -445,17 +452,22 @@ def record_dispute(
     }
 
 
-def settle_dispute(erp: Any, closed: DisputeClosed, *, tax: Any) -> dict[str, Any]:
+def settle_dispute(erp: Erp, closed: DisputeClosed, *, tax: Tax) -> dict[str, Any]:
     """A closed dispute: won → the hold is cancelled; lost → its credit memo (carrying the dispute's share of
     the invoice's tax) and refund, and the tax engine records the return of that tax."""
+    if closed.outcome not in ("won", "lost"):
+        from shared.errors import InvalidRecord
+
+        raise InvalidRecord(f"dispute {closed.disputeId} closed {closed.outcome!r}: a dispute is won or lost")
+    outcome: Literal["won", "lost"] = "won" if closed.outcome == "won" else "lost"
     external_id = erp_ids.dispute_hold(closed.disputeId)
-    hold = erp.get_by_external_id("returnAuthorization", external_id)
+    hold: Mapping[str, Any] | None = erp.get_by_external_id("returnAuthorization", external_id)
     if hold is None:
         raise NotYetKnown(
             f"dispute {closed.disputeId} was not recorded in the ERP yet",
             awaiting=f"dispute:{closed.disputeId}",
         )
-    credit = erp.settle_dispute(external_id, outcome=closed.outcome)
+    credit = erp.settle_dispute(external_id, outcome=outcome)
     returned: dict[str, Any] = {}
     invoice_id = (hold.get("createdFrom") or {}).get("id")
     if credit is not None and invoice_id:
@@ -476,7 +488,7 @@ def settle_dispute(erp: Any, closed: DisputeClosed, *, tax: Any) -> dict[str, An
     }
 
 
-def _erp_customer(payments: Any, payment_customer_id: str | None) -> str:
+def _erp_customer(payments: Payments, payment_customer_id: str | None) -> str:
     customer = known(payments.retrieve_customer, payment_customer_id) if payment_customer_id else {}
     erp_customer = (customer.get("metadata") or {}).get("o2c_erp_customer_id")
     if not erp_customer:
@@ -484,20 +496,19 @@ def _erp_customer(payments: Any, payment_customer_id: str | None) -> str:
     return str(erp_customer)
 
 
-def _payment_of_invoice(payments: Any, invoice_id: str) -> str | None:
+def _payment_of_invoice(payments: Payments, invoice_id: str) -> str | None:
     from shared.errors import NotFound
 
     try:
-        intent: str | None = payments.payment_of_invoice(invoice_id)
-        return intent
+        return payments.payment_of_invoice(invoice_id)
     except NotFound as exc:
         raise NotOurs(f"the payment platform has no {invoice_id}") from exc
 
 
 def book_renewal(
-    erp: Any,
-    payments: Any,
-    crm_for: Any,
+    erp: Erp,
+    payments: Payments,
+    crm_for: CrmFor,
     paid: BillingInvoicePaid,
     subsidiary_id: str,
     subsidiary_currency: str | None = None,
@@ -511,7 +522,6 @@ def book_renewal(
     the deal ``correlation_id`` names (``<crm>-<deal>``), if any, shows it paid. Other billing reasons are
     not renewals: None."""
     from shared.order_to_cash.steps import exchange_rate_for
-    from shared.outbound.netsuite import OrderLine
 
     if paid.billingReason != "subscription_cycle":
         return None
@@ -521,6 +531,12 @@ def book_renewal(
     amount = paid.amountPaid
     start = paid.periodStart.date() if paid.periodStart else None
     end = paid.periodEnd.date() if paid.periodEnd else None
+    if start is None or end is None:
+        from shared.errors import InvalidRecord
+
+        raise InvalidRecord(
+            f"Stripe invoice {paid.billingInvoiceId} names no service period: its ERP invoice has no dates"
+        )
     invoice = erp.upsert_renewal_invoice(
         erp_ids.renewal_invoice(paid.billingInvoiceId),
         customer_id=customer_id,
@@ -572,7 +588,12 @@ def book_renewal(
 
 
 def start_dunning(
-    erp: Any, payments: Any, crm_for: Any, failed: BillingInvoicePaymentFailed, *, correlation_id: str = ""
+    erp: Erp,
+    payments: Payments,
+    crm_for: CrmFor,
+    failed: BillingInvoicePaymentFailed,
+    *,
+    correlation_id: str = "",
 ) -> dict[str, Any] | None:
     """A failed renewal payment → dunning visible in the ERP (customer) and the CRM (the payment status of
     the deal ``correlation_id`` names) — unless the invoice was paid since (a late webhook must not undo a
@@ -592,16 +613,12 @@ def start_dunning(
     }
 
 
-def _crm_payment_status(crm_for: Any, correlation_id: str, status: str) -> tuple[str, str] | None:
+def _crm_payment_status(crm_for: CrmFor, correlation_id: str, status: str) -> tuple[str, str] | None:
     """Write the subscription's payment status onto its deal (linked through the subscription's metadata,
     which the fact's correlation id carries)."""
     crm_and_deal = str(correlation_id or "")
     deal = deal_of({"o2c_correlation_id": crm_and_deal}) if crm_and_deal else None
     if deal is None:
         return None
-    crm = crm_for(deal[0])
-    if deal[0] == "hubspot":
-        crm.update_deal(deal[1], {"o2c_payment_status": status})
-    else:
-        crm.update_opportunity(deal[1], {"Payment_Status__c": status})
+    crm_for(deal[0]).write_payment_status(deal[1], status)
     return deal

@@ -10,7 +10,8 @@ import os
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
-from shared.order_to_cash.bookings import NotOurs, deal_of, known
+from shared.order_to_cash.bookings import CrmFor, NotOurs, deal_of, known
+from shared.order_to_cash.ports import Payments
 
 if TYPE_CHECKING:
     from shared.events.fraud import EarlyFraudWarningCreated
@@ -23,8 +24,8 @@ def refund_on_early_fraud_warning(raw: str | None = None) -> bool:
 
 
 def record_early_fraud_warning(
-    payments: Any,
-    crm_for: Callable[[str], Any],
+    payments: Payments,
+    crm_for: CrmFor,
     warning: EarlyFraudWarningCreated,
     once: Callable[[str, Callable[[], str]], str],
     *,

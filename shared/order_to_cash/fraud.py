@@ -15,7 +15,10 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from shared.order_to_cash.ports import AuthorizationResult
 
 #: Radar's risk levels that send an order to a person, whatever its amount.
 RISKY_LEVELS = frozenset({"elevated", "highest"})
@@ -33,7 +36,9 @@ _WALLET_NAMES = {
 }
 
 
-def radar_of_authorization(result: Any, *, authorized: bool, above_threshold: bool) -> dict[str, Any]:
+def radar_of_authorization(
+    result: AuthorizationResult, *, authorized: bool, above_threshold: bool
+) -> dict[str, Any]:
     """The authorization's Radar facts for the state machine: ``needsApproval`` (above the amount threshold
     or risky), ``approvalReason`` (``fraud_risk`` first, else ``amount_threshold``, else None), ``riskLevel``,
     ``riskScore``, ``reviewId``, ``underReview`` (an open review holds the capture) and ``wallet``; every key

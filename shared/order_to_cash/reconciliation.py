@@ -20,7 +20,7 @@ from typing import Any
 
 from shared.money import Money, from_major, from_stripe
 from shared.order_to_cash import erp_ids
-from shared.outbound.netsuite import INVOICE_STATUS
+from shared.order_to_cash.ports import INVOICE_STATUS, Erp, Payments
 
 KINDS = (
     "missing_in_erp",
@@ -107,7 +107,7 @@ def _erp_status(record: Mapping[str, Any]) -> str:
     return str(status.get("id") if isinstance(status, dict) else status)
 
 
-def reconcile(day: date, facts: Iterable[Mapping[str, Any]], *, erp: Any, payments: Any) -> Report:
+def reconcile(day: date, facts: Iterable[Mapping[str, Any]], *, erp: Erp, payments: Payments) -> Report:
     """``facts``: lineage entries (``detailType``, ``occurredAt``, ``data``) of the day and after."""
     facts = list(facts)
     report = Report(day=day)
@@ -134,14 +134,14 @@ def reconcile(day: date, facts: Iterable[Mapping[str, Any]], *, erp: Any, paymen
 
 
 def _reconcile_deal(
-    report: Report, won: Mapping[str, Any], facts: list[Mapping[str, Any]], *, erp: Any, payments: Any
+    report: Report, won: Mapping[str, Any], facts: list[Mapping[str, Any]], *, erp: Erp, payments: Payments
 ) -> None:
     opportunity = won["opportunity"]
     opp_id, crm = won["opportunityId"], won["crmSystem"]
     currency = opportunity["amount"]["currency"]
     crm_net = sum(int(line["amount"]["amount"]) for line in opportunity.get("lines", []))
     ids: dict[str, Any] = {"opportunityId": opp_id}
-    order = erp.get_by_external_id("salesOrder", erp_ids.sales_order(crm, opp_id))
+    order: Mapping[str, Any] | None = erp.get_by_external_id("salesOrder", erp_ids.sales_order(crm, opp_id))
     if order is None:
         if won.get("complete"):
             report.add("missing_in_erp", "a complete won deal has no ERP sales order", **ids)
@@ -189,7 +189,7 @@ def _reconcile_deal(
             actual=erp_net.model_dump(),
             **ids,
         )
-    invoice = erp.get_by_external_id("invoice", erp_ids.invoice(crm, opp_id))
+    invoice: Mapping[str, Any] | None = erp.get_by_external_id("invoice", erp_ids.invoice(crm, opp_id))
     captured = [
         f["data"]
         for f in facts
@@ -213,7 +213,7 @@ def _reconcile_deal(
     report.payments += 1
     intent_id = captured[0]["paymentIntentId"]
     ids["paymentIntentId"] = intent_id
-    intent = payments.retrieve_payment_intent(intent_id)
+    intent: Mapping[str, Any] = payments.retrieve_payment_intent(intent_id)
     received = from_stripe(int(intent.get("amount_received") or 0), str(intent["currency"]))
     if received.currency != invoice_total.currency:
         report.add(
@@ -231,7 +231,7 @@ def _reconcile_deal(
         report.add(
             "status_differs", f"payment is {intent.get('status')} but the deal recorded a capture", **ids
         )
-    payment = erp.get_by_external_id("customerPayment", erp_ids.payment(intent_id))
+    payment: Mapping[str, Any] | None = erp.get_by_external_id("customerPayment", erp_ids.payment(intent_id))
     open_or_paid = {INVOICE_STATUS["open"], INVOICE_STATUS["paidInFull"]}
     if payment is None or _erp_status(invoice) not in open_or_paid:
         report.add("paid_not_applied", "the captured payment is not applied to the ERP invoice", **ids)
@@ -242,7 +242,9 @@ def _reconcile_deal(
     }
     for refund_id, refund in refunds.items():
         report.refunds += 1
-        credit = erp.get_by_external_id("creditMemo", erp_ids.credit_memo(refund_id))
+        credit: Mapping[str, Any] | None = erp.get_by_external_id(
+            "creditMemo", erp_ids.credit_memo(refund_id)
+        )
         if credit is None:
             report.add("missing_in_erp", f"refund {refund_id} has no ERP credit memo", **ids)
         elif _erp_money(credit, "total", currency).amount != int(refund["amount"]["amount"]):
@@ -256,12 +258,12 @@ def _reconcile_deal(
 
 
 def _reconcile_payout(
-    report: Report, payout: Mapping[str, Any], facts: list[Mapping[str, Any]], *, erp: Any, payments: Any
+    report: Report, payout: Mapping[str, Any], facts: list[Mapping[str, Any]], *, erp: Erp, payments: Payments
 ) -> None:
     payout_id = payout["payoutId"]
     amount = Money.model_validate(payout["amount"])
-    stripe_payout = payments.retrieve_payout(payout_id)
-    deposit = erp.get_by_external_id("deposit", erp_ids.deposit(payout_id))
+    stripe_payout: Mapping[str, Any] = payments.retrieve_payout(payout_id)
+    deposit: Mapping[str, Any] | None = erp.get_by_external_id("deposit", erp_ids.deposit(payout_id))
     if stripe_payout.get("status") != "paid" and deposit is not None:
         report.add(
             "deposited_not_paid",

@@ -12,10 +12,10 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from functools import wraps
-from typing import Any
+from typing import ParamSpec, TypeVar
 
+from shared.deadline import DeadlineExceeded
 from shared.errors import AuthError, PermanentError, TransientError
-from shared.outbound.deadline import DeadlineExceeded
 
 __all__ = ["BusinessRejection", "ConfigurationError", "TransientError", "classified"]
 
@@ -34,11 +34,15 @@ class ConfigurationError(Exception):
     pass
 
 
-def classified(step: Callable[..., Any]) -> Callable[..., Any]:
+P = ParamSpec("P")
+T = TypeVar("T")
+
+
+def classified(step: Callable[P, T]) -> Callable[P, T]:
     """Re-raise connector errors under the names the state machine's Retry/Catch rules use."""
 
     @wraps(step)
-    def run(*args: Any, **kwargs: Any) -> Any:
+    def run(*args: P.args, **kwargs: P.kwargs) -> T:
         try:
             return step(*args, **kwargs)
         except TransientError as exc:

@@ -9,17 +9,24 @@ import os
 from collections.abc import Collection, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Any
 
 from shared.crm.models import Address, CrmOpportunity
 from shared.money import Money, charge_step, erp_step, round_to_step
 from shared.order_to_cash import erp_ids
+from shared.order_to_cash.ports import (
+    Crm,
+    Erp,
+    OrderLine,
+    Payments,
+    SaleLine,
+    Settlement,
+    Tax,
+    TaxLine,
+)
 
 if TYPE_CHECKING:
     from decimal import Decimal
-
-    from shared.crm.closed_won import DealState
-    from shared.outbound.stripe_payments import Settlement
 
 # --- configuration -------------------------------------------------------------------------------
 
@@ -60,41 +67,7 @@ def dump(m: Money) -> dict[str, Any]:
     return m.model_dump()
 
 
-# --- ports ---------------------------------------------------------------------------------------
-
-
-class Erp(Protocol):
-    def upsert_customer(self, external_id: str, **kwargs: Any) -> Any: ...
-    def upsert_sales_order(self, external_id: str, **kwargs: Any) -> Any: ...
-    def invoice_sales_order(self, order_id: str, *, external_id: str) -> Any: ...
-    def apply_customer_payment(self, external_id: str, **kwargs: Any) -> Any: ...
-    def activate_sales_order(self, order_id: str) -> Any: ...
-    def mark_dunning(self, customer_id: str, *, state: str | None) -> None: ...
-    def release_sales_order(self, order_id: str) -> Any: ...
-    def cancel_sales_order(self, order_id: str) -> Any: ...
-    def get(self, record_type: str, record_id: str) -> dict[str, Any]: ...
-    def invoice_lines(self, invoice_id: str) -> list[Any]: ...
-
-
-class Tax(Protocol):
-    def calculate(self, **kwargs: Any) -> Any: ...
-    def record_sale(self, **kwargs: Any) -> Any: ...
-
-
-class Payments(Protocol):
-    def ensure_customer(self, **kwargs: Any) -> str: ...
-    def create_setup_intent(self, **kwargs: Any) -> dict[str, Any]: ...
-    def authorize(self, **kwargs: Any) -> Any: ...
-    def capture(self, **kwargs: Any) -> str: ...
-    def cancel(self, **kwargs: Any) -> str: ...
-
-
 # --- CRM -----------------------------------------------------------------------------------------
-
-
-class Crm(Protocol):
-    def fetch_opportunity(self, opportunity_id: str) -> CrmOpportunity: ...
-    def fetch_deal_state(self, opportunity_id: str) -> DealState: ...
 
 
 def recheck_opportunity(
@@ -162,7 +135,6 @@ def create_sales_order(
     NetSuite at its precision and one explicit rounding line makes the order's total equal the charge;
     ``rounding`` (charged - exact) goes on the ``OrderCreated`` event."""
     from shared.order_to_cash import subscriptions
-    from shared.outbound.netsuite import OrderLine
 
     tax_by_line = {int(t["number"]): money(t["tax"]) for t in tax["lines"]}
     currency = opportunity.amount.currency
@@ -220,11 +192,9 @@ def create_invoice(erp: Erp, order: Mapping[str, Any]) -> dict[str, Any]:
     """NetSuite bills approved orders only: the order is approved (Pending Fulfillment) and invoiced in
     advance; it is released to fulfilment once the payment is applied (``activate_order``)."""
     erp.activate_sales_order(order["erpOrderId"])
-    one_read = hasattr(erp, "invoice_with_lines")  # the invoice's number, date and lines in one GET
+    # the invoice's number is read with its date and lines, in one GET (``invoiced``)
     ref = erp.invoice_sales_order(
-        order["erpOrderId"],
-        external_id=erp_ids.invoice_of_order(order["externalId"]),
-        **({"read_number": False} if one_read else {}),
+        order["erpOrderId"], external_id=erp_ids.invoice_of_order(order["externalId"]), read_number=False
     )
     sold = invoiced(erp, ref.id)
     return {
@@ -238,10 +208,7 @@ def create_invoice(erp: Erp, order: Mapping[str, Any]) -> dict[str, Any]:
 def invoiced(erp: Erp, invoice_id: str) -> dict[str, Any]:
     """What the ERP invoice says was sold, for the tax engine's record of the sale: its date and its lines'
     net and tax as the ERP holds them (and its document number, ``tranId``, when read in the same GET)."""
-    if hasattr(erp, "invoice_with_lines"):
-        record, lines = erp.invoice_with_lines(invoice_id)
-    else:
-        record, lines = erp.get("invoice", invoice_id), erp.invoice_lines(invoice_id)
+    record, lines = erp.invoice_with_lines(invoice_id)
     number = record.get("tranId")
     return {
         "tranDate": str(record.get("tranDate") or datetime.now(UTC).date().isoformat())[:10],
@@ -317,8 +284,6 @@ def ship_to(opportunity: CrmOpportunity) -> Address:
 
 
 def calculate_tax(tax: Tax, opportunity: CrmOpportunity, customer: Mapping[str, Any]) -> dict[str, Any]:
-    from shared.outbound.avatax import TaxLine
-
     result = tax.calculate(
         document_code=erp_ids.sales_order(opportunity.crmSystem, opportunity.opportunityId),
         customer_code=customer["externalId"],
@@ -357,7 +322,6 @@ def record_sale(
 
     from shared.errors import InvalidRecord
     from shared.observability import logger
-    from shared.outbound.avatax import SaleLine
 
     invoiced_lines = [line for line in invoice.get("lines") or [] if not line.get("rounding")]
     step = erp_step(opportunity.amount.currency)
@@ -521,7 +485,7 @@ def payment_method_types(currency: str) -> list[str]:
 
 
 def describe_payment_method(
-    payments: Any, order: Mapping[str, Any], method: Mapping[str, Any]
+    payments: Payments, order: Mapping[str, Any], method: Mapping[str, Any]
 ) -> dict[str, Any]:
     """How the saved method pays, from Stripe's PaymentMethod: a card is authorized now and captured after
     invoicing; a bank debit cannot be held, so the order is invoiced first and the debit submitted then
@@ -534,7 +498,7 @@ def describe_payment_method(
 
 
 def charge_debit(
-    payments: Any,
+    payments: Payments,
     opportunity: CrmOpportunity,
     correlation_id: str,
     customer: Mapping[str, Any],

@@ -26,44 +26,15 @@ A deal with no recurring line never enters any of this: it is booked exactly as 
 from __future__ import annotations
 
 import calendar
-from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from collections.abc import Mapping
 from datetime import UTC, date, datetime, timedelta
-from typing import Any, Protocol
+from typing import Any
 
 from shared.crm.models import CrmOpportunity, LineItem, Recurring
-from shared.money import Money
+from shared.order_to_cash.ports import Billing, RecurringItem
 
 #: the metadata key of the deal's ERP order on its Stripe subscription (found by it on a retry)
 ORDER_KEY = "o2c_erp_order_id"
-
-
-@dataclass(frozen=True)
-class RecurringItem:
-    """One subscription item: ``unit_price`` billed every ``interval_count`` x ``interval`` for ``quantity``."""
-
-    product_id: str
-    unit_price: Money
-    quantity: int
-    interval: str  # day | week | month | year
-    interval_count: int = 1
-
-
-class Billing(Protocol):
-    """The port to the payment platform's subscriptions (``shared.outbound.stripe_subscriptions``)."""
-
-    def create_product(self, *, name: str, metadata: Mapping[str, str], idempotency_key: str) -> str: ...
-    def find_subscription(self, *, customer_id: str, key: str, value: str) -> dict[str, Any] | None: ...
-    def create_subscription(
-        self,
-        *,
-        customer_id: str,
-        items: Sequence[RecurringItem],
-        payment_method_id: str | None,
-        trial_end: int | None,
-        metadata: Mapping[str, str],
-        idempotency_key: str,
-    ) -> dict[str, Any]: ...
 
 
 def recurring_lines(opportunity: CrmOpportunity) -> list[LineItem]:

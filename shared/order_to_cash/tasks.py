@@ -1,6 +1,6 @@
 """Lambda plumbing for the state machine's task functions: one handler per connector, dispatching on the
 ``action`` the state names, with the deal's correlation id on every log line. Every connector call of a step
-ends before the function's timeout (``shared.outbound.deadline``): a step that runs out of time fails with
+ends before the function's timeout (``shared.deadline``): a step that runs out of time fails with
 ``DeadlineExceeded`` (transient, retried by the state machine) instead of being killed as ``Sandbox.Timedout``."""
 
 from __future__ import annotations
@@ -8,10 +8,10 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from typing import Any
 
+from shared import deadline
 from shared.crm.models import CrmOpportunity
 from shared.observability import lambda_entry, logger
 from shared.order_to_cash.step_errors import classified
-from shared.outbound import deadline
 
 Action = Callable[[dict[str, Any]], dict[str, Any]]
 

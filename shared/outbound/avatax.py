@@ -34,14 +34,22 @@ import ast
 import base64
 import re
 from collections.abc import Callable
-from dataclasses import dataclass
 from datetime import date
-from typing import Any, NamedTuple
+from typing import Any
 from urllib.parse import quote
 
 from shared.crm.models import Address
 from shared.errors import ConnectorError, InvalidRecord, NotFound, PermanentError
 from shared.money import Money
+
+# the tax port's value types (``shared.order_to_cash.ports``), importable from here as before
+from shared.order_to_cash.ports import LineTax as LineTax
+from shared.order_to_cash.ports import RecordedReturn as RecordedReturn
+from shared.order_to_cash.ports import RecordedSale as RecordedSale
+from shared.order_to_cash.ports import ReturnLine as ReturnLine
+from shared.order_to_cash.ports import SaleLine as SaleLine
+from shared.order_to_cash.ports import TaxLine as TaxLine
+from shared.order_to_cash.ports import TaxResult as TaxResult
 from shared.outbound import _values as v
 from shared.outbound.http import JsonHttp
 
@@ -51,76 +59,6 @@ PING_PATH = "/api/v2/utilities/ping"
 DOCUMENT_PATH = "/api/v2/companies/{company}/transactions/{code}/types/{type}"
 CLIENT_HEADER = "o2c-hub; 1; python-o2c-connectors; 1; lambda"
 _CODE = re.compile(r"^[A-Za-z0-9_.:-]{1,80}$")
-
-
-@dataclass(frozen=True)
-class TaxLine:
-    """One line to tax: ``amount`` is the line's total (quantity x price), ``tax_code`` AvaTax's (e.g.
-    ``SW054000`` for SaaS), ``item_code`` the SKU."""
-
-    number: str
-    amount: Money
-    quantity: int = 1
-    item_code: str | None = None
-    tax_code: str | None = None
-
-
-class LineTax(NamedTuple):
-    number: str
-    tax: Money
-
-
-@dataclass(frozen=True)
-class TaxResult:
-    total_tax: Money
-    lines: list[LineTax]
-
-
-@dataclass(frozen=True)
-class ReturnLine:
-    """One line of a return: what was given back of an original line, ``amount`` its net and ``tax`` its tax,
-    both positive (the return makes them negative)."""
-
-    number: str
-    amount: Money
-    tax: Money
-    quantity: int = 1
-    item_code: str | None = None
-
-
-@dataclass(frozen=True)
-class RecordedReturn:
-    """A return AvaTax recorded: its code, status (``Committed``) and totals (negative: liability falls)."""
-
-    code: str
-    status: str
-    total_amount: Money
-    total_tax: Money
-
-
-@dataclass(frozen=True)
-class SaleLine:
-    """One invoiced line: ``amount`` its net (quantity x price), ``tax`` the tax invoiced on it."""
-
-    number: str
-    amount: Money
-    tax: Money
-    quantity: int = 1
-    item_code: str | None = None
-    tax_code: str | None = None
-
-
-@dataclass(frozen=True)
-class RecordedSale:
-    """A sale AvaTax recorded: its code, status (``Committed``), totals, and the tax AvaTax computed on its
-    own (``totalTaxCalculated``; differs from ``total_tax`` when the invoiced tax is not what AvaTax would
-    charge today)."""
-
-    code: str
-    status: str
-    total_amount: Money
-    total_tax: Money
-    tax_calculated: Money | None
 
 
 def basic(account_id: str, license_key: Callable[[], str]) -> Callable[[], dict[str, str]]:

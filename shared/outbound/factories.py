@@ -6,13 +6,20 @@ from __future__ import annotations
 import json
 import os
 from functools import cache
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from shared.config import secret_json
 
+if TYPE_CHECKING:
+    from shared.order_to_cash.ports import Billing, Crm, Erp, Payments, Tax
+    from shared.outbound.hubspot import HubSpotCrm
+    from shared.outbound.salesforce import SalesforceCrm
+    from shared.outbound.stripe_payments import StripePayments
+    from shared.outbound.zendesk import ZendeskSupport
+
 
 @cache
-def salesforce_crm() -> Any:
+def salesforce_crm() -> SalesforceCrm:
     from shared.outbound.salesforce import SalesforceCrm
 
     def credentials() -> dict[str, Any]:
@@ -32,7 +39,7 @@ def salesforce_crm() -> Any:
 
 
 @cache
-def hubspot_crm() -> Any:
+def hubspot_crm() -> HubSpotCrm:
     from shared.outbound.hubspot import HubSpotCrm
 
     return HubSpotCrm(
@@ -41,12 +48,12 @@ def hubspot_crm() -> Any:
     )
 
 
-def crm_for(system: str) -> Any:
+def crm_for(system: str) -> Crm:
     return hubspot_crm() if system == "hubspot" else salesforce_crm()
 
 
 @cache
-def netsuite_erp() -> Any:
+def netsuite_erp() -> Erp:
     from shared.aws import client
     from shared.outbound.erp_gate import ErpGate
     from shared.outbound.netsuite import NetSuiteErp, TokenBasedAuth
@@ -88,7 +95,7 @@ def netsuite_erp() -> Any:
 
 
 @cache
-def avatax() -> Any:
+def avatax() -> Tax:
     from shared.outbound.avatax import AvaTax
 
     def credentials() -> dict[str, Any]:
@@ -102,8 +109,19 @@ def avatax() -> Any:
     )
 
 
+def stripe_payments() -> Payments:
+    return _stripe()
+
+
+def stripe_subscriptions() -> Billing:
+    """Stripe Billing over the same client as ``stripe_payments`` (its retries, Idempotency-Keys)."""
+    from shared.outbound.stripe_subscriptions import StripeSubscriptions
+
+    return StripeSubscriptions(_stripe())
+
+
 @cache
-def stripe_payments() -> Any:
+def _stripe() -> StripePayments:
     from shared.outbound.stripe_payments import StripePayments
 
     return StripePayments(
@@ -112,7 +130,7 @@ def stripe_payments() -> Any:
 
 
 @cache
-def zendesk_support() -> Any:
+def zendesk_support() -> ZendeskSupport:
     from shared.outbound.zendesk import ZendeskSupport, auth_from_credentials
 
     base_url = os.environ.get("ZENDESK_API_BASE_URL", "")

@@ -172,6 +172,10 @@ class HubSpotCrm:
                 code=exc.code,
             ) from exc
 
+    def write_payment_status(self, deal_id: str, status: str) -> None:
+        """The hub's payment status of the deal (its ``o2c_payment_status`` property: ``paid``, ``past_due``)."""
+        self.update_deal(deal_id, {"o2c_payment_status": status})
+
     def create_task(
         self,
         deal_id: str,

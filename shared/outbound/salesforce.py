@@ -202,6 +202,10 @@ class SalesforceCrm:
                 code=exc.code,
             ) from exc
 
+    def write_payment_status(self, opportunity_id: str, status: str) -> None:
+        """The hub's payment status of the opportunity (its ``Payment_Status__c`` field: ``paid``, ``past_due``)."""
+        self.update_opportunity(opportunity_id, {"Payment_Status__c": status})
+
     def create_task(
         self,
         opportunity_id: str,

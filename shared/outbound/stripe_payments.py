@@ -53,6 +53,12 @@ from shared.errors import (
     TransientError,
 )
 from shared.money import Money, from_stripe, to_stripe
+
+# the payment port's value types (``shared.order_to_cash.ports``), importable from here as before
+from shared.order_to_cash.ports import AuthorizationResult as AuthorizationResult
+from shared.order_to_cash.ports import DebitResult as DebitResult
+from shared.order_to_cash.ports import RefundResult as RefundResult
+from shared.order_to_cash.ports import Settlement as Settlement
 from shared.outbound.http import parse_retry_after
 from shared.outbound.retry import with_retries
 
@@ -66,43 +72,6 @@ ERP_CUSTOMER_KEY = "o2c_erp_customer_id"
 CRM_ACCOUNT_KEY = "o2c_crm_account_id"
 _DETAIL_LIMIT = 300
 _UNEXPECTED_STATE = "payment_intent_unexpected_state"
-
-
-@dataclass(frozen=True)
-class AuthorizationResult:
-    """What an off-session authorization came to. ``status`` is the PaymentIntent's: ``requires_capture``
-    (authorized, funds held), ``requires_payment_method`` (declined: ``failure_code`` e.g.
-    ``card_declined``, ``decline_code`` e.g. ``insufficient_funds``, ``message`` Stripe's text for the
-    payer), ``requires_action`` (the bank wants the customer present), ``succeeded``, ``processing``."""
-
-    payment_intent_id: str
-    status: str
-    decline_code: str | None = None
-    failure_code: str | None = None
-    message: str | None = None
-    #: Radar on the charge (``outcome.risk_level``: ``normal``, ``elevated``, ``highest``; ``risk_score``
-    #: 0-100) and the review Radar opened on it (``prv_...``; capture waits for it), when Stripe says
-    risk_level: str | None = None
-    risk_score: int | None = None
-    review_id: str | None = None
-    #: the card's wallet (``payment_method_details.card.wallet.type``: ``apple_pay``, ``google_pay`` ...)
-    wallet: str | None = None
-
-    @property
-    def authorized(self) -> bool:
-        return self.status == "requires_capture"
-
-
-@dataclass(frozen=True)
-class DebitResult:
-    """What submitting a bank debit came to. ``status`` is the PaymentIntent's: ``processing`` (submitted;
-    the bank answers days later), ``succeeded``, or ``requires_payment_method`` (refused at once:
-    ``failure_code``, ``message``)."""
-
-    payment_intent_id: str
-    status: str
-    failure_code: str | None = None
-    message: str | None = None
 
 
 @dataclass(frozen=True)
@@ -123,49 +92,6 @@ class SetupResult:
     @property
     def succeeded(self) -> bool:
         return self.status == "succeeded"
-
-
-@dataclass(frozen=True)
-class RefundResult:
-    """What a refund came to. ``status`` is the Refund's: ``succeeded``, ``pending`` (may still fail:
-    watch ``refund.failed``), ``requires_action``, ``failed`` (``failure_reason`` e.g.
-    ``expired_or_canceled_card``, ``lost_or_stolen_card``, ``unknown``; nothing was refunded) or
-    ``canceled``. ``amount`` is the refund's, in ISO minor units."""
-
-    id: str
-    status: str
-    amount: Money
-    charge_id: str | None
-    payment_intent_id: str | None
-    failure_reason: str | None = None
-
-    @property
-    def succeeded(self) -> bool:
-        return self.status == "succeeded"
-
-    @property
-    def failed(self) -> bool:
-        return self.status in ("failed", "canceled")
-
-
-@dataclass(frozen=True)
-class Settlement:
-    """How a captured charge reached the Stripe balance. ``charged``: what the customer paid, in the
-    charge's currency; ``settled``: the balance transaction's amount, in the balance currency Stripe
-    settled it in; ``exchange_rate``: Stripe's rate between them (``charged`` x rate = ``settled``; None
-    when the charge settled in its own currency); ``fee``: every Stripe fee on it (processing and currency
-    conversion), in the balance currency."""
-
-    charged: Money
-    settled: Money
-    exchange_rate: Decimal | None
-    fee: Money
-    balance_transaction_id: str
-
-    @property
-    def net(self) -> Money:
-        """What the charge added to the balance: ``settled`` less ``fee``."""
-        return Money.of(self.settled.amount - self.fee.amount, self.settled.currency)
 
 
 #: The refund reasons Stripe takes (``POST /v1/refunds`` ``reason``); the hub's own reasons go to metadata.

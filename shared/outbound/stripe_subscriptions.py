@@ -11,28 +11,13 @@ Stripe's contract (``vendor-specs/stripe/stripe-contract.json``): ``POST /v1/pro
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Any
 
-from shared.money import Money, to_stripe
+from shared.money import to_stripe
+from shared.order_to_cash.ports import RecurringItem
 
 if TYPE_CHECKING:
     from shared.outbound.stripe_payments import StripePayments
-
-
-class RecurringItem(Protocol):
-    """One recurring line: ``unit_price`` billed every ``interval_count`` x ``interval`` for ``quantity``
-    (the domain's ``shared.order_to_cash.subscriptions.RecurringItem``)."""
-
-    @property
-    def product_id(self) -> str: ...
-    @property
-    def unit_price(self) -> Money: ...
-    @property
-    def quantity(self) -> int: ...
-    @property
-    def interval(self) -> str: ...
-    @property
-    def interval_count(self) -> int: ...
 
 
 class StripeSubscriptions:

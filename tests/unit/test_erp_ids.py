@@ -80,8 +80,8 @@ class BookingErp:
         total = Money.of(int(Decimal(order["total"]) * 100), EUR)
         return self._write("invoice", external_id, total, status={"id": "A"}, tranDate=DAY.isoformat())
 
-    def invoice_lines(self, invoice_id: str) -> list[OrderLine]:
-        return []
+    def invoice_with_lines(self, invoice_id: str) -> tuple[dict[str, Any], list[OrderLine]]:
+        return self._by_id(invoice_id), []
 
     def apply_customer_payment(self, external_id: str, *, amount: Money, **_: Any) -> Ref:
         return self._write("customerPayment", external_id, amount)

@@ -6,8 +6,6 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass
-from datetime import date
 from decimal import Decimal
 from typing import Any
 from urllib.parse import urlsplit
@@ -15,6 +13,12 @@ from urllib.parse import urlsplit
 from shared.crm.models import Address
 from shared.errors import InvalidRecord
 from shared.money import Money
+
+# the ERP port's value types and invoice statuses (``shared.order_to_cash.ports``), importable from here
+from shared.order_to_cash.ports import INVOICE_STATUS as INVOICE_STATUS
+from shared.order_to_cash.ports import CustomerPayment as CustomerPayment
+from shared.order_to_cash.ports import ErpRef as ErpRef
+from shared.order_to_cash.ports import OrderLine as OrderLine
 
 RECORD_PATH = "/services/rest/record/v1"
 RECORD_TYPES = frozenset(
@@ -56,8 +60,7 @@ RMA_STATUS = {
     "refunded": "G",
     "closed": "H",
 }
-# ``status`` of an invoice.
-INVOICE_STATUS = {"open": "A", "paidInFull": "B", "pendingApproval": "D", "rejected": "E", "voided": "V"}
+# ``status`` of an invoice: INVOICE_STATUS, from the ERP port (the reconciliation compares it).
 # ``status`` of a customer payment.
 PAYMENT_STATUS = {"unapproved": "A", "notDeposited": "B", "deposited": "C", "rejected": "R"}
 # A customer refund's ``paymentOption`` references a payment method of the account (Setup > Accounting >
@@ -71,53 +74,6 @@ DEFAULT_CURRENCY_IDS: Mapping[str, str] = {"USD": "1", "GBP": "2", "CAD": "3", "
 _EXTERNAL_ID = re.compile(r"^[A-Za-z0-9_-]{1,200}$")
 _INTERNAL_ID = re.compile(r"^[0-9]{1,20}$")
 _DUNNING_STATE = re.compile(r"^[a-z][a-z0-9_]{0,39}$")
-
-
-@dataclass(frozen=True)
-class ErpRef:
-    """A record in the ERP: internal id, the hub's external id, and its document number (``tranId`` of a
-    transaction, ``entityId`` of a customer) when it has one."""
-
-    id: str
-    external_id: str
-    document_number: str | None = None
-
-
-@dataclass(frozen=True)
-class CustomerPayment:
-    """A customer payment as NetSuite holds it: ``amount`` in the payment's own currency,
-    ``exchange_rate`` from that currency to its subsidiary's base currency (1 in the base currency),
-    ``deposited`` once a deposit includes it."""
-
-    id: str
-    external_id: str
-    amount: Money
-    exchange_rate: Decimal
-    deposited: bool
-
-
-@dataclass(frozen=True)
-class OrderLine:
-    """One sales order line. The item is ``item_external_id`` (the item's external id in NetSuite), else
-    the connector's ``default_item_id`` with ``name`` as the line description. ``amount`` is the line's net
-    amount (quantity x rate less discounts), ``tax`` its tax (from the tax engine); all in the order's
-    currency."""
-
-    quantity: int
-    rate: Money
-    amount: Money
-    tax: Money
-    item_external_id: str | None = None
-    name: str | None = None
-    #: the order's cash rounding (its total rounded to what NetSuite and Stripe both take): the account's
-    #: rounding item (``rounding_item_id``), non-taxable
-    rounding: bool = False
-    #: revenue recognition of the line (NetSuite item fields ``revRecStartDate``, ``revRecEndDate``,
-    #: ``revRecTermInMonths``): a subscription's period, a service's delivery date; the ERP's revenue
-    #: schedules are built from them
-    rev_rec_start: date | None = None
-    rev_rec_end: date | None = None
-    rev_rec_term_months: int | None = None
 
 
 def _ref(record: Mapping[str, Any], external_id: str, number_field: str) -> ErpRef:
