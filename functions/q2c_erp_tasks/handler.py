@@ -7,7 +7,7 @@ import functools
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from shared.observability import logger
 from shared.operations import emit
@@ -15,6 +15,9 @@ from shared.order_to_cash import steps
 from shared.order_to_cash.tasks import opportunity_of, task_handler
 from shared.outbound.factories import netsuite_erp, stripe_payments
 from shared.settings import Env, EnvSettings, LambdaHandler, SettingError, lazy_handler
+
+if TYPE_CHECKING:
+    from shared.order_to_cash.ports import Erp, Payments
 
 DEFAULT_SUBSIDIARIES = '{"*": {"subsidiaryId": "1", "currency": "USD"}}'
 
@@ -39,8 +42,8 @@ class Settings(EnvSettings):
 @dataclass(frozen=True)
 class Deps:
     #: the NetSuite and Stripe clients (made on first use: a step that needs no Stripe never builds one)
-    erp: Callable[[], Any] = netsuite_erp
-    payments: Callable[[], Any] = stripe_payments
+    erp: Callable[[], Erp] = netsuite_erp
+    payments: Callable[[], Payments] = stripe_payments
 
 
 Step = Callable[..., dict[str, Any]]

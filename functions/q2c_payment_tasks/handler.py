@@ -6,20 +6,24 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 from functools import partial
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from shared.operations import emit
 from shared.order_to_cash import steps, subscriptions
 from shared.order_to_cash.tasks import opportunity_of, task_handler
-from shared.outbound.factories import stripe_payments
-from shared.outbound.stripe_subscriptions import StripeSubscriptions
+from shared.outbound.factories import stripe_payments, stripe_subscriptions
 from shared.settings import LambdaHandler, lazy_handler
+
+if TYPE_CHECKING:
+    from shared.order_to_cash.ports import Billing, Payments
 
 
 @dataclass(frozen=True)
 class Deps:
     #: the Stripe client (its key, base URL and approval thresholds are the connector's settings)
-    payments: Callable[[], Any] = stripe_payments
+    payments: Callable[[], Payments] = stripe_payments
+    #: Stripe Billing, on the same client (subscription deals)
+    billing: Callable[[], Billing] = stripe_subscriptions
 
 
 def prepare(event: dict[str, Any], *, deps: Deps) -> dict[str, Any]:
@@ -79,7 +83,7 @@ def subscribe(event: dict[str, Any], *, deps: Deps) -> dict[str, Any]:
     """A subscription deal's one Stripe subscription, once the order is paid (``shared.order_to_cash.subscriptions``)."""
     opportunity = opportunity_of(event)
     return subscriptions.create_subscription(
-        StripeSubscriptions(deps.payments()),
+        deps.billing(),
         opportunity,
         steps.links(opportunity, event["correlationId"], event["customer"], event["order"]),
         event["order"],

@@ -6,18 +6,21 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 from functools import partial
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from shared.order_to_cash import steps
 from shared.order_to_cash.tasks import opportunity_of, task_handler
 from shared.outbound.factories import avatax
 from shared.settings import LambdaHandler, lazy_handler
 
+if TYPE_CHECKING:
+    from shared.order_to_cash.ports import Tax
+
 
 @dataclass(frozen=True)
 class Deps:
     #: the AvaTax client (credentials and base URL are the connector's settings)
-    tax: Callable[[], Any] = avatax
+    tax: Callable[[], Tax] = avatax
 
 
 def calculate(event: dict[str, Any], *, deps: Deps) -> dict[str, Any]:

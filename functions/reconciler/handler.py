@@ -7,7 +7,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from shared.aws import client
 from shared.events.after_sale import ReconciliationException
@@ -19,6 +19,9 @@ from shared.order_to_cash.facts import publish
 from shared.order_to_cash.reconciliation import reconcile
 from shared.outbound.factories import netsuite_erp, stripe_payments
 from shared.settings import Env, EnvSettings, LambdaHandler, lazy_handler
+
+if TYPE_CHECKING:
+    from shared.order_to_cash.ports import Erp, Payments
 
 
 @dataclass(frozen=True)
@@ -35,8 +38,8 @@ class Deps:
     """The ERP and Stripe clients (made on first use), the DynamoDB client the lineage is read with and how a
     ``ReconciliationException`` is published (the hub's bus)."""
 
-    erp: Callable[[], Any] = netsuite_erp
-    payments: Callable[[], Any] = stripe_payments
+    erp: Callable[[], Erp] = netsuite_erp
+    payments: Callable[[], Payments] = stripe_payments
     dynamodb: Callable[[], Any] = lambda: client("dynamodb")
     publish: Callable[..., Any] = publish
 
