@@ -4,6 +4,7 @@ types, exactly. Every failure is an ``InvalidRecord`` naming the field, never a 
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 from datetime import UTC, date, datetime
 from decimal import Decimal, InvalidOperation
 
@@ -73,3 +74,36 @@ def day(value: object, field: str) -> date | None:
         return date.fromisoformat(raw)
     except (ValueError, OverflowError):
         raise InvalidRecord(f"{field}: {raw!r} is not a date") from None
+
+
+def priced_line(
+    raw_quantity: object,
+    raw_price: object,
+    raw_amount: object,
+    currency: str,
+    *,
+    fields: tuple[str, str, str],
+) -> tuple[int, Money, Money]:
+    """A CRM line's quantity, unit price and amount (``fields``: the vendor's names for the three, for the
+    errors). The price is required; an amount the CRM left out is quantity times price."""
+    quantity_field, price_field, amount_field = fields
+    count = quantity(raw_quantity, quantity_field)
+    price = decimal(raw_price, price_field)
+    if price is None:
+        raise InvalidRecord(f"{price_field}: missing")
+    unit_price = money(price, currency, price_field)
+    total = decimal(raw_amount, amount_field)
+    if total is None:
+        return count, unit_price, Money.of(unit_price.amount * count, currency)
+    return count, unit_price, money(total, currency, amount_field)
+
+
+def cadence(value: object, frequencies: Mapping[str, tuple[str, int]], field: str) -> tuple[str, int] | None:
+    """A CRM billing frequency as Stripe's (interval, interval_count); None when the line has none (a one-time
+    line). A frequency Stripe cannot bill (not in ``frequencies``) is refused."""
+    frequency = text(value)
+    if frequency is None:
+        return None
+    if frequency not in frequencies:
+        raise InvalidRecord(f"{field}: {frequency!r} cannot be billed by Stripe")
+    return frequencies[frequency]

@@ -27,7 +27,6 @@ from typing import Any
 from shared.crm.closed_won import DealState
 from shared.crm.models import Account, Address, Contact, CrmOpportunity, LineItem, Recurring
 from shared.errors import InvalidRecord, NotFound, PermanentError, UnknownFields
-from shared.money import Money
 from shared.outbound import _values as v
 from shared.outbound.http import JsonHttp
 
@@ -413,16 +412,12 @@ def _line_item(line: Mapping[str, Any], deal_currency: str) -> LineItem:
     currency = v.currency(props.get("hs_line_item_currency_code"), f"{field}.currency") or deal_currency
     if currency != deal_currency:
         raise InvalidRecord(f"{field}: currency {currency} differs from the deal's {deal_currency}")
-    quantity = v.quantity(props.get("quantity"), f"{field}.quantity")
-    price = v.decimal(props.get("price"), f"{field}.price")
-    if price is None:
-        raise InvalidRecord(f"{field}.price: missing")
-    unit_price = v.money(price, currency, f"{field}.price")
-    amount = v.decimal(props.get("amount"), f"{field}.amount")
-    line_amount: Money = (
-        v.money(amount, currency, f"{field}.amount")
-        if amount is not None
-        else Money.of(unit_price.amount * quantity, currency)
+    quantity, unit_price, line_amount = v.priced_line(
+        props.get("quantity"),
+        props.get("price"),
+        props.get("amount"),
+        currency,
+        fields=(f"{field}.quantity", f"{field}.price", f"{field}.amount"),
     )
     return LineItem(
         lineItemId=line_id,
@@ -454,12 +449,12 @@ _TERM = re.compile(r"^P(?:(\d+)Y)?(?:(\d+)M)?$")
 def _recurring(props: Mapping[str, Any], field: str) -> Recurring | None:
     """A line with a billing frequency is recurring: its interval, its term (``hs_recurring_billing_period``,
     an ISO 8601 period such as ``P12M``) and its billing start date. No frequency: a one-time line."""
-    frequency = v.text(props.get("recurringbillingfrequency"))
-    if frequency is None:
+    billed = v.cadence(
+        props.get("recurringbillingfrequency"), _FREQUENCIES, f"{field}.recurringbillingfrequency"
+    )
+    if billed is None:
         return None
-    if frequency not in _FREQUENCIES:
-        raise InvalidRecord(f"{field}.recurringbillingfrequency: {frequency!r} cannot be billed by Stripe")
-    interval, count = _FREQUENCIES[frequency]
+    interval, count = billed
     term_text = v.text(props.get("hs_recurring_billing_period"))
     term = None
     if term_text is not None:

@@ -35,7 +35,6 @@ from urllib.parse import quote, urlsplit
 from shared.crm.closed_won import DealState
 from shared.crm.models import Account, Address, Contact, CrmOpportunity, LineItem, Recurring
 from shared.errors import AuthError, InvalidRecord, NotFound, PermanentError, UnknownFields
-from shared.money import Money
 from shared.outbound import _values as v
 from shared.outbound.http import JsonHttp
 
@@ -476,16 +475,12 @@ def _contact(role: Mapping[str, Any]) -> Contact:
 def _line_item(line: Mapping[str, Any], currency: str) -> LineItem:
     line_id = str(line.get("Id"))
     field = f"OpportunityLineItem {line_id}"
-    quantity = v.quantity(line.get("Quantity"), f"{field}.Quantity")
-    price = v.decimal(line.get("UnitPrice"), f"{field}.UnitPrice")
-    if price is None:
-        raise InvalidRecord(f"{field}.UnitPrice: missing")
-    unit_price = v.money(price, currency, f"{field}.UnitPrice")
-    total = v.decimal(line.get("TotalPrice"), f"{field}.TotalPrice")
-    amount: Money = (
-        v.money(total, currency, f"{field}.TotalPrice")
-        if total is not None
-        else Money.of(unit_price.amount * quantity, currency)
+    quantity, unit_price, amount = v.priced_line(
+        line.get("Quantity"),
+        line.get("UnitPrice"),
+        line.get("TotalPrice"),
+        currency,
+        fields=(f"{field}.Quantity", f"{field}.UnitPrice", f"{field}.TotalPrice"),
     )
     return LineItem(
         lineItemId=line_id,
@@ -514,12 +509,10 @@ FREQUENCIES = {
 def _recurring(line: Mapping[str, Any], field: str) -> Recurring | None:
     """A line with a billing frequency is recurring: its interval, its term in months and its start (the
     line's ``ServiceDate``). No frequency (or an org without the field): a one-time line."""
-    frequency = v.text(line.get(BILLING_FREQUENCY_FIELD))
-    if frequency is None:
+    billed = v.cadence(line.get(BILLING_FREQUENCY_FIELD), FREQUENCIES, f"{field}.{BILLING_FREQUENCY_FIELD}")
+    if billed is None:
         return None
-    if frequency not in FREQUENCIES:
-        raise InvalidRecord(f"{field}.{BILLING_FREQUENCY_FIELD}: {frequency!r} cannot be billed by Stripe")
-    interval, count = FREQUENCIES[frequency]
+    interval, count = billed
     term = v.decimal(line.get(BILLING_TERM_FIELD), f"{field}.{BILLING_TERM_FIELD}")
     if term is not None and (term != term.to_integral_value() or term < 1):
         raise InvalidRecord(f"{field}.{BILLING_TERM_FIELD}: {term} is not a term in whole months")
