@@ -248,3 +248,20 @@ SAVED_QUERIES: tuple[SavedQuery, ...] = (
     ),
 )
 SAVED_QUERIES_BY_NAME = {q.name: q for q in SAVED_QUERIES}
+
+
+def firehose_record(record: dict[str, Any], *, personal_data: bool) -> dict[str, Any]:
+    """One Firehose transformation record: its data (base64 of the EventBridge event) → the row, as one JSON
+    line, ``Ok``; a record that is not an event → ``ProcessingFailed`` with its data as it came (Firehose
+    writes it under the error prefix: nothing is lost)."""
+    import base64
+
+    try:
+        event = json.loads(base64.b64decode(record["data"]))
+        if not isinstance(event, dict) or "detail-type" not in event:
+            raise ValueError("not an EventBridge event")
+        row = project(event, personal_data=personal_data)
+    except (ValueError, KeyError, TypeError):
+        return {"recordId": record["recordId"], "result": "ProcessingFailed", "data": record["data"]}
+    body = (json.dumps(row, separators=(",", ":")) + "\n").encode()
+    return {"recordId": record["recordId"], "result": "Ok", "data": base64.b64encode(body).decode("ascii")}

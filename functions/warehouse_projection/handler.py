@@ -8,13 +8,11 @@ event is returned ``ProcessingFailed``: Firehose writes it under the error prefi
 
 from __future__ import annotations
 
-import base64
-import json
 from dataclasses import dataclass
 from typing import Any
 
 from shared.settings import Env, EnvSettings, LambdaHandler, lazy_handler
-from shared.warehouse import personal_data_setting, project
+from shared.warehouse import firehose_record, personal_data_setting
 
 
 @dataclass(frozen=True)
@@ -27,23 +25,15 @@ class Settings(EnvSettings):
         return cls(personal_data=personal_data_setting(env.text("WAREHOUSE_PERSONAL_DATA")))
 
 
-def transform(record: dict[str, Any], personal_data: bool) -> dict[str, Any]:
-    try:
-        event = json.loads(base64.b64decode(record["data"]))
-        if not isinstance(event, dict) or "detail-type" not in event:
-            raise ValueError("not an EventBridge event")
-        row = project(event, personal_data=personal_data)
-    except (ValueError, KeyError, TypeError):
-        return {"recordId": record["recordId"], "result": "ProcessingFailed", "data": record["data"]}
-    body = (json.dumps(row, separators=(",", ":")) + "\n").encode()
-    return {"recordId": record["recordId"], "result": "Ok", "data": base64.b64encode(body).decode("ascii")}
-
-
 def make_handler(settings: Settings) -> LambdaHandler:
     """No Powertools here: a Firehose transformation logs nothing per record and its cold start stays bare."""
 
     def lambda_handler(event: dict[str, Any], context: Any = None) -> dict[str, Any]:
-        return {"records": [transform(r, settings.personal_data) for r in event.get("records", [])]}
+        return {
+            "records": [
+                firehose_record(r, personal_data=settings.personal_data) for r in event.get("records", [])
+            ]
+        }
 
     return lambda_handler
 

@@ -14,7 +14,7 @@ import boto3
 import pytest
 from moto import mock_aws
 
-from functions.warehouse_projection.handler import Settings, make_handler, transform
+from functions.warehouse_projection.handler import Settings, make_handler
 from infra.config import StageConfig
 from localcloud.warehouse import deliver
 from o2c_cli.sql import query_files
@@ -24,7 +24,7 @@ from shared.events.envelope import CanonicalEvent, EventData, new_event
 from shared.events.orchestration import InvoicePaid
 from shared.events.payments import PaymentFailed, RefundFailed, RefundSucceeded
 from shared.money import Money
-from shared.warehouse import COLUMNS, SAVED_QUERIES_BY_NAME, TYPE_FIELD, partition, project
+from shared.warehouse import COLUMNS, SAVED_QUERIES_BY_NAME, TYPE_FIELD, firehose_record, partition, project
 from tests.unit.crm_fixtures import WON_AT, opportunity
 
 #: Stripe's test card 4242 4242 4242 4242 (Luhn-valid): never in the warehouse
@@ -205,7 +205,7 @@ def test_the_firehose_transformation_returns_rows_and_rejects_what_is_not_an_eve
     row = json.loads(base64.b64decode(out[0]["data"]))
     assert row["type"] == "OpportunityClosedWon" and "ap@acme.example" not in json.dumps(row)
     assert base64.b64decode(out[0]["data"]).endswith(b"\n")
-    assert transform(good, True)["result"] == "Ok"
+    assert _transform(good, True)["result"] == "Ok"
 
 
 # --- local delivery and the saved queries -------------------------------------------------------------------
@@ -314,3 +314,7 @@ def test_saved_queries_compute_their_figures_on_duckdb(s3: Any, tmp_path: Path) 
 def test_sql_on_an_empty_warehouse_has_the_columns_and_no_rows(tmp_path: Path) -> None:
     result = query_files(tmp_path, SAVED_QUERIES_BY_NAME["refunds-by-reason"].render("events"))
     assert result.columns == ["reason", "currency", "refunds", "amount_minor"] and result.rows == []
+
+
+def _transform(record: dict[str, Any], personal_data: bool) -> dict[str, Any]:
+    return firehose_record(record, personal_data=personal_data)
