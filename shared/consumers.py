@@ -226,19 +226,21 @@ def _handling(declaration: Consumer) -> Callable[[SQSRecord], Any]:
         def work() -> dict[str, Any]:
             return {"published": publish_emitted(handler(event), event)}
 
+        once = declaration.once
+        key = once.key(event) if once is not None else None
         try:
-            once = declaration.once
             if once is None:
                 outcome = work()
             else:
                 kind = once.kind(event) if once.kind else None
-                outcome = run_once(once.scope)(once.key(event), work, kind) or {}
+                outcome = run_once(once.scope)(key, work, kind) or {}
         except Acknowledged as nothing:
             logger.info("nothing to do now", extra={"fact": event.detail_type, "reason": str(nothing)})
             return None
+        # one line per delivery, a duplicate's too, naming the business key it was handled once for
         logger.info(
             "event handled",
-            extra={"consumer": declaration.name, "fact": event.detail_type, **outcome},
+            extra={"consumer": declaration.name, "fact": event.detail_type, "key": key, **outcome},
         )
         return outcome
 

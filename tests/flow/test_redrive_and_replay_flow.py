@@ -146,7 +146,7 @@ def test_replaying_a_day_books_nothing_twice(
         """What the consumers logged: wins recorded in the lineage, this refund booked, RefundBooked recorded."""
         return (
             _logged(hub, "LineageRecorder", "event recorded", "OpportunityClosedWon"),
-            _logged(hub, "RefundBooker", "refund booked", refund["id"]),
+            _logged(hub, "RefundBooker", "event handled", refund["id"]),
             _logged(hub, "LineageRecorder", "event recorded", "RefundBooked"),
         )
 

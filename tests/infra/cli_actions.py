@@ -1,7 +1,7 @@
 """The AWS actions an ``o2c`` command calls, read from the code with ``ast`` (no AWS, no moto).
 
 From a command's entry functions the call graph is followed through ``o2c_cli`` and the ``shared`` helpers the
-CLI drives (lineage, correlation, pending facts); every call of a boto3 client method (``x.get_item(...)``,
+CLI drives (lineage, correlation, pending facts, the event publisher); every call of a boto3 client method (``x.get_item(...)``,
 ``x.get_paginator("query")``) becomes the IAM action it needs. The graph is an over-approximation by name
 (``obj.release()`` reaches every helper method called ``release``): a declared table that misses an action this
 finds is wrong; one that declares an action this does not find is stale.
@@ -33,6 +33,7 @@ HELPER_MODULES = (
     "shared.order_to_cash.correlation",
     "shared.order_to_cash.pending",
     "shared.order_to_cash.executions",
+    "shared.publisher",
 )
 #: methods of builtin containers: ``d.get(...)`` is a dict's, never a helper's
 _BUILTIN_METHODS = set(dir(dict)) | set(dir(list)) | set(dir(str)) | set(dir(set))
