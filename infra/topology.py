@@ -44,9 +44,9 @@ def bus_name(stage: str) -> str:
 # with ``Sandbox.Timedout``. So each consumer and each state machine task function has one ``Budget``, and
 # its function timeout, its queue's visibility timeout, its batch size and its event source mapping's
 # maximum concurrency are derived from it; the connectors stop in time within it
-# (``shared.outbound.deadline``). ``tests/infra/test_budgets.py`` checks the arithmetic.
+# (``shared.deadline``). ``tests/infra/test_budgets.py`` checks the arithmetic.
 
-#: What a handler keeps after its last vendor call (``shared.outbound.deadline.SAFETY_MARGIN_S``).
+#: What a handler keeps after its last vendor call (``shared.deadline.SAFETY_MARGIN_S``).
 SAFETY_MARGIN_S = 2.0
 #: The AWS guidance for an SQS event source: the queue's visibility timeout at least 6x the function timeout
 #: (plus the batching window), so a batch being retried by Lambda is not delivered again meanwhile.

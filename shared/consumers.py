@@ -2,7 +2,7 @@
 fails is retried (and ends in the queue's DLQ) without retrying the rest of its batch. A claim-checked event
 (``shared.claimcheck``) has its data loaded back before the record handler sees it.
 
-Time budget: the invocation's deadline (``shared.outbound.deadline``, the Lambda's remaining time less a
+Time budget: the invocation's deadline (``shared.deadline``, the Lambda's remaining time less a
 safety margin) bounds every connector call the records make. A record that finds too little time left is not
 started: it is reported as a batch item failure, as is one whose call ran out of time, so the batch ends
 within the function's timeout and only the unprocessed records come back (each with one more receive)
@@ -31,10 +31,10 @@ from typing import Any, Generic, TypeVar
 from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, process_partial_response
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 
+from shared import deadline
 from shared.claimcheck import resolve_record
 from shared.events.envelope import CanonicalEvent, EventData, EventMetadata
 from shared.observability import lambda_entry, logger
-from shared.outbound import deadline
 
 LambdaHandler = Callable[[dict[str, Any], Any], dict[str, Any]]
 

@@ -15,9 +15,9 @@ from shared.lineage import LineageStore
 from shared.money import Money
 from shared.observability import lambda_entry, logger
 from shared.operations import emit
-from shared.order_to_cash.facts import publish
 from shared.order_to_cash.reconciliation import reconcile
 from shared.outbound.factories import netsuite_erp, stripe_payments
+from shared.publisher import emit as publish_fact
 from shared.settings import Env, EnvSettings, LambdaHandler, lazy_handler
 
 if TYPE_CHECKING:
@@ -41,7 +41,7 @@ class Deps:
     erp: Callable[[], Erp] = netsuite_erp
     payments: Callable[[], Payments] = stripe_payments
     dynamodb: Callable[[], Any] = lambda: client("dynamodb")
-    publish: Callable[..., Any] = publish
+    publish: Callable[..., Any] = publish_fact
 
 
 def facts_of(store: LineageStore, day: date) -> list[dict[str, Any]]:

@@ -565,8 +565,8 @@ class HubServices:
         """Put the ``RefundRequested`` on the bus (``shared.order_to_cash.refunds``: the path ``o2c refund`` takes);
         the refund's correlation id: the caller's (``correlation_id``), else its payment's deal's. Stripe's
         refund carries it back, so the refund's later events (succeeded, booked) carry it too."""
-        from shared.order_to_cash.facts import publisher
         from shared.order_to_cash.refunds import UnknownPayment, refund_request
+        from shared.publisher import stage_publisher
 
         try:
             event = refund_request(
@@ -582,7 +582,7 @@ class HubServices:
             raise Problem("business-rejection", str(exc)) from None
         except ValueError as exc:
             raise Problem("validation", f"amount: {exc}") from None
-        publisher().publish([event])
+        stage_publisher().publish([event])
         return event.metadata.correlationId
 
     def refund_view(self, request_id: str) -> RefundView | None:

@@ -11,10 +11,10 @@ from __future__ import annotations
 
 from typing import Any
 
+from shared import deadline
 from shared.ingress.pipeline import IngressPipeline, OnceOnlyGate, Provider, Publisher
 from shared.ingress.web import WebhookRequest
 from shared.observability import lambda_entry, metrics
-from shared.outbound import deadline
 from shared.settings import LambdaHandler, WebhookSettings
 
 

@@ -48,8 +48,8 @@ from collections.abc import Callable, Iterator
 from decimal import Decimal
 from typing import Any
 
+from shared import deadline
 from shared.errors import TransientError
-from shared.outbound import deadline
 
 log = logging.getLogger("o2c.connectors.erp_gate")
 

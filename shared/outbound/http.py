@@ -38,8 +38,8 @@ from email.utils import parsedate_to_datetime
 from typing import Any, TypeVar
 from urllib.parse import quote, urlencode, urlsplit
 
+from shared import deadline
 from shared.errors import AuthError, ConnectorError, NotFound, PermanentError, TransientError
-from shared.outbound import deadline
 from shared.outbound.retry import with_retries
 
 log = logging.getLogger("o2c.connectors.http")

@@ -10,8 +10,8 @@ import random
 from collections.abc import Callable
 from typing import TypeVar
 
+from shared import deadline
 from shared.errors import TransientError
-from shared.outbound import deadline
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")

@@ -1,4 +1,4 @@
-"""Connector calls end before the Lambda's deadline (``shared.outbound.deadline``): no retry, backoff or wait
+"""Connector calls end before the Lambda's deadline (``shared.deadline``): no retry, backoff or wait
 for an ERP slot starts that could not finish in the time left, and an attempt's timeouts are cut to it. Without
 this a NetSuite call with its retries (~90 s worst case) outlives a 60 s function and the whole batch, or the
 state machine task, dies with it."""
@@ -13,7 +13,8 @@ import pytest
 
 from localcloud.sandboxes import HubSpotSandbox
 from localcloud.sandboxes.netsuite import NetSuiteSandbox
-from shared.outbound import TransientError, deadline
+from shared import deadline
+from shared.outbound import TransientError
 from shared.outbound.erp_gate import GATE_FULL, ErpGate
 from shared.outbound.http import JsonHttp
 from tests.connectors.conftest import HUBSPOT_TOKEN

@@ -29,7 +29,7 @@ from infra.topology import (
     erp_bound,
     erp_concurrency_plan,
 )
-from shared.outbound import deadline
+from shared import deadline
 from tests.infra.helpers import live_alias_of, resources_of
 
 BUDGETED: tuple[FunctionSpec, ...] = tuple(

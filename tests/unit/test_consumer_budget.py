@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from shared.outbound import deadline
+from shared import deadline
 
 
 def context(remaining_s: float) -> Any:

@@ -7,9 +7,9 @@ from __future__ import annotations
 import pytest
 
 from infra.statemachine import TECHNICAL_RETRY
+from shared.deadline import DeadlineExceeded
 from shared.errors import TransientError
 from shared.order_to_cash.step_errors import classified
-from shared.outbound.deadline import DeadlineExceeded
 from shared.outbound.netsuite import RequestOutcomeUnknown
 
 RETRIED = {name for rule in TECHNICAL_RETRY for name in rule["ErrorEquals"]}
