@@ -106,7 +106,7 @@ def resync(target: Target, any_id: str) -> list[str]:
         target,
         [
             republished(
-                data=EVENT_TYPES[e.detail_type].model_validate(e.data),
+                data=EVENT_TYPES[e.detail_type].parse(e.data),
                 event_id=e.event_id,
                 correlation_id=e.correlation_id,
                 occurred_at=datetime.fromisoformat(e.occurred_at),

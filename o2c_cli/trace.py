@@ -35,7 +35,7 @@ def _money_fields(data: dict[str, Any]) -> str:
         )
     for key, value in data.items():
         if isinstance(value, dict) and set(value) == {"amount", "currency"}:
-            parts.append(f"{key}={Money.model_validate(value).format()}")
+            parts.append(f"{key}={Money.parse(value).format()}")
     return " ".join(parts)
 
 

@@ -92,11 +92,11 @@ class Delivered(Generic[D]):
     @property
     def occurred_at(self) -> str:
         """When the fact happened, as the envelope carries it (ISO 8601, UTC)."""
-        return str(self.metadata.model_dump(mode="json")["occurredAt"])
+        return str(self.metadata.dump()["occurredAt"])
 
     def fields(self) -> dict[str, Any]:
         """The data as JSON (for the domain functions that still take a mapping)."""
-        return self.data.model_dump(mode="json")
+        return self.data.dump()
 
     def emit_now(
         self, data: EventData, *, source_event_id: str | None = None, correlation_id: str | None = None
@@ -168,8 +168,8 @@ def decode(body: str) -> Delivered[EventData]:
     detail = event["detail"]
     return Delivered(
         detail_type=detail_type,
-        data=model.model_validate(detail["data"]),
-        metadata=EventMetadata.model_validate(detail["metadata"]),
+        data=model.parse(detail["data"]),
+        metadata=EventMetadata.parse(detail["metadata"]),
     )
 
 

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import re
+from dataclasses import dataclass, field
 from decimal import Decimal
-from typing import Annotated
 
-from pydantic import BaseModel, ConfigDict, Field, StrictInt, field_validator
+from shared.record import Record, doc
 
 # ISO 4217 minor-unit exponents that differ from the usual 2.
 ZERO_DECIMAL = frozenset(
@@ -32,7 +33,8 @@ ZERO_DECIMAL = frozenset(
 THREE_DECIMAL = frozenset({"BHD", "IQD", "JOD", "KWD", "LYD", "OMR", "TND"})
 FOUR_DECIMAL = frozenset({"CLF", "UYW"})
 
-CurrencyCode = Annotated[str, Field(pattern=r"^[A-Z]{3}$", description="ISO 4217 alphabetic code")]
+CURRENCY_PATTERN = r"^[A-Z]{3}$"
+_CURRENCY = re.compile(CURRENCY_PATTERN)
 
 
 def minor_unit_exponent(currency: str) -> int:
@@ -47,18 +49,22 @@ def minor_unit_exponent(currency: str) -> int:
     return 2
 
 
-class Money(BaseModel):
+@dataclass(frozen=True, kw_only=True)
+class Money(Record):
     """An amount in minor units (cents, yen, fils) and its currency."""
 
-    model_config = ConfigDict(frozen=True, extra="forbid")
+    amount: int = field(metadata=doc("Integer amount in the currency's minor unit", strict=True))
+    # the pattern is checked after the code is upper-cased (``__post_init__``), as the schema states it
+    currency: str = field(
+        metadata=doc("ISO 4217 alphabetic code", json_schema_extra={"pattern": CURRENCY_PATTERN})
+    )
 
-    amount: StrictInt = Field(description="Integer amount in the currency's minor unit")
-    currency: CurrencyCode
-
-    @field_validator("currency", mode="before")
-    @classmethod
-    def _upper(cls, value: object) -> object:
-        return value.upper() if isinstance(value, str) else value
+    def __post_init__(self) -> None:
+        if isinstance(self.currency, str) and not self.currency.isupper():
+            object.__setattr__(self, "currency", self.currency.upper())
+        super().__post_init__()
+        if not _CURRENCY.fullmatch(self.currency):
+            raise ValueError(f"currency must be an ISO 4217 code of three letters, got {self.currency!r}")
 
     @classmethod
     def of(cls, amount: int, currency: str) -> Money:

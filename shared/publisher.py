@@ -115,7 +115,7 @@ class EventPublisher:
                 f"event {event.metadata.eventId} ({entry_size(entry)} bytes) exceeds the PutEvents limit "
                 "and no claim-check bucket is configured"
             )
-        detail = event.model_dump(mode="json")
+        detail = event.dump()
         detail["data"] = self._claim_checks.store(
             event.metadata.eventId, json.dumps(detail["data"], separators=(",", ":"))
         )

@@ -51,16 +51,12 @@ def early_fraud_warning(event: Delivered[EarlyFraudWarningCreated]) -> None:
 
 def dispute_opened(event: Delivered[DisputeOpened]) -> Emit:
     recorded = record_dispute(netsuite_erp(), stripe_payments(), crm_for, event.data, once)
-    return Emit(
-        DisputeRecorded.model_validate(recorded), source_event_id=f"dispute-recorded:{event.data.disputeId}"
-    )
+    return Emit(DisputeRecorded.parse(recorded), source_event_id=f"dispute-recorded:{event.data.disputeId}")
 
 
 def dispute_closed(event: Delivered[DisputeClosed]) -> Emit:
     settled = settle_dispute(netsuite_erp(), event.data, tax=avatax())
-    return Emit(
-        DisputeSettled.model_validate(settled), source_event_id=f"dispute-settled:{event.data.disputeId}"
-    )
+    return Emit(DisputeSettled.parse(settled), source_event_id=f"dispute-settled:{event.data.disputeId}")
 
 
 DISPUTES = Consumer(

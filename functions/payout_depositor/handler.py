@@ -71,7 +71,7 @@ def deposit(event: Delivered[PayoutPaid | PayoutReconciled]) -> Emit | None:
         logger.warning("payout does not tie out", extra={"payout": payout.payoutId})
         return None
     logger.info("payout deposited", extra={"payout": payout.payoutId, "deposit": booked["erpDepositId"]})
-    return Emit(DepositRecorded.model_validate(booked), source_event_id=f"deposit:{payout.payoutId}")
+    return Emit(DepositRecorded.parse(booked), source_event_id=f"deposit:{payout.payoutId}")
 
 
 PAYOUTS = Consumer(

@@ -46,7 +46,7 @@ def wait_key_and_fact(fact: EventData, occurred_at: str | None = None) -> tuple[
         return f"capture:{fact.paymentIntentId}", {
             "succeeded": True,
             "chargeId": fact.chargeId,
-            "amountReceived": fact.amountReceived.model_dump(mode="json"),
+            "amountReceived": fact.amountReceived.dump(),
             "capturedAt": occurred_at,
         }
     # a bank debit that failed after processing ends the same wait as its success would: the execution
@@ -64,7 +64,7 @@ def wait_key_and_fact(fact: EventData, occurred_at: str | None = None) -> tuple[
         from shared.order_to_cash.fraud import review_outcome
 
         return f"review:{fact.reviewId}", {
-            **review_outcome(fact.model_dump(mode="json")),
+            **review_outcome(fact.dump()),
             "closedAt": occurred_at,
         }
     return None

@@ -15,7 +15,7 @@ def book(event: Delivered[RefundSucceeded]) -> Emit:
     """Stripe tells one refund several times (``refund.created``, ``refund.updated``, redeliveries): the
     ERP writes are safe by external id, and ``RefundBooked`` is published once per refund."""
     booked = book_refund(netsuite_erp(), stripe_payments(), event.data, tax=avatax())
-    return Emit(RefundBooked.model_validate(booked), source_event_id=f"refund-booked:{event.data.refundId}")
+    return Emit(RefundBooked.parse(booked), source_event_id=f"refund-booked:{event.data.refundId}")
 
 
 REFUNDS = Consumer(

@@ -25,7 +25,7 @@ def renewal_paid(event: Delivered[BillingInvoicePaid]) -> Emit | None:
     )
     if not booked:
         return None
-    return Emit(RenewalInvoiced.model_validate(booked), source_event_id=f"renewal:{paid.billingInvoiceId}")
+    return Emit(RenewalInvoiced.parse(booked), source_event_id=f"renewal:{paid.billingInvoiceId}")
 
 
 def renewal_failed(event: Delivered[BillingInvoicePaymentFailed]) -> Emit | None:
@@ -35,7 +35,7 @@ def renewal_failed(event: Delivered[BillingInvoicePaymentFailed]) -> Emit | None
     )
     if not dunning:
         return None
-    return Emit(DunningChanged.model_validate(dunning), source_event_id=f"dunning:{failed.billingInvoiceId}")
+    return Emit(DunningChanged.parse(dunning), source_event_id=f"dunning:{failed.billingInvoiceId}")
 
 
 RENEWALS = Consumer(

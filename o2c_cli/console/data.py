@@ -56,7 +56,7 @@ def _safe(text: str | None, limit: int = 300) -> str | None:
 
 def _money(value: Any) -> str | None:
     try:
-        return Money.model_validate(value).format()
+        return Money.parse(value).format()
     except ValueError:
         return None
 

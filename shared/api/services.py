@@ -231,7 +231,7 @@ class HubServices:
             cause=state.cause,
             correlationId=correlation,
             ids=sorted({i for e in entries for i in e.ids}),
-            amount=Money.model_validate(amount) if amount else None,
+            amount=Money.parse(amount) if amount else None,
             timeline=[TimelineEntry(at=at, event=f"entered {s}") for at, s in state.timeline]
             + [TimelineEntry(at=e.occurred_at, event=e.detail_type) for e in entries],
         )
@@ -339,7 +339,7 @@ class HubServices:
                 InvoiceSummary(
                     erpInvoiceId=invoice_id,
                     documentNumber=e.data.get("documentNumber"),
-                    amount=Money.model_validate(e.data["amount"]) if e.data.get("amount") else None,
+                    amount=Money.parse(e.data["amount"]) if e.data.get("amount") else None,
                 )
                 for invoice_id, e in posted.items()
                 if invoice_id not in paid_invoices
@@ -348,7 +348,7 @@ class HubServices:
                 ErpPaymentView(
                     erpPaymentId=e.data["erpPaymentId"],
                     erpInvoiceId=e.data.get("erpInvoiceId"),
-                    amount=Money.model_validate(e.data["amount"]) if e.data.get("amount") else None,
+                    amount=Money.parse(e.data["amount"]) if e.data.get("amount") else None,
                 )
                 for e in sorted(paid, key=lambda e: e.occurred_at, reverse=True)[:10]
             ],
@@ -448,7 +448,7 @@ class HubServices:
             ErpPaymentView(
                 erpPaymentId=paid[0].data["erpPaymentId"],
                 erpInvoiceId=paid[0].data.get("erpInvoiceId"),
-                amount=Money.model_validate(paid[0].data["amount"]) if paid[0].data.get("amount") else None,
+                amount=Money.parse(paid[0].data["amount"]) if paid[0].data.get("amount") else None,
             )
             if paid and paid[0].data.get("erpPaymentId")
             else None
@@ -540,7 +540,7 @@ class HubServices:
             ErpPaymentView(
                 erpPaymentId=e.data["erpPaymentId"],
                 erpInvoiceId=invoice_id,
-                amount=Money.model_validate(e.data["amount"]) if e.data.get("amount") else None,
+                amount=Money.parse(e.data["amount"]) if e.data.get("amount") else None,
             )
             for e in entries
             if e.detail_type == "InvoicePaid"

@@ -4,11 +4,13 @@ Opportunity). Connectors build these from the vendors' REST APIs; ``OpportunityC
 from __future__ import annotations
 
 from datetime import date
-from typing import Literal
+from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from shared.money import CurrencyCode, Money
+from shared.money import CURRENCY_PATTERN, Money
+
+CurrencyCode = Annotated[str, Field(pattern=CURRENCY_PATTERN, description="ISO 4217 alphabetic code")]
 
 #: Where a deal comes from: a CRM, or ``api``: an order submitted through ``POST /v1/orders`` (no CRM deal to
 #: re-check or write back; quote-to-cash skips those steps for it).

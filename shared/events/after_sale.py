@@ -3,15 +3,16 @@ invoiced, payouts deposited, and what reconciliation found."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field
 from datetime import date
 from typing import ClassVar
 
-from pydantic import Field
-
 from shared.events.envelope import EventData, EventSource
 from shared.money import Money
+from shared.record import doc
 
 
+@dataclass(frozen=True, kw_only=True)
 class RefundRequested(EventData):
     """Someone asked the hub to refund (part of) a payment (``o2c refund``)."""
 
@@ -19,11 +20,12 @@ class RefundRequested(EventData):
     source: ClassVar[EventSource] = "o2c.orchestration"
     requestId: str
     paymentIntentId: str
-    amount: Money | None = Field(default=None, description="None: the whole remaining amount")
+    amount: Money | None = field(default=None, metadata=doc("None: the whole remaining amount"))
     reason: str = "requested_by_customer"
     requestedBy: str
 
 
+@dataclass(frozen=True, kw_only=True)
 class RefundBooked(EventData):
     """A refund was booked in the ERP: a credit memo against the invoice and a customer refund."""
 
@@ -36,13 +38,14 @@ class RefundBooked(EventData):
     erpRefundId: str
     amount: Money
     opportunityId: str | None = None
-    taxRefunded: Money | None = Field(
+    taxRefunded: Money | None = field(
         default=None,
-        description="The tax in the refund: reversed by the credit memo, returned in the tax engine",
+        metadata=doc("The tax in the refund: reversed by the credit memo, returned in the tax engine"),
     )
-    taxReturnCode: str | None = Field(default=None, description="The tax engine's return document")
+    taxReturnCode: str | None = field(default=None, metadata=doc("The tax engine's return document"))
 
 
+@dataclass(frozen=True, kw_only=True)
 class DepositRecorded(EventData):
     """A payout was booked as one ERP deposit that equals it to the cent."""
 
@@ -52,24 +55,27 @@ class DepositRecorded(EventData):
     erpDepositId: str
     amount: Money
     payments: int
-    fees: Money = Field(description="All of Stripe's fees in the payout, currency conversion fees included")
-    conversionFees: Money | None = Field(
-        default=None, description="Stripe's currency conversion fees, for payments it converted"
+    fees: Money = field(metadata=doc("All of Stripe's fees in the payout, currency conversion fees included"))
+    conversionFees: Money | None = field(
+        default=None, metadata=doc("Stripe's currency conversion fees, for payments it converted")
     )
-    exchangeDifference: Money | None = Field(
+    exchangeDifference: Money | None = field(
         default=None,
-        description="What Stripe settled for converted payments beyond their amount in the ERP's books",
+        metadata=doc("What Stripe settled for converted payments beyond their amount in the ERP's books"),
     )
 
 
+@dataclass(frozen=True, kw_only=True)
 class ReconciliationException(EventData):
     """Something does not agree between the CRM, the ERP and the payment platform."""
 
     detail_type: ClassVar[str] = "ReconciliationException"
     source: ClassVar[EventSource] = "o2c.reconciliation"
-    kind: str = Field(
-        description="missing_in_erp, missing_in_payments, amount_differs, currency_differs, "
-        "status_differs, paid_not_applied, deposited_not_paid, payout_not_tied, manual_payout"
+    kind: str = field(
+        metadata=doc(
+            "missing_in_erp, missing_in_payments, amount_differs, currency_differs, "
+            "status_differs, paid_not_applied, deposited_not_paid, payout_not_tied, manual_payout"
+        )
     )
     detail: str
     day: date | None = None
@@ -82,6 +88,7 @@ class ReconciliationException(EventData):
     actual: Money | None = None
 
 
+@dataclass(frozen=True, kw_only=True)
 class DisputeRecorded(EventData):
     """A chargeback was recorded in the ERP (a pending return authorization) and the deal's owner was
     given a task in the CRM with the evidence due date."""
@@ -98,6 +105,7 @@ class DisputeRecorded(EventData):
     opportunityId: str | None = None
 
 
+@dataclass(frozen=True, kw_only=True)
 class DisputeSettled(EventData):
     """The ERP side of a closed dispute: won → the hold is cancelled; lost → credit memo and refund."""
 
@@ -107,13 +115,14 @@ class DisputeSettled(EventData):
     outcome: str
     erpCreditMemoId: str | None = None
     paymentIntentId: str | None = None
-    taxRefunded: Money | None = Field(
+    taxRefunded: Money | None = field(
         default=None,
-        description="Lost: the tax the chargeback took back, reversed and returned in the tax engine",
+        metadata=doc("Lost: the tax the chargeback took back, reversed and returned in the tax engine"),
     )
-    taxReturnCode: str | None = Field(default=None, description="Lost: the tax engine's return document")
+    taxReturnCode: str | None = field(default=None, metadata=doc("Lost: the tax engine's return document"))
 
 
+@dataclass(frozen=True, kw_only=True)
 class RenewalInvoiced(EventData):
     """A subscription cycle paid at the payment platform became an ERP invoice with its payment applied."""
 
@@ -125,21 +134,22 @@ class RenewalInvoiced(EventData):
     erpPaymentId: str
     erpCustomerId: str
     amount: Money
-    paymentIntentId: str | None = Field(
-        default=None, description="The cycle's payment, as the ERP payment's external id"
+    paymentIntentId: str | None = field(
+        default=None, metadata=doc("The cycle's payment, as the ERP payment's external id")
     )
     periodStart: date | None = None
     periodEnd: date | None = None
     opportunityId: str | None = None
 
 
+@dataclass(frozen=True, kw_only=True)
 class DunningChanged(EventData):
     """A customer entered or left dunning (a renewal payment failed / was paid); visible in ERP and CRM."""
 
     detail_type: ClassVar[str] = "DunningChanged"
     source: ClassVar[EventSource] = "o2c.erp"
     erpCustomerId: str
-    state: str | None = Field(description="past_due, or None when the customer is current again")
+    state: str | None = field(metadata=doc("past_due, or None when the customer is current again"))
     billingInvoiceId: str
     subscriptionId: str | None = None
     opportunityId: str | None = None

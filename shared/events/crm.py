@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field
 from typing import ClassVar
-
-from pydantic import Field
 
 from shared.crm.models import CrmOpportunity, CrmSystem
 from shared.events.envelope import EventData, EventSource
 
 
+@dataclass(frozen=True, kw_only=True)
 class OpportunityClosedWon(EventData):
     """A deal was won in the CRM; carries everything quote-to-cash needs to start. A deal whose account
     lacks what the ERP needs is still published, with ``complete`` false and the missing fields named."""
@@ -22,4 +22,4 @@ class OpportunityClosedWon(EventData):
     accountId: str
     opportunity: CrmOpportunity
     complete: bool
-    missingFields: list[str] = Field(default_factory=list)
+    missingFields: list[str] = field(default_factory=list)

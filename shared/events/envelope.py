@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import json
 import uuid
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, ClassVar, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, SerializeAsAny
+from shared.record import Record, doc
 
 SourceSystem = Literal["stripe", "hubspot", "salesforce", "erp", "o2c"]
 EventSource = Literal["o2c.crm", "o2c.erp", "o2c.payments", "o2c.orchestration", "o2c.reconciliation"]
@@ -16,35 +18,34 @@ EventSource = Literal["o2c.crm", "o2c.erp", "o2c.payments", "o2c.orchestration",
 _EVENT_ID_NAMESPACE = uuid.UUID("6f1c0b52-5a43-4c4f-9d2e-0b2a3c1d7e55")
 
 
-class EventMetadata(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-    eventId: str = Field(description="Unique id of this canonical event (UUID)")
-    correlationId: str = Field(description="Carried from the first webhook through every later event and log")
-    causationId: str | None = Field(default=None, description="Id of the message that caused this event")
-    occurredAt: datetime = Field(description="When the business fact happened (UTC)")
-    schemaVersion: str = Field(description="Version of this event type's schema")
+@dataclass(frozen=True, kw_only=True)
+class EventMetadata(Record):
+    eventId: str = field(metadata=doc("Unique id of this canonical event (UUID)"))
+    correlationId: str = field(
+        metadata=doc("Carried from the first webhook through every later event and log")
+    )
+    causationId: str | None = field(default=None, metadata=doc("Id of the message that caused this event"))
+    occurredAt: datetime = field(metadata=doc("When the business fact happened (UTC)"))
+    schemaVersion: str = field(metadata=doc("Version of this event type's schema"))
     sourceSystem: SourceSystem
-    sourceEventId: str | None = Field(
-        default=None, description="The provider's own event id (evt_..., eventId, ...)"
+    sourceEventId: str | None = field(
+        default=None, metadata=doc("The provider's own event id (evt_..., eventId, ...)")
     )
 
 
-class EventData(BaseModel):
+@dataclass(frozen=True, kw_only=True)
+class EventData(Record):
     """Base of every event's ``data``. Subclasses declare their detail-type, source and schema version."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True)
 
     detail_type: ClassVar[str]
     source: ClassVar[EventSource]
     schema_version: ClassVar[str] = "1"
 
 
-class CanonicalEvent(BaseModel):
-    model_config = ConfigDict(frozen=True)
-
+@dataclass(frozen=True, kw_only=True)
+class CanonicalEvent(Record):
     metadata: EventMetadata
-    data: SerializeAsAny[EventData]
+    data: EventData
 
     @property
     def detail_type(self) -> str:
@@ -55,11 +56,11 @@ class CanonicalEvent(BaseModel):
         return type(self.data).source
 
     def detail_json(self) -> str:
-        return self.model_dump_json(exclude_none=False)
+        return json.dumps(self.dump(), separators=(",", ":"))
 
     def lineage_ids(self) -> set[str]:
         """The ids this event is traced by: ``ids_of`` its detail, as the lineage indexes it."""
-        return ids_of(self.model_dump(mode="json"))
+        return ids_of(self.dump())
 
 
 def new_event(

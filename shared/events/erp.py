@@ -2,23 +2,25 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field
 from datetime import date
 from typing import ClassVar
 
-from pydantic import Field
-
 from shared.events.envelope import EventData, EventSource
 from shared.money import Money
+from shared.record import doc
 
 
+@dataclass(frozen=True, kw_only=True)
 class ErpEventData(EventData):
     source: ClassVar[EventSource] = "o2c.erp"
 
     erpCustomerId: str | None = None
     subsidiaryId: str | None = None
-    opportunityId: str | None = Field(default=None, description="CRM opportunity the record belongs to")
+    opportunityId: str | None = field(default=None, metadata=doc("CRM opportunity the record belongs to"))
 
 
+@dataclass(frozen=True, kw_only=True)
 class InvoicePosted(ErpEventData):
     """An invoice was posted in the ERP."""
 
@@ -30,16 +32,18 @@ class InvoicePosted(ErpEventData):
     dueDate: date | None = None
 
 
+@dataclass(frozen=True, kw_only=True)
 class CustomerPaymentApplied(ErpEventData):
     """A customer payment was recorded and applied to invoices in the ERP."""
 
     detail_type: ClassVar[str] = "CustomerPaymentApplied"
     erpPaymentId: str
-    erpInvoiceIds: list[str] = Field(default_factory=list)
+    erpInvoiceIds: list[str] = field(default_factory=list)
     amount: Money
     paymentIntentId: str | None = None
 
 
+@dataclass(frozen=True, kw_only=True)
 class CreditMemoRecorded(ErpEventData):
     """A credit memo was recorded against an invoice."""
 
@@ -49,6 +53,7 @@ class CreditMemoRecorded(ErpEventData):
     amount: Money
 
 
+@dataclass(frozen=True, kw_only=True)
 class RefundRecorded(ErpEventData):
     """A customer refund was recorded in the ERP."""
 
@@ -56,9 +61,10 @@ class RefundRecorded(ErpEventData):
     erpRefundId: str
     erpCreditMemoId: str | None = None
     amount: Money
-    refundId: str | None = Field(default=None, description="The payment platform's refund id (re_...)")
+    refundId: str | None = field(default=None, metadata=doc("The payment platform's refund id (re_...)"))
 
 
+@dataclass(frozen=True, kw_only=True)
 class SalesOrderStatusChanged(ErpEventData):
     """A sales order moved to another status (pending approval, pending fulfilment, billed, closed ...)."""
 
@@ -68,6 +74,7 @@ class SalesOrderStatusChanged(ErpEventData):
     previousStatus: str | None = None
 
 
+@dataclass(frozen=True, kw_only=True)
 class DepositCreated(ErpEventData):
     """A bank deposit was created in the ERP (e.g. for a payout)."""
 

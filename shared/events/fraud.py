@@ -3,13 +3,14 @@ warnings from the card's issuer."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field
 from typing import ClassVar
 
-from pydantic import Field
-
 from shared.events.payments import PaymentEventData
+from shared.record import doc
 
 
+@dataclass(frozen=True, kw_only=True)
 class PaymentReviewOpened(PaymentEventData):
     """Radar placed a payment in review (``review.opened``): its capture waits until the review is closed."""
 
@@ -17,9 +18,10 @@ class PaymentReviewOpened(PaymentEventData):
     reviewId: str
     chargeId: str | None = None
     paymentIntentId: str | None = None
-    reason: str = Field(description="Why it is open: rule or manual (Stripe's opened_reason)")
+    reason: str = field(metadata=doc("Why it is open: rule or manual (Stripe's opened_reason)"))
 
 
+@dataclass(frozen=True, kw_only=True)
 class PaymentReviewClosed(PaymentEventData):
     """A review was closed (``review.closed``): ``approved`` lets the capture go on; ``refunded``,
     ``refunded_as_fraud``, ``disputed`` (and Stripe's other reasons) do not."""
@@ -28,9 +30,10 @@ class PaymentReviewClosed(PaymentEventData):
     reviewId: str
     chargeId: str | None = None
     paymentIntentId: str | None = None
-    closedReason: str | None = Field(default=None, description="Stripe's closed_reason, e.g. approved")
+    closedReason: str | None = field(default=None, metadata=doc("Stripe's closed_reason, e.g. approved"))
 
 
+@dataclass(frozen=True, kw_only=True)
 class EarlyFraudWarningCreated(PaymentEventData):
     """The card's issuer warned that a charge may be fraudulent (``radar.early_fraud_warning.created``)."""
 
@@ -39,4 +42,4 @@ class EarlyFraudWarningCreated(PaymentEventData):
     chargeId: str
     paymentIntentId: str | None = None
     fraudType: str
-    actionable: bool = Field(description="Stripe: not yet refunded in full nor disputed")
+    actionable: bool = field(metadata=doc("Stripe: not yet refunded in full nor disputed"))

@@ -3,21 +3,23 @@ Functions state machine through its EventBridge service integration."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field
 from typing import ClassVar
-
-from pydantic import Field
 
 from shared.events.envelope import EventData, EventSource
 from shared.money import Money
+from shared.record import doc
 
 
+@dataclass(frozen=True, kw_only=True)
 class OrchestrationEventData(EventData):
     source: ClassVar[EventSource] = "o2c.orchestration"
 
     opportunityId: str
-    executionName: str | None = Field(default=None, description="Step Functions execution of the deal")
+    executionName: str | None = field(default=None, metadata=doc("Step Functions execution of the deal"))
 
 
+@dataclass(frozen=True, kw_only=True)
 class CustomerSynced(OrchestrationEventData):
     """The deal's account exists in the ERP (created or updated by external id) and the payment platform."""
 
@@ -27,6 +29,7 @@ class CustomerSynced(OrchestrationEventData):
     accountId: str | None = None
 
 
+@dataclass(frozen=True, kw_only=True)
 class OrderCreated(OrchestrationEventData):
     """A sales order, pending activation, was created in the ERP for the deal (external id = opportunity)."""
 
@@ -34,28 +37,32 @@ class OrderCreated(OrchestrationEventData):
     erpOrderId: str
     documentNumber: str | None = None
     erpCustomerId: str | None = None
-    total: Money = Field(description="What the deal is charged and invoiced: the exact total + rounding")
+    total: Money = field(metadata=doc("What the deal is charged and invoiced: the exact total + rounding"))
     tax: Money
-    rounding: Money | None = Field(
+    rounding: Money | None = field(
         default=None,
-        description="Cash rounding of the total to what the ERP and the payment platform both take (KWD: 10 "
-        "fils), charged minus exact; zero when none was needed",
+        metadata=doc(
+            "Cash rounding of the total to what the ERP and the payment platform both take (KWD: 10 "
+            "fils), charged minus exact; zero when none was needed"
+        ),
     )
 
 
+@dataclass(frozen=True, kw_only=True)
 class OrderOnHold(OrchestrationEventData):
     """The order cannot proceed without a person: incomplete account, declined payment, failed compensation."""
 
     detail_type: ClassVar[str] = "OrderOnHold"
     reason: str
-    missingFields: list[str] = Field(default_factory=list)
+    missingFields: list[str] = field(default_factory=list)
     declineCode: str | None = None
     erpOrderId: str | None = None
     paymentIntentId: str | None = None
-    riskLevel: str | None = Field(default=None, description="Stripe Radar's risk level (reason fraud_risk)")
-    riskScore: int | None = Field(default=None, description="Stripe Radar's risk score, 0-100")
+    riskLevel: str | None = field(default=None, metadata=doc("Stripe Radar's risk level (reason fraud_risk)"))
+    riskScore: int | None = field(default=None, metadata=doc("Stripe Radar's risk score, 0-100"))
 
 
+@dataclass(frozen=True, kw_only=True)
 class InvoicePaid(OrchestrationEventData):
     """The captured payment was applied to the ERP invoice."""
 
@@ -67,6 +74,7 @@ class InvoicePaid(OrchestrationEventData):
     amount: Money
 
 
+@dataclass(frozen=True, kw_only=True)
 class OrderActivated(OrchestrationEventData):
     """The paid order was released in the ERP (pending fulfilment)."""
 
@@ -75,6 +83,7 @@ class OrderActivated(OrchestrationEventData):
     erpInvoiceId: str | None = None
 
 
+@dataclass(frozen=True, kw_only=True)
 class SubscriptionCreated(OrchestrationEventData):
     """A subscription deal's Stripe subscription exists (created once, after the order was paid): Stripe bills
     its recurring lines from ``billingStartsAt`` on, each paid cycle booked as a renewal."""
@@ -82,15 +91,16 @@ class SubscriptionCreated(OrchestrationEventData):
     detail_type: ClassVar[str] = "SubscriptionCreated"
     erpOrderId: str
     subscriptionId: str
-    interval: str = Field(description="day, week, month or year")
+    interval: str = field(metadata=doc("day, week, month or year"))
     intervalCount: int = 1
-    contractStart: str | None = Field(default=None, description="the contract's start date (YYYY-MM-DD)")
-    billingStartsAt: int | None = Field(
+    contractStart: str | None = field(default=None, metadata=doc("the contract's start date (YYYY-MM-DD)"))
+    billingStartsAt: int | None = field(
         default=None,
-        description="Unix time of Stripe's first bill: the end of the period paid with the order",
+        metadata=doc("Unix time of Stripe's first bill: the end of the period paid with the order"),
     )
 
 
+@dataclass(frozen=True, kw_only=True)
 class OrderCancelled(OrchestrationEventData):
     """The order was cancelled and any authorization voided (compensation)."""
 

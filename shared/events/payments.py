@@ -5,26 +5,28 @@ Only processor ids and tokens appear here: never card numbers, CVC or anything f
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import ClassVar, Literal
 
-from pydantic import Field
-
 from shared.events.envelope import EventData, EventSource
 from shared.money import Money
+from shared.record import doc
 
 
+@dataclass(frozen=True, kw_only=True)
 class PaymentEventData(EventData):
     source: ClassVar[EventSource] = "o2c.payments"
 
     # Links the hub writes into the payment platform's metadata when it creates an object; they tie a
     # payment to its deal and ERP records in the lineage.
-    opportunityId: str | None = Field(default=None, description="CRM opportunity/deal id (metadata)")
-    erpCustomerId: str | None = Field(default=None, description="ERP customer id (metadata)")
-    erpOrderId: str | None = Field(default=None, description="ERP sales order id (metadata)")
-    erpInvoiceId: str | None = Field(default=None, description="ERP invoice id (metadata)")
+    opportunityId: str | None = field(default=None, metadata=doc("CRM opportunity/deal id (metadata)"))
+    erpCustomerId: str | None = field(default=None, metadata=doc("ERP customer id (metadata)"))
+    erpOrderId: str | None = field(default=None, metadata=doc("ERP sales order id (metadata)"))
+    erpInvoiceId: str | None = field(default=None, metadata=doc("ERP invoice id (metadata)"))
 
 
+@dataclass(frozen=True, kw_only=True)
 class PaymentAuthorized(PaymentEventData):
     """Funds are held on the customer's payment method and can be captured."""
 
@@ -35,6 +37,7 @@ class PaymentAuthorized(PaymentEventData):
     amount: Money
 
 
+@dataclass(frozen=True, kw_only=True)
 class PaymentCaptured(PaymentEventData):
     """A payment succeeded: money was captured (PaymentIntent succeeded)."""
 
@@ -46,6 +49,7 @@ class PaymentCaptured(PaymentEventData):
     amountReceived: Money
 
 
+@dataclass(frozen=True, kw_only=True)
 class PaymentFailed(PaymentEventData):
     """A payment attempt failed (declined, authentication required, processing error)."""
 
@@ -56,13 +60,16 @@ class PaymentFailed(PaymentEventData):
     failureCode: str | None = None
     declineCode: str | None = None
     failureMessage: str | None = None
-    paymentMethodType: str | None = Field(
+    paymentMethodType: str | None = field(
         default=None,
-        description="How the payment was attempted (Stripe's PaymentMethod type: card, sepa_debit, "
-        "us_bank_account): a bank debit fails days after it was submitted, not at once",
+        metadata=doc(
+            "How the payment was attempted (Stripe's PaymentMethod type: card, sepa_debit, "
+            "us_bank_account): a bank debit fails days after it was submitted, not at once"
+        ),
     )
 
 
+@dataclass(frozen=True, kw_only=True)
 class RefundSettled(PaymentEventData):
     """A charge was refunded, in part or in full; ``amountRefunded`` is the cumulative total."""
 
@@ -75,6 +82,7 @@ class RefundSettled(PaymentEventData):
     fullyRefunded: bool
 
 
+@dataclass(frozen=True, kw_only=True)
 class DisputeOpened(PaymentEventData):
     """The cardholder's bank opened a dispute (chargeback) on a charge."""
 
@@ -88,6 +96,7 @@ class DisputeOpened(PaymentEventData):
     evidenceDueBy: datetime | None = None
 
 
+@dataclass(frozen=True, kw_only=True)
 class BillingInvoicePaid(PaymentEventData):
     """A payment-platform invoice (e.g. a subscription cycle) was paid."""
 
@@ -102,6 +111,7 @@ class BillingInvoicePaid(PaymentEventData):
     periodEnd: datetime | None = None
 
 
+@dataclass(frozen=True, kw_only=True)
 class BillingInvoicePaymentFailed(PaymentEventData):
     """A payment-platform invoice's payment attempt failed (dunning)."""
 
@@ -115,6 +125,7 @@ class BillingInvoicePaymentFailed(PaymentEventData):
     billingReason: str | None = None
 
 
+@dataclass(frozen=True, kw_only=True)
 class SubscriptionUpdated(PaymentEventData):
     """A subscription changed (status, plan, renewal settings)."""
 
@@ -127,6 +138,7 @@ class SubscriptionUpdated(PaymentEventData):
     currentPeriodEnd: datetime | None = None
 
 
+@dataclass(frozen=True, kw_only=True)
 class PayoutPaid(PaymentEventData):
     """The payment platform paid funds out to the bank account."""
 
@@ -136,16 +148,19 @@ class PayoutPaid(PaymentEventData):
     arrivalDate: datetime
     method: Literal["standard", "instant"] | str = "standard"
     balanceTransactionId: str | None = None
-    automatic: bool | None = Field(
-        default=None, description="Made by the payout schedule (True) or requested by hand (False)"
+    automatic: bool | None = field(
+        default=None, metadata=doc("Made by the payout schedule (True) or requested by hand (False)")
     )
-    reconciliationStatus: str | None = Field(
+    reconciliationStatus: str | None = field(
         default=None,
-        description="Stripe's: in_progress (its balance-transaction list is not complete yet), completed, "
-        "not_applicable (a manual payout)",
+        metadata=doc(
+            "Stripe's: in_progress (its balance-transaction list is not complete yet), completed, "
+            "not_applicable (a manual payout)"
+        ),
     )
 
 
+@dataclass(frozen=True, kw_only=True)
 class PayoutReconciled(PaymentEventData):
     """The payment platform has tied every balance transaction to the payout: its list is complete
     (Stripe's ``payout.reconciliation_completed``, ``reconciliation_status`` ``completed``)."""
@@ -157,6 +172,7 @@ class PayoutReconciled(PaymentEventData):
     balanceTransactionId: str | None = None
 
 
+@dataclass(frozen=True, kw_only=True)
 class PaymentMethodSaved(PaymentEventData):
     """The customer saved a payment method for later, off-session charges (SetupIntent succeeded)."""
 
@@ -166,6 +182,7 @@ class PaymentMethodSaved(PaymentEventData):
     paymentCustomerId: str | None = None
 
 
+@dataclass(frozen=True, kw_only=True)
 class PaymentVoided(PaymentEventData):
     """An authorization was released without capture (PaymentIntent canceled)."""
 
@@ -176,6 +193,7 @@ class PaymentVoided(PaymentEventData):
     cancellationReason: str | None = None
 
 
+@dataclass(frozen=True, kw_only=True)
 class RefundSucceeded(PaymentEventData):
     """One refund (``re_...``) reached the customer's card; several may follow for one charge."""
 
@@ -185,11 +203,12 @@ class RefundSucceeded(PaymentEventData):
     paymentIntentId: str | None = None
     amount: Money
     reason: str | None = None
-    requestId: str | None = Field(
-        default=None, description="The hub's RefundRequested id, if the hub asked for it"
+    requestId: str | None = field(
+        default=None, metadata=doc("The hub's RefundRequested id, if the hub asked for it")
     )
 
 
+@dataclass(frozen=True, kw_only=True)
 class RefundFailed(PaymentEventData):
     """A refund failed at the payment platform: reported, never booked."""
 
@@ -197,11 +216,12 @@ class RefundFailed(PaymentEventData):
     refundId: str
     chargeId: str | None = None
     paymentIntentId: str | None = None
-    amount: Money | None = Field(default=None, description="None: the whole remaining amount was asked for")
+    amount: Money | None = field(default=None, metadata=doc("None: the whole remaining amount was asked for"))
     failureReason: str | None = None
     requestId: str | None = None
 
 
+@dataclass(frozen=True, kw_only=True)
 class DisputeClosed(PaymentEventData):
     """A dispute ended: ``won`` (the money stays) or ``lost`` (it went back to the cardholder)."""
 

@@ -149,7 +149,7 @@ def _correlation(value: Any) -> str | None:
 
 def _check_record_ids(data: EventData) -> None:
     """Every id the fact carries becomes a lineage key: bounded, plain characters, no card number."""
-    for name, value in data.model_dump().items():
+    for name, value in data.dump().items():
         if name.endswith("Id") and value is not None:
             check_id(value, f"data.{name}", pattern=RECORD_ID)
         elif name.endswith("Ids") and isinstance(value, list):

@@ -203,7 +203,7 @@ def record_tax_return(
         reason=reason,
     )
     refunded = Money.of(-recorded.total_tax.amount, recorded.total_tax.currency)
-    return {"taxReturnCode": recorded.code, "taxRefunded": refunded.model_dump()}
+    return {"taxReturnCode": recorded.code, "taxRefunded": refunded.dump()}
 
 
 def book_refund(erp: Erp, payments: Payments, refund: RefundSucceeded, *, tax: Tax) -> dict[str, Any]:
@@ -243,7 +243,7 @@ def book_refund(erp: Erp, payments: Payments, refund: RefundSucceeded, *, tax: T
         "erpInvoiceId": str(invoice["id"]),
         "erpCreditMemoId": credit.id,
         "erpRefundId": booked.id,
-        "amount": amount.model_dump(),
+        "amount": amount.dump(),
         "opportunityId": deal[1] if deal else None,
         **returned,
     }
@@ -376,11 +376,11 @@ def deposit_payout(erp: Erp, payments: Payments, payout_id: str, subsidiary_id: 
     return {
         "payoutId": payout_id,
         "erpDepositId": ref.id,
-        "amount": plan.total.model_dump(),
+        "amount": plan.total.dump(),
         "payments": len(plan.payments),
-        "fees": plan.fees.model_dump(),
-        "conversionFees": plan.conversion_fees.model_dump() if plan.conversion_fees else None,
-        "exchangeDifference": plan.exchange_difference.model_dump() if plan.exchange_difference else None,
+        "fees": plan.fees.dump(),
+        "conversionFees": plan.conversion_fees.dump() if plan.conversion_fees else None,
+        "exchangeDifference": plan.exchange_difference.dump() if plan.exchange_difference else None,
     }
 
 
@@ -446,7 +446,7 @@ def record_dispute(
         "erpInvoiceId": str(invoice["id"]),
         "erpDisputeHoldId": hold.id,
         "crmTaskId": task_id,
-        "amount": amount.model_dump(),
+        "amount": amount.dump(),
         "evidenceDueBy": due.date().isoformat(),
         "opportunityId": deal[1] if deal else None,
     }
@@ -579,7 +579,7 @@ def book_renewal(
         "erpInvoiceId": invoice.id,
         "erpPaymentId": payment.id,
         "erpCustomerId": customer_id,
-        "amount": amount.model_dump(),
+        "amount": amount.dump(),
         "paymentIntentId": intent_id,
         "periodStart": start.isoformat() if start else None,
         "periodEnd": end.isoformat() if end else None,

@@ -82,7 +82,7 @@ class Report:
             row = asdict(m)
             for money_field in ("expected", "actual"):
                 if row[money_field]:
-                    row[money_field] = Money.model_validate(row[money_field]).format()
+                    row[money_field] = Money.parse(row[money_field]).format()
             writer.writerow(row)
         return out.getvalue()
 
@@ -169,13 +169,13 @@ def _reconcile_deal(
         # a cash-rounded order (KWD to 10 fils): its lines are at NetSuite's precision plus a rounding line,
         # so the ERP total is checked against what the hub decided to charge
         erp_total = _erp_money(order, "total", currency)
-        charged = Money.model_validate(rounded[0]["total"])
+        charged = Money.parse(rounded[0]["total"])
         if erp_total != charged:
             report.add(
                 "amount_differs",
                 "ERP order total and the rounded total the hub charges differ",
-                expected=charged.model_dump(),
-                actual=erp_total.model_dump(),
+                expected=charged.dump(),
+                actual=erp_total.dump(),
                 **ids,
             )
     erp_net = (
@@ -185,8 +185,8 @@ def _reconcile_deal(
         report.add(
             "amount_differs",
             "CRM deal lines and ERP order subtotal differ",
-            expected=Money.of(crm_net, currency).model_dump(),
-            actual=erp_net.model_dump(),
+            expected=Money.of(crm_net, currency).dump(),
+            actual=erp_net.dump(),
             **ids,
         )
     invoice: Mapping[str, Any] | None = erp.get_by_external_id("invoice", erp_ids.invoice(crm, opp_id))
@@ -223,8 +223,8 @@ def _reconcile_deal(
         report.add(
             "amount_differs",
             "ERP invoice total and captured amount differ",
-            expected=invoice_total.model_dump(),
-            actual=received.model_dump(),
+            expected=invoice_total.dump(),
+            actual=received.dump(),
             **ids,
         )
     if intent.get("status") != "succeeded":
@@ -252,7 +252,7 @@ def _reconcile_deal(
                 "amount_differs",
                 f"refund {refund_id} and its credit memo differ",
                 expected=refund["amount"],
-                actual=_erp_money(credit, "total", currency).model_dump(),
+                actual=_erp_money(credit, "total", currency).dump(),
                 **ids,
             )
 
@@ -261,7 +261,7 @@ def _reconcile_payout(
     report: Report, payout: Mapping[str, Any], facts: list[Mapping[str, Any]], *, erp: Erp, payments: Payments
 ) -> None:
     payout_id = payout["payoutId"]
-    amount = Money.model_validate(payout["amount"])
+    amount = Money.parse(payout["amount"])
     stripe_payout: Mapping[str, Any] = payments.retrieve_payout(payout_id)
     deposit: Mapping[str, Any] | None = erp.get_by_external_id("deposit", erp_ids.deposit(payout_id))
     if stripe_payout.get("status") != "paid" and deposit is not None:
@@ -278,7 +278,7 @@ def _reconcile_payout(
             if f["detailType"] == "ReconciliationException" and f["data"].get("payoutId") == payout_id
         ]
         kind = "payout_not_tied" if not_tied else "missing_in_erp"
-        report.add(kind, "the payout has no ERP deposit", payoutId=payout_id, expected=amount.model_dump())
+        report.add(kind, "the payout has no ERP deposit", payoutId=payout_id, expected=amount.dump())
         return
     deposited = _erp_money(deposit, "total", amount.currency)
     if deposited.amount != amount.amount:
@@ -286,6 +286,6 @@ def _reconcile_payout(
             "amount_differs",
             "ERP deposit and payout differ",
             payoutId=payout_id,
-            expected=amount.model_dump(),
-            actual=deposited.model_dump(),
+            expected=amount.dump(),
+            actual=deposited.dump(),
         )

@@ -82,11 +82,11 @@ def refund_status(entries_for: Callable[[str], list[LineageEntry]], request_id: 
         return None
     data: dict[str, Any] = requested[0].data
     status, refund_id, memo, erp_refund, failure = "requested", None, None, None, None
-    amount = Money.model_validate(data["amount"]) if data.get("amount") else None
+    amount = Money.parse(data["amount"]) if data.get("amount") else None
     for e in mine:
         if e.data.get("requestId") == request_id and e.detail_type == "RefundSucceeded":
             status, refund_id = "succeeded", e.data.get("refundId")
-            amount = Money.model_validate(e.data["amount"])
+            amount = Money.parse(e.data["amount"])
         elif e.data.get("requestId") == request_id and e.detail_type == "RefundFailed":
             status, failure = "failed", e.data.get("failureReason")
     if refund_id:

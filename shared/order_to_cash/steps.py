@@ -60,11 +60,11 @@ def approval_threshold(currency: str, raw: str | None = None) -> int | None:
 
 
 def money(value: Mapping[str, Any]) -> Money:
-    return Money.model_validate(value)
+    return Money.parse(value)
 
 
 def dump(m: Money) -> dict[str, Any]:
-    return m.model_dump()
+    return m.dump()
 
 
 # --- CRM -----------------------------------------------------------------------------------------

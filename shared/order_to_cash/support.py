@@ -79,7 +79,7 @@ def customer_of(data: Mapping[str, Any], history: History) -> str | None:
 
 
 def _money(value: Any) -> str:
-    return Money.model_validate(value).format() if value else "the whole amount"
+    return Money.parse(value).format() if value else "the whole amount"
 
 
 def _refs(data: Mapping[str, Any], *keys: tuple[str, str]) -> str:
@@ -174,7 +174,7 @@ def inform_support(
     are still added (they matter most to the agent), the fields wait for the admin."""
     from shared.errors import UnknownFields
 
-    detail_type, data = type(fact).detail_type, fact.model_dump(mode="json")
+    detail_type, data = type(fact).detail_type, fact.dump()
     customer = customer_of(data, history)
     if customer is None:
         return SupportUpdate("no_customer")

@@ -9,6 +9,7 @@ import importlib
 import json
 import time
 from collections.abc import Iterator
+from datetime import UTC, datetime
 from types import SimpleNamespace
 from typing import Any
 
@@ -140,7 +141,7 @@ def dispute() -> DisputeOpened:
         amount=Money.of(500, "EUR"),
         reason="fraudulent",
         status="needs_response",
-        evidenceDueBy="2026-12-20T00:00:00Z",  # type: ignore[arg-type]
+        evidenceDueBy=datetime(2026, 12, 20, tzinfo=UTC),
     )
 
 

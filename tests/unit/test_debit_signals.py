@@ -33,7 +33,7 @@ CARD = {"id": "pm_2", "type": "card", "card": {"last4": "0341", "brand": "visa"}
 
 def test_a_failed_sepa_debit_ends_the_wait_for_its_outcome_with_the_banks_code() -> None:
     [canonical] = normalise_event(failed(SEPA), "req-1")
-    data = canonical.model_dump(mode="json")["data"]
+    data = canonical.dump()["data"]
     assert data["paymentMethodType"] == "sepa_debit"
     assert "3001" not in canonical.detail_json() and "f00" not in canonical.detail_json()
     key, fact = wait_key_and_fact(canonical.data, "2026-12-01T00:00:00Z")  # type: ignore[misc]
@@ -43,7 +43,7 @@ def test_a_failed_sepa_debit_ends_the_wait_for_its_outcome_with_the_banks_code()
 
 def test_a_declined_card_resumes_no_wait() -> None:
     [canonical] = normalise_event(failed(CARD), "req-1")
-    data = canonical.model_dump(mode="json")["data"]
+    data = canonical.dump()["data"]
     assert data["paymentMethodType"] == "card"
     assert wait_key_and_fact(canonical.data) is None
 

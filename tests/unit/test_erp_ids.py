@@ -175,7 +175,7 @@ def test_reconciliation_finds_every_record_the_writers_booked(source: str) -> No
             "occurredAt": at,
             "data": {"opportunityId": deal.opportunityId, "paymentIntentId": "pi_1"},
         },
-        {"detailType": "RefundSucceeded", "occurredAt": at, "data": refund.model_dump(mode="json")},
+        {"detailType": "RefundSucceeded", "occurredAt": at, "data": refund.dump()},
         {
             "detailType": "PayoutPaid",
             "occurredAt": at,

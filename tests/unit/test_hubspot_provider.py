@@ -118,7 +118,7 @@ def test_closed_won_deal_is_fetched_and_published_complete() -> None:
     [canonical] = provider(crm).normalise(event, "hubspot:9876543210")
     assert crm.calls == ["9876543210"]
     assert canonical.detail_type == "OpportunityClosedWon" and canonical.source == "o2c.crm"
-    data = canonical.data.model_dump()
+    data = canonical.data.dump()
     assert data["complete"] is True and data["missingFields"] == []
     assert data["opportunity"]["amount"] == {"amount": 2400000, "currency": "EUR"}
     assert canonical.metadata.correlationId == "hubspot:9876543210"
@@ -129,7 +129,7 @@ def test_incomplete_account_is_published_flagged_with_the_missing_fields() -> No
     crm = FakeCrm(opportunity(billingAddress=None, taxId=None))
     [event] = provider(crm).parse(signed(SAMPLE))
     [canonical] = provider(crm).normalise(event, "c")
-    data = canonical.data.model_dump()
+    data = canonical.data.dump()
     assert data["complete"] is False
     assert "account.billingAddress.street" in data["missingFields"]
     assert "account.billingAddress.postalCode" in data["missingFields"]

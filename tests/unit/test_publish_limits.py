@@ -114,7 +114,7 @@ def test_a_deal_too_large_for_any_call_is_claim_checked_and_a_consumer_gets_it_b
     # the process-wide Metrics read its namespace when first imported, perhaps before aws_env set it
     monkeypatch.setattr(metrics.provider, "namespace", "O2CHubTest")
     huge = won_deal(1, lines=2500)
-    original = huge.model_dump(mode="json")["data"]
+    original = huge.dump()["data"]
     assert len(json.dumps(original).encode()) > LIMIT_BYTES
 
     EventPublisher(aws.events, BUS, claim_checks=ClaimChecks(aws.s3, BUCKET)).publish([huge])

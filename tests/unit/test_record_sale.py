@@ -111,13 +111,13 @@ def test_a_kwd_invoice_is_recorded_at_the_erp_s_precision_without_its_rounding_l
         "lines": [
             {
                 "number": 1,
-                "amount": Money.of(1234570, "KWD").model_dump(),
-                "tax": Money.of(234570, "KWD").model_dump(),
+                "amount": Money.of(1234570, "KWD").dump(),
+                "tax": Money.of(234570, "KWD").dump(),
             },
             {
                 "number": 2,
-                "amount": Money.of(-10, "KWD").model_dump(),
-                "tax": Money.of(0, "KWD").model_dump(),
+                "amount": Money.of(-10, "KWD").dump(),
+                "tax": Money.of(0, "KWD").dump(),
                 "rounding": True,
             },
         ],

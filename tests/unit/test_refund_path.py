@@ -42,7 +42,7 @@ def test_a_refund_request_joins_its_payments_flow_in_the_payments_currency() -> 
     )
     assert event.detail_type == "RefundRequested"
     assert event.metadata.correlationId == "hubspot:1"
-    assert event.data.model_dump()["amount"] == {"amount": 2500, "currency": "EUR"}
+    assert event.data.dump()["amount"] == {"amount": 2500, "currency": "EUR"}
     with pytest.raises(UnknownPayment):
         refund_request([], "pi_2", None, reason="duplicate", by="x", request_id="rr_2")
     with pytest.raises(ValueError):

@@ -30,7 +30,7 @@ class Erp:
 
 
 def paid(**period: str) -> BillingInvoicePaid:
-    return BillingInvoicePaid.model_validate(
+    return BillingInvoicePaid.parse(
         {
             "billingReason": "subscription_cycle",
             "billingInvoiceId": "in_1",

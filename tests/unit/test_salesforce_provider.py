@@ -83,7 +83,7 @@ def test_won_opportunity_flags_a_missing_vat_id() -> None:
     crm = FakeCrm(opportunity("salesforce", "0065g00000DemoOpAA", taxId=None))
     [event] = provider(crm).parse(request(SAMPLE))
     [canonical] = provider(crm).normalise(event, "c")
-    assert canonical.data.model_dump()["missingFields"] == ["account.taxId"]
+    assert canonical.data.dump()["missingFields"] == ["account.taxId"]
     assert crm.calls == ["0065g00000DemoOpAA"]
 
 

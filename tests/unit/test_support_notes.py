@@ -11,6 +11,7 @@ from shared.errors import UnknownFields
 from shared.events.after_sale import RefundBooked
 from shared.events.orchestration import OrderOnHold
 from shared.events.payments import PaymentFailed
+from shared.money import Money
 from shared.order_to_cash.support import field_changes, inform_support, note_for
 
 
@@ -88,7 +89,7 @@ def test_each_open_ticket_gets_one_note_and_a_redelivery_adds_none() -> None:
         org={"id": 7, "external_id": "1042"}, users=[{"id": 8, "external_id": "1042"}], tickets=[11, 12]
     )
 
-    failed = PaymentFailed.model_validate(FAILED)
+    failed = PaymentFailed.parse(FAILED)
     first = inform_support(desk, History(), failed, event_id="evt-a")
     again = inform_support(desk, History(), failed, event_id="evt-a")
 
@@ -108,7 +109,7 @@ def test_a_refund_finds_its_customer_in_the_earlier_facts_of_its_payment_or_deal
         erpInvoiceId="3009",
         erpCreditMemoId="cm-1",
         erpRefundId="cr-1",
-        amount={"amount": 2000, "currency": "USD"},  # type: ignore[arg-type]
+        amount=Money.of(2000, "USD"),
     )
     held = OrderOnHold(reason="payment_declined", opportunityId="deal-9", declineCode="do_not_honor")
 
@@ -126,7 +127,7 @@ def test_a_refund_finds_its_customer_in_the_earlier_facts_of_its_payment_or_deal
     ("data", "status"),
     [
         (OrderOnHold(reason="incomplete_account", opportunityId="1"), "no_customer"),
-        (PaymentFailed.model_validate(FAILED), "not_in_support_desk"),
+        (PaymentFailed.parse(FAILED), "not_in_support_desk"),
     ],
 )
 def test_a_customer_the_desk_does_not_know_is_skipped(data: Any, status: str) -> None:
@@ -149,7 +150,7 @@ def test_notes_still_reach_agents_when_the_organization_fields_are_missing() -> 
     told: list[UnknownFields] = []
 
     update = inform_support(
-        desk, History(), PaymentFailed.model_validate(FAILED), event_id="e", on_unknown_fields=told.append
+        desk, History(), PaymentFailed.parse(FAILED), event_id="e", on_unknown_fields=told.append
     )
 
     assert update.notes_added == 1 and update.fields == ()

@@ -1,0 +1,152 @@
+"""Frozen records: the canonical events and ``Money`` as standard-library dataclasses.
+
+Why not pydantic models: every webhook builds and publishes canonical events, and importing pydantic and
+building its models cost a webhook's cold start more than a third of its floor (``bench/README.md``). So a
+record is a plain frozen dataclass, and pydantic is used only where a record is *read* from outside the
+function (``Record.parse``: the consumers, the CLI) and where the JSON Schemas are generated
+(``shared.events.schemas``) — pydantic validates and describes standard dataclasses from their fields and
+their ``metadata`` (``description``, ``json_schema_extra``, ``strict``), so the schemas keep one source.
+
+What pydantic did on construction, ``Record.__post_init__`` still does: each field's value must be of its
+declared type (``check_fields``). It knows the few kinds of field the records use (str, int, bool, datetime,
+date, records and other classes, ``X | None``, ``Literal``, ``list[X]``, ``tuple[X, ...]``) and refuses to
+declare any other; ``tests/unit/test_records.py`` holds it to pydantic's verdict on the same values.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import types
+import typing
+from collections.abc import Callable
+from datetime import date, datetime
+from typing import Any, ClassVar, Literal, Self, Union, get_args, get_origin
+
+
+def doc(description: str, **extra: Any) -> dict[str, Any]:
+    """A field's metadata as pydantic reads it for the JSON Schema: ``doc("...")``."""
+    return {"description": description, **extra}
+
+
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class Record:
+    """Base of the hub's frozen records. Subclasses are ``@dataclass(frozen=True, kw_only=True)`` too."""
+
+    #: what pydantic applies when it validates or describes the record: no field it does not declare
+    __pydantic_config__: ClassVar[dict[str, Any]] = {"extra": "forbid"}
+
+    def __post_init__(self) -> None:
+        check_fields(self)
+
+    @classmethod
+    def parse(cls, data: Any) -> Self:
+        """The record from its JSON form (a dict, as ``dump`` gives it), validated by pydantic; pydantic's
+        ``ValidationError`` (a ``ValueError``) names what does not fit."""
+        return typing.cast(Self, _adapter(cls).validate_python(data))
+
+    def dump(self) -> dict[str, Any]:
+        """The record as JSON-ready values (every field, ``None`` included; datetimes ISO 8601, UTC as Z)."""
+        return typing.cast(dict[str, Any], to_json_value(self))
+
+    def replace(self, **changes: Any) -> Self:
+        return dataclasses.replace(self, **changes)
+
+
+_ADAPTERS: dict[type, Any] = {}
+
+
+def _adapter(cls: type) -> Any:
+    adapter = _ADAPTERS.get(cls)
+    if adapter is None:
+        from pydantic import TypeAdapter  # off the webhooks' path: only readers of records import pydantic
+
+        adapter = _ADAPTERS[cls] = TypeAdapter(cls)
+    return adapter
+
+
+def to_json_value(value: Any) -> Any:
+    """``value`` as ``json.dumps`` takes it, the way pydantic's JSON mode dumps it."""
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        return {f.name: to_json_value(getattr(value, f.name)) for f in dataclasses.fields(value)}
+    if isinstance(value, datetime):
+        text = value.isoformat()
+        return text[:-6] + "Z" if text.endswith("+00:00") else text
+    if isinstance(value, date):
+        return value.isoformat()
+    if isinstance(value, list | tuple):
+        return [to_json_value(v) for v in value]
+    if isinstance(value, dict):
+        return {k: to_json_value(v) for k, v in value.items()}
+    dump = getattr(value, "model_dump", None)  # a pydantic model inside a record (the CRM's opportunity)
+    if dump is not None:
+        return dump(mode="json")
+    return value
+
+
+# -- the construction check -------------------------------------------------------------------------------
+
+Check = Callable[[Any], bool]
+
+
+class FieldTypeError(ValueError, TypeError):
+    """A record built with a value that is not of its field's type: a ``ValueError`` like pydantic's
+    ``ValidationError`` (the callers that map a payload catch that), and a ``TypeError`` (what it is)."""
+
+
+def _is_int(value: Any) -> bool:
+    return type(value) is int
+
+
+def _is_date(value: Any) -> bool:
+    return isinstance(value, date) and not isinstance(value, datetime)
+
+
+def _checker(tp: Any) -> Check:
+    origin = get_origin(tp)
+    if tp is Any:
+        return lambda value: True
+    if tp is None or tp is types.NoneType:
+        return lambda value: value is None
+    if origin in (Union, types.UnionType):
+        parts = tuple(_checker(arg) for arg in get_args(tp))
+        return lambda value: any(part(value) for part in parts)
+    if origin is Literal:
+        choices = frozenset((type(c), c) for c in get_args(tp))
+        return lambda value: (type(value), value) in choices
+    if origin is list or origin is tuple:
+        args = get_args(tp)
+        if origin is tuple and (len(args) != 2 or args[1] is not Ellipsis):
+            raise TypeError(f"a record's tuple field is tuple[X, ...], not {tp!r}")
+        item = _checker(args[0])
+        kind = origin
+        return lambda value: isinstance(value, kind) and all(item(v) for v in value)
+    if tp is int:
+        return _is_int
+    if tp is bool or tp is str:
+        return lambda value: type(value) is tp
+    if tp is date:
+        return _is_date
+    if origin is None and isinstance(tp, type) and tp not in (float, dict, list, tuple, set, bytes):
+        return lambda value: isinstance(value, tp)
+    raise TypeError(f"a record field of type {tp!r} is not checked: add it to shared.record._checker")
+
+
+_CHECKS: dict[type, tuple[tuple[str, Check], ...]] = {}
+
+
+def _field_checks(cls: type) -> tuple[tuple[str, Check], ...]:
+    checks = _CHECKS.get(cls)
+    if checks is None:
+        hints = typing.get_type_hints(cls)
+        checks = _CHECKS[cls] = tuple((f.name, _checker(hints[f.name])) for f in dataclasses.fields(cls))
+    return checks
+
+
+def check_fields(record: Any) -> None:
+    """``FieldTypeError`` naming the first field whose value is not of its declared type."""
+    for name, ok in _field_checks(type(record)):
+        value = getattr(record, name)
+        if not ok(value):
+            raise FieldTypeError(
+                f"{type(record).__name__}.{name}: {type(value).__name__} is not what the field declares"
+            )
