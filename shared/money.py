@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, field
+from dataclasses import field
 from decimal import Decimal
 
-from shared.record import Record, doc
+from shared.record import Record, doc, record
 
 # ISO 4217 minor-unit exponents that differ from the usual 2.
 ZERO_DECIMAL = frozenset(
@@ -49,7 +49,7 @@ def minor_unit_exponent(currency: str) -> int:
     return 2
 
 
-@dataclass(frozen=True, kw_only=True)
+@record
 class Money(Record):
     """An amount in minor units (cents, yen, fils) and its currency."""
 

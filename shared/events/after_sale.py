@@ -3,16 +3,16 @@ invoiced, payouts deposited, and what reconciliation found."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import field
 from datetime import date
 from typing import ClassVar
 
 from shared.events.envelope import EventData, EventSource
 from shared.money import Money
-from shared.record import doc
+from shared.record import doc, record
 
 
-@dataclass(frozen=True, kw_only=True)
+@record
 class RefundRequested(EventData):
     """Someone asked the hub to refund (part of) a payment (``o2c refund``)."""
 
@@ -25,7 +25,7 @@ class RefundRequested(EventData):
     requestedBy: str
 
 
-@dataclass(frozen=True, kw_only=True)
+@record
 class RefundBooked(EventData):
     """A refund was booked in the ERP: a credit memo against the invoice and a customer refund."""
 
@@ -45,7 +45,7 @@ class RefundBooked(EventData):
     taxReturnCode: str | None = field(default=None, metadata=doc("The tax engine's return document"))
 
 
-@dataclass(frozen=True, kw_only=True)
+@record
 class DepositRecorded(EventData):
     """A payout was booked as one ERP deposit that equals it to the cent."""
 
@@ -65,7 +65,7 @@ class DepositRecorded(EventData):
     )
 
 
-@dataclass(frozen=True, kw_only=True)
+@record
 class ReconciliationException(EventData):
     """Something does not agree between the CRM, the ERP and the payment platform."""
 
@@ -88,7 +88,7 @@ class ReconciliationException(EventData):
     actual: Money | None = None
 
 
-@dataclass(frozen=True, kw_only=True)
+@record
 class DisputeRecorded(EventData):
     """A chargeback was recorded in the ERP (a pending return authorization) and the deal's owner was
     given a task in the CRM with the evidence due date."""
@@ -105,7 +105,7 @@ class DisputeRecorded(EventData):
     opportunityId: str | None = None
 
 
-@dataclass(frozen=True, kw_only=True)
+@record
 class DisputeSettled(EventData):
     """The ERP side of a closed dispute: won → the hold is cancelled; lost → credit memo and refund."""
 
@@ -122,7 +122,7 @@ class DisputeSettled(EventData):
     taxReturnCode: str | None = field(default=None, metadata=doc("Lost: the tax engine's return document"))
 
 
-@dataclass(frozen=True, kw_only=True)
+@record
 class RenewalInvoiced(EventData):
     """A subscription cycle paid at the payment platform became an ERP invoice with its payment applied."""
 
@@ -142,7 +142,7 @@ class RenewalInvoiced(EventData):
     opportunityId: str | None = None
 
 
-@dataclass(frozen=True, kw_only=True)
+@record
 class DunningChanged(EventData):
     """A customer entered or left dunning (a renewal payment failed / was paid); visible in ERP and CRM."""
 

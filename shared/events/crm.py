@@ -2,14 +2,15 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import field
 from typing import ClassVar
 
 from shared.crm.models import CrmOpportunity, CrmSystem
 from shared.events.envelope import EventData, EventSource
+from shared.record import record
 
 
-@dataclass(frozen=True, kw_only=True)
+@record
 class OpportunityClosedWon(EventData):
     """A deal was won in the CRM; carries everything quote-to-cash needs to start. A deal whose account
     lacks what the ERP needs is still published, with ``complete`` false and the missing fields named."""

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import json
 import uuid
-from dataclasses import dataclass, field
+from dataclasses import field
 from datetime import UTC, datetime
 from typing import Any, ClassVar, Literal
 
-from shared.record import Record, doc
+from shared.record import Record, doc, record
 
 SourceSystem = Literal["stripe", "hubspot", "salesforce", "erp", "o2c"]
 EventSource = Literal["o2c.crm", "o2c.erp", "o2c.payments", "o2c.orchestration", "o2c.reconciliation"]
@@ -18,7 +18,7 @@ EventSource = Literal["o2c.crm", "o2c.erp", "o2c.payments", "o2c.orchestration",
 _EVENT_ID_NAMESPACE = uuid.UUID("6f1c0b52-5a43-4c4f-9d2e-0b2a3c1d7e55")
 
 
-@dataclass(frozen=True, kw_only=True)
+@record
 class EventMetadata(Record):
     eventId: str = field(metadata=doc("Unique id of this canonical event (UUID)"))
     correlationId: str = field(
@@ -33,7 +33,7 @@ class EventMetadata(Record):
     )
 
 
-@dataclass(frozen=True, kw_only=True)
+@record
 class EventData(Record):
     """Base of every event's ``data``. Subclasses declare their detail-type, source and schema version."""
 
@@ -42,7 +42,7 @@ class EventData(Record):
     schema_version: ClassVar[str] = "1"
 
 
-@dataclass(frozen=True, kw_only=True)
+@record
 class CanonicalEvent(Record):
     metadata: EventMetadata
     data: EventData

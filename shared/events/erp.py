@@ -2,16 +2,16 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import field
 from datetime import date
 from typing import ClassVar
 
 from shared.events.envelope import EventData, EventSource
 from shared.money import Money
-from shared.record import doc
+from shared.record import doc, record
 
 
-@dataclass(frozen=True, kw_only=True)
+@record
 class ErpEventData(EventData):
     source: ClassVar[EventSource] = "o2c.erp"
 
@@ -20,7 +20,7 @@ class ErpEventData(EventData):
     opportunityId: str | None = field(default=None, metadata=doc("CRM opportunity the record belongs to"))
 
 
-@dataclass(frozen=True, kw_only=True)
+@record
 class InvoicePosted(ErpEventData):
     """An invoice was posted in the ERP."""
 
@@ -32,7 +32,7 @@ class InvoicePosted(ErpEventData):
     dueDate: date | None = None
 
 
-@dataclass(frozen=True, kw_only=True)
+@record
 class CustomerPaymentApplied(ErpEventData):
     """A customer payment was recorded and applied to invoices in the ERP."""
 
@@ -43,7 +43,7 @@ class CustomerPaymentApplied(ErpEventData):
     paymentIntentId: str | None = None
 
 
-@dataclass(frozen=True, kw_only=True)
+@record
 class CreditMemoRecorded(ErpEventData):
     """A credit memo was recorded against an invoice."""
 
@@ -53,7 +53,7 @@ class CreditMemoRecorded(ErpEventData):
     amount: Money
 
 
-@dataclass(frozen=True, kw_only=True)
+@record
 class RefundRecorded(ErpEventData):
     """A customer refund was recorded in the ERP."""
 
@@ -64,7 +64,7 @@ class RefundRecorded(ErpEventData):
     refundId: str | None = field(default=None, metadata=doc("The payment platform's refund id (re_...)"))
 
 
-@dataclass(frozen=True, kw_only=True)
+@record
 class SalesOrderStatusChanged(ErpEventData):
     """A sales order moved to another status (pending approval, pending fulfilment, billed, closed ...)."""
 
@@ -74,7 +74,7 @@ class SalesOrderStatusChanged(ErpEventData):
     previousStatus: str | None = None
 
 
-@dataclass(frozen=True, kw_only=True)
+@record
 class DepositCreated(ErpEventData):
     """A bank deposit was created in the ERP (e.g. for a payout)."""
 

@@ -3,14 +3,14 @@ warnings from the card's issuer."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import field
 from typing import ClassVar
 
 from shared.events.payments import PaymentEventData
-from shared.record import doc
+from shared.record import doc, record
 
 
-@dataclass(frozen=True, kw_only=True)
+@record
 class PaymentReviewOpened(PaymentEventData):
     """Radar placed a payment in review (``review.opened``): its capture waits until the review is closed."""
 
@@ -21,7 +21,7 @@ class PaymentReviewOpened(PaymentEventData):
     reason: str = field(metadata=doc("Why it is open: rule or manual (Stripe's opened_reason)"))
 
 
-@dataclass(frozen=True, kw_only=True)
+@record
 class PaymentReviewClosed(PaymentEventData):
     """A review was closed (``review.closed``): ``approved`` lets the capture go on; ``refunded``,
     ``refunded_as_fraud``, ``disputed`` (and Stripe's other reasons) do not."""
@@ -33,7 +33,7 @@ class PaymentReviewClosed(PaymentEventData):
     closedReason: str | None = field(default=None, metadata=doc("Stripe's closed_reason, e.g. approved"))
 
 
-@dataclass(frozen=True, kw_only=True)
+@record
 class EarlyFraudWarningCreated(PaymentEventData):
     """The card's issuer warned that a charge may be fraudulent (``radar.early_fraud_warning.created``)."""
 

@@ -3,15 +3,15 @@ Functions state machine through its EventBridge service integration."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import field
 from typing import ClassVar
 
 from shared.events.envelope import EventData, EventSource
 from shared.money import Money
-from shared.record import doc
+from shared.record import doc, record
 
 
-@dataclass(frozen=True, kw_only=True)
+@record
 class OrchestrationEventData(EventData):
     source: ClassVar[EventSource] = "o2c.orchestration"
 
@@ -19,7 +19,7 @@ class OrchestrationEventData(EventData):
     executionName: str | None = field(default=None, metadata=doc("Step Functions execution of the deal"))
 
 
-@dataclass(frozen=True, kw_only=True)
+@record
 class CustomerSynced(OrchestrationEventData):
     """The deal's account exists in the ERP (created or updated by external id) and the payment platform."""
 
@@ -29,7 +29,7 @@ class CustomerSynced(OrchestrationEventData):
     accountId: str | None = None
 
 
-@dataclass(frozen=True, kw_only=True)
+@record
 class OrderCreated(OrchestrationEventData):
     """A sales order, pending activation, was created in the ERP for the deal (external id = opportunity)."""
 
@@ -48,7 +48,7 @@ class OrderCreated(OrchestrationEventData):
     )
 
 
-@dataclass(frozen=True, kw_only=True)
+@record
 class OrderOnHold(OrchestrationEventData):
     """The order cannot proceed without a person: incomplete account, declined payment, failed compensation."""
 
@@ -62,7 +62,7 @@ class OrderOnHold(OrchestrationEventData):
     riskScore: int | None = field(default=None, metadata=doc("Stripe Radar's risk score, 0-100"))
 
 
-@dataclass(frozen=True, kw_only=True)
+@record
 class InvoicePaid(OrchestrationEventData):
     """The captured payment was applied to the ERP invoice."""
 
@@ -74,7 +74,7 @@ class InvoicePaid(OrchestrationEventData):
     amount: Money
 
 
-@dataclass(frozen=True, kw_only=True)
+@record
 class OrderActivated(OrchestrationEventData):
     """The paid order was released in the ERP (pending fulfilment)."""
 
@@ -83,7 +83,7 @@ class OrderActivated(OrchestrationEventData):
     erpInvoiceId: str | None = None
 
 
-@dataclass(frozen=True, kw_only=True)
+@record
 class SubscriptionCreated(OrchestrationEventData):
     """A subscription deal's Stripe subscription exists (created once, after the order was paid): Stripe bills
     its recurring lines from ``billingStartsAt`` on, each paid cycle booked as a renewal."""
@@ -100,7 +100,7 @@ class SubscriptionCreated(OrchestrationEventData):
     )
 
 
-@dataclass(frozen=True, kw_only=True)
+@record
 class OrderCancelled(OrchestrationEventData):
     """The order was cancelled and any authorization voided (compensation)."""
 

@@ -5,16 +5,16 @@ Only processor ids and tokens appear here: never card numbers, CVC or anything f
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import field
 from datetime import datetime
 from typing import ClassVar, Literal
 
 from shared.events.envelope import EventData, EventSource
 from shared.money import Money
-from shared.record import doc
+from shared.record import doc, record
 
 
-@dataclass(frozen=True, kw_only=True)
+@record
 class PaymentEventData(EventData):
     source: ClassVar[EventSource] = "o2c.payments"
 
@@ -26,7 +26,7 @@ class PaymentEventData(EventData):
     erpInvoiceId: str | None = field(default=None, metadata=doc("ERP invoice id (metadata)"))
 
 
-@dataclass(frozen=True, kw_only=True)
+@record
 class PaymentAuthorized(PaymentEventData):
     """Funds are held on the customer's payment method and can be captured."""
 
@@ -37,7 +37,7 @@ class PaymentAuthorized(PaymentEventData):
     amount: Money
 
 
-@dataclass(frozen=True, kw_only=True)
+@record
 class PaymentCaptured(PaymentEventData):
     """A payment succeeded: money was captured (PaymentIntent succeeded)."""
 
@@ -49,7 +49,7 @@ class PaymentCaptured(PaymentEventData):
     amountReceived: Money
 
 
-@dataclass(frozen=True, kw_only=True)
+@record
 class PaymentFailed(PaymentEventData):
     """A payment attempt failed (declined, authentication required, processing error)."""
 
@@ -69,7 +69,7 @@ class PaymentFailed(PaymentEventData):
     )
 
 
-@dataclass(frozen=True, kw_only=True)
+@record
 class RefundSettled(PaymentEventData):
     """A charge was refunded, in part or in full; ``amountRefunded`` is the cumulative total."""
 
@@ -82,7 +82,7 @@ class RefundSettled(PaymentEventData):
     fullyRefunded: bool
 
 
-@dataclass(frozen=True, kw_only=True)
+@record
 class DisputeOpened(PaymentEventData):
     """The cardholder's bank opened a dispute (chargeback) on a charge."""
 
@@ -96,7 +96,7 @@ class DisputeOpened(PaymentEventData):
     evidenceDueBy: datetime | None = None
 
 
-@dataclass(frozen=True, kw_only=True)
+@record
 class BillingInvoicePaid(PaymentEventData):
     """A payment-platform invoice (e.g. a subscription cycle) was paid."""
 
@@ -111,7 +111,7 @@ class BillingInvoicePaid(PaymentEventData):
     periodEnd: datetime | None = None
 
 
-@dataclass(frozen=True, kw_only=True)
+@record
 class BillingInvoicePaymentFailed(PaymentEventData):
     """A payment-platform invoice's payment attempt failed (dunning)."""
 
@@ -125,7 +125,7 @@ class BillingInvoicePaymentFailed(PaymentEventData):
     billingReason: str | None = None
 
 
-@dataclass(frozen=True, kw_only=True)
+@record
 class SubscriptionUpdated(PaymentEventData):
     """A subscription changed (status, plan, renewal settings)."""
 
@@ -138,7 +138,7 @@ class SubscriptionUpdated(PaymentEventData):
     currentPeriodEnd: datetime | None = None
 
 
-@dataclass(frozen=True, kw_only=True)
+@record
 class PayoutPaid(PaymentEventData):
     """The payment platform paid funds out to the bank account."""
 
@@ -160,7 +160,7 @@ class PayoutPaid(PaymentEventData):
     )
 
 
-@dataclass(frozen=True, kw_only=True)
+@record
 class PayoutReconciled(PaymentEventData):
     """The payment platform has tied every balance transaction to the payout: its list is complete
     (Stripe's ``payout.reconciliation_completed``, ``reconciliation_status`` ``completed``)."""
@@ -172,7 +172,7 @@ class PayoutReconciled(PaymentEventData):
     balanceTransactionId: str | None = None
 
 
-@dataclass(frozen=True, kw_only=True)
+@record
 class PaymentMethodSaved(PaymentEventData):
     """The customer saved a payment method for later, off-session charges (SetupIntent succeeded)."""
 
@@ -182,7 +182,7 @@ class PaymentMethodSaved(PaymentEventData):
     paymentCustomerId: str | None = None
 
 
-@dataclass(frozen=True, kw_only=True)
+@record
 class PaymentVoided(PaymentEventData):
     """An authorization was released without capture (PaymentIntent canceled)."""
 
@@ -193,7 +193,7 @@ class PaymentVoided(PaymentEventData):
     cancellationReason: str | None = None
 
 
-@dataclass(frozen=True, kw_only=True)
+@record
 class RefundSucceeded(PaymentEventData):
     """One refund (``re_...``) reached the customer's card; several may follow for one charge."""
 
@@ -208,7 +208,7 @@ class RefundSucceeded(PaymentEventData):
     )
 
 
-@dataclass(frozen=True, kw_only=True)
+@record
 class RefundFailed(PaymentEventData):
     """A refund failed at the payment platform: reported, never booked."""
 
@@ -221,7 +221,7 @@ class RefundFailed(PaymentEventData):
     requestId: str | None = None
 
 
-@dataclass(frozen=True, kw_only=True)
+@record
 class DisputeClosed(PaymentEventData):
     """A dispute ended: ``won`` (the money stays) or ``lost`` (it went back to the cardholder)."""
 
