@@ -3,8 +3,11 @@ function's own environment. It writes one JSON result line to the file descripto
 stdout and stderr (the function's logs) go wherever the parent points them.
 
 Modes:
-  cold   import the handler module, serve one event (``event_file``), report timings and peak RSS
-  floor  import boto3 and create ``services`` clients, nothing else (the cold-start floor)
+  cold   import the handler module, serve one event (``event_file``), report timings and peak RSS (with
+         ``record_http``: untimed, also report the vendor HTTP requests the function made, for its floor)
+  floor  import boto3 and create ``services`` clients, nothing else (the cold-start floor); with ``http``
+         (a function that reads from a vendor before it publishes), also make those requests with a bare
+         ``urllib3.PoolManager`` and parse their JSON replies
   warm   serve ``warmup`` + ``n`` unique deliveries with AWS stubbed, timing the handler and both floors
          (verify + parse; verify + parse + the three AWS calls with bare boto3 clients)
   calls  serve accepted / duplicate / forged / ignored deliveries against moto, counting AWS calls
@@ -43,6 +46,7 @@ def cold(spec: dict[str, Any]) -> dict[str, Any]:
 
     with open(spec["event_file"], encoding="utf-8") as f:
         event = json.load(f)
+    sent = _record_http() if spec.get("record_http") else None
     context = LambdaContext(spec["request_id"], int(time.time() * 1000) + 10_000)
     started = time.perf_counter()
     handler = getattr(importlib.import_module(spec["module"]), spec["attr"])
@@ -54,7 +58,32 @@ def cold(spec: dict[str, Any]) -> dict[str, Any]:
         "first_event_ms": (done - imported) * 1000,
         "peak_rss_kb": _peak_rss_kb(),
         "response": response,
+        **({"http": sent} if sent is not None else {}),
     }
+
+
+def _record_http() -> list[dict[str, Any]]:
+    """Every request made through a ``urllib3.PoolManager`` from now on (the hub's vendor clients use one):
+    method, URL, headers and body, as sent."""
+    import urllib3
+
+    sent: list[dict[str, Any]] = []
+    request = urllib3.PoolManager.request
+
+    def recording(self: Any, method: str, url: str, *args: Any, **kwargs: Any) -> Any:
+        body = kwargs.get("body")
+        sent.append(
+            {
+                "method": method,
+                "url": url,
+                "headers": dict(kwargs.get("headers") or {}),
+                "body": body.decode("latin-1") if isinstance(body, bytes) else body,
+            }
+        )
+        return request(self, method, url, *args, **kwargs)
+
+    urllib3.PoolManager.request = recording  # type: ignore[method-assign]
+    return sent
 
 
 def floor(spec: dict[str, Any]) -> dict[str, Any]:
@@ -65,6 +94,23 @@ def floor(spec: dict[str, Any]) -> dict[str, Any]:
     import boto3
 
     clients = [boto3.client(service) for service in spec["services"]]
+    if spec.get("http"):
+        import urllib3
+
+        pool = urllib3.PoolManager(retries=False)
+        for sent in spec["http"]:
+            body = sent["body"]
+            reply = pool.request(
+                sent["method"],
+                sent["url"],
+                body=body.encode("latin-1") if isinstance(body, str) else body,
+                headers=sent["headers"],
+                redirect=False,
+            )
+            if not 200 <= reply.status < 300:
+                raise RuntimeError(f"floor: {sent['method']} {sent['url']} -> {reply.status}")
+            if reply.data.strip():
+                json.loads(reply.data)
     done = time.perf_counter()
     return {"import_ms": (done - started) * 1000, "clients": len(clients), "peak_rss_kb": _peak_rss_kb()}
 

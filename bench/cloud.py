@@ -37,17 +37,60 @@ def deal_cloud(prefix: str = "o2c-bench-deals-") -> Iterator[tuple[LocalCloud, T
 
 
 class BenchCloud:
+    """The local cloud without functions, plus the CRM sandboxes the webhooks that re-read a deal call
+    (HubSpot, Salesforce): ``LocalCloud`` starts those only with their webhook functions' workers, which
+    would run beside the timed processes, so the benchmark starts them itself, with the cloud's own
+    credentials, and points the functions' stage settings at them as ``LocalCloud`` does."""
+
     def __init__(self, state_dir: Path) -> None:
         self.cloud = LocalCloud(api_port=0, aws_port=0, state_dir=state_dir, functions=(), consumers=())
+        self.sandboxes: dict[str, Any] = {}
+        self.settings: dict[str, str] = {}
 
     def __enter__(self) -> BenchCloud:
         self.cloud.start()
+        try:
+            self._start_sandboxes()
+        except BaseException:
+            self.__exit__(None, None, None)
+            raise
         return self
 
     def __exit__(
         self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
     ) -> None:
+        for sandbox in self.sandboxes.values():
+            sandbox.stop()
         self.cloud.stop()
+
+    def _start_sandboxes(self) -> None:
+        from localcloud.cloud import LOCAL_SALESFORCE_ORG_ID
+        from localcloud.sandboxes.hubspot import HubSpotSandbox
+        from localcloud.sandboxes.salesforce import SalesforceSandbox
+
+        res = self.cloud.res
+        assert res is not None
+        api = self.cloud.api_url
+        hubspot = res.secret_values["HubSpotCredentials"]
+        salesforce = res.secret_values["SalesforceCredentials"]
+        self.sandboxes["hubspot"] = HubSpotSandbox(
+            webhook_url=api + "/webhooks/hubspot",
+            client_secret=hubspot["secrets"][0],
+            access_token=hubspot["access_token"],
+        )
+        self.sandboxes["salesforce"] = SalesforceSandbox(
+            webhook_url=api + "/webhooks/salesforce",
+            org_id=LOCAL_SALESFORCE_ORG_ID,
+            client_id=salesforce["client_id"],
+            client_secret=salesforce["client_secret"],
+        )
+        for sandbox in self.sandboxes.values():
+            sandbox.start()
+        self.settings = {
+            **self.cloud.settings,
+            "HUBSPOT_API_BASE_URL": self.sandboxes["hubspot"].url,
+            "SALESFORCE_MY_DOMAIN_URL": self.sandboxes["salesforce"].url,
+        }
 
     def signing_secrets(self, case: WebhookCase) -> list[str]:
         """The active signing secrets the local cloud provisioned for ``case``'s provider."""
@@ -69,6 +112,7 @@ class BenchCloud:
             event_bus_name=res.event_bus_name,
             log_level=self.cloud.log_level,
             claim_check_bucket=res.claim_check_bucket,
+            settings=self.settings,
         )
         env = {
             **function_environment(fn, resolved),
@@ -88,7 +132,7 @@ class BenchCloud:
 
 def signing_secrets(cloud: LocalCloud, case: WebhookCase) -> list[str]:
     assert cloud.res is not None, "not started"
-    return list(cloud.res.secret_values[case.secret_id]["secrets"])
+    return list(cloud.res.secret_values[case.secret_id].get(case.secrets_field) or [])
 
 
 def repo_root() -> Path:

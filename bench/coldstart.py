@@ -4,7 +4,10 @@ A cold start is a fresh ``python`` process, started with the function's own loca
 that imports the handler module and serves its first event (AWS answered by moto) — measured from spawn
 to the handler's reply. Its floor is a fresh process in the same environment that imports boto3 and
 creates exactly the clients the function uses (derived from ``infra/topology.py``: tables → dynamodb,
-secrets → secretsmanager, publishing → events), nothing else. Runs are interleaved (function, floor,
+secrets → secretsmanager, publishing → events), nothing else — and, for a function that reads from a
+vendor before it publishes (HubSpot's and Salesforce's webhooks re-read the deal), makes the same vendor
+HTTP requests the function made in its own cold start (recorded once, untimed) with a bare
+``urllib3.PoolManager``: what any correct implementation must do. Runs are interleaved (function, floor,
 function, floor ...) so both see the same machine load; medians are reported.
 
 Both run with a bytecode cache (``PYTHONPYCACHEPREFIX``, filled by one untimed run of each first), as the
@@ -27,17 +30,17 @@ from bench.deployed import DeployedPython
 from bench.events import ApiEvents, canonical_batch
 from bench.processes import ChildError, run_child
 from bench.results import Results, median, rounded
-from bench.webhooks import CASES, WebhookCase
+from bench.webhooks import CASES, PREPARED, WebhookCase
 from infra import topology
 from infra.topology import FunctionSpec
 
 COLD_START_BUDGET = 1.25  # x floor, every webhook function
 
-FloorKey = tuple[tuple[str, ...], bool]  # (clients, as deployed)
+FloorKey = tuple[tuple[str, ...], bool, str]  # (clients, as deployed, provider whose vendor reads it makes)
 
 
 def _floor_label(key: FloorKey) -> str:
-    return "-".join(key[0]) + ("-deployed" if key[1] else "")
+    return "-".join(key[0]) + (f"-{key[2]}-reads" if key[2] else "") + ("-deployed" if key[1] else "")
 
 
 def floor_services(fn: FunctionSpec) -> tuple[str, ...]:
@@ -65,6 +68,8 @@ class Target:
     #: Python, the layer with the bytecode it ships); "source": as deployed but the layer without bytecode.
     deployed: str | None = None
     env_overrides: dict[str, str | None] = field(default_factory=dict)
+    #: The provider whose vendor HTTP requests the floor makes too ("" for none).
+    vendor_reads: str = ""
     walls: list[float] = field(default_factory=list)
     results: list[dict[str, Any]] = field(default_factory=list)
 
@@ -73,9 +78,10 @@ class Target:
         return floor_services(self.function)
 
     @property
-    def floor_key(self) -> tuple[tuple[str, ...], bool]:
-        """Targets sharing a floor: the same clients, on the same Python (venv or as deployed)."""
-        return self.services, self.deployed is not None
+    def floor_key(self) -> FloorKey:
+        """Targets sharing a floor: the same clients and vendor requests, on the same Python (venv or as
+        deployed)."""
+        return self.services, self.deployed is not None, self.vendor_reads
 
 
 def _webhook_event(case: WebhookCase) -> Callable[[BenchCloud, str], dict[str, Any]]:
@@ -111,12 +117,23 @@ TRACED = {
 }
 
 
-def targets(*, deployed: bool = False) -> list[Target]:
+def targets(*, deployed: bool = False, cases: Sequence[WebhookCase] | None = None) -> list[Target]:
     out: list[Target] = []
-    for case in CASES.values():
+    for case in CASES.values() if cases is None else cases:
         fn = case.function
+        accepts = case.accepted or _accepted
+        reads = case.provider if case.vendor_reads else ""
         out.append(
-            Target(fn.id, fn, fn.module, fn.handler_attr, _webhook_event(case), _accepted, budgeted=True)
+            Target(
+                fn.id,
+                fn,
+                fn.module,
+                fn.handler_attr,
+                _webhook_event(case),
+                accepts,
+                budgeted=True,
+                vendor_reads=reads,
+            )
         )
         if deployed:
             for mode, suffix, budgeted in (
@@ -130,9 +147,10 @@ def targets(*, deployed: bool = False) -> list[Target]:
                         fn.module,
                         fn.handler_attr,
                         _webhook_event(case),
-                        _accepted,
+                        accepts,
                         budgeted=budgeted,
                         deployed=mode,
+                        vendor_reads=reads,
                     )
                 )
         out.append(
@@ -142,8 +160,9 @@ def targets(*, deployed: bool = False) -> list[Target]:
                 fn.module,
                 fn.handler_attr,
                 _webhook_event(case),
-                _accepted,
+                accepts,
                 env_overrides=TRACED,
+                vendor_reads=reads,
             )
         )
         if case.peer_module:
@@ -186,6 +205,13 @@ def _env(
     return env
 
 
+def _budget_fields(target: Target, ratio: float) -> dict[str, Any]:
+    """The budget of a budgeted target's line (its ``ok`` honest), nothing for the others."""
+    if not target.budgeted:
+        return {}
+    return {"budget": f"ratio <= {COLD_START_BUDGET}", "ok": ratio <= COLD_START_BUDGET}
+
+
 def _callgrind(out: Path) -> list[str]:
     return ["valgrind", "--tool=callgrind", f"--callgrind-out-file={out}"]
 
@@ -207,12 +233,18 @@ def run(
     fill_cache: bool,
     instructions: bool = False,
     deployed: DeployedPython | None = None,
+    cases: Sequence[WebhookCase] | None = None,
 ) -> None:
+    """``cases``: the webhook cases measured (default: every one, ``CASES``)."""
     pycache = work_dir / "pycache"
     logs = work_dir / "logs"
     events_dir = work_dir / "events"
     events_dir.mkdir(parents=True, exist_ok=True)
-    all_targets = targets(deployed=deployed is not None)
+    measured = list(CASES.values()) if cases is None else list(cases)
+    for case in measured:
+        if case.prepare is not None and case.provider not in PREPARED:
+            case.prepare(cloud)
+    all_targets = targets(deployed=deployed is not None, cases=measured)
     floors: dict[FloorKey, Target] = {}
     for t in all_targets:
         floors.setdefault(t.floor_key, t)
@@ -222,7 +254,9 @@ def run(
     def python(target: Target) -> str | None:
         return deployed.python if target.deployed is not None and deployed is not None else None
 
-    def cold(target: Target, prefix: Sequence[str] = ()) -> tuple[float, dict[str, Any]]:
+    def cold(
+        target: Target, prefix: Sequence[str] = (), *, record_http: bool = False
+    ) -> tuple[float, dict[str, Any]]:
         tag = uuid.uuid4().hex[:10]
         event_file = events_dir / f"{target.name}-{tag}.json"
         event_file.write_text(json.dumps(target.first_event(cloud, tag)), encoding="utf-8")
@@ -232,6 +266,7 @@ def run(
             "attr": target.attr,
             "event_file": str(event_file),
             "request_id": str(uuid.uuid4()),
+            "record_http": record_http,
         }
         env = _env(cloud, target, pycache, deployed)
         wall, result = run_child(
@@ -245,10 +280,23 @@ def run(
     def floor(key: FloorKey, prefix: Sequence[str] = ()) -> tuple[float, dict[str, Any]]:
         target = floors[key]
         services = key[0]
-        spec = {"mode": "floor", "services": list(services), "request_id": str(uuid.uuid4())}
+        spec = {
+            "mode": "floor",
+            "services": list(services),
+            "request_id": str(uuid.uuid4()),
+            "http": vendor_requests[key[2]] if key[2] else [],
+        }
         env = _env(cloud, target, pycache, deployed, floor=True)
         log = logs / f"floor-{_floor_label(key)}.log"
         return run_child(spec, env, log, prefix=prefix, timeout_s=600, python=python(target))
+
+    # untimed: the vendor requests each reading function makes in its cold start, for its floor to make too
+    vendor_requests: dict[str, list[dict[str, Any]]] = {}
+    for t in all_targets:
+        if t.vendor_reads and t.deployed is None and t.vendor_reads not in vendor_requests:
+            vendor_requests[t.vendor_reads] = cold(t, record_http=True)[1]["http"]
+            if not vendor_requests[t.vendor_reads]:
+                raise ChildError(f"{t.name}: its first event made no vendor request")
 
     if fill_cache:  # untimed: (re)compile every module the runs import into the benchmark's bytecode cache
         for t in all_targets:
@@ -278,6 +326,7 @@ def run(
             "import_ms": rounded(median([r["import_ms"] for r in t.results]), 1),
             "first_event_ms": rounded(median([r["first_event_ms"] for r in t.results]), 1),
             "floor_clients": list(t.services),
+            **({"floor_vendor_requests": len(vendor_requests[t.vendor_reads])} if t.vendor_reads else {}),
         }
         name = f"cold_start.{t.name}"
         if t.budgeted:
@@ -292,7 +341,7 @@ def run(
         else:
             results.emit(name, rounded(value, 1), "ms", **extra)
 
-    for case in CASES.values():
+    for case in measured:
         ours, peer = by_name.get(case.function.id), by_name.get(f"peer.{case.provider}")
         if ours is None or peer is None:
             continue
@@ -355,4 +404,5 @@ def _count_instructions(
             floor=rounded(floor_count / 1e6, 1),
             ratio=rounded(count / floor_count),
             floor_clients=list(t.services),
+            **_budget_fields(t, count / floor_count),
         )

@@ -22,6 +22,7 @@ from pathlib import Path
 from bench import calls, capacity, coldstart, cost, deployed, suite, throughput, vendor_calls, warm
 from bench.cloud import BenchCloud, cpu_count, deal_cloud, repo_root
 from bench.results import Results, previous_lines, rounded
+from bench.webhooks import CASES
 
 SECTIONS = ("cold", "calls", "warm", "throughput", "cost", "vendor", "capacity", "suite")
 DEFAULTS = {"runs": 5, "events": 2000, "n": 2000, "concurrency": 4, "capacity_deals": capacity.DEFAULT_DEALS}
@@ -105,6 +106,8 @@ def main(argv: list[str] | None = None) -> int:
                     fill_cache=not args.quick,
                     instructions=args.with_instructions,
                     deployed=None if args.quick else deployed.prepare(work_dir),  # ~40 s to prepare once
+                    # a smoke run measures Stripe's cold start only; every webhook's in a full run
+                    cases=[CASES["stripe"]] if args.quick else None,
                 ),
             )
             section("calls", lambda: calls.run(cloud, results, work_dir=work_dir))

@@ -2,23 +2,43 @@
 
 A case knows how to make realistic, unique deliveries for its provider (from the samples under
 ``events/<provider>/``), how the provider signs them, and what the *floor* of handling one is: verifying
-the signature and parsing the body, the least any correct handler must do. Stripe is the only provider
-today; HubSpot, Salesforce and the ERP slot in by adding a case to ``CASES`` (and their function to
-``infra/topology.py``), and every webhook benchmark picks them up.
+the signature and parsing the body, the least any correct handler must do. Every webhook function of
+``infra/topology.py`` has a case: Stripe, the ERP (Standard Webhooks), HubSpot and Salesforce. The cold
+starts (``bench/coldstart.py``) measure every case; the warm, AWS-call and throughput benchmarks measure
+the cases with ``all_benches`` (Stripe's).
+
+HubSpot and Salesforce re-read the deal from the CRM before publishing (a signed webhook is no proof of the
+deal's state): their cases ``prepare`` a won deal in the bench cloud's CRM sandbox and deliver its
+notification, and their cold-start floor also replays the CRM requests the function made (``vendor_reads``).
 """
 
 from __future__ import annotations
 
+import base64
 import copy
 import hashlib
 import hmac
 import json
+import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from infra.topology import STRIPE_WEBHOOK, STRIPE_WEBHOOK_SECRET, FunctionSpec
+from infra.topology import (
+    ERP_WEBHOOK,
+    ERP_WEBHOOK_SECRET,
+    HUBSPOT_CREDENTIALS,
+    HUBSPOT_WEBHOOK,
+    SALESFORCE_CREDENTIALS,
+    SALESFORCE_WEBHOOK,
+    STRIPE_WEBHOOK,
+    STRIPE_WEBHOOK_SECRET,
+    FunctionSpec,
+)
+
+if TYPE_CHECKING:
+    from bench.cloud import BenchCloud
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 SAMPLES = REPO_ROOT / "events"
@@ -44,6 +64,18 @@ class WebhookCase:
     event_id: Callable[[Any], str] = lambda event: str(event["id"])
     #: Module of the by-the-docs peer handler for this provider (``bench/peer/``), if there is one.
     peer_module: str | None = None
+    #: The key of the signing secrets in the topology secret (``{"secrets": [...]}`` unless said otherwise).
+    secrets_field: str = "secrets"
+    #: Sets up what the deliveries name in the bench cloud (a won deal in a CRM sandbox, the URL signed);
+    #: called once in the benchmark's process before any delivery is built.
+    prepare: Callable[[BenchCloud], None] | None = None
+    #: The function reads from the vendor's API before it publishes: its cold-start floor makes the same
+    #: HTTP requests (recorded from the function's own cold start) with a bare ``urllib3.PoolManager``.
+    vendor_reads: bool = False
+    #: Whether the reply to an accepted delivery says it was accepted (by default the hub's JSON reply).
+    accepted: Callable[[dict[str, Any]], bool] | None = None
+    #: Measured by every webhook benchmark (warm, AWS calls); else by the cold starts only.
+    all_benches: bool = False
 
 
 # -- Stripe ----------------------------------------------------------------------------------------------
@@ -104,6 +136,269 @@ STRIPE = WebhookCase(
     signed_headers=stripe_signed_headers,
     floor=stripe_floor,
     peer_module="bench.peer.stripe_handler",
+    all_benches=True,
+)
+
+#: What ``prepare`` set up in the bench cloud, by provider (the benchmark's own process only).
+PREPARED: dict[str, dict[str, str]] = {}
+
+
+# -- ERP (Standard Webhooks v1) ----------------------------------------------------------------------------
+
+
+def _erp_samples() -> list[dict[str, Any]]:
+    from shared.inbound.erp import MAPPINGS
+
+    samples = [json.loads(p.read_text()) for p in sorted((SAMPLES / "erp").glob("*.json"))]
+    return [s for s in samples if s["type"] in MAPPINGS]
+
+
+def _erp_unique(template: dict[str, Any], tag: str, suffix: str) -> dict[str, Any]:
+    """A sample with its record ids made unique (the ERP's ids are per record; the webhook id is derived
+    from the body, stable across retries as the ERP's is)."""
+    event = copy.deepcopy(template)
+    data = event["data"]
+    for key, value in list(data.items()):
+        if key.endswith("Id") and key not in ("customerId", "subsidiaryId", "opportunityId", "correlationId"):
+            data[key] = f"{value}{tag}{suffix}"[:64]
+    return event
+
+
+def erp_accepted_bodies(n: int, tag: str) -> list[bytes]:
+    samples = _erp_samples()
+    return [json.dumps(_erp_unique(samples[i % len(samples)], tag, f"{i:06d}")).encode() for i in range(n)]
+
+
+def erp_ignored_body(tag: str) -> bytes:
+    """An ERP event type the hub maps to nothing (a vendor bill): answered 200 ``ignored``."""
+    event = {
+        "type": "vendor_bill.created",
+        "timestamp": "2026-11-27T10:30:00+00:00",
+        "data": {"vendorBillId": f"vb-{tag}", "amount": "10.00", "currency": "USD"},
+    }
+    return json.dumps(event).encode()
+
+
+def erp_message_id(body: bytes) -> str:
+    """``webhook-id``: one per message, the same on every retry of it."""
+    return "msg_" + hashlib.sha256(body).hexdigest()[:32]
+
+
+def erp_signed_headers(body: bytes, secrets: Sequence[str], timestamp: int) -> Headers:
+    from shared.inbound.signatures import standard_webhooks_v1
+
+    msg_id = erp_message_id(body)
+    return {
+        "Content-Type": "application/json",
+        "webhook-id": msg_id,
+        "webhook-timestamp": str(timestamp),
+        "webhook-signature": " ".join(standard_webhooks_v1(s, msg_id, timestamp, body) for s in secrets),
+    }
+
+
+def erp_floor(body: bytes, headers: Headers, secrets: Sequence[str]) -> Any:
+    """base64(HMAC-SHA256(base64-decoded secret, ``"{id}.{ts}.{body}"``)) compared in constant time with the
+    first ``v1,`` signature, then json.loads; the event id is the ``webhook-id`` header."""
+    msg_id, ts = headers["webhook-id"], headers["webhook-timestamp"]
+    key = base64.b64decode(secrets[0].removeprefix("whsec_"))
+    mac = hmac.new(key, f"{msg_id}.{ts}.".encode() + body, hashlib.sha256).digest()
+    offered = headers["webhook-signature"].split()[0].partition(",")[2]
+    if not hmac.compare_digest(base64.b64encode(mac).decode(), offered):
+        raise ValueError("floor: signature mismatch")
+    return {"id": msg_id, "event": json.loads(body)}
+
+
+ERP = WebhookCase(
+    provider="erp",
+    function=ERP_WEBHOOK,
+    secret_id=ERP_WEBHOOK_SECRET.id,
+    accepted_bodies=erp_accepted_bodies,
+    ignored_body=erp_ignored_body,
+    signed_headers=erp_signed_headers,
+    floor=erp_floor,
+)
+
+
+# -- HubSpot (app webhooks, signature v3) ------------------------------------------------------------------
+
+
+def hubspot_prepare(cloud: BenchCloud) -> None:
+    """A deal as a user enters it in the HubSpot sandbox (its company, a contact and a line item), moved to
+    the closed-won stage: what the webhook's re-read finds."""
+    sandbox = cloud.sandboxes["hubspot"]
+    deal_id = sandbox.create_deal(
+        name="Bench Cold Start",
+        amount="24000.00",
+        currency="EUR",
+        company={
+            "name": "Bench Cold Start GmbH",
+            "address": "Hauptstrasse 1",
+            "city": "Munich",
+            "zip": "80331",
+            "country": "DE",
+        },
+        contacts=[{"email": "ap@bench-cold-start.example"}],
+        line_items=[{"name": "Platform", "quantity": 1, "price": "24000.00", "hs_sku": "PLAT-1"}],
+    )
+    sandbox.win(deal_id)  # moves the deal; its own delivery meets no function in the bench cloud
+    PREPARED["hubspot"] = {
+        "deal_id": str(deal_id),
+        "uri": cloud.settings["PUBLIC_BASE_URL"].rstrip("/") + str(HUBSPOT_WEBHOOK.route.path),  # type: ignore[union-attr]
+    }
+
+
+def _hubspot_event(tag: str, suffix: int, stage: str) -> dict[str, Any]:
+    (template,) = json.loads((SAMPLES / "hubspot" / "deal_closed_won.json").read_text())
+    event = dict(template)
+    # HubSpot event ids are numbers: unique per run (the tag's hex) and per delivery
+    event["eventId"] = int(tag[:6], 16) * 10**7 + suffix
+    event["objectId"] = int(PREPARED["hubspot"]["deal_id"]) if "hubspot" in PREPARED else template["objectId"]
+    event["occurredAt"] = int(time.time() * 1000)
+    event["propertyValue"] = stage
+    return event
+
+
+def hubspot_accepted_bodies(n: int, tag: str) -> list[bytes]:
+    return [json.dumps([_hubspot_event(tag, i, "closedwon")]).encode() for i in range(n)]
+
+
+def hubspot_ignored_body(tag: str) -> bytes:
+    """The deal moved to a stage that is not closed-won: selected out, no CRM read."""
+    return json.dumps([_hubspot_event(tag, 9_999_999, "contractsent")]).encode()
+
+
+def hubspot_signed_headers(body: bytes, secrets: Sequence[str], timestamp: int) -> Headers:
+    from shared.inbound.signatures import hubspot_v3
+
+    timestamp_ms = timestamp * 1000
+    uri = PREPARED.get("hubspot", {}).get("uri", "https://hub.example/webhooks/hubspot")
+    return {
+        "Content-Type": "application/json",
+        "X-HubSpot-Signature-v3": hubspot_v3(secrets[0], "POST", uri, body, timestamp_ms),
+        "X-HubSpot-Request-Timestamp": str(timestamp_ms),
+    }
+
+
+def hubspot_floor(body: bytes, headers: Headers, secrets: Sequence[str]) -> Any:
+    """base64(HMAC-SHA256(client secret, ``POST`` + URI + body + timestamp)) compared in constant time, then
+    json.loads (an array of events; the first's ``eventId`` is the id)."""
+    uri = PREPARED.get("hubspot", {}).get("uri", "https://hub.example/webhooks/hubspot")
+    ts = headers["X-HubSpot-Request-Timestamp"]
+    mac = hmac.new(secrets[0].encode(), b"POST" + uri.encode() + body + ts.encode(), hashlib.sha256)
+    if not hmac.compare_digest(base64.b64encode(mac.digest()).decode(), headers["X-HubSpot-Signature-v3"]):
+        raise ValueError("floor: signature mismatch")
+    events = json.loads(body)
+    return {"id": events[0]["eventId"], "events": events}
+
+
+HUBSPOT = WebhookCase(
+    provider="hubspot",
+    function=HUBSPOT_WEBHOOK,
+    secret_id=HUBSPOT_CREDENTIALS.id,
+    accepted_bodies=hubspot_accepted_bodies,
+    ignored_body=hubspot_ignored_body,
+    signed_headers=hubspot_signed_headers,
+    floor=hubspot_floor,
+    prepare=hubspot_prepare,
+    vendor_reads=True,
+)
+
+
+# -- Salesforce (Outbound Messages, SOAP) ------------------------------------------------------------------
+
+
+def salesforce_prepare(cloud: BenchCloud) -> None:
+    """An Opportunity with its Account, a contact and a line, closed as won in the Salesforce sandbox."""
+    sandbox = cloud.sandboxes["salesforce"]
+    opp_id = sandbox.create_opportunity(
+        name="Bench Cold Start",
+        amount="24000.00",
+        currency="EUR",
+        account={
+            "Name": "Bench Cold Start GmbH",
+            "BillingStreet": "Hauptstrasse 1",
+            "BillingCity": "Munich",
+            "BillingPostalCode": "80331",
+            "BillingCountryCode": "DE",
+        },
+        contacts=[{"FirstName": "Ada", "LastName": "Payable", "Email": "ap@bench-cold-start.example"}],
+        line_items=[{"Name": "Platform", "ProductCode": "PLAT-1", "Quantity": 1, "UnitPrice": "24000.00"}],
+    )
+    sandbox.win(opp_id)  # closes it; its own Outbound Message meets no function in the bench cloud
+    opp = sandbox.opportunity(opp_id)
+    PREPARED["salesforce"] = {
+        "opportunity_id": opp_id,
+        "account_id": str(opp["fields"]["AccountId"]),
+        "org_id": str(sandbox.org_id),
+    }
+
+
+def _salesforce_message(tag: str, suffix: str, *, won: bool) -> bytes:
+    """The sample Outbound Message (``events/salesforce/outbound_message.xml``) naming the prepared
+    Opportunity, with a unique Notification Id (15 + 3 characters, as Salesforce's ids)."""
+    xml = (SAMPLES / "salesforce" / "outbound_message.xml").read_text()
+    prepared = PREPARED.get("salesforce")
+    if prepared:
+        xml = xml.replace("0065g00000DemoOpAA", prepared["opportunity_id"])
+        xml = xml.replace("0015g00000DemoAccAAA", prepared["account_id"])
+        xml = xml.replace("00D5g000004DemoEAA", prepared["org_id"])
+    notification_id = ("04l" + (tag + suffix).ljust(12, "0"))[:15] + "AAA"
+    xml = xml.replace("04l5g00000DemoN1AA", notification_id)
+    if not won:
+        xml = xml.replace("<sf:IsWon>true</sf:IsWon>", "<sf:IsWon>false</sf:IsWon>")
+        xml = xml.replace(
+            "<sf:StageName>Closed Won</sf:StageName>", "<sf:StageName>Negotiation</sf:StageName>"
+        )
+    return xml.encode()
+
+
+def salesforce_accepted_bodies(n: int, tag: str) -> list[bytes]:
+    return [_salesforce_message(tag, f"{i:05d}", won=True) for i in range(n)]
+
+
+def salesforce_ignored_body(tag: str) -> bytes:
+    """An Opportunity notification that is not won (another workflow rule's): selected out."""
+    return _salesforce_message(tag, "zzzzz", won=False)
+
+
+def salesforce_signed_headers(body: bytes, secrets: Sequence[str], timestamp: int) -> Headers:
+    """Outbound Messages are not signed: the org id in the envelope is checked against the allow-list."""
+    return {"Content-Type": "text/xml; charset=utf-8", "SOAPAction": '""'}
+
+
+def salesforce_floor(body: bytes, headers: Headers, secrets: Sequence[str]) -> Any:
+    """Parse the SOAP envelope safely (defusedxml: it comes from the internet) and check its OrganizationId
+    against the allow-list (the local org): Outbound Messages carry no signature."""
+    from defusedxml.ElementTree import fromstring
+
+    ns = "{http://soap.sforce.com/2005/09/outbound}"
+    root = fromstring(body)
+    notifications = root.find(f".//{ns}notifications")
+    if notifications is None:
+        raise ValueError("floor: not an Outbound Message")
+    org_id = notifications.findtext(f"{ns}OrganizationId") or ""
+    if org_id[:15] != PREPARED.get("salesforce", {}).get("org_id", "00D5g000004DemoEAA")[:15]:
+        raise ValueError("floor: organization not allowed")
+    notification = notifications.find(f"{ns}Notification")
+    assert notification is not None
+    return {"id": notification.findtext(f"{ns}Id"), "envelope": root}
+
+
+def _salesforce_ack(response: dict[str, Any]) -> bool:
+    return response.get("statusCode") == 200 and "<Ack>true</Ack>" in str(response.get("body"))
+
+
+SALESFORCE = WebhookCase(
+    provider="salesforce",
+    function=SALESFORCE_WEBHOOK,
+    secret_id=SALESFORCE_CREDENTIALS.id,
+    accepted_bodies=salesforce_accepted_bodies,
+    ignored_body=salesforce_ignored_body,
+    signed_headers=salesforce_signed_headers,
+    floor=salesforce_floor,
+    prepare=salesforce_prepare,
+    vendor_reads=True,
+    accepted=_salesforce_ack,
 )
 
 
@@ -149,4 +444,6 @@ class ServiceFloor:
         )
 
 
-CASES: dict[str, WebhookCase] = {case.provider: case for case in (STRIPE,)}
+CASES: dict[str, WebhookCase] = {case.provider: case for case in (STRIPE, ERP, HUBSPOT, SALESFORCE)}
+#: The cases every webhook benchmark measures (warm, AWS calls); the others are measured by the cold starts.
+ALL_BENCH_CASES: dict[str, WebhookCase] = {p: case for p, case in CASES.items() if case.all_benches}
