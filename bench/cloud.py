@@ -37,8 +37,8 @@ def deal_cloud(prefix: str = "o2c-bench-deals-") -> Iterator[tuple[LocalCloud, T
 
 
 class BenchCloud:
-    """The local cloud without functions, plus the CRM sandboxes the webhooks that re-read a deal call
-    (HubSpot, Salesforce): ``LocalCloud`` starts those only with their webhook functions' workers, which
+    """The local cloud without functions, plus the sandboxes of the webhooks that re-read a record before
+    publishing (HubSpot's and Salesforce's deal, Zendesk's ticket): ``LocalCloud`` starts those only with their webhook functions' workers, which
     would run beside the timed processes, so the benchmark starts them itself, with the cloud's own
     credentials, and points the functions' stage settings at them as ``LocalCloud`` does."""
 
@@ -64,9 +64,10 @@ class BenchCloud:
         self.cloud.stop()
 
     def _start_sandboxes(self) -> None:
-        from localcloud.cloud import LOCAL_SALESFORCE_ORG_ID
+        from localcloud.cloud import LOCAL_SALESFORCE_ORG_ID, ZENDESK_PAYMENT_FIELD_TITLE
         from localcloud.sandboxes.hubspot import HubSpotSandbox
         from localcloud.sandboxes.salesforce import SalesforceSandbox
+        from localcloud.sandboxes.zendesk import ZendeskSandbox
 
         res = self.cloud.res
         assert res is not None
@@ -84,12 +85,23 @@ class BenchCloud:
             client_id=salesforce["client_id"],
             client_secret=salesforce["client_secret"],
         )
+        zendesk = res.secret_values["ZendeskCredentials"]
+        self.sandboxes["zendesk"] = ZendeskSandbox(
+            webhook_url=api + "/webhooks/zendesk",
+            email=zendesk["email"],
+            api_token=zendesk["api_token"],
+            signing_secret=zendesk["signing_secrets"][0],
+        )
         for sandbox in self.sandboxes.values():
             sandbox.start()
+        # the ticket field agents put the payment in, as the local cloud sets up the Zendesk account
+        payment_field = self.sandboxes["zendesk"].ensure_ticket_field(ZENDESK_PAYMENT_FIELD_TITLE)
         self.settings = {
             **self.cloud.settings,
             "HUBSPOT_API_BASE_URL": self.sandboxes["hubspot"].url,
             "SALESFORCE_MY_DOMAIN_URL": self.sandboxes["salesforce"].url,
+            "ZENDESK_API_BASE_URL": self.sandboxes["zendesk"].url,
+            "ZENDESK_PAYMENT_INTENT_FIELD_ID": str(payment_field),
         }
 
     def signing_secrets(self, case: WebhookCase) -> list[str]:

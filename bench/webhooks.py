@@ -34,6 +34,8 @@ from infra.topology import (
     SALESFORCE_WEBHOOK,
     STRIPE_WEBHOOK,
     STRIPE_WEBHOOK_SECRET,
+    ZENDESK_CREDENTIALS,
+    ZENDESK_WEBHOOK,
     FunctionSpec,
 )
 
@@ -444,6 +446,82 @@ class ServiceFloor:
         )
 
 
-CASES: dict[str, WebhookCase] = {case.provider: case for case in (STRIPE, ERP, HUBSPOT, SALESFORCE)}
+# -- Zendesk (webhooks on ticket events) -------------------------------------------------------------------
+
+
+def zendesk_prepare(cloud: BenchCloud) -> None:
+    """A customer's ticket an agent tagged for a refund, with the payment in the payment field: what the
+    webhook's re-read of the ticket finds. Its ``ticket.tags_changed`` payload, as the sandbox writes it, is
+    the template of every delivery (each with its own event id)."""
+    sandbox = cloud.sandboxes["zendesk"]
+    field_id = int(cloud.settings["ZENDESK_PAYMENT_INTENT_FIELD_ID"])
+    requester = sandbox.create_user("Ada Payable", "ap@bench-cold-start.example")
+    ticket = sandbox.create_ticket(
+        "Please refund my order",
+        requester_id=requester,
+        tags=["refund_requested"],
+        custom_fields={field_id: "pi_3BenchColdStart0001"},
+    )
+    body = sandbox.tags_changed_body(ticket, added=["refund_requested"], removed=[])
+    PREPARED["zendesk"] = {"template": body.decode()}
+
+
+def _zendesk_event(tag: str, suffix: str, added: list[str]) -> bytes:
+    event = json.loads(PREPARED["zendesk"]["template"])
+    event["id"] = f"01HZBENCH{tag}{suffix}"
+    event["event"] = {"tags": {"added": added, "removed": []}}
+    return json.dumps(event, separators=(",", ":")).encode()
+
+
+def zendesk_accepted_bodies(n: int, tag: str) -> list[bytes]:
+    return [_zendesk_event(tag, f"{i:06d}", ["refund_requested"]) for i in range(n)]
+
+
+def zendesk_ignored_body(tag: str) -> bytes:
+    """Another tag added to the ticket: selected out, no ticket read."""
+    return _zendesk_event(tag, "ignored", ["vip"])
+
+
+def _zendesk_timestamp(timestamp: int) -> str:
+    from datetime import UTC, datetime
+
+    return datetime.fromtimestamp(timestamp, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def zendesk_signed_headers(body: bytes, secrets: Sequence[str], timestamp: int) -> Headers:
+    from shared.inbound.signatures import zendesk
+
+    at = _zendesk_timestamp(timestamp)
+    return {
+        "Content-Type": "application/json",
+        "X-Zendesk-Webhook-Signature": zendesk(secrets[0], at, body),
+        "X-Zendesk-Webhook-Signature-Timestamp": at,
+    }
+
+
+def zendesk_floor(body: bytes, headers: Headers, secrets: Sequence[str]) -> Any:
+    """base64(HMAC-SHA256(signing secret, timestamp + body)) compared in constant time, then json.loads."""
+    at = headers["X-Zendesk-Webhook-Signature-Timestamp"]
+    mac = hmac.new(secrets[0].encode(), at.encode() + body, hashlib.sha256).digest()
+    if not hmac.compare_digest(base64.b64encode(mac).decode(), headers["X-Zendesk-Webhook-Signature"]):
+        raise ValueError("floor: signature mismatch")
+    return json.loads(body)
+
+
+ZENDESK = WebhookCase(
+    provider="zendesk",
+    function=ZENDESK_WEBHOOK,
+    secret_id=ZENDESK_CREDENTIALS.id,
+    accepted_bodies=zendesk_accepted_bodies,
+    ignored_body=zendesk_ignored_body,
+    signed_headers=zendesk_signed_headers,
+    floor=zendesk_floor,
+    secrets_field="signing_secrets",
+    prepare=zendesk_prepare,
+    vendor_reads=True,
+)
+
+
+CASES: dict[str, WebhookCase] = {case.provider: case for case in (STRIPE, ERP, HUBSPOT, SALESFORCE, ZENDESK)}
 #: The cases every webhook benchmark measures (warm, AWS calls); the others are measured by the cold starts.
 ALL_BENCH_CASES: dict[str, WebhookCase] = {p: case for p, case in CASES.items() if case.all_benches}
