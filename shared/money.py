@@ -5,8 +5,9 @@ from __future__ import annotations
 import re
 from dataclasses import field
 from decimal import Decimal
+from typing import Annotated
 
-from shared.record import Record, doc, record
+from shared.record import Constraint, Record, doc, record
 
 # ISO 4217 minor-unit exponents that differ from the usual 2.
 ZERO_DECIMAL = frozenset(
@@ -35,6 +36,8 @@ FOUR_DECIMAL = frozenset({"CLF", "UYW"})
 
 CURRENCY_PATTERN = r"^[A-Z]{3}$"
 _CURRENCY = re.compile(CURRENCY_PATTERN)
+#: a currency code as a field of a record or of a pydantic model (both honour the constraint)
+CurrencyCode = Annotated[str, Constraint(pattern=CURRENCY_PATTERN, description="ISO 4217 alphabetic code")]
 
 
 def minor_unit_exponent(currency: str) -> int:

@@ -16,11 +16,12 @@ declare any other; ``tests/unit/test_records.py`` holds it to pydantic's verdict
 from __future__ import annotations
 
 import dataclasses
+import re
 import types
 import typing
 from collections.abc import Callable
 from datetime import date, datetime
-from typing import Any, ClassVar, Literal, Self, Union, get_args, get_origin
+from typing import Annotated, Any, ClassVar, Literal, Self, Union, get_args, get_origin
 
 _T = typing.TypeVar("_T")
 
@@ -109,6 +110,41 @@ def to_json_value(value: Any) -> Any:
     return value
 
 
+class Constraint:
+    """A field's bound or pattern, as ``Annotated[int, Constraint(minimum=1)]``: checked when a record is built,
+    and handed to pydantic (its validation and JSON Schema) through pydantic's own hooks, without importing it:
+    ``minimum`` is pydantic's ``ge``, ``pattern`` its ``pattern``; ``description`` lands where pydantic puts a
+    description given in ``Annotated`` (on that branch of an ``X | None``)."""
+
+    def __init__(
+        self, *, minimum: int | None = None, pattern: str | None = None, description: str = ""
+    ) -> None:
+        self.minimum, self.pattern, self.description = minimum, pattern, description
+        self._regex = re.compile(pattern) if pattern is not None else None
+
+    def ok(self, value: Any) -> bool:
+        if self.minimum is not None and value < self.minimum:
+            return False
+        return self._regex is None or self._regex.search(value) is not None
+
+    def __get_pydantic_core_schema__(self, source: Any, handler: Callable[[Any], Any]) -> Any:
+        schema = handler(source)
+        if self.minimum is not None:
+            schema["ge"] = self.minimum
+        if self.pattern is not None:
+            schema["pattern"] = self.pattern
+        return schema
+
+    def __get_pydantic_json_schema__(self, core_schema: Any, handler: Callable[[Any], Any]) -> Any:
+        schema = handler(core_schema)
+        if self.description:
+            schema["description"] = self.description
+        return schema
+
+    def __repr__(self) -> str:
+        return f"Constraint(minimum={self.minimum!r}, pattern={self.pattern!r})"
+
+
 # -- the construction check -------------------------------------------------------------------------------
 
 Check = Callable[[Any], bool]
@@ -129,6 +165,14 @@ def _is_date(value: Any) -> bool:
 
 def _checker(tp: Any) -> Check:
     origin = get_origin(tp)
+    if origin is Annotated:
+        base, *extras = get_args(tp)
+        if not all(isinstance(extra, Constraint) for extra in extras):
+            raise TypeError(
+                f"a record field's Annotated metadata is a shared.record.Constraint, not {extras!r}"
+            )
+        of_type = _checker(base)
+        return lambda value: of_type(value) and all(c.ok(value) for c in extras)
     if tp is Any:
         return lambda value: True
     if tp is None or tp is types.NoneType:
@@ -164,7 +208,7 @@ _CHECKS: dict[type, tuple[tuple[str, Check], ...]] = {}
 def _field_checks(cls: type) -> tuple[tuple[str, Check], ...]:
     checks = _CHECKS.get(cls)
     if checks is None:
-        hints = typing.get_type_hints(cls)
+        hints = typing.get_type_hints(cls, include_extras=True)
         checks = _CHECKS[cls] = tuple((f.name, _checker(hints[f.name])) for f in dataclasses.fields(cls))
     return checks
 

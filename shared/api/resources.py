@@ -11,8 +11,7 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from shared.crm.models import CurrencyCode
-from shared.money import Money
+from shared.money import CurrencyCode, Money
 
 Id = Annotated[str, Field(min_length=1, max_length=255, pattern=r"^[A-Za-z0-9_.:-]+$")]
 #: a customer's id as the caller gives it: the ERP customer is ``api-<it>``, and NetSuite takes external ids of

@@ -183,7 +183,7 @@ class HubServices:
                 "crmSystem": "api",
                 "opportunityId": order_id,
                 "accountId": opportunity.account.accountId,
-                "opportunity": opportunity.model_dump(mode="json"),
+                "opportunity": opportunity.dump(),
                 "complete": True,
                 "missingFields": [],
             },

@@ -3,33 +3,29 @@ Opportunity). Connectors build these from the vendors' REST APIs; ``OpportunityC
 
 from __future__ import annotations
 
+from dataclasses import field
 from datetime import date
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
-
-from shared.money import CURRENCY_PATTERN, Money
-
-CurrencyCode = Annotated[str, Field(pattern=CURRENCY_PATTERN, description="ISO 4217 alphabetic code")]
+from shared.money import CurrencyCode, Money
+from shared.record import Constraint, Record, doc, record
 
 #: Where a deal comes from: a CRM, or ``api``: an order submitted through ``POST /v1/orders`` (no CRM deal to
 #: re-check or write back; quote-to-cash skips those steps for it).
 CrmSystem = Literal["hubspot", "salesforce", "api"]
 
 
-class _Model(BaseModel):
-    model_config = ConfigDict(frozen=True, extra="forbid")
-
-
-class Address(_Model):
+@record
+class Address(Record):
     street: str | None = None
     city: str | None = None
     state: str | None = None
     postalCode: str | None = None
-    country: str | None = Field(default=None, description="ISO 3166-1 alpha-2 where the CRM gives it")
+    country: str | None = field(default=None, metadata=doc("ISO 3166-1 alpha-2 where the CRM gives it"))
 
 
-class Account(_Model):
+@record
+class Account(Record):
     """The customer company (HubSpot company, Salesforce Account)."""
 
     accountId: str
@@ -39,43 +35,49 @@ class Account(_Model):
     currency: CurrencyCode | None = None
     taxId: str | None = None
     domain: str | None = None
-    region: str | None = Field(default=None, description="Sales region, used to pick the ERP subsidiary")
+    region: str | None = field(default=None, metadata=doc("Sales region, used to pick the ERP subsidiary"))
 
 
-class Contact(_Model):
+@record
+class Contact(Record):
     contactId: str
     email: str | None = None
     firstName: str | None = None
     lastName: str | None = None
-    role: str | None = Field(default=None, description="e.g. Billing, Decision Maker (contact role)")
+    role: str | None = field(default=None, metadata=doc("e.g. Billing, Decision Maker (contact role)"))
 
 
-class Recurring(_Model):
+@record
+class Recurring(Record):
     """A line billed again and again (HubSpot: ``recurringbillingfrequency``, ``hs_recurring_billing_period``,
     ``hs_recurring_billing_start_date``): every ``intervalCount`` x ``interval`` from ``startDate`` for
     ``termMonths``. Such lines become one Stripe subscription per deal; the others (services) are invoiced
     and paid once."""
 
     interval: Literal["day", "week", "month", "year"]
-    intervalCount: int = Field(default=1, ge=1)
-    startDate: date | None = Field(
-        default=None, description="the contract's start; none: when the deal is won"
+    intervalCount: Annotated[int, Constraint(minimum=1)] = 1
+    startDate: date | None = field(
+        default=None, metadata=doc("the contract's start; none: when the deal is won")
     )
-    termMonths: int | None = Field(default=None, ge=1, description="the contract's term; none: open-ended")
+    termMonths: Annotated[int, Constraint(minimum=1)] | None = field(
+        default=None, metadata=doc("the contract's term; none: open-ended")
+    )
 
 
-class LineItem(_Model):
+@record
+class LineItem(Record):
     lineItemId: str
     productId: str | None = None
     sku: str | None = None
     name: str
-    quantity: int = Field(ge=0)
+    quantity: Annotated[int, Constraint(minimum=0)]
     unitPrice: Money
-    amount: Money = Field(description="quantity x unit price, less any line discount")
-    recurring: Recurring | None = Field(default=None, description="none: a one-time line (services)")
+    amount: Money = field(metadata=doc("quantity x unit price, less any line discount"))
+    recurring: Recurring | None = field(default=None, metadata=doc("none: a one-time line (services)"))
 
 
-class CrmOpportunity(_Model):
+@record
+class CrmOpportunity(Record):
     """Everything the order-to-cash flow needs from the CRM for one won deal."""
 
     crmSystem: CrmSystem

@@ -85,7 +85,7 @@ def recheck_opportunity(
     fresh = read_opportunity()
     missing = missing_fields(fresh)
     return {
-        "opportunity": fresh.model_dump(mode="json"),
+        "opportunity": fresh.dump(),
         "complete": not missing,
         "missingFields": missing,
         "wonInCrm": True,

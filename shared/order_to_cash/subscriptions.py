@@ -63,7 +63,7 @@ def plan(opportunity: CrmOpportunity, today: date | None = None) -> Recurring | 
     assert first is not None
     now = today or datetime.now(UTC).date()
     start = first.startDate or opportunity.closeDate or now
-    terms = first.model_copy(update={"startDate": start})
+    terms = first.replace(startDate=start)
     if period_end(start, terms) <= now:
         raise InvalidRecord(
             f"deal {opportunity.opportunityId}: its first billing period ({start} on) is already over; "

@@ -18,7 +18,7 @@ Action = Callable[[dict[str, Any]], dict[str, Any]]
 
 def opportunity_of(event: Mapping[str, Any]) -> CrmOpportunity:
     """The CRM snapshot inside the execution's ``opportunity`` (an OpportunityClosedWon's data)."""
-    return CrmOpportunity.model_validate(event["opportunity"]["opportunity"])
+    return CrmOpportunity.parse(event["opportunity"]["opportunity"])
 
 
 def task_handler(actions: Mapping[str, Action]) -> Callable[[dict[str, Any], Any], dict[str, Any]]:

@@ -28,7 +28,7 @@ def event(crm: str = "hubspot") -> dict[str, Any]:
     won = opportunity(crm, "9876543210" if crm == "hubspot" else "0065g00000C5URpAAN")
     return {
         "action": "write_back",
-        "opportunity": {"opportunity": won.model_dump(mode="json")},
+        "opportunity": {"opportunity": won.dump()},
         "order": {"erpOrderId": "1001", "documentNumber": "SO-1001"},
         "invoice": {"erpInvoiceId": "2001", "documentNumber": "INV-2001"},
         "paymentStatus": "paid",

@@ -166,7 +166,7 @@ def test_reconciliation_finds_every_record_the_writers_booked(source: str) -> No
             "data": {
                 "crmSystem": source,
                 "opportunityId": deal.opportunityId,
-                "opportunity": deal.model_dump(mode="json"),
+                "opportunity": deal.dump(),
                 "complete": True,
             },
         },

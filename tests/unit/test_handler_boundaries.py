@@ -250,7 +250,7 @@ def test_a_task_handler_uses_its_settings_and_injected_clients(
         Settings(hubspot_closed_won_stages=("won_custom",)), Deps(crm_for=lambda system: crm)
     )
     won = opportunity("hubspot", "9876543210")
-    base = {"opportunity": {"opportunity": won.model_dump(mode="json")}, "correlationId": "c-1"}
+    base = {"opportunity": {"opportunity": won.dump()}, "correlationId": "c-1"}
 
     written = handler(
         {**base, "action": "write_back", "order": {"erpOrderId": "1001", "documentNumber": "SO-1001"}},

@@ -45,7 +45,7 @@ def won_deal(i: int, lines: int) -> CanonicalEvent:
         )
         for n in range(lines)
     )
-    opp = opportunity(opportunity_id=str(9_000_000 + i)).model_copy(update={"lines": items})
+    opp = opportunity(opportunity_id=str(9_000_000 + i)).replace(lines=items)
     return closed_won_event(opp, source_event_id=f"hs-{i}", occurred_at=WON_AT)
 
 

@@ -92,19 +92,17 @@ def test_a_kwd_invoice_is_recorded_at_the_erp_s_precision_without_its_rounding_l
 ) -> None:
     # Given a KWD deal of 1,234.567 KWD: NetSuite holds 2 of KWD's 3 decimals (1,234.570) and the order has a
     # non-taxable cash-rounding line (Stripe takes multiples of 10 fils)
-    deal = opportunity(currency="KWD").model_copy(
-        update={
-            "amount": Money.of(1234567, "KWD"),
-            "lines": (
-                LineItem(
-                    lineItemId="701",
-                    name="Platform",
-                    quantity=1,
-                    unitPrice=Money.of(1234567, "KWD"),
-                    amount=Money.of(1234567, "KWD"),
-                ),
+    deal = opportunity(currency="KWD").replace(
+        amount=Money.of(1234567, "KWD"),
+        lines=(
+            LineItem(
+                lineItemId="701",
+                name="Platform",
+                quantity=1,
+                unitPrice=Money.of(1234567, "KWD"),
+                amount=Money.of(1234567, "KWD"),
             ),
-        }
+        ),
     )
     kwd = {
         **invoice(),
