@@ -27,7 +27,7 @@ from typing import Any
 
 from bench.cloud import BenchCloud
 from bench.deployed import DeployedPython
-from bench.events import ApiEvents, canonical_batch
+from bench.events import ApiEvents, canonical_batch, eventbridge_message, sqs_batch
 from bench.processes import ChildError, run_child
 from bench.results import Results, median, rounded
 from bench.webhooks import CASES, PREPARED, WebhookCase
@@ -98,6 +98,24 @@ def _consumer_event(cloud: BenchCloud, tag: str) -> dict[str, Any]:
     return canonical_batch(body, cloud.bus_name, "arn:aws:sqs:us-east-1:123456789012:bench")
 
 
+def _relay_event(cloud: BenchCloud, tag: str) -> dict[str, Any]:
+    """A won Opportunity's platform event (``O2C_Opportunity_Won__e``) from Salesforce Event Relay, as the
+    partner bus's rule delivers it to PartnerEventIngest's queue."""
+    from shared.inbound.partner import WON_PLATFORM_EVENT
+
+    partner = topology.SALESFORCE_PARTNER_BUS
+    detail = {
+        "payload": {
+            "OpportunityId__c": PREPARED["salesforce"]["opportunity_id"],
+            "CreatedDate": "2026-11-27T10:00:00.000Z",
+        },
+        "schemaId": "0XSdemo",
+        "id": str(uuid.UUID(int=int(tag, 16))),
+    }
+    event = eventbridge_message(WON_PLATFORM_EVENT, partner.local_event_source, detail, partner.id)
+    return sqs_batch([event], "arn:aws:sqs:us-east-1:123456789012:bench-partner")
+
+
 def _accepted(response: dict[str, Any]) -> bool:
     try:
         return response.get("statusCode") == 200 and json.loads(response["body"])["status"] == "accepted"
@@ -119,7 +137,8 @@ TRACED = {
 
 def targets(*, deployed: bool = False, cases: Sequence[WebhookCase] | None = None) -> list[Target]:
     out: list[Target] = []
-    for case in CASES.values() if cases is None else cases:
+    chosen = list(CASES.values()) if cases is None else list(cases)
+    for case in chosen:
         fn = case.function
         accepts = case.accepted or _accepted
         reads = case.provider if case.vendor_reads else ""
@@ -174,6 +193,24 @@ def targets(*, deployed: bool = False, cases: Sequence[WebhookCase] | None = Non
                     "lambda_handler",
                     _webhook_event(case),
                     _accepted,
+                )
+            )
+    if any(case.provider == "salesforce" for case in chosen):
+        # the partner buses' consumer, with a Salesforce Event Relay event for the prepared Opportunity:
+        # it re-reads the Opportunity before publishing, as the Outbound Message's webhook does
+        fn = topology.PARTNER_EVENT_INGEST
+        for mode, suffix in ((None, ""), *((("bytecode", ".deployed"),) if deployed else ())):
+            out.append(
+                Target(
+                    f"{fn.id}{suffix}",
+                    fn,
+                    fn.module,
+                    fn.handler_attr,
+                    _relay_event,
+                    _batch_ok,
+                    budgeted=True,
+                    deployed=mode,
+                    vendor_reads="partner",
                 )
             )
     fn = topology.LINEAGE_RECORDER  # the consumer of every canonical event

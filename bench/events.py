@@ -57,13 +57,22 @@ def canonical_batch(stripe_body: bytes, bus: str, queue_arn: str) -> dict[str, A
     """The SQS event a consumer (LineageRecorder) gets for the canonical event(s) of one Stripe delivery."""
     from shared.inbound.stripe import normalise_event
 
-    messages = []
-    for canonical in normalise_event(json.loads(stripe_body), correlation_id=str(uuid.uuid4())):
-        body = json.dumps(
+    return sqs_batch(
+        [
             eventbridge_message(
                 canonical.detail_type, canonical.source, json.loads(canonical.detail_json()), bus
             )
-        )
+            for canonical in normalise_event(json.loads(stripe_body), correlation_id=str(uuid.uuid4()))
+        ],
+        queue_arn,
+    )
+
+
+def sqs_batch(events: list[dict[str, Any]], queue_arn: str) -> dict[str, Any]:
+    """The SQS event a consumer gets for EventBridge ``events`` its rule delivered to its queue."""
+    messages = []
+    for event in events:
+        body = json.dumps(event)
         messages.append(
             {
                 "MessageId": str(uuid.uuid4()),
