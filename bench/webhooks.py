@@ -344,7 +344,7 @@ def _salesforce_message(tag: str, suffix: str, *, won: bool) -> bytes:
         xml = xml.replace("0065g00000DemoOpAA", prepared["opportunity_id"])
         xml = xml.replace("0015g00000DemoAccAAA", prepared["account_id"])
         xml = xml.replace("00D5g000004DemoEAA", prepared["org_id"])
-    notification_id = ("04l" + (tag + suffix).ljust(12, "0"))[:15] + "AAA"
+    notification_id = "04l" + (tag[:7] + suffix)[-12:].rjust(12, "0") + "AAA"  # unique per tag and suffix
     xml = xml.replace("04l5g00000DemoN1AA", notification_id)
     if not won:
         xml = xml.replace("<sf:IsWon>true</sf:IsWon>", "<sf:IsWon>false</sf:IsWon>")
