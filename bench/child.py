@@ -47,7 +47,9 @@ def cold(spec: dict[str, Any]) -> dict[str, Any]:
     with open(spec["event_file"], encoding="utf-8") as f:
         event = json.load(f)
     sent = _record_http() if spec.get("record_http") else None
-    context = LambdaContext(spec["request_id"], int(time.time() * 1000) + 10_000)
+    context = LambdaContext(
+        spec["request_id"], int(time.time() * 1000) + int(spec.get("deadline_ms", 10_000))
+    )
     started = time.perf_counter()
     handler = getattr(importlib.import_module(spec["module"]), spec["attr"])
     imported = time.perf_counter()

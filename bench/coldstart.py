@@ -304,6 +304,9 @@ def run(
             "event_file": str(event_file),
             "request_id": str(uuid.uuid4()),
             "record_http": record_http,
+            # the function's own timeout; under valgrind (~50x slower) a function that calls a vendor
+            # would run out of it before its first reply, and the count would stop at a 503
+            "deadline_ms": 600_000 if prefix else target.function.timeout_s * 1000,
         }
         env = _env(cloud, target, pycache, deployed)
         wall, result = run_child(
