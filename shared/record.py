@@ -64,7 +64,7 @@ class Record:
         return dataclasses.replace(self, **changes)
 
     def _values(self) -> tuple[Any, ...]:
-        return tuple(getattr(self, f.name) for f in dataclasses.fields(self))
+        return tuple(getattr(self, name) for name in _field_names(type(self)))
 
     def __eq__(self, other: object) -> bool:
         if type(other) is not type(self):
@@ -75,7 +75,7 @@ class Record:
         return hash((type(self), self._values()))
 
     def __repr__(self) -> str:
-        shown = ", ".join(f"{f.name}={getattr(self, f.name)!r}" for f in dataclasses.fields(self))
+        shown = ", ".join(f"{name}={getattr(self, name)!r}" for name in _field_names(type(self)))
         return f"{type(self).__name__}({shown})"
 
 
@@ -91,10 +91,24 @@ def _adapter(cls: type) -> Any:
     return adapter
 
 
+_SCALARS = frozenset({str, int, float, bool, type(None)})
+_FIELD_NAMES: dict[type, tuple[str, ...]] = {}
+
+
+def _field_names(cls: type) -> tuple[str, ...]:
+    names = _FIELD_NAMES.get(cls)
+    if names is None:
+        names = _FIELD_NAMES[cls] = tuple(f.name for f in dataclasses.fields(cls))
+    return names
+
+
 def to_json_value(value: Any) -> Any:
     """``value`` as ``json.dumps`` takes it, the way pydantic's JSON mode dumps it."""
+    kind = type(value)
+    if kind in _SCALARS:
+        return value
     if dataclasses.is_dataclass(value) and not isinstance(value, type):
-        return {f.name: to_json_value(getattr(value, f.name)) for f in dataclasses.fields(value)}
+        return {name: to_json_value(getattr(value, name)) for name in _field_names(kind)}
     if isinstance(value, datetime):
         text = value.isoformat()
         return text[:-6] + "Z" if text.endswith("+00:00") else text
@@ -104,9 +118,6 @@ def to_json_value(value: Any) -> Any:
         return [to_json_value(v) for v in value]
     if isinstance(value, dict):
         return {k: to_json_value(v) for k, v in value.items()}
-    dump = getattr(value, "model_dump", None)  # a pydantic model inside a record (the CRM's opportunity)
-    if dump is not None:
-        return dump(mode="json")
     return value
 
 
