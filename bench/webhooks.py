@@ -252,8 +252,9 @@ def hubspot_prepare(cloud: BenchCloud) -> None:
 def _hubspot_event(tag: str, suffix: int, stage: str) -> dict[str, Any]:
     (template,) = json.loads((SAMPLES / "hubspot" / "deal_closed_won.json").read_text())
     event = dict(template)
-    # HubSpot event ids are numbers: unique per run (the tag's hex) and per delivery
-    event["eventId"] = int(tag[:6], 16) * 10**7 + suffix
+    # HubSpot event ids are numbers (~10 digits): unique per run (the tag) and per delivery, at most 12 digits,
+    # as 13 to 19 would be refused as looking like a card number
+    event["eventId"] = (int(tag, 16) % 10**6) * 10**6 + suffix
     event["objectId"] = int(PREPARED["hubspot"]["deal_id"]) if "hubspot" in PREPARED else template["objectId"]
     event["occurredAt"] = int(time.time() * 1000)
     event["propertyValue"] = stage
