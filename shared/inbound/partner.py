@@ -14,7 +14,6 @@ from __future__ import annotations
 from typing import Any
 
 from shared.crm.closed_won import deal_correlation_id
-from shared.inbound.stripe import CORRELATION_METADATA_KEY
 from shared.ingress.pipeline import ProviderEvent
 
 WON_PLATFORM_EVENT = "O2C_Opportunity_Won__e"
@@ -35,6 +34,9 @@ def vendor_of(event: dict[str, Any]) -> str:
 
 
 def stripe_event(event: dict[str, Any]) -> ProviderEvent:
+    # here, not at the top: a Salesforce event's cold start need not build Stripe's mapping and events
+    from shared.inbound.stripe import CORRELATION_METADATA_KEY
+
     detail = event.get("detail")
     if (
         not isinstance(detail, dict)
