@@ -5,9 +5,10 @@ stdout and stderr (the function's logs) go wherever the parent points them.
 Modes:
   cold   import the handler module, serve one event (``event_file``), report timings and peak RSS (with
          ``record_http``: untimed, also report the vendor HTTP requests the function made, for its floor)
-  floor  import boto3 and create ``services`` clients, nothing else (the cold-start floor); with ``http``
-         (a function that reads from a vendor before it publishes), also make those requests with a bare
-         ``urllib3.PoolManager`` and parse their JSON replies
+  floor  import boto3 and create ``services`` clients (the cold-start floor); with ``aws`` (a webhook), also
+         make the AWS requests an accepted delivery needs: read its secrets, lock, publish, complete
+         (``bench.floor_calls``); with ``http`` (a function that reads from a vendor before it publishes),
+         also make those requests with a bare ``urllib3.PoolManager`` and parse their JSON replies
   warm   serve ``warmup`` + ``n`` unique deliveries with AWS stubbed, timing the handler and both floors
          (verify + parse; verify + parse + the three AWS calls with bare boto3 clients)
   calls  serve accepted / duplicate / forged / ignored deliveries against moto, counting AWS calls
@@ -96,6 +97,22 @@ def floor(spec: dict[str, Any]) -> dict[str, Any]:
     import boto3
 
     clients = [boto3.client(service) for service in spec["services"]]
+    aws = spec.get("aws")
+    if aws:  # the AWS requests the function's first accepted delivery needs, with the bare clients
+        by_service = dict(zip(spec["services"], clients, strict=True))
+        for variable in aws["secret_env"]:
+            by_service["secretsmanager"].get_secret_value(SecretId=os.environ[variable])
+        from bench.floor_calls import lock_publish_complete
+
+        lock_publish_complete(
+            by_service["dynamodb"],
+            by_service["events"],
+            table=os.environ["IDEMPOTENCY_TABLE_NAME"],
+            bus=os.environ["EVENT_BUS_NAME"],
+            key=f"floor#{spec['request_id']}",
+            source="o2c.floor",
+            detail=aws["detail"],
+        )
     if spec.get("http"):
         import urllib3
 

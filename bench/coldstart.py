@@ -4,9 +4,12 @@ A cold start is a fresh ``python`` process, started with the function's own loca
 that imports the handler module and serves its first event (AWS answered by moto) — measured from spawn
 to the handler's reply. Its floor is a fresh process in the same environment that imports boto3 and
 creates exactly the clients the function uses (derived from ``infra/topology.py``: tables → dynamodb,
-secrets → secretsmanager, publishing → events), nothing else — and, for a function that reads from a
-vendor before it publishes (HubSpot's and Salesforce's webhooks re-read the deal), makes the same vendor
-HTTP requests the function made in its own cold start (recorded once, untimed) with a bare
+secrets → secretsmanager, publishing → events), and, for a budgeted function (the webhooks and the
+partner ingest), makes with them the AWS requests its first accepted delivery needs: each secret read once,
+the conditional lock on the event id, the PutEvents, the completion (``bench.floor_calls``; the function
+makes the same requests to the same moto, so moto's answer time is on both sides). A function that reads
+from a vendor before it publishes (HubSpot's and Salesforce's webhooks re-read the deal) also makes the
+same vendor HTTP requests the function made in its own cold start (recorded once, untimed) with a bare
 ``urllib3.PoolManager``: what any correct implementation must do. Runs are interleaved (function, floor,
 function, floor ...) so both see the same machine load; medians are reported.
 
@@ -320,12 +323,19 @@ def run(
     def floor(key: FloorKey, prefix: Sequence[str] = ()) -> tuple[float, dict[str, Any]]:
         target = floors[key]
         services = key[0]
-        spec = {
+        spec: dict[str, Any] = {
             "mode": "floor",
             "services": list(services),
             "request_id": str(uuid.uuid4()),
             "http": vendor_requests[key[2]] if key[2] else [],
         }
+        if target.budgeted:
+            # what its first accepted delivery needs from AWS: its secrets read once, the lock, the publish,
+            # the completion (the function makes the same requests to the same moto)
+            spec["aws"] = {
+                "secret_env": [topology.SECRETS_BY_ID[s].env_var for s in target.function.secrets],
+                "detail": json.dumps({"floor": True, "request": spec["request_id"]}),
+            }
         env = _env(cloud, target, pycache, deployed, floor=True)
         log = logs / f"floor-{_floor_label(key)}.log"
         return run_child(spec, env, log, prefix=prefix, timeout_s=600, python=python(target))

@@ -419,31 +419,17 @@ class ServiceFloor:
         self.events = boto3.client("events")
 
     def __call__(self, body: bytes, headers: Headers, secrets: Sequence[str]) -> None:
-        import time
+        from bench.floor_calls import lock_publish_complete
 
         event = self.case.floor(body, headers, secrets)
-        key = {"id": {"S": f"{self.case.provider}#{self.case.event_id(event)}"}}
-        self.dynamodb.put_item(
-            TableName=self.table,
-            Item={**key, "status": {"S": "IN_PROGRESS"}, "expiration": {"N": str(int(time.time()) + 3600)}},
-            ConditionExpression="attribute_not_exists(id)",
-        )
-        self.events.put_events(
-            Entries=[
-                {
-                    "Source": f"o2c.{self.case.provider}",
-                    "DetailType": "WebhookReceived",
-                    "Detail": body.decode(),
-                    "EventBusName": self.bus,
-                }
-            ]
-        )
-        self.dynamodb.update_item(
-            TableName=self.table,
-            Key=key,
-            UpdateExpression="SET #s = :s",
-            ExpressionAttributeNames={"#s": "status"},
-            ExpressionAttributeValues={":s": {"S": "COMPLETED"}},
+        lock_publish_complete(
+            self.dynamodb,
+            self.events,
+            table=self.table,
+            bus=self.bus,
+            key=f"{self.case.provider}#{self.case.event_id(event)}",
+            source=f"o2c.{self.case.provider}",
+            detail=body.decode(),
         )
 
 
