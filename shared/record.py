@@ -1,16 +1,18 @@
-"""Frozen records: the canonical events and ``Money`` as standard-library dataclasses.
+"""Frozen records: the canonical events, ``Money`` and the CRM models as standard-library dataclasses.
 
 Why not pydantic models: every webhook builds and publishes canonical events, and importing pydantic and
 building its models cost a webhook's cold start more than a third of its floor (``bench/README.md``). So a
 record is a plain frozen dataclass, and pydantic is used only where a record is *read* from outside the
-function (``Record.parse``: the consumers, the CLI) and where the JSON Schemas are generated
-(``shared.events.schemas``) — pydantic validates and describes standard dataclasses from their fields and
-their ``metadata`` (``description``, ``json_schema_extra``, ``strict``), so the schemas keep one source.
+function (``Record.parse``: the consumers, the API, the CLI) and where the JSON Schemas are generated
+(``shared.events.schemas``) — pydantic validates and describes standard dataclasses from their fields, their
+``metadata`` (``description``, ``json_schema_extra``, ``strict``) and ``Constraint``'s hooks, so the schemas
+keep one source.
 
 What pydantic did on construction, ``Record.__post_init__`` still does: each field's value must be of its
 declared type (``check_fields``). It knows the few kinds of field the records use (str, int, bool, datetime,
-date, records and other classes, ``X | None``, ``Literal``, ``list[X]``, ``tuple[X, ...]``) and refuses to
-declare any other; ``tests/unit/test_records.py`` holds it to pydantic's verdict on the same values.
+date, records and other classes, ``X | None``, ``Literal``, ``list[X]``, ``tuple[X, ...]``,
+``Annotated[X, Constraint(...)]``) and raises ``TypeError`` for any other at the class's first use;
+``tests/unit/test_records.py`` holds it to pydantic's verdict on the same values.
 """
 
 from __future__ import annotations
