@@ -25,6 +25,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from bench.floor_calls import lock_publish_complete
 from infra.topology import (
     ERP_WEBHOOK,
     ERP_WEBHOOK_SECRET,
@@ -419,8 +420,6 @@ class ServiceFloor:
         self.events = boto3.client("events")
 
     def __call__(self, body: bytes, headers: Headers, secrets: Sequence[str]) -> None:
-        from bench.floor_calls import lock_publish_complete
-
         event = self.case.floor(body, headers, secrets)
         lock_publish_complete(
             self.dynamodb,

@@ -35,6 +35,7 @@ from shared import deadline
 from shared.claimcheck import resolve_record
 from shared.events.envelope import CanonicalEvent, EventData, EventMetadata
 from shared.observability import lambda_entry, logger
+from shared.record import to_json_value
 
 LambdaHandler = Callable[[dict[str, Any], Any], dict[str, Any]]
 
@@ -92,7 +93,7 @@ class Delivered(Generic[D]):
     @property
     def occurred_at(self) -> str:
         """When the fact happened, as the envelope carries it (ISO 8601, UTC)."""
-        return str(self.metadata.dump()["occurredAt"])
+        return str(to_json_value(self.metadata.occurredAt))
 
     def fields(self) -> dict[str, Any]:
         """The data as JSON (for the domain functions that still take a mapping)."""

@@ -9,6 +9,7 @@ import dataclasses
 import json
 import subprocess
 import sys
+import types
 import typing
 from datetime import UTC, date, datetime
 from pathlib import Path
@@ -34,7 +35,7 @@ VALUES: list[Any] = ["x", 7, True, None, 2.5, ["x"], {"amount": 1}]
 def _fits(tp: Any) -> Any:
     """A value of type ``tp``."""
     origin = get_origin(tp)
-    if origin in (typing.Union, __import__("types").UnionType):
+    if origin in (typing.Union, types.UnionType):
         return _fits(next(a for a in get_args(tp) if a is not type(None)))
     if origin is Literal:
         return get_args(tp)[0]
